@@ -1,0 +1,19 @@
+// Whole-file I/O. Errors are kIo (or kNotFound / kTooLarge) naming the path.
+#pragma once
+
+#include <cstddef>
+#include <string>
+
+#include "henbtrust/core/bytes.h"
+
+namespace henbtrust {
+
+// Reads a whole file; refuses files larger than `max_size` bytes.
+Result<Bytes> ReadFile(const std::string& path, size_t max_size = size_t{64} << 20);
+
+// Crash-safe replacement of `path`: writes a temporary file in the same
+// directory, fsyncs it, renames it over `path`, and fsyncs the directory.
+// `mode` is applied to the new file.
+Status WriteFileAtomic(const std::string& path, ByteView data, unsigned mode = 0644);
+
+}  // namespace henbtrust

@@ -1,0 +1,69 @@
+// SoftTre: an in-process TrE whose evidence is byte-compatible with a TPM's
+// (TPMS_ATTEST / TPMT_SIGNATURE / TPM2B_PUBLIC, ECDSA P-256 AK and EK).
+//
+// State is compact so that a simulator can hold a million: keys are kept as
+// scalars and public points, PCRs sparsely (only those extended since reset),
+// one sha256 bank. The signing key object is rebuilt for each quote.
+#pragma once
+
+#include <array>
+#include <chrono>
+#include <functional>
+
+#include "henbtrust/crypto/keys.h"
+#include "henbtrust/tpm/tre.h"
+
+namespace henbtrust {
+
+class SoftTre final : public Tre {
+ public:
+  // A new device: fresh EK and AK.
+  static Result<SoftTre> Create();
+  // From SaveState().
+  static Result<SoftTre> Load(ByteView state);
+  // Keys, counter, clock and reset counts (not PCRs or log: they do not
+  // survive a power cycle).
+  Bytes SaveState() const;
+
+  std::string Kind() const override { return "soft"; }
+  std::vector<HashAlg> Banks() const override { return {HashAlg::kSha256}; }
+  Status Extend(Event event) override;
+  Result<std::map<uint32_t, Bytes>> ReadPcrs(const PcrSelection& selection) override;
+  Result<Quote> MakeQuote(ByteView nonce, const std::vector<PcrSelection>& selection) override;
+  Bytes AkPublic() const override;
+  Bytes EkPublic() const override;
+  const EventLog& event_log() const override { return log_; }
+  Result<uint64_t> ReadCounter() override { return counter_; }
+  Result<uint64_t> IncrementCounter() override { return ++counter_; }
+  Status Reboot() override;
+
+  // The EK private key (for credential activation in the soft protocol).
+  Result<PrivateKey> EkPrivateKey() const;
+  // Bytes of state held per device, excluding the event log.
+  size_t StateSizeBytes() const;
+
+  // Test hook: the clock source in milliseconds.
+  void SetClockForTest(std::function<uint64_t()> clock_ms) { clock_ms_ = std::move(clock_ms); }
+
+ private:
+  using Scalar = std::array<uint8_t, 32>;
+  using Point = std::array<uint8_t, 64>;  // x || y
+  struct Pcr {
+    uint8_t index;
+    std::array<uint8_t, 32> value;
+  };
+  SoftTre() = default;
+  uint64_t NowMs() const;
+
+  Scalar ek_priv_{}, ak_priv_{};
+  Point ek_pub_{}, ak_pub_{};
+  std::vector<Pcr> pcrs_;  // sparse; sorted by index
+  uint64_t counter_ = 0;
+  uint64_t clock_base_ms_ = 0;  // clock value at the last Load/Create
+  uint32_t reset_count_ = 0;
+  uint32_t restart_count_ = 0;
+  std::function<uint64_t()> clock_ms_;
+  EventLog log_ = EventLog::NewCryptoAgile({HashAlg::kSha256});
+};
+
+}  // namespace henbtrust

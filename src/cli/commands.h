@@ -1,0 +1,35 @@
+// Private to the CLI: subcommand registration and shared exit-code rules.
+//
+// Exit codes: 0 success / valid; 1 the input was examined and is invalid;
+// 2 usage or I/O error (the input could not be examined).
+#pragma once
+
+#include <CLI/CLI.hpp>
+
+#include <functional>
+#include <optional>
+#include <string>
+
+#include "henbtrust/core/bytes.h"
+
+namespace henbtrust::cli {
+
+inline constexpr int kExitOk = 0;
+inline constexpr int kExitInvalid = 1;
+inline constexpr int kExitUsage = 2;
+
+// A subcommand's action returns its exit code.
+using Action = std::function<int()>;
+// Registers `action` to run when `sub` is selected; its code lands in `*exit_code`.
+void OnRun(CLI::App* sub, int* exit_code, Action action);
+
+// Reads a file; on failure prints "error: ..." and returns nullopt.
+std::optional<Bytes> ReadInput(const std::string& path);
+// Writes a file atomically; on failure prints "error: ..." and returns false.
+bool WriteOutput(const std::string& path, ByteView data);
+
+void RegisterQuoteCommands(CLI::App& app, int* exit_code);
+void RegisterEventLogCommands(CLI::App& app, int* exit_code);
+void RegisterTreCommands(CLI::App& app, int* exit_code);
+
+}  // namespace henbtrust::cli

@@ -1,0 +1,56 @@
+#include <iostream>
+
+#include "cli/commands.h"
+#include "henbtrust/core/file.h"
+
+namespace henbtrust::cli {
+
+void OnRun(CLI::App* sub, int* exit_code, Action action) {
+  sub->callback([exit_code, action = std::move(action)] { *exit_code = action(); });
+}
+
+std::optional<Bytes> ReadInput(const std::string& path) {
+  auto data = ReadFile(path);
+  if (!data.ok()) {
+    std::cerr << "error: " << data.error().message() << "\n";
+    return std::nullopt;
+  }
+  return std::move(data).value();
+}
+
+bool WriteOutput(const std::string& path, ByteView data) {
+  auto st = WriteFileAtomic(path, data);
+  if (!st.ok()) {
+    std::cerr << "error: " << st.error().message() << "\n";
+    return false;
+  }
+  return true;
+}
+
+}  // namespace henbtrust::cli
+
+int main(int argc, char** argv) {
+  using namespace henbtrust::cli;
+  CLI::App app{
+      "henbtrust: integrity-verified software updates and remote recovery for H(e)NB fleets.\n"
+      "Exit codes: 0 success or valid, 1 invalid input, 2 usage or I/O error."};
+  app.require_subcommand(1);
+  app.set_version_flag("--version", "henbtrust 0.1.0");
+  int exit_code = kExitOk;
+  RegisterQuoteCommands(app, &exit_code);
+  RegisterEventLogCommands(app, &exit_code);
+  RegisterTreCommands(app, &exit_code);
+  try {
+    app.parse(argc, argv);
+  } catch (const CLI::CallForHelp& e) {
+    return app.exit(e);
+  } catch (const CLI::CallForAllHelp& e) {
+    return app.exit(e);
+  } catch (const CLI::CallForVersion& e) {
+    return app.exit(e);
+  } catch (const CLI::ParseError& e) {
+    app.exit(e);
+    return kExitUsage;
+  }
+  return exit_code;
+}

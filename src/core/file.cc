@@ -1,0 +1,99 @@
+#include "henbtrust/core/file.h"
+
+#include <fcntl.h>
+#include <sys/stat.h>
+#include <unistd.h>
+
+#include <cerrno>
+#include <cstring>
+#include <filesystem>
+
+namespace henbtrust {
+
+namespace {
+Error IoError(const std::string& what, const std::string& path, int err) {
+  return Error(err == ENOENT ? ErrorCode::kNotFound : ErrorCode::kIo,
+               what + " " + path + ": " + std::strerror(err));
+}
+
+class Fd {
+ public:
+  explicit Fd(int fd) : fd_(fd) {}
+  ~Fd() {
+    if (fd_ >= 0) ::close(fd_);
+  }
+  Fd(const Fd&) = delete;
+  Fd& operator=(const Fd&) = delete;
+  int get() const { return fd_; }
+  int release() {
+    int f = fd_;
+    fd_ = -1;
+    return f;
+  }
+
+ private:
+  int fd_;
+};
+}  // namespace
+
+Result<Bytes> ReadFile(const std::string& path, size_t max_size) {
+  Fd fd(::open(path.c_str(), O_RDONLY | O_CLOEXEC));
+  if (fd.get() < 0) return IoError("cannot open", path, errno);
+  struct stat st {};
+  if (::fstat(fd.get(), &st) != 0) return IoError("cannot stat", path, errno);
+  if (S_ISDIR(st.st_mode)) return Error(ErrorCode::kIo, "cannot read " + path + ": is a directory");
+  if (S_ISREG(st.st_mode) && static_cast<uint64_t>(st.st_size) > max_size) {
+    return Error(ErrorCode::kTooLarge, path + " is " + std::to_string(st.st_size) +
+                                           " bytes, more than the limit of " +
+                                           std::to_string(max_size));
+  }
+  Bytes out;
+  if (S_ISREG(st.st_mode)) out.reserve(static_cast<size_t>(st.st_size));
+  uint8_t buf[65536];
+  for (;;) {
+    const ssize_t n = ::read(fd.get(), buf, sizeof buf);
+    if (n < 0) {
+      if (errno == EINTR) continue;
+      return IoError("cannot read", path, errno);
+    }
+    if (n == 0) break;
+    if (out.size() + static_cast<size_t>(n) > max_size) {
+      return Error(ErrorCode::kTooLarge, path + " exceeds the limit of " + std::to_string(max_size) + " bytes");
+    }
+    out.insert(out.end(), buf, buf + n);
+  }
+  return out;
+}
+
+Status WriteFileAtomic(const std::string& path, ByteView data, unsigned mode) {
+  namespace fs = std::filesystem;
+  const fs::path target(path);
+  fs::path dir = target.parent_path();
+  if (dir.empty()) dir = ".";
+  std::string tmpl = (dir / ("." + target.filename().string() + ".tmpXXXXXX")).string();
+  Fd fd(::mkstemp(tmpl.data()));
+  if (fd.get() < 0) return IoError("cannot create temporary file for", path, errno);
+  auto fail = [&](const char* what) {
+    const int err = errno;
+    ::unlink(tmpl.c_str());
+    return IoError(what, path, err);
+  };
+  size_t off = 0;
+  while (off < data.size()) {
+    const ssize_t n = ::write(fd.get(), data.data() + off, data.size() - off);
+    if (n < 0) {
+      if (errno == EINTR) continue;
+      return fail("cannot write");
+    }
+    off += static_cast<size_t>(n);
+  }
+  if (::fchmod(fd.get(), mode) != 0) return fail("cannot chmod");
+  if (::fsync(fd.get()) != 0) return fail("cannot fsync");
+  if (::close(fd.release()) != 0) return fail("cannot close");
+  if (::rename(tmpl.c_str(), path.c_str()) != 0) return fail("cannot rename onto");
+  Fd dfd(::open(dir.c_str(), O_RDONLY | O_DIRECTORY | O_CLOEXEC));
+  if (dfd.get() < 0 || ::fsync(dfd.get()) != 0) return IoError("cannot fsync directory of", path, errno);
+  return OkStatus();
+}
+
+}  // namespace henbtrust

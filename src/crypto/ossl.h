@@ -1,0 +1,61 @@
+// Private: OpenSSL handle ownership and access to the native objects behind
+// the public crypto types. Only src/ may include this.
+#pragma once
+
+#include <openssl/bio.h>
+#include <openssl/bn.h>
+#include <openssl/ec.h>
+#include <openssl/evp.h>
+#include <openssl/x509.h>
+
+#include <memory>
+#include <string>
+
+#include "henbtrust/core/result.h"
+#include "henbtrust/crypto/digest.h"
+#include "henbtrust/crypto/keys.h"
+#include "henbtrust/crypto/x509.h"
+
+namespace henbtrust::ossl {
+
+template <auto Fn>
+struct Deleter {
+  template <typename T>
+  void operator()(T* p) const {
+    Fn(p);
+  }
+};
+
+using PkeyPtr = std::unique_ptr<EVP_PKEY, Deleter<EVP_PKEY_free>>;
+using PkeyCtxPtr = std::unique_ptr<EVP_PKEY_CTX, Deleter<EVP_PKEY_CTX_free>>;
+using MdCtxPtr = std::unique_ptr<EVP_MD_CTX, Deleter<EVP_MD_CTX_free>>;
+using BioPtr = std::unique_ptr<BIO, Deleter<BIO_free_all>>;
+using BnPtr = std::unique_ptr<BIGNUM, Deleter<BN_free>>;
+using X509Ptr = std::unique_ptr<X509, Deleter<X509_free>>;
+
+// The most recent OpenSSL error queue entry as text, and clears the queue.
+std::string LastError();
+Error CryptoError(ErrorCode code, const std::string& what);
+
+// The fetched (cached, never freed) EVP_MD for `alg`.
+const EVP_MD* Md(HashAlg alg);
+
+EVP_PKEY* Native(const PublicKey& key);
+EVP_PKEY* Native(const PrivateKey& key);
+X509* Native(const Certificate& cert);
+
+}  // namespace henbtrust::ossl
+
+namespace henbtrust {
+struct PublicKey::Impl {
+  ossl::PkeyPtr pkey;
+  KeyType type;
+};
+struct PrivateKey::Impl {
+  ossl::PkeyPtr pkey;
+  KeyType type;
+};
+struct Certificate::Impl {
+  ossl::X509Ptr x509;
+};
+}  // namespace henbtrust
