@@ -9,6 +9,7 @@
 #include <tss2/tss2_rc.h>
 #include <tss2/tss2_tctildr.h>
 
+#include <cstdlib>
 #include <cstring>
 
 #include "henbtrust/tpm/structures.h"
@@ -55,6 +56,9 @@ class TpmTre final : public Tre {
   }
 
   Status Open() {
+    // tss2 logs TPM errors we handle (an absent persistent handle) to
+    // stderr; keep it quiet unless the operator asked for logs.
+    ::setenv("TSS2_LOG", "all+NONE", /*overwrite=*/0);
     TSS2_RC rc = Tss2_TctiLdr_Initialize(options_.tcti.c_str(), &tcti_);
     if (rc != TSS2_RC_SUCCESS) return TpmError(("cannot open TCTI '" + options_.tcti + "'").c_str(), rc);
     rc = Esys_Initialize(&esys_, tcti_, nullptr);

@@ -95,11 +95,13 @@ class [[nodiscard]] Result {
   // REQUIRES: ok()
   T& value() & { return std::get<0>(v_); }
   const T& value() const& { return std::get<0>(v_); }
-  T&& value() && { return std::get<0>(std::move(v_)); }
+  // Returns by value so that `for (x : F().value())` does not dangle.
+  T value() && { return std::get<0>(std::move(v_)); }
   T* operator->() { return &value(); }
   const T* operator->() const { return &value(); }
   T& operator*() & { return value(); }
   const T& operator*() const& { return value(); }
+  T operator*() && { return std::move(*this).value(); }
 
   // REQUIRES: !ok()
   const Error& error() const& { return std::get<1>(v_); }

@@ -1,0 +1,136 @@
+#include <gtest/gtest.h>
+
+#include "henbtrust/crypto/keys.h"
+#include "support/test_support.h"
+
+namespace henbtrust {
+namespace {
+
+struct SchemeCase {
+  KeyType type;
+  SignatureScheme scheme;
+};
+
+class KeysTest : public ::testing::TestWithParam<SchemeCase> {};
+
+TEST_P(KeysTest, SignsAndVerifiesAndRejectsTampering) {
+  auto key = PrivateKey::Generate(GetParam().type);
+  ASSERT_TRUE(key.ok()) << key.error().ToString();
+  const Bytes msg = ToBytes("release manifest");
+  auto sig = key->Sign(GetParam().scheme, HashAlg::kSha256, msg);
+  ASSERT_TRUE(sig.ok()) << sig.error().ToString();
+  const PublicKey pub = key->Public();
+  EXPECT_TRUE(pub.Verify(GetParam().scheme, HashAlg::kSha256, msg, *sig).ok());
+
+  Bytes bad_msg = msg;
+  bad_msg[0] ^= 1;
+  EXPECT_EQ(pub.Verify(GetParam().scheme, HashAlg::kSha256, bad_msg, *sig).error().code(),
+            ErrorCode::kCryptoBadSignature);
+  Bytes bad_sig = *sig;
+  bad_sig[bad_sig.size() / 2] ^= 1;
+  EXPECT_FALSE(pub.Verify(GetParam().scheme, HashAlg::kSha256, msg, bad_sig).ok());
+  auto other = PrivateKey::Generate(GetParam().type);
+  EXPECT_FALSE(other->Public().Verify(GetParam().scheme, HashAlg::kSha256, msg, *sig).ok());
+}
+
+TEST_P(KeysTest, RoundTripsPemAndDer) {
+  auto key = PrivateKey::Generate(GetParam().type);
+  ASSERT_TRUE(key.ok());
+  auto from_pem = PrivateKey::FromPem(key->ToPem());
+  auto from_der = PrivateKey::FromDer(key->ToDer());
+  ASSERT_TRUE(from_pem.ok() && from_der.ok());
+  EXPECT_EQ(from_pem->Public().ToDer(), key->Public().ToDer());
+  EXPECT_EQ(from_der->Public().ToDer(), key->Public().ToDer());
+  auto pub_pem = PublicKey::FromPem(key->Public().ToPem());
+  auto pub_der = PublicKey::FromDer(key->Public().ToDer());
+  ASSERT_TRUE(pub_pem.ok() && pub_der.ok());
+  EXPECT_EQ(pub_pem->type(), GetParam().type);
+  const Bytes msg = ToBytes("x");
+  auto sig = from_pem->Sign(GetParam().scheme, HashAlg::kSha256, msg);
+  EXPECT_TRUE(pub_der->Verify(GetParam().scheme, HashAlg::kSha256, msg, *sig).ok());
+}
+
+INSTANTIATE_TEST_SUITE_P(AllSchemes, KeysTest,
+                         ::testing::Values(SchemeCase{KeyType::kEcP256, SignatureScheme::kEcdsa},
+                                           SchemeCase{KeyType::kEcP384, SignatureScheme::kEcdsa},
+                                           SchemeCase{KeyType::kRsa, SignatureScheme::kRsaPkcs1},
+                                           SchemeCase{KeyType::kRsa, SignatureScheme::kRsaPss}));
+
+TEST(Keys, RejectsGarbageAndMismatchedSchemes) {
+  EXPECT_EQ(PublicKey::FromPem("not a key").error().code(), ErrorCode::kCryptoBadKey);
+  EXPECT_EQ(PublicKey::FromDer(Bytes{0x30, 0x03, 0x02, 0x01, 0x00}).error().code(), ErrorCode::kCryptoBadKey);
+  EXPECT_FALSE(PrivateKey::FromDer(Bytes(10, 0)).ok());
+  auto ec = PrivateKey::Generate(KeyType::kEcP256);
+  EXPECT_EQ(ec->Sign(SignatureScheme::kRsaPkcs1, HashAlg::kSha256, AsBytes("x")).error().code(),
+            ErrorCode::kCryptoUnsupported);
+  EXPECT_EQ(ec->Public().VerifyDigest(SignatureScheme::kEcdsa, HashAlg::kSha256, Bytes(31), Bytes(8)).error().code(),
+            ErrorCode::kInvalidArgument);
+}
+
+TEST(Keys, EcPointAndScalarRoundTrip) {
+  auto key = PrivateKey::Generate(KeyType::kEcP256);
+  auto point = key->Public().EcPoint();
+  ASSERT_TRUE(point.ok());
+  EXPECT_EQ(point->first.size(), 32u);
+  auto rebuilt = PublicKey::FromEcPoint(KeyType::kEcP256, point->first, point->second);
+  ASSERT_TRUE(rebuilt.ok());
+  EXPECT_EQ(rebuilt->ToDer(), key->Public().ToDer());
+  // A point off the curve is refused.
+  Bytes y = point->second;
+  y[31] ^= 1;
+  EXPECT_EQ(PublicKey::FromEcPoint(KeyType::kEcP256, point->first, y).error().code(), ErrorCode::kCryptoBadKey);
+
+  auto scalar = key->EcScalar();
+  auto from_scalar = PrivateKey::FromEcScalar(KeyType::kEcP256, *scalar);
+  ASSERT_TRUE(from_scalar.ok());
+  EXPECT_EQ(from_scalar->Public().ToDer(), key->Public().ToDer());
+}
+
+TEST(Keys, RsaComponentsRoundTrip) {
+  auto key = PrivateKey::Generate(KeyType::kRsa);
+  auto n = key->Public().RsaModulus();
+  ASSERT_TRUE(n.ok());
+  EXPECT_EQ(n->size(), 256u);
+  EXPECT_EQ(*key->Public().RsaExponent(), 65537u);
+  auto rebuilt = PublicKey::FromRsa(*n, 65537);
+  ASSERT_TRUE(rebuilt.ok());
+  EXPECT_EQ(rebuilt->ToDer(), key->Public().ToDer());
+}
+
+TEST(Ecdsa, DerAndRsConvert) {
+  auto key = PrivateKey::Generate(KeyType::kEcP256);
+  auto der = key->Sign(SignatureScheme::kEcdsa, HashAlg::kSha256, AsBytes("m"));
+  auto rs = EcdsaDerToRs(*der, 32);
+  ASSERT_TRUE(rs.ok());
+  EXPECT_EQ(rs->first.size(), 32u);
+  EXPECT_EQ(*EcdsaRsToDer(rs->first, rs->second), *der);
+  EXPECT_FALSE(EcdsaDerToRs(Bytes{0x30, 0x00, 0x00}, 32).ok());
+}
+
+// Differential: OpenSSL's command line accepts our signatures and keys.
+TEST(Keys, OpensslCliVerifiesOurEcdsaSignature) {
+  testing::TempDir dir;
+  auto key = PrivateKey::Generate(KeyType::kEcP256);
+  const Bytes msg = ToBytes("cross-check");
+  auto sig = key->Sign(SignatureScheme::kEcdsa, HashAlg::kSha256, msg);
+  testing::WriteBytes(dir.File("pub.pem"), AsBytes(key->Public().ToPem()));
+  testing::WriteBytes(dir.File("msg"), msg);
+  testing::WriteBytes(dir.File("sig"), *sig);
+  auto r = testing::Run("openssl dgst -sha256 -verify " + dir.File("pub.pem") + " -signature " + dir.File("sig") +
+                        " " + dir.File("msg"));
+  EXPECT_EQ(r.exit_code, 0) << r.out << r.err;
+  EXPECT_NE(r.out.find("Verified OK"), std::string::npos);
+  // And we accept a key and signature made by openssl.
+  ASSERT_EQ(testing::Run("openssl genpkey -algorithm EC -pkeyopt ec_paramgen_curve:P-256 -out " +
+                         dir.File("k.pem") + " && openssl dgst -sha256 -sign " + dir.File("k.pem") + " -out " +
+                         dir.File("sig2") + " " + dir.File("msg"))
+                .exit_code,
+            0);
+  auto theirs = PrivateKey::FromPem(ToString(testing::ReadBytes(dir.File("k.pem"))));
+  ASSERT_TRUE(theirs.ok());
+  EXPECT_TRUE(theirs->Public().Verify(SignatureScheme::kEcdsa, HashAlg::kSha256, msg,
+                                      testing::ReadBytes(dir.File("sig2"))).ok());
+}
+
+}  // namespace
+}  // namespace henbtrust

@@ -1,0 +1,133 @@
+#include "support/test_support.h"
+
+#include <fcntl.h>
+#include <netinet/in.h>
+#include <signal.h>
+#include <sys/socket.h>
+#include <sys/wait.h>
+#include <unistd.h>
+
+#include <chrono>
+#include <cstdlib>
+#include <filesystem>
+#include <fstream>
+#include <random>
+#include <sstream>
+#include <stdexcept>
+#include <thread>
+
+namespace henbtrust::testing {
+
+std::string TestVectorDir() {
+  if (const char* env = std::getenv("HENB_TESTVECTORS")) return env;
+  return HENB_DEFAULT_TESTVECTORS;
+}
+
+std::string CliPath() { return HENB_CLI_PATH; }
+
+TempDir::TempDir() {
+  std::string tmpl = (std::filesystem::temp_directory_path() / "henbtest.XXXXXX").string();
+  if (::mkdtemp(tmpl.data()) == nullptr) throw std::runtime_error("mkdtemp failed");
+  path_ = tmpl;
+}
+
+TempDir::~TempDir() {
+  std::error_code ec;
+  std::filesystem::remove_all(path_, ec);
+}
+
+namespace {
+std::string Slurp(const std::string& path) {
+  std::ifstream in(path, std::ios::binary);
+  std::stringstream ss;
+  ss << in.rdbuf();
+  return ss.str();
+}
+}  // namespace
+
+CommandResult Run(const std::string& command, const std::string& env) {
+  TempDir tmp;
+  const std::string full = (env.empty() ? "" : "env " + env + " ") + "sh -c '" + [&] {
+    std::string escaped;
+    for (char c : command) escaped += c == '\'' ? std::string("'\\''") : std::string(1, c);
+    return escaped;
+  }() + "' >" + tmp.File("out") + " 2>" + tmp.File("err") + " </dev/null";
+  const int status = std::system(full.c_str());
+  CommandResult r;
+  r.exit_code = WIFEXITED(status) ? WEXITSTATUS(status) : -1;
+  r.out = Slurp(tmp.File("out"));
+  r.err = Slurp(tmp.File("err"));
+  return r;
+}
+
+void WriteBytes(const std::string& path, ByteView data) {
+  std::ofstream out(path, std::ios::binary);
+  out.write(reinterpret_cast<const char*>(data.data()), static_cast<std::streamsize>(data.size()));
+}
+
+Bytes ReadBytes(const std::string& path) { return ToBytes(Slurp(path)); }
+
+namespace {
+bool PortFree(uint16_t port) {
+  const int fd = ::socket(AF_INET, SOCK_STREAM, 0);
+  sockaddr_in addr{};
+  addr.sin_family = AF_INET;
+  addr.sin_port = htons(port);
+  addr.sin_addr.s_addr = htonl(INADDR_LOOPBACK);
+  const bool ok = ::bind(fd, reinterpret_cast<sockaddr*>(&addr), sizeof addr) == 0;
+  ::close(fd);
+  return ok;
+}
+
+bool CanConnect(uint16_t port) {
+  const int fd = ::socket(AF_INET, SOCK_STREAM, 0);
+  sockaddr_in addr{};
+  addr.sin_family = AF_INET;
+  addr.sin_port = htons(port);
+  addr.sin_addr.s_addr = htonl(INADDR_LOOPBACK);
+  const bool ok = ::connect(fd, reinterpret_cast<sockaddr*>(&addr), sizeof addr) == 0;
+  ::close(fd);
+  return ok;
+}
+}  // namespace
+
+Swtpm::Swtpm() {
+  std::mt19937 rng(std::random_device{}());
+  std::uniform_int_distribution<int> dist(10000, 30000);
+  for (int attempt = 0; attempt < 20 && pid_ < 0; ++attempt) {
+    const auto port = static_cast<uint16_t>(dist(rng) * 2);
+    if (!PortFree(port) || !PortFree(static_cast<uint16_t>(port + 1))) continue;
+    const std::string pidfile = dir_.File("swtpm.pid");
+    const std::string cmd = "swtpm socket --tpm2 --tpmstate dir=" + dir_.path() +
+                            " --server type=tcp,port=" + std::to_string(port) +
+                            ",bindaddr=127.0.0.1 --ctrl type=tcp,port=" + std::to_string(port + 1) +
+                            ",bindaddr=127.0.0.1 --flags not-need-init,startup-clear --daemon --pid file=" +
+                            pidfile + " --log file=" + dir_.File("swtpm.log");
+    if (Run(cmd).exit_code != 0) continue;
+    const auto deadline = std::chrono::steady_clock::now() + std::chrono::seconds(10);
+    while (std::chrono::steady_clock::now() < deadline) {
+      const std::string pid = Slurp(pidfile);
+      if (!pid.empty() && CanConnect(static_cast<uint16_t>(port + 1))) {
+        pid_ = std::atoi(pid.c_str());
+        port_ = port;
+        break;
+      }
+      std::this_thread::sleep_for(std::chrono::milliseconds(20));
+    }
+  }
+}
+
+Swtpm::~Swtpm() {
+  if (pid_ <= 0) return;
+  ::kill(pid_, SIGTERM);
+  const auto deadline = std::chrono::steady_clock::now() + std::chrono::seconds(5);
+  while (::kill(pid_, 0) == 0 && std::chrono::steady_clock::now() < deadline) {
+    std::this_thread::sleep_for(std::chrono::milliseconds(10));
+  }
+  if (::kill(pid_, 0) == 0) ::kill(pid_, SIGKILL);
+}
+
+std::string Swtpm::Tcti() const { return "swtpm:host=127.0.0.1,port=" + std::to_string(port_); }
+std::string Swtpm::Control() const { return "127.0.0.1:" + std::to_string(port_ + 1); }
+
+}  // namespace henbtrust::testing

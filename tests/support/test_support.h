@@ -1,0 +1,67 @@
+// Test helpers: temporary directories, running external tools, swtpm.
+#pragma once
+
+#include <cstdint>
+#include <string>
+#include <vector>
+
+#include "henbtrust/core/bytes.h"
+
+namespace henbtrust::testing {
+
+// Directory of ../shared/testvectors (or $HENB_TESTVECTORS).
+std::string TestVectorDir();
+// Path of the built henbtrust CLI.
+std::string CliPath();
+
+// A fresh directory, removed with its contents on destruction.
+class TempDir {
+ public:
+  TempDir();
+  ~TempDir();
+  TempDir(const TempDir&) = delete;
+  TempDir& operator=(const TempDir&) = delete;
+  const std::string& path() const { return path_; }
+  std::string File(const std::string& name) const { return path_ + "/" + name; }
+
+ private:
+  std::string path_;
+};
+
+struct CommandResult {
+  int exit_code = -1;
+  std::string out;  // stdout
+  std::string err;  // stderr
+};
+
+// Runs `command` through /bin/sh with extra environment `env` ("K=V ...").
+CommandResult Run(const std::string& command, const std::string& env = "");
+
+void WriteBytes(const std::string& path, ByteView data);
+Bytes ReadBytes(const std::string& path);
+
+// A private swtpm on free loopback ports in a temporary directory, stopped on
+// destruction.
+class Swtpm {
+ public:
+  Swtpm();
+  ~Swtpm();
+  Swtpm(const Swtpm&) = delete;
+  Swtpm& operator=(const Swtpm&) = delete;
+
+  bool ok() const { return pid_ > 0; }
+  uint16_t port() const { return port_; }
+  // "swtpm:host=127.0.0.1,port=N"
+  std::string Tcti() const;
+  // "127.0.0.1:N+1"
+  std::string Control() const;
+  // Environment for tpm2-tools: "TPM2TOOLS_TCTI=..."
+  std::string ToolsEnv() const { return "TPM2TOOLS_TCTI=" + Tcti(); }
+
+ private:
+  TempDir dir_;
+  int pid_ = -1;
+  uint16_t port_ = 0;
+};
+
+}  // namespace henbtrust::testing

@@ -1,0 +1,113 @@
+#include "henbtrust/tpm/soft_tre.h"
+
+#include <gtest/gtest.h>
+
+#include "henbtrust/tpm/quote_verifier.h"
+#include "henbtrust/tpm/structures.h"
+
+namespace henbtrust {
+namespace {
+
+const std::vector<PcrSelection> kSel = {{HashAlg::kSha256, {0, 2, 3}}};
+
+SoftTre Booted() {
+  auto tre = SoftTre::Create();
+  EXPECT_TRUE(tre.ok());
+  EXPECT_TRUE(tre->MeasureComponent(2, {"boot", "1"}, Sha256(AsBytes("B"))).ok());
+  EXPECT_TRUE(tre->MeasureComponent(3, {"femto", "1"}, Sha256(AsBytes("F"))).ok());
+  return std::move(tre).value();
+}
+
+TEST(SoftTre, QuotesVerifyWithEveryCheck) {
+  SoftTre tre = Booted();
+  const Bytes nonce(32, 0x5a);
+  auto quote = tre.MakeQuote(nonce, kSel);
+  ASSERT_TRUE(quote.ok()) << quote.error().ToString();
+  auto verifier = QuoteVerifier::FromTpmPublic(tre.AkPublic());
+  ASSERT_TRUE(verifier.ok());
+  QuoteExpectations e;
+  e.nonce = nonce;
+  e.pcr_selection = kSel;
+  e.pcr_values = SelectedPcrValues(*tre.ReadPcrs(kSel[0]), kSel[0]);
+  e.event_log = &tre.event_log();
+  auto r = verifier->Verify(quote->attest, quote->signature, e);
+  ASSERT_TRUE(r.ok()) << r.error().ToString();
+  // The TIM is the composite of the replayed log.
+  EXPECT_EQ(r->info.pcr_digest, CompositeDigest((*Replay(tre.event_log()))[HashAlg::kSha256], kSel[0]));
+  EXPECT_EQ(r->info.pcr_select.size(), 1u);
+}
+
+TEST(SoftTre, QualifiedSignerIsTheAkUnderTheEk) {
+  SoftTre tre = Booted();
+  auto quote = tre.MakeQuote(Bytes(8, 1), kSel);
+  auto info = ParseQuoteAttest(quote->attest);
+  const Bytes ek_qn =
+      QualifiedName(HashAlg::kSha256, HierarchyQualifiedName(kTpmRhEndorsement), *TpmObjectName(tre.EkPublic()));
+  EXPECT_EQ(info->qualified_signer, QualifiedName(HashAlg::kSha256, ek_qn, *TpmObjectName(tre.AkPublic())));
+}
+
+TEST(SoftTre, RebootResetsPcrsAndLogAndCountsResets) {
+  SoftTre tre = Booted();
+  const auto before = *ParseQuoteAttest(tre.MakeQuote(Bytes(4, 1), kSel)->attest);
+  ASSERT_TRUE(tre.Reboot().ok());
+  EXPECT_TRUE(tre.event_log().events().empty());
+  EXPECT_EQ((*tre.ReadPcrs(kSel[0]))[2], Bytes(32, 0));
+  const auto after = *ParseQuoteAttest(tre.MakeQuote(Bytes(4, 1), kSel)->attest);
+  EXPECT_EQ(after.clock.reset_count, before.clock.reset_count + 1);
+  EXPECT_NE(after.pcr_digest, before.pcr_digest);
+  EXPECT_GE(after.clock.clock, before.clock.clock);
+}
+
+TEST(SoftTre, SameMeasurementsGiveTheSameTimOnEveryDevice) {
+  SoftTre a = Booted();
+  SoftTre b = Booted();
+  const auto qa = *ParseQuoteAttest(a.MakeQuote(Bytes(4, 1), kSel)->attest);
+  const auto qb = *ParseQuoteAttest(b.MakeQuote(Bytes(4, 1), kSel)->attest);
+  EXPECT_EQ(qa.pcr_digest, qb.pcr_digest);
+  EXPECT_NE(qa.qualified_signer, qb.qualified_signer);
+  EXPECT_NE(a.AkPublic(), b.AkPublic());
+}
+
+TEST(SoftTre, StateSurvivesSaveAndLoadAndRejectsTampering) {
+  SoftTre tre = Booted();
+  EXPECT_EQ(*tre.ReadCounter(), 0u);
+  EXPECT_EQ(*tre.IncrementCounter(), 1u);
+  EXPECT_EQ(*tre.IncrementCounter(), 2u);
+  const Bytes state = tre.SaveState();
+  auto loaded = SoftTre::Load(state);
+  ASSERT_TRUE(loaded.ok()) << loaded.error().ToString();
+  EXPECT_EQ(*loaded->ReadCounter(), 2u);
+  EXPECT_EQ(loaded->AkPublic(), tre.AkPublic());
+  EXPECT_EQ(loaded->EkPublic(), tre.EkPublic());
+  EXPECT_TRUE(loaded->event_log().events().empty());  // PCRs do not survive power-off
+  for (size_t i : {size_t{0}, size_t{9}, size_t{8 + 32 + 5}, state.size() - 1}) {
+    Bytes bad = state;
+    bad[i] ^= 1;
+    if (i == state.size() - 1) continue;  // the reset count is not authenticated state
+    EXPECT_FALSE(SoftTre::Load(bad).ok()) << i;
+  }
+  EXPECT_FALSE(SoftTre::Load(ByteView(state).first(state.size() - 1)).ok());
+  Bytes longer = state;
+  longer.push_back(0);
+  EXPECT_FALSE(SoftTre::Load(longer).ok());
+}
+
+TEST(SoftTre, StaysUnderOneKibibytePerDevice) {
+  SoftTre tre = Booted();
+  EXPECT_LT(tre.StateSizeBytes(), 1024u);
+}
+
+TEST(SoftTre, RejectsBadRequests) {
+  SoftTre tre = Booted();
+  EXPECT_FALSE(tre.MakeQuote(Bytes(65, 0), kSel).ok());
+  EXPECT_FALSE(tre.MakeQuote(Bytes(8, 0), {}).ok());
+  EXPECT_FALSE(tre.MakeQuote(Bytes(8, 0), {{HashAlg::kSha1, {0}}}).ok());
+  EXPECT_FALSE(tre.MeasureComponent(24, {"x", "1"}, Bytes(32, 0)).ok());
+  EXPECT_FALSE(tre.MeasureComponent(18, {"x", "1"}, Bytes(32, 0)).ok());
+  EXPECT_FALSE(tre.MeasureComponent(2, {"x", "1"}, Bytes(20, 0)).ok());
+  EXPECT_EQ(tre.event_log().events().size(), 2u);  // nothing was added
+  EXPECT_EQ((*tre.ReadPcrs({HashAlg::kSha256, {17}}))[17], Bytes(32, 0xff));
+}
+
+}  // namespace
+}  // namespace henbtrust
