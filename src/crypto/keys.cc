@@ -112,7 +112,7 @@ Result<PublicKey> PublicKey::FromDer(ByteView spki) {
     return Error(ErrorCode::kCryptoBadKey, "trailing bytes after SubjectPublicKeyInfo");
   }
   HENB_ASSIGN_OR_RETURN(KeyType type, ClassifyKey(pkey.get()));
-  return PublicKey(std::make_shared<const Impl>(Impl{std::move(pkey), type}));
+  return PublicKey(std::make_shared<const Impl>(std::move(pkey), type));
 }
 
 Result<PublicKey> PublicKey::FromPem(std::string_view pem) {
@@ -120,7 +120,7 @@ Result<PublicKey> PublicKey::FromPem(std::string_view pem) {
   PkeyPtr pkey(PEM_read_bio_PUBKEY(bio.get(), nullptr, nullptr, nullptr));
   if (!pkey) return CryptoError(ErrorCode::kCryptoBadKey, "not a PEM public key");
   HENB_ASSIGN_OR_RETURN(KeyType type, ClassifyKey(pkey.get()));
-  return PublicKey(std::make_shared<const Impl>(Impl{std::move(pkey), type}));
+  return PublicKey(std::make_shared<const Impl>(std::move(pkey), type));
 }
 
 Result<PublicKey> PublicKey::FromEcPoint(KeyType curve, ByteView x, ByteView y) {
@@ -145,7 +145,7 @@ Result<PublicKey> PublicKey::FromEcPoint(KeyType curve, ByteView x, ByteView y) 
     return CryptoError(ErrorCode::kCryptoBadKey, "EC point is not on the curve");
   }
   PkeyPtr pkey(raw);
-  return PublicKey(std::make_shared<const Impl>(Impl{std::move(pkey), curve}));
+  return PublicKey(std::make_shared<const Impl>(std::move(pkey), curve));
 }
 
 Result<PublicKey> PublicKey::FromRsa(ByteView modulus, uint32_t exponent) {
@@ -171,7 +171,7 @@ Result<PublicKey> PublicKey::FromRsa(ByteView modulus, uint32_t exponent) {
   }
   PkeyPtr pkey(raw);
   HENB_ASSIGN_OR_RETURN(KeyType type, ClassifyKey(pkey.get()));
-  return PublicKey(std::make_shared<const Impl>(Impl{std::move(pkey), type}));
+  return PublicKey(std::make_shared<const Impl>(std::move(pkey), type));
 }
 
 KeyType PublicKey::type() const { return impl_->type; }
@@ -230,12 +230,27 @@ Result<uint32_t> PublicKey::RsaExponent() const {
 Status PublicKey::VerifyDigest(SignatureScheme scheme, HashAlg hash, ByteView digest,
                                ByteView signature) const {
   HENB_TRY(CheckDigestSize(hash, digest));
-  PkeyCtxPtr ctx(EVP_PKEY_CTX_new_from_pkey(nullptr, impl_->pkey.get(), nullptr));
-  if (!ctx || EVP_PKEY_verify_init(ctx.get()) != 1) {
-    return CryptoError(ErrorCode::kCryptoFailure, "cannot initialise verification");
+  PkeyCtxPtr ctx;
+  {
+    std::lock_guard<std::mutex> lock(impl_->pool_mu);
+    if (!impl_->verify_pool.empty()) {
+      ctx = std::move(impl_->verify_pool.back());
+      impl_->verify_pool.pop_back();
+    }
+  }
+  if (!ctx) {
+    ctx.reset(EVP_PKEY_CTX_new_from_pkey(nullptr, impl_->pkey.get(), nullptr));
+    if (!ctx || EVP_PKEY_verify_init(ctx.get()) != 1) {
+      return CryptoError(ErrorCode::kCryptoFailure, "cannot initialise verification");
+    }
   }
   HENB_TRY(ConfigureScheme(ctx.get(), impl_->type, scheme, hash, /*verify=*/true));
   const int rc = EVP_PKEY_verify(ctx.get(), signature.data(), signature.size(), digest.data(), digest.size());
+  {
+    constexpr size_t kMaxPooled = 16;
+    std::lock_guard<std::mutex> lock(impl_->pool_mu);
+    if (impl_->verify_pool.size() < kMaxPooled) impl_->verify_pool.push_back(std::move(ctx));
+  }
   if (rc != 1) {
     ossl::LastError();
     return Error(ErrorCode::kCryptoBadSignature, "signature does not verify");
@@ -262,7 +277,7 @@ Result<PrivateKey> PrivateKey::FromPem(std::string_view pem) {
   PkeyPtr pkey(PEM_read_bio_PrivateKey(bio.get(), nullptr, nullptr, nullptr));
   if (!pkey) return CryptoError(ErrorCode::kCryptoBadKey, "not a PEM private key");
   HENB_ASSIGN_OR_RETURN(KeyType type, ClassifyKey(pkey.get()));
-  return PrivateKey(std::make_shared<const Impl>(Impl{std::move(pkey), type}));
+  return PrivateKey(std::make_shared<const Impl>(std::move(pkey), type));
 }
 
 Result<PrivateKey> PrivateKey::FromDer(ByteView der) {
@@ -270,7 +285,7 @@ Result<PrivateKey> PrivateKey::FromDer(ByteView der) {
   PkeyPtr pkey(d2i_AutoPrivateKey(nullptr, &p, static_cast<long>(der.size())));
   if (!pkey) return CryptoError(ErrorCode::kCryptoBadKey, "not a DER private key");
   HENB_ASSIGN_OR_RETURN(KeyType type, ClassifyKey(pkey.get()));
-  return PrivateKey(std::make_shared<const Impl>(Impl{std::move(pkey), type}));
+  return PrivateKey(std::make_shared<const Impl>(std::move(pkey), type));
 }
 
 Result<PrivateKey> PrivateKey::FromEcScalar(KeyType curve, ByteView scalar, ByteView public_point) {
@@ -318,7 +333,7 @@ PublicKey PrivateKey::Public() const {
   const unsigned char* p = buf;
   PkeyPtr pub(d2i_PUBKEY(nullptr, &p, len));
   OPENSSL_free(buf);
-  return PublicKey(std::make_shared<const PublicKey::Impl>(PublicKey::Impl{std::move(pub), impl_->type}));
+  return PublicKey(std::make_shared<const PublicKey::Impl>(std::move(pub), impl_->type));
 }
 
 std::string PrivateKey::ToPem() const {

@@ -51,7 +51,16 @@ Result<SoftTre> SoftTre::Create() {
     std::memcpy(pub.data() + 32, point.second.data(), 32);
   }
   t.clock_base_ms_ = SteadyMs();
+  HENB_TRY(t.DeriveQualifiedSigner());
   return t;
+}
+
+Status SoftTre::DeriveQualifiedSigner() {
+  HENB_ASSIGN_OR_RETURN(Bytes ek_name, TpmObjectName(EkPublic()));
+  HENB_ASSIGN_OR_RETURN(Bytes ak_name, TpmObjectName(AkPublic()));
+  const Bytes ek_qn = QualifiedName(HashAlg::kSha256, HierarchyQualifiedName(kTpmRhEndorsement), ek_name);
+  CopyTo(qualified_signer_, QualifiedName(HashAlg::kSha256, ek_qn, ak_name));
+  return OkStatus();
 }
 
 Bytes SoftTre::SaveState() const {
@@ -100,6 +109,7 @@ Result<SoftTre> SoftTre::Load(ByteView state) {
   t.clock_base_ms_ = SteadyMs() - *clock;
   // A power cycle happened while the state was stored.
   t.reset_count_ = *resets + 1;
+  HENB_TRY(t.DeriveQualifiedSigner());
   return t;
 }
 
@@ -155,10 +165,7 @@ Result<Quote> SoftTre::MakeQuote(ByteView nonce, const std::vector<PcrSelection>
   info.extra_data.assign(nonce.begin(), nonce.end());
   info.clock = {NowMs(), reset_count_, restart_count_, true};
   info.firmware_version = kSoftTreFirmwareVersion;
-  HENB_ASSIGN_OR_RETURN(Bytes ek_name, TpmObjectName(EkPublic()));
-  HENB_ASSIGN_OR_RETURN(Bytes ak_name, TpmObjectName(AkPublic()));
-  const Bytes ek_qn = QualifiedName(HashAlg::kSha256, HierarchyQualifiedName(kTpmRhEndorsement), ek_name);
-  info.qualified_signer = QualifiedName(HashAlg::kSha256, ek_qn, ak_name);
+  info.qualified_signer.assign(qualified_signer_.begin(), qualified_signer_.end());
   HENB_ASSIGN_OR_RETURN(Bytes attest, MarshalQuoteAttest(info));
 
   HENB_ASSIGN_OR_RETURN(PrivateKey ak, PrivateKey::FromEcScalar(KeyType::kEcP256, ak_priv_, UncompressedPoint(ak_pub_)));
