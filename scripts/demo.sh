@@ -1,0 +1,85 @@
+#!/usr/bin/env bash
+# The main demonstration (make demo). Until the services land, it shows the
+# evidence foundation end to end with both Trusted Environment backends:
+# measured components, a TPM 2.0 quote over them, verification by henbtrust
+# and by tpm2-tools, and rejection of tampered evidence.
+set -euo pipefail
+cd "$(dirname "$0")/.."
+H=${HENBTRUST:-build/bin/henbtrust}
+OUT=${DEMO_DIR:-build/demo}
+rm -rf "$OUT" && mkdir -p "$OUT/images"
+OUT=$(realpath "$OUT")  # swtpm --daemon leaves the working directory
+say() { printf '\n== %s\n' "$*"; }
+
+say "Component images of one H(e)NB software configuration"
+for c in bootloader kernel rootfs femto-stack; do
+  head -c 65536 /dev/urandom >"$OUT/images/$c.img"
+  printf '  %-12s sha256=%s\n' "$c" "$(sha256sum "$OUT/images/$c.img" | cut -c1-64)"
+done
+plan=(--measure "bootloader:2.1:$OUT/images/bootloader.img@0" --measure "kernel:5.10.1:$OUT/images/kernel.img@2"
+      --measure "rootfs:1.4:$OUT/images/rootfs.img@3" --measure "femto-stack:7.0:$OUT/images/femto-stack.img@3")
+nonce=$(head -c 32 /dev/urandom | xxd -p -c 64)
+
+check_evidence() {  # $1 = evidence directory
+  local d=$1
+  printf '  henbtrust quote verify: '
+  "$H" quote verify --ak-pub "$d/ak.pub" --nonce "$nonce" --message "$d/quote.msg" --signature "$d/quote.sig" \
+    --pcr-values "$d/pcrs.bin" --eventlog "$d/eventlog.bin" --pcrs sha256:0,2,3
+  printf '  tpm2_checkquote:        '
+  if tpm2_checkquote -u "$d/ak.pub" -m "$d/quote.msg" -s "$d/quote.sig" -f "$d/pcrs.bin" -l sha256:0,2,3 \
+      -g sha256 -q "$nonce" >/dev/null 2>&1; then echo "accepted"; else echo "REJECTED"; exit 1; fi
+  printf '  tpm2_eventlog reads our log to the same PCR values: '
+  local ours theirs
+  ours=$("$H" eventlog replay "$d/eventlog.bin" | pcr_lines)
+  theirs=$(tpm2_eventlog "$d/eventlog.bin" 2>/dev/null | sed -n '/^pcrs:/,$p' | pcr_lines)
+  if [ -n "$ours" ] && [ "$ours" = "$theirs" ]; then echo "yes"; else echo "NO"; exit 1; fi
+}
+# "bank pcr value" lines from either tool's text output, lower case
+pcr_lines() {
+  awk '/^ *[a-z0-9]+:$/ { bank = $1 } /: 0x/ { gsub(/ /, ""); split($0, a, ":"); print bank, a[1], tolower(a[2]) }'
+}
+
+say "1. Soft TrE (in-process, as the fleet simulator uses it)"
+"$H" tre attest --backend soft --state "$OUT/soft-tre.state" "${plan[@]}" --pcrs sha256:0,2,3 \
+  --nonce "$nonce" --out "$OUT/soft" | sed 's/^/  /'
+check_evidence "$OUT/soft"
+echo "  event log:"
+"$H" eventlog show "$OUT/soft/eventlog.bin" | sed 's/^/    /' | cut -c1-110
+
+say "2. TPM 2.0 (swtpm through tss2-esys: EK, AK under the EK, PCR extends, TPM2_Quote)"
+port=$((20000 + RANDOM % 20000 * 2 / 2 * 2))
+mkdir -p "$OUT/swtpm"
+swtpm socket --tpm2 --tpmstate dir="$OUT/swtpm" --server type=tcp,port=$port,bindaddr=127.0.0.1 \
+  --ctrl type=tcp,port=$((port + 1)),bindaddr=127.0.0.1 --flags not-need-init,startup-clear \
+  --daemon --pid file="$OUT/swtpm/pid"
+trap 'kill "$(cat "$OUT/swtpm/pid" 2>/dev/null)" 2>/dev/null || true' EXIT
+for _ in $(seq 50); do (exec 3<>/dev/tcp/127.0.0.1/$((port + 1))) 2>/dev/null && break; sleep 0.1; done
+"$H" tre attest --backend tpm --tcti "swtpm:host=127.0.0.1,port=$port" --swtpm-control "127.0.0.1:$((port + 1))" \
+  "${plan[@]}" --pcrs sha256:0,2,3 --nonce "$nonce" --out "$OUT/tpm" | sed 's/^/  /'
+check_evidence "$OUT/tpm"
+
+say "3. Same software, same TIM on both backends (pcrDigest of the quotes)"
+tim() { tpm2_print -t TPMS_ATTEST "$1/quote.msg" | awk '/pcrDigest/ { print $2 }'; }
+echo "  soft TrE: $(tim "$OUT/soft")"
+echo "  swtpm:    $(tim "$OUT/tpm")"
+[ "$(tim "$OUT/soft")" = "$(tim "$OUT/tpm")" ] || { echo "  TIMs differ"; exit 1; }
+
+say "4. Tampered evidence is rejected, each with its own code"
+bad="$OUT/tampered" && mkdir -p "$bad"
+cp "$OUT/tpm/"* "$bad/"
+run_bad() {  # description, then extra arguments replacing the good ones
+  local what=$1; shift
+  printf '  %-34s ' "$what:"
+  "$H" quote verify --ak-pub "$bad/ak.pub" --message "$bad/quote.msg" --signature "$bad/quote.sig" "$@" && exit 1 || true
+}
+run_bad "replayed with another nonce" --nonce "$(head -c 32 /dev/urandom | xxd -p -c 64)"
+printf '\xff' | dd of="$bad/pcrs.bin" bs=1 seek=40 conv=notrunc status=none
+run_bad "PCR values altered" --nonce "$nonce" --pcr-values "$bad/pcrs.bin"
+# A log that claims a different kernel than the one measured.
+cp "$OUT/images/kernel.img" "$OUT/images/kernel-claimed.img" && printf 'x' >>"$OUT/images/kernel-claimed.img"
+"$H" tre attest --backend soft "${plan[@]/kernel.img/kernel-claimed.img}" --out "$OUT/claimed" >/dev/null
+run_bad "event log naming another kernel" --nonce "$nonce" --eventlog "$OUT/claimed/eventlog.bin"
+cp "$OUT/tpm/quote.msg" "$bad/quote.msg" && printf '\x01' | dd of="$bad/quote.msg" bs=1 seek=80 conv=notrunc status=none
+run_bad "quote body altered" --nonce "$nonce"
+
+say "Done. Evidence files are in $OUT/{soft,tpm}"
