@@ -15,7 +15,8 @@ void BM_Sha256Streaming16K(benchmark::State& state) {
     h.Update(block);
   }
   benchmark::DoNotOptimize(h.Finish());
-  state.SetBytesProcessed(static_cast<int64_t>(state.iterations()) * static_cast<int64_t>(block.size()));
+  state.SetBytesProcessed(static_cast<int64_t>(state.iterations()) *
+                          static_cast<int64_t>(block.size()));
 }
 BENCHMARK(BM_Sha256Streaming16K);
 
@@ -25,7 +26,8 @@ void BM_EcdsaP256VerifyDigest(benchmark::State& state) {
   const Bytes sig = *key->SignDigest(SignatureScheme::kEcdsa, HashAlg::kSha256, digest);
   const PublicKey pub = key->Public();
   for (auto _ : state) {
-    benchmark::DoNotOptimize(pub.VerifyDigest(SignatureScheme::kEcdsa, HashAlg::kSha256, digest, sig).ok());
+    benchmark::DoNotOptimize(
+        pub.VerifyDigest(SignatureScheme::kEcdsa, HashAlg::kSha256, digest, sig).ok());
   }
   state.SetItemsProcessed(static_cast<int64_t>(state.iterations()));
 }

@@ -13,7 +13,8 @@ const std::vector<PcrSelection> kSel = {{HashAlg::kSha256, {0, 1, 2, 3, 4, 5, 6,
 SoftTre BootedTre() {
   auto tre = SoftTre::Create();
   for (uint32_t i = 0; i < 8; ++i) {
-    (void)tre->MeasureComponent(i, {"c" + std::to_string(i), "1"}, Sha256(AsBytes(std::to_string(i))));
+    (void)tre->MeasureComponent(i, {"c" + std::to_string(i), "1"},
+                                Sha256(AsBytes(std::to_string(i))));
   }
   return std::move(tre).value();
 }

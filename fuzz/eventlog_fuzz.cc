@@ -14,7 +14,8 @@ extern "C" int LLVMFuzzerTestOneInput(const uint8_t* data, size_t size) {
   if (!log.ok()) return 0;
   (void)Replay(*log);
   (void)ReplayWithSubstitutions(*log, HashAlg::kSha256, {{"kernel", Bytes(32, 1)}});
-  for (size_t i = 0; i < log->events().size() && i < 8; ++i) (void)DescribeEvent(log->events()[i], i);
+  for (size_t i = 0; i < log->events().size() && i < 8; ++i)
+    (void)DescribeEvent(log->events()[i], i);
   // What we write, we read back to the same events.
   auto again = EventLog::Parse(log->Serialize(), limits);
   if (!again.ok() || again->events().size() != log->events().size()) std::abort();

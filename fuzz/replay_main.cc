@@ -20,7 +20,8 @@ int main(int argc, char** argv) {
     for (const auto& entry : std::filesystem::recursive_directory_iterator(argv[i])) {
       if (!entry.is_regular_file()) continue;
       std::ifstream in(entry.path(), std::ios::binary);
-      std::vector<uint8_t> data((std::istreambuf_iterator<char>(in)), std::istreambuf_iterator<char>());
+      std::vector<uint8_t> data((std::istreambuf_iterator<char>(in)),
+                                std::istreambuf_iterator<char>());
       LLVMFuzzerTestOneInput(data.data(), data.size());
       // Every prefix too: truncation is the commonest malformation.
       for (size_t n = 0; n < data.size() && n < 512; ++n) LLVMFuzzerTestOneInput(data.data(), n);

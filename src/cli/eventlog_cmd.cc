@@ -61,26 +61,31 @@ int RunShow(const std::string& path) {
   int code = kExitOk;
   auto log = LoadLog(path, &code);
   if (!log) return code;
-  std::cout << "# " << (log->format() == EventLogFormat::kCryptoAgile ? "crypto-agile" : "legacy SHA-1")
+  std::cout << "# "
+            << (log->format() == EventLogFormat::kCryptoAgile ? "crypto-agile" : "legacy SHA-1")
             << " log, " << log->events().size() << " events, banks:";
   for (const auto& a : log->spec_id().algorithms) {
     auto alg = HashAlgFromTpmId(a.alg_id);
-    std::cout << " " << (alg.ok() ? std::string(HashAlgName(*alg)) : "alg" + std::to_string(a.alg_id));
+    std::cout << " "
+              << (alg.ok() ? std::string(HashAlgName(*alg)) : "alg" + std::to_string(a.alg_id));
   }
   std::cout << "\n";
-  for (size_t i = 0; i < log->events().size(); ++i) std::cout << DescribeEvent(log->events()[i], i) << "\n";
+  for (size_t i = 0; i < log->events().size(); ++i)
+    std::cout << DescribeEvent(log->events()[i], i) << "\n";
   return kExitOk;
 }
 
 }  // namespace
 
 void RegisterEventLogCommands(CLI::App& app, int* exit_code) {
-  CLI::App* ev = app.add_subcommand("eventlog", "TCG PC Client event logs (crypto-agile and legacy SHA-1)");
+  CLI::App* ev =
+      app.add_subcommand("eventlog", "TCG PC Client event logs (crypto-agile and legacy SHA-1)");
   ev->require_subcommand(1);
 
   auto replay_path = std::make_shared<std::string>();
   auto json = std::make_shared<bool>(false);
-  CLI::App* replay = ev->add_subcommand("replay", "Replay a log and print the final PCR values per bank");
+  CLI::App* replay =
+      ev->add_subcommand("replay", "Replay a log and print the final PCR values per bank");
   replay->add_option("FILE", *replay_path, "binary event log")->required();
   replay->add_flag("--json", *json, R"(print {"banks": {"sha256": {"0": "<hex>", ...}, ...}})");
   OnRun(replay, exit_code, [replay_path, json] { return RunReplay(*replay_path, *json); });

@@ -64,18 +64,24 @@ void RegisterQuoteCommands(CLI::App& app, int* exit_code) {
   CLI::App* quote = app.add_subcommand("quote", "TPM 2.0 quotes");
   quote->require_subcommand(1);
   auto args = std::make_shared<VerifyArgs>();
-  CLI::App* verify = quote->add_subcommand(
-      "verify",
-      "Verify a TPM 2.0 quote: structure, AK signature, nonce, and optionally the PCR values and an event "
-      "log.\nPrints 'valid' (exit 0) or 'invalid: <code>: <detail>' (exit 1); exit 2 on usage or I/O errors.");
-  verify->add_option("--ak-pub", args->ak_pub, "AK public key: PEM SubjectPublicKeyInfo or TPM2B_PUBLIC (tpm2_createak -u)")
+  CLI::App* verify = quote->add_subcommand("verify",
+                                           "Verify a TPM 2.0 quote: structure, AK signature, "
+                                           "nonce, and optionally the PCR values and an event "
+                                           "log.\nPrints 'valid' (exit 0) or 'invalid: <code>: "
+                                           "<detail>' (exit 1); exit 2 on usage or I/O errors.");
+  verify
+      ->add_option("--ak-pub", args->ak_pub,
+                   "AK public key: PEM SubjectPublicKeyInfo or TPM2B_PUBLIC (tpm2_createak -u)")
       ->required();
   verify->add_option("--nonce", args->nonce_hex, "the nonce given to the TPM, hex")->required();
-  verify->add_option("--message", args->message, "TPMS_ATTEST as signed (tpm2_quote -m)")->required();
+  verify->add_option("--message", args->message, "TPMS_ATTEST as signed (tpm2_quote -m)")
+      ->required();
   verify->add_option("--signature", args->signature, "TPMT_SIGNATURE (tpm2_quote -s)")->required();
-  verify->add_option("--pcr-values", args->pcr_values,
-                     "raw concatenation of the selected PCR values in selection order (tpm2_pcrread -o)");
-  verify->add_option("--eventlog", args->eventlog, "TCG event log that must replay to the quoted PCRs");
+  verify->add_option(
+      "--pcr-values", args->pcr_values,
+      "raw concatenation of the selected PCR values in selection order (tpm2_pcrread -o)");
+  verify->add_option("--eventlog", args->eventlog,
+                     "TCG event log that must replay to the quoted PCRs");
   verify->add_option("--pcrs", args->pcrs, "expected PCR selection, e.g. sha256:0,1,2,3");
   OnRun(verify, exit_code, [args] { return RunVerify(*args); });
 }

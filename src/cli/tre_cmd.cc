@@ -36,9 +36,11 @@ Result<Measurement> ParseMeasure(const std::string& spec) {
   const size_t c1 = spec.find(':');
   const size_t c2 = c1 == std::string::npos ? c1 : spec.find(':', c1 + 1);
   if (at == std::string::npos || c2 == std::string::npos || c2 > at) {
-    return Error(ErrorCode::kInvalidArgument, "--measure wants id:version:FILE@PCR, got '" + spec + "'");
+    return Error(ErrorCode::kInvalidArgument,
+                 "--measure wants id:version:FILE@PCR, got '" + spec + "'");
   }
-  Measurement m{{spec.substr(0, c1), spec.substr(c1 + 1, c2 - c1 - 1)}, spec.substr(c2 + 1, at - c2 - 1), 0};
+  Measurement m{
+      {spec.substr(0, c1), spec.substr(c1 + 1, c2 - c1 - 1)}, spec.substr(c2 + 1, at - c2 - 1), 0};
   try {
     m.pcr = static_cast<uint32_t>(std::stoul(spec.substr(at + 1)));
   } catch (const std::exception&) {
@@ -91,7 +93,8 @@ int RunAttest(const AttestArgs& a) {
   for (const auto& m : plan) {
     auto image = ReadFile(m.file, size_t{1} << 32);
     if (!image.ok()) return Fail(image.error());
-    if (auto st = tre->MeasureComponent(m.pcr, m.ref, Sha256(*image)); !st.ok()) return Fail(st.error());
+    if (auto st = tre->MeasureComponent(m.pcr, m.ref, Sha256(*image)); !st.ok())
+      return Fail(st.error());
     measured.push_back(m.pcr);
   }
   std::vector<PcrSelection> selection;
@@ -133,8 +136,10 @@ int RunAttest(const AttestArgs& a) {
   std::filesystem::create_directories(a.out, ec);
   const std::filesystem::path dir(a.out);
   const std::string ak_pem = ak->key.ToPem();
-  if (!WriteOutput(dir / "ak.pub", tre->AkPublic()) || !WriteOutput(dir / "ak.pem", AsBytes(ak_pem)) ||
-      !WriteOutput(dir / "ek.pub", tre->EkPublic()) || !WriteOutput(dir / "quote.msg", quote->attest) ||
+  if (!WriteOutput(dir / "ak.pub", tre->AkPublic()) ||
+      !WriteOutput(dir / "ak.pem", AsBytes(ak_pem)) ||
+      !WriteOutput(dir / "ek.pub", tre->EkPublic()) ||
+      !WriteOutput(dir / "quote.msg", quote->attest) ||
       !WriteOutput(dir / "quote.sig", quote->signature) || !WriteOutput(dir / "nonce.bin", nonce) ||
       !WriteOutput(dir / "pcrs.bin", pcr_values) ||
       !WriteOutput(dir / "eventlog.bin", tre->event_log().Serialize())) {
@@ -144,10 +149,11 @@ int RunAttest(const AttestArgs& a) {
   auto verified = QuoteVerifier(ak->key).Verify(quote->attest, quote->signature, expect);
   if (!verified.ok()) return Fail(verified.error());
   std::cout << "backend=" << tre->Kind() << " pcrs=" << FormatPcrSelection(selection)
-            << " events=" << tre->event_log().events().size() << " tim=" << HexEncode(verified->info.pcr_digest)
+            << " events=" << tre->event_log().events().size()
+            << " tim=" << HexEncode(verified->info.pcr_digest)
             << " reset_count=" << verified->info.clock.reset_count << "\n"
-            << "wrote ak.pub ak.pem ek.pub quote.msg quote.sig nonce.bin pcrs.bin eventlog.bin to " << a.out
-            << "\n";
+            << "wrote ak.pub ak.pem ek.pub quote.msg quote.sig nonce.bin pcrs.bin eventlog.bin to "
+            << a.out << "\n";
   return kExitOk;
 }
 
@@ -159,17 +165,22 @@ void RegisterTreCommands(CLI::App& app, int* exit_code) {
   auto a = std::make_shared<AttestArgs>();
   CLI::App* attest = tre->add_subcommand(
       "attest",
-      "Measure components into a TrE, quote, and write the evidence (ak.pub, ak.pem, ek.pub, quote.msg, "
+      "Measure components into a TrE, quote, and write the evidence (ak.pub, ak.pem, ek.pub, "
+      "quote.msg, "
       "quote.sig, nonce.bin, pcrs.bin, eventlog.bin) in the formats tpm2-tools use.");
   attest->add_option("--backend", a->backend, "soft or tpm")->capture_default_str();
-  attest->add_option("--tcti", a->tcti, "TCTI for --backend tpm, e.g. swtpm:host=127.0.0.1,port=2321");
-  attest->add_option("--swtpm-control", a->swtpm_control,
-                     "swtpm control channel host:port; the TPM is power-cycled first unless --no-reboot");
+  attest->add_option("--tcti", a->tcti,
+                     "TCTI for --backend tpm, e.g. swtpm:host=127.0.0.1,port=2321");
+  attest->add_option(
+      "--swtpm-control", a->swtpm_control,
+      "swtpm control channel host:port; the TPM is power-cycled first unless --no-reboot");
   attest->add_flag("--no-reboot", a->no_reboot, "do not power-cycle swtpm before measuring");
   attest->add_option("--state", a->state, "soft TrE state file (created if absent)");
-  attest->add_option("--measure", a->measure, "component to measure: id:version:FILE@PCR (repeatable)");
+  attest->add_option("--measure", a->measure,
+                     "component to measure: id:version:FILE@PCR (repeatable)");
   attest->add_option("--nonce", a->nonce_hex, "nonce, hex (default: 32 random bytes)");
-  attest->add_option("--pcrs", a->pcrs, "PCR selection to quote (default: the measured sha256 PCRs)");
+  attest->add_option("--pcrs", a->pcrs,
+                     "PCR selection to quote (default: the measured sha256 PCRs)");
   attest->add_option("--out", a->out, "output directory")->required();
   OnRun(attest, exit_code, [a] { return RunAttest(*a); });
 }

@@ -81,7 +81,8 @@ Result<Bytes> DecodeWith(std::string_view text, const char* alphabet, bool padde
   rev.fill(-1);
   for (int i = 0; i < 64; ++i) rev[static_cast<uint8_t>(alphabet[i])] = i;
   if (padded) {
-    if (text.size() % 4 != 0) return Error(ErrorCode::kMalformed, "base64 length is not a multiple of 4");
+    if (text.size() % 4 != 0)
+      return Error(ErrorCode::kMalformed, "base64 length is not a multiple of 4");
     size_t pads = 0;
     while (pads < 2 && !text.empty() && text.back() == '=') {
       text.remove_suffix(1);
@@ -95,7 +96,9 @@ Result<Bytes> DecodeWith(std::string_view text, const char* alphabet, bool padde
   int bits = 0;
   for (size_t i = 0; i < text.size(); ++i) {
     const int v = rev[static_cast<uint8_t>(text[i])];
-    if (v < 0) return Error(ErrorCode::kMalformed, "invalid base64 character at position " + std::to_string(i));
+    if (v < 0)
+      return Error(ErrorCode::kMalformed,
+                   "invalid base64 character at position " + std::to_string(i));
     acc = acc << 6 | static_cast<uint32_t>(v);
     bits += 6;
     if (bits >= 8) {

@@ -4,40 +4,74 @@ namespace henbtrust {
 
 std::string_view ErrorCodeName(ErrorCode code) {
   switch (code) {
-    case ErrorCode::kInvalidArgument: return "core.invalid-argument";
-    case ErrorCode::kIo: return "core.io";
-    case ErrorCode::kNotFound: return "core.not-found";
-    case ErrorCode::kTruncated: return "core.truncated";
-    case ErrorCode::kTooLarge: return "core.too-large";
-    case ErrorCode::kMalformed: return "core.malformed";
-    case ErrorCode::kInternal: return "core.internal";
-    case ErrorCode::kCryptoFailure: return "crypto.failure";
-    case ErrorCode::kCryptoBadKey: return "crypto.bad-key";
-    case ErrorCode::kCryptoBadSignature: return "crypto.bad-signature";
-    case ErrorCode::kCryptoUnsupported: return "crypto.unsupported";
-    case ErrorCode::kCryptoCertificate: return "crypto.certificate";
-    case ErrorCode::kTpmParse: return "tpm.parse";
-    case ErrorCode::kTpmUnsupported: return "tpm.unsupported";
-    case ErrorCode::kTpmDevice: return "tpm.device";
-    case ErrorCode::kTpmTrailingBytes: return "tpm.trailing-bytes";
-    case ErrorCode::kQuoteMagic: return "quote.magic";
-    case ErrorCode::kQuoteType: return "quote.type";
-    case ErrorCode::kQuoteNonce: return "quote.nonce-mismatch";
-    case ErrorCode::kQuoteSignatureScheme: return "quote.signature-scheme";
-    case ErrorCode::kQuoteSignature: return "quote.signature-invalid";
-    case ErrorCode::kQuotePcrSelection: return "quote.pcr-selection";
-    case ErrorCode::kQuotePcrValues: return "quote.pcr-values";
-    case ErrorCode::kQuotePcrDigest: return "quote.pcr-digest-mismatch";
-    case ErrorCode::kQuoteEventLog: return "quote.eventlog-mismatch";
-    case ErrorCode::kQuoteKeyMismatch: return "quote.key-mismatch";
-    case ErrorCode::kEventLogParse: return "eventlog.parse";
-    case ErrorCode::kEventLogUnsupported: return "eventlog.unsupported";
-    case ErrorCode::kEventLogReplay: return "eventlog.replay";
-    case ErrorCode::kEventLogComponent: return "eventlog.component";
-    case ErrorCode::kRelease: return "release.error";
-    case ErrorCode::kStore: return "store.error";
-    case ErrorCode::kNet: return "net.error";
-    case ErrorCode::kPolicy: return "policy.error";
+    case ErrorCode::kInvalidArgument:
+      return "core.invalid-argument";
+    case ErrorCode::kIo:
+      return "core.io";
+    case ErrorCode::kNotFound:
+      return "core.not-found";
+    case ErrorCode::kTruncated:
+      return "core.truncated";
+    case ErrorCode::kTooLarge:
+      return "core.too-large";
+    case ErrorCode::kMalformed:
+      return "core.malformed";
+    case ErrorCode::kInternal:
+      return "core.internal";
+    case ErrorCode::kCryptoFailure:
+      return "crypto.failure";
+    case ErrorCode::kCryptoBadKey:
+      return "crypto.bad-key";
+    case ErrorCode::kCryptoBadSignature:
+      return "crypto.bad-signature";
+    case ErrorCode::kCryptoUnsupported:
+      return "crypto.unsupported";
+    case ErrorCode::kCryptoCertificate:
+      return "crypto.certificate";
+    case ErrorCode::kTpmParse:
+      return "tpm.parse";
+    case ErrorCode::kTpmUnsupported:
+      return "tpm.unsupported";
+    case ErrorCode::kTpmDevice:
+      return "tpm.device";
+    case ErrorCode::kTpmTrailingBytes:
+      return "tpm.trailing-bytes";
+    case ErrorCode::kQuoteMagic:
+      return "quote.magic";
+    case ErrorCode::kQuoteType:
+      return "quote.type";
+    case ErrorCode::kQuoteNonce:
+      return "quote.nonce-mismatch";
+    case ErrorCode::kQuoteSignatureScheme:
+      return "quote.signature-scheme";
+    case ErrorCode::kQuoteSignature:
+      return "quote.signature-invalid";
+    case ErrorCode::kQuotePcrSelection:
+      return "quote.pcr-selection";
+    case ErrorCode::kQuotePcrValues:
+      return "quote.pcr-values";
+    case ErrorCode::kQuotePcrDigest:
+      return "quote.pcr-digest-mismatch";
+    case ErrorCode::kQuoteEventLog:
+      return "quote.eventlog-mismatch";
+    case ErrorCode::kQuoteKeyMismatch:
+      return "quote.key-mismatch";
+    case ErrorCode::kEventLogParse:
+      return "eventlog.parse";
+    case ErrorCode::kEventLogUnsupported:
+      return "eventlog.unsupported";
+    case ErrorCode::kEventLogReplay:
+      return "eventlog.replay";
+    case ErrorCode::kEventLogComponent:
+      return "eventlog.component";
+    case ErrorCode::kRelease:
+      return "release.error";
+    case ErrorCode::kStore:
+      return "store.error";
+    case ErrorCode::kNet:
+      return "net.error";
+    case ErrorCode::kPolicy:
+      return "policy.error";
   }
   return "core.unknown";
 }
@@ -57,15 +91,24 @@ ErrorLayer LayerOf(ErrorCode code) {
 
 std::string_view LayerName(ErrorLayer layer) {
   switch (layer) {
-    case ErrorLayer::kCore: return "core";
-    case ErrorLayer::kCrypto: return "crypto";
-    case ErrorLayer::kTpm: return "tpm";
-    case ErrorLayer::kQuote: return "quote";
-    case ErrorLayer::kEventLog: return "eventlog";
-    case ErrorLayer::kRelease: return "release";
-    case ErrorLayer::kStore: return "store";
-    case ErrorLayer::kNet: return "net";
-    case ErrorLayer::kPolicy: return "policy";
+    case ErrorLayer::kCore:
+      return "core";
+    case ErrorLayer::kCrypto:
+      return "crypto";
+    case ErrorLayer::kTpm:
+      return "tpm";
+    case ErrorLayer::kQuote:
+      return "quote";
+    case ErrorLayer::kEventLog:
+      return "eventlog";
+    case ErrorLayer::kRelease:
+      return "release";
+    case ErrorLayer::kStore:
+      return "store";
+    case ErrorLayer::kNet:
+      return "net";
+    case ErrorLayer::kPolicy:
+      return "policy";
   }
   return "unknown";
 }

@@ -58,7 +58,8 @@ Result<Bytes> ReadFile(const std::string& path, size_t max_size) {
     }
     if (n == 0) break;
     if (out.size() + static_cast<size_t>(n) > max_size) {
-      return Error(ErrorCode::kTooLarge, path + " exceeds the limit of " + std::to_string(max_size) + " bytes");
+      return Error(ErrorCode::kTooLarge,
+                   path + " exceeds the limit of " + std::to_string(max_size) + " bytes");
     }
     out.insert(out.end(), buf, buf + n);
   }
@@ -92,7 +93,8 @@ Status WriteFileAtomic(const std::string& path, ByteView data, unsigned mode) {
   if (::close(fd.release()) != 0) return fail("cannot close");
   if (::rename(tmpl.c_str(), path.c_str()) != 0) return fail("cannot rename onto");
   Fd dfd(::open(dir.c_str(), O_RDONLY | O_DIRECTORY | O_CLOEXEC));
-  if (dfd.get() < 0 || ::fsync(dfd.get()) != 0) return IoError("cannot fsync directory of", path, errno);
+  if (dfd.get() < 0 || ::fsync(dfd.get()) != 0)
+    return IoError("cannot fsync directory of", path, errno);
   return OkStatus();
 }
 

@@ -10,20 +10,28 @@ namespace henbtrust {
 
 size_t DigestSize(HashAlg alg) {
   switch (alg) {
-    case HashAlg::kSha1: return 20;
-    case HashAlg::kSha256: return 32;
-    case HashAlg::kSha384: return 48;
-    case HashAlg::kSha512: return 64;
+    case HashAlg::kSha1:
+      return 20;
+    case HashAlg::kSha256:
+      return 32;
+    case HashAlg::kSha384:
+      return 48;
+    case HashAlg::kSha512:
+      return 64;
   }
   return 0;
 }
 
 std::string_view HashAlgName(HashAlg alg) {
   switch (alg) {
-    case HashAlg::kSha1: return "sha1";
-    case HashAlg::kSha256: return "sha256";
-    case HashAlg::kSha384: return "sha384";
-    case HashAlg::kSha512: return "sha512";
+    case HashAlg::kSha1:
+      return "sha1";
+    case HashAlg::kSha256:
+      return "sha256";
+    case HashAlg::kSha384:
+      return "sha384";
+    case HashAlg::kSha512:
+      return "sha512";
   }
   return "unknown";
 }
@@ -37,11 +45,16 @@ Result<HashAlg> HashAlgFromName(std::string_view name) {
 
 Result<HashAlg> HashAlgFromTpmId(uint16_t id) {
   switch (id) {
-    case 0x0004: return HashAlg::kSha1;
-    case 0x000B: return HashAlg::kSha256;
-    case 0x000C: return HashAlg::kSha384;
-    case 0x000D: return HashAlg::kSha512;
-    default: break;
+    case 0x0004:
+      return HashAlg::kSha1;
+    case 0x000B:
+      return HashAlg::kSha256;
+    case 0x000C:
+      return HashAlg::kSha384;
+    case 0x000D:
+      return HashAlg::kSha512;
+    default:
+      break;
   }
   char buf[8];
   std::snprintf(buf, sizeof buf, "0x%04x", id);
@@ -85,7 +98,8 @@ Bytes Hash(HashAlg alg, ByteView data) {
 Bytes Hmac(HashAlg alg, ByteView key, ByteView data) {
   Bytes out(DigestSize(alg));
   unsigned int len = 0;
-  HMAC(ossl::Md(alg), key.data(), static_cast<int>(key.size()), data.data(), data.size(), out.data(), &len);
+  HMAC(ossl::Md(alg), key.data(), static_cast<int>(key.size()), data.data(), data.size(),
+       out.data(), &len);
   return out;
 }
 

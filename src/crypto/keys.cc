@@ -35,7 +35,8 @@ Result<KeyType> ClassifyKey(EVP_PKEY* pkey) {
   if (EVP_PKEY_is_a(pkey, "EC")) {
     char name[64] = {0};
     size_t len = 0;
-    if (EVP_PKEY_get_utf8_string_param(pkey, OSSL_PKEY_PARAM_GROUP_NAME, name, sizeof name, &len) != 1) {
+    if (EVP_PKEY_get_utf8_string_param(pkey, OSSL_PKEY_PARAM_GROUP_NAME, name, sizeof name, &len) !=
+        1) {
       return Error(ErrorCode::kCryptoBadKey, "EC key without a named curve");
     }
     if (std::strcmp(name, "prime256v1") == 0) return KeyType::kEcP256;
@@ -64,12 +65,14 @@ Bytes BnToFixed(const BIGNUM* bn, size_t size) {
 Status CheckDigestSize(HashAlg hash, ByteView digest) {
   if (digest.size() != DigestSize(hash)) {
     return Error(ErrorCode::kInvalidArgument, "digest size " + std::to_string(digest.size()) +
-                                                  " does not match " + std::string(HashAlgName(hash)));
+                                                  " does not match " +
+                                                  std::string(HashAlgName(hash)));
   }
   return OkStatus();
 }
 
-Status ConfigureScheme(EVP_PKEY_CTX* ctx, KeyType type, SignatureScheme scheme, HashAlg hash, bool verify) {
+Status ConfigureScheme(EVP_PKEY_CTX* ctx, KeyType type, SignatureScheme scheme, HashAlg hash,
+                       bool verify) {
   const bool is_rsa = type == KeyType::kRsa;
   if (is_rsa == (scheme == SignatureScheme::kEcdsa)) {
     return Error(ErrorCode::kCryptoUnsupported, "signature scheme does not fit the key type");
@@ -77,12 +80,14 @@ Status ConfigureScheme(EVP_PKEY_CTX* ctx, KeyType type, SignatureScheme scheme, 
   if (EVP_PKEY_CTX_set_signature_md(ctx, ossl::Md(hash)) != 1) {
     return CryptoError(ErrorCode::kCryptoFailure, "cannot set signature digest");
   }
-  if (scheme == SignatureScheme::kRsaPkcs1 && EVP_PKEY_CTX_set_rsa_padding(ctx, RSA_PKCS1_PADDING) != 1) {
+  if (scheme == SignatureScheme::kRsaPkcs1 &&
+      EVP_PKEY_CTX_set_rsa_padding(ctx, RSA_PKCS1_PADDING) != 1) {
     return CryptoError(ErrorCode::kCryptoFailure, "cannot set PKCS#1 padding");
   }
   if (scheme == SignatureScheme::kRsaPss) {
     if (EVP_PKEY_CTX_set_rsa_padding(ctx, RSA_PKCS1_PSS_PADDING) != 1 ||
-        EVP_PKEY_CTX_set_rsa_pss_saltlen(ctx, verify ? RSA_PSS_SALTLEN_AUTO : RSA_PSS_SALTLEN_DIGEST) != 1) {
+        EVP_PKEY_CTX_set_rsa_pss_saltlen(
+            ctx, verify ? RSA_PSS_SALTLEN_AUTO : RSA_PSS_SALTLEN_DIGEST) != 1) {
       return CryptoError(ErrorCode::kCryptoFailure, "cannot set PSS padding");
     }
   }
@@ -93,9 +98,12 @@ Status ConfigureScheme(EVP_PKEY_CTX* ctx, KeyType type, SignatureScheme scheme, 
 
 std::string_view KeyTypeName(KeyType type) {
   switch (type) {
-    case KeyType::kEcP256: return "ecc-p256";
-    case KeyType::kEcP384: return "ecc-p384";
-    case KeyType::kRsa: return "rsa";
+    case KeyType::kEcP256:
+      return "ecc-p256";
+    case KeyType::kEcP384:
+      return "ecc-p384";
+    case KeyType::kRsa:
+      return "rsa";
   }
   return "unknown";
 }
@@ -127,14 +135,18 @@ Result<PublicKey> PublicKey::FromEcPoint(KeyType curve, ByteView x, ByteView y) 
   if (curve == KeyType::kRsa) return Error(ErrorCode::kInvalidArgument, "not an EC curve");
   const size_t n = EcCoordinateSize(curve);
   if (x.size() != n || y.size() != n) {
-    return Error(ErrorCode::kCryptoBadKey, "EC point coordinates must be " + std::to_string(n) + " bytes");
+    return Error(ErrorCode::kCryptoBadKey,
+                 "EC point coordinates must be " + std::to_string(n) + " bytes");
   }
   Bytes point{0x04};
   Append(point, x);
   Append(point, y);
   ParamBldPtr bld(OSSL_PARAM_BLD_new());
-  if (!bld || OSSL_PARAM_BLD_push_utf8_string(bld.get(), OSSL_PKEY_PARAM_GROUP_NAME, CurveName(curve), 0) != 1 ||
-      OSSL_PARAM_BLD_push_octet_string(bld.get(), OSSL_PKEY_PARAM_PUB_KEY, point.data(), point.size()) != 1) {
+  if (!bld ||
+      OSSL_PARAM_BLD_push_utf8_string(bld.get(), OSSL_PKEY_PARAM_GROUP_NAME, CurveName(curve), 0) !=
+          1 ||
+      OSSL_PARAM_BLD_push_octet_string(bld.get(), OSSL_PKEY_PARAM_PUB_KEY, point.data(),
+                                       point.size()) != 1) {
     return CryptoError(ErrorCode::kCryptoFailure, "cannot build EC parameters");
   }
   ParamPtr params(OSSL_PARAM_BLD_to_param(bld.get()));
@@ -150,7 +162,8 @@ Result<PublicKey> PublicKey::FromEcPoint(KeyType curve, ByteView x, ByteView y) 
 
 Result<PublicKey> PublicKey::FromRsa(ByteView modulus, uint32_t exponent) {
   if (modulus.size() < 256 || modulus.size() > 1024) {
-    return Error(ErrorCode::kCryptoBadKey, "RSA modulus of " + std::to_string(modulus.size()) + " bytes");
+    return Error(ErrorCode::kCryptoBadKey,
+                 "RSA modulus of " + std::to_string(modulus.size()) + " bytes");
   }
   BnPtr n(BN_bin2bn(modulus.data(), static_cast<int>(modulus.size()), nullptr));
   BnPtr e(BN_new());
@@ -223,7 +236,8 @@ Result<uint32_t> PublicKey::RsaExponent() const {
     return CryptoError(ErrorCode::kCryptoFailure, "cannot read RSA exponent");
   }
   BnPtr ep(e);
-  if (BN_num_bits(e) > 32) return Error(ErrorCode::kCryptoUnsupported, "RSA exponent wider than 32 bits");
+  if (BN_num_bits(e) > 32)
+    return Error(ErrorCode::kCryptoUnsupported, "RSA exponent wider than 32 bits");
   return static_cast<uint32_t>(BN_get_word(e));
 }
 
@@ -245,7 +259,8 @@ Status PublicKey::VerifyDigest(SignatureScheme scheme, HashAlg hash, ByteView di
     }
   }
   HENB_TRY(ConfigureScheme(ctx.get(), impl_->type, scheme, hash, /*verify=*/true));
-  const int rc = EVP_PKEY_verify(ctx.get(), signature.data(), signature.size(), digest.data(), digest.size());
+  const int rc =
+      EVP_PKEY_verify(ctx.get(), signature.data(), signature.size(), digest.data(), digest.size());
   {
     constexpr size_t kMaxPooled = 16;
     std::lock_guard<std::mutex> lock(impl_->pool_mu);
@@ -258,7 +273,8 @@ Status PublicKey::VerifyDigest(SignatureScheme scheme, HashAlg hash, ByteView di
   return OkStatus();
 }
 
-Status PublicKey::Verify(SignatureScheme scheme, HashAlg hash, ByteView message, ByteView signature) const {
+Status PublicKey::Verify(SignatureScheme scheme, HashAlg hash, ByteView message,
+                         ByteView signature) const {
   const Bytes digest = Hash(hash, message);
   return VerifyDigest(scheme, hash, digest, signature);
 }
@@ -266,8 +282,9 @@ Status PublicKey::Verify(SignatureScheme scheme, HashAlg hash, ByteView message,
 // ---- PrivateKey ----
 
 Result<PrivateKey> PrivateKey::Generate(KeyType type) {
-  EVP_PKEY* raw = type == KeyType::kRsa ? EVP_PKEY_Q_keygen(nullptr, nullptr, "RSA", size_t{2048})
-                                        : EVP_PKEY_Q_keygen(nullptr, nullptr, "EC", CurveName(type));
+  EVP_PKEY* raw = type == KeyType::kRsa
+                      ? EVP_PKEY_Q_keygen(nullptr, nullptr, "RSA", size_t{2048})
+                      : EVP_PKEY_Q_keygen(nullptr, nullptr, "EC", CurveName(type));
   if (raw == nullptr) return CryptoError(ErrorCode::kCryptoFailure, "key generation failed");
   return PrivateKey(std::make_shared<const Impl>(Impl{PkeyPtr(raw), type}));
 }
@@ -297,21 +314,25 @@ Result<PrivateKey> PrivateKey::FromEcScalar(KeyType curve, ByteView scalar, Byte
   if (point.empty()) {
     using GroupPtr = std::unique_ptr<EC_GROUP, ossl::Deleter<EC_GROUP_free>>;
     using PointPtr = std::unique_ptr<EC_POINT, ossl::Deleter<EC_POINT_free>>;
-    GroupPtr group(EC_GROUP_new_by_curve_name(curve == KeyType::kEcP384 ? NID_secp384r1 : NID_X9_62_prime256v1));
+    GroupPtr group(EC_GROUP_new_by_curve_name(curve == KeyType::kEcP384 ? NID_secp384r1
+                                                                        : NID_X9_62_prime256v1));
     PointPtr pub(group ? EC_POINT_new(group.get()) : nullptr);
     if (!pub || EC_POINT_mul(group.get(), pub.get(), d.get(), nullptr, nullptr, nullptr) != 1) {
       return CryptoError(ErrorCode::kCryptoBadKey, "invalid EC scalar");
     }
     point.resize(1 + 2 * n);
-    if (EC_POINT_point2oct(group.get(), pub.get(), POINT_CONVERSION_UNCOMPRESSED, point.data(), point.size(),
-                           nullptr) != point.size()) {
+    if (EC_POINT_point2oct(group.get(), pub.get(), POINT_CONVERSION_UNCOMPRESSED, point.data(),
+                           point.size(), nullptr) != point.size()) {
       return CryptoError(ErrorCode::kCryptoFailure, "cannot encode EC point");
     }
   }
   ParamBldPtr bld(OSSL_PARAM_BLD_new());
-  if (!bld || OSSL_PARAM_BLD_push_utf8_string(bld.get(), OSSL_PKEY_PARAM_GROUP_NAME, CurveName(curve), 0) != 1 ||
+  if (!bld ||
+      OSSL_PARAM_BLD_push_utf8_string(bld.get(), OSSL_PKEY_PARAM_GROUP_NAME, CurveName(curve), 0) !=
+          1 ||
       OSSL_PARAM_BLD_push_BN(bld.get(), OSSL_PKEY_PARAM_PRIV_KEY, d.get()) != 1 ||
-      OSSL_PARAM_BLD_push_octet_string(bld.get(), OSSL_PKEY_PARAM_PUB_KEY, point.data(), point.size()) != 1) {
+      OSSL_PARAM_BLD_push_octet_string(bld.get(), OSSL_PKEY_PARAM_PUB_KEY, point.data(),
+                                       point.size()) != 1) {
     return CryptoError(ErrorCode::kCryptoFailure, "cannot build EC parameters");
   }
   ParamPtr params(OSSL_PARAM_BLD_to_param(bld.get()));

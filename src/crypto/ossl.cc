@@ -23,10 +23,14 @@ const EVP_MD* Md(HashAlg alg) {
   static const EVP_MD* const kSha384 = EVP_MD_fetch(nullptr, "SHA384", nullptr);
   static const EVP_MD* const kSha512 = EVP_MD_fetch(nullptr, "SHA512", nullptr);
   switch (alg) {
-    case HashAlg::kSha1: return kSha1;
-    case HashAlg::kSha256: return kSha256;
-    case HashAlg::kSha384: return kSha384;
-    case HashAlg::kSha512: return kSha512;
+    case HashAlg::kSha1:
+      return kSha1;
+    case HashAlg::kSha256:
+      return kSha256;
+    case HashAlg::kSha384:
+      return kSha384;
+    case HashAlg::kSha512:
+      return kSha512;
   }
   return kSha256;
 }

@@ -46,7 +46,8 @@ Result<Certificate> Certificate::FromDer(ByteView der) {
   const unsigned char* p = der.data();
   X509Ptr x(d2i_X509(nullptr, &p, static_cast<long>(der.size())));
   if (!x) return CryptoError(ErrorCode::kCryptoCertificate, "not a DER certificate");
-  if (p != der.data() + der.size()) return Error(ErrorCode::kCryptoCertificate, "trailing bytes after certificate");
+  if (p != der.data() + der.size())
+    return Error(ErrorCode::kCryptoCertificate, "trailing bytes after certificate");
   return Certificate(std::make_shared<const Impl>(Impl{std::move(x)}));
 }
 
@@ -87,8 +88,12 @@ Bytes Certificate::ToDer() const {
   return out;
 }
 
-std::string Certificate::Subject() const { return NameToString(X509_get_subject_name(impl_->x509.get())); }
-std::string Certificate::Issuer() const { return NameToString(X509_get_issuer_name(impl_->x509.get())); }
+std::string Certificate::Subject() const {
+  return NameToString(X509_get_subject_name(impl_->x509.get()));
+}
+std::string Certificate::Issuer() const {
+  return NameToString(X509_get_issuer_name(impl_->x509.get()));
+}
 
 std::string Certificate::SerialHex() const {
   ossl::BnPtr bn(ASN1_INTEGER_to_BN(X509_get0_serialNumber(impl_->x509.get()), nullptr));
@@ -102,7 +107,8 @@ Result<PublicKey> Certificate::SubjectKey() const {
   X509_PUBKEY* pk = X509_get_X509_PUBKEY(impl_->x509.get());
   unsigned char* buf = nullptr;
   const int len = i2d_X509_PUBKEY(pk, &buf);
-  if (len <= 0) return ossl::CryptoError(ErrorCode::kCryptoCertificate, "cannot encode subject key");
+  if (len <= 0)
+    return ossl::CryptoError(ErrorCode::kCryptoCertificate, "cannot encode subject key");
   auto key = PublicKey::FromDer(ByteView(buf, static_cast<size_t>(len)));
   OPENSSL_free(buf);
   return key;
@@ -118,7 +124,8 @@ std::chrono::system_clock::time_point Certificate::NotAfter() const {
 
 Result<Certificate> IssueCertificate(const CertificateSpec& spec, const PublicKey& subject_key,
                                      const PrivateKey& issuer_key, const Certificate* issuer) {
-  if (spec.common_name.empty()) return Error(ErrorCode::kInvalidArgument, "certificate needs a common name");
+  if (spec.common_name.empty())
+    return Error(ErrorCode::kInvalidArgument, "certificate needs a common name");
   X509Ptr cert(X509_new());
   if (!cert) return CryptoError(ErrorCode::kCryptoFailure, "X509_new");
   X509_set_version(cert.get(), X509_VERSION_3);
@@ -132,10 +139,12 @@ Result<Certificate> IssueCertificate(const CertificateSpec& spec, const PublicKe
   X509_NAME* name = X509_get_subject_name(cert.get());
   if (!spec.organization.empty()) {
     X509_NAME_add_entry_by_txt(name, "O", MBSTRING_UTF8,
-                               reinterpret_cast<const unsigned char*>(spec.organization.c_str()), -1, -1, 0);
+                               reinterpret_cast<const unsigned char*>(spec.organization.c_str()),
+                               -1, -1, 0);
   }
   X509_NAME_add_entry_by_txt(name, "CN", MBSTRING_UTF8,
-                             reinterpret_cast<const unsigned char*>(spec.common_name.c_str()), -1, -1, 0);
+                             reinterpret_cast<const unsigned char*>(spec.common_name.c_str()), -1,
+                             -1, 0);
   X509* issuer_x = issuer ? ossl::Native(*issuer) : cert.get();
   X509_set_issuer_name(cert.get(), X509_get_subject_name(issuer_x));
 
@@ -152,8 +161,9 @@ Result<Certificate> IssueCertificate(const CertificateSpec& spec, const PublicKe
   } else {
     HENB_TRY(AddExt(cert.get(), &ctx, NID_basic_constraints, "critical,CA:FALSE"));
     HENB_TRY(AddExt(cert.get(), &ctx, NID_key_usage,
-                    subject_key.type() == KeyType::kRsa ? "critical,digitalSignature,keyEncipherment"
-                                                        : "critical,digitalSignature"));
+                    subject_key.type() == KeyType::kRsa
+                        ? "critical,digitalSignature,keyEncipherment"
+                        : "critical,digitalSignature"));
     std::string eku;
     if (spec.server_auth) eku = "serverAuth";
     if (spec.client_auth) eku += eku.empty() ? "clientAuth" : ",clientAuth";
@@ -188,7 +198,8 @@ Status VerifyChain(const Certificate& leaf, const std::vector<Certificate>& inte
   StackPtr untrusted(sk_X509_new_null());
   for (const auto& c : intermediates) sk_X509_push(untrusted.get(), ossl::Native(c));
   StoreCtxPtr ctx(X509_STORE_CTX_new());
-  if (!ctx || X509_STORE_CTX_init(ctx.get(), store.get(), ossl::Native(leaf), untrusted.get()) != 1) {
+  if (!ctx ||
+      X509_STORE_CTX_init(ctx.get(), store.get(), ossl::Native(leaf), untrusted.get()) != 1) {
     return CryptoError(ErrorCode::kCryptoFailure, "cannot set up chain verification");
   }
   unsigned long flags = X509_V_FLAG_X509_STRICT;
@@ -200,9 +211,9 @@ Status VerifyChain(const Certificate& leaf, const std::vector<Certificate>& inte
   if (X509_verify_cert(ctx.get()) != 1) {
     const int err = X509_STORE_CTX_get_error(ctx.get());
     ossl::LastError();
-    return Error(ErrorCode::kCryptoCertificate, "certificate " + leaf.Subject() +
-                                                    " does not chain to a trusted root: " +
-                                                    X509_verify_cert_error_string(err));
+    return Error(ErrorCode::kCryptoCertificate,
+                 "certificate " + leaf.Subject() +
+                     " does not chain to a trusted root: " + X509_verify_cert_error_string(err));
   }
   return OkStatus();
 }

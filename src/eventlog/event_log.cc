@@ -13,13 +13,14 @@ constexpr size_t kSha1Size = 20;
 constexpr char kComponentPrefix[] = "henbtrust:";
 
 Error ParseError(size_t index, size_t offset, const std::string& what) {
-  return Error(ErrorCode::kEventLogParse,
-               "event " + std::to_string(index) + " at offset " + std::to_string(offset) + ": " + what);
+  return Error(ErrorCode::kEventLogParse, "event " + std::to_string(index) + " at offset " +
+                                              std::to_string(offset) + ": " + what);
 }
 
 // Event types whose digest is, by the PFP, the hash of the event data.
 bool DigestCoversData(uint32_t type) {
-  return type == event_type::kSeparator || type == event_type::kAction || type == event_type::kEfiAction;
+  return type == event_type::kSeparator || type == event_type::kAction ||
+         type == event_type::kEfiAction;
 }
 
 Result<SpecIdEvent> ParseSpecId(ByteView data, const EventLogLimits& limits) {
@@ -36,18 +37,20 @@ Result<SpecIdEvent> ParseSpecId(ByteView data, const EventLogLimits& limits) {
   HENB_ASSIGN_OR_RETURN(s.uintn_size, r.U8());
   HENB_ASSIGN_OR_RETURN(uint32_t count, r.U32Le());
   if (count == 0 || count > limits.max_algorithms) {
-    return Error(ErrorCode::kEventLogParse, "Spec ID event declares " + std::to_string(count) + " algorithms");
+    return Error(ErrorCode::kEventLogParse,
+                 "Spec ID event declares " + std::to_string(count) + " algorithms");
   }
   for (uint32_t i = 0; i < count; ++i) {
     SpecIdAlgorithm a;
     HENB_ASSIGN_OR_RETURN(a.alg_id, r.U16Le());
     HENB_ASSIGN_OR_RETURN(a.digest_size, r.U16Le());
     if (a.digest_size == 0 || a.digest_size > 128) {
-      return Error(ErrorCode::kEventLogParse, "Spec ID event declares a digest size of " +
-                                                  std::to_string(a.digest_size));
+      return Error(ErrorCode::kEventLogParse,
+                   "Spec ID event declares a digest size of " + std::to_string(a.digest_size));
     }
     for (const auto& prev : s.algorithms) {
-      if (prev.alg_id == a.alg_id) return Error(ErrorCode::kEventLogParse, "Spec ID event repeats an algorithm");
+      if (prev.alg_id == a.alg_id)
+        return Error(ErrorCode::kEventLogParse, "Spec ID event repeats an algorithm");
     }
     s.algorithms.push_back(a);
   }
@@ -82,42 +85,78 @@ bool AllZero(ByteView b) {
 
 std::string EventTypeName(uint32_t type) {
   switch (type) {
-    case 0x00000000: return "EV_PREBOOT_CERT";
-    case 0x00000001: return "EV_POST_CODE";
-    case 0x00000002: return "EV_UNUSED";
-    case 0x00000003: return "EV_NO_ACTION";
-    case 0x00000004: return "EV_SEPARATOR";
-    case 0x00000005: return "EV_ACTION";
-    case 0x00000006: return "EV_EVENT_TAG";
-    case 0x00000007: return "EV_S_CRTM_CONTENTS";
-    case 0x00000008: return "EV_S_CRTM_VERSION";
-    case 0x00000009: return "EV_CPU_MICROCODE";
-    case 0x0000000A: return "EV_PLATFORM_CONFIG_FLAGS";
-    case 0x0000000B: return "EV_TABLE_OF_DEVICES";
-    case 0x0000000C: return "EV_COMPACT_HASH";
-    case 0x0000000D: return "EV_IPL";
-    case 0x0000000E: return "EV_IPL_PARTITION_DATA";
-    case 0x0000000F: return "EV_NONHOST_CODE";
-    case 0x00000010: return "EV_NONHOST_CONFIG";
-    case 0x00000011: return "EV_NONHOST_INFO";
-    case 0x00000012: return "EV_OMIT_BOOT_DEVICE_EVENTS";
-    case 0x80000001: return "EV_EFI_VARIABLE_DRIVER_CONFIG";
-    case 0x80000002: return "EV_EFI_VARIABLE_BOOT";
-    case 0x80000003: return "EV_EFI_BOOT_SERVICES_APPLICATION";
-    case 0x80000004: return "EV_EFI_BOOT_SERVICES_DRIVER";
-    case 0x80000005: return "EV_EFI_RUNTIME_SERVICES_DRIVER";
-    case 0x80000006: return "EV_EFI_GPT_EVENT";
-    case 0x80000007: return "EV_EFI_ACTION";
-    case 0x80000008: return "EV_EFI_PLATFORM_FIRMWARE_BLOB";
-    case 0x80000009: return "EV_EFI_HANDOFF_TABLES";
-    case 0x8000000A: return "EV_EFI_PLATFORM_FIRMWARE_BLOB2";
-    case 0x8000000B: return "EV_EFI_HANDOFF_TABLES2";
-    case 0x8000000C: return "EV_EFI_VARIABLE_BOOT2";
-    case 0x80000010: return "EV_EFI_HCRTM_EVENT";
-    case 0x800000E0: return "EV_EFI_VARIABLE_AUTHORITY";
-    case 0x800000E1: return "EV_EFI_SPDM_FIRMWARE_BLOB";
-    case 0x800000E2: return "EV_EFI_SPDM_FIRMWARE_CONFIG";
-    default: break;
+    case 0x00000000:
+      return "EV_PREBOOT_CERT";
+    case 0x00000001:
+      return "EV_POST_CODE";
+    case 0x00000002:
+      return "EV_UNUSED";
+    case 0x00000003:
+      return "EV_NO_ACTION";
+    case 0x00000004:
+      return "EV_SEPARATOR";
+    case 0x00000005:
+      return "EV_ACTION";
+    case 0x00000006:
+      return "EV_EVENT_TAG";
+    case 0x00000007:
+      return "EV_S_CRTM_CONTENTS";
+    case 0x00000008:
+      return "EV_S_CRTM_VERSION";
+    case 0x00000009:
+      return "EV_CPU_MICROCODE";
+    case 0x0000000A:
+      return "EV_PLATFORM_CONFIG_FLAGS";
+    case 0x0000000B:
+      return "EV_TABLE_OF_DEVICES";
+    case 0x0000000C:
+      return "EV_COMPACT_HASH";
+    case 0x0000000D:
+      return "EV_IPL";
+    case 0x0000000E:
+      return "EV_IPL_PARTITION_DATA";
+    case 0x0000000F:
+      return "EV_NONHOST_CODE";
+    case 0x00000010:
+      return "EV_NONHOST_CONFIG";
+    case 0x00000011:
+      return "EV_NONHOST_INFO";
+    case 0x00000012:
+      return "EV_OMIT_BOOT_DEVICE_EVENTS";
+    case 0x80000001:
+      return "EV_EFI_VARIABLE_DRIVER_CONFIG";
+    case 0x80000002:
+      return "EV_EFI_VARIABLE_BOOT";
+    case 0x80000003:
+      return "EV_EFI_BOOT_SERVICES_APPLICATION";
+    case 0x80000004:
+      return "EV_EFI_BOOT_SERVICES_DRIVER";
+    case 0x80000005:
+      return "EV_EFI_RUNTIME_SERVICES_DRIVER";
+    case 0x80000006:
+      return "EV_EFI_GPT_EVENT";
+    case 0x80000007:
+      return "EV_EFI_ACTION";
+    case 0x80000008:
+      return "EV_EFI_PLATFORM_FIRMWARE_BLOB";
+    case 0x80000009:
+      return "EV_EFI_HANDOFF_TABLES";
+    case 0x8000000A:
+      return "EV_EFI_PLATFORM_FIRMWARE_BLOB2";
+    case 0x8000000B:
+      return "EV_EFI_HANDOFF_TABLES2";
+    case 0x8000000C:
+      return "EV_EFI_VARIABLE_BOOT2";
+    case 0x80000010:
+      return "EV_EFI_HCRTM_EVENT";
+    case 0x800000E0:
+      return "EV_EFI_VARIABLE_AUTHORITY";
+    case 0x800000E1:
+      return "EV_EFI_SPDM_FIRMWARE_BLOB";
+    case 0x800000E2:
+      return "EV_EFI_SPDM_FIRMWARE_CONFIG";
+    default:
+      break;
   }
   char buf[16];
   std::snprintf(buf, sizeof buf, "EV_0x%08x", type);
@@ -135,7 +174,8 @@ EventLog EventLog::NewCryptoAgile(const std::vector<HashAlg>& banks) {
   EventLog log;
   log.format_ = EventLogFormat::kCryptoAgile;
   for (HashAlg b : banks) {
-    log.spec_id_.algorithms.push_back({static_cast<uint16_t>(b), static_cast<uint16_t>(DigestSize(b))});
+    log.spec_id_.algorithms.push_back(
+        {static_cast<uint16_t>(b), static_cast<uint16_t>(DigestSize(b))});
   }
   return log;
 }
@@ -164,17 +204,20 @@ std::vector<HashAlg> EventLog::Banks() const {
 }
 
 Status EventLog::Append(Event event) {
-  if (event.data.size() > UINT32_MAX) return Error(ErrorCode::kInvalidArgument, "event data too large");
+  if (event.data.size() > UINT32_MAX)
+    return Error(ErrorCode::kInvalidArgument, "event data too large");
   if (format_ == EventLogFormat::kSha1Legacy) {
-    if (event.digests.size() != 1 || event.digests[0].alg_id != static_cast<uint16_t>(HashAlg::kSha1) ||
+    if (event.digests.size() != 1 ||
+        event.digests[0].alg_id != static_cast<uint16_t>(HashAlg::kSha1) ||
         event.digests[0].digest.size() != kSha1Size) {
-      return Error(ErrorCode::kInvalidArgument, "a legacy log event carries exactly one SHA-1 digest");
+      return Error(ErrorCode::kInvalidArgument,
+                   "a legacy log event carries exactly one SHA-1 digest");
     }
   } else {
     if (event.digests.empty() || event.digests.size() > spec_id_.algorithms.size()) {
-      return Error(ErrorCode::kInvalidArgument, "event has " + std::to_string(event.digests.size()) +
-                                                    " digests for " +
-                                                    std::to_string(spec_id_.algorithms.size()) + " banks");
+      return Error(ErrorCode::kInvalidArgument,
+                   "event has " + std::to_string(event.digests.size()) + " digests for " +
+                       std::to_string(spec_id_.algorithms.size()) + " banks");
     }
     for (size_t i = 0; i < event.digests.size(); ++i) {
       const auto& d = event.digests[i];
@@ -210,20 +253,23 @@ Result<EventLog> EventLog::Parse(ByteView data, const EventLogLimits& limits) {
     auto size = r.U32Le();
     if (!size.ok()) return fail(size.error());
     if (*size > limits.max_event_data) {
-      return ParseError(index, off, "event data of " + std::to_string(*size) + " bytes exceeds the limit");
+      return ParseError(index, off,
+                        "event data of " + std::to_string(*size) + " bytes exceeds the limit");
     }
     auto payload = r.Take(*size);
     if (!payload.ok()) return fail(payload.error());
     e.pcr = *pcr;
     e.type = *type;
-    e.digests.push_back({static_cast<uint16_t>(HashAlg::kSha1), Bytes(digest->begin(), digest->end())});
+    e.digests.push_back(
+        {static_cast<uint16_t>(HashAlg::kSha1), Bytes(digest->begin(), digest->end())});
     e.data.assign(payload->begin(), payload->end());
     return e;
   };
 
   if (r.empty()) return Error(ErrorCode::kEventLogParse, "empty event log");
   HENB_ASSIGN_OR_RETURN(Event first, read_legacy(0));
-  const bool agile = first.type == event_type::kNoAction && first.pcr == 0 && first.data.size() >= 16 &&
+  const bool agile = first.type == event_type::kNoAction && first.pcr == 0 &&
+                     first.data.size() >= 16 &&
                      std::memcmp(first.data.data(), kSpecIdSignature, 16) == 0;
   if (agile) {
     log.format_ = EventLogFormat::kCryptoAgile;
@@ -240,7 +286,8 @@ Result<EventLog> EventLog::Parse(ByteView data, const EventLogLimits& limits) {
     const size_t index = log.events_.size();
     const size_t off = r.position();
     if (AllZero(r.rest())) {
-      log.diagnostics_.push_back({index, off, std::to_string(r.remaining()) + " trailing zero bytes ignored"});
+      log.diagnostics_.push_back(
+          {index, off, std::to_string(r.remaining()) + " trailing zero bytes ignored"});
       break;
     }
     if (log.events_.size() >= limits.max_events) {
@@ -260,9 +307,10 @@ Result<EventLog> EventLog::Parse(ByteView data, const EventLogLimits& limits) {
     auto count = r.U32Le();
     if (!count.ok()) return fail(count.error());
     if (*count > log.spec_id_.algorithms.size()) {
-      return ParseError(index, off, "digest count " + std::to_string(*count) + " exceeds the " +
-                                        std::to_string(log.spec_id_.algorithms.size()) +
-                                        " algorithms of the header");
+      return ParseError(index, off,
+                        "digest count " + std::to_string(*count) + " exceeds the " +
+                            std::to_string(log.spec_id_.algorithms.size()) +
+                            " algorithms of the header");
     }
     e.pcr = *pcr;
     e.type = *type;
@@ -273,7 +321,8 @@ Result<EventLog> EventLog::Parse(ByteView data, const EventLogLimits& limits) {
       if (size == 0) {
         char buf[8];
         std::snprintf(buf, sizeof buf, "0x%04x", *alg);
-        return ParseError(index, off, std::string("digest algorithm ") + buf + " is not declared in the header");
+        return ParseError(
+            index, off, std::string("digest algorithm ") + buf + " is not declared in the header");
       }
       auto digest = r.Take(size);
       if (!digest.ok()) return fail(digest.error());
@@ -282,15 +331,17 @@ Result<EventLog> EventLog::Parse(ByteView data, const EventLogLimits& limits) {
     auto size = r.U32Le();
     if (!size.ok()) return fail(size.error());
     if (*size > limits.max_event_data) {
-      return ParseError(index, off, "event data of " + std::to_string(*size) + " bytes exceeds the limit");
+      return ParseError(index, off,
+                        "event data of " + std::to_string(*size) + " bytes exceeds the limit");
     }
     auto payload = r.Take(*size);
     if (!payload.ok()) return fail(payload.error());
     e.data.assign(payload->begin(), payload->end());
     if (*count < log.spec_id_.algorithms.size() && e.type != event_type::kNoAction) {
-      log.diagnostics_.push_back({index, off, "event carries " + std::to_string(*count) + " of " +
-                                                  std::to_string(log.spec_id_.algorithms.size()) +
-                                                  " declared digests"});
+      log.diagnostics_.push_back({index, off,
+                                  "event carries " + std::to_string(*count) + " of " +
+                                      std::to_string(log.spec_id_.algorithms.size()) +
+                                      " declared digests"});
     }
     log.events_.push_back(std::move(e));
   }
@@ -351,9 +402,9 @@ std::string DescribeEvent(const Event& event, size_t index) {
     }
     line += std::string(" ") + name + "=" + HexEncode(d.digest);
   }
-  const bool printable = !event.data.empty() && std::all_of(event.data.begin(), event.data.end(), [](uint8_t c) {
-    return (c >= 0x20 && c < 0x7f) || c == 0;
-  });
+  const bool printable = !event.data.empty() &&
+                         std::all_of(event.data.begin(), event.data.end(),
+                                     [](uint8_t c) { return (c >= 0x20 && c < 0x7f) || c == 0; });
   constexpr size_t kMaxShown = 48;
   if (printable) {
     std::string text;
@@ -365,7 +416,8 @@ std::string DescribeEvent(const Event& event, size_t index) {
     line += " data=\"" + text + "\"";
   } else {
     const size_t n = std::min(event.data.size(), kMaxShown / 2);
-    line += " data=" + std::to_string(event.data.size()) + "B:" + HexEncode(ByteView(event.data).first(n));
+    line += " data=" + std::to_string(event.data.size()) +
+            "B:" + HexEncode(ByteView(event.data).first(n));
     if (n < event.data.size()) line += "...";
   }
   return line;
@@ -379,12 +431,14 @@ bool IsValidComponentName(std::string_view name) {
   });
 }
 
-Result<Event> MakeComponentEvent(uint32_t pcr, const ComponentRef& component, std::vector<EventDigest> digests) {
+Result<Event> MakeComponentEvent(uint32_t pcr, const ComponentRef& component,
+                                 std::vector<EventDigest> digests) {
   if (!IsValidComponentName(component.id) || !IsValidComponentName(component.version)) {
-    return Error(ErrorCode::kInvalidArgument, "invalid component id or version '" + component.id + "', '" +
-                                                  component.version + "'");
+    return Error(ErrorCode::kInvalidArgument, "invalid component id or version '" + component.id +
+                                                  "', '" + component.version + "'");
   }
-  if (pcr > 23) return Error(ErrorCode::kInvalidArgument, "PCR index " + std::to_string(pcr) + " out of range");
+  if (pcr > 23)
+    return Error(ErrorCode::kInvalidArgument, "PCR index " + std::to_string(pcr) + " out of range");
   Event e;
   e.pcr = pcr;
   e.type = event_type::kIpl;

@@ -54,14 +54,14 @@ Result<PcrValues> Replay(const EventLog& log) {
   return out;
 }
 
-Result<std::map<uint32_t, Bytes>> ReplayWithSubstitutions(const EventLog& log, HashAlg bank,
-                                                          const std::map<std::string, Bytes>& substitutions) {
+Result<std::map<uint32_t, Bytes>> ReplayWithSubstitutions(
+    const EventLog& log, HashAlg bank, const std::map<std::string, Bytes>& substitutions) {
   const size_t size = DigestSize(bank);
   for (const auto& [id, digest] : substitutions) {
     if (digest.size() != size) {
       return Error(ErrorCode::kEventLogComponent, "new digest for component " + id + " is " +
-                                                      std::to_string(digest.size()) + " bytes, not " +
-                                                      std::to_string(size));
+                                                      std::to_string(digest.size()) +
+                                                      " bytes, not " + std::to_string(size));
     }
   }
   std::map<std::string, bool> used;
@@ -92,7 +92,8 @@ Result<std::map<uint32_t, Bytes>> ReplayWithSubstitutions(const EventLog& log, H
   for (const auto& [id, digest] : substitutions) {
     if (!used.count(id)) {
       return Error(ErrorCode::kEventLogComponent, "component " + id + " is not measured in the " +
-                                                      std::string(HashAlgName(bank)) + " bank of the log");
+                                                      std::string(HashAlgName(bank)) +
+                                                      " bank of the log");
     }
   }
   return pcrs;

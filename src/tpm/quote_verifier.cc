@@ -31,7 +31,8 @@ bool SchemeFitsKey(SignatureScheme scheme, KeyType key) {
 Result<QuoteVerifier> QuoteVerifier::FromTpmPublic(ByteView tpm2b_public) {
   HENB_ASSIGN_OR_RETURN(TpmPublic pub, ParseTpmPublic(tpm2b_public));
   if (!pub.IsRestrictedSigningKey()) {
-    return Error(ErrorCode::kQuoteKeyMismatch, "the key is not a restricted signing key, so it cannot vouch for a quote");
+    return Error(ErrorCode::kQuoteKeyMismatch,
+                 "the key is not a restricted signing key, so it cannot vouch for a quote");
   }
   return QuoteVerifier(std::move(pub.key));
 }
@@ -54,50 +55,57 @@ Result<VerifiedQuote> QuoteVerifier::Verify(ByteView attest, ByteView signature,
   HENB_ASSIGN_OR_RETURN(QuoteInfo info, ParseQuoteAttest(attest));
   HENB_ASSIGN_OR_RETURN(TpmSignature sig, ParseTpmSignature(signature));
   if (!SchemeFitsKey(sig.scheme, ak_.type())) {
-    return Error(ErrorCode::kQuoteSignatureScheme, "signature algorithm does not fit the " +
-                                                       std::string(KeyTypeName(ak_.type())) + " key");
+    return Error(
+        ErrorCode::kQuoteSignatureScheme,
+        "signature algorithm does not fit the " + std::string(KeyTypeName(ak_.type())) + " key");
   }
   HENB_ASSIGN_OR_RETURN(Bytes sig_bytes, SignatureForVerify(sig));
   const Bytes digest = Hash(sig.hash, attest);
   if (auto st = ak_.VerifyDigest(sig.scheme, sig.hash, digest, sig_bytes); !st.ok()) {
-    return Error(ErrorCode::kQuoteSignature, "the quote's signature does not verify with the attestation key");
+    return Error(ErrorCode::kQuoteSignature,
+                 "the quote's signature does not verify with the attestation key");
   }
 
   if (!ConstantTimeEqual(info.extra_data, expect.nonce)) {
-    return Error(ErrorCode::kQuoteNonce, "extraData " + HexEncode(info.extra_data) + " is not the nonce " +
-                                             HexEncode(expect.nonce));
+    return Error(ErrorCode::kQuoteNonce, "extraData " + HexEncode(info.extra_data) +
+                                             " is not the nonce " + HexEncode(expect.nonce));
   }
-  if (info.pcr_select.empty()) return Error(ErrorCode::kQuotePcrSelection, "the quote selects no PCRs");
+  if (info.pcr_select.empty())
+    return Error(ErrorCode::kQuotePcrSelection, "the quote selects no PCRs");
   if (expect.pcr_selection && !SameSelection(*expect.pcr_selection, info.pcr_select)) {
-    return Error(ErrorCode::kQuotePcrSelection, "the quote selects " + FormatPcrSelection(info.pcr_select) +
-                                                    ", expected " + FormatPcrSelection(*expect.pcr_selection));
+    return Error(ErrorCode::kQuotePcrSelection,
+                 "the quote selects " + FormatPcrSelection(info.pcr_select) + ", expected " +
+                     FormatPcrSelection(*expect.pcr_selection));
   }
   if (info.pcr_digest.size() != DigestSize(sig.hash)) {
-    return Error(ErrorCode::kQuotePcrDigest, "pcrDigest is " + std::to_string(info.pcr_digest.size()) +
-                                                 " bytes, not a " + std::string(HashAlgName(sig.hash)) +
-                                                 " digest");
+    return Error(ErrorCode::kQuotePcrDigest,
+                 "pcrDigest is " + std::to_string(info.pcr_digest.size()) + " bytes, not a " +
+                     std::string(HashAlgName(sig.hash)) + " digest");
   }
   if (expect.pcr_values) {
     const size_t want = SelectionBytes(info.pcr_select);
     if (expect.pcr_values->size() != want) {
-      return Error(ErrorCode::kQuotePcrValues, "PCR values are " + std::to_string(expect.pcr_values->size()) +
-                                                   " bytes; the selection " + FormatPcrSelection(info.pcr_select) +
-                                                   " needs " + std::to_string(want));
+      return Error(ErrorCode::kQuotePcrValues,
+                   "PCR values are " + std::to_string(expect.pcr_values->size()) +
+                       " bytes; the selection " + FormatPcrSelection(info.pcr_select) + " needs " +
+                       std::to_string(want));
     }
     const Bytes composite = Hash(sig.hash, *expect.pcr_values);
     if (!Equal(composite, info.pcr_digest)) {
       return Error(ErrorCode::kQuotePcrValues, "the PCR values hash to " + HexEncode(composite) +
-                                                   ", the quote's pcrDigest is " + HexEncode(info.pcr_digest));
+                                                   ", the quote's pcrDigest is " +
+                                                   HexEncode(info.pcr_digest));
     }
   }
   if (expect.event_log) {
     HENB_ASSIGN_OR_RETURN(PcrValues replayed, Replay(*expect.event_log));
     Bytes concat;
-    for (const auto& sel : info.pcr_select) Append(concat, SelectedPcrValues(replayed[sel.bank], sel));
+    for (const auto& sel : info.pcr_select)
+      Append(concat, SelectedPcrValues(replayed[sel.bank], sel));
     const Bytes composite = Hash(sig.hash, concat);
     if (!Equal(composite, info.pcr_digest)) {
-      std::string detail = "the event log replays to " + HexEncode(composite) + ", the quote's pcrDigest is " +
-                           HexEncode(info.pcr_digest);
+      std::string detail = "the event log replays to " + HexEncode(composite) +
+                           ", the quote's pcrDigest is " + HexEncode(info.pcr_digest);
       if (expect.pcr_values) {
         // Name the PCRs whose values differ from those the caller gave.
         size_t off = 0;
@@ -106,9 +114,10 @@ Result<VerifiedQuote> QuoteVerifier::Verify(ByteView attest, ByteView signature,
           const size_t n = DigestSize(sel.bank);
           const Bytes mine = SelectedPcrValues(replayed[sel.bank], sel);
           for (size_t i = 0; i < sel.pcrs.size(); ++i) {
-            if (!Equal(ByteView(mine).subspan(i * n, n), ByteView(*expect.pcr_values).subspan(off + i * n, n))) {
-              differing += (differing.empty() ? "" : ",") + std::string(HashAlgName(sel.bank)) + ":" +
-                           std::to_string(sel.pcrs[i]);
+            if (!Equal(ByteView(mine).subspan(i * n, n),
+                       ByteView(*expect.pcr_values).subspan(off + i * n, n))) {
+              differing += (differing.empty() ? "" : ",") + std::string(HashAlgName(sel.bank)) +
+                           ":" + std::to_string(sel.pcrs[i]);
             }
           }
           off += mine.size();
@@ -129,7 +138,8 @@ Result<std::vector<PcrSelection>> ParsePcrSelectionSpec(std::string_view spec) {
     spec = plus == std::string_view::npos ? std::string_view() : spec.substr(plus + 1);
     const size_t colon = part.find(':');
     if (colon == std::string_view::npos) {
-      return Error(ErrorCode::kInvalidArgument, "PCR selection '" + std::string(part) + "' lacks 'bank:'");
+      return Error(ErrorCode::kInvalidArgument,
+                   "PCR selection '" + std::string(part) + "' lacks 'bank:'");
     }
     HENB_ASSIGN_OR_RETURN(HashAlg bank, HashAlgFromName(part.substr(0, colon)));
     PcrSelection sel{bank, {}};

@@ -58,7 +58,8 @@ Result<SoftTre> SoftTre::Create() {
 Status SoftTre::DeriveQualifiedSigner() {
   HENB_ASSIGN_OR_RETURN(Bytes ek_name, TpmObjectName(EkPublic()));
   HENB_ASSIGN_OR_RETURN(Bytes ak_name, TpmObjectName(AkPublic()));
-  const Bytes ek_qn = QualifiedName(HashAlg::kSha256, HierarchyQualifiedName(kTpmRhEndorsement), ek_name);
+  const Bytes ek_qn =
+      QualifiedName(HashAlg::kSha256, HierarchyQualifiedName(kTpmRhEndorsement), ek_name);
   CopyTo(qualified_signer_, QualifiedName(HashAlg::kSha256, ek_qn, ak_name));
   return OkStatus();
 }
@@ -77,16 +78,20 @@ Bytes SoftTre::SaveState() const {
 
 Result<SoftTre> SoftTre::Load(ByteView state) {
   ByteReader r(state);
-  auto fail = [](const std::string& what) { return Error(ErrorCode::kMalformed, "soft TrE state: " + what); };
+  auto fail = [](const std::string& what) {
+    return Error(ErrorCode::kMalformed, "soft TrE state: " + what);
+  };
   auto magic = r.Take(sizeof kStateMagic);
-  if (!magic.ok() || std::memcmp(magic->data(), kStateMagic, sizeof kStateMagic) != 0) return fail("bad magic");
+  if (!magic.ok() || std::memcmp(magic->data(), kStateMagic, sizeof kStateMagic) != 0)
+    return fail("bad magic");
   SoftTre t;
   auto take = [&](auto& arr) -> Status {
     HENB_ASSIGN_OR_RETURN(ByteView b, r.Take(arr.size()));
     CopyTo(arr, b);
     return OkStatus();
   };
-  if (!take(t.ek_priv_).ok() || !take(t.ek_pub_).ok() || !take(t.ak_priv_).ok() || !take(t.ak_pub_).ok()) {
+  if (!take(t.ek_priv_).ok() || !take(t.ek_pub_).ok() || !take(t.ak_priv_).ok() ||
+      !take(t.ak_pub_).ok()) {
     return fail("truncated keys");
   }
   auto counter = r.U64Be();
@@ -116,13 +121,15 @@ Result<SoftTre> SoftTre::Load(ByteView state) {
 uint64_t SoftTre::NowMs() const { return clock_ms_ ? clock_ms_() : SteadyMs() - clock_base_ms_; }
 
 Status SoftTre::Extend(Event event) {
-  if (event.pcr > 23) return Error(ErrorCode::kInvalidArgument, "PCR " + std::to_string(event.pcr) + " out of range");
+  if (event.pcr > 23)
+    return Error(ErrorCode::kInvalidArgument, "PCR " + std::to_string(event.pcr) + " out of range");
   if (event.pcr >= 17 && event.pcr <= 22) {
     return Error(ErrorCode::kTpmUnsupported, "dynamic PCRs 17-22 cannot be extended at locality 0");
   }
   const Bytes* digest = event.DigestFor(HashAlg::kSha256);
   if (digest == nullptr || event.digests.size() != 1 || digest->size() != 32) {
-    return Error(ErrorCode::kInvalidArgument, "the soft TrE measures exactly one sha256 digest per event");
+    return Error(ErrorCode::kInvalidArgument,
+                 "the soft TrE measures exactly one sha256 digest per event");
   }
   auto it = std::lower_bound(pcrs_.begin(), pcrs_.end(), event.pcr,
                              [](const Pcr& p, uint32_t idx) { return p.index < idx; });
@@ -142,16 +149,20 @@ Result<std::map<uint32_t, Bytes>> SoftTre::ReadPcrs(const PcrSelection& selectio
   }
   std::map<uint32_t, Bytes> out;
   for (uint32_t idx : selection.pcrs) {
-    if (idx > 23) return Error(ErrorCode::kInvalidArgument, "PCR " + std::to_string(idx) + " out of range");
-    auto it = std::find_if(pcrs_.begin(), pcrs_.end(), [&](const Pcr& p) { return p.index == idx; });
-    out[idx] = it == pcrs_.end() ? PcrResetValue(idx, HashAlg::kSha256) : Bytes(it->value.begin(), it->value.end());
+    if (idx > 23)
+      return Error(ErrorCode::kInvalidArgument, "PCR " + std::to_string(idx) + " out of range");
+    auto it =
+        std::find_if(pcrs_.begin(), pcrs_.end(), [&](const Pcr& p) { return p.index == idx; });
+    out[idx] = it == pcrs_.end() ? PcrResetValue(idx, HashAlg::kSha256)
+                                 : Bytes(it->value.begin(), it->value.end());
   }
   return out;
 }
 
 Result<Quote> SoftTre::MakeQuote(ByteView nonce, const std::vector<PcrSelection>& selection) {
   if (nonce.size() > kMaxNonce) {
-    return Error(ErrorCode::kInvalidArgument, "qualifying data longer than " + std::to_string(kMaxNonce) + " bytes");
+    return Error(ErrorCode::kInvalidArgument,
+                 "qualifying data longer than " + std::to_string(kMaxNonce) + " bytes");
   }
   if (selection.empty()) return Error(ErrorCode::kInvalidArgument, "empty PCR selection");
   QuoteInfo info;
@@ -168,23 +179,28 @@ Result<Quote> SoftTre::MakeQuote(ByteView nonce, const std::vector<PcrSelection>
   info.qualified_signer.assign(qualified_signer_.begin(), qualified_signer_.end());
   HENB_ASSIGN_OR_RETURN(Bytes attest, MarshalQuoteAttest(info));
 
-  HENB_ASSIGN_OR_RETURN(PrivateKey ak, PrivateKey::FromEcScalar(KeyType::kEcP256, ak_priv_, UncompressedPoint(ak_pub_)));
-  HENB_ASSIGN_OR_RETURN(Bytes der, ak.SignDigest(SignatureScheme::kEcdsa, HashAlg::kSha256, Sha256(attest)));
+  HENB_ASSIGN_OR_RETURN(PrivateKey ak, PrivateKey::FromEcScalar(KeyType::kEcP256, ak_priv_,
+                                                                UncompressedPoint(ak_pub_)));
+  HENB_ASSIGN_OR_RETURN(Bytes der,
+                        ak.SignDigest(SignatureScheme::kEcdsa, HashAlg::kSha256, Sha256(attest)));
   HENB_ASSIGN_OR_RETURN(auto rs, EcdsaDerToRs(der, 32));
-  TpmSignature sig{SignatureScheme::kEcdsa, HashAlg::kSha256, std::move(rs.first), std::move(rs.second), {}};
+  TpmSignature sig{
+      SignatureScheme::kEcdsa, HashAlg::kSha256, std::move(rs.first), std::move(rs.second), {}};
   HENB_ASSIGN_OR_RETURN(Bytes sig_bytes, MarshalTpmSignature(sig));
   return Quote{std::move(attest), std::move(sig_bytes)};
 }
 
 Bytes SoftTre::AkPublic() const {
   auto key = PointKey(ak_pub_);
-  auto out = key.ok() ? MarshalTpmPublic(KeyTemplate::kAkEccP256, *key) : Result<Bytes>(key.error());
+  auto out =
+      key.ok() ? MarshalTpmPublic(KeyTemplate::kAkEccP256, *key) : Result<Bytes>(key.error());
   return out.ok() ? std::move(out).value() : Bytes{};
 }
 
 Bytes SoftTre::EkPublic() const {
   auto key = PointKey(ek_pub_);
-  auto out = key.ok() ? MarshalTpmPublic(KeyTemplate::kEkEccP256, *key) : Result<Bytes>(key.error());
+  auto out =
+      key.ok() ? MarshalTpmPublic(KeyTemplate::kEkEccP256, *key) : Result<Bytes>(key.error());
   return out.ok() ? std::move(out).value() : Bytes{};
 }
 

@@ -34,14 +34,16 @@ Result<std::vector<PcrSelection>> FromTpml(const TPML_PCR_SELECTION& tpml) {
 
 Result<TPML_PCR_SELECTION> ToTpml(const std::vector<PcrSelection>& selection) {
   TPML_PCR_SELECTION tpml{};
-  if (selection.size() > TPM2_NUM_PCR_BANKS) return Error(ErrorCode::kInvalidArgument, "too many PCR banks");
+  if (selection.size() > TPM2_NUM_PCR_BANKS)
+    return Error(ErrorCode::kInvalidArgument, "too many PCR banks");
   tpml.count = static_cast<UINT32>(selection.size());
   for (size_t i = 0; i < selection.size(); ++i) {
     TPMS_PCR_SELECTION& s = tpml.pcrSelections[i];
     s.hash = static_cast<TPMI_ALG_HASH>(selection[i].bank);
     s.sizeofSelect = 3;
     for (uint32_t pcr : selection[i].pcrs) {
-      if (pcr >= 24) return Error(ErrorCode::kInvalidArgument, "PCR " + std::to_string(pcr) + " out of range");
+      if (pcr >= 24)
+        return Error(ErrorCode::kInvalidArgument, "PCR " + std::to_string(pcr) + " out of range");
       s.pcrSelect[pcr / 8] |= static_cast<BYTE>(1u << (pcr % 8));
     }
   }
@@ -74,10 +76,14 @@ Status FillTpm2b(TPM2B_NAME& dst, ByteView src, const char* what) {
 
 Result<SignatureScheme> SchemeFromAlg(uint16_t alg) {
   switch (alg) {
-    case TPM2_ALG_ECDSA: return SignatureScheme::kEcdsa;
-    case TPM2_ALG_RSASSA: return SignatureScheme::kRsaPkcs1;
-    case TPM2_ALG_RSAPSS: return SignatureScheme::kRsaPss;
-    default: break;
+    case TPM2_ALG_ECDSA:
+      return SignatureScheme::kEcdsa;
+    case TPM2_ALG_RSASSA:
+      return SignatureScheme::kRsaPkcs1;
+    case TPM2_ALG_RSAPSS:
+      return SignatureScheme::kRsaPss;
+    default:
+      break;
   }
   char buf[8];
   std::snprintf(buf, sizeof buf, "0x%04x", alg);
@@ -90,14 +96,16 @@ Result<QuoteInfo> ParseQuoteAttest(ByteView data) {
   // Check magic and type by hand first so their failures get their own codes.
   ByteReader r(data);
   auto magic = r.U32Be();
-  if (!magic.ok()) return Error(ErrorCode::kTpmParse, "TPMS_ATTEST truncated: " + magic.error().message());
+  if (!magic.ok())
+    return Error(ErrorCode::kTpmParse, "TPMS_ATTEST truncated: " + magic.error().message());
   if (*magic != kTpmGeneratedValue) {
     char buf[64];
     std::snprintf(buf, sizeof buf, "magic is 0x%08x, expected 0x%08x", *magic, kTpmGeneratedValue);
     return Error(ErrorCode::kQuoteMagic, buf);
   }
   auto type = r.U16Be();
-  if (!type.ok()) return Error(ErrorCode::kTpmParse, "TPMS_ATTEST truncated: " + type.error().message());
+  if (!type.ok())
+    return Error(ErrorCode::kTpmParse, "TPMS_ATTEST truncated: " + type.error().message());
   if (*type != kTpmStAttestQuote) {
     char buf[64];
     std::snprintf(buf, sizeof buf, "attestation type is 0x%04x, expected 0x%04x (quote)", *type,
@@ -211,7 +219,8 @@ Result<TpmPublic> ParseTpmPublic(ByteView data) {
   const TSS2_RC rc = Tss2_MU_TPM2B_PUBLIC_Unmarshal(data.data(), data.size(), &offset, &pub);
   if (rc != TSS2_RC_SUCCESS) return MuError("TPM2B_PUBLIC does not unmarshal", rc);
   if (offset != data.size()) {
-    return Error(ErrorCode::kTpmTrailingBytes, std::to_string(data.size() - offset) + " bytes follow the TPM2B_PUBLIC");
+    return Error(ErrorCode::kTpmTrailingBytes,
+                 std::to_string(data.size() - offset) + " bytes follow the TPM2B_PUBLIC");
   }
   const TPMT_PUBLIC& t = pub.publicArea;
   auto name_alg = HashAlgFromTpmId(t.nameAlg);
@@ -226,9 +235,11 @@ Result<TpmPublic> ParseTpmPublic(ByteView data) {
     } else if (d.curveID == TPM2_ECC_NIST_P384) {
       curve = KeyType::kEcP384;
     } else {
-      return Error(ErrorCode::kTpmUnsupported, "unsupported ECC curve " + std::to_string(d.curveID));
+      return Error(ErrorCode::kTpmUnsupported,
+                   "unsupported ECC curve " + std::to_string(d.curveID));
     }
-    HENB_ASSIGN_OR_RETURN(key, PublicKey::FromEcPoint(curve, Tpm2bBytes(t.unique.ecc.x), Tpm2bBytes(t.unique.ecc.y)));
+    HENB_ASSIGN_OR_RETURN(
+        key, PublicKey::FromEcPoint(curve, Tpm2bBytes(t.unique.ecc.x), Tpm2bBytes(t.unique.ecc.y)));
     if (d.scheme.scheme != TPM2_ALG_NULL) {
       HENB_ASSIGN_OR_RETURN(SignatureScheme s, SchemeFromAlg(d.scheme.scheme));
       HENB_ASSIGN_OR_RETURN(HashAlg h, HashAlgFromTpmId(d.scheme.details.anySig.hashAlg));
@@ -237,7 +248,8 @@ Result<TpmPublic> ParseTpmPublic(ByteView data) {
   } else if (t.type == TPM2_ALG_RSA) {
     const auto& d = t.parameters.rsaDetail;
     HENB_ASSIGN_OR_RETURN(key, PublicKey::FromRsa(Tpm2bBytes(t.unique.rsa), d.exponent));
-    if (d.scheme.scheme != TPM2_ALG_NULL && d.scheme.scheme != TPM2_ALG_OAEP && d.scheme.scheme != TPM2_ALG_RSAES) {
+    if (d.scheme.scheme != TPM2_ALG_NULL && d.scheme.scheme != TPM2_ALG_OAEP &&
+        d.scheme.scheme != TPM2_ALG_RSAES) {
       HENB_ASSIGN_OR_RETURN(SignatureScheme s, SchemeFromAlg(d.scheme.scheme));
       HENB_ASSIGN_OR_RETURN(HashAlg h, HashAlgFromTpmId(d.scheme.details.anySig.hashAlg));
       scheme = std::make_pair(s, h);
@@ -270,8 +282,8 @@ TPMT_PUBLIC Template(KeyTemplate tmpl) {
   t.nameAlg = TPM2_ALG_SHA256;
   if (tmpl == KeyTemplate::kAkEccP256) {
     t.type = TPM2_ALG_ECC;
-    t.objectAttributes = kTpmaFixedTpm | kTpmaFixedParent | kTpmaSensitiveDataOrigin | kTpmaUserWithAuth |
-                         kTpmaRestricted | kTpmaSign;
+    t.objectAttributes = kTpmaFixedTpm | kTpmaFixedParent | kTpmaSensitiveDataOrigin |
+                         kTpmaUserWithAuth | kTpmaRestricted | kTpmaSign;
     t.parameters.eccDetail.symmetric.algorithm = TPM2_ALG_NULL;
     t.parameters.eccDetail.scheme.scheme = TPM2_ALG_ECDSA;
     t.parameters.eccDetail.scheme.details.ecdsa.hashAlg = TPM2_ALG_SHA256;
@@ -279,8 +291,8 @@ TPMT_PUBLIC Template(KeyTemplate tmpl) {
     t.parameters.eccDetail.kdf.scheme = TPM2_ALG_NULL;
     return t;
   }
-  t.objectAttributes = kTpmaFixedTpm | kTpmaFixedParent | kTpmaSensitiveDataOrigin | kTpmaAdminWithPolicy |
-                       kTpmaRestricted | kTpmaDecrypt;
+  t.objectAttributes = kTpmaFixedTpm | kTpmaFixedParent | kTpmaSensitiveDataOrigin |
+                       kTpmaAdminWithPolicy | kTpmaRestricted | kTpmaDecrypt;
   t.authPolicy.size = sizeof kEkPolicy;
   std::memcpy(t.authPolicy.buffer, kEkPolicy, sizeof kEkPolicy);
   if (tmpl == KeyTemplate::kEkEccP256) {
@@ -315,7 +327,8 @@ void ZeroUnique(TPMT_PUBLIC& t) {
 
 Result<Bytes> MarshalTpmPublic(KeyTemplate tmpl, const PublicKey& key) {
   const bool want_rsa = tmpl == KeyTemplate::kEkRsa2048;
-  if (want_rsa ? (key.type() != KeyType::kRsa || key.bits() != 2048) : key.type() != KeyType::kEcP256) {
+  if (want_rsa ? (key.type() != KeyType::kRsa || key.bits() != 2048)
+               : key.type() != KeyType::kEcP256) {
     return Error(ErrorCode::kInvalidArgument, "the key does not fit the template");
   }
   TPM2B_PUBLIC pub{};

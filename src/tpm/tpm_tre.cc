@@ -3,11 +3,11 @@
 #include <arpa/inet.h>
 #include <netdb.h>
 #include <sys/socket.h>
-#include <unistd.h>
 #include <tss2/tss2_esys.h>
 #include <tss2/tss2_mu.h>
 #include <tss2/tss2_rc.h>
 #include <tss2/tss2_tctildr.h>
+#include <unistd.h>
 
 #include <cstdlib>
 #include <cstring>
@@ -60,7 +60,8 @@ class TpmTre final : public Tre {
     // stderr; keep it quiet unless the operator asked for logs.
     ::setenv("TSS2_LOG", "all+NONE", /*overwrite=*/0);
     TSS2_RC rc = Tss2_TctiLdr_Initialize(options_.tcti.c_str(), &tcti_);
-    if (rc != TSS2_RC_SUCCESS) return TpmError(("cannot open TCTI '" + options_.tcti + "'").c_str(), rc);
+    if (rc != TSS2_RC_SUCCESS)
+      return TpmError(("cannot open TCTI '" + options_.tcti + "'").c_str(), rc);
     rc = Esys_Initialize(&esys_, tcti_, nullptr);
     if (rc != TSS2_RC_SUCCESS) return TpmError("Esys_Initialize", rc);
     HENB_TRY(LoadOrCreateEk());
@@ -75,7 +76,8 @@ class TpmTre final : public Tre {
     if (event.pcr > 23) return Error(ErrorCode::kInvalidArgument, "PCR out of range");
     TPML_DIGEST_VALUES values{};
     for (const auto& d : event.digests) {
-      if (values.count >= TPM2_NUM_PCR_BANKS) return Error(ErrorCode::kInvalidArgument, "too many digests");
+      if (values.count >= TPM2_NUM_PCR_BANKS)
+        return Error(ErrorCode::kInvalidArgument, "too many digests");
       auto alg = HashAlgFromTpmId(d.alg_id);
       if (!alg.ok() || DigestSize(*alg) != d.digest.size()) {
         return Error(ErrorCode::kInvalidArgument, "event digest of an unsupported algorithm");
@@ -88,8 +90,8 @@ class TpmTre final : public Tre {
     // changes nothing.
     EventLog probe = EventLog::NewCryptoAgile(Banks());
     HENB_TRY(probe.Append(event));
-    const TSS2_RC rc = Esys_PCR_Extend(esys_, ESYS_TR_PCR0 + event.pcr, ESYS_TR_PASSWORD, ESYS_TR_NONE,
-                                       ESYS_TR_NONE, &values);
+    const TSS2_RC rc = Esys_PCR_Extend(esys_, ESYS_TR_PCR0 + event.pcr, ESYS_TR_PASSWORD,
+                                       ESYS_TR_NONE, ESYS_TR_NONE, &values);
     if (rc != TSS2_RC_SUCCESS) return TpmError("TPM2_PCR_Extend", rc);
     return log_.Append(std::move(event));
   }
@@ -106,22 +108,25 @@ class TpmTre final : public Tre {
       UINT32 counter = 0;
       TPML_PCR_SELECTION* sel_out = nullptr;
       TPML_DIGEST* digests = nullptr;
-      const TSS2_RC rc =
-          Esys_PCR_Read(esys_, ESYS_TR_NONE, ESYS_TR_NONE, ESYS_TR_NONE, &sel, &counter, &sel_out, &digests);
+      const TSS2_RC rc = Esys_PCR_Read(esys_, ESYS_TR_NONE, ESYS_TR_NONE, ESYS_TR_NONE, &sel,
+                                       &counter, &sel_out, &digests);
       EsysPtr<TPML_PCR_SELECTION> sel_guard(sel_out);
       EsysPtr<TPML_DIGEST> dig_guard(digests);
       if (rc != TSS2_RC_SUCCESS) return TpmError("TPM2_PCR_Read", rc);
       if (digests->count != 1) {
-        return Error(ErrorCode::kTpmUnsupported, std::string(HashAlgName(selection.bank)) + " bank not allocated");
+        return Error(ErrorCode::kTpmUnsupported,
+                     std::string(HashAlgName(selection.bank)) + " bank not allocated");
       }
-      out[pcr] = Bytes(digests->digests[0].buffer, digests->digests[0].buffer + digests->digests[0].size);
+      out[pcr] =
+          Bytes(digests->digests[0].buffer, digests->digests[0].buffer + digests->digests[0].size);
     }
     return out;
   }
 
   Result<Quote> MakeQuote(ByteView nonce, const std::vector<PcrSelection>& selection) override {
     TPM2B_DATA qualifying{};
-    if (nonce.size() > sizeof qualifying.buffer) return Error(ErrorCode::kInvalidArgument, "nonce too long");
+    if (nonce.size() > sizeof qualifying.buffer)
+      return Error(ErrorCode::kInvalidArgument, "nonce too long");
     qualifying.size = static_cast<UINT16>(nonce.size());
     std::memcpy(qualifying.buffer, nonce.data(), nonce.size());
     HENB_ASSIGN_OR_RETURN(Bytes sel_bytes, MarshalPcrSelection(selection));
@@ -132,8 +137,8 @@ class TpmTre final : public Tre {
     scheme.scheme = TPM2_ALG_NULL;
     TPM2B_ATTEST* quoted = nullptr;
     TPMT_SIGNATURE* signature = nullptr;
-    const TSS2_RC rc = Esys_Quote(esys_, ak_, ESYS_TR_PASSWORD, ESYS_TR_NONE, ESYS_TR_NONE, &qualifying, &scheme,
-                                  &sel, &quoted, &signature);
+    const TSS2_RC rc = Esys_Quote(esys_, ak_, ESYS_TR_PASSWORD, ESYS_TR_NONE, ESYS_TR_NONE,
+                                  &qualifying, &scheme, &sel, &quoted, &signature);
     EsysPtr<TPM2B_ATTEST> q_guard(quoted);
     EsysPtr<TPMT_SIGNATURE> s_guard(signature);
     if (rc != TSS2_RC_SUCCESS) return TpmError("TPM2_Quote", rc);
@@ -141,7 +146,8 @@ class TpmTre final : public Tre {
     q.attest.assign(quoted->attestationData, quoted->attestationData + quoted->size);
     q.signature.resize(sizeof(TPMT_SIGNATURE));
     off = 0;
-    const TSS2_RC mrc = Tss2_MU_TPMT_SIGNATURE_Marshal(signature, q.signature.data(), q.signature.size(), &off);
+    const TSS2_RC mrc =
+        Tss2_MU_TPMT_SIGNATURE_Marshal(signature, q.signature.data(), q.signature.size(), &off);
     if (mrc != TSS2_RC_SUCCESS) return TpmError("marshal TPMT_SIGNATURE", mrc);
     q.signature.resize(off);
     return q;
@@ -154,7 +160,8 @@ class TpmTre final : public Tre {
   Result<uint64_t> ReadCounter() override {
     HENB_ASSIGN_OR_RETURN(ESYS_TR nv, CounterHandle());
     TPM2B_MAX_NV_BUFFER* data = nullptr;
-    const TSS2_RC rc = Esys_NV_Read(esys_, nv, nv, ESYS_TR_PASSWORD, ESYS_TR_NONE, ESYS_TR_NONE, 8, 0, &data);
+    const TSS2_RC rc =
+        Esys_NV_Read(esys_, nv, nv, ESYS_TR_PASSWORD, ESYS_TR_NONE, ESYS_TR_NONE, 8, 0, &data);
     EsysPtr<TPM2B_MAX_NV_BUFFER> guard(data);
     if ((rc & 0xfff) == (kRcNvUninitialized & 0xfff)) return uint64_t{0};
     if (rc != TSS2_RC_SUCCESS) return TpmError("TPM2_NV_Read", rc);
@@ -166,14 +173,16 @@ class TpmTre final : public Tre {
 
   Result<uint64_t> IncrementCounter() override {
     HENB_ASSIGN_OR_RETURN(ESYS_TR nv, CounterHandle());
-    const TSS2_RC rc = Esys_NV_Increment(esys_, nv, nv, ESYS_TR_PASSWORD, ESYS_TR_NONE, ESYS_TR_NONE);
+    const TSS2_RC rc =
+        Esys_NV_Increment(esys_, nv, nv, ESYS_TR_PASSWORD, ESYS_TR_NONE, ESYS_TR_NONE);
     if (rc != TSS2_RC_SUCCESS) return TpmError("TPM2_NV_Increment", rc);
     return ReadCounter();
   }
 
   Status Reboot() override {
     if (options_.swtpm_control.empty()) {
-      return Error(ErrorCode::kTpmUnsupported, "power cycling needs the swtpm control channel (a device reboots itself)");
+      return Error(ErrorCode::kTpmUnsupported,
+                   "power cycling needs the swtpm control channel (a device reboots itself)");
     }
     HENB_TRY(SwtpmPowerCycle(options_.swtpm_control));
     const TSS2_RC rc = Esys_Startup(esys_, TPM2_SU_CLEAR);
@@ -187,11 +196,12 @@ class TpmTre final : public Tre {
     ESYS_TR session = ESYS_TR_NONE;
     TPMT_SYM_DEF sym{};
     sym.algorithm = TPM2_ALG_NULL;
-    TSS2_RC rc = Esys_StartAuthSession(esys_, ESYS_TR_NONE, ESYS_TR_NONE, ESYS_TR_NONE, ESYS_TR_NONE, ESYS_TR_NONE,
-                                       nullptr, TPM2_SE_POLICY, &sym, TPM2_ALG_SHA256, &session);
+    TSS2_RC rc = Esys_StartAuthSession(esys_, ESYS_TR_NONE, ESYS_TR_NONE, ESYS_TR_NONE,
+                                       ESYS_TR_NONE, ESYS_TR_NONE, nullptr, TPM2_SE_POLICY, &sym,
+                                       TPM2_ALG_SHA256, &session);
     if (rc != TSS2_RC_SUCCESS) return TpmError("TPM2_StartAuthSession", rc);
-    rc = Esys_PolicySecret(esys_, ESYS_TR_RH_ENDORSEMENT, session, ESYS_TR_PASSWORD, ESYS_TR_NONE, ESYS_TR_NONE,
-                           nullptr, nullptr, nullptr, 0, nullptr, nullptr);
+    rc = Esys_PolicySecret(esys_, ESYS_TR_RH_ENDORSEMENT, session, ESYS_TR_PASSWORD, ESYS_TR_NONE,
+                           ESYS_TR_NONE, nullptr, nullptr, nullptr, 0, nullptr, nullptr);
     if (rc != TSS2_RC_SUCCESS) {
       Esys_FlushContext(esys_, session);
       return TpmError("TPM2_PolicySecret(endorsement)", rc);
@@ -201,7 +211,8 @@ class TpmTre final : public Tre {
 
   Result<Bytes> PublicOf(ESYS_TR handle) {
     TPM2B_PUBLIC* pub = nullptr;
-    const TSS2_RC rc = Esys_ReadPublic(esys_, handle, ESYS_TR_NONE, ESYS_TR_NONE, ESYS_TR_NONE, &pub, nullptr, nullptr);
+    const TSS2_RC rc = Esys_ReadPublic(esys_, handle, ESYS_TR_NONE, ESYS_TR_NONE, ESYS_TR_NONE,
+                                       &pub, nullptr, nullptr);
     EsysPtr<TPM2B_PUBLIC> guard(pub);
     if (rc != TSS2_RC_SUCCESS) return TpmError("TPM2_ReadPublic", rc);
     Bytes out(sizeof(TPM2B_PUBLIC) + 2);
@@ -215,7 +226,8 @@ class TpmTre final : public Tre {
   // The persistent object at `handle`, or ESYS_TR_NONE if there is none.
   ESYS_TR FindPersistent(uint32_t handle) {
     ESYS_TR tr = ESYS_TR_NONE;
-    if (Esys_TR_FromTPMPublic(esys_, handle, ESYS_TR_NONE, ESYS_TR_NONE, ESYS_TR_NONE, &tr) != TSS2_RC_SUCCESS) {
+    if (Esys_TR_FromTPMPublic(esys_, handle, ESYS_TR_NONE, ESYS_TR_NONE, ESYS_TR_NONE, &tr) !=
+        TSS2_RC_SUCCESS) {
       return ESYS_TR_NONE;
     }
     return tr;
@@ -223,8 +235,8 @@ class TpmTre final : public Tre {
 
   Result<ESYS_TR> Persist(ESYS_TR transient, uint32_t handle) {
     ESYS_TR persistent = ESYS_TR_NONE;
-    const TSS2_RC rc = Esys_EvictControl(esys_, ESYS_TR_RH_OWNER, transient, ESYS_TR_PASSWORD, ESYS_TR_NONE,
-                                         ESYS_TR_NONE, handle, &persistent);
+    const TSS2_RC rc = Esys_EvictControl(esys_, ESYS_TR_RH_OWNER, transient, ESYS_TR_PASSWORD,
+                                         ESYS_TR_NONE, ESYS_TR_NONE, handle, &persistent);
     if (rc != TSS2_RC_SUCCESS) return TpmError("TPM2_EvictControl", rc);
     return persistent;
   }
@@ -240,9 +252,9 @@ class TpmTre final : public Tre {
       TPM2B_DATA outside{};
       TPML_PCR_SELECTION creation_pcr{};
       ESYS_TR transient = ESYS_TR_NONE;
-      const TSS2_RC rc = Esys_CreatePrimary(esys_, ESYS_TR_RH_ENDORSEMENT, ESYS_TR_PASSWORD, ESYS_TR_NONE,
-                                            ESYS_TR_NONE, &sensitive, &in_public, &outside, &creation_pcr,
-                                            &transient, nullptr, nullptr, nullptr, nullptr);
+      const TSS2_RC rc = Esys_CreatePrimary(
+          esys_, ESYS_TR_RH_ENDORSEMENT, ESYS_TR_PASSWORD, ESYS_TR_NONE, ESYS_TR_NONE, &sensitive,
+          &in_public, &outside, &creation_pcr, &transient, nullptr, nullptr, nullptr, nullptr);
       if (rc != TSS2_RC_SUCCESS) return TpmError("TPM2_CreatePrimary(EK)", rc);
       ScopedFlush flush(esys_, transient);
       HENB_ASSIGN_OR_RETURN(ek_, Persist(transient, options_.ek_handle));
@@ -264,9 +276,9 @@ class TpmTre final : public Tre {
       {
         HENB_ASSIGN_OR_RETURN(ESYS_TR session, StartEkPolicySession());
         ScopedFlush flush(esys_, session);
-        const TSS2_RC rc = Esys_Create(esys_, ek_, session, ESYS_TR_NONE, ESYS_TR_NONE, &sensitive, &in_public,
-                                       &outside, &creation_pcr, &out_private, &out_public, nullptr, nullptr,
-                                       nullptr);
+        const TSS2_RC rc = Esys_Create(esys_, ek_, session, ESYS_TR_NONE, ESYS_TR_NONE, &sensitive,
+                                       &in_public, &outside, &creation_pcr, &out_private,
+                                       &out_public, nullptr, nullptr, nullptr);
         if (rc != TSS2_RC_SUCCESS) return TpmError("TPM2_Create(AK)", rc);
       }
       EsysPtr<TPM2B_PRIVATE> priv_guard(out_private);
@@ -275,8 +287,8 @@ class TpmTre final : public Tre {
       {
         HENB_ASSIGN_OR_RETURN(ESYS_TR session, StartEkPolicySession());
         ScopedFlush flush(esys_, session);
-        const TSS2_RC rc = Esys_Load(esys_, ek_, session, ESYS_TR_NONE, ESYS_TR_NONE, out_private, out_public,
-                                     &transient);
+        const TSS2_RC rc = Esys_Load(esys_, ek_, session, ESYS_TR_NONE, ESYS_TR_NONE, out_private,
+                                     out_public, &transient);
         if (rc != TSS2_RC_SUCCESS) return TpmError("TPM2_Load(AK)", rc);
       }
       ScopedFlush flush(esys_, transient);
@@ -293,12 +305,12 @@ class TpmTre final : public Tre {
     TPM2B_NV_PUBLIC info{};
     info.nvPublic.nvIndex = options_.counter_nv_index;
     info.nvPublic.nameAlg = TPM2_ALG_SHA256;
-    info.nvPublic.attributes = (TPM2_NT_COUNTER << TPMA_NV_TPM2_NT_SHIFT) | TPMA_NV_AUTHREAD | TPMA_NV_AUTHWRITE |
-                               TPMA_NV_NO_DA | TPMA_NV_OWNERREAD;
+    info.nvPublic.attributes = (TPM2_NT_COUNTER << TPMA_NV_TPM2_NT_SHIFT) | TPMA_NV_AUTHREAD |
+                               TPMA_NV_AUTHWRITE | TPMA_NV_NO_DA | TPMA_NV_OWNERREAD;
     info.nvPublic.dataSize = 8;
     TPM2B_AUTH auth{};
-    const TSS2_RC rc = Esys_NV_DefineSpace(esys_, ESYS_TR_RH_OWNER, ESYS_TR_PASSWORD, ESYS_TR_NONE, ESYS_TR_NONE,
-                                           &auth, &info, &counter_);
+    const TSS2_RC rc = Esys_NV_DefineSpace(esys_, ESYS_TR_RH_OWNER, ESYS_TR_PASSWORD, ESYS_TR_NONE,
+                                           ESYS_TR_NONE, &auth, &info, &counter_);
     if (rc != TSS2_RC_SUCCESS) return TpmError("TPM2_NV_DefineSpace(counter)", rc);
     return counter_;
   }
@@ -324,7 +336,8 @@ Result<std::unique_ptr<Tre>> OpenTpmTre(const TpmTreOptions& options) {
 Status SwtpmPowerCycle(const std::string& control) {
   const size_t colon = control.rfind(':');
   if (colon == std::string::npos) {
-    return Error(ErrorCode::kInvalidArgument, "swtpm control address must be host:port, got '" + control + "'");
+    return Error(ErrorCode::kInvalidArgument,
+                 "swtpm control address must be host:port, got '" + control + "'");
   }
   const std::string host = control.substr(0, colon);
   const std::string port = control.substr(colon + 1);
@@ -343,7 +356,8 @@ Status SwtpmPowerCycle(const std::string& control) {
     ~Closer() { ::close(fd); }
   } closer{fd};
   if (::connect(fd, res->ai_addr, res->ai_addrlen) != 0) {
-    return Error(ErrorCode::kTpmDevice, "cannot connect to swtpm control " + control + ": " + std::strerror(errno));
+    return Error(ErrorCode::kTpmDevice,
+                 "cannot connect to swtpm control " + control + ": " + std::strerror(errno));
   }
   // CMD_INIT (2) with init flags 0: a power-on reset of the TPM.
   const uint8_t cmd[8] = {0, 0, 0, 2, 0, 0, 0, 0};
@@ -357,8 +371,10 @@ Status SwtpmPowerCycle(const std::string& control) {
     if (n <= 0) return Error(ErrorCode::kTpmDevice, "swtpm closed the control channel");
     got += static_cast<size_t>(n);
   }
-  const uint32_t result = uint32_t{resp[0]} << 24 | uint32_t{resp[1]} << 16 | uint32_t{resp[2]} << 8 | resp[3];
-  if (result != 0) return Error(ErrorCode::kTpmDevice, "swtpm CMD_INIT returned " + std::to_string(result));
+  const uint32_t result =
+      uint32_t{resp[0]} << 24 | uint32_t{resp[1]} << 16 | uint32_t{resp[2]} << 8 | resp[3];
+  if (result != 0)
+    return Error(ErrorCode::kTpmDevice, "swtpm CMD_INIT returned " + std::to_string(result));
   return OkStatus();
 }
 

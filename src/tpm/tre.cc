@@ -11,9 +11,10 @@ Status Tre::MeasureComponent(uint32_t pcr, const ComponentRef& component, ByteVi
       return Error(ErrorCode::kTpmUnsupported, "components are measured into the sha256 bank only");
     }
   }
-  HENB_ASSIGN_OR_RETURN(Event e, MakeComponentEvent(pcr, component,
-                                                    {{static_cast<uint16_t>(HashAlg::kSha256),
-                                                      Bytes(sha256_digest.begin(), sha256_digest.end())}}));
+  HENB_ASSIGN_OR_RETURN(Event e,
+                        MakeComponentEvent(pcr, component,
+                                           {{static_cast<uint16_t>(HashAlg::kSha256),
+                                             Bytes(sha256_digest.begin(), sha256_digest.end())}}));
   return Extend(std::move(e));
 }
 

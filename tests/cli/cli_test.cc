@@ -17,10 +17,11 @@ class Cli : public ::testing::Test {
   std::string cli_ = testing::CliPath();
   std::string nonce_ = HexEncode(*ReadFile(vec_ + "nonce.bin"));
 
-  testing::CommandResult Verify(const std::string& ak, const std::string& msg, const std::string& extra = "",
-                                const std::string& nonce = "") {
-    return testing::Run(cli_ + " quote verify --ak-pub " + ak + " --nonce " + (nonce.empty() ? nonce_ : nonce) +
-                        " --message " + msg + " --signature " + vec_ + "quote.sig " + extra);
+  testing::CommandResult Verify(const std::string& ak, const std::string& msg,
+                                const std::string& extra = "", const std::string& nonce = "") {
+    return testing::Run(cli_ + " quote verify --ak-pub " + ak + " --nonce " +
+                        (nonce.empty() ? nonce_ : nonce) + " --message " + msg + " --signature " +
+                        vec_ + "quote.sig " + extra);
   }
 };
 
@@ -80,7 +81,8 @@ TEST_F(Cli, EventlogReplayJsonMatchesTpm2Eventlog) {
     const auto json = nlohmann::json::parse(ours.out);
     std::map<std::string, std::map<int, std::string>> got;
     for (const auto& [bank, pcrs] : json.at("banks").items()) {
-      for (const auto& [pcr, value] : pcrs.items()) got[bank][std::stoi(pcr)] = value.get<std::string>();
+      for (const auto& [pcr, value] : pcrs.items())
+        got[bank][std::stoi(pcr)] = value.get<std::string>();
     }
     auto theirs = testing::Run("tpm2_eventlog " + entry.path().string());
     EXPECT_EQ(got, testing::ParseEventlogPcrs(theirs.out)) << entry.path();
@@ -101,16 +103,18 @@ TEST_F(Cli, EventlogShowPrintsOneLinePerEvent) {
 TEST_F(Cli, SoftTreEvidencePassesTpm2Checkquote) {
   testing::TempDir dir;
   ASSERT_TRUE(WriteFileAtomic(dir.File("kernel"), AsBytes("kernel image")).ok());
-  auto r = testing::Run(cli_ + " tre attest --backend soft --state " + dir.File("tre.state") + " --measure kernel:1.0:" +
-                        dir.File("kernel") + "@2 --pcrs sha256:0,2 --nonce 00112233 --out " + dir.File("ev"));
+  auto r = testing::Run(cli_ + " tre attest --backend soft --state " + dir.File("tre.state") +
+                        " --measure kernel:1.0:" + dir.File("kernel") +
+                        "@2 --pcrs sha256:0,2 --nonce 00112233 --out " + dir.File("ev"));
   ASSERT_EQ(r.exit_code, 0) << r.err;
-  auto check = testing::Run("tpm2_checkquote -u " + dir.File("ev/ak.pub") + " -m " + dir.File("ev/quote.msg") +
-                            " -s " + dir.File("ev/quote.sig") + " -f " + dir.File("ev/pcrs.bin") +
-                            " -l sha256:0,2 -g sha256 -q 00112233");
+  auto check = testing::Run("tpm2_checkquote -u " + dir.File("ev/ak.pub") + " -m " +
+                            dir.File("ev/quote.msg") + " -s " + dir.File("ev/quote.sig") + " -f " +
+                            dir.File("ev/pcrs.bin") + " -l sha256:0,2 -g sha256 -q 00112233");
   EXPECT_EQ(check.exit_code, 0) << check.err;
-  auto ours = testing::Run(cli_ + " quote verify --ak-pub " + dir.File("ev/ak.pem") + " --nonce 00112233 --message " +
-                           dir.File("ev/quote.msg") + " --signature " + dir.File("ev/quote.sig") + " --eventlog " +
-                           dir.File("ev/eventlog.bin") + " --pcr-values " + dir.File("ev/pcrs.bin"));
+  auto ours = testing::Run(
+      cli_ + " quote verify --ak-pub " + dir.File("ev/ak.pem") + " --nonce 00112233 --message " +
+      dir.File("ev/quote.msg") + " --signature " + dir.File("ev/quote.sig") + " --eventlog " +
+      dir.File("ev/eventlog.bin") + " --pcr-values " + dir.File("ev/pcrs.bin"));
   EXPECT_EQ(ours.out, "valid\n") << ours.err;
 }
 

@@ -16,9 +16,13 @@ TEST(Hex, RoundTripsAndRejectsBadInput) {
 }
 
 TEST(Base64, MatchesRfc4648Vectors) {
-  const std::pair<const char*, const char*> vectors[] = {
-      {"", ""}, {"f", "Zg=="}, {"fo", "Zm8="}, {"foo", "Zm9v"}, {"foob", "Zm9vYg=="}, {"fooba", "Zm9vYmE="},
-      {"foobar", "Zm9vYmFy"}};
+  const std::pair<const char*, const char*> vectors[] = {{"", ""},
+                                                         {"f", "Zg=="},
+                                                         {"fo", "Zm8="},
+                                                         {"foo", "Zm9v"},
+                                                         {"foob", "Zm9vYg=="},
+                                                         {"fooba", "Zm9vYmE="},
+                                                         {"foobar", "Zm9vYmFy"}};
   for (const auto& [plain, enc] : vectors) {
     EXPECT_EQ(Base64Encode(AsBytes(plain)), enc);
     EXPECT_EQ(ToString(*Base64Decode(enc)), plain);

@@ -43,16 +43,21 @@ TEST(Error, NamesCodeAndLayer) {
 
 TEST(Error, EveryCodeHasADistinctName) {
   std::set<std::string_view> names;
-  const ErrorCode codes[] = {
-      ErrorCode::kInvalidArgument, ErrorCode::kIo, ErrorCode::kNotFound, ErrorCode::kTruncated,
-      ErrorCode::kTooLarge, ErrorCode::kMalformed, ErrorCode::kInternal, ErrorCode::kCryptoFailure,
-      ErrorCode::kCryptoBadKey, ErrorCode::kCryptoBadSignature, ErrorCode::kCryptoUnsupported,
-      ErrorCode::kCryptoCertificate, ErrorCode::kTpmParse, ErrorCode::kTpmUnsupported, ErrorCode::kTpmDevice,
-      ErrorCode::kTpmTrailingBytes, ErrorCode::kQuoteMagic, ErrorCode::kQuoteType, ErrorCode::kQuoteNonce,
-      ErrorCode::kQuoteSignatureScheme, ErrorCode::kQuoteSignature, ErrorCode::kQuotePcrSelection,
-      ErrorCode::kQuotePcrValues, ErrorCode::kQuotePcrDigest, ErrorCode::kQuoteEventLog,
-      ErrorCode::kQuoteKeyMismatch, ErrorCode::kEventLogParse, ErrorCode::kEventLogUnsupported,
-      ErrorCode::kEventLogReplay, ErrorCode::kEventLogComponent};
+  const ErrorCode codes[] = {ErrorCode::kInvalidArgument,   ErrorCode::kIo,
+                             ErrorCode::kNotFound,          ErrorCode::kTruncated,
+                             ErrorCode::kTooLarge,          ErrorCode::kMalformed,
+                             ErrorCode::kInternal,          ErrorCode::kCryptoFailure,
+                             ErrorCode::kCryptoBadKey,      ErrorCode::kCryptoBadSignature,
+                             ErrorCode::kCryptoUnsupported, ErrorCode::kCryptoCertificate,
+                             ErrorCode::kTpmParse,          ErrorCode::kTpmUnsupported,
+                             ErrorCode::kTpmDevice,         ErrorCode::kTpmTrailingBytes,
+                             ErrorCode::kQuoteMagic,        ErrorCode::kQuoteType,
+                             ErrorCode::kQuoteNonce,        ErrorCode::kQuoteSignatureScheme,
+                             ErrorCode::kQuoteSignature,    ErrorCode::kQuotePcrSelection,
+                             ErrorCode::kQuotePcrValues,    ErrorCode::kQuotePcrDigest,
+                             ErrorCode::kQuoteEventLog,     ErrorCode::kQuoteKeyMismatch,
+                             ErrorCode::kEventLogParse,     ErrorCode::kEventLogUnsupported,
+                             ErrorCode::kEventLogReplay,    ErrorCode::kEventLogComponent};
   for (ErrorCode c : codes) {
     const auto name = ErrorCodeName(c);
     EXPECT_EQ(name.substr(0, LayerName(LayerOf(c)).size()), LayerName(LayerOf(c))) << name;

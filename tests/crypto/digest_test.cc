@@ -7,11 +7,13 @@ namespace henbtrust {
 namespace {
 
 TEST(Digest, MatchesFips180Vectors) {
-  EXPECT_EQ(HexEncode(Hash(HashAlg::kSha1, AsBytes("abc"))), "a9993e364706816aba3e25717850c26c9cd0d89d");
+  EXPECT_EQ(HexEncode(Hash(HashAlg::kSha1, AsBytes("abc"))),
+            "a9993e364706816aba3e25717850c26c9cd0d89d");
   EXPECT_EQ(HexEncode(Sha256(AsBytes("abc"))),
             "ba7816bf8f01cfea414140de5dae2223b00361a396177a9cb410ff61f20015ad");
   EXPECT_EQ(HexEncode(Hash(HashAlg::kSha384, AsBytes("abc"))),
-            "cb00753f45a35e8bb5a03d699ac65007272c32ab0eded1631a8b605a43ff5bed8086072ba1e7cc2358baeca134c825a7");
+            "cb00753f45a35e8bb5a03d699ac65007272c32ab0eded1631a8b605a43ff5bed8086072ba1e7cc2358baec"
+            "a134c825a7");
 }
 
 TEST(Hasher, StreamingEqualsOneShotForAnySplit) {
@@ -32,8 +34,9 @@ TEST(Hasher, StreamingEqualsOneShotForAnySplit) {
 }
 
 TEST(Hmac, MatchesRfc4231Case2) {
-  EXPECT_EQ(HexEncode(Hmac(HashAlg::kSha256, AsBytes("Jefe"), AsBytes("what do ya want for nothing?"))),
-            "5bdcc146bf60754e6a042426089575c75a003f089d2739839dec58b964ec3843");
+  EXPECT_EQ(
+      HexEncode(Hmac(HashAlg::kSha256, AsBytes("Jefe"), AsBytes("what do ya want for nothing?"))),
+      "5bdcc146bf60754e6a042426089575c75a003f089d2739839dec58b964ec3843");
 }
 
 TEST(HashAlg, NamesAndTpmIdsRoundTrip) {

@@ -58,12 +58,16 @@ INSTANTIATE_TEST_SUITE_P(AllSchemes, KeysTest,
 
 TEST(Keys, RejectsGarbageAndMismatchedSchemes) {
   EXPECT_EQ(PublicKey::FromPem("not a key").error().code(), ErrorCode::kCryptoBadKey);
-  EXPECT_EQ(PublicKey::FromDer(Bytes{0x30, 0x03, 0x02, 0x01, 0x00}).error().code(), ErrorCode::kCryptoBadKey);
+  EXPECT_EQ(PublicKey::FromDer(Bytes{0x30, 0x03, 0x02, 0x01, 0x00}).error().code(),
+            ErrorCode::kCryptoBadKey);
   EXPECT_FALSE(PrivateKey::FromDer(Bytes(10, 0)).ok());
   auto ec = PrivateKey::Generate(KeyType::kEcP256);
   EXPECT_EQ(ec->Sign(SignatureScheme::kRsaPkcs1, HashAlg::kSha256, AsBytes("x")).error().code(),
             ErrorCode::kCryptoUnsupported);
-  EXPECT_EQ(ec->Public().VerifyDigest(SignatureScheme::kEcdsa, HashAlg::kSha256, Bytes(31), Bytes(8)).error().code(),
+  EXPECT_EQ(ec->Public()
+                .VerifyDigest(SignatureScheme::kEcdsa, HashAlg::kSha256, Bytes(31), Bytes(8))
+                .error()
+                .code(),
             ErrorCode::kInvalidArgument);
 }
 
@@ -78,7 +82,8 @@ TEST(Keys, EcPointAndScalarRoundTrip) {
   // A point off the curve is refused.
   Bytes y = point->second;
   y[31] ^= 1;
-  EXPECT_EQ(PublicKey::FromEcPoint(KeyType::kEcP256, point->first, y).error().code(), ErrorCode::kCryptoBadKey);
+  EXPECT_EQ(PublicKey::FromEcPoint(KeyType::kEcP256, point->first, y).error().code(),
+            ErrorCode::kCryptoBadKey);
 
   auto scalar = key->EcScalar();
   auto from_scalar = PrivateKey::FromEcScalar(KeyType::kEcP256, *scalar);
@@ -116,20 +121,22 @@ TEST(Keys, OpensslCliVerifiesOurEcdsaSignature) {
   testing::WriteBytes(dir.File("pub.pem"), AsBytes(key->Public().ToPem()));
   testing::WriteBytes(dir.File("msg"), msg);
   testing::WriteBytes(dir.File("sig"), *sig);
-  auto r = testing::Run("openssl dgst -sha256 -verify " + dir.File("pub.pem") + " -signature " + dir.File("sig") +
-                        " " + dir.File("msg"));
+  auto r = testing::Run("openssl dgst -sha256 -verify " + dir.File("pub.pem") + " -signature " +
+                        dir.File("sig") + " " + dir.File("msg"));
   EXPECT_EQ(r.exit_code, 0) << r.out << r.err;
   EXPECT_NE(r.out.find("Verified OK"), std::string::npos);
   // And we accept a key and signature made by openssl.
   ASSERT_EQ(testing::Run("openssl genpkey -algorithm EC -pkeyopt ec_paramgen_curve:P-256 -out " +
-                         dir.File("k.pem") + " && openssl dgst -sha256 -sign " + dir.File("k.pem") + " -out " +
-                         dir.File("sig2") + " " + dir.File("msg"))
+                         dir.File("k.pem") + " && openssl dgst -sha256 -sign " + dir.File("k.pem") +
+                         " -out " + dir.File("sig2") + " " + dir.File("msg"))
                 .exit_code,
             0);
   auto theirs = PrivateKey::FromPem(ToString(testing::ReadBytes(dir.File("k.pem"))));
   ASSERT_TRUE(theirs.ok());
-  EXPECT_TRUE(theirs->Public().Verify(SignatureScheme::kEcdsa, HashAlg::kSha256, msg,
-                                      testing::ReadBytes(dir.File("sig2"))).ok());
+  EXPECT_TRUE(theirs->Public()
+                  .Verify(SignatureScheme::kEcdsa, HashAlg::kSha256, msg,
+                          testing::ReadBytes(dir.File("sig2")))
+                  .ok());
 }
 
 }  // namespace

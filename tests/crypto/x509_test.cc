@@ -22,11 +22,11 @@ CertificateSpec LeafSpec() {
 
 struct Pki {
   PrivateKey root_key = *PrivateKey::Generate(KeyType::kEcP256);
-  Certificate root = *IssueCertificate(Spec("Test Root", true),
-                                       root_key.Public(), root_key, nullptr);
+  Certificate root =
+      *IssueCertificate(Spec("Test Root", true), root_key.Public(), root_key, nullptr);
   PrivateKey inter_key = *PrivateKey::Generate(KeyType::kEcP256);
-  Certificate inter = *IssueCertificate(Spec("Test Intermediate", true), inter_key.Public(),
-                                        root_key, &root);
+  Certificate inter =
+      *IssueCertificate(Spec("Test Intermediate", true), inter_key.Public(), root_key, &root);
   PrivateKey leaf_key = *PrivateKey::Generate(KeyType::kEcP256);
   Certificate leaf = *IssueCertificate(LeafSpec(), leaf_key.Public(), inter_key, &inter);
 };
@@ -44,14 +44,16 @@ TEST(X509, IssuesAVerifiableChain) {
 
 TEST(X509, RejectsBrokenChains) {
   Pki pki, other;
-  EXPECT_EQ(VerifyChain(pki.leaf, {pki.inter}, {other.root}).error().code(), ErrorCode::kCryptoCertificate);
+  EXPECT_EQ(VerifyChain(pki.leaf, {pki.inter}, {other.root}).error().code(),
+            ErrorCode::kCryptoCertificate);
   EXPECT_FALSE(VerifyChain(pki.leaf, {}, {pki.root}).ok());
   EXPECT_FALSE(VerifyChain(pki.leaf, {other.inter}, {pki.root}).ok());
   ChainOptions later;
   later.at = std::chrono::system_clock::now() + std::chrono::hours(24 * 400);
   auto expired = VerifyChain(pki.leaf, {pki.inter}, {pki.root}, later);
   ASSERT_FALSE(expired.ok());
-  EXPECT_NE(expired.error().message().find("expired"), std::string::npos) << expired.error().message();
+  EXPECT_NE(expired.error().message().find("expired"), std::string::npos)
+      << expired.error().message();
 }
 
 TEST(X509, RoundTripsPemAndDerAndBundles) {
@@ -75,8 +77,9 @@ TEST(X509, OpensslVerifiesOurChain) {
   testing::WriteBytes(dir.File("root.pem"), AsBytes(pki.root.ToPem()));
   testing::WriteBytes(dir.File("inter.pem"), AsBytes(pki.inter.ToPem()));
   testing::WriteBytes(dir.File("leaf.pem"), AsBytes(pki.leaf.ToPem()));
-  auto r = testing::Run("openssl verify -x509_strict -purpose sslclient -CAfile " + dir.File("root.pem") +
-                        " -untrusted " + dir.File("inter.pem") + " " + dir.File("leaf.pem"));
+  auto r = testing::Run("openssl verify -x509_strict -purpose sslclient -CAfile " +
+                        dir.File("root.pem") + " -untrusted " + dir.File("inter.pem") + " " +
+                        dir.File("leaf.pem"));
   EXPECT_EQ(r.exit_code, 0) << r.out << r.err;
 }
 

@@ -112,7 +112,8 @@ TEST(EventLog, RejectsLengthsPastTheirBounds) {
   EXPECT_FALSE(EventLog::Parse(bytes, limits).ok());
 
   // A data size of 4 GiB - 1 in the first event after the header.
-  const size_t header = EventLog::NewCryptoAgile({HashAlg::kSha1, HashAlg::kSha256}).Serialize().size();
+  const size_t header =
+      EventLog::NewCryptoAgile({HashAlg::kSha1, HashAlg::kSha256}).Serialize().size();
   const size_t size_field = header + 4 + 4 + 4 + (2 + 20) + (2 + 32);
   Bytes huge = bytes;
   huge[size_field] = huge[size_field + 1] = huge[size_field + 2] = huge[size_field + 3] = 0xff;
@@ -123,7 +124,8 @@ TEST(EventLog, RejectsLengthsPastTheirBounds) {
 
 TEST(EventLog, RejectsDigestCountAndAlgorithmsNotInTheHeader) {
   Bytes bytes = SampleLog().Serialize();
-  const size_t header = EventLog::NewCryptoAgile({HashAlg::kSha1, HashAlg::kSha256}).Serialize().size();
+  const size_t header =
+      EventLog::NewCryptoAgile({HashAlg::kSha1, HashAlg::kSha256}).Serialize().size();
   Bytes count = bytes;
   count[header + 8] = 3;  // three digests, two banks
   EXPECT_FALSE(EventLog::Parse(count).ok());

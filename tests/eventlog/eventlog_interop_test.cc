@@ -14,7 +14,8 @@ namespace {
 std::map<std::string, std::map<int, std::string>> Ours(const EventLog& log) {
   std::map<std::string, std::map<int, std::string>> out;
   for (const auto& [alg, pcrs] : *Replay(log)) {
-    for (const auto& [pcr, value] : pcrs) out[std::string(HashAlgName(alg))][static_cast<int>(pcr)] = HexEncode(value);
+    for (const auto& [pcr, value] : pcrs)
+      out[std::string(HashAlgName(alg))][static_cast<int>(pcr)] = HexEncode(value);
   }
   return out;
 }
@@ -55,7 +56,8 @@ TEST(EventLogInterop, Tpm2EventlogReadsOurLogsWithTheSameValues) {
   sep.pcr = 7;
   sep.type = event_type::kSeparator;
   sep.data = Bytes(4, 0);
-  sep.digests = {{0x0004, Hash(HashAlg::kSha1, sep.data)}, {0x000b, Sha256(sep.data)},
+  sep.digests = {{0x0004, Hash(HashAlg::kSha1, sep.data)},
+                 {0x000b, Sha256(sep.data)},
                  {0x000c, Hash(HashAlg::kSha384, sep.data)}};
   ASSERT_TRUE(log.Append(sep).ok());
   ASSERT_TRUE(WriteFileAtomic(dir.File("ours.bin"), log.Serialize()).ok());

@@ -27,7 +27,8 @@ TEST(Replay, ExtendsFromZeroInLogOrder) {
   auto values = Replay(log);
   ASSERT_TRUE(values.ok());
   const Bytes zero(32, 0);
-  const Bytes pcr2 = ExtendManually(ExtendManually(zero, Sha256(AsBytes("B"))), Sha256(AsBytes("K")));
+  const Bytes pcr2 =
+      ExtendManually(ExtendManually(zero, Sha256(AsBytes("B"))), Sha256(AsBytes("K")));
   EXPECT_EQ((*values)[HashAlg::kSha256][2], pcr2);
   EXPECT_EQ((*values)[HashAlg::kSha256][3], ExtendManually(zero, Sha256(AsBytes("R"))));
   EXPECT_EQ((*values)[HashAlg::kSha256].count(0), 0u);  // untouched PCRs are absent
@@ -61,7 +62,8 @@ TEST(Replay, TestVectorLogGivesTheQuotedPcrValues) {
   auto values = Replay(*log);
   const Bytes pcrs = *ReadFile(dir + "/pcrs.values.bin");  // PCR0..7 as the TPM read them
   for (uint32_t pcr : {0u, 1u, 4u, 7u}) {
-    EXPECT_EQ((*values)[HashAlg::kSha256][pcr], Bytes(pcrs.begin() + pcr * 32, pcrs.begin() + (pcr + 1) * 32))
+    EXPECT_EQ((*values)[HashAlg::kSha256][pcr],
+              Bytes(pcrs.begin() + pcr * 32, pcrs.begin() + (pcr + 1) * 32))
         << "PCR " << pcr;
   }
   const PcrSelection sel{HashAlg::kSha256, {0, 1, 2, 3, 4, 5, 6, 7}};
@@ -70,19 +72,24 @@ TEST(Replay, TestVectorLogGivesTheQuotedPcrValues) {
 }
 
 TEST(SubstitutionReplay, EqualsTheReplayOfTheUpdatedConfiguration) {
-  const EventLog old_log = ComponentLog({{2, "boot", "B1"}, {2, "kernel", "K1"}, {3, "femto", "F1"}});
-  const EventLog new_log = ComponentLog({{2, "boot", "B1"}, {2, "kernel", "K2"}, {3, "femto", "F2"}});
-  auto expected = ReplayWithSubstitutions(old_log, HashAlg::kSha256,
-                                          {{"kernel", Sha256(AsBytes("K2"))}, {"femto", Sha256(AsBytes("F2"))}});
+  const EventLog old_log =
+      ComponentLog({{2, "boot", "B1"}, {2, "kernel", "K1"}, {3, "femto", "F1"}});
+  const EventLog new_log =
+      ComponentLog({{2, "boot", "B1"}, {2, "kernel", "K2"}, {3, "femto", "F2"}});
+  auto expected = ReplayWithSubstitutions(
+      old_log, HashAlg::kSha256,
+      {{"kernel", Sha256(AsBytes("K2"))}, {"femto", Sha256(AsBytes("F2"))}});
   ASSERT_TRUE(expected.ok()) << expected.error().ToString();
   auto actual = Replay(new_log);
   EXPECT_EQ(*expected, (*actual)[HashAlg::kSha256]);
   const PcrSelection sel{HashAlg::kSha256, {2, 3}};
   EXPECT_EQ(CompositeDigest(*expected, sel), CompositeDigest((*actual)[HashAlg::kSha256], sel));
   // Nothing substituted: the old values.
-  EXPECT_EQ(*ReplayWithSubstitutions(old_log, HashAlg::kSha256, {}), (*Replay(old_log))[HashAlg::kSha256]);
+  EXPECT_EQ(*ReplayWithSubstitutions(old_log, HashAlg::kSha256, {}),
+            (*Replay(old_log))[HashAlg::kSha256]);
   // And the old TIM differs from the new one (the seed's question 3).
-  EXPECT_NE(CompositeDigest((*Replay(old_log))[HashAlg::kSha256], sel), CompositeDigest(*expected, sel));
+  EXPECT_NE(CompositeDigest((*Replay(old_log))[HashAlg::kSha256], sel),
+            CompositeDigest(*expected, sel));
 }
 
 TEST(SubstitutionReplay, RejectsUnknownComponentsAndBadDigests) {

@@ -47,11 +47,14 @@ std::string Slurp(const std::string& path) {
 
 CommandResult Run(const std::string& command, const std::string& env) {
   TempDir tmp;
-  const std::string full = (env.empty() ? "" : "env " + env + " ") + "sh -c '" + [&] {
-    std::string escaped;
-    for (char c : command) escaped += c == '\'' ? std::string("'\\''") : std::string(1, c);
-    return escaped;
-  }() + "' >" + tmp.File("out") + " 2>" + tmp.File("err") + " </dev/null";
+  const std::string full = (env.empty() ? "" : "env " + env + " ") + "sh -c '" +
+                           [&] {
+                             std::string escaped;
+                             for (char c : command)
+                               escaped += c == '\'' ? std::string("'\\''") : std::string(1, c);
+                             return escaped;
+                           }() +
+                           "' >" + tmp.File("out") + " 2>" + tmp.File("err") + " </dev/null";
   const int status = std::system(full.c_str());
   CommandResult r;
   r.exit_code = WIFEXITED(status) ? WEXITSTATUS(status) : -1;
@@ -98,11 +101,12 @@ Swtpm::Swtpm() {
     const auto port = static_cast<uint16_t>(dist(rng) * 2);
     if (!PortFree(port) || !PortFree(static_cast<uint16_t>(port + 1))) continue;
     const std::string pidfile = dir_.File("swtpm.pid");
-    const std::string cmd = "swtpm socket --tpm2 --tpmstate dir=" + dir_.path() +
-                            " --server type=tcp,port=" + std::to_string(port) +
-                            ",bindaddr=127.0.0.1 --ctrl type=tcp,port=" + std::to_string(port + 1) +
-                            ",bindaddr=127.0.0.1 --flags not-need-init,startup-clear --daemon --pid file=" +
-                            pidfile + " --log file=" + dir_.File("swtpm.log");
+    const std::string cmd =
+        "swtpm socket --tpm2 --tpmstate dir=" + dir_.path() +
+        " --server type=tcp,port=" + std::to_string(port) +
+        ",bindaddr=127.0.0.1 --ctrl type=tcp,port=" + std::to_string(port + 1) +
+        ",bindaddr=127.0.0.1 --flags not-need-init,startup-clear --daemon --pid file=" + pidfile +
+        " --log file=" + dir_.File("swtpm.log");
     if (Run(cmd).exit_code != 0) continue;
     const auto deadline = std::chrono::steady_clock::now() + std::chrono::seconds(10);
     while (std::chrono::steady_clock::now() < deadline) {

@@ -9,7 +9,8 @@ namespace henbtrust::testing {
 
 // bank name -> PCR -> lower-case hex, from the final "pcrs:" section that
 // tpm2_eventlog prints.
-inline std::map<std::string, std::map<int, std::string>> ParseEventlogPcrs(const std::string& yaml) {
+inline std::map<std::string, std::map<int, std::string>> ParseEventlogPcrs(
+    const std::string& yaml) {
   std::map<std::string, std::map<int, std::string>> out;
   const size_t start = yaml.rfind("\npcrs:");
   if (start == std::string::npos) return out;

@@ -27,11 +27,12 @@ TEST_P(Tpm2ToolsQuote, VerifiesInOursAndTamperingIsCaught) {
   };
   ASSERT_TRUE(run("tpm2_createek -c " + d.File("ek.ctx") + " -G ecc -u " + d.File("ek.pub")));
   ASSERT_TRUE(run("tpm2_createak -C " + d.File("ek.ctx") + " -c " + d.File("ak.ctx") + " " +
-                  GetParam().createak_args + " -u " + d.File("ak.pub") + " -n " + d.File("ak.name")));
-  ASSERT_TRUE(run("tpm2_pcrextend 0:sha256=" + HexEncode(Sha256(AsBytes("firmware"))) + " && tpm2_pcrextend 4:sha256=" +
-                  HexEncode(Sha256(AsBytes("bootloader")))));
-  ASSERT_TRUE(run("tpm2_quote -c " + d.File("ak.ctx") + " -l sha256:0,1,4 -q " + HexEncode(nonce) + " -m " +
-                  d.File("q.msg") + " -s " + d.File("q.sig") + " -g sha256"));
+                  GetParam().createak_args + " -u " + d.File("ak.pub") + " -n " +
+                  d.File("ak.name")));
+  ASSERT_TRUE(run("tpm2_pcrextend 0:sha256=" + HexEncode(Sha256(AsBytes("firmware"))) +
+                  " && tpm2_pcrextend 4:sha256=" + HexEncode(Sha256(AsBytes("bootloader")))));
+  ASSERT_TRUE(run("tpm2_quote -c " + d.File("ak.ctx") + " -l sha256:0,1,4 -q " + HexEncode(nonce) +
+                  " -m " + d.File("q.msg") + " -s " + d.File("q.sig") + " -g sha256"));
   ASSERT_TRUE(run("tpm2_pcrread sha256:0,1,4 -o " + d.File("pcrs")));
 
   auto verifier = QuoteVerifier::FromTpmPublic(testing::ReadBytes(d.File("ak.pub")));

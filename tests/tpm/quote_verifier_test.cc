@@ -92,7 +92,8 @@ TEST_F(SwtpmVectorTest, AnotherKeyOrATamperedKeyIsRejected) {
   // A key that is not a restricted signing key cannot vouch for a quote.
   Bytes unrestricted = v_.ak_tss;
   unrestricted[2 + 2 + 2 + 1] &= 0xfe;  // clear TPMA_OBJECT_RESTRICTED (bit 16)
-  EXPECT_EQ(QuoteVerifier::FromTpmPublic(unrestricted).error().code(), ErrorCode::kQuoteKeyMismatch);
+  EXPECT_EQ(QuoteVerifier::FromTpmPublic(unrestricted).error().code(),
+            ErrorCode::kQuoteKeyMismatch);
 }
 
 TEST_F(SwtpmVectorTest, AWrongNonceIsRejected) {
@@ -111,7 +112,8 @@ TEST_F(SwtpmVectorTest, WrongPcrValuesOrSelectionAreRejected) {
     auto e = Full();
     e.event_log = nullptr;
     (*e.pcr_values)[pcr * 32 + 5] ^= 1;
-    EXPECT_EQ(verifier_.Verify(v_.msg, v_.sig, e).error().code(), ErrorCode::kQuotePcrValues) << pcr;
+    EXPECT_EQ(verifier_.Verify(v_.msg, v_.sig, e).error().code(), ErrorCode::kQuotePcrValues)
+        << pcr;
   }
   auto e = Full();
   e.pcr_values->pop_back();

@@ -33,7 +33,8 @@ TEST(SoftTre, QuotesVerifyWithEveryCheck) {
   auto r = verifier->Verify(quote->attest, quote->signature, e);
   ASSERT_TRUE(r.ok()) << r.error().ToString();
   // The TIM is the composite of the replayed log.
-  EXPECT_EQ(r->info.pcr_digest, CompositeDigest((*Replay(tre.event_log()))[HashAlg::kSha256], kSel[0]));
+  EXPECT_EQ(r->info.pcr_digest,
+            CompositeDigest((*Replay(tre.event_log()))[HashAlg::kSha256], kSel[0]));
   EXPECT_EQ(r->info.pcr_select.size(), 1u);
 }
 
@@ -41,9 +42,10 @@ TEST(SoftTre, QualifiedSignerIsTheAkUnderTheEk) {
   SoftTre tre = Booted();
   auto quote = tre.MakeQuote(Bytes(8, 1), kSel);
   auto info = ParseQuoteAttest(quote->attest);
-  const Bytes ek_qn =
-      QualifiedName(HashAlg::kSha256, HierarchyQualifiedName(kTpmRhEndorsement), *TpmObjectName(tre.EkPublic()));
-  EXPECT_EQ(info->qualified_signer, QualifiedName(HashAlg::kSha256, ek_qn, *TpmObjectName(tre.AkPublic())));
+  const Bytes ek_qn = QualifiedName(HashAlg::kSha256, HierarchyQualifiedName(kTpmRhEndorsement),
+                                    *TpmObjectName(tre.EkPublic()));
+  EXPECT_EQ(info->qualified_signer,
+            QualifiedName(HashAlg::kSha256, ek_qn, *TpmObjectName(tre.AkPublic())));
 }
 
 TEST(SoftTre, RebootResetsPcrsAndLogAndCountsResets) {
@@ -56,6 +58,14 @@ TEST(SoftTre, RebootResetsPcrsAndLogAndCountsResets) {
   EXPECT_EQ(after.clock.reset_count, before.clock.reset_count + 1);
   EXPECT_NE(after.pcr_digest, before.pcr_digest);
   EXPECT_GE(after.clock.clock, before.clock.clock);
+}
+
+TEST(SoftTre, ReportsItsClockInQuotes) {
+  SoftTre tre = Booted();
+  tre.SetClockForTest([] { return uint64_t{123456}; });
+  const auto info = *ParseQuoteAttest(tre.MakeQuote(Bytes(4, 1), kSel)->attest);
+  EXPECT_EQ(info.clock.clock, 123456u);
+  EXPECT_TRUE(info.clock.safe);
 }
 
 TEST(SoftTre, SameMeasurementsGiveTheSameTimOnEveryDevice) {

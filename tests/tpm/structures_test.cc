@@ -50,7 +50,8 @@ TEST(TpmSignature, ParsesEcdsaAndConvertsToDer) {
   EXPECT_EQ(sig->r.size(), 32u);
   EXPECT_EQ(*MarshalTpmSignature(*sig), v.sig);
   EXPECT_EQ(*SignatureForVerify(*sig), v.sig_der);
-  for (size_t n = 0; n < v.sig.size(); ++n) EXPECT_FALSE(ParseTpmSignature(ByteView(v.sig).first(n)).ok());
+  for (size_t n = 0; n < v.sig.size(); ++n)
+    EXPECT_FALSE(ParseTpmSignature(ByteView(v.sig).first(n)).ok());
   Bytes unknown_alg = v.sig;
   unknown_alg[1] = 0x1a;  // TPM_ALG_ECDAA
   EXPECT_FALSE(ParseTpmSignature(unknown_alg).ok());
@@ -68,7 +69,8 @@ TEST(TpmPublic, ParsesTheAkOfTpm2CreateakAndComputesItsName) {
   EXPECT_EQ(pub->scheme->first, SignatureScheme::kEcdsa);
   // Our AK template is the one tpm2_createak uses: same bytes from the key.
   EXPECT_EQ(*MarshalTpmPublic(KeyTemplate::kAkEccP256, pub->key), v.ak_tss);
-  for (size_t n = 0; n < v.ak_tss.size(); ++n) EXPECT_FALSE(ParseTpmPublic(ByteView(v.ak_tss).first(n)).ok());
+  for (size_t n = 0; n < v.ak_tss.size(); ++n)
+    EXPECT_FALSE(ParseTpmPublic(ByteView(v.ak_tss).first(n)).ok());
 }
 
 TEST(TpmPublic, EkTemplatesAreRestrictedDecryptionKeysWithThePolicy) {

@@ -16,8 +16,9 @@ inline SwtpmVector LoadSwtpmVector() {
     auto r = ReadFile(d + n);
     return r.ok() ? std::move(r).value() : Bytes{};
   };
-  return {rd("quote.msg"), rd("quote.sig"), rd("quote.sig.der"), rd("ak.pub.pem"), rd("ak.pub.tss"),
-          rd("ak.name"),   rd("nonce.bin"), rd("pcrs.values.bin"), rd("eventlog.bin")};
+  return {rd("quote.msg"),  rd("quote.sig"),       rd("quote.sig.der"),
+          rd("ak.pub.pem"), rd("ak.pub.tss"),      rd("ak.name"),
+          rd("nonce.bin"),  rd("pcrs.values.bin"), rd("eventlog.bin")};
 }
 
 }  // namespace henbtrust::testing

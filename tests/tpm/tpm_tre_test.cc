@@ -55,8 +55,9 @@ TEST_F(TpmTreTest, QuotesVerifyInOursAndInTpm2Checkquote) {
   testing::WriteBytes(dir.File("q.msg"), quote->attest);
   testing::WriteBytes(dir.File("q.sig"), quote->signature);
   testing::WriteBytes(dir.File("pcrs"), *e.pcr_values);
-  const std::string check = "tpm2_checkquote -u " + dir.File("ak.pub") + " -m " + dir.File("q.msg") + " -s " +
-                            dir.File("q.sig") + " -f " + dir.File("pcrs") + " -l sha256:0,2,3 -g sha256 -q ";
+  const std::string check = "tpm2_checkquote -u " + dir.File("ak.pub") + " -m " +
+                            dir.File("q.msg") + " -s " + dir.File("q.sig") + " -f " +
+                            dir.File("pcrs") + " -l sha256:0,2,3 -g sha256 -q ";
   auto r = testing::Run(check + HexEncode(nonce));
   EXPECT_EQ(r.exit_code, 0) << r.out << r.err;
   EXPECT_NE(testing::Run(check + HexEncode(Bytes(32, 0xa4))).exit_code, 0);
@@ -75,9 +76,10 @@ TEST_F(TpmTreTest, ProducesTheSameStructuresAsTheSoftTre) {
   EXPECT_EQ(hq->extra_data, sq->extra_data);
   EXPECT_EQ(tre_->event_log().Serialize(), soft->event_log().Serialize());
   // swtpm computes qualifiedSigner as QN(EK) then QN(AK), as the soft TrE does.
-  const Bytes ek_qn =
-      QualifiedName(HashAlg::kSha256, HierarchyQualifiedName(kTpmRhEndorsement), *TpmObjectName(tre_->EkPublic()));
-  EXPECT_EQ(hq->qualified_signer, QualifiedName(HashAlg::kSha256, ek_qn, *TpmObjectName(tre_->AkPublic())));
+  const Bytes ek_qn = QualifiedName(HashAlg::kSha256, HierarchyQualifiedName(kTpmRhEndorsement),
+                                    *TpmObjectName(tre_->EkPublic()));
+  EXPECT_EQ(hq->qualified_signer,
+            QualifiedName(HashAlg::kSha256, ek_qn, *TpmObjectName(tre_->AkPublic())));
   // Both AK public areas come from one template.
   auto hard_ak = ParseTpmPublic(tre_->AkPublic());
   EXPECT_EQ(*MarshalTpmPublic(KeyTemplate::kAkEccP256, hard_ak->key), tre_->AkPublic());
@@ -132,6 +134,28 @@ TEST_F(TpmTreTest, RejectsBadEventsWithoutTouchingThePcrs) {
   EXPECT_FALSE(tre_->Extend(e).ok());
   EXPECT_EQ(*tre_->ReadPcrs(kSel[0]), before);
   EXPECT_TRUE(tre_->event_log().events().empty());
+}
+
+TEST(TpmTreOpen, CreatesAnEccEkWhenAsked) {
+  testing::Swtpm swtpm;
+  ASSERT_TRUE(swtpm.ok());
+  TpmTreOptions o;
+  o.tcti = swtpm.Tcti();
+  o.ek_type = EkType::kEccP256;
+  auto tre = OpenTpmTre(o);
+  ASSERT_TRUE(tre.ok()) << tre.error().ToString();
+  auto ek = ParseTpmPublic((*tre)->EkPublic());
+  ASSERT_TRUE(ek.ok());
+  EXPECT_EQ(ek->key.type(), KeyType::kEcP256);
+  EXPECT_EQ(ek->object_attributes, 0x000300b2u);
+  // The TPM's EK public area is the template with its key: the soft TrE's encoding.
+  EXPECT_EQ(*MarshalTpmPublic(KeyTemplate::kEkEccP256, ek->key), (*tre)->EkPublic());
+  auto q = (*tre)->MakeQuote(Bytes(8, 1), kSel);
+  ASSERT_TRUE(q.ok());
+  QuoteExpectations e;
+  e.nonce = Bytes(8, 1);
+  EXPECT_TRUE(
+      QuoteVerifier::FromTpmPublic((*tre)->AkPublic())->Verify(q->attest, q->signature, e).ok());
 }
 
 TEST(TpmTreOpen, ReportsAnUnreachableTpm) {

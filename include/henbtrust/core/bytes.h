@@ -1,8 +1,8 @@
 // Byte containers, hex/base64 encoding and a bounds-checked reader.
 #pragma once
 
-#include <cstddef>
 #include <algorithm>
+#include <cstddef>
 #include <cstdint>
 #include <span>
 #include <string>

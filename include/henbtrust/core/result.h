@@ -14,7 +14,17 @@
 
 namespace henbtrust {
 
-enum class ErrorLayer : uint8_t { kCore, kCrypto, kTpm, kQuote, kEventLog, kRelease, kStore, kNet, kPolicy };
+enum class ErrorLayer : uint8_t {
+  kCore,
+  kCrypto,
+  kTpm,
+  kQuote,
+  kEventLog,
+  kRelease,
+  kStore,
+  kNet,
+  kPolicy
+};
 
 // Codes are grouped by layer; ErrorCodeName() gives the stable textual form
 // ("quote.nonce-mismatch") used on the command line and in APIs.
@@ -23,9 +33,9 @@ enum class ErrorCode : uint16_t {
   kInvalidArgument = 1,
   kIo,
   kNotFound,
-  kTruncated,   // input ended before a structure did
-  kTooLarge,    // a length or count exceeds its bound
-  kMalformed,   // input is well-sized but not well-formed
+  kTruncated,  // input ended before a structure did
+  kTooLarge,   // a length or count exceeds its bound
+  kMalformed,  // input is well-sized but not well-formed
   kInternal,
   // crypto
   kCryptoFailure = 100,  // the library failed (out of memory, ...)
@@ -86,7 +96,7 @@ class Error {
 template <typename T>
 class [[nodiscard]] Result {
  public:
-  Result(T value) : v_(std::move(value)) {}  // NOLINT: implicit by design
+  Result(T value) : v_(std::move(value)) {}      // NOLINT: implicit by design
   Result(Error error) : v_(std::move(error)) {}  // NOLINT
 
   bool ok() const { return v_.index() == 0; }
@@ -137,9 +147,9 @@ inline Status OkStatus() { return {}; }
 #define HENB_CONCAT(a, b) HENB_CONCAT_INNER(a, b)
 
 // Evaluates `expr` (a Result); on error returns the error from the caller.
-#define HENB_TRY(expr)                                            \
-  do {                                                            \
-    auto&& henb_try_result_ = (expr);                             \
+#define HENB_TRY(expr)                                                      \
+  do {                                                                      \
+    auto&& henb_try_result_ = (expr);                                       \
     if (!henb_try_result_.ok()) return std::move(henb_try_result_).error(); \
   } while (0)
 

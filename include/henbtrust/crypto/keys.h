@@ -66,7 +66,8 @@ class PrivateKey {
   static Result<PrivateKey> FromDer(ByteView der);
   // An EC key from its big-endian private scalar. When `public_point` (04||x||y)
   // is given it is trusted to match and no point multiplication is done.
-  static Result<PrivateKey> FromEcScalar(KeyType curve, ByteView scalar, ByteView public_point = {});
+  static Result<PrivateKey> FromEcScalar(KeyType curve, ByteView scalar,
+                                         ByteView public_point = {});
 
   KeyType type() const;
   PublicKey Public() const;

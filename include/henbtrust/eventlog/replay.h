@@ -27,8 +27,8 @@ Result<PcrValues> Replay(const EventLog& log);
 // the PCR values a boot of the updated configuration will produce.
 // kEventLogComponent if a substitution names no component in the log, or a
 // digest has the wrong size.
-Result<std::map<uint32_t, Bytes>> ReplayWithSubstitutions(const EventLog& log, HashAlg bank,
-                                                          const std::map<std::string, Bytes>& substitutions);
+Result<std::map<uint32_t, Bytes>> ReplayWithSubstitutions(
+    const EventLog& log, HashAlg bank, const std::map<std::string, Bytes>& substitutions);
 
 struct PcrSelection {
   HashAlg bank = HashAlg::kSha256;

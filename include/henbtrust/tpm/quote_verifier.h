@@ -48,7 +48,8 @@ class QuoteVerifier {
   // (kQuoteSignatureScheme), the signature (kQuoteSignature), the nonce
   // (kQuoteNonce), the PCR selection (kQuotePcrSelection), the PCR values
   // (kQuotePcrValues) and the event log (kQuoteEventLog) against pcrDigest.
-  Result<VerifiedQuote> Verify(ByteView attest, ByteView signature, const QuoteExpectations& expect) const;
+  Result<VerifiedQuote> Verify(ByteView attest, ByteView signature,
+                               const QuoteExpectations& expect) const;
 
  private:
   PublicKey ak_;

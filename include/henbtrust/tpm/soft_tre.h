@@ -59,7 +59,7 @@ class SoftTre final : public Tre {
   Scalar ek_priv_{}, ak_priv_{};
   Point ek_pub_{}, ak_pub_{};
   std::array<uint8_t, 34> qualified_signer_{};  // QN of the AK under the EK
-  std::vector<Pcr> pcrs_;  // sparse; sorted by index
+  std::vector<Pcr> pcrs_;                       // sparse; sorted by index
   uint64_t counter_ = 0;
   uint64_t clock_base_ms_ = 0;  // clock value at the last Load/Create
   uint32_t reset_count_ = 0;
