@@ -71,27 +71,20 @@ void WriteBytes(const std::string& path, ByteView data) {
 Bytes ReadBytes(const std::string& path) { return ToBytes(Slurp(path)); }
 
 namespace {
-bool PortFree(uint16_t port) {
+// Binds (connect=false) or connects (connect=true) a TCP socket to 127.0.0.1:port.
+bool TryLoopback(uint16_t port, bool connect) {
   const int fd = ::socket(AF_INET, SOCK_STREAM, 0);
   sockaddr_in addr{};
   addr.sin_family = AF_INET;
   addr.sin_port = htons(port);
   addr.sin_addr.s_addr = htonl(INADDR_LOOPBACK);
-  const bool ok = ::bind(fd, reinterpret_cast<sockaddr*>(&addr), sizeof addr) == 0;
+  auto* sa = reinterpret_cast<sockaddr*>(&addr);
+  const bool ok = (connect ? ::connect(fd, sa, sizeof addr) : ::bind(fd, sa, sizeof addr)) == 0;
   ::close(fd);
   return ok;
 }
-
-bool CanConnect(uint16_t port) {
-  const int fd = ::socket(AF_INET, SOCK_STREAM, 0);
-  sockaddr_in addr{};
-  addr.sin_family = AF_INET;
-  addr.sin_port = htons(port);
-  addr.sin_addr.s_addr = htonl(INADDR_LOOPBACK);
-  const bool ok = ::connect(fd, reinterpret_cast<sockaddr*>(&addr), sizeof addr) == 0;
-  ::close(fd);
-  return ok;
-}
+bool PortFree(uint16_t port) { return TryLoopback(port, /*connect=*/false); }
+bool CanConnect(uint16_t port) { return TryLoopback(port, /*connect=*/true); }
 }  // namespace
 
 Swtpm::Swtpm() {
