@@ -11,6 +11,7 @@
 #include <string>
 
 #include "henbtrust/core/bytes.h"
+#include "henbtrust/eventlog/replay.h"
 
 namespace henbtrust::cli {
 
@@ -28,8 +29,12 @@ std::optional<Bytes> ReadInput(const std::string& path);
 // Writes a file atomically; on failure prints "error: ..." and returns false.
 bool WriteOutput(const std::string& path, ByteView data);
 
+// "sha256:0,2,3"
+std::string FormatPcrSelectionText(const PcrSelection& sel);
+
 void RegisterQuoteCommands(CLI::App& app, int* exit_code);
 void RegisterEventLogCommands(CLI::App& app, int* exit_code);
 void RegisterTreCommands(CLI::App& app, int* exit_code);
+void RegisterReleaseCommands(CLI::App& app, int* exit_code);
 
 }  // namespace henbtrust::cli

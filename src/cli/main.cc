@@ -40,6 +40,7 @@ int main(int argc, char** argv) {
   RegisterQuoteCommands(app, &exit_code);
   RegisterEventLogCommands(app, &exit_code);
   RegisterTreCommands(app, &exit_code);
+  RegisterReleaseCommands(app, &exit_code);
   try {
     app.parse(argc, argv);
   } catch (const CLI::CallForHelp& e) {

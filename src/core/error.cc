@@ -64,8 +64,46 @@ std::string_view ErrorCodeName(ErrorCode code) {
       return "eventlog.replay";
     case ErrorCode::kEventLogComponent:
       return "eventlog.component";
-    case ErrorCode::kRelease:
-      return "release.error";
+    case ErrorCode::kReleaseMalformed:
+      return "release.malformed";
+    case ErrorCode::kReleaseTruncated:
+      return "release.truncated";
+    case ErrorCode::kReleaseTooLarge:
+      return "release.too-large";
+    case ErrorCode::kReleaseTrailing:
+      return "release.trailing-bytes";
+    case ErrorCode::kReleaseUnsigned:
+      return "release.unsigned";
+    case ErrorCode::kReleaseUnknownKey:
+      return "release.unknown-key";
+    case ErrorCode::kReleaseBadSignature:
+      return "release.bad-signature";
+    case ErrorCode::kReleaseThreshold:
+      return "release.threshold-not-met";
+    case ErrorCode::kReleaseExpired:
+      return "release.expired";
+    case ErrorCode::kReleaseHardware:
+      return "release.wrong-hardware";
+    case ErrorCode::kReleaseRollback:
+      return "release.rollback";
+    case ErrorCode::kReleaseDigest:
+      return "release.digest-mismatch";
+    case ErrorCode::kReleaseComponentMissing:
+      return "release.component-missing";
+    case ErrorCode::kReleaseComponentExtra:
+      return "release.component-extra";
+    case ErrorCode::kReleaseRoot:
+      return "release.trust-root";
+    case ErrorCode::kDeviceState:
+      return "device.state";
+    case ErrorCode::kDeviceBoot:
+      return "device.boot-failed";
+    case ErrorCode::kDeviceTimMismatch:
+      return "device.tim-mismatch";
+    case ErrorCode::kDeviceNoUpdate:
+      return "device.no-update";
+    case ErrorCode::kDeviceCrashForTest:
+      return "device.crash-for-test";
     case ErrorCode::kStore:
       return "store.error";
     case ErrorCode::kNet:
@@ -83,7 +121,8 @@ ErrorLayer LayerOf(ErrorCode code) {
   if (v < 300) return ErrorLayer::kTpm;
   if (v < 400) return ErrorLayer::kQuote;
   if (v < 500) return ErrorLayer::kEventLog;
-  if (v < 600) return ErrorLayer::kRelease;
+  if (v < 550) return ErrorLayer::kRelease;
+  if (v < 600) return ErrorLayer::kDevice;
   if (v < 700) return ErrorLayer::kStore;
   if (v < 800) return ErrorLayer::kNet;
   return ErrorLayer::kPolicy;
@@ -103,6 +142,8 @@ std::string_view LayerName(ErrorLayer layer) {
       return "eventlog";
     case ErrorLayer::kRelease:
       return "release";
+    case ErrorLayer::kDevice:
+      return "device";
     case ErrorLayer::kStore:
       return "store";
     case ErrorLayer::kNet:

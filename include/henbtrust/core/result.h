@@ -21,6 +21,7 @@ enum class ErrorLayer : uint8_t {
   kQuote,
   kEventLog,
   kRelease,
+  kDevice,
   kStore,
   kNet,
   kPolicy
@@ -64,8 +65,29 @@ enum class ErrorCode : uint16_t {
   kEventLogUnsupported,
   kEventLogReplay,
   kEventLogComponent,
+  // release bundles, manifests, trust roots
+  kReleaseMalformed = 500,  // a structure is not in its one canonical form
+  kReleaseTruncated,
+  kReleaseTooLarge,   // a length or count past its bound
+  kReleaseTrailing,   // bytes after the last structure
+  kReleaseUnsigned,
+  kReleaseUnknownKey,
+  kReleaseBadSignature,
+  kReleaseThreshold,
+  kReleaseExpired,
+  kReleaseHardware,
+  kReleaseRollback,
+  kReleaseDigest,     // a component's bytes do not match its RIM
+  kReleaseComponentMissing,
+  kReleaseComponentExtra,
+  kReleaseRoot,       // a trust root or its rotation is not acceptable
+  // device (agent side of an update)
+  kDeviceState = 550,  // device directory missing or inconsistent
+  kDeviceBoot,         // a slot does not boot
+  kDeviceTimMismatch,  // step 7: measured TIM differs from the expected TIM
+  kDeviceNoUpdate,     // no update in the state the request needs
+  kDeviceCrashForTest,
   // later layers
-  kRelease = 500,
   kStore = 600,
   kNet = 700,
   kPolicy = 800,
