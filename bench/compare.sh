@@ -43,3 +43,60 @@ echo "softtre-quote ours=$(metric "$tmp/evidence.json" BM_SoftTreQuote items_per
   "$(metric "$tmp/evidence.json" BM_SoftTreQuote state_bytes) bytes of state per device beyond its log)"
 echo "eventlog-replay-10k ours=$(metric "$tmp/evidence.json" BM_EventLogParseAndReplay10k items_per_second) (events/s parsed and replayed, two banks)"
 echo "substitution-replay-10k ours=$(metric "$tmp/evidence.json" BM_SubstitutionReplay10k items_per_second) (events/s)"
+
+# release-verify: `henbtrust release verify` of a large bundle (one read,
+# streaming), against SHA-256 on one core; and RAUC checking a plain bundle of
+# the same payload (rauc info --keyring hashes the whole bundle).
+MIB=${BENCH_BUNDLE_MIB:-512}
+H=$BIN/henbtrust
+rel="$tmp/release"
+mkdir -p "$rel/content"
+head -c "${MIB}M" /dev/urandom >"$rel/content/rootfs.img"
+"$H" keys generate --out "$rel/vendor" >/dev/null
+"$H" release root create --key "$rel/vendor.pub" --threshold 1 --sign "$rel/vendor.key" --out "$rel/root" >/dev/null
+cat >"$rel/release.json" <<JSON
+{"release_id": "bench", "version": "1.0", "release_counter": 1, "hardware_models": ["femto-a1"],
+ "expires": $(( $(date +%s) + 86400 )),
+ "components": [{"id": "rootfs", "version": "1.0", "file": "content/rootfs.img", "pcr": 3}]}
+JSON
+"$H" release create --description "$rel/release.json" --out "$rel/release.bundle" --sign "$rel/vendor.key" >/dev/null
+bundle_bytes=$(stat -c %s "$rel/release.bundle")
+
+# Best of three runs, page cache warm; peak resident memory from time(1).
+best_seconds() {
+  local best=""
+  for _ in 1 2 3; do
+    local t0 t1
+    t0=$(date +%s%N)
+    "$@" >/dev/null 2>&1 || { echo "bench: '$*' failed" >&2; exit 1; }
+    t1=$(date +%s%N)
+    local s
+    s=$(awk -v a="$t0" -v b="$t1" 'BEGIN { printf "%.4f", (b - a) / 1e9 }')
+    if [ -z "$best" ] || awk -v x="$s" -v y="$best" 'BEGIN { exit !(x < y) }'; then best=$s; fi
+  done
+  echo "$best"
+}
+peak_kb() { /usr/bin/time -f "%M" taskset -c "$CPU" "$@" 2>&1 >/dev/null | tail -1; }
+
+"$H" release verify "$rel/release.bundle" --trust "$rel/root" >/dev/null
+ours_s=$(best_seconds pin "$H" release verify "$rel/release.bundle" --trust "$rel/root")
+ours_mbs=$(awk -v b="$bundle_bytes" -v s="$ours_s" 'BEGIN { printf "%.1f", b / s / 1e6 }')
+sha_mbs=$(awk -v v="$ref_sha" 'BEGIN { printf "%.1f", v / 1e6 }')
+echo "release-verify ours=${ours_mbs} reference=${sha_mbs} ratio=$(ratio "$ours_mbs" "$sha_mbs") (MB/s, ${MIB} MiB bundle vs openssl sha256 16 KiB)"
+echo "release-verify-peak-rss ours=$(peak_kb "$H" release verify "$rel/release.bundle" --trust "$rel/root") (KB)"
+
+if command -v rauc >/dev/null && command -v mksquashfs >/dev/null; then
+  raucdir="$tmp/rauc"
+  mkdir -p "$raucdir/content"
+  ln "$rel/content/rootfs.img" "$raucdir/content/rootfs.img"
+  printf '[update]\ncompatible=henb-femto\nversion=1.0\n[bundle]\nformat=plain\n[image.rootfs]\nfilename=rootfs.img\n' \
+    >"$raucdir/content/manifest.raucm"
+  openssl req -x509 -newkey ec -pkeyopt ec_paramgen_curve:P-256 -nodes -keyout "$raucdir/key.pem" \
+    -out "$raucdir/cert.pem" -days 2 -subj /CN=bench-vendor >/dev/null 2>&1
+  rauc bundle --cert="$raucdir/cert.pem" --key="$raucdir/key.pem" "$raucdir/content" "$raucdir/b.raucb" >/dev/null 2>&1
+  rauc_bytes=$(stat -c %s "$raucdir/b.raucb")
+  rauc info --keyring="$raucdir/cert.pem" "$raucdir/b.raucb" >/dev/null 2>&1
+  rauc_s=$(best_seconds pin rauc info --keyring="$raucdir/cert.pem" "$raucdir/b.raucb")
+  rauc_mbs=$(awk -v b="$rauc_bytes" -v s="$rauc_s" 'BEGIN { printf "%.1f", b / s / 1e6 }')
+  echo "rauc-verify ours=${ours_mbs} reference=${rauc_mbs} ratio=$(ratio "$ours_mbs" "$rauc_mbs") (MB/s; RAUC peak RSS $(peak_kb rauc info --keyring="$raucdir/cert.pem" "$raucdir/b.raucb") KB)"
+fi
