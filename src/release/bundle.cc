@@ -15,7 +15,8 @@ namespace henbtrust {
 namespace {
 
 constexpr char kBundleMagic[8] = {'H', 'E', 'N', 'B', 'R', 'L', 'S', '1'};
-constexpr size_t kBufferSize = 128 << 10;  // fits L2: the copy from the page cache stays hot for SHA-256
+constexpr size_t kBufferSize =
+    128 << 10;  // fits L2: the copy from the page cache stays hot for SHA-256
 
 // Sequential reads from a file through one fixed buffer.
 class FileSource {

@@ -3,6 +3,7 @@
 #include <algorithm>
 #include <cstring>
 
+#include "henbtrust/core/file.h"
 #include "henbtrust/crypto/random.h"
 #include "henbtrust/tpm/structures.h"
 
@@ -116,6 +117,33 @@ Result<SoftTre> SoftTre::Load(ByteView state) {
   t.reset_count_ = *resets + 1;
   HENB_TRY(t.DeriveQualifiedSigner());
   return t;
+}
+
+Result<SoftTre> SoftTre::OpenStateFile(const std::string& path) {
+  auto raw = ReadFile(path, 4096);
+  Result<SoftTre> tre = Error(ErrorCode::kInternal, "");
+  if (raw.ok()) {
+    tre = Load(*raw);
+  } else if (raw.error().code() == ErrorCode::kNotFound) {
+    tre = Create();
+  } else {
+    return raw.error();
+  }
+  if (!tre.ok()) return tre.error().WithContext(path);
+  HENB_TRY(WriteFileAtomic(path, tre->SaveState(), 0600));
+  tre->state_file_ = path;
+  return tre;
+}
+
+Result<uint64_t> SoftTre::IncrementCounter() {
+  ++counter_;
+  if (!state_file_.empty()) {
+    if (auto st = WriteFileAtomic(state_file_, SaveState(), 0600); !st.ok()) {
+      --counter_;
+      return st.error();
+    }
+  }
+  return counter_;
 }
 
 uint64_t SoftTre::NowMs() const { return clock_ms_ ? clock_ms_() : SteadyMs() - clock_base_ms_; }

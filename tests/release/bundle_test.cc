@@ -31,11 +31,12 @@ class BundleTest : public ::testing::Test {
 TEST_F(BundleTest, AValidBundleVerifiesAndStreamsEveryComponent) {
   std::map<std::string, std::string> received;
   std::set<std::string> completed;
-  auto m = VerifyBundle(good_, f_.Policy(2), [&](const ReleaseComponent& c, ByteView chunk, bool last) {
-    received[c.id] += ToString(chunk);
-    if (last) completed.insert(c.id);
-    return OkStatus();
-  });
+  auto m =
+      VerifyBundle(good_, f_.Policy(2), [&](const ReleaseComponent& c, ByteView chunk, bool last) {
+        received[c.id] += ToString(chunk);
+        if (last) completed.insert(c.id);
+        return OkStatus();
+      });
   ASSERT_TRUE(m.ok()) << m.error().ToString();
   EXPECT_EQ(m->components.size(), 3u);
   for (const auto& [id, content] : images_) EXPECT_EQ(received[id], content);
@@ -94,8 +95,10 @@ TEST_F(BundleTest, PayloadsThatDoNotMatchTheManifestAreNamed) {
 
   // A component missing, and one too many.
   const size_t last_start = good.size() - (2 + 5 + 8 + images_[2].second.size());
-  EXPECT_EQ(Code(Variant("missing", Bytes(good.begin(), good.begin() + static_cast<long>(last_start))), f_.Policy()),
-            ErrorCode::kReleaseComponentMissing);
+  EXPECT_EQ(
+      Code(Variant("missing", Bytes(good.begin(), good.begin() + static_cast<long>(last_start))),
+           f_.Policy()),
+      ErrorCode::kReleaseComponentMissing);
   Bytes extra = good;
   PutU16Be(extra, 5);
   Append(extra, AsBytes("modem"));
@@ -116,7 +119,8 @@ TEST_F(BundleTest, PayloadsThatDoNotMatchTheManifestAreNamed) {
 TEST_F(BundleTest, EveryTruncationFails) {
   const Bytes good = testing::ReadBytes(good_);
   for (size_t n = 0; n < good.size(); ++n) {
-    auto r = VerifyBundle(Variant("cut", Bytes(good.begin(), good.begin() + static_cast<long>(n))), f_.Policy());
+    auto r = VerifyBundle(Variant("cut", Bytes(good.begin(), good.begin() + static_cast<long>(n))),
+                          f_.Policy());
     ASSERT_FALSE(r.ok()) << n;
   }
 }

@@ -50,7 +50,8 @@ TEST(Manifest, RefusesNonCanonicalContent) {
   EXPECT_TRUE(bad([](ReleaseManifest& c) { c.components[0].sha256.pop_back(); }));
   EXPECT_TRUE(bad([](ReleaseManifest& c) { c.components[0].id = "has space"; }));
   EXPECT_TRUE(bad([](ReleaseManifest& c) { c.components.clear(); }));
-  EXPECT_TRUE(bad([](ReleaseManifest& c) { c.components.resize(kMaxComponents + 1, c.components[0]); }));
+  EXPECT_TRUE(
+      bad([](ReleaseManifest& c) { c.components.resize(kMaxComponents + 1, c.components[0]); }));
   // A count past its bound is refused before anything is read for it.
   Bytes bytes = *EncodeManifest(m);
   const size_t count_at = 2 + 2 + m.release_id.size() + 2 + m.version.size() + 8;
@@ -62,7 +63,8 @@ TEST(Manifest, ExpectedTimIsWhatAFreshTrEMeasures) {
   testing::ReleaseFixture f;
   const ReleaseManifest m = f.Manifest(testing::ReleaseFixture::DefaultImages("a"));
   auto tre = SoftTre::Create();
-  for (const auto& c : m.components) ASSERT_TRUE(tre->MeasureComponent(c.pcr, {c.id, c.version}, c.sha256).ok());
+  for (const auto& c : m.components)
+    ASSERT_TRUE(tre->MeasureComponent(c.pcr, {c.id, c.version}, c.sha256).ok());
   const PcrSelection sel = PlanSelection(m);
   EXPECT_EQ(sel.pcrs, (std::vector<uint32_t>{0, 2, 3}));
   auto quote = tre->MakeQuote(Bytes(4, 0), {sel});

@@ -34,10 +34,13 @@ struct ReleaseFixture {
   using Images = std::vector<std::pair<std::string, std::string>>;
 
   static Images DefaultImages(const std::string& tag) {
-    return {{"bootloader", "boot " + tag}, {"kernel", "kernel " + tag}, {"femto", "femto stack " + tag}};
+    return {{"bootloader", "boot " + tag},
+            {"kernel", "kernel " + tag},
+            {"femto", "femto stack " + tag}};
   }
 
-  ReleaseManifest Manifest(const Images& images, uint64_t counter = 2, const std::string& version = "2.0") {
+  ReleaseManifest Manifest(const Images& images, uint64_t counter = 2,
+                           const std::string& version = "2.0") {
     ReleaseManifest m;
     m.release_id = "henb-fw";
     m.version = version;
@@ -46,8 +49,8 @@ struct ReleaseFixture {
     m.expires_at = now + 3600;
     uint32_t pcrs[] = {0, 2, 3, 3, 4, 4, 4, 4};
     for (size_t i = 0; i < images.size(); ++i) {
-      m.components.push_back({images[i].first, version, images[i].second.size(), Sha256(AsBytes(images[i].second)),
-                              pcrs[i % 8]});
+      m.components.push_back({images[i].first, version, images[i].second.size(),
+                              Sha256(AsBytes(images[i].second)), pcrs[i % 8]});
     }
     return m;
   }
@@ -62,7 +65,8 @@ struct ReleaseFixture {
     return files;
   }
 
-  std::vector<ReleaseSignature> Sign(const ReleaseManifest& m, std::vector<size_t> signers = {0, 1}) {
+  std::vector<ReleaseSignature> Sign(const ReleaseManifest& m,
+                                     std::vector<size_t> signers = {0, 1}) {
     const Bytes bytes = *EncodeManifest(m);
     std::vector<ReleaseSignature> sigs;
     for (size_t i : signers) sigs.push_back(*SignWithDomain(vendor[i], kManifestDomain, bytes));

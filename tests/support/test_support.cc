@@ -116,12 +116,19 @@ Swtpm::Swtpm() {
 
 Swtpm::~Swtpm() {
   if (pid_ <= 0) return;
-  ::kill(pid_, SIGTERM);
+  // swtpm notices SIGTERM only at its next poll timeout (about a second);
+  // its state is thrown away with the directory, so it is killed outright.
+  ::kill(pid_, SIGKILL);
   const auto deadline = std::chrono::steady_clock::now() + std::chrono::seconds(5);
-  while (::kill(pid_, 0) == 0 && std::chrono::steady_clock::now() < deadline) {
-    std::this_thread::sleep_for(std::chrono::milliseconds(10));
+  // Gone, or a zombie (a daemon's parent may never reap it in a container).
+  auto alive = [this] {
+    const std::string stat = Slurp("/proc/" + std::to_string(pid_) + "/stat");
+    const size_t paren = stat.rfind(')');
+    return paren != std::string::npos && paren + 2 < stat.size() && stat[paren + 2] != 'Z';
+  };
+  while (alive() && std::chrono::steady_clock::now() < deadline) {
+    std::this_thread::sleep_for(std::chrono::milliseconds(5));
   }
-  if (::kill(pid_, 0) == 0) ::kill(pid_, SIGKILL);
 }
 
 std::string Swtpm::Tcti() const { return "swtpm:host=127.0.0.1,port=" + std::to_string(port_); }

@@ -68,8 +68,8 @@ enum class ErrorCode : uint16_t {
   // release bundles, manifests, trust roots
   kReleaseMalformed = 500,  // a structure is not in its one canonical form
   kReleaseTruncated,
-  kReleaseTooLarge,   // a length or count past its bound
-  kReleaseTrailing,   // bytes after the last structure
+  kReleaseTooLarge,  // a length or count past its bound
+  kReleaseTrailing,  // bytes after the last structure
   kReleaseUnsigned,
   kReleaseUnknownKey,
   kReleaseBadSignature,
@@ -77,10 +77,10 @@ enum class ErrorCode : uint16_t {
   kReleaseExpired,
   kReleaseHardware,
   kReleaseRollback,
-  kReleaseDigest,     // a component's bytes do not match its RIM
+  kReleaseDigest,  // a component's bytes do not match its RIM
   kReleaseComponentMissing,
   kReleaseComponentExtra,
-  kReleaseRoot,       // a trust root or its rotation is not acceptable
+  kReleaseRoot,  // a trust root or its rotation is not acceptable
   // device (agent side of an update)
   kDeviceState = 550,  // device directory missing or inconsistent
   kDeviceBoot,         // a slot does not boot

@@ -21,6 +21,10 @@ class SoftTre final : public Tre {
   static Result<SoftTre> Create();
   // From SaveState().
   static Result<SoftTre> Load(ByteView state);
+  // The device's non-volatile storage: loads `path` (a power-on) or creates
+  // a new TrE there. Counter increments are then written to `path`
+  // atomically before they are reported, as a TPM's NV counter is.
+  static Result<SoftTre> OpenStateFile(const std::string& path);
   // Keys, counter, clock and reset counts (not PCRs or log: they do not
   // survive a power cycle).
   Bytes SaveState() const;
@@ -34,7 +38,7 @@ class SoftTre final : public Tre {
   Bytes EkPublic() const override;
   const EventLog& event_log() const override { return log_; }
   Result<uint64_t> ReadCounter() override { return counter_; }
-  Result<uint64_t> IncrementCounter() override { return ++counter_; }
+  Result<uint64_t> IncrementCounter() override;
   Status Reboot() override;
 
   // The EK private key (for credential activation in the soft protocol).
@@ -65,6 +69,7 @@ class SoftTre final : public Tre {
   uint32_t reset_count_ = 0;
   uint32_t restart_count_ = 0;
   std::function<uint64_t()> clock_ms_;
+  std::string state_file_;  // empty: volatile
   EventLog log_ = EventLog::NewCryptoAgile({HashAlg::kSha256});
 };
 

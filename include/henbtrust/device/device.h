@@ -1,0 +1,118 @@
+// The device side of an update (DESIGN.md section 3, steps 6 and 7): A/B
+// slots with an immutable recovery slot, boot control with trial boots,
+// measured boot into the TrE, install with a crash-safe journal, the local
+// TIM comparison with automatic fall back, and commit.
+//
+// Directory layout (docs/device.md):
+//   DIR/slots/{a,b,recovery}/<component>.img and manifest (canonical bytes)
+//   DIR/boot-control.json   active slot, trial slot, attempts left, last fall back
+//   DIR/journal.json        the pending update and its phase
+//   DIR/identity.json       hardware model
+// Every write is a temporary file, fsync, rename, fsync of the directory.
+// A Device serves one caller at a time.
+#pragma once
+
+#include <memory>
+#include <optional>
+#include <string>
+
+#include "henbtrust/release/bundle.h"
+#include "henbtrust/tpm/tre.h"
+
+namespace henbtrust {
+
+struct BootControl {
+  std::string active = "a";
+  std::string trial;  // empty: no trial pending
+  int attempts_left = 0;
+  std::string booted;  // slot of the current boot
+  std::string last_fallback_reason;
+};
+
+enum class UpdatePhase { kNone, kInstalling, kInstalled, kTrialGood };
+std::string_view UpdatePhaseName(UpdatePhase phase);
+
+struct UpdateJournal {
+  UpdatePhase phase = UpdatePhase::kNone;
+  std::string target_slot;
+  std::string release_version;
+  uint64_t release_counter = 0;
+  Bytes expected_tim;
+  std::string last_outcome;  // "committed 2.0", "fell back: ...", "rolled back: ..."
+};
+
+struct DeviceOptions {
+  int trial_boot_attempts = 2;
+};
+
+struct BootReport {
+  std::string slot;
+  std::string release_version;
+  Bytes tim;  // composite over the slot's plan selection, read from the TrE
+  bool fell_back = false;
+};
+
+class Device {
+ public:
+  // Factory provisioning: verifies `bundle` and installs it into slot a and
+  // the read-only recovery slot.
+  static Result<std::unique_ptr<Device>> Provision(
+      const std::string& dir, const std::string& hardware_model, const std::string& bundle,
+      const TrustRoot& trust, int64_t now, std::unique_ptr<Tre> tre, DeviceOptions options = {});
+  // Power-on: loads the state and resolves an interrupted journal (an
+  // unfinished install is rolled back, an unfinished commit completed).
+  // The caller then calls Boot().
+  static Result<std::unique_ptr<Device>> Open(const std::string& dir, std::unique_ptr<Tre> tre,
+                                              DeviceOptions options = {});
+
+  // Measured boot: picks the slot (a pending trial while attempts remain,
+  // else the active slot, else recovery), power-cycles the TrE and measures
+  // each component in plan order. Booting the trial slot runs the step-7
+  // comparison; a mismatch or exhausted attempts falls back to the active
+  // slot and keeps the reason.
+  Result<BootReport> Boot();
+
+  // Step 6: verifies `bundle` completely (signatures, hardware model,
+  // expiry, anti-rollback floor from the TrE counter, every digest) before
+  // writing a byte, installs it into the inactive slot, computes the
+  // expected TIM, and arms a trial boot. Step 7 happens at the next Boot().
+  Result<UpdateJournal> Install(const std::string& bundle, const TrustRoot& trust, int64_t now);
+
+  // Marks the trial slot good and raises the TrE's anti-rollback floor to the
+  // release counter. Only after the trial boot matched (kDeviceNoUpdate
+  // otherwise); later issues call it once the PVE has verified the quote.
+  Status Commit();
+
+  // Abandons a pending update (an OAM rollback order): back to the active slot.
+  Status Rollback(const std::string& reason);
+
+  const BootControl& boot_control() const { return boot_; }
+  const UpdateJournal& journal() const { return journal_; }
+  Tre& tre() { return *tre_; }
+  // The manifest installed in `slot`, if the slot holds a complete release.
+  std::optional<ReleaseManifest> SlotManifest(const std::string& slot) const;
+  std::string SlotDir(const std::string& slot) const;
+
+ private:
+  Device(std::string dir, std::unique_ptr<Tre> tre, DeviceOptions options)
+      : dir_(std::move(dir)), tre_(std::move(tre)), options_(options) {}
+  Status Load();
+  Status SaveBoot();
+  Status SaveJournal();
+  Status InstallSlot(const std::string& slot, const std::string& bundle, const BundlePolicy& policy,
+                     ReleaseManifest* manifest);
+  Status InvalidateSlot(const std::string& slot);
+  Result<BootReport> MeasureSlot(const std::string& slot);
+  Result<Bytes> ComputeExpectedTim(const ReleaseManifest& next);
+  Status FallBack(const std::string& reason);
+  Status FinishCommit();
+
+  std::string dir_;
+  std::unique_ptr<Tre> tre_;
+  DeviceOptions options_;
+  std::string hardware_model_;
+  BootControl boot_;
+  UpdateJournal journal_;
+};
+
+}  // namespace henbtrust

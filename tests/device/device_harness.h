@@ -1,0 +1,74 @@
+// A device on either TrE backend with two signed releases, for device tests.
+#pragma once
+
+#include <filesystem>
+#include <memory>
+
+#include "henbtrust/device/device.h"
+#include "henbtrust/tpm/soft_tre.h"
+#include "henbtrust/tpm/tpm_tre.h"
+#include "release/release_fixture.h"
+
+namespace henbtrust::testing {
+
+enum class Backend { kSoft, kSwtpm };
+
+struct DeviceHarness {
+  explicit DeviceHarness(Backend b) : backend(b) {
+    if (backend == Backend::kSwtpm) swtpm = std::make_unique<Swtpm>();
+  }
+
+  Backend backend;
+  std::unique_ptr<Swtpm> swtpm;
+  ReleaseFixture release;
+  ReleaseFixture::Images v1_images = ReleaseFixture::DefaultImages("v1");
+  ReleaseFixture::Images v2_images = ReleaseFixture::DefaultImages("v2");
+  std::string v1 = release.Bundle("v1.bundle", v1_images, 1, {0, 1}, "1.0");
+  std::string v2 = release.Bundle("v2.bundle", v2_images, 2, {0, 1}, "2.0");
+  std::string dir = release.dir.File("device");
+
+  // A TrE after power-on: the soft TrE from its state file, swtpm reopened.
+  Result<std::unique_ptr<Tre>> PowerOn() {
+    if (backend == Backend::kSoft) {
+      auto tre = SoftTre::OpenStateFile(release.dir.File("tre.state"));
+      if (!tre.ok()) return tre.error();
+      return std::unique_ptr<Tre>(std::make_unique<SoftTre>(std::move(tre).value()));
+    }
+    TpmTreOptions o;
+    o.tcti = swtpm->Tcti();
+    o.swtpm_control = swtpm->Control();
+    return OpenTpmTre(o);
+  }
+
+  Result<std::unique_ptr<Device>> Provision() {
+    HENB_ASSIGN_OR_RETURN(auto tre, PowerOn());
+    return Device::Provision(dir, "femto-a1", v1, release.root, release.now, std::move(tre));
+  }
+
+  Result<std::unique_ptr<Device>> Reopen() {
+    HENB_ASSIGN_OR_RETURN(auto tre, PowerOn());
+    return Device::Open(dir, std::move(tre));
+  }
+
+  ReleaseManifest Manifest(const std::string& bundle) { return ReadBundleHeader(bundle)->manifest; }
+
+  // True if `slot` holds a complete release whose files match its manifest,
+  // or is empty; false if anything is half there.
+  bool SlotIsWholeOrEmpty(Device& d, const std::string& slot) {
+    namespace fs = std::filesystem;
+    auto m = d.SlotManifest(slot);
+    size_t files = 0;
+    for (const auto& e : fs::directory_iterator(d.SlotDir(slot))) {
+      if (e.path().filename().string().find(".tmp") != std::string::npos) return false;
+      ++files;
+    }
+    if (!m) return files == 0;
+    for (const auto& c : m->components) {
+      auto raw = ReadFile(d.SlotDir(slot) + "/" + c.id + ".img");
+      if (!raw.ok() || !Equal(Sha256(*raw), c.sha256)) return false;
+    }
+    return files == m->components.size() + 1;
+  }
+};
+
+}  // namespace henbtrust::testing
