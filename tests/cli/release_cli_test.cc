@@ -1,0 +1,133 @@
+// The release commands as external checks and operators drive them.
+#include <gtest/gtest.h>
+#include <sys/resource.h>
+#include <sys/wait.h>
+
+#include <nlohmann/json.hpp>
+
+#include "henbtrust/core/file.h"
+#include "support/test_support.h"
+
+namespace henbtrust {
+namespace {
+
+class ReleaseCli : public ::testing::Test {
+ protected:
+  void SetUp() override {
+    auto r = testing::Run(cli_ + " release example --out " + ex_);
+    ASSERT_EQ(r.exit_code, 0) << r.err;
+  }
+  testing::CommandResult Verify(const std::string& bundle, const std::string& extra = "") {
+    return testing::Run(cli_ + " release verify " + bundle + " --trust " + ex_ + "/trust-root " +
+                        extra);
+  }
+  testing::TempDir dir_;
+  std::string cli_ = testing::CliPath();
+  std::string ex_ = dir_.File("example");
+};
+
+TEST_F(ReleaseCli, TheWorkedExampleVerifies) {
+  auto r = Verify(ex_ + "/release.bundle");
+  EXPECT_EQ(r.exit_code, 0) << r.err;
+  EXPECT_EQ(r.out, "valid\n");
+  EXPECT_EQ(Verify(ex_ + "/release.bundle", "--hardware femto-a2 --floor 2").out, "valid\n");
+  for (const char* f : {"README", "release.json", "trust-root", "keys/vendor-1.key",
+                        "keys/vendor-3.pub", "components/kernel.img"}) {
+    EXPECT_TRUE(ReadFile(ex_ + "/" + f).ok()) << f;
+  }
+}
+
+TEST_F(ReleaseCli, InvalidBundlesPrintOneLineWithTheCode) {
+  auto r = Verify(ex_ + "/release.bundle", "--floor 3");
+  EXPECT_EQ(r.exit_code, 1);
+  EXPECT_EQ(r.out.rfind("invalid: release.rollback: ", 0), 0u) << r.out;
+  EXPECT_EQ(Verify(ex_ + "/release.bundle", "--hardware femto-z9")
+                .out.rfind("invalid: release.wrong-hardware", 0),
+            0u);
+  Bytes b = *ReadFile(ex_ + "/release.bundle");
+  b[b.size() / 2] ^= 1;
+  ASSERT_TRUE(WriteFileAtomic(dir_.File("tampered"), b).ok());
+  r = Verify(dir_.File("tampered"));
+  EXPECT_EQ(r.exit_code, 1);
+  EXPECT_EQ(r.out.rfind("invalid: release.digest-mismatch: component ", 0), 0u) << r.out;
+  EXPECT_EQ(std::count(r.out.begin(), r.out.end(), '\n'), 1);
+  EXPECT_EQ(Verify(dir_.File("absent")).exit_code, 2);
+  EXPECT_EQ(testing::Run(cli_ + " release verify " + ex_ + "/release.bundle --trust /nonexistent")
+                .exit_code,
+            2);
+  EXPECT_EQ(testing::Run(cli_ + " release verify").exit_code, 2);
+}
+
+TEST_F(ReleaseCli, CreateSignAndInspectFollowTheReadme) {
+  const std::string out = dir_.File("rebuilt.bundle");
+  auto c = testing::Run("cd " + ex_ + " && " + cli_ +
+                        " release create --description release.json --out " + out +
+                        " --sign keys/vendor-1.key");
+  ASSERT_EQ(c.exit_code, 0) << c.err;
+  EXPECT_EQ(Verify(out).out.rfind("invalid: release.threshold-not-met", 0), 0u);
+  ASSERT_EQ(testing::Run(cli_ + " release sign " + out + " --key " + ex_ + "/keys/vendor-3.key")
+                .exit_code,
+            0);
+  EXPECT_EQ(Verify(out).out, "valid\n");
+  auto inspect = testing::Run(cli_ + " release inspect " + out + " --json");
+  ASSERT_EQ(inspect.exit_code, 0) << inspect.err;
+  const auto j = nlohmann::json::parse(inspect.out);
+  EXPECT_EQ(j.at("version"), "2.0.0");
+  EXPECT_EQ(j.at("components").size(), 5u);
+  EXPECT_EQ(j.at("signatures").size(), 2u);
+  EXPECT_EQ(j.at("pcr_selection"), "sha256:0,2,3,4");
+  EXPECT_EQ(j.at("expected_tim").get<std::string>().size(), 64u);
+  // The same release, rebuilt, has the same expected TIM.
+  auto original = nlohmann::json::parse(
+      testing::Run(cli_ + " release inspect " + ex_ + "/release.bundle --json").out);
+  EXPECT_EQ(original.at("expected_tim"), j.at("expected_tim"));
+}
+
+TEST_F(ReleaseCli, TheTrustRootRotatesOnlyWithTheOldThreshold) {
+  const std::string k = ex_ + "/keys/";
+  ASSERT_EQ(testing::Run(cli_ + " keys generate --out " + k + "vendor-4").exit_code, 0);
+  auto ok = testing::Run(cli_ + " release root rotate --current " + ex_ + "/trust-root --key " + k +
+                         "vendor-2.pub --key " + k + "vendor-4.pub --threshold 2 --sign " + k +
+                         "vendor-1.key --sign " + k + "vendor-2.key --sign " + k +
+                         "vendor-4.key --out " + dir_.File("root.v2"));
+  ASSERT_EQ(ok.exit_code, 0) << ok.err;
+  EXPECT_EQ(testing::Run(cli_ + " release root verify --current " + ex_ + "/trust-root " +
+                         dir_.File("root.v2"))
+                .out,
+            "valid\n");
+  auto bad = testing::Run(cli_ + " release root rotate --current " + ex_ + "/trust-root --key " +
+                          k + "vendor-4.pub --threshold 1 --sign " + k + "vendor-4.key --out " +
+                          dir_.File("root.bad"));
+  EXPECT_EQ(bad.exit_code, 2);
+  EXPECT_FALSE(ReadFile(dir_.File("root.bad")).ok());
+}
+
+// Verification streams: peak memory stays far below the bundle's size.
+TEST_F(ReleaseCli, VerifyingALargeBundleKeepsMemoryBounded) {
+  const std::string img = dir_.File("big.img");
+  ASSERT_EQ(testing::Run("head -c 200M /dev/zero > " + img).exit_code, 0);
+  const std::string desc = dir_.File("big.json");
+  testing::WriteBytes(desc, AsBytes(R"({"release_id": "big", "version": "1", "release_counter": 1,
+    "hardware_models": ["femto-a1"], "expires": "2100-01-01T00:00:00Z",
+    "components": [{"id": "rootfs", "version": "1", "file": "big.img", "pcr": 3}]})"));
+  ASSERT_EQ(testing::Run(cli_ + " release create --description " + desc + " --out " +
+                         dir_.File("big.bundle") + " --sign " + ex_ + "/keys/vendor-1.key --sign " +
+                         ex_ + "/keys/vendor-2.key")
+                .exit_code,
+            0);
+  const std::string cmd = cli_ + " release verify " + dir_.File("big.bundle") + " --trust " + ex_ +
+                          "/trust-root >/dev/null";
+  const pid_t pid = fork();
+  if (pid == 0) {
+    execl("/bin/sh", "sh", "-c", cmd.c_str(), static_cast<char*>(nullptr));
+    _exit(127);
+  }
+  int status = 0;
+  struct rusage usage {};
+  ASSERT_EQ(wait4(pid, &status, 0, &usage), pid);
+  EXPECT_EQ(WEXITSTATUS(status), 0);
+  EXPECT_LT(usage.ru_maxrss, 64 * 1024) << "peak resident KiB";
+}
+
+}  // namespace
+}  // namespace henbtrust
