@@ -5,7 +5,7 @@
 # and by tpm2-tools, and rejection of tampered evidence.
 set -euo pipefail
 cd "$(dirname "$0")/.."
-H=${HENBTRUST:-build/bin/henbtrust}
+H=$(realpath "${HENBTRUST:-build/bin/henbtrust}")
 OUT=${DEMO_DIR:-build/demo}
 rm -rf "$OUT" && mkdir -p "$OUT/images"
 OUT=$(realpath "$OUT")  # swtpm --daemon leaves the working directory
@@ -82,4 +82,23 @@ run_bad "event log naming another kernel" --nonce "$nonce" --eventlog "$OUT/clai
 cp "$OUT/tpm/quote.msg" "$bad/quote.msg" && printf '\x01' | dd of="$bad/quote.msg" bs=1 seek=80 conv=notrunc status=none
 run_bad "quote body altered" --nonce "$nonce"
 
-say "Done. Evidence files are in $OUT/{soft,tpm}"
+say "5. A signed release: k-of-n vendor signatures, RIMs, expected TIM"
+"$H" release example --out "$OUT/release" | sed 's/^/  /'
+"$H" release inspect "$OUT/release/release.bundle" | sed 's/^/  /'
+printf '  verify:                         '
+"$H" release verify "$OUT/release/release.bundle" --trust "$OUT/release/trust-root" --hardware femto-a1 --floor 2
+rel_bad() {
+  local what=$1; shift
+  printf '  %-31s ' "$what:"
+  "$H" release verify "$@" --trust "$OUT/release/trust-root" && exit 1 || true
+}
+cp "$OUT/release/release.bundle" "$OUT/release/tampered.bundle"
+printf '\x42' | dd of="$OUT/release/tampered.bundle" bs=1 seek=300000 conv=notrunc status=none
+rel_bad "tampered in transit" "$OUT/release/tampered.bundle"
+rel_bad "older than the device's floor" "$OUT/release/release.bundle" --floor 3
+rel_bad "for other hardware" "$OUT/release/release.bundle" --hardware femto-z9
+(cd "$OUT/release" && "$H" release create --description release.json --out one-signature.bundle \
+  --sign keys/vendor-1.key >/dev/null)
+rel_bad "one vendor signature of two" "$OUT/release/one-signature.bundle"
+
+say "Done. Evidence files are in $OUT/{soft,tpm}, the release example in $OUT/release"
