@@ -7,7 +7,7 @@ seconds="${1:-60}"
 work=$(mktemp -d)
 trap 'rm -rf "$work"' EXIT
 status=0
-for target in quote_attest tpm_signature tpm_public eventlog; do
+for target in quote_attest tpm_signature tpm_public eventlog release; do
   bin="build-fuzz/bin/${target}_fuzz"
   [ -x "$bin" ] || { echo "run-fuzzers: $bin missing (cmake --preset fuzz && cmake --build --preset fuzz)"; exit 2; }
   mkdir -p "$work/$target"
