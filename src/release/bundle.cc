@@ -158,13 +158,24 @@ Bytes EntryHeaderBytes(const ReleaseComponent& c) {
 }
 
 Bytes HeaderBytes(ByteView manifest_bytes, const std::vector<ReleaseSignature>& sigs) {
-  Bytes out(kBundleMagic, kBundleMagic + sizeof kBundleMagic);
-  PutU32Be(out, static_cast<uint32_t>(manifest_bytes.size()));
-  Append(out, manifest_bytes);
-  const Bytes block = EncodeSignatures(sigs);
-  PutU32Be(out, static_cast<uint32_t>(block.size()));
-  Append(out, block);
-  return out;
+  return EncodeSignedEnvelope(std::string_view(kBundleMagic, sizeof kBundleMagic), manifest_bytes,
+                              sigs);
+}
+
+// Streams the rest of `src` through SHA-256, handing each chunk to `each`;
+// returns the digest and the byte count.
+Result<std::pair<Bytes, uint64_t>> DigestStream(FileSource& src,
+                                                const std::function<Status(ByteView)>& each) {
+  Hasher h(HashAlg::kSha256);
+  uint64_t total = 0;
+  for (;;) {
+    HENB_ASSIGN_OR_RETURN(ByteView chunk, src.Read(kBufferSize));
+    if (chunk.empty()) break;
+    h.Update(chunk);
+    total += chunk.size();
+    if (each) HENB_TRY(each(chunk));
+  }
+  return std::make_pair(h.Finish(), total);
 }
 
 // Writes through a temporary file that replaces `path` on Commit().
@@ -319,16 +330,9 @@ Status WriteBundle(const std::string& path, const ReleaseManifest& manifest,
       return Error(ErrorCode::kInvalidArgument, "no file for component " + c.id);
     HENB_ASSIGN_OR_RETURN(FileSource src, FileSource::Open(file->second));
     HENB_TRY(out.Write(EntryHeaderBytes(c)));
-    Hasher h(HashAlg::kSha256);
-    uint64_t total = 0;
-    for (;;) {
-      HENB_ASSIGN_OR_RETURN(ByteView chunk, src.Read(kBufferSize));
-      if (chunk.empty()) break;
-      h.Update(chunk);
-      total += chunk.size();
-      HENB_TRY(out.Write(chunk));
-    }
-    if (total != c.size || !Equal(h.Finish(), c.sha256)) {
+    HENB_ASSIGN_OR_RETURN(auto digest,
+                          DigestStream(src, [&](ByteView chunk) { return out.Write(chunk); }));
+    if (digest.second != c.size || !Equal(digest.first, c.sha256)) {
       return Error(ErrorCode::kInvalidArgument,
                    file->second + " does not match component " + c.id + " of the manifest");
     }
@@ -362,15 +366,8 @@ Status SignBundle(const std::string& path, const PrivateKey& key, const std::str
 Result<ReleaseComponent> DescribeComponentFile(const std::string& id, const std::string& version,
                                                uint32_t pcr, const std::string& path) {
   HENB_ASSIGN_OR_RETURN(FileSource src, FileSource::Open(path));
-  Hasher h(HashAlg::kSha256);
-  uint64_t total = 0;
-  for (;;) {
-    HENB_ASSIGN_OR_RETURN(ByteView chunk, src.Read(kBufferSize));
-    if (chunk.empty()) break;
-    h.Update(chunk);
-    total += chunk.size();
-  }
-  return ReleaseComponent{id, version, total, h.Finish(), pcr};
+  HENB_ASSIGN_OR_RETURN(auto digest, DigestStream(src, nullptr));
+  return ReleaseComponent{id, version, digest.second, std::move(digest.first), pcr};
 }
 
 }  // namespace henbtrust

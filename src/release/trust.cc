@@ -133,6 +133,17 @@ Result<std::vector<ReleaseSignature>> ParseSignatures(ByteView bytes) {
   return out;
 }
 
+Bytes EncodeSignedEnvelope(std::string_view magic, ByteView body,
+                           const std::vector<ReleaseSignature>& sigs) {
+  Bytes out(magic.begin(), magic.end());
+  PutU32Be(out, static_cast<uint32_t>(body.size()));
+  Append(out, body);
+  const Bytes block = EncodeSignatures(sigs);
+  PutU32Be(out, static_cast<uint32_t>(block.size()));
+  Append(out, block);
+  return out;
+}
+
 Result<ReleaseSignature> SignWithDomain(const PrivateKey& key, std::string_view domain,
                                         ByteView body) {
   HENB_ASSIGN_OR_RETURN(
@@ -186,13 +197,7 @@ Result<Bytes> TrustRoot::Sign(const std::vector<PrivateKey>& signers) const {
     HENB_ASSIGN_OR_RETURN(ReleaseSignature s, SignWithDomain(k, kRootDomain, body));
     sigs.push_back(std::move(s));
   }
-  Bytes out(kRootMagic, kRootMagic + sizeof kRootMagic);
-  PutU32Be(out, static_cast<uint32_t>(body.size()));
-  Append(out, body);
-  const Bytes block = EncodeSignatures(sigs);
-  PutU32Be(out, static_cast<uint32_t>(block.size()));
-  Append(out, block);
-  return out;
+  return EncodeSignedEnvelope(std::string_view(kRootMagic, sizeof kRootMagic), body, sigs);
 }
 
 const PublicKey* TrustRoot::Find(ByteView key_id) const {

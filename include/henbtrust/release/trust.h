@@ -29,6 +29,10 @@ struct ReleaseSignature {
 Bytes EncodeSignatures(const std::vector<ReleaseSignature>& sigs);
 // Strict: count and sizes bounded, no repeated key id, nothing trailing.
 Result<std::vector<ReleaseSignature>> ParseSignatures(ByteView bytes);
+// The signed-file layout shared by bundles and trust roots: 8-byte magic,
+// u32 body length, body, u32 signature block length, signature block.
+Bytes EncodeSignedEnvelope(std::string_view magic, ByteView body,
+                           const std::vector<ReleaseSignature>& sigs);
 Result<ReleaseSignature> SignWithDomain(const PrivateKey& key, std::string_view domain,
                                         ByteView body);
 
