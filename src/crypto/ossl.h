@@ -59,6 +59,7 @@ struct PublicKey::Impl {
   mutable std::vector<ossl::PkeyCtxPtr> verify_pool;
 };
 struct PrivateKey::Impl {
+  Impl(ossl::PkeyPtr k, KeyType t) : pkey(std::move(k)), type(t) {}
   ossl::PkeyPtr pkey;
   KeyType type;
 };
