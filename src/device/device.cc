@@ -20,7 +20,6 @@ namespace fs = std::filesystem;
 using Json = nlohmann::json;
 
 constexpr char kRecovery[] = "recovery";
-constexpr size_t kReadBuffer = 128 << 10;
 
 Error StateError(const std::string& what) { return Error(ErrorCode::kDeviceState, what); }
 
@@ -32,26 +31,6 @@ Status FsyncDir(const fs::path& dir) {
   ::close(fd);
   if (rc != 0) return Error(ErrorCode::kIo, "cannot fsync " + dir.string());
   return OkStatus();
-}
-
-Result<Bytes> HashFile(const std::string& path) {
-  const int fd = ::open(path.c_str(), O_RDONLY | O_CLOEXEC);
-  if (fd < 0)
-    return Error(ErrorCode::kDeviceBoot, "cannot read " + path + ": " + std::strerror(errno));
-  Hasher h(HashAlg::kSha256);
-  Bytes buf(kReadBuffer);
-  for (;;) {
-    const ssize_t n = ::read(fd, buf.data(), buf.size());
-    if (n < 0 && errno == EINTR) continue;
-    if (n < 0) {
-      ::close(fd);
-      return Error(ErrorCode::kDeviceBoot, "cannot read " + path);
-    }
-    if (n == 0) break;
-    h.Update(ByteView(buf.data(), static_cast<size_t>(n)));
-  }
-  ::close(fd);
-  return h.Finish();
 }
 
 Status WriteJson(const fs::path& path, const Json& j) {
@@ -287,8 +266,11 @@ Result<BootReport> Device::MeasureSlot(const std::string& slot) {
     return Error(ErrorCode::kDeviceBoot, "slot " + slot + " holds no complete release");
   HENB_TRY(tre_->Reboot());
   for (const auto& c : manifest->components) {
-    HENB_ASSIGN_OR_RETURN(Bytes digest, HashFile(SlotDir(slot) + "/" + c.id + ".img"));
-    HENB_TRY(tre_->MeasureComponent(c.pcr, {c.id, c.version}, digest));
+    // What is on the disk is measured, whatever the manifest says.
+    auto image = DescribeComponentFile(c.id, c.version, c.pcr, SlotDir(slot) + "/" + c.id + ".img");
+    if (!image.ok())
+      return Error(ErrorCode::kDeviceBoot, "slot " + slot + ": " + image.error().message());
+    HENB_TRY(tre_->MeasureComponent(c.pcr, {c.id, c.version}, image->sha256));
   }
   const PcrSelection sel = PlanSelection(*manifest);
   HENB_ASSIGN_OR_RETURN(auto values, tre_->ReadPcrs(sel));
