@@ -11,7 +11,6 @@
 #include <string>
 
 #include "henbtrust/core/bytes.h"
-#include "henbtrust/eventlog/replay.h"
 
 namespace henbtrust::cli {
 
@@ -28,9 +27,6 @@ void OnRun(CLI::App* sub, int* exit_code, Action action);
 std::optional<Bytes> ReadInput(const std::string& path);
 // Writes a file atomically; on failure prints "error: ..." and returns false.
 bool WriteOutput(const std::string& path, ByteView data);
-
-// "sha256:0,2,3"
-std::string FormatPcrSelectionText(const PcrSelection& sel);
 
 void RegisterQuoteCommands(CLI::App& app, int* exit_code);
 void RegisterEventLogCommands(CLI::App& app, int* exit_code);

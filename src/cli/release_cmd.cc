@@ -10,6 +10,7 @@
 #include "henbtrust/core/file.h"
 #include "henbtrust/crypto/random.h"
 #include "henbtrust/release/bundle.h"
+#include "henbtrust/tpm/quote_verifier.h"
 
 namespace henbtrust::cli {
 
@@ -277,7 +278,7 @@ int RunInspect(const std::string& path, bool json) {
   }
   j["signatures"] = nlohmann::ordered_json::array();
   for (const auto& s : h->signatures) j["signatures"].push_back(HexEncode(s.key_id));
-  j["pcr_selection"] = FormatPcrSelectionText(sel);
+  j["pcr_selection"] = FormatPcrSelection({sel});
   j["expected_tim"] = HexEncode(ExpectedTim(m));
   if (json) {
     std::cout << j.dump(2) << "\n";
@@ -295,18 +296,12 @@ int RunInspect(const std::string& path, bool json) {
   }
   std::cout << "signatures  " << h->signatures.size() << " (key ids:";
   for (const auto& s : h->signatures) std::cout << " " << HexEncode(s.key_id).substr(0, 16);
-  std::cout << ")\nexpected TIM over " << FormatPcrSelectionText(sel) << ": "
+  std::cout << ")\nexpected TIM over " << FormatPcrSelection({sel}) << ": "
             << HexEncode(ExpectedTim(m)) << "\n";
   return kExitOk;
 }
 
 }  // namespace
-
-std::string FormatPcrSelectionText(const PcrSelection& sel) {
-  std::string out = std::string(HashAlgName(sel.bank)) + ":";
-  for (size_t i = 0; i < sel.pcrs.size(); ++i) out += (i ? "," : "") + std::to_string(sel.pcrs[i]);
-  return out;
-}
 
 void RegisterReleaseCommands(CLI::App& app, int* exit_code) {
   CLI::App* keys = app.add_subcommand("keys", "Signing keys");
