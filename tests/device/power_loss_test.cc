@@ -4,6 +4,8 @@
 // TrE backend (HENB_POWER_LOSS_ON_SWTPM selects swtpm).
 #include <gtest/gtest.h>
 
+#include <iostream>
+
 #include "device/device_harness.h"
 #include "device/fault.h"
 
@@ -47,6 +49,9 @@ TEST(PowerLoss, EveryCrashPointLeavesABootableDeviceThatFinishesTheUpdate) {
     points = fault::HitsForTest();
   }
   ASSERT_GE(points.size(), 8u);
+  std::string listed;
+  for (const auto& p : points) listed += p + " ";
+  std::cout << points.size() << " crash points: " << listed << "\n";
 
   for (size_t i = 0; i < points.size(); ++i) {
     SCOPED_TRACE("power lost at crash point " + std::to_string(i) + ": " + points[i]);
