@@ -5,6 +5,7 @@
 
 #include "henbtrust/core/file.h"
 #include "henbtrust/crypto/random.h"
+#include "henbtrust/tpm/credential.h"
 #include "henbtrust/tpm/structures.h"
 
 namespace henbtrust {
@@ -230,6 +231,23 @@ Bytes SoftTre::EkPublic() const {
   auto out =
       key.ok() ? MarshalTpmPublic(KeyTemplate::kEkEccP256, *key) : Result<Bytes>(key.error());
   return out.ok() ? std::move(out).value() : Bytes{};
+}
+
+Result<Bytes> SoftTre::ActivateCredential(ByteView credential_blob, ByteView encrypted_secret) {
+  // The encrypted secret of an ECC EK is the verifier's ephemeral point.
+  ByteReader r(encrypted_secret);
+  auto xlen = r.U16Be();
+  auto x = xlen.ok() ? r.Take(*xlen) : Result<ByteView>(xlen.error());
+  auto ylen = r.U16Be();
+  auto y = ylen.ok() ? r.Take(*ylen) : Result<ByteView>(ylen.error());
+  if (!x.ok() || !y.ok() || !r.empty())
+    return Error(ErrorCode::kTpmParse, "encrypted secret is not a TPMS_ECC_POINT");
+  HENB_ASSIGN_OR_RETURN(PublicKey ephemeral, PublicKey::FromEcPoint(KeyType::kEcP256, *x, *y));
+  HENB_ASSIGN_OR_RETURN(PrivateKey ek, EkPrivateKey());
+  HENB_ASSIGN_OR_RETURN(Bytes z, ek.EcdhSharedX(ephemeral));
+  const Bytes seed = KdfE(HashAlg::kSha256, z, "IDENTITY", *x, ByteView(ek_pub_).first(32), 256);
+  HENB_ASSIGN_OR_RETURN(Bytes ak_name, TpmObjectName(AkPublic()));
+  return OpenCredential(HashAlg::kSha256, seed, ak_name, credential_blob);
 }
 
 Result<PrivateKey> SoftTre::EkPrivateKey() const {

@@ -153,6 +153,36 @@ class TpmTre final : public Tre {
     return q;
   }
 
+  Result<Bytes> ActivateCredential(ByteView credential_blob, ByteView encrypted_secret) override {
+    TPM2B_ID_OBJECT blob{};
+    TPM2B_ENCRYPTED_SECRET secret{};
+    if (credential_blob.size() > sizeof blob.credential ||
+        encrypted_secret.size() > sizeof secret.secret) {
+      return Error(ErrorCode::kInvalidArgument, "credential challenge too large");
+    }
+    blob.size = static_cast<UINT16>(credential_blob.size());
+    std::memcpy(blob.credential, credential_blob.data(), credential_blob.size());
+    secret.size = static_cast<UINT16>(encrypted_secret.size());
+    std::memcpy(secret.secret, encrypted_secret.data(), encrypted_secret.size());
+    HENB_ASSIGN_OR_RETURN(ESYS_TR session, StartEkPolicySession());
+    ScopedFlush flush(esys_, session);
+    TPM2B_DIGEST* cert_info = nullptr;
+    const TSS2_RC rc = Esys_ActivateCredential(esys_, ak_, ek_, ESYS_TR_PASSWORD, session,
+                                               ESYS_TR_NONE, &blob, &secret, &cert_info);
+    EsysPtr<TPM2B_DIGEST> guard(cert_info);
+    if (rc != TSS2_RC_SUCCESS) {
+      // TPM_RC_INTEGRITY / TPM_RC_VALUE: not made for this EK and AK.
+      const TSS2_RC base = rc & 0xbf;
+      if (base == (TPM2_RC_INTEGRITY & 0xbf) || base == (TPM2_RC_VALUE & 0xbf) ||
+          base == (TPM2_RC_SIZE & 0xbf)) {
+        return Error(ErrorCode::kQuoteKeyMismatch,
+                     std::string("TPM2_ActivateCredential: ") + Tss2_RC_Decode(rc));
+      }
+      return TpmError("TPM2_ActivateCredential", rc);
+    }
+    return Bytes(cert_info->buffer, cert_info->buffer + cert_info->size);
+  }
+
   Bytes AkPublic() const override { return ak_public_; }
   Bytes EkPublic() const override { return ek_public_; }
   const EventLog& event_log() const override { return log_; }

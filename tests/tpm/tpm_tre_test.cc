@@ -3,6 +3,7 @@
 
 #include <gtest/gtest.h>
 
+#include "henbtrust/tpm/credential.h"
 #include "henbtrust/tpm/quote_verifier.h"
 #include "henbtrust/tpm/soft_tre.h"
 #include "henbtrust/tpm/structures.h"
@@ -136,6 +137,27 @@ TEST_F(TpmTreTest, RejectsBadEventsWithoutTouchingThePcrs) {
   EXPECT_TRUE(tre_->event_log().events().empty());
 }
 
+TEST_F(TpmTreTest, ActivatesCredentialsMadeInSoftwareForItsRsaEk) {
+  const Bytes name = *TpmObjectName(tre_->AkPublic());
+  const Bytes secret = ToBytes("0123456789abcdef0123456789abcdef");
+  auto challenge = MakeCredential(tre_->EkPublic(), name, secret);
+  ASSERT_TRUE(challenge.ok()) << challenge.error().ToString();
+  auto got = tre_->ActivateCredential(challenge->credential_blob, challenge->encrypted_secret);
+  ASSERT_TRUE(got.ok()) << got.error().ToString();
+  EXPECT_EQ(*got, secret);
+  Bytes other = name;
+  other.back() ^= 1;
+  auto wrong = MakeCredential(tre_->EkPublic(), other, secret);
+  EXPECT_EQ(
+      tre_->ActivateCredential(wrong->credential_blob, wrong->encrypted_secret).error().code(),
+      ErrorCode::kQuoteKeyMismatch);
+  // Sessions are flushed: activation works again and again.
+  for (int i = 0; i < 5; ++i) {
+    EXPECT_TRUE(
+        tre_->ActivateCredential(challenge->credential_blob, challenge->encrypted_secret).ok());
+  }
+}
+
 TEST(TpmTreOpen, CreatesAnEccEkWhenAsked) {
   testing::Swtpm swtpm;
   ASSERT_TRUE(swtpm.ok());
@@ -150,6 +172,13 @@ TEST(TpmTreOpen, CreatesAnEccEkWhenAsked) {
   EXPECT_EQ(ek->object_attributes, 0x000300b2u);
   // The TPM's EK public area is the template with its key: the soft TrE's encoding.
   EXPECT_EQ(*MarshalTpmPublic(KeyTemplate::kEkEccP256, ek->key), (*tre)->EkPublic());
+  // Credential activation with an ECC EK (ECDH + KDFe seed).
+  auto challenge =
+      MakeCredential((*tre)->EkPublic(), *TpmObjectName((*tre)->AkPublic()), ToBytes("ecc secret"));
+  ASSERT_TRUE(challenge.ok());
+  auto got = (*tre)->ActivateCredential(challenge->credential_blob, challenge->encrypted_secret);
+  ASSERT_TRUE(got.ok()) << got.error().ToString();
+  EXPECT_EQ(ToString(*got), "ecc secret");
   auto q = (*tre)->MakeQuote(Bytes(8, 1), kSel);
   ASSERT_TRUE(q.ok());
   QuoteExpectations e;

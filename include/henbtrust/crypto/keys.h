@@ -49,6 +49,9 @@ class PublicKey {
                       ByteView signature) const;
   Status Verify(SignatureScheme scheme, HashAlg hash, ByteView message, ByteView signature) const;
 
+  // RSA-OAEP encryption with `label` (used by TPM2_MakeCredential).
+  Result<Bytes> RsaOaepEncrypt(HashAlg hash, ByteView label, ByteView plaintext) const;
+
   struct Impl;
   const Impl& impl() const { return *impl_; }
 
@@ -79,8 +82,11 @@ class PrivateKey {
   Result<Bytes> SignDigest(SignatureScheme scheme, HashAlg hash, ByteView digest) const;
   Result<Bytes> Sign(SignatureScheme scheme, HashAlg hash, ByteView message) const;
 
-  // RSA-OAEP decryption / ECDH, used by credential activation.
+  // RSA-OAEP decryption, used by credential activation.
   Result<Bytes> RsaOaepDecrypt(HashAlg hash, ByteView label, ByteView ciphertext) const;
+  // ECDH with `peer` on the same curve: the x-coordinate of the shared
+  // point, fixed-size big-endian.
+  Result<Bytes> EcdhSharedX(const PublicKey& peer) const;
 
   struct Impl;
   const Impl& impl() const { return *impl_; }
@@ -95,5 +101,9 @@ size_t EcCoordinateSize(KeyType curve);
 // Conversions between DER ECDSA-Sig-Value and fixed-size r and s.
 Result<std::pair<Bytes, Bytes>> EcdsaDerToRs(ByteView der, size_t coordinate_size);
 Result<Bytes> EcdsaRsToDer(ByteView r, ByteView s);
+
+// AES-CFB (128-bit feedback) with a 16- or 32-byte key; decryption when
+// `encrypt` is false.
+Result<Bytes> AesCfb(ByteView key, ByteView iv, ByteView data, bool encrypt);
 
 }  // namespace henbtrust

@@ -36,6 +36,7 @@ class SoftTre final : public Tre {
   Result<Quote> MakeQuote(ByteView nonce, const std::vector<PcrSelection>& selection) override;
   Bytes AkPublic() const override;
   Bytes EkPublic() const override;
+  Result<Bytes> ActivateCredential(ByteView credential_blob, ByteView encrypted_secret) override;
   const EventLog& event_log() const override { return log_; }
   Result<uint64_t> ReadCounter() override { return counter_; }
   Result<uint64_t> IncrementCounter() override;

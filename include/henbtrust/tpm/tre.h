@@ -45,6 +45,11 @@ class Tre {
   virtual Bytes AkPublic() const = 0;
   virtual Bytes EkPublic() const = 0;
 
+  // TPM2_ActivateCredential with the EK and the AK: the secret a verifier
+  // protected with MakeCredential for this EK and the AK's name.
+  // kQuoteKeyMismatch if the challenge was made for another EK or object.
+  virtual Result<Bytes> ActivateCredential(ByteView credential_blob, ByteView encrypted_secret) = 0;
+
   // The measurement log of the current boot.
   virtual const EventLog& event_log() const = 0;
 
