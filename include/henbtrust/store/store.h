@@ -1,0 +1,80 @@
+// The PVE's (and later the OAM's) durable state behind one interface, with
+// two backends that pass one test suite: SQLite (embedded default: one file,
+// WAL, no set-up) and PostgreSQL (several service instances on one
+// database). Every method is one transaction; implementations are safe to
+// call from several threads.
+#pragma once
+
+#include <cstdint>
+#include <memory>
+#include <optional>
+#include <string>
+#include <vector>
+
+#include "henbtrust/core/bytes.h"
+
+namespace henbtrust {
+
+// An enrolled H(e)NB.
+struct DeviceRecord {
+  std::string device_id;
+  std::string hardware_model;
+  Bytes ek_public;              // TPM2B_PUBLIC
+  Bytes ek_certificate;         // DER; empty for a soft TrE enrolled by an operator
+  Bytes ak_public;              // TPM2B_PUBLIC
+  std::string release_version;  // the recorded configuration
+  std::string state;            // e.g. "enrolled", "quarantined"
+  uint32_t reset_count = 0;     // last TPM clock info seen (must not go backwards)
+  uint64_t clock = 0;
+  int64_t updated_at = 0;
+};
+
+// A vendor-signed release manifest the PVE appraises against.
+struct ManifestRecord {
+  std::string release_id;
+  std::string version;
+  Bytes manifest;              // canonical bytes (release/manifest.h)
+  std::string revoked_reason;  // empty: not revoked
+};
+
+struct AppraisalRecord {
+  int64_t id = 0;
+  std::string device_id;
+  std::string status;  // affirming / warning / contraindicated
+  std::string result;  // the signed attestation result
+  int64_t created_at = 0;
+};
+
+class Store {
+ public:
+  virtual ~Store() = default;
+  virtual std::string Backend() const = 0;
+
+  virtual Status PutDevice(const DeviceRecord& device) = 0;  // insert or replace
+  virtual Result<std::optional<DeviceRecord>> GetDevice(const std::string& device_id) = 0;
+
+  virtual Status PutManifest(const ManifestRecord& manifest) = 0;  // insert or replace
+  virtual Result<std::optional<ManifestRecord>> GetManifest(const std::string& release_id,
+                                                            const std::string& version) = 0;
+  // kNotFound if no such manifest.
+  virtual Status RevokeRelease(const std::string& release_id, const std::string& version,
+                               const std::string& reason) = 0;
+
+  // Nonces are single use across every process sharing the store.
+  virtual Status IssueNonce(ByteView nonce, const std::string& device_id, int64_t expires_at) = 0;
+  // True exactly once for an issued, unexpired nonce of `device_id`; the
+  // nonce is gone afterwards whatever the answer.
+  virtual Result<bool> ConsumeNonce(ByteView nonce, const std::string& device_id, int64_t now) = 0;
+  // Removes expired nonces; returns how many.
+  virtual Result<int64_t> PurgeExpiredNonces(int64_t now) = 0;
+
+  virtual Result<int64_t> RecordAppraisal(const AppraisalRecord& appraisal) = 0;  // returns its id
+  virtual Result<std::optional<AppraisalRecord>> LatestAppraisal(const std::string& device_id) = 0;
+};
+
+// `path` is created if absent. Schema migrations are applied on open.
+Result<std::unique_ptr<Store>> OpenSqliteStore(const std::string& path);
+// `conninfo` in libpq syntax, e.g. "host=127.0.0.1 port=5432 user=henb dbname=henb".
+Result<std::unique_ptr<Store>> OpenPostgresStore(const std::string& conninfo);
+
+}  // namespace henbtrust

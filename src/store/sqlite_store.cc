@@ -1,0 +1,247 @@
+#include <sqlite3.h>
+
+#include <mutex>
+
+#include "henbtrust/store/store.h"
+
+namespace henbtrust {
+
+namespace {
+
+// Versioned schema; each entry is applied once, in order, in one transaction.
+const char* const kMigrations[] = {
+    R"(CREATE TABLE devices (
+         device_id TEXT PRIMARY KEY, hardware_model TEXT NOT NULL, ek_public BLOB NOT NULL,
+         ek_certificate BLOB NOT NULL, ak_public BLOB NOT NULL, release_version TEXT NOT NULL,
+         state TEXT NOT NULL, reset_count INTEGER NOT NULL, clock INTEGER NOT NULL, updated_at INTEGER NOT NULL);
+       CREATE TABLE manifests (
+         release_id TEXT NOT NULL, version TEXT NOT NULL, manifest BLOB NOT NULL,
+         revoked_reason TEXT NOT NULL DEFAULT '', PRIMARY KEY (release_id, version));
+       CREATE TABLE nonces (nonce BLOB PRIMARY KEY, device_id TEXT NOT NULL, expires_at INTEGER NOT NULL);
+       CREATE INDEX nonces_expiry ON nonces (expires_at);
+       CREATE TABLE appraisals (
+         id INTEGER PRIMARY KEY AUTOINCREMENT, device_id TEXT NOT NULL, status TEXT NOT NULL,
+         result TEXT NOT NULL, created_at INTEGER NOT NULL);
+       CREATE INDEX appraisals_device ON appraisals (device_id, id);)",
+};
+
+class Stmt {
+ public:
+  Stmt(sqlite3* db, const char* sql) { rc_ = sqlite3_prepare_v2(db, sql, -1, &stmt_, nullptr); }
+  ~Stmt() { sqlite3_finalize(stmt_); }
+  Stmt(const Stmt&) = delete;
+  Stmt& operator=(const Stmt&) = delete;
+  bool ok() const { return rc_ == SQLITE_OK; }
+  Stmt& Text(int i, const std::string& s) {
+    sqlite3_bind_text(stmt_, i, s.data(), static_cast<int>(s.size()), SQLITE_TRANSIENT);
+    return *this;
+  }
+  Stmt& Blob(int i, ByteView b) {
+    sqlite3_bind_blob(stmt_, i, b.data(), static_cast<int>(b.size()), SQLITE_TRANSIENT);
+    return *this;
+  }
+  Stmt& Int(int i, int64_t v) {
+    sqlite3_bind_int64(stmt_, i, v);
+    return *this;
+  }
+  int Step() { return sqlite3_step(stmt_); }
+  std::string ColText(int i) {
+    const auto* p = sqlite3_column_text(stmt_, i);
+    return p ? std::string(reinterpret_cast<const char*>(p),
+                           static_cast<size_t>(sqlite3_column_bytes(stmt_, i)))
+             : std::string();
+  }
+  Bytes ColBlob(int i) {
+    const auto* p = static_cast<const uint8_t*>(sqlite3_column_blob(stmt_, i));
+    return p ? Bytes(p, p + sqlite3_column_bytes(stmt_, i)) : Bytes();
+  }
+  int64_t ColInt(int i) { return sqlite3_column_int64(stmt_, i); }
+
+ private:
+  sqlite3_stmt* stmt_ = nullptr;
+  int rc_;
+};
+
+class SqliteStore final : public Store {
+ public:
+  ~SqliteStore() override { sqlite3_close_v2(db_); }
+
+  Status Open(const std::string& path) {
+    if (sqlite3_open_v2(path.c_str(), &db_,
+                        SQLITE_OPEN_READWRITE | SQLITE_OPEN_CREATE | SQLITE_OPEN_FULLMUTEX,
+                        nullptr) != SQLITE_OK) {
+      return Error(ErrorCode::kStore,
+                   "cannot open SQLite database " + path + ": " + sqlite3_errmsg(db_));
+    }
+    sqlite3_busy_timeout(db_, 5000);
+    HENB_TRY(Exec("PRAGMA journal_mode=WAL; PRAGMA synchronous=NORMAL; PRAGMA foreign_keys=ON;"));
+    HENB_TRY(Exec("CREATE TABLE IF NOT EXISTS schema_migrations (version INTEGER PRIMARY KEY)"));
+    for (size_t v = 1; v <= std::size(kMigrations); ++v) {
+      Stmt q(db_, "SELECT 1 FROM schema_migrations WHERE version = ?");
+      q.Int(1, static_cast<int64_t>(v));
+      if (q.Step() == SQLITE_ROW) continue;
+      HENB_TRY(Exec("BEGIN IMMEDIATE"));
+      Status st = Exec(kMigrations[v - 1]);
+      if (st.ok())
+        st = Exec("INSERT INTO schema_migrations (version) VALUES (" + std::to_string(v) + ")");
+      if (!st.ok()) {
+        (void)Exec("ROLLBACK");
+        return st.error().WithContext("schema migration " + std::to_string(v));
+      }
+      HENB_TRY(Exec("COMMIT"));
+    }
+    return OkStatus();
+  }
+
+  std::string Backend() const override { return "sqlite"; }
+
+  Status PutDevice(const DeviceRecord& d) override {
+    std::lock_guard<std::mutex> lock(mu_);
+    Stmt s(db_,
+           "INSERT OR REPLACE INTO devices (device_id, hardware_model, ek_public, ek_certificate, "
+           "ak_public, "
+           "release_version, state, reset_count, clock, updated_at) VALUES (?,?,?,?,?,?,?,?,?,?)");
+    s.Text(1, d.device_id).Text(2, d.hardware_model).Blob(3, d.ek_public).Blob(4, d.ek_certificate);
+    s.Blob(5, d.ak_public).Text(6, d.release_version).Text(7, d.state).Int(8, d.reset_count);
+    s.Int(9, static_cast<int64_t>(d.clock)).Int(10, d.updated_at);
+    return Done(s, "store device");
+  }
+
+  Result<std::optional<DeviceRecord>> GetDevice(const std::string& id) override {
+    std::lock_guard<std::mutex> lock(mu_);
+    Stmt s(db_,
+           "SELECT device_id, hardware_model, ek_public, ek_certificate, ak_public, "
+           "release_version, state, "
+           "reset_count, clock, updated_at FROM devices WHERE device_id = ?");
+    s.Text(1, id);
+    const int rc = s.Step();
+    if (rc == SQLITE_DONE) return std::optional<DeviceRecord>();
+    if (rc != SQLITE_ROW) return Fail("read device");
+    DeviceRecord d{s.ColText(0),
+                   s.ColText(1),
+                   s.ColBlob(2),
+                   s.ColBlob(3),
+                   s.ColBlob(4),
+                   s.ColText(5),
+                   s.ColText(6),
+                   static_cast<uint32_t>(s.ColInt(7)),
+                   static_cast<uint64_t>(s.ColInt(8)),
+                   s.ColInt(9)};
+    return std::optional<DeviceRecord>(std::move(d));
+  }
+
+  Status PutManifest(const ManifestRecord& m) override {
+    std::lock_guard<std::mutex> lock(mu_);
+    Stmt s(db_,
+           "INSERT OR REPLACE INTO manifests (release_id, version, manifest, revoked_reason) "
+           "VALUES (?,?,?,?)");
+    s.Text(1, m.release_id).Text(2, m.version).Blob(3, m.manifest).Text(4, m.revoked_reason);
+    return Done(s, "store manifest");
+  }
+
+  Result<std::optional<ManifestRecord>> GetManifest(const std::string& release_id,
+                                                    const std::string& version) override {
+    std::lock_guard<std::mutex> lock(mu_);
+    Stmt s(db_,
+           "SELECT release_id, version, manifest, revoked_reason FROM manifests WHERE release_id = "
+           "? AND version = ?");
+    s.Text(1, release_id).Text(2, version);
+    const int rc = s.Step();
+    if (rc == SQLITE_DONE) return std::optional<ManifestRecord>();
+    if (rc != SQLITE_ROW) return Fail("read manifest");
+    return std::optional<ManifestRecord>(
+        ManifestRecord{s.ColText(0), s.ColText(1), s.ColBlob(2), s.ColText(3)});
+  }
+
+  Status RevokeRelease(const std::string& release_id, const std::string& version,
+                       const std::string& reason) override {
+    std::lock_guard<std::mutex> lock(mu_);
+    Stmt s(db_, "UPDATE manifests SET revoked_reason = ? WHERE release_id = ? AND version = ?");
+    s.Text(1, reason.empty() ? "revoked" : reason).Text(2, release_id).Text(3, version);
+    HENB_TRY(Done(s, "revoke release"));
+    if (sqlite3_changes(db_) == 0) {
+      return Error(ErrorCode::kNotFound, "no release " + release_id + " " + version);
+    }
+    return OkStatus();
+  }
+
+  Status IssueNonce(ByteView nonce, const std::string& device_id, int64_t expires_at) override {
+    std::lock_guard<std::mutex> lock(mu_);
+    Stmt s(db_, "INSERT INTO nonces (nonce, device_id, expires_at) VALUES (?,?,?)");
+    s.Blob(1, nonce).Text(2, device_id).Int(3, expires_at);
+    return Done(s, "issue nonce");
+  }
+
+  Result<bool> ConsumeNonce(ByteView nonce, const std::string& device_id, int64_t now) override {
+    std::lock_guard<std::mutex> lock(mu_);
+    // One statement: the nonce goes, and counts only if it was this device's and fresh.
+    Stmt s(db_, "DELETE FROM nonces WHERE nonce = ? RETURNING device_id, expires_at");
+    s.Blob(1, nonce);
+    const int rc = s.Step();
+    if (rc == SQLITE_DONE) return false;
+    if (rc != SQLITE_ROW) return Fail("consume nonce");
+    const bool valid = s.ColText(0) == device_id && s.ColInt(1) > now;
+    if (s.Step() != SQLITE_DONE) return Fail("consume nonce");
+    return valid;
+  }
+
+  Result<int64_t> PurgeExpiredNonces(int64_t now) override {
+    std::lock_guard<std::mutex> lock(mu_);
+    Stmt s(db_, "DELETE FROM nonces WHERE expires_at <= ?");
+    s.Int(1, now);
+    HENB_TRY(Done(s, "purge nonces"));
+    return static_cast<int64_t>(sqlite3_changes(db_));
+  }
+
+  Result<int64_t> RecordAppraisal(const AppraisalRecord& a) override {
+    std::lock_guard<std::mutex> lock(mu_);
+    Stmt s(db_, "INSERT INTO appraisals (device_id, status, result, created_at) VALUES (?,?,?,?)");
+    s.Text(1, a.device_id).Text(2, a.status).Text(3, a.result).Int(4, a.created_at);
+    HENB_TRY(Done(s, "record appraisal"));
+    return static_cast<int64_t>(sqlite3_last_insert_rowid(db_));
+  }
+
+  Result<std::optional<AppraisalRecord>> LatestAppraisal(const std::string& device_id) override {
+    std::lock_guard<std::mutex> lock(mu_);
+    Stmt s(db_,
+           "SELECT id, device_id, status, result, created_at FROM appraisals WHERE device_id = ? "
+           "ORDER BY id DESC LIMIT 1");
+    s.Text(1, device_id);
+    const int rc = s.Step();
+    if (rc == SQLITE_DONE) return std::optional<AppraisalRecord>();
+    if (rc != SQLITE_ROW) return Fail("read appraisal");
+    return std::optional<AppraisalRecord>(
+        AppraisalRecord{s.ColInt(0), s.ColText(1), s.ColText(2), s.ColText(3), s.ColInt(4)});
+  }
+
+ private:
+  Status Exec(const std::string& sql) {
+    char* err = nullptr;
+    if (sqlite3_exec(db_, sql.c_str(), nullptr, nullptr, &err) != SQLITE_OK) {
+      std::string msg = err ? err : "unknown error";
+      sqlite3_free(err);
+      return Error(ErrorCode::kStore, "SQLite: " + msg);
+    }
+    return OkStatus();
+  }
+  Error Fail(const std::string& what) {
+    return Error(ErrorCode::kStore, what + ": " + sqlite3_errmsg(db_));
+  }
+  Status Done(Stmt& s, const std::string& what) {
+    if (!s.ok() || s.Step() != SQLITE_DONE) return Fail(what);
+    return OkStatus();
+  }
+
+  sqlite3* db_ = nullptr;
+  std::mutex mu_;
+};
+
+}  // namespace
+
+Result<std::unique_ptr<Store>> OpenSqliteStore(const std::string& path) {
+  auto store = std::make_unique<SqliteStore>();
+  HENB_TRY(store->Open(path));
+  return std::unique_ptr<Store>(std::move(store));
+}
+
+}  // namespace henbtrust

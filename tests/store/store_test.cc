@@ -1,0 +1,180 @@
+// One test suite for every Store backend.
+#include "henbtrust/store/store.h"
+
+#include <gtest/gtest.h>
+
+#include <atomic>
+#include <thread>
+
+#include "support/postgres.h"
+#include "support/test_support.h"
+
+namespace henbtrust {
+namespace {
+
+class StoreTest : public ::testing::TestWithParam<std::string> {
+ protected:
+  static void TearDownTestSuite() {
+    delete pg_;
+    pg_ = nullptr;
+  }
+
+  void SetUp() override {
+    if (GetParam() == "postgres") {
+      if (pg_ == nullptr) pg_ = new testing::PostgresServer();  // one server for the whole suite
+      ASSERT_TRUE(pg_->ok()) << pg_->error();
+      location_ = pg_->NewDatabase();
+    } else {
+      location_ = dir_.File("pve.db");
+    }
+    store_ = Open();
+  }
+
+  std::unique_ptr<Store> Open() {
+    auto s = GetParam() == "postgres" ? OpenPostgresStore(location_) : OpenSqliteStore(location_);
+    EXPECT_TRUE(s.ok()) << s.error().ToString();
+    return s.ok() ? std::move(s).value() : nullptr;
+  }
+
+  static DeviceRecord Device(const std::string& id) {
+    return DeviceRecord{id,           "femto-a1",   Bytes{1, 2, 0, 3}, Bytes{0x30, 0},
+                        Bytes(90, 7), "1.0",        "enrolled",        3,
+                        12345,        1'800'000'000};
+  }
+
+  static testing::PostgresServer* pg_;
+  testing::TempDir dir_;
+  std::string location_;
+  std::unique_ptr<Store> store_;
+};
+
+testing::PostgresServer* StoreTest::pg_ = nullptr;
+
+TEST_P(StoreTest, DevicesRoundTripAndReplace) {
+  ASSERT_TRUE(store_);
+  EXPECT_EQ(store_->Backend(), GetParam());
+  EXPECT_FALSE(store_->GetDevice("henb-1")->has_value());
+  ASSERT_TRUE(store_->PutDevice(Device("henb-1")).ok());
+  auto got = store_->GetDevice("henb-1");
+  ASSERT_TRUE(got.ok() && got->has_value());
+  const DeviceRecord& d = **got;
+  EXPECT_EQ(d.hardware_model, "femto-a1");
+  EXPECT_EQ(d.ek_public, (Bytes{1, 2, 0, 3}));  // binary, with a zero byte
+  EXPECT_EQ(d.ak_public, Bytes(90, 7));
+  EXPECT_EQ(d.reset_count, 3u);
+  EXPECT_EQ(d.clock, 12345u);
+  DeviceRecord changed = Device("henb-1");
+  changed.state = "quarantined";
+  changed.release_version = "2.0";
+  ASSERT_TRUE(store_->PutDevice(changed).ok());
+  EXPECT_EQ((*store_->GetDevice("henb-1"))->state, "quarantined");
+  // Values are bound, never spliced into SQL.
+  DeviceRecord odd = Device("x'); DROP TABLE devices; --");
+  ASSERT_TRUE(store_->PutDevice(odd).ok());
+  EXPECT_TRUE(store_->GetDevice(odd.device_id)->has_value());
+  EXPECT_TRUE(store_->GetDevice("henb-1")->has_value());
+}
+
+TEST_P(StoreTest, ManifestsAndRevocation) {
+  ASSERT_TRUE(store_);
+  ASSERT_TRUE(store_->PutManifest({"henb-fw", "2.0", Bytes{0, 1, 2}, ""}).ok());
+  auto m = store_->GetManifest("henb-fw", "2.0");
+  ASSERT_TRUE(m.ok() && m->has_value());
+  EXPECT_EQ((*m)->manifest, (Bytes{0, 1, 2}));
+  EXPECT_TRUE((*m)->revoked_reason.empty());
+  ASSERT_TRUE(store_->RevokeRelease("henb-fw", "2.0", "CVE in the OS").ok());
+  EXPECT_EQ((*store_->GetManifest("henb-fw", "2.0"))->revoked_reason, "CVE in the OS");
+  EXPECT_EQ(store_->RevokeRelease("henb-fw", "9.9", "x").error().code(), ErrorCode::kNotFound);
+  EXPECT_FALSE(store_->GetManifest("henb-fw", "1.0")->has_value());
+}
+
+TEST_P(StoreTest, NoncesAreSingleUseFreshAndBoundToTheirDevice) {
+  ASSERT_TRUE(store_);
+  const int64_t now = 1000;
+  const Bytes n1(32, 1), n2(32, 2), n3(32, 3), n4(32, 4);
+  ASSERT_TRUE(store_->IssueNonce(n1, "henb-1", now + 60).ok());
+  ASSERT_TRUE(store_->IssueNonce(n2, "henb-1", now + 60).ok());
+  ASSERT_TRUE(store_->IssueNonce(n3, "henb-1", now - 1).ok());
+  ASSERT_TRUE(store_->IssueNonce(n4, "henb-1", now - 1).ok());
+  EXPECT_FALSE(store_->IssueNonce(n1, "henb-2", now + 60).ok());  // never issued twice
+  EXPECT_TRUE(*store_->ConsumeNonce(n1, "henb-1", now));
+  EXPECT_FALSE(*store_->ConsumeNonce(n1, "henb-1", now));            // replay
+  EXPECT_FALSE(*store_->ConsumeNonce(n2, "henb-2", now));            // another device's
+  EXPECT_FALSE(*store_->ConsumeNonce(n2, "henb-1", now));            // and it is gone
+  EXPECT_FALSE(*store_->ConsumeNonce(n3, "henb-1", now));            // expired
+  EXPECT_FALSE(*store_->ConsumeNonce(Bytes(32, 9), "henb-1", now));  // never issued
+  EXPECT_EQ(*store_->PurgeExpiredNonces(now), 1);                    // n4
+}
+
+TEST_P(StoreTest, AppraisalsAreKeptInOrder) {
+  ASSERT_TRUE(store_);
+  EXPECT_FALSE(store_->LatestAppraisal("henb-1")->has_value());
+  const int64_t a = *store_->RecordAppraisal({0, "henb-1", "affirming", "jwt-1", 10});
+  const int64_t b = *store_->RecordAppraisal({0, "henb-1", "contraindicated", "jwt-2", 11});
+  EXPECT_LT(a, b);
+  auto latest = store_->LatestAppraisal("henb-1");
+  ASSERT_TRUE(latest.ok() && latest->has_value());
+  EXPECT_EQ((*latest)->status, "contraindicated");
+  EXPECT_EQ((*latest)->result, "jwt-2");
+}
+
+TEST_P(StoreTest, StateSurvivesReopeningAndMigrationsRunOnce) {
+  ASSERT_TRUE(store_);
+  ASSERT_TRUE(store_->PutDevice(Device("henb-1")).ok());
+  store_.reset();
+  store_ = Open();
+  ASSERT_TRUE(store_);
+  EXPECT_TRUE(store_->GetDevice("henb-1")->has_value());
+}
+
+// Two service instances on one database: each nonce is accepted once.
+TEST_P(StoreTest, TwoInstancesConsumeEachNonceExactlyOnce) {
+  ASSERT_TRUE(store_);
+  auto other = Open();
+  ASSERT_TRUE(other);
+  constexpr int kNonces = 200;
+  for (int i = 0; i < kNonces; ++i) {
+    Bytes n(16, 0);
+    n[0] = static_cast<uint8_t>(i);
+    n[1] = static_cast<uint8_t>(i >> 8);
+    ASSERT_TRUE((i % 2 ? store_ : other)->IssueNonce(n, "henb-1", 1'000'000).ok());
+  }
+  std::atomic<int> accepted{0};
+  std::atomic<int> errors{0};
+  auto worker = [&](Store* s) {
+    for (int i = 0; i < kNonces; ++i) {
+      Bytes n(16, 0);
+      n[0] = static_cast<uint8_t>(i);
+      n[1] = static_cast<uint8_t>(i >> 8);
+      auto r = s->ConsumeNonce(n, "henb-1", 0);
+      if (!r.ok()) {
+        ++errors;
+      } else if (*r) {
+        ++accepted;
+      }
+    }
+  };
+  std::thread t1(worker, store_.get()), t2(worker, other.get());
+  t1.join();
+  t2.join();
+  EXPECT_EQ(errors.load(), 0);
+  EXPECT_EQ(accepted.load(), kNonces);
+}
+
+TEST(SqliteStore, ReportsAnUnusablePath) {
+  auto s = OpenSqliteStore("/nonexistent/dir/pve.db");
+  ASSERT_FALSE(s.ok());
+  EXPECT_EQ(s.error().code(), ErrorCode::kStore);
+}
+
+TEST(PostgresStore, ReportsAnUnreachableServer) {
+  auto s = OpenPostgresStore("host=127.0.0.1 port=1 user=henb dbname=henb connect_timeout=2");
+  ASSERT_FALSE(s.ok());
+  EXPECT_EQ(s.error().code(), ErrorCode::kStore);
+}
+
+INSTANTIATE_TEST_SUITE_P(Backends, StoreTest, ::testing::Values("sqlite", "postgres"),
+                         [](const auto& p) { return p.param; });
+
+}  // namespace
+}  // namespace henbtrust
