@@ -26,6 +26,9 @@ pin "$BIN/evidence_benchmark" --benchmark_min_time="$MIN_TIME" --benchmark_forma
 pin "$BIN/crypto_benchmark" --benchmark_min_time="$MIN_TIME" --benchmark_format=json \
   --benchmark_out="$tmp/crypto.json" --benchmark_out_format=json >/dev/null
 
+pin "$BIN/appraisal_benchmark" --benchmark_min_time="$MIN_TIME" --benchmark_format=json \
+  --benchmark_out="$tmp/appraisal.json" --benchmark_out_format=json >/dev/null
+
 # openssl speed ecdsap256: the verify/s column of the nistp256 row.
 ref_verify=$(pin openssl speed -seconds "$SECONDS_REF" ecdsap256 2>/dev/null |
   awk '/\(nistp256\)/ { print $NF }')
@@ -36,6 +39,9 @@ ref_sha=$(pin openssl speed -seconds "$SECONDS_REF" -bytes 16384 -evp sha256 2>/
 ours_verify=$(metric "$tmp/evidence.json" BM_QuoteVerify items_per_second)
 ours_sha=$(metric "$tmp/crypto.json" BM_Sha256Streaming16K bytes_per_second)
 echo "quote-verify ours=${ours_verify} reference=${ref_verify} ratio=$(ratio "$ours_verify" "$ref_verify")"
+ours_appraisal=$(metric "$tmp/appraisal.json" BM_Appraise items_per_second)
+echo "appraisal ours=${ours_appraisal} reference=${ref_verify} ratio=$(ratio "$ours_appraisal" "$ref_verify") (in-process, one core)"
+echo "appraisal-with-ear ours=$(metric "$tmp/appraisal.json" BM_AppraiseAndSignEar items_per_second) (appraisals/s incl. the ES256-signed result)"
 echo "sha256 ours=${ours_sha} reference=${ref_sha} ratio=$(ratio "$ours_sha" "$ref_sha")"
 
 # Reported without a reference.

@@ -1,0 +1,85 @@
+// Appraisal of evidence by the Platform Validation Entity (DESIGN.md,
+// step 3), and the signed attestation result in the style of IETF EAR.
+//
+// A device whose TIM equals the precomputed composite of its recorded
+// release costs one signature verification and a lookup; only a mismatch
+// replays the event log, to name the components that differ.
+#pragma once
+
+#include <map>
+#include <memory>
+#include <mutex>
+#include <string>
+#include <vector>
+
+#include "henbtrust/crypto/keys.h"
+#include "henbtrust/release/manifest.h"
+#include "henbtrust/store/store.h"
+#include "henbtrust/tpm/quote_verifier.h"
+
+namespace henbtrust {
+
+// EAR trustworthiness tiers.
+enum class ArStatus : uint8_t { kAffirming, kWarning, kContraindicated };
+std::string_view ArStatusName(ArStatus status);
+
+struct ComponentVerdict {
+  std::string id;
+  std::string version;
+  ArStatus status = ArStatus::kAffirming;
+  std::string detail;
+};
+
+struct AppraisalResult {
+  std::string device_id;
+  std::string release_version;
+  std::string policy_id;
+  ArStatus status = ArStatus::kContraindicated;
+  // "boot" (PCRs 0-1), "os" (PCRs 2-7), "application" (PCRs 8-23).
+  std::map<std::string, ArStatus> submodules;
+  std::vector<ComponentVerdict> components;
+  Bytes nonce;
+  Bytes tim;
+  ClockInfo clock;
+  int64_t issued_at = 0;
+  std::string detail;  // why, when not affirming
+};
+
+struct Evidence {
+  Bytes attest;     // TPMS_ATTEST
+  Bytes signature;  // TPMT_SIGNATURE
+  Bytes event_log;  // may be empty: needed only to explain a mismatch
+};
+
+// Thread-safe; caches parsed AKs and expected composites.
+class Appraiser {
+ public:
+  explicit Appraiser(std::string policy_id = "henbtrust/default-v1")
+      : policy_id_(std::move(policy_id)) {}
+
+  // Appraises `evidence` from `device` against the manifest of its recorded
+  // release. Bad evidence is a contraindicated result naming the failed
+  // check, not an Error; an Error means the appraisal could not be made
+  // (for example the stored AK does not parse).
+  Result<AppraisalResult> Appraise(const DeviceRecord& device, const ReleaseManifest& reference,
+                                   bool revoked, const Evidence& evidence, ByteView nonce,
+                                   int64_t now);
+
+ private:
+  Result<std::shared_ptr<const QuoteVerifier>> VerifierFor(const DeviceRecord& device);
+  Bytes ExpectedComposite(const std::string& hardware_model, const ReleaseManifest& reference);
+
+  std::string policy_id_;
+  std::mutex mu_;
+  std::map<Bytes, std::shared_ptr<const QuoteVerifier>> verifiers_;  // by AK TPM2B_PUBLIC
+  std::map<std::string, Bytes> composites_;  // by model / release / version / selection
+};
+
+// The result as a JWT signed with ES256 (EAR claims: eat_profile, iat,
+// ear.verifier-id, ear.status, submods, eat_nonce, ear.appraisal-policy-id).
+Result<std::string> EncodeEar(const AppraisalResult& result, const PrivateKey& signer,
+                              const std::string& verifier_id);
+// Verifies an EAR token's ES256 signature and returns its claims as JSON text.
+Result<std::string> VerifyEar(std::string_view token, const PublicKey& verifier_key);
+
+}  // namespace henbtrust

@@ -1,0 +1,230 @@
+#include "henbtrust/pve/appraisal.h"
+
+#include <nlohmann/json.hpp>
+
+namespace henbtrust {
+
+namespace {
+
+constexpr size_t kMaxCachedVerifiers = 1 << 20;
+
+std::string Submodule(uint32_t pcr) {
+  if (pcr <= 1) return "boot";
+  if (pcr <= 7) return "os";
+  return "application";
+}
+
+ArStatus Worst(ArStatus a, ArStatus b) {
+  return static_cast<uint8_t>(a) > static_cast<uint8_t>(b) ? a : b;
+}
+
+void Contraindicate(AppraisalResult& r, const std::string& detail) {
+  r.status = ArStatus::kContraindicated;
+  if (r.detail.empty()) r.detail = detail;
+}
+
+}  // namespace
+
+std::string_view ArStatusName(ArStatus status) {
+  switch (status) {
+    case ArStatus::kAffirming:
+      return "affirming";
+    case ArStatus::kWarning:
+      return "warning";
+    case ArStatus::kContraindicated:
+      return "contraindicated";
+  }
+  return "contraindicated";
+}
+
+Result<std::shared_ptr<const QuoteVerifier>> Appraiser::VerifierFor(const DeviceRecord& device) {
+  {
+    std::lock_guard<std::mutex> lock(mu_);
+    auto it = verifiers_.find(device.ak_public);
+    if (it != verifiers_.end()) return it->second;
+  }
+  auto v = QuoteVerifier::FromTpmPublic(device.ak_public);
+  if (!v.ok()) return v.error().WithContext("enrolled AK of " + device.device_id);
+  auto shared = std::make_shared<const QuoteVerifier>(std::move(v).value());
+  std::lock_guard<std::mutex> lock(mu_);
+  if (verifiers_.size() >= kMaxCachedVerifiers) verifiers_.clear();
+  verifiers_.emplace(device.ak_public, shared);
+  return shared;
+}
+
+Bytes Appraiser::ExpectedComposite(const std::string& hardware_model,
+                                   const ReleaseManifest& reference) {
+  const std::string key = hardware_model + "/" + reference.release_id + "/" + reference.version +
+                          "/" + FormatPcrSelection({PlanSelection(reference)});
+  {
+    std::lock_guard<std::mutex> lock(mu_);
+    auto it = composites_.find(key);
+    if (it != composites_.end()) return it->second;
+  }
+  Bytes tim = ExpectedTim(reference);
+  std::lock_guard<std::mutex> lock(mu_);
+  composites_.emplace(key, tim);
+  return tim;
+}
+
+Result<AppraisalResult> Appraiser::Appraise(const DeviceRecord& device,
+                                            const ReleaseManifest& reference, bool revoked,
+                                            const Evidence& evidence, ByteView nonce, int64_t now) {
+  AppraisalResult r;
+  r.device_id = device.device_id;
+  r.release_version = reference.version;
+  r.policy_id = policy_id_;
+  r.nonce.assign(nonce.begin(), nonce.end());
+  r.issued_at = now;
+  r.status = ArStatus::kAffirming;
+  for (const auto& c : reference.components) r.submodules[Submodule(c.pcr)] = ArStatus::kAffirming;
+
+  HENB_ASSIGN_OR_RETURN(auto verifier, VerifierFor(device));
+  const PcrSelection plan = PlanSelection(reference);
+  QuoteExpectations expect;
+  expect.nonce = r.nonce;
+  expect.pcr_selection = std::vector<PcrSelection>{plan};
+  auto quote = verifier->Verify(evidence.attest, evidence.signature, expect);
+  if (!quote.ok()) {
+    Contraindicate(r, quote.error().ToString());
+    for (auto& [name, status] : r.submodules) status = ArStatus::kContraindicated;
+    return r;
+  }
+  r.tim = quote->info.pcr_digest;
+  r.clock = quote->info.clock;
+  if (r.clock.reset_count < device.reset_count ||
+      (r.clock.reset_count == device.reset_count && r.clock.clock < device.clock)) {
+    Contraindicate(r, "TPM clock went backwards: reset count " +
+                          std::to_string(r.clock.reset_count) + ", clock " +
+                          std::to_string(r.clock.clock) + " after " +
+                          std::to_string(device.reset_count) + ", " + std::to_string(device.clock));
+  }
+  if (revoked)
+    Contraindicate(r, "release " + reference.release_id + " " + reference.version + " is revoked");
+
+  if (Equal(r.tim, ExpectedComposite(device.hardware_model, reference))) {
+    // The hash chain pins every component: each is the reference one.
+    for (const auto& c : reference.components) {
+      r.components.push_back(
+          {c.id, c.version, revoked ? ArStatus::kContraindicated : ArStatus::kAffirming, ""});
+    }
+    if (revoked) {
+      for (auto& [name, status] : r.submodules) status = ArStatus::kContraindicated;
+    }
+    return r;
+  }
+
+  // A mismatch: the log (which must replay to the quoted TIM) names the components.
+  Contraindicate(r, "TIM " + HexEncode(r.tim) + " is not the expected TIM of " + reference.version);
+  if (evidence.event_log.empty()) {
+    r.detail += " (no event log to explain it)";
+    for (auto& [name, status] : r.submodules) status = ArStatus::kContraindicated;
+    return r;
+  }
+  auto log = EventLog::Parse(evidence.event_log);
+  if (!log.ok()) {
+    r.detail += "; event log: " + log.error().ToString();
+    for (auto& [name, status] : r.submodules) status = ArStatus::kContraindicated;
+    return r;
+  }
+  expect.event_log = &*log;
+  if (auto replayed = verifier->Verify(evidence.attest, evidence.signature, expect);
+      !replayed.ok()) {
+    r.detail += "; " + replayed.error().ToString();
+    for (auto& [name, status] : r.submodules) status = ArStatus::kContraindicated;
+    return r;
+  }
+  std::map<std::string, bool> seen;
+  for (const Event& e : log->events()) {
+    auto ref = ParseComponentEvent(e);
+    if (!ref) continue;
+    const Bytes* digest = e.DigestFor(HashAlg::kSha256);
+    const ReleaseComponent* want = reference.Find(ref->id);
+    ComponentVerdict v{ref->id, ref->version, ArStatus::kAffirming, ""};
+    if (want == nullptr) {
+      v.status = ArStatus::kContraindicated;
+      v.detail = "not part of release " + reference.version;
+    } else if (digest == nullptr || !Equal(*digest, want->sha256)) {
+      v.status = ArStatus::kContraindicated;
+      v.detail = "measured " + (digest ? HexEncode(*digest) : std::string("nothing")) + ", RIM " +
+                 HexEncode(want->sha256);
+    } else if (e.pcr != want->pcr) {
+      v.status = ArStatus::kContraindicated;
+      v.detail =
+          "measured into PCR " + std::to_string(e.pcr) + ", plan says " + std::to_string(want->pcr);
+    }
+    seen[ref->id] = true;
+    auto& sub = r.submodules[Submodule(e.pcr)];
+    sub = Worst(sub, v.status);
+    r.components.push_back(std::move(v));
+  }
+  for (const auto& c : reference.components) {
+    if (seen.count(c.id)) continue;
+    r.components.push_back({c.id, c.version, ArStatus::kContraindicated, "not measured"});
+    auto& sub = r.submodules[Submodule(c.pcr)];
+    sub = ArStatus::kContraindicated;
+  }
+  return r;
+}
+
+Result<std::string> EncodeEar(const AppraisalResult& result, const PrivateKey& signer,
+                              const std::string& verifier_id) {
+  if (signer.type() != KeyType::kEcP256)
+    return Error(ErrorCode::kInvalidArgument, "ES256 needs a P-256 key");
+  nlohmann::ordered_json submods = nlohmann::ordered_json::object();
+  for (const auto& [name, status] : result.submodules) {
+    submods[name] = {{"ear.status", std::string(ArStatusName(status))}};
+  }
+  nlohmann::ordered_json components = nlohmann::ordered_json::array();
+  for (const auto& c : result.components) {
+    nlohmann::ordered_json v = {
+        {"id", c.id}, {"version", c.version}, {"ear.status", std::string(ArStatusName(c.status))}};
+    if (!c.detail.empty()) v["detail"] = c.detail;
+    components.push_back(std::move(v));
+  }
+  nlohmann::ordered_json claims = {
+      {"eat_profile", "tag:github.com,2023:veraison/ear"},
+      {"iat", result.issued_at},
+      {"ear.verifier-id", {{"developer", "henbtrust"}, {"build", verifier_id}}},
+      {"ear.status", std::string(ArStatusName(result.status))},
+      {"eat_nonce", Base64UrlEncode(result.nonce)},
+      {"ear.appraisal-policy-id", result.policy_id},
+      {"submods", submods},
+      {"henbtrust.device-id", result.device_id},
+      {"henbtrust.release", result.release_version},
+      {"henbtrust.tim", HexEncode(result.tim)},
+      {"henbtrust.components", components},
+  };
+  if (!result.detail.empty()) claims["henbtrust.detail"] = result.detail;
+  const std::string header = Base64UrlEncode(AsBytes(R"({"alg":"ES256","typ":"JWT"})"));
+  const std::string payload = Base64UrlEncode(AsBytes(claims.dump()));
+  const std::string signing_input = header + "." + payload;
+  HENB_ASSIGN_OR_RETURN(
+      Bytes der, signer.Sign(SignatureScheme::kEcdsa, HashAlg::kSha256, AsBytes(signing_input)));
+  HENB_ASSIGN_OR_RETURN(auto rs, EcdsaDerToRs(der, 32));
+  Bytes raw = rs.first;  // JWS ES256: r || s
+  Append(raw, rs.second);
+  return signing_input + "." + Base64UrlEncode(raw);
+}
+
+Result<std::string> VerifyEar(std::string_view token, const PublicKey& verifier_key) {
+  const size_t dot1 = token.find('.');
+  const size_t dot2 = dot1 == std::string_view::npos ? dot1 : token.find('.', dot1 + 1);
+  if (dot2 == std::string_view::npos || token.find('.', dot2 + 1) != std::string_view::npos) {
+    return Error(ErrorCode::kMalformed, "not a compact JWS");
+  }
+  HENB_ASSIGN_OR_RETURN(Bytes header, Base64UrlDecode(token.substr(0, dot1)));
+  if (ToString(header) != R"({"alg":"ES256","typ":"JWT"})")
+    return Error(ErrorCode::kMalformed, "unexpected JWS header");
+  HENB_ASSIGN_OR_RETURN(Bytes sig, Base64UrlDecode(token.substr(dot2 + 1)));
+  if (sig.size() != 64)
+    return Error(ErrorCode::kCryptoBadSignature, "ES256 signature is not 64 bytes");
+  HENB_ASSIGN_OR_RETURN(Bytes der,
+                        EcdsaRsToDer(ByteView(sig).first(32), ByteView(sig).subspan(32)));
+  HENB_TRY(verifier_key.Verify(SignatureScheme::kEcdsa, HashAlg::kSha256,
+                               AsBytes(token.substr(0, dot2)), der));
+  HENB_ASSIGN_OR_RETURN(Bytes payload, Base64UrlDecode(token.substr(dot1 + 1, dot2 - dot1 - 1)));
+  return ToString(payload);
+}
+
+}  // namespace henbtrust

@@ -1,0 +1,134 @@
+#include "henbtrust/pve/appraisal.h"
+
+#include <gtest/gtest.h>
+
+#include <nlohmann/json.hpp>
+
+#include "henbtrust/tpm/soft_tre.h"
+#include "release/release_fixture.h"
+
+namespace henbtrust {
+namespace {
+
+class AppraisalTest : public ::testing::Test {
+ protected:
+  void SetUp() override {
+    auto t = SoftTre::Create();
+    ASSERT_TRUE(t.ok());
+    tre_ = std::make_unique<SoftTre>(std::move(t).value());
+    Boot(*tre_, {});
+    device_ = DeviceRecord{
+        "henb-1", "femto-a1", tre_->EkPublic(), {}, tre_->AkPublic(), "2.0", "enrolled", 0, 0, 0};
+  }
+
+  // Measures the reference release, with `replaced` images (id -> content) instead.
+  void Boot(SoftTre& tre, const std::map<std::string, std::string>& replaced) {
+    ASSERT_TRUE(tre.Reboot().ok());
+    for (const auto& c : reference_.components) {
+      auto it = replaced.find(c.id);
+      const Bytes digest = it == replaced.end() ? c.sha256 : Sha256(AsBytes(it->second));
+      ASSERT_TRUE(tre.MeasureComponent(c.pcr, {c.id, c.version}, digest).ok());
+    }
+  }
+
+  Evidence Collect(SoftTre& tre, ByteView nonce, bool with_log = true) {
+    auto q = tre.MakeQuote(nonce, {PlanSelection(reference_)});
+    EXPECT_TRUE(q.ok());
+    return Evidence{q->attest, q->signature, with_log ? tre.event_log().Serialize() : Bytes{}};
+  }
+
+  AppraisalResult Appraise(const Evidence& e, bool revoked = false) {
+    auto r = appraiser_.Appraise(device_, reference_, revoked, e, nonce_, 1'800'000'000);
+    EXPECT_TRUE(r.ok()) << r.error().ToString();
+    return r.ok() ? std::move(r).value() : AppraisalResult{};
+  }
+
+  testing::ReleaseFixture fixture_;
+  ReleaseManifest reference_ = fixture_.Manifest(testing::ReleaseFixture::DefaultImages("v2"));
+  std::unique_ptr<SoftTre> tre_;
+  DeviceRecord device_;
+  Appraiser appraiser_;
+  Bytes nonce_ = Bytes(32, 0x42);
+};
+
+TEST_F(AppraisalTest, TheReferenceConfigurationIsAffirmed) {
+  const AppraisalResult r = Appraise(Collect(*tre_, nonce_, /*with_log=*/false));
+  EXPECT_EQ(r.status, ArStatus::kAffirming) << r.detail;
+  EXPECT_EQ(r.tim, ExpectedTim(reference_));
+  ASSERT_EQ(r.components.size(), 3u);
+  for (const auto& c : r.components) EXPECT_EQ(c.status, ArStatus::kAffirming);
+  EXPECT_EQ(r.submodules.at("boot"), ArStatus::kAffirming);
+  EXPECT_EQ(r.submodules.at("os"), ArStatus::kAffirming);
+  // A second appraisal uses the caches and agrees.
+  EXPECT_EQ(Appraise(Collect(*tre_, nonce_)).status, ArStatus::kAffirming);
+}
+
+TEST_F(AppraisalTest, AChangedComponentIsNamedAndItsSubmoduleContraindicated) {
+  Boot(*tre_, {{"kernel", "kernel with an implant"}});
+  const AppraisalResult r = Appraise(Collect(*tre_, nonce_));
+  EXPECT_EQ(r.status, ArStatus::kContraindicated);
+  std::map<std::string, ComponentVerdict> by_id;
+  for (const auto& c : r.components) by_id[c.id] = c;
+  EXPECT_EQ(by_id.at("kernel").status, ArStatus::kContraindicated);
+  EXPECT_NE(by_id.at("kernel").detail.find("RIM " + HexEncode(reference_.Find("kernel")->sha256)),
+            std::string::npos);
+  EXPECT_EQ(by_id.at("bootloader").status, ArStatus::kAffirming);
+  EXPECT_EQ(r.submodules.at("boot"), ArStatus::kAffirming);      // PCR 0
+  EXPECT_EQ(r.submodules.at("os"), ArStatus::kContraindicated);  // PCR 2
+  // Without a log the mismatch is still caught, just not explained.
+  const AppraisalResult bare = Appraise(Collect(*tre_, nonce_, false));
+  EXPECT_EQ(bare.status, ArStatus::kContraindicated);
+  EXPECT_NE(bare.detail.find("no event log"), std::string::npos);
+}
+
+TEST_F(AppraisalTest, BadEvidenceIsContraindicatedWithTheFailedCheck) {
+  auto other = SoftTre::Create();
+  Boot(*other, {});
+  // Evidence signed by another device's AK.
+  EXPECT_NE(Appraise(Collect(*other, nonce_)).detail.find("quote.signature-invalid"),
+            std::string::npos);
+  // A replayed quote (another nonce).
+  const AppraisalResult replay = Appraise(Collect(*tre_, Bytes(32, 1)));
+  EXPECT_EQ(replay.status, ArStatus::kContraindicated);
+  EXPECT_NE(replay.detail.find("quote.nonce-mismatch"), std::string::npos);
+  // A genuine quote of a modified boot with the log of a clean boot.
+  Boot(*tre_, {{"femto", "rogue femto stack"}});
+  Evidence e = Collect(*tre_, nonce_);
+  e.event_log = PlanEventLog(reference_).Serialize();
+  EXPECT_NE(Appraise(e).detail.find("quote.eventlog-mismatch"), std::string::npos);
+  // Garbage.
+  EXPECT_EQ(Appraise(Evidence{Bytes(10, 1), Bytes(10, 2), {}}).status, ArStatus::kContraindicated);
+}
+
+TEST_F(AppraisalTest, RevokedReleasesAndClocksGoingBackAreContraindicated) {
+  const AppraisalResult revoked = Appraise(Collect(*tre_, nonce_), /*revoked=*/true);
+  EXPECT_EQ(revoked.status, ArStatus::kContraindicated);
+  EXPECT_NE(revoked.detail.find("revoked"), std::string::npos);
+  device_.reset_count = 1000;
+  const AppraisalResult clock = Appraise(Collect(*tre_, nonce_));
+  EXPECT_EQ(clock.status, ArStatus::kContraindicated);
+  EXPECT_NE(clock.detail.find("clock went backwards"), std::string::npos);
+}
+
+TEST_F(AppraisalTest, TheEarTokenIsSignedAndCarriesTheVerdicts) {
+  auto key = PrivateKey::Generate(KeyType::kEcP256);
+  Boot(*tre_, {{"kernel", "kernel with an implant"}});
+  const AppraisalResult r = Appraise(Collect(*tre_, nonce_));
+  auto token = EncodeEar(r, *key, "pve-1");
+  ASSERT_TRUE(token.ok()) << token.error().ToString();
+  auto claims = VerifyEar(*token, key->Public());
+  ASSERT_TRUE(claims.ok()) << claims.error().ToString();
+  const auto j = nlohmann::json::parse(*claims);
+  EXPECT_EQ(j.at("ear.status"), "contraindicated");
+  EXPECT_EQ(j.at("submods").at("os").at("ear.status"), "contraindicated");
+  EXPECT_EQ(j.at("eat_nonce"), Base64UrlEncode(nonce_));
+  EXPECT_EQ(j.at("henbtrust.device-id"), "henb-1");
+  std::string tampered = *token;
+  tampered[tampered.find('.') + 5] ^= 1;
+  EXPECT_FALSE(VerifyEar(tampered, key->Public()).ok());
+  EXPECT_FALSE(VerifyEar(*token, PrivateKey::Generate(KeyType::kEcP256)->Public()).ok());
+  EXPECT_FALSE(VerifyEar("a.b", key->Public()).ok());
+}
+
+}  // namespace
+}  // namespace henbtrust
