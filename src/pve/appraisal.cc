@@ -2,6 +2,8 @@
 
 #include <nlohmann/json.hpp>
 
+#include <algorithm>
+
 namespace henbtrust {
 
 namespace {
@@ -101,6 +103,11 @@ Result<AppraisalResult> Appraiser::Appraise(const DeviceRecord& device,
   }
   if (revoked)
     Contraindicate(r, "release " + reference.release_id + " " + reference.version + " is revoked");
+  if (std::find(reference.hardware_models.begin(), reference.hardware_models.end(),
+                device.hardware_model) == reference.hardware_models.end()) {
+    Contraindicate(
+        r, "release " + reference.version + " is not for hardware model " + device.hardware_model);
+  }
 
   if (Equal(r.tim, ExpectedComposite(device.hardware_model, reference))) {
     // The hash chain pins every component: each is the reference one.
