@@ -101,4 +101,28 @@ rel_bad "for other hardware" "$OUT/release/release.bundle" --hardware femto-z9
   --sign keys/vendor-1.key >/dev/null)
 rel_bad "one vendor signature of two" "$OUT/release/one-signature.bundle"
 
-say "Done. Evidence files are in $OUT/{soft,tpm}, the release example in $OUT/release"
+say "6. Steps 6 and 7 on a device: install, trial boot, TIM check, commit; and a caught implant"
+R="$OUT/release"
+D="$OUT/device"
+"$H" device provision --dir "$D" --hardware femto-a1 --bundle "$R/release.bundle" --trust "$R/trust-root" | sed 's/^/  /'
+next_release() {  # version counter: a release whose kernel differs from the previous one
+  head -c 4096 /dev/urandom >>"$R/components/kernel.img"
+  sed -e "s/\"version\": \"2.0.0\"/\"version\": \"$1\"/" -e "s/\"release_counter\": 2/\"release_counter\": $2/" \
+    "$R/release.json" >"$R/release-$1.json"
+  (cd "$R" && "$H" release create --description "release-$1.json" --out "release-$1.bundle" \
+    --sign keys/vendor-1.key --sign keys/vendor-2.key >/dev/null)
+}
+next_release 2.1.0 3
+"$H" device install --dir "$D" --bundle "$R/release-2.1.0.bundle" --trust "$R/trust-root" | sed 's/^/  /'
+"$H" device boot --dir "$D" | sed 's/^/  /'
+"$H" device commit --dir "$D" | sed 's/^/  /'
+next_release 2.2.0 4
+"$H" device install --dir "$D" --bundle "$R/release-2.2.0.bundle" --trust "$R/trust-root" | sed 's/^/  /'
+echo "  (an attacker or a flash fault changes the freshly installed kernel in slot a)"
+printf 'implant' >>"$D/slots/a/kernel.img"
+"$H" device boot --dir "$D" | sed 's/^/  /'
+"$H" device status --dir "$D" | sed 's/^/  /'
+printf '  the old release, offered again:  '
+"$H" device install --dir "$D" --bundle "$R/release.bundle" --trust "$R/trust-root" 2>&1 && exit 1 || true
+
+say "Done. Evidence files are in $OUT/{soft,tpm}, the release example in $OUT/release, the device in $OUT/device"

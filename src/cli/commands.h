@@ -32,5 +32,6 @@ void RegisterQuoteCommands(CLI::App& app, int* exit_code);
 void RegisterEventLogCommands(CLI::App& app, int* exit_code);
 void RegisterTreCommands(CLI::App& app, int* exit_code);
 void RegisterReleaseCommands(CLI::App& app, int* exit_code);
+void RegisterDeviceCommands(CLI::App& app, int* exit_code);
 
 }  // namespace henbtrust::cli

@@ -41,6 +41,7 @@ int main(int argc, char** argv) {
   RegisterEventLogCommands(app, &exit_code);
   RegisterTreCommands(app, &exit_code);
   RegisterReleaseCommands(app, &exit_code);
+  RegisterDeviceCommands(app, &exit_code);
   try {
     app.parse(argc, argv);
   } catch (const CLI::CallForHelp& e) {

@@ -5,6 +5,8 @@
 
 #include <nlohmann/json.hpp>
 
+#include <filesystem>
+
 #include "henbtrust/core/file.h"
 #include "support/test_support.h"
 
@@ -127,6 +129,41 @@ TEST_F(ReleaseCli, VerifyingALargeBundleKeepsMemoryBounded) {
   ASSERT_EQ(wait4(pid, &status, 0, &usage), pid);
   EXPECT_EQ(WEXITSTATUS(status), 0);
   EXPECT_LT(usage.ru_maxrss, 64 * 1024) << "peak resident KiB";
+}
+
+}  // namespace
+}  // namespace henbtrust
+
+namespace henbtrust {
+namespace {
+
+TEST_F(ReleaseCli, DeviceCommandsRunStepsSixAndSeven) {
+  const std::string dev = dir_.File("device");
+  const std::string trust = " --trust " + ex_ + "/trust-root";
+  auto p = testing::Run(cli_ + " device provision --dir " + dev + " --hardware femto-a1 --bundle " +
+                        ex_ + "/release.bundle" + trust);
+  ASSERT_EQ(p.exit_code, 0) << p.err;
+  EXPECT_EQ(p.out.rfind("booted slot a release 2.0.0", 0), 0u) << p.out;
+  // Reinstalling the running release is allowed (counter 2 >= floor 0): install, trial boot,
+  // commit.
+  auto i = testing::Run(cli_ + " device install --dir " + dev + " --bundle " + ex_ +
+                        "/release.bundle" + trust);
+  ASSERT_EQ(i.exit_code, 0) << i.err;
+  EXPECT_NE(i.out.find("into slot b"), std::string::npos);
+  EXPECT_EQ(testing::Run(cli_ + " device install --dir " + dev + " --bundle " + ex_ +
+                         "/release.bundle" + trust)
+                .exit_code,
+            1);  // one update at a time
+  auto b = testing::Run(cli_ + " device boot --dir " + dev);
+  EXPECT_EQ(b.out.rfind("booted slot b", 0), 0u) << b.out << b.err;
+  auto c = testing::Run(cli_ + " device commit --dir " + dev);
+  EXPECT_EQ(c.exit_code, 0) << c.err;
+  EXPECT_NE(c.out.find("anti-rollback floor 2"), std::string::npos) << c.out;
+  auto s = testing::Run(cli_ + " device status --dir " + dev);
+  EXPECT_NE(s.out.find("active b"), std::string::npos) << s.out;
+  EXPECT_EQ(testing::Run(cli_ + " device commit --dir " + dev).exit_code, 1);
+  EXPECT_EQ(testing::Run(cli_ + " device status --dir " + dir_.File("nothing")).exit_code, 2);
+  EXPECT_FALSE(std::filesystem::exists(dir_.File("nothing")));  // a wrong directory is left alone
 }
 
 }  // namespace
