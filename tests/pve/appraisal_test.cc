@@ -108,7 +108,8 @@ TEST_F(AppraisalTest, RevokedReleasesAndClocksGoingBackAreContraindicated) {
   other_model.hardware_model = "femto-z9";
   auto wrong_hw =
       appraiser_.Appraise(other_model, reference_, false, Collect(*tre_, nonce_), nonce_, 0);
-  EXPECT_NE(wrong_hw->detail.find("not for hardware model femto-z9"), std::string::npos) << wrong_hw->detail;
+  EXPECT_NE(wrong_hw->detail.find("not for hardware model femto-z9"), std::string::npos)
+      << wrong_hw->detail;
   device_.reset_count = 1000;
   const AppraisalResult clock = Appraise(Collect(*tre_, nonce_));
   EXPECT_EQ(clock.status, ArStatus::kContraindicated);
