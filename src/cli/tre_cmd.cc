@@ -103,7 +103,6 @@ int RunAttest(const AttestArgs& a) {
     if (!sel.ok()) return Fail(sel.error());
     selection = std::move(sel).value();
   } else {
-    auto sel = ParsePcrSelectionSpec("sha256:0");
     PcrSelection s{HashAlg::kSha256, {}};
     for (uint32_t p = 0; p < 24; ++p) {
       if (std::find(measured.begin(), measured.end(), p) != measured.end()) s.pcrs.push_back(p);

@@ -58,10 +58,6 @@ std::string_view ErrorCodeName(ErrorCode code) {
       return "quote.key-mismatch";
     case ErrorCode::kEventLogParse:
       return "eventlog.parse";
-    case ErrorCode::kEventLogUnsupported:
-      return "eventlog.unsupported";
-    case ErrorCode::kEventLogReplay:
-      return "eventlog.replay";
     case ErrorCode::kEventLogComponent:
       return "eventlog.component";
     case ErrorCode::kReleaseMalformed:

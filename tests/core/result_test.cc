@@ -56,8 +56,7 @@ TEST(Error, EveryCodeHasADistinctName) {
                              ErrorCode::kQuoteSignature,    ErrorCode::kQuotePcrSelection,
                              ErrorCode::kQuotePcrValues,    ErrorCode::kQuotePcrDigest,
                              ErrorCode::kQuoteEventLog,     ErrorCode::kQuoteKeyMismatch,
-                             ErrorCode::kEventLogParse,     ErrorCode::kEventLogUnsupported,
-                             ErrorCode::kEventLogReplay,    ErrorCode::kEventLogComponent};
+                             ErrorCode::kEventLogParse,     ErrorCode::kEventLogComponent};
   for (ErrorCode c : codes) {
     const auto name = ErrorCodeName(c);
     EXPECT_EQ(name.substr(0, LayerName(LayerOf(c)).size()), LayerName(LayerOf(c))) << name;

@@ -62,8 +62,6 @@ enum class ErrorCode : uint16_t {
   kQuoteKeyMismatch,
   // event log
   kEventLogParse = 400,
-  kEventLogUnsupported,
-  kEventLogReplay,
   kEventLogComponent,
   // release bundles, manifests, trust roots
   kReleaseMalformed = 500,  // a structure is not in its one canonical form
