@@ -54,10 +54,10 @@ Result<std::shared_ptr<const QuoteVerifier>> Appraiser::VerifierFor(const Device
   return shared;
 }
 
-Bytes Appraiser::ExpectedComposite(const std::string& hardware_model,
+Bytes Appraiser::ExpectedComposite(const std::string& hardware_model, const PcrSelection& plan,
                                    const ReleaseManifest& reference) {
   const std::string key = hardware_model + "/" + reference.release_id + "/" + reference.version +
-                          "/" + FormatPcrSelection({PlanSelection(reference)});
+                          "/" + FormatPcrSelection({plan});
   {
     std::lock_guard<std::mutex> lock(mu_);
     auto it = composites_.find(key);
@@ -109,7 +109,7 @@ Result<AppraisalResult> Appraiser::Appraise(const DeviceRecord& device,
         r, "release " + reference.version + " is not for hardware model " + device.hardware_model);
   }
 
-  if (Equal(r.tim, ExpectedComposite(device.hardware_model, reference))) {
+  if (Equal(r.tim, ExpectedComposite(device.hardware_model, plan, reference))) {
     // The hash chain pins every component: each is the reference one.
     for (const auto& c : reference.components) {
       r.components.push_back(

@@ -67,7 +67,9 @@ class Appraiser {
 
  private:
   Result<std::shared_ptr<const QuoteVerifier>> VerifierFor(const DeviceRecord& device);
-  Bytes ExpectedComposite(const std::string& hardware_model, const ReleaseManifest& reference);
+  // `plan` is PlanSelection(reference), which the caller already has.
+  Bytes ExpectedComposite(const std::string& hardware_model, const PcrSelection& plan,
+                          const ReleaseManifest& reference);
 
   std::string policy_id_;
   std::mutex mu_;
