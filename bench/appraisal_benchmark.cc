@@ -27,8 +27,18 @@ struct Setup {
       reference.components.push_back({id, "2.0", 1, Sha256(AsBytes(id)), pcr});
       (void)tre.MeasureComponent(pcr, {id, "2.0"}, Sha256(AsBytes(id)));
     }
-    device = DeviceRecord{
-        "henb-1", "femto-a1", tre.EkPublic(), {}, tre.AkPublic(), "2.0", "enrolled", 0, 0, 0};
+    device = DeviceRecord{"henb-1",
+                          "femto-a1",
+                          tre.EkPublic(),
+                          {},
+                          tre.AkPublic(),
+                          reference.release_id,
+                          "2.0",
+                          "enrolled",
+                          0,
+                          0,
+                          0,
+                          ""};
     auto q = tre.MakeQuote(nonce, {PlanSelection(reference)});
     evidence = Evidence{q->attest, q->signature, tre.event_log().Serialize()};
   }

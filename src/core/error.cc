@@ -104,8 +104,36 @@ std::string_view ErrorCodeName(ErrorCode code) {
       return "store.error";
     case ErrorCode::kNet:
       return "net.error";
+    case ErrorCode::kNetTls:
+      return "net.tls";
+    case ErrorCode::kNetTimeout:
+      return "net.timeout";
+    case ErrorCode::kNetBadRequest:
+      return "net.bad-request";
+    case ErrorCode::kNetTooLarge:
+      return "net.too-large";
+    case ErrorCode::kNetContentType:
+      return "net.content-type";
+    case ErrorCode::kNetUnauthenticated:
+      return "net.unauthenticated";
+    case ErrorCode::kNetForbidden:
+      return "net.forbidden";
+    case ErrorCode::kNetNotFound:
+      return "net.not-found";
+    case ErrorCode::kNetStatus:
+      return "net.http-status";
     case ErrorCode::kPolicy:
       return "policy.error";
+    case ErrorCode::kPolicyUnknownDevice:
+      return "policy.unknown-device";
+    case ErrorCode::kPolicyUnknownRelease:
+      return "policy.unknown-release";
+    case ErrorCode::kPolicyNonce:
+      return "policy.nonce";
+    case ErrorCode::kPolicyEnrollment:
+      return "policy.enrollment";
+    case ErrorCode::kPolicyDeviceConflict:
+      return "policy.device-conflict";
   }
   return "core.unknown";
 }

@@ -95,6 +95,21 @@ std::string Certificate::Issuer() const {
   return NameToString(X509_get_issuer_name(impl_->x509.get()));
 }
 
+std::string Certificate::SubjectField(std::string_view short_name) const {
+  const int nid = OBJ_sn2nid(std::string(short_name).c_str());
+  if (nid == NID_undef) return {};
+  const X509_NAME* name = X509_get_subject_name(impl_->x509.get());
+  const int index = X509_NAME_get_index_by_NID(name, nid, -1);
+  if (index < 0) return {};
+  const ASN1_STRING* value = X509_NAME_ENTRY_get_data(X509_NAME_get_entry(name, index));
+  unsigned char* utf8 = nullptr;
+  const int n = ASN1_STRING_to_UTF8(&utf8, value);
+  if (n < 0) return {};
+  std::string out(reinterpret_cast<const char*>(utf8), static_cast<size_t>(n));
+  OPENSSL_free(utf8);
+  return out;
+}
+
 std::string Certificate::SerialHex() const {
   ossl::BnPtr bn(ASN1_INTEGER_to_BN(X509_get0_serialNumber(impl_->x509.get()), nullptr));
   char* hex = BN_bn2hex(bn.get());

@@ -1,5 +1,6 @@
 #include <libpq-fe.h>
 
+#include <condition_variable>
 #include <mutex>
 
 #include "henbtrust/store/store.h"
@@ -22,6 +23,11 @@ const char* const kMigrations[] = {
          id BIGSERIAL PRIMARY KEY, device_id TEXT NOT NULL, status TEXT NOT NULL,
          result TEXT NOT NULL, created_at BIGINT NOT NULL);
        CREATE INDEX appraisals_device ON appraisals (device_id, id);)",
+    R"(ALTER TABLE devices ADD COLUMN release_id TEXT NOT NULL DEFAULT '';
+       ALTER TABLE devices ADD COLUMN agent_address TEXT NOT NULL DEFAULT '';
+       CREATE TABLE enrollments (
+         device_id TEXT PRIMARY KEY, secret_digest BYTEA NOT NULL, request TEXT NOT NULL,
+         expires_at BIGINT NOT NULL);)",
 };
 
 // Arbitrary key for the advisory lock that serialises migrations across instances.
@@ -64,15 +70,24 @@ class Params {
 class PostgresStore final : public Store {
  public:
   ~PostgresStore() override {
-    if (conn_) PQfinish(conn_);
+    for (PGconn* c : all_) PQfinish(c);
   }
 
-  Status Open(const std::string& conninfo) {
-    conn_ = PQconnectdb(conninfo.c_str());
-    if (PQstatus(conn_) != CONNECTION_OK) {
+  Status Connect(const std::string& conninfo) {
+    PGconn* c = PQconnectdb(conninfo.c_str());
+    all_.push_back(c);
+    if (PQstatus(c) != CONNECTION_OK) {
       return Error(ErrorCode::kStore,
-                   std::string("cannot connect to PostgreSQL: ") + PQerrorMessage(conn_));
+                   std::string("cannot connect to PostgreSQL: ") + PQerrorMessage(c));
     }
+    free_.push_back(c);
+    return OkStatus();
+  }
+
+  // Migrations run on the first connection before the others open, so that
+  // BEGIN ... COMMIT below share one session.
+  Status Open(const std::string& conninfo, int connections) {
+    HENB_TRY(Connect(conninfo));
     HENB_TRY(Exec("CREATE TABLE IF NOT EXISTS schema_migrations (version INTEGER PRIMARY KEY)",
                   Params()));
     for (size_t v = 1; v <= std::size(kMigrations); ++v) {
@@ -96,6 +111,7 @@ class PostgresStore final : public Store {
       }
       HENB_TRY(Exec("COMMIT", Params()));
     }
+    for (int i = 1; i < connections; ++i) HENB_TRY(Connect(conninfo));
     return OkStatus();
   }
 
@@ -104,14 +120,14 @@ class PostgresStore final : public Store {
   Status PutDevice(const DeviceRecord& d) override {
     return Exec(
         "INSERT INTO devices (device_id, hardware_model, ek_public, ek_certificate, ak_public, "
-        "release_version, "
-        "state, reset_count, clock, updated_at) VALUES ($1,$2,$3,$4,$5,$6,$7,$8,$9,$10) "
+        "release_version, state, reset_count, clock, updated_at, release_id, agent_address) "
+        "VALUES ($1,$2,$3,$4,$5,$6,$7,$8,$9,$10,$11,$12) "
         "ON CONFLICT (device_id) DO UPDATE SET hardware_model = EXCLUDED.hardware_model, "
-        "ek_public = EXCLUDED.ek_public, ek_certificate = EXCLUDED.ek_certificate, ak_public = "
-        "EXCLUDED.ak_public, "
-        "release_version = EXCLUDED.release_version, state = EXCLUDED.state, reset_count = "
-        "EXCLUDED.reset_count, "
-        "clock = EXCLUDED.clock, updated_at = EXCLUDED.updated_at",
+        "ek_public = EXCLUDED.ek_public, ek_certificate = EXCLUDED.ek_certificate, "
+        "ak_public = EXCLUDED.ak_public, release_version = EXCLUDED.release_version, "
+        "state = EXCLUDED.state, reset_count = EXCLUDED.reset_count, clock = EXCLUDED.clock, "
+        "updated_at = EXCLUDED.updated_at, release_id = EXCLUDED.release_id, "
+        "agent_address = EXCLUDED.agent_address",
         Params()
             .Text(d.device_id)
             .Text(d.hardware_model)
@@ -122,28 +138,33 @@ class PostgresStore final : public Store {
             .Text(d.state)
             .Int(d.reset_count)
             .Int(static_cast<int64_t>(d.clock))
-            .Int(d.updated_at));
+            .Int(d.updated_at)
+            .Text(d.release_id)
+            .Text(d.agent_address));
   }
 
   Result<std::optional<DeviceRecord>> GetDevice(const std::string& id) override {
     HENB_ASSIGN_OR_RETURN(
         ResultPtr r,
         Query("SELECT device_id, hardware_model, ek_public, ek_certificate, ak_public, "
-              "release_version, state, reset_count, clock, updated_at FROM devices "
-              "WHERE device_id = $1",
+              "release_version, state, reset_count, clock, updated_at, release_id, agent_address "
+              "FROM devices WHERE device_id = $1",
               Params().Text(id)));
     if (PQntuples(r.get()) == 0) return std::optional<DeviceRecord>();
     PGresult* p = r.get();
-    DeviceRecord d{Str(p, 0),
-                   Str(p, 1),
-                   Blob(p, 2),
-                   Blob(p, 3),
-                   Blob(p, 4),
-                   Str(p, 5),
-                   Str(p, 6),
-                   static_cast<uint32_t>(Int(p, 7)),
-                   static_cast<uint64_t>(Int(p, 8)),
-                   Int(p, 9)};
+    DeviceRecord d;
+    d.device_id = Str(p, 0);
+    d.hardware_model = Str(p, 1);
+    d.ek_public = Blob(p, 2);
+    d.ek_certificate = Blob(p, 3);
+    d.ak_public = Blob(p, 4);
+    d.release_version = Str(p, 5);
+    d.state = Str(p, 6);
+    d.reset_count = static_cast<uint32_t>(Int(p, 7));
+    d.clock = static_cast<uint64_t>(Int(p, 8));
+    d.updated_at = Int(p, 9);
+    d.release_id = Str(p, 10);
+    d.agent_address = Str(p, 11);
     return std::optional<DeviceRecord>(std::move(d));
   }
 
@@ -200,6 +221,28 @@ class PostgresStore final : public Store {
     return std::stoll(PQcmdTuples(r.get()));
   }
 
+  Status PutEnrollment(const EnrollmentRecord& e) override {
+    return Exec(
+        "INSERT INTO enrollments (device_id, secret_digest, request, expires_at) "
+        "VALUES ($1,$2,$3,$4) ON CONFLICT (device_id) DO UPDATE SET "
+        "secret_digest = EXCLUDED.secret_digest, request = EXCLUDED.request, "
+        "expires_at = EXCLUDED.expires_at",
+        Params().Text(e.device_id).Blob(e.secret_digest).Text(e.request).Int(e.expires_at));
+  }
+
+  Result<std::optional<EnrollmentRecord>> TakeEnrollment(const std::string& device_id,
+                                                         int64_t now) override {
+    HENB_ASSIGN_OR_RETURN(ResultPtr r,
+                          Query("DELETE FROM enrollments WHERE device_id = $1 "
+                                "RETURNING device_id, secret_digest, request, expires_at",
+                                Params().Text(device_id)));
+    if (PQntuples(r.get()) == 0) return std::optional<EnrollmentRecord>();
+    PGresult* p = r.get();
+    EnrollmentRecord e{Str(p, 0), Blob(p, 1), Str(p, 2), Int(p, 3)};
+    if (e.expires_at <= now) return std::optional<EnrollmentRecord>();
+    return std::optional<EnrollmentRecord>(std::move(e));
+  }
+
   Result<int64_t> RecordAppraisal(const AppraisalRecord& a) override {
     HENB_ASSIGN_OR_RETURN(
         ResultPtr r,
@@ -234,11 +277,35 @@ class PostgresStore final : public Store {
     return out;
   }
 
+  // A connection from the pool for one statement; a broken one is reset.
+  class Lease {
+   public:
+    explicit Lease(PostgresStore* s) : s_(s) {
+      std::unique_lock<std::mutex> lock(s_->mu_);
+      s_->cv_.wait(lock, [this] { return !s_->free_.empty(); });
+      conn_ = s_->free_.back();
+      s_->free_.pop_back();
+    }
+    ~Lease() {
+      if (PQstatus(conn_) == CONNECTION_BAD) PQreset(conn_);
+      std::lock_guard<std::mutex> lock(s_->mu_);
+      s_->free_.push_back(conn_);
+      s_->cv_.notify_one();
+    }
+    Lease(const Lease&) = delete;
+    Lease& operator=(const Lease&) = delete;
+    PGconn* get() const { return conn_; }
+
+   private:
+    PostgresStore* s_;
+    PGconn* conn_;
+  };
+
   Result<ResultPtr> Query(const char* sql, const Params& p) {
-    std::lock_guard<std::mutex> lock(mu_);
+    Lease conn(this);
     const auto values = p.values();
     const auto lengths = p.lengths();
-    ResultPtr r(PQexecParams(conn_, sql, p.count(), nullptr, values.data(), lengths.data(),
+    ResultPtr r(PQexecParams(conn.get(), sql, p.count(), nullptr, values.data(), lengths.data(),
                              p.formats().data(), 0),
                 PQclear);
     const auto status = PQresultStatus(r.get());
@@ -249,8 +316,8 @@ class PostgresStore final : public Store {
   }
   // Several statements at once (the simple query protocol); no parameters.
   Status ExecScript(const char* sql) {
-    std::lock_guard<std::mutex> lock(mu_);
-    ResultPtr r(PQexec(conn_, sql), PQclear);
+    Lease conn(this);
+    ResultPtr r(PQexec(conn.get(), sql), PQclear);
     if (PQresultStatus(r.get()) != PGRES_COMMAND_OK) {
       return Error(ErrorCode::kStore, std::string("PostgreSQL: ") + PQresultErrorMessage(r.get()));
     }
@@ -261,15 +328,18 @@ class PostgresStore final : public Store {
     return OkStatus();
   }
 
-  PGconn* conn_ = nullptr;
   std::mutex mu_;
+  std::condition_variable cv_;
+  std::vector<PGconn*> all_;   // owned
+  std::vector<PGconn*> free_;  // guarded by mu_
 };
 
 }  // namespace
 
-Result<std::unique_ptr<Store>> OpenPostgresStore(const std::string& conninfo) {
+Result<std::unique_ptr<Store>> OpenPostgresStore(const std::string& conninfo, int connections) {
+  if (connections < 1) return Error(ErrorCode::kInvalidArgument, "connections must be >= 1");
   auto store = std::make_unique<PostgresStore>();
-  HENB_TRY(store->Open(conninfo));
+  HENB_TRY(store->Open(conninfo, connections));
   return std::unique_ptr<Store>(std::move(store));
 }
 

@@ -23,6 +23,11 @@ const char* const kMigrations[] = {
          id INTEGER PRIMARY KEY AUTOINCREMENT, device_id TEXT NOT NULL, status TEXT NOT NULL,
          result TEXT NOT NULL, created_at INTEGER NOT NULL);
        CREATE INDEX appraisals_device ON appraisals (device_id, id);)",
+    R"(ALTER TABLE devices ADD COLUMN release_id TEXT NOT NULL DEFAULT '';
+       ALTER TABLE devices ADD COLUMN agent_address TEXT NOT NULL DEFAULT '';
+       CREATE TABLE enrollments (
+         device_id TEXT PRIMARY KEY, secret_digest BLOB NOT NULL, request TEXT NOT NULL,
+         expires_at INTEGER NOT NULL);)",
 };
 
 class Stmt {
@@ -99,11 +104,12 @@ class SqliteStore final : public Store {
     std::lock_guard<std::mutex> lock(mu_);
     Stmt s(db_,
            "INSERT OR REPLACE INTO devices (device_id, hardware_model, ek_public, ek_certificate, "
-           "ak_public, "
-           "release_version, state, reset_count, clock, updated_at) VALUES (?,?,?,?,?,?,?,?,?,?)");
+           "ak_public, release_version, state, reset_count, clock, updated_at, release_id, "
+           "agent_address) VALUES (?,?,?,?,?,?,?,?,?,?,?,?)");
     s.Text(1, d.device_id).Text(2, d.hardware_model).Blob(3, d.ek_public).Blob(4, d.ek_certificate);
     s.Blob(5, d.ak_public).Text(6, d.release_version).Text(7, d.state).Int(8, d.reset_count);
-    s.Int(9, static_cast<int64_t>(d.clock)).Int(10, d.updated_at);
+    s.Int(9, static_cast<int64_t>(d.clock)).Int(10, d.updated_at).Text(11, d.release_id);
+    s.Text(12, d.agent_address);
     return Done(s, "store device");
   }
 
@@ -111,22 +117,25 @@ class SqliteStore final : public Store {
     std::lock_guard<std::mutex> lock(mu_);
     Stmt s(db_,
            "SELECT device_id, hardware_model, ek_public, ek_certificate, ak_public, "
-           "release_version, state, "
-           "reset_count, clock, updated_at FROM devices WHERE device_id = ?");
+           "release_version, state, reset_count, clock, updated_at, release_id, agent_address "
+           "FROM devices WHERE device_id = ?");
     s.Text(1, id);
     const int rc = s.Step();
     if (rc == SQLITE_DONE) return std::optional<DeviceRecord>();
     if (rc != SQLITE_ROW) return Fail("read device");
-    DeviceRecord d{s.ColText(0),
-                   s.ColText(1),
-                   s.ColBlob(2),
-                   s.ColBlob(3),
-                   s.ColBlob(4),
-                   s.ColText(5),
-                   s.ColText(6),
-                   static_cast<uint32_t>(s.ColInt(7)),
-                   static_cast<uint64_t>(s.ColInt(8)),
-                   s.ColInt(9)};
+    DeviceRecord d;
+    d.device_id = s.ColText(0);
+    d.hardware_model = s.ColText(1);
+    d.ek_public = s.ColBlob(2);
+    d.ek_certificate = s.ColBlob(3);
+    d.ak_public = s.ColBlob(4);
+    d.release_version = s.ColText(5);
+    d.state = s.ColText(6);
+    d.reset_count = static_cast<uint32_t>(s.ColInt(7));
+    d.clock = static_cast<uint64_t>(s.ColInt(8));
+    d.updated_at = s.ColInt(9);
+    d.release_id = s.ColText(10);
+    d.agent_address = s.ColText(11);
     return std::optional<DeviceRecord>(std::move(d));
   }
 
@@ -191,6 +200,31 @@ class SqliteStore final : public Store {
     s.Int(1, now);
     HENB_TRY(Done(s, "purge nonces"));
     return static_cast<int64_t>(sqlite3_changes(db_));
+  }
+
+  Status PutEnrollment(const EnrollmentRecord& e) override {
+    std::lock_guard<std::mutex> lock(mu_);
+    Stmt s(db_,
+           "INSERT OR REPLACE INTO enrollments (device_id, secret_digest, request, expires_at) "
+           "VALUES (?,?,?,?)");
+    s.Text(1, e.device_id).Blob(2, e.secret_digest).Text(3, e.request).Int(4, e.expires_at);
+    return Done(s, "store enrollment");
+  }
+
+  Result<std::optional<EnrollmentRecord>> TakeEnrollment(const std::string& device_id,
+                                                         int64_t now) override {
+    std::lock_guard<std::mutex> lock(mu_);
+    Stmt s(db_,
+           "DELETE FROM enrollments WHERE device_id = ? RETURNING device_id, secret_digest, "
+           "request, expires_at");
+    s.Text(1, device_id);
+    const int rc = s.Step();
+    if (rc == SQLITE_DONE) return std::optional<EnrollmentRecord>();
+    if (rc != SQLITE_ROW) return Fail("take enrollment");
+    EnrollmentRecord e{s.ColText(0), s.ColBlob(1), s.ColText(2), s.ColInt(3)};
+    if (s.Step() != SQLITE_DONE) return Fail("take enrollment");
+    if (e.expires_at <= now) return std::optional<EnrollmentRecord>();
+    return std::optional<EnrollmentRecord>(std::move(e));
   }
 
   Result<int64_t> RecordAppraisal(const AppraisalRecord& a) override {

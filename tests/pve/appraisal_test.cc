@@ -17,8 +17,18 @@ class AppraisalTest : public ::testing::Test {
     ASSERT_TRUE(t.ok());
     tre_ = std::make_unique<SoftTre>(std::move(t).value());
     Boot(*tre_, {});
-    device_ = DeviceRecord{
-        "henb-1", "femto-a1", tre_->EkPublic(), {}, tre_->AkPublic(), "2.0", "enrolled", 0, 0, 0};
+    device_ = DeviceRecord{"henb-1",
+                           "femto-a1",
+                           tre_->EkPublic(),
+                           {},
+                           tre_->AkPublic(),
+                           reference_.release_id,
+                           "2.0",
+                           "enrolled",
+                           0,
+                           0,
+                           0,
+                           ""};
   }
 
   // Measures the reference release, with `replaced` images (id -> content) instead.

@@ -37,9 +37,18 @@ class StoreTest : public ::testing::TestWithParam<std::string> {
   }
 
   static DeviceRecord Device(const std::string& id) {
-    return DeviceRecord{id,           "femto-a1",   Bytes{1, 2, 0, 3}, Bytes{0x30, 0},
-                        Bytes(90, 7), "1.0",        "enrolled",        3,
-                        12345,        1'800'000'000};
+    return DeviceRecord{id,
+                        "femto-a1",
+                        Bytes{1, 2, 0, 3},
+                        Bytes{0x30, 0},
+                        Bytes(90, 7),
+                        "femto",
+                        "1.0",
+                        "enrolled",
+                        3,
+                        12345,
+                        1'800'000'000,
+                        "192.0.2.7:9443"};
   }
 
   static testing::PostgresServer* pg_;
@@ -63,6 +72,9 @@ TEST_P(StoreTest, DevicesRoundTripAndReplace) {
   EXPECT_EQ(d.ak_public, Bytes(90, 7));
   EXPECT_EQ(d.reset_count, 3u);
   EXPECT_EQ(d.clock, 12345u);
+  EXPECT_EQ(d.release_id, "femto");
+  EXPECT_EQ(d.release_version, "1.0");
+  EXPECT_EQ(d.agent_address, "192.0.2.7:9443");
   DeviceRecord changed = Device("henb-1");
   changed.state = "quarantined";
   changed.release_version = "2.0";
@@ -104,6 +116,22 @@ TEST_P(StoreTest, NoncesAreSingleUseFreshAndBoundToTheirDevice) {
   EXPECT_FALSE(*store_->ConsumeNonce(n3, "henb-1", now));            // expired
   EXPECT_FALSE(*store_->ConsumeNonce(Bytes(32, 9), "henb-1", now));  // never issued
   EXPECT_EQ(*store_->PurgeExpiredNonces(now), 1);                    // n4
+}
+
+TEST_P(StoreTest, PendingEnrollmentsAreTakenOnceAndExpire) {
+  ASSERT_TRUE(store_);
+  const int64_t now = 1000;
+  ASSERT_TRUE(store_->PutEnrollment({"henb-1", Bytes(32, 1), R"({"a":1})", now + 60}).ok());
+  // A new challenge replaces the old one.
+  ASSERT_TRUE(store_->PutEnrollment({"henb-1", Bytes(32, 2), R"({"a":2})", now + 60}).ok());
+  ASSERT_TRUE(store_->PutEnrollment({"henb-2", Bytes(32, 3), "{}", now - 1}).ok());
+  auto taken = store_->TakeEnrollment("henb-1", now);
+  ASSERT_TRUE(taken.ok() && taken->has_value());
+  EXPECT_EQ((*taken)->secret_digest, Bytes(32, 2));
+  EXPECT_EQ((*taken)->request, R"({"a":2})");
+  EXPECT_FALSE(store_->TakeEnrollment("henb-1", now)->has_value());  // one attempt
+  EXPECT_FALSE(store_->TakeEnrollment("henb-2", now)->has_value());  // expired
+  EXPECT_FALSE(store_->TakeEnrollment("henb-3", now)->has_value());  // never
 }
 
 TEST_P(StoreTest, AppraisalsAreKeptInOrder) {

@@ -85,10 +85,26 @@ enum class ErrorCode : uint16_t {
   kDeviceTimMismatch,  // step 7: measured TIM differs from the expected TIM
   kDeviceNoUpdate,     // no update in the state the request needs
   kDeviceCrashForTest,
-  // later layers
+  // store
   kStore = 600,
-  kNet = 700,
+  // net (HTTP and TLS, both directions)
+  kNet = 700,           // connection failed or was lost
+  kNetTls,              // TLS handshake or certificate verification failed
+  kNetTimeout,          // the peer did not answer in time
+  kNetBadRequest,       // a request is not well-formed (JSON, fields, encodings)
+  kNetTooLarge,         // a request or response exceeds its size limit
+  kNetContentType,      // wrong Content-Type
+  kNetUnauthenticated,  // no valid client certificate
+  kNetForbidden,        // authenticated, but not allowed this operation
+  kNetNotFound,         // no such endpoint
+  kNetStatus,           // the peer answered with an unexpected HTTP status
+  // policy (PVE decisions)
   kPolicy = 800,
+  kPolicyUnknownDevice,
+  kPolicyUnknownRelease,
+  kPolicyNonce,           // nonce unknown, already used, expired or for another device
+  kPolicyEnrollment,      // EK certificate, EK/AK binding or credential activation refused
+  kPolicyDeviceConflict,  // the device id is enrolled with another EK
 };
 
 std::string_view ErrorCodeName(ErrorCode code);

@@ -24,6 +24,9 @@ class Certificate {
   // One-line RFC 2253 form, e.g. "CN=henb-0001,O=Operator".
   std::string Subject() const;
   std::string Issuer() const;
+  // The first value of a subject attribute given by its short name ("CN",
+  // "O", "OU"), or empty if the subject has none.
+  std::string SubjectField(std::string_view short_name) const;
   std::string SerialHex() const;
   // kCryptoUnsupported for key types henbtrust does not handle.
   Result<PublicKey> SubjectKey() const;

@@ -22,11 +22,21 @@ struct DeviceRecord {
   Bytes ek_public;              // TPM2B_PUBLIC
   Bytes ek_certificate;         // DER; empty for a soft TrE enrolled by an operator
   Bytes ak_public;              // TPM2B_PUBLIC
-  std::string release_version;  // the recorded configuration
+  std::string release_id;       // the recorded configuration: release id ...
+  std::string release_version;  // ... and version
   std::string state;            // e.g. "enrolled", "quarantined"
   uint32_t reset_count = 0;     // last TPM clock info seen (must not go backwards)
   uint64_t clock = 0;
   int64_t updated_at = 0;
+  std::string agent_address;  // "host:port" of the device agent, for pull appraisal; may be empty
+};
+
+// An enrollment waiting for the device's proof of credential activation.
+struct EnrollmentRecord {
+  std::string device_id;
+  Bytes secret_digest;  // SHA-256 of the secret protected with MakeCredential
+  std::string request;  // the enrollment request as received (JSON)
+  int64_t expires_at = 0;
 };
 
 // A vendor-signed release manifest the PVE appraises against.
@@ -68,13 +78,23 @@ class Store {
   // Removes expired nonces; returns how many.
   virtual Result<int64_t> PurgeExpiredNonces(int64_t now) = 0;
 
+  // One pending enrollment per device; a new one replaces the old.
+  virtual Status PutEnrollment(const EnrollmentRecord& enrollment) = 0;
+  // Removes the device's pending enrollment and returns it if unexpired: one
+  // attempt per challenge, across every process sharing the store.
+  virtual Result<std::optional<EnrollmentRecord>> TakeEnrollment(const std::string& device_id,
+                                                                 int64_t now) = 0;
+
   virtual Result<int64_t> RecordAppraisal(const AppraisalRecord& appraisal) = 0;  // returns its id
   virtual Result<std::optional<AppraisalRecord>> LatestAppraisal(const std::string& device_id) = 0;
 };
 
 // `path` is created if absent. Schema migrations are applied on open.
 Result<std::unique_ptr<Store>> OpenSqliteStore(const std::string& path);
-// `conninfo` in libpq syntax, e.g. "host=127.0.0.1 port=5432 user=henb dbname=henb".
-Result<std::unique_ptr<Store>> OpenPostgresStore(const std::string& conninfo);
+// `conninfo` in libpq syntax, e.g. "host=127.0.0.1 port=5432 user=henb dbname=henb";
+// `connections` is the size of the connection pool that callers share.
+Result<std::unique_ptr<Store>> OpenPostgresStore(const std::string& conninfo, int connections = 4);
+// "sqlite:PATH" (or a bare path) or "postgres:CONNINFO" / "postgresql://..." URI.
+Result<std::unique_ptr<Store>> OpenStore(const std::string& location);
 
 }  // namespace henbtrust

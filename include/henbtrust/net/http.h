@@ -1,0 +1,129 @@
+// HTTPS for the services and their clients: TLS 1.3 only, mutual TLS, HTTP/1.1
+// with keep-alive. Boost.Beast and Asio stay inside src/net; this header is
+// what the rest of henbtrust sees.
+#pragma once
+
+#include <chrono>
+#include <cstdint>
+#include <functional>
+#include <memory>
+#include <string>
+#include <utility>
+#include <vector>
+
+#include "henbtrust/core/bytes.h"
+
+namespace henbtrust {
+
+// Who is at the other end of a TLS connection, as its certificate says.
+struct PeerIdentity {
+  bool presented = false;    // the peer sent a certificate
+  bool verified = false;     // ... and it chains to the configured CA
+  std::string verify_error;  // why not, when presented but not verified
+  std::string common_name;   // subject CN
+  std::string organization;  // subject O: the role ("henbtrust-device", ...)
+  Bytes certificate_der;
+};
+
+struct HttpRequest {
+  std::string method;  // "GET", "POST", ...
+  std::string target;  // path and query, as sent
+  std::string content_type;
+  std::string body;
+  PeerIdentity peer;  // the same for every request of a connection
+};
+
+struct HttpResponse {
+  int status = 200;
+  std::string content_type = "application/json";
+  std::string body;
+  std::vector<std::pair<std::string, std::string>> headers;  // extra headers
+};
+
+// TLS material, PEM. A server presents `certificate_chain` (leaf first) and
+// asks clients for a certificate issued by `peer_ca`; a client checks the
+// server against `peer_ca` and presents its own certificate if it has one.
+struct TlsConfig {
+  std::string certificate_chain;
+  std::string private_key;
+  std::string peer_ca;
+};
+
+// Called for each request on one of the server's threads; may block (store
+// calls, outbound requests) and must be thread-safe. A handler that throws
+// answers 500 and the server goes on.
+using HttpHandler = std::function<HttpResponse(const HttpRequest&)>;
+
+struct HttpServerOptions {
+  std::string address = "127.0.0.1";
+  uint16_t port = 0;  // 0: any free port; see HttpServer::port()
+  int threads = 4;
+  size_t max_body_bytes = 1 << 20;  // larger requests get 413
+  size_t max_header_bytes = 8 << 10;
+  std::chrono::milliseconds handshake_timeout{10'000};
+  std::chrono::milliseconds idle_timeout{60'000};     // keep-alive between requests
+  std::chrono::milliseconds request_timeout{30'000};  // reading one request
+  std::chrono::milliseconds shutdown_grace{5'000};  // Stop() waits this long for in-flight requests
+};
+
+// A TLS 1.3 HTTP/1.1 server. Clients without a certificate, or with one that
+// does not verify, still connect: the handler sees PeerIdentity and answers
+// 401 itself, so that every failure is a clear HTTP answer.
+class HttpServer {
+ public:
+  static Result<std::unique_ptr<HttpServer>> Start(const HttpServerOptions& options,
+                                                   const TlsConfig& tls, HttpHandler handler);
+  ~HttpServer();  // Stop()
+  HttpServer(const HttpServer&) = delete;
+  HttpServer& operator=(const HttpServer&) = delete;
+
+  uint16_t port() const;
+  // Graceful: stops accepting, closes idle keep-alive connections, lets
+  // in-flight requests finish (up to shutdown_grace), then joins the threads.
+  // Idempotent.
+  void Stop();
+  // Blocks until Stop() has been called (from another thread or a signal
+  // handler thread) and has finished.
+  void Wait();
+
+  struct Impl;
+
+ private:
+  explicit HttpServer(std::unique_ptr<Impl> impl);
+  std::unique_ptr<Impl> impl_;
+};
+
+struct HttpClientOptions {
+  std::chrono::milliseconds timeout{30'000};  // connect + handshake, and each request
+  size_t max_response_bytes = 16 << 20;
+};
+
+// A synchronous HTTPS client holding one keep-alive connection; it reconnects
+// when the server has closed it. Not thread-safe: one per thread.
+class HttpClient {
+ public:
+  // `host` is a name or an IP address; the server certificate must name it.
+  static Result<std::unique_ptr<HttpClient>> Connect(const std::string& host, uint16_t port,
+                                                     const TlsConfig& tls,
+                                                     const HttpClientOptions& options = {});
+  ~HttpClient();
+  HttpClient(const HttpClient&) = delete;
+  HttpClient& operator=(const HttpClient&) = delete;
+
+  // Any HTTP status is a successful exchange; an Error means there was none
+  // (kNet, kNetTls, kNetTimeout, kNetTooLarge).
+  Result<HttpResponse> Request(const std::string& method, const std::string& target,
+                               const std::string& content_type = "application/json",
+                               const std::string& body = {});
+
+  struct Impl;
+
+ private:
+  explicit HttpClient(std::unique_ptr<Impl> impl);
+  std::unique_ptr<Impl> impl_;
+};
+
+// "host:port" (IPv6 as "[::1]:port") into its parts. kInvalidArgument if malformed.
+Result<std::pair<std::string, uint16_t>> ParseHostPort(const std::string& text);
+
+}  // namespace henbtrust

@@ -1,0 +1,144 @@
+#include <openssl/ssl.h>
+#include <openssl/x509_vfy.h>
+
+#include "net/asio.h"
+
+namespace henbtrust {
+
+using namespace henbtrust::net;
+
+struct HttpClient::Impl {
+  // Runs one asynchronous operation to completion on this client's own
+  // io_context, so that the stream's deadline applies to it.
+  template <typename Start>
+  beast::error_code Run(Start start) {
+    beast::error_code result;
+    start([&result](beast::error_code ec, auto&&...) { result = ec; });
+    ioc.restart();
+    ioc.run();
+    return result;
+  }
+
+  Status Open();
+  void Close() { stream.reset(); }
+  Error Failure(const std::string& what, const beast::error_code& ec) const {
+    const ErrorCode code = ec == beast::error::timeout ? ErrorCode::kNetTimeout
+                           : ec.category() == asio::error::get_ssl_category() ? ErrorCode::kNetTls
+                                                                              : ErrorCode::kNet;
+    return Error(code, what + " " + host + ":" + std::to_string(port) + ": " + ec.message());
+  }
+
+  std::string host;
+  uint16_t port = 0;
+  HttpClientOptions options;
+  asio::io_context ioc;
+  std::unique_ptr<ssl::context> tls;
+  std::unique_ptr<beast::ssl_stream<beast::tcp_stream>> stream;
+  beast::flat_buffer buffer;
+};
+
+Status HttpClient::Impl::Open() {
+  stream = std::make_unique<beast::ssl_stream<beast::tcp_stream>>(ioc, *tls);
+  buffer.clear();
+  beast::error_code ec;
+  std::vector<tcp::endpoint> endpoints;
+  const auto address = asio::ip::make_address(host, ec);
+  if (!ec) {
+    endpoints.emplace_back(address, port);
+  } else {
+    tcp::resolver resolver(ioc);
+    auto results = resolver.resolve(host, std::to_string(port), ec);
+    if (ec) return Failure("cannot resolve", ec);
+    for (const auto& r : results) endpoints.push_back(r.endpoint());
+  }
+  SSL* ssl = stream->native_handle();
+  if (!address.is_unspecified() && ec == beast::error_code()) {
+    X509_VERIFY_PARAM_set1_ip_asc(SSL_get0_param(ssl), host.c_str());
+  } else {
+    SSL_set_tlsext_host_name(ssl, host.c_str());
+    SSL_set1_host(ssl, host.c_str());
+  }
+  auto& tcp_layer = beast::get_lowest_layer(*stream);
+  tcp_layer.expires_after(options.timeout);
+  ec = Run([&](auto handler) { tcp_layer.async_connect(endpoints, handler); });
+  if (ec) {
+    Close();
+    return Failure("cannot connect to", ec);
+  }
+  tcp_layer.socket().set_option(tcp::no_delay(true), ec);
+  tcp_layer.expires_after(options.timeout);
+  ec = Run([&](auto handler) { stream->async_handshake(ssl::stream_base::client, handler); });
+  if (ec) {
+    Close();
+    return Failure("TLS handshake failed with", ec);
+  }
+  return OkStatus();
+}
+
+HttpClient::HttpClient(std::unique_ptr<Impl> impl) : impl_(std::move(impl)) {}
+HttpClient::~HttpClient() = default;
+
+Result<std::unique_ptr<HttpClient>> HttpClient::Connect(const std::string& host, uint16_t port,
+                                                        const TlsConfig& tls,
+                                                        const HttpClientOptions& options) {
+  auto impl = std::make_unique<Impl>();
+  impl->host = host;
+  impl->port = port;
+  impl->options = options;
+  HENB_ASSIGN_OR_RETURN(impl->tls, MakeTlsContext(tls, /*server=*/false));
+  HENB_TRY(impl->Open());
+  return std::unique_ptr<HttpClient>(new HttpClient(std::move(impl)));
+}
+
+Result<HttpResponse> HttpClient::Request(const std::string& method, const std::string& target,
+                                         const std::string& content_type, const std::string& body) {
+  Impl& c = *impl_;
+  http::request<http::string_body> req{http::string_to_verb(method), target, 11};
+  if (req.method() == http::verb::unknown)
+    return Error(ErrorCode::kInvalidArgument, "unknown HTTP method " + method);
+  req.set(http::field::host, c.host);
+  req.set(http::field::user_agent, "henbtrust");
+  if (!body.empty() || req.method() == http::verb::post || req.method() == http::verb::put) {
+    req.set(http::field::content_type, content_type);
+  }
+  req.keep_alive(true);
+  req.body() = body;
+  req.prepare_payload();
+
+  for (int attempt = 0;; ++attempt) {
+    const bool reused = c.stream != nullptr;
+    if (!c.stream) HENB_TRY(c.Open());
+    auto& tcp_layer = beast::get_lowest_layer(*c.stream);
+    tcp_layer.expires_after(c.options.timeout);
+    beast::error_code ec = c.Run([&](auto handler) { http::async_write(*c.stream, req, handler); });
+    http::response_parser<http::string_body> parser;
+    parser.body_limit(c.options.max_response_bytes);
+    if (!ec) {
+      ec = c.Run([&](auto handler) { http::async_read(*c.stream, c.buffer, parser, handler); });
+    }
+    if (ec) {
+      c.Close();
+      // The server may have closed an idle keep-alive connection just before
+      // we used it: one fresh connection is worth a try.
+      const bool stale = ec == http::error::end_of_stream || ec == asio::error::eof ||
+                         ec == asio::error::connection_reset || ec == asio::error::broken_pipe ||
+                         ec == asio::ssl::error::stream_truncated;
+      if (reused && stale && attempt == 0) continue;
+      if (ec == http::error::body_limit) {
+        return Error(ErrorCode::kNetTooLarge, "response from " + c.host + " exceeds " +
+                                                  std::to_string(c.options.max_response_bytes) +
+                                                  " bytes");
+      }
+      return c.Failure("request failed to", ec);
+    }
+    auto& res = parser.get();
+    HttpResponse out;
+    out.status = static_cast<int>(res.result_int());
+    out.content_type = std::string(res[http::field::content_type]);
+    out.body = std::move(res.body());
+    if (!res.keep_alive()) c.Close();
+    return out;
+  }
+}
+
+}  // namespace henbtrust

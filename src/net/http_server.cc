@@ -1,0 +1,251 @@
+#include <atomic>
+#include <condition_variable>
+#include <mutex>
+#include <set>
+#include <thread>
+
+#include "net/asio.h"
+
+namespace henbtrust {
+
+using namespace henbtrust::net;
+
+namespace {
+
+struct Connection {
+  Connection(tcp::socket socket, ssl::context& ctx) : stream(std::move(socket), ctx) {}
+  beast::ssl_stream<beast::tcp_stream> stream;
+  bool busy = false;  // a request is being read, handled or answered; only touched on the strand
+};
+
+std::string ErrorBody(std::string_view code, std::string_view message) {
+  std::string out = R"({"error":{"code":")";
+  out += code;
+  out += R"(","message":")";
+  for (char c : message) {
+    if (c == '"' || c == '\\') out += '\\';
+    if (static_cast<unsigned char>(c) < 0x20) continue;
+    out += c;
+  }
+  out += "\"}}";
+  return out;
+}
+
+}  // namespace
+
+struct HttpServer::Impl {
+  Impl(HttpServerOptions o, HttpHandler h)
+      : options(std::move(o)), handler(std::move(h)), acceptor(ioc) {}
+
+  asio::awaitable<void> Accept();
+  asio::awaitable<void> Serve(std::shared_ptr<Connection> c);
+  HttpResponse Dispatch(HttpRequest& request);
+  void Forget(const std::shared_ptr<Connection>& c);
+
+  HttpServerOptions options;
+  HttpHandler handler;
+  asio::io_context ioc;
+  std::unique_ptr<ssl::context> tls;
+  tcp::acceptor acceptor;
+  uint16_t port = 0;
+  std::vector<std::thread> threads;
+
+  std::atomic<bool> stopping{false};
+  std::mutex mu;
+  std::condition_variable cv;
+  std::set<std::shared_ptr<Connection>> connections;  // guarded by mu
+  bool stopped = false;                               // guarded by mu
+  std::once_flag stop_once;
+};
+
+asio::awaitable<void> HttpServer::Impl::Accept() {
+  for (;;) {
+    beast::error_code ec;
+    auto socket = co_await acceptor.async_accept(asio::make_strand(ioc),
+                                                 asio::redirect_error(asio::use_awaitable, ec));
+    if (ec) {
+      if (stopping || !acceptor.is_open()) co_return;
+      continue;  // a failed accept (for example out of descriptors) affects only that client
+    }
+    socket.set_option(tcp::no_delay(true), ec);
+    auto c = std::make_shared<Connection>(tcp::socket(std::move(socket)), *tls);
+    {
+      std::lock_guard<std::mutex> lock(mu);
+      if (stopping) continue;
+      connections.insert(c);
+    }
+    asio::co_spawn(c->stream.get_executor(), Serve(c), asio::detached);
+  }
+}
+
+void HttpServer::Impl::Forget(const std::shared_ptr<Connection>& c) {
+  std::lock_guard<std::mutex> lock(mu);
+  connections.erase(c);
+  cv.notify_all();
+}
+
+HttpResponse HttpServer::Impl::Dispatch(HttpRequest& request) {
+  try {
+    return handler(request);
+  } catch (const std::exception& e) {
+    return {500, "application/json", ErrorBody("core.internal", e.what()), {}};
+  } catch (...) {
+    return {500, "application/json", ErrorBody("core.internal", "unexpected failure"), {}};
+  }
+}
+
+asio::awaitable<void> HttpServer::Impl::Serve(std::shared_ptr<Connection> c) {
+  auto& stream = c->stream;
+  auto& tcp_layer = beast::get_lowest_layer(stream);
+  beast::error_code ec;
+  tcp_layer.expires_after(options.handshake_timeout);
+  co_await stream.async_handshake(ssl::stream_base::server,
+                                  asio::redirect_error(asio::use_awaitable, ec));
+  if (ec) {
+    tcp_layer.close();
+    Forget(c);
+    co_return;
+  }
+  const PeerIdentity peer = PeerOf(stream.native_handle());
+  beast::flat_buffer buffer;
+  bool graceful = true;
+  while (!stopping) {
+    http::request_parser<http::string_body> parser;
+    parser.header_limit(static_cast<std::uint32_t>(options.max_header_bytes));
+    parser.body_limit(options.max_body_bytes);
+    tcp_layer.expires_after(options.idle_timeout);
+    co_await http::async_read_header(stream, buffer, parser,
+                                     asio::redirect_error(asio::use_awaitable, ec));
+    c->busy = true;
+    if (!ec) {
+      tcp_layer.expires_after(options.request_timeout);
+      co_await http::async_read(stream, buffer, parser,
+                                asio::redirect_error(asio::use_awaitable, ec));
+    }
+    HttpResponse response;
+    bool keep_alive = false;
+    unsigned version = 11;
+    if (ec == http::error::body_limit) {
+      response = {413,
+                  "application/json",
+                  ErrorBody("net.too-large", "request body exceeds " +
+                                                 std::to_string(options.max_body_bytes) + " bytes"),
+                  {}};
+    } else if (ec == http::error::header_limit) {
+      response = {
+          431, "application/json", ErrorBody("net.too-large", "request header too large"), {}};
+    } else if (ec == http::error::end_of_stream || ec == beast::error::timeout ||
+               ec == asio::error::operation_aborted || ec == asio::ssl::error::stream_truncated ||
+               ec == asio::error::eof || ec == asio::error::connection_reset) {
+      graceful = ec == http::error::end_of_stream || ec == asio::error::operation_aborted;
+      break;
+    } else if (ec) {
+      response = {400,
+                  "application/json",
+                  ErrorBody("net.bad-request", "not HTTP/1.1: " + ec.message()),
+                  {}};
+    } else {
+      auto& req = parser.get();
+      version = req.version();
+      keep_alive = req.keep_alive();
+      HttpRequest request;
+      request.method = std::string(req.method_string());
+      request.target = std::string(req.target());
+      request.content_type = std::string(req[http::field::content_type]);
+      request.body = std::move(req.body());
+      request.peer = peer;
+      response = Dispatch(request);
+    }
+    if (stopping) keep_alive = false;
+    http::response<http::string_body> res{static_cast<http::status>(response.status), version};
+    res.set(http::field::server, "henbtrust");
+    res.set(http::field::content_type, response.content_type);
+    for (const auto& [name, value] : response.headers) res.set(name, value);
+    res.keep_alive(keep_alive);
+    res.body() = std::move(response.body);
+    res.prepare_payload();
+    tcp_layer.expires_after(options.request_timeout);
+    co_await http::async_write(stream, res, asio::redirect_error(asio::use_awaitable, ec));
+    c->busy = false;
+    if (ec) {
+      graceful = false;
+      break;
+    }
+    if (!keep_alive) break;
+  }
+  if (graceful) {
+    tcp_layer.expires_after(std::chrono::seconds(1));
+    co_await stream.async_shutdown(asio::redirect_error(asio::use_awaitable, ec));
+  }
+  tcp_layer.close();
+  Forget(c);
+}
+
+HttpServer::HttpServer(std::unique_ptr<Impl> impl) : impl_(std::move(impl)) {}
+
+HttpServer::~HttpServer() { Stop(); }
+
+Result<std::unique_ptr<HttpServer>> HttpServer::Start(const HttpServerOptions& options,
+                                                      const TlsConfig& tls, HttpHandler handler) {
+  if (options.threads < 1) return Error(ErrorCode::kInvalidArgument, "threads must be >= 1");
+  auto impl = std::make_unique<Impl>(options, std::move(handler));
+  HENB_ASSIGN_OR_RETURN(impl->tls, MakeTlsContext(tls, /*server=*/true));
+  beast::error_code ec;
+  const auto address = asio::ip::make_address(options.address, ec);
+  if (ec) return Error(ErrorCode::kInvalidArgument, "bad listen address '" + options.address + "'");
+  const tcp::endpoint endpoint(address, options.port);
+  impl->acceptor.open(endpoint.protocol(), ec);
+  if (!ec) impl->acceptor.set_option(asio::socket_base::reuse_address(true), ec);
+  if (!ec) impl->acceptor.bind(endpoint, ec);
+  if (!ec) impl->acceptor.listen(asio::socket_base::max_listen_connections, ec);
+  if (ec) {
+    return Error(ErrorCode::kNet, "cannot listen on " + options.address + ":" +
+                                      std::to_string(options.port) + ": " + ec.message());
+  }
+  impl->port = impl->acceptor.local_endpoint().port();
+  Impl* raw = impl.get();
+  asio::co_spawn(raw->acceptor.get_executor(), raw->Accept(), asio::detached);
+  for (int i = 0; i < options.threads; ++i) raw->threads.emplace_back([raw] { raw->ioc.run(); });
+  return std::unique_ptr<HttpServer>(new HttpServer(std::move(impl)));
+}
+
+uint16_t HttpServer::port() const { return impl_->port; }
+
+void HttpServer::Stop() {
+  Impl* s = impl_.get();
+  std::call_once(s->stop_once, [s] {
+    std::vector<std::shared_ptr<Connection>> open;
+    {
+      std::lock_guard<std::mutex> lock(s->mu);
+      s->stopping = true;
+      open.assign(s->connections.begin(), s->connections.end());
+    }
+    asio::post(s->acceptor.get_executor(), [s] {
+      beast::error_code ec;
+      s->acceptor.close(ec);
+    });
+    // Idle keep-alive connections are closed now; busy ones close after their answer.
+    for (auto& c : open) {
+      asio::post(c->stream.get_executor(), [c] {
+        if (!c->busy) beast::get_lowest_layer(c->stream).cancel();
+      });
+    }
+    {
+      std::unique_lock<std::mutex> lock(s->mu);
+      s->cv.wait_for(lock, s->options.shutdown_grace, [s] { return s->connections.empty(); });
+    }
+    s->ioc.stop();
+    for (auto& t : s->threads) t.join();
+    std::lock_guard<std::mutex> lock(s->mu);
+    s->connections.clear();
+    s->stopped = true;
+    s->cv.notify_all();
+  });
+}
+
+void HttpServer::Wait() {
+  std::unique_lock<std::mutex> lock(impl_->mu);
+  impl_->cv.wait(lock, [this] { return impl_->stopped; });
+}
+
+}  // namespace henbtrust
