@@ -43,7 +43,8 @@ Status HttpClient::Impl::Open() {
   beast::error_code ec;
   std::vector<tcp::endpoint> endpoints;
   const auto address = asio::ip::make_address(host, ec);
-  if (!ec) {
+  const bool is_ip = !ec;
+  if (is_ip) {
     endpoints.emplace_back(address, port);
   } else {
     tcp::resolver resolver(ioc);
@@ -52,7 +53,10 @@ Status HttpClient::Impl::Open() {
     for (const auto& r : results) endpoints.push_back(r.endpoint());
   }
   SSL* ssl = stream->native_handle();
-  if (!address.is_unspecified() && ec == beast::error_code()) {
+  if (!options.server_name.empty()) {
+    SSL_set_tlsext_host_name(ssl, options.server_name.c_str());
+    SSL_set1_host(ssl, options.server_name.c_str());
+  } else if (is_ip) {
     X509_VERIFY_PARAM_set1_ip_asc(SSL_get0_param(ssl), host.c_str());
   } else {
     SSL_set_tlsext_host_name(ssl, host.c_str());

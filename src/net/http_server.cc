@@ -137,7 +137,8 @@ asio::awaitable<void> HttpServer::Impl::Serve(std::shared_ptr<Connection> c) {
     } else if (ec == http::error::end_of_stream || ec == beast::error::timeout ||
                ec == asio::error::operation_aborted || ec == asio::ssl::error::stream_truncated ||
                ec == asio::error::eof || ec == asio::error::connection_reset) {
-      graceful = ec == http::error::end_of_stream || ec == asio::error::operation_aborted;
+      // A client that closed gets our close_notify; one cancelled by Stop() is not waited for.
+      graceful = ec == http::error::end_of_stream;
       break;
     } else if (ec) {
       response = {400,

@@ -25,6 +25,13 @@ void Contraindicate(AppraisalResult& r, const std::string& detail) {
   if (r.detail.empty()) r.detail = detail;
 }
 
+// Evidence that does not verify says nothing about any component.
+void Unverified(AppraisalResult& r, const Error& error) {
+  Contraindicate(r, error.ToString());
+  r.evidence_error = error.code();
+  for (auto& [name, status] : r.submodules) status = ArStatus::kContraindicated;
+}
+
 }  // namespace
 
 std::string_view ArStatusName(ArStatus status) {
@@ -86,10 +93,19 @@ Result<AppraisalResult> Appraiser::Appraise(const DeviceRecord& device,
   QuoteExpectations expect;
   expect.nonce = r.nonce;
   expect.pcr_selection = std::vector<PcrSelection>{plan};
+  std::optional<EventLog> log;
+  if (!evidence.event_log.empty()) {
+    auto parsed = EventLog::Parse(evidence.event_log);
+    if (!parsed.ok()) {
+      Unverified(r, parsed.error().WithContext("event log"));
+      return r;
+    }
+    log = std::move(parsed).value();
+    expect.event_log = &*log;
+  }
   auto quote = verifier->Verify(evidence.attest, evidence.signature, expect);
   if (!quote.ok()) {
-    Contraindicate(r, quote.error().ToString());
-    for (auto& [name, status] : r.submodules) status = ArStatus::kContraindicated;
+    Unverified(r, quote.error());
     return r;
   }
   r.tim = quote->info.pcr_digest;
@@ -123,21 +139,8 @@ Result<AppraisalResult> Appraiser::Appraise(const DeviceRecord& device,
 
   // A mismatch: the log (which must replay to the quoted TIM) names the components.
   Contraindicate(r, "TIM " + HexEncode(r.tim) + " is not the expected TIM of " + reference.version);
-  if (evidence.event_log.empty()) {
+  if (!log) {
     r.detail += " (no event log to explain it)";
-    for (auto& [name, status] : r.submodules) status = ArStatus::kContraindicated;
-    return r;
-  }
-  auto log = EventLog::Parse(evidence.event_log);
-  if (!log.ok()) {
-    r.detail += "; event log: " + log.error().ToString();
-    for (auto& [name, status] : r.submodules) status = ArStatus::kContraindicated;
-    return r;
-  }
-  expect.event_log = &*log;
-  if (auto replayed = verifier->Verify(evidence.attest, evidence.signature, expect);
-      !replayed.ok()) {
-    r.detail += "; " + replayed.error().ToString();
     for (auto& [name, status] : r.submodules) status = ArStatus::kContraindicated;
     return r;
   }

@@ -246,9 +246,19 @@ class PostgresStore final : public Store {
   Result<int64_t> RecordAppraisal(const AppraisalRecord& a) override {
     HENB_ASSIGN_OR_RETURN(
         ResultPtr r,
-        Query("INSERT INTO appraisals (device_id, status, result, created_at) "
-              "VALUES ($1,$2,$3,$4) RETURNING id",
-              Params().Text(a.device_id).Text(a.status).Text(a.result).Int(a.created_at)));
+        Query("WITH a AS (INSERT INTO appraisals (device_id, status, result, created_at) "
+              "VALUES ($1,$2,$3,$4) RETURNING id), "
+              "u AS (UPDATE devices SET reset_count = $6, clock = $7 WHERE $5 AND "
+              "device_id = $1 AND (reset_count < $6 OR (reset_count = $6 AND clock < $7))) "
+              "SELECT id FROM a",
+              Params()
+                  .Text(a.device_id)
+                  .Text(a.status)
+                  .Text(a.result)
+                  .Int(a.created_at)
+                  .Text(a.advance_clock ? "true" : "false")
+                  .Int(a.reset_count)
+                  .Int(static_cast<int64_t>(a.clock))));
     return Int(r.get(), 0);
   }
 

@@ -229,10 +229,28 @@ class SqliteStore final : public Store {
 
   Result<int64_t> RecordAppraisal(const AppraisalRecord& a) override {
     std::lock_guard<std::mutex> lock(mu_);
-    Stmt s(db_, "INSERT INTO appraisals (device_id, status, result, created_at) VALUES (?,?,?,?)");
-    s.Text(1, a.device_id).Text(2, a.status).Text(3, a.result).Int(4, a.created_at);
-    HENB_TRY(Done(s, "record appraisal"));
-    return static_cast<int64_t>(sqlite3_last_insert_rowid(db_));
+    HENB_TRY(Exec("BEGIN IMMEDIATE"));
+    Status st = OkStatus();
+    {
+      Stmt s(db_,
+             "INSERT INTO appraisals (device_id, status, result, created_at) VALUES (?,?,?,?)");
+      s.Text(1, a.device_id).Text(2, a.status).Text(3, a.result).Int(4, a.created_at);
+      st = Done(s, "record appraisal");
+    }
+    const auto id = static_cast<int64_t>(sqlite3_last_insert_rowid(db_));
+    if (st.ok() && a.advance_clock) {
+      Stmt s(db_,
+             "UPDATE devices SET reset_count = ?1, clock = ?2 WHERE device_id = ?3 AND "
+             "(reset_count < ?1 OR (reset_count = ?1 AND clock < ?2))");
+      s.Int(1, a.reset_count).Int(2, static_cast<int64_t>(a.clock)).Text(3, a.device_id);
+      st = Done(s, "advance device clock");
+    }
+    if (!st.ok()) {
+      (void)Exec("ROLLBACK");
+      return st.error();
+    }
+    HENB_TRY(Exec("COMMIT"));
+    return id;
   }
 
   Result<std::optional<AppraisalRecord>> LatestAppraisal(const std::string& device_id) override {

@@ -95,8 +95,9 @@ TEST_F(AppraisalTest, BadEvidenceIsContraindicatedWithTheFailedCheck) {
   auto other = SoftTre::Create();
   Boot(*other, {});
   // Evidence signed by another device's AK.
-  EXPECT_NE(Appraise(Collect(*other, nonce_)).detail.find("quote.signature-invalid"),
-            std::string::npos);
+  const AppraisalResult foreign = Appraise(Collect(*other, nonce_));
+  EXPECT_NE(foreign.detail.find("quote.signature-invalid"), std::string::npos);
+  EXPECT_EQ(foreign.evidence_error, ErrorCode::kQuoteSignature);
   // A replayed quote (another nonce).
   const AppraisalResult replay = Appraise(Collect(*tre_, Bytes(32, 1)));
   EXPECT_EQ(replay.status, ArStatus::kContraindicated);
@@ -106,8 +107,19 @@ TEST_F(AppraisalTest, BadEvidenceIsContraindicatedWithTheFailedCheck) {
   Evidence e = Collect(*tre_, nonce_);
   e.event_log = PlanEventLog(reference_).Serialize();
   EXPECT_NE(Appraise(e).detail.find("quote.eventlog-mismatch"), std::string::npos);
+  EXPECT_EQ(Appraise(e).evidence_error, ErrorCode::kQuoteEventLog);
+  // A genuine quote of the reference boot whose log does not replay: the
+  // composite matches, but a device that sends a false log is not affirmed.
+  Boot(*tre_, {});
+  Evidence lying = Collect(*tre_, nonce_);
+  Boot(*other, {{"kernel", "some other kernel"}});
+  lying.event_log = other->event_log().Serialize();
+  const AppraisalResult lie = Appraise(lying);
+  EXPECT_EQ(lie.status, ArStatus::kContraindicated);
+  EXPECT_EQ(lie.evidence_error, ErrorCode::kQuoteEventLog);
   // Garbage.
   EXPECT_EQ(Appraise(Evidence{Bytes(10, 1), Bytes(10, 2), {}}).status, ArStatus::kContraindicated);
+  EXPECT_TRUE(Appraise(Evidence{Bytes(10, 1), Bytes(10, 2), {}}).evidence_error.has_value());
 }
 
 TEST_F(AppraisalTest, RevokedReleasesAndClocksGoingBackAreContraindicated) {

@@ -146,6 +146,27 @@ TEST_P(StoreTest, AppraisalsAreKeptInOrder) {
   EXPECT_EQ((*latest)->result, "jwt-2");
 }
 
+TEST_P(StoreTest, AppraisalsAdvanceTheDeviceClockButNeverBack) {
+  ASSERT_TRUE(store_);
+  ASSERT_TRUE(store_->PutDevice(Device("henb-1")).ok());  // reset count 3, clock 12345
+  auto record = [&](uint32_t reset_count, uint64_t clock) {
+    AppraisalRecord a{0, "henb-1", "affirming", "jwt", 10};
+    a.advance_clock = true;
+    a.reset_count = reset_count;
+    a.clock = clock;
+    ASSERT_TRUE(store_->RecordAppraisal(a).ok());
+  };
+  record(3, 20000);
+  EXPECT_EQ((*store_->GetDevice("henb-1"))->clock, 20000u);
+  record(3, 15000);  // back: ignored
+  EXPECT_EQ((*store_->GetDevice("henb-1"))->clock, 20000u);
+  record(4, 10);  // a reboot
+  EXPECT_EQ((*store_->GetDevice("henb-1"))->reset_count, 4u);
+  EXPECT_EQ((*store_->GetDevice("henb-1"))->clock, 10u);
+  record(2, 99999);  // back: ignored
+  EXPECT_EQ((*store_->GetDevice("henb-1"))->reset_count, 4u);
+}
+
 TEST_P(StoreTest, StateSurvivesReopeningAndMigrationsRunOnce) {
   ASSERT_TRUE(store_);
   ASSERT_TRUE(store_->PutDevice(Device("henb-1")).ok());

@@ -87,7 +87,25 @@ bool PortFree(uint16_t port) { return TryLoopback(port, /*connect=*/false); }
 bool CanConnect(uint16_t port) { return TryLoopback(port, /*connect=*/true); }
 }  // namespace
 
-Swtpm::Swtpm() {
+Swtpm::Swtpm(bool manufactured) {
+  if (manufactured) {
+    const std::string ca = dir_.File("ca");
+    Run("mkdir -p " + ca + " " + dir_.File("certs"));
+    WriteBytes(dir_.File("localca.conf"),
+               AsBytes("statedir = " + ca + "\nsigningkey = " + ca + "/signkey.pem\nissuercert = " +
+                       ca + "/issuercert.pem\ncertserial = " + ca + "/certserial\n"));
+    WriteBytes(dir_.File("localca.options"),
+               AsBytes("--platform-manufacturer henbtrust-test\n--platform-model swtpm\n"
+                       "--platform-version 1\n"));
+    WriteBytes(dir_.File("setup.conf"),
+               AsBytes("create_certs_tool = /usr/bin/swtpm_localca\ncreate_certs_tool_config = " +
+                       dir_.File("localca.conf") +
+                       "\ncreate_certs_tool_options = " + dir_.File("localca.options") + "\n"));
+    const auto setup = Run("swtpm_setup --tpm2 --tpmstate " + dir_.path() + " --config " +
+                           dir_.File("setup.conf") + " --create-ek-cert --write-ek-cert-files " +
+                           dir_.File("certs") + " --overwrite");
+    if (setup.exit_code != 0) return;  // ok() stays false
+  }
   std::mt19937 rng(std::random_device{}());
   std::uniform_int_distribution<int> dist(10000, 30000);
   for (int attempt = 0; attempt < 20 && pid_ < 0; ++attempt) {
@@ -130,6 +148,13 @@ Swtpm::~Swtpm() {
     std::this_thread::sleep_for(std::chrono::milliseconds(5));
   }
 }
+
+std::string Swtpm::ManufacturerCaPem() const {
+  return Slurp(dir_.File("ca/issuercert.pem")) +
+         Slurp(dir_.File("ca/swtpm-localca-rootca-cert.pem"));
+}
+
+Bytes Swtpm::RsaEkCertificate() const { return ReadBytes(dir_.File("certs/ek-rsa2048.crt")); }
 
 std::string Swtpm::Tcti() const { return "swtpm:host=127.0.0.1,port=" + std::to_string(port_); }
 std::string Swtpm::Control() const { return "127.0.0.1:" + std::to_string(port_ + 1); }

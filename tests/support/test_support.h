@@ -44,7 +44,9 @@ Bytes ReadBytes(const std::string& path);
 // destruction.
 class Swtpm {
  public:
-  Swtpm();
+  // `manufactured`: swtpm_setup first plays the TPM vendor, certifying the
+  // RSA-2048 and ECC P-384 EKs with a local CA (swtpm_localca).
+  explicit Swtpm(bool manufactured = false);
   ~Swtpm();
   Swtpm(const Swtpm&) = delete;
   Swtpm& operator=(const Swtpm&) = delete;
@@ -57,6 +59,10 @@ class Swtpm {
   std::string Control() const;
   // Environment for tpm2-tools: "TPM2TOOLS_TCTI=..."
   std::string ToolsEnv() const { return "TPM2TOOLS_TCTI=" + Tcti(); }
+  // For a manufactured TPM: the vendor CA chain (issuing CA, root) as PEM,
+  // and the RSA EK certificate (DER).
+  std::string ManufacturerCaPem() const;
+  Bytes RsaEkCertificate() const;
 
  private:
   TempDir dir_;

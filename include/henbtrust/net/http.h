@@ -95,6 +95,9 @@ class HttpServer {
 
 struct HttpClientOptions {
   std::chrono::milliseconds timeout{30'000};  // connect + handshake, and each request
+  // The name the server certificate must carry, when it is not the host
+  // (a device agent's certificate names the device id).
+  std::string server_name;
   size_t max_response_bytes = 16 << 20;
 };
 

@@ -9,6 +9,7 @@
 #include <map>
 #include <memory>
 #include <mutex>
+#include <optional>
 #include <string>
 #include <vector>
 
@@ -43,12 +44,18 @@ struct AppraisalResult {
   ClockInfo clock;
   int64_t issued_at = 0;
   std::string detail;  // why, when not affirming
+  // Set when the evidence itself does not verify (signature, nonce, PCR
+  // selection, a log that does not replay): the code of the failed check.
+  // Unset when verified evidence shows a configuration that is not the reference.
+  std::optional<ErrorCode> evidence_error;
 };
 
 struct Evidence {
   Bytes attest;     // TPMS_ATTEST
   Bytes signature;  // TPMT_SIGNATURE
-  Bytes event_log;  // may be empty: needed only to explain a mismatch
+  // May be empty: the composite alone decides a match, and a mismatch is then
+  // not explained. When present it must replay to the quoted PCRs.
+  Bytes event_log;
 };
 
 // Thread-safe; caches parsed AKs and expected composites.

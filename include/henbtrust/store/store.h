@@ -53,6 +53,11 @@ struct AppraisalRecord {
   std::string status;  // affirming / warning / contraindicated
   std::string result;  // the signed attestation result
   int64_t created_at = 0;
+  // With a verified quote: the device's last seen TPM clock moves forward to
+  // (reset_count, clock), in the same transaction; it never moves back.
+  bool advance_clock = false;
+  uint32_t reset_count = 0;
+  uint64_t clock = 0;
 };
 
 class Store {

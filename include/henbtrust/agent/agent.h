@@ -1,0 +1,56 @@
+// The device side of the PVE protocol: enrollment by credential activation,
+// push attestation, and the responder that answers the PVE's integrity
+// requests (pull). Works with any Tre (soft or TPM).
+#pragma once
+
+#include <mutex>
+#include <string>
+#include <vector>
+
+#include "henbtrust/net/http.h"
+#include "henbtrust/tpm/tre.h"
+
+namespace henbtrust {
+
+struct EnrollmentRequest {
+  std::string device_id;
+  std::string hardware_model;
+  std::string release_id;       // the release the device runs ...
+  std::string release_version;  // ... which the first appraisal checks it against
+  Bytes ek_certificate;         // DER, from the TPM manufacturer
+  std::string agent_address;    // "host:port" where the agent answers pulls; may be empty
+};
+
+// What enrollment gives the device: its TLS identity for mutual TLS.
+struct DeviceCredentials {
+  std::string certificate_pem;
+  std::string private_key_pem;
+  std::string ca_pem;  // the PVE CA: trust anchor for the PVE and for pull requests
+};
+
+// Enrolls with the PVE at `host:port`, whose server certificate must chain to
+// `pve_ca_pem`: sends the EK certificate and public areas with a fresh TLS
+// key, activates the credential the PVE returns in `tre`, and returns the
+// device certificate. Errors: the PVE's answer as kNetStatus with its code
+// and message, or the transport's.
+Result<DeviceCredentials> Enroll(const std::string& host, uint16_t port,
+                                 const std::string& pve_ca_pem, Tre& tre,
+                                 const EnrollmentRequest& request);
+
+// A TLS client configuration for the device's mutual TLS.
+TlsConfig DeviceTls(const DeviceCredentials& credentials);
+
+// The evidence for `nonce` over `selection` as the JSON the PVE expects.
+Result<std::string> EvidenceJson(Tre& tre, ByteView nonce,
+                                 const std::vector<PcrSelection>& selection, bool with_log = true);
+
+// Push mode: fetches a nonce, quotes, posts the evidence. Returns the PVE's
+// answer (200 with the attestation result, or a 4xx with an error code).
+Result<HttpResponse> AttestOnce(HttpClient& pve, Tre& tre, bool with_log = true);
+
+// Pull mode: a handler for POST /v1/integrity-request that answers only a
+// client with the PVE role and a verified certificate. `tre_mu` serialises
+// use of `tre`; both must outlive the handler.
+HttpHandler IntegrityResponder(Tre& tre, std::mutex& tre_mu);
+
+}  // namespace henbtrust

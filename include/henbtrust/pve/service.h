@@ -1,0 +1,89 @@
+// The PVE as an HTTPS service (DESIGN.md sections 3, 4 and 6): enrollment by
+// credential activation, push and pull appraisal, signed attestation results
+// and the access decision for the SeGW. The API is docs/api/pve.yaml.
+//
+// PveService is the request handler; it keeps no state of its own beyond
+// caches, so that several processes can serve one fleet over one Store.
+#pragma once
+
+#include <chrono>
+#include <functional>
+#include <memory>
+#include <string>
+#include <string_view>
+#include <vector>
+
+#include "henbtrust/crypto/keys.h"
+#include "henbtrust/crypto/x509.h"
+#include "henbtrust/net/http.h"
+#include "henbtrust/net/protocol.h"
+#include "henbtrust/pve/appraisal.h"
+#include "henbtrust/store/store.h"
+
+namespace henbtrust {
+
+struct PveConfig {
+  std::string verifier_id = "henbtrust-pve";
+  std::string policy_id = "henbtrust/default-v1";
+  // Issues device certificates at enrollment; every client certificate must
+  // chain to it (the HTTPS server's peer CA).
+  Certificate ca;
+  PrivateKey ca_key;
+  // Signs attestation results (ES256).
+  PrivateKey ear_key;
+  // EK certificates must chain to one of these.
+  std::vector<Certificate> manufacturer_cas = {};
+  // The PVE's client identity towards device agents (pull mode).
+  TlsConfig agent_tls = {};
+  std::chrono::milliseconds agent_timeout{10'000};
+  int64_t nonce_ttl = 120;          // seconds
+  int64_t enrollment_ttl = 300;     // seconds to answer a credential challenge
+  int64_t result_max_age = 86'400;  // an older result does not admit a device
+  std::chrono::hours device_certificate_validity{24 * 365};
+  // Unix seconds; the system clock unless a test injects one.
+  std::function<int64_t()> now = nullptr;
+};
+
+class PveService {
+ public:
+  PveService(Store& store, PveConfig config);
+  ~PveService();
+  PveService(const PveService&) = delete;
+  PveService& operator=(const PveService&) = delete;
+
+  // Thread-safe. Every failure is an HTTP 4xx/5xx answer whose JSON body is
+  // {"error": {"code": "<layer.name>", "message": "..."}}.
+  HttpResponse Handle(const HttpRequest& request);
+
+  struct Impl;
+
+ private:
+  std::unique_ptr<Impl> impl_;
+};
+
+// The HTTP status for an error code (400, 401, 403, 404, 409, 413, 415, 422,
+// 502, 503 or 500) and the JSON error body.
+int HttpStatusFor(ErrorCode code);
+HttpResponse ErrorResponse(const Error& error);
+
+// A PVE directory: the material `henbtrust pve init` writes and `pve serve`
+// reads. Files: ca.pem ca.key (the PVE CA), server.pem server.key (TLS,
+// naming `hosts`), pve-client.pem pve-client.key (towards agents),
+// operator.pem operator.key, segw.pem segw.key, ear.key ear.pub.
+Status InitPveDirectory(const std::string& dir, const std::vector<std::string>& hosts);
+
+struct PveDirectory {
+  PveConfig config;  // without manufacturer CAs
+  TlsConfig server_tls;
+};
+Result<PveDirectory> LoadPveDirectory(const std::string& dir);
+
+// A client certificate from the PVE CA for `role`, over a fresh P-256 key.
+struct IssuedIdentity {
+  std::string certificate_pem;
+  std::string private_key_pem;
+};
+Result<IssuedIdentity> IssueClientIdentity(const Certificate& ca, const PrivateKey& ca_key,
+                                           const std::string& common_name, std::string_view role);
+
+}  // namespace henbtrust

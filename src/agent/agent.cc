@@ -1,0 +1,138 @@
+#include "henbtrust/agent/agent.h"
+
+#include <nlohmann/json.hpp>
+
+#include "henbtrust/crypto/keys.h"
+#include "henbtrust/net/protocol.h"
+#include "henbtrust/tpm/quote_verifier.h"
+
+namespace henbtrust {
+
+namespace {
+
+using Json = nlohmann::json;
+
+constexpr size_t kMaxNonce = 64;
+
+Error Refused(const std::string& what, const HttpResponse& answer) {
+  const Json body = Json::parse(answer.body, nullptr, false);
+  std::string detail = answer.body.substr(0, 300);
+  if (body.is_object() && body.contains("error") && body["error"].is_object()) {
+    detail = body["error"].value("code", "") + ": " + body["error"].value("message", "");
+  }
+  return Error(ErrorCode::kNetStatus,
+               what + " refused (HTTP " + std::to_string(answer.status) + "): " + detail);
+}
+
+Result<Json> JsonOf(const HttpResponse& answer) {
+  Json body = Json::parse(answer.body, nullptr, false);
+  if (!body.is_object()) return Error(ErrorCode::kNetStatus, "the PVE answered with non-JSON");
+  return body;
+}
+
+Result<Bytes> Base64Of(const Json& body, const char* name) {
+  if (!body.contains(name) || !body[name].is_string())
+    return Error(ErrorCode::kNetStatus, std::string("the answer lacks '") + name + "'");
+  return Base64Decode(body[name].get<std::string>());
+}
+
+HttpResponse Answer(int status, const std::string& code, const std::string& message) {
+  return {status,
+          "application/json",
+          Json{{"error", {{"code", code}, {"message", message}}}}.dump(),
+          {}};
+}
+
+}  // namespace
+
+Result<DeviceCredentials> Enroll(const std::string& host, uint16_t port,
+                                 const std::string& pve_ca_pem, Tre& tre,
+                                 const EnrollmentRequest& request) {
+  HENB_ASSIGN_OR_RETURN(PrivateKey tls_key, PrivateKey::Generate(KeyType::kEcP256));
+  HENB_ASSIGN_OR_RETURN(auto client,
+                        HttpClient::Connect(host, port, TlsConfig{"", "", pve_ca_pem}));
+  Json body = {{"device_id", request.device_id},
+               {"hardware_model", request.hardware_model},
+               {"release_id", request.release_id},
+               {"release_version", request.release_version},
+               {"ek_public", Base64Encode(tre.EkPublic())},
+               {"ek_certificate", Base64Encode(request.ek_certificate)},
+               {"ak_public", Base64Encode(tre.AkPublic())},
+               {"tls_public_key", Base64Encode(tls_key.Public().ToDer())}};
+  if (!request.agent_address.empty()) body["agent_address"] = request.agent_address;
+  HENB_ASSIGN_OR_RETURN(HttpResponse challenge, client->Request("POST", "/v1/enrollments",
+                                                                "application/json", body.dump()));
+  if (challenge.status != 201) return Refused("enrollment", challenge);
+  HENB_ASSIGN_OR_RETURN(Json c, JsonOf(challenge));
+  HENB_ASSIGN_OR_RETURN(Bytes blob, Base64Of(c, "credential_blob"));
+  HENB_ASSIGN_OR_RETURN(Bytes secret_enc, Base64Of(c, "encrypted_secret"));
+  HENB_ASSIGN_OR_RETURN(Bytes secret, tre.ActivateCredential(blob, secret_enc));
+  const Json proof = {{"secret", Base64Encode(secret)}};
+  HENB_ASSIGN_OR_RETURN(
+      HttpResponse issued,
+      client->Request("POST", "/v1/enrollments/" + request.device_id + "/activation",
+                      "application/json", proof.dump()));
+  if (issued.status != 200) return Refused("credential activation", issued);
+  HENB_ASSIGN_OR_RETURN(Json i, JsonOf(issued));
+  if (!i.contains("device_certificate") || !i["device_certificate"].is_string() ||
+      !i.contains("ca_certificate") || !i["ca_certificate"].is_string()) {
+    return Error(ErrorCode::kNetStatus, "the PVE's answer lacks the device certificate");
+  }
+  return DeviceCredentials{i["device_certificate"].get<std::string>(), tls_key.ToPem(),
+                           i["ca_certificate"].get<std::string>()};
+}
+
+TlsConfig DeviceTls(const DeviceCredentials& credentials) {
+  return {credentials.certificate_pem, credentials.private_key_pem, credentials.ca_pem};
+}
+
+Result<std::string> EvidenceJson(Tre& tre, ByteView nonce,
+                                 const std::vector<PcrSelection>& selection, bool with_log) {
+  HENB_ASSIGN_OR_RETURN(Quote quote, tre.MakeQuote(nonce, selection));
+  Json body = {{"nonce", Base64Encode(nonce)},
+               {"attest", Base64Encode(quote.attest)},
+               {"signature", Base64Encode(quote.signature)}};
+  if (with_log) body["event_log"] = Base64Encode(tre.event_log().Serialize());
+  return body.dump();
+}
+
+Result<HttpResponse> AttestOnce(HttpClient& pve, Tre& tre, bool with_log) {
+  HENB_ASSIGN_OR_RETURN(HttpResponse issued,
+                        pve.Request("POST", "/v1/nonces", "application/json", "{}"));
+  if (issued.status != 200) return Refused("nonce request", issued);
+  HENB_ASSIGN_OR_RETURN(Json n, JsonOf(issued));
+  HENB_ASSIGN_OR_RETURN(Bytes nonce, Base64Of(n, "nonce"));
+  if (!n.contains("pcr_selection") || !n["pcr_selection"].is_string())
+    return Error(ErrorCode::kNetStatus, "the nonce answer lacks 'pcr_selection'");
+  HENB_ASSIGN_OR_RETURN(auto selection,
+                        ParsePcrSelectionSpec(n["pcr_selection"].get<std::string>()));
+  HENB_ASSIGN_OR_RETURN(std::string evidence, EvidenceJson(tre, nonce, selection, with_log));
+  return pve.Request("POST", "/v1/evidence", "application/json", evidence);
+}
+
+HttpHandler IntegrityResponder(Tre& tre, std::mutex& tre_mu) {
+  return [&tre, &tre_mu](const HttpRequest& req) -> HttpResponse {
+    if (req.target != "/v1/integrity-request" || req.method != "POST")
+      return Answer(404, "net.not-found", "no endpoint " + req.method + " " + req.target);
+    if (!req.peer.verified || req.peer.organization != kRolePve)
+      return Answer(401, "net.unauthenticated", "only the PVE may request evidence");
+    const Json body = Json::parse(req.body, nullptr, false);
+    if (!body.is_object() || !body.contains("nonce") || !body["nonce"].is_string() ||
+        !body.contains("pcr_selection") || !body["pcr_selection"].is_string()) {
+      return Answer(400, "net.bad-request", "expected {nonce, pcr_selection}");
+    }
+    auto nonce = Base64Decode(body["nonce"].get<std::string>());
+    if (!nonce.ok() || nonce->empty() || nonce->size() > kMaxNonce)
+      return Answer(400, "net.bad-request", "bad nonce");
+    auto selection = ParsePcrSelectionSpec(body["pcr_selection"].get<std::string>());
+    if (!selection.ok()) return Answer(400, "net.bad-request", selection.error().message());
+    std::lock_guard<std::mutex> lock(tre_mu);
+    auto evidence = EvidenceJson(tre, *nonce, *selection);
+    if (!evidence.ok())
+      return Answer(500, std::string(ErrorCodeName(evidence.error().code())),
+                    evidence.error().message());
+    return {200, "application/json", std::move(evidence).value(), {}};
+  };
+}
+
+}  // namespace henbtrust

@@ -1,0 +1,97 @@
+#include <sys/stat.h>
+
+#include "henbtrust/core/file.h"
+#include "henbtrust/pve/service.h"
+
+namespace henbtrust {
+
+namespace {
+
+Status WritePem(const std::string& path, const std::string& pem, unsigned mode) {
+  return WriteFileAtomic(path, AsBytes(pem), mode);
+}
+
+Result<std::string> ReadText(const std::string& path) {
+  HENB_ASSIGN_OR_RETURN(Bytes data, ReadFile(path, 1 << 20));
+  return ToString(data);
+}
+
+}  // namespace
+
+Result<IssuedIdentity> IssueClientIdentity(const Certificate& ca, const PrivateKey& ca_key,
+                                           const std::string& common_name, std::string_view role) {
+  HENB_ASSIGN_OR_RETURN(PrivateKey key, PrivateKey::Generate(KeyType::kEcP256));
+  CertificateSpec spec;
+  spec.common_name = common_name;
+  spec.organization = std::string(role);
+  spec.client_auth = true;
+  HENB_ASSIGN_OR_RETURN(Certificate cert, IssueCertificate(spec, key.Public(), ca_key, &ca));
+  return IssuedIdentity{cert.ToPem(), key.ToPem()};
+}
+
+Status InitPveDirectory(const std::string& dir, const std::vector<std::string>& hosts) {
+  if (::mkdir(dir.c_str(), 0700) != 0 && errno != EEXIST)
+    return Error(ErrorCode::kIo, "cannot create " + dir);
+  struct stat st {};
+  if (::stat((dir + "/ca.key").c_str(), &st) == 0)
+    return Error(ErrorCode::kInvalidArgument, dir + " already holds a PVE CA; not overwriting it");
+
+  HENB_ASSIGN_OR_RETURN(PrivateKey ca_key, PrivateKey::Generate(KeyType::kEcP256));
+  CertificateSpec ca_spec;
+  ca_spec.common_name = "henbtrust PVE CA";
+  ca_spec.organization = "henbtrust";
+  ca_spec.is_ca = true;
+  ca_spec.validity = std::chrono::hours(24 * 365 * 10);
+  HENB_ASSIGN_OR_RETURN(Certificate ca,
+                        IssueCertificate(ca_spec, ca_key.Public(), ca_key, nullptr));
+
+  HENB_ASSIGN_OR_RETURN(PrivateKey server_key, PrivateKey::Generate(KeyType::kEcP256));
+  CertificateSpec server;
+  server.common_name = hosts.empty() ? "localhost" : hosts.front();
+  server.organization = "henbtrust";
+  server.server_auth = true;
+  for (const auto& h : hosts) {
+    if (h.find_first_not_of("0123456789.") == std::string::npos || h.find(':') != std::string::npos)
+      server.ip_addresses.push_back(h);
+    else
+      server.dns_names.push_back(h);
+  }
+  HENB_ASSIGN_OR_RETURN(Certificate server_cert,
+                        IssueCertificate(server, server_key.Public(), ca_key, &ca));
+  HENB_ASSIGN_OR_RETURN(PrivateKey ear_key, PrivateKey::Generate(KeyType::kEcP256));
+
+  HENB_TRY(WritePem(dir + "/ca.pem", ca.ToPem(), 0644));
+  HENB_TRY(WritePem(dir + "/ca.key", ca_key.ToPem(), 0600));
+  HENB_TRY(WritePem(dir + "/server.pem", server_cert.ToPem() + ca.ToPem(), 0644));
+  HENB_TRY(WritePem(dir + "/server.key", server_key.ToPem(), 0600));
+  HENB_TRY(WritePem(dir + "/ear.key", ear_key.ToPem(), 0600));
+  HENB_TRY(WritePem(dir + "/ear.pub", ear_key.Public().ToPem(), 0644));
+  const std::pair<const char*, std::string_view> roles[] = {
+      {"pve-client", kRolePve}, {"operator", kRoleOperator}, {"segw", kRoleSegw}};
+  for (const auto& [name, role] : roles) {
+    HENB_ASSIGN_OR_RETURN(IssuedIdentity id,
+                          IssueClientIdentity(ca, ca_key, std::string("henbtrust ") + name, role));
+    HENB_TRY(WritePem(dir + "/" + name + ".pem", id.certificate_pem, 0644));
+    HENB_TRY(WritePem(dir + "/" + name + ".key", id.private_key_pem, 0600));
+  }
+  return OkStatus();
+}
+
+Result<PveDirectory> LoadPveDirectory(const std::string& dir) {
+  HENB_ASSIGN_OR_RETURN(std::string ca_pem, ReadText(dir + "/ca.pem"));
+  HENB_ASSIGN_OR_RETURN(Certificate ca, Certificate::FromPem(ca_pem));
+  HENB_ASSIGN_OR_RETURN(std::string ca_key_pem, ReadText(dir + "/ca.key"));
+  HENB_ASSIGN_OR_RETURN(PrivateKey ca_key, PrivateKey::FromPem(ca_key_pem));
+  HENB_ASSIGN_OR_RETURN(std::string ear_key_pem, ReadText(dir + "/ear.key"));
+  HENB_ASSIGN_OR_RETURN(PrivateKey ear_key, PrivateKey::FromPem(ear_key_pem));
+  TlsConfig server{"", "", ca_pem};
+  HENB_ASSIGN_OR_RETURN(server.certificate_chain, ReadText(dir + "/server.pem"));
+  HENB_ASSIGN_OR_RETURN(server.private_key, ReadText(dir + "/server.key"));
+  TlsConfig agent{"", "", ca_pem};
+  HENB_ASSIGN_OR_RETURN(agent.certificate_chain, ReadText(dir + "/pve-client.pem"));
+  HENB_ASSIGN_OR_RETURN(agent.private_key, ReadText(dir + "/pve-client.key"));
+  return PveDirectory{PveConfig{.ca = ca, .ca_key = ca_key, .ear_key = ear_key, .agent_tls = agent},
+                      server};
+}
+
+}  // namespace henbtrust

@@ -1,0 +1,715 @@
+#include "henbtrust/pve/service.h"
+
+#include <nlohmann/json.hpp>
+
+#include <atomic>
+#include <chrono>
+#include <map>
+#include <mutex>
+
+#include "henbtrust/crypto/digest.h"
+#include "henbtrust/crypto/random.h"
+#include "henbtrust/release/manifest.h"
+#include "henbtrust/tpm/credential.h"
+#include "henbtrust/tpm/structures.h"
+
+namespace henbtrust {
+
+namespace {
+
+using Json = nlohmann::json;
+
+constexpr size_t kMaxTpmStructure = 4096;
+constexpr size_t kMaxEventLog = 512 * 1024;
+constexpr size_t kMaxCertificate = 16 * 1024;
+constexpr size_t kNonceBytes = 32;
+// Revocations reach every instance within this time.
+constexpr auto kManifestCacheTtl = std::chrono::seconds(1);
+
+int64_t SystemNow() {
+  return std::chrono::duration_cast<std::chrono::seconds>(
+             std::chrono::system_clock::now().time_since_epoch())
+      .count();
+}
+
+bool IsValidDeviceId(std::string_view id) {
+  if (id.empty() || id.size() > 64 || !std::isalnum(static_cast<unsigned char>(id[0])))
+    return false;
+  for (char c : id) {
+    if (!std::isalnum(static_cast<unsigned char>(c)) && c != '-' && c != '.' && c != '_')
+      return false;
+  }
+  return true;
+}
+
+Error BadRequest(std::string message) {
+  return Error(ErrorCode::kNetBadRequest, std::move(message));
+}
+
+Result<Json> ParseJsonBody(const HttpRequest& req) {
+  const std::string_view type = req.content_type;
+  if (type.substr(0, type.find(';')) != "application/json") {
+    return Error(ErrorCode::kNetContentType,
+                 "expected Content-Type application/json, got '" + req.content_type + "'");
+  }
+  Json body = Json::parse(req.body, nullptr, /*allow_exceptions=*/false);
+  if (body.is_discarded()) return BadRequest("the body is not valid JSON");
+  if (!body.is_object()) return BadRequest("the body must be a JSON object");
+  return body;
+}
+
+Result<std::string> TextField(const Json& body, const char* name, size_t max_size,
+                              bool required = true) {
+  auto it = body.find(name);
+  if (it == body.end() || it->is_null()) {
+    if (!required) return std::string();
+    return BadRequest(std::string("missing field '") + name + "'");
+  }
+  if (!it->is_string()) return BadRequest(std::string("field '") + name + "' must be a string");
+  const auto& s = it->get_ref<const std::string&>();
+  if (s.size() > max_size) {
+    return BadRequest(std::string("field '") + name + "' is longer than " +
+                      std::to_string(max_size));
+  }
+  return s;
+}
+
+Result<Bytes> Base64Field(const Json& body, const char* name, size_t max_bytes,
+                          bool required = true) {
+  HENB_ASSIGN_OR_RETURN(std::string text, TextField(body, name, (max_bytes + 2) / 3 * 4, required));
+  if (text.empty()) {
+    if (required) return BadRequest(std::string("field '") + name + "' is empty");
+    return Bytes();
+  }
+  auto bytes = Base64Decode(text);
+  if (!bytes.ok()) return BadRequest(std::string("field '") + name + "' is not base64");
+  return std::move(bytes).value();
+}
+
+HttpResponse JsonResponse(int status, const Json& body) {
+  return {status, "application/json", body.dump(), {}};
+}
+
+Status RequireRole(const PeerIdentity& peer, std::initializer_list<std::string_view> roles) {
+  if (!peer.presented) {
+    return Error(ErrorCode::kNetUnauthenticated,
+                 "this operation needs a client certificate (mutual TLS)");
+  }
+  if (!peer.verified) {
+    return Error(ErrorCode::kNetUnauthenticated,
+                 "client certificate not accepted: " + peer.verify_error);
+  }
+  for (auto role : roles) {
+    if (peer.organization == role) return OkStatus();
+  }
+  return Error(ErrorCode::kNetForbidden,
+               "role '" + peer.organization + "' may not perform this operation");
+}
+
+std::vector<std::string> SplitPath(std::string_view target) {
+  target = target.substr(0, target.find('?'));
+  std::vector<std::string> out;
+  size_t start = 1;
+  while (start <= target.size()) {
+    size_t end = target.find('/', start);
+    if (end == std::string_view::npos) end = target.size();
+    out.emplace_back(target.substr(start, end - start));
+    start = end + 1;
+  }
+  return out;
+}
+
+Json ResultJson(const AppraisalResult& r, int64_t appraisal_id, const std::string& token) {
+  Json submods = Json::object();
+  for (const auto& [name, status] : r.submodules) submods[name] = ArStatusName(status);
+  Json components = Json::array();
+  for (const auto& c : r.components) {
+    Json v = {{"id", c.id}, {"version", c.version}, {"status", ArStatusName(c.status)}};
+    if (!c.detail.empty()) v["detail"] = c.detail;
+    components.push_back(std::move(v));
+  }
+  Json out = {{"device_id", r.device_id},         {"appraisal_id", appraisal_id},
+              {"status", ArStatusName(r.status)}, {"release", r.release_version},
+              {"tim", HexEncode(r.tim)},          {"submods", submods},
+              {"components", components},         {"attestation_result", token}};
+  if (!r.detail.empty()) out["detail"] = r.detail;
+  return out;
+}
+
+}  // namespace
+
+int HttpStatusFor(ErrorCode code) {
+  switch (code) {
+    case ErrorCode::kNetUnauthenticated:
+      return 401;
+    case ErrorCode::kNetForbidden:
+    case ErrorCode::kPolicyEnrollment:
+      return 403;
+    case ErrorCode::kNetNotFound:
+    case ErrorCode::kNotFound:
+    case ErrorCode::kPolicyUnknownDevice:
+    case ErrorCode::kPolicyUnknownRelease:
+      return 404;
+    case ErrorCode::kPolicyNonce:
+    case ErrorCode::kPolicyDeviceConflict:
+    case ErrorCode::kPolicy:
+      return 409;
+    case ErrorCode::kNetTooLarge:
+      return 413;
+    case ErrorCode::kNetContentType:
+      return 415;
+    case ErrorCode::kNet:
+    case ErrorCode::kNetTls:
+    case ErrorCode::kNetTimeout:
+    case ErrorCode::kNetStatus:
+      return 502;
+    case ErrorCode::kStore:
+      return 503;
+    case ErrorCode::kInternal:
+    case ErrorCode::kIo:
+    case ErrorCode::kCryptoFailure:
+      return 500;
+    default:
+      break;
+  }
+  switch (LayerOf(code)) {
+    case ErrorLayer::kQuote:
+    case ErrorLayer::kEventLog:
+    case ErrorLayer::kTpm:
+      return 422;  // evidence that does not verify
+    case ErrorLayer::kCore:
+    case ErrorLayer::kCrypto:
+    case ErrorLayer::kNet:
+    case ErrorLayer::kRelease:
+      return 400;
+    default:
+      return 500;
+  }
+}
+
+HttpResponse ErrorResponse(const Error& error) {
+  return JsonResponse(
+      HttpStatusFor(error.code()),
+      {{"error", {{"code", ErrorCodeName(error.code())}, {"message", error.message()}}}});
+}
+
+struct PveService::Impl {
+  Impl(Store& s, PveConfig c) : store(s), config(std::move(c)), appraiser(config.policy_id) {
+    if (!config.now) config.now = SystemNow;
+    ca_pem = config.ca.ToPem();
+  }
+
+  Result<HttpResponse> Route(const HttpRequest& req);
+  Result<HttpResponse> Enroll(const HttpRequest& req);
+  Result<HttpResponse> Activate(const HttpRequest& req, const std::string& device_id);
+  Result<HttpResponse> IssueNonce(const HttpRequest& req);
+  Result<HttpResponse> PushEvidence(const HttpRequest& req);
+  Result<HttpResponse> PullAppraisal(const std::string& device_id);
+  Result<HttpResponse> LatestResult(const std::string& device_id);
+  Result<HttpResponse> AccessDecision(const std::string& device_id);
+  Result<HttpResponse> Revoke(const HttpRequest& req, const std::string& release_id,
+                              const std::string& version);
+  Result<HttpResponse> DeviceInfo(const std::string& device_id);
+  HttpResponse Metrics() const;
+
+  Result<DeviceRecord> LoadDevice(const std::string& device_id);
+  struct Reference {
+    ReleaseManifest manifest;
+    bool revoked = false;
+  };
+  Result<Reference> LoadReference(const DeviceRecord& device);
+  Result<std::pair<Bytes, int64_t>> NewNonce(const std::string& device_id);
+  // The nonce must be one the PVE issued to this device, unused and unexpired.
+  Result<HttpResponse> AppraiseAndRecord(const DeviceRecord& device, const Evidence& evidence,
+                                         ByteView nonce);
+  Result<Evidence> EvidenceFrom(const Json& body, Bytes* nonce);
+  void MaybePurge(int64_t now);
+
+  Store& store;
+  PveConfig config;
+  Appraiser appraiser;
+  std::string ca_pem;
+
+  std::mutex cache_mu;
+  struct CachedReference {
+    Reference reference;
+    std::chrono::steady_clock::time_point fetched;
+  };
+  std::map<std::pair<std::string, std::string>, CachedReference> references;
+
+  std::atomic<int64_t> last_purge{0};
+  std::atomic<uint64_t> requests{0};
+  std::atomic<uint64_t> affirming{0}, warning{0}, contraindicated{0};
+  std::atomic<uint64_t> client_errors{0}, server_errors{0};
+};
+
+PveService::PveService(Store& store, PveConfig config)
+    : impl_(std::make_unique<Impl>(store, std::move(config))) {}
+PveService::~PveService() = default;
+
+HttpResponse PveService::Handle(const HttpRequest& request) {
+  impl_->requests.fetch_add(1, std::memory_order_relaxed);
+  Result<HttpResponse> out = impl_->Route(request);
+  HttpResponse response = out.ok() ? std::move(out).value() : ErrorResponse(out.error());
+  if (response.status >= 500) {
+    impl_->server_errors.fetch_add(1, std::memory_order_relaxed);
+  } else if (response.status >= 400) {
+    impl_->client_errors.fetch_add(1, std::memory_order_relaxed);
+  }
+  return response;
+}
+
+Result<HttpResponse> PveService::Impl::Route(const HttpRequest& req) {
+  const auto path = SplitPath(req.target);
+  const std::string& m = req.method;
+  auto is = [&](std::initializer_list<std::string_view> want) {
+    if (path.size() != want.size()) return false;
+    size_t i = 0;
+    for (auto w : want) {
+      if (w != "*" && path[i] != w) return false;
+      ++i;
+    }
+    return true;
+  };
+  auto allow = [&](const char* method) -> Status {
+    if (m == method) return OkStatus();
+    return Error(ErrorCode::kNetNotFound, "no " + m + " " + req.target);
+  };
+
+  if (is({"healthz"})) {
+    HENB_TRY(allow("GET"));
+    return JsonResponse(200, {{"status", "ok"}, {"store", store.Backend()}});
+  }
+  if (is({"metrics"})) {
+    HENB_TRY(allow("GET"));
+    return Metrics();
+  }
+  if (path.empty() || path[0] != "v1")
+    return Error(ErrorCode::kNetNotFound, "no endpoint " + req.target);
+
+  if (is({"v1", "enrollments"})) {
+    HENB_TRY(allow("POST"));
+    return Enroll(req);
+  }
+  if (is({"v1", "enrollments", "*", "activation"})) {
+    HENB_TRY(allow("POST"));
+    return Activate(req, path[2]);
+  }
+  if (is({"v1", "nonces"})) {
+    HENB_TRY(allow("POST"));
+    HENB_TRY(RequireRole(req.peer, {kRoleDevice}));
+    return IssueNonce(req);
+  }
+  if (is({"v1", "evidence"})) {
+    HENB_TRY(allow("POST"));
+    HENB_TRY(RequireRole(req.peer, {kRoleDevice}));
+    return PushEvidence(req);
+  }
+  if (is({"v1", "devices", "*"})) {
+    HENB_TRY(allow("GET"));
+    HENB_TRY(RequireRole(req.peer, {kRoleOperator}));
+    return DeviceInfo(path[2]);
+  }
+  if (is({"v1", "devices", "*", "appraisals"})) {
+    HENB_TRY(allow("POST"));
+    HENB_TRY(RequireRole(req.peer, {kRoleOperator}));
+    return PullAppraisal(path[2]);
+  }
+  if (is({"v1", "devices", "*", "attestation-result"})) {
+    HENB_TRY(allow("GET"));
+    HENB_TRY(RequireRole(req.peer, {kRoleOperator, kRoleSegw, kRoleDevice}));
+    if (req.peer.organization == kRoleDevice && req.peer.common_name != path[2]) {
+      return Error(ErrorCode::kNetForbidden, "a device may read only its own result");
+    }
+    return LatestResult(path[2]);
+  }
+  if (is({"v1", "devices", "*", "access-decision"})) {
+    HENB_TRY(allow("GET"));
+    HENB_TRY(RequireRole(req.peer, {kRoleSegw, kRoleOperator}));
+    return AccessDecision(path[2]);
+  }
+  if (is({"v1", "releases", "*", "*", "revocation"})) {
+    HENB_TRY(allow("POST"));
+    HENB_TRY(RequireRole(req.peer, {kRoleOperator}));
+    return Revoke(req, path[2], path[3]);
+  }
+  return Error(ErrorCode::kNetNotFound, "no endpoint " + m + " " + req.target);
+}
+
+Result<DeviceRecord> PveService::Impl::LoadDevice(const std::string& device_id) {
+  if (!IsValidDeviceId(device_id)) return BadRequest("malformed device id");
+  HENB_ASSIGN_OR_RETURN(auto device, store.GetDevice(device_id));
+  if (!device) return Error(ErrorCode::kPolicyUnknownDevice, "no enrolled device " + device_id);
+  return std::move(*device);
+}
+
+Result<PveService::Impl::Reference> PveService::Impl::LoadReference(const DeviceRecord& device) {
+  const auto key = std::make_pair(device.release_id, device.release_version);
+  const auto now = std::chrono::steady_clock::now();
+  {
+    std::lock_guard<std::mutex> lock(cache_mu);
+    auto it = references.find(key);
+    if (it != references.end() && now - it->second.fetched < kManifestCacheTtl)
+      return it->second.reference;
+  }
+  HENB_ASSIGN_OR_RETURN(auto record, store.GetManifest(device.release_id, device.release_version));
+  if (!record) {
+    return Error(
+        ErrorCode::kPolicyUnknownRelease,
+        "no reference manifest for release " + device.release_id + " " + device.release_version);
+  }
+  auto manifest = ParseManifest(record->manifest);
+  if (!manifest.ok()) {
+    return Error(ErrorCode::kInternal,
+                 "stored manifest does not parse: " + manifest.error().ToString());
+  }
+  Reference ref{std::move(manifest).value(), !record->revoked_reason.empty()};
+  std::lock_guard<std::mutex> lock(cache_mu);
+  references[key] = {ref, now};
+  return ref;
+}
+
+void PveService::Impl::MaybePurge(int64_t now) {
+  int64_t last = last_purge.load();
+  if (now - last < 60 || !last_purge.compare_exchange_strong(last, now)) return;
+  (void)store.PurgeExpiredNonces(now);
+}
+
+Result<std::pair<Bytes, int64_t>> PveService::Impl::NewNonce(const std::string& device_id) {
+  const int64_t now = config.now();
+  MaybePurge(now);
+  HENB_ASSIGN_OR_RETURN(Bytes nonce, RandomBytes(kNonceBytes));
+  const int64_t expires_at = now + config.nonce_ttl;
+  HENB_TRY(store.IssueNonce(nonce, device_id, expires_at));
+  return std::make_pair(std::move(nonce), expires_at);
+}
+
+// --- enrollment (DESIGN.md section 4) ---------------------------------------
+
+Result<HttpResponse> PveService::Impl::Enroll(const HttpRequest& req) {
+  HENB_ASSIGN_OR_RETURN(Json body, ParseJsonBody(req));
+  HENB_ASSIGN_OR_RETURN(std::string device_id, TextField(body, "device_id", 64));
+  if (!IsValidDeviceId(device_id))
+    return BadRequest("device_id must be 1-64 of [A-Za-z0-9._-], starting with a letter or digit");
+  HENB_ASSIGN_OR_RETURN(std::string model, TextField(body, "hardware_model", 128));
+  HENB_ASSIGN_OR_RETURN(std::string release_id, TextField(body, "release_id", 128));
+  HENB_ASSIGN_OR_RETURN(std::string release_version, TextField(body, "release_version", 128));
+  HENB_ASSIGN_OR_RETURN(Bytes ek_public, Base64Field(body, "ek_public", kMaxTpmStructure));
+  HENB_ASSIGN_OR_RETURN(Bytes ek_cert_der, Base64Field(body, "ek_certificate", kMaxCertificate));
+  HENB_ASSIGN_OR_RETURN(Bytes ak_public, Base64Field(body, "ak_public", kMaxTpmStructure));
+  HENB_ASSIGN_OR_RETURN(Bytes tls_key, Base64Field(body, "tls_public_key", kMaxTpmStructure));
+  HENB_ASSIGN_OR_RETURN(std::string agent, TextField(body, "agent_address", 300, false));
+  if (!agent.empty() && !ParseHostPort(agent).ok())
+    return BadRequest("agent_address must be host:port");
+  if (!PublicKey::FromDer(tls_key).ok())
+    return BadRequest("tls_public_key is not a DER SubjectPublicKeyInfo");
+
+  // The EK: a certificate from a manufacturer CA, for the EK the TPM reports.
+  auto ek_cert = Certificate::FromDer(ek_cert_der);
+  if (!ek_cert.ok()) return BadRequest("ek_certificate is not a DER X.509 certificate");
+  ChainOptions chain;
+  chain.allow_unknown_critical = true;  // EK certificates carry TPM-specific critical extensions
+  if (auto st = VerifyChain(*ek_cert, {}, config.manufacturer_cas, chain); !st.ok()) {
+    return Error(ErrorCode::kPolicyEnrollment,
+                 "EK certificate not issued by a trusted manufacturer: " + st.error().message());
+  }
+  auto ek = ParseTpmPublic(ek_public);
+  if (!ek.ok()) return ek.error().WithContext("ek_public");
+  constexpr uint32_t kEkAttributes = kTpmaFixedTpm | kTpmaRestricted | kTpmaDecrypt;
+  if ((ek->object_attributes & kEkAttributes) != kEkAttributes)
+    return Error(ErrorCode::kPolicyEnrollment, "ek_public is not a restricted decryption key");
+  auto cert_key = ek_cert->SubjectKey();
+  if (!cert_key.ok() || cert_key->ToDer() != ek->key.ToDer())
+    return Error(ErrorCode::kPolicyEnrollment, "the EK certificate is for another key");
+  // The AK: a restricted signing key that cannot leave its TPM.
+  auto ak = ParseTpmPublic(ak_public);
+  if (!ak.ok()) return ak.error().WithContext("ak_public");
+  if (!ak->IsRestrictedSigningKey() || (ak->object_attributes & kTpmaFixedTpm) == 0)
+    return Error(ErrorCode::kPolicyEnrollment,
+                 "ak_public is not a fixedTPM restricted signing key");
+  if (!QuoteVerifier::FromTpmPublic(ak_public).ok())
+    return Error(ErrorCode::kPolicyEnrollment, "the AK cannot verify quotes");
+
+  // The release it claims must be one the PVE knows, for its hardware.
+  HENB_ASSIGN_OR_RETURN(auto manifest, store.GetManifest(release_id, release_version));
+  if (!manifest) {
+    return Error(ErrorCode::kPolicyUnknownRelease,
+                 "no reference manifest for release " + release_id + " " + release_version);
+  }
+  HENB_ASSIGN_OR_RETURN(ReleaseManifest parsed, ParseManifest(manifest->manifest));
+  if (std::find(parsed.hardware_models.begin(), parsed.hardware_models.end(), model) ==
+      parsed.hardware_models.end()) {
+    return Error(ErrorCode::kPolicyEnrollment,
+                 "release " + release_version + " is not for hardware model " + model);
+  }
+  HENB_ASSIGN_OR_RETURN(auto existing, store.GetDevice(device_id));
+  if (existing && existing->ek_public != ek_public) {
+    return Error(ErrorCode::kPolicyDeviceConflict,
+                 "device " + device_id + " is enrolled with another EK");
+  }
+
+  HENB_ASSIGN_OR_RETURN(Bytes secret, RandomBytes(32));
+  HENB_ASSIGN_OR_RETURN(CredentialChallenge challenge, MakeCredential(ek_public, ak->name, secret));
+  const int64_t expires_at = config.now() + config.enrollment_ttl;
+  HENB_TRY(store.PutEnrollment({device_id, Sha256(secret), body.dump(), expires_at}));
+  return JsonResponse(201, {{"device_id", device_id},
+                            {"credential_blob", Base64Encode(challenge.credential_blob)},
+                            {"encrypted_secret", Base64Encode(challenge.encrypted_secret)},
+                            {"expires_at", expires_at}});
+}
+
+Result<HttpResponse> PveService::Impl::Activate(const HttpRequest& req,
+                                                const std::string& device_id) {
+  if (!IsValidDeviceId(device_id)) return BadRequest("malformed device id");
+  HENB_ASSIGN_OR_RETURN(Json body, ParseJsonBody(req));
+  HENB_ASSIGN_OR_RETURN(Bytes secret, Base64Field(body, "secret", 64));
+  const int64_t now = config.now();
+  HENB_ASSIGN_OR_RETURN(auto pending, store.TakeEnrollment(device_id, now));
+  if (!pending) {
+    return Error(ErrorCode::kPolicyEnrollment,
+                 "no pending enrollment for " + device_id + " (expired or already answered)");
+  }
+  if (!ConstantTimeEqual(Sha256(secret), pending->secret_digest)) {
+    return Error(ErrorCode::kPolicyEnrollment,
+                 "credential activation failed: the AK is not in the TPM of that EK");
+  }
+  // The request was validated when it was stored.
+  const Json request = Json::parse(pending->request, nullptr, false);
+  if (request.is_discarded()) return Error(ErrorCode::kInternal, "stored enrollment is corrupt");
+  DeviceRecord d;
+  d.device_id = device_id;
+  d.hardware_model = request.value("hardware_model", "");
+  HENB_ASSIGN_OR_RETURN(d.ek_public, Base64Field(request, "ek_public", kMaxTpmStructure));
+  HENB_ASSIGN_OR_RETURN(d.ek_certificate, Base64Field(request, "ek_certificate", kMaxCertificate));
+  HENB_ASSIGN_OR_RETURN(d.ak_public, Base64Field(request, "ak_public", kMaxTpmStructure));
+  HENB_ASSIGN_OR_RETURN(Bytes tls_key, Base64Field(request, "tls_public_key", kMaxTpmStructure));
+  d.release_id = request.value("release_id", "");
+  d.release_version = request.value("release_version", "");
+  d.agent_address = request.value("agent_address", "");
+  d.state = "enrolled";
+  d.updated_at = now;
+
+  HENB_ASSIGN_OR_RETURN(PublicKey subject, PublicKey::FromDer(tls_key));
+  CertificateSpec spec;
+  spec.common_name = device_id;
+  spec.organization = std::string(kRoleDevice);
+  spec.client_auth = true;
+  spec.server_auth = true;  // the agent serves pull requests with it
+  spec.dns_names = {device_id};
+  spec.validity = config.device_certificate_validity;
+  HENB_ASSIGN_OR_RETURN(Certificate cert,
+                        IssueCertificate(spec, subject, config.ca_key, &config.ca));
+  HENB_TRY(store.PutDevice(d));
+  return JsonResponse(
+      200,
+      {{"device_id", device_id}, {"device_certificate", cert.ToPem()}, {"ca_certificate", ca_pem}});
+}
+
+// --- appraisal (DESIGN.md section 3, steps 2 to 4) --------------------------
+
+Result<HttpResponse> PveService::Impl::IssueNonce(const HttpRequest& req) {
+  HENB_ASSIGN_OR_RETURN(DeviceRecord device, LoadDevice(req.peer.common_name));
+  HENB_ASSIGN_OR_RETURN(Reference ref, LoadReference(device));
+  HENB_ASSIGN_OR_RETURN(auto nonce, NewNonce(device.device_id));
+  return JsonResponse(200, {{"nonce", Base64Encode(nonce.first)},
+                            {"expires_at", nonce.second},
+                            {"pcr_selection", FormatPcrSelection({PlanSelection(ref.manifest)})}});
+}
+
+Result<Evidence> PveService::Impl::EvidenceFrom(const Json& body, Bytes* nonce) {
+  Evidence e;
+  HENB_ASSIGN_OR_RETURN(*nonce, Base64Field(body, "nonce", 64));
+  HENB_ASSIGN_OR_RETURN(e.attest, Base64Field(body, "attest", kMaxTpmStructure));
+  HENB_ASSIGN_OR_RETURN(e.signature, Base64Field(body, "signature", kMaxTpmStructure));
+  HENB_ASSIGN_OR_RETURN(e.event_log, Base64Field(body, "event_log", kMaxEventLog, false));
+  return e;
+}
+
+Result<HttpResponse> PveService::Impl::PushEvidence(const HttpRequest& req) {
+  HENB_ASSIGN_OR_RETURN(Json body, ParseJsonBody(req));
+  HENB_ASSIGN_OR_RETURN(std::string claimed, TextField(body, "device_id", 64, false));
+  if (!claimed.empty() && claimed != req.peer.common_name) {
+    return Error(
+        ErrorCode::kNetForbidden,
+        "evidence for " + claimed + " sent with the certificate of " + req.peer.common_name);
+  }
+  Bytes nonce;
+  HENB_ASSIGN_OR_RETURN(Evidence evidence, EvidenceFrom(body, &nonce));
+  HENB_ASSIGN_OR_RETURN(DeviceRecord device, LoadDevice(req.peer.common_name));
+  return AppraiseAndRecord(device, evidence, nonce);
+}
+
+Result<HttpResponse> PveService::Impl::PullAppraisal(const std::string& device_id) {
+  HENB_ASSIGN_OR_RETURN(DeviceRecord device, LoadDevice(device_id));
+  if (device.agent_address.empty()) {
+    return Error(ErrorCode::kPolicy,
+                 "device " + device_id + " registered no agent address: it can only push");
+  }
+  HENB_ASSIGN_OR_RETURN(Reference ref, LoadReference(device));
+  HENB_ASSIGN_OR_RETURN(auto hp, ParseHostPort(device.agent_address));
+  HENB_ASSIGN_OR_RETURN(auto nonce, NewNonce(device_id));
+  HttpClientOptions options;
+  options.timeout = config.agent_timeout;
+  options.server_name = device_id;
+  options.max_response_bytes = 2 * kMaxEventLog;
+  TlsConfig tls = config.agent_tls;
+  tls.peer_ca = ca_pem;
+  auto client = HttpClient::Connect(hp.first, hp.second, tls, options);
+  if (!client.ok()) return client.error().WithContext("device agent of " + device_id);
+  const Json request = {{"nonce", Base64Encode(nonce.first)},
+                        {"pcr_selection", FormatPcrSelection({PlanSelection(ref.manifest)})}};
+  HENB_ASSIGN_OR_RETURN(
+      HttpResponse answer,
+      (*client)->Request("POST", "/v1/integrity-request", "application/json", request.dump()));
+  if (answer.status != 200) {
+    return Error(ErrorCode::kNetStatus, "device agent of " + device_id + " answered " +
+                                            std::to_string(answer.status) + ": " +
+                                            answer.body.substr(0, 200));
+  }
+  Json body = Json::parse(answer.body, nullptr, false);
+  if (!body.is_object()) {
+    return Error(ErrorCode::kNetStatus,
+                 "device agent of " + device_id + " answered with something that is not JSON");
+  }
+  Bytes echoed;
+  HENB_ASSIGN_OR_RETURN(Evidence evidence, EvidenceFrom(body, &echoed));
+  // The quote must carry the nonce the PVE sent, whatever the agent echoes.
+  return AppraiseAndRecord(device, evidence, nonce.first);
+}
+
+Result<HttpResponse> PveService::Impl::AppraiseAndRecord(const DeviceRecord& device,
+                                                         const Evidence& evidence, ByteView nonce) {
+  const int64_t now = config.now();
+  HENB_ASSIGN_OR_RETURN(bool fresh, store.ConsumeNonce(nonce, device.device_id, now));
+  if (!fresh) {
+    return Error(ErrorCode::kPolicyNonce,
+                 "nonce not issued to " + device.device_id + ", already used, or expired");
+  }
+  HENB_ASSIGN_OR_RETURN(Reference ref, LoadReference(device));
+  HENB_ASSIGN_OR_RETURN(AppraisalResult r, appraiser.Appraise(device, ref.manifest, ref.revoked,
+                                                              evidence, nonce, now));
+  HENB_ASSIGN_OR_RETURN(std::string token, EncodeEar(r, config.ear_key, config.verifier_id));
+  AppraisalRecord record{0, device.device_id, std::string(ArStatusName(r.status)), token, now};
+  if (!r.evidence_error) {
+    record.advance_clock = true;
+    record.reset_count = r.clock.reset_count;
+    record.clock = r.clock.clock;
+  }
+  HENB_ASSIGN_OR_RETURN(int64_t id, store.RecordAppraisal(record));
+  switch (r.status) {
+    case ArStatus::kAffirming:
+      affirming.fetch_add(1, std::memory_order_relaxed);
+      break;
+    case ArStatus::kWarning:
+      warning.fetch_add(1, std::memory_order_relaxed);
+      break;
+    case ArStatus::kContraindicated:
+      contraindicated.fetch_add(1, std::memory_order_relaxed);
+      break;
+  }
+  Json out = ResultJson(r, id, token);
+  if (r.evidence_error) {
+    // The evidence did not verify: a client error, with the signed result kept.
+    out["error"] = {{"code", ErrorCodeName(*r.evidence_error)}, {"message", r.detail}};
+    return JsonResponse(422, out);
+  }
+  return JsonResponse(200, out);
+}
+
+// --- results ----------------------------------------------------------------
+
+Result<HttpResponse> PveService::Impl::LatestResult(const std::string& device_id) {
+  HENB_ASSIGN_OR_RETURN(DeviceRecord device, LoadDevice(device_id));
+  HENB_ASSIGN_OR_RETURN(auto latest, store.LatestAppraisal(device.device_id));
+  if (!latest) return Error(ErrorCode::kNotFound, "device " + device_id + " was never appraised");
+  return JsonResponse(200, {{"device_id", device_id},
+                            {"appraisal_id", latest->id},
+                            {"status", latest->status},
+                            {"appraised_at", latest->created_at},
+                            {"attestation_result", latest->result}});
+}
+
+Result<HttpResponse> PveService::Impl::AccessDecision(const std::string& device_id) {
+  if (!IsValidDeviceId(device_id)) return BadRequest("malformed device id");
+  HENB_ASSIGN_OR_RETURN(auto device, store.GetDevice(device_id));
+  const int64_t now = config.now();
+  std::string reason;
+  Json out = {{"device_id", device_id}};
+  if (!device) {
+    reason = "not enrolled";
+  } else if (device->state != "enrolled") {
+    reason = "device state is " + device->state;
+  } else {
+    HENB_ASSIGN_OR_RETURN(auto latest, store.LatestAppraisal(device_id));
+    if (!latest) {
+      reason = "never appraised";
+    } else {
+      out["status"] = latest->status;
+      out["appraised_at"] = latest->created_at;
+      out["appraisal_id"] = latest->id;
+      if (latest->status != "affirming") {
+        reason = "latest attestation result is " + latest->status;
+      } else if (now - latest->created_at > config.result_max_age) {
+        reason = "latest attestation result is older than " +
+                 std::to_string(config.result_max_age) + " s";
+      }
+    }
+  }
+  out["decision"] = reason.empty() ? "admit" : "quarantine";
+  out["reason"] = reason.empty() ? "affirming attestation result" : reason;
+  return JsonResponse(200, out);
+}
+
+Result<HttpResponse> PveService::Impl::DeviceInfo(const std::string& device_id) {
+  HENB_ASSIGN_OR_RETURN(DeviceRecord d, LoadDevice(device_id));
+  auto ak_name = TpmObjectName(d.ak_public);
+  return JsonResponse(200, {{"device_id", d.device_id},
+                            {"hardware_model", d.hardware_model},
+                            {"release_id", d.release_id},
+                            {"release_version", d.release_version},
+                            {"state", d.state},
+                            {"agent_address", d.agent_address},
+                            {"reset_count", d.reset_count},
+                            {"clock", d.clock},
+                            {"ak_name", ak_name.ok() ? HexEncode(*ak_name) : std::string()},
+                            {"updated_at", d.updated_at}});
+}
+
+Result<HttpResponse> PveService::Impl::Revoke(const HttpRequest& req, const std::string& release_id,
+                                              const std::string& version) {
+  HENB_ASSIGN_OR_RETURN(Json body, ParseJsonBody(req));
+  HENB_ASSIGN_OR_RETURN(std::string reason, TextField(body, "reason", 1024));
+  if (reason.empty()) return BadRequest("a revocation needs a reason");
+  if (auto st = store.RevokeRelease(release_id, version, reason); !st.ok()) {
+    if (st.error().code() == ErrorCode::kNotFound) {
+      return Error(ErrorCode::kPolicyUnknownRelease, st.error().message());
+    }
+    return st.error();
+  }
+  std::lock_guard<std::mutex> lock(cache_mu);
+  references.erase({release_id, version});
+  return JsonResponse(200, {{"release_id", release_id}, {"version", version}, {"revoked", reason}});
+}
+
+HttpResponse PveService::Impl::Metrics() const {
+  std::string out;
+  auto line = [&out](const char* name, const char* labels, uint64_t v) {
+    out += name;
+    out += labels;
+    out += ' ';
+    out += std::to_string(v);
+    out += '\n';
+  };
+  out += "# TYPE henbtrust_pve_requests_total counter\n";
+  line("henbtrust_pve_requests_total", "", requests.load());
+  out += "# TYPE henbtrust_pve_errors_total counter\n";
+  line("henbtrust_pve_errors_total", "{class=\"4xx\"}", client_errors.load());
+  line("henbtrust_pve_errors_total", "{class=\"5xx\"}", server_errors.load());
+  out += "# TYPE henbtrust_pve_appraisals_total counter\n";
+  line("henbtrust_pve_appraisals_total", "{status=\"affirming\"}", affirming.load());
+  line("henbtrust_pve_appraisals_total", "{status=\"warning\"}", warning.load());
+  line("henbtrust_pve_appraisals_total", "{status=\"contraindicated\"}", contraindicated.load());
+  return {200, "text/plain; version=0.0.4", out, {}};
+}
+
+}  // namespace henbtrust

@@ -1,0 +1,404 @@
+// The PVE over HTTPS: enrollment, push and pull appraisal, results and the
+// access decision, and bad input from the network, each answered with a
+// clear 4xx while the service goes on serving everyone else.
+#include "henbtrust/pve/service.h"
+
+#include <gtest/gtest.h>
+
+#include <nlohmann/json.hpp>
+
+#include "pve/pve_harness.h"
+
+namespace henbtrust {
+namespace {
+
+using Json = nlohmann::json;
+using testing::PveHarness;
+
+Json Body(const HttpResponse& r) {
+  Json j = Json::parse(r.body, nullptr, false);
+  EXPECT_FALSE(j.is_discarded()) << r.body;
+  return j;
+}
+
+std::string CodeOf(const HttpResponse& r) {
+  const Json j = Body(r);
+  if (!j.is_object() || !j.contains("error")) return "";
+  return j["error"].value("code", "");
+}
+
+HttpResponse Post(HttpClient& c, const std::string& target, const std::string& body,
+                  const std::string& type = "application/json") {
+  auto r = c.Request("POST", target, type, body);
+  EXPECT_TRUE(r.ok()) << r.error().ToString();
+  return r.ok() ? std::move(r).value() : HttpResponse{0, "", "", {}};
+}
+
+HttpResponse Get(HttpClient& c, const std::string& target) {
+  auto r = c.Request("GET", target);
+  EXPECT_TRUE(r.ok()) << r.error().ToString();
+  return r.ok() ? std::move(r).value() : HttpResponse{0, "", "", {}};
+}
+
+// A fresh nonce for `d` and the PCR selection to quote.
+std::pair<Bytes, std::vector<PcrSelection>> Nonce(PveHarness::Device& d) {
+  const HttpResponse r = Post(*d.client, "/v1/nonces", "{}");
+  EXPECT_EQ(r.status, 200) << r.body;
+  const Json j = Body(r);
+  return {*Base64Decode(j["nonce"].get<std::string>()),
+          *ParsePcrSelectionSpec(j["pcr_selection"].get<std::string>())};
+}
+
+class PveServiceTest : public ::testing::Test {
+ protected:
+  PveHarness h_;
+};
+
+TEST_F(PveServiceTest, EnrolledDeviceIsAffirmedByPushAndAdmitted) {
+  auto d = h_.Enrolled("henb-0001");
+  ASSERT_TRUE(d.client);
+  // The device certificate names the device and its role, from the PVE CA.
+  auto cert = Certificate::FromPem(d.credentials.certificate_pem);
+  ASSERT_TRUE(cert.ok());
+  EXPECT_EQ(cert->SubjectField("CN"), "henb-0001");
+  EXPECT_EQ(cert->SubjectField("O"), kRoleDevice);
+  EXPECT_TRUE(VerifyChain(*cert, {}, {h_.pve->config.ca}).ok());
+
+  auto answer = AttestOnce(*d.client, *d.tre);
+  ASSERT_TRUE(answer.ok()) << answer.error().ToString();
+  ASSERT_EQ(answer->status, 200) << answer->body;
+  const Json result = Body(*answer);
+  EXPECT_EQ(result["status"], "affirming");
+  EXPECT_EQ(result["tim"], HexEncode(ExpectedTim(h_.reference)));
+  // The attestation result is an ES256 JWT by the PVE's EAR key.
+  auto claims =
+      VerifyEar(result["attestation_result"].get<std::string>(), h_.pve->config.ear_key.Public());
+  ASSERT_TRUE(claims.ok()) << claims.error().ToString();
+  EXPECT_EQ(Json::parse(*claims)["ear.status"], "affirming");
+  EXPECT_EQ(Json::parse(*claims)["henbtrust.device-id"], "henb-0001");
+
+  auto segw = h_.Client(h_.RoleTls("segw"));
+  const Json decision = Body(Get(*segw, "/v1/devices/henb-0001/access-decision"));
+  EXPECT_EQ(decision["decision"], "admit") << decision.dump();
+  const Json latest = Body(Get(*segw, "/v1/devices/henb-0001/attestation-result"));
+  EXPECT_EQ(latest["attestation_result"], result["attestation_result"]);
+  // An old result no longer admits.
+  h_.now += h_.pve->config.result_max_age + 1;
+  EXPECT_EQ(Body(Get(*segw, "/v1/devices/henb-0001/access-decision"))["decision"], "quarantine");
+}
+
+TEST_F(PveServiceTest, AModifiedComponentIsContraindicatedByNameAndQuarantined) {
+  auto d = h_.Enrolled("henb-0002");
+  ASSERT_TRUE(d.client);
+  h_.Boot(*d.tre, {{"femto", "an implanted femto stack"}});
+  auto answer = AttestOnce(*d.client, *d.tre);
+  ASSERT_TRUE(answer.ok());
+  ASSERT_EQ(answer->status, 200) << answer->body;  // the evidence verifies; the device is bad
+  const Json result = Body(*answer);
+  EXPECT_EQ(result["status"], "contraindicated");
+  bool named = false;
+  for (const auto& c : result["components"]) {
+    if (c["id"] == "femto") {
+      named = true;
+      EXPECT_EQ(c["status"], "contraindicated");
+    } else {
+      EXPECT_EQ(c["status"], "affirming") << c.dump();
+    }
+  }
+  EXPECT_TRUE(named);
+  auto segw = h_.Client(h_.RoleTls("segw"));
+  const Json decision = Body(Get(*segw, "/v1/devices/henb-0002/access-decision"));
+  EXPECT_EQ(decision["decision"], "quarantine");
+  EXPECT_EQ(decision["status"], "contraindicated");
+}
+
+TEST_F(PveServiceTest, ARevokedReleaseIsContraindicated) {
+  auto d = h_.Enrolled("henb-0003");
+  ASSERT_TRUE(d.client);
+  auto op = h_.Client(h_.RoleTls("operator"));
+  const std::string path =
+      "/v1/releases/" + h_.reference.release_id + "/" + h_.reference.version + "/revocation";
+  EXPECT_EQ(Post(*op, path, R"({"reason":"CVE-2026-0001 in the kernel"})").status, 200);
+  EXPECT_EQ(CodeOf(Post(*op, "/v1/releases/none/1.0/revocation", R"({"reason":"x"})")),
+            "policy.unknown-release");
+  auto answer = AttestOnce(*d.client, *d.tre);
+  ASSERT_TRUE(answer.ok());
+  EXPECT_EQ(Body(*answer)["status"], "contraindicated");
+  EXPECT_NE(Body(*answer)["detail"].get<std::string>().find("revoked"), std::string::npos);
+}
+
+TEST_F(PveServiceTest, PullAppraisalAsksTheAgentOverMutualTls) {
+  // The agent listens with its device certificate; the PVE connects with its
+  // own client certificate and checks that the agent's names the device.
+  auto tre = std::make_unique<SoftTre>(*SoftTre::Create());
+  h_.Boot(*tre);
+  std::mutex tre_mu;
+  auto creds = Enroll("127.0.0.1", h_.port(), h_.CaPem(), *tre,
+                      h_.Request("henb-pull", *tre, "127.0.0.1:1"));
+  ASSERT_TRUE(creds.ok()) << creds.error().ToString();
+  auto started = HttpServer::Start({}, DeviceTls(*creds), IntegrityResponder(*tre, tre_mu));
+  ASSERT_TRUE(started.ok()) << started.error().ToString();
+  auto agent = std::move(started).value();
+  // The agent's port is known only now that it listens: record it.
+  auto device = *h_.store->GetDevice("henb-pull");
+  device->agent_address = "127.0.0.1:" + std::to_string(agent->port());
+  ASSERT_TRUE(h_.store->PutDevice(*device).ok());
+
+  auto op = h_.Client(h_.RoleTls("operator"));
+  HttpResponse r = Post(*op, "/v1/devices/henb-pull/appraisals", "");
+  ASSERT_EQ(r.status, 200) << r.body;
+  EXPECT_EQ(Body(r)["status"], "affirming");
+  // A tampered boot is caught the same way.
+  {
+    std::lock_guard<std::mutex> lock(tre_mu);
+    h_.Boot(*tre, {{"kernel", "patched kernel"}});
+  }
+  r = Post(*op, "/v1/devices/henb-pull/appraisals", "");
+  EXPECT_EQ(Body(r)["status"], "contraindicated");
+  // Only the PVE may ask the agent for evidence: an operator certificate is refused.
+  auto direct = HttpClient::Connect("127.0.0.1", agent->port(), h_.RoleTls("operator"),
+                                    HttpClientOptions{.server_name = "henb-pull"});
+  ASSERT_TRUE(direct.ok()) << direct.error().ToString();
+  EXPECT_EQ(
+      Post(**direct, "/v1/integrity-request", R"({"nonce":"AAAA","pcr_selection":"sha256:0"})")
+          .status,
+      401);
+  // A device without an agent address can only push.
+  auto pusher = h_.Enrolled("henb-push-only");
+  EXPECT_EQ(CodeOf(Post(*op, "/v1/devices/henb-push-only/appraisals", "")), "policy.error");
+  // An unreachable agent is a 502, not a hang or a crash.
+  device->agent_address = "127.0.0.1:1";
+  ASSERT_TRUE(h_.store->PutDevice(*device).ok());
+  EXPECT_EQ(Post(*op, "/v1/devices/henb-pull/appraisals", "").status, 502);
+}
+
+TEST_F(PveServiceTest, EnrollmentRefusesWhatItCannotTrust) {
+  auto tre = std::make_unique<SoftTre>(*SoftTre::Create());
+  h_.Boot(*tre);
+  auto anon = h_.Client(h_.RoleTls(""));
+  auto enroll = [&](const Json& body) { return Post(*anon, "/v1/enrollments", body.dump()); };
+  auto key = *PrivateKey::Generate(KeyType::kEcP256);
+  Json good = {{"device_id", "henb-e"},
+               {"hardware_model", "femto-a1"},
+               {"release_id", h_.reference.release_id},
+               {"release_version", h_.reference.version},
+               {"ek_public", Base64Encode(tre->EkPublic())},
+               {"ek_certificate", Base64Encode(h_.EkCertificate(*tre))},
+               {"ak_public", Base64Encode(tre->AkPublic())},
+               {"tls_public_key", Base64Encode(key.Public().ToDer())}};
+
+  // An EK certificate from a CA that is not a trusted manufacturer.
+  {
+    auto rogue_key = *PrivateKey::Generate(KeyType::kEcP256);
+    CertificateSpec spec;
+    spec.common_name = "Rogue";
+    spec.is_ca = true;
+    auto rogue = *IssueCertificate(spec, rogue_key.Public(), rogue_key, nullptr);
+    CertificateSpec leaf;
+    leaf.common_name = "EK";
+    Json j = good;
+    j["ek_certificate"] = Base64Encode(
+        IssueCertificate(leaf, ParseTpmPublic(tre->EkPublic())->key, rogue_key, &rogue)->ToDer());
+    const HttpResponse r = enroll(j);
+    EXPECT_EQ(r.status, 403);
+    EXPECT_EQ(CodeOf(r), "policy.enrollment");
+  }
+  // A genuine EK certificate, but for another TPM's EK.
+  {
+    auto other = *SoftTre::Create();
+    Json j = good;
+    j["ek_certificate"] = Base64Encode(h_.EkCertificate(other));
+    EXPECT_EQ(CodeOf(enroll(j)), "policy.enrollment");
+  }
+  // The EK offered as the AK: not a restricted signing key.
+  {
+    Json j = good;
+    j["ak_public"] = Base64Encode(tre->EkPublic());
+    EXPECT_EQ(CodeOf(enroll(j)), "policy.enrollment");
+  }
+  // A release the PVE has no manifest for, or not for this hardware.
+  {
+    Json j = good;
+    j["release_version"] = "9.9";
+    EXPECT_EQ(CodeOf(enroll(j)), "policy.unknown-release");
+    j = good;
+    j["hardware_model"] = "femto-z9";
+    EXPECT_EQ(CodeOf(enroll(j)), "policy.enrollment");
+  }
+  // A wrong answer to the credential challenge (an AK not in that TPM), and
+  // no second try on the same challenge.
+  {
+    EXPECT_EQ(enroll(good).status, 201);
+    const HttpResponse bad = Post(*anon, "/v1/enrollments/henb-e/activation",
+                                  Json{{"secret", Base64Encode(Bytes(32, 7))}}.dump());
+    EXPECT_EQ(bad.status, 403);
+    EXPECT_EQ(CodeOf(bad), "policy.enrollment");
+    EXPECT_FALSE(h_.store->GetDevice("henb-e")->has_value());
+  }
+  // The AK of one TrE with the EK of another: activation cannot succeed.
+  {
+    auto other = *SoftTre::Create();
+    Json j = good;
+    j["ak_public"] = Base64Encode(other.AkPublic());
+    const HttpResponse c = enroll(j);
+    ASSERT_EQ(c.status, 201);
+    auto secret =
+        tre->ActivateCredential(*Base64Decode(Body(c)["credential_blob"].get<std::string>()),
+                                *Base64Decode(Body(c)["encrypted_secret"].get<std::string>()));
+    EXPECT_FALSE(secret.ok());
+    auto secret2 =
+        other.ActivateCredential(*Base64Decode(Body(c)["credential_blob"].get<std::string>()),
+                                 *Base64Decode(Body(c)["encrypted_secret"].get<std::string>()));
+    EXPECT_FALSE(secret2.ok());
+  }
+  // The same id with another EK.
+  auto first = h_.Enrolled("henb-taken");
+  ASSERT_TRUE(first.client);
+  {
+    Json j = good;
+    j["device_id"] = "henb-taken";
+    const HttpResponse r = enroll(j);
+    EXPECT_EQ(r.status, 409);
+    EXPECT_EQ(CodeOf(r), "policy.device-conflict");
+  }
+  // Malformed ids never reach the store.
+  {
+    Json j = good;
+    j["device_id"] = "../etc/passwd";
+    EXPECT_EQ(CodeOf(enroll(j)), "net.bad-request");
+  }
+}
+
+TEST_F(PveServiceTest, BadInputOverTheWireGetsAClear4xxAndTheServiceGoesOn) {
+  auto a = h_.Enrolled("henb-a");
+  auto b = h_.Enrolled("henb-b");
+  ASSERT_TRUE(a.client && b.client);
+  auto expect = [](const HttpResponse& r, int status, const std::string& code) {
+    EXPECT_EQ(r.status, status) << r.body;
+    EXPECT_EQ(CodeOf(r), code) << r.body;
+  };
+
+  // Malformed and oversized JSON, wrong content type.
+  expect(Post(*a.client, "/v1/evidence", "{\"nonce\": "), 400, "net.bad-request");
+  expect(Post(*a.client, "/v1/evidence", "[1,2,3]"), 400, "net.bad-request");
+  expect(Post(*a.client, "/v1/evidence", R"({"nonce":"not base64!","attest":"","signature":""})"),
+         400, "net.bad-request");
+  expect(Post(*a.client, "/v1/evidence", std::string(300 << 10, ' ')), 413, "net.too-large");
+  expect(Post(*a.client, "/v1/evidence", "{}", "text/plain"), 415, "net.content-type");
+  expect(Post(*a.client, "/v1/no-such-thing", "{}"), 404, "net.not-found");
+
+  // A replayed nonce, and an expired one.
+  auto [n1, sel] = Nonce(a);
+  const std::string ev1 = *EvidenceJson(*a.tre, n1, sel);
+  expect(Post(*a.client, "/v1/evidence", ev1), 200, "");
+  expect(Post(*a.client, "/v1/evidence", ev1), 409, "policy.nonce");
+  auto [n2, sel2] = Nonce(a);
+  h_.now += h_.pve->config.nonce_ttl + 1;
+  expect(Post(*a.client, "/v1/evidence", *EvidenceJson(*a.tre, n2, sel2)), 409, "policy.nonce");
+
+  // A nonce issued to b, used by a.
+  auto [nb, selb] = Nonce(b);
+  expect(Post(*a.client, "/v1/evidence", *EvidenceJson(*a.tre, nb, selb)), 409, "policy.nonce");
+
+  // Evidence signed by another device's AK (b's TrE quoting a's nonce).
+  auto [n3, sel3] = Nonce(a);
+  expect(Post(*a.client, "/v1/evidence", *EvidenceJson(*b.tre, n3, sel3)), 422,
+         "quote.signature-invalid");
+
+  // Evidence for another device: a's certificate, b's name.
+  auto [n4, sel4] = Nonce(a);
+  Json for_b = Json::parse(*EvidenceJson(*a.tre, n4, sel4));
+  for_b["device_id"] = "henb-b";
+  expect(Post(*a.client, "/v1/evidence", for_b.dump()), 403, "net.forbidden");
+
+  // A valid quote whose log does not replay to it.
+  auto [n5, sel5] = Nonce(a);
+  Json lying = Json::parse(*EvidenceJson(*a.tre, n5, sel5));
+  lying["event_log"] = Base64Encode(
+      PlanEventLog(h_.fixture.Manifest(testing::ReleaseFixture::DefaultImages("v1"))).Serialize());
+  const HttpResponse r = Post(*a.client, "/v1/evidence", lying.dump());
+  expect(r, 422, "quote.eventlog-mismatch");
+  EXPECT_EQ(Body(r)["status"], "contraindicated");  // and the signed result says so
+
+  // An unknown device: a certificate from the PVE CA for an id never enrolled.
+  {
+    auto id =
+        IssueClientIdentity(h_.pve->config.ca, h_.pve->config.ca_key, "henb-ghost", kRoleDevice);
+    auto ghost = h_.Client({id->certificate_pem, id->private_key_pem, h_.CaPem()});
+    expect(Post(*ghost, "/v1/nonces", "{}"), 404, "policy.unknown-device");
+  }
+  // No client certificate, or one from another CA, or the wrong role.
+  {
+    auto anon = h_.Client(h_.RoleTls(""));
+    expect(Post(*anon, "/v1/nonces", "{}"), 401, "net.unauthenticated");
+    auto key = *PrivateKey::Generate(KeyType::kEcP256);
+    CertificateSpec spec;
+    spec.common_name = "henb-a";
+    spec.organization = std::string(kRoleDevice);
+    spec.client_auth = true;
+    auto self = *IssueCertificate(spec, key.Public(), key, nullptr);
+    auto forged = h_.Client({self.ToPem(), key.ToPem(), h_.CaPem()});
+    expect(Post(*forged, "/v1/nonces", "{}"), 401, "net.unauthenticated");
+    expect(Get(*a.client, "/v1/devices/henb-b/access-decision"), 403, "net.forbidden");
+    expect(Get(*a.client, "/v1/devices/henb-b/attestation-result"), 403, "net.forbidden");
+  }
+  // Garbage that is not HTTP at all, on a raw TLS connection.
+  {
+    const auto out = testing::Run(
+        "printf 'NOT HTTP\\r\\n\\r\\n' | timeout 10 openssl s_client -quiet "
+        "-connect 127.0.0.1:" +
+        std::to_string(h_.port()) + " 2>/dev/null");
+    EXPECT_NE(out.out.find("400"), std::string::npos) << out.out;
+  }
+
+  // After all of that, everyone else is still served.
+  auto ok = AttestOnce(*b.client, *b.tre);
+  ASSERT_TRUE(ok.ok());
+  EXPECT_EQ(ok->status, 200);
+  EXPECT_EQ(Body(*ok)["status"], "affirming");
+  auto health = h_.Client(h_.RoleTls(""));
+  EXPECT_EQ(Get(*health, "/healthz").status, 200);
+  const HttpResponse metrics = Get(*health, "/metrics");
+  EXPECT_NE(metrics.body.find("henbtrust_pve_appraisals_total{status=\"affirming\"}"),
+            std::string::npos);
+}
+
+TEST_F(PveServiceTest, TlsIsVersion13AndTheServerCertificateIsChecked) {
+  // openssl refuses TLS 1.2 against the server.
+  const auto tls12 = testing::Run("echo | timeout 10 openssl s_client -tls1_2 -connect 127.0.0.1:" +
+                                  std::to_string(h_.port()) + " 2>&1");
+  EXPECT_NE(tls12.exit_code, 0) << tls12.out;
+  const auto tls13 = testing::Run("echo | timeout 10 openssl s_client -tls1_3 -connect 127.0.0.1:" +
+                                  std::to_string(h_.port()) + " 2>&1");
+  EXPECT_NE(tls13.out.find("TLSv1.3"), std::string::npos) << tls13.out;
+  // A client that trusts another CA does not talk to this server.
+  auto key = *PrivateKey::Generate(KeyType::kEcP256);
+  CertificateSpec spec;
+  spec.common_name = "Other CA";
+  spec.is_ca = true;
+  auto other = *IssueCertificate(spec, key.Public(), key, nullptr);
+  auto c = HttpClient::Connect("127.0.0.1", h_.port(), {"", "", other.ToPem()});
+  ASSERT_FALSE(c.ok());
+  EXPECT_EQ(c.error().code(), ErrorCode::kNetTls);
+  // Nor one that expects another name.
+  auto named = HttpClient::Connect("127.0.0.1", h_.port(), h_.RoleTls(""),
+                                   HttpClientOptions{.server_name = "pve.example"});
+  ASSERT_FALSE(named.ok());
+  EXPECT_EQ(named.error().code(), ErrorCode::kNetTls);
+}
+
+TEST_F(PveServiceTest, KeepAliveServesManyRequestsOnOneConnectionAndStopIsGraceful) {
+  auto d = h_.Enrolled("henb-k");
+  ASSERT_TRUE(d.client);
+  for (int i = 0; i < 50; ++i) {
+    auto r = AttestOnce(*d.client, *d.tre, /*with_log=*/false);
+    ASSERT_TRUE(r.ok());
+    ASSERT_EQ(r->status, 200);
+  }
+  h_.server->Stop();
+  auto after = d.client->Request("GET", "/healthz");
+  EXPECT_FALSE(after.ok());
+}
+
+}  // namespace
+}  // namespace henbtrust
