@@ -11,6 +11,7 @@
 #include <string>
 
 #include "henbtrust/core/bytes.h"
+#include "henbtrust/release/trust.h"
 
 namespace henbtrust::cli {
 
@@ -28,10 +29,14 @@ std::optional<Bytes> ReadInput(const std::string& path);
 // Writes a file atomically; on failure prints "error: ..." and returns false.
 bool WriteOutput(const std::string& path, ByteView data);
 
+// Reads a self-signed trust root file.
+Result<TrustRoot> LoadTrustRoot(const std::string& path);
+
 void RegisterQuoteCommands(CLI::App& app, int* exit_code);
 void RegisterEventLogCommands(CLI::App& app, int* exit_code);
 void RegisterTreCommands(CLI::App& app, int* exit_code);
 void RegisterReleaseCommands(CLI::App& app, int* exit_code);
 void RegisterDeviceCommands(CLI::App& app, int* exit_code);
+void RegisterPveCommands(CLI::App& app, int* exit_code);
 
 }  // namespace henbtrust::cli

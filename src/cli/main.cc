@@ -27,6 +27,13 @@ bool WriteOutput(const std::string& path, ByteView data) {
   return true;
 }
 
+Result<TrustRoot> LoadTrustRoot(const std::string& path) {
+  HENB_ASSIGN_OR_RETURN(Bytes raw, ReadFile(path, 1 << 20));
+  auto root = TrustRoot::ParseSelfSigned(raw);
+  if (!root.ok()) return root.error().WithContext(path);
+  return root;
+}
+
 }  // namespace henbtrust::cli
 
 int main(int argc, char** argv) {
@@ -42,6 +49,7 @@ int main(int argc, char** argv) {
   RegisterTreCommands(app, &exit_code);
   RegisterReleaseCommands(app, &exit_code);
   RegisterDeviceCommands(app, &exit_code);
+  RegisterPveCommands(app, &exit_code);
   try {
     app.parse(argc, argv);
   } catch (const CLI::CallForHelp& e) {

@@ -66,13 +66,6 @@ Result<PublicKey> LoadPublicKey(const std::string& path) {
   return key;
 }
 
-Result<TrustRoot> LoadTrustRoot(const std::string& path) {
-  HENB_ASSIGN_OR_RETURN(Bytes raw, ReadFile(path, 1 << 20));
-  auto root = TrustRoot::ParseSelfSigned(raw);
-  if (!root.ok()) return root.error().WithContext(path);
-  return root;
-}
-
 // A release description (JSON) to a manifest and its component files.
 struct Description {
   ReleaseManifest manifest;

@@ -1,0 +1,194 @@
+// henbtrust pve: set up, run and feed the Platform Validation Entity.
+#include <pthread.h>
+#include <signal.h>
+
+#include <chrono>
+#include <iostream>
+#include <thread>
+
+#include "cli/commands.h"
+#include "henbtrust/core/file.h"
+#include "henbtrust/pve/service.h"
+#include "henbtrust/release/bundle.h"
+
+namespace henbtrust::cli {
+
+namespace {
+
+int Fail(const Error& e) {
+  std::cerr << "error: " << e.ToString() << "\n";
+  return kExitUsage;
+}
+
+struct ServeArgs {
+  std::string dir;
+  std::string store;
+  std::string listen = "127.0.0.1:8443";
+  std::vector<std::string> manufacturer_cas;
+  std::string port_file;
+  int threads = 0;
+  int64_t nonce_ttl = 120;
+  int64_t result_max_age = 86'400;
+};
+
+int RunInit(const std::string& dir, const std::vector<std::string>& hosts) {
+  if (auto st = InitPveDirectory(dir, hosts); !st.ok()) return Fail(st.error());
+  std::cout << "PVE directory " << dir << " created:\n"
+            << "  ca.pem, ca.key            the PVE CA (issues device certificates at enrollment)\n"
+            << "  server.pem, server.key    TLS server identity for:";
+  for (const auto& h : hosts) std::cout << " " << h;
+  std::cout << "\n"
+            << "  operator.*, segw.*        client identities for the OAM/operators and the SeGW\n"
+            << "  pve-client.*              the PVE's identity towards device agents (pull)\n"
+            << "  ear.key, ear.pub          signs attestation results (ES256)\n"
+            << "Next: henbtrust pve import-release --dir " << dir
+            << " --trust-root ROOT BUNDLE, then henbtrust pve serve --dir " << dir
+            << " --manufacturer-ca CA.pem\n";
+  return kExitOk;
+}
+
+int RunServe(const ServeArgs& a) {
+  auto dir = LoadPveDirectory(a.dir);
+  if (!dir.ok()) return Fail(dir.error().WithContext("PVE directory " + a.dir));
+  PveConfig config = dir->config;
+  config.nonce_ttl = a.nonce_ttl;
+  config.result_max_age = a.result_max_age;
+  for (const auto& path : a.manufacturer_cas) {
+    auto pem = ReadFile(path, 1 << 20);
+    if (!pem.ok()) return Fail(pem.error());
+    auto certs = Certificate::AllFromPem(ToString(*pem));
+    if (!certs.ok()) return Fail(certs.error().WithContext(path));
+    for (auto& c : *certs) config.manufacturer_cas.push_back(std::move(c));
+  }
+  if (config.manufacturer_cas.empty()) {
+    std::cerr << "warning: no --manufacturer-ca: every enrollment will be refused\n";
+  }
+  const std::string location = a.store.empty() ? a.dir + "/pve.db" : a.store;
+  auto store = OpenStore(location);
+  if (!store.ok()) return Fail(store.error());
+  auto endpoint = ParseHostPort(a.listen);
+  if (!endpoint.ok()) return Fail(endpoint.error());
+
+  // Signals are taken by sigwait below, not by the server threads.
+  sigset_t signals;
+  sigemptyset(&signals);
+  sigaddset(&signals, SIGINT);
+  sigaddset(&signals, SIGTERM);
+  pthread_sigmask(SIG_BLOCK, &signals, nullptr);
+
+  PveService service(**store, config);
+  HttpServerOptions options;
+  options.address = endpoint->first;
+  options.port = endpoint->second;
+  options.threads = a.threads > 0
+                        ? a.threads
+                        : static_cast<int>(std::max(4u, 2 * std::thread::hardware_concurrency()));
+  auto server = HttpServer::Start(options, dir->server_tls,
+                                  [&service](const HttpRequest& r) { return service.Handle(r); });
+  if (!server.ok()) return Fail(server.error());
+  if (!a.port_file.empty()) {
+    if (auto st = WriteFileAtomic(a.port_file, AsBytes(std::to_string((*server)->port()) + "\n"));
+        !st.ok()) {
+      return Fail(st.error());
+    }
+  }
+  std::cerr << "henbtrust pve: serving https://" << options.address << ":" << (*server)->port()
+            << " with " << options.threads << " threads, store " << (*store)->Backend()
+            << "; SIGINT or SIGTERM stops\n";
+  int sig = 0;
+  sigwait(&signals, &sig);
+  std::cerr << "henbtrust pve: signal " << sig << ", finishing requests in flight\n";
+  (*server)->Stop();
+  return kExitOk;
+}
+
+int RunImport(const std::string& dir, const std::string& store_location,
+              const std::string& trust_path, const std::vector<std::string>& bundles) {
+  auto root = LoadTrustRoot(trust_path);
+  if (!root.ok()) return Fail(root.error());
+  auto store = OpenStore(store_location.empty() ? dir + "/pve.db" : store_location);
+  if (!store.ok()) return Fail(store.error());
+  for (const auto& path : bundles) {
+    // The whole bundle is verified: the PVE keeps only the manifest, but
+    // refuses one whose payload does not match it.
+    BundlePolicy policy;
+    policy.trust = &*root;
+    policy.now = std::chrono::duration_cast<std::chrono::seconds>(
+                     std::chrono::system_clock::now().time_since_epoch())
+                     .count();
+    auto manifest = VerifyBundle(path, policy);
+    if (!manifest.ok()) {
+      std::cerr << "invalid: " << path << ": " << ErrorCodeName(manifest.error().code()) << ": "
+                << manifest.error().message() << "\n";
+      return kExitInvalid;
+    }
+    auto bytes = EncodeManifest(*manifest);
+    if (!bytes.ok()) return Fail(bytes.error());
+    if (auto st = (*store)->PutManifest({manifest->release_id, manifest->version, *bytes, ""});
+        !st.ok()) {
+      return Fail(st.error());
+    }
+    std::cout << "imported " << manifest->release_id << " " << manifest->version << " ("
+              << manifest->components.size() << " components, expected TIM "
+              << HexEncode(ExpectedTim(*manifest)) << ")\n";
+  }
+  return kExitOk;
+}
+
+}  // namespace
+
+void RegisterPveCommands(CLI::App& app, int* exit_code) {
+  CLI::App* pve = app.add_subcommand(
+      "pve", "The Platform Validation Entity: enrollment, appraisal, attestation results");
+  pve->require_subcommand(1);
+
+  auto init_dir = std::make_shared<std::string>();
+  auto hosts = std::make_shared<std::vector<std::string>>();
+  CLI::App* init = pve->add_subcommand(
+      "init", "Create a PVE directory: CA, TLS and role certificates, attestation-result key");
+  init->add_option("--dir", *init_dir, "directory to create")->required();
+  init->add_option("--host", *hosts, "name or address the server certificate names (repeatable)")
+      ->default_val(std::vector<std::string>{"127.0.0.1", "localhost"});
+  OnRun(init, exit_code, [init_dir, hosts] { return RunInit(*init_dir, *hosts); });
+
+  auto a = std::make_shared<ServeArgs>();
+  CLI::App* serve = pve->add_subcommand("serve", "Serve the PVE API over HTTPS (TLS 1.3, mutual TLS)");
+  serve->add_option("--dir", a->dir, "PVE directory (henbtrust pve init)")->required();
+  serve->add_option("--store", a->store,
+                    "sqlite:PATH or postgres:CONNINFO (default: sqlite in DIR/pve.db); several "
+                    "instances share one PostgreSQL database");
+  serve->add_option("--listen", a->listen, "address:port (port 0: any free port)")
+      ->capture_default_str();
+  serve->add_option("--manufacturer-ca", a->manufacturer_cas,
+                    "PEM file of TPM manufacturer CAs that EK certificates must chain to "
+                    "(repeatable)");
+  serve->add_option("--port-file", a->port_file, "write the port listened on to this file");
+  serve->add_option("--threads", a->threads, "server threads (default: 2 per core, at least 4)");
+  serve->add_option("--nonce-ttl", a->nonce_ttl, "seconds a nonce stays valid")
+      ->capture_default_str();
+  serve->add_option("--result-max-age", a->result_max_age,
+                    "seconds an affirming result admits a device")
+      ->capture_default_str();
+  OnRun(serve, exit_code, [a] { return RunServe(*a); });
+
+  auto dir = std::make_shared<std::string>();
+  auto store = std::make_shared<std::string>();
+  auto trust = std::make_shared<std::string>();
+  auto bundles = std::make_shared<std::vector<std::string>>();
+  CLI::App* import = pve->add_subcommand(
+      "import-release",
+      "Verify vendor-signed bundles against the trust root and keep their manifests as references");
+  import->add_option("--dir", *dir, "PVE directory (for its default store)");
+  import->add_option("--store", *store, "sqlite:PATH or postgres:CONNINFO");
+  import->add_option("--trust-root", *trust, "the vendor trust root")->required();
+  import->add_option("bundles", *bundles, "release bundles")->required();
+  OnRun(import, exit_code, [dir, store, trust, bundles] {
+    if (dir->empty() && store->empty()) {
+      std::cerr << "error: give --dir or --store\n";
+      return kExitUsage;
+    }
+    return RunImport(*dir, *store, *trust, *bundles);
+  });
+}
+
+}  // namespace henbtrust::cli
