@@ -24,8 +24,10 @@ inline std::string ReadText(const std::string& path) { return ToString(*ReadFile
 class PveHarness {
  public:
   // `store`: SQLite in the harness directory when null.
+  // `serve`: start an in-process server (else the directory is for other processes).
   explicit PveHarness(std::unique_ptr<Store> custom_store = nullptr,
-                      const std::vector<std::string>& manufacturer_ca_pems = {}) {
+                      const std::vector<std::string>& manufacturer_ca_pems = {},
+                      bool serve = true) {
     EXPECT_TRUE(InitPveDirectory(dir.File("pve"), {"127.0.0.1"}).ok());
     auto loaded = LoadPveDirectory(dir.File("pve"));
     EXPECT_TRUE(loaded.ok());
@@ -46,7 +48,8 @@ class PveHarness {
         store
             ->PutManifest({reference.release_id, reference.version, *EncodeManifest(reference), ""})
             .ok());
-    Start();
+    EXPECT_TRUE(WriteFileAtomic(dir.File("manufacturer-ca.pem"), AsBytes(mfr_ca->ToPem())).ok());
+    if (serve) Start();
   }
 
   void Start() {
@@ -59,7 +62,8 @@ class PveHarness {
     server = std::move(s).value();
   }
 
-  uint16_t port() const { return server->port(); }
+  uint16_t port() const { return server ? server->port() : port_override; }
+  uint16_t port_override = 0;  // the port of an out-of-process PVE, when not serving
   std::string CaPem() const { return ReadText(dir.File("pve/ca.pem")); }
 
   // A client with the identity of a role file in the PVE directory

@@ -37,6 +37,25 @@ struct CommandResult {
 // Runs `command` through /bin/sh with extra environment `env` ("K=V ...").
 CommandResult Run(const std::string& command, const std::string& env = "");
 
+// A command running in the background (through /bin/sh, exec'd), sent
+// SIGTERM and reaped on destruction. Its output goes to `log`.
+class Background {
+ public:
+  Background(const std::string& command, const std::string& log);
+  ~Background();
+  Background(const Background&) = delete;
+  Background& operator=(const Background&) = delete;
+  int pid() const { return pid_; }
+  // SIGTERM (or `signal`), then waits; returns the exit status as waitpid reports it.
+  int Stop(int signal = 15);
+
+ private:
+  int pid_ = -1;
+};
+
+// Polls `path` until it holds a port number (a service's --port-file), up to `seconds`.
+uint16_t WaitForPortFile(const std::string& path, int seconds = 20);
+
 void WriteBytes(const std::string& path, ByteView data);
 Bytes ReadBytes(const std::string& path);
 
