@@ -2,7 +2,13 @@
 // device whose configuration matches its reference.
 #include <benchmark/benchmark.h>
 
+#include <nlohmann/json.hpp>
+
+#include <filesystem>
+
+#include "henbtrust/agent/agent.h"
 #include "henbtrust/pve/appraisal.h"
+#include "henbtrust/pve/service.h"
 #include "henbtrust/tpm/soft_tre.h"
 
 namespace henbtrust {
@@ -70,6 +76,48 @@ void BM_AppraiseAndSignEar(benchmark::State& state) {
   state.SetItemsProcessed(static_cast<int64_t>(state.iterations()));
 }
 BENCHMARK(BM_AppraiseAndSignEar);
+
+// A whole push appraisal through the PVE's request handler on SQLite, without
+// the network: nonce request, evidence (quote made outside the timing), JSON,
+// store writes, signed result.
+void BM_ServicePushAppraisal(benchmark::State& state) {
+  Setup s;
+  const std::string dir = std::filesystem::temp_directory_path() / "henb-bench-service";
+  std::filesystem::remove_all(dir);
+  std::filesystem::create_directories(dir);
+  auto store = *OpenSqliteStore(dir + "/pve.db");
+  (void)store->PutManifest(
+      {s.reference.release_id, s.reference.version, *EncodeManifest(s.reference), ""});
+  if (auto st = store->PutDevice(s.device); !st.ok())
+    state.SkipWithError(st.error().ToString().c_str());
+  const PrivateKey key = *PrivateKey::Generate(KeyType::kEcP256);
+  CertificateSpec spec;
+  spec.common_name = "CA";
+  spec.is_ca = true;
+  const Certificate ca = *IssueCertificate(spec, key.Public(), key, nullptr);
+  PveService service(*store, PveConfig{.ca = ca, .ca_key = key, .ear_key = key});
+  HttpRequest nonce_req{"POST", "/v1/nonces", "application/json", "{}", {}};
+  nonce_req.peer = {true, true, "", s.device.device_id, std::string(kRoleDevice), {}};
+  HttpRequest evidence_req = nonce_req;
+  evidence_req.target = "/v1/evidence";
+  for (auto _ : state) {
+    HttpResponse n = service.Handle(nonce_req);
+    state.PauseTiming();
+    const auto j = nlohmann::json::parse(n.body);
+    if (n.status != 200) {
+      state.SkipWithError(n.body.c_str());
+      break;
+    }
+    evidence_req.body = *EvidenceJson(s.tre, *Base64Decode(j["nonce"].get<std::string>()),
+                                      {PlanSelection(s.reference)});
+    state.ResumeTiming();
+    HttpResponse r = service.Handle(evidence_req);
+    if (r.status != 200) state.SkipWithError(r.body.c_str());
+  }
+  state.SetItemsProcessed(static_cast<int64_t>(state.iterations()));
+  std::filesystem::remove_all(dir);
+}
+BENCHMARK(BM_ServicePushAppraisal);
 
 }  // namespace
 }  // namespace henbtrust

@@ -1,6 +1,7 @@
 #include <sys/stat.h>
 
 #include "henbtrust/core/file.h"
+#include "henbtrust/crypto/random.h"
 #include "henbtrust/pve/service.h"
 
 namespace henbtrust {
@@ -66,6 +67,8 @@ Status InitPveDirectory(const std::string& dir, const std::vector<std::string>& 
   HENB_TRY(WritePem(dir + "/server.key", server_key.ToPem(), 0600));
   HENB_TRY(WritePem(dir + "/ear.key", ear_key.ToPem(), 0600));
   HENB_TRY(WritePem(dir + "/ear.pub", ear_key.Public().ToPem(), 0644));
+  HENB_ASSIGN_OR_RETURN(Bytes nonce_key, RandomBytes(32));
+  HENB_TRY(WriteFileAtomic(dir + "/nonce.key", nonce_key, 0600));
   const std::pair<const char*, std::string_view> roles[] = {
       {"pve-client", kRolePve}, {"operator", kRoleOperator}, {"segw", kRoleSegw}};
   for (const auto& [name, role] : roles) {
@@ -84,13 +87,19 @@ Result<PveDirectory> LoadPveDirectory(const std::string& dir) {
   HENB_ASSIGN_OR_RETURN(PrivateKey ca_key, PrivateKey::FromPem(ca_key_pem));
   HENB_ASSIGN_OR_RETURN(std::string ear_key_pem, ReadText(dir + "/ear.key"));
   HENB_ASSIGN_OR_RETURN(PrivateKey ear_key, PrivateKey::FromPem(ear_key_pem));
+  HENB_ASSIGN_OR_RETURN(Bytes nonce_key, ReadFile(dir + "/nonce.key", 64));
+  if (nonce_key.size() < 16) return Error(ErrorCode::kMalformed, dir + "/nonce.key is too short");
   TlsConfig server{"", "", ca_pem};
   HENB_ASSIGN_OR_RETURN(server.certificate_chain, ReadText(dir + "/server.pem"));
   HENB_ASSIGN_OR_RETURN(server.private_key, ReadText(dir + "/server.key"));
   TlsConfig agent{"", "", ca_pem};
   HENB_ASSIGN_OR_RETURN(agent.certificate_chain, ReadText(dir + "/pve-client.pem"));
   HENB_ASSIGN_OR_RETURN(agent.private_key, ReadText(dir + "/pve-client.key"));
-  return PveDirectory{PveConfig{.ca = ca, .ca_key = ca_key, .ear_key = ear_key, .agent_tls = agent},
+  return PveDirectory{PveConfig{.ca = ca,
+                                .ca_key = ca_key,
+                                .ear_key = ear_key,
+                                .nonce_key = nonce_key,
+                                .agent_tls = agent},
                       server};
 }
 

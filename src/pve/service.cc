@@ -119,6 +119,22 @@ std::vector<std::string> SplitPath(std::string_view target) {
   return out;
 }
 
+// A nonce: 12 random bytes || expiry (u64, big-endian) || the first 12 bytes
+// of HMAC-SHA-256(key, label || device id || 0 || random || expiry).
+constexpr size_t kNonceRandom = 12, kNonceTag = 12;
+static_assert(kNonceRandom + 8 + kNonceTag == kNonceBytes);
+
+Bytes NonceTag(ByteView key, const std::string& device_id, ByteView random_and_expiry) {
+  Bytes input = ToBytes("henbtrust nonce v1");
+  input.push_back(0);
+  Append(input, AsBytes(device_id));
+  input.push_back(0);
+  Append(input, random_and_expiry);
+  Bytes tag = Hmac(HashAlg::kSha256, key, input);
+  tag.resize(kNonceTag);
+  return tag;
+}
+
 Json ResultJson(const AppraisalResult& r, int64_t appraisal_id, const std::string& token) {
   Json submods = Json::object();
   for (const auto& [name, status] : r.submodules) submods[name] = ArStatusName(status);
@@ -196,6 +212,7 @@ HttpResponse ErrorResponse(const Error& error) {
 struct PveService::Impl {
   Impl(Store& s, PveConfig c) : store(s), config(std::move(c)), appraiser(config.policy_id) {
     if (!config.now) config.now = SystemNow;
+    if (config.nonce_key.empty()) config.nonce_key = RandomBytes(32).value();
     ca_pem = config.ca.ToPem();
   }
 
@@ -219,6 +236,9 @@ struct PveService::Impl {
   };
   Result<Reference> LoadReference(const DeviceRecord& device);
   Result<std::pair<Bytes, int64_t>> NewNonce(const std::string& device_id);
+  // The expiry of a nonce this PVE issued to `device_id`, if it is one and
+  // has not expired; kPolicyNonce otherwise.
+  Result<int64_t> CheckNonce(const std::string& device_id, ByteView nonce, int64_t now) const;
   // The nonce must be one the PVE issued to this device, unused and unexpired.
   Result<HttpResponse> AppraiseAndRecord(const DeviceRecord& device, const Evidence& evidence,
                                          ByteView nonce);
@@ -372,16 +392,33 @@ Result<PveService::Impl::Reference> PveService::Impl::LoadReference(const Device
 void PveService::Impl::MaybePurge(int64_t now) {
   int64_t last = last_purge.load();
   if (now - last < 60 || !last_purge.compare_exchange_strong(last, now)) return;
-  (void)store.PurgeExpiredNonces(now);
+  (void)store.PurgeSpentNonces(now);
 }
 
 Result<std::pair<Bytes, int64_t>> PveService::Impl::NewNonce(const std::string& device_id) {
   const int64_t now = config.now();
   MaybePurge(now);
-  HENB_ASSIGN_OR_RETURN(Bytes nonce, RandomBytes(kNonceBytes));
+  HENB_ASSIGN_OR_RETURN(Bytes nonce, RandomBytes(kNonceRandom));
   const int64_t expires_at = now + config.nonce_ttl;
-  HENB_TRY(store.IssueNonce(nonce, device_id, expires_at));
+  PutU64Be(nonce, static_cast<uint64_t>(expires_at));
+  Append(nonce, NonceTag(config.nonce_key, device_id, nonce));
   return std::make_pair(std::move(nonce), expires_at);
+}
+
+Result<int64_t> PveService::Impl::CheckNonce(const std::string& device_id, ByteView nonce,
+                                             int64_t now) const {
+  const Error refused(ErrorCode::kPolicyNonce,
+                      "nonce not issued to " + device_id + ", already used, or expired");
+  if (nonce.size() != kNonceBytes) return refused;
+  const ByteView body = nonce.first(kNonceRandom + 8);
+  if (!ConstantTimeEqual(NonceTag(config.nonce_key, device_id, body),
+                         nonce.subspan(kNonceRandom + 8)))
+    return refused;
+  int64_t expires_at = 0;
+  for (size_t i = kNonceRandom; i < kNonceRandom + 8; ++i)
+    expires_at = (expires_at << 8) | nonce[i];
+  if (expires_at <= now) return refused;
+  return expires_at;
 }
 
 // --- enrollment (DESIGN.md section 4) ---------------------------------------
@@ -580,16 +617,16 @@ Result<HttpResponse> PveService::Impl::PullAppraisal(const std::string& device_i
 Result<HttpResponse> PveService::Impl::AppraiseAndRecord(const DeviceRecord& device,
                                                          const Evidence& evidence, ByteView nonce) {
   const int64_t now = config.now();
-  HENB_ASSIGN_OR_RETURN(bool fresh, store.ConsumeNonce(nonce, device.device_id, now));
-  if (!fresh) {
-    return Error(ErrorCode::kPolicyNonce,
-                 "nonce not issued to " + device.device_id + ", already used, or expired");
-  }
+  HENB_ASSIGN_OR_RETURN(int64_t nonce_expires_at, CheckNonce(device.device_id, nonce, now));
   HENB_ASSIGN_OR_RETURN(Reference ref, LoadReference(device));
   HENB_ASSIGN_OR_RETURN(AppraisalResult r, appraiser.Appraise(device, ref.manifest, ref.revoked,
                                                               evidence, nonce, now));
   HENB_ASSIGN_OR_RETURN(std::string token, EncodeEar(r, config.ear_key, config.verifier_id));
   AppraisalRecord record{0, device.device_id, std::string(ArStatusName(r.status)), token, now};
+  // Spent together with the record: of two instances racing with one
+  // nonce, exactly one records a result.
+  record.spent_nonce.assign(nonce.begin(), nonce.end());
+  record.nonce_expires_at = nonce_expires_at;
   if (!r.evidence_error) {
     record.advance_clock = true;
     record.reset_count = r.clock.reset_count;

@@ -28,6 +28,9 @@ const char* const kMigrations[] = {
        CREATE TABLE enrollments (
          device_id TEXT PRIMARY KEY, secret_digest BYTEA NOT NULL, request TEXT NOT NULL,
          expires_at BIGINT NOT NULL);)",
+    R"(DROP TABLE nonces;
+       CREATE TABLE spent_nonces (nonce BYTEA PRIMARY KEY, expires_at BIGINT NOT NULL);
+       CREATE INDEX spent_nonces_expiry ON spent_nonces (expires_at);)",
 };
 
 // Arbitrary key for the advisory lock that serialises migrations across instances.
@@ -201,23 +204,17 @@ class PostgresStore final : public Store {
     return OkStatus();
   }
 
-  Status IssueNonce(ByteView nonce, const std::string& device_id, int64_t expires_at) override {
-    return Exec("INSERT INTO nonces (nonce, device_id, expires_at) VALUES ($1,$2,$3)",
-                Params().Blob(nonce).Text(device_id).Int(expires_at));
-  }
-
-  Result<bool> ConsumeNonce(ByteView nonce, const std::string& device_id, int64_t now) override {
-    // One statement: whichever instance deletes the row first gets it.
-    HENB_ASSIGN_OR_RETURN(
-        ResultPtr r, Query("DELETE FROM nonces WHERE nonce = $1 RETURNING device_id, expires_at",
-                           Params().Blob(nonce)));
-    if (PQntuples(r.get()) == 0) return false;
-    return Str(r.get(), 0) == device_id && Int(r.get(), 1) > now;
-  }
-
-  Result<int64_t> PurgeExpiredNonces(int64_t now) override {
+  Result<bool> SpendNonce(ByteView nonce, int64_t expires_at) override {
     HENB_ASSIGN_OR_RETURN(ResultPtr r,
-                          Query("DELETE FROM nonces WHERE expires_at <= $1", Params().Int(now)));
+                          Query("INSERT INTO spent_nonces (nonce, expires_at) VALUES ($1,$2) "
+                                "ON CONFLICT DO NOTHING",
+                                Params().Blob(nonce).Int(expires_at)));
+    return std::string(PQcmdTuples(r.get())) == "1";
+  }
+
+  Result<int64_t> PurgeSpentNonces(int64_t now) override {
+    HENB_ASSIGN_OR_RETURN(
+        ResultPtr r, Query("DELETE FROM spent_nonces WHERE expires_at < $1", Params().Int(now)));
     return std::stoll(PQcmdTuples(r.get()));
   }
 
@@ -246,10 +243,14 @@ class PostgresStore final : public Store {
   Result<int64_t> RecordAppraisal(const AppraisalRecord& a) override {
     HENB_ASSIGN_OR_RETURN(
         ResultPtr r,
-        Query("WITH a AS (INSERT INTO appraisals (device_id, status, result, created_at) "
-              "VALUES ($1,$2,$3,$4) RETURNING id), "
-              "u AS (UPDATE devices SET reset_count = $6, clock = $7 WHERE $5 AND "
-              "device_id = $1 AND (reset_count < $6 OR (reset_count = $6 AND clock < $7))) "
+        Query("WITH n AS (INSERT INTO spent_nonces (nonce, expires_at) SELECT $8::bytea, "
+              "$9::bigint WHERE octet_length($8::bytea) > 0 ON CONFLICT DO NOTHING RETURNING 1), "
+              "ok AS (SELECT 1 WHERE octet_length($8::bytea) = 0 OR EXISTS (SELECT 1 FROM n)), "
+              "a AS (INSERT INTO appraisals (device_id, status, result, created_at) "
+              "SELECT $1::text, $2::text, $3::text, $4::bigint FROM ok RETURNING id), "
+              "u AS (UPDATE devices SET reset_count = $6::bigint, clock = $7::bigint "
+              "WHERE $5::boolean AND EXISTS (SELECT 1 FROM ok) AND device_id = $1::text AND "
+              "(reset_count < $6::bigint OR (reset_count = $6::bigint AND clock < $7::bigint))) "
               "SELECT id FROM a",
               Params()
                   .Text(a.device_id)
@@ -258,7 +259,10 @@ class PostgresStore final : public Store {
                   .Int(a.created_at)
                   .Text(a.advance_clock ? "true" : "false")
                   .Int(a.reset_count)
-                  .Int(static_cast<int64_t>(a.clock))));
+                  .Int(static_cast<int64_t>(a.clock))
+                  .Blob(a.spent_nonce)
+                  .Int(a.nonce_expires_at)));
+    if (PQntuples(r.get()) == 0) return Error(ErrorCode::kPolicyNonce, "nonce already used");
     return Int(r.get(), 0);
   }
 

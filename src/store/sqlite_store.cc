@@ -1,6 +1,7 @@
 #include <sqlite3.h>
 
 #include <mutex>
+#include <unordered_map>
 
 #include "henbtrust/store/store.h"
 
@@ -28,12 +29,43 @@ const char* const kMigrations[] = {
        CREATE TABLE enrollments (
          device_id TEXT PRIMARY KEY, secret_digest BLOB NOT NULL, request TEXT NOT NULL,
          expires_at INTEGER NOT NULL);)",
+    R"(DROP TABLE nonces;
+       CREATE TABLE spent_nonces (nonce BLOB PRIMARY KEY, expires_at INTEGER NOT NULL);
+       CREATE INDEX spent_nonces_expiry ON spent_nonces (expires_at);)",
 };
 
+// Prepared statements, kept for the connection's life; keyed by the SQL
+// literal's address (every statement is a literal). Guarded by the store's mutex.
+class StatementCache {
+ public:
+  ~StatementCache() {
+    for (auto& [sql, stmt] : stmts_) sqlite3_finalize(stmt);
+  }
+  sqlite3_stmt* Get(sqlite3* db, const char* sql, int* rc) {
+    auto it = stmts_.find(sql);
+    if (it != stmts_.end()) {
+      *rc = SQLITE_OK;
+      return it->second;
+    }
+    sqlite3_stmt* stmt = nullptr;
+    *rc = sqlite3_prepare_v3(db, sql, -1, SQLITE_PREPARE_PERSISTENT, &stmt, nullptr);
+    if (*rc == SQLITE_OK) stmts_.emplace(sql, stmt);
+    return stmt;
+  }
+
+ private:
+  std::unordered_map<const char*, sqlite3_stmt*> stmts_;
+};
+
+// One use of a cached statement: bound, stepped, then reset.
 class Stmt {
  public:
-  Stmt(sqlite3* db, const char* sql) { rc_ = sqlite3_prepare_v2(db, sql, -1, &stmt_, nullptr); }
-  ~Stmt() { sqlite3_finalize(stmt_); }
+  Stmt(StatementCache& cache, sqlite3* db, const char* sql) : stmt_(cache.Get(db, sql, &rc_)) {}
+  ~Stmt() {
+    if (stmt_ == nullptr) return;
+    sqlite3_reset(stmt_);
+    sqlite3_clear_bindings(stmt_);
+  }
   Stmt(const Stmt&) = delete;
   Stmt& operator=(const Stmt&) = delete;
   bool ok() const { return rc_ == SQLITE_OK; }
@@ -42,7 +74,10 @@ class Stmt {
     return *this;
   }
   Stmt& Blob(int i, ByteView b) {
-    sqlite3_bind_blob(stmt_, i, b.data(), static_cast<int>(b.size()), SQLITE_TRANSIENT);
+    // An empty span may have a null data pointer, which SQLite would bind as NULL.
+    static const uint8_t kEmpty = 0;
+    sqlite3_bind_blob(stmt_, i, b.empty() ? &kEmpty : b.data(), static_cast<int>(b.size()),
+                      SQLITE_TRANSIENT);
     return *this;
   }
   Stmt& Int(int i, int64_t v) {
@@ -69,12 +104,14 @@ class Stmt {
 
 class SqliteStore final : public Store {
  public:
+  // sqlite3_close_v2 lets the statement cache finalize its statements afterwards.
   ~SqliteStore() override { sqlite3_close_v2(db_); }
 
   Status Open(const std::string& path) {
-    if (sqlite3_open_v2(path.c_str(), &db_,
-                        SQLITE_OPEN_READWRITE | SQLITE_OPEN_CREATE | SQLITE_OPEN_FULLMUTEX,
-                        nullptr) != SQLITE_OK) {
+    if (sqlite3_open_v2(
+            path.c_str(), &db_,
+            SQLITE_OPEN_READWRITE | SQLITE_OPEN_CREATE | SQLITE_OPEN_NOMUTEX,  // mu_ serialises
+            nullptr) != SQLITE_OK) {
       return Error(ErrorCode::kStore,
                    "cannot open SQLite database " + path + ": " + sqlite3_errmsg(db_));
     }
@@ -82,7 +119,7 @@ class SqliteStore final : public Store {
     HENB_TRY(Exec("PRAGMA journal_mode=WAL; PRAGMA synchronous=NORMAL; PRAGMA foreign_keys=ON;"));
     HENB_TRY(Exec("CREATE TABLE IF NOT EXISTS schema_migrations (version INTEGER PRIMARY KEY)"));
     for (size_t v = 1; v <= std::size(kMigrations); ++v) {
-      Stmt q(db_, "SELECT 1 FROM schema_migrations WHERE version = ?");
+      Stmt q(cache_, db_, "SELECT 1 FROM schema_migrations WHERE version = ?");
       q.Int(1, static_cast<int64_t>(v));
       if (q.Step() == SQLITE_ROW) continue;
       HENB_TRY(Exec("BEGIN IMMEDIATE"));
@@ -102,7 +139,7 @@ class SqliteStore final : public Store {
 
   Status PutDevice(const DeviceRecord& d) override {
     std::lock_guard<std::mutex> lock(mu_);
-    Stmt s(db_,
+    Stmt s(cache_, db_,
            "INSERT OR REPLACE INTO devices (device_id, hardware_model, ek_public, ek_certificate, "
            "ak_public, release_version, state, reset_count, clock, updated_at, release_id, "
            "agent_address) VALUES (?,?,?,?,?,?,?,?,?,?,?,?)");
@@ -115,7 +152,7 @@ class SqliteStore final : public Store {
 
   Result<std::optional<DeviceRecord>> GetDevice(const std::string& id) override {
     std::lock_guard<std::mutex> lock(mu_);
-    Stmt s(db_,
+    Stmt s(cache_, db_,
            "SELECT device_id, hardware_model, ek_public, ek_certificate, ak_public, "
            "release_version, state, reset_count, clock, updated_at, release_id, agent_address "
            "FROM devices WHERE device_id = ?");
@@ -141,7 +178,7 @@ class SqliteStore final : public Store {
 
   Status PutManifest(const ManifestRecord& m) override {
     std::lock_guard<std::mutex> lock(mu_);
-    Stmt s(db_,
+    Stmt s(cache_, db_,
            "INSERT OR REPLACE INTO manifests (release_id, version, manifest, revoked_reason) "
            "VALUES (?,?,?,?)");
     s.Text(1, m.release_id).Text(2, m.version).Blob(3, m.manifest).Text(4, m.revoked_reason);
@@ -151,7 +188,7 @@ class SqliteStore final : public Store {
   Result<std::optional<ManifestRecord>> GetManifest(const std::string& release_id,
                                                     const std::string& version) override {
     std::lock_guard<std::mutex> lock(mu_);
-    Stmt s(db_,
+    Stmt s(cache_, db_,
            "SELECT release_id, version, manifest, revoked_reason FROM manifests WHERE release_id = "
            "? AND version = ?");
     s.Text(1, release_id).Text(2, version);
@@ -165,7 +202,8 @@ class SqliteStore final : public Store {
   Status RevokeRelease(const std::string& release_id, const std::string& version,
                        const std::string& reason) override {
     std::lock_guard<std::mutex> lock(mu_);
-    Stmt s(db_, "UPDATE manifests SET revoked_reason = ? WHERE release_id = ? AND version = ?");
+    Stmt s(cache_, db_,
+           "UPDATE manifests SET revoked_reason = ? WHERE release_id = ? AND version = ?");
     s.Text(1, reason.empty() ? "revoked" : reason).Text(2, release_id).Text(3, version);
     HENB_TRY(Done(s, "revoke release"));
     if (sqlite3_changes(db_) == 0) {
@@ -174,29 +212,14 @@ class SqliteStore final : public Store {
     return OkStatus();
   }
 
-  Status IssueNonce(ByteView nonce, const std::string& device_id, int64_t expires_at) override {
+  Result<bool> SpendNonce(ByteView nonce, int64_t expires_at) override {
     std::lock_guard<std::mutex> lock(mu_);
-    Stmt s(db_, "INSERT INTO nonces (nonce, device_id, expires_at) VALUES (?,?,?)");
-    s.Blob(1, nonce).Text(2, device_id).Int(3, expires_at);
-    return Done(s, "issue nonce");
+    return Spend(nonce, expires_at);
   }
 
-  Result<bool> ConsumeNonce(ByteView nonce, const std::string& device_id, int64_t now) override {
+  Result<int64_t> PurgeSpentNonces(int64_t now) override {
     std::lock_guard<std::mutex> lock(mu_);
-    // One statement: the nonce goes, and counts only if it was this device's and fresh.
-    Stmt s(db_, "DELETE FROM nonces WHERE nonce = ? RETURNING device_id, expires_at");
-    s.Blob(1, nonce);
-    const int rc = s.Step();
-    if (rc == SQLITE_DONE) return false;
-    if (rc != SQLITE_ROW) return Fail("consume nonce");
-    const bool valid = s.ColText(0) == device_id && s.ColInt(1) > now;
-    if (s.Step() != SQLITE_DONE) return Fail("consume nonce");
-    return valid;
-  }
-
-  Result<int64_t> PurgeExpiredNonces(int64_t now) override {
-    std::lock_guard<std::mutex> lock(mu_);
-    Stmt s(db_, "DELETE FROM nonces WHERE expires_at <= ?");
+    Stmt s(cache_, db_, "DELETE FROM spent_nonces WHERE expires_at < ?");
     s.Int(1, now);
     HENB_TRY(Done(s, "purge nonces"));
     return static_cast<int64_t>(sqlite3_changes(db_));
@@ -204,7 +227,7 @@ class SqliteStore final : public Store {
 
   Status PutEnrollment(const EnrollmentRecord& e) override {
     std::lock_guard<std::mutex> lock(mu_);
-    Stmt s(db_,
+    Stmt s(cache_, db_,
            "INSERT OR REPLACE INTO enrollments (device_id, secret_digest, request, expires_at) "
            "VALUES (?,?,?,?)");
     s.Text(1, e.device_id).Blob(2, e.secret_digest).Text(3, e.request).Int(4, e.expires_at);
@@ -214,7 +237,7 @@ class SqliteStore final : public Store {
   Result<std::optional<EnrollmentRecord>> TakeEnrollment(const std::string& device_id,
                                                          int64_t now) override {
     std::lock_guard<std::mutex> lock(mu_);
-    Stmt s(db_,
+    Stmt s(cache_, db_,
            "DELETE FROM enrollments WHERE device_id = ? RETURNING device_id, secret_digest, "
            "request, expires_at");
     s.Text(1, device_id);
@@ -230,24 +253,31 @@ class SqliteStore final : public Store {
   Result<int64_t> RecordAppraisal(const AppraisalRecord& a) override {
     std::lock_guard<std::mutex> lock(mu_);
     HENB_TRY(Exec("BEGIN IMMEDIATE"));
-    Status st = OkStatus();
-    {
-      Stmt s(db_,
-             "INSERT INTO appraisals (device_id, status, result, created_at) VALUES (?,?,?,?)");
-      s.Text(1, a.device_id).Text(2, a.status).Text(3, a.result).Int(4, a.created_at);
-      st = Done(s, "record appraisal");
-    }
-    const auto id = static_cast<int64_t>(sqlite3_last_insert_rowid(db_));
-    if (st.ok() && a.advance_clock) {
-      Stmt s(db_,
-             "UPDATE devices SET reset_count = ?1, clock = ?2 WHERE device_id = ?3 AND "
-             "(reset_count < ?1 OR (reset_count = ?1 AND clock < ?2))");
-      s.Int(1, a.reset_count).Int(2, static_cast<int64_t>(a.clock)).Text(3, a.device_id);
-      st = Done(s, "advance device clock");
-    }
-    if (!st.ok()) {
+    auto body = [&]() -> Result<int64_t> {
+      if (!a.spent_nonce.empty()) {
+        HENB_ASSIGN_OR_RETURN(bool fresh, Spend(a.spent_nonce, a.nonce_expires_at));
+        if (!fresh) return Error(ErrorCode::kPolicyNonce, "nonce already used");
+      }
+      {
+        Stmt s(cache_, db_,
+               "INSERT INTO appraisals (device_id, status, result, created_at) VALUES (?,?,?,?)");
+        s.Text(1, a.device_id).Text(2, a.status).Text(3, a.result).Int(4, a.created_at);
+        HENB_TRY(Done(s, "record appraisal"));
+      }
+      const auto id = static_cast<int64_t>(sqlite3_last_insert_rowid(db_));
+      if (a.advance_clock) {
+        Stmt s(cache_, db_,
+               "UPDATE devices SET reset_count = ?1, clock = ?2 WHERE device_id = ?3 AND "
+               "(reset_count < ?1 OR (reset_count = ?1 AND clock < ?2))");
+        s.Int(1, a.reset_count).Int(2, static_cast<int64_t>(a.clock)).Text(3, a.device_id);
+        HENB_TRY(Done(s, "advance device clock"));
+      }
+      return id;
+    };
+    Result<int64_t> id = body();
+    if (!id.ok()) {
       (void)Exec("ROLLBACK");
-      return st.error();
+      return id;
     }
     HENB_TRY(Exec("COMMIT"));
     return id;
@@ -255,7 +285,7 @@ class SqliteStore final : public Store {
 
   Result<std::optional<AppraisalRecord>> LatestAppraisal(const std::string& device_id) override {
     std::lock_guard<std::mutex> lock(mu_);
-    Stmt s(db_,
+    Stmt s(cache_, db_,
            "SELECT id, device_id, status, result, created_at FROM appraisals WHERE device_id = ? "
            "ORDER BY id DESC LIMIT 1");
     s.Text(1, device_id);
@@ -284,8 +314,17 @@ class SqliteStore final : public Store {
     return OkStatus();
   }
 
-  sqlite3* db_ = nullptr;
+  // REQUIRES: mu_ held.
+  Result<bool> Spend(ByteView nonce, int64_t expires_at) {
+    Stmt s(cache_, db_, "INSERT OR IGNORE INTO spent_nonces (nonce, expires_at) VALUES (?,?)");
+    s.Blob(1, nonce).Int(2, expires_at);
+    HENB_TRY(Done(s, "spend nonce"));
+    return sqlite3_changes(db_) == 1;
+  }
+
   std::mutex mu_;
+  sqlite3* db_ = nullptr;
+  StatementCache cache_;
 };
 
 }  // namespace

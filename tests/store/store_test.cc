@@ -80,6 +80,11 @@ TEST_P(StoreTest, DevicesRoundTripAndReplace) {
   changed.release_version = "2.0";
   ASSERT_TRUE(store_->PutDevice(changed).ok());
   EXPECT_EQ((*store_->GetDevice("henb-1"))->state, "quarantined");
+  // An empty value is stored as empty, not NULL.
+  DeviceRecord bare = Device("henb-bare");
+  bare.ek_certificate.clear();
+  ASSERT_TRUE(store_->PutDevice(bare).ok());
+  EXPECT_TRUE((*store_->GetDevice("henb-bare"))->ek_certificate.empty());
   // Values are bound, never spliced into SQL.
   DeviceRecord odd = Device("x'); DROP TABLE devices; --");
   ASSERT_TRUE(store_->PutDevice(odd).ok());
@@ -100,22 +105,35 @@ TEST_P(StoreTest, ManifestsAndRevocation) {
   EXPECT_FALSE(store_->GetManifest("henb-fw", "1.0")->has_value());
 }
 
-TEST_P(StoreTest, NoncesAreSingleUseFreshAndBoundToTheirDevice) {
+TEST_P(StoreTest, NoncesAreSpentOnceAndForgottenAfterExpiry) {
   ASSERT_TRUE(store_);
-  const int64_t now = 1000;
-  const Bytes n1(32, 1), n2(32, 2), n3(32, 3), n4(32, 4);
-  ASSERT_TRUE(store_->IssueNonce(n1, "henb-1", now + 60).ok());
-  ASSERT_TRUE(store_->IssueNonce(n2, "henb-1", now + 60).ok());
-  ASSERT_TRUE(store_->IssueNonce(n3, "henb-1", now - 1).ok());
-  ASSERT_TRUE(store_->IssueNonce(n4, "henb-1", now - 1).ok());
-  EXPECT_FALSE(store_->IssueNonce(n1, "henb-2", now + 60).ok());  // never issued twice
-  EXPECT_TRUE(*store_->ConsumeNonce(n1, "henb-1", now));
-  EXPECT_FALSE(*store_->ConsumeNonce(n1, "henb-1", now));            // replay
-  EXPECT_FALSE(*store_->ConsumeNonce(n2, "henb-2", now));            // another device's
-  EXPECT_FALSE(*store_->ConsumeNonce(n2, "henb-1", now));            // and it is gone
-  EXPECT_FALSE(*store_->ConsumeNonce(n3, "henb-1", now));            // expired
-  EXPECT_FALSE(*store_->ConsumeNonce(Bytes(32, 9), "henb-1", now));  // never issued
-  EXPECT_EQ(*store_->PurgeExpiredNonces(now), 1);                    // n4
+  const Bytes n1(32, 1), n2(32, 2);
+  EXPECT_TRUE(*store_->SpendNonce(n1, 1060));
+  EXPECT_FALSE(*store_->SpendNonce(n1, 1060));  // replay
+  EXPECT_TRUE(*store_->SpendNonce(n2, 990));
+  EXPECT_EQ(*store_->PurgeSpentNonces(1000), 1);  // n2 expired
+  EXPECT_FALSE(*store_->SpendNonce(n1, 1060));    // n1 still remembered
+}
+
+TEST_P(StoreTest, AnAppraisalSpendsItsNonceInTheSameTransaction) {
+  ASSERT_TRUE(store_);
+  ASSERT_TRUE(store_->PutDevice(Device("henb-1")).ok());
+  AppraisalRecord a{0, "henb-1", "affirming", "jwt-1", 10};
+  a.spent_nonce = Bytes(32, 5);
+  a.nonce_expires_at = 2000;
+  a.advance_clock = true;
+  a.reset_count = 3;
+  a.clock = 99999;
+  ASSERT_TRUE(store_->RecordAppraisal(a).ok());
+  // The same nonce again: refused, and nothing of it is recorded.
+  a.result = "jwt-2";
+  a.clock = 111111;
+  auto again = store_->RecordAppraisal(a);
+  ASSERT_FALSE(again.ok());
+  EXPECT_EQ(again.error().code(), ErrorCode::kPolicyNonce);
+  EXPECT_EQ((*store_->LatestAppraisal("henb-1"))->result, "jwt-1");
+  EXPECT_EQ((*store_->GetDevice("henb-1"))->clock, 99999u);
+  EXPECT_FALSE(*store_->SpendNonce(a.spent_nonce, 2000));
 }
 
 TEST_P(StoreTest, PendingEnrollmentsAreTakenOnceAndExpire) {
@@ -177,17 +195,11 @@ TEST_P(StoreTest, StateSurvivesReopeningAndMigrationsRunOnce) {
 }
 
 // Two service instances on one database: each nonce is accepted once.
-TEST_P(StoreTest, TwoInstancesConsumeEachNonceExactlyOnce) {
+TEST_P(StoreTest, TwoInstancesSpendEachNonceExactlyOnce) {
   ASSERT_TRUE(store_);
   auto other = Open();
   ASSERT_TRUE(other);
   constexpr int kNonces = 200;
-  for (int i = 0; i < kNonces; ++i) {
-    Bytes n(16, 0);
-    n[0] = static_cast<uint8_t>(i);
-    n[1] = static_cast<uint8_t>(i >> 8);
-    ASSERT_TRUE((i % 2 ? store_ : other)->IssueNonce(n, "henb-1", 1'000'000).ok());
-  }
   std::atomic<int> accepted{0};
   std::atomic<int> errors{0};
   auto worker = [&](Store* s) {
@@ -195,7 +207,7 @@ TEST_P(StoreTest, TwoInstancesConsumeEachNonceExactlyOnce) {
       Bytes n(16, 0);
       n[0] = static_cast<uint8_t>(i);
       n[1] = static_cast<uint8_t>(i >> 8);
-      auto r = s->ConsumeNonce(n, "henb-1", 0);
+      auto r = s->SpendNonce(n, 1'000'000);
       if (!r.ok()) {
         ++errors;
       } else if (*r) {

@@ -31,6 +31,10 @@ struct PveConfig {
   PrivateKey ca_key;
   // Signs attestation results (ES256).
   PrivateKey ear_key;
+  // Authenticates the nonces the PVE issues (HMAC-SHA-256), so that issuing
+  // one writes nothing; every instance serving one fleet needs the same key.
+  // Empty: a random key for this process only.
+  Bytes nonce_key = {};
   // EK certificates must chain to one of these.
   std::vector<Certificate> manufacturer_cas = {};
   // The PVE's client identity towards device agents (pull mode).
@@ -69,7 +73,7 @@ HttpResponse ErrorResponse(const Error& error);
 // A PVE directory: the material `henbtrust pve init` writes and `pve serve`
 // reads. Files: ca.pem ca.key (the PVE CA), server.pem server.key (TLS,
 // naming `hosts`), pve-client.pem pve-client.key (towards agents),
-// operator.pem operator.key, segw.pem segw.key, ear.key ear.pub.
+// operator.pem operator.key, segw.pem segw.key, ear.key ear.pub, nonce.key.
 Status InitPveDirectory(const std::string& dir, const std::vector<std::string>& hosts);
 
 struct PveDirectory {

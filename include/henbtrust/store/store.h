@@ -53,6 +53,10 @@ struct AppraisalRecord {
   std::string status;  // affirming / warning / contraindicated
   std::string result;  // the signed attestation result
   int64_t created_at = 0;
+  // When not empty, this nonce is spent in the same transaction; if it was
+  // spent before, nothing is recorded and kPolicyNonce comes back.
+  Bytes spent_nonce = {};
+  int64_t nonce_expires_at = 0;  // the spent nonce is remembered until then
   // With a verified quote: the device's last seen TPM clock moves forward to
   // (reset_count, clock), in the same transaction; it never moves back.
   bool advance_clock = false;
@@ -75,13 +79,12 @@ class Store {
   virtual Status RevokeRelease(const std::string& release_id, const std::string& version,
                                const std::string& reason) = 0;
 
-  // Nonces are single use across every process sharing the store.
-  virtual Status IssueNonce(ByteView nonce, const std::string& device_id, int64_t expires_at) = 0;
-  // True exactly once for an issued, unexpired nonce of `device_id`; the
-  // nonce is gone afterwards whatever the answer.
-  virtual Result<bool> ConsumeNonce(ByteView nonce, const std::string& device_id, int64_t now) = 0;
-  // Removes expired nonces; returns how many.
-  virtual Result<int64_t> PurgeExpiredNonces(int64_t now) = 0;
+  // Nonces are issued without the store (the PVE authenticates them) and
+  // spent here, single use across every process sharing the store: true the
+  // first time, false ever after (until it expires and is purged).
+  virtual Result<bool> SpendNonce(ByteView nonce, int64_t expires_at) = 0;
+  // Forgets spent nonces that expired before `now`; returns how many.
+  virtual Result<int64_t> PurgeSpentNonces(int64_t now) = 0;
 
   // One pending enrollment per device; a new one replaces the old.
   virtual Status PutEnrollment(const EnrollmentRecord& enrollment) = 0;
@@ -90,7 +93,8 @@ class Store {
   virtual Result<std::optional<EnrollmentRecord>> TakeEnrollment(const std::string& device_id,
                                                                  int64_t now) = 0;
 
-  virtual Result<int64_t> RecordAppraisal(const AppraisalRecord& appraisal) = 0;  // returns its id
+  // Returns the new record's id; see AppraisalRecord for the nonce and clock.
+  virtual Result<int64_t> RecordAppraisal(const AppraisalRecord& appraisal) = 0;
   virtual Result<std::optional<AppraisalRecord>> LatestAppraisal(const std::string& device_id) = 0;
 };
 
