@@ -106,3 +106,4 @@ if command -v rauc >/dev/null && command -v mksquashfs >/dev/null; then
   rauc_mbs=$(awk -v b="$rauc_bytes" -v s="$rauc_s" 'BEGIN { printf "%.1f", b / s / 1e6 }')
   echo "rauc-verify ours=${ours_mbs} reference=${rauc_mbs} ratio=$(ratio "$ours_mbs" "$rauc_mbs") (MB/s; RAUC peak RSS $(peak_kb rauc info --keyring="$raucdir/cert.pem" "$raucdir/b.raucb") KB)"
 fi
+BIN="$BIN" "$(dirname "$0")/pve_https.sh"

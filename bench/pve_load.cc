@@ -136,7 +136,12 @@ int Run(const RunArgs& a) {
   const double enroll_seconds = std::chrono::duration<double>(Clock::now() - enroll_start).count();
   std::cerr << "enrolled " << a.devices << " devices in " << enroll_seconds << " s\n";
 
-  // Appraise: each thread cycles through its share of the fleet.
+  // Appraise: each thread cycles through its own share of the fleet (a
+  // device's TrE and connection are used by one thread only).
+  if (a.threads > a.devices) {
+    std::cerr << "--threads must not exceed --devices\n";
+    return 2;
+  }
   std::atomic<bool> stop{false};
   std::atomic<int64_t> failures{0};
   std::vector<std::vector<float>> latencies(static_cast<size_t>(a.threads));
@@ -144,7 +149,8 @@ int Run(const RunArgs& a) {
     auto& lat = latencies[static_cast<size_t>(t)];
     lat.reserve(200'000);
     for (size_t i = static_cast<size_t>(t); !stop; i += static_cast<size_t>(a.threads)) {
-      Device& d = fleet[i % fleet.size()];
+      if (i >= fleet.size()) i = static_cast<size_t>(t);
+      Device& d = fleet[i];
       const auto start = Clock::now();
       auto r = AttestOnce(*d.client, *d.tre, a.with_log);
       if (!r.ok() || r->status != 200 ||

@@ -286,7 +286,7 @@ Result<PrivateKey> PrivateKey::Generate(KeyType type) {
                       ? EVP_PKEY_Q_keygen(nullptr, nullptr, "RSA", size_t{2048})
                       : EVP_PKEY_Q_keygen(nullptr, nullptr, "EC", CurveName(type));
   if (raw == nullptr) return CryptoError(ErrorCode::kCryptoFailure, "key generation failed");
-  return PrivateKey(std::make_shared<const Impl>(Impl{PkeyPtr(raw), type}));
+  return PrivateKey(std::make_shared<const Impl>(PkeyPtr(raw), type));
 }
 
 Result<PrivateKey> PrivateKey::FromPem(std::string_view pem) {
@@ -342,7 +342,7 @@ Result<PrivateKey> PrivateKey::FromEcScalar(KeyType curve, ByteView scalar, Byte
       EVP_PKEY_fromdata(ctx.get(), &raw, EVP_PKEY_KEYPAIR, params.get()) != 1) {
     return CryptoError(ErrorCode::kCryptoBadKey, "invalid EC key pair");
   }
-  return PrivateKey(std::make_shared<const Impl>(Impl{PkeyPtr(raw), curve}));
+  return PrivateKey(std::make_shared<const Impl>(PkeyPtr(raw), curve));
 }
 
 KeyType PrivateKey::type() const { return impl_->type; }
@@ -383,20 +383,35 @@ Result<Bytes> PrivateKey::EcScalar() const {
 
 Result<Bytes> PrivateKey::SignDigest(SignatureScheme scheme, HashAlg hash, ByteView digest) const {
   HENB_TRY(CheckDigestSize(hash, digest));
-  PkeyCtxPtr ctx(EVP_PKEY_CTX_new_from_pkey(nullptr, impl_->pkey.get(), nullptr));
-  if (!ctx || EVP_PKEY_sign_init(ctx.get()) != 1) {
-    return CryptoError(ErrorCode::kCryptoFailure, "cannot initialise signing");
+  PkeyCtxPtr ctx;
+  {
+    std::lock_guard<std::mutex> lock(impl_->pool_mu);
+    if (!impl_->sign_pool.empty()) {
+      ctx = std::move(impl_->sign_pool.back());
+      impl_->sign_pool.pop_back();
+    }
+  }
+  if (!ctx) {
+    ctx.reset(EVP_PKEY_CTX_new_from_pkey(nullptr, impl_->pkey.get(), nullptr));
+    if (!ctx || EVP_PKEY_sign_init(ctx.get()) != 1) {
+      return CryptoError(ErrorCode::kCryptoFailure, "cannot initialise signing");
+    }
   }
   HENB_TRY(ConfigureScheme(ctx.get(), impl_->type, scheme, hash, /*verify=*/false));
   size_t len = 0;
-  if (EVP_PKEY_sign(ctx.get(), nullptr, &len, digest.data(), digest.size()) != 1) {
-    return CryptoError(ErrorCode::kCryptoFailure, "signing failed");
+  Bytes sig;
+  bool ok = EVP_PKEY_sign(ctx.get(), nullptr, &len, digest.data(), digest.size()) == 1;
+  if (ok) {
+    sig.resize(len);
+    ok = EVP_PKEY_sign(ctx.get(), sig.data(), &len, digest.data(), digest.size()) == 1;
   }
-  Bytes sig(len);
-  if (EVP_PKEY_sign(ctx.get(), sig.data(), &len, digest.data(), digest.size()) != 1) {
-    return CryptoError(ErrorCode::kCryptoFailure, "signing failed");
-  }
+  if (!ok) return CryptoError(ErrorCode::kCryptoFailure, "signing failed");
   sig.resize(len);
+  {
+    constexpr size_t kMaxPooled = 16;
+    std::lock_guard<std::mutex> lock(impl_->pool_mu);
+    if (impl_->sign_pool.size() < kMaxPooled) impl_->sign_pool.push_back(std::move(ctx));
+  }
   return sig;
 }
 

@@ -62,6 +62,9 @@ struct PrivateKey::Impl {
   Impl(ossl::PkeyPtr k, KeyType t) : pkey(std::move(k)), type(t) {}
   ossl::PkeyPtr pkey;
   KeyType type;
+  // Contexts already initialised for signing, as for PublicKey.
+  mutable std::mutex pool_mu;
+  mutable std::vector<ossl::PkeyCtxPtr> sign_pool;
 };
 struct Certificate::Impl {
   ossl::X509Ptr x509;

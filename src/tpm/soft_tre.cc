@@ -208,10 +208,13 @@ Result<Quote> SoftTre::MakeQuote(ByteView nonce, const std::vector<PcrSelection>
   info.qualified_signer.assign(qualified_signer_.begin(), qualified_signer_.end());
   HENB_ASSIGN_OR_RETURN(Bytes attest, MarshalQuoteAttest(info));
 
-  HENB_ASSIGN_OR_RETURN(PrivateKey ak, PrivateKey::FromEcScalar(KeyType::kEcP256, ak_priv_,
-                                                                UncompressedPoint(ak_pub_)));
-  HENB_ASSIGN_OR_RETURN(Bytes der,
-                        ak.SignDigest(SignatureScheme::kEcdsa, HashAlg::kSha256, Sha256(attest)));
+  if (!ak_key_) {
+    HENB_ASSIGN_OR_RETURN(PrivateKey ak, PrivateKey::FromEcScalar(KeyType::kEcP256, ak_priv_,
+                                                                  UncompressedPoint(ak_pub_)));
+    ak_key_ = std::make_shared<const PrivateKey>(std::move(ak));
+  }
+  HENB_ASSIGN_OR_RETURN(
+      Bytes der, ak_key_->SignDigest(SignatureScheme::kEcdsa, HashAlg::kSha256, Sha256(attest)));
   HENB_ASSIGN_OR_RETURN(auto rs, EcdsaDerToRs(der, 32));
   TpmSignature sig{
       SignatureScheme::kEcdsa, HashAlg::kSha256, std::move(rs.first), std::move(rs.second), {}};

@@ -9,6 +9,7 @@
 #include <array>
 #include <chrono>
 #include <functional>
+#include <memory>
 
 #include "henbtrust/crypto/keys.h"
 #include "henbtrust/tpm/tre.h"
@@ -71,6 +72,9 @@ class SoftTre final : public Tre {
   uint32_t restart_count_ = 0;
   std::function<uint64_t()> clock_ms_;
   std::string state_file_;  // empty: volatile
+  // The AK as an OpenSSL key, made on first quote (it costs a third of one);
+  // not part of the state.
+  std::shared_ptr<const PrivateKey> ak_key_;
   EventLog log_ = EventLog::NewCryptoAgile({HashAlg::kSha256});
 };
 

@@ -1,0 +1,77 @@
+#!/usr/bin/env bash
+# End-to-end appraisal over HTTPS: `henbtrust pve serve` and the load
+# generator (bench/pve_load.cc) on this machine, a fleet of soft-TrE devices
+# each on its own keep-alive mutual-TLS connection, each appraisal a push
+# (nonce request, then evidence). Run once on SQLite and once on a private
+# PostgreSQL (default settings: fsync on), and print
+#   appraisal-https ours=<appraisals/s, SQLite> reference=<openssl speed -multi 2 ecdsap256 verify/s> ratio=...
+#   appraisal-https-postgres ours=<appraisals/s> ...
+# Environment: BIN (build/bin), PVE_DEVICES (1000), PVE_SECONDS (10), PVE_THREADS (16).
+set -euo pipefail
+cd "$(dirname "$0")/.."
+BIN=$(realpath "${BIN:-build/bin}")
+DEVICES=${PVE_DEVICES:-1000}
+SECS=${PVE_SECONDS:-10}
+THREADS=${PVE_THREADS:-16}
+PG_BIN=/usr/lib/postgresql/15/bin
+
+work=$(mktemp -d)
+chmod 755 "$work"
+server=""
+pg_data=""
+cleanup() {
+  [[ -n "$server" ]] && kill "$server" 2>/dev/null && wait "$server" 2>/dev/null
+  if [[ -n "$pg_data" ]]; then
+    as_pg "$PG_BIN/pg_ctl" -D "$pg_data" -m fast -w stop >/dev/null 2>&1 || true
+  fi
+  rm -rf "$work"
+}
+trap cleanup EXIT
+as_pg() { if [[ $(id -u) == 0 ]]; then runuser -u postgres -- "$@"; else "$@"; fi; }
+
+"$BIN/henbtrust" release example --out "$work/release" >/dev/null
+"$BIN/henbtrust" pve init --dir "$work/pve" >/dev/null
+"$BIN/pve_load" setup --work "$work"
+
+# Starts the PVE on store $1, runs the load, prints the load generator's line.
+run() {
+  rm -f "$work/port"
+  "$BIN/henbtrust" pve import-release --dir "$work/pve" --store "$1" \
+    --trust-root "$work/release/trust-root" "$work/release/release.bundle" >/dev/null
+  "$BIN/henbtrust" pve serve --dir "$work/pve" --store "$1" --listen 127.0.0.1:0 \
+    --port-file "$work/port" --manufacturer-ca "$work/manufacturer-ca.pem" 2>"$work/serve.log" &
+  server=$!
+  for _ in $(seq 100); do [[ -s "$work/port" ]] && break; sleep 0.1; done
+  "$BIN/pve_load" run --work "$work" --pve-dir "$work/pve" --port "$(cat "$work/port")" \
+    --bundle "$work/release/release.bundle" --devices "$DEVICES" --seconds "$SECS" \
+    --threads "$THREADS" 2>"$work/load.log" || { cat "$work/load.log" >&2; exit 1; }
+  kill "$server"
+  wait "$server" 2>/dev/null || true
+  server=""
+}
+field() { tr ' ' '\n' <<<"$1" | awk -F= -v k="$2" '$1 == k { print $2 }'; }
+
+sqlite_line=$(run "sqlite:$work/pve.db")
+
+pg_line=""
+if [[ -x "$PG_BIN/initdb" ]]; then
+  pg_data="$work/pg/data"
+  mkdir -p "$work/pg"
+  [[ $(id -u) == 0 ]] && chown postgres: "$work/pg"
+  as_pg "$PG_BIN/initdb" -D "$pg_data" -A trust -U henb >/dev/null
+  port=$((20000 + RANDOM % 30000))
+  as_pg "$PG_BIN/pg_ctl" -D "$pg_data" -w -t 30 \
+    -o "-p $port -k $work/pg -c listen_addresses=127.0.0.1 -c max_connections=200" \
+    -l "$work/pg/log" start >/dev/null
+  pg_line=$(run "postgres:host=127.0.0.1 port=$port user=henb dbname=postgres")
+fi
+
+ref=$(openssl speed -multi 2 -seconds 3 ecdsap256 2>/dev/null | awk '/\(nistp256\)/ { print $NF }')
+ours=$(field "$sqlite_line" rate)
+echo "appraisal-https ours=${ours} reference=${ref} ratio=$(awk -v a="$ours" -v b="$ref" 'BEGIN { printf "%.3f", a / b }')" \
+  "(appraisals/s over HTTPS, SQLite; $(field "$sqlite_line" devices) devices, p50 $(field "$sqlite_line" p50_ms) ms," \
+  "p99 $(field "$sqlite_line" p99_ms) ms; reference: openssl speed -multi 2 ecdsap256 verify/s)"
+if [[ -n "$pg_line" ]]; then
+  echo "appraisal-https-postgres ours=$(field "$pg_line" rate) (appraisals/s over HTTPS, PostgreSQL;" \
+    "p50 $(field "$pg_line" p50_ms) ms, p99 $(field "$pg_line" p99_ms) ms)"
+fi
