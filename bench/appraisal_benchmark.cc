@@ -4,6 +4,8 @@
 
 #include <nlohmann/json.hpp>
 
+#include <unistd.h>
+
 #include <filesystem>
 
 #include "henbtrust/agent/agent.h"
@@ -82,7 +84,8 @@ BENCHMARK(BM_AppraiseAndSignEar);
 // store writes, signed result.
 void BM_ServicePushAppraisal(benchmark::State& state) {
   Setup s;
-  const std::string dir = std::filesystem::temp_directory_path() / "henb-bench-service";
+  const std::string dir =
+      std::filesystem::temp_directory_path() / ("henb-bench-service-" + std::to_string(::getpid()));
   std::filesystem::remove_all(dir);
   std::filesystem::create_directories(dir);
   auto store = *OpenSqliteStore(dir + "/pve.db");

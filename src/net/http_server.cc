@@ -1,3 +1,4 @@
+#include <array>
 #include <atomic>
 #include <condition_variable>
 #include <mutex>
@@ -124,8 +125,10 @@ asio::awaitable<void> HttpServer::Impl::Serve(std::shared_ptr<Connection> c) {
     }
     HttpResponse response;
     bool keep_alive = false;
+    bool drain = false;  // the client may still be sending what we refused
     unsigned version = 11;
     if (ec == http::error::body_limit) {
+      drain = true;
       response = {413,
                   "application/json",
                   ErrorBody("net.too-large", "request body exceeds " +
@@ -169,6 +172,19 @@ asio::awaitable<void> HttpServer::Impl::Serve(std::shared_ptr<Connection> c) {
     co_await http::async_write(stream, res, asio::redirect_error(asio::use_awaitable, ec));
     c->busy = false;
     if (ec) {
+      graceful = false;
+      break;
+    }
+    if (drain) {
+      // Closing with unread data would reset the connection and lose the
+      // answer; read and discard what the client still sends, within bounds.
+      std::array<char, 16384> scratch;
+      size_t drained = 0;
+      tcp_layer.expires_after(std::chrono::seconds(2));
+      while (!ec && drained < 4 * options.max_body_bytes + (1 << 20)) {
+        drained += co_await stream.async_read_some(asio::buffer(scratch),
+                                                   asio::redirect_error(asio::use_awaitable, ec));
+      }
       graceful = false;
       break;
     }
