@@ -1,7 +1,10 @@
 #include <sqlite3.h>
 
+#include <atomic>
+#include <memory>
 #include <mutex>
 #include <unordered_map>
+#include <vector>
 
 #include "henbtrust/store/store.h"
 
@@ -105,7 +108,10 @@ class Stmt {
 class SqliteStore final : public Store {
  public:
   // sqlite3_close_v2 lets the statement cache finalize its statements afterwards.
-  ~SqliteStore() override { sqlite3_close_v2(db_); }
+  ~SqliteStore() override {
+    for (auto& r : readers_) sqlite3_close_v2(r->db);
+    sqlite3_close_v2(db_);
+  }
 
   Status Open(const std::string& path) {
     if (sqlite3_open_v2(
@@ -132,6 +138,19 @@ class SqliteStore final : public Store {
       }
       HENB_TRY(Exec("COMMIT"));
     }
+    // Reads go to their own connections: in WAL mode they proceed while the
+    // writer commits.
+    for (int i = 0; i < kReaders; ++i) {
+      auto r = std::make_unique<Reader>();
+      if (sqlite3_open_v2(path.c_str(), &r->db, SQLITE_OPEN_READONLY | SQLITE_OPEN_NOMUTEX,
+                          nullptr) != SQLITE_OK) {
+        const std::string why = sqlite3_errmsg(r->db);
+        sqlite3_close_v2(r->db);
+        return Error(ErrorCode::kStore, "cannot open SQLite database " + path + ": " + why);
+      }
+      sqlite3_busy_timeout(r->db, 5000);
+      readers_.push_back(std::move(r));
+    }
     return OkStatus();
   }
 
@@ -151,15 +170,16 @@ class SqliteStore final : public Store {
   }
 
   Result<std::optional<DeviceRecord>> GetDevice(const std::string& id) override {
-    std::lock_guard<std::mutex> lock(mu_);
-    Stmt s(cache_, db_,
+    Reader& r = NextReader();
+    std::lock_guard<std::mutex> lock(r.mu);
+    Stmt s(r.cache, r.db,
            "SELECT device_id, hardware_model, ek_public, ek_certificate, ak_public, "
            "release_version, state, reset_count, clock, updated_at, release_id, agent_address "
            "FROM devices WHERE device_id = ?");
     s.Text(1, id);
     const int rc = s.Step();
     if (rc == SQLITE_DONE) return std::optional<DeviceRecord>();
-    if (rc != SQLITE_ROW) return Fail("read device");
+    if (rc != SQLITE_ROW) return Fail("read device", r.db);
     DeviceRecord d;
     d.device_id = s.ColText(0);
     d.hardware_model = s.ColText(1);
@@ -187,14 +207,15 @@ class SqliteStore final : public Store {
 
   Result<std::optional<ManifestRecord>> GetManifest(const std::string& release_id,
                                                     const std::string& version) override {
-    std::lock_guard<std::mutex> lock(mu_);
-    Stmt s(cache_, db_,
+    Reader& r = NextReader();
+    std::lock_guard<std::mutex> lock(r.mu);
+    Stmt s(r.cache, r.db,
            "SELECT release_id, version, manifest, revoked_reason FROM manifests WHERE release_id = "
            "? AND version = ?");
     s.Text(1, release_id).Text(2, version);
     const int rc = s.Step();
     if (rc == SQLITE_DONE) return std::optional<ManifestRecord>();
-    if (rc != SQLITE_ROW) return Fail("read manifest");
+    if (rc != SQLITE_ROW) return Fail("read manifest", r.db);
     return std::optional<ManifestRecord>(
         ManifestRecord{s.ColText(0), s.ColText(1), s.ColBlob(2), s.ColText(3)});
   }
@@ -284,14 +305,15 @@ class SqliteStore final : public Store {
   }
 
   Result<std::optional<AppraisalRecord>> LatestAppraisal(const std::string& device_id) override {
-    std::lock_guard<std::mutex> lock(mu_);
-    Stmt s(cache_, db_,
+    Reader& r = NextReader();
+    std::lock_guard<std::mutex> lock(r.mu);
+    Stmt s(r.cache, r.db,
            "SELECT id, device_id, status, result, created_at FROM appraisals WHERE device_id = ? "
            "ORDER BY id DESC LIMIT 1");
     s.Text(1, device_id);
     const int rc = s.Step();
     if (rc == SQLITE_DONE) return std::optional<AppraisalRecord>();
-    if (rc != SQLITE_ROW) return Fail("read appraisal");
+    if (rc != SQLITE_ROW) return Fail("read appraisal", r.db);
     return std::optional<AppraisalRecord>(
         AppraisalRecord{s.ColInt(0), s.ColText(1), s.ColText(2), s.ColText(3), s.ColInt(4)});
   }
@@ -306,9 +328,16 @@ class SqliteStore final : public Store {
     }
     return OkStatus();
   }
-  Error Fail(const std::string& what) {
-    return Error(ErrorCode::kStore, what + ": " + sqlite3_errmsg(db_));
+  Error Fail(const std::string& what, sqlite3* db = nullptr) {
+    return Error(ErrorCode::kStore, what + ": " + sqlite3_errmsg(db ? db : db_));
   }
+  struct Reader {
+    std::mutex mu;
+    sqlite3* db = nullptr;
+    StatementCache cache;
+  };
+  Reader& NextReader() { return *readers_[next_reader_++ % readers_.size()]; }
+  static constexpr int kReaders = 4;
   Status Done(Stmt& s, const std::string& what) {
     if (!s.ok() || s.Step() != SQLITE_DONE) return Fail(what);
     return OkStatus();
@@ -322,9 +351,11 @@ class SqliteStore final : public Store {
     return sqlite3_changes(db_) == 1;
   }
 
-  std::mutex mu_;
+  std::mutex mu_;  // the writer connection
   sqlite3* db_ = nullptr;
   StatementCache cache_;
+  std::vector<std::unique_ptr<Reader>> readers_;
+  std::atomic<size_t> next_reader_{0};
 };
 
 }  // namespace
