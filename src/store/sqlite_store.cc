@@ -1,6 +1,7 @@
 #include <sqlite3.h>
 
 #include <atomic>
+#include <condition_variable>
 #include <memory>
 #include <mutex>
 #include <unordered_map>
@@ -271,37 +272,30 @@ class SqliteStore final : public Store {
     return std::optional<EnrollmentRecord>(std::move(e));
   }
 
+  // Group commit: concurrent callers queue their records; whoever finds no
+  // commit in progress writes everything queued in one transaction (each
+  // record under its own savepoint, so one refused nonce refuses only its
+  // record) and wakes the others. Alone, a caller commits just its own.
   Result<int64_t> RecordAppraisal(const AppraisalRecord& a) override {
-    std::lock_guard<std::mutex> lock(mu_);
-    HENB_TRY(Exec("BEGIN IMMEDIATE"));
-    auto body = [&]() -> Result<int64_t> {
-      if (!a.spent_nonce.empty()) {
-        HENB_ASSIGN_OR_RETURN(bool fresh, Spend(a.spent_nonce, a.nonce_expires_at));
-        if (!fresh) return Error(ErrorCode::kPolicyNonce, "nonce already used");
+    PendingAppraisal me{&a, std::nullopt};
+    std::unique_lock<std::mutex> q(queue_mu_);
+    queue_.push_back(&me);
+    while (!me.result) {
+      if (committing_) {
+        queue_cv_.wait(q);
+        continue;
       }
-      {
-        Stmt s(cache_, db_,
-               "INSERT INTO appraisals (device_id, status, result, created_at) VALUES (?,?,?,?)");
-        s.Text(1, a.device_id).Text(2, a.status).Text(3, a.result).Int(4, a.created_at);
-        HENB_TRY(Done(s, "record appraisal"));
-      }
-      const auto id = static_cast<int64_t>(sqlite3_last_insert_rowid(db_));
-      if (a.advance_clock) {
-        Stmt s(cache_, db_,
-               "UPDATE devices SET reset_count = ?1, clock = ?2 WHERE device_id = ?3 AND "
-               "(reset_count < ?1 OR (reset_count = ?1 AND clock < ?2))");
-        s.Int(1, a.reset_count).Int(2, static_cast<int64_t>(a.clock)).Text(3, a.device_id);
-        HENB_TRY(Done(s, "advance device clock"));
-      }
-      return id;
-    };
-    Result<int64_t> id = body();
-    if (!id.ok()) {
-      (void)Exec("ROLLBACK");
-      return id;
+      committing_ = true;
+      std::vector<PendingAppraisal*> batch;
+      batch.swap(queue_);
+      q.unlock();
+      std::vector<Result<int64_t>> results = CommitAppraisals(batch);
+      q.lock();
+      for (size_t i = 0; i < batch.size(); ++i) batch[i]->result = std::move(results[i]);
+      committing_ = false;
+      queue_cv_.notify_all();
     }
-    HENB_TRY(Exec("COMMIT"));
-    return id;
+    return std::move(*me.result);
   }
 
   Result<std::optional<AppraisalRecord>> LatestAppraisal(const std::string& device_id) override {
@@ -343,6 +337,57 @@ class SqliteStore final : public Store {
     return OkStatus();
   }
 
+  struct PendingAppraisal {
+    const AppraisalRecord* record;
+    std::optional<Result<int64_t>> result;  // guarded by queue_mu_; set once written or refused
+  };
+
+  // REQUIRES: mu_ held.
+  Result<int64_t> WriteAppraisal(const AppraisalRecord& a) {
+    if (!a.spent_nonce.empty()) {
+      HENB_ASSIGN_OR_RETURN(bool fresh, Spend(a.spent_nonce, a.nonce_expires_at));
+      if (!fresh) return Error(ErrorCode::kPolicyNonce, "nonce already used");
+    }
+    {
+      Stmt s(cache_, db_,
+             "INSERT INTO appraisals (device_id, status, result, created_at) VALUES (?,?,?,?)");
+      s.Text(1, a.device_id).Text(2, a.status).Text(3, a.result).Int(4, a.created_at);
+      HENB_TRY(Done(s, "record appraisal"));
+    }
+    const auto id = static_cast<int64_t>(sqlite3_last_insert_rowid(db_));
+    if (a.advance_clock) {
+      Stmt s(cache_, db_,
+             "UPDATE devices SET reset_count = ?1, clock = ?2 WHERE device_id = ?3 AND "
+             "(reset_count < ?1 OR (reset_count = ?1 AND clock < ?2))");
+      s.Int(1, a.reset_count).Int(2, static_cast<int64_t>(a.clock)).Text(3, a.device_id);
+      HENB_TRY(Done(s, "advance device clock"));
+    }
+    return id;
+  }
+
+  // One result per entry, in order.
+  std::vector<Result<int64_t>> CommitAppraisals(const std::vector<PendingAppraisal*>& batch) {
+    std::lock_guard<std::mutex> lock(mu_);
+    Status st = Exec("BEGIN IMMEDIATE");
+    std::vector<Result<int64_t>> results;
+    results.reserve(batch.size());
+    for (size_t i = 0; st.ok() && i < batch.size(); ++i) {
+      st = Exec("SAVEPOINT appraisal");
+      if (!st.ok()) break;
+      Result<int64_t> id = WriteAppraisal(*batch[i]->record);
+      if (!id.ok()) st = Exec("ROLLBACK TO appraisal");
+      if (st.ok()) st = Exec("RELEASE appraisal");
+      results.push_back(std::move(id));
+    }
+    if (st.ok()) st = Exec("COMMIT");
+    if (!st.ok()) {
+      (void)Exec("ROLLBACK");
+      results.clear();
+      for (size_t i = 0; i < batch.size(); ++i) results.emplace_back(st.error());
+    }
+    return results;
+  }
+
   // REQUIRES: mu_ held.
   Result<bool> Spend(ByteView nonce, int64_t expires_at) {
     Stmt s(cache_, db_, "INSERT OR IGNORE INTO spent_nonces (nonce, expires_at) VALUES (?,?)");
@@ -355,6 +400,10 @@ class SqliteStore final : public Store {
   sqlite3* db_ = nullptr;
   StatementCache cache_;
   std::vector<std::unique_ptr<Reader>> readers_;
+  std::mutex queue_mu_;  // group commit of appraisals
+  std::condition_variable queue_cv_;
+  std::vector<PendingAppraisal*> queue_;  // guarded by queue_mu_
+  bool committing_ = false;               // guarded by queue_mu_
   std::atomic<size_t> next_reader_{0};
 };
 

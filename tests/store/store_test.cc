@@ -164,6 +164,38 @@ TEST_P(StoreTest, AppraisalsAreKeptInOrder) {
   EXPECT_EQ((*latest)->result, "jwt-2");
 }
 
+// Concurrent writers (grouped into shared transactions by the SQLite store):
+// each nonce, offered by two threads, records exactly one appraisal.
+TEST_P(StoreTest, ConcurrentAppraisalsSpendEachNonceOnce) {
+  ASSERT_TRUE(store_);
+  ASSERT_TRUE(store_->PutDevice(Device("henb-1")).ok());
+  constexpr int kThreads = 8, kPerThread = 40;
+  std::atomic<int> recorded{0}, refused{0}, errors{0};
+  std::vector<std::thread> threads;
+  for (int t = 0; t < kThreads; ++t) {
+    threads.emplace_back([&, t] {
+      for (int i = 0; i < kPerThread; ++i) {
+        AppraisalRecord a{0, "henb-1", "affirming", "jwt", 10};
+        // Threads 2k and 2k+1 offer the same nonces.
+        a.spent_nonce = Bytes{static_cast<uint8_t>(t / 2), static_cast<uint8_t>(i), 7};
+        a.nonce_expires_at = 5000;
+        auto r = store_->RecordAppraisal(a);
+        if (r.ok()) {
+          ++recorded;
+        } else if (r.error().code() == ErrorCode::kPolicyNonce) {
+          ++refused;
+        } else {
+          ++errors;
+        }
+      }
+    });
+  }
+  for (auto& t : threads) t.join();
+  EXPECT_EQ(errors.load(), 0);
+  EXPECT_EQ(recorded.load(), kThreads / 2 * kPerThread);
+  EXPECT_EQ(refused.load(), kThreads / 2 * kPerThread);
+}
+
 TEST_P(StoreTest, AppraisalsAdvanceTheDeviceClockButNeverBack) {
   ASSERT_TRUE(store_);
   ASSERT_TRUE(store_->PutDevice(Device("henb-1")).ok());  // reset count 3, clock 12345
