@@ -484,6 +484,14 @@ Result<HttpResponse> PveService::Impl::Enroll(const HttpRequest& req) {
     return Error(ErrorCode::kPolicyDeviceConflict,
                  "device " + device_id + " is enrolled with another EK");
   }
+  // Re-enrollment (a new AK in the same TPM) cannot move the recorded
+  // configuration: only a verified update does that, or an operator.
+  if (existing &&
+      (existing->release_id != release_id || existing->release_version != release_version)) {
+    return Error(ErrorCode::kPolicyDeviceConflict,
+                 "device " + device_id + " is enrolled with release " + existing->release_id + " " +
+                     existing->release_version + "; re-enrollment cannot change it");
+  }
 
   HENB_ASSIGN_OR_RETURN(Bytes secret, RandomBytes(32));
   HENB_ASSIGN_OR_RETURN(CredentialChallenge challenge, MakeCredential(ek_public, ak->name, secret));

@@ -261,6 +261,20 @@ TEST_F(PveServiceTest, EnrollmentRefusesWhatItCannotTrust) {
     EXPECT_EQ(r.status, 409);
     EXPECT_EQ(CodeOf(r), "policy.device-conflict");
   }
+  // Re-enrollment of the same TPM cannot move its recorded configuration.
+  {
+    auto again = Enroll("127.0.0.1", h_.port(), h_.CaPem(), *first.tre,
+                        h_.Request("henb-taken", *first.tre));
+    EXPECT_TRUE(again.ok()) << again.error().ToString();  // same EK, same release: a new AK is fine
+    const ReleaseManifest v1 =
+        h_.fixture.Manifest(testing::ReleaseFixture::DefaultImages("v1"), 1, "1.0");
+    ASSERT_TRUE(h_.store->PutManifest({v1.release_id, v1.version, *EncodeManifest(v1), ""}).ok());
+    EnrollmentRequest older = h_.Request("henb-taken", *first.tre);
+    older.release_version = "1.0";
+    auto moved = Enroll("127.0.0.1", h_.port(), h_.CaPem(), *first.tre, older);
+    ASSERT_FALSE(moved.ok());
+    EXPECT_NE(moved.error().message().find("policy.device-conflict"), std::string::npos);
+  }
   // Malformed ids never reach the store.
   {
     Json j = good;
