@@ -1,0 +1,181 @@
+// The HTTPS server and client on their own: limits, timeouts, keep-alive,
+// peer identities and graceful shutdown.
+#include "henbtrust/net/http.h"
+
+#include <gtest/gtest.h>
+
+#include <atomic>
+#include <chrono>
+#include <thread>
+
+#include "henbtrust/crypto/x509.h"
+#include "support/test_support.h"
+
+namespace henbtrust {
+namespace {
+
+using namespace std::chrono_literals;
+
+// A CA, a server certificate for 127.0.0.1 and a client certificate.
+struct Pki {
+  Pki() {
+    ca_key.emplace(*PrivateKey::Generate(KeyType::kEcP256));
+    CertificateSpec ca_spec;
+    ca_spec.common_name = "Test CA";
+    ca_spec.is_ca = true;
+    ca.emplace(*IssueCertificate(ca_spec, ca_key->Public(), *ca_key, nullptr));
+    server = Issue("127.0.0.1", "", true);
+    client = Issue("client-1", "tester", false);
+  }
+  TlsConfig Issue(const std::string& cn, const std::string& org, bool server_cert) {
+    auto key = *PrivateKey::Generate(KeyType::kEcP256);
+    CertificateSpec spec;
+    spec.common_name = cn;
+    spec.organization = org;
+    spec.server_auth = server_cert;
+    spec.client_auth = !server_cert;
+    if (server_cert) spec.ip_addresses = {cn};
+    auto cert = *IssueCertificate(spec, key.Public(), *ca_key, &*ca);
+    return {cert.ToPem(), key.ToPem(), ca->ToPem()};
+  }
+  std::optional<PrivateKey> ca_key;
+  std::optional<Certificate> ca;
+  TlsConfig server, client;
+};
+
+HttpResponse Echo(const HttpRequest& r) {
+  return {200,
+          "text/plain",
+          r.method + " " + r.target + " " + r.peer.common_name + "/" + r.peer.organization + " " +
+              (r.peer.verified ? "verified" : "unverified") + " " + std::to_string(r.body.size()),
+          {}};
+}
+
+TEST(HttpServer, ServesKeepAliveRequestsAndReportsThePeer) {
+  Pki pki;
+  auto server = HttpServer::Start({}, pki.server, Echo);
+  ASSERT_TRUE(server.ok()) << server.error().ToString();
+  auto client = HttpClient::Connect("127.0.0.1", (*server)->port(), pki.client);
+  ASSERT_TRUE(client.ok()) << client.error().ToString();
+  for (int i = 0; i < 20; ++i) {
+    auto r = (*client)->Request("POST", "/x?i=" + std::to_string(i), "text/plain", "abc");
+    ASSERT_TRUE(r.ok()) << r.error().ToString();
+    EXPECT_EQ(r->body, "POST /x?i=" + std::to_string(i) + " client-1/tester verified 3");
+  }
+  // Without a client certificate the handler sees an anonymous peer.
+  auto anon = HttpClient::Connect("127.0.0.1", (*server)->port(), {"", "", pki.ca->ToPem()});
+  ASSERT_TRUE(anon.ok());
+  EXPECT_EQ((*anon)->Request("GET", "/")->body, "GET / / unverified 0");
+}
+
+TEST(HttpServer, AnswersOversizedRequestsWithClearErrors) {
+  Pki pki;
+  HttpServerOptions options;
+  options.max_body_bytes = 1000;
+  auto server = HttpServer::Start(options, pki.server, Echo);
+  ASSERT_TRUE(server.ok());
+  auto client = HttpClient::Connect("127.0.0.1", (*server)->port(), pki.client);
+  ASSERT_TRUE(client.ok());
+  auto big = (*client)->Request("POST", "/", "text/plain", std::string(5000, 'x'));
+  ASSERT_TRUE(big.ok()) << big.error().ToString();
+  EXPECT_EQ(big->status, 413);
+  EXPECT_NE(big->body.find("net.too-large"), std::string::npos);
+  // A header over 8 KiB.
+  auto out = testing::Run(
+      "(printf 'GET / HTTP/1.1\\r\\nHost: x\\r\\nX-Big: %09000d\\r\\n\\r\\n' 0; "
+      "sleep 1) | timeout 10 openssl s_client -quiet -connect 127.0.0.1:" +
+      std::to_string((*server)->port()) + " 2>/dev/null");
+  EXPECT_NE(out.out.find("431"), std::string::npos) << out.out;
+  // The client reconnects and is served.
+  auto ok = (*client)->Request("POST", "/", "text/plain", "fine");
+  ASSERT_TRUE(ok.ok()) << ok.error().ToString();
+  EXPECT_EQ(ok->status, 200);
+}
+
+TEST(HttpServer, ClosesConnectionsThatStallAndStaysAvailable) {
+  Pki pki;
+  HttpServerOptions options;
+  options.idle_timeout = 300ms;
+  options.request_timeout = 300ms;
+  auto server = HttpServer::Start(options, pki.server, Echo);
+  ASSERT_TRUE(server.ok());
+  // A client that sends half a request and stalls is disconnected: s_client
+  // ends (and prints how many ms it ran) while its input still stalls.
+  auto stalled = testing::Run(
+      "start=$(date +%s%N); (printf 'POST / HTTP/1.1\\r\\nHost: x\\r\\nContent-Length: "
+      "100\\r\\n\\r\\nab'; "
+      "sleep 4) | (timeout 20 openssl s_client -quiet -connect 127.0.0.1:" +
+      std::to_string((*server)->port()) +
+      " >/dev/null 2>&1; echo $(( ($(date +%s%N) - start) / 1000000 )))");
+  const int ran_ms = std::atoi(stalled.out.c_str());
+  EXPECT_GT(ran_ms, 200) << stalled.out;
+  EXPECT_LT(ran_ms, 3000) << stalled.out;
+  // An idle keep-alive connection is closed; the client notices and reconnects.
+  auto client = HttpClient::Connect("127.0.0.1", (*server)->port(), pki.client);
+  ASSERT_TRUE(client.ok());
+  ASSERT_TRUE((*client)->Request("GET", "/").ok());
+  std::this_thread::sleep_for(600ms);
+  auto again = (*client)->Request("GET", "/");
+  ASSERT_TRUE(again.ok()) << again.error().ToString();
+  EXPECT_EQ(again->status, 200);
+}
+
+TEST(HttpServer, StopLetsARequestInFlightFinish) {
+  Pki pki;
+  std::atomic<bool> entered{false};
+  auto server = HttpServer::Start({}, pki.server, [&](const HttpRequest& r) {
+    entered = true;
+    std::this_thread::sleep_for(300ms);
+    return Echo(r);
+  });
+  ASSERT_TRUE(server.ok());
+  auto client = HttpClient::Connect("127.0.0.1", (*server)->port(), pki.client);
+  ASSERT_TRUE(client.ok());
+  Result<HttpResponse> answer = Error(ErrorCode::kInternal, "not yet");
+  std::thread t([&] { answer = (*client)->Request("GET", "/slow"); });
+  while (!entered) std::this_thread::sleep_for(1ms);
+  (*server)->Stop();  // returns once the slow request has been answered
+  t.join();
+  ASSERT_TRUE(answer.ok()) << answer.error().ToString();
+  EXPECT_EQ(answer->status, 200);
+  // Nothing is accepted afterwards.
+  EXPECT_FALSE(HttpClient::Connect("127.0.0.1", (*server)->port(), pki.client).ok());
+}
+
+TEST(HttpServer, AHandlerThatThrowsAnswers500AndTheServerGoesOn) {
+  Pki pki;
+  auto server = HttpServer::Start({}, pki.server, [](const HttpRequest& r) -> HttpResponse {
+    if (r.target == "/boom") throw std::runtime_error("boom");
+    return Echo(r);
+  });
+  ASSERT_TRUE(server.ok());
+  auto client = HttpClient::Connect("127.0.0.1", (*server)->port(), pki.client);
+  ASSERT_TRUE(client.ok());
+  EXPECT_EQ((*client)->Request("GET", "/boom")->status, 500);
+  EXPECT_EQ((*client)->Request("GET", "/fine")->status, 200);
+}
+
+TEST(HttpClient, RefusesAServerItCannotVerify) {
+  Pki pki;
+  Pki other;
+  auto server = HttpServer::Start({}, pki.server, Echo);
+  ASSERT_TRUE(server.ok());
+  auto c = HttpClient::Connect("127.0.0.1", (*server)->port(), other.client);
+  ASSERT_FALSE(c.ok());
+  EXPECT_EQ(c.error().code(), ErrorCode::kNetTls);
+  auto closed = HttpClient::Connect("127.0.0.1", 1, pki.client);
+  ASSERT_FALSE(closed.ok());
+  EXPECT_EQ(closed.error().code(), ErrorCode::kNet);
+}
+
+TEST(ParseHostPort, AcceptsNamesAddressesAndBracketedIpv6) {
+  EXPECT_EQ(*ParseHostPort("pve.example:8443"),
+            (std::pair<std::string, uint16_t>{"pve.example", 8443}));
+  EXPECT_EQ(*ParseHostPort("[::1]:443"), (std::pair<std::string, uint16_t>{"::1", 443}));
+  for (const char* bad : {"", "host", ":80", "host:", "host:99999", "host:8a", "[::1]443"}) {
+    EXPECT_FALSE(ParseHostPort(bad).ok()) << bad;
+  }
+}
+
+}  // namespace
+}  // namespace henbtrust
