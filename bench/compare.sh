@@ -44,6 +44,13 @@ echo "appraisal ours=${ours_appraisal} reference=${ref_verify} ratio=$(ratio "$o
 echo "appraisal-with-ear ours=$(metric "$tmp/appraisal.json" BM_AppraiseAndSignEar items_per_second) (appraisals/s incl. the ES256-signed result)"
 echo "sha256 ours=${ours_sha} reference=${ref_sha} ratio=$(ratio "$ours_sha" "$ref_sha")"
 
+# One HTTPS request through our server and client on a keep-alive mutual-TLS
+# connection, handler doing nothing: the transport floor under PVE requests.
+"$BIN/http_benchmark" --benchmark_min_time="$MIN_TIME" --benchmark_format=json \
+  --benchmark_out="$tmp/http.json" --benchmark_out_format=json >/dev/null
+echo "https-request ours=$(metric "$tmp/http.json" BM_HttpsRequest/1300/real_time items_per_second)" \
+  "(sequential requests/s, 1.3 KiB body, client and server in one process, unpinned)"
+
 # Reported without a reference.
 echo "softtre-quote ours=$(metric "$tmp/evidence.json" BM_SoftTreQuote items_per_second) (quotes/s, one core;" \
   "$(metric "$tmp/evidence.json" BM_SoftTreQuote state_bytes) bytes of state per device beyond its log)"
