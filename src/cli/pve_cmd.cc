@@ -152,7 +152,8 @@ void RegisterPveCommands(CLI::App& app, int* exit_code) {
   OnRun(init, exit_code, [init_dir, hosts] { return RunInit(*init_dir, *hosts); });
 
   auto a = std::make_shared<ServeArgs>();
-  CLI::App* serve = pve->add_subcommand("serve", "Serve the PVE API over HTTPS (TLS 1.3, mutual TLS)");
+  CLI::App* serve =
+      pve->add_subcommand("serve", "Serve the PVE API over HTTPS (TLS 1.3, mutual TLS)");
   serve->add_option("--dir", a->dir, "PVE directory (henbtrust pve init)")->required();
   serve->add_option("--store", a->store,
                     "sqlite:PATH or postgres:CONNINFO (default: sqlite in DIR/pve.db); several "
@@ -166,8 +167,9 @@ void RegisterPveCommands(CLI::App& app, int* exit_code) {
   serve->add_option("--threads", a->threads, "server threads (default: 2 per core, at least 4)");
   serve->add_option("--nonce-ttl", a->nonce_ttl, "seconds a nonce stays valid")
       ->capture_default_str();
-  serve->add_option("--result-max-age", a->result_max_age,
-                    "seconds an affirming result admits a device")
+  serve
+      ->add_option("--result-max-age", a->result_max_age,
+                   "seconds an affirming result admits a device")
       ->capture_default_str();
   OnRun(serve, exit_code, [a] { return RunServe(*a); });
 

@@ -35,6 +35,7 @@ struct HttpClient::Impl {
   std::unique_ptr<ssl::context> tls;
   std::unique_ptr<beast::ssl_stream<beast::tcp_stream>> stream;
   beast::flat_buffer buffer;
+  int connections = 0;
 };
 
 Status HttpClient::Impl::Open() {
@@ -76,11 +77,14 @@ Status HttpClient::Impl::Open() {
     Close();
     return Failure("TLS handshake failed with", ec);
   }
+  ++connections;
   return OkStatus();
 }
 
 HttpClient::HttpClient(std::unique_ptr<Impl> impl) : impl_(std::move(impl)) {}
 HttpClient::~HttpClient() = default;
+
+int HttpClient::connections() const { return impl_->connections; }
 
 Result<std::unique_ptr<HttpClient>> HttpClient::Connect(const std::string& host, uint16_t port,
                                                         const TlsConfig& tls,

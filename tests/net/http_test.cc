@@ -62,6 +62,7 @@ TEST(HttpServer, ServesKeepAliveRequestsAndReportsThePeer) {
     ASSERT_TRUE(r.ok()) << r.error().ToString();
     EXPECT_EQ(r->body, "POST /x?i=" + std::to_string(i) + " client-1/tester verified 3");
   }
+  EXPECT_EQ((*client)->connections(), 1);  // all on one keep-alive connection
   // Without a client certificate the handler sees an anonymous peer.
   auto anon = HttpClient::Connect("127.0.0.1", (*server)->port(), {"", "", pki.ca->ToPem()});
   ASSERT_TRUE(anon.ok());
@@ -118,6 +119,7 @@ TEST(HttpServer, ClosesConnectionsThatStallAndStaysAvailable) {
   auto again = (*client)->Request("GET", "/");
   ASSERT_TRUE(again.ok()) << again.error().ToString();
   EXPECT_EQ(again->status, 200);
+  EXPECT_EQ((*client)->connections(), 2);
 }
 
 TEST(HttpServer, StopLetsARequestInFlightFinish) {

@@ -409,6 +409,7 @@ TEST_F(PveServiceTest, KeepAliveServesManyRequestsOnOneConnectionAndStopIsGracef
     ASSERT_TRUE(r.ok());
     ASSERT_EQ(r->status, 200);
   }
+  EXPECT_EQ(d.client->connections(), 1);
   h_.server->Stop();
   auto after = d.client->Request("GET", "/healthz");
   EXPECT_FALSE(after.ok());

@@ -118,6 +118,8 @@ class HttpClient {
   Result<HttpResponse> Request(const std::string& method, const std::string& target,
                                const std::string& content_type = "application/json",
                                const std::string& body = {});
+  // How many connections (TLS handshakes) this client has made so far.
+  int connections() const;
 
   struct Impl;
 

@@ -2,8 +2,9 @@
 // step 3), and the signed attestation result in the style of IETF EAR.
 //
 // A device whose TIM equals the precomputed composite of its recorded
-// release costs one signature verification and a lookup; only a mismatch
-// replays the event log, to name the components that differ.
+// release costs one signature verification and a lookup (plus replaying its
+// event log, if it sent one: a log must never contradict its quote); on a
+// mismatch the log names the components that differ.
 #pragma once
 
 #include <map>
