@@ -234,7 +234,8 @@ struct PveService::Impl {
     ReleaseManifest manifest;
     bool revoked = false;
   };
-  Result<Reference> LoadReference(const DeviceRecord& device);
+  // Shared and immutable: the hot path copies no manifest.
+  Result<std::shared_ptr<const Reference>> LoadReference(const DeviceRecord& device);
   Result<std::pair<Bytes, int64_t>> NewNonce(const std::string& device_id);
   // The expiry of a nonce this PVE issued to `device_id`, if it is one and
   // has not expired; kPolicyNonce otherwise.
@@ -252,7 +253,7 @@ struct PveService::Impl {
 
   std::mutex cache_mu;
   struct CachedReference {
-    Reference reference;
+    std::shared_ptr<const Reference> reference;
     std::chrono::steady_clock::time_point fetched;
   };
   std::map<std::pair<std::string, std::string>, CachedReference> references;
@@ -363,7 +364,8 @@ Result<DeviceRecord> PveService::Impl::LoadDevice(const std::string& device_id) 
   return std::move(*device);
 }
 
-Result<PveService::Impl::Reference> PveService::Impl::LoadReference(const DeviceRecord& device) {
+Result<std::shared_ptr<const PveService::Impl::Reference>> PveService::Impl::LoadReference(
+    const DeviceRecord& device) {
   const auto key = std::make_pair(device.release_id, device.release_version);
   const auto now = std::chrono::steady_clock::now();
   {
@@ -383,7 +385,8 @@ Result<PveService::Impl::Reference> PveService::Impl::LoadReference(const Device
     return Error(ErrorCode::kInternal,
                  "stored manifest does not parse: " + manifest.error().ToString());
   }
-  Reference ref{std::move(manifest).value(), !record->revoked_reason.empty()};
+  auto ref = std::make_shared<const Reference>(
+      Reference{std::move(manifest).value(), !record->revoked_reason.empty()});
   std::lock_guard<std::mutex> lock(cache_mu);
   references[key] = {ref, now};
   return ref;
@@ -554,11 +557,11 @@ Result<HttpResponse> PveService::Impl::Activate(const HttpRequest& req,
 
 Result<HttpResponse> PveService::Impl::IssueNonce(const HttpRequest& req) {
   HENB_ASSIGN_OR_RETURN(DeviceRecord device, LoadDevice(req.peer.common_name));
-  HENB_ASSIGN_OR_RETURN(Reference ref, LoadReference(device));
+  HENB_ASSIGN_OR_RETURN(auto ref, LoadReference(device));
   HENB_ASSIGN_OR_RETURN(auto nonce, NewNonce(device.device_id));
   return JsonResponse(200, {{"nonce", Base64Encode(nonce.first)},
                             {"expires_at", nonce.second},
-                            {"pcr_selection", FormatPcrSelection({PlanSelection(ref.manifest)})}});
+                            {"pcr_selection", FormatPcrSelection({PlanSelection(ref->manifest)})}});
 }
 
 Result<Evidence> PveService::Impl::EvidenceFrom(const Json& body, Bytes* nonce) {
@@ -590,7 +593,7 @@ Result<HttpResponse> PveService::Impl::PullAppraisal(const std::string& device_i
     return Error(ErrorCode::kPolicy,
                  "device " + device_id + " registered no agent address: it can only push");
   }
-  HENB_ASSIGN_OR_RETURN(Reference ref, LoadReference(device));
+  HENB_ASSIGN_OR_RETURN(auto ref, LoadReference(device));
   HENB_ASSIGN_OR_RETURN(auto hp, ParseHostPort(device.agent_address));
   HENB_ASSIGN_OR_RETURN(auto nonce, NewNonce(device_id));
   HttpClientOptions options;
@@ -602,7 +605,7 @@ Result<HttpResponse> PveService::Impl::PullAppraisal(const std::string& device_i
   auto client = HttpClient::Connect(hp.first, hp.second, tls, options);
   if (!client.ok()) return client.error().WithContext("device agent of " + device_id);
   const Json request = {{"nonce", Base64Encode(nonce.first)},
-                        {"pcr_selection", FormatPcrSelection({PlanSelection(ref.manifest)})}};
+                        {"pcr_selection", FormatPcrSelection({PlanSelection(ref->manifest)})}};
   HENB_ASSIGN_OR_RETURN(
       HttpResponse answer,
       (*client)->Request("POST", "/v1/integrity-request", "application/json", request.dump()));
@@ -626,8 +629,8 @@ Result<HttpResponse> PveService::Impl::AppraiseAndRecord(const DeviceRecord& dev
                                                          const Evidence& evidence, ByteView nonce) {
   const int64_t now = config.now();
   HENB_ASSIGN_OR_RETURN(int64_t nonce_expires_at, CheckNonce(device.device_id, nonce, now));
-  HENB_ASSIGN_OR_RETURN(Reference ref, LoadReference(device));
-  HENB_ASSIGN_OR_RETURN(AppraisalResult r, appraiser.Appraise(device, ref.manifest, ref.revoked,
+  HENB_ASSIGN_OR_RETURN(auto ref, LoadReference(device));
+  HENB_ASSIGN_OR_RETURN(AppraisalResult r, appraiser.Appraise(device, ref->manifest, ref->revoked,
                                                               evidence, nonce, now));
   HENB_ASSIGN_OR_RETURN(std::string token, EncodeEar(r, config.ear_key, config.verifier_id));
   AppraisalRecord record{0, device.device_id, std::string(ArStatusName(r.status)), token, now};
