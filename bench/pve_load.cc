@@ -37,11 +37,6 @@ int Fail(const Error& e) {
   return 2;
 }
 
-Result<std::string> ReadText(const std::string& path) {
-  HENB_ASSIGN_OR_RETURN(Bytes data, ReadFile(path, 1 << 20));
-  return ToString(data);
-}
-
 int Setup(const std::string& work) {
   auto key = PrivateKey::Generate(KeyType::kEcP256);
   if (!key.ok()) return Fail(key.error());
@@ -79,9 +74,9 @@ int Run(const RunArgs& a) {
     lim.rlim_cur = lim.rlim_max;
     setrlimit(RLIMIT_NOFILE, &lim);
   }
-  auto ca_pem = ReadText(a.pve_dir + "/ca.pem");
-  auto mfr_pem = ReadText(a.work + "/manufacturer-ca.pem");
-  auto mfr_key_pem = ReadText(a.work + "/manufacturer-ca.key");
+  auto ca_pem = ReadTextFile(a.pve_dir + "/ca.pem");
+  auto mfr_pem = ReadTextFile(a.work + "/manufacturer-ca.pem");
+  auto mfr_key_pem = ReadTextFile(a.work + "/manufacturer-ca.key");
   if (!ca_pem.ok() || !mfr_pem.ok() || !mfr_key_pem.ok()) {
     return Fail(Error(ErrorCode::kIo, "run `pve_load setup` and `henbtrust pve init` first"));
   }

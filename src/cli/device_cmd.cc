@@ -1,4 +1,3 @@
-#include <chrono>
 #include <filesystem>
 #include <iostream>
 
@@ -36,17 +35,6 @@ Result<std::unique_ptr<Tre>> PowerOn(const DeviceArgs& a) {
   return std::unique_ptr<Tre>(std::make_unique<SoftTre>(std::move(tre)));
 }
 
-Result<TrustRoot> Trust(const std::string& path) {
-  HENB_ASSIGN_OR_RETURN(Bytes raw, ReadFile(path, 1 << 20));
-  return TrustRoot::ParseSelfSigned(raw);
-}
-
-int64_t Now() {
-  return std::chrono::duration_cast<std::chrono::seconds>(
-             std::chrono::system_clock::now().time_since_epoch())
-      .count();
-}
-
 void PrintBoot(const BootReport& b) {
   std::cout << "booted slot " << b.slot << " release " << b.release_version
             << " tim=" << HexEncode(b.tim) << (b.fell_back ? " (fell back)" : "") << "\n";
@@ -79,9 +67,10 @@ int Run(const DeviceArgs& a, const std::string& action) {
   auto tre = PowerOn(a);
   if (!tre.ok()) return Fail(tre.error());
   if (action == "provision") {
-    auto trust = Trust(a.trust);
+    auto trust = LoadTrustRoot(a.trust);
     if (!trust.ok()) return Fail(trust.error());
-    auto d = Device::Provision(a.dir, a.hardware, a.bundle, *trust, Now(), std::move(tre).value());
+    auto d = Device::Provision(a.dir, a.hardware, a.bundle, *trust, UnixSeconds(),
+                               std::move(tre).value());
     if (!d.ok()) return Fail(d.error());
     auto b = (*d)->Boot();
     if (!b.ok()) return Fail(b.error());
@@ -99,7 +88,7 @@ int Run(const DeviceArgs& a, const std::string& action) {
     return kExitOk;
   }
   if (action == "install") {
-    auto trust = Trust(a.trust);
+    auto trust = LoadTrustRoot(a.trust);
     if (!trust.ok()) return Fail(trust.error());
     if (dev.journal().phase != UpdatePhase::kNone) {
       return Fail(Error(ErrorCode::kDeviceNoUpdate,
@@ -107,7 +96,7 @@ int Run(const DeviceArgs& a, const std::string& action) {
     }
     // This invocation is a power-on: measure the running software first.
     if (auto b = dev.Boot(); !b.ok()) return Fail(b.error());
-    auto j = dev.Install(a.bundle, *trust, Now());
+    auto j = dev.Install(a.bundle, *trust, UnixSeconds());
     if (!j.ok()) return Fail(j.error());
     std::cout << "installed " << j->release_version << " into slot " << j->target_slot
               << "; expected TIM " << HexEncode(j->expected_tim) << "; trial boot armed\n";

@@ -2,7 +2,6 @@
 #include <pthread.h>
 #include <signal.h>
 
-#include <chrono>
 #include <iostream>
 #include <thread>
 
@@ -54,9 +53,9 @@ int RunServe(const ServeArgs& a) {
   config.nonce_ttl = a.nonce_ttl;
   config.result_max_age = a.result_max_age;
   for (const auto& path : a.manufacturer_cas) {
-    auto pem = ReadFile(path, 1 << 20);
+    auto pem = ReadTextFile(path);
     if (!pem.ok()) return Fail(pem.error());
-    auto certs = Certificate::AllFromPem(ToString(*pem));
+    auto certs = Certificate::AllFromPem(*pem);
     if (!certs.ok()) return Fail(certs.error().WithContext(path));
     for (auto& c : *certs) config.manufacturer_cas.push_back(std::move(c));
   }
@@ -113,9 +112,7 @@ int RunImport(const std::string& dir, const std::string& store_location,
     // refuses one whose payload does not match it.
     BundlePolicy policy;
     policy.trust = &*root;
-    policy.now = std::chrono::duration_cast<std::chrono::seconds>(
-                     std::chrono::system_clock::now().time_since_epoch())
-                     .count();
+    policy.now = UnixSeconds();
     auto manifest = VerifyBundle(path, policy);
     if (!manifest.ok()) {
       std::cerr << "invalid: " << path << ": " << ErrorCodeName(manifest.error().code()) << ": "

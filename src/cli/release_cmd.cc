@@ -1,6 +1,5 @@
 #include <nlohmann/json.hpp>
 
-#include <chrono>
 #include <ctime>
 #include <filesystem>
 #include <fstream>
@@ -21,12 +20,6 @@ namespace fs = std::filesystem;
 int Fail(const Error& e) {
   std::cerr << "error: " << e.ToString() << "\n";
   return kExitUsage;
-}
-
-int64_t NowSeconds() {
-  return std::chrono::duration_cast<std::chrono::seconds>(
-             std::chrono::system_clock::now().time_since_epoch())
-      .count();
 }
 
 // "2027-01-31T00:00:00Z" or a Unix time in seconds.
@@ -192,7 +185,7 @@ Status WriteExample(const std::string& dir) {
   desc["version"] = "2.0.0";
   desc["release_counter"] = 2;
   desc["hardware_models"] = {"femto-a1", "femto-a2"};
-  desc["expires"] = FormatTime(NowSeconds() + 365 * 24 * 3600);
+  desc["expires"] = FormatTime(UnixSeconds() + 365 * 24 * 3600);
   desc["components"] = nlohmann::ordered_json::array();
   for (const auto& c : comps) {
     HENB_ASSIGN_OR_RETURN(Bytes data, RandomBytes(c.size));
@@ -234,7 +227,7 @@ int RunVerify(const VerifyArgs& a) {
   policy.trust = &*root;
   if (!a.hardware.empty()) policy.hardware_model = a.hardware;
   policy.floor = a.floor;
-  policy.now = NowSeconds();
+  policy.now = UnixSeconds();
   auto m = VerifyBundle(a.bundle, policy);
   if (!m.ok()) {
     const auto layer = m.error().layer();

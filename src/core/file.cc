@@ -5,6 +5,7 @@
 #include <unistd.h>
 
 #include <cerrno>
+#include <chrono>
 #include <cstring>
 #include <filesystem>
 
@@ -96,6 +97,17 @@ Status WriteFileAtomic(const std::string& path, ByteView data, unsigned mode) {
   if (dfd.get() < 0 || ::fsync(dfd.get()) != 0)
     return IoError("cannot fsync directory of", path, errno);
   return OkStatus();
+}
+
+Result<std::string> ReadTextFile(const std::string& path, size_t max_size) {
+  HENB_ASSIGN_OR_RETURN(Bytes data, ReadFile(path, max_size));
+  return ToString(data);
+}
+
+int64_t UnixSeconds() {
+  return std::chrono::duration_cast<std::chrono::seconds>(
+             std::chrono::system_clock::now().time_since_epoch())
+      .count();
 }
 
 }  // namespace henbtrust

@@ -12,11 +12,6 @@ Status WritePem(const std::string& path, const std::string& pem, unsigned mode) 
   return WriteFileAtomic(path, AsBytes(pem), mode);
 }
 
-Result<std::string> ReadText(const std::string& path) {
-  HENB_ASSIGN_OR_RETURN(Bytes data, ReadFile(path, 1 << 20));
-  return ToString(data);
-}
-
 }  // namespace
 
 Result<IssuedIdentity> IssueClientIdentity(const Certificate& ca, const PrivateKey& ca_key,
@@ -81,20 +76,20 @@ Status InitPveDirectory(const std::string& dir, const std::vector<std::string>& 
 }
 
 Result<PveDirectory> LoadPveDirectory(const std::string& dir) {
-  HENB_ASSIGN_OR_RETURN(std::string ca_pem, ReadText(dir + "/ca.pem"));
+  HENB_ASSIGN_OR_RETURN(std::string ca_pem, ReadTextFile(dir + "/ca.pem"));
   HENB_ASSIGN_OR_RETURN(Certificate ca, Certificate::FromPem(ca_pem));
-  HENB_ASSIGN_OR_RETURN(std::string ca_key_pem, ReadText(dir + "/ca.key"));
+  HENB_ASSIGN_OR_RETURN(std::string ca_key_pem, ReadTextFile(dir + "/ca.key"));
   HENB_ASSIGN_OR_RETURN(PrivateKey ca_key, PrivateKey::FromPem(ca_key_pem));
-  HENB_ASSIGN_OR_RETURN(std::string ear_key_pem, ReadText(dir + "/ear.key"));
+  HENB_ASSIGN_OR_RETURN(std::string ear_key_pem, ReadTextFile(dir + "/ear.key"));
   HENB_ASSIGN_OR_RETURN(PrivateKey ear_key, PrivateKey::FromPem(ear_key_pem));
   HENB_ASSIGN_OR_RETURN(Bytes nonce_key, ReadFile(dir + "/nonce.key", 64));
   if (nonce_key.size() < 16) return Error(ErrorCode::kMalformed, dir + "/nonce.key is too short");
   TlsConfig server{"", "", ca_pem};
-  HENB_ASSIGN_OR_RETURN(server.certificate_chain, ReadText(dir + "/server.pem"));
-  HENB_ASSIGN_OR_RETURN(server.private_key, ReadText(dir + "/server.key"));
+  HENB_ASSIGN_OR_RETURN(server.certificate_chain, ReadTextFile(dir + "/server.pem"));
+  HENB_ASSIGN_OR_RETURN(server.private_key, ReadTextFile(dir + "/server.key"));
   TlsConfig agent{"", "", ca_pem};
-  HENB_ASSIGN_OR_RETURN(agent.certificate_chain, ReadText(dir + "/pve-client.pem"));
-  HENB_ASSIGN_OR_RETURN(agent.private_key, ReadText(dir + "/pve-client.key"));
+  HENB_ASSIGN_OR_RETURN(agent.certificate_chain, ReadTextFile(dir + "/pve-client.pem"));
+  HENB_ASSIGN_OR_RETURN(agent.private_key, ReadTextFile(dir + "/pve-client.key"));
   return PveDirectory{PveConfig{.ca = ca,
                                 .ca_key = ca_key,
                                 .ear_key = ear_key,

@@ -7,6 +7,7 @@
 #include <map>
 #include <mutex>
 
+#include "henbtrust/core/file.h"
 #include "henbtrust/crypto/digest.h"
 #include "henbtrust/crypto/random.h"
 #include "henbtrust/release/manifest.h"
@@ -25,12 +26,6 @@ constexpr size_t kMaxCertificate = 16 * 1024;
 constexpr size_t kNonceBytes = 32;
 // Revocations reach every instance within this time.
 constexpr auto kManifestCacheTtl = std::chrono::seconds(1);
-
-int64_t SystemNow() {
-  return std::chrono::duration_cast<std::chrono::seconds>(
-             std::chrono::system_clock::now().time_since_epoch())
-      .count();
-}
 
 bool IsValidDeviceId(std::string_view id) {
   if (id.empty() || id.size() > 64 || !std::isalnum(static_cast<unsigned char>(id[0])))
@@ -211,7 +206,7 @@ HttpResponse ErrorResponse(const Error& error) {
 
 struct PveService::Impl {
   Impl(Store& s, PveConfig c) : store(s), config(std::move(c)), appraiser(config.policy_id) {
-    if (!config.now) config.now = SystemNow;
+    if (!config.now) config.now = UnixSeconds;
     if (config.nonce_key.empty()) config.nonce_key = RandomBytes(32).value();
     ca_pem = config.ca.ToPem();
   }

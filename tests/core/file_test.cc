@@ -23,6 +23,15 @@ TEST(File, WritesAtomicallyAndReadsBack) {
   EXPECT_EQ(entries, 1u);
 }
 
+TEST(File, ReadsTextWithinItsLimit) {
+  testing::TempDir dir;
+  ASSERT_TRUE(WriteFileAtomic(dir.File("a.pem"), AsBytes("-----BEGIN X-----\n")).ok());
+  EXPECT_EQ(*ReadTextFile(dir.File("a.pem")), "-----BEGIN X-----\n");
+  EXPECT_EQ(ReadTextFile(dir.File("a.pem"), 4).error().code(), ErrorCode::kTooLarge);
+  EXPECT_FALSE(ReadTextFile(dir.File("missing")).ok());
+  EXPECT_GT(UnixSeconds(), 1'700'000'000);
+}
+
 TEST(File, ReportsMissingAndOversizedFiles) {
   testing::TempDir dir;
   auto missing = ReadFile(dir.File("absent"));

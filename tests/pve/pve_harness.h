@@ -19,7 +19,7 @@
 
 namespace henbtrust::testing {
 
-inline std::string ReadText(const std::string& path) { return ToString(*ReadFile(path)); }
+inline std::string ReadText(const std::string& path) { return ReadTextFile(path).value(); }
 
 class PveHarness {
  public:

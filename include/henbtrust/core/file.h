@@ -10,6 +10,11 @@ namespace henbtrust {
 
 // Reads a whole file; refuses files larger than `max_size` bytes.
 Result<Bytes> ReadFile(const std::string& path, size_t max_size = size_t{64} << 20);
+// The same, as text (PEM files, logs).
+Result<std::string> ReadTextFile(const std::string& path, size_t max_size = size_t{1} << 20);
+
+// Seconds since the Unix epoch, from the system clock.
+int64_t UnixSeconds();
 
 // Crash-safe replacement of `path`: writes a temporary file in the same
 // directory, fsyncs it, renames it over `path`, and fsyncs the directory.
