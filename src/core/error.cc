@@ -102,6 +102,8 @@ std::string_view ErrorCodeName(ErrorCode code) {
       return "device.crash-for-test";
     case ErrorCode::kStore:
       return "store.error";
+    case ErrorCode::kStoreAuditBroken:
+      return "store.audit-broken";
     case ErrorCode::kNet:
       return "net.error";
     case ErrorCode::kNetTls:
@@ -134,6 +136,12 @@ std::string_view ErrorCodeName(ErrorCode code) {
       return "policy.enrollment";
     case ErrorCode::kPolicyDeviceConflict:
       return "policy.device-conflict";
+    case ErrorCode::kPolicyJobConflict:
+      return "policy.job-conflict";
+    case ErrorCode::kPolicyState:
+      return "policy.state";
+    case ErrorCode::kPolicyOrder:
+      return "policy.order";
   }
   return "core.unknown";
 }

@@ -4,6 +4,8 @@
 
 #include <algorithm>
 
+#include "henbtrust/crypto/jws.h"
+
 namespace henbtrust {
 
 namespace {
@@ -179,8 +181,6 @@ Result<AppraisalResult> Appraiser::Appraise(const DeviceRecord& device,
 
 Result<std::string> EncodeEar(const AppraisalResult& result, const PrivateKey& signer,
                               const std::string& verifier_id) {
-  if (signer.type() != KeyType::kEcP256)
-    return Error(ErrorCode::kInvalidArgument, "ES256 needs a P-256 key");
   nlohmann::ordered_json submods = nlohmann::ordered_json::object();
   for (const auto& [name, status] : result.submodules) {
     submods[name] = {{"ear.status", std::string(ArStatusName(status))}};
@@ -206,35 +206,11 @@ Result<std::string> EncodeEar(const AppraisalResult& result, const PrivateKey& s
       {"henbtrust.components", components},
   };
   if (!result.detail.empty()) claims["henbtrust.detail"] = result.detail;
-  const std::string header = Base64UrlEncode(AsBytes(R"({"alg":"ES256","typ":"JWT"})"));
-  const std::string payload = Base64UrlEncode(AsBytes(claims.dump()));
-  const std::string signing_input = header + "." + payload;
-  HENB_ASSIGN_OR_RETURN(
-      Bytes der, signer.Sign(SignatureScheme::kEcdsa, HashAlg::kSha256, AsBytes(signing_input)));
-  HENB_ASSIGN_OR_RETURN(auto rs, EcdsaDerToRs(der, 32));
-  Bytes raw = rs.first;  // JWS ES256: r || s
-  Append(raw, rs.second);
-  return signing_input + "." + Base64UrlEncode(raw);
+  return SignJwsEs256(claims.dump(), signer);
 }
 
 Result<std::string> VerifyEar(std::string_view token, const PublicKey& verifier_key) {
-  const size_t dot1 = token.find('.');
-  const size_t dot2 = dot1 == std::string_view::npos ? dot1 : token.find('.', dot1 + 1);
-  if (dot2 == std::string_view::npos || token.find('.', dot2 + 1) != std::string_view::npos) {
-    return Error(ErrorCode::kMalformed, "not a compact JWS");
-  }
-  HENB_ASSIGN_OR_RETURN(Bytes header, Base64UrlDecode(token.substr(0, dot1)));
-  if (ToString(header) != R"({"alg":"ES256","typ":"JWT"})")
-    return Error(ErrorCode::kMalformed, "unexpected JWS header");
-  HENB_ASSIGN_OR_RETURN(Bytes sig, Base64UrlDecode(token.substr(dot2 + 1)));
-  if (sig.size() != 64)
-    return Error(ErrorCode::kCryptoBadSignature, "ES256 signature is not 64 bytes");
-  HENB_ASSIGN_OR_RETURN(Bytes der,
-                        EcdsaRsToDer(ByteView(sig).first(32), ByteView(sig).subspan(32)));
-  HENB_TRY(verifier_key.Verify(SignatureScheme::kEcdsa, HashAlg::kSha256,
-                               AsBytes(token.substr(0, dot2)), der));
-  HENB_ASSIGN_OR_RETURN(Bytes payload, Base64UrlDecode(token.substr(dot1 + 1, dot2 - dot1 - 1)));
-  return ToString(payload);
+  return VerifyJwsEs256(token, verifier_key);
 }
 
 }  // namespace henbtrust

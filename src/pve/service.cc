@@ -163,6 +163,8 @@ int HttpStatusFor(ErrorCode code) {
       return 404;
     case ErrorCode::kPolicyNonce:
     case ErrorCode::kPolicyDeviceConflict:
+    case ErrorCode::kPolicyJobConflict:
+    case ErrorCode::kPolicyState:
     case ErrorCode::kPolicy:
       return 409;
     case ErrorCode::kNetTooLarge:

@@ -31,10 +31,29 @@ const char* const kMigrations[] = {
     R"(DROP TABLE nonces;
        CREATE TABLE spent_nonces (nonce BYTEA PRIMARY KEY, expires_at BIGINT NOT NULL);
        CREATE INDEX spent_nonces_expiry ON spent_nonces (expires_at);)",
+    R"(CREATE TABLE jobs (
+         id BIGSERIAL PRIMARY KEY, device_id TEXT NOT NULL, release_id TEXT NOT NULL,
+         version TEXT NOT NULL, from_release_id TEXT NOT NULL, from_version TEXT NOT NULL,
+         state TEXT NOT NULL, open BOOLEAN NOT NULL, expected_tim BYTEA NOT NULL,
+         order_nonce BYTEA NOT NULL, order_token TEXT NOT NULL, deadline BIGINT NOT NULL,
+         attempts INTEGER NOT NULL, next_action_at BIGINT NOT NULL, report TEXT NOT NULL,
+         detail TEXT NOT NULL, created_at BIGINT NOT NULL, updated_at BIGINT NOT NULL);
+       CREATE UNIQUE INDEX jobs_open_device ON jobs (device_id) WHERE open;
+       CREATE INDEX jobs_due ON jobs (open, next_action_at);
+       CREATE TABLE audit (
+         seq BIGINT PRIMARY KEY, at BIGINT NOT NULL, actor TEXT NOT NULL, subject TEXT NOT NULL,
+         event TEXT NOT NULL, detail TEXT NOT NULL, prev_hash BYTEA NOT NULL, hash BYTEA NOT NULL);)",
 };
 
-// Arbitrary key for the advisory lock that serialises migrations across instances.
+#define HENB_JOB_COLUMNS                                                                 \
+  "id, device_id, release_id, version, from_release_id, from_version, state, open, "     \
+  "expected_tim, order_nonce, order_token, deadline, attempts, next_action_at, report, " \
+  "detail, created_at, updated_at"
+
+// Arbitrary keys for the advisory locks that serialise migrations, and
+// appends to the audit chain, across instances.
 constexpr int64_t kMigrationLock = 0x68656e62;
+constexpr int64_t kAuditLock = 0x68656e63;
 
 using ResultPtr = std::unique_ptr<PGresult, decltype(&PQclear)>;
 
@@ -277,15 +296,194 @@ class PostgresStore final : public Store {
         AppraisalRecord{Int(p, 0), Str(p, 1), Str(p, 2), Str(p, 3), Int(p, 4)});
   }
 
- private:
-  static std::string Str(PGresult* r, int col) {
-    return std::string(PQgetvalue(r, 0, col), PQgetlength(r, 0, col));
+  Result<std::vector<DeviceRecord>> ListDevices(const std::string& after, int limit) override {
+    HENB_ASSIGN_OR_RETURN(
+        ResultPtr r,
+        Query("SELECT device_id FROM devices WHERE device_id > $1 ORDER BY device_id LIMIT $2",
+              Params().Text(after).Int(limit)));
+    std::vector<DeviceRecord> out;
+    for (int i = 0; i < PQntuples(r.get()); ++i) {
+      HENB_ASSIGN_OR_RETURN(auto d, GetDevice(Str(r.get(), 0, i)));
+      if (d) out.push_back(std::move(*d));
+    }
+    return out;
   }
-  static int64_t Int(PGresult* r, int col) { return std::stoll(PQgetvalue(r, 0, col)); }
-  static Bytes Blob(PGresult* r, int col) {
+
+  Result<int64_t> CreateJob(const UpdateJob& job, const AuditEntry& audit) override {
+    return InTransaction<int64_t>([&](PGconn* c) -> Result<int64_t> {
+      HENB_ASSIGN_OR_RETURN(
+          ResultPtr r,
+          QueryOn(c,
+                  "INSERT INTO jobs (device_id, release_id, version, from_release_id, "
+                  "from_version, state, open, expected_tim, order_nonce, order_token, deadline, "
+                  "attempts, next_action_at, report, detail, created_at, updated_at) VALUES "
+                  "($1,$2,$3,$4,$5,$6,$7,$8,$9,$10,$11,$12,$13,$14,$15,$16,$17) "
+                  "ON CONFLICT (device_id) WHERE open DO NOTHING RETURNING id",
+                  JobParams(job)));
+      if (PQntuples(r.get()) == 0) {
+        return Error(ErrorCode::kPolicyJobConflict,
+                     "device " + job.device_id + " already has an open job");
+      }
+      const int64_t id = Int(r.get(), 0);
+      AuditEntry a = audit;
+      if (a.subject.empty()) a.subject = "job:" + std::to_string(id);
+      HENB_TRY(WriteAudit(c, a));
+      return id;
+    });
+  }
+
+  Result<std::optional<UpdateJob>> GetJob(int64_t id) override {
+    return OneJob("SELECT " HENB_JOB_COLUMNS " FROM jobs WHERE id = $1", Params().Int(id));
+  }
+
+  Result<std::optional<UpdateJob>> OpenJobFor(const std::string& device_id) override {
+    return OneJob("SELECT " HENB_JOB_COLUMNS " FROM jobs WHERE device_id = $1 AND open",
+                  Params().Text(device_id));
+  }
+
+  Result<bool> TransitionJob(const UpdateJob& job, const std::string& from_state,
+                             const AuditEntry& audit) override {
+    return InTransaction<bool>([&](PGconn* c) -> Result<bool> {
+      HENB_ASSIGN_OR_RETURN(
+          ResultPtr r,
+          QueryOn(c,
+                  "UPDATE jobs SET device_id = $1, release_id = $2, version = $3, "
+                  "from_release_id = $4, from_version = $5, state = $6, open = $7, "
+                  "expected_tim = $8, order_nonce = $9, order_token = $10, deadline = $11, "
+                  "attempts = $12, next_action_at = $13, report = $14, detail = $15, "
+                  "created_at = $16, updated_at = $17 WHERE id = $18 AND state = $19",
+                  JobParams(job).Int(job.id).Text(from_state)));
+      if (std::string(PQcmdTuples(r.get())) == "0") return false;
+      HENB_TRY(WriteAudit(c, audit));
+      return true;
+    });
+  }
+
+  Result<std::vector<UpdateJob>> ListJobs(bool open_only, int64_t due_by, int limit) override {
+    HENB_ASSIGN_OR_RETURN(
+        ResultPtr r, open_only ? Query("SELECT " HENB_JOB_COLUMNS " FROM jobs WHERE open AND "
+                                       "next_action_at <= $1 ORDER BY next_action_at, id LIMIT $2",
+                                       Params().Int(due_by).Int(limit))
+                               : Query("SELECT " HENB_JOB_COLUMNS " FROM jobs ORDER BY id LIMIT $1",
+                                       Params().Int(limit)));
+    std::vector<UpdateJob> out;
+    for (int i = 0; i < PQntuples(r.get()); ++i) out.push_back(ReadJob(r.get(), i));
+    return out;
+  }
+
+  Status AppendAudit(const AuditEntry& entry) override {
+    auto written = InTransaction<bool>([&](PGconn* c) -> Result<bool> {
+      HENB_TRY(WriteAudit(c, entry));
+      return true;
+    });
+    if (!written.ok()) return written.error();
+    return OkStatus();
+  }
+
+  Result<std::vector<AuditEntry>> ListAudit(int64_t after_seq, int limit) override {
+    HENB_ASSIGN_OR_RETURN(ResultPtr r,
+                          Query("SELECT seq, at, actor, subject, event, detail, prev_hash, hash "
+                                "FROM audit WHERE seq > $1 ORDER BY seq LIMIT $2",
+                                Params().Int(after_seq).Int(limit)));
+    std::vector<AuditEntry> out;
+    PGresult* p = r.get();
+    for (int i = 0; i < PQntuples(p); ++i) {
+      out.push_back(AuditEntry{Int(p, 0, i), Int(p, 1, i), Str(p, 2, i), Str(p, 3, i), Str(p, 4, i),
+                               Str(p, 5, i), Blob(p, 6, i), Blob(p, 7, i)});
+    }
+    return out;
+  }
+
+ private:
+  static Params JobParams(const UpdateJob& j) {
+    Params p;
+    p.Text(j.device_id).Text(j.release_id).Text(j.version).Text(j.from_release_id);
+    p.Text(j.from_version).Text(j.state).Text(j.open ? "true" : "false").Blob(j.expected_tim);
+    p.Blob(j.order_nonce).Text(j.order).Int(j.deadline).Int(j.attempts).Int(j.next_action_at);
+    p.Text(j.report).Text(j.detail).Int(j.created_at).Int(j.updated_at);
+    return p;
+  }
+  static UpdateJob ReadJob(PGresult* p, int row) {
+    UpdateJob j;
+    j.id = Int(p, 0, row);
+    j.device_id = Str(p, 1, row);
+    j.release_id = Str(p, 2, row);
+    j.version = Str(p, 3, row);
+    j.from_release_id = Str(p, 4, row);
+    j.from_version = Str(p, 5, row);
+    j.state = Str(p, 6, row);
+    j.open = Str(p, 7, row) == "t";
+    j.expected_tim = Blob(p, 8, row);
+    j.order_nonce = Blob(p, 9, row);
+    j.order = Str(p, 10, row);
+    j.deadline = Int(p, 11, row);
+    j.attempts = static_cast<int>(Int(p, 12, row));
+    j.next_action_at = Int(p, 13, row);
+    j.report = Str(p, 14, row);
+    j.detail = Str(p, 15, row);
+    j.created_at = Int(p, 16, row);
+    j.updated_at = Int(p, 17, row);
+    return j;
+  }
+  Result<std::optional<UpdateJob>> OneJob(const char* sql, const Params& params) {
+    HENB_ASSIGN_OR_RETURN(ResultPtr r, Query(sql, params));
+    if (PQntuples(r.get()) == 0) return std::optional<UpdateJob>();
+    return std::optional<UpdateJob>(ReadJob(r.get(), 0));
+  }
+
+  // REQUIRES: in a transaction on `c`. The advisory lock, held to the end
+  // of the transaction, makes appends from every instance form one chain.
+  Status WriteAudit(PGconn* c, const AuditEntry& entry) {
+    HENB_TRY(QueryOn(c, "SELECT pg_advisory_xact_lock($1)", Params().Int(kAuditLock)));
+    HENB_ASSIGN_OR_RETURN(
+        ResultPtr last,
+        QueryOn(c, "SELECT seq, hash FROM audit ORDER BY seq DESC LIMIT 1", Params()));
+    AuditEntry e = entry;
+    e.seq = 1;
+    e.prev_hash = Bytes(32, 0);
+    if (PQntuples(last.get()) == 1) {
+      e.seq = Int(last.get(), 0) + 1;
+      e.prev_hash = Blob(last.get(), 1);
+    }
+    e.hash = AuditHash(e.prev_hash, e);
+    HENB_TRY(QueryOn(c,
+                     "INSERT INTO audit (seq, at, actor, subject, event, detail, prev_hash, hash) "
+                     "VALUES ($1,$2,$3,$4,$5,$6,$7,$8)",
+                     Params()
+                         .Int(e.seq)
+                         .Int(e.at)
+                         .Text(e.actor)
+                         .Text(e.subject)
+                         .Text(e.event)
+                         .Text(e.detail)
+                         .Blob(e.prev_hash)
+                         .Blob(e.hash)));
+    return OkStatus();
+  }
+
+  // Runs `body` on one connection inside BEGIN ... COMMIT; an error rolls back.
+  template <typename T, typename F>
+  Result<T> InTransaction(F&& body) {
+    Lease conn(this);
+    HENB_TRY(QueryOn(conn.get(), "BEGIN", Params()));
+    Result<T> out = body(conn.get());
+    if (out.ok()) {
+      if (auto st = QueryOn(conn.get(), "COMMIT", Params()); !st.ok()) out = st.error();
+    }
+    if (!out.ok()) (void)QueryOn(conn.get(), "ROLLBACK", Params());
+    return out;
+  }
+
+  static std::string Str(PGresult* r, int col, int row = 0) {
+    return std::string(PQgetvalue(r, row, col), PQgetlength(r, row, col));
+  }
+  static int64_t Int(PGresult* r, int col, int row = 0) {
+    return std::stoll(PQgetvalue(r, row, col));
+  }
+  static Bytes Blob(PGresult* r, int col, int row = 0) {
     size_t len = 0;
     unsigned char* raw =
-        PQunescapeBytea(reinterpret_cast<const unsigned char*>(PQgetvalue(r, 0, col)), &len);
+        PQunescapeBytea(reinterpret_cast<const unsigned char*>(PQgetvalue(r, row, col)), &len);
     Bytes out(raw, raw + len);
     PQfreemem(raw);
     return out;
@@ -317,9 +515,12 @@ class PostgresStore final : public Store {
 
   Result<ResultPtr> Query(const char* sql, const Params& p) {
     Lease conn(this);
+    return QueryOn(conn.get(), sql, p);
+  }
+  static Result<ResultPtr> QueryOn(PGconn* conn, const char* sql, const Params& p) {
     const auto values = p.values();
     const auto lengths = p.lengths();
-    ResultPtr r(PQexecParams(conn.get(), sql, p.count(), nullptr, values.data(), lengths.data(),
+    ResultPtr r(PQexecParams(conn, sql, p.count(), nullptr, values.data(), lengths.data(),
                              p.formats().data(), 0),
                 PQclear);
     const auto status = PQresultStatus(r.get());

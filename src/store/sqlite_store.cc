@@ -36,6 +36,18 @@ const char* const kMigrations[] = {
     R"(DROP TABLE nonces;
        CREATE TABLE spent_nonces (nonce BLOB PRIMARY KEY, expires_at INTEGER NOT NULL);
        CREATE INDEX spent_nonces_expiry ON spent_nonces (expires_at);)",
+    R"(CREATE TABLE jobs (
+         id INTEGER PRIMARY KEY AUTOINCREMENT, device_id TEXT NOT NULL, release_id TEXT NOT NULL,
+         version TEXT NOT NULL, from_release_id TEXT NOT NULL, from_version TEXT NOT NULL,
+         state TEXT NOT NULL, open INTEGER NOT NULL, expected_tim BLOB NOT NULL,
+         order_nonce BLOB NOT NULL, order_token TEXT NOT NULL, deadline INTEGER NOT NULL,
+         attempts INTEGER NOT NULL, next_action_at INTEGER NOT NULL, report TEXT NOT NULL,
+         detail TEXT NOT NULL, created_at INTEGER NOT NULL, updated_at INTEGER NOT NULL);
+       CREATE UNIQUE INDEX jobs_open_device ON jobs (device_id) WHERE open = 1;
+       CREATE INDEX jobs_due ON jobs (open, next_action_at);
+       CREATE TABLE audit (
+         seq INTEGER PRIMARY KEY, at INTEGER NOT NULL, actor TEXT NOT NULL, subject TEXT NOT NULL,
+         event TEXT NOT NULL, detail TEXT NOT NULL, prev_hash BLOB NOT NULL, hash BLOB NOT NULL);)",
 };
 
 // Prepared statements, kept for the connection's life; keyed by the SQL
@@ -105,6 +117,38 @@ class Stmt {
   sqlite3_stmt* stmt_ = nullptr;
   int rc_;
 };
+
+UpdateJob ReadJob(Stmt& s) {
+  UpdateJob j;
+  j.id = s.ColInt(0);
+  j.device_id = s.ColText(1);
+  j.release_id = s.ColText(2);
+  j.version = s.ColText(3);
+  j.from_release_id = s.ColText(4);
+  j.from_version = s.ColText(5);
+  j.state = s.ColText(6);
+  j.open = s.ColInt(7) != 0;
+  j.expected_tim = s.ColBlob(8);
+  j.order_nonce = s.ColBlob(9);
+  j.order = s.ColText(10);
+  j.deadline = s.ColInt(11);
+  j.attempts = static_cast<int>(s.ColInt(12));
+  j.next_action_at = s.ColInt(13);
+  j.report = s.ColText(14);
+  j.detail = s.ColText(15);
+  j.created_at = s.ColInt(16);
+  j.updated_at = s.ColInt(17);
+  return j;
+}
+
+// Binds every field but the id, from parameter 1 on, in kJobColumns order.
+void BindJob(Stmt& s, const UpdateJob& j) {
+  s.Text(1, j.device_id).Text(2, j.release_id).Text(3, j.version).Text(4, j.from_release_id);
+  s.Text(5, j.from_version).Text(6, j.state).Int(7, j.open ? 1 : 0).Blob(8, j.expected_tim);
+  s.Blob(9, j.order_nonce).Text(10, j.order).Int(11, j.deadline).Int(12, j.attempts);
+  s.Int(13, j.next_action_at).Text(14, j.report).Text(15, j.detail).Int(16, j.created_at);
+  s.Int(17, j.updated_at);
+}
 
 class SqliteStore final : public Store {
  public:
@@ -312,7 +356,185 @@ class SqliteStore final : public Store {
         AppraisalRecord{s.ColInt(0), s.ColText(1), s.ColText(2), s.ColText(3), s.ColInt(4)});
   }
 
+  Result<std::vector<DeviceRecord>> ListDevices(const std::string& after, int limit) override {
+    std::vector<std::string> ids;
+    {
+      Reader& r = NextReader();
+      std::lock_guard<std::mutex> lock(r.mu);
+      Stmt s(r.cache, r.db,
+             "SELECT device_id FROM devices WHERE device_id > ? ORDER BY device_id LIMIT ?");
+      s.Text(1, after).Int(2, limit);
+      int rc;
+      while ((rc = s.Step()) == SQLITE_ROW) ids.push_back(s.ColText(0));
+      if (rc != SQLITE_DONE) return Fail("list devices", r.db);
+    }
+    std::vector<DeviceRecord> out;
+    for (const auto& id : ids) {
+      HENB_ASSIGN_OR_RETURN(auto d, GetDevice(id));
+      if (d) out.push_back(std::move(*d));
+    }
+    return out;
+  }
+
+  Result<int64_t> CreateJob(const UpdateJob& job, const AuditEntry& audit) override {
+    std::lock_guard<std::mutex> lock(mu_);
+    return InTransaction<int64_t>([&]() -> Result<int64_t> {
+      {
+        Stmt q(cache_, db_, "SELECT id FROM jobs WHERE device_id = ? AND open = 1");
+        q.Text(1, job.device_id);
+        if (q.Step() == SQLITE_ROW) {
+          return Error(
+              ErrorCode::kPolicyJobConflict,
+              "device " + job.device_id + " already has open job " + std::to_string(q.ColInt(0)));
+        }
+      }
+      Stmt s(cache_, db_,
+             "INSERT INTO jobs (device_id, release_id, version, from_release_id, from_version, "
+             "state, open, expected_tim, order_nonce, order_token, deadline, attempts, "
+             "next_action_at, report, detail, created_at, updated_at) "
+             "VALUES (?,?,?,?,?,?,?,?,?,?,?,?,?,?,?,?,?)");
+      BindJob(s, job);
+      HENB_TRY(Done(s, "create job"));
+      const auto id = static_cast<int64_t>(sqlite3_last_insert_rowid(db_));
+      AuditEntry a = audit;
+      if (a.subject.empty()) a.subject = "job:" + std::to_string(id);
+      HENB_TRY(WriteAudit(a));
+      return id;
+    });
+  }
+
+  Result<std::optional<UpdateJob>> GetJob(int64_t id) override {
+    return OneJob(
+        "SELECT id, device_id, release_id, version, from_release_id, from_version, "
+        "state, open, expected_tim, order_nonce, order_token, deadline, attempts, "
+        "next_action_at, report, detail, created_at, updated_at FROM jobs WHERE id = ?",
+        [&](Stmt& s) { s.Int(1, id); });
+  }
+
+  Result<std::optional<UpdateJob>> OpenJobFor(const std::string& device_id) override {
+    return OneJob(
+        "SELECT id, device_id, release_id, version, from_release_id, from_version, "
+        "state, open, expected_tim, order_nonce, order_token, deadline, attempts, "
+        "next_action_at, report, detail, created_at, updated_at FROM jobs "
+        "WHERE device_id = ? AND open = 1",
+        [&](Stmt& s) { s.Text(1, device_id); });
+  }
+
+  Result<bool> TransitionJob(const UpdateJob& job, const std::string& from_state,
+                             const AuditEntry& audit) override {
+    std::lock_guard<std::mutex> lock(mu_);
+    return InTransaction<bool>([&]() -> Result<bool> {
+      Stmt s(cache_, db_,
+             "UPDATE jobs SET device_id = ?1, release_id = ?2, version = ?3, "
+             "from_release_id = ?4, from_version = ?5, state = ?6, open = ?7, expected_tim = ?8, "
+             "order_nonce = ?9, order_token = ?10, deadline = ?11, attempts = ?12, "
+             "next_action_at = ?13, report = ?14, detail = ?15, created_at = ?16, "
+             "updated_at = ?17 WHERE id = ?18 AND state = ?19");
+      BindJob(s, job);
+      s.Int(18, job.id).Text(19, from_state);
+      HENB_TRY(Done(s, "update job"));
+      if (sqlite3_changes(db_) == 0) return false;
+      HENB_TRY(WriteAudit(audit));
+      return true;
+    });
+  }
+
+  Result<std::vector<UpdateJob>> ListJobs(bool open_only, int64_t due_by, int limit) override {
+    Reader& r = NextReader();
+    std::lock_guard<std::mutex> lock(r.mu);
+    Stmt s(r.cache, r.db,
+           open_only
+               ? "SELECT id, device_id, release_id, version, from_release_id, from_version, "
+                 "state, open, expected_tim, order_nonce, order_token, deadline, attempts, "
+                 "next_action_at, report, detail, created_at, updated_at FROM jobs "
+                 "WHERE open = 1 AND next_action_at <= ?1 ORDER BY next_action_at, id LIMIT ?2"
+               : "SELECT id, device_id, release_id, version, from_release_id, from_version, "
+                 "state, open, expected_tim, order_nonce, order_token, deadline, attempts, "
+                 "next_action_at, report, detail, created_at, updated_at FROM jobs "
+                 "ORDER BY id LIMIT ?2");
+    s.Int(1, due_by).Int(2, limit);
+    std::vector<UpdateJob> out;
+    int rc;
+    while ((rc = s.Step()) == SQLITE_ROW) out.push_back(ReadJob(s));
+    if (rc != SQLITE_DONE) return Fail("list jobs", r.db);
+    return out;
+  }
+
+  Status AppendAudit(const AuditEntry& entry) override {
+    std::lock_guard<std::mutex> lock(mu_);
+    auto written = InTransaction<bool>([&]() -> Result<bool> {
+      HENB_TRY(WriteAudit(entry));
+      return true;
+    });
+    if (!written.ok()) return written.error();
+    return OkStatus();
+  }
+
+  Result<std::vector<AuditEntry>> ListAudit(int64_t after_seq, int limit) override {
+    Reader& r = NextReader();
+    std::lock_guard<std::mutex> lock(r.mu);
+    Stmt s(r.cache, r.db,
+           "SELECT seq, at, actor, subject, event, detail, prev_hash, hash FROM audit "
+           "WHERE seq > ? ORDER BY seq LIMIT ?");
+    s.Int(1, after_seq).Int(2, limit);
+    std::vector<AuditEntry> out;
+    int rc;
+    while ((rc = s.Step()) == SQLITE_ROW) {
+      out.push_back(AuditEntry{s.ColInt(0), s.ColInt(1), s.ColText(2), s.ColText(3), s.ColText(4),
+                               s.ColText(5), s.ColBlob(6), s.ColBlob(7)});
+    }
+    if (rc != SQLITE_DONE) return Fail("read audit", r.db);
+    return out;
+  }
+
  private:
+  // Runs `body` in one IMMEDIATE transaction: committed if it returns a
+  // value, rolled back if it returns an error. REQUIRES: mu_ held.
+  template <typename T, typename F>
+  Result<T> InTransaction(F&& body) {
+    HENB_TRY(Exec("BEGIN IMMEDIATE"));
+    Result<T> out = body();
+    if (out.ok()) {
+      if (Status st = Exec("COMMIT"); !st.ok()) out = st.error();
+    }
+    if (!out.ok()) (void)Exec("ROLLBACK");
+    return out;
+  }
+
+  // REQUIRES: mu_ held, in a transaction.
+  Status WriteAudit(const AuditEntry& entry) {
+    AuditEntry e = entry;
+    e.seq = 1;
+    e.prev_hash = Bytes(32, 0);
+    {
+      Stmt q(cache_, db_, "SELECT seq, hash FROM audit ORDER BY seq DESC LIMIT 1");
+      if (!q.ok()) return Fail("read audit");
+      if (q.Step() == SQLITE_ROW) {
+        e.seq = q.ColInt(0) + 1;
+        e.prev_hash = q.ColBlob(1);
+      }
+    }
+    e.hash = AuditHash(e.prev_hash, e);
+    Stmt s(cache_, db_,
+           "INSERT INTO audit (seq, at, actor, subject, event, detail, prev_hash, hash) "
+           "VALUES (?,?,?,?,?,?,?,?)");
+    s.Int(1, e.seq).Int(2, e.at).Text(3, e.actor).Text(4, e.subject).Text(5, e.event);
+    s.Text(6, e.detail).Blob(7, e.prev_hash).Blob(8, e.hash);
+    return Done(s, "append audit");
+  }
+
+  template <typename Bind>
+  Result<std::optional<UpdateJob>> OneJob(const char* sql, Bind bind) {
+    Reader& r = NextReader();
+    std::lock_guard<std::mutex> lock(r.mu);
+    Stmt s(r.cache, r.db, sql);
+    bind(s);
+    const int rc = s.Step();
+    if (rc == SQLITE_DONE) return std::optional<UpdateJob>();
+    if (rc != SQLITE_ROW) return Fail("read job", r.db);
+    return std::optional<UpdateJob>(ReadJob(s));
+  }
+
   Status Exec(const std::string& sql) {
     char* err = nullptr;
     if (sqlite3_exec(db_, sql.c_str(), nullptr, nullptr, &err) != SQLITE_OK) {

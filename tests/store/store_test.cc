@@ -254,6 +254,149 @@ TEST_P(StoreTest, TwoInstancesSpendEachNonceExactlyOnce) {
   EXPECT_EQ(accepted.load(), kNonces);
 }
 
+UpdateJob Job(const std::string& device, const std::string& state = "opened") {
+  UpdateJob j;
+  j.device_id = device;
+  j.release_id = "femto";
+  j.version = "2.0";
+  j.from_release_id = "femto";
+  j.from_version = "1.0";
+  j.state = state;
+  j.expected_tim = Bytes(32, 0xab);
+  j.order_nonce = Bytes(32, 0xcd);
+  j.order = "token";
+  j.deadline = 500;
+  j.next_action_at = 100;
+  j.report = "{}";
+  j.detail = "opened by test";
+  j.created_at = 10;
+  j.updated_at = 10;
+  return j;
+}
+
+AuditEntry Audit(const std::string& event) {
+  return AuditEntry{0, 10, "test", "", event, "d", {}, {}};
+}
+
+TEST_P(StoreTest, JobsRoundTripAndOneOpenJobPerDevice) {
+  ASSERT_TRUE(store_);
+  auto id = store_->CreateJob(Job("henb-1"), Audit("opened"));
+  ASSERT_TRUE(id.ok()) << id.error().ToString();
+  auto again = store_->CreateJob(Job("henb-1"), Audit("opened"));
+  ASSERT_FALSE(again.ok());
+  EXPECT_EQ(again.error().code(), ErrorCode::kPolicyJobConflict);
+  auto got = store_->GetJob(*id);
+  ASSERT_TRUE(got.ok() && got->has_value());
+  UpdateJob want = Job("henb-1");
+  want.id = *id;
+  const UpdateJob& j = **got;
+  EXPECT_EQ(j.id, want.id);
+  EXPECT_EQ(j.device_id, want.device_id);
+  EXPECT_EQ(j.version, want.version);
+  EXPECT_EQ(j.from_version, want.from_version);
+  EXPECT_EQ(j.state, want.state);
+  EXPECT_TRUE(j.open);
+  EXPECT_EQ(j.expected_tim, want.expected_tim);
+  EXPECT_EQ(j.order_nonce, want.order_nonce);
+  EXPECT_EQ(j.order, want.order);
+  EXPECT_EQ(j.deadline, want.deadline);
+  EXPECT_EQ(j.next_action_at, want.next_action_at);
+  EXPECT_EQ(j.detail, want.detail);
+  auto open = store_->OpenJobFor("henb-1");
+  ASSERT_TRUE(open.ok() && open->has_value());
+  EXPECT_EQ((*open)->id, *id);
+
+  // Once closed, the device may have a new job.
+  UpdateJob done = j;
+  done.state = "committed";
+  done.open = false;
+  ASSERT_TRUE(*store_->TransitionJob(done, "opened", Audit("committed")));
+  EXPECT_FALSE(store_->OpenJobFor("henb-1")->has_value());
+  auto next = store_->CreateJob(Job("henb-1"), Audit("opened"));
+  ASSERT_TRUE(next.ok()) << next.error().ToString();
+  EXPECT_GT(*next, *id);
+  EXPECT_EQ(store_->ListJobs(false, 0, 10)->size(), 2u);
+}
+
+TEST_P(StoreTest, JobTransitionsAreCompareAndSet) {
+  ASSERT_TRUE(store_);
+  auto id = store_->CreateJob(Job("henb-1"), Audit("opened"));
+  ASSERT_TRUE(id.ok());
+  UpdateJob j = **store_->GetJob(*id);
+  j.state = "ordered";
+  ASSERT_TRUE(*store_->TransitionJob(j, "opened", Audit("ordered")));
+  // A second writer still believing the job is "opened" loses, and writes no audit entry.
+  UpdateJob stale = j;
+  stale.state = "refused";
+  auto lost = store_->TransitionJob(stale, "opened", Audit("refused"));
+  ASSERT_TRUE(lost.ok());
+  EXPECT_FALSE(*lost);
+  EXPECT_EQ((**store_->GetJob(*id)).state, "ordered");
+  auto audit = store_->ListAudit(0, 100);
+  ASSERT_TRUE(audit.ok());
+  ASSERT_EQ(audit->size(), 2u);
+  EXPECT_EQ((*audit)[0].event, "opened");
+  EXPECT_EQ((*audit)[0].subject, "job:" + std::to_string(*id));
+  EXPECT_EQ((*audit)[1].event, "ordered");
+}
+
+TEST_P(StoreTest, DueJobsComeOldestFirst) {
+  ASSERT_TRUE(store_);
+  for (int i = 0; i < 3; ++i) {
+    UpdateJob j = Job("henb-" + std::to_string(i));
+    j.next_action_at = 300 - 100 * i;  // 300, 200, 100
+    ASSERT_TRUE(store_->CreateJob(j, Audit("opened")).ok());
+  }
+  auto due = store_->ListJobs(true, 250, 10);
+  ASSERT_TRUE(due.ok());
+  ASSERT_EQ(due->size(), 2u);
+  EXPECT_EQ((*due)[0].device_id, "henb-2");
+  EXPECT_EQ((*due)[1].device_id, "henb-1");
+}
+
+TEST_P(StoreTest, TheAuditLogIsAHashChainThatDetectsEdits) {
+  ASSERT_TRUE(store_);
+  for (int i = 0; i < 5; ++i) ASSERT_TRUE(store_->AppendAudit(Audit("e" + std::to_string(i))).ok());
+  auto n = VerifyAuditChain(*store_);
+  ASSERT_TRUE(n.ok()) << n.error().ToString();
+  EXPECT_EQ(*n, 5);
+  auto entries = *store_->ListAudit(0, 10);
+  for (size_t i = 1; i < entries.size(); ++i) EXPECT_EQ(entries[i].prev_hash, entries[i - 1].hash);
+  // Recomputing an entry with a changed field gives another hash.
+  AuditEntry edited = entries[2];
+  edited.detail = "changed";
+  EXPECT_NE(AuditHash(edited.prev_hash, edited), entries[2].hash);
+}
+
+// Two instances appending at once still form one chain.
+TEST_P(StoreTest, TwoInstancesAppendToOneAuditChain) {
+  ASSERT_TRUE(store_);
+  auto other = Open();
+  ASSERT_TRUE(other);
+  auto worker = [](Store* s) {
+    for (int i = 0; i < 50; ++i) ASSERT_TRUE(s->AppendAudit(Audit("x")).ok());
+  };
+  std::thread t1(worker, store_.get()), t2(worker, other.get());
+  t1.join();
+  t2.join();
+  auto n = VerifyAuditChain(*store_);
+  ASSERT_TRUE(n.ok()) << n.error().ToString();
+  EXPECT_EQ(*n, 100);
+}
+
+TEST_P(StoreTest, ListsDevicesInPages) {
+  ASSERT_TRUE(store_);
+  for (const char* id : {"c", "a", "b"}) ASSERT_TRUE(store_->PutDevice(Device(id)).ok());
+  auto first = store_->ListDevices("", 2);
+  ASSERT_TRUE(first.ok());
+  ASSERT_EQ(first->size(), 2u);
+  EXPECT_EQ((*first)[0].device_id, "a");
+  EXPECT_EQ((*first)[1].hardware_model, "femto-a1");
+  auto rest = store_->ListDevices((*first)[1].device_id, 2);
+  ASSERT_EQ(rest->size(), 1u);
+  EXPECT_EQ((*rest)[0].device_id, "c");
+}
+
 TEST(SqliteStore, ReportsAnUnusablePath) {
   auto s = OpenSqliteStore("/nonexistent/dir/pve.db");
   ASSERT_FALSE(s.ok());

@@ -87,6 +87,7 @@ enum class ErrorCode : uint16_t {
   kDeviceCrashForTest,
   // store
   kStore = 600,
+  kStoreAuditBroken,  // the audit log's hash chain does not verify
   // net (HTTP and TLS, both directions)
   kNet = 700,           // connection failed or was lost
   kNetTls,              // TLS handshake or certificate verification failed
@@ -105,6 +106,9 @@ enum class ErrorCode : uint16_t {
   kPolicyNonce,           // nonce unknown, already used, expired or for another device
   kPolicyEnrollment,      // EK certificate, EK/AK binding or credential activation refused
   kPolicyDeviceConflict,  // the device id is enrolled with another EK
+  kPolicyJobConflict,     // the device already has an open update job
+  kPolicyState,           // not allowed in the job's present state
+  kPolicyOrder,           // a deployment order that does not verify or does not apply
 };
 
 std::string_view ErrorCodeName(ErrorCode code);

@@ -64,6 +64,48 @@ struct AppraisalRecord {
   uint64_t clock = 0;
 };
 
+// An update job of the OAM: the nine steps of DESIGN.md section 3 for one
+// device, as a persisted state machine (states: docs/oam.md). The store
+// keeps what the OAM writes; the OAM decides the transitions.
+struct UpdateJob {
+  int64_t id = 0;
+  std::string device_id;
+  std::string release_id;       // the target release ...
+  std::string version;          // ... and version
+  std::string from_release_id;  // what the device ran when the job opened
+  std::string from_version;
+  std::string state;
+  bool open = true;            // false once the job has ended; one open job per device
+  Bytes expected_tim;          // step 5, from the target manifest
+  Bytes order_nonce;           // the nonce of the order's completion quote (step 8)
+  std::string order;           // the signed deployment order, or the current instruction
+  int64_t deadline = 0;        // the device must have acted by then
+  int attempts = 0;            // retries of the current step so far
+  int64_t next_action_at = 0;  // the OAM acts on the job again at or after this time
+  std::string report;          // the device's last report (JSON), kept for step 9
+  std::string detail;          // the last outcome, in words
+  int64_t created_at = 0;
+  int64_t updated_at = 0;
+};
+
+// One entry of the append-only audit log. The store assigns `seq`,
+// `prev_hash` and `hash` = AuditHash(prev_hash, entry) when appending, in
+// the transaction of the change it records.
+struct AuditEntry {
+  int64_t seq = 0;
+  int64_t at = 0;
+  std::string actor;    // "oam", "device:<id>", "operator:<name>"
+  std::string subject;  // "job:<id>", "release:<id>/<version>", ...
+  std::string event;    // e.g. "ordered", "reported installed", "committed"
+  std::string detail;
+  Bytes prev_hash;  // the hash of the previous entry; 32 zero bytes for the first
+  Bytes hash;
+};
+
+// SHA-256 over prev_hash, seq, at and the length-prefixed text fields: the
+// chain a reader checks with VerifyAuditChain (docs/oam.md).
+Bytes AuditHash(ByteView prev_hash, const AuditEntry& entry);
+
 class Store {
  public:
   virtual ~Store() = default;
@@ -96,7 +138,33 @@ class Store {
   // Returns the new record's id; see AppraisalRecord for the nonce and clock.
   virtual Result<int64_t> RecordAppraisal(const AppraisalRecord& appraisal) = 0;
   virtual Result<std::optional<AppraisalRecord>> LatestAppraisal(const std::string& device_id) = 0;
+
+  // Every enrolled device, by id, from `after` (exclusive) on, at most `limit`.
+  virtual Result<std::vector<DeviceRecord>> ListDevices(const std::string& after, int limit) = 0;
+
+  // Update jobs. CreateJob returns the new id; kPolicyJobConflict if the
+  // device already has an open job. Both write `audit` in the same transaction.
+  virtual Result<int64_t> CreateJob(const UpdateJob& job, const AuditEntry& audit) = 0;
+  virtual Result<std::optional<UpdateJob>> GetJob(int64_t id) = 0;
+  virtual Result<std::optional<UpdateJob>> OpenJobFor(const std::string& device_id) = 0;
+  // Compare and set: stores every field of `job` if its stored state is
+  // still `from_state`, with `audit`, and returns true; returns false and
+  // changes nothing if another writer moved the job first.
+  virtual Result<bool> TransitionJob(const UpdateJob& job, const std::string& from_state,
+                                     const AuditEntry& audit) = 0;
+  // Open jobs with next_action_at <= `due_by` (every job, open or not, when
+  // `open_only` is false), oldest first, at most `limit`.
+  virtual Result<std::vector<UpdateJob>> ListJobs(bool open_only, int64_t due_by, int limit) = 0;
+
+  virtual Status AppendAudit(const AuditEntry& entry) = 0;
+  // Entries with seq > `after_seq`, in order, at most `limit`.
+  virtual Result<std::vector<AuditEntry>> ListAudit(int64_t after_seq, int limit) = 0;
 };
+
+// Reads the whole audit log and checks that every entry's hash is
+// AuditHash(previous hash, entry) and that seq has no gap. Returns the
+// number of entries; kStoreAuditBroken naming the first bad entry.
+Result<int64_t> VerifyAuditChain(Store& store);
 
 // `path` is created if absent. Schema migrations are applied on open.
 Result<std::unique_ptr<Store>> OpenSqliteStore(const std::string& path);
