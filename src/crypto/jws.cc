@@ -32,8 +32,8 @@ Result<std::string> VerifyJwsEs256(std::string_view token, const PublicKey& sign
     return Error(ErrorCode::kCryptoBadSignature, "ES256 signature is not 64 bytes");
   HENB_ASSIGN_OR_RETURN(Bytes der,
                         EcdsaRsToDer(ByteView(sig).first(32), ByteView(sig).subspan(32)));
-  HENB_TRY(
-      signer.Verify(SignatureScheme::kEcdsa, HashAlg::kSha256, AsBytes(token.substr(0, dot2)), der));
+  HENB_TRY(signer.Verify(SignatureScheme::kEcdsa, HashAlg::kSha256, AsBytes(token.substr(0, dot2)),
+                         der));
   HENB_ASSIGN_OR_RETURN(Bytes payload, Base64UrlDecode(token.substr(dot1 + 1, dot2 - dot1 - 1)));
   return ToString(payload);
 }

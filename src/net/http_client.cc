@@ -98,8 +98,9 @@ Result<std::unique_ptr<HttpClient>> HttpClient::Connect(const std::string& host,
   return std::unique_ptr<HttpClient>(new HttpClient(std::move(impl)));
 }
 
-Result<HttpResponse> HttpClient::Request(const std::string& method, const std::string& target,
-                                         const std::string& content_type, const std::string& body) {
+Result<HttpResponse> HttpClient::Request(
+    const std::string& method, const std::string& target, const std::string& content_type,
+    const std::string& body, const std::vector<std::pair<std::string, std::string>>& headers) {
   Impl& c = *impl_;
   http::request<http::string_body> req{http::string_to_verb(method), target, 11};
   if (req.method() == http::verb::unknown)
@@ -109,6 +110,7 @@ Result<HttpResponse> HttpClient::Request(const std::string& method, const std::s
   if (!body.empty() || req.method() == http::verb::post || req.method() == http::verb::put) {
     req.set(http::field::content_type, content_type);
   }
+  for (const auto& [name, value] : headers) req.set(name, value);
   req.keep_alive(true);
   req.body() = body;
   req.prepare_payload();
@@ -144,6 +146,9 @@ Result<HttpResponse> HttpClient::Request(const std::string& method, const std::s
     out.status = static_cast<int>(res.result_int());
     out.content_type = std::string(res[http::field::content_type]);
     out.body = std::move(res.body());
+    if (auto range = res.find(http::field::content_range); range != res.end()) {
+      out.headers.emplace_back("Content-Range", std::string(range->value()));
+    }
     if (!res.keep_alive()) c.Close();
     return out;
   }

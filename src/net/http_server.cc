@@ -156,6 +156,7 @@ asio::awaitable<void> HttpServer::Impl::Serve(std::shared_ptr<Connection> c) {
       request.method = std::string(req.method_string());
       request.target = std::string(req.target());
       request.content_type = std::string(req[http::field::content_type]);
+      request.range = std::string(req[http::field::range]);
       request.body = std::move(req.body());
       request.peer = peer;
       response = Dispatch(request);

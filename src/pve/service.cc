@@ -10,6 +10,7 @@
 #include "henbtrust/core/file.h"
 #include "henbtrust/crypto/digest.h"
 #include "henbtrust/crypto/random.h"
+#include "henbtrust/net/api.h"
 #include "henbtrust/release/manifest.h"
 #include "henbtrust/tpm/credential.h"
 #include "henbtrust/tpm/structures.h"
@@ -19,6 +20,7 @@ namespace henbtrust {
 namespace {
 
 using Json = nlohmann::json;
+using namespace api;
 
 constexpr size_t kMaxTpmStructure = 4096;
 constexpr size_t kMaxEventLog = 512 * 1024;
@@ -26,93 +28,6 @@ constexpr size_t kMaxCertificate = 16 * 1024;
 constexpr size_t kNonceBytes = 32;
 // Revocations reach every instance within this time.
 constexpr auto kManifestCacheTtl = std::chrono::seconds(1);
-
-bool IsValidDeviceId(std::string_view id) {
-  if (id.empty() || id.size() > 64 || !std::isalnum(static_cast<unsigned char>(id[0])))
-    return false;
-  for (char c : id) {
-    if (!std::isalnum(static_cast<unsigned char>(c)) && c != '-' && c != '.' && c != '_')
-      return false;
-  }
-  return true;
-}
-
-Error BadRequest(std::string message) {
-  return Error(ErrorCode::kNetBadRequest, std::move(message));
-}
-
-Result<Json> ParseJsonBody(const HttpRequest& req) {
-  const std::string_view type = req.content_type;
-  if (type.substr(0, type.find(';')) != "application/json") {
-    return Error(ErrorCode::kNetContentType,
-                 "expected Content-Type application/json, got '" + req.content_type + "'");
-  }
-  Json body = Json::parse(req.body, nullptr, /*allow_exceptions=*/false);
-  if (body.is_discarded()) return BadRequest("the body is not valid JSON");
-  if (!body.is_object()) return BadRequest("the body must be a JSON object");
-  return body;
-}
-
-Result<std::string> TextField(const Json& body, const char* name, size_t max_size,
-                              bool required = true) {
-  auto it = body.find(name);
-  if (it == body.end() || it->is_null()) {
-    if (!required) return std::string();
-    return BadRequest(std::string("missing field '") + name + "'");
-  }
-  if (!it->is_string()) return BadRequest(std::string("field '") + name + "' must be a string");
-  const auto& s = it->get_ref<const std::string&>();
-  if (s.size() > max_size) {
-    return BadRequest(std::string("field '") + name + "' is longer than " +
-                      std::to_string(max_size));
-  }
-  return s;
-}
-
-Result<Bytes> Base64Field(const Json& body, const char* name, size_t max_bytes,
-                          bool required = true) {
-  HENB_ASSIGN_OR_RETURN(std::string text, TextField(body, name, (max_bytes + 2) / 3 * 4, required));
-  if (text.empty()) {
-    if (required) return BadRequest(std::string("field '") + name + "' is empty");
-    return Bytes();
-  }
-  auto bytes = Base64Decode(text);
-  if (!bytes.ok()) return BadRequest(std::string("field '") + name + "' is not base64");
-  return std::move(bytes).value();
-}
-
-HttpResponse JsonResponse(int status, const Json& body) {
-  return {status, "application/json", body.dump(), {}};
-}
-
-Status RequireRole(const PeerIdentity& peer, std::initializer_list<std::string_view> roles) {
-  if (!peer.presented) {
-    return Error(ErrorCode::kNetUnauthenticated,
-                 "this operation needs a client certificate (mutual TLS)");
-  }
-  if (!peer.verified) {
-    return Error(ErrorCode::kNetUnauthenticated,
-                 "client certificate not accepted: " + peer.verify_error);
-  }
-  for (auto role : roles) {
-    if (peer.organization == role) return OkStatus();
-  }
-  return Error(ErrorCode::kNetForbidden,
-               "role '" + peer.organization + "' may not perform this operation");
-}
-
-std::vector<std::string> SplitPath(std::string_view target) {
-  target = target.substr(0, target.find('?'));
-  std::vector<std::string> out;
-  size_t start = 1;
-  while (start <= target.size()) {
-    size_t end = target.find('/', start);
-    if (end == std::string_view::npos) end = target.size();
-    out.emplace_back(target.substr(start, end - start));
-    start = end + 1;
-  }
-  return out;
-}
 
 // A nonce: 12 random bytes || expiry (u64, big-endian) || the first 12 bytes
 // of HMAC-SHA-256(key, label || device id || 0 || random || expiry).
@@ -149,63 +64,6 @@ Json ResultJson(const AppraisalResult& r, int64_t appraisal_id, const std::strin
 
 }  // namespace
 
-int HttpStatusFor(ErrorCode code) {
-  switch (code) {
-    case ErrorCode::kNetUnauthenticated:
-      return 401;
-    case ErrorCode::kNetForbidden:
-    case ErrorCode::kPolicyEnrollment:
-      return 403;
-    case ErrorCode::kNetNotFound:
-    case ErrorCode::kNotFound:
-    case ErrorCode::kPolicyUnknownDevice:
-    case ErrorCode::kPolicyUnknownRelease:
-      return 404;
-    case ErrorCode::kPolicyNonce:
-    case ErrorCode::kPolicyDeviceConflict:
-    case ErrorCode::kPolicyJobConflict:
-    case ErrorCode::kPolicyState:
-    case ErrorCode::kPolicy:
-      return 409;
-    case ErrorCode::kNetTooLarge:
-      return 413;
-    case ErrorCode::kNetContentType:
-      return 415;
-    case ErrorCode::kNet:
-    case ErrorCode::kNetTls:
-    case ErrorCode::kNetTimeout:
-    case ErrorCode::kNetStatus:
-      return 502;
-    case ErrorCode::kStore:
-      return 503;
-    case ErrorCode::kInternal:
-    case ErrorCode::kIo:
-    case ErrorCode::kCryptoFailure:
-      return 500;
-    default:
-      break;
-  }
-  switch (LayerOf(code)) {
-    case ErrorLayer::kQuote:
-    case ErrorLayer::kEventLog:
-    case ErrorLayer::kTpm:
-      return 422;  // evidence that does not verify
-    case ErrorLayer::kCore:
-    case ErrorLayer::kCrypto:
-    case ErrorLayer::kNet:
-    case ErrorLayer::kRelease:
-      return 400;
-    default:
-      return 500;
-  }
-}
-
-HttpResponse ErrorResponse(const Error& error) {
-  return JsonResponse(
-      HttpStatusFor(error.code()),
-      {{"error", {{"code", ErrorCodeName(error.code())}, {"message", error.message()}}}});
-}
-
 struct PveService::Impl {
   Impl(Store& s, PveConfig c) : store(s), config(std::move(c)), appraiser(config.policy_id) {
     if (!config.now) config.now = UnixSeconds;
@@ -219,6 +77,8 @@ struct PveService::Impl {
   Result<HttpResponse> IssueNonce(const HttpRequest& req);
   Result<HttpResponse> PushEvidence(const HttpRequest& req);
   Result<HttpResponse> PullAppraisal(const std::string& device_id);
+  Result<HttpResponse> UpdateAppraisal(const HttpRequest& req, const std::string& device_id);
+  Result<HttpResponse> SetConfiguration(const HttpRequest& req, const std::string& device_id);
   Result<HttpResponse> LatestResult(const std::string& device_id);
   Result<HttpResponse> AccessDecision(const std::string& device_id);
   Result<HttpResponse> Revoke(const HttpRequest& req, const std::string& release_id,
@@ -237,9 +97,10 @@ struct PveService::Impl {
   // The expiry of a nonce this PVE issued to `device_id`, if it is one and
   // has not expired; kPolicyNonce otherwise.
   Result<int64_t> CheckNonce(const std::string& device_id, ByteView nonce, int64_t now) const;
-  // The nonce must be one the PVE issued to this device, unused and unexpired.
+  // The nonce must be one the PVE issued to this device, unused and unexpired,
+  // unless `nonce_checked` (the OAM's order nonce, step 9).
   Result<HttpResponse> AppraiseAndRecord(const DeviceRecord& device, const Evidence& evidence,
-                                         ByteView nonce);
+                                         ByteView nonce, bool nonce_checked = false);
   Result<Evidence> EvidenceFrom(const Json& body, Bytes* nonce);
   void MaybePurge(int64_t now);
 
@@ -332,6 +193,16 @@ Result<HttpResponse> PveService::Impl::Route(const HttpRequest& req) {
     HENB_TRY(allow("POST"));
     HENB_TRY(RequireRole(req.peer, {kRoleOperator}));
     return PullAppraisal(path[2]);
+  }
+  if (is({"v1", "devices", "*", "update-appraisals"})) {
+    HENB_TRY(allow("POST"));
+    HENB_TRY(RequireRole(req.peer, {kRoleOperator}));
+    return UpdateAppraisal(req, path[2]);
+  }
+  if (is({"v1", "devices", "*", "configuration"})) {
+    HENB_TRY(allow("PUT"));
+    HENB_TRY(RequireRole(req.peer, {kRoleOperator}));
+    return SetConfiguration(req, path[2]);
   }
   if (is({"v1", "devices", "*", "attestation-result"})) {
     HENB_TRY(allow("GET"));
@@ -622,10 +493,50 @@ Result<HttpResponse> PveService::Impl::PullAppraisal(const std::string& device_i
   return AppraiseAndRecord(device, evidence, nonce.first);
 }
 
+// Step 9: the OAM has the PVE verify a device's completion quote, made with
+// the nonce of the OAM's order, against the target release. The OAM keeps
+// the order nonce single use (one completion report per order), so the PVE
+// does not spend it: asking twice (after an OAM restart) gives the same answer.
+Result<HttpResponse> PveService::Impl::UpdateAppraisal(const HttpRequest& req,
+                                                       const std::string& device_id) {
+  HENB_ASSIGN_OR_RETURN(Json body, ParseJsonBody(req));
+  HENB_ASSIGN_OR_RETURN(DeviceRecord device, LoadDevice(device_id));
+  HENB_ASSIGN_OR_RETURN(device.release_id, TextField(body, "release_id", 128));
+  HENB_ASSIGN_OR_RETURN(device.release_version, TextField(body, "version", 64));
+  Bytes nonce;
+  HENB_ASSIGN_OR_RETURN(Evidence evidence, EvidenceFrom(body, &nonce));
+  if (nonce.size() < 16) return BadRequest("an order nonce has at least 16 bytes");
+  return AppraiseAndRecord(device, evidence, nonce, true);
+}
+
+// The OAM's commit (step 9): the device's recorded configuration becomes the
+// target release, which later appraisals compare against.
+Result<HttpResponse> PveService::Impl::SetConfiguration(const HttpRequest& req,
+                                                        const std::string& device_id) {
+  HENB_ASSIGN_OR_RETURN(Json body, ParseJsonBody(req));
+  HENB_ASSIGN_OR_RETURN(DeviceRecord device, LoadDevice(device_id));
+  HENB_ASSIGN_OR_RETURN(std::string release_id, TextField(body, "release_id", 128));
+  HENB_ASSIGN_OR_RETURN(std::string version, TextField(body, "version", 64));
+  HENB_ASSIGN_OR_RETURN(auto manifest, store.GetManifest(release_id, version));
+  if (!manifest) {
+    return Error(ErrorCode::kPolicyUnknownRelease, "no release " + release_id + " " + version);
+  }
+  device.release_id = release_id;
+  device.release_version = version;
+  device.updated_at = config.now();
+  HENB_TRY(store.PutDevice(device));
+  return JsonResponse(200,
+                      {{"device_id", device_id}, {"release_id", release_id}, {"version", version}});
+}
+
 Result<HttpResponse> PveService::Impl::AppraiseAndRecord(const DeviceRecord& device,
-                                                         const Evidence& evidence, ByteView nonce) {
+                                                         const Evidence& evidence, ByteView nonce,
+                                                         bool nonce_checked) {
   const int64_t now = config.now();
-  HENB_ASSIGN_OR_RETURN(int64_t nonce_expires_at, CheckNonce(device.device_id, nonce, now));
+  int64_t nonce_expires_at = 0;
+  if (!nonce_checked) {
+    HENB_ASSIGN_OR_RETURN(nonce_expires_at, CheckNonce(device.device_id, nonce, now));
+  }
   HENB_ASSIGN_OR_RETURN(auto ref, LoadReference(device));
   HENB_ASSIGN_OR_RETURN(AppraisalResult r, appraiser.Appraise(device, ref->manifest, ref->revoked,
                                                               evidence, nonce, now));
@@ -633,7 +544,7 @@ Result<HttpResponse> PveService::Impl::AppraiseAndRecord(const DeviceRecord& dev
   AppraisalRecord record{0, device.device_id, std::string(ArStatusName(r.status)), token, now};
   // Spent together with the record: of two instances racing with one
   // nonce, exactly one records a result.
-  record.spent_nonce.assign(nonce.begin(), nonce.end());
+  if (!nonce_checked) record.spent_nonce.assign(nonce.begin(), nonce.end());
   record.nonce_expires_at = nonce_expires_at;
   if (!r.evidence_error) {
     record.advance_clock = true;

@@ -29,6 +29,7 @@ struct HttpRequest {
   std::string method;  // "GET", "POST", ...
   std::string target;  // path and query, as sent
   std::string content_type;
+  std::string range;  // the Range header as sent, e.g. "bytes=1024-"; empty if none
   std::string body;
   PeerIdentity peer;  // the same for every request of a connection
 };
@@ -115,9 +116,12 @@ class HttpClient {
 
   // Any HTTP status is a successful exchange; an Error means there was none
   // (kNet, kNetTls, kNetTimeout, kNetTooLarge).
-  Result<HttpResponse> Request(const std::string& method, const std::string& target,
-                               const std::string& content_type = "application/json",
-                               const std::string& body = {});
+  // `headers` are sent as well; the answer's Content-Range, if any, comes
+  // back in HttpResponse::headers.
+  Result<HttpResponse> Request(
+      const std::string& method, const std::string& target,
+      const std::string& content_type = "application/json", const std::string& body = {},
+      const std::vector<std::pair<std::string, std::string>>& headers = {});
   // How many connections (TLS handshakes) this client has made so far.
   int connections() const;
 

@@ -15,6 +15,7 @@
 
 #include "henbtrust/crypto/keys.h"
 #include "henbtrust/crypto/x509.h"
+#include "henbtrust/net/api.h"
 #include "henbtrust/net/http.h"
 #include "henbtrust/net/protocol.h"
 #include "henbtrust/pve/appraisal.h"
@@ -64,11 +65,6 @@ class PveService {
  private:
   std::unique_ptr<Impl> impl_;
 };
-
-// The HTTP status for an error code (400, 401, 403, 404, 409, 413, 415, 422,
-// 502, 503 or 500) and the JSON error body.
-int HttpStatusFor(ErrorCode code);
-HttpResponse ErrorResponse(const Error& error);
 
 // A PVE directory: the material `henbtrust pve init` writes and `pve serve`
 // reads. Files: ca.pem ca.key (the PVE CA), server.pem server.key (TLS,

@@ -1,0 +1,45 @@
+// What every henbtrust JSON API shares: error answers with stable codes,
+// bounded field readers, and the role check on the client certificate.
+#pragma once
+
+#include <nlohmann/json.hpp>
+
+#include <initializer_list>
+#include <string>
+#include <string_view>
+#include <vector>
+
+#include "henbtrust/net/http.h"
+
+namespace henbtrust {
+
+// The HTTP status for an error code (400, 401, 403, 404, 409, 413, 415, 422,
+// 502, 503 or 500) and the JSON error body
+// {"error": {"code": "<layer.name>", "message": "..."}}.
+int HttpStatusFor(ErrorCode code);
+HttpResponse ErrorResponse(const Error& error);
+
+namespace api {
+
+using Json = nlohmann::json;
+
+// 1 to 64 characters of [A-Za-z0-9._-], starting with a letter or digit.
+bool IsValidDeviceId(std::string_view id);
+Error BadRequest(std::string message);
+// kNetContentType unless application/json; kNetBadRequest unless a JSON object.
+Result<Json> ParseJsonBody(const HttpRequest& req);
+// A string field of at most `max_size` bytes; "" when absent and not required.
+Result<std::string> TextField(const Json& body, const char* name, size_t max_size,
+                              bool required = true);
+// A base64 field decoding to at most `max_bytes` bytes.
+Result<Bytes> Base64Field(const Json& body, const char* name, size_t max_bytes,
+                          bool required = true);
+HttpResponse JsonResponse(int status, const Json& body);
+// kNetUnauthenticated without a verified client certificate, kNetForbidden
+// when its role (the subject's O) is none of `roles`.
+Status RequireRole(const PeerIdentity& peer, std::initializer_list<std::string_view> roles);
+// "/v1/devices/x?y" -> {"v1", "devices", "x"}.
+std::vector<std::string> SplitPath(std::string_view target);
+
+}  // namespace api
+}  // namespace henbtrust

@@ -1,0 +1,81 @@
+// The OAM server (H(e)MS; DESIGN.md section 3): release catalogue, update
+// jobs as a persisted state machine over the Store, deployment orders
+// signed with the OAM key, and the device-facing endpoints the agent polls.
+// The API is docs/api/oam.yaml; the states are in docs/oam.md.
+//
+// Like the PVE, OamService keeps no state of its own: every transition is one
+// Store transaction that compares and sets the job's state and appends its
+// audit entry, so a restarted or second instance carries on where another
+// stopped, and a repeated device report changes nothing.
+#pragma once
+
+#include <functional>
+#include <memory>
+#include <string>
+
+#include "henbtrust/crypto/keys.h"
+#include "henbtrust/net/http.h"
+#include "henbtrust/release/trust.h"
+#include "henbtrust/store/store.h"
+
+namespace henbtrust {
+
+// How the OAM reaches the PVE: an HTTPS client with the operator role, or
+// the PVE's handler itself when both run in one process. Returns the PVE's
+// answer, whatever its status; an Error only when there was none.
+using PveLink = std::function<Result<HttpResponse>(
+    const std::string& method, const std::string& target, const std::string& body)>;
+
+struct OamConfig {
+  PrivateKey order_key;       // signs deployment orders (ES256)
+  std::string catalogue_dir;  // imported bundles, <release_id>_<version>.bundle
+  int64_t order_ttl = 900;    // seconds a device has to act on an instruction
+  int max_attempts = 4;       // missed deadlines (or rejected bundles) before a job fails
+  int64_t pve_retry = 5;      // seconds before asking an unreachable PVE again
+  std::function<int64_t()> now = nullptr;  // Unix seconds; the system clock by default
+};
+
+// Job states (docs/oam.md). Open: the first five.
+inline constexpr const char* kJobOpened = "opened";          // step 1; waiting for steps 2-4
+inline constexpr const char* kJobOrdered = "ordered";        // step 5 done; device at 6-8
+inline constexpr const char* kJobReported = "reported";      // device reported; step 9 pending
+inline constexpr const char* kJobCommitting = "committing";  // step 9 passed; device to commit
+inline constexpr const char* kJobRollingBack = "rolling-back";
+inline constexpr const char* kJobCommitted = "committed";
+inline constexpr const char* kJobRolledBack = "rolled-back";
+inline constexpr const char* kJobRefused = "refused";  // the device failed steps 2-4
+inline constexpr const char* kJobFailed = "failed";
+
+class OamService {
+ public:
+  OamService(Store& store, PveLink pve, OamConfig config);
+  ~OamService();
+  OamService(const OamService&) = delete;
+  OamService& operator=(const OamService&) = delete;
+
+  // Thread-safe. Errors are JSON {"error": {"code", "message"}} answers.
+  HttpResponse Handle(const HttpRequest& request);
+
+  // Verifies `bundle_path` against `trust` (signatures, expiry, every
+  // payload digest), copies it into the catalogue and records its manifest.
+  // Returns "<release_id> <version>".
+  Result<std::string> ImportRelease(const std::string& bundle_path, const TrustRoot& trust,
+                                    const std::string& actor);
+
+  // Step 1 for one device. kPolicyUnknownDevice, kPolicyUnknownRelease,
+  // kPolicyJobConflict (an open job exists) or kPolicy (nothing to do).
+  Result<UpdateJob> OpenJob(const std::string& device_id, const std::string& release_id,
+                            const std::string& version, const std::string& actor);
+
+  // Acts once on every job whose next action is due: steps 2-5 for opened
+  // jobs, step 9 for reported ones, deadlines for the others. Returns how
+  // many jobs moved. Safe to run in several instances at once.
+  Result<int> Drive();
+
+  struct Impl;
+
+ private:
+  std::unique_ptr<Impl> impl_;
+};
+
+}  // namespace henbtrust

@@ -1,0 +1,150 @@
+#include "henbtrust/net/api.h"
+
+namespace henbtrust {
+
+int HttpStatusFor(ErrorCode code) {
+  switch (code) {
+    case ErrorCode::kNetUnauthenticated:
+      return 401;
+    case ErrorCode::kNetForbidden:
+    case ErrorCode::kPolicyEnrollment:
+      return 403;
+    case ErrorCode::kNetNotFound:
+    case ErrorCode::kNotFound:
+    case ErrorCode::kPolicyUnknownDevice:
+    case ErrorCode::kPolicyUnknownRelease:
+      return 404;
+    case ErrorCode::kPolicyNonce:
+    case ErrorCode::kPolicyDeviceConflict:
+    case ErrorCode::kPolicyJobConflict:
+    case ErrorCode::kPolicyState:
+    case ErrorCode::kPolicy:
+      return 409;
+    case ErrorCode::kNetTooLarge:
+      return 413;
+    case ErrorCode::kNetContentType:
+      return 415;
+    case ErrorCode::kNet:
+    case ErrorCode::kNetTls:
+    case ErrorCode::kNetTimeout:
+    case ErrorCode::kNetStatus:
+      return 502;
+    case ErrorCode::kStore:
+      return 503;
+    case ErrorCode::kInternal:
+    case ErrorCode::kIo:
+    case ErrorCode::kCryptoFailure:
+      return 500;
+    default:
+      break;
+  }
+  switch (LayerOf(code)) {
+    case ErrorLayer::kQuote:
+    case ErrorLayer::kEventLog:
+    case ErrorLayer::kTpm:
+      return 422;  // evidence that does not verify
+    case ErrorLayer::kCore:
+    case ErrorLayer::kCrypto:
+    case ErrorLayer::kNet:
+    case ErrorLayer::kRelease:
+      return 400;
+    default:
+      return 500;
+  }
+}
+
+HttpResponse ErrorResponse(const Error& error) {
+  return api::JsonResponse(
+      HttpStatusFor(error.code()),
+      {{"error", {{"code", ErrorCodeName(error.code())}, {"message", error.message()}}}});
+}
+
+namespace api {
+
+bool IsValidDeviceId(std::string_view id) {
+  if (id.empty() || id.size() > 64 || !std::isalnum(static_cast<unsigned char>(id[0])))
+    return false;
+  for (char c : id) {
+    if (!std::isalnum(static_cast<unsigned char>(c)) && c != '-' && c != '.' && c != '_')
+      return false;
+  }
+  return true;
+}
+
+Error BadRequest(std::string message) {
+  return Error(ErrorCode::kNetBadRequest, std::move(message));
+}
+
+Result<Json> ParseJsonBody(const HttpRequest& req) {
+  const std::string_view type = req.content_type;
+  if (type.substr(0, type.find(';')) != "application/json") {
+    return Error(ErrorCode::kNetContentType,
+                 "expected Content-Type application/json, got '" + req.content_type + "'");
+  }
+  Json body = Json::parse(req.body, nullptr, /*allow_exceptions=*/false);
+  if (body.is_discarded()) return BadRequest("the body is not valid JSON");
+  if (!body.is_object()) return BadRequest("the body must be a JSON object");
+  return body;
+}
+
+Result<std::string> TextField(const Json& body, const char* name, size_t max_size, bool required) {
+  auto it = body.find(name);
+  if (it == body.end() || it->is_null()) {
+    if (!required) return std::string();
+    return BadRequest(std::string("missing field '") + name + "'");
+  }
+  if (!it->is_string()) return BadRequest(std::string("field '") + name + "' must be a string");
+  const auto& s = it->get_ref<const std::string&>();
+  if (s.size() > max_size) {
+    return BadRequest(std::string("field '") + name + "' is longer than " +
+                      std::to_string(max_size));
+  }
+  return s;
+}
+
+Result<Bytes> Base64Field(const Json& body, const char* name, size_t max_bytes, bool required) {
+  HENB_ASSIGN_OR_RETURN(std::string text, TextField(body, name, (max_bytes + 2) / 3 * 4, required));
+  if (text.empty()) {
+    if (required) return BadRequest(std::string("field '") + name + "' is empty");
+    return Bytes();
+  }
+  auto bytes = Base64Decode(text);
+  if (!bytes.ok()) return BadRequest(std::string("field '") + name + "' is not base64");
+  return std::move(bytes).value();
+}
+
+HttpResponse JsonResponse(int status, const Json& body) {
+  return {status, "application/json", body.dump(), {}};
+}
+
+Status RequireRole(const PeerIdentity& peer, std::initializer_list<std::string_view> roles) {
+  if (!peer.presented) {
+    return Error(ErrorCode::kNetUnauthenticated,
+                 "this operation needs a client certificate (mutual TLS)");
+  }
+  if (!peer.verified) {
+    return Error(ErrorCode::kNetUnauthenticated,
+                 "client certificate not accepted: " + peer.verify_error);
+  }
+  for (auto role : roles) {
+    if (peer.organization == role) return OkStatus();
+  }
+  return Error(ErrorCode::kNetForbidden,
+               "role '" + peer.organization + "' may not perform this operation");
+}
+
+std::vector<std::string> SplitPath(std::string_view target) {
+  target = target.substr(0, target.find('?'));
+  std::vector<std::string> out;
+  size_t start = 1;
+  while (start <= target.size()) {
+    size_t end = target.find('/', start);
+    if (end == std::string_view::npos) end = target.size();
+    out.emplace_back(target.substr(start, end - start));
+    start = end + 1;
+  }
+  return out;
+}
+
+}  // namespace api
+}  // namespace henbtrust
