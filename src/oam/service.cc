@@ -76,6 +76,13 @@ Result<std::pair<uint64_t, uint64_t>> ParseRange(std::string_view range, uint64_
 
 }  // namespace
 
+bool IsOamTarget(std::string_view target) {
+  const auto path = SplitPath(target);
+  if (path.size() < 2 || path[0] != "v1") return false;
+  if (path[1] == "agent" || path[1] == "jobs" || path[1] == "audit") return true;
+  return path.size() == 5 && path[1] == "releases" && path[4] == "bundle";
+}
+
 struct OamService::Impl {
   Impl(Store& s, PveLink p, OamConfig c) : store(s), pve(std::move(p)), config(std::move(c)) {
     if (!config.now) config.now = UnixSeconds;

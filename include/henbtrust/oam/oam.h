@@ -46,6 +46,11 @@ inline constexpr const char* kJobRolledBack = "rolled-back";
 inline constexpr const char* kJobRefused = "refused";  // the device failed steps 2-4
 inline constexpr const char* kJobFailed = "failed";
 
+// True for the targets OamService answers (/v1/agent/..., /v1/jobs...,
+// /v1/audit, /v1/releases/*/*/bundle), so that one server can route between
+// the OAM and the PVE.
+bool IsOamTarget(std::string_view target);
+
 class OamService {
  public:
   OamService(Store& store, PveLink pve, OamConfig config);

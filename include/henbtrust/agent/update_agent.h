@@ -1,0 +1,63 @@
+// The device agent's side of an update (DESIGN.md steps 6 to 8): it polls
+// the OAM, pushes evidence when asked (steps 2-4), and carries out signed
+// deployment orders: download with resume, full verification and install,
+// trial boot with the local TIM comparison, and the completion report with a
+// fresh quote over what it really runs. Works with any Tre behind a Device.
+#pragma once
+
+#include <functional>
+#include <string>
+
+#include "henbtrust/crypto/keys.h"
+#include "henbtrust/device/device.h"
+#include "henbtrust/net/http.h"
+#include "henbtrust/release/trust.h"
+
+namespace henbtrust {
+
+struct UpdateAgentConfig {
+  std::string device_id;
+  const TrustRoot* trust = nullptr;  // vendor trust root; required
+  std::string download_dir;          // partial and complete downloads
+  size_t download_chunk = 1 << 20;   // bytes per range request
+  std::function<int64_t()> now = nullptr;
+  // Faults, for demonstrations and tests only; each fires once.
+  bool corrupt_next_download = false;  // a bundle altered in transit (refused at step 6)
+  bool implant_after_install = false;  // an installed image altered (caught at step 7)
+  bool lie_in_next_report = false;     // "installed" whatever happened (caught at step 9)
+};
+
+class UpdateAgent {
+ public:
+  // `oam` and `pve` may be the same client (henbtrust server). The agent
+  // does not own them, nor `device`; one thread at a time.
+  // `oam_key` verifies deployment orders.
+  UpdateAgent(HttpClient& oam, HttpClient& pve, Device& device, PublicKey oam_key,
+              UpdateAgentConfig config);
+
+  // One round: asks the OAM what to do and does it. Returns the action
+  // ("none", "wait", "attest", "install", "commit", "rollback") with what
+  // came of it, e.g. "install: fell back: TIM mismatch ...". An Error means
+  // the round could not finish (network, a refused report); the next round
+  // picks up where this one stopped, whatever the device's journal says.
+  Result<std::string> PollOnce();
+
+  UpdateAgentConfig& config() { return config_; }
+
+ private:
+  Result<std::string> Install(int64_t job, const std::string& token);
+  Result<std::string> Commit(int64_t job, const std::string& token);
+  Result<std::string> Rollback(int64_t job, const std::string& token);
+  // Downloads the bundle into download_dir, resuming a partial file.
+  Result<std::string> Download(const std::string& release_id, const std::string& version);
+  Status SendReport(int64_t job, const std::string& kind, const std::string& detail,
+                    ByteView nonce);
+
+  HttpClient& oam_;
+  HttpClient& pve_;
+  Device& device_;
+  PublicKey oam_key_;
+  UpdateAgentConfig config_;
+};
+
+}  // namespace henbtrust

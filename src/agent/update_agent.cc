@@ -1,0 +1,237 @@
+#include "henbtrust/agent/update_agent.h"
+
+#include <nlohmann/json.hpp>
+
+#include <filesystem>
+#include <fstream>
+
+#include "henbtrust/agent/agent.h"
+#include "henbtrust/core/file.h"
+#include "henbtrust/net/protocol.h"
+#include "henbtrust/release/manifest.h"
+
+namespace henbtrust {
+
+namespace {
+
+using Json = nlohmann::json;
+namespace fs = std::filesystem;
+
+Error Refused(const std::string& what, const HttpResponse& r) {
+  return Error(ErrorCode::kNetStatus,
+               what + ": HTTP " + std::to_string(r.status) + ": " + r.body.substr(0, 300));
+}
+
+// "bytes first-last/total" -> total; 0 if absent or malformed.
+uint64_t TotalOf(const HttpResponse& r) {
+  for (const auto& [name, value] : r.headers) {
+    if (name != "Content-Range") continue;
+    const size_t slash = value.find('/');
+    if (slash == std::string::npos) return 0;
+    try {
+      return std::stoull(value.substr(slash + 1));
+    } catch (const std::exception&) {
+      return 0;
+    }
+  }
+  return 0;
+}
+
+}  // namespace
+
+UpdateAgent::UpdateAgent(HttpClient& oam, HttpClient& pve, Device& device, PublicKey oam_key,
+                         UpdateAgentConfig config)
+    : oam_(oam),
+      pve_(pve),
+      device_(device),
+      oam_key_(std::move(oam_key)),
+      config_(std::move(config)) {
+  if (!config_.now) config_.now = UnixSeconds;
+}
+
+Result<std::string> UpdateAgent::PollOnce() {
+  HENB_ASSIGN_OR_RETURN(HttpResponse answer,
+                        oam_.Request("POST", "/v1/agent/poll", "application/json", "{}"));
+  if (answer.status != 200) return Refused("poll", answer);
+  const Json body = Json::parse(answer.body, nullptr, false);
+  if (!body.is_object() || !body.contains("action") || !body["action"].is_string()) {
+    return Error(ErrorCode::kNetStatus, "the OAM's poll answer has no action");
+  }
+  const std::string action = body["action"].get<std::string>();
+  const int64_t job = body.value("job", int64_t{0});
+  const std::string order = body.value("order", "");
+  if (action == "none" || action == "wait") return action;
+  if (action == "attest") {
+    HENB_ASSIGN_OR_RETURN(HttpResponse r, AttestOnce(pve_, device_.tre()));
+    const Json result = Json::parse(r.body, nullptr, false);
+    return "attest: " + (result.is_object() ? result.value("status", std::to_string(r.status))
+                                            : std::to_string(r.status));
+  }
+  if (action == "install") return Install(job, order);
+  if (action == "commit") return Commit(job, order);
+  if (action == "rollback") return Rollback(job, order);
+  return Error(ErrorCode::kNetStatus, "unknown action '" + action + "' from the OAM");
+}
+
+Result<std::string> UpdateAgent::Install(int64_t job, const std::string& token) {
+  auto order = VerifyDeploymentOrder(token, oam_key_, config_.device_id, config_.now());
+  if (order.ok() && (order->action != "install" || order->job != job)) {
+    order = Error(ErrorCode::kPolicyOrder,
+                  "the order is not an install order for job " + std::to_string(job));
+  }
+  if (!order.ok()) {
+    // Nothing is installed without the OAM's signature; say why, once per poll.
+    HENB_TRY(SendReport(job, "rejected", order.error().ToString(), {}));
+    return "install: refused the order: " + order.error().ToString();
+  }
+  const UpdateJournal& journal = device_.journal();
+  const bool resumed =
+      (journal.phase == UpdatePhase::kInstalled || journal.phase == UpdatePhase::kTrialGood) &&
+      journal.release_version == order->version;
+  if (!resumed) {
+    HENB_ASSIGN_OR_RETURN(std::string bundle, Download(order->release_id, order->version));
+    auto installed = device_.Install(bundle, *config_.trust, config_.now());
+    if (!installed.ok()) {
+      // Step 6 refused it before a byte was written: fetch afresh next time.
+      fs::remove(bundle);
+      HENB_TRY(SendReport(job, "rejected", installed.error().ToString(), {}));
+      return "install: rejected before install: " + installed.error().ToString();
+    }
+    if (installed->expected_tim != order->expected_tim) {
+      HENB_TRY(device_.Rollback("the order's expected TIM differs from the device's"));
+      HENB_TRY(SendReport(job, "rejected",
+                          "the order's expected TIM " + HexEncode(order->expected_tim) +
+                              " is not the device's own " + HexEncode(installed->expected_tim),
+                          {}));
+      return std::string("install: rejected: expected TIM disagrees");
+    }
+    if (config_.implant_after_install) {
+      config_.implant_after_install = false;
+      const auto manifest = device_.SlotManifest(installed->target_slot);
+      if (manifest && !manifest->components.empty()) {
+        std::ofstream(
+            device_.SlotDir(installed->target_slot) + "/" + manifest->components.back().id + ".img",
+            std::ios::app | std::ios::binary)
+            << "implant";
+      }
+    }
+  }
+  // Step 7: reboot into the new slot on trial; a mismatch falls back.
+  std::string outcome;
+  if (device_.journal().phase == UpdatePhase::kInstalled) {
+    HENB_ASSIGN_OR_RETURN(BootReport boot, device_.Boot());
+    outcome = boot.fell_back ? "fell back: " + device_.boot_control().last_fallback_reason
+                             : "trial boot matched the expected TIM";
+  } else if (device_.journal().phase == UpdatePhase::kTrialGood) {
+    outcome = "trial boot matched the expected TIM";
+  } else {
+    outcome = "fell back: " + device_.boot_control().last_fallback_reason;
+  }
+  const bool fell_back = device_.journal().phase != UpdatePhase::kTrialGood;
+  std::string kind = fell_back ? "fell-back" : "installed";
+  if (config_.lie_in_next_report) {
+    config_.lie_in_next_report = false;
+    kind = "installed";
+  }
+  // Step 8: a fresh quote over what runs, with the order's nonce.
+  HENB_TRY(SendReport(job, kind, outcome, order->nonce));
+  return "install: " + outcome;
+}
+
+Result<std::string> UpdateAgent::Commit(int64_t job, const std::string& token) {
+  HENB_ASSIGN_OR_RETURN(DeploymentOrder order,
+                        VerifyDeploymentOrder(token, oam_key_, config_.device_id, config_.now()));
+  if (order.action != "commit" || order.job != job) {
+    return Error(ErrorCode::kPolicyOrder, "not a commit order for job " + std::to_string(job));
+  }
+  if (device_.journal().phase == UpdatePhase::kTrialGood) {
+    HENB_TRY(device_.Commit());
+  } else {
+    // Committed before a lost report? Only if the active slot runs the target.
+    auto active = device_.SlotManifest(device_.boot_control().active);
+    if (!active || active->version != order.version || !device_.boot_control().trial.empty()) {
+      return Error(ErrorCode::kDeviceNoUpdate, "nothing to commit for job " + std::to_string(job));
+    }
+  }
+  HENB_TRY(
+      SendReport(job, "committed", "slot " + device_.boot_control().active + " marked good", {}));
+  return "commit: " + order.version;
+}
+
+Result<std::string> UpdateAgent::Rollback(int64_t job, const std::string& token) {
+  HENB_ASSIGN_OR_RETURN(DeploymentOrder order,
+                        VerifyDeploymentOrder(token, oam_key_, config_.device_id, config_.now()));
+  if (order.action != "rollback" || order.job != job) {
+    return Error(ErrorCode::kPolicyOrder, "not a rollback order for job " + std::to_string(job));
+  }
+  if (device_.journal().phase != UpdatePhase::kNone) {
+    HENB_TRY(device_.Rollback("rollback ordered by the OAM"));
+  }
+  // Reboot into what remains, so that the quote shows what really runs.
+  HENB_ASSIGN_OR_RETURN(BootReport boot, device_.Boot());
+  HENB_TRY(SendReport(job, "rolled-back",
+                      "running " + boot.release_version + " from slot " + boot.slot, order.nonce));
+  return "rollback: running " + boot.release_version;
+}
+
+Result<std::string> UpdateAgent::Download(const std::string& release_id,
+                                          const std::string& version) {
+  const std::string final_path =
+      config_.download_dir + "/" + release_id + "_" + version + ".bundle";
+  const std::string part = final_path + ".part";
+  std::error_code ec;
+  if (fs::exists(final_path, ec)) return final_path;
+  fs::create_directories(config_.download_dir, ec);
+  const std::string target = "/v1/releases/" + release_id + "/" + version + "/bundle";
+  for (;;) {
+    const uint64_t have = fs::exists(part, ec) ? fs::file_size(part, ec) : 0;
+    const std::string range =
+        "bytes=" + std::to_string(have) + "-" + std::to_string(have + config_.download_chunk - 1);
+    HENB_ASSIGN_OR_RETURN(HttpResponse r, oam_.Request("GET", target, "", "", {{"Range", range}}));
+    if (r.status != 206) return Refused("download of " + release_id + " " + version, r);
+    const uint64_t total = TotalOf(r);
+    if (total == 0 || r.body.empty()) {
+      return Error(ErrorCode::kNetStatus, "download: a range answer without Content-Range");
+    }
+    {
+      std::ofstream out(part, std::ios::binary | std::ios::app);
+      out.write(r.body.data(), static_cast<std::streamsize>(r.body.size()));
+      out.flush();
+      if (!out) return Error(ErrorCode::kIo, "cannot write " + part);
+    }
+    if (have + r.body.size() >= total) break;
+  }
+  if (config_.corrupt_next_download) {
+    config_.corrupt_next_download = false;
+    std::fstream f(part, std::ios::in | std::ios::out | std::ios::binary);
+    const auto size = static_cast<std::streamoff>(fs::file_size(part, ec));
+    f.seekg(size - 1);
+    char c = 0;
+    f.get(c);
+    f.seekp(size - 1);
+    f.put(static_cast<char>(c ^ 0x01));
+  }
+  fs::rename(part, final_path, ec);
+  if (ec) return Error(ErrorCode::kIo, "cannot keep the download: " + ec.message());
+  return final_path;
+}
+
+Status UpdateAgent::SendReport(int64_t job, const std::string& kind, const std::string& detail,
+                               ByteView nonce) {
+  Json body = {{"job", job}, {"kind", kind}, {"detail", detail}};
+  if (!nonce.empty()) {
+    const std::string slot = device_.boot_control().booted;
+    auto manifest = device_.SlotManifest(slot);
+    if (!manifest)
+      return Error(ErrorCode::kDeviceState, "the booted slot " + slot + " has no manifest");
+    HENB_ASSIGN_OR_RETURN(std::string evidence,
+                          EvidenceJson(device_.tre(), nonce, {PlanSelection(*manifest)}));
+    body["evidence"] = Json::parse(evidence);
+  }
+  HENB_ASSIGN_OR_RETURN(HttpResponse r,
+                        oam_.Request("POST", "/v1/agent/reports", "application/json", body.dump()));
+  if (r.status != 200) return Refused("report", r);
+  return OkStatus();
+}
+
+}  // namespace henbtrust

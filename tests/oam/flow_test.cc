@@ -1,0 +1,312 @@
+// The nine steps end to end over HTTPS: the OAM and the PVE behind one
+// server (as `henbtrust server` runs them), soft-TrE devices with A/B slots
+// driven by the update agent, on SQLite and on PostgreSQL. Each device shows
+// one outcome: a clean update; a bundle altered in transit, refused before
+// install and then fetched again; an image altered after install, caught at
+// step 7 and fallen back from; and a device that lies about it, caught at step 9.
+#include "henbtrust/oam/oam.h"
+
+#include <gtest/gtest.h>
+
+#include <fstream>
+
+#include "henbtrust/agent/update_agent.h"
+#include "henbtrust/net/protocol.h"
+#include "pve/pve_harness.h"
+#include "support/postgres.h"
+
+namespace henbtrust {
+namespace {
+
+using testing::PveHarness;
+using Json = nlohmann::json;
+
+struct FleetDevice {
+  std::string id;
+  std::unique_ptr<Device> device;
+  std::unique_ptr<HttpClient> client;
+  std::unique_ptr<UpdateAgent> agent;
+};
+
+class UpdateFlowTest : public ::testing::TestWithParam<std::string> {
+ protected:
+  static void TearDownTestSuite() {
+    delete pg_;
+    pg_ = nullptr;
+  }
+
+  void SetUp() override {
+    std::unique_ptr<Store> store;
+    if (GetParam() == "postgres") {
+      if (pg_ == nullptr) pg_ = new testing::PostgresServer();
+      ASSERT_TRUE(pg_->ok()) << pg_->error();
+      auto s = OpenPostgresStore(pg_->NewDatabase());
+      ASSERT_TRUE(s.ok()) << s.error().ToString();
+      store = std::move(s).value();
+    }
+    h_ = std::make_unique<PveHarness>(std::move(store), std::vector<std::string>{}, false);
+    pve_ = std::make_unique<PveService>(*h_->store, h_->pve->config);
+    oam_key_ = *PrivateKey::Generate(KeyType::kEcP256);
+    OamConfig config{oam_key_, h_->dir.File("catalogue")};
+    config.now = [this] { return h_->now.load(); };
+    config.order_ttl = 600;
+    std::filesystem::create_directories(config.catalogue_dir);
+    // In one process the OAM reaches the PVE through its handler, as the operator.
+    PveLink link = [this](const std::string& method, const std::string& target,
+                          const std::string& body) -> Result<HttpResponse> {
+      HttpRequest r{method, target, "application/json", "", body, {}};
+      r.peer = {true, true, "", "oam", std::string(kRoleOperator), {}};
+      return pve_->Handle(r);
+    };
+    oam_ = std::make_unique<OamService>(*h_->store, link, config);
+    auto server = HttpServer::Start({}, h_->pve->server_tls, [this](const HttpRequest& r) {
+      return IsOamTarget(r.target) ? oam_->Handle(r) : pve_->Handle(r);
+    });
+    ASSERT_TRUE(server.ok()) << server.error().ToString();
+    server_ = std::move(server).value();
+    h_->port_override = server_->port();
+
+    auto& fx = h_->fixture;
+    v1_ = fx.Bundle("v1.bundle", fx.DefaultImages("v1"), 1, {0, 1}, "1.0");
+    v2_ = fx.Bundle("v2.bundle", fx.DefaultImages("v2"), 2, {0, 1}, "2.0");
+    ASSERT_TRUE(oam_->ImportRelease(v1_, fx.root, "operator:test").ok());
+    auto imported = oam_->ImportRelease(v2_, fx.root, "operator:test");
+    ASSERT_TRUE(imported.ok()) << imported.error().ToString();
+    EXPECT_EQ(*imported, "henb-fw 2.0");
+    operator_ = h_->Client(h_->RoleTls("operator"));
+  }
+
+  // A factory-fresh device on release 1.0, enrolled with the PVE.
+  FleetDevice AddDevice(const std::string& id) {
+    FleetDevice d;
+    d.id = id;
+    auto device = Device::Provision(h_->dir.File(id), "femto-a1", v1_, h_->fixture.root, h_->now,
+                                    std::make_unique<SoftTre>(*SoftTre::Create()));
+    EXPECT_TRUE(device.ok()) << device.error().ToString();
+    d.device = std::move(device).value();
+    EXPECT_TRUE(d.device->Boot().ok());
+    EnrollmentRequest req{id, "femto-a1", "henb-fw", "1.0", h_->EkCertificate(d.device->tre()), ""};
+    auto creds = Enroll("127.0.0.1", server_->port(), h_->CaPem(), d.device->tre(), req);
+    EXPECT_TRUE(creds.ok()) << creds.error().ToString();
+    d.client = h_->Client(DeviceTls(*creds));
+    UpdateAgentConfig config;
+    config.device_id = id;
+    config.trust = &h_->fixture.root;
+    config.download_dir = h_->dir.File(id + "-downloads");
+    config.download_chunk = 4096;  // several range requests per bundle
+    config.now = [this] { return h_->now.load(); };
+    d.agent =
+        std::make_unique<UpdateAgent>(*d.client, *d.client, *d.device, oam_key_.Public(), config);
+    return d;
+  }
+
+  Json Post(const std::string& target, const Json& body, int want) {
+    auto r = operator_->Request("POST", target, "application/json", body.dump());
+    EXPECT_TRUE(r.ok());
+    EXPECT_EQ(r->status, want) << r->body;
+    return Json::parse(r->body, nullptr, false);
+  }
+  Json Get(const std::string& target) {
+    auto r = operator_->Request("GET", target);
+    EXPECT_TRUE(r.ok());
+    EXPECT_EQ(r->status, 200) << r->body;
+    return Json::parse(r->body, nullptr, false);
+  }
+
+  // Polls every agent and drives the OAM until no job is open.
+  void RunToEnd(std::vector<FleetDevice>& fleet, int max_rounds = 20) {
+    for (int round = 0; round < max_rounds; ++round) {
+      bool open = false;
+      for (auto& d : fleet) {
+        auto r = d.agent->PollOnce();
+        ASSERT_TRUE(r.ok()) << d.id << ": " << r.error().ToString();
+        log_.push_back(d.id + ": " + *r);
+      }
+      ASSERT_TRUE(oam_->Drive().ok());
+      h_->now += 1;
+      for (auto& d : fleet) {
+        auto job = h_->store->OpenJobFor(d.id);
+        ASSERT_TRUE(job.ok());
+        open = open || job->has_value();
+      }
+      if (!open) return;
+    }
+    std::string trace;
+    for (const auto& l : log_) trace += l + "\n";
+    FAIL() << "jobs still open after " << max_rounds << " rounds:\n" << trace;
+  }
+
+  static testing::PostgresServer* pg_;
+  std::unique_ptr<PveHarness> h_;
+  std::unique_ptr<PveService> pve_;
+  std::unique_ptr<OamService> oam_;
+  std::unique_ptr<HttpServer> server_;
+  std::unique_ptr<HttpClient> operator_;
+  PrivateKey oam_key_ = *PrivateKey::Generate(KeyType::kEcP256);
+  std::string v1_, v2_;
+  std::vector<std::string> log_;
+};
+
+testing::PostgresServer* UpdateFlowTest::pg_ = nullptr;
+
+TEST_P(UpdateFlowTest, EveryDeviceEndsCommittedOrRolledBackForTheRightReason) {
+  std::vector<FleetDevice> fleet;
+  for (const char* id : {"clean", "tampered", "implant", "liar"}) fleet.push_back(AddDevice(id));
+  fleet[1].agent->config().corrupt_next_download = true;
+  fleet[2].agent->config().implant_after_install = true;
+  fleet[3].agent->config().implant_after_install = true;
+  fleet[3].agent->config().lie_in_next_report = true;
+
+  std::map<std::string, int64_t> jobs;
+  for (auto& d : fleet) {
+    Json job =
+        Post("/v1/jobs", {{"device_id", d.id}, {"release_id", "henb-fw"}, {"version", "2.0"}}, 201);
+    EXPECT_EQ(job["state"], "opened");
+    jobs[d.id] = job["id"].get<int64_t>();
+  }
+  // One open job per device.
+  Post("/v1/jobs", {{"device_id", "clean"}, {"release_id", "henb-fw"}, {"version", "2.0"}}, 409);
+
+  RunToEnd(fleet);
+
+  auto job = [&](const std::string& id) { return Get("/v1/jobs/" + std::to_string(jobs[id])); };
+  auto runs = [&](FleetDevice& d) {
+    return d.device->SlotManifest(d.device->boot_control().active)->version;
+  };
+  auto recorded = [&](const std::string& id) {
+    return (*h_->store->GetDevice(id))->release_version;
+  };
+
+  EXPECT_EQ(job("clean")["state"], "committed") << job("clean").dump();
+  EXPECT_EQ(runs(fleet[0]), "2.0");
+  EXPECT_EQ(recorded("clean"), "2.0");
+  EXPECT_EQ(fleet[0].device->tre().ReadCounter().value(), 2u);  // anti-rollback floor raised
+
+  EXPECT_EQ(job("tampered")["state"], "committed") << job("tampered").dump();
+  EXPECT_EQ(runs(fleet[1]), "2.0");
+
+  EXPECT_EQ(job("implant")["state"], "rolled-back") << job("implant").dump();
+  EXPECT_NE(job("implant")["detail"].get<std::string>().find("fell back"), std::string::npos);
+  EXPECT_EQ(runs(fleet[2]), "1.0");
+  EXPECT_EQ(recorded("implant"), "1.0");
+  EXPECT_FALSE(fleet[2].device->boot_control().last_fallback_reason.empty());
+
+  EXPECT_EQ(job("liar")["state"], "rolled-back") << job("liar").dump();
+  EXPECT_EQ(runs(fleet[3]), "1.0");
+  EXPECT_EQ(recorded("liar"), "1.0");
+
+  // The audit: a valid chain, each transition once, and the reasons kept.
+  auto count = VerifyAuditChain(*h_->store);
+  ASSERT_TRUE(count.ok()) << count.error().ToString();
+  std::map<std::string, std::map<std::string, int>> events;  // job -> event -> times
+  for (const auto& e : *h_->store->ListAudit(0, 10000)) ++events[e.subject][e.event];
+  auto ev = [&](const std::string& id) { return events["job:" + std::to_string(jobs[id])]; };
+  for (const auto& id : {"clean", "tampered"}) {
+    EXPECT_EQ(ev(id)["opened"], 1);
+    EXPECT_EQ(ev(id)["ordered"], 1);
+    EXPECT_EQ(ev(id)["reported installed"], 1);
+    EXPECT_EQ(ev(id)["verified"], 1);
+    EXPECT_EQ(ev(id)["committed"], 1);
+  }
+  EXPECT_EQ(ev("tampered")["rejected"], 1);
+  EXPECT_EQ(ev("implant")["reported fell-back"], 1);
+  EXPECT_EQ(ev("implant")["rolled back"], 1);
+  EXPECT_EQ(ev("implant")["step 9 failed"], 0);
+  EXPECT_EQ(ev("liar")["reported installed"], 1);
+  EXPECT_EQ(ev("liar")["step 9 failed"], 1);
+  EXPECT_EQ(ev("liar")["reported rolled-back"], 1);
+  EXPECT_EQ(ev("liar")["rolled back"], 1);
+  EXPECT_EQ(events["release:henb-fw/2.0"]["release imported"], 1);
+
+  // A repeated report changes nothing.
+  const int64_t entries = *count;
+  auto again = fleet[0].client->Request(
+      "POST", "/v1/agent/reports", "application/json",
+      Json({{"job", jobs["clean"]}, {"kind", "committed"}, {"detail", "again"}}).dump());
+  ASSERT_TRUE(again.ok());
+  EXPECT_EQ(again->status, 200) << again->body;
+  EXPECT_EQ(*VerifyAuditChain(*h_->store), entries);
+
+  // The operator sees the same through the API.
+  EXPECT_EQ(Get("/v1/audit")["entries"].size(), static_cast<size_t>(entries));
+}
+
+TEST_P(UpdateFlowTest, ADeviceFailingItsAppraisalGetsNoOrder) {
+  std::vector<FleetDevice> fleet;
+  fleet.push_back(AddDevice("tampered-boot"));
+  // The running kernel differs from its RIM: steps 2-4 contraindicate.
+  FleetDevice& d = fleet[0];
+  const auto manifest = *d.device->SlotManifest("a");
+  std::ofstream(d.device->SlotDir("a") + "/" + manifest.components.back().id + ".img",
+                std::ios::app)
+      << "implant";
+  ASSERT_TRUE(d.device->Boot().ok());
+  Json job =
+      Post("/v1/jobs", {{"device_id", d.id}, {"release_id", "henb-fw"}, {"version", "2.0"}}, 201);
+  RunToEnd(fleet);
+  Json end = Get("/v1/jobs/" + std::to_string(job["id"].get<int64_t>()));
+  EXPECT_EQ(end["state"], "refused") << end.dump();
+  EXPECT_EQ(d.device->SlotManifest(d.device->boot_control().active)->version, "1.0");
+  EXPECT_EQ(d.device->journal().phase, UpdatePhase::kNone);  // nothing was installed
+}
+
+TEST_P(UpdateFlowTest, RefusesBadRequestsAndForeignReports) {
+  std::vector<FleetDevice> fleet;
+  fleet.push_back(AddDevice("alpha"));
+  fleet.push_back(AddDevice("beta"));
+  Json job = Post("/v1/jobs",
+                  {{"device_id", "alpha"}, {"release_id", "henb-fw"}, {"version", "2.0"}}, 201);
+  Post("/v1/jobs", {{"device_id", "nobody"}, {"release_id", "henb-fw"}, {"version", "2.0"}}, 404);
+  Post("/v1/jobs", {{"device_id", "beta"}, {"release_id", "henb-fw"}, {"version", "9.9"}}, 404);
+  Post("/v1/jobs", {{"device_id", "beta"}, {"release_id", "henb-fw"}, {"version", "1.0"}}, 409);
+  Post("/v1/jobs", {{"device_id", "beta"}}, 400);
+  // A device may not report on another device's job, nor open jobs.
+  auto foreign = fleet[1].client->Request("POST", "/v1/agent/reports", "application/json",
+                                          Json({{"job", job["id"]}, {"kind", "committed"}}).dump());
+  ASSERT_TRUE(foreign.ok());
+  EXPECT_EQ(foreign->status, 404);
+  auto as_device = fleet[1].client->Request("POST", "/v1/jobs", "application/json", "{}");
+  EXPECT_EQ(as_device->status, 403);
+  // A report that does not fit the job's state.
+  auto early = fleet[0].client->Request("POST", "/v1/agent/reports", "application/json",
+                                        Json({{"job", job["id"]}, {"kind", "committed"}}).dump());
+  EXPECT_EQ(early->status, 409) << early->body;
+  // Ranges: a resumed download gets the rest; a range past the end is refused.
+  auto part = fleet[0].client->Request("GET", "/v1/releases/henb-fw/2.0/bundle", "", "",
+                                       {{"Range", "bytes=10-19"}});
+  ASSERT_TRUE(part.ok());
+  EXPECT_EQ(part->status, 206);
+  EXPECT_EQ(part->body, testing::ReadText(v2_).substr(10, 10));
+  auto past = fleet[0].client->Request("GET", "/v1/releases/henb-fw/2.0/bundle", "", "",
+                                       {{"Range", "bytes=99999999-"}});
+  EXPECT_EQ(past->status, 400);
+  auto escape = fleet[0].client->Request("GET", "/v1/releases/..%2f/2.0/bundle");
+  EXPECT_NE(escape->status, 200);
+}
+
+INSTANTIATE_TEST_SUITE_P(Backends, UpdateFlowTest, ::testing::Values("sqlite", "postgres"),
+                         [](const auto& p) { return p.param; });
+
+TEST(DeploymentOrder, IsBoundToItsSignerDeviceAndExpiry) {
+  auto key = *PrivateKey::Generate(KeyType::kEcP256);
+  auto other = *PrivateKey::Generate(KeyType::kEcP256);
+  DeploymentOrder o{7, "install", "henb-1", "henb-fw", "2.0", Bytes(32, 1), Bytes(32, 2), 100, 200};
+  auto token = SignDeploymentOrder(o, key);
+  ASSERT_TRUE(token.ok());
+  auto ok = VerifyDeploymentOrder(*token, key.Public(), "henb-1", 150);
+  ASSERT_TRUE(ok.ok()) << ok.error().ToString();
+  EXPECT_EQ(ok->expected_tim, o.expected_tim);
+  EXPECT_EQ(ok->nonce, o.nonce);
+  EXPECT_EQ(VerifyDeploymentOrder(*token, other.Public(), "henb-1", 150).error().code(),
+            ErrorCode::kPolicyOrder);
+  EXPECT_EQ(VerifyDeploymentOrder(*token, key.Public(), "henb-2", 150).error().code(),
+            ErrorCode::kPolicyOrder);
+  EXPECT_EQ(VerifyDeploymentOrder(*token, key.Public(), "henb-1", 200).error().code(),
+            ErrorCode::kPolicyOrder);
+  std::string forged = *token;
+  forged[forged.find('.') + 5] ^= 1;
+  EXPECT_FALSE(VerifyDeploymentOrder(forged, key.Public(), "henb-1", 150).ok());
+}
+
+}  // namespace
+}  // namespace henbtrust
