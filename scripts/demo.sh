@@ -1,8 +1,11 @@
 #!/usr/bin/env bash
-# The main demonstration (make demo). Until the services land, it shows the
-# evidence foundation end to end with both Trusted Environment backends:
-# measured components, a TPM 2.0 quote over them, verification by henbtrust
-# and by tpm2-tools, and rejection of tampered evidence.
+# The main demonstration (make demo): the evidence foundation with both
+# Trusted Environment backends (measured components, TPM 2.0 quotes verified
+# by henbtrust and by tpm2-tools, tampered evidence rejected), signed
+# releases, the device side of an update, and then the nine steps for a
+# fleet: henbtrust server (OAM + PVE on SQLite) updating 50 simulated
+# H(e)NBs, with a bundle tampered in transit, an implant caught at step 7
+# and a device lying in its completion report caught at step 9.
 set -euo pipefail
 cd "$(dirname "$0")/.."
 H=$(realpath "${HENBTRUST:-build/bin/henbtrust}")
@@ -125,4 +128,43 @@ printf 'implant' >>"$D/slots/a/kernel.img"
 printf '  the old release, offered again:  '
 "$H" device install --dir "$D" --bundle "$R/release.bundle" --trust "$R/trust-root" 2>&1 && exit 1 || true
 
-say "Done. Evidence files are in $OUT/{soft,tpm}, the release example in $OUT/release, the device in $OUT/device"
+say "7. The nine steps for a fleet: henbtrust server (OAM + PVE, SQLite) and 50 simulated H(e)NBs"
+S="$OUT/server"
+"$H" server init --dir "$S" >/dev/null
+echo "  a simulated TPM manufacturer CA certifies each device's EK at the factory"
+openssl req -x509 -newkey ec -pkeyopt ec_paramgen_curve:P-256 -nodes -keyout "$OUT/manufacturer.key" \
+  -out "$OUT/manufacturer.pem" -days 3650 -subj "/O=Simulated TPM Manufacturer/CN=Simulated EK Root CA" \
+  -addext basicConstraints=critical,CA:TRUE -addext keyUsage=critical,keyCertSign,cRLSign 2>/dev/null
+"$H" server import-release --dir "$S" --trust-root "$R/trust-root" "$R/release.bundle" "$R/release-2.1.0.bundle" |
+  sed 's/^/  /'
+"$H" server run --dir "$S" --listen 127.0.0.1:0 --port-file "$S/port" \
+  --manufacturer-ca "$OUT/manufacturer.pem" 2>"$S/server.log" &
+server_pid=$!
+trap 'kill $server_pid 2>/dev/null || true' EXIT
+for _ in $(seq 100); do [[ -s "$S/port" ]] && break; sleep 0.1; done
+echo "  henbtrust server listening on 127.0.0.1:$(cat "$S/port"); 50 devices on release 2.0.0 enroll"
+echo "  (henb-0007: its download is altered in transit; henb-0013: an implant in the installed kernel;"
+echo "   henb-0021: the same implant, and it then claims the install succeeded)"
+"$H" sim fleet --dir "$OUT/fleet" --server "127.0.0.1:$(cat "$S/port")" --ca "$S/ca.pem" --oam-key "$S/oam.pub" \
+  --trust-root "$R/trust-root" --bundle "$R/release.bundle" --manufacturer-ca "$OUT/manufacturer.pem" \
+  --manufacturer-key "$OUT/manufacturer.key" --count 50 --ready-file "$OUT/fleet.ready" --timeout 90 \
+  --tamper-download henb-0007 --implant henb-0013 --lie henb-0021 >"$OUT/fleet.log" 2>&1 &
+fleet_pid=$!
+for _ in $(seq 600); do [[ -f "$OUT/fleet.ready" ]] || ! kill -0 $fleet_pid 2>/dev/null && break; sleep 0.1; done
+[[ -f "$OUT/fleet.ready" ]] || { cat "$OUT/fleet.log"; exit 1; }
+sed 's/^/  /' "$OUT/fleet.log"
+echo "  step 1: the operator opens an update job to 2.1.0 for every device"
+"$H" server update --dir "$S" --release-id henb-firmware --version 2.1.0 --all | sed 's/^/  /'
+wait $fleet_pid || { cat "$OUT/fleet.log"; exit 1; }
+echo "  what the devices did (the 47 clean updates abridged):"
+grep -v -e 'install: trial boot matched' -e 'commit: 2.1.0' "$OUT/fleet.log" | tail -n +2 | sed 's/^/  /'
+kill $server_pid && wait $server_pid 2>/dev/null || true
+trap - EXIT
+
+say "Report: each device's outcome, from the OAM's database"
+"$H" server status --dir "$S" --history henb-0007 --history henb-0013 --history henb-0021 |
+  awk '!/^[0-9]/ || /henb-00(07|13|21) /' | sed 's/^/  /'
+echo "  every job:        $H server status --dir $S"
+echo "  the database:     sqlite3 $S/henbtrust.db 'select seq, actor, subject, event, detail from audit'"
+
+say "Done. Evidence files are in $OUT/{soft,tpm}, the release example in $OUT/release, the device in $OUT/device, the server in $OUT/server"

@@ -38,5 +38,7 @@ void RegisterTreCommands(CLI::App& app, int* exit_code);
 void RegisterReleaseCommands(CLI::App& app, int* exit_code);
 void RegisterDeviceCommands(CLI::App& app, int* exit_code);
 void RegisterPveCommands(CLI::App& app, int* exit_code);
+void RegisterServerCommands(CLI::App& app, int* exit_code);
+void RegisterSimCommands(CLI::App& app, int* exit_code);
 
 }  // namespace henbtrust::cli

@@ -50,6 +50,8 @@ int main(int argc, char** argv) {
   RegisterReleaseCommands(app, &exit_code);
   RegisterDeviceCommands(app, &exit_code);
   RegisterPveCommands(app, &exit_code);
+  RegisterServerCommands(app, &exit_code);
+  RegisterSimCommands(app, &exit_code);
   try {
     app.parse(argc, argv);
   } catch (const CLI::CallForHelp& e) {

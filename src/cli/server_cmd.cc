@@ -1,0 +1,327 @@
+// henbtrust server: the OAM and the PVE in one process over one embedded
+// SQLite file (or PostgreSQL): the zero-set-up way to run the system.
+#include <pthread.h>
+#include <signal.h>
+
+#include <atomic>
+#include <condition_variable>
+#include <filesystem>
+#include <iostream>
+#include <mutex>
+#include <thread>
+
+#include "cli/commands.h"
+#include "henbtrust/core/file.h"
+#include "henbtrust/oam/oam.h"
+#include "henbtrust/pve/service.h"
+
+namespace henbtrust::cli {
+
+namespace {
+
+int Fail(const Error& e) {
+  std::cerr << "error: " << e.ToString() << "\n";
+  return kExitUsage;
+}
+
+std::string StoreOf(const std::string& dir, const std::string& store) {
+  return store.empty() ? "sqlite:" + dir + "/henbtrust.db" : store;
+}
+
+// The OAM's side of a server directory: its order key and catalogue.
+Result<OamConfig> LoadOamConfig(const std::string& dir) {
+  HENB_ASSIGN_OR_RETURN(std::string pem, ReadTextFile(dir + "/oam.key"));
+  HENB_ASSIGN_OR_RETURN(PrivateKey key, PrivateKey::FromPem(pem));
+  OamConfig config{std::move(key), dir + "/catalogue"};
+  return config;
+}
+
+// Operator commands work on the store directly; the PVE is not needed for them.
+PveLink NoPve() {
+  return [](const std::string&, const std::string&, const std::string&) -> Result<HttpResponse> {
+    return Error(ErrorCode::kNet, "no PVE in an operator command");
+  };
+}
+
+int RunInit(const std::string& dir, const std::vector<std::string>& hosts) {
+  if (auto st = InitPveDirectory(dir, hosts); !st.ok()) return Fail(st.error());
+  auto key = PrivateKey::Generate(KeyType::kEcP256);
+  if (!key.ok()) return Fail(key.error());
+  if (auto st = WriteFileAtomic(dir + "/oam.key", AsBytes(key->ToPem()), 0600); !st.ok())
+    return Fail(st.error());
+  if (auto st = WriteFileAtomic(dir + "/oam.pub", AsBytes(key->Public().ToPem())); !st.ok())
+    return Fail(st.error());
+  std::error_code ec;
+  std::filesystem::create_directories(dir + "/catalogue", ec);
+  if (ec) return Fail(Error(ErrorCode::kIo, "cannot create " + dir + "/catalogue"));
+  std::cout << "server directory " << dir << " created:\n"
+            << "  ca.pem                    trust anchor devices and operators need\n"
+            << "  oam.pub                   verifies deployment orders (give it to devices)\n"
+            << "  operator.pem, .key        the operator's client identity\n"
+            << "  oam.key, ear.key, ...     signing keys; keep them here\n"
+            << "Next: henbtrust server import-release --dir " << dir
+            << " --trust-root ROOT BUNDLE, then henbtrust server run --dir " << dir
+            << " --manufacturer-ca CA.pem\n";
+  return kExitOk;
+}
+
+struct RunArgs {
+  std::string dir, store, listen = "127.0.0.1:8443", port_file;
+  std::vector<std::string> manufacturer_cas;
+  int threads = 4;
+  int64_t order_ttl = 900;
+};
+
+int RunServer(const RunArgs& a) {
+  auto pve_dir = LoadPveDirectory(a.dir);
+  if (!pve_dir.ok()) return Fail(pve_dir.error().WithContext("server directory " + a.dir));
+  auto oam_config = LoadOamConfig(a.dir);
+  if (!oam_config.ok()) return Fail(oam_config.error().WithContext("server directory " + a.dir));
+  oam_config->order_ttl = a.order_ttl;
+  PveConfig pve_config = pve_dir->config;
+  for (const auto& path : a.manufacturer_cas) {
+    auto pem = ReadTextFile(path);
+    if (!pem.ok()) return Fail(pem.error());
+    auto certs = Certificate::AllFromPem(*pem);
+    if (!certs.ok()) return Fail(certs.error().WithContext(path));
+    for (auto& c : *certs) pve_config.manufacturer_cas.push_back(std::move(c));
+  }
+  if (pve_config.manufacturer_cas.empty()) {
+    std::cerr << "warning: no --manufacturer-ca: every enrollment will be refused\n";
+  }
+  auto store = OpenStore(StoreOf(a.dir, a.store));
+  if (!store.ok()) return Fail(store.error());
+  auto endpoint = ParseHostPort(a.listen);
+  if (!endpoint.ok()) return Fail(endpoint.error());
+
+  sigset_t signals;
+  sigemptyset(&signals);
+  sigaddset(&signals, SIGINT);
+  sigaddset(&signals, SIGTERM);
+  pthread_sigmask(SIG_BLOCK, &signals, nullptr);
+
+  PveService pve(**store, pve_config);
+  PveLink link = [&pve](const std::string& method, const std::string& target,
+                        const std::string& body) -> Result<HttpResponse> {
+    HttpRequest r{method, target, "application/json", "", body, {}};
+    r.peer = {true, true, "", "oam", std::string(kRoleOperator), {}};
+    return pve.Handle(r);
+  };
+  OamService oam(**store, link, *oam_config);
+  HttpServerOptions options;
+  options.address = endpoint->first;
+  options.port = endpoint->second;
+  options.threads = a.threads;
+  auto server = HttpServer::Start(options, pve_dir->server_tls, [&](const HttpRequest& r) {
+    return IsOamTarget(r.target) ? oam.Handle(r) : pve.Handle(r);
+  });
+  if (!server.ok()) return Fail(server.error());
+  if (!a.port_file.empty()) {
+    if (auto st = WriteFileAtomic(a.port_file, AsBytes(std::to_string((*server)->port()) + "\n"));
+        !st.ok()) {
+      return Fail(st.error());
+    }
+  }
+  // The OAM's driver: deadlines, steps 2-5 and step 9 for jobs that are due.
+  std::mutex mu;
+  std::condition_variable cv;
+  bool stopping = false;
+  std::thread driver([&] {
+    std::unique_lock<std::mutex> lock(mu);
+    while (!cv.wait_for(lock, std::chrono::milliseconds(500), [&] { return stopping; })) {
+      lock.unlock();
+      auto moved = oam.Drive();
+      if (!moved.ok())
+        std::cerr << "henbtrust server: driver: " << moved.error().ToString() << "\n";
+      lock.lock();
+    }
+  });
+  std::cerr << "henbtrust server: OAM and PVE on https://" << options.address << ":"
+            << (*server)->port() << ", store " << (*store)->Backend()
+            << "; SIGINT or SIGTERM stops\n";
+  int sig = 0;
+  sigwait(&signals, &sig);
+  std::cerr << "henbtrust server: signal " << sig << ", finishing requests in flight\n";
+  {
+    std::lock_guard<std::mutex> lock(mu);
+    stopping = true;
+  }
+  cv.notify_all();
+  driver.join();
+  (*server)->Stop();
+  return kExitOk;
+}
+
+int RunImport(const std::string& dir, const std::string& store_location,
+              const std::string& trust_path, const std::vector<std::string>& bundles) {
+  auto root = LoadTrustRoot(trust_path);
+  if (!root.ok()) return Fail(root.error());
+  auto config = LoadOamConfig(dir);
+  if (!config.ok()) return Fail(config.error());
+  auto store = OpenStore(StoreOf(dir, store_location));
+  if (!store.ok()) return Fail(store.error());
+  OamService oam(**store, NoPve(), *config);
+  for (const auto& path : bundles) {
+    auto imported = oam.ImportRelease(path, *root, "operator:cli");
+    if (!imported.ok()) {
+      std::cerr << "invalid: " << path << ": " << imported.error().ToString() << "\n";
+      return kExitInvalid;
+    }
+    std::cout << "imported " << *imported << " into the catalogue\n";
+  }
+  return kExitOk;
+}
+
+int RunUpdate(const std::string& dir, const std::string& store_location,
+              const std::string& release_id, const std::string& version,
+              std::vector<std::string> devices, bool all) {
+  auto config = LoadOamConfig(dir);
+  if (!config.ok()) return Fail(config.error());
+  auto store = OpenStore(StoreOf(dir, store_location));
+  if (!store.ok()) return Fail(store.error());
+  if (all) {
+    std::string after;
+    for (;;) {
+      auto page = (*store)->ListDevices(after, 1000);
+      if (!page.ok()) return Fail(page.error());
+      if (page->empty()) break;
+      for (const auto& d : *page) {
+        if (d.release_id != release_id || d.release_version != version)
+          devices.push_back(d.device_id);
+      }
+      after = page->back().device_id;
+    }
+  }
+  OamService oam(**store, NoPve(), *config);
+  int opened = 0, refused = 0;
+  for (const auto& id : devices) {
+    auto job = oam.OpenJob(id, release_id, version, "operator:cli");
+    if (job.ok()) {
+      ++opened;
+    } else {
+      ++refused;
+      std::cerr << "  " << id << ": " << job.error().ToString() << "\n";
+    }
+  }
+  std::cout << "opened " << opened << " update jobs to " << release_id << " " << version;
+  if (refused > 0) std::cout << "; " << refused << " refused (above)";
+  std::cout << "\n";
+  return refused > 0 && opened == 0 ? kExitInvalid : kExitOk;
+}
+
+int RunStatus(const std::string& dir, const std::string& store_location,
+              const std::vector<std::string>& history) {
+  auto store = OpenStore(StoreOf(dir, store_location));
+  if (!store.ok()) return Fail(store.error());
+  auto jobs = (*store)->ListJobs(false, 0, 1'000'000);
+  if (!jobs.ok()) return Fail(jobs.error());
+  std::map<std::string, int> by_state;
+  std::printf("%-6s %-16s %-9s %-13s %s\n", "job", "device", "target", "state", "detail");
+  for (const auto& j : *jobs) {
+    ++by_state[j.state];
+    std::printf("%-6lld %-16s %-9s %-13s %s\n", static_cast<long long>(j.id), j.device_id.c_str(),
+                j.version.c_str(), j.state.c_str(), j.detail.c_str());
+  }
+  std::cout << "jobs:";
+  for (const auto& [state, n] : by_state) std::cout << " " << state << "=" << n;
+  std::cout << "\n";
+  if (!history.empty()) {
+    auto audit = (*store)->ListAudit(0, 10'000'000);
+    if (!audit.ok()) return Fail(audit.error());
+    for (const auto& device : history) {
+      for (const auto& j : *jobs) {
+        if (j.device_id != device) continue;
+        std::cout << "job " << j.id << " (" << device << "), from the audit log:\n";
+        for (const auto& e : *audit) {
+          if (e.subject != "job:" + std::to_string(j.id)) continue;
+          std::string detail = e.detail.substr(e.detail.find(": ") + 2);
+          if (detail.size() > 110) detail = detail.substr(0, 107) + "...";
+          std::printf("  #%-5lld %-17s %-20s %s\n", static_cast<long long>(e.seq), e.actor.c_str(),
+                      e.event.c_str(), detail.c_str());
+        }
+      }
+    }
+  }
+  auto entries = VerifyAuditChain(**store);
+  if (!entries.ok()) {
+    std::cout << "audit log: BROKEN: " << entries.error().message() << "\n";
+    return kExitInvalid;
+  }
+  std::cout << "audit log: " << *entries << " entries, hash chain verified\n";
+  return kExitOk;
+}
+
+}  // namespace
+
+void RegisterServerCommands(CLI::App& app, int* exit_code) {
+  CLI::App* server = app.add_subcommand(
+      "server", "OAM and PVE in one process on one store: the zero-set-up deployment");
+  server->require_subcommand(1);
+
+  auto init_dir = std::make_shared<std::string>();
+  auto hosts = std::make_shared<std::vector<std::string>>();
+  CLI::App* init = server->add_subcommand(
+      "init", "Create a server directory: CA, TLS and role certificates, OAM and PVE keys");
+  init->add_option("--dir", *init_dir, "directory to create")->required();
+  init->add_option("--host", *hosts, "name or address the server certificate names (repeatable)")
+      ->default_val(std::vector<std::string>{"127.0.0.1", "localhost"});
+  OnRun(init, exit_code, [init_dir, hosts] { return RunInit(*init_dir, *hosts); });
+
+  auto a = std::make_shared<RunArgs>();
+  CLI::App* run = server->add_subcommand("run", "Serve the OAM and PVE APIs over HTTPS");
+  run->add_option("--dir", a->dir, "server directory (henbtrust server init)")->required();
+  run->add_option("--store", a->store,
+                  "sqlite:PATH or postgres:CONNINFO (default: sqlite:DIR/henbtrust.db)");
+  run->add_option("--listen", a->listen, "address:port (port 0: any free port)")
+      ->capture_default_str();
+  run->add_option("--manufacturer-ca", a->manufacturer_cas,
+                  "PEM file of TPM manufacturer CAs for EK certificates (repeatable)");
+  run->add_option("--port-file", a->port_file, "write the port listened on to this file");
+  run->add_option("--threads", a->threads, "server threads")->capture_default_str();
+  run->add_option("--order-ttl", a->order_ttl, "seconds a device has to act on an instruction")
+      ->capture_default_str();
+  OnRun(run, exit_code, [a] { return RunServer(*a); });
+
+  auto dir = std::make_shared<std::string>();
+  auto store = std::make_shared<std::string>();
+  auto trust = std::make_shared<std::string>();
+  auto bundles = std::make_shared<std::vector<std::string>>();
+  CLI::App* import = server->add_subcommand(
+      "import-release", "Verify vendor-signed bundles and add them to the release catalogue");
+  import->add_option("--dir", *dir, "server directory")->required();
+  import->add_option("--store", *store, "sqlite:PATH or postgres:CONNINFO");
+  import->add_option("--trust-root", *trust, "the vendor trust root")->required();
+  import->add_option("bundles", *bundles, "release bundles")->required();
+  OnRun(import, exit_code,
+        [dir, store, trust, bundles] { return RunImport(*dir, *store, *trust, *bundles); });
+
+  auto release = std::make_shared<std::string>();
+  auto version = std::make_shared<std::string>();
+  auto devices = std::make_shared<std::vector<std::string>>();
+  auto all = std::make_shared<bool>(false);
+  CLI::App* update = server->add_subcommand(
+      "update", "Open update jobs (step 1): the server then carries each device through the flow");
+  update->add_option("--dir", *dir, "server directory")->required();
+  update->add_option("--store", *store, "sqlite:PATH or postgres:CONNINFO");
+  update->add_option("--release-id", *release, "target release id")->required();
+  update->add_option("--version", *version, "target version")->required();
+  update->add_flag("--all", *all, "every enrolled device not on the target yet");
+  update->add_option("devices", *devices, "device ids");
+  OnRun(update, exit_code, [dir, store, release, version, devices, all] {
+    if (devices->empty() && !*all) {
+      std::cerr << "error: name devices or give --all\n";
+      return kExitUsage;
+    }
+    return RunUpdate(*dir, *store, *release, *version, *devices, *all);
+  });
+
+  auto history = std::make_shared<std::vector<std::string>>();
+  CLI::App* status =
+      server->add_subcommand("status", "Every update job and its state; verifies the audit log");
+  status->add_option("--dir", *dir, "server directory")->required();
+  status->add_option("--store", *store, "sqlite:PATH or postgres:CONNINFO");
+  status->add_option("--history", *history, "also show this device's transitions (repeatable)");
+  OnRun(status, exit_code, [dir, store, history] { return RunStatus(*dir, *store, *history); });
+}
+
+}  // namespace henbtrust::cli
