@@ -111,8 +111,10 @@ struct OamService::Impl {
   Status Instruct(UpdateJob& job, const std::string& action, bool new_nonce);
   // One due job: what Drive() does for it. True if it moved.
   Result<bool> Act(UpdateJob job);
-  Result<bool> CheckPreAppraisal(UpdateJob& job);  // steps 2-5
-  Result<bool> CheckReport(UpdateJob& job);        // step 9
+  // Steps 2-5. From a device's poll (`quiet`), a job still waiting for its
+  // appraisal is left as it is.
+  Result<bool> CheckPreAppraisal(UpdateJob& job, bool quiet = false);
+  Result<bool> CheckReport(UpdateJob& job);  // step 9
   Result<bool> MissedDeadline(UpdateJob& job);
   // The PVE's appraisal of the reported evidence against release/version.
   Result<Json> AppraiseReport(const UpdateJob& job, const Json& evidence,
@@ -295,7 +297,7 @@ Result<bool> OamService::Impl::Act(UpdateJob job) {
 
 // Steps 2-4 ask for an affirming appraisal made since the job opened (the
 // device pushes one when its poll says "attest"); step 5 then signs the order.
-Result<bool> OamService::Impl::CheckPreAppraisal(UpdateJob& job) {
+Result<bool> OamService::Impl::CheckPreAppraisal(UpdateJob& job, bool quiet) {
   const std::string from = job.state;
   const int64_t now = config.now();
   auto answer = pve("GET", "/v1/devices/" + job.device_id + "/attestation-result", "");
@@ -321,6 +323,7 @@ Result<bool> OamService::Impl::CheckPreAppraisal(UpdateJob& job) {
   } else if (!answer.ok()) {
     job.detail = "PVE unreachable: " + answer.error().message();
   }
+  if (quiet) return false;
   if (now >= job.deadline) return MissedDeadline(job);
   // Not yet appraised: look again soon, without an audit entry per look.
   job.next_action_at = now + config.pve_retry;
@@ -527,6 +530,15 @@ Result<HttpResponse> OamService::Impl::Poll(const HttpRequest& req) {
   const std::string& device = req.peer.common_name;
   HENB_ASSIGN_OR_RETURN(auto job, store.OpenJobFor(device));
   if (!job) return JsonResponse(200, {{"action", "none"}});
+  if (job->state == kJobOpened) {
+    // The device may have pushed its evidence since the last poll: order now.
+    UpdateJob copy = *job;
+    HENB_ASSIGN_OR_RETURN(bool moved, CheckPreAppraisal(copy, true));
+    if (moved) {
+      HENB_ASSIGN_OR_RETURN(job, store.OpenJobFor(device));
+      if (!job) return JsonResponse(200, {{"action", "none"}});
+    }
+  }
   Json out = {{"job", job->id}};
   if (job->state == kJobOpened) {
     out["action"] = "attest";

@@ -263,6 +263,9 @@ Status SoftTre::Reboot() {
   log_.Clear();
   ++reset_count_;
   restart_count_ = 0;
+  // A TPM keeps resetCount in NV memory: a verifier must never see it go
+  // back after a power cycle (which Load() counts as one more reset).
+  if (!state_file_.empty()) HENB_TRY(WriteFileAtomic(state_file_, SaveState(), 0600));
   return OkStatus();
 }
 

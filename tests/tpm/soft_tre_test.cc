@@ -4,6 +4,7 @@
 
 #include "henbtrust/tpm/quote_verifier.h"
 #include "henbtrust/tpm/structures.h"
+#include "support/test_support.h"
 
 namespace henbtrust {
 namespace {
@@ -58,6 +59,25 @@ TEST(SoftTre, RebootResetsPcrsAndLogAndCountsResets) {
   EXPECT_EQ(after.clock.reset_count, before.clock.reset_count + 1);
   EXPECT_NE(after.pcr_digest, before.pcr_digest);
   EXPECT_GE(after.clock.clock, before.clock.clock);
+}
+
+// resetCount lives in NV memory: after reboots and a power cycle a quote
+// must never show a lower reset count than one before (a verifier would
+// take it for a replay).
+TEST(SoftTre, ResetCountNeverGoesBackAcrossPowerCycles) {
+  testing::TempDir dir;
+  const std::string path = dir.File("tre.state");
+  uint32_t seen = 0;
+  {
+    auto tre = SoftTre::OpenStateFile(path);
+    ASSERT_TRUE(tre.ok());
+    for (int i = 0; i < 3; ++i) ASSERT_TRUE(tre->Reboot().ok());
+    seen = ParseQuoteAttest(tre->MakeQuote(Bytes(4, 1), kSel)->attest)->clock.reset_count;
+  }
+  auto again = SoftTre::OpenStateFile(path);
+  ASSERT_TRUE(again.ok());
+  const auto info = *ParseQuoteAttest(again->MakeQuote(Bytes(4, 1), kSel)->attest);
+  EXPECT_GT(info.clock.reset_count, seen);
 }
 
 TEST(SoftTre, ReportsItsClockInQuotes) {

@@ -1,0 +1,227 @@
+// Crash safety of the flow (DESIGN.md section 3: "either side may crash or
+// lose power at any point and resume without losing or duplicating work"):
+// `henbtrust server` is killed with SIGKILL after every device action and
+// restarted on the same database, so that it dies in every state a job
+// passes through; after every other action a device is "powered off" (its
+// agent dropped, the device reopened from its directory and its TrE from its
+// state file). Every device must still end committed or rolled back, once,
+// with each transition in the audit log once.
+#include <gtest/gtest.h>
+#include <nlohmann/json.hpp>
+
+#include <chrono>
+#include <filesystem>
+#include <map>
+#include <thread>
+
+#include "henbtrust/agent/agent.h"
+#include "henbtrust/agent/update_agent.h"
+#include "henbtrust/core/file.h"
+#include "henbtrust/crypto/x509.h"
+#include "henbtrust/net/protocol.h"
+#include "henbtrust/oam/oam.h"
+#include "henbtrust/tpm/soft_tre.h"
+#include "henbtrust/tpm/structures.h"
+#include "release/release_fixture.h"
+#include "support/test_support.h"
+
+namespace henbtrust {
+namespace {
+
+using Json = nlohmann::json;
+using testing::Background;
+
+std::string Text(const std::string& path) { return ReadTextFile(path).value(); }
+
+struct CrashDevice {
+  std::string id;
+  std::string dir;
+  DeviceCredentials credentials;
+  UpdateAgentConfig faults;
+  std::unique_ptr<Device> device;
+  std::unique_ptr<HttpClient> client;
+  std::unique_ptr<UpdateAgent> agent;
+};
+
+class ServerProcess {
+ public:
+  explicit ServerProcess(std::string dir) : dir_(std::move(dir)) {}
+  // Starts on `port` (0: any, the first time) and waits until it listens.
+  uint16_t Start(uint16_t port) {
+    std::filesystem::remove(dir_ + "/port");
+    proc_ = std::make_unique<Background>(testing::CliPath() + " server run --dir " + dir_ +
+                                             " --listen 127.0.0.1:" + std::to_string(port) +
+                                             " --port-file " + dir_ + "/port --manufacturer-ca " +
+                                             dir_ + "/../manufacturer.pem",
+                                         dir_ + "/server.log." + std::to_string(++starts_));
+    return testing::WaitForPortFile(dir_ + "/port");
+  }
+  void Kill() {
+    if (proc_) proc_->Stop(9);
+    proc_.reset();
+  }
+  int starts() const { return starts_; }
+
+ private:
+  std::string dir_;
+  std::unique_ptr<Background> proc_;
+  int starts_ = 0;
+};
+
+TEST(UpdateFlowCrash, EveryDeviceEndsOnceWhenServerAndAgentsAreKilledInEveryState) {
+  testing::TempDir tmp;
+  const std::string server_dir = tmp.File("server");
+  ASSERT_EQ(std::system(
+                (testing::CliPath() + " server init --dir " + server_dir + " >/dev/null").c_str()),
+            0);
+  // The simulated manufacturer.
+  auto mfr_key = *PrivateKey::Generate(KeyType::kEcP256);
+  CertificateSpec spec;
+  spec.common_name = "Crash-test TPM Manufacturer";
+  spec.is_ca = true;
+  const Certificate mfr = *IssueCertificate(spec, mfr_key.Public(), mfr_key, nullptr);
+  testing::WriteBytes(tmp.File("manufacturer.pem"), AsBytes(mfr.ToPem()));
+
+  testing::ReleaseFixture fx;
+  const std::string v1 = fx.Bundle("v1.bundle", fx.DefaultImages("v1"), 1, {0, 1}, "1.0");
+  const std::string v2 = fx.Bundle("v2.bundle", fx.DefaultImages("v2"), 2, {0, 1}, "2.0");
+  {
+    auto store = OpenStore("sqlite:" + server_dir + "/henbtrust.db");
+    ASSERT_TRUE(store.ok());
+    OamConfig config{*PrivateKey::FromPem(Text(server_dir + "/oam.key")),
+                     server_dir + "/catalogue"};
+    OamService oam(**store, nullptr, config);
+    ASSERT_TRUE(oam.ImportRelease(v1, fx.root, "operator:test").ok());
+    ASSERT_TRUE(oam.ImportRelease(v2, fx.root, "operator:test").ok());
+  }
+  const PublicKey oam_pub = *PublicKey::FromPem(Text(server_dir + "/oam.pub"));
+
+  ServerProcess server(server_dir);
+  const uint16_t port = server.Start(0);
+  ASSERT_NE(port, 0);
+  const std::string ca = Text(server_dir + "/ca.pem");
+
+  auto power_on = [&](CrashDevice& d, bool first) {
+    auto tre = SoftTre::OpenStateFile(d.dir + ".tre");
+    ASSERT_TRUE(tre.ok()) << tre.error().ToString();
+    auto tre_ptr = std::make_unique<SoftTre>(std::move(tre).value());
+    auto device =
+        first ? Device::Provision(d.dir, "femto-a1", v1, fx.root, fx.now, std::move(tre_ptr))
+              : Device::Open(d.dir, std::move(tre_ptr));
+    ASSERT_TRUE(device.ok()) << device.error().ToString();
+    d.device = std::move(device).value();
+    ASSERT_TRUE(d.device->Boot().ok());
+  };
+  auto connect = [&](CrashDevice& d) {
+    d.agent.reset();
+    auto client = HttpClient::Connect("127.0.0.1", port, DeviceTls(d.credentials));
+    ASSERT_TRUE(client.ok()) << client.error().ToString();
+    d.client = std::move(client).value();
+    d.agent = std::make_unique<UpdateAgent>(*d.client, *d.client, *d.device, oam_pub, d.faults);
+  };
+
+  std::vector<CrashDevice> fleet(3);
+  const char* ids[] = {"clean", "implant", "liar"};
+  for (size_t i = 0; i < fleet.size(); ++i) {
+    CrashDevice& d = fleet[i];
+    d.id = ids[i];
+    d.dir = tmp.File(d.id);
+    power_on(d, true);
+    auto ek = ParseTpmPublic(d.device->tre().EkPublic());
+    CertificateSpec ek_spec;
+    ek_spec.common_name = "EK";
+    auto ek_cert = IssueCertificate(ek_spec, ek->key, mfr_key, &mfr);
+    auto creds = Enroll("127.0.0.1", port, ca, d.device->tre(),
+                        {d.id, "femto-a1", "henb-fw", "1.0", ek_cert->ToDer(), ""});
+    ASSERT_TRUE(creds.ok()) << creds.error().ToString();
+    d.credentials = *creds;
+    d.faults.device_id = d.id;
+    d.faults.trust = &fx.root;
+    d.faults.download_dir = d.dir + "-downloads";
+    d.faults.download_chunk = 4096;
+    d.faults.implant_after_install = d.id != "clean";
+    d.faults.lie_in_next_report = d.id == "liar";
+    connect(d);
+  }
+  auto op = HttpClient::Connect(
+      "127.0.0.1", port,
+      {Text(server_dir + "/operator.pem"), Text(server_dir + "/operator.key"), ca});
+  ASSERT_TRUE(op.ok());
+  for (const auto& d : fleet) {
+    auto r = (*op)->Request(
+        "POST", "/v1/jobs", "application/json",
+        Json({{"device_id", d.id}, {"release_id", "henb-fw"}, {"version", "2.0"}}).dump());
+    ASSERT_TRUE(r.ok());
+    ASSERT_EQ(r->status, 201) << r->body;
+  }
+
+  std::vector<std::string> trace;
+  bool open = true;
+  int polls = 0;
+  for (int round = 0; round < 20 && open; ++round) {
+    for (auto& d : fleet) {
+      auto r = d.agent->PollOnce();
+      trace.push_back("round " + std::to_string(round) + " " + d.id + ": " +
+                      (r.ok() ? *r : r.error().ToString()));
+      // The server dies after every device action, wherever the flow is,
+      // and comes back on the same database.
+      server.Kill();
+      ASSERT_EQ(server.Start(port), port);
+      if (++polls % 2 == 0) {          // and every other action, the device loses power
+        d.faults = d.agent->config();  // faults that have fired stay fired
+        d.agent.reset();
+        d.device.reset();
+        power_on(d, false);
+        connect(d);
+      }
+      // A report taken just before the kill has its step 9 still due: the
+      // restarted server's driver must do it.
+      auto store = OpenStore("sqlite:" + server_dir + "/henbtrust.db");
+      ASSERT_TRUE(store.ok());
+      const auto deadline = std::chrono::steady_clock::now() + std::chrono::seconds(10);
+      for (;;) {
+        bool due = false;
+        for (const auto& j : *(*store)->ListJobs(true, UnixSeconds(), 10))
+          due = due || j.state == "reported";
+        if (!due) break;
+        ASSERT_LT(std::chrono::steady_clock::now(), deadline) << "step 9 never resumed";
+        std::this_thread::sleep_for(std::chrono::milliseconds(50));
+      }
+    }
+    auto store = OpenStore("sqlite:" + server_dir + "/henbtrust.db");
+    ASSERT_TRUE(store.ok());
+    open = false;
+    for (const auto& d : fleet) open = open || (*store)->OpenJobFor(d.id)->has_value();
+  }
+  std::string log;
+  for (const auto& t : trace) log += t + "\n";
+  ASSERT_FALSE(open) << log;
+  EXPECT_GE(server.starts(), 9);
+
+  auto store = std::move(OpenStore("sqlite:" + server_dir + "/henbtrust.db")).value();
+  std::map<std::string, std::string> state;
+  for (const auto& j : *store->ListJobs(false, 0, 100)) state[j.device_id] = j.state;
+  EXPECT_EQ(state["clean"], "committed") << log;
+  EXPECT_EQ(state["implant"], "rolled-back") << log;
+  EXPECT_EQ(state["liar"], "rolled-back") << log;
+  EXPECT_EQ(fleet[0].device->SlotManifest(fleet[0].device->boot_control().active)->version, "2.0");
+  EXPECT_EQ(fleet[1].device->SlotManifest(fleet[1].device->boot_control().active)->version, "1.0");
+  EXPECT_EQ(fleet[2].device->SlotManifest(fleet[2].device->boot_control().active)->version, "1.0");
+
+  auto entries = VerifyAuditChain(*store);
+  ASSERT_TRUE(entries.ok()) << entries.error().ToString();
+  std::map<std::string, std::map<std::string, int>> events;
+  for (const auto& e : *store->ListAudit(0, 100000)) ++events[e.subject][e.event];
+  for (const auto& [subject, by_event] : events) {
+    if (subject.rfind("job:", 0) != 0) continue;
+    for (const auto& [event, times] : by_event) {
+      if (event == "waiting for appraisal" || event == "PVE unavailable") continue;
+      EXPECT_EQ(times, 1) << subject << " " << event << "\n" << log;
+    }
+    EXPECT_EQ(by_event.count("committed") + by_event.count("rolled back"), 1u) << subject;
+  }
+  server.Kill();
+}
+
+}  // namespace
+}  // namespace henbtrust
