@@ -128,7 +128,7 @@ printf 'implant' >>"$D/slots/a/kernel.img"
 printf '  the old release, offered again:  '
 "$H" device install --dir "$D" --bundle "$R/release.bundle" --trust "$R/trust-root" 2>&1 && exit 1 || true
 
-say "7. The nine steps for a fleet: henbtrust server (OAM + PVE, SQLite) and 50 simulated H(e)NBs"
+say "7. The nine steps for a fleet: henbtrust server (OAM + PVE, SQLite), 50 simulated H(e)NBs and one on swtpm"
 S="$OUT/server"
 "$H" server init --dir "$S" >/dev/null
 echo "  a simulated TPM manufacturer CA certifies each device's EK at the factory"
@@ -137,10 +137,28 @@ openssl req -x509 -newkey ec -pkeyopt ec_paramgen_curve:P-256 -nodes -keyout "$O
   -addext basicConstraints=critical,CA:TRUE -addext keyUsage=critical,keyCertSign,cRLSign 2>/dev/null
 "$H" server import-release --dir "$S" --trust-root "$R/trust-root" "$R/release.bundle" "$R/release-2.1.0.bundle" |
   sed 's/^/  /'
+echo "  one more H(e)NB has a TPM (swtpm): its vendor certified its EK at manufacture (swtpm_setup + swtpm_localca)"
+TS="$OUT/swtpm-henb"
+mkdir -p "$TS/ca" "$TS/certs"
+printf 'statedir = %s\nsigningkey = %s/signkey.pem\nissuercert = %s/issuercert.pem\ncertserial = %s/certserial\n' \
+  "$TS/ca" "$TS/ca" "$TS/ca" "$TS/ca" >"$TS/localca.conf"
+printf -- '--platform-manufacturer henbtrust-demo\n--platform-model swtpm\n--platform-version 1\n' >"$TS/localca.options"
+printf 'create_certs_tool = /usr/bin/swtpm_localca\ncreate_certs_tool_config = %s\ncreate_certs_tool_options = %s\n' \
+  "$TS/localca.conf" "$TS/localca.options" >"$TS/setup.conf"
+swtpm_setup --tpm2 --tpmstate "$TS" --config "$TS/setup.conf" --create-ek-cert --write-ek-cert-files "$TS/certs" \
+  --overwrite >"$TS/setup.log" 2>&1
+cat "$TS/ca/issuercert.pem" "$TS/ca/swtpm-localca-rootca-cert.pem" >"$OUT/swtpm-vendor.pem"
+tport=$((21000 + RANDOM % 9000 * 2 / 2 * 2))
+swtpm socket --tpm2 --tpmstate dir="$TS" --server type=tcp,port=$tport,bindaddr=127.0.0.1 \
+  --ctrl type=tcp,port=$((tport + 1)),bindaddr=127.0.0.1 --flags not-need-init,startup-clear --daemon \
+  --pid file="$TS/swtpm.pid" --log file="$TS/swtpm.log"
+TCTI="swtpm:host=127.0.0.1,port=$tport"
+"$H" device provision --dir "$OUT/henb-tpm" --hardware femto-a1 --bundle "$R/release.bundle" --trust "$R/trust-root" \
+  --tcti "$TCTI" --swtpm-control "127.0.0.1:$((tport + 1))" | sed 's/^/  /'
 "$H" server run --dir "$S" --listen 127.0.0.1:0 --port-file "$S/port" \
-  --manufacturer-ca "$OUT/manufacturer.pem" 2>"$S/server.log" &
+  --manufacturer-ca "$OUT/manufacturer.pem" --manufacturer-ca "$OUT/swtpm-vendor.pem" 2>"$S/server.log" &
 server_pid=$!
-trap 'kill $server_pid 2>/dev/null || true' EXIT
+trap 'kill $server_pid 2>/dev/null || true; kill $(cat "$TS/swtpm.pid") 2>/dev/null || true' EXIT
 for _ in $(seq 100); do [[ -s "$S/port" ]] && break; sleep 0.1; done
 echo "  henbtrust server listening on 127.0.0.1:$(cat "$S/port"); 50 devices on release 2.0.0 enroll"
 echo "  (henb-0007: its download is altered in transit; henb-0013: an implant in the installed kernel;"
@@ -150,20 +168,30 @@ echo "   henb-0021: the same implant, and it then claims the install succeeded)"
   --manufacturer-key "$OUT/manufacturer.key" --count 50 --ready-file "$OUT/fleet.ready" --timeout 90 \
   --tamper-download henb-0007 --implant henb-0013 --lie henb-0021 >"$OUT/fleet.log" 2>&1 &
 fleet_pid=$!
+"$H" agent run --dir "$OUT/henb-tpm" --server "127.0.0.1:$(cat "$S/port")" --ca "$S/ca.pem" --oam-key "$S/oam.pub" \
+  --trust-root "$R/trust-root" --device-id henb-tpm-01 --ek-cert "$TS/certs/ek-rsa2048.crt" --tcti "$TCTI" \
+  --swtpm-control "127.0.0.1:$((tport + 1))" --interval-ms 200 --until-idle --timeout 90 >"$OUT/tpm-agent.log" 2>&1 &
+agent_pid=$!
+for _ in $(seq 600); do grep -q '^enrolled' "$OUT/tpm-agent.log" || ! kill -0 $agent_pid 2>/dev/null && break; sleep 0.1; done
+grep -q '^enrolled' "$OUT/tpm-agent.log" || { cat "$OUT/tpm-agent.log"; exit 1; }
 for _ in $(seq 600); do [[ -f "$OUT/fleet.ready" ]] || ! kill -0 $fleet_pid 2>/dev/null && break; sleep 0.1; done
 [[ -f "$OUT/fleet.ready" ]] || { cat "$OUT/fleet.log"; exit 1; }
 sed 's/^/  /' "$OUT/fleet.log"
 echo "  step 1: the operator opens an update job to 2.1.0 for every device"
 "$H" server update --dir "$S" --release-id henb-firmware --version 2.1.0 --all | sed 's/^/  /'
 wait $fleet_pid || { cat "$OUT/fleet.log"; exit 1; }
+wait $agent_pid || { cat "$OUT/tpm-agent.log"; exit 1; }
+echo "  the H(e)NB with the TPM (henbtrust agent run --tcti ...):"
+sed 's/^/    /' "$OUT/tpm-agent.log"
 echo "  what the devices did (the 47 clean updates abridged):"
 grep -v -e 'install: trial boot matched' -e 'commit: 2.1.0' "$OUT/fleet.log" | tail -n +2 | sed 's/^/  /'
 kill $server_pid && wait $server_pid 2>/dev/null || true
+kill "$(cat "$TS/swtpm.pid")" 2>/dev/null || true
 trap - EXIT
 
 say "Report: each device's outcome, from the OAM's database"
 "$H" server status --dir "$S" --history henb-0007 --history henb-0013 --history henb-0021 |
-  awk '!/^[0-9]/ || /henb-00(07|13|21) /' | sed 's/^/  /'
+  awk '!/^[0-9]/ || /henb-00(07|13|21) / || /henb-tpm/' | sed 's/^/  /'
 echo "  every job:        $H server status --dir $S"
 echo "  the database:     sqlite3 $S/henbtrust.db 'select seq, actor, subject, event, detail from audit'"
 

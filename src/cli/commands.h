@@ -12,6 +12,7 @@
 
 #include "henbtrust/core/bytes.h"
 #include "henbtrust/release/trust.h"
+#include "henbtrust/tpm/tre.h"
 
 namespace henbtrust::cli {
 
@@ -29,6 +30,10 @@ std::optional<Bytes> ReadInput(const std::string& path);
 // Writes a file atomically; on failure prints "error: ..." and returns false.
 bool WriteOutput(const std::string& path, ByteView data);
 
+// A device's TrE: a TPM when `tcti` is given, else the soft TrE kept in DIR/tre.state.
+Result<std::unique_ptr<Tre>> PowerOnTre(const std::string& dir, const std::string& tcti,
+                                        const std::string& swtpm_control);
+
 // Reads a self-signed trust root file.
 Result<TrustRoot> LoadTrustRoot(const std::string& path);
 
@@ -40,5 +45,6 @@ void RegisterDeviceCommands(CLI::App& app, int* exit_code);
 void RegisterPveCommands(CLI::App& app, int* exit_code);
 void RegisterServerCommands(CLI::App& app, int* exit_code);
 void RegisterSimCommands(CLI::App& app, int* exit_code);
+void RegisterAgentCommands(CLI::App& app, int* exit_code);
 
 }  // namespace henbtrust::cli

@@ -9,6 +9,20 @@
 
 namespace henbtrust::cli {
 
+Result<std::unique_ptr<Tre>> PowerOnTre(const std::string& dir, const std::string& tcti,
+                                        const std::string& swtpm_control) {
+  if (!tcti.empty()) {
+    TpmTreOptions o;
+    o.tcti = tcti;
+    o.swtpm_control = swtpm_control;
+    return OpenTpmTre(o);
+  }
+  std::error_code ec;
+  std::filesystem::create_directories(dir, ec);
+  HENB_ASSIGN_OR_RETURN(SoftTre tre, SoftTre::OpenStateFile(dir + "/tre.state"));
+  return std::unique_ptr<Tre>(std::make_unique<SoftTre>(std::move(tre)));
+}
+
 namespace {
 
 struct DeviceArgs {
@@ -21,18 +35,8 @@ int Fail(const Error& e) {
                                                                                : kExitUsage;
 }
 
-// The device's TrE: a TPM when --tcti is given, else the soft TrE kept in DIR/tre.state.
 Result<std::unique_ptr<Tre>> PowerOn(const DeviceArgs& a) {
-  if (!a.tcti.empty()) {
-    TpmTreOptions o;
-    o.tcti = a.tcti;
-    o.swtpm_control = a.swtpm_control;
-    return OpenTpmTre(o);
-  }
-  std::error_code ec;
-  std::filesystem::create_directories(a.dir, ec);
-  HENB_ASSIGN_OR_RETURN(SoftTre tre, SoftTre::OpenStateFile(a.dir + "/tre.state"));
-  return std::unique_ptr<Tre>(std::make_unique<SoftTre>(std::move(tre)));
+  return PowerOnTre(a.dir, a.tcti, a.swtpm_control);
 }
 
 void PrintBoot(const BootReport& b) {

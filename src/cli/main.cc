@@ -52,6 +52,7 @@ int main(int argc, char** argv) {
   RegisterPveCommands(app, &exit_code);
   RegisterServerCommands(app, &exit_code);
   RegisterSimCommands(app, &exit_code);
+  RegisterAgentCommands(app, &exit_code);
   try {
     app.parse(argc, argv);
   } catch (const CLI::CallForHelp& e) {

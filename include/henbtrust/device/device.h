@@ -87,6 +87,7 @@ class Device {
   Status Rollback(const std::string& reason);
 
   const BootControl& boot_control() const { return boot_; }
+  const std::string& hardware_model() const { return hardware_model_; }
   const UpdateJournal& journal() const { return journal_; }
   Tre& tre() { return *tre_; }
   // The manifest installed in `slot`, if the slot holds a complete release.

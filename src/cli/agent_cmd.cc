@@ -1,0 +1,139 @@
+// henbtrust agent run: the device agent of one H(e)NB, on its device
+// directory (henbtrust device provision) with the soft TrE kept there or a
+// TPM (--tcti: swtpm or /dev/tpmrm0). Enrolls on first start, keeps its
+// credentials in DIR/agent/, then polls the server and carries out its orders.
+#include <chrono>
+#include <filesystem>
+#include <iostream>
+#include <thread>
+
+#include "cli/commands.h"
+#include "henbtrust/agent/agent.h"
+#include "henbtrust/agent/update_agent.h"
+#include "henbtrust/core/file.h"
+#include "henbtrust/crypto/x509.h"
+
+namespace henbtrust::cli {
+
+namespace {
+
+int Fail(const Error& e) {
+  std::cerr << "error: " << e.ToString() << "\n";
+  return kExitUsage;
+}
+
+struct AgentArgs {
+  std::string dir, server = "127.0.0.1:8443", ca, oam_key, trust_root, device_id, ek_cert;
+  std::string tcti, swtpm_control;
+  int interval_ms = 1000;
+  int timeout_s = 0;  // 0: run until killed
+  bool until_idle = false;
+};
+
+// The credentials of an earlier enrollment, or a new enrollment.
+Result<DeviceCredentials> Credentials(const AgentArgs& a, Device& device, const std::string& host,
+                                      uint16_t port, const std::string& ca_pem) {
+  const std::string dir = a.dir + "/agent";
+  auto cert = ReadTextFile(dir + "/device.pem");
+  auto key = ReadTextFile(dir + "/device.key");
+  if (cert.ok() && key.ok()) return DeviceCredentials{*cert, *key, ca_pem};
+  if (a.ek_cert.empty()) {
+    return Error(ErrorCode::kInvalidArgument,
+                 "not enrolled yet: give --ek-cert (the TPM manufacturer's EK certificate)");
+  }
+  HENB_ASSIGN_OR_RETURN(Bytes raw, ReadFile(a.ek_cert));
+  auto ek = Certificate::FromDer(raw);
+  if (!ek.ok()) ek = Certificate::FromPem(ToString(raw));
+  if (!ek.ok()) return ek.error().WithContext(a.ek_cert);
+  auto running = device.SlotManifest(device.boot_control().active);
+  if (!running) return Error(ErrorCode::kDeviceState, "the active slot holds no release");
+  EnrollmentRequest req{
+      a.device_id, device.hardware_model(), running->release_id, running->version, ek->ToDer(), ""};
+  HENB_ASSIGN_OR_RETURN(DeviceCredentials creds, Enroll(host, port, ca_pem, device.tre(), req));
+  std::error_code ec;
+  std::filesystem::create_directories(dir, ec);
+  HENB_TRY(WriteFileAtomic(dir + "/device.pem", AsBytes(creds.certificate_pem)));
+  HENB_TRY(WriteFileAtomic(dir + "/device.key", AsBytes(creds.private_key_pem), 0600));
+  std::cout << "enrolled " << a.device_id << " (" << device.tre().Kind() << " TrE, release "
+            << running->version << ")" << std::endl;
+  return creds;
+}
+
+int RunAgent(const AgentArgs& a) {
+  auto ca_pem = ReadTextFile(a.ca);
+  auto oam_pem = ReadTextFile(a.oam_key);
+  if (!ca_pem.ok()) return Fail(ca_pem.error());
+  if (!oam_pem.ok()) return Fail(oam_pem.error());
+  auto oam_key = PublicKey::FromPem(*oam_pem);
+  auto root = LoadTrustRoot(a.trust_root);
+  auto endpoint = ParseHostPort(a.server);
+  if (!oam_key.ok()) return Fail(oam_key.error().WithContext(a.oam_key));
+  if (!root.ok()) return Fail(root.error());
+  if (!endpoint.ok()) return Fail(endpoint.error());
+  auto tre = PowerOnTre(a.dir, a.tcti, a.swtpm_control);
+  if (!tre.ok()) return Fail(tre.error());
+  // Power-on: resolve an interrupted update, then the measured boot.
+  auto device = Device::Open(a.dir, std::move(tre).value());
+  if (!device.ok()) return Fail(device.error());
+  auto boot = (*device)->Boot();
+  if (!boot.ok()) return Fail(boot.error());
+  std::cout << "booted slot " << boot->slot << ", release " << boot->release_version
+            << (boot->fell_back ? " (fell back)" : "") << std::endl;
+  auto creds = Credentials(a, **device, endpoint->first, endpoint->second, *ca_pem);
+  if (!creds.ok()) return Fail(creds.error());
+  auto client = HttpClient::Connect(endpoint->first, endpoint->second, DeviceTls(*creds));
+  if (!client.ok()) return Fail(client.error());
+  UpdateAgentConfig config;
+  config.device_id = a.device_id;
+  config.trust = &*root;
+  config.download_dir = a.dir + "/agent/downloads";
+  UpdateAgent agent(**client, **client, **device, *oam_key, config);
+
+  const auto start = std::chrono::steady_clock::now();
+  bool worked = false;
+  for (;;) {
+    auto r = agent.PollOnce();
+    if (!r.ok()) {
+      // The server may be restarting: say so and try again next period.
+      std::cout << "poll: " << r.error().ToString() << std::endl;
+    } else if (*r != "none" && *r != "wait") {
+      std::cout << *r << std::endl;
+    }
+    const bool idle = r.ok() && *r == "none";
+    worked = worked || !idle;
+    if (a.until_idle && worked && idle) return kExitOk;
+    if (a.timeout_s > 0 &&
+        std::chrono::steady_clock::now() - start > std::chrono::seconds(a.timeout_s)) {
+      std::cout << "agent: stopping after " << a.timeout_s << " s" << std::endl;
+      return a.until_idle ? kExitInvalid : kExitOk;
+    }
+    std::this_thread::sleep_for(std::chrono::milliseconds(a.interval_ms));
+  }
+}
+
+}  // namespace
+
+void RegisterAgentCommands(CLI::App& app, int* exit_code) {
+  CLI::App* agent = app.add_subcommand("agent", "The device agent of one H(e)NB");
+  agent->require_subcommand(1);
+  auto a = std::make_shared<AgentArgs>();
+  CLI::App* run = agent->add_subcommand(
+      "run", "Boot the device, enroll on first start, then poll the server and carry out orders");
+  run->add_option("--dir", a->dir, "device directory (henbtrust device provision)")->required();
+  run->add_option("--server", a->server, "host:port of henbtrust server")->capture_default_str();
+  run->add_option("--ca", a->ca, "the server's CA (ca.pem of the server directory)")->required();
+  run->add_option("--oam-key", a->oam_key, "verifies deployment orders (oam.pub)")->required();
+  run->add_option("--trust-root", a->trust_root, "the vendor trust root")->required();
+  run->add_option("--device-id", a->device_id, "this device's id")->required();
+  run->add_option("--ek-cert", a->ek_cert,
+                  "the EK certificate (DER or PEM), needed for the first enrollment");
+  run->add_option("--tcti", a->tcti, "use a TPM (e.g. swtpm:host=127.0.0.1,port=2321)");
+  run->add_option("--swtpm-control", a->swtpm_control, "swtpm control channel host:port");
+  run->add_option("--interval-ms", a->interval_ms, "polling period")->capture_default_str();
+  run->add_flag("--until-idle", a->until_idle, "exit once a job has ended and none is open");
+  run->add_option("--timeout", a->timeout_s, "stop after this many seconds (0: never)")
+      ->capture_default_str();
+  OnRun(run, exit_code, [a] { return RunAgent(*a); });
+}
+
+}  // namespace henbtrust::cli
