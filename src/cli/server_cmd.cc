@@ -209,6 +209,32 @@ int RunUpdate(const std::string& dir, const std::string& store_location,
   return refused > 0 && opened == 0 ? kExitInvalid : kExitOk;
 }
 
+int RunInventory(const std::string& dir, const std::string& store_location) {
+  auto store = OpenStore(StoreOf(dir, store_location));
+  if (!store.ok()) return Fail(store.error());
+  std::printf("%-16s %-10s %-22s %-10s %s\n", "device", "model", "reference configuration", "state",
+              "open job");
+  std::string after;
+  int n = 0;
+  for (;;) {
+    auto page = (*store)->ListDevices(after, 1000);
+    if (!page.ok()) return Fail(page.error());
+    if (page->empty()) break;
+    for (const auto& d : *page) {
+      auto job = (*store)->OpenJobFor(d.device_id);
+      if (!job.ok()) return Fail(job.error());
+      const std::string open =
+          *job ? std::to_string((**job).id) + " " + (**job).state + " -> " + (**job).version : "-";
+      std::printf("%-16s %-10s %-22s %-10s %s\n", d.device_id.c_str(), d.hardware_model.c_str(),
+                  (d.release_id + " " + d.release_version).c_str(), d.state.c_str(), open.c_str());
+      ++n;
+    }
+    after = page->back().device_id;
+  }
+  std::cout << n << " devices\n";
+  return kExitOk;
+}
+
 int RunStatus(const std::string& dir, const std::string& store_location,
               const std::vector<std::string>& history) {
   auto store = OpenStore(StoreOf(dir, store_location));
@@ -314,6 +340,12 @@ void RegisterServerCommands(CLI::App& app, int* exit_code) {
     }
     return RunUpdate(*dir, *store, *release, *version, *devices, *all);
   });
+
+  CLI::App* inventory = server->add_subcommand(
+      "inventory", "Every enrolled device: hardware model, reference configuration, open job");
+  inventory->add_option("--dir", *dir, "server directory")->required();
+  inventory->add_option("--store", *store, "sqlite:PATH or postgres:CONNINFO");
+  OnRun(inventory, exit_code, [dir, store] { return RunInventory(*dir, *store); });
 
   auto history = std::make_shared<std::vector<std::string>>();
   CLI::App* status =

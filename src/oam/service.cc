@@ -79,7 +79,8 @@ Result<std::pair<uint64_t, uint64_t>> ParseRange(std::string_view range, uint64_
 bool IsOamTarget(std::string_view target) {
   const auto path = SplitPath(target);
   if (path.size() < 2 || path[0] != "v1") return false;
-  if (path[1] == "agent" || path[1] == "jobs" || path[1] == "audit") return true;
+  if (path[1] == "agent" || path[1] == "jobs" || path[1] == "audit" || path[1] == "inventory")
+    return true;
   return path.size() == 5 && path[1] == "releases" && path[4] == "bundle";
 }
 
@@ -517,6 +518,27 @@ Result<HttpResponse> OamService::Impl::Route(const HttpRequest& req) {
     HENB_ASSIGN_OR_RETURN(auto job, store.GetJob(id));
     if (!job) return Error(ErrorCode::kNotFound, "no job " + path[2]);
     return JsonResponse(200, JobJson(*job));
+  }
+  if (is({"v1", "inventory"})) {
+    HENB_TRY(allow("GET"));
+    HENB_TRY(RequireRole(req.peer, {kRoleOperator}));
+    Json out = Json::array();
+    std::string after;
+    for (;;) {
+      HENB_ASSIGN_OR_RETURN(auto page, store.ListDevices(after, 1000));
+      if (page.empty()) break;
+      for (const auto& d : page) {
+        HENB_ASSIGN_OR_RETURN(auto job, store.OpenJobFor(d.device_id));
+        out.push_back({{"device_id", d.device_id},
+                       {"hardware_model", d.hardware_model},
+                       {"release_id", d.release_id},
+                       {"version", d.release_version},
+                       {"state", d.state},
+                       {"open_job", job ? Json(JobJson(*job)) : Json()}});
+      }
+      after = page.back().device_id;
+    }
+    return JsonResponse(200, {{"devices", out}});
   }
   if (is({"v1", "audit"})) {
     HENB_TRY(allow("GET"));

@@ -229,6 +229,13 @@ TEST_P(UpdateFlowTest, EveryDeviceEndsCommittedOrRolledBackForTheRightReason) {
 
   // The operator sees the same through the API.
   EXPECT_EQ(Get("/v1/audit")["entries"].size(), static_cast<size_t>(entries));
+  Json inventory = Get("/v1/inventory")["devices"];
+  ASSERT_EQ(inventory.size(), 4u);
+  for (const auto& d : inventory) {
+    EXPECT_TRUE(d["open_job"].is_null());
+    EXPECT_EQ(d["version"],
+              d["device_id"] == "clean" || d["device_id"] == "tampered" ? "2.0" : "1.0");
+  }
 }
 
 TEST_P(UpdateFlowTest, ADeviceFailingItsAppraisalGetsNoOrder) {
@@ -282,6 +289,42 @@ TEST_P(UpdateFlowTest, RefusesBadRequestsAndForeignReports) {
   EXPECT_EQ(past->status, 400);
   auto escape = fleet[0].client->Request("GET", "/v1/releases/..%2f/2.0/bundle");
   EXPECT_NE(escape->status, 200);
+}
+
+TEST_P(UpdateFlowTest, ASilentDeviceIsRetriedWithBackoffThenFails) {
+  std::vector<FleetDevice> fleet;
+  fleet.push_back(AddDevice("silent"));
+  Json job = Post("/v1/jobs",
+                  {{"device_id", "silent"}, {"release_id", "henb-fw"}, {"version", "2.0"}}, 201);
+  const int64_t id = job["id"].get<int64_t>();
+  auto get = [&] { return **h_->store->GetJob(id); };
+  // It attests, then gets its order, then goes quiet.
+  ASSERT_TRUE(fleet[0].agent->PollOnce().ok());
+  ASSERT_TRUE(oam_->Drive().ok());
+  ASSERT_EQ(get().state, "ordered");
+  std::vector<int64_t> periods;
+  for (int i = 0; i < 10 && get().open; ++i) {
+    const UpdateJob before = get();
+    h_->now = before.deadline - 1;
+    EXPECT_EQ(*oam_->Drive(), 0);  // not yet
+    h_->now = before.deadline;
+    ASSERT_TRUE(oam_->Drive().ok());
+    const UpdateJob after = get();
+    if (after.open) {
+      EXPECT_EQ(after.state, "ordered");
+      EXPECT_EQ(after.attempts, before.attempts + 1);
+      periods.push_back(after.deadline - h_->now);
+      // The re-signed order still carries the same nonce and verifies.
+      EXPECT_EQ(after.order_nonce, before.order_nonce);
+      auto order = VerifyDeploymentOrder(after.order, oam_key_.Public(), "silent", h_->now);
+      EXPECT_TRUE(order.ok()) << order.error().ToString();
+    }
+  }
+  EXPECT_EQ(get().state, "failed");
+  EXPECT_NE(get().detail.find("did not act"), std::string::npos);
+  ASSERT_EQ(periods.size(), 3u);  // max_attempts 4: three retries, then failed
+  EXPECT_EQ(periods[1], 2 * periods[0]);
+  EXPECT_EQ(periods[2], 2 * periods[1]);
 }
 
 INSTANTIATE_TEST_SUITE_P(Backends, UpdateFlowTest, ::testing::Values("sqlite", "postgres"),
