@@ -23,7 +23,7 @@ int Fail(const Error& e) {
 }
 
 struct AgentArgs {
-  std::string dir, server = "127.0.0.1:8443", ca, oam_key, trust_root, device_id, ek_cert;
+  std::string dir, server = "127.0.0.1:8443", pve, ca, oam_key, trust_root, device_id, ek_cert;
   std::string tcti, swtpm_control;
   int interval_ms = 1000;
   int timeout_s = 0;  // 0: run until killed
@@ -79,15 +79,21 @@ int RunAgent(const AgentArgs& a) {
   if (!boot.ok()) return Fail(boot.error());
   std::cout << "booted slot " << boot->slot << ", release " << boot->release_version
             << (boot->fell_back ? " (fell back)" : "") << std::endl;
-  auto creds = Credentials(a, **device, endpoint->first, endpoint->second, *ca_pem);
+  auto pve_endpoint = ParseHostPort(a.pve.empty() ? a.server : a.pve);
+  if (!pve_endpoint.ok()) return Fail(pve_endpoint.error());
+  auto creds = Credentials(a, **device, pve_endpoint->first, pve_endpoint->second, *ca_pem);
   if (!creds.ok()) return Fail(creds.error());
   auto client = HttpClient::Connect(endpoint->first, endpoint->second, DeviceTls(*creds));
   if (!client.ok()) return Fail(client.error());
+  auto pve_client = a.pve.empty() ? Result<std::unique_ptr<HttpClient>>(nullptr)
+                                  : HttpClient::Connect(pve_endpoint->first, pve_endpoint->second,
+                                                        DeviceTls(*creds));
+  if (!pve_client.ok()) return Fail(pve_client.error());
   UpdateAgentConfig config;
   config.device_id = a.device_id;
   config.trust = &*root;
   config.download_dir = a.dir + "/agent/downloads";
-  UpdateAgent agent(**client, **client, **device, *oam_key, config);
+  UpdateAgent agent(**client, *pve_client ? **pve_client : **client, **device, *oam_key, config);
 
   const auto start = std::chrono::steady_clock::now();
   bool worked = false;
@@ -120,7 +126,9 @@ void RegisterAgentCommands(CLI::App& app, int* exit_code) {
   CLI::App* run = agent->add_subcommand(
       "run", "Boot the device, enroll on first start, then poll the server and carry out orders");
   run->add_option("--dir", a->dir, "device directory (henbtrust device provision)")->required();
-  run->add_option("--server", a->server, "host:port of henbtrust server")->capture_default_str();
+  run->add_option("--server", a->server, "host:port of henbtrust server (or of henbtrust oam)")
+      ->capture_default_str();
+  run->add_option("--pve", a->pve, "host:port of the PVE, when it is not the server");
   run->add_option("--ca", a->ca, "the server's CA (ca.pem of the server directory)")->required();
   run->add_option("--oam-key", a->oam_key, "verifies deployment orders (oam.pub)")->required();
   run->add_option("--trust-root", a->trust_root, "the vendor trust root")->required();

@@ -28,7 +28,7 @@ int Fail(const Error& e) {
 }
 
 struct FleetArgs {
-  std::string dir, server = "127.0.0.1:8443", ca, oam_key, trust_root, bundle;
+  std::string dir, server = "127.0.0.1:8443", pve, ca, oam_key, trust_root, bundle;
   std::string manufacturer_ca, manufacturer_key, ready_file, prefix = "henb";
   int count = 10;
   int interval_ms = 200;
@@ -40,6 +40,7 @@ struct SimDevice {
   std::string id;
   std::unique_ptr<Device> device;
   std::unique_ptr<HttpClient> client;
+  std::unique_ptr<HttpClient> pve_client;  // when the PVE is not the server
   std::unique_ptr<UpdateAgent> agent;
   std::string last;  // the last action that did something
 };
@@ -57,6 +58,8 @@ int RunFleet(const FleetArgs& a) {
   auto root = LoadTrustRoot(a.trust_root);
   auto header = ReadBundleHeader(a.bundle);
   auto endpoint = ParseHostPort(a.server);
+  auto pve_endpoint = ParseHostPort(a.pve.empty() ? a.server : a.pve);
+  if (!pve_endpoint.ok()) return Fail(pve_endpoint.error());
   if (!oam_key.ok()) return Fail(oam_key.error().WithContext(a.oam_key));
   if (!mfr.ok()) return Fail(mfr.error().WithContext(a.manufacturer_ca));
   if (!mfr_key.ok()) return Fail(mfr_key.error().WithContext(a.manufacturer_key));
@@ -92,11 +95,16 @@ int RunFleet(const FleetArgs& a) {
     auto ek_cert = IssueCertificate(spec, ek->key, *mfr_key, &*mfr);
     if (!ek_cert.ok()) return Fail(ek_cert.error());
     EnrollmentRequest req{d.id, model, factory.release_id, factory.version, ek_cert->ToDer(), ""};
-    auto creds = Enroll(endpoint->first, endpoint->second, *ca_pem, d.device->tre(), req);
+    auto creds = Enroll(pve_endpoint->first, pve_endpoint->second, *ca_pem, d.device->tre(), req);
     if (!creds.ok()) return Fail(creds.error().WithContext("enrollment of " + d.id));
     auto client = HttpClient::Connect(endpoint->first, endpoint->second, DeviceTls(*creds));
     if (!client.ok()) return Fail(client.error());
     d.client = std::move(client).value();
+    if (!a.pve.empty()) {
+      auto pve = HttpClient::Connect(pve_endpoint->first, pve_endpoint->second, DeviceTls(*creds));
+      if (!pve.ok()) return Fail(pve.error());
+      d.pve_client = std::move(pve).value();
+    }
     UpdateAgentConfig config;
     config.device_id = d.id;
     config.trust = &*root;
@@ -104,7 +112,8 @@ int RunFleet(const FleetArgs& a) {
     config.corrupt_next_download = tamper.count(d.id) > 0;
     config.implant_after_install = implant.count(d.id) > 0 || lie.count(d.id) > 0;
     config.lie_in_next_report = lie.count(d.id) > 0;
-    d.agent = std::make_unique<UpdateAgent>(*d.client, *d.client, *d.device, *oam_key, config);
+    d.agent = std::make_unique<UpdateAgent>(*d.client, d.pve_client ? *d.pve_client : *d.client,
+                                            *d.device, *oam_key, config);
     fleet.push_back(std::move(d));
   }
   std::cout << "enrolled " << fleet.size() << " simulated devices (soft TrE, release "
@@ -159,7 +168,9 @@ void RegisterSimCommands(CLI::App& app, int* exit_code) {
       "fleet",
       "Provision, enroll and run a fleet of soft-TrE devices with update agents until idle");
   fleet->add_option("--dir", a->dir, "where the devices' slots and state go")->required();
-  fleet->add_option("--server", a->server, "host:port of henbtrust server")->capture_default_str();
+  fleet->add_option("--server", a->server, "host:port of henbtrust server (or of henbtrust oam)")
+      ->capture_default_str();
+  fleet->add_option("--pve", a->pve, "host:port of the PVE, when it is not the server");
   fleet->add_option("--ca", a->ca, "the server's CA (ca.pem of the server directory)")->required();
   fleet->add_option("--oam-key", a->oam_key, "verifies deployment orders (oam.pub)")->required();
   fleet->add_option("--trust-root", a->trust_root, "the vendor trust root")->required();

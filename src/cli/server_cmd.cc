@@ -67,6 +67,7 @@ int RunInit(const std::string& dir, const std::vector<std::string>& hosts) {
 
 struct RunArgs {
   std::string dir, store, listen = "127.0.0.1:8443", port_file;
+  std::string pve;  // host:port of a separate PVE (henbtrust oam serve)
   std::vector<std::string> manufacturer_cas;
   int threads = 4;
   int64_t order_ttl = 900;
@@ -86,7 +87,7 @@ int RunServer(const RunArgs& a) {
     if (!certs.ok()) return Fail(certs.error().WithContext(path));
     for (auto& c : *certs) pve_config.manufacturer_cas.push_back(std::move(c));
   }
-  if (pve_config.manufacturer_cas.empty()) {
+  if (pve_config.manufacturer_cas.empty() && a.pve.empty()) {
     std::cerr << "warning: no --manufacturer-ca: every enrollment will be refused\n";
   }
   auto store = OpenStore(StoreOf(a.dir, a.store));
@@ -107,13 +108,42 @@ int RunServer(const RunArgs& a) {
     r.peer = {true, true, "", "oam", std::string(kRoleOperator), {}};
     return pve.Handle(r);
   };
+  // henbtrust oam serve: the PVE is another process, reached over mutual TLS
+  // with the operator identity; one connection, one request at a time.
+  std::mutex pve_mu;
+  std::unique_ptr<HttpClient> pve_client;
+  const bool remote_pve = !a.pve.empty();
+  if (remote_pve) {
+    auto hp = ParseHostPort(a.pve);
+    if (!hp.ok()) return Fail(hp.error());
+    auto cert = ReadTextFile(a.dir + "/operator.pem");
+    auto key = ReadTextFile(a.dir + "/operator.key");
+    auto ca = ReadTextFile(a.dir + "/ca.pem");
+    if (!cert.ok() || !key.ok() || !ca.ok()) {
+      return Fail(
+          Error(ErrorCode::kIo, "the directory lacks operator.pem, operator.key or ca.pem"));
+    }
+    auto client = HttpClient::Connect(hp->first, hp->second, {*cert, *key, *ca});
+    if (!client.ok()) return Fail(client.error().WithContext("PVE at " + a.pve));
+    pve_client = std::move(client).value();
+    link = [&](const std::string& method, const std::string& target,
+               const std::string& body) -> Result<HttpResponse> {
+      std::lock_guard<std::mutex> lock(pve_mu);
+      return pve_client->Request(method, target, "application/json", body);
+    };
+  }
   OamService oam(**store, link, *oam_config);
   HttpServerOptions options;
   options.address = endpoint->first;
   options.port = endpoint->second;
   options.threads = a.threads;
   auto server = HttpServer::Start(options, pve_dir->server_tls, [&](const HttpRequest& r) {
-    return IsOamTarget(r.target) ? oam.Handle(r) : pve.Handle(r);
+    if (IsOamTarget(r.target)) return oam.Handle(r);
+    if (remote_pve) {
+      return ErrorResponse(Error(ErrorCode::kNetNotFound, "this is the OAM; the PVE is at " +
+                                                              a.pve + " (no " + r.target + ")"));
+    }
+    return pve.Handle(r);
   });
   if (!server.ok()) return Fail(server.error());
   if (!a.port_file.empty()) {
@@ -136,9 +166,9 @@ int RunServer(const RunArgs& a) {
       lock.lock();
     }
   });
-  std::cerr << "henbtrust server: OAM and PVE on https://" << options.address << ":"
-            << (*server)->port() << ", store " << (*store)->Backend()
-            << "; SIGINT or SIGTERM stops\n";
+  std::cerr << "henbtrust: " << (remote_pve ? "OAM (PVE at " + a.pve + ")" : "OAM and PVE")
+            << " on https://" << options.address << ":" << (*server)->port() << ", store "
+            << (*store)->Backend() << "; SIGINT or SIGTERM stops\n";
   int sig = 0;
   sigwait(&signals, &sig);
   std::cerr << "henbtrust server: signal " << sig << ", finishing requests in flight\n";
@@ -306,7 +336,28 @@ void RegisterServerCommands(CLI::App& app, int* exit_code) {
   run->add_option("--threads", a->threads, "server threads")->capture_default_str();
   run->add_option("--order-ttl", a->order_ttl, "seconds a device has to act on an instruction")
       ->capture_default_str();
+  run->set_config("--config", "", "read options from this file (TOML: listen = \"...\")");
   OnRun(run, exit_code, [a] { return RunServer(*a); });
+
+  // The OAM alone, beside a PVE elsewhere (henbtrust pve serve on the same
+  // directory's CA and the same database, or its own).
+  CLI::App* oam =
+      app.add_subcommand("oam", "The OAM server alone, with the PVE in another process");
+  oam->require_subcommand(1);
+  auto o = std::make_shared<RunArgs>();
+  CLI::App* serve = oam->add_subcommand("serve", "Serve the OAM API over HTTPS");
+  serve->add_option("--dir", o->dir, "server directory (henbtrust server init)")->required();
+  serve->add_option("--pve", o->pve, "host:port of the PVE (henbtrust pve serve)")->required();
+  serve->add_option("--store", o->store,
+                    "sqlite:PATH or postgres:CONNINFO (default: sqlite:DIR/henbtrust.db)");
+  serve->add_option("--listen", o->listen, "address:port (port 0: any free port)")
+      ->capture_default_str();
+  serve->add_option("--port-file", o->port_file, "write the port listened on to this file");
+  serve->add_option("--threads", o->threads, "server threads")->capture_default_str();
+  serve->add_option("--order-ttl", o->order_ttl, "seconds a device has to act on an instruction")
+      ->capture_default_str();
+  serve->set_config("--config", "", "read options from this file (TOML)");
+  OnRun(serve, exit_code, [o] { return RunServer(*o); });
 
   auto dir = std::make_shared<std::string>();
   auto store = std::make_shared<std::string>();
