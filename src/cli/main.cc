@@ -43,6 +43,12 @@ int main(int argc, char** argv) {
       "Exit codes: 0 success or valid, 1 invalid input, 2 usage or I/O error."};
   app.require_subcommand(1);
   app.set_version_flag("--version", "henbtrust 0.1.0");
+  // Options of any subcommand from a TOML file, in a section named after it:
+  //   [server.run]
+  //   dir = "/var/lib/henbtrust"
+  //   manufacturer-ca = ["/etc/henbtrust/tpm-vendors.pem"]
+  // Flags on the command line win.
+  app.set_config("--config", "", "read options from a TOML file, [server.run] etc.");
   int exit_code = kExitOk;
   RegisterQuoteCommands(app, &exit_code);
   RegisterEventLogCommands(app, &exit_code);

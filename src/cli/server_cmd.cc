@@ -336,7 +336,6 @@ void RegisterServerCommands(CLI::App& app, int* exit_code) {
   run->add_option("--threads", a->threads, "server threads")->capture_default_str();
   run->add_option("--order-ttl", a->order_ttl, "seconds a device has to act on an instruction")
       ->capture_default_str();
-  run->set_config("--config", "", "read options from this file (TOML: listen = \"...\")");
   OnRun(run, exit_code, [a] { return RunServer(*a); });
 
   // The OAM alone, beside a PVE elsewhere (henbtrust pve serve on the same
@@ -356,7 +355,6 @@ void RegisterServerCommands(CLI::App& app, int* exit_code) {
   serve->add_option("--threads", o->threads, "server threads")->capture_default_str();
   serve->add_option("--order-ttl", o->order_ttl, "seconds a device has to act on an instruction")
       ->capture_default_str();
-  serve->set_config("--config", "", "read options from this file (TOML)");
   OnRun(serve, exit_code, [o] { return RunServer(*o); });
 
   auto dir = std::make_shared<std::string>();
