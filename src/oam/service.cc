@@ -354,6 +354,13 @@ Result<Json> OamService::Impl::AppraiseReport(const UpdateJob& job, const Json& 
       pve("POST", "/v1/devices/" + job.device_id + "/update-appraisals", body.dump()));
   Json out = Json::parse(answer.body, nullptr, false);
   if ((answer.status == 200 || answer.status == 422) && out.is_object()) return out;
+  if (answer.status >= 400 && answer.status < 500) {
+    // The report's evidence is unusable (malformed, unknown release ...):
+    // as good as evidence that does not verify, and asking again will not help.
+    return Json{{"status", "contraindicated"},
+                {"detail", "the PVE refused the reported evidence: HTTP " +
+                               std::to_string(answer.status) + " " + answer.body.substr(0, 200)}};
+  }
   return Error(ErrorCode::kNetStatus,
                "PVE answered " + std::to_string(answer.status) + ": " + answer.body.substr(0, 200));
 }

@@ -278,6 +278,17 @@ TEST_P(UpdateFlowTest, RefusesBadRequestsAndForeignReports) {
   auto early = fleet[0].client->Request("POST", "/v1/agent/reports", "application/json",
                                         Json({{"job", job["id"]}, {"kind", "committed"}}).dump());
   EXPECT_EQ(early->status, 409) << early->body;
+  // Malformed evidence in a completion report: step 9 fails at once (no
+  // endless retry), and the device is told to roll back.
+  ASSERT_TRUE(fleet[0].agent->PollOnce().ok());  // attest
+  ASSERT_TRUE(oam_->Drive().ok());
+  ASSERT_EQ((**h_->store->GetJob(job["id"].get<int64_t>())).state, "ordered");
+  auto junk = fleet[0].client->Request(
+      "POST", "/v1/agent/reports", "application/json",
+      Json({{"job", job["id"]}, {"kind", "installed"}, {"evidence", {{"attest", "!!"}}}}).dump());
+  ASSERT_TRUE(junk.ok());
+  EXPECT_EQ(junk->status, 200) << junk->body;
+  EXPECT_EQ((**h_->store->GetJob(job["id"].get<int64_t>())).state, "rolling-back");
   // Ranges: a resumed download gets the rest; a range past the end is refused.
   auto part = fleet[0].client->Request("GET", "/v1/releases/henb-fw/2.0/bundle", "", "",
                                        {{"Range", "bytes=10-19"}});
