@@ -9,8 +9,10 @@
 #include <functional>
 #include <optional>
 #include <string>
+#include <vector>
 
 #include "henbtrust/core/bytes.h"
+#include "henbtrust/crypto/x509.h"
 #include "henbtrust/release/trust.h"
 #include "henbtrust/tpm/tre.h"
 
@@ -33,6 +35,16 @@ bool WriteOutput(const std::string& path, ByteView data);
 // A device's TrE: a TPM when `tcti` is given, else the soft TrE kept in DIR/tre.state.
 Result<std::unique_ptr<Tre>> PowerOnTre(const std::string& dir, const std::string& tcti,
                                         const std::string& swtpm_control);
+
+// Every certificate in the PEM files `paths`.
+Result<std::vector<Certificate>> LoadCertificates(const std::vector<std::string>& paths);
+
+// Services: call BlockStopSignals() before starting threads (they inherit
+// the mask), then WaitForStopSignal() returns SIGINT or SIGTERM when one comes.
+void BlockStopSignals();
+int WaitForStopSignal();
+// Writes `port` to `path` (a service's --port-file); nothing if `path` is empty.
+Status WritePortFile(const std::string& path, uint16_t port);
 
 // Reads a self-signed trust root file.
 Result<TrustRoot> LoadTrustRoot(const std::string& path);

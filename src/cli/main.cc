@@ -1,3 +1,6 @@
+#include <pthread.h>
+#include <signal.h>
+
 #include <iostream>
 
 #include "cli/commands.h"
@@ -32,6 +35,40 @@ Result<TrustRoot> LoadTrustRoot(const std::string& path) {
   auto root = TrustRoot::ParseSelfSigned(raw);
   if (!root.ok()) return root.error().WithContext(path);
   return root;
+}
+
+Result<std::vector<Certificate>> LoadCertificates(const std::vector<std::string>& paths) {
+  std::vector<Certificate> out;
+  for (const auto& path : paths) {
+    HENB_ASSIGN_OR_RETURN(std::string pem, ReadTextFile(path));
+    auto certs = Certificate::AllFromPem(pem);
+    if (!certs.ok()) return certs.error().WithContext(path);
+    for (auto& c : *certs) out.push_back(std::move(c));
+  }
+  return out;
+}
+
+void BlockStopSignals() {
+  sigset_t signals;
+  sigemptyset(&signals);
+  sigaddset(&signals, SIGINT);
+  sigaddset(&signals, SIGTERM);
+  pthread_sigmask(SIG_BLOCK, &signals, nullptr);
+}
+
+int WaitForStopSignal() {
+  sigset_t signals;
+  sigemptyset(&signals);
+  sigaddset(&signals, SIGINT);
+  sigaddset(&signals, SIGTERM);
+  int sig = 0;
+  sigwait(&signals, &sig);
+  return sig;
+}
+
+Status WritePortFile(const std::string& path, uint16_t port) {
+  if (path.empty()) return OkStatus();
+  return WriteFileAtomic(path, AsBytes(std::to_string(port) + "\n"));
 }
 
 }  // namespace henbtrust::cli

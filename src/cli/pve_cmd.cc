@@ -1,7 +1,4 @@
 // henbtrust pve: set up, run and feed the Platform Validation Entity.
-#include <pthread.h>
-#include <signal.h>
-
 #include <iostream>
 #include <thread>
 
@@ -52,13 +49,9 @@ int RunServe(const ServeArgs& a) {
   PveConfig config = dir->config;
   config.nonce_ttl = a.nonce_ttl;
   config.result_max_age = a.result_max_age;
-  for (const auto& path : a.manufacturer_cas) {
-    auto pem = ReadTextFile(path);
-    if (!pem.ok()) return Fail(pem.error());
-    auto certs = Certificate::AllFromPem(*pem);
-    if (!certs.ok()) return Fail(certs.error().WithContext(path));
-    for (auto& c : *certs) config.manufacturer_cas.push_back(std::move(c));
-  }
+  auto cas = LoadCertificates(a.manufacturer_cas);
+  if (!cas.ok()) return Fail(cas.error());
+  config.manufacturer_cas = std::move(cas).value();
   if (config.manufacturer_cas.empty()) {
     std::cerr << "warning: no --manufacturer-ca: every enrollment will be refused\n";
   }
@@ -68,12 +61,8 @@ int RunServe(const ServeArgs& a) {
   auto endpoint = ParseHostPort(a.listen);
   if (!endpoint.ok()) return Fail(endpoint.error());
 
-  // Signals are taken by sigwait below, not by the server threads.
-  sigset_t signals;
-  sigemptyset(&signals);
-  sigaddset(&signals, SIGINT);
-  sigaddset(&signals, SIGTERM);
-  pthread_sigmask(SIG_BLOCK, &signals, nullptr);
+  // Signals are taken by WaitForStopSignal below, not by the server threads.
+  BlockStopSignals();
 
   PveService service(**store, config);
   HttpServerOptions options;
@@ -85,17 +74,11 @@ int RunServe(const ServeArgs& a) {
   auto server = HttpServer::Start(options, dir->server_tls,
                                   [&service](const HttpRequest& r) { return service.Handle(r); });
   if (!server.ok()) return Fail(server.error());
-  if (!a.port_file.empty()) {
-    if (auto st = WriteFileAtomic(a.port_file, AsBytes(std::to_string((*server)->port()) + "\n"));
-        !st.ok()) {
-      return Fail(st.error());
-    }
-  }
+  if (auto st = WritePortFile(a.port_file, (*server)->port()); !st.ok()) return Fail(st.error());
   std::cerr << "henbtrust pve: serving https://" << options.address << ":" << (*server)->port()
             << " with " << options.threads << " threads, store " << (*store)->Backend()
             << "; SIGINT or SIGTERM stops\n";
-  int sig = 0;
-  sigwait(&signals, &sig);
+  const int sig = WaitForStopSignal();
   std::cerr << "henbtrust pve: signal " << sig << ", finishing requests in flight\n";
   (*server)->Stop();
   return kExitOk;

@@ -1,8 +1,5 @@
 // henbtrust server: the OAM and the PVE in one process over one embedded
 // SQLite file (or PostgreSQL): the zero-set-up way to run the system.
-#include <pthread.h>
-#include <signal.h>
-
 #include <atomic>
 #include <condition_variable>
 #include <filesystem>
@@ -80,13 +77,9 @@ int RunServer(const RunArgs& a) {
   if (!oam_config.ok()) return Fail(oam_config.error().WithContext("server directory " + a.dir));
   oam_config->order_ttl = a.order_ttl;
   PveConfig pve_config = pve_dir->config;
-  for (const auto& path : a.manufacturer_cas) {
-    auto pem = ReadTextFile(path);
-    if (!pem.ok()) return Fail(pem.error());
-    auto certs = Certificate::AllFromPem(*pem);
-    if (!certs.ok()) return Fail(certs.error().WithContext(path));
-    for (auto& c : *certs) pve_config.manufacturer_cas.push_back(std::move(c));
-  }
+  auto cas = LoadCertificates(a.manufacturer_cas);
+  if (!cas.ok()) return Fail(cas.error());
+  pve_config.manufacturer_cas = std::move(cas).value();
   if (pve_config.manufacturer_cas.empty() && a.pve.empty()) {
     std::cerr << "warning: no --manufacturer-ca: every enrollment will be refused\n";
   }
@@ -95,11 +88,7 @@ int RunServer(const RunArgs& a) {
   auto endpoint = ParseHostPort(a.listen);
   if (!endpoint.ok()) return Fail(endpoint.error());
 
-  sigset_t signals;
-  sigemptyset(&signals);
-  sigaddset(&signals, SIGINT);
-  sigaddset(&signals, SIGTERM);
-  pthread_sigmask(SIG_BLOCK, &signals, nullptr);
+  BlockStopSignals();
 
   PveService pve(**store, pve_config);
   PveLink link = [&pve](const std::string& method, const std::string& target,
@@ -146,12 +135,7 @@ int RunServer(const RunArgs& a) {
     return pve.Handle(r);
   });
   if (!server.ok()) return Fail(server.error());
-  if (!a.port_file.empty()) {
-    if (auto st = WriteFileAtomic(a.port_file, AsBytes(std::to_string((*server)->port()) + "\n"));
-        !st.ok()) {
-      return Fail(st.error());
-    }
-  }
+  if (auto st = WritePortFile(a.port_file, (*server)->port()); !st.ok()) return Fail(st.error());
   // The OAM's driver: deadlines, steps 2-5 and step 9 for jobs that are due.
   std::mutex mu;
   std::condition_variable cv;
@@ -169,8 +153,7 @@ int RunServer(const RunArgs& a) {
   std::cerr << "henbtrust: " << (remote_pve ? "OAM (PVE at " + a.pve + ")" : "OAM and PVE")
             << " on https://" << options.address << ":" << (*server)->port() << ", store "
             << (*store)->Backend() << "; SIGINT or SIGTERM stops\n";
-  int sig = 0;
-  sigwait(&signals, &sig);
+  const int sig = WaitForStopSignal();
   std::cerr << "henbtrust server: signal " << sig << ", finishing requests in flight\n";
   {
     std::lock_guard<std::mutex> lock(mu);

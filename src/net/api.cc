@@ -146,5 +146,21 @@ std::vector<std::string> SplitPath(std::string_view target) {
   return out;
 }
 
+bool PathMatches(const std::vector<std::string>& path,
+                 std::initializer_list<std::string_view> pattern) {
+  if (path.size() != pattern.size()) return false;
+  size_t i = 0;
+  for (auto segment : pattern) {
+    if (segment != "*" && path[i] != segment) return false;
+    ++i;
+  }
+  return true;
+}
+
+Status RequireMethod(const HttpRequest& req, std::string_view method) {
+  if (req.method == method) return OkStatus();
+  return Error(ErrorCode::kNetNotFound, "no " + req.method + " " + req.target);
+}
+
 }  // namespace api
 }  // namespace henbtrust

@@ -468,19 +468,8 @@ Result<bool> OamService::Impl::MissedDeadline(UpdateJob& job) {
 Result<HttpResponse> OamService::Impl::Route(const HttpRequest& req) {
   const auto path = SplitPath(req.target);
   const std::string& m = req.method;
-  auto is = [&](std::initializer_list<std::string_view> want) {
-    if (path.size() != want.size()) return false;
-    size_t i = 0;
-    for (auto w : want) {
-      if (w != "*" && path[i] != w) return false;
-      ++i;
-    }
-    return true;
-  };
-  auto allow = [&](const char* method) -> Status {
-    if (m == method) return OkStatus();
-    return Error(ErrorCode::kNetNotFound, "no " + m + " " + req.target);
-  };
+  auto is = [&](std::initializer_list<std::string_view> want) { return PathMatches(path, want); };
+  auto allow = [&](std::string_view method) { return RequireMethod(req, method); };
   if (is({"v1", "agent", "poll"})) {
     HENB_TRY(allow("POST"));
     HENB_TRY(RequireRole(req.peer, {kRoleDevice}));

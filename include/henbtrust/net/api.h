@@ -40,6 +40,11 @@ HttpResponse JsonResponse(int status, const Json& body);
 Status RequireRole(const PeerIdentity& peer, std::initializer_list<std::string_view> roles);
 // "/v1/devices/x?y" -> {"v1", "devices", "x"}.
 std::vector<std::string> SplitPath(std::string_view target);
+// True if `path` has exactly the segments of `pattern`, "*" matching any one.
+bool PathMatches(const std::vector<std::string>& path,
+                 std::initializer_list<std::string_view> pattern);
+// kNetNotFound ("no <method> <target>") unless the request uses `method`.
+Status RequireMethod(const HttpRequest& req, std::string_view method);
 
 }  // namespace api
 }  // namespace henbtrust
