@@ -170,10 +170,14 @@ echo "   henb-0021: the same implant, and it then claims the install succeeded)"
 fleet_pid=$!
 "$H" agent run --dir "$OUT/henb-tpm" --server "127.0.0.1:$(cat "$S/port")" --ca "$S/ca.pem" --oam-key "$S/oam.pub" \
   --trust-root "$R/trust-root" --device-id henb-tpm-01 --ek-cert "$TS/certs/ek-rsa2048.crt" --tcti "$TCTI" \
-  --swtpm-control "127.0.0.1:$((tport + 1))" --interval-ms 200 --until-idle --timeout 90 >"$OUT/tpm-agent.log" 2>&1 &
+  --swtpm-control "127.0.0.1:$((tport + 1))" --listen "127.0.0.1:$((tport + 2))" --interval-ms 200 --until-idle \
+  --timeout 90 >"$OUT/tpm-agent.log" 2>&1 &
 agent_pid=$!
 for _ in $(seq 600); do grep -q '^enrolled' "$OUT/tpm-agent.log" || ! kill -0 $agent_pid 2>/dev/null && break; sleep 0.1; done
 grep -q '^enrolled' "$OUT/tpm-agent.log" || { cat "$OUT/tpm-agent.log"; exit 1; }
+printf '  pull mode: the PVE sends the TPM H(e)NB an integrity request and appraises its quote: '
+curl -s --cacert "$S/ca.pem" --cert "$S/operator.pem" --key "$S/operator.key" -X POST \
+  "https://127.0.0.1:$(cat "$S/port")/v1/devices/henb-tpm-01/appraisals" | grep -o '"status":"[a-z]*"' | head -n 1
 for _ in $(seq 600); do [[ -f "$OUT/fleet.ready" ]] || ! kill -0 $fleet_pid 2>/dev/null && break; sleep 0.1; done
 [[ -f "$OUT/fleet.ready" ]] || { cat "$OUT/fleet.log"; exit 1; }
 sed 's/^/  /' "$OUT/fleet.log"

@@ -11,7 +11,7 @@ packages=(
   libsqlite3-dev libpq-dev libcli11-dev libspdlog-dev libfmt-dev
   libgtest-dev libgmock-dev libbenchmark-dev
   # tools the tests, demo and benchmarks drive
-  openssl swtpm swtpm-tools tpm2-tools sqlite3 postgresql rauc squashfs-tools xxd time
+  openssl swtpm swtpm-tools tpm2-tools sqlite3 postgresql rauc squashfs-tools xxd time curl
 )
 
 missing=()

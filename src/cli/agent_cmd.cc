@@ -5,6 +5,7 @@
 #include <chrono>
 #include <filesystem>
 #include <iostream>
+#include <mutex>
 #include <thread>
 
 #include "cli/commands.h"
@@ -25,6 +26,7 @@ int Fail(const Error& e) {
 struct AgentArgs {
   std::string dir, server = "127.0.0.1:8443", pve, ca, oam_key, trust_root, device_id, ek_cert;
   std::string tcti, swtpm_control;
+  std::string listen;  // where the agent answers the PVE's integrity requests (pull)
   int interval_ms = 1000;
   int timeout_s = 0;  // 0: run until killed
   bool until_idle = false;
@@ -32,7 +34,8 @@ struct AgentArgs {
 
 // The credentials of an earlier enrollment, or a new enrollment.
 Result<DeviceCredentials> Credentials(const AgentArgs& a, Device& device, const std::string& host,
-                                      uint16_t port, const std::string& ca_pem) {
+                                      uint16_t port, const std::string& ca_pem,
+                                      const std::string& agent_address) {
   const std::string dir = a.dir + "/agent";
   auto cert = ReadTextFile(dir + "/device.pem");
   auto key = ReadTextFile(dir + "/device.key");
@@ -47,8 +50,9 @@ Result<DeviceCredentials> Credentials(const AgentArgs& a, Device& device, const 
   if (!ek.ok()) return ek.error().WithContext(a.ek_cert);
   auto running = device.SlotManifest(device.boot_control().active);
   if (!running) return Error(ErrorCode::kDeviceState, "the active slot holds no release");
-  EnrollmentRequest req{
-      a.device_id, device.hardware_model(), running->release_id, running->version, ek->ToDer(), ""};
+  EnrollmentRequest req{a.device_id,         device.hardware_model(),
+                        running->release_id, running->version,
+                        ek->ToDer(),         agent_address};
   HENB_ASSIGN_OR_RETURN(DeviceCredentials creds, Enroll(host, port, ca_pem, device.tre(), req));
   std::error_code ec;
   std::filesystem::create_directories(dir, ec);
@@ -81,8 +85,36 @@ int RunAgent(const AgentArgs& a) {
             << (boot->fell_back ? " (fell back)" : "") << std::endl;
   auto pve_endpoint = ParseHostPort(a.pve.empty() ? a.server : a.pve);
   if (!pve_endpoint.ok()) return Fail(pve_endpoint.error());
-  auto creds = Credentials(a, **device, pve_endpoint->first, pve_endpoint->second, *ca_pem);
+  // Pull mode: the PVE may ask this agent for evidence at --listen, which is
+  // registered at enrollment (so it must stay the same across restarts).
+  std::mutex tre_mu;
+  std::unique_ptr<HttpServer> responder;
+  std::string agent_address;
+  if (!a.listen.empty()) {
+    auto hp = ParseHostPort(a.listen);
+    if (!hp.ok()) return Fail(hp.error());
+    if (hp->second == 0) {
+      return Fail(Error(ErrorCode::kInvalidArgument,
+                        "--listen needs a fixed port: the PVE keeps the address"));
+    }
+    agent_address = a.listen;
+  }
+  auto creds =
+      Credentials(a, **device, pve_endpoint->first, pve_endpoint->second, *ca_pem, agent_address);
   if (!creds.ok()) return Fail(creds.error());
+  if (!a.listen.empty()) {
+    auto hp = ParseHostPort(a.listen);
+    HttpServerOptions options;
+    options.address = hp->first;
+    options.port = hp->second;
+    options.threads = 1;
+    auto server =
+        HttpServer::Start(options, {creds->certificate_pem, creds->private_key_pem, *ca_pem},
+                          IntegrityResponder((*device)->tre(), tre_mu));
+    if (!server.ok()) return Fail(server.error().WithContext("--listen " + a.listen));
+    responder = std::move(server).value();
+    std::cout << "answering integrity requests on " << a.listen << std::endl;
+  }
   auto client = HttpClient::Connect(endpoint->first, endpoint->second, DeviceTls(*creds));
   if (!client.ok()) return Fail(client.error());
   auto pve_client = a.pve.empty() ? Result<std::unique_ptr<HttpClient>>(nullptr)
@@ -98,7 +130,11 @@ int RunAgent(const AgentArgs& a) {
   const auto start = std::chrono::steady_clock::now();
   bool worked = false;
   for (;;) {
-    auto r = agent.PollOnce();
+    Result<std::string> r = std::string();
+    {
+      std::lock_guard<std::mutex> lock(tre_mu);  // the responder quotes with the same TrE
+      r = agent.PollOnce();
+    }
     if (!r.ok()) {
       // The server may be restarting: say so and try again next period.
       std::cout << "poll: " << r.error().ToString() << std::endl;
@@ -137,6 +173,9 @@ void RegisterAgentCommands(CLI::App& app, int* exit_code) {
                   "the EK certificate (DER or PEM), needed for the first enrollment");
   run->add_option("--tcti", a->tcti, "use a TPM (e.g. swtpm:host=127.0.0.1,port=2321)");
   run->add_option("--swtpm-control", a->swtpm_control, "swtpm control channel host:port");
+  run->add_option("--listen", a->listen,
+                  "address:port where the PVE may send integrity requests (pull mode); registered "
+                  "at the first enrollment");
   run->add_option("--interval-ms", a->interval_ms, "polling period")->capture_default_str();
   run->add_flag("--until-idle", a->until_idle, "exit once a job has ended and none is open");
   run->add_option("--timeout", a->timeout_s, "stop after this many seconds (0: never)")

@@ -12,6 +12,7 @@
 
 #include "henbtrust/agent/update_agent.h"
 #include "henbtrust/net/protocol.h"
+#include "henbtrust/release/manifest.h"
 #include "pve/pve_harness.h"
 #include "support/postgres.h"
 
@@ -300,6 +301,59 @@ TEST_P(UpdateFlowTest, RefusesBadRequestsAndForeignReports) {
   EXPECT_EQ(past->status, 400);
   auto escape = fleet[0].client->Request("GET", "/v1/releases/..%2f/2.0/bundle");
   EXPECT_NE(escape->status, 200);
+}
+
+// The OAM takes a completion report and dies before step 9: the report is
+// recorded (state `reported`, due now) and the next process's driver
+// finishes step 9 from it, exactly once.
+TEST_P(UpdateFlowTest, StepNineResumesFromARecordedReportAfterARestart) {
+  std::vector<FleetDevice> fleet;
+  fleet.push_back(AddDevice("resumed"));
+  Json opened = Post(
+      "/v1/jobs", {{"device_id", "resumed"}, {"release_id", "henb-fw"}, {"version", "2.0"}}, 201);
+  const int64_t id = opened["id"].get<int64_t>();
+  ASSERT_TRUE(fleet[0].agent->PollOnce().ok());  // attest
+  ASSERT_TRUE(oam_->Drive().ok());
+  UpdateJob job = **h_->store->GetJob(id);
+  ASSERT_EQ(job.state, "ordered");
+  // What the device does for an install, up to its report, by hand: the
+  // report is stored as the dying OAM would have stored it.
+  auto order = VerifyDeploymentOrder(job.order, oam_key_.Public(), "resumed", h_->now);
+  ASSERT_TRUE(order.ok());
+  std::string bundle = v2_;
+  ASSERT_TRUE(fleet[0].device->Install(bundle, h_->fixture.root, h_->now).ok());
+  ASSERT_TRUE(fleet[0].device->Boot().ok());
+  auto evidence = EvidenceJson(fleet[0].device->tre(), order->nonce,
+                               {PlanSelection(*fleet[0].device->SlotManifest("b"))});
+  ASSERT_TRUE(evidence.ok());
+  job.report =
+      Json({{"kind", "installed"}, {"detail", "by hand"}, {"evidence", Json::parse(*evidence)}})
+          .dump();
+  job.state = "reported";
+  job.next_action_at = h_->now;
+  ASSERT_TRUE(*h_->store->TransitionJob(job, "ordered",
+                                        {0,
+                                         h_->now,
+                                         "device:resumed",
+                                         "job:" + std::to_string(id),
+                                         "reported installed",
+                                         "",
+                                         {},
+                                         {}}));
+  // A new OAM process on the same store.
+  OamConfig config{oam_key_, h_->dir.File("catalogue")};
+  config.now = [this] { return h_->now.load(); };
+  PveLink link = [this](const std::string& method, const std::string& target,
+                        const std::string& body) -> Result<HttpResponse> {
+    HttpRequest r{method, target, "application/json", "", body, {}};
+    r.peer = {true, true, "", "oam", std::string(kRoleOperator), {}};
+    return pve_->Handle(r);
+  };
+  OamService restarted(*h_->store, link, config);
+  EXPECT_EQ(*restarted.Drive(), 1);
+  EXPECT_EQ((**h_->store->GetJob(id)).state, "committing");
+  EXPECT_EQ(*restarted.Drive(), 0);  // done once
+  EXPECT_EQ((**h_->store->GetDevice("resumed")).release_version, "2.0");
 }
 
 TEST_P(UpdateFlowTest, ASilentDeviceIsRetriedWithBackoffThenFails) {
