@@ -176,8 +176,9 @@ agent_pid=$!
 for _ in $(seq 600); do grep -q '^enrolled' "$OUT/tpm-agent.log" || ! kill -0 $agent_pid 2>/dev/null && break; sleep 0.1; done
 grep -q '^enrolled' "$OUT/tpm-agent.log" || { cat "$OUT/tpm-agent.log"; exit 1; }
 printf '  pull mode: the PVE sends the TPM H(e)NB an integrity request and appraises its quote: '
-curl -s --cacert "$S/ca.pem" --cert "$S/operator.pem" --key "$S/operator.key" -X POST \
-  "https://127.0.0.1:$(cat "$S/port")/v1/devices/henb-tpm-01/appraisals" | grep -o '"status":"[a-z]*"' | head -n 1
+pulled=$(curl -s --cacert "$S/ca.pem" --cert "$S/operator.pem" --key "$S/operator.key" -X POST \
+  "https://127.0.0.1:$(cat "$S/port")/v1/devices/henb-tpm-01/appraisals") || pulled=""
+sed -n 's/.*"status":"\([a-z]*\)","submods".*/\1/p' <<<"$pulled"
 for _ in $(seq 600); do [[ -f "$OUT/fleet.ready" ]] || ! kill -0 $fleet_pid 2>/dev/null && break; sleep 0.1; done
 [[ -f "$OUT/fleet.ready" ]] || { cat "$OUT/fleet.log"; exit 1; }
 sed 's/^/  /' "$OUT/fleet.log"
