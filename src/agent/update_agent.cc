@@ -150,7 +150,14 @@ Result<std::string> UpdateAgent::Commit(int64_t job, const std::string& token) {
     // Committed before a lost report? Only if the active slot runs the target.
     auto active = device_.SlotManifest(device_.boot_control().active);
     if (!active || active->version != order.version || !device_.boot_control().trial.empty()) {
-      return Error(ErrorCode::kDeviceNoUpdate, "nothing to commit for job " + std::to_string(job));
+      // The trial did not survive (power lost during it, attempts used up):
+      // the device runs the previous release and says so, with a quote.
+      const std::string why =
+          "fell back before the commit: " + (device_.boot_control().last_fallback_reason.empty()
+                                                 ? std::string("no trial pending")
+                                                 : device_.boot_control().last_fallback_reason);
+      HENB_TRY(SendReport(job, "rolled-back", why, order.nonce));
+      return "commit: " + why;
     }
   }
   HENB_TRY(

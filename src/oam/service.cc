@@ -424,6 +424,15 @@ Result<bool> OamService::Impl::CheckReport(UpdateJob& job) {
     return Move(job, from, "oam", "step 9 failed");
   }
   if (status == "affirming") {
+    // Step 9 may have passed before the device fell back (its trial did not
+    // survive until the commit): the PVE's reference goes back as well.
+    Json config_body = {{"release_id", job.from_release_id}, {"version", job.from_version}};
+    HENB_ASSIGN_OR_RETURN(
+        HttpResponse set,
+        pve("PUT", "/v1/devices/" + job.device_id + "/configuration", config_body.dump()));
+    if (set.status != 200) {
+      return Error(ErrorCode::kNetStatus, "PVE refused the previous configuration: " + set.body);
+    }
     job.state = kJobRolledBack;
     job.detail = "device runs " + job.from_version + ", verified by the PVE (" + kind +
                  (report.value("detail", "").empty() ? "" : ": " + report.value("detail", "")) +
@@ -599,7 +608,7 @@ Result<HttpResponse> OamService::Impl::Report(const HttpRequest& req) {
   }
   const bool expected =
       (from == kJobOrdered && (kind == "installed" || kind == "fell-back" || kind == "rejected")) ||
-      (from == kJobRollingBack && kind == "rolled-back") ||
+      ((from == kJobRollingBack || from == kJobCommitting) && kind == "rolled-back") ||
       (from == kJobCommitting && kind == "committed");
   if (!expected) {
     // A repeat of a report already taken, or one that is late: no change.

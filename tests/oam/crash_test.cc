@@ -12,6 +12,7 @@
 #include <chrono>
 #include <filesystem>
 #include <map>
+#include <random>
 #include <thread>
 
 #include "henbtrust/agent/agent.h"
@@ -219,6 +220,160 @@ TEST(UpdateFlowCrash, EveryDeviceEndsOnceWhenServerAndAgentsAreKilledInEveryStat
       EXPECT_EQ(times, 1) << subject << " " << event << "\n" << log;
     }
     EXPECT_EQ(by_event.count("committed") + by_event.count("rolled back"), 1u) << subject;
+  }
+  server.Kill();
+}
+
+// The agents are `henbtrust agent run` processes, killed with SIGKILL at
+// random moments (in the middle of a download, an install, a trial boot or a
+// report) and restarted on their device directories. Every device still
+// ends committed or rolled back, once, and runs what its job says.
+TEST(UpdateFlowCrash, AgentProcessesKilledAtRandomMomentsStillEndOnce) {
+  testing::TempDir tmp;
+  const std::string server_dir = tmp.File("server");
+  ASSERT_EQ(std::system(
+                (testing::CliPath() + " server init --dir " + server_dir + " >/dev/null").c_str()),
+            0);
+  auto mfr_key = *PrivateKey::Generate(KeyType::kEcP256);
+  CertificateSpec spec;
+  spec.common_name = "Crash-test TPM Manufacturer";
+  spec.is_ca = true;
+  const Certificate mfr = *IssueCertificate(spec, mfr_key.Public(), mfr_key, nullptr);
+  testing::WriteBytes(tmp.File("manufacturer.pem"), AsBytes(mfr.ToPem()));
+  testing::ReleaseFixture fx;
+  // Large enough that a kill often lands in the middle of a download.
+  testing::ReleaseFixture::Images big = fx.DefaultImages("v2");
+  big.back().second.append(std::string(256 << 10, 'x'));
+  const std::string v1 = fx.Bundle("v1.bundle", fx.DefaultImages("v1"), 1, {0, 1}, "1.0");
+  const std::string v2 = fx.Bundle("v2.bundle", big, 2, {0, 1}, "2.0");
+  testing::WriteBytes(tmp.File("trust-root"), *fx.root.Sign({fx.vendor[0], fx.vendor[1]}));
+  {
+    auto store = OpenStore("sqlite:" + server_dir + "/henbtrust.db");
+    ASSERT_TRUE(store.ok());
+    OamConfig config{*PrivateKey::FromPem(Text(server_dir + "/oam.key")),
+                     server_dir + "/catalogue"};
+    OamService oam(**store, nullptr, config);
+    ASSERT_TRUE(oam.ImportRelease(v1, fx.root, "operator:test").ok());
+    ASSERT_TRUE(oam.ImportRelease(v2, fx.root, "operator:test").ok());
+  }
+  ServerProcess server(server_dir);
+  const uint16_t port = server.Start(0);
+  ASSERT_NE(port, 0);
+
+  // Factory: provision each device on 1.0 with its soft TrE, and its EK certificate.
+  const std::vector<std::string> ids = {"kill-a", "kill-b", "kill-c"};
+  for (const auto& id : ids) {
+    const std::string dir = tmp.File(id);
+    auto tre = SoftTre::OpenStateFile(dir + ".tre-init");
+    ASSERT_TRUE(tre.ok());
+    std::filesystem::create_directories(dir);
+    std::filesystem::rename(dir + ".tre-init", dir + "/tre.state");
+    auto device = Device::Provision(dir, "femto-a1", v1, fx.root, fx.now,
+                                    std::make_unique<SoftTre>(std::move(tre).value()));
+    ASSERT_TRUE(device.ok()) << device.error().ToString();
+    CertificateSpec ek_spec;
+    ek_spec.common_name = "EK";
+    auto ek = ParseTpmPublic((*device)->tre().EkPublic());
+    testing::WriteBytes(dir + "/ek.der",
+                        IssueCertificate(ek_spec, ek->key, mfr_key, &mfr)->ToDer());
+  }
+  int starts = 0;
+  std::map<std::string, std::vector<std::string>> logs;
+  auto start_agent = [&](const std::string& id) {
+    const std::string dir = tmp.File(id);
+    logs[id].push_back(dir + ".log." + std::to_string(starts + 1));
+    return std::make_unique<Background>(
+        testing::CliPath() + " agent run --dir " + dir +
+            " --server 127.0.0.1:" + std::to_string(port) + " --ca " + server_dir +
+            "/ca.pem --oam-key " + server_dir + "/oam.pub --trust-root " + tmp.File("trust-root") +
+            " --device-id " + id + " --ek-cert " + dir + "/ek.der --interval-ms 300",
+        dir + ".log." + std::to_string(++starts));
+  };
+  std::map<std::string, std::unique_ptr<Background>> agents;
+  for (const auto& id : ids) agents[id] = start_agent(id);
+  auto store = std::move(OpenStore("sqlite:" + server_dir + "/henbtrust.db")).value();
+  const auto enrolled_by = std::chrono::steady_clock::now() + std::chrono::seconds(20);
+  for (const auto& id : ids) {
+    while (!store->GetDevice(id)->has_value()) {
+      ASSERT_LT(std::chrono::steady_clock::now(), enrolled_by) << id << " did not enroll";
+      std::this_thread::sleep_for(std::chrono::milliseconds(20));
+    }
+  }
+  auto op = HttpClient::Connect("127.0.0.1", port,
+                                {Text(server_dir + "/operator.pem"),
+                                 Text(server_dir + "/operator.key"), Text(server_dir + "/ca.pem")});
+  ASSERT_TRUE(op.ok());
+  for (const auto& id : ids) {
+    auto r = (*op)->Request(
+        "POST", "/v1/jobs", "application/json",
+        Json({{"device_id", id}, {"release_id", "henb-fw"}, {"version", "2.0"}}).dump());
+    ASSERT_TRUE(r.ok());
+    ASSERT_EQ(r->status, 201) << r->body;
+  }
+  auto open_jobs = [&] {
+    int n = 0;
+    for (const auto& id : ids) n += store->OpenJobFor(id)->has_value() ? 1 : 0;
+    return n;
+  };
+  // Kill an agent every few tens of milliseconds while jobs are open.
+  std::mt19937 rng(std::random_device{}());
+  int kills = 0;
+  for (int i = 0; i < 60 && open_jobs() > 0; ++i) {
+    std::this_thread::sleep_for(std::chrono::milliseconds(10 + rng() % 90));
+    const std::string& id = ids[rng() % ids.size()];
+    agents[id]->Stop(9);
+    ++kills;
+    agents[id] = start_agent(id);
+  }
+  // Then let them finish.
+  const auto finish_by = std::chrono::steady_clock::now() + std::chrono::seconds(60);
+  while (open_jobs() > 0) {
+    if (std::chrono::steady_clock::now() > finish_by) {
+      std::string why;
+      for (const auto& j : *store->ListJobs(true, INT64_MAX, 10))
+        why += j.device_id + " " + j.state + ": " + j.detail + "\n";
+      for (const auto& id : ids) {
+        for (const auto& log : logs[id]) {
+          auto text = ReadTextFile(log);
+          why += "--- " + log + "\n" + (text.ok() ? *text : std::string());
+        }
+      }
+      FAIL() << "jobs still open after the kills:\n" << why;
+    }
+    std::this_thread::sleep_for(std::chrono::milliseconds(50));
+  }
+  for (auto& [id, agent] : agents) agent->Stop(9);
+  EXPECT_GE(kills, 5) << "the flow ended before the agents were killed a few times";
+  std::cerr << kills << " agent kills while jobs were open\n";
+
+  std::map<std::string, std::string> outcome;
+  for (const auto& j : *store->ListJobs(false, 0, 100)) {
+    EXPECT_EQ(outcome.count(j.device_id), 0u) << "two jobs for " << j.device_id;
+    outcome[j.device_id] = j.state;
+  }
+  for (const auto& id : ids) {
+    ASSERT_TRUE(outcome[id] == "committed" || outcome[id] == "rolled-back")
+        << id << " ended " << outcome[id];
+    // The device runs what its job says, and the PVE records the same.
+    auto tre = SoftTre::OpenStateFile(tmp.File(id) + "/tre.state");
+    auto device = Device::Open(tmp.File(id), std::make_unique<SoftTre>(std::move(tre).value()));
+    ASSERT_TRUE(device.ok()) << device.error().ToString();
+    const std::string want = outcome[id] == "committed" ? "2.0" : "1.0";
+    EXPECT_EQ((*device)->SlotManifest((*device)->boot_control().active)->version, want) << id;
+    EXPECT_EQ((**store->GetDevice(id)).release_version, want) << id;
+  }
+  auto entries = VerifyAuditChain(*store);
+  ASSERT_TRUE(entries.ok()) << entries.error().ToString();
+  std::map<std::string, std::map<std::string, int>> events;
+  for (const auto& e : *store->ListAudit(0, 100000)) ++events[e.subject][e.event];
+  for (const auto& [subject, by_event] : events) {
+    if (subject.rfind("job:", 0) != 0) continue;
+    EXPECT_EQ(by_event.count("committed") + by_event.count("rolled back"), 1u) << subject;
+    for (const char* once : {"opened", "ordered", "committed", "rolled back", "verified"}) {
+      if (by_event.count(once)) {
+        EXPECT_EQ(by_event.at(once), 1) << subject << " " << once;
+      }
+    }
   }
   server.Kill();
 }
