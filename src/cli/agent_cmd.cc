@@ -90,9 +90,11 @@ int RunAgent(const AgentArgs& a) {
   std::mutex tre_mu;
   std::unique_ptr<HttpServer> responder;
   std::string agent_address;
+  std::pair<std::string, uint16_t> listen;
   if (!a.listen.empty()) {
     auto hp = ParseHostPort(a.listen);
     if (!hp.ok()) return Fail(hp.error());
+    listen = *hp;
     if (hp->second == 0) {
       return Fail(Error(ErrorCode::kInvalidArgument,
                         "--listen needs a fixed port: the PVE keeps the address"));
@@ -103,10 +105,9 @@ int RunAgent(const AgentArgs& a) {
       Credentials(a, **device, pve_endpoint->first, pve_endpoint->second, *ca_pem, agent_address);
   if (!creds.ok()) return Fail(creds.error());
   if (!a.listen.empty()) {
-    auto hp = ParseHostPort(a.listen);
     HttpServerOptions options;
-    options.address = hp->first;
-    options.port = hp->second;
+    options.address = listen.first;
+    options.port = listen.second;
     options.threads = 1;
     auto server =
         HttpServer::Start(options, {creds->certificate_pem, creds->private_key_pem, *ca_pem},

@@ -144,25 +144,25 @@ Result<std::string> OamService::ImportRelease(const std::string& bundle_path,
   BundlePolicy policy;
   policy.trust = &trust;
   policy.now = m.config.now();
-  HENB_ASSIGN_OR_RETURN(ReleaseManifest manifest, VerifyBundle(bundle_path, policy));
-  if (!IsValidReleasePart(manifest.release_id) || !IsValidReleasePart(manifest.version)) {
-    return Error(ErrorCode::kInvalidArgument, "release id or version unusable as a file name");
-  }
+  // The bundle is copied into the catalogue first and the copy verified, so
+  // that what was verified is exactly what is kept and served.
   HENB_ASSIGN_OR_RETURN(Bytes bytes, ReadFile(bundle_path, size_t{1} << 30));
-  // What was verified is what is kept: the copy must still be the same file.
-  HENB_ASSIGN_OR_RETURN(ReleaseManifest again, [&]() -> Result<ReleaseManifest> {
-    const std::string tmp = m.BundlePath(manifest.release_id, manifest.version) + ".importing";
-    HENB_TRY(WriteFileAtomic(tmp, bytes));
-    auto verified = VerifyBundle(tmp, policy);
-    if (verified.ok()) {
-      std::error_code ec;
-      std::filesystem::rename(tmp, m.BundlePath(manifest.release_id, manifest.version), ec);
-      if (ec) return Error(ErrorCode::kIo, "catalogue: " + ec.message());
-    } else {
-      std::filesystem::remove(tmp);
-    }
-    return verified;
-  }());
+  HENB_ASSIGN_OR_RETURN(Bytes suffix, RandomBytes(8));
+  const std::string tmp = m.config.catalogue_dir + "/.importing-" + HexEncode(suffix);
+  HENB_TRY(WriteFileAtomic(tmp, bytes));
+  auto verified = VerifyBundle(tmp, policy);
+  if (verified.ok() &&
+      (!IsValidReleasePart(verified->release_id) || !IsValidReleasePart(verified->version))) {
+    verified = Error(ErrorCode::kInvalidArgument, "release id or version unusable as a file name");
+  }
+  std::error_code ec;
+  if (verified.ok()) {
+    std::filesystem::rename(tmp, m.BundlePath(verified->release_id, verified->version), ec);
+  }
+  if (!verified.ok() || ec) std::filesystem::remove(tmp);
+  if (!verified.ok()) return verified.error();
+  if (ec) return Error(ErrorCode::kIo, "catalogue: " + ec.message());
+  const ReleaseManifest& again = *verified;
   HENB_ASSIGN_OR_RETURN(Bytes encoded, EncodeManifest(again));
   HENB_ASSIGN_OR_RETURN(auto existing, m.store.GetManifest(again.release_id, again.version));
   ManifestRecord record{again.release_id, again.version, encoded,

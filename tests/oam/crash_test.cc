@@ -69,32 +69,43 @@ class ServerProcess {
   int starts_ = 0;
 };
 
-TEST(UpdateFlowCrash, EveryDeviceEndsOnceWhenServerAndAgentsAreKilledInEveryState) {
-  testing::TempDir tmp;
+// `henbtrust server init` in TMP/server, a simulated TPM manufacturer (its
+// certificate in TMP/manufacturer.pem, for --manufacturer-ca), and `bundles`
+// imported into the catalogue. Returns the manufacturer's certificate.
+Certificate PrepareServer(testing::TempDir& tmp, const testing::ReleaseFixture& fx,
+                          const PrivateKey& mfr_key, const std::vector<std::string>& bundles) {
   const std::string server_dir = tmp.File("server");
-  ASSERT_EQ(std::system(
+  EXPECT_EQ(std::system(
                 (testing::CliPath() + " server init --dir " + server_dir + " >/dev/null").c_str()),
             0);
-  // The simulated manufacturer.
-  auto mfr_key = *PrivateKey::Generate(KeyType::kEcP256);
   CertificateSpec spec;
   spec.common_name = "Crash-test TPM Manufacturer";
   spec.is_ca = true;
-  const Certificate mfr = *IssueCertificate(spec, mfr_key.Public(), mfr_key, nullptr);
+  Certificate mfr = *IssueCertificate(spec, mfr_key.Public(), mfr_key, nullptr);
   testing::WriteBytes(tmp.File("manufacturer.pem"), AsBytes(mfr.ToPem()));
+  auto store = OpenStore("sqlite:" + server_dir + "/henbtrust.db");
+  if (!store.ok()) {
+    ADD_FAILURE() << store.error().ToString();
+    return mfr;
+  }
+  OamConfig config{*PrivateKey::FromPem(Text(server_dir + "/oam.key")), server_dir + "/catalogue"};
+  OamService oam(**store, nullptr, config);
+  for (const auto& bundle : bundles) {
+    auto imported = oam.ImportRelease(bundle, fx.root, "operator:test");
+    EXPECT_TRUE(imported.ok()) << imported.error().ToString();
+  }
+  return mfr;
+}
 
+TEST(UpdateFlowCrash, EveryDeviceEndsOnceWhenServerAndAgentsAreKilledInEveryState) {
+  testing::TempDir tmp;
+  const std::string server_dir = tmp.File("server");
   testing::ReleaseFixture fx;
   const std::string v1 = fx.Bundle("v1.bundle", fx.DefaultImages("v1"), 1, {0, 1}, "1.0");
   const std::string v2 = fx.Bundle("v2.bundle", fx.DefaultImages("v2"), 2, {0, 1}, "2.0");
-  {
-    auto store = OpenStore("sqlite:" + server_dir + "/henbtrust.db");
-    ASSERT_TRUE(store.ok());
-    OamConfig config{*PrivateKey::FromPem(Text(server_dir + "/oam.key")),
-                     server_dir + "/catalogue"};
-    OamService oam(**store, nullptr, config);
-    ASSERT_TRUE(oam.ImportRelease(v1, fx.root, "operator:test").ok());
-    ASSERT_TRUE(oam.ImportRelease(v2, fx.root, "operator:test").ok());
-  }
+  const auto mfr_key = *PrivateKey::Generate(KeyType::kEcP256);
+  const Certificate mfr = PrepareServer(tmp, fx, mfr_key, {v1, v2});
+  if (::testing::Test::HasFailure()) return;
   const PublicKey oam_pub = *PublicKey::FromPem(Text(server_dir + "/oam.pub"));
 
   ServerProcess server(server_dir);
@@ -231,15 +242,6 @@ TEST(UpdateFlowCrash, EveryDeviceEndsOnceWhenServerAndAgentsAreKilledInEveryStat
 TEST(UpdateFlowCrash, AgentProcessesKilledAtRandomMomentsStillEndOnce) {
   testing::TempDir tmp;
   const std::string server_dir = tmp.File("server");
-  ASSERT_EQ(std::system(
-                (testing::CliPath() + " server init --dir " + server_dir + " >/dev/null").c_str()),
-            0);
-  auto mfr_key = *PrivateKey::Generate(KeyType::kEcP256);
-  CertificateSpec spec;
-  spec.common_name = "Crash-test TPM Manufacturer";
-  spec.is_ca = true;
-  const Certificate mfr = *IssueCertificate(spec, mfr_key.Public(), mfr_key, nullptr);
-  testing::WriteBytes(tmp.File("manufacturer.pem"), AsBytes(mfr.ToPem()));
   testing::ReleaseFixture fx;
   // Large enough that a kill often lands in the middle of a download.
   testing::ReleaseFixture::Images big = fx.DefaultImages("v2");
@@ -247,15 +249,9 @@ TEST(UpdateFlowCrash, AgentProcessesKilledAtRandomMomentsStillEndOnce) {
   const std::string v1 = fx.Bundle("v1.bundle", fx.DefaultImages("v1"), 1, {0, 1}, "1.0");
   const std::string v2 = fx.Bundle("v2.bundle", big, 2, {0, 1}, "2.0");
   testing::WriteBytes(tmp.File("trust-root"), *fx.root.Sign({fx.vendor[0], fx.vendor[1]}));
-  {
-    auto store = OpenStore("sqlite:" + server_dir + "/henbtrust.db");
-    ASSERT_TRUE(store.ok());
-    OamConfig config{*PrivateKey::FromPem(Text(server_dir + "/oam.key")),
-                     server_dir + "/catalogue"};
-    OamService oam(**store, nullptr, config);
-    ASSERT_TRUE(oam.ImportRelease(v1, fx.root, "operator:test").ok());
-    ASSERT_TRUE(oam.ImportRelease(v2, fx.root, "operator:test").ok());
-  }
+  const auto mfr_key = *PrivateKey::Generate(KeyType::kEcP256);
+  const Certificate mfr = PrepareServer(tmp, fx, mfr_key, {v1, v2});
+  if (::testing::Test::HasFailure()) return;
   ServerProcess server(server_dir);
   const uint16_t port = server.Start(0);
   ASSERT_NE(port, 0);
