@@ -2,17 +2,21 @@
 # End-to-end appraisal over HTTPS: `henbtrust pve serve` and the load
 # generator (bench/pve_load.cc) on this machine, a fleet of soft-TrE devices
 # each on its own keep-alive mutual-TLS connection, each appraisal a push
-# (nonce request, then evidence). Run once on SQLite and once on a private
-# PostgreSQL (default settings: fsync on), and print
+# over the nonce that came with the device's previous result (one request).
+# Run on SQLite, on SQLite with a nonce request before every push (two
+# requests), and on a private PostgreSQL (default settings: fsync on); print
 #   appraisal-https ours=<appraisals/s, SQLite> reference=<openssl speed -multi 2 ecdsap256 verify/s> ratio=...
+#   appraisal-https-two-requests ours=<appraisals/s> ...
 #   appraisal-https-postgres ours=<appraisals/s> ...
-# Environment: BIN (build/bin), PVE_DEVICES (1000), PVE_SECONDS (10), PVE_THREADS (16).
+# Environment: BIN (build/bin), PVE_DEVICES (1000), PVE_SECONDS (10),
+# PVE_CONCURRENCY (64 appraisals in flight), PVE_LOAD_THREADS (1).
 set -euo pipefail
 cd "$(dirname "$0")/.."
 BIN=$(realpath "${BIN:-build/bin}")
 DEVICES=${PVE_DEVICES:-1000}
 SECS=${PVE_SECONDS:-10}
-THREADS=${PVE_THREADS:-16}
+CONCURRENCY=${PVE_CONCURRENCY:-64}
+LOAD_THREADS=${PVE_LOAD_THREADS:-1}
 PG_BIN=/usr/lib/postgresql/15/bin
 
 work=$(mktemp -d)
@@ -33,18 +37,22 @@ as_pg() { if [[ $(id -u) == 0 ]]; then runuser -u postgres -- "$@"; else "$@"; f
 "$BIN/henbtrust" pve init --dir "$work/pve" >/dev/null
 "$BIN/pve_load" setup --work "$work"
 
-# Starts the PVE on store $1, runs the load, prints the load generator's line.
+# Starts the PVE on store $1, runs the load (further arguments go to the load
+# generator), prints the load generator's line.
 run() {
+  local store=$1
+  shift
   rm -f "$work/port"
-  "$BIN/henbtrust" pve import-release --dir "$work/pve" --store "$1" \
+  "$BIN/henbtrust" pve import-release --dir "$work/pve" --store "$store" \
     --trust-root "$work/release/trust-root" "$work/release/release.bundle" >/dev/null
-  "$BIN/henbtrust" pve serve --dir "$work/pve" --store "$1" --listen 127.0.0.1:0 \
+  "$BIN/henbtrust" pve serve --dir "$work/pve" --store "$store" --listen 127.0.0.1:0 \
     --port-file "$work/port" --manufacturer-ca "$work/manufacturer-ca.pem" 2>"$work/serve.log" &
   server=$!
   for _ in $(seq 100); do [[ -s "$work/port" ]] && break; sleep 0.1; done
   "$BIN/pve_load" run --work "$work" --pve-dir "$work/pve" --port "$(cat "$work/port")" \
     --bundle "$work/release/release.bundle" --devices "$DEVICES" --seconds "$SECS" \
-    --threads "$THREADS" 2>"$work/load.log" || { cat "$work/load.log" >&2; exit 1; }
+    --concurrency "$CONCURRENCY" --threads "$LOAD_THREADS" "$@" 2>"$work/load.log" ||
+    { cat "$work/load.log" >&2; exit 1; }
   kill "$server"
   wait "$server" 2>/dev/null || true
   server=""
@@ -52,6 +60,7 @@ run() {
 field() { tr ' ' '\n' <<<"$1" | awk -F= -v k="$2" '$1 == k { print $2 }'; }
 
 sqlite_line=$(run "sqlite:$work/pve.db")
+two_line=$(run "sqlite:$work/pve-two.db" --fresh-nonce)
 
 pg_line=""
 if [[ -x "$PG_BIN/initdb" ]]; then
@@ -71,6 +80,8 @@ ours=$(field "$sqlite_line" rate)
 echo "appraisal-https ours=${ours} reference=${ref} ratio=$(awk -v a="$ours" -v b="$ref" 'BEGIN { printf "%.3f", a / b }')" \
   "(appraisals/s over HTTPS, SQLite; $(field "$sqlite_line" devices) devices, p50 $(field "$sqlite_line" p50_ms) ms," \
   "p99 $(field "$sqlite_line" p99_ms) ms; reference: openssl speed -multi 2 ecdsap256 verify/s)"
+echo "appraisal-https-two-requests ours=$(field "$two_line" rate) (appraisals/s over HTTPS, SQLite," \
+  "a nonce request before every push; p50 $(field "$two_line" p50_ms) ms, p99 $(field "$two_line" p99_ms) ms)"
 if [[ -n "$pg_line" ]]; then
   echo "appraisal-https-postgres ours=$(field "$pg_line" rate) (appraisals/s over HTTPS, PostgreSQL;" \
     "p50 $(field "$pg_line" p50_ms) ms, p99 $(field "$pg_line" p99_ms) ms)"

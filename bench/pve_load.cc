@@ -1,21 +1,40 @@
 // Load generator for a running `henbtrust pve serve`: plays a fleet of
 // soft-TrE devices over HTTPS with keep-alive and mutual TLS, each appraisal
-// a push (POST /v1/nonces, then POST /v1/evidence with a fresh quote).
+// a push: POST /v1/evidence with a fresh quote over the nonce that came with
+// the device's previous result (the first time, or with --fresh-nonce every
+// time, POST /v1/nonces first).
 //
 //   pve_load setup --work W            makes a test TPM manufacturer CA in W
 //   pve_load run --work W --pve-dir D --port P --bundle B [--devices 1000]
-//                [--seconds 10] [--threads 8]
+//                [--seconds 10] [--threads 1] [--concurrency 64]
 //
 // `run` enrolls every device (EK certificate from W's CA, credential
-// activation) and then appraises for the given time. It prints one line:
+// activation) and opens its connection, then appraises for the given time:
+// each load thread drives its share of the devices without blocking (epoll,
+// non-blocking OpenSSL), keeping --concurrency appraisals in flight in all,
+// so that the generator costs the machine little beyond the devices' own
+// quotes. It prints one line:
 //   devices=N appraisals=N seconds=S rate=R p50_ms=X p99_ms=Y failures=F
+#include <arpa/inet.h>
+#include <fcntl.h>
+#include <netinet/in.h>
+#include <netinet/tcp.h>
+#include <openssl/err.h>
+#include <openssl/pem.h>
+#include <openssl/ssl.h>
+#include <openssl/x509_vfy.h>
+#include <sys/epoll.h>
 #include <sys/resource.h>
+#include <sys/socket.h>
+#include <unistd.h>
 
 #include <CLI/CLI.hpp>
 
 #include <algorithm>
 #include <atomic>
+#include <cctype>
 #include <chrono>
+#include <cstring>
 #include <iostream>
 #include <thread>
 
@@ -53,19 +72,242 @@ int Setup(const std::string& work) {
   return 0;
 }
 
+// A device of the fleet: its TrE and its own keep-alive mutual-TLS
+// connection, driven without blocking by one load thread.
 struct Device {
   std::unique_ptr<SoftTre> tre;
-  std::unique_ptr<HttpClient> client;
+  SSL_CTX* ctx = nullptr;  // its certificate and key
+  SSL* ssl = nullptr;
+  int fd = -1;
+  PushNonce nonce;  // held for its next push
+
+  enum class Phase { kIdle, kNonce, kEvidence } phase = Phase::kIdle;
+  std::string out;  // the request being written
+  std::string in;   // the response being read
+  Clock::time_point started;
+
+  ~Device() {
+    if (ssl != nullptr) SSL_free(ssl);
+    if (fd >= 0) close(fd);
+    if (ctx != nullptr) SSL_CTX_free(ctx);
+  }
 };
 
 struct RunArgs {
   std::string work, pve_dir, bundle, host = "127.0.0.1";
   uint16_t port = 0;
   int devices = 1000;
-  int threads = 8;
+  int threads = 1;
+  int concurrency = 64;
   double seconds = 10;
   bool with_log = true;
+  bool fresh_nonce = false;
 };
+
+std::string OpensslError() {
+  char buf[256];
+  const unsigned long e = ERR_get_error();
+  if (e == 0) return "unknown TLS error";
+  ERR_error_string_n(e, buf, sizeof buf);
+  return buf;
+}
+
+// A TLS 1.3 client context with the device's identity that trusts only the
+// PVE CA and checks that the server certificate names `host` (an address).
+Result<SSL_CTX*> DeviceContext(const DeviceCredentials& creds) {
+  SSL_CTX* ctx = SSL_CTX_new(TLS_client_method());
+  if (ctx == nullptr) return Error(ErrorCode::kNetTls, OpensslError());
+  SSL_CTX_set_min_proto_version(ctx, TLS1_3_VERSION);
+  auto fail = [&](const std::string& what) {
+    SSL_CTX_free(ctx);
+    return Error(ErrorCode::kNetTls, what + ": " + OpensslError());
+  };
+  BIO* cert_bio =
+      BIO_new_mem_buf(creds.certificate_pem.data(), static_cast<int>(creds.certificate_pem.size()));
+  X509* cert = PEM_read_bio_X509(cert_bio, nullptr, nullptr, nullptr);
+  BIO_free(cert_bio);
+  if (cert == nullptr || SSL_CTX_use_certificate(ctx, cert) != 1) {
+    X509_free(cert);
+    return fail("device certificate");
+  }
+  X509_free(cert);
+  BIO* key_bio =
+      BIO_new_mem_buf(creds.private_key_pem.data(), static_cast<int>(creds.private_key_pem.size()));
+  EVP_PKEY* key = PEM_read_bio_PrivateKey(key_bio, nullptr, nullptr, nullptr);
+  BIO_free(key_bio);
+  if (key == nullptr || SSL_CTX_use_PrivateKey(ctx, key) != 1) {
+    EVP_PKEY_free(key);
+    return fail("device key");
+  }
+  EVP_PKEY_free(key);
+  BIO* ca_bio = BIO_new_mem_buf(creds.ca_pem.data(), static_cast<int>(creds.ca_pem.size()));
+  X509* ca = PEM_read_bio_X509(ca_bio, nullptr, nullptr, nullptr);
+  BIO_free(ca_bio);
+  if (ca == nullptr || X509_STORE_add_cert(SSL_CTX_get_cert_store(ctx), ca) != 1) {
+    X509_free(ca);
+    return fail("PVE CA");
+  }
+  X509_free(ca);
+  SSL_CTX_set_verify(ctx, SSL_VERIFY_PEER, nullptr);
+  return ctx;
+}
+
+// Connects and completes the handshake (blocking), then leaves the socket
+// non-blocking for the load loop.
+Status ConnectDevice(Device& d, const std::string& host, uint16_t port) {
+  d.fd = socket(AF_INET, SOCK_STREAM, 0);
+  if (d.fd < 0) return Error(ErrorCode::kNet, std::string("socket: ") + strerror(errno));
+  sockaddr_in addr{};
+  addr.sin_family = AF_INET;
+  addr.sin_port = htons(port);
+  if (inet_pton(AF_INET, host.c_str(), &addr.sin_addr) != 1)
+    return Error(ErrorCode::kInvalidArgument, "--host must be an IPv4 address");
+  if (connect(d.fd, reinterpret_cast<sockaddr*>(&addr), sizeof addr) != 0)
+    return Error(ErrorCode::kNet, "connect " + host + ": " + strerror(errno));
+  const int one = 1;
+  setsockopt(d.fd, IPPROTO_TCP, TCP_NODELAY, &one, sizeof one);
+  d.ssl = SSL_new(d.ctx);
+  SSL_set_fd(d.ssl, d.fd);
+  X509_VERIFY_PARAM_set1_ip_asc(SSL_get0_param(d.ssl), host.c_str());
+  if (SSL_connect(d.ssl) != 1) return Error(ErrorCode::kNetTls, "handshake: " + OpensslError());
+  fcntl(d.fd, F_SETFL, fcntl(d.fd, F_GETFL) | O_NONBLOCK);
+  return OkStatus();
+}
+
+std::string HttpPost(const std::string& target, const std::string& host, std::string_view body) {
+  std::string r =
+      "POST " + target + " HTTP/1.1\r\nHost: " + host +
+      "\r\nContent-Type: application/json\r\nContent-Length: " + std::to_string(body.size()) +
+      "\r\n\r\n";
+  r += body;
+  return r;
+}
+
+// The status and body of a complete HTTP/1.1 response in `in`, if complete.
+std::optional<std::pair<int, std::string_view>> CompleteResponse(const std::string& in) {
+  const size_t head_end = in.find("\r\n\r\n");
+  if (head_end == std::string::npos || in.size() < 12) return std::nullopt;
+  const int status = std::atoi(in.c_str() + 9);
+  size_t length = 0;
+  const std::string_view head(in.data(), head_end);
+  for (size_t pos = head.find("\r\n"); pos != std::string_view::npos;
+       pos = head.find("\r\n", pos + 2)) {
+    const std::string_view line = head.substr(pos + 2, head.find("\r\n", pos + 2) - pos - 2);
+    constexpr std::string_view kName = "content-length:";
+    if (line.size() > kName.size() &&
+        std::equal(kName.begin(), kName.end(), line.begin(),
+                   [](char a, char b) { return a == std::tolower(b); })) {
+      length = std::strtoul(std::string(line.substr(kName.size())).c_str(), nullptr, 10);
+    }
+  }
+  if (in.size() < head_end + 4 + length) return std::nullopt;
+  return std::make_pair(status, std::string_view(in).substr(head_end + 4, length));
+}
+
+struct ThreadResult {
+  std::vector<float> latencies;
+  int64_t failures = 0;
+  std::string first_failure;
+};
+
+// One load thread: keeps up to `in_flight` of its devices' appraisals going
+// at once over epoll, each device's next push starting when its last ends.
+void LoadLoop(const RunArgs& a, std::vector<Device*> mine, int in_flight,
+              const std::atomic<bool>& stop, ThreadResult& out) {
+  const int ep = epoll_create1(0);
+  for (Device* d : mine) {
+    epoll_event ev{};
+    ev.events = EPOLLIN;
+    ev.data.ptr = d;
+    epoll_ctl(ep, EPOLL_CTL_ADD, d->fd, &ev);
+  }
+  out.latencies.reserve(1'000'000);
+  size_t next = 0;
+  int active = 0;
+  auto fail = [&](Device& d, const std::string& why) {
+    if (out.failures++ == 0) out.first_failure = why;
+    d.phase = Device::Phase::kIdle;
+    --active;
+  };
+  auto send = [&](Device& d) {
+    int n = SSL_write(d.ssl, d.out.data(), static_cast<int>(d.out.size()));
+    if (n <= 0) {
+      // A request is far smaller than the socket buffer: a short write is a
+      // failure here, not a case to wait for.
+      fail(d, "write: " + OpensslError());
+      return;
+    }
+    d.in.clear();
+  };
+  auto begin = [&](Device& d) {
+    d.started = Clock::now();
+    ++active;
+    if (a.fresh_nonce || d.nonce.nonce.empty()) {
+      d.phase = Device::Phase::kNonce;
+      d.out = HttpPost("/v1/nonces", a.host, "{}");
+    } else {
+      d.phase = Device::Phase::kEvidence;
+      auto evidence = EvidenceJson(*d.tre, d.nonce.nonce, d.nonce.selection, a.with_log);
+      d.nonce = {};
+      if (!evidence.ok()) return fail(d, evidence.error().ToString());
+      d.out = HttpPost("/v1/evidence", a.host, *evidence);
+    }
+    send(d);
+  };
+  auto finish = [&](Device& d, int status, std::string_view body) {
+    if (d.phase == Device::Phase::kNonce) {
+      auto nonce = status == 200 ? NonceFromAnswer(std::string(body))
+                                 : Result<PushNonce>(Error(ErrorCode::kNetStatus, "nonce"));
+      if (!nonce.ok())
+        return fail(d, "nonce: " + std::to_string(status) + " " + std::string(body.substr(0, 300)));
+      d.nonce = std::move(nonce).value();
+      d.phase = Device::Phase::kEvidence;
+      auto evidence = EvidenceJson(*d.tre, d.nonce.nonce, d.nonce.selection, a.with_log);
+      d.nonce = {};
+      if (!evidence.ok()) return fail(d, evidence.error().ToString());
+      d.out = HttpPost("/v1/evidence", a.host, *evidence);
+      return send(d);
+    }
+    if (status != 200 || body.find("\"status\":\"affirming\"") == std::string_view::npos)
+      return fail(d,
+                  "appraisal: " + std::to_string(status) + " " + std::string(body.substr(0, 300)));
+    if (auto n = NextNonceFromResult(std::string(body))) d.nonce = std::move(*n);
+    out.latencies.push_back(
+        std::chrono::duration<float, std::milli>(Clock::now() - d.started).count());
+    d.phase = Device::Phase::kIdle;
+    --active;
+  };
+  std::vector<epoll_event> events(256);
+  char buf[16384];
+  while (!stop.load(std::memory_order_relaxed)) {
+    // Start pushes on idle devices, in turn, up to the in-flight limit.
+    for (size_t tried = 0; active < in_flight && tried < mine.size(); ++tried) {
+      Device& d = *mine[next];
+      next = (next + 1) % mine.size();
+      if (d.phase == Device::Phase::kIdle) begin(d);
+    }
+    const int n = epoll_wait(ep, events.data(), static_cast<int>(events.size()), 100);
+    for (int i = 0; i < n; ++i) {
+      Device& d = *static_cast<Device*>(events[static_cast<size_t>(i)].data.ptr);
+      for (;;) {
+        const int got = SSL_read(d.ssl, buf, sizeof buf);
+        if (got > 0) {
+          d.in.append(buf, static_cast<size_t>(got));
+          continue;
+        }
+        const int err = SSL_get_error(d.ssl, got);
+        if (err != SSL_ERROR_WANT_READ) {
+          fail(d, "connection closed: " + OpensslError());
+          epoll_ctl(ep, EPOLL_CTL_DEL, d.fd, nullptr);
+        }
+        break;
+      }
+      if (d.phase == Device::Phase::kIdle) continue;
+      if (auto r = CompleteResponse(d.in)) finish(d, r->first, r->second);
+    }
+  }
+  close(ep);
+}
 
 int Run(const RunArgs& a) {
   // One connection per device, plus files: raise the descriptor limit.
@@ -73,6 +315,10 @@ int Run(const RunArgs& a) {
   if (getrlimit(RLIMIT_NOFILE, &lim) == 0) {
     lim.rlim_cur = lim.rlim_max;
     setrlimit(RLIMIT_NOFILE, &lim);
+  }
+  if (a.threads < 1 || a.concurrency < a.threads || a.threads > a.devices) {
+    std::cerr << "need 1 <= --threads <= --concurrency and --threads <= --devices\n";
+    return 2;
   }
   auto ca_pem = ReadTextFile(a.pve_dir + "/ca.pem");
   auto mfr_pem = ReadTextFile(a.work + "/manufacturer-ca.pem");
@@ -87,7 +333,7 @@ int Run(const RunArgs& a) {
   if (!header.ok()) return Fail(header.error());
   const ReleaseManifest& release = header->manifest;
 
-  // Enroll the fleet, in parallel.
+  // Enroll the fleet and open its connections, on two threads per core.
   std::vector<Device> fleet(static_cast<size_t>(a.devices));
   std::atomic<int> next{0}, enroll_failures{0};
   const auto enroll_start = Clock::now();
@@ -107,70 +353,58 @@ int Run(const RunArgs& a) {
           id, release.hardware_models.front(), release.release_id, release.version, cert->ToDer(),
           ""};
       auto creds = Enroll(a.host, a.port, *ca_pem, *d.tre, req);
-      if (!creds.ok()) {
-        if (enroll_failures++ == 0) std::cerr << "enrollment: " << creds.error().ToString() << "\n";
-        continue;
+      Status connected = creds.ok() ? OkStatus() : Status(creds.error());
+      if (connected.ok()) {
+        auto ctx = DeviceContext(*creds);
+        connected = ctx.ok() ? OkStatus() : Status(ctx.error());
+        if (ctx.ok()) {
+          d.ctx = *ctx;
+          connected = ConnectDevice(d, a.host, a.port);
+        }
       }
-      auto client = HttpClient::Connect(a.host, a.port, DeviceTls(*creds));
-      if (!client.ok()) {
-        if (enroll_failures++ == 0) std::cerr << "connect: " << client.error().ToString() << "\n";
-        continue;
-      }
-      d.client = std::move(client).value();
+      if (!connected.ok() && enroll_failures++ == 0)
+        std::cerr << "device " << id << ": " << connected.error().ToString() << "\n";
     }
   };
   {
     std::vector<std::thread> pool;
-    for (int t = 0; t < a.threads; ++t) pool.emplace_back(enroll);
+    const unsigned n = std::max(2u, 2 * std::thread::hardware_concurrency());
+    for (unsigned t = 0; t < n; ++t) pool.emplace_back(enroll);
     for (auto& t : pool) t.join();
   }
   if (enroll_failures > 0) {
-    std::cerr << enroll_failures << " devices failed to enroll\n";
+    std::cerr << enroll_failures << " devices failed to enroll or connect\n";
     return 1;
   }
   const double enroll_seconds = std::chrono::duration<double>(Clock::now() - enroll_start).count();
   std::cerr << "enrolled " << a.devices << " devices in " << enroll_seconds << " s\n";
 
-  // Appraise: each thread cycles through its own share of the fleet (a
-  // device's TrE and connection are used by one thread only).
-  if (a.threads > a.devices) {
-    std::cerr << "--threads must not exceed --devices\n";
-    return 2;
-  }
+  // Appraise: each load thread drives its own share of the fleet.
   std::atomic<bool> stop{false};
-  std::atomic<int64_t> failures{0};
-  std::vector<std::vector<float>> latencies(static_cast<size_t>(a.threads));
-  auto work = [&](int t) {
-    auto& lat = latencies[static_cast<size_t>(t)];
-    lat.reserve(200'000);
-    for (size_t i = static_cast<size_t>(t); !stop; i += static_cast<size_t>(a.threads)) {
-      if (i >= fleet.size()) i = static_cast<size_t>(t);
-      Device& d = fleet[i];
-      const auto start = Clock::now();
-      auto r = AttestOnce(*d.client, *d.tre, a.with_log);
-      if (!r.ok() || r->status != 200 ||
-          r->body.find("\"status\":\"affirming\"") == std::string::npos) {
-        if (failures++ == 0) {
-          std::cerr << "appraisal failed: "
-                    << (r.ok() ? std::to_string(r->status) + " " + r->body.substr(0, 300)
-                               : r.error().ToString())
-                    << "\n";
-        }
-        continue;
-      }
-      lat.push_back(std::chrono::duration<float, std::milli>(Clock::now() - start).count());
-    }
-  };
-  const auto start = Clock::now();
+  std::vector<ThreadResult> results(static_cast<size_t>(a.threads));
   std::vector<std::thread> pool;
-  for (int t = 0; t < a.threads; ++t) pool.emplace_back(work, t);
+  const auto start = Clock::now();
+  for (int t = 0; t < a.threads; ++t) {
+    std::vector<Device*> mine;
+    for (size_t i = static_cast<size_t>(t); i < fleet.size(); i += static_cast<size_t>(a.threads))
+      mine.push_back(&fleet[i]);
+    const int in_flight = a.concurrency / a.threads + (t < a.concurrency % a.threads ? 1 : 0);
+    pool.emplace_back(LoadLoop, std::cref(a), std::move(mine), in_flight, std::cref(stop),
+                      std::ref(results[static_cast<size_t>(t)]));
+  }
   std::this_thread::sleep_for(std::chrono::duration<double>(a.seconds));
   stop = true;
   for (auto& t : pool) t.join();
   const double elapsed = std::chrono::duration<double>(Clock::now() - start).count();
 
   std::vector<float> all;
-  for (auto& l : latencies) all.insert(all.end(), l.begin(), l.end());
+  int64_t failures = 0;
+  for (auto& r : results) {
+    all.insert(all.end(), r.latencies.begin(), r.latencies.end());
+    if (r.failures > 0 && failures == 0)
+      std::cerr << "appraisal failed: " << r.first_failure << "\n";
+    failures += r.failures;
+  }
   std::sort(all.begin(), all.end());
   auto pct = [&](double p) {
     return all.empty() ? 0.0 : all[std::min(all.size() - 1, static_cast<size_t>(p * all.size()))];
@@ -178,7 +412,7 @@ int Run(const RunArgs& a) {
   std::printf(
       "devices=%d appraisals=%zu seconds=%.2f rate=%.1f p50_ms=%.2f p99_ms=%.2f failures=%lld\n",
       a.devices, all.size(), elapsed, static_cast<double>(all.size()) / elapsed, pct(0.50),
-      pct(0.99), static_cast<long long>(failures.load()));
+      pct(0.99), static_cast<long long>(failures));
   return failures > 0 ? 1 : 0;
 }
 
@@ -200,10 +434,16 @@ int main(int argc, char** argv) {
   run->add_option("--host", a.host, "PVE address")->capture_default_str();
   run->add_option("--port", a.port, "PVE port")->required();
   run->add_option("--devices", a.devices, "fleet size")->capture_default_str();
-  run->add_option("--threads", a.threads, "concurrent appraisals")->capture_default_str();
+  run->add_option("--threads", a.threads, "load threads, each driving its share of the fleet")
+      ->capture_default_str();
+  run->add_option("--concurrency", a.concurrency, "appraisals in flight at once, over all threads")
+      ->capture_default_str();
   run->add_option("--seconds", a.seconds, "duration of the appraisal phase")->capture_default_str();
   bool no_log = false;
   run->add_flag("--no-log", no_log, "send quotes without the event log");
+  run->add_flag("--fresh-nonce", a.fresh_nonce,
+                "fetch a nonce before every push (two requests per appraisal) instead of using "
+                "the next nonce that came with the previous result");
   CLI11_PARSE(app, argc, argv);
   a.with_log = !no_log;
   if (*setup) return Setup(setup_work);

@@ -2,6 +2,7 @@
 
 #include <nlohmann/json.hpp>
 
+#include "henbtrust/core/file.h"
 #include "henbtrust/crypto/keys.h"
 #include "henbtrust/net/protocol.h"
 #include "henbtrust/tpm/quote_verifier.h"
@@ -96,18 +97,71 @@ Result<std::string> EvidenceJson(Tre& tre, ByteView nonce,
   return body.dump();
 }
 
-Result<HttpResponse> AttestOnce(HttpClient& pve, Tre& tre, bool with_log) {
+namespace {
+
+Result<PushNonce> NonceFrom(const Json& n) {
+  PushNonce out;
+  HENB_ASSIGN_OR_RETURN(out.nonce, Base64Of(n, "nonce"));
+  if (out.nonce.empty() || out.nonce.size() > kMaxNonce)
+    return Error(ErrorCode::kNetStatus, "the PVE's nonce has a bad size");
+  if (!n.contains("pcr_selection") || !n["pcr_selection"].is_string())
+    return Error(ErrorCode::kNetStatus, "the nonce answer lacks 'pcr_selection'");
+  HENB_ASSIGN_OR_RETURN(out.selection,
+                        ParsePcrSelectionSpec(n["pcr_selection"].get<std::string>()));
+  if (n.contains("expires_at") && n["expires_at"].is_number_integer())
+    out.expires_at = n["expires_at"].get<int64_t>();
+  return out;
+}
+
+Result<PushNonce> FetchNonce(HttpClient& pve) {
   HENB_ASSIGN_OR_RETURN(HttpResponse issued,
                         pve.Request("POST", "/v1/nonces", "application/json", "{}"));
   if (issued.status != 200) return Refused("nonce request", issued);
-  HENB_ASSIGN_OR_RETURN(Json n, JsonOf(issued));
-  HENB_ASSIGN_OR_RETURN(Bytes nonce, Base64Of(n, "nonce"));
-  if (!n.contains("pcr_selection") || !n["pcr_selection"].is_string())
-    return Error(ErrorCode::kNetStatus, "the nonce answer lacks 'pcr_selection'");
-  HENB_ASSIGN_OR_RETURN(auto selection,
-                        ParsePcrSelectionSpec(n["pcr_selection"].get<std::string>()));
-  HENB_ASSIGN_OR_RETURN(std::string evidence, EvidenceJson(tre, nonce, selection, with_log));
-  return pve.Request("POST", "/v1/evidence", "application/json", evidence);
+  return NonceFromAnswer(issued.body);
+}
+
+bool IsNonceRefusal(const HttpResponse& r) {
+  if (r.status != 409) return false;
+  const Json body = Json::parse(r.body, nullptr, false);
+  return body.is_object() && body.contains("error") && body["error"].is_object() &&
+         body["error"].value("code", "") == ErrorCodeName(ErrorCode::kPolicyNonce);
+}
+
+}  // namespace
+
+Result<HttpResponse> AttestOnce(HttpClient& pve, Tre& tre, bool with_log, PushNonce* held) {
+  PushNonce local;
+  if (held == nullptr) held = &local;
+  const bool had_one = !held->nonce.empty() && held->expires_at > UnixSeconds();
+  if (!had_one) {
+    HENB_ASSIGN_OR_RETURN(*held, FetchNonce(pve));
+  }
+  PushNonce nonce = std::move(*held);
+  *held = {};
+  HENB_ASSIGN_OR_RETURN(std::string evidence,
+                        EvidenceJson(tre, nonce.nonce, nonce.selection, with_log));
+  HENB_ASSIGN_OR_RETURN(HttpResponse answer,
+                        pve.Request("POST", "/v1/evidence", "application/json", evidence));
+  if (had_one && IsNonceRefusal(answer)) return AttestOnce(pve, tre, with_log, held);
+  if (answer.status == 200 || answer.status == 422) {
+    if (auto next = NextNonceFromResult(answer.body)) *held = std::move(*next);
+  }
+  return answer;
+}
+
+Result<PushNonce> NonceFromAnswer(const std::string& body) {
+  const Json n = Json::parse(body, nullptr, false);
+  if (!n.is_object()) return Error(ErrorCode::kNetStatus, "the PVE answered with non-JSON");
+  return NonceFrom(n);
+}
+
+std::optional<PushNonce> NextNonceFromResult(const std::string& body) {
+  const Json result = Json::parse(body, nullptr, false);
+  if (!result.is_object() || !result.contains("next_nonce") || !result["next_nonce"].is_object())
+    return std::nullopt;
+  auto next = NonceFrom(result["next_nonce"]);
+  if (!next.ok()) return std::nullopt;
+  return std::move(next).value();
 }
 
 HttpHandler IntegrityResponder(Tre& tre, std::mutex& tre_mu) {

@@ -98,9 +98,17 @@ struct PveService::Impl {
   // has not expired; kPolicyNonce otherwise.
   Result<int64_t> CheckNonce(const std::string& device_id, ByteView nonce, int64_t now) const;
   // The nonce must be one the PVE issued to this device, unused and unexpired,
-  // unless `nonce_checked` (the OAM's order nonce, step 9).
-  Result<HttpResponse> AppraiseAndRecord(const DeviceRecord& device, const Evidence& evidence,
-                                         ByteView nonce, bool nonce_checked = false);
+  // unless `nonce_checked` (the OAM's order nonce, step 9). The answer is 200,
+  // or 422 when the evidence did not verify (the signed result is kept).
+  struct Appraised {
+    int status;
+    Json body;
+    std::shared_ptr<const Reference> reference;
+  };
+  Result<Appraised> AppraiseAndRecord(const DeviceRecord& device, const Evidence& evidence,
+                                      ByteView nonce, bool nonce_checked = false);
+  // {nonce, expires_at, pcr_selection} for the device's next push.
+  Result<Json> NonceJson(const DeviceRecord& device, const Reference& reference);
   Result<Evidence> EvidenceFrom(const Json& body, Bytes* nonce);
   void MaybePurge(int64_t now);
 
@@ -412,13 +420,18 @@ Result<HttpResponse> PveService::Impl::Activate(const HttpRequest& req,
 
 // --- appraisal (DESIGN.md section 3, steps 2 to 4) --------------------------
 
+Result<Json> PveService::Impl::NonceJson(const DeviceRecord& device, const Reference& reference) {
+  HENB_ASSIGN_OR_RETURN(auto nonce, NewNonce(device.device_id));
+  return Json{{"nonce", Base64Encode(nonce.first)},
+              {"expires_at", nonce.second},
+              {"pcr_selection", FormatPcrSelection({PlanSelection(reference.manifest)})}};
+}
+
 Result<HttpResponse> PveService::Impl::IssueNonce(const HttpRequest& req) {
   HENB_ASSIGN_OR_RETURN(DeviceRecord device, LoadDevice(req.peer.common_name));
   HENB_ASSIGN_OR_RETURN(auto ref, LoadReference(device));
-  HENB_ASSIGN_OR_RETURN(auto nonce, NewNonce(device.device_id));
-  return JsonResponse(200, {{"nonce", Base64Encode(nonce.first)},
-                            {"expires_at", nonce.second},
-                            {"pcr_selection", FormatPcrSelection({PlanSelection(ref->manifest)})}});
+  HENB_ASSIGN_OR_RETURN(Json nonce, NonceJson(device, *ref));
+  return JsonResponse(200, nonce);
 }
 
 Result<Evidence> PveService::Impl::EvidenceFrom(const Json& body, Bytes* nonce) {
@@ -441,7 +454,12 @@ Result<HttpResponse> PveService::Impl::PushEvidence(const HttpRequest& req) {
   Bytes nonce;
   HENB_ASSIGN_OR_RETURN(Evidence evidence, EvidenceFrom(body, &nonce));
   HENB_ASSIGN_OR_RETURN(DeviceRecord device, LoadDevice(req.peer.common_name));
-  return AppraiseAndRecord(device, evidence, nonce);
+  HENB_ASSIGN_OR_RETURN(Appraised a, AppraiseAndRecord(device, evidence, nonce));
+  // The nonce for the device's next push comes with this result, so that a
+  // device attesting again within the nonce lifetime needs one request, not
+  // two (the nonce is the same as one from POST /v1/nonces).
+  HENB_ASSIGN_OR_RETURN(a.body["next_nonce"], NonceJson(device, *a.reference));
+  return JsonResponse(a.status, a.body);
 }
 
 Result<HttpResponse> PveService::Impl::PullAppraisal(const std::string& device_id) {
@@ -479,7 +497,8 @@ Result<HttpResponse> PveService::Impl::PullAppraisal(const std::string& device_i
   Bytes echoed;
   HENB_ASSIGN_OR_RETURN(Evidence evidence, EvidenceFrom(body, &echoed));
   // The quote must carry the nonce the PVE sent, whatever the agent echoes.
-  return AppraiseAndRecord(device, evidence, nonce.first);
+  HENB_ASSIGN_OR_RETURN(Appraised a, AppraiseAndRecord(device, evidence, nonce.first));
+  return JsonResponse(a.status, a.body);
 }
 
 // Step 9: the OAM has the PVE verify a device's completion quote, made with
@@ -495,7 +514,8 @@ Result<HttpResponse> PveService::Impl::UpdateAppraisal(const HttpRequest& req,
   Bytes nonce;
   HENB_ASSIGN_OR_RETURN(Evidence evidence, EvidenceFrom(body, &nonce));
   if (nonce.size() < 16) return BadRequest("an order nonce has at least 16 bytes");
-  return AppraiseAndRecord(device, evidence, nonce, true);
+  HENB_ASSIGN_OR_RETURN(Appraised a, AppraiseAndRecord(device, evidence, nonce, true));
+  return JsonResponse(a.status, a.body);
 }
 
 // The OAM's commit (step 9): the device's recorded configuration becomes the
@@ -518,9 +538,10 @@ Result<HttpResponse> PveService::Impl::SetConfiguration(const HttpRequest& req,
                       {{"device_id", device_id}, {"release_id", release_id}, {"version", version}});
 }
 
-Result<HttpResponse> PveService::Impl::AppraiseAndRecord(const DeviceRecord& device,
-                                                         const Evidence& evidence, ByteView nonce,
-                                                         bool nonce_checked) {
+Result<PveService::Impl::Appraised> PveService::Impl::AppraiseAndRecord(const DeviceRecord& device,
+                                                                        const Evidence& evidence,
+                                                                        ByteView nonce,
+                                                                        bool nonce_checked) {
   const int64_t now = config.now();
   int64_t nonce_expires_at = 0;
   if (!nonce_checked) {
@@ -556,9 +577,9 @@ Result<HttpResponse> PveService::Impl::AppraiseAndRecord(const DeviceRecord& dev
   if (r.evidence_error) {
     // The evidence did not verify: a client error, with the signed result kept.
     out["error"] = {{"code", ErrorCodeName(*r.evidence_error)}, {"message", r.detail}};
-    return JsonResponse(422, out);
+    return Appraised{422, std::move(out), std::move(ref)};
   }
-  return JsonResponse(200, out);
+  return Appraised{200, std::move(out), std::move(ref)};
 }
 
 // --- results ----------------------------------------------------------------

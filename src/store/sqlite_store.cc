@@ -587,23 +587,37 @@ class SqliteStore final : public Store {
     return id;
   }
 
-  // One result per entry, in order.
+  // REQUIRES: mu_ held. Runs one transaction-control statement, prepared once.
+  Status Control(const char* sql) {
+    Stmt s(cache_, db_, sql);
+    return Done(s, sql);
+  }
+
+  // One result per entry, in order. A batch of one needs no savepoint: its
+  // transaction is its record.
   std::vector<Result<int64_t>> CommitAppraisals(const std::vector<PendingAppraisal*>& batch) {
     std::lock_guard<std::mutex> lock(mu_);
-    Status st = Exec("BEGIN IMMEDIATE");
+    const bool alone = batch.size() == 1;
+    Status st = Control("BEGIN IMMEDIATE");
     std::vector<Result<int64_t>> results;
     results.reserve(batch.size());
     for (size_t i = 0; st.ok() && i < batch.size(); ++i) {
-      st = Exec("SAVEPOINT appraisal");
+      if (!alone) st = Control("SAVEPOINT appraisal");
       if (!st.ok()) break;
       Result<int64_t> id = WriteAppraisal(*batch[i]->record);
-      if (!id.ok()) st = Exec("ROLLBACK TO appraisal");
-      if (st.ok()) st = Exec("RELEASE appraisal");
+      if (!alone) {
+        if (!id.ok()) st = Control("ROLLBACK TO appraisal");
+        if (st.ok()) st = Control("RELEASE appraisal");
+      }
       results.push_back(std::move(id));
     }
-    if (st.ok()) st = Exec("COMMIT");
+    if (st.ok() && alone && !results.front().ok()) {
+      (void)Control("ROLLBACK");
+      return results;
+    }
+    if (st.ok()) st = Control("COMMIT");
     if (!st.ok()) {
-      (void)Exec("ROLLBACK");
+      (void)Control("ROLLBACK");
       results.clear();
       for (size_t i = 0; i < batch.size(); ++i) results.emplace_back(st.error());
     }
@@ -632,6 +646,11 @@ class SqliteStore final : public Store {
 }  // namespace
 
 Result<std::unique_ptr<Store>> OpenSqliteStore(const std::string& path) {
+  // SQLite's memory statistics take a process-wide mutex on every
+  // allocation, which concurrent requests then contend for; nothing reads
+  // them. This must precede SQLite's initialisation, so once per process.
+  static const int configured = sqlite3_config(SQLITE_CONFIG_MEMSTATUS, 0);
+  (void)configured;
   auto store = std::make_unique<SqliteStore>();
   HENB_TRY(store->Open(path));
   return std::unique_ptr<Store>(std::move(store));

@@ -377,6 +377,54 @@ TEST_F(PveServiceTest, BadInputOverTheWireGetsAClear4xxAndTheServiceGoesOn) {
             std::string::npos);
 }
 
+// A result carries the device's next nonce, so that a device attesting again
+// needs one request; that nonce is as single use, expiring and bound to the
+// device as one from POST /v1/nonces.
+TEST_F(PveServiceTest, TheNextNonceMakesTheNextPushOneRequestAndIsSingleUse) {
+  auto a = h_.Enrolled("henb-n1");
+  auto b = h_.Enrolled("henb-n2");
+  ASSERT_TRUE(a.client && b.client);
+  PushNonce held;
+  auto first = AttestOnce(*a.client, *a.tre, true, &held);
+  ASSERT_TRUE(first.ok()) << first.error().ToString();
+  ASSERT_EQ(first->status, 200) << first->body;
+  ASSERT_FALSE(held.nonce.empty());
+  EXPECT_EQ(held.expires_at, h_.now + h_.pve->config.nonce_ttl);
+  EXPECT_EQ(FormatPcrSelection(held.selection), FormatPcrSelection({PlanSelection(h_.reference)}));
+
+  // The held nonce alone makes an appraisal: no nonce request.
+  const std::string evidence = *EvidenceJson(*a.tre, held.nonce, held.selection);
+  const HttpResponse second = Post(*a.client, "/v1/evidence", evidence);
+  ASSERT_EQ(second.status, 200) << second.body;
+  EXPECT_EQ(Body(second)["status"], "affirming");
+  auto next = NextNonceFromResult(second.body);
+  ASSERT_TRUE(next.has_value());
+  EXPECT_NE(next->nonce, held.nonce);
+  // Spent: the same evidence again is refused, and so is the nonce in another
+  // quote; nor may another device use a's next nonce.
+  EXPECT_EQ(CodeOf(Post(*a.client, "/v1/evidence", evidence)), "policy.nonce");
+  EXPECT_EQ(
+      CodeOf(Post(*a.client, "/v1/evidence", *EvidenceJson(*a.tre, held.nonce, held.selection))),
+      "policy.nonce");
+  EXPECT_EQ(
+      CodeOf(Post(*b.client, "/v1/evidence", *EvidenceJson(*b.tre, next->nonce, next->selection))),
+      "policy.nonce");
+
+  // A held nonce the PVE no longer takes (expired by the PVE's clock, or not
+  // one of its own) costs the device one retry with a fresh nonce.
+  held = *next;
+  h_.now += h_.pve->config.nonce_ttl + 1;
+  auto after_expiry = AttestOnce(*a.client, *a.tre, true, &held);
+  ASSERT_TRUE(after_expiry.ok()) << after_expiry.error().ToString();
+  EXPECT_EQ(after_expiry->status, 200) << after_expiry->body;
+  EXPECT_EQ(held.expires_at, h_.now + h_.pve->config.nonce_ttl);
+  held.nonce.assign(held.nonce.size(), 0x5a);
+  auto forged = AttestOnce(*a.client, *a.tre, true, &held);
+  ASSERT_TRUE(forged.ok()) << forged.error().ToString();
+  EXPECT_EQ(forged->status, 200) << forged->body;
+  EXPECT_FALSE(held.nonce.empty());
+}
+
 TEST_F(PveServiceTest, TlsIsVersion13AndTheServerCertificateIsChecked) {
   // openssl refuses TLS 1.2 against the server.
   const auto tls12 = testing::Run("echo | timeout 10 openssl s_client -tls1_2 -connect 127.0.0.1:" +

@@ -4,6 +4,7 @@
 #pragma once
 
 #include <mutex>
+#include <optional>
 #include <string>
 #include <vector>
 
@@ -44,9 +45,27 @@ TlsConfig DeviceTls(const DeviceCredentials& credentials);
 Result<std::string> EvidenceJson(Tre& tre, ByteView nonce,
                                  const std::vector<PcrSelection>& selection, bool with_log = true);
 
-// Push mode: fetches a nonce, quotes, posts the evidence. Returns the PVE's
-// answer (200 with the attestation result, or a 4xx with an error code).
-Result<HttpResponse> AttestOnce(HttpClient& pve, Tre& tre, bool with_log = true);
+// A nonce the PVE issued to this device for a push: from POST /v1/nonces, or
+// the `next_nonce` that came with the device's previous result.
+struct PushNonce {
+  Bytes nonce;             // empty: none held
+  int64_t expires_at = 0;  // Unix seconds, by the PVE's clock
+  std::vector<PcrSelection> selection;
+};
+
+// The nonce in the PVE's answer to POST /v1/nonces (a JSON body).
+Result<PushNonce> NonceFromAnswer(const std::string& body);
+// The `next_nonce` that came with a result (a JSON body), if there is one.
+std::optional<PushNonce> NextNonceFromResult(const std::string& body);
+
+// Push mode: quotes over the nonce in `*held` when it holds one, otherwise
+// over a fresh one from POST /v1/nonces, and posts the evidence. A held nonce
+// the PVE refuses (expired, say, or from a restarted PVE's old key) costs one
+// retry with a fresh nonce. `*held` then keeps the PVE's next nonce, so that
+// the next push is one request. Returns the PVE's answer (200 with the
+// attestation result, or a 4xx with an error code).
+Result<HttpResponse> AttestOnce(HttpClient& pve, Tre& tre, bool with_log = true,
+                                PushNonce* held = nullptr);
 
 // Pull mode: a handler for POST /v1/integrity-request that answers only a
 // client with the PVE role and a verified certificate. `tre_mu` serialises
