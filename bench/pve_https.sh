@@ -51,7 +51,8 @@ run() {
   for _ in $(seq 100); do [[ -s "$work/port" ]] && break; sleep 0.1; done
   "$BIN/pve_load" run --work "$work" --pve-dir "$work/pve" --port "$(cat "$work/port")" \
     --bundle "$work/release/release.bundle" --devices "$DEVICES" --seconds "$SECS" \
-    --concurrency "$CONCURRENCY" --threads "$LOAD_THREADS" "$@" 2>"$work/load.log" ||
+    --concurrency "$CONCURRENCY" --threads "$LOAD_THREADS" --server-pid "$server" "$@" \
+    2>"$work/load.log" ||
     { cat "$work/load.log" >&2; exit 1; }
   kill "$server"
   wait "$server" 2>/dev/null || true
@@ -80,6 +81,11 @@ ours=$(field "$sqlite_line" rate)
 echo "appraisal-https ours=${ours} reference=${ref} ratio=$(awk -v a="$ours" -v b="$ref" 'BEGIN { printf "%.3f", a / b }')" \
   "(appraisals/s over HTTPS, SQLite; $(field "$sqlite_line" devices) devices, p50 $(field "$sqlite_line" p50_ms) ms," \
   "p99 $(field "$sqlite_line" p99_ms) ms; reference: openssl speed -multi 2 ecdsap256 verify/s)"
+# Where the machine's time goes: CPU microseconds per appraisal on each side.
+echo "appraisal-https-cpu pve_user_us=$(field "$sqlite_line" server_user_us)" \
+  "pve_sys_us=$(field "$sqlite_line" server_sys_us) load_user_us=$(field "$sqlite_line" load_user_us)" \
+  "load_sys_us=$(field "$sqlite_line" load_sys_us) (CPU per appraisal in the SQLite run; the" \
+  "load generator's includes its devices' quotes)"
 echo "appraisal-https-two-requests ours=$(field "$two_line" rate) (appraisals/s over HTTPS, SQLite," \
   "a nonce request before every push; p50 $(field "$two_line" p50_ms) ms, p99 $(field "$two_line" p99_ms) ms)"
 if [[ -n "$pg_line" ]]; then

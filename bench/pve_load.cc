@@ -15,6 +15,9 @@
 // so that the generator costs the machine little beyond the devices' own
 // quotes. It prints one line:
 //   devices=N appraisals=N seconds=S rate=R p50_ms=X p99_ms=Y failures=F
+//   load_user_us=U load_sys_us=S [server_user_us=U server_sys_us=S]
+// the last four being CPU microseconds per appraisal of the generator and,
+// with --server-pid, of the PVE.
 #include <arpa/inet.h>
 #include <fcntl.h>
 #include <netinet/in.h>
@@ -35,7 +38,9 @@
 #include <cctype>
 #include <chrono>
 #include <cstring>
+#include <fstream>
 #include <iostream>
+#include <sstream>
 #include <thread>
 
 #include "henbtrust/agent/agent.h"
@@ -102,7 +107,33 @@ struct RunArgs {
   double seconds = 10;
   bool with_log = true;
   bool fresh_nonce = false;
+  int server_pid = 0;  // to report the server's CPU time per appraisal
 };
+
+// CPU seconds (user, system) process `pid` has used, from /proc; 0 = this one.
+std::pair<double, double> CpuSeconds(int pid) {
+  if (pid == 0) {
+    rusage u{};
+    getrusage(RUSAGE_SELF, &u);
+    auto sec = [](const timeval& t) { return static_cast<double>(t.tv_sec) + t.tv_usec / 1e6; };
+    return {sec(u.ru_utime), sec(u.ru_stime)};
+  }
+  std::ifstream stat("/proc/" + std::to_string(pid) + "/stat");
+  std::string text((std::istreambuf_iterator<char>(stat)), std::istreambuf_iterator<char>());
+  // Fields 14 and 15 (utime, stime, in clock ticks) follow the ')' that ends
+  // the command name, which may itself hold spaces.
+  const size_t close = text.rfind(')');
+  if (close == std::string::npos) return {0, 0};
+  std::istringstream rest(text.substr(close + 2));
+  std::string field;
+  double utime = 0, stime = 0;
+  for (int i = 3; i <= 15 && rest >> field; ++i) {
+    if (i == 14) utime = std::stod(field);
+    if (i == 15) stime = std::stod(field);
+  }
+  const double tick = static_cast<double>(sysconf(_SC_CLK_TCK));
+  return {utime / tick, stime / tick};
+}
 
 std::string OpensslError() {
   char buf[256];
@@ -383,6 +414,8 @@ int Run(const RunArgs& a) {
   std::atomic<bool> stop{false};
   std::vector<ThreadResult> results(static_cast<size_t>(a.threads));
   std::vector<std::thread> pool;
+  const auto server_before = CpuSeconds(a.server_pid);
+  const auto load_before = CpuSeconds(0);
   const auto start = Clock::now();
   for (int t = 0; t < a.threads; ++t) {
     std::vector<Device*> mine;
@@ -396,6 +429,8 @@ int Run(const RunArgs& a) {
   stop = true;
   for (auto& t : pool) t.join();
   const double elapsed = std::chrono::duration<double>(Clock::now() - start).count();
+  const auto server_after = CpuSeconds(a.server_pid);
+  const auto load_after = CpuSeconds(0);
 
   std::vector<float> all;
   int64_t failures = 0;
@@ -409,10 +444,22 @@ int Run(const RunArgs& a) {
   auto pct = [&](double p) {
     return all.empty() ? 0.0 : all[std::min(all.size() - 1, static_cast<size_t>(p * all.size()))];
   };
+  // CPU time per appraisal in microseconds, user + system.
+  const double n = std::max<double>(1, static_cast<double>(all.size()));
+  auto per = [&](std::pair<double, double> before, std::pair<double, double> after, bool user) {
+    return 1e6 * (user ? after.first - before.first : after.second - before.second) / n;
+  };
   std::printf(
-      "devices=%d appraisals=%zu seconds=%.2f rate=%.1f p50_ms=%.2f p99_ms=%.2f failures=%lld\n",
+      "devices=%d appraisals=%zu seconds=%.2f rate=%.1f p50_ms=%.2f p99_ms=%.2f failures=%lld "
+      "load_user_us=%.0f load_sys_us=%.0f",
       a.devices, all.size(), elapsed, static_cast<double>(all.size()) / elapsed, pct(0.50),
-      pct(0.99), static_cast<long long>(failures));
+      pct(0.99), static_cast<long long>(failures), per(load_before, load_after, true),
+      per(load_before, load_after, false));
+  if (a.server_pid != 0) {
+    std::printf(" server_user_us=%.0f server_sys_us=%.0f", per(server_before, server_after, true),
+                per(server_before, server_after, false));
+  }
+  std::printf("\n");
   return failures > 0 ? 1 : 0;
 }
 
@@ -439,6 +486,8 @@ int main(int argc, char** argv) {
   run->add_option("--concurrency", a.concurrency, "appraisals in flight at once, over all threads")
       ->capture_default_str();
   run->add_option("--seconds", a.seconds, "duration of the appraisal phase")->capture_default_str();
+  run->add_option("--server-pid", a.server_pid,
+                  "the PVE's process id, to report its CPU time per appraisal");
   bool no_log = false;
   run->add_flag("--no-log", no_log, "send quotes without the event log");
   run->add_flag("--fresh-nonce", a.fresh_nonce,
