@@ -84,7 +84,8 @@ struct Device {
   SSL_CTX* ctx = nullptr;  // its certificate and key
   SSL* ssl = nullptr;
   int fd = -1;
-  PushNonce nonce;  // held for its next push
+  PushNonce nonce;      // held for its next push
+  bool closed = false;  // the connection failed: no more pushes
 
   enum class Phase { kIdle, kNonce, kEvidence } phase = Phase::kIdle;
   std::string out;  // the request being written
@@ -257,8 +258,8 @@ void LoadLoop(const RunArgs& a, std::vector<Device*> mine, int in_flight,
   int active = 0;
   auto fail = [&](Device& d, const std::string& why) {
     if (out.failures++ == 0) out.first_failure = why;
+    if (d.phase != Device::Phase::kIdle) --active;
     d.phase = Device::Phase::kIdle;
-    --active;
   };
   auto send = [&](Device& d) {
     int n = SSL_write(d.ssl, d.out.data(), static_cast<int>(d.out.size()));
@@ -315,7 +316,7 @@ void LoadLoop(const RunArgs& a, std::vector<Device*> mine, int in_flight,
     for (size_t tried = 0; active < in_flight && tried < mine.size(); ++tried) {
       Device& d = *mine[next];
       next = (next + 1) % mine.size();
-      if (d.phase == Device::Phase::kIdle) begin(d);
+      if (d.phase == Device::Phase::kIdle && !d.closed) begin(d);
     }
     const int n = epoll_wait(ep, events.data(), static_cast<int>(events.size()), 100);
     for (int i = 0; i < n; ++i) {
@@ -330,6 +331,7 @@ void LoadLoop(const RunArgs& a, std::vector<Device*> mine, int in_flight,
         if (err != SSL_ERROR_WANT_READ) {
           fail(d, "connection closed: " + OpensslError());
           epoll_ctl(ep, EPOLL_CTL_DEL, d.fd, nullptr);
+          d.closed = true;
         }
         break;
       }
