@@ -8,13 +8,15 @@
 #   appraisal-https ours=<appraisals/s, SQLite> reference=<openssl speed -multi 2 ecdsap256 verify/s> ratio=...
 #   appraisal-https-two-requests ours=<appraisals/s> ...
 #   appraisal-https-postgres ours=<appraisals/s> ...
-# Environment: BIN (build/bin), PVE_DEVICES (1000), PVE_SECONDS (10),
-# PVE_CONCURRENCY (64 appraisals in flight), PVE_LOAD_THREADS (1).
+# Each figure is the median of PVE_ROUNDS windows of PVE_SECONDS.
+# Environment: BIN (build/bin), PVE_DEVICES (1000), PVE_SECONDS (5),
+# PVE_ROUNDS (3), PVE_CONCURRENCY (64 appraisals in flight), PVE_LOAD_THREADS (1).
 set -euo pipefail
 cd "$(dirname "$0")/.."
 BIN=$(realpath "${BIN:-build/bin}")
 DEVICES=${PVE_DEVICES:-1000}
-SECS=${PVE_SECONDS:-10}
+SECS=${PVE_SECONDS:-5}
+ROUNDS=${PVE_ROUNDS:-3}
 CONCURRENCY=${PVE_CONCURRENCY:-64}
 LOAD_THREADS=${PVE_LOAD_THREADS:-1}
 PG_BIN=/usr/lib/postgresql/15/bin
@@ -50,7 +52,7 @@ run() {
   server=$!
   for _ in $(seq 100); do [[ -s "$work/port" ]] && break; sleep 0.1; done
   "$BIN/pve_load" run --work "$work" --pve-dir "$work/pve" --port "$(cat "$work/port")" \
-    --bundle "$work/release/release.bundle" --devices "$DEVICES" --seconds "$SECS" \
+    --bundle "$work/release/release.bundle" --devices "$DEVICES" --seconds "$SECS" --rounds "$ROUNDS" \
     --concurrency "$CONCURRENCY" --threads "$LOAD_THREADS" --server-pid "$server" "$@" \
     2>"$work/load.log" ||
     { cat "$work/load.log" >&2; exit 1; }
@@ -69,10 +71,15 @@ if [[ -x "$PG_BIN/initdb" ]]; then
   mkdir -p "$work/pg"
   [[ $(id -u) == 0 ]] && chown postgres: "$work/pg"
   as_pg "$PG_BIN/initdb" -D "$pg_data" -A trust -U henb >/dev/null
-  port=$((20000 + RANDOM % 30000))
-  as_pg "$PG_BIN/pg_ctl" -D "$pg_data" -w -t 30 \
-    -o "-p $port -k $work/pg -c listen_addresses=127.0.0.1 -c max_connections=200" \
-    -l "$work/pg/log" start >/dev/null
+  # A random port may be taken: try a few.
+  for _ in 1 2 3; do
+    port=$((20000 + RANDOM % 30000))
+    as_pg "$PG_BIN/pg_ctl" -D "$pg_data" -w -t 30 \
+      -o "-p $port -k $work/pg -c listen_addresses=127.0.0.1 -c max_connections=200" \
+      -l "$work/pg/log" start >/dev/null 2>&1 && break
+    port=""
+  done
+  [[ -n "$port" ]] || { cat "$work/pg/log" >&2; exit 1; }
   pg_line=$(run "postgres:host=127.0.0.1 port=$port user=henb dbname=postgres")
 fi
 

@@ -6,7 +6,7 @@
 //
 //   pve_load setup --work W            makes a test TPM manufacturer CA in W
 //   pve_load run --work W --pve-dir D --port P --bundle B [--devices 1000]
-//                [--seconds 10] [--threads 1] [--concurrency 64]
+//                [--seconds 10] [--rounds 1] [--threads 1] [--concurrency 64]
 //
 // `run` enrolls every device (EK certificate from W's CA, credential
 // activation) and opens its connection, then appraises for the given time:
@@ -15,9 +15,10 @@
 // so that the generator costs the machine little beyond the devices' own
 // quotes. It prints one line:
 //   devices=N appraisals=N seconds=S rate=R p50_ms=X p99_ms=Y failures=F
-//   load_user_us=U load_sys_us=S [server_user_us=U server_sys_us=S]
-// the last four being CPU microseconds per appraisal of the generator and,
-// with --server-pid, of the PVE.
+//   rounds=N load_user_us=U load_sys_us=S [server_user_us=U server_sys_us=S]
+// for the round (of --rounds windows of --seconds) of median rate; the last
+// four are CPU microseconds per appraisal of the generator and, with
+// --server-pid, of the PVE.
 #include <arpa/inet.h>
 #include <fcntl.h>
 #include <netinet/in.h>
@@ -40,6 +41,7 @@
 #include <cstring>
 #include <fstream>
 #include <iostream>
+#include <optional>
 #include <sstream>
 #include <thread>
 
@@ -109,6 +111,7 @@ struct RunArgs {
   bool with_log = true;
   bool fresh_nonce = false;
   int server_pid = 0;  // to report the server's CPU time per appraisal
+  int rounds = 1;
 };
 
 // CPU seconds (user, system) process `pid` has used, from /proc; 0 = this one.
@@ -304,16 +307,26 @@ void LoadLoop(const RunArgs& a, std::vector<Device*> mine, int in_flight,
       return fail(d,
                   "appraisal: " + std::to_string(status) + " " + std::string(body.substr(0, 300)));
     if (auto n = NextNonceFromResult(std::string(body))) d.nonce = std::move(*n);
-    out.latencies.push_back(
-        std::chrono::duration<float, std::milli>(Clock::now() - d.started).count());
+    // What completes after the window closed is drained, not counted.
+    if (!stop.load(std::memory_order_relaxed)) {
+      out.latencies.push_back(
+          std::chrono::duration<float, std::milli>(Clock::now() - d.started).count());
+    }
     d.phase = Device::Phase::kIdle;
     --active;
   };
   std::vector<epoll_event> events(256);
   char buf[16384];
-  while (!stop.load(std::memory_order_relaxed)) {
+  // After `stop`, the pushes in flight finish (for up to 10 s), so that the
+  // next round starts with every device idle.
+  std::optional<Clock::time_point> drain_until;
+  for (;;) {
+    if (stop.load(std::memory_order_relaxed)) {
+      if (!drain_until) drain_until = Clock::now() + std::chrono::seconds(10);
+      if (active <= 0 || Clock::now() > *drain_until) break;
+    }
     // Start pushes on idle devices, in turn, up to the in-flight limit.
-    for (size_t tried = 0; active < in_flight && tried < mine.size(); ++tried) {
+    for (size_t tried = 0; !drain_until && active < in_flight && tried < mine.size(); ++tried) {
       Device& d = *mine[next];
       next = (next + 1) % mine.size();
       if (d.phase == Device::Phase::kIdle && !d.closed) begin(d);
@@ -412,54 +425,80 @@ int Run(const RunArgs& a) {
   const double enroll_seconds = std::chrono::duration<double>(Clock::now() - enroll_start).count();
   std::cerr << "enrolled " << a.devices << " devices in " << enroll_seconds << " s\n";
 
-  // Appraise: each load thread drives its own share of the fleet.
-  std::atomic<bool> stop{false};
-  std::vector<ThreadResult> results(static_cast<size_t>(a.threads));
-  std::vector<std::thread> pool;
-  const auto server_before = CpuSeconds(a.server_pid);
-  const auto load_before = CpuSeconds(0);
-  const auto start = Clock::now();
-  for (int t = 0; t < a.threads; ++t) {
-    std::vector<Device*> mine;
-    for (size_t i = static_cast<size_t>(t); i < fleet.size(); i += static_cast<size_t>(a.threads))
-      mine.push_back(&fleet[i]);
-    const int in_flight = a.concurrency / a.threads + (t < a.concurrency % a.threads ? 1 : 0);
-    pool.emplace_back(LoadLoop, std::cref(a), std::move(mine), in_flight, std::cref(stop),
-                      std::ref(results[static_cast<size_t>(t)]));
-  }
-  std::this_thread::sleep_for(std::chrono::duration<double>(a.seconds));
-  stop = true;
-  for (auto& t : pool) t.join();
-  const double elapsed = std::chrono::duration<double>(Clock::now() - start).count();
-  const auto server_after = CpuSeconds(a.server_pid);
-  const auto load_after = CpuSeconds(0);
-
-  std::vector<float> all;
+  // Appraise in rounds: each load thread drives its own share of the fleet.
+  struct Round {
+    size_t appraisals = 0;
+    double seconds = 0, rate = 0, p50 = 0, p99 = 0;
+    int64_t failures = 0;
+    std::string first_failure;
+    std::pair<double, double> server_cpu, load_cpu;  // seconds, user and system
+  };
+  auto round = [&] {
+    std::atomic<bool> stop{false};
+    std::vector<ThreadResult> results(static_cast<size_t>(a.threads));
+    std::vector<std::thread> pool;
+    const auto server_before = CpuSeconds(a.server_pid);
+    const auto load_before = CpuSeconds(0);
+    const auto start = Clock::now();
+    for (int t = 0; t < a.threads; ++t) {
+      std::vector<Device*> mine;
+      for (size_t i = static_cast<size_t>(t); i < fleet.size(); i += static_cast<size_t>(a.threads))
+        mine.push_back(&fleet[i]);
+      const int in_flight = a.concurrency / a.threads + (t < a.concurrency % a.threads ? 1 : 0);
+      pool.emplace_back(LoadLoop, std::cref(a), std::move(mine), in_flight, std::cref(stop),
+                        std::ref(results[static_cast<size_t>(t)]));
+    }
+    std::this_thread::sleep_for(std::chrono::duration<double>(a.seconds));
+    stop = true;
+    Round r;
+    r.seconds = std::chrono::duration<double>(Clock::now() - start).count();
+    const auto server_after = CpuSeconds(a.server_pid);
+    const auto load_after = CpuSeconds(0);
+    for (auto& t : pool) t.join();
+    r.server_cpu = {server_after.first - server_before.first,
+                    server_after.second - server_before.second};
+    r.load_cpu = {load_after.first - load_before.first, load_after.second - load_before.second};
+    std::vector<float> all;
+    for (auto& t : results) {
+      all.insert(all.end(), t.latencies.begin(), t.latencies.end());
+      if (t.failures > 0 && r.failures == 0) r.first_failure = t.first_failure;
+      r.failures += t.failures;
+    }
+    std::sort(all.begin(), all.end());
+    auto pct = [&](double p) {
+      return all.empty() ? 0.0 : all[std::min(all.size() - 1, static_cast<size_t>(p * all.size()))];
+    };
+    r.appraisals = all.size();
+    r.rate = static_cast<double>(all.size()) / r.seconds;
+    r.p50 = pct(0.50);
+    r.p99 = pct(0.99);
+    return r;
+  };
+  std::vector<Round> rounds;
   int64_t failures = 0;
-  for (auto& r : results) {
-    all.insert(all.end(), r.latencies.begin(), r.latencies.end());
+  for (int i = 0; i < a.rounds; ++i) {
+    rounds.push_back(round());
+    const Round& r = rounds.back();
+    std::cerr << "round " << i + 1 << ": " << r.appraisals << " appraisals, " << r.rate
+              << "/s, p50 " << r.p50 << " ms, p99 " << r.p99 << " ms\n";
     if (r.failures > 0 && failures == 0)
       std::cerr << "appraisal failed: " << r.first_failure << "\n";
     failures += r.failures;
   }
-  std::sort(all.begin(), all.end());
-  auto pct = [&](double p) {
-    return all.empty() ? 0.0 : all[std::min(all.size() - 1, static_cast<size_t>(p * all.size()))];
-  };
-  // CPU time per appraisal in microseconds, user + system.
-  const double n = std::max<double>(1, static_cast<double>(all.size()));
-  auto per = [&](std::pair<double, double> before, std::pair<double, double> after, bool user) {
-    return 1e6 * (user ? after.first - before.first : after.second - before.second) / n;
-  };
+  // The round of median rate stands for the run.
+  std::sort(rounds.begin(), rounds.end(),
+            [](const Round& x, const Round& y) { return x.rate < y.rate; });
+  const Round& m = rounds[rounds.size() / 2];
+  // CPU time per appraisal in microseconds.
+  const double n = std::max<double>(1, static_cast<double>(m.appraisals));
   std::printf(
       "devices=%d appraisals=%zu seconds=%.2f rate=%.1f p50_ms=%.2f p99_ms=%.2f failures=%lld "
-      "load_user_us=%.0f load_sys_us=%.0f",
-      a.devices, all.size(), elapsed, static_cast<double>(all.size()) / elapsed, pct(0.50),
-      pct(0.99), static_cast<long long>(failures), per(load_before, load_after, true),
-      per(load_before, load_after, false));
+      "rounds=%d load_user_us=%.0f load_sys_us=%.0f",
+      a.devices, m.appraisals, m.seconds, m.rate, m.p50, m.p99, static_cast<long long>(failures),
+      a.rounds, 1e6 * m.load_cpu.first / n, 1e6 * m.load_cpu.second / n);
   if (a.server_pid != 0) {
-    std::printf(" server_user_us=%.0f server_sys_us=%.0f", per(server_before, server_after, true),
-                per(server_before, server_after, false));
+    std::printf(" server_user_us=%.0f server_sys_us=%.0f", 1e6 * m.server_cpu.first / n,
+                1e6 * m.server_cpu.second / n);
   }
   std::printf("\n");
   return failures > 0 ? 1 : 0;
@@ -488,6 +527,10 @@ int main(int argc, char** argv) {
   run->add_option("--concurrency", a.concurrency, "appraisals in flight at once, over all threads")
       ->capture_default_str();
   run->add_option("--seconds", a.seconds, "duration of the appraisal phase")->capture_default_str();
+  run->add_option("--rounds", a.rounds,
+                  "appraisal windows of --seconds each; the one of median rate is printed")
+      ->capture_default_str()
+      ->check(CLI::Range(1, 99));
   run->add_option("--server-pid", a.server_pid,
                   "the PVE's process id, to report its CPU time per appraisal");
   bool no_log = false;
