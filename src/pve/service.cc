@@ -530,10 +530,7 @@ Result<HttpResponse> PveService::Impl::SetConfiguration(const HttpRequest& req,
   if (!manifest) {
     return Error(ErrorCode::kPolicyUnknownRelease, "no release " + release_id + " " + version);
   }
-  device.release_id = release_id;
-  device.release_version = version;
-  device.updated_at = config.now();
-  HENB_TRY(store.PutDevice(device));
+  HENB_TRY(store.SetDeviceRelease(device.device_id, release_id, version, config.now()));
   return JsonResponse(200,
                       {{"device_id", device_id}, {"release_id", release_id}, {"version", version}});
 }

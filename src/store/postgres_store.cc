@@ -211,6 +211,18 @@ class PostgresStore final : public Store {
         ManifestRecord{Str(p, 0), Str(p, 1), Blob(p, 2), Str(p, 3)});
   }
 
+  Status SetDeviceRelease(const std::string& device_id, const std::string& release_id,
+                          const std::string& version, int64_t updated_at) override {
+    HENB_ASSIGN_OR_RETURN(
+        ResultPtr r,
+        Query("UPDATE devices SET release_id = $1, release_version = $2, "
+              "updated_at = $3 WHERE device_id = $4",
+              Params().Text(release_id).Text(version).Int(updated_at).Text(device_id)));
+    if (std::string(PQcmdTuples(r.get())) == "0")
+      return Error(ErrorCode::kNotFound, "no device " + device_id);
+    return OkStatus();
+  }
+
   Status RevokeRelease(const std::string& release_id, const std::string& version,
                        const std::string& reason) override {
     HENB_ASSIGN_OR_RETURN(

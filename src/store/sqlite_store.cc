@@ -265,6 +265,18 @@ class SqliteStore final : public Store {
         ManifestRecord{s.ColText(0), s.ColText(1), s.ColBlob(2), s.ColText(3)});
   }
 
+  Status SetDeviceRelease(const std::string& device_id, const std::string& release_id,
+                          const std::string& version, int64_t updated_at) override {
+    std::lock_guard<std::mutex> lock(mu_);
+    Stmt s(cache_, db_,
+           "UPDATE devices SET release_id = ?, release_version = ?, updated_at = ? "
+           "WHERE device_id = ?");
+    s.Text(1, release_id).Text(2, version).Int(3, updated_at).Text(4, device_id);
+    HENB_TRY(Done(s, "set device release"));
+    if (sqlite3_changes(db_) == 0) return Error(ErrorCode::kNotFound, "no device " + device_id);
+    return OkStatus();
+  }
+
   Status RevokeRelease(const std::string& release_id, const std::string& version,
                        const std::string& reason) override {
     std::lock_guard<std::mutex> lock(mu_);

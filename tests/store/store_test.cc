@@ -217,6 +217,30 @@ TEST_P(StoreTest, AppraisalsAdvanceTheDeviceClockButNeverBack) {
   EXPECT_EQ((*store_->GetDevice("henb-1"))->reset_count, 4u);
 }
 
+// The OAM's commit sets the recorded release and nothing else: a clock that
+// an appraisal advanced after the commit's read of the device stays.
+TEST_P(StoreTest, SettingTheReleaseLeavesTheClockAnAppraisalAdvanced) {
+  ASSERT_TRUE(store_);
+  ASSERT_TRUE(store_->PutDevice(Device("henb-1")).ok());  // femto 1.0, reset count 3, clock 12345
+  AppraisalRecord a{0, "henb-1", "affirming", "jwt", 10};
+  a.advance_clock = true;
+  a.reset_count = 3;
+  a.clock = 50000;
+  ASSERT_TRUE(store_->RecordAppraisal(a).ok());
+  ASSERT_TRUE(store_->SetDeviceRelease("henb-1", "femto", "2.0", 77).ok());
+  const DeviceRecord d = **store_->GetDevice("henb-1");
+  EXPECT_EQ(d.release_id, "femto");
+  EXPECT_EQ(d.release_version, "2.0");
+  EXPECT_EQ(d.updated_at, 77);
+  EXPECT_EQ(d.clock, 50000u);
+  EXPECT_EQ(d.reset_count, 3u);
+  EXPECT_EQ(d.ak_public, Device("henb-1").ak_public);
+  EXPECT_EQ(d.state, Device("henb-1").state);
+  auto unknown = store_->SetDeviceRelease("henb-none", "femto", "2.0", 77);
+  ASSERT_FALSE(unknown.ok());
+  EXPECT_EQ(unknown.error().code(), ErrorCode::kNotFound);
+}
+
 TEST_P(StoreTest, StateSurvivesReopeningAndMigrationsRunOnce) {
   ASSERT_TRUE(store_);
   ASSERT_TRUE(store_->PutDevice(Device("henb-1")).ok());

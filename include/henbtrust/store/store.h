@@ -113,6 +113,11 @@ class Store {
 
   virtual Status PutDevice(const DeviceRecord& device) = 0;  // insert or replace
   virtual Result<std::optional<DeviceRecord>> GetDevice(const std::string& device_id) = 0;
+  // The device's recorded configuration becomes `release_id` `version` (the
+  // OAM's commit); nothing else of the record changes, so that a concurrent
+  // appraisal's TPM clock is never written over. kNotFound if no such device.
+  virtual Status SetDeviceRelease(const std::string& device_id, const std::string& release_id,
+                                  const std::string& version, int64_t updated_at) = 0;
 
   virtual Status PutManifest(const ManifestRecord& manifest) = 0;  // insert or replace
   virtual Result<std::optional<ManifestRecord>> GetManifest(const std::string& release_id,
