@@ -326,18 +326,12 @@ Result<bool> OamService::Impl::CheckPreAppraisal(UpdateJob& job, bool quiet) {
   }
   if (quiet) return false;
   if (now >= job.deadline) return MissedDeadline(job);
-  // Not yet appraised: look again soon, without an audit entry per look.
+  // Not yet appraised: look again soon, without an audit entry per look (a
+  // fleet waiting for its devices would fill the log with them); the job's
+  // detail says why it waits.
   job.next_action_at = now + config.pve_retry;
   job.updated_at = now;
-  HENB_ASSIGN_OR_RETURN(bool moved, store.TransitionJob(job, from,
-                                                        AuditEntry{0,
-                                                                   now,
-                                                                   "oam",
-                                                                   "job:" + std::to_string(job.id),
-                                                                   "waiting for appraisal",
-                                                                   job.detail,
-                                                                   {},
-                                                                   {}}));
+  HENB_ASSIGN_OR_RETURN(bool moved, store.TransitionJob(job, from, std::nullopt));
   (void)moved;
   return false;
 }

@@ -354,7 +354,7 @@ class PostgresStore final : public Store {
   }
 
   Result<bool> TransitionJob(const UpdateJob& job, const std::string& from_state,
-                             const AuditEntry& audit) override {
+                             const std::optional<AuditEntry>& audit) override {
     return InTransaction<bool>([&](PGconn* c) -> Result<bool> {
       HENB_ASSIGN_OR_RETURN(
           ResultPtr r,
@@ -366,7 +366,7 @@ class PostgresStore final : public Store {
                   "created_at = $16, updated_at = $17 WHERE id = $18 AND state = $19",
                   JobParams(job).Int(job.id).Text(from_state)));
       if (std::string(PQcmdTuples(r.get())) == "0") return false;
-      HENB_TRY(WriteAudit(c, audit));
+      if (audit) HENB_TRY(WriteAudit(c, *audit));
       return true;
     });
   }

@@ -433,7 +433,7 @@ class SqliteStore final : public Store {
   }
 
   Result<bool> TransitionJob(const UpdateJob& job, const std::string& from_state,
-                             const AuditEntry& audit) override {
+                             const std::optional<AuditEntry>& audit) override {
     std::lock_guard<std::mutex> lock(mu_);
     return InTransaction<bool>([&]() -> Result<bool> {
       Stmt s(cache_, db_,
@@ -446,7 +446,7 @@ class SqliteStore final : public Store {
       s.Int(18, job.id).Text(19, from_state);
       HENB_TRY(Done(s, "update job"));
       if (sqlite3_changes(db_) == 0) return false;
-      HENB_TRY(WriteAudit(audit));
+      if (audit) HENB_TRY(WriteAudit(*audit));
       return true;
     });
   }

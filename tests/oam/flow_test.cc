@@ -332,14 +332,14 @@ TEST_P(UpdateFlowTest, StepNineResumesFromARecordedReportAfterARestart) {
   job.state = "reported";
   job.next_action_at = h_->now;
   ASSERT_TRUE(*h_->store->TransitionJob(job, "ordered",
-                                        {0,
-                                         h_->now,
-                                         "device:resumed",
-                                         "job:" + std::to_string(id),
-                                         "reported installed",
-                                         "",
-                                         {},
-                                         {}}));
+                                        AuditEntry{0,
+                                                   h_->now,
+                                                   "device:resumed",
+                                                   "job:" + std::to_string(id),
+                                                   "reported installed",
+                                                   "",
+                                                   {},
+                                                   {}}));
   // A new OAM process on the same store.
   OamConfig config{oam_key_, h_->dir.File("catalogue")};
   config.now = [this] { return h_->now.load(); };
@@ -363,6 +363,18 @@ TEST_P(UpdateFlowTest, ASilentDeviceIsRetriedWithBackoffThenFails) {
                   {{"device_id", "silent"}, {"release_id", "henb-fw"}, {"version", "2.0"}}, 201);
   const int64_t id = job["id"].get<int64_t>();
   auto get = [&] { return **h_->store->GetJob(id); };
+  // While it has not attested yet, the driver looks again every pve_retry,
+  // moving only the job's schedule: no audit entry per look.
+  const size_t audit_before = h_->store->ListAudit(0, 10'000)->size();
+  for (int i = 0; i < 3; ++i) {
+    const int64_t due = get().next_action_at;
+    h_->now = std::max(h_->now.load(), due);
+    EXPECT_EQ(*oam_->Drive(), 0);
+    EXPECT_EQ(get().state, "opened");
+    EXPECT_GT(get().next_action_at, due);
+  }
+  EXPECT_EQ(h_->store->ListAudit(0, 10'000)->size(), audit_before);
+  h_->now = get().next_action_at;
   // It attests, then gets its order, then goes quiet.
   ASSERT_TRUE(fleet[0].agent->PollOnce().ok());
   ASSERT_TRUE(oam_->Drive().ok());

@@ -153,10 +153,11 @@ class Store {
   virtual Result<std::optional<UpdateJob>> GetJob(int64_t id) = 0;
   virtual Result<std::optional<UpdateJob>> OpenJobFor(const std::string& device_id) = 0;
   // Compare and set: stores every field of `job` if its stored state is
-  // still `from_state`, with `audit`, and returns true; returns false and
-  // changes nothing if another writer moved the job first.
+  // still `from_state`, with `audit` when there is one (a job that only waits
+  // longer needs none), and returns true; returns false and changes nothing
+  // if another writer moved the job first.
   virtual Result<bool> TransitionJob(const UpdateJob& job, const std::string& from_state,
-                                     const AuditEntry& audit) = 0;
+                                     const std::optional<AuditEntry>& audit) = 0;
   // Open jobs with next_action_at <= `due_by` (every job, open or not, when
   // `open_only` is false), oldest first, at most `limit`.
   virtual Result<std::vector<UpdateJob>> ListJobs(bool open_only, int64_t due_by, int limit) = 0;
