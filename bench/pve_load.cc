@@ -126,9 +126,9 @@ std::pair<double, double> CpuSeconds(int pid) {
   std::string text((std::istreambuf_iterator<char>(stat)), std::istreambuf_iterator<char>());
   // Fields 14 and 15 (utime, stime, in clock ticks) follow the ')' that ends
   // the command name, which may itself hold spaces.
-  const size_t close = text.rfind(')');
-  if (close == std::string::npos) return {0, 0};
-  std::istringstream rest(text.substr(close + 2));
+  const size_t name_end = text.rfind(')');
+  if (name_end == std::string::npos || name_end + 2 > text.size()) return {0, 0};
+  std::istringstream rest(text.substr(name_end + 2));
   std::string field;
   double utime = 0, stime = 0;
   for (int i = 3; i <= 15 && rest >> field; ++i) {
@@ -230,8 +230,9 @@ std::optional<std::pair<int, std::string_view>> CompleteResponse(const std::stri
     const std::string_view line = head.substr(pos + 2, head.find("\r\n", pos + 2) - pos - 2);
     constexpr std::string_view kName = "content-length:";
     if (line.size() > kName.size() &&
-        std::equal(kName.begin(), kName.end(), line.begin(),
-                   [](char a, char b) { return a == std::tolower(b); })) {
+        std::equal(kName.begin(), kName.end(), line.begin(), [](char a, char b) {
+          return a == std::tolower(static_cast<unsigned char>(b));
+        })) {
       length = std::strtoul(std::string(line.substr(kName.size())).c_str(), nullptr, 10);
     }
   }
@@ -274,19 +275,21 @@ void LoadLoop(const RunArgs& a, std::vector<Device*> mine, int in_flight,
     }
     d.in.clear();
   };
+  // Quotes over the held nonce, which is then spent, and posts the evidence.
+  auto push_evidence = [&](Device& d) {
+    d.phase = Device::Phase::kEvidence;
+    auto evidence = EvidenceJson(*d.tre, d.nonce.nonce, d.nonce.selection, a.with_log);
+    d.nonce = {};
+    if (!evidence.ok()) return fail(d, evidence.error().ToString());
+    d.out = HttpPost("/v1/evidence", a.host, *evidence);
+    send(d);
+  };
   auto begin = [&](Device& d) {
     d.started = Clock::now();
     ++active;
-    if (a.fresh_nonce || d.nonce.nonce.empty()) {
-      d.phase = Device::Phase::kNonce;
-      d.out = HttpPost("/v1/nonces", a.host, "{}");
-    } else {
-      d.phase = Device::Phase::kEvidence;
-      auto evidence = EvidenceJson(*d.tre, d.nonce.nonce, d.nonce.selection, a.with_log);
-      d.nonce = {};
-      if (!evidence.ok()) return fail(d, evidence.error().ToString());
-      d.out = HttpPost("/v1/evidence", a.host, *evidence);
-    }
+    if (!a.fresh_nonce && !d.nonce.nonce.empty()) return push_evidence(d);
+    d.phase = Device::Phase::kNonce;
+    d.out = HttpPost("/v1/nonces", a.host, "{}");
     send(d);
   };
   auto finish = [&](Device& d, int status, std::string_view body) {
@@ -296,12 +299,7 @@ void LoadLoop(const RunArgs& a, std::vector<Device*> mine, int in_flight,
       if (!nonce.ok())
         return fail(d, "nonce: " + std::to_string(status) + " " + std::string(body.substr(0, 300)));
       d.nonce = std::move(nonce).value();
-      d.phase = Device::Phase::kEvidence;
-      auto evidence = EvidenceJson(*d.tre, d.nonce.nonce, d.nonce.selection, a.with_log);
-      d.nonce = {};
-      if (!evidence.ok()) return fail(d, evidence.error().ToString());
-      d.out = HttpPost("/v1/evidence", a.host, *evidence);
-      return send(d);
+      return push_evidence(d);
     }
     if (status != 200 || body.find("\"status\":\"affirming\"") == std::string_view::npos)
       return fail(d,
