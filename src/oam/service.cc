@@ -372,19 +372,19 @@ Result<bool> OamService::Impl::CheckReport(UpdateJob& job) {
   auto appraisal = AppraiseReport(job, evidence, installed ? job.release_id : job.from_release_id,
                                   installed ? job.version : job.from_version);
   if (!appraisal.ok()) {
-    job.detail = "step 9 waits for the PVE: " + appraisal.error().message();
+    // Recorded when the job starts waiting for the PVE, not at every retry:
+    // an outage then costs one audit entry per waiting job, however long.
+    constexpr std::string_view kWaits = "step 9 waits for the PVE: ";
+    const bool already_waiting = job.detail.rfind(kWaits, 0) == 0;
+    job.detail = std::string(kWaits) + appraisal.error().message();
     job.next_action_at = now + config.pve_retry;
     job.updated_at = now;
-    HENB_ASSIGN_OR_RETURN(bool moved,
-                          store.TransitionJob(job, from,
-                                              AuditEntry{0,
-                                                         now,
-                                                         "oam",
-                                                         "job:" + std::to_string(job.id),
-                                                         "PVE unavailable",
-                                                         job.detail,
-                                                         {},
-                                                         {}}));
+    std::optional<AuditEntry> audit;
+    if (!already_waiting) {
+      audit = AuditEntry{0,          now, "oam", "job:" + std::to_string(job.id), "PVE unavailable",
+                         job.detail, {},  {}};
+    }
+    HENB_ASSIGN_OR_RETURN(bool moved, store.TransitionJob(job, from, audit));
     (void)moved;
     return false;
   }

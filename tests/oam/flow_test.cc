@@ -55,6 +55,7 @@ class UpdateFlowTest : public ::testing::TestWithParam<std::string> {
     // In one process the OAM reaches the PVE through its handler, as the operator.
     PveLink link = [this](const std::string& method, const std::string& target,
                           const std::string& body) -> Result<HttpResponse> {
+      if (pve_down_) return Error(ErrorCode::kNet, "cannot connect to the PVE (test outage)");
       HttpRequest r{method, target, "application/json", "", body, {}};
       r.peer = {true, true, "", "oam", std::string(kRoleOperator), {}};
       return pve_->Handle(r);
@@ -140,6 +141,7 @@ class UpdateFlowTest : public ::testing::TestWithParam<std::string> {
   static testing::PostgresServer* pg_;
   std::unique_ptr<PveHarness> h_;
   std::unique_ptr<PveService> pve_;
+  std::atomic<bool> pve_down_{false};  // the OAM's link to the PVE fails
   std::unique_ptr<OamService> oam_;
   std::unique_ptr<HttpServer> server_;
   std::unique_ptr<HttpClient> operator_;
@@ -301,6 +303,44 @@ TEST_P(UpdateFlowTest, RefusesBadRequestsAndForeignReports) {
   EXPECT_EQ(past->status, 400);
   auto escape = fleet[0].client->Request("GET", "/v1/releases/..%2f/2.0/bundle");
   EXPECT_NE(escape->status, 200);
+}
+
+// The PVE becomes unreachable after a device reported: step 9 waits, the
+// outage is recorded once for the job however many retries it lasts, and
+// step 9 completes when the PVE is back.
+TEST_P(UpdateFlowTest, APveOutageAtStepNineIsRecordedOnceAndTheJobResumes) {
+  std::vector<FleetDevice> fleet;
+  fleet.push_back(AddDevice("patient"));
+  Json opened = Post(
+      "/v1/jobs", {{"device_id", "patient"}, {"release_id", "henb-fw"}, {"version", "2.0"}}, 201);
+  const int64_t id = opened["id"].get<int64_t>();
+  auto get = [&] { return **h_->store->GetJob(id); };
+  auto outages = [&] {
+    int n = 0;
+    for (const auto& e : *h_->store->ListAudit(0, 10'000))
+      n += e.subject == "job:" + std::to_string(id) && e.event == "PVE unavailable";
+    return n;
+  };
+  ASSERT_TRUE(fleet[0].agent->PollOnce().ok());  // attest
+  ASSERT_TRUE(oam_->Drive().ok());
+  ASSERT_EQ(get().state, "ordered");
+  pve_down_ = true;
+  for (int i = 0; i < 4 && get().state == "ordered"; ++i) {
+    ASSERT_TRUE(fleet[0].agent->PollOnce().ok());  // install, trial boot, report
+  }
+  ASSERT_EQ(get().state, "reported");
+  for (int i = 0; i < 3; ++i) {
+    h_->now = std::max(h_->now.load(), get().next_action_at);
+    ASSERT_TRUE(oam_->Drive().ok());
+    EXPECT_EQ(get().state, "reported");
+    EXPECT_NE(get().detail.find("waits for the PVE"), std::string::npos) << get().detail;
+  }
+  EXPECT_EQ(outages(), 1);
+  pve_down_ = false;
+  h_->now = get().next_action_at;
+  RunToEnd(fleet);
+  EXPECT_EQ(get().state, "committed") << get().detail;
+  EXPECT_EQ(outages(), 1);
 }
 
 // The OAM takes a completion report and dies before step 9: the report is
