@@ -67,7 +67,12 @@ Result<Bytes> ReadFile(const std::string& path, size_t max_size) {
   return out;
 }
 
-Status WriteFileAtomic(const std::string& path, ByteView data, unsigned mode) {
+namespace {
+
+// Writes a temporary file beside `path` with `fill(fd)`, fsyncs it, renames
+// it over `path` and fsyncs the directory. `fill` returns 0 or an errno.
+template <typename Fill>
+Status ReplaceAtomically(const std::string& path, unsigned mode, Fill fill) {
   namespace fs = std::filesystem;
   const fs::path target(path);
   fs::path dir = target.parent_path();
@@ -75,28 +80,64 @@ Status WriteFileAtomic(const std::string& path, ByteView data, unsigned mode) {
   std::string tmpl = (dir / ("." + target.filename().string() + ".tmpXXXXXX")).string();
   Fd fd(::mkstemp(tmpl.data()));
   if (fd.get() < 0) return IoError("cannot create temporary file for", path, errno);
-  auto fail = [&](const char* what) {
-    const int err = errno;
+  auto fail = [&](const char* what, int err) {
     ::unlink(tmpl.c_str());
     return IoError(what, path, err);
   };
-  size_t off = 0;
-  while (off < data.size()) {
-    const ssize_t n = ::write(fd.get(), data.data() + off, data.size() - off);
-    if (n < 0) {
-      if (errno == EINTR) continue;
-      return fail("cannot write");
-    }
-    off += static_cast<size_t>(n);
-  }
-  if (::fchmod(fd.get(), mode) != 0) return fail("cannot chmod");
-  if (::fsync(fd.get()) != 0) return fail("cannot fsync");
-  if (::close(fd.release()) != 0) return fail("cannot close");
-  if (::rename(tmpl.c_str(), path.c_str()) != 0) return fail("cannot rename onto");
+  if (const int err = fill(fd.get()); err != 0) return fail("cannot write", err);
+  if (::fchmod(fd.get(), mode) != 0) return fail("cannot chmod", errno);
+  if (::fsync(fd.get()) != 0) return fail("cannot fsync", errno);
+  if (::close(fd.release()) != 0) return fail("cannot close", errno);
+  if (::rename(tmpl.c_str(), path.c_str()) != 0) return fail("cannot rename onto", errno);
   Fd dfd(::open(dir.c_str(), O_RDONLY | O_DIRECTORY | O_CLOEXEC));
   if (dfd.get() < 0 || ::fsync(dfd.get()) != 0)
     return IoError("cannot fsync directory of", path, errno);
   return OkStatus();
+}
+
+// Writes all of `data` to `fd`: 0 or an errno.
+int WriteAll(int fd, const uint8_t* data, size_t size) {
+  size_t off = 0;
+  while (off < size) {
+    const ssize_t n = ::write(fd, data + off, size - off);
+    if (n < 0) {
+      if (errno == EINTR) continue;
+      return errno;
+    }
+    off += static_cast<size_t>(n);
+  }
+  return 0;
+}
+
+}  // namespace
+
+Status WriteFileAtomic(const std::string& path, ByteView data, unsigned mode) {
+  return ReplaceAtomically(path, mode,
+                           [&](int fd) { return WriteAll(fd, data.data(), data.size()); });
+}
+
+Status CopyFileAtomic(const std::string& from, const std::string& to, unsigned mode) {
+  Fd in(::open(from.c_str(), O_RDONLY | O_CLOEXEC));
+  if (in.get() < 0) return IoError("cannot open", from, errno);
+  struct stat st {};
+  if (::fstat(in.get(), &st) != 0) return IoError("cannot stat", from, errno);
+  if (S_ISDIR(st.st_mode)) return Error(ErrorCode::kIo, "cannot copy " + from + ": is a directory");
+  int read_error = 0;
+  Status st_copy = ReplaceAtomically(to, mode, [&](int out) {
+    uint8_t buf[1 << 16];
+    for (;;) {
+      const ssize_t n = ::read(in.get(), buf, sizeof buf);
+      if (n < 0) {
+        if (errno == EINTR) continue;
+        read_error = errno;
+        return errno;
+      }
+      if (n == 0) return 0;
+      if (const int err = WriteAll(out, buf, static_cast<size_t>(n)); err != 0) return err;
+    }
+  });
+  if (read_error != 0) return IoError("cannot read", from, read_error);
+  return st_copy;
 }
 
 Result<std::string> ReadTextFile(const std::string& path, size_t max_size) {

@@ -146,10 +146,9 @@ Result<std::string> OamService::ImportRelease(const std::string& bundle_path,
   policy.now = m.config.now();
   // The bundle is copied into the catalogue first and the copy verified, so
   // that what was verified is exactly what is kept and served.
-  HENB_ASSIGN_OR_RETURN(Bytes bytes, ReadFile(bundle_path, size_t{1} << 30));
   HENB_ASSIGN_OR_RETURN(Bytes suffix, RandomBytes(8));
   const std::string tmp = m.config.catalogue_dir + "/.importing-" + HexEncode(suffix);
-  HENB_TRY(WriteFileAtomic(tmp, bytes));
+  HENB_TRY(CopyFileAtomic(bundle_path, tmp));
   auto verified = VerifyBundle(tmp, policy);
   if (verified.ok() &&
       (!IsValidReleasePart(verified->release_id) || !IsValidReleasePart(verified->version))) {

@@ -105,20 +105,26 @@ TEST_F(ReleaseCli, TheTrustRootRotatesOnlyWithTheOldThreshold) {
 }
 
 // Verification streams: peak memory stays far below the bundle's size.
-TEST_F(ReleaseCli, VerifyingALargeBundleKeepsMemoryBounded) {
-  const std::string img = dir_.File("big.img");
-  ASSERT_EQ(testing::Run("head -c 200M /dev/zero > " + img).exit_code, 0);
-  const std::string desc = dir_.File("big.json");
+// A signed bundle with a 200 MiB component, for the memory bounds below.
+std::string BigBundle(const testing::TempDir& dir, const std::string& cli,
+                      const std::string& example) {
+  const std::string img = dir.File("big.img");
+  EXPECT_EQ(testing::Run("head -c 200M /dev/zero > " + img).exit_code, 0);
+  const std::string desc = dir.File("big.json");
   testing::WriteBytes(desc, AsBytes(R"({"release_id": "big", "version": "1", "release_counter": 1,
     "hardware_models": ["femto-a1"], "expires": "2100-01-01T00:00:00Z",
     "components": [{"id": "rootfs", "version": "1", "file": "big.img", "pcr": 3}]})"));
-  ASSERT_EQ(testing::Run(cli_ + " release create --description " + desc + " --out " +
-                         dir_.File("big.bundle") + " --sign " + ex_ + "/keys/vendor-1.key --sign " +
-                         ex_ + "/keys/vendor-2.key")
-                .exit_code,
-            0);
-  const std::string cmd = cli_ + " release verify " + dir_.File("big.bundle") + " --trust " + ex_ +
-                          "/trust-root >/dev/null";
+  const std::string bundle = dir.File("big.bundle");
+  EXPECT_EQ(
+      testing::Run(cli + " release create --description " + desc + " --out " + bundle + " --sign " +
+                   example + "/keys/vendor-1.key --sign " + example + "/keys/vendor-2.key")
+          .exit_code,
+      0);
+  return bundle;
+}
+
+// Runs `cmd` through the shell; its exit status and peak resident KiB.
+std::pair<int, long> RunMeasured(const std::string& cmd) {
   const pid_t pid = fork();
   if (pid == 0) {
     execl("/bin/sh", "sh", "-c", cmd.c_str(), static_cast<char*>(nullptr));
@@ -126,9 +132,33 @@ TEST_F(ReleaseCli, VerifyingALargeBundleKeepsMemoryBounded) {
   }
   int status = 0;
   struct rusage usage {};
-  ASSERT_EQ(wait4(pid, &status, 0, &usage), pid);
-  EXPECT_EQ(WEXITSTATUS(status), 0);
-  EXPECT_LT(usage.ru_maxrss, 64 * 1024) << "peak resident KiB";
+  if (wait4(pid, &status, 0, &usage) != pid) return {-1, 0};
+  return {WEXITSTATUS(status), usage.ru_maxrss};
+}
+
+TEST_F(ReleaseCli, VerifyingALargeBundleKeepsMemoryBounded) {
+  const std::string bundle = BigBundle(dir_, cli_, ex_);
+  auto [exit_code, peak_kib] = RunMeasured(cli_ + " release verify " + bundle + " --trust " + ex_ +
+                                           "/trust-root >/dev/null");
+  EXPECT_EQ(exit_code, 0);
+  EXPECT_LT(peak_kib, 64 * 1024) << "peak resident KiB";
+}
+
+// The server's catalogue copies and verifies a bundle streaming too.
+TEST_F(ReleaseCli, ImportingALargeBundleIntoTheServerKeepsMemoryBounded) {
+  const std::string bundle = BigBundle(dir_, cli_, ex_);
+  const std::string srv = dir_.File("srv");
+  ASSERT_EQ(testing::Run(cli_ + " server init --dir " + srv).exit_code, 0);
+  auto [exit_code, peak_kib] =
+      RunMeasured(cli_ + " server import-release --dir " + srv + " --trust-root " + ex_ +
+                  "/trust-root " + bundle + " >/dev/null");
+  EXPECT_EQ(exit_code, 0);
+  EXPECT_LT(peak_kib, 64 * 1024) << "peak resident KiB";
+  size_t kept = 0;
+  for (const auto& e : std::filesystem::recursive_directory_iterator(srv)) {
+    if (e.is_regular_file() && e.file_size() == std::filesystem::file_size(bundle)) ++kept;
+  }
+  EXPECT_EQ(kept, 1u) << "the catalogue keeps one copy of the bundle";
 }
 
 }  // namespace

@@ -44,5 +44,32 @@ TEST(File, ReportsMissingAndOversizedFiles) {
   EXPECT_FALSE(WriteFileAtomic(dir.File("no/such/dir"), AsBytes("x")).ok());
 }
 
+TEST(File, CopiesAtomicallyInChunksAndReportsTheSideThatFailed) {
+  testing::TempDir dir;
+  // Larger than the copy buffer and not a multiple of it.
+  Bytes data(3 * 65536 + 123);
+  for (size_t i = 0; i < data.size(); ++i) data[i] = static_cast<uint8_t>(i * 7 + i / 251);
+  ASSERT_TRUE(WriteFileAtomic(dir.File("from"), data).ok());
+  ASSERT_TRUE(WriteFileAtomic(dir.File("to"), AsBytes("old")).ok());
+  ASSERT_TRUE(CopyFileAtomic(dir.File("from"), dir.File("to"), 0600).ok());
+  EXPECT_EQ(*ReadFile(dir.File("to")), data);
+  EXPECT_EQ(std::filesystem::status(dir.File("to")).permissions() & std::filesystem::perms::all,
+            std::filesystem::perms::owner_read | std::filesystem::perms::owner_write);
+  // A missing source: kNotFound naming it, the target as it was, no temporary file.
+  auto missing = CopyFileAtomic(dir.File("absent"), dir.File("to"));
+  ASSERT_FALSE(missing.ok());
+  EXPECT_EQ(missing.error().code(), ErrorCode::kNotFound);
+  EXPECT_NE(missing.error().message().find("absent"), std::string::npos);
+  EXPECT_EQ(*ReadFile(dir.File("to")), data);
+  EXPECT_EQ(CopyFileAtomic(dir.path(), dir.File("to")).error().code(), ErrorCode::kIo);
+  EXPECT_FALSE(CopyFileAtomic(dir.File("from"), dir.File("no/such/dir")).ok());
+  size_t entries = 0;
+  for (const auto& e : std::filesystem::directory_iterator(dir.path())) {
+    (void)e;
+    ++entries;
+  }
+  EXPECT_EQ(entries, 2u);
+}
+
 }  // namespace
 }  // namespace henbtrust

@@ -20,5 +20,8 @@ int64_t UnixSeconds();
 // directory, fsyncs it, renames it over `path`, and fsyncs the directory.
 // `mode` is applied to the new file.
 Status WriteFileAtomic(const std::string& path, ByteView data, unsigned mode = 0644);
+// The same, with a copy of the file `from`, streamed (memory stays bounded
+// whatever its size).
+Status CopyFileAtomic(const std::string& from, const std::string& to, unsigned mode = 0644);
 
 }  // namespace henbtrust
