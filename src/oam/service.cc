@@ -116,6 +116,10 @@ struct OamService::Impl {
   // appraisal is left as it is.
   Result<bool> CheckPreAppraisal(UpdateJob& job, bool quiet = false);
   Result<bool> CheckReport(UpdateJob& job);  // step 9
+  // The PVE's recorded configuration of the device becomes release/version;
+  // `which` ("new", "previous") names it in the error.
+  Status SetPveConfiguration(const std::string& device_id, const std::string& release_id,
+                             const std::string& version, const char* which);
   Result<bool> MissedDeadline(UpdateJob& job);
   // The PVE's appraisal of the reported evidence against release/version.
   Result<Json> AppraiseReport(const UpdateJob& job, const Json& evidence,
@@ -358,6 +362,19 @@ Result<Json> OamService::Impl::AppraiseReport(const UpdateJob& job, const Json& 
                "PVE answered " + std::to_string(answer.status) + ": " + answer.body.substr(0, 200));
 }
 
+Status OamService::Impl::SetPveConfiguration(const std::string& device_id,
+                                             const std::string& release_id,
+                                             const std::string& version, const char* which) {
+  const Json body = {{"release_id", release_id}, {"version", version}};
+  HENB_ASSIGN_OR_RETURN(HttpResponse set,
+                        pve("PUT", "/v1/devices/" + device_id + "/configuration", body.dump()));
+  if (set.status != 200) {
+    return Error(ErrorCode::kNetStatus,
+                 std::string("PVE refused the ") + which + " configuration: " + set.body);
+  }
+  return OkStatus();
+}
+
 // Step 9: the PVE verifies the reported quote; the OAM compares its TIM
 // with the expected TIM of step 5. A fall back or a rollback must show,
 // verified, the release the device ran before.
@@ -394,13 +411,7 @@ Result<bool> OamService::Impl::CheckReport(UpdateJob& job) {
 
   if (installed) {
     if (status == "affirming" && tim == HexEncode(job.expected_tim)) {
-      Json config_body = {{"release_id", job.release_id}, {"version", job.version}};
-      HENB_ASSIGN_OR_RETURN(
-          HttpResponse set,
-          pve("PUT", "/v1/devices/" + job.device_id + "/configuration", config_body.dump()));
-      if (set.status != 200) {
-        return Error(ErrorCode::kNetStatus, "PVE refused the new configuration: " + set.body);
-      }
+      HENB_TRY(SetPveConfiguration(job.device_id, job.release_id, job.version, "new"));
       HENB_TRY(Instruct(job, "commit", false));
       job.state = kJobCommitting;
       job.attempts = 0;
@@ -419,13 +430,7 @@ Result<bool> OamService::Impl::CheckReport(UpdateJob& job) {
   if (status == "affirming") {
     // Step 9 may have passed before the device fell back (its trial did not
     // survive until the commit): the PVE's reference goes back as well.
-    Json config_body = {{"release_id", job.from_release_id}, {"version", job.from_version}};
-    HENB_ASSIGN_OR_RETURN(
-        HttpResponse set,
-        pve("PUT", "/v1/devices/" + job.device_id + "/configuration", config_body.dump()));
-    if (set.status != 200) {
-      return Error(ErrorCode::kNetStatus, "PVE refused the previous configuration: " + set.body);
-    }
+    HENB_TRY(SetPveConfiguration(job.device_id, job.from_release_id, job.from_version, "previous"));
     job.state = kJobRolledBack;
     job.detail = "device runs " + job.from_version + ", verified by the PVE (" + kind +
                  (report.value("detail", "").empty() ? "" : ": " + report.value("detail", "")) +

@@ -90,6 +90,7 @@ struct PveService::Impl {
   struct Reference {
     ReleaseManifest manifest;
     bool revoked = false;
+    std::string pcr_selection;  // FormatPcrSelection of the manifest's plan
   };
   // Shared and immutable: the hot path copies no manifest.
   Result<std::shared_ptr<const Reference>> LoadReference(const DeviceRecord& device);
@@ -250,8 +251,9 @@ Result<std::shared_ptr<const PveService::Impl::Reference>> PveService::Impl::Loa
     return Error(ErrorCode::kInternal,
                  "stored manifest does not parse: " + manifest.error().ToString());
   }
+  const std::string selection = FormatPcrSelection({PlanSelection(*manifest)});
   auto ref = std::make_shared<const Reference>(
-      Reference{std::move(manifest).value(), !record->revoked_reason.empty()});
+      Reference{std::move(manifest).value(), !record->revoked_reason.empty(), selection});
   std::lock_guard<std::mutex> lock(cache_mu);
   references[key] = {ref, now};
   return ref;
@@ -424,7 +426,7 @@ Result<Json> PveService::Impl::NonceJson(const DeviceRecord& device, const Refer
   HENB_ASSIGN_OR_RETURN(auto nonce, NewNonce(device.device_id));
   return Json{{"nonce", Base64Encode(nonce.first)},
               {"expires_at", nonce.second},
-              {"pcr_selection", FormatPcrSelection({PlanSelection(reference.manifest)})}};
+              {"pcr_selection", reference.pcr_selection}};
 }
 
 Result<HttpResponse> PveService::Impl::IssueNonce(const HttpRequest& req) {
@@ -480,7 +482,7 @@ Result<HttpResponse> PveService::Impl::PullAppraisal(const std::string& device_i
   auto client = HttpClient::Connect(hp.first, hp.second, tls, options);
   if (!client.ok()) return client.error().WithContext("device agent of " + device_id);
   const Json request = {{"nonce", Base64Encode(nonce.first)},
-                        {"pcr_selection", FormatPcrSelection({PlanSelection(ref->manifest)})}};
+                        {"pcr_selection", ref->pcr_selection}};
   HENB_ASSIGN_OR_RETURN(
       HttpResponse answer,
       (*client)->Request("POST", "/v1/integrity-request", "application/json", request.dump()));

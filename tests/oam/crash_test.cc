@@ -34,6 +34,15 @@ using testing::Background;
 
 std::string Text(const std::string& path) { return ReadTextFile(path).value(); }
 
+// Checks the audit chain, then counts its entries per job and event.
+void JobEvents(Store& store, std::map<std::string, std::map<std::string, int>>* events) {
+  auto entries = VerifyAuditChain(store);
+  ASSERT_TRUE(entries.ok()) << entries.error().ToString();
+  for (const auto& e : *store.ListAudit(0, 100000)) {
+    if (e.subject.rfind("job:", 0) == 0) ++(*events)[e.subject][e.event];
+  }
+}
+
 struct CrashDevice {
   std::string id;
   std::string dir;
@@ -220,12 +229,9 @@ TEST(UpdateFlowCrash, EveryDeviceEndsOnceWhenServerAndAgentsAreKilledInEveryStat
   EXPECT_EQ(fleet[1].device->SlotManifest(fleet[1].device->boot_control().active)->version, "1.0");
   EXPECT_EQ(fleet[2].device->SlotManifest(fleet[2].device->boot_control().active)->version, "1.0");
 
-  auto entries = VerifyAuditChain(*store);
-  ASSERT_TRUE(entries.ok()) << entries.error().ToString();
   std::map<std::string, std::map<std::string, int>> events;
-  for (const auto& e : *store->ListAudit(0, 100000)) ++events[e.subject][e.event];
+  ASSERT_NO_FATAL_FAILURE(JobEvents(*store, &events));
   for (const auto& [subject, by_event] : events) {
-    if (subject.rfind("job:", 0) != 0) continue;
     for (const auto& [event, times] : by_event) {
       if (event == "PVE unavailable") continue;
       EXPECT_EQ(times, 1) << subject << " " << event << "\n" << log;
@@ -358,12 +364,9 @@ TEST(UpdateFlowCrash, AgentProcessesKilledAtRandomMomentsStillEndOnce) {
     EXPECT_EQ((*device)->SlotManifest((*device)->boot_control().active)->version, want) << id;
     EXPECT_EQ((**store->GetDevice(id)).release_version, want) << id;
   }
-  auto entries = VerifyAuditChain(*store);
-  ASSERT_TRUE(entries.ok()) << entries.error().ToString();
   std::map<std::string, std::map<std::string, int>> events;
-  for (const auto& e : *store->ListAudit(0, 100000)) ++events[e.subject][e.event];
+  ASSERT_NO_FATAL_FAILURE(JobEvents(*store, &events));
   for (const auto& [subject, by_event] : events) {
-    if (subject.rfind("job:", 0) != 0) continue;
     EXPECT_EQ(by_event.count("committed") + by_event.count("rolled back"), 1u) << subject;
     for (const char* once : {"opened", "ordered", "committed", "rolled back", "verified"}) {
       if (by_event.count(once)) {
