@@ -134,13 +134,16 @@ Result<PublicKey> PublicKey::FromPem(std::string_view pem) {
 Result<PublicKey> PublicKey::FromEcPoint(KeyType curve, ByteView x, ByteView y) {
   if (curve == KeyType::kRsa) return Error(ErrorCode::kInvalidArgument, "not an EC curve");
   const size_t n = EcCoordinateSize(curve);
-  if (x.size() != n || y.size() != n) {
+  if (x.size() > n || y.size() > n) {
     return Error(ErrorCode::kCryptoBadKey,
-                 "EC point coordinates must be " + std::to_string(n) + " bytes");
+                 "EC point coordinates must be at most " + std::to_string(n) + " bytes");
   }
-  Bytes point{0x04};
-  Append(point, x);
-  Append(point, y);
+  // A TPM2B_ECC_PARAMETER may leave out leading zero bytes (tpm2-tools
+  // writes coordinates that way); the uncompressed point needs them back.
+  Bytes point(1 + 2 * n, 0);
+  point[0] = 0x04;
+  std::copy(x.begin(), x.end(), point.begin() + 1 + static_cast<std::ptrdiff_t>(n - x.size()));
+  std::copy(y.begin(), y.end(), point.end() - static_cast<std::ptrdiff_t>(y.size()));
   ParamBldPtr bld(OSSL_PARAM_BLD_new());
   if (!bld ||
       OSSL_PARAM_BLD_push_utf8_string(bld.get(), OSSL_PKEY_PARAM_GROUP_NAME, CurveName(curve), 0) !=

@@ -76,8 +76,7 @@ Result<CredentialChallenge> MakeCredential(ByteView ek_public, ByteView ak_name,
     HENB_ASSIGN_OR_RETURN(PrivateKey ephemeral, PrivateKey::Generate(ek.key.type()));
     HENB_ASSIGN_OR_RETURN(Bytes z, ephemeral.EcdhSharedX(ek.key));
     HENB_ASSIGN_OR_RETURN(auto eph_point, ephemeral.Public().EcPoint());
-    HENB_ASSIGN_OR_RETURN(auto ek_point, ek.key.EcPoint());
-    seed = KdfE(name_alg, z, "IDENTITY", eph_point.first, ek_point.first, seed_bits);
+    seed = KdfE(name_alg, z, "IDENTITY", eph_point.first, ek.ecc_x, seed_bits);
     PutU16Be(out.encrypted_secret, static_cast<uint16_t>(eph_point.first.size()));
     Append(out.encrypted_secret, eph_point.first);
     PutU16Be(out.encrypted_secret, static_cast<uint16_t>(eph_point.second.size()));

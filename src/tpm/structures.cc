@@ -227,6 +227,7 @@ Result<TpmPublic> ParseTpmPublic(ByteView data) {
   if (!name_alg.ok()) return name_alg.error();
   std::optional<PublicKey> key;
   std::optional<std::pair<SignatureScheme, HashAlg>> scheme;
+  Bytes ecc_x;
   if (t.type == TPM2_ALG_ECC) {
     const auto& d = t.parameters.eccDetail;
     KeyType curve;
@@ -240,6 +241,7 @@ Result<TpmPublic> ParseTpmPublic(ByteView data) {
     }
     HENB_ASSIGN_OR_RETURN(
         key, PublicKey::FromEcPoint(curve, Tpm2bBytes(t.unique.ecc.x), Tpm2bBytes(t.unique.ecc.y)));
+    ecc_x = Tpm2bBytes(t.unique.ecc.x);
     if (d.scheme.scheme != TPM2_ALG_NULL) {
       HENB_ASSIGN_OR_RETURN(SignatureScheme s, SchemeFromAlg(d.scheme.scheme));
       HENB_ASSIGN_OR_RETURN(HashAlg h, HashAlgFromTpmId(d.scheme.details.anySig.hashAlg));
@@ -260,7 +262,8 @@ Result<TpmPublic> ParseTpmPublic(ByteView data) {
   Bytes name;
   PutU16Be(name, t.nameAlg);
   Append(name, Hash(*name_alg, data.subspan(2)));
-  return TpmPublic{std::move(*key), *name_alg, t.objectAttributes, std::move(name), scheme};
+  return TpmPublic{std::move(*key), *name_alg, t.objectAttributes,
+                   std::move(name), scheme,    std::move(ecc_x)};
 }
 
 Result<Bytes> TpmObjectName(ByteView tpm2b_public) {

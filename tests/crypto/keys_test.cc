@@ -85,10 +85,37 @@ TEST(Keys, EcPointAndScalarRoundTrip) {
   EXPECT_EQ(PublicKey::FromEcPoint(KeyType::kEcP256, point->first, y).error().code(),
             ErrorCode::kCryptoBadKey);
 
+  // Longer than the curve's coordinates: refused, even with a zero in front.
+  Bytes long_x{0};
+  Append(long_x, point->first);
+  EXPECT_EQ(PublicKey::FromEcPoint(KeyType::kEcP256, long_x, point->second).error().code(),
+            ErrorCode::kCryptoBadKey);
+
   auto scalar = key->EcScalar();
   auto from_scalar = PrivateKey::FromEcScalar(KeyType::kEcP256, *scalar);
   ASSERT_TRUE(from_scalar.ok());
   EXPECT_EQ(from_scalar->Public().ToDer(), key->Public().ToDer());
+}
+
+// A TPM2B_ECC_PARAMETER may leave out leading zero bytes (tpm2-tools writes
+// them so): the coordinate means the same number.
+TEST(Keys, EcCoordinatesWithoutTheirLeadingZerosAreTheSamePoint) {
+  for (int tries = 0; tries < 20000; ++tries) {  // about one key in 128 qualifies
+    auto key = PrivateKey::Generate(KeyType::kEcP256);
+    auto point = key->Public().EcPoint();
+    ASSERT_TRUE(point.ok());
+    const Bytes& x = point->first;
+    const Bytes& y = point->second;
+    if (x[0] != 0 && y[0] != 0) continue;
+    const ByteView short_x = x[0] == 0 ? ByteView(x).subspan(1) : ByteView(x);
+    const ByteView short_y = y[0] == 0 ? ByteView(y).subspan(1) : ByteView(y);
+    auto rebuilt = PublicKey::FromEcPoint(KeyType::kEcP256, short_x, short_y);
+    ASSERT_TRUE(rebuilt.ok()) << rebuilt.error().ToString();
+    EXPECT_EQ(rebuilt->ToDer(), key->Public().ToDer());
+    EXPECT_EQ(rebuilt->EcPoint()->first, x);  // read back at full size
+    return;
+  }
+  FAIL() << "no key with a leading zero coordinate in 20000";
 }
 
 TEST(Keys, RsaComponentsRoundTrip) {

@@ -77,5 +77,39 @@ TEST(Credential, TheSoftTreActivatesTpm2MakecredentialOutput) {
   EXPECT_EQ(ToString(*got), "sixteen byte key");
 }
 
+// A TPM2B_ECC_PARAMETER may leave out leading zero bytes: tpm2_makecredential
+// writes the ephemeral point's coordinates that way, so about one challenge
+// in 128 has a 31-byte coordinate, and a TPM feeds the x it received, at its
+// size, to KDFe. Recorded once from tpm2-tools 5 for the SoftTre state below;
+// the ephemeral x here is 31 bytes.
+TEST(Credential, TheSoftTreActivatesAChallengeWhoseCoordinatesAreShort) {
+  const Bytes state = *HexDecode(
+      "48454e4253545231022a3d00be6bfe3899b70a3cab9bbc225267a59f862090867b8d0fc4e44b5714954f7f04db"
+      "4980f89c3d616b9e9e36883de6aa84af50464baabe6584a835802a5d436c75e83fa38562a7ff3b155ca767d06d"
+      "beb8aa36b537b705e49be3a1f943624452cf7aa4573f3b8a0b3b4adb8a83b58c4199419254ee2efc294bf8fcd7"
+      "12a6c74087e039d932556e609b5f276c822f3c0937b0b4a3b52d0b2230f4bda2a284c4c70ff4798df52a4d16ba"
+      "49eb4149851971654b762c66cf100dc6af8ff8840000000000000000000000000000253d00000000");
+  const Bytes file = *HexDecode(
+      "badcc0de00000001003400203ccff7aa0a380f526a2581b21a2b38f3d66d62240d4279635d3d4764268a07fdfd"
+      "577c16f3674bbf330cfd77cfd76b0096790043001fdf7d9fa2f0538fc683cb974a0e3b5874abc22744104b876f"
+      "2ec9467003f5cf0020f2c87587e27a40014780ba108daf1db03c1cbb948353a3a0283f237211b954d1");
+  auto tre = SoftTre::Load(state);
+  ASSERT_TRUE(tre.ok()) << tre.error().ToString();
+  ByteReader in(file);
+  ASSERT_EQ(*in.U32Be(), 0xbadcc0deu);
+  ASSERT_EQ(*in.U32Be(), 1u);
+  const ByteView blob = *in.Take(*in.U16Be());
+  const ByteView secret = *in.Take(*in.U16Be());
+  ASSERT_EQ(secret[0] << 8 | secret[1], 31);  // the short x this test is about
+  auto got = tre->ActivateCredential(blob, secret);
+  ASSERT_TRUE(got.ok()) << got.error().ToString();
+  EXPECT_EQ(ToString(*got), "sixteen byte key");
+  // The same point with its x padded to 32 bytes is the same key but not the
+  // same KDFe input, so it must not open the credential.
+  Bytes padded{0x00, 0x20, 0x00};
+  Append(padded, secret.subspan(2));
+  EXPECT_FALSE(tre->ActivateCredential(blob, padded).ok());
+}
+
 }  // namespace
 }  // namespace henbtrust

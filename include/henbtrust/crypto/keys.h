@@ -28,7 +28,8 @@ class PublicKey {
   // SubjectPublicKeyInfo, PEM ("-----BEGIN PUBLIC KEY-----") or DER.
   static Result<PublicKey> FromPem(std::string_view pem);
   static Result<PublicKey> FromDer(ByteView spki);
-  // Affine coordinates, each exactly the curve's coordinate size.
+  // Affine coordinates, big-endian, each at most the curve's coordinate size
+  // (shorter ones have had leading zero bytes left out, as a TPM2B may).
   static Result<PublicKey> FromEcPoint(KeyType curve, ByteView x, ByteView y);
   // Big-endian modulus and public exponent.
   static Result<PublicKey> FromRsa(ByteView modulus, uint32_t exponent);

@@ -63,6 +63,9 @@ struct TpmPublic {
   Bytes name;  // nameAlg (2 bytes, big-endian) || H_nameAlg(TPMT_PUBLIC)
   // Signing scheme of the key's template; nullopt when it is TPM_ALG_NULL.
   std::optional<std::pair<SignatureScheme, HashAlg>> scheme;
+  // ECC keys: unique.ecc.x exactly as its TPM2B carries it, which is what a
+  // TPM feeds KDFe as partyVInfo (it may be shorter than the curve size).
+  Bytes ecc_x;
   bool IsRestrictedSigningKey() const;
 };
 
