@@ -8,6 +8,11 @@
 #   appraisal-https ours=<appraisals/s, SQLite> reference=<openssl speed -multi 2 ecdsap256 verify/s> ratio=...
 #   appraisal-https-two-requests ours=<appraisals/s> ...
 #   appraisal-https-postgres ours=<appraisals/s> ...
+#   appraisal-https-floor ours=<appraisals/s, SQLite> floor=<appraisals/s> ratio=...
+# The floor is bench/https_floor.cc in place of the PVE: the same devices,
+# connections and answer bytes, but per request only the appraisal's
+# unavoidable work (SHA-256, one P-256 verify, one sign): what this machine
+# could carry at best, so that the ratio says how much of it the PVE reaches.
 # Each figure is the median of PVE_ROUNDS windows of PVE_SECONDS.
 # Environment: BIN (build/bin), PVE_DEVICES (1000), PVE_SECONDS (5),
 # PVE_ROUNDS (3), PVE_CONCURRENCY (64 appraisals in flight), PVE_LOAD_THREADS (1).
@@ -24,9 +29,11 @@ PG_BIN=/usr/lib/postgresql/15/bin
 work=$(mktemp -d)
 chmod 755 "$work"
 server=""
+floor=""
 pg_data=""
 cleanup() {
   [[ -n "$server" ]] && kill "$server" 2>/dev/null && wait "$server" 2>/dev/null
+  [[ -n "$floor" ]] && kill "$floor" 2>/dev/null && wait "$floor" 2>/dev/null
   if [[ -n "$pg_data" ]]; then
     as_pg "$PG_BIN/pg_ctl" -D "$pg_data" -m fast -w stop >/dev/null 2>&1 || true
   fi
@@ -40,29 +47,48 @@ as_pg() { if [[ $(id -u) == 0 ]]; then runuser -u postgres -- "$@"; else "$@"; f
 "$BIN/pve_load" setup --work "$work"
 
 # Starts the PVE on store $1, runs the load (further arguments go to the load
-# generator), prints the load generator's line.
+# generator), prints the load generator's line. With FLOOR=1 the devices
+# enroll with the PVE but send their appraisals to https_floor.
 run() {
   local store=$1
   shift
+  local cpu_of
   rm -f "$work/port"
   "$BIN/henbtrust" pve import-release --dir "$work/pve" --store "$store" \
     --trust-root "$work/release/trust-root" "$work/release/release.bundle" >/dev/null
   "$BIN/henbtrust" pve serve --dir "$work/pve" --store "$store" --listen 127.0.0.1:0 \
-    --port-file "$work/port" --manufacturer-ca "$work/manufacturer-ca.pem" 2>"$work/serve.log" &
+    --port-file "$work/port" --manufacturer-ca "$work/manufacturer-ca.pem" >/dev/null 2>"$work/serve.log" &
   server=$!
   for _ in $(seq 100); do [[ -s "$work/port" ]] && break; sleep 0.1; done
+  cpu_of=$server
+  if [[ ${FLOOR:-0} == 1 ]]; then
+    rm -f "$work/floor-port"
+    "$BIN/https_floor" --cert "$work/pve/server.pem" --key "$work/pve/server.key" \
+      --client-ca "$work/pve/ca.pem" --answer "$work/answer.json" --port-file "$work/floor-port" \
+      >/dev/null &
+    floor=$!
+    for _ in $(seq 100); do [[ -s "$work/floor-port" ]] && break; sleep 0.1; done
+    set -- --appraise-port "$(cat "$work/floor-port")" "$@"
+    cpu_of=$floor
+  fi
   "$BIN/pve_load" run --work "$work" --pve-dir "$work/pve" --port "$(cat "$work/port")" \
     --bundle "$work/release/release.bundle" --devices "$DEVICES" --seconds "$SECS" --rounds "$ROUNDS" \
-    --concurrency "$CONCURRENCY" --threads "$LOAD_THREADS" --server-pid "$server" "$@" \
+    --concurrency "$CONCURRENCY" --threads "$LOAD_THREADS" --server-pid "$cpu_of" "$@" \
     2>"$work/load.log" ||
-    { cat "$work/load.log" >&2; exit 1; }
+    { cat "$work/load.log" >&2; kill $server $floor; exit 1; }
   kill "$server"
   wait "$server" 2>/dev/null || true
   server=""
+  if [[ -n "$floor" ]]; then
+    kill "$floor"
+    wait "$floor" 2>/dev/null || true
+    floor=""
+  fi
 }
 field() { tr ' ' '\n' <<<"$1" | awk -F= -v k="$2" '$1 == k { print $2 }'; }
 
-sqlite_line=$(run "sqlite:$work/pve.db")
+sqlite_line=$(run "sqlite:$work/pve.db" --save-answer "$work/answer.json")
+floor_line=$(FLOOR=1 run "sqlite:$work/pve-floor.db")
 two_line=$(run "sqlite:$work/pve-two.db" --fresh-nonce)
 
 pg_line=""
@@ -99,3 +125,10 @@ if [[ -n "$pg_line" ]]; then
   echo "appraisal-https-postgres ours=$(field "$pg_line" rate) (appraisals/s over HTTPS, PostgreSQL;" \
     "p50 $(field "$pg_line" p50_ms) ms, p99 $(field "$pg_line" p99_ms) ms)"
 fi
+floor_rate=$(field "$floor_line" rate)
+echo "appraisal-https-floor ours=${ours} floor=${floor_rate}" \
+  "ratio=$(awk -v a="$ours" -v b="$floor_rate" 'BEGIN { printf "%.3f", a / b }')" \
+  "(floor: bench/https_floor.cc instead of the PVE, the same fleet and answer bytes, only SHA-256," \
+  "one P-256 verify and one sign per request; p50 $(field "$floor_line" p50_ms) ms;" \
+  "floor CPU per appraisal user $(field "$floor_line" server_user_us) us, sys $(field "$floor_line" server_sys_us) us;" \
+  "load generator user $(field "$floor_line" load_user_us) us, sys $(field "$floor_line" load_sys_us) us)"

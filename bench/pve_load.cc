@@ -7,6 +7,7 @@
 //   pve_load setup --work W            makes a test TPM manufacturer CA in W
 //   pve_load run --work W --pve-dir D --port P --bundle B [--devices 1000]
 //                [--seconds 10] [--rounds 1] [--threads 1] [--concurrency 64]
+//                [--appraise-port P2] [--save-answer FILE]
 //
 // `run` enrolls every device (EK certificate from W's CA, credential
 // activation) and opens its connection, then appraises for the given time:
@@ -104,6 +105,8 @@ struct Device {
 struct RunArgs {
   std::string work, pve_dir, bundle, host = "127.0.0.1";
   uint16_t port = 0;
+  uint16_t appraise_port = 0;  // appraisals go here instead (https_floor)
+  std::string save_answer;     // file for one affirming answer's body
   int devices = 1000;
   int threads = 1;
   int concurrency = 64;
@@ -244,6 +247,7 @@ struct ThreadResult {
   std::vector<float> latencies;
   int64_t failures = 0;
   std::string first_failure;
+  std::string answer;  // the first affirming answer's body
 };
 
 // One load thread: keeps up to `in_flight` of its devices' appraisals going
@@ -305,6 +309,7 @@ void LoadLoop(const RunArgs& a, std::vector<Device*> mine, int in_flight,
       return fail(d,
                   "appraisal: " + std::to_string(status) + " " + std::string(body.substr(0, 300)));
     if (auto n = NextNonceFromResult(std::string(body))) d.nonce = std::move(*n);
+    if (out.answer.empty()) out.answer = body;
     // What completes after the window closed is drained, not counted.
     if (!stop.load(std::memory_order_relaxed)) {
       out.latencies.push_back(
@@ -403,7 +408,7 @@ int Run(const RunArgs& a) {
         connected = ctx.ok() ? OkStatus() : Status(ctx.error());
         if (ctx.ok()) {
           d.ctx = *ctx;
-          connected = ConnectDevice(d, a.host, a.port);
+          connected = ConnectDevice(d, a.host, a.appraise_port != 0 ? a.appraise_port : a.port);
         }
       }
       if (!connected.ok() && enroll_failures++ == 0)
@@ -428,7 +433,7 @@ int Run(const RunArgs& a) {
     size_t appraisals = 0;
     double seconds = 0, rate = 0, p50 = 0, p99 = 0;
     int64_t failures = 0;
-    std::string first_failure;
+    std::string first_failure, answer;
     std::pair<double, double> server_cpu, load_cpu;  // seconds, user and system
   };
   auto round = [&] {
@@ -460,6 +465,7 @@ int Run(const RunArgs& a) {
     for (auto& t : results) {
       all.insert(all.end(), t.latencies.begin(), t.latencies.end());
       if (t.failures > 0 && r.failures == 0) r.first_failure = t.first_failure;
+      if (r.answer.empty()) r.answer = std::move(t.answer);
       r.failures += t.failures;
     }
     std::sort(all.begin(), all.end());
@@ -476,6 +482,10 @@ int Run(const RunArgs& a) {
   int64_t failures = 0;
   for (int i = 0; i < a.rounds; ++i) {
     rounds.push_back(round());
+    if (!a.save_answer.empty() && !rounds.back().answer.empty()) {
+      if (auto st = WriteFileAtomic(a.save_answer, AsBytes(rounds.back().answer)); !st.ok())
+        return Fail(st.error());
+    }
     const Round& r = rounds.back();
     std::cerr << "round " << i + 1 << ": " << r.appraisals << " appraisals, " << r.rate
               << "/s, p50 " << r.p50 << " ms, p99 " << r.p99 << " ms\n";
@@ -519,6 +529,10 @@ int main(int argc, char** argv) {
   run->add_option("--bundle", a.bundle, "the release bundle the devices run")->required();
   run->add_option("--host", a.host, "PVE address")->capture_default_str();
   run->add_option("--port", a.port, "PVE port")->required();
+  run->add_option("--appraise-port", a.appraise_port,
+                  "send the appraisals to this port of --host instead (https_floor), after "
+                  "enrolling with the PVE");
+  run->add_option("--save-answer", a.save_answer, "write one affirming answer's body here");
   run->add_option("--devices", a.devices, "fleet size")->capture_default_str();
   run->add_option("--threads", a.threads, "load threads, each driving its share of the fleet")
       ->capture_default_str();

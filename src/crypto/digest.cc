@@ -1,7 +1,8 @@
 #include "henbtrust/crypto/digest.h"
 
-#include <openssl/hmac.h>
+#include <openssl/crypto.h>
 
+#include <array>
 #include <cstdlib>
 
 #include "crypto/ossl.h"
@@ -95,11 +96,29 @@ Bytes Hash(HashAlg alg, ByteView data) {
   return out;
 }
 
+// RFC 2104 over the digests fetched once: OpenSSL's one-shot HMAC() fetches
+// the MAC and its digest on every call, which costs more than the hashing
+// for the short inputs here (nonce tags, KDFs).
 Bytes Hmac(HashAlg alg, ByteView key, ByteView data) {
-  Bytes out(DigestSize(alg));
-  unsigned int len = 0;
-  HMAC(ossl::Md(alg), key.data(), static_cast<int>(key.size()), data.data(), data.size(),
-       out.data(), &len);
+  const size_t block = alg == HashAlg::kSha384 || alg == HashAlg::kSha512 ? 128 : 64;
+  std::array<uint8_t, 128> pad{};
+  if (key.size() > block) {
+    const Bytes short_key = Hash(alg, key);
+    std::copy(short_key.begin(), short_key.end(), pad.begin());
+  } else {
+    std::copy(key.begin(), key.end(), pad.begin());
+  }
+  const ByteView k(pad.data(), block);
+  for (uint8_t& b : pad) b ^= 0x36;
+  Hasher h(alg);
+  h.Update(k);
+  h.Update(data);
+  const Bytes inner = h.Finish();
+  for (uint8_t& b : pad) b ^= 0x36 ^ 0x5c;
+  h.Update(k);
+  h.Update(inner);
+  Bytes out = h.Finish();
+  OPENSSL_cleanse(pad.data(), pad.size());
   return out;
 }
 

@@ -1,9 +1,8 @@
 #include "henbtrust/pve/appraisal.h"
 
-#include <nlohmann/json.hpp>
-
 #include <algorithm>
 
+#include "henbtrust/core/json_text.h"
 #include "henbtrust/crypto/jws.h"
 
 namespace henbtrust {
@@ -179,34 +178,53 @@ Result<AppraisalResult> Appraiser::Appraise(const DeviceRecord& device,
   return r;
 }
 
+// The claims are written as text: building them as a JSON document first
+// cost more than the rest of an appraisal apart from its two signatures.
 Result<std::string> EncodeEar(const AppraisalResult& result, const PrivateKey& signer,
                               const std::string& verifier_id) {
-  nlohmann::ordered_json submods = nlohmann::ordered_json::object();
-  for (const auto& [name, status] : result.submodules) {
-    submods[name] = {{"ear.status", std::string(ArStatusName(status))}};
+  std::string claims;
+  claims.reserve(512 + 96 * result.components.size());
+  JsonObjectWriter ear(claims);
+  ear.String("eat_profile", "tag:github.com,2023:veraison/ear").Int("iat", result.issued_at);
+  {
+    ear.Key("ear.verifier-id");
+    JsonObjectWriter id(claims);
+    id.String("developer", "henbtrust").String("build", verifier_id).Close();
+    if (!id.ok()) return Error(ErrorCode::kInvalidArgument, "verifier id is not UTF-8");
   }
-  nlohmann::ordered_json components = nlohmann::ordered_json::array();
-  for (const auto& c : result.components) {
-    nlohmann::ordered_json v = {
-        {"id", c.id}, {"version", c.version}, {"ear.status", std::string(ArStatusName(c.status))}};
-    if (!c.detail.empty()) v["detail"] = c.detail;
-    components.push_back(std::move(v));
+  ear.String("ear.status", ArStatusName(result.status))
+      .String("eat_nonce", Base64UrlEncode(result.nonce))
+      .String("ear.appraisal-policy-id", result.policy_id);
+  {
+    ear.Key("submods");
+    JsonObjectWriter submods(claims);
+    for (const auto& [name, status] : result.submodules) {
+      submods.Key(name);
+      JsonObjectWriter one(claims);
+      one.String("ear.status", ArStatusName(status)).Close();
+    }
+    submods.Close();
+    if (!submods.ok()) return Error(ErrorCode::kInvalidArgument, "submodule name is not UTF-8");
   }
-  nlohmann::ordered_json claims = {
-      {"eat_profile", "tag:github.com,2023:veraison/ear"},
-      {"iat", result.issued_at},
-      {"ear.verifier-id", {{"developer", "henbtrust"}, {"build", verifier_id}}},
-      {"ear.status", std::string(ArStatusName(result.status))},
-      {"eat_nonce", Base64UrlEncode(result.nonce)},
-      {"ear.appraisal-policy-id", result.policy_id},
-      {"submods", submods},
-      {"henbtrust.device-id", result.device_id},
-      {"henbtrust.release", result.release_version},
-      {"henbtrust.tim", HexEncode(result.tim)},
-      {"henbtrust.components", components},
-  };
-  if (!result.detail.empty()) claims["henbtrust.detail"] = result.detail;
-  return SignJwsEs256(claims.dump(), signer);
+  ear.String("henbtrust.device-id", result.device_id)
+      .String("henbtrust.release", result.release_version)
+      .String("henbtrust.tim", HexEncode(result.tim));
+  ear.Key("henbtrust.components");
+  claims += '[';
+  for (size_t i = 0; i < result.components.size(); ++i) {
+    const auto& c = result.components[i];
+    if (i > 0) claims += ',';
+    JsonObjectWriter v(claims);
+    v.String("id", c.id).String("version", c.version).String("ear.status", ArStatusName(c.status));
+    if (!c.detail.empty()) v.String("detail", c.detail);
+    v.Close();
+    if (!v.ok()) return Error(ErrorCode::kInvalidArgument, "component text is not UTF-8");
+  }
+  claims += ']';
+  if (!result.detail.empty()) ear.String("henbtrust.detail", result.detail);
+  ear.Close();
+  if (!ear.ok()) return Error(ErrorCode::kInvalidArgument, "result text is not UTF-8");
+  return SignJwsEs256(claims, signer);
 }
 
 Result<std::string> VerifyEar(std::string_view token, const PublicKey& verifier_key) {

@@ -1,4 +1,6 @@
 #include <gtest/gtest.h>
+#include <openssl/evp.h>
+#include <openssl/hmac.h>
 
 #include "henbtrust/crypto/digest.h"
 #include "henbtrust/crypto/random.h"
@@ -37,6 +39,30 @@ TEST(Hmac, MatchesRfc4231Case2) {
   EXPECT_EQ(
       HexEncode(Hmac(HashAlg::kSha256, AsBytes("Jefe"), AsBytes("what do ya want for nothing?"))),
       "5bdcc146bf60754e6a042426089575c75a003f089d2739839dec58b964ec3843");
+}
+
+// Cross-checked against OpenSSL's own HMAC over keys shorter than, as long
+// as and longer than each digest's block.
+TEST(Hmac, MatchesOpensslForEveryDigestAndKeySize) {
+  for (HashAlg a : {HashAlg::kSha1, HashAlg::kSha256, HashAlg::kSha384, HashAlg::kSha512}) {
+    const EVP_MD* md = EVP_get_digestbyname(std::string(HashAlgName(a)).c_str());
+    ASSERT_NE(md, nullptr);
+    for (size_t key_size : {0, 1, 20, 63, 64, 65, 127, 128, 129, 300}) {
+      for (size_t data_size : {0, 1, 55, 64, 200}) {
+        Bytes key(key_size), data(data_size);
+        for (size_t i = 0; i < key.size(); ++i) key[i] = static_cast<uint8_t>(i * 7 + 1);
+        for (size_t i = 0; i < data.size(); ++i) data[i] = static_cast<uint8_t>(i * 13 + 5);
+        Bytes expected(EVP_MAX_MD_SIZE);
+        unsigned int len = 0;
+        static const uint8_t kNothing = 0;  // OpenSSL refuses a null key, even empty
+        ASSERT_NE(HMAC(md, key.empty() ? &kNothing : key.data(), static_cast<int>(key.size()),
+                       data.data(), data.size(), expected.data(), &len),
+                  nullptr);
+        expected.resize(len);
+        EXPECT_EQ(Hmac(a, key, data), expected) << HashAlgName(a) << " " << key_size;
+      }
+    }
+  }
 }
 
 TEST(HashAlg, NamesAndTpmIdsRoundTrip) {

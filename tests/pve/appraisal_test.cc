@@ -147,6 +147,30 @@ TEST_F(AppraisalTest, TheEarTokenIsSignedAndCarriesTheVerdicts) {
   auto claims = VerifyEar(*token, key->Public());
   ASSERT_TRUE(claims.ok()) << claims.error().ToString();
   const auto j = nlohmann::json::parse(*claims);
+  // Every claim, in order, as the EAR profile names them.
+  nlohmann::ordered_json expected = {
+      {"eat_profile", "tag:github.com,2023:veraison/ear"},
+      {"iat", r.issued_at},
+      {"ear.verifier-id", {{"developer", "henbtrust"}, {"build", "pve-1"}}},
+      {"ear.status", "contraindicated"},
+      {"eat_nonce", Base64UrlEncode(nonce_)},
+      {"ear.appraisal-policy-id", r.policy_id},
+      {"submods", nlohmann::ordered_json::object()},
+      {"henbtrust.device-id", "henb-1"},
+      {"henbtrust.release", r.release_version},
+      {"henbtrust.tim", HexEncode(r.tim)},
+      {"henbtrust.components", nlohmann::ordered_json::array()}};
+  for (const auto& [name, status] : r.submodules)
+    expected["submods"][name] = {{"ear.status", ArStatusName(status)}};
+  for (const auto& c : r.components) {
+    nlohmann::ordered_json v = {
+        {"id", c.id}, {"version", c.version}, {"ear.status", ArStatusName(c.status)}};
+    if (!c.detail.empty()) v["detail"] = c.detail;
+    expected["henbtrust.components"].push_back(v);
+  }
+  expected["henbtrust.detail"] = r.detail;
+  ASSERT_FALSE(r.detail.empty());
+  EXPECT_EQ(*claims, expected.dump());
   EXPECT_EQ(j.at("ear.status"), "contraindicated");
   EXPECT_EQ(j.at("submods").at("os").at("ear.status"), "contraindicated");
   EXPECT_EQ(j.at("eat_nonce"), Base64UrlEncode(nonce_));
