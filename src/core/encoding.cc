@@ -54,24 +54,23 @@ constexpr char kB64[] = "ABCDEFGHIJKLMNOPQRSTUVWXYZabcdefghijklmnopqrstuvwxyz012
 constexpr char kB64Url[] = "ABCDEFGHIJKLMNOPQRSTUVWXYZabcdefghijklmnopqrstuvwxyz0123456789-_";
 
 std::string EncodeWith(ByteView data, const char* alphabet, bool pad) {
-  std::string out;
-  out.reserve((data.size() + 2) / 3 * 4);
-  size_t i = 0;
-  for (; i + 3 <= data.size(); i += 3) {
-    const uint32_t v = uint32_t{data[i]} << 16 | uint32_t{data[i + 1]} << 8 | data[i + 2];
-    out += alphabet[v >> 18 & 63];
-    out += alphabet[v >> 12 & 63];
-    out += alphabet[v >> 6 & 63];
-    out += alphabet[v & 63];
+  const size_t full = data.size() / 3, rest = data.size() % 3;
+  std::string out(full * 4 + (rest == 0 ? 0 : pad ? 4 : rest + 1), '=');
+  char* o = out.data();
+  const uint8_t* in = data.data();
+  for (size_t k = 0; k < full; ++k, in += 3, o += 4) {
+    const uint32_t v = uint32_t{in[0]} << 16 | uint32_t{in[1]} << 8 | in[2];
+    o[0] = alphabet[v >> 18 & 63];
+    o[1] = alphabet[v >> 12 & 63];
+    o[2] = alphabet[v >> 6 & 63];
+    o[3] = alphabet[v & 63];
   }
-  const size_t rest = data.size() - i;
   if (rest > 0) {
-    uint32_t v = uint32_t{data[i]} << 16;
-    if (rest == 2) v |= uint32_t{data[i + 1]} << 8;
-    out += alphabet[v >> 18 & 63];
-    out += alphabet[v >> 12 & 63];
-    if (rest == 2) out += alphabet[v >> 6 & 63];
-    if (pad) out.append(rest == 1 ? "==" : "=");
+    uint32_t v = uint32_t{in[0]} << 16;
+    if (rest == 2) v |= uint32_t{in[1]} << 8;
+    o[0] = alphabet[v >> 18 & 63];
+    o[1] = alphabet[v >> 12 & 63];
+    if (rest == 2) o[2] = alphabet[v >> 6 & 63];
   }
   return out;
 }

@@ -39,6 +39,18 @@ bool AppendJsonString(std::string& out, std::string_view s) {
   out += '"';
   static constexpr char kHex[] = "0123456789abcdef";
   for (size_t i = 0; i < s.size();) {
+    // Most text needs no escape: copy each such run at once.
+    size_t run = i;
+    while (run < s.size()) {
+      const unsigned char r = static_cast<unsigned char>(s[run]);
+      if (r < 0x20 || r >= 0x80 || r == '"' || r == '\\') break;
+      ++run;
+    }
+    if (run > i) {
+      out.append(s, i, run - i);
+      i = run;
+      if (i == s.size()) break;
+    }
     const unsigned char c = static_cast<unsigned char>(s[i]);
     if (c >= 0x80) {
       const size_t n = Utf8Length(s, i);

@@ -28,6 +28,7 @@ TEST(Base64, MatchesRfc4648Vectors) {
     EXPECT_EQ(ToString(*Base64Decode(enc)), plain);
   }
   EXPECT_EQ(Base64UrlEncode(Bytes{0xfb, 0xff}), "-_8");
+  EXPECT_EQ(Base64UrlEncode(Bytes{0xfb}), "-w");  // unpadded, one byte left
   EXPECT_EQ(*Base64UrlDecode("-_8"), (Bytes{0xfb, 0xff}));
   EXPECT_FALSE(Base64Decode("Zm9").ok());
   EXPECT_FALSE(Base64Decode("Zm9*").ok());
