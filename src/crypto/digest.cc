@@ -103,8 +103,9 @@ Bytes Hmac(HashAlg alg, ByteView key, ByteView data) {
   const size_t block = alg == HashAlg::kSha384 || alg == HashAlg::kSha512 ? 128 : 64;
   std::array<uint8_t, 128> pad{};
   if (key.size() > block) {
-    const Bytes short_key = Hash(alg, key);
+    Bytes short_key = Hash(alg, key);
     std::copy(short_key.begin(), short_key.end(), pad.begin());
+    OPENSSL_cleanse(short_key.data(), short_key.size());
   } else {
     std::copy(key.begin(), key.end(), pad.begin());
   }
