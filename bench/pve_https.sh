@@ -42,6 +42,9 @@ cleanup() {
 trap cleanup EXIT
 as_pg() { if [[ $(id -u) == 0 ]]; then runuser -u postgres -- "$@"; else "$@"; fi; }
 
+# Dirty pages of earlier benchmarks (compare.sh writes a 512 MiB bundle)
+# would be written back during the first run and slow it: flush them first.
+sync
 "$BIN/henbtrust" release example --out "$work/release" >/dev/null
 "$BIN/henbtrust" pve init --dir "$work/pve" >/dev/null
 "$BIN/pve_load" setup --work "$work"
