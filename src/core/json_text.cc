@@ -128,10 +128,4 @@ JsonObjectWriter& JsonObjectWriter::Int(std::string_view key, int64_t value) {
   return *this;
 }
 
-JsonObjectWriter& JsonObjectWriter::Raw(std::string_view key, std::string_view json) {
-  Key(key);
-  out_ += json;
-  return *this;
-}
-
 }  // namespace henbtrust

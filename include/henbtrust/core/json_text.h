@@ -24,9 +24,6 @@ class JsonObjectWriter {
 
   JsonObjectWriter& String(std::string_view key, std::string_view value);
   JsonObjectWriter& Int(std::string_view key, int64_t value);
-  // `json` must already be a JSON value (an object or array written by
-  // another writer).
-  JsonObjectWriter& Raw(std::string_view key, std::string_view json);
   // Starts a member whose value the caller writes next into the string.
   JsonObjectWriter& Key(std::string_view key);
   // Ends the object; the writer must not be used after.
