@@ -71,8 +71,9 @@ int RunServe(const ServeArgs& a) {
   options.threads = a.threads > 0
                         ? a.threads
                         : static_cast<int>(std::max(4u, 2 * std::thread::hardware_concurrency()));
-  auto server = HttpServer::Start(options, dir->server_tls,
-                                  [&service](const HttpRequest& r) { return service.Handle(r); });
+  auto server = HttpServer::StartAsync(
+      options, dir->server_tls,
+      [&service](const HttpRequest& r, HttpResponder respond) { service.HandleAsync(r, respond); });
   if (!server.ok()) return Fail(server.error());
   if (auto st = WritePortFile(a.port_file, (*server)->port()); !st.ok()) return Fail(st.error());
   std::cerr << "henbtrust pve: serving https://" << options.address << ":" << (*server)->port()

@@ -126,14 +126,16 @@ int RunServer(const RunArgs& a) {
   options.address = endpoint->first;
   options.port = endpoint->second;
   options.threads = a.threads;
-  auto server = HttpServer::Start(options, pve_dir->server_tls, [&](const HttpRequest& r) {
-    if (IsOamTarget(r.target)) return oam.Handle(r);
-    if (remote_pve) {
-      return ErrorResponse(Error(ErrorCode::kNetNotFound, "this is the OAM; the PVE is at " +
-                                                              a.pve + " (no " + r.target + ")"));
-    }
-    return pve.Handle(r);
-  });
+  auto server = HttpServer::StartAsync(
+      options, pve_dir->server_tls, [&](const HttpRequest& r, HttpResponder respond) {
+        if (IsOamTarget(r.target)) return respond(oam.Handle(r));
+        if (remote_pve) {
+          return respond(
+              ErrorResponse(Error(ErrorCode::kNetNotFound, "this is the OAM; the PVE is at " +
+                                                               a.pve + " (no " + r.target + ")")));
+        }
+        pve.HandleAsync(r, std::move(respond));
+      });
   if (!server.ok()) return Fail(server.error());
   if (auto st = WritePortFile(a.port_file, (*server)->port()); !st.ok()) return Fail(st.error());
   // The OAM's driver: deadlines, steps 2-5 and step 9 for jobs that are due.

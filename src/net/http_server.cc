@@ -34,18 +34,30 @@ std::string ErrorBody(std::string_view code, std::string_view message) {
 
 }  // namespace
 
+// An answer the handler gives later: the coroutine's completion, kept
+// until then. Members are destroyed in reverse order, the io_context last,
+// so that whatever owns the last responder may drop it at any time.
+template <typename Completion>
+struct LaterAnswer {
+  std::shared_ptr<asio::io_context> ioc;
+  Completion completion;
+  std::atomic<bool> answered{false};
+};
+
 struct HttpServer::Impl {
-  Impl(HttpServerOptions o, HttpHandler h)
-      : options(std::move(o)), handler(std::move(h)), acceptor(ioc) {}
+  Impl(HttpServerOptions o, HttpHandler h, AsyncHttpHandler a)
+      : options(std::move(o)), handler(std::move(h)), async_handler(std::move(a)), acceptor(*ioc) {}
 
   asio::awaitable<void> Accept();
   asio::awaitable<void> Serve(std::shared_ptr<Connection> c);
-  HttpResponse Dispatch(HttpRequest& request);
+  asio::awaitable<HttpResponse> Dispatch(const HttpRequest& request);
   void Forget(const std::shared_ptr<Connection>& c);
 
   HttpServerOptions options;
-  HttpHandler handler;
-  asio::io_context ioc;
+  HttpHandler handler;             // one of the two is set
+  AsyncHttpHandler async_handler;  //
+  // Shared with the responders of async answers, which may outlive the server.
+  std::shared_ptr<asio::io_context> ioc = std::make_shared<asio::io_context>();
   std::unique_ptr<ssl::context> tls;
   tcp::acceptor acceptor;
   uint16_t port = 0;
@@ -62,7 +74,7 @@ struct HttpServer::Impl {
 asio::awaitable<void> HttpServer::Impl::Accept() {
   for (;;) {
     beast::error_code ec;
-    auto socket = co_await acceptor.async_accept(asio::make_strand(ioc),
+    auto socket = co_await acceptor.async_accept(asio::make_strand(*ioc),
                                                  asio::redirect_error(asio::use_awaitable, ec));
     if (ec) {
       if (stopping || !acceptor.is_open()) co_return;
@@ -85,14 +97,40 @@ void HttpServer::Impl::Forget(const std::shared_ptr<Connection>& c) {
   cv.notify_all();
 }
 
-HttpResponse HttpServer::Impl::Dispatch(HttpRequest& request) {
-  try {
-    return handler(request);
-  } catch (const std::exception& e) {
-    return {500, "application/json", ErrorBody("core.internal", e.what()), {}};
-  } catch (...) {
-    return {500, "application/json", ErrorBody("core.internal", "unexpected failure"), {}};
+HttpResponse InternalError(const char* what) {
+  return {500, "application/json", ErrorBody("core.internal", what), {}};
+}
+
+asio::awaitable<HttpResponse> HttpServer::Impl::Dispatch(const HttpRequest& request) {
+  if (handler) {
+    try {
+      co_return handler(request);
+    } catch (const std::exception& e) {
+      co_return InternalError(e.what());
+    } catch (...) {
+      co_return InternalError("unexpected failure");
+    }
   }
+  co_return co_await asio::async_initiate<decltype(asio::use_awaitable), void(HttpResponse)>(
+      [this, &request](auto completion) {
+        using Later = LaterAnswer<decltype(completion)>;
+        auto later = std::make_shared<Later>(ioc, std::move(completion));
+        // The answer resumes the coroutine on its own executor, whichever
+        // thread gives it; a second answer is ignored.
+        HttpResponder respond = [later](HttpResponse r) {
+          if (later->answered.exchange(true)) return;
+          auto ex = asio::get_associated_executor(later->completion);
+          asio::post(ex, [later, r = std::move(r)]() mutable { later->completion(std::move(r)); });
+        };
+        try {
+          async_handler(request, respond);
+        } catch (const std::exception& e) {
+          respond(InternalError(e.what()));
+        } catch (...) {
+          respond(InternalError("unexpected failure"));
+        }
+      },
+      asio::use_awaitable);
 }
 
 asio::awaitable<void> HttpServer::Impl::Serve(std::shared_ptr<Connection> c) {
@@ -159,7 +197,7 @@ asio::awaitable<void> HttpServer::Impl::Serve(std::shared_ptr<Connection> c) {
       request.range = std::string(req[http::field::range]);
       request.body = std::move(req.body());
       request.peer = peer;
-      response = Dispatch(request);
+      response = co_await Dispatch(request);
     }
     if (stopping) keep_alive = false;
     http::response<http::string_body> res{static_cast<http::status>(response.status), version};
@@ -205,8 +243,19 @@ HttpServer::~HttpServer() { Stop(); }
 
 Result<std::unique_ptr<HttpServer>> HttpServer::Start(const HttpServerOptions& options,
                                                       const TlsConfig& tls, HttpHandler handler) {
+  return Start(std::make_unique<Impl>(options, std::move(handler), nullptr), tls);
+}
+
+Result<std::unique_ptr<HttpServer>> HttpServer::StartAsync(const HttpServerOptions& options,
+                                                           const TlsConfig& tls,
+                                                           AsyncHttpHandler handler) {
+  return Start(std::make_unique<Impl>(options, nullptr, std::move(handler)), tls);
+}
+
+Result<std::unique_ptr<HttpServer>> HttpServer::Start(std::unique_ptr<Impl> impl,
+                                                      const TlsConfig& tls) {
+  const HttpServerOptions& options = impl->options;
   if (options.threads < 1) return Error(ErrorCode::kInvalidArgument, "threads must be >= 1");
-  auto impl = std::make_unique<Impl>(options, std::move(handler));
   HENB_ASSIGN_OR_RETURN(impl->tls, MakeTlsContext(tls, /*server=*/true));
   beast::error_code ec;
   const auto address = asio::ip::make_address(options.address, ec);
@@ -223,7 +272,7 @@ Result<std::unique_ptr<HttpServer>> HttpServer::Start(const HttpServerOptions& o
   impl->port = impl->acceptor.local_endpoint().port();
   Impl* raw = impl.get();
   asio::co_spawn(raw->acceptor.get_executor(), raw->Accept(), asio::detached);
-  for (int i = 0; i < options.threads; ++i) raw->threads.emplace_back([raw] { raw->ioc.run(); });
+  for (int i = 0; i < options.threads; ++i) raw->threads.emplace_back([raw] { raw->ioc->run(); });
   return std::unique_ptr<HttpServer>(new HttpServer(std::move(impl)));
 }
 
@@ -252,7 +301,7 @@ void HttpServer::Stop() {
       std::unique_lock<std::mutex> lock(s->mu);
       s->cv.wait_for(lock, s->options.shutdown_grace, [s] { return s->connections.empty(); });
     }
-    s->ioc.stop();
+    s->ioc->stop();
     for (auto& t : s->threads) t.join();
     std::lock_guard<std::mutex> lock(s->mu);
     s->connections.clear();

@@ -4,10 +4,14 @@
 
 #include <atomic>
 #include <chrono>
+#include <condition_variable>
+#include <future>
 #include <map>
 #include <mutex>
+#include <optional>
 
 #include "henbtrust/core/file.h"
+#include "henbtrust/core/json_text.h"
 #include "henbtrust/crypto/digest.h"
 #include "henbtrust/crypto/random.h"
 #include "henbtrust/net/api.h"
@@ -45,21 +49,79 @@ Bytes NonceTag(ByteView key, const std::string& device_id, ByteView random_and_e
   return tag;
 }
 
-Json ResultJson(const AppraisalResult& r, int64_t appraisal_id, const std::string& token) {
-  Json submods = Json::object();
-  for (const auto& [name, status] : r.submodules) submods[name] = ArStatusName(status);
-  Json components = Json::array();
-  for (const auto& c : r.components) {
-    Json v = {{"id", c.id}, {"version", c.version}, {"status", ArStatusName(c.status)}};
-    if (!c.detail.empty()) v["detail"] = c.detail;
-    components.push_back(std::move(v));
-  }
-  Json out = {{"device_id", r.device_id},         {"appraisal_id", appraisal_id},
-              {"status", ArStatusName(r.status)}, {"release", r.release_version},
-              {"tim", HexEncode(r.tim)},          {"submods", submods},
-              {"components", components},         {"attestation_result", token}};
-  if (!r.detail.empty()) out["detail"] = r.detail;
+// {"expires_at":..,"nonce":"..","pcr_selection":".."}: a nonce for the
+// device's next push, alone (POST /v1/nonces) or inside a push's answer.
+std::string NonceText(const std::pair<Bytes, int64_t>& nonce, const std::string& selection) {
+  std::string out;
+  out.reserve(96 + selection.size());
+  JsonObjectWriter n(out);
+  n.Int("expires_at", nonce.second)
+      .String("nonce", Base64Encode(nonce.first))
+      .String("pcr_selection", selection)
+      .Close();
   return out;
+}
+
+// An appraisal's answer as JSON text, but for the appraisal id, which only
+// the store's commit gives: it goes at `id_at`. The members are in nlohmann's
+// (sorted) order, so that the answer reads as it always has.
+struct AnswerText {
+  std::string text;
+  size_t id_at = 0;
+
+  std::string With(int64_t id) const {
+    const std::string number = std::to_string(id);
+    std::string out;
+    out.reserve(text.size() + number.size());
+    out.append(text, 0, id_at).append(number).append(text, id_at);
+    return out;
+  }
+};
+
+Result<AnswerText> ResultText(const AppraisalResult& r, const std::string& token,
+                              const std::string& next_nonce) {
+  AnswerText a;
+  std::string& t = a.text;
+  t.reserve(token.size() + next_nonce.size() + 512 + 96 * r.components.size());
+  JsonObjectWriter out(t);
+  out.Key("appraisal_id");
+  a.id_at = t.size();
+  out.String("attestation_result", token).Key("components");
+  t += '[';
+  for (size_t i = 0; i < r.components.size(); ++i) {
+    const auto& c = r.components[i];
+    if (i > 0) t += ',';
+    JsonObjectWriter v(t);
+    if (!c.detail.empty()) v.String("detail", c.detail);
+    v.String("id", c.id).String("status", ArStatusName(c.status)).String("version", c.version);
+    v.Close();
+    if (!v.ok()) return Error(ErrorCode::kInternal, "component text is not UTF-8");
+  }
+  t += ']';
+  if (!r.detail.empty()) out.String("detail", r.detail);
+  out.String("device_id", r.device_id);
+  if (r.evidence_error) {
+    // The evidence did not verify: a client error, with the signed result kept.
+    out.Key("error");
+    JsonObjectWriter e(t);
+    e.String("code", ErrorCodeName(*r.evidence_error)).String("message", r.detail).Close();
+    if (!e.ok()) return Error(ErrorCode::kInternal, "result text is not UTF-8");
+  }
+  if (!next_nonce.empty()) {
+    out.Key("next_nonce");
+    t += next_nonce;
+  }
+  out.String("release", r.release_version).String("status", ArStatusName(r.status));
+  out.Key("submods");
+  {
+    JsonObjectWriter submods(t);
+    for (const auto& [name, status] : r.submodules) submods.String(name, ArStatusName(status));
+    submods.Close();
+    if (!submods.ok()) return Error(ErrorCode::kInternal, "submodule name is not UTF-8");
+  }
+  out.String("tim", HexEncode(r.tim)).Close();
+  if (!out.ok()) return Error(ErrorCode::kInternal, "result text is not UTF-8");
+  return a;
 }
 
 }  // namespace
@@ -71,11 +133,22 @@ struct PveService::Impl {
     ca_pem = config.ca.ToPem();
   }
 
-  Result<HttpResponse> Route(const HttpRequest& req);
+  // An appraisal made, ready for the store: its record, and its answer but
+  // for the id the record gets.
+  struct Prepared {
+    int status = 200;  // or 422 when the evidence did not verify (the signed result is kept)
+    ArStatus verdict = ArStatus::kContraindicated;
+    AppraisalRecord record;
+    AnswerText answer;
+  };
+
+  // A push (POST /v1/evidence) comes back in `push`, for the caller to record;
+  // every other request is answered at once.
+  Result<HttpResponse> Route(const HttpRequest& req, std::optional<Prepared>* push);
   Result<HttpResponse> Enroll(const HttpRequest& req);
   Result<HttpResponse> Activate(const HttpRequest& req, const std::string& device_id);
   Result<HttpResponse> IssueNonce(const HttpRequest& req);
-  Result<HttpResponse> PushEvidence(const HttpRequest& req);
+  Result<Prepared> PushEvidence(const HttpRequest& req);
   Result<HttpResponse> PullAppraisal(const std::string& device_id);
   Result<HttpResponse> UpdateAppraisal(const HttpRequest& req, const std::string& device_id);
   Result<HttpResponse> SetConfiguration(const HttpRequest& req, const std::string& device_id);
@@ -99,17 +172,17 @@ struct PveService::Impl {
   // has not expired; kPolicyNonce otherwise.
   Result<int64_t> CheckNonce(const std::string& device_id, ByteView nonce, int64_t now) const;
   // The nonce must be one the PVE issued to this device, unused and unexpired,
-  // unless `nonce_checked` (the OAM's order nonce, step 9). The answer is 200,
-  // or 422 when the evidence did not verify (the signed result is kept).
-  struct Appraised {
-    int status;
-    Json body;
-    std::shared_ptr<const Reference> reference;
-  };
-  Result<Appraised> AppraiseAndRecord(const DeviceRecord& device, const Evidence& evidence,
-                                      ByteView nonce, bool nonce_checked = false);
+  // unless `nonce_checked` (the OAM's order nonce, step 9). With
+  // `offer_next_nonce`, the answer carries the device's next nonce.
+  Result<Prepared> Appraise(const DeviceRecord& device, const Evidence& evidence, ByteView nonce,
+                            bool nonce_checked, bool offer_next_nonce);
+  // The answer once the store recorded (or refused) the appraisal.
+  HttpResponse Answer(const Prepared& p, const Result<int64_t>& id);
+  Result<HttpResponse> AppraiseAndRecord(const DeviceRecord& device, const Evidence& evidence,
+                                         ByteView nonce, bool nonce_checked = false);
   // {nonce, expires_at, pcr_selection} for the device's next push.
-  Result<Json> NonceJson(const DeviceRecord& device, const Reference& reference);
+  Result<std::string> NextNonce(const DeviceRecord& device, const Reference& reference);
+  void Count(const HttpResponse& response);
   Result<Evidence> EvidenceFrom(const Json& body, Bytes* nonce);
   void MaybePurge(int64_t now);
 
@@ -129,6 +202,17 @@ struct PveService::Impl {
   std::atomic<uint64_t> requests{0};
   std::atomic<uint64_t> affirming{0}, warning{0}, contraindicated{0};
   std::atomic<uint64_t> client_errors{0}, server_errors{0};
+
+  // Pushes whose record the store has not committed yet: the service
+  // outlives them (~Impl waits).
+  std::mutex pending_mu;
+  std::condition_variable pending_cv;
+  int pushes_pending = 0;  // guarded by pending_mu
+
+  ~Impl() {
+    std::unique_lock<std::mutex> lock(pending_mu);
+    pending_cv.wait(lock, [this] { return pushes_pending == 0; });
+  }
 };
 
 PveService::PveService(Store& store, PveConfig config)
@@ -136,18 +220,49 @@ PveService::PveService(Store& store, PveConfig config)
 PveService::~PveService() = default;
 
 HttpResponse PveService::Handle(const HttpRequest& request) {
-  impl_->requests.fetch_add(1, std::memory_order_relaxed);
-  Result<HttpResponse> out = impl_->Route(request);
-  HttpResponse response = out.ok() ? std::move(out).value() : ErrorResponse(out.error());
-  if (response.status >= 500) {
-    impl_->server_errors.fetch_add(1, std::memory_order_relaxed);
-  } else if (response.status >= 400) {
-    impl_->client_errors.fetch_add(1, std::memory_order_relaxed);
-  }
-  return response;
+  std::promise<HttpResponse> answer;
+  auto response = answer.get_future();
+  HandleAsync(request, [&answer](HttpResponse r) { answer.set_value(std::move(r)); });
+  return response.get();
 }
 
-Result<HttpResponse> PveService::Impl::Route(const HttpRequest& req) {
+void PveService::HandleAsync(const HttpRequest& request, HttpResponder respond) {
+  Impl& s = *impl_;
+  s.requests.fetch_add(1, std::memory_order_relaxed);
+  std::optional<Impl::Prepared> push;
+  Result<HttpResponse> out = s.Route(request, &push);
+  if (!out.ok() || !push) {
+    HttpResponse response = out.ok() ? std::move(out).value() : ErrorResponse(out.error());
+    s.Count(response);
+    respond(std::move(response));
+    return;
+  }
+  {
+    std::lock_guard<std::mutex> lock(s.pending_mu);
+    ++s.pushes_pending;
+  }
+  AppraisalRecord record = std::move(push->record);
+  s.store.RecordAppraisalAsync(
+      std::move(record),
+      [&s, p = std::move(*push), respond = std::move(respond)](Result<int64_t> id) {
+        HttpResponse response = s.Answer(p, id);
+        s.Count(response);
+        respond(std::move(response));
+        std::lock_guard<std::mutex> lock(s.pending_mu);
+        if (--s.pushes_pending == 0) s.pending_cv.notify_all();
+      });
+}
+
+void PveService::Impl::Count(const HttpResponse& response) {
+  if (response.status >= 500) {
+    server_errors.fetch_add(1, std::memory_order_relaxed);
+  } else if (response.status >= 400) {
+    client_errors.fetch_add(1, std::memory_order_relaxed);
+  }
+}
+
+Result<HttpResponse> PveService::Impl::Route(const HttpRequest& req,
+                                             std::optional<Prepared>* push) {
   const auto path = SplitPath(req.target);
   const std::string& m = req.method;
   auto is = [&](std::initializer_list<std::string_view> want) { return PathMatches(path, want); };
@@ -180,7 +295,8 @@ Result<HttpResponse> PveService::Impl::Route(const HttpRequest& req) {
   if (is({"v1", "evidence"})) {
     HENB_TRY(allow("POST"));
     HENB_TRY(RequireRole(req.peer, {kRoleDevice}));
-    return PushEvidence(req);
+    HENB_ASSIGN_OR_RETURN(*push, PushEvidence(req));
+    return HttpResponse{};
   }
   if (is({"v1", "devices", "*"})) {
     HENB_TRY(allow("GET"));
@@ -422,18 +538,17 @@ Result<HttpResponse> PveService::Impl::Activate(const HttpRequest& req,
 
 // --- appraisal (DESIGN.md section 3, steps 2 to 4) --------------------------
 
-Result<Json> PveService::Impl::NonceJson(const DeviceRecord& device, const Reference& reference) {
+Result<std::string> PveService::Impl::NextNonce(const DeviceRecord& device,
+                                                const Reference& reference) {
   HENB_ASSIGN_OR_RETURN(auto nonce, NewNonce(device.device_id));
-  return Json{{"nonce", Base64Encode(nonce.first)},
-              {"expires_at", nonce.second},
-              {"pcr_selection", reference.pcr_selection}};
+  return NonceText(nonce, reference.pcr_selection);
 }
 
 Result<HttpResponse> PveService::Impl::IssueNonce(const HttpRequest& req) {
   HENB_ASSIGN_OR_RETURN(DeviceRecord device, LoadDevice(req.peer.common_name));
   HENB_ASSIGN_OR_RETURN(auto ref, LoadReference(device));
-  HENB_ASSIGN_OR_RETURN(Json nonce, NonceJson(device, *ref));
-  return JsonResponse(200, nonce);
+  HENB_ASSIGN_OR_RETURN(std::string nonce, NextNonce(device, *ref));
+  return HttpResponse{200, "application/json", std::move(nonce), {}};
 }
 
 Result<Evidence> PveService::Impl::EvidenceFrom(const Json& body, Bytes* nonce) {
@@ -445,7 +560,7 @@ Result<Evidence> PveService::Impl::EvidenceFrom(const Json& body, Bytes* nonce) 
   return e;
 }
 
-Result<HttpResponse> PveService::Impl::PushEvidence(const HttpRequest& req) {
+Result<PveService::Impl::Prepared> PveService::Impl::PushEvidence(const HttpRequest& req) {
   HENB_ASSIGN_OR_RETURN(Json body, ParseJsonBody(req));
   HENB_ASSIGN_OR_RETURN(std::string claimed, TextField(body, "device_id", 64, false));
   if (!claimed.empty() && claimed != req.peer.common_name) {
@@ -456,12 +571,10 @@ Result<HttpResponse> PveService::Impl::PushEvidence(const HttpRequest& req) {
   Bytes nonce;
   HENB_ASSIGN_OR_RETURN(Evidence evidence, EvidenceFrom(body, &nonce));
   HENB_ASSIGN_OR_RETURN(DeviceRecord device, LoadDevice(req.peer.common_name));
-  HENB_ASSIGN_OR_RETURN(Appraised a, AppraiseAndRecord(device, evidence, nonce));
   // The nonce for the device's next push comes with this result, so that a
   // device attesting again within the nonce lifetime needs one request, not
   // two (the nonce is the same as one from POST /v1/nonces).
-  HENB_ASSIGN_OR_RETURN(a.body["next_nonce"], NonceJson(device, *a.reference));
-  return JsonResponse(a.status, a.body);
+  return Appraise(device, evidence, nonce, /*nonce_checked=*/false, /*offer_next_nonce=*/true);
 }
 
 Result<HttpResponse> PveService::Impl::PullAppraisal(const std::string& device_id) {
@@ -499,8 +612,7 @@ Result<HttpResponse> PveService::Impl::PullAppraisal(const std::string& device_i
   Bytes echoed;
   HENB_ASSIGN_OR_RETURN(Evidence evidence, EvidenceFrom(body, &echoed));
   // The quote must carry the nonce the PVE sent, whatever the agent echoes.
-  HENB_ASSIGN_OR_RETURN(Appraised a, AppraiseAndRecord(device, evidence, nonce.first));
-  return JsonResponse(a.status, a.body);
+  return AppraiseAndRecord(device, evidence, nonce.first);
 }
 
 // Step 9: the OAM has the PVE verify a device's completion quote, made with
@@ -516,8 +628,7 @@ Result<HttpResponse> PveService::Impl::UpdateAppraisal(const HttpRequest& req,
   Bytes nonce;
   HENB_ASSIGN_OR_RETURN(Evidence evidence, EvidenceFrom(body, &nonce));
   if (nonce.size() < 16) return BadRequest("an order nonce has at least 16 bytes");
-  HENB_ASSIGN_OR_RETURN(Appraised a, AppraiseAndRecord(device, evidence, nonce, true));
-  return JsonResponse(a.status, a.body);
+  return AppraiseAndRecord(device, evidence, nonce, true);
 }
 
 // The OAM's commit (step 9): the device's recorded configuration becomes the
@@ -537,10 +648,10 @@ Result<HttpResponse> PveService::Impl::SetConfiguration(const HttpRequest& req,
                       {{"device_id", device_id}, {"release_id", release_id}, {"version", version}});
 }
 
-Result<PveService::Impl::Appraised> PveService::Impl::AppraiseAndRecord(const DeviceRecord& device,
-                                                                        const Evidence& evidence,
-                                                                        ByteView nonce,
-                                                                        bool nonce_checked) {
+Result<PveService::Impl::Prepared> PveService::Impl::Appraise(const DeviceRecord& device,
+                                                              const Evidence& evidence,
+                                                              ByteView nonce, bool nonce_checked,
+                                                              bool offer_next_nonce) {
   const int64_t now = config.now();
   int64_t nonce_expires_at = 0;
   if (!nonce_checked) {
@@ -550,18 +661,30 @@ Result<PveService::Impl::Appraised> PveService::Impl::AppraiseAndRecord(const De
   HENB_ASSIGN_OR_RETURN(AppraisalResult r, appraiser.Appraise(device, ref->manifest, ref->revoked,
                                                               evidence, nonce, now));
   HENB_ASSIGN_OR_RETURN(std::string token, EncodeEar(r, config.ear_key, config.verifier_id));
-  AppraisalRecord record{0, device.device_id, std::string(ArStatusName(r.status)), token, now};
+  std::string next_nonce;
+  if (offer_next_nonce) {
+    HENB_ASSIGN_OR_RETURN(next_nonce, NextNonce(device, *ref));
+  }
+  Prepared p;
+  HENB_ASSIGN_OR_RETURN(p.answer, ResultText(r, token, next_nonce));
+  p.status = r.evidence_error ? 422 : 200;
+  p.verdict = r.status;
+  p.record = {0, device.device_id, std::string(ArStatusName(r.status)), std::move(token), now};
   // Spent together with the record: of two instances racing with one
   // nonce, exactly one records a result.
-  if (!nonce_checked) record.spent_nonce.assign(nonce.begin(), nonce.end());
-  record.nonce_expires_at = nonce_expires_at;
+  if (!nonce_checked) p.record.spent_nonce.assign(nonce.begin(), nonce.end());
+  p.record.nonce_expires_at = nonce_expires_at;
   if (!r.evidence_error) {
-    record.advance_clock = true;
-    record.reset_count = r.clock.reset_count;
-    record.clock = r.clock.clock;
+    p.record.advance_clock = true;
+    p.record.reset_count = r.clock.reset_count;
+    p.record.clock = r.clock.clock;
   }
-  HENB_ASSIGN_OR_RETURN(int64_t id, store.RecordAppraisal(record));
-  switch (r.status) {
+  return p;
+}
+
+HttpResponse PveService::Impl::Answer(const Prepared& p, const Result<int64_t>& id) {
+  if (!id.ok()) return ErrorResponse(id.error());
+  switch (p.verdict) {
     case ArStatus::kAffirming:
       affirming.fetch_add(1, std::memory_order_relaxed);
       break;
@@ -572,13 +695,14 @@ Result<PveService::Impl::Appraised> PveService::Impl::AppraiseAndRecord(const De
       contraindicated.fetch_add(1, std::memory_order_relaxed);
       break;
   }
-  Json out = ResultJson(r, id, token);
-  if (r.evidence_error) {
-    // The evidence did not verify: a client error, with the signed result kept.
-    out["error"] = {{"code", ErrorCodeName(*r.evidence_error)}, {"message", r.detail}};
-    return Appraised{422, std::move(out), std::move(ref)};
-  }
-  return Appraised{200, std::move(out), std::move(ref)};
+  return {p.status, "application/json", p.answer.With(*id), {}};
+}
+
+Result<HttpResponse> PveService::Impl::AppraiseAndRecord(const DeviceRecord& device,
+                                                         const Evidence& evidence, ByteView nonce,
+                                                         bool nonce_checked) {
+  HENB_ASSIGN_OR_RETURN(Prepared p, Appraise(device, evidence, nonce, nonce_checked, false));
+  return Answer(p, store.RecordAppraisal(p.record));
 }
 
 // --- results ----------------------------------------------------------------

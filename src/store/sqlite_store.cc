@@ -1,9 +1,13 @@
 #include <sqlite3.h>
 
+#include <algorithm>
 #include <atomic>
 #include <condition_variable>
+#include <future>
+#include <iterator>
 #include <memory>
 #include <mutex>
+#include <thread>
 #include <unordered_map>
 #include <vector>
 
@@ -154,6 +158,12 @@ class SqliteStore final : public Store {
  public:
   // sqlite3_close_v2 lets the statement cache finalize its statements afterwards.
   ~SqliteStore() override {
+    {
+      std::lock_guard<std::mutex> q(queue_mu_);
+      closing_ = true;
+    }
+    queue_cv_.notify_one();
+    if (writer_.joinable()) writer_.join();
     for (auto& r : readers_) sqlite3_close_v2(r->db);
     sqlite3_close_v2(db_);
   }
@@ -328,30 +338,24 @@ class SqliteStore final : public Store {
     return std::optional<EnrollmentRecord>(std::move(e));
   }
 
-  // Group commit: concurrent callers queue their records; whoever finds no
-  // commit in progress writes everything queued in one transaction (each
-  // record under its own savepoint, so one refused nonce refuses only its
-  // record) and wakes the others. Alone, a caller commits just its own.
+  // Group commit: records queue for one writer thread, which writes
+  // everything queued in one transaction and then answers each. A record
+  // whose nonce was spent before writes nothing, so that it refuses only
+  // itself; any other failure fails the whole batch, and nothing of it stays.
   Result<int64_t> RecordAppraisal(const AppraisalRecord& a) override {
-    PendingAppraisal me{&a, std::nullopt};
-    std::unique_lock<std::mutex> q(queue_mu_);
-    queue_.push_back(&me);
-    while (!me.result) {
-      if (committing_) {
-        queue_cv_.wait(q);
-        continue;
-      }
-      committing_ = true;
-      std::vector<PendingAppraisal*> batch;
-      batch.swap(queue_);
-      q.unlock();
-      std::vector<Result<int64_t>> results = CommitAppraisals(batch);
-      q.lock();
-      for (size_t i = 0; i < batch.size(); ++i) batch[i]->result = std::move(results[i]);
-      committing_ = false;
-      queue_cv_.notify_all();
+    std::promise<Result<int64_t>> answer;
+    auto result = answer.get_future();
+    RecordAppraisalAsync(a, [&answer](Result<int64_t> r) { answer.set_value(std::move(r)); });
+    return result.get();
+  }
+
+  void RecordAppraisalAsync(AppraisalRecord a, AppraisalDone done) override {
+    {
+      std::lock_guard<std::mutex> q(queue_mu_);
+      if (!writer_.joinable()) writer_ = std::thread([this] { WriteQueued(); });
+      queue_.push_back({std::move(a), std::move(done)});
     }
-    return std::move(*me.result);
+    queue_cv_.notify_one();
   }
 
   Result<std::optional<AppraisalRecord>> LatestAppraisal(const std::string& device_id) override {
@@ -572,9 +576,31 @@ class SqliteStore final : public Store {
   }
 
   struct PendingAppraisal {
-    const AppraisalRecord* record;
-    std::optional<Result<int64_t>> result;  // guarded by queue_mu_; set once written or refused
+    AppraisalRecord record;
+    AppraisalDone done;
   };
+  // Records in one transaction at most: a bound on how long the first of
+  // them waits, and on the transaction's size.
+  static constexpr size_t kMaxBatch = 256;
+
+  // The writer thread: runs until the store closes, and leaves nothing queued.
+  void WriteQueued() {
+    std::vector<PendingAppraisal> batch;
+    std::unique_lock<std::mutex> q(queue_mu_);
+    for (;;) {
+      queue_cv_.wait(q, [this] { return closing_ || !queue_.empty(); });
+      if (queue_.empty()) return;
+      const size_t n = std::min(queue_.size(), kMaxBatch);
+      batch.assign(std::make_move_iterator(queue_.begin()),
+                   std::make_move_iterator(queue_.begin() + static_cast<ptrdiff_t>(n)));
+      queue_.erase(queue_.begin(), queue_.begin() + static_cast<ptrdiff_t>(n));
+      q.unlock();
+      std::vector<Result<int64_t>> results = CommitAppraisals(batch);
+      for (size_t i = 0; i < batch.size(); ++i) batch[i].done(std::move(results[i]));
+      batch.clear();
+      q.lock();
+    }
+  }
 
   // REQUIRES: mu_ held.
   Result<int64_t> WriteAppraisal(const AppraisalRecord& a) {
@@ -605,33 +631,22 @@ class SqliteStore final : public Store {
     return Done(s, sql);
   }
 
-  // One result per entry, in order. A batch of one needs no savepoint: its
-  // transaction is its record.
-  std::vector<Result<int64_t>> CommitAppraisals(const std::vector<PendingAppraisal*>& batch) {
+  // One result per entry, in order.
+  std::vector<Result<int64_t>> CommitAppraisals(const std::vector<PendingAppraisal>& batch) {
     std::lock_guard<std::mutex> lock(mu_);
-    const bool alone = batch.size() == 1;
-    Status st = Control("BEGIN IMMEDIATE");
     std::vector<Result<int64_t>> results;
     results.reserve(batch.size());
+    Status st = Control("BEGIN IMMEDIATE");
     for (size_t i = 0; st.ok() && i < batch.size(); ++i) {
-      if (!alone) st = Control("SAVEPOINT appraisal");
-      if (!st.ok()) break;
-      Result<int64_t> id = WriteAppraisal(*batch[i]->record);
-      if (!alone) {
-        if (!id.ok()) st = Control("ROLLBACK TO appraisal");
-        if (st.ok()) st = Control("RELEASE appraisal");
-      }
+      Result<int64_t> id = WriteAppraisal(batch[i].record);
+      // A spent nonce is found before anything of its record is written.
+      if (!id.ok() && id.error().code() != ErrorCode::kPolicyNonce) st = id.error();
       results.push_back(std::move(id));
-    }
-    if (st.ok() && alone && !results.front().ok()) {
-      (void)Control("ROLLBACK");
-      return results;
     }
     if (st.ok()) st = Control("COMMIT");
     if (!st.ok()) {
       (void)Control("ROLLBACK");
-      results.clear();
-      for (size_t i = 0; i < batch.size(); ++i) results.emplace_back(st.error());
+      results.assign(batch.size(), st.error());
     }
     return results;
   }
@@ -650,8 +665,9 @@ class SqliteStore final : public Store {
   std::vector<std::unique_ptr<Reader>> readers_;
   std::mutex queue_mu_;  // group commit of appraisals
   std::condition_variable queue_cv_;
-  std::vector<PendingAppraisal*> queue_;  // guarded by queue_mu_
-  bool committing_ = false;               // guarded by queue_mu_
+  std::vector<PendingAppraisal> queue_;  // guarded by queue_mu_
+  bool closing_ = false;                 // guarded by queue_mu_
+  std::thread writer_;                   // started by the first record
   std::atomic<size_t> next_reader_{0};
 };
 

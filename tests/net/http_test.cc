@@ -6,7 +6,11 @@
 
 #include <atomic>
 #include <chrono>
+#include <condition_variable>
+#include <mutex>
+#include <optional>
 #include <thread>
+#include <vector>
 
 #include "henbtrust/crypto/x509.h"
 #include "support/test_support.h"
@@ -155,6 +159,86 @@ TEST(HttpServer, AHandlerThatThrowsAnswers500AndTheServerGoesOn) {
   ASSERT_TRUE(client.ok());
   EXPECT_EQ((*client)->Request("GET", "/boom")->status, 500);
   EXPECT_EQ((*client)->Request("GET", "/fine")->status, 200);
+}
+
+// Answers from another thread, after the handler returned: the server thread
+// is free meanwhile, so one slow answer does not hold up the next request.
+TEST(HttpServer, AnAsyncHandlerAnswersLaterFromAnotherThread) {
+  Pki pki;
+  std::mutex mu;
+  std::vector<std::thread> answering;
+  HttpServerOptions options;
+  options.threads = 1;
+  auto server =
+      HttpServer::StartAsync(options, pki.server, [&](const HttpRequest& r, HttpResponder respond) {
+        if (r.target == "/now") return respond(Echo(r));
+        if (r.target == "/boom") throw std::runtime_error("boom");
+        if (r.target == "/twice") {
+          respond({201, "text/plain", "first", {}});
+          respond({202, "text/plain", "second", {}});  // ignored
+          return;
+        }
+        std::lock_guard<std::mutex> lock(mu);
+        answering.emplace_back([r, respond] {
+          std::this_thread::sleep_for(200ms);
+          respond(Echo(r));
+        });
+      });
+  ASSERT_TRUE(server.ok()) << server.error().ToString();
+  auto slow = HttpClient::Connect("127.0.0.1", (*server)->port(), pki.client);
+  auto fast = HttpClient::Connect("127.0.0.1", (*server)->port(), pki.client);
+  ASSERT_TRUE(slow.ok() && fast.ok());
+  Result<HttpResponse> later = Error(ErrorCode::kInternal, "not yet");
+  std::thread t([&] { later = (*slow)->Request("GET", "/later"); });
+  // One server thread, busy with nothing while /later waits.
+  const auto start = std::chrono::steady_clock::now();
+  auto now = (*fast)->Request("GET", "/now");
+  ASSERT_TRUE(now.ok()) << now.error().ToString();
+  EXPECT_EQ(now->status, 200);
+  t.join();
+  EXPECT_LT(std::chrono::steady_clock::now() - start, 2s);
+  ASSERT_TRUE(later.ok()) << later.error().ToString();
+  EXPECT_EQ(later->status, 200);
+  EXPECT_EQ(later->body, "GET /later client-1/tester verified 0");
+  auto twice = (*fast)->Request("GET", "/twice");
+  ASSERT_TRUE(twice.ok());
+  EXPECT_EQ(twice->status, 201);
+  EXPECT_EQ(twice->body, "first");
+  EXPECT_EQ((*fast)->Request("GET", "/boom")->status, 500);
+  EXPECT_EQ((*fast)->Request("GET", "/now")->status, 200);
+  std::lock_guard<std::mutex> lock(mu);
+  for (auto& a : answering) a.join();
+}
+
+// A responder kept past the server's end may still be called: the answer
+// goes nowhere, and nothing breaks.
+TEST(HttpServer, AnAnswerAfterTheServerStoppedIsDropped) {
+  Pki pki;
+  std::mutex mu;
+  std::condition_variable cv;
+  std::optional<HttpResponder> kept;
+  HttpServerOptions options;
+  options.shutdown_grace = 100ms;
+  auto server =
+      HttpServer::StartAsync(options, pki.server, [&](const HttpRequest&, HttpResponder respond) {
+        std::lock_guard<std::mutex> lock(mu);
+        kept = std::move(respond);
+        cv.notify_all();
+      });
+  ASSERT_TRUE(server.ok());
+  HttpClientOptions client_options;
+  client_options.timeout = 2s;
+  auto client = HttpClient::Connect("127.0.0.1", (*server)->port(), pki.client, client_options);
+  ASSERT_TRUE(client.ok());
+  std::thread t([&] { EXPECT_FALSE((*client)->Request("GET", "/never").ok()); });
+  {
+    std::unique_lock<std::mutex> lock(mu);
+    cv.wait(lock, [&] { return kept.has_value(); });
+  }
+  server->reset();  // stops, waits 100 ms for the request, and goes
+  (*kept)(Echo({}));
+  kept.reset();
+  t.join();
 }
 
 TEST(HttpClient, RefusesAServerItCannotVerify) {

@@ -56,8 +56,10 @@ class PveHarness {
     service = std::make_unique<PveService>(*store, pve->config);
     HttpServerOptions options;
     options.max_body_bytes = 256 << 10;
-    auto s = HttpServer::Start(options, pve->server_tls,
-                               [this](const HttpRequest& r) { return service->Handle(r); });
+    // As `henbtrust pve serve` runs it: pushes are answered once the store commits.
+    auto s = HttpServer::StartAsync(
+        options, pve->server_tls,
+        [this](const HttpRequest& r, HttpResponder respond) { service->HandleAsync(r, respond); });
     EXPECT_TRUE(s.ok()) << s.error().ToString();
     server = std::move(s).value();
   }

@@ -70,6 +70,10 @@ TEST_F(PveServiceTest, EnrolledDeviceIsAffirmedByPushAndAdmitted) {
   const Json result = Body(*answer);
   EXPECT_EQ(result["status"], "affirming");
   EXPECT_EQ(result["tim"], HexEncode(ExpectedTim(h_.reference)));
+  EXPECT_TRUE(result["appraisal_id"].is_number_integer());
+  EXPECT_TRUE(result["next_nonce"]["nonce"].is_string());
+  // The answer is written as text: it reads as nlohmann writes the same members.
+  EXPECT_EQ(result.dump(), answer->body);
   // The attestation result is an ES256 JWT by the PVE's EAR key.
   auto claims =
       VerifyEar(result["attestation_result"].get<std::string>(), h_.pve->config.ear_key.Public());
@@ -316,8 +320,9 @@ TEST_F(PveServiceTest, BadInputOverTheWireGetsAClear4xxAndTheServiceGoesOn) {
 
   // Evidence signed by another device's AK (b's TrE quoting a's nonce).
   auto [n3, sel3] = Nonce(a);
-  expect(Post(*a.client, "/v1/evidence", *EvidenceJson(*b.tre, n3, sel3)), 422,
-         "quote.signature-invalid");
+  const HttpResponse other_ak = Post(*a.client, "/v1/evidence", *EvidenceJson(*b.tre, n3, sel3));
+  expect(other_ak, 422, "quote.signature-invalid");
+  EXPECT_EQ(Json::parse(other_ak.body).dump(), other_ak.body);  // detail and error, in order
 
   // Evidence for another device: a's certificate, b's name.
   auto [n4, sel4] = Nonce(a);

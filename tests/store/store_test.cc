@@ -4,13 +4,20 @@
 #include <gtest/gtest.h>
 
 #include <atomic>
+#include <chrono>
+#include <condition_variable>
+#include <mutex>
+#include <optional>
 #include <thread>
+#include <vector>
 
 #include "support/postgres.h"
 #include "support/test_support.h"
 
 namespace henbtrust {
 namespace {
+
+using namespace std::chrono_literals;
 
 class StoreTest : public ::testing::TestWithParam<std::string> {
  protected:
@@ -194,6 +201,48 @@ TEST_P(StoreTest, ConcurrentAppraisalsSpendEachNonceOnce) {
   EXPECT_EQ(errors.load(), 0);
   EXPECT_EQ(recorded.load(), kThreads / 2 * kPerThread);
   EXPECT_EQ(refused.load(), kThreads / 2 * kPerThread);
+}
+
+// Records handed over without waiting: each is answered once, a nonce
+// offered twice is recorded once, and the ids follow the order of handing over.
+TEST_P(StoreTest, AppraisalsRecordedWithoutWaitingAreEachAnsweredOnce) {
+  ASSERT_TRUE(store_);
+  ASSERT_TRUE(store_->PutDevice(Device("henb-1")).ok());
+  constexpr int kRecords = 200;
+  std::mutex mu;
+  std::condition_variable cv;
+  std::vector<std::optional<Result<int64_t>>> answers(kRecords);
+  int answered = 0;
+  for (int i = 0; i < kRecords; ++i) {
+    AppraisalRecord a{0, "henb-1", "affirming", "jwt-" + std::to_string(i), 10};
+    a.spent_nonce = Bytes{9, static_cast<uint8_t>(i / 2)};  // records 2k and 2k+1 share one
+    a.nonce_expires_at = 5000;
+    store_->RecordAppraisalAsync(a, [&, i](Result<int64_t> id) {
+      std::lock_guard<std::mutex> lock(mu);
+      EXPECT_FALSE(answers[static_cast<size_t>(i)].has_value()) << "answered twice: " << i;
+      answers[static_cast<size_t>(i)] = std::move(id);
+      ++answered;
+      cv.notify_all();
+    });
+  }
+  std::unique_lock<std::mutex> lock(mu);
+  ASSERT_TRUE(cv.wait_for(lock, 30s, [&] { return answered == kRecords; }));
+  int64_t last = 0;
+  for (int i = 0; i < kRecords; ++i) {
+    const auto& r = *answers[static_cast<size_t>(i)];
+    if (i % 2 == 0) {
+      ASSERT_TRUE(r.ok()) << i << ": " << r.error().ToString();
+      EXPECT_GT(*r, last);
+      last = *r;
+    } else {
+      ASSERT_FALSE(r.ok()) << i;
+      EXPECT_EQ(r.error().code(), ErrorCode::kPolicyNonce);
+    }
+  }
+  auto latest = store_->LatestAppraisal("henb-1");
+  ASSERT_TRUE(latest.ok() && latest->has_value());
+  EXPECT_EQ((*latest)->id, last);
+  EXPECT_EQ((*latest)->result, "jwt-" + std::to_string(kRecords - 2));
 }
 
 TEST_P(StoreTest, AppraisalsAdvanceTheDeviceClockButNeverBack) {

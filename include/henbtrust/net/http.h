@@ -55,6 +55,15 @@ struct TlsConfig {
 // answers 500 and the server goes on.
 using HttpHandler = std::function<HttpResponse(const HttpRequest&)>;
 
+// Delivers an answer. Call it once, from any thread, even after the server
+// has stopped (the answer is then dropped).
+using HttpResponder = std::function<void(HttpResponse)>;
+// A handler that answers through `respond`, now or later: one that would
+// otherwise wait (for a store commit, say) returns instead, and the server
+// thread goes on with other connections. It must not block. A handler that
+// throws before it answers answers 500.
+using AsyncHttpHandler = std::function<void(const HttpRequest&, HttpResponder)>;
+
 struct HttpServerOptions {
   std::string address = "127.0.0.1";
   uint16_t port = 0;  // 0: any free port; see HttpServer::port()
@@ -74,6 +83,9 @@ class HttpServer {
  public:
   static Result<std::unique_ptr<HttpServer>> Start(const HttpServerOptions& options,
                                                    const TlsConfig& tls, HttpHandler handler);
+  static Result<std::unique_ptr<HttpServer>> StartAsync(const HttpServerOptions& options,
+                                                        const TlsConfig& tls,
+                                                        AsyncHttpHandler handler);
   ~HttpServer();  // Stop()
   HttpServer(const HttpServer&) = delete;
   HttpServer& operator=(const HttpServer&) = delete;
@@ -91,6 +103,8 @@ class HttpServer {
 
  private:
   explicit HttpServer(std::unique_ptr<Impl> impl);
+  static Result<std::unique_ptr<HttpServer>> Start(std::unique_ptr<Impl> impl,
+                                                   const TlsConfig& tls);
   std::unique_ptr<Impl> impl_;
 };
 

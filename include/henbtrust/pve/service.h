@@ -59,6 +59,10 @@ class PveService {
   // Thread-safe. Every failure is an HTTP 4xx/5xx answer whose JSON body is
   // {"error": {"code": "<layer.name>", "message": "..."}}.
   HttpResponse Handle(const HttpRequest& request);
+  // The same, for HttpServer::StartAsync: a push's answer comes once the
+  // store has committed its record (on the store's thread), so that the
+  // server's threads never wait for the store and commits gather many records.
+  void HandleAsync(const HttpRequest& request, HttpResponder respond);
 
   struct Impl;
 

@@ -6,6 +6,7 @@
 #pragma once
 
 #include <cstdint>
+#include <functional>
 #include <memory>
 #include <optional>
 #include <string>
@@ -142,6 +143,15 @@ class Store {
 
   // Returns the new record's id; see AppraisalRecord for the nonce and clock.
   virtual Result<int64_t> RecordAppraisal(const AppraisalRecord& appraisal) = 0;
+  // The same without holding the caller's thread while the record commits:
+  // `done` gets what RecordAppraisal would return, once the record is
+  // durable or refused, on a thread of the store's (it must not block and
+  // must not throw). A store that writes records in batches overrides it;
+  // this default records at once and calls `done` before returning.
+  using AppraisalDone = std::function<void(Result<int64_t>)>;
+  virtual void RecordAppraisalAsync(AppraisalRecord appraisal, AppraisalDone done) {
+    done(RecordAppraisal(appraisal));
+  }
   virtual Result<std::optional<AppraisalRecord>> LatestAppraisal(const std::string& device_id) = 0;
 
   // Every enrolled device, by id, from `after` (exclusive) on, at most `limit`.
