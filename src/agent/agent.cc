@@ -3,6 +3,7 @@
 #include <nlohmann/json.hpp>
 
 #include "henbtrust/core/file.h"
+#include "henbtrust/core/json_text.h"
 #include "henbtrust/crypto/keys.h"
 #include "henbtrust/net/protocol.h"
 #include "henbtrust/tpm/quote_verifier.h"
@@ -90,11 +91,14 @@ TlsConfig DeviceTls(const DeviceCredentials& credentials) {
 Result<std::string> EvidenceJson(Tre& tre, ByteView nonce,
                                  const std::vector<PcrSelection>& selection, bool with_log) {
   HENB_ASSIGN_OR_RETURN(Quote quote, tre.MakeQuote(nonce, selection));
-  Json body = {{"nonce", Base64Encode(nonce)},
-               {"attest", Base64Encode(quote.attest)},
-               {"signature", Base64Encode(quote.signature)}};
-  if (with_log) body["event_log"] = Base64Encode(tre.event_log().Serialize());
-  return body.dump();
+  // Written as text: the event log is most of it, and base64 needs no escapes.
+  std::string body;
+  JsonObjectWriter out(body);
+  out.String("attest", Base64Encode(quote.attest));
+  if (with_log) out.String("event_log", Base64Encode(tre.event_log().Serialize()));
+  out.String("nonce", Base64Encode(nonce)).String("signature", Base64Encode(quote.signature));
+  out.Close();
+  return body;
 }
 
 namespace {

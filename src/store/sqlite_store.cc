@@ -52,6 +52,21 @@ const char* const kMigrations[] = {
        CREATE TABLE audit (
          seq INTEGER PRIMARY KEY, at INTEGER NOT NULL, actor TEXT NOT NULL, subject TEXT NOT NULL,
          event TEXT NOT NULL, detail TEXT NOT NULL, prev_hash BLOB NOT NULL, hash BLOB NOT NULL);)",
+    // What every appraisal writes per device (its TPM clock, its latest
+    // result) in a narrow table of its own: a batch of records then shares
+    // its few pages, instead of each record rewriting a page of the wide
+    // devices table and one of an index over all appraisals.
+    R"(CREATE TABLE device_state (
+         device_id TEXT PRIMARY KEY, reset_count INTEGER NOT NULL, clock INTEGER NOT NULL,
+         latest_appraisal INTEGER NOT NULL) WITHOUT ROWID;
+       INSERT INTO device_state (device_id, reset_count, clock, latest_appraisal)
+         SELECT d.device_id, d.reset_count, d.clock, COALESCE(MAX(a.id), 0)
+         FROM devices d LEFT JOIN appraisals a ON a.device_id = d.device_id GROUP BY d.device_id;
+       INSERT OR IGNORE INTO device_state (device_id, reset_count, clock, latest_appraisal)
+         SELECT device_id, 0, 0, MAX(id) FROM appraisals GROUP BY device_id;
+       ALTER TABLE devices DROP COLUMN reset_count;
+       ALTER TABLE devices DROP COLUMN clock;
+       DROP INDEX appraisals_device;)",
 };
 
 // Prepared statements, kept for the connection's life; keyed by the SQL
@@ -213,24 +228,35 @@ class SqliteStore final : public Store {
 
   Status PutDevice(const DeviceRecord& d) override {
     std::lock_guard<std::mutex> lock(mu_);
-    Stmt s(cache_, db_,
-           "INSERT OR REPLACE INTO devices (device_id, hardware_model, ek_public, ek_certificate, "
-           "ak_public, release_version, state, reset_count, clock, updated_at, release_id, "
-           "agent_address) VALUES (?,?,?,?,?,?,?,?,?,?,?,?)");
-    s.Text(1, d.device_id).Text(2, d.hardware_model).Blob(3, d.ek_public).Blob(4, d.ek_certificate);
-    s.Blob(5, d.ak_public).Text(6, d.release_version).Text(7, d.state).Int(8, d.reset_count);
-    s.Int(9, static_cast<int64_t>(d.clock)).Int(10, d.updated_at).Text(11, d.release_id);
-    s.Text(12, d.agent_address);
-    return Done(s, "store device");
+    return InTransaction<void>([&]() -> Status {
+      {
+        Stmt s(cache_, db_,
+               "INSERT OR REPLACE INTO devices (device_id, hardware_model, ek_public, "
+               "ek_certificate, ak_public, release_version, state, updated_at, release_id, "
+               "agent_address) VALUES (?,?,?,?,?,?,?,?,?,?)");
+        s.Text(1, d.device_id).Text(2, d.hardware_model).Blob(3, d.ek_public);
+        s.Blob(4, d.ek_certificate).Blob(5, d.ak_public).Text(6, d.release_version);
+        s.Text(7, d.state).Int(8, d.updated_at).Text(9, d.release_id).Text(10, d.agent_address);
+        HENB_TRY(Done(s, "store device"));
+      }
+      Stmt s(cache_, db_,
+             "INSERT INTO device_state (device_id, reset_count, clock, latest_appraisal) "
+             "VALUES (?1, ?2, ?3, 0) ON CONFLICT (device_id) DO UPDATE SET "
+             "reset_count = excluded.reset_count, clock = excluded.clock");
+      s.Text(1, d.device_id).Int(2, d.reset_count).Int(3, static_cast<int64_t>(d.clock));
+      return Done(s, "store device state");
+    });
   }
 
   Result<std::optional<DeviceRecord>> GetDevice(const std::string& id) override {
     Reader& r = NextReader();
     std::lock_guard<std::mutex> lock(r.mu);
     Stmt s(r.cache, r.db,
-           "SELECT device_id, hardware_model, ek_public, ek_certificate, ak_public, "
-           "release_version, state, reset_count, clock, updated_at, release_id, agent_address "
-           "FROM devices WHERE device_id = ?");
+           "SELECT d.device_id, hardware_model, ek_public, ek_certificate, ak_public, "
+           "release_version, state, COALESCE(s.reset_count, 0), COALESCE(s.clock, 0), "
+           "updated_at, release_id, agent_address "
+           "FROM devices d LEFT JOIN device_state s ON s.device_id = d.device_id "
+           "WHERE d.device_id = ?");
     s.Text(1, id);
     const int rc = s.Step();
     if (rc == SQLITE_DONE) return std::optional<DeviceRecord>();
@@ -362,8 +388,8 @@ class SqliteStore final : public Store {
     Reader& r = NextReader();
     std::lock_guard<std::mutex> lock(r.mu);
     Stmt s(r.cache, r.db,
-           "SELECT id, device_id, status, result, created_at FROM appraisals WHERE device_id = ? "
-           "ORDER BY id DESC LIMIT 1");
+           "SELECT a.id, a.device_id, a.status, a.result, a.created_at FROM device_state s "
+           "JOIN appraisals a ON a.id = s.latest_appraisal WHERE s.device_id = ?");
     s.Text(1, device_id);
     const int rc = s.Step();
     if (rc == SQLITE_DONE) return std::optional<AppraisalRecord>();
@@ -615,13 +641,19 @@ class SqliteStore final : public Store {
       HENB_TRY(Done(s, "record appraisal"));
     }
     const auto id = static_cast<int64_t>(sqlite3_last_insert_rowid(db_));
-    if (a.advance_clock) {
-      Stmt s(cache_, db_,
-             "UPDATE devices SET reset_count = ?1, clock = ?2 WHERE device_id = ?3 AND "
-             "(reset_count < ?1 OR (reset_count = ?1 AND clock < ?2))");
-      s.Int(1, a.reset_count).Int(2, static_cast<int64_t>(a.clock)).Text(3, a.device_id);
-      HENB_TRY(Done(s, "advance device clock"));
-    }
+    // The latest result, and the clock moved forward (never back) when
+    // asked; SET sees the row as it was, so both CASEs test the old clock.
+    Stmt s(cache_, db_,
+           "INSERT INTO device_state (device_id, reset_count, clock, latest_appraisal) "
+           "VALUES (?1, iif(?5, ?2, 0), iif(?5, ?3, 0), ?4) ON CONFLICT (device_id) DO UPDATE SET "
+           "latest_appraisal = ?4, "
+           "reset_count = CASE WHEN ?5 AND (reset_count < ?2 OR (reset_count = ?2 AND clock < ?3)) "
+           "THEN ?2 ELSE reset_count END, "
+           "clock = CASE WHEN ?5 AND (reset_count < ?2 OR (reset_count = ?2 AND clock < ?3)) "
+           "THEN ?3 ELSE clock END");
+    s.Text(1, a.device_id).Int(2, a.reset_count).Int(3, static_cast<int64_t>(a.clock));
+    s.Int(4, id).Int(5, a.advance_clock ? 1 : 0);
+    HENB_TRY(Done(s, "record device state"));
     return id;
   }
 

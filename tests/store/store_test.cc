@@ -485,5 +485,68 @@ TEST(PostgresStore, ReportsAnUnreachableServer) {
 INSTANTIATE_TEST_SUITE_P(Backends, StoreTest, ::testing::Values("sqlite", "postgres"),
                          [](const auto& p) { return p.param; });
 
+// A database of schema version 4 (the device's TPM clock in the devices
+// table, an index over every appraisal for the latest) written by the sqlite3
+// tool, then opened: each device keeps its clock and its latest result, and
+// the moved columns and the index are gone.
+TEST(SqliteStoreMigration, DevicesOfVersion4KeepTheirClockAndLatestResult) {
+  testing::TempDir dir;
+  const std::string path = dir.File("v4.db");
+  const std::string v4 =
+      "CREATE TABLE schema_migrations (version INTEGER PRIMARY KEY);"
+      "INSERT INTO schema_migrations VALUES (1), (2), (3), (4);"
+      "CREATE TABLE devices (device_id TEXT PRIMARY KEY, hardware_model TEXT NOT NULL,"
+      " ek_public BLOB NOT NULL, ek_certificate BLOB NOT NULL, ak_public BLOB NOT NULL,"
+      " release_version TEXT NOT NULL, state TEXT NOT NULL, reset_count INTEGER NOT NULL,"
+      " clock INTEGER NOT NULL, updated_at INTEGER NOT NULL,"
+      " release_id TEXT NOT NULL DEFAULT '', agent_address TEXT NOT NULL DEFAULT '');"
+      "CREATE TABLE appraisals (id INTEGER PRIMARY KEY AUTOINCREMENT, device_id TEXT NOT NULL,"
+      " status TEXT NOT NULL, result TEXT NOT NULL, created_at INTEGER NOT NULL);"
+      "CREATE INDEX appraisals_device ON appraisals (device_id, id);"
+      "INSERT INTO devices VALUES ('henb-1', 'femto-a1', x'01', x'3000', x'07', '1.0',"
+      " 'enrolled', 3, 12345, 100, 'femto', ''),"
+      " ('henb-2', 'femto-a1', x'01', x'3000', x'07', '1.0', 'enrolled', 1, 7, 100, 'femto', ''),"
+      " ('henb-3', 'femto-a1', x'01', x'3000', x'07', '1.0', 'enrolled', 0, 0, 100, 'femto', '');"
+      "INSERT INTO appraisals (device_id, status, result, created_at) VALUES"
+      " ('henb-1', 'affirming', 'jwt-a', 1), ('henb-2', 'warning', 'jwt-b', 2),"
+      " ('henb-1', 'contraindicated', 'jwt-c', 3), ('gone', 'affirming', 'jwt-d', 4);";
+  const testing::CommandResult made = testing::Run("sqlite3 '" + path + "' \"" + v4 + "\"");
+  ASSERT_EQ(made.exit_code, 0) << made.err;
+
+  auto store = OpenSqliteStore(path);
+  ASSERT_TRUE(store.ok()) << store.error().ToString();
+  auto one = (*store)->GetDevice("henb-1");
+  ASSERT_TRUE(one.ok() && one->has_value());
+  EXPECT_EQ((*one)->reset_count, 3u);
+  EXPECT_EQ((*one)->clock, 12345u);
+  EXPECT_EQ((*one)->release_id, "femto");
+  auto two = (*store)->GetDevice("henb-2");
+  ASSERT_TRUE(two.ok() && two->has_value());
+  EXPECT_EQ((*two)->clock, 7u);
+  auto latest = [&](const std::string& id) {
+    auto r = (*store)->LatestAppraisal(id);
+    EXPECT_TRUE(r.ok());
+    return r.ok() && r->has_value() ? (*r)->result : std::string("none");
+  };
+  EXPECT_EQ(latest("henb-1"), "jwt-c");
+  EXPECT_EQ(latest("henb-2"), "jwt-b");
+  EXPECT_EQ(latest("henb-3"), "none");
+  EXPECT_EQ(latest("gone"), "jwt-d");  // a result outlives its device's record
+
+  // Appraising after the upgrade moves the clock on and becomes the latest.
+  AppraisalRecord next{0, "henb-1", "affirming", "jwt-e", 5};
+  next.advance_clock = true;
+  next.reset_count = 3;
+  next.clock = 20000;
+  ASSERT_TRUE((*store)->RecordAppraisal(next).ok());
+  EXPECT_EQ((*(*store)->GetDevice("henb-1"))->clock, 20000u);
+  EXPECT_EQ(latest("henb-1"), "jwt-e");
+  store->reset();
+  const testing::CommandResult schema = testing::Run("sqlite3 '" + path + "' .schema");
+  ASSERT_EQ(schema.exit_code, 0) << schema.err;
+  EXPECT_EQ(schema.out.find("appraisals_device"), std::string::npos) << schema.out;
+  EXPECT_EQ(schema.out.find("clock INTEGER NOT NULL, updated_at"), std::string::npos) << schema.out;
+}
+
 }  // namespace
 }  // namespace henbtrust
