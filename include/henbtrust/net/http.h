@@ -60,8 +60,9 @@ using HttpHandler = std::function<HttpResponse(const HttpRequest&)>;
 using HttpResponder = std::function<void(HttpResponse)>;
 // A handler that answers through `respond`, now or later: one that would
 // otherwise wait (for a store commit, say) returns instead, and the server
-// thread goes on with other connections. It must not block. A handler that
-// throws before it answers answers 500.
+// thread goes on with other connections. It must not block, and must copy
+// what it keeps of the request, which lives only for the call. A handler
+// that throws before it answers answers 500.
 using AsyncHttpHandler = std::function<void(const HttpRequest&, HttpResponder)>;
 
 struct HttpServerOptions {
