@@ -35,8 +35,8 @@ std::string ErrorBody(std::string_view code, std::string_view message) {
 }  // namespace
 
 // An answer the handler gives later: the coroutine's completion, kept
-// until then. Members are destroyed in reverse order, the io_context last,
-// so that whatever owns the last responder may drop it at any time.
+// until then, and the io_context it resumes on, so that whatever owns the
+// last responder may call or drop it at any time.
 template <typename Completion>
 struct LaterAnswer {
   std::shared_ptr<asio::io_context> ioc;
@@ -116,11 +116,15 @@ asio::awaitable<HttpResponse> HttpServer::Impl::Dispatch(const HttpRequest& requ
         using Later = LaterAnswer<decltype(completion)>;
         auto later = std::make_shared<Later>(ioc, std::move(completion));
         // The answer resumes the coroutine on its own executor, whichever
-        // thread gives it; a second answer is ignored.
+        // thread gives it; a second answer is ignored. What is posted holds
+        // the completion, not `later`: an answer queued on a stopped server
+        // then goes with the io_context, instead of keeping it alive.
         HttpResponder respond = [later](HttpResponse r) {
           if (later->answered.exchange(true)) return;
           auto ex = asio::get_associated_executor(later->completion);
-          asio::post(ex, [later, r = std::move(r)]() mutable { later->completion(std::move(r)); });
+          asio::post(ex, [completion = std::move(later->completion), r = std::move(r)]() mutable {
+            completion(std::move(r));
+          });
         };
         try {
           async_handler(request, respond);
