@@ -128,4 +128,74 @@ JsonObjectWriter& JsonObjectWriter::Int(std::string_view key, int64_t value) {
   return *this;
 }
 
+namespace {
+
+constexpr size_t kMaxFlatMembers = 16;
+
+bool IsJsonSpace(char c) { return c == ' ' || c == '\t' || c == '\n' || c == '\r'; }
+
+// A string at text[*i] (the opening quote) of bytes 0x20-0x7E other than
+// '"' and '\\'; on success *i is past the closing quote.
+std::optional<std::string_view> PlainString(std::string_view text, size_t* i) {
+  if (*i >= text.size() || text[*i] != '"') return std::nullopt;
+  const size_t start = *i + 1;
+  for (size_t k = start; k < text.size(); ++k) {
+    const auto c = static_cast<unsigned char>(text[k]);
+    if (c == '"') {
+      *i = k + 1;
+      return text.substr(start, k - start);
+    }
+    if (c < 0x20 || c > 0x7E || c == '\\') return std::nullopt;
+  }
+  return std::nullopt;
+}
+
+}  // namespace
+
+std::optional<JsonStringMembers> ParseFlatStringObject(std::string_view text) {
+  size_t i = 0;
+  auto skip = [&] {
+    while (i < text.size() && IsJsonSpace(text[i])) ++i;
+  };
+  skip();
+  if (i >= text.size() || text[i] != '{') return std::nullopt;
+  ++i;
+  skip();
+  JsonStringMembers members;
+  if (i < text.size() && text[i] == '}') {
+    ++i;
+  } else {
+    for (;;) {
+      auto key = PlainString(text, &i);
+      if (!key) return std::nullopt;
+      skip();
+      if (i >= text.size() || text[i] != ':') return std::nullopt;
+      ++i;
+      skip();
+      auto value = PlainString(text, &i);
+      if (!value) return std::nullopt;
+      // Few members, or the full parser: the duplicate check is quadratic.
+      if (members.size() == kMaxFlatMembers) return std::nullopt;
+      for (const auto& m : members) {
+        if (m.first == *key) return std::nullopt;
+      }
+      members.emplace_back(std::string(*key), std::string(*value));
+      skip();
+      if (i < text.size() && text[i] == ',') {
+        ++i;
+        skip();
+        continue;
+      }
+      if (i < text.size() && text[i] == '}') {
+        ++i;
+        break;
+      }
+      return std::nullopt;
+    }
+  }
+  skip();
+  if (i != text.size()) return std::nullopt;
+  return members;
+}
+
 }  // namespace henbtrust

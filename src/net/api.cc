@@ -1,5 +1,7 @@
 #include "henbtrust/net/api.h"
 
+#include "henbtrust/core/json_text.h"
+
 namespace henbtrust {
 
 int HttpStatusFor(ErrorCode code) {
@@ -80,6 +82,13 @@ Result<Json> ParseJsonBody(const HttpRequest& req) {
   if (type.substr(0, type.find(';')) != "application/json") {
     return Error(ErrorCode::kNetContentType,
                  "expected Content-Type application/json, got '" + req.content_type + "'");
+  }
+  // The usual body (every member a plain string) without nlohmann's
+  // byte-at-a-time parser; the same document either way.
+  if (auto members = ParseFlatStringObject(req.body)) {
+    Json body = Json::object();
+    for (auto& [key, value] : *members) body[std::move(key)] = std::move(value);
+    return body;
   }
   Json body = Json::parse(req.body, nullptr, /*allow_exceptions=*/false);
   if (body.is_discarded()) return BadRequest("the body is not valid JSON");

@@ -2,6 +2,9 @@
 
 #include <gtest/gtest.h>
 
+#include <string>
+#include <vector>
+
 #include <nlohmann/json.hpp>
 
 namespace henbtrust {
@@ -60,6 +63,109 @@ TEST(JsonText, ObjectsNestAndLeaveOutWhatIsNotUtf8) {
   b.String("bad", "\xff").String("good", "yes").Close();
   EXPECT_FALSE(b.ok());
   EXPECT_EQ(bad, R"({"good":"yes"})");
+}
+
+// What the fast reader returns is what nlohmann reads from the same text: an
+// object with exactly those string members.
+void ExpectSameAsNlohmann(const std::string& text, const JsonStringMembers& members) {
+  const auto doc = nlohmann::json::parse(text, nullptr, false);
+  ASSERT_TRUE(doc.is_object()) << text;
+  ASSERT_EQ(doc.size(), members.size()) << text;
+  for (const auto& [key, value] : members) {
+    ASSERT_TRUE(doc.contains(key)) << text;
+    ASSERT_TRUE(doc[key].is_string()) << text;
+    EXPECT_EQ(doc[key].get<std::string>(), value) << text;
+  }
+}
+
+TEST(FlatStringObject, ReadsPlainStringMembersInOrder) {
+  const std::string evidence = R"({"attest":"/1RDR4AYACIACw==","event_log":")" +
+                               std::string(4096, 'A') +
+                               R"(","nonce":"q83vEjRWeJA=","signature":"ABgACwAg"})";
+  for (const std::string& text :
+       {std::string(R"({"a":"b"})"), std::string("{}"), std::string(" \t\r\n{ } \n"),
+        std::string(R"( { "device_id" : "henb-1" , "x":"" } )"), evidence}) {
+    auto members = ParseFlatStringObject(text);
+    ASSERT_TRUE(members.has_value()) << text;
+    ExpectSameAsNlohmann(text, *members);
+  }
+  auto m = ParseFlatStringObject(R"({"z":"1","a":"2"})");
+  ASSERT_TRUE(m.has_value());
+  EXPECT_EQ(*m, (JsonStringMembers{{"z", "1"}, {"a", "2"}}));
+}
+
+TEST(FlatStringObject, LeavesEverythingElseToTheFullParser) {
+  std::string many = "{";
+  for (int i = 0; i < 17; ++i) many += (i ? "," : "") + ("\"k" + std::to_string(i) + "\":\"v\"");
+  many += "}";
+  for (const std::string& text : {std::string(""),
+                                  std::string("[]"),
+                                  std::string(R"("a")"),
+                                  std::string("{"),
+                                  std::string(R"({"a":1})"),
+                                  std::string(R"({"a":null})"),
+                                  std::string(R"({"a":{}})"),
+                                  std::string(R"({"a":["b"]})"),
+                                  std::string(R"({"a":"b\"c"})"),
+                                  std::string(R"({"a":"\u0041"})"),
+                                  std::string("{\"a\":\"\xc3\xa9\"}"),
+                                  std::string("{\"a\":\"b\tc\"}"),
+                                  std::string(R"({"a":"b","a":"c"})"),
+                                  std::string(R"({"a":"b",})"),
+                                  std::string(R"({"a":"b"} x)"),
+                                  std::string(R"({"a" "b"})"),
+                                  std::string(R"({"a":"b)"),
+                                  std::string(R"({a:"b"})"),
+                                  std::string("{\"a\":\"b\"}\v"),
+                                  many}) {
+    EXPECT_FALSE(ParseFlatStringObject(text).has_value()) << text;
+  }
+}
+
+// Mutations of request-like texts: whenever the fast reader answers, it
+// agrees with nlohmann; and it answers for most of the texts nlohmann reads
+// as flat string objects.
+TEST(FlatStringObject, AgreesWithNlohmannOnMutatedTexts) {
+  const std::vector<std::string> seeds = {
+      R"({"nonce":"q83vEjRW","attest":"/1RDR4AY","signature":"ABgACwAg","event_log":"AAAA"})",
+      R"( { "device_id" : "henb-0001" } )", "{}", R"({"a":"","b":" "})"};
+  const std::string alphabet = "{}[]:,\"\\ \t\nab01-+.eE\x7f\xc3\xa9";
+  uint64_t state = 0x9E3779B97F4A7C15ull;
+  auto next = [&state](size_t n) {
+    state ^= state << 13;
+    state ^= state >> 7;
+    state ^= state << 17;
+    return static_cast<size_t>(state % n);
+  };
+  int fast = 0, flat = 0;
+  for (int round = 0; round < 20000; ++round) {
+    std::string text = seeds[next(seeds.size())];
+    for (size_t edits = 1 + next(3); edits > 0; --edits) {
+      const size_t at = next(text.size() + 1);
+      const char c = alphabet[next(alphabet.size())];
+      switch (next(3)) {
+        case 0:
+          text.insert(text.begin() + static_cast<std::ptrdiff_t>(at), c);
+          break;
+        case 1:
+          if (at < text.size()) text.erase(at, 1);
+          break;
+        default:
+          if (at < text.size()) text[at] = c;
+      }
+    }
+    const auto members = ParseFlatStringObject(text);
+    const auto doc = nlohmann::json::parse(text, nullptr, false);
+    bool doc_flat = doc.is_object();
+    if (doc_flat) {
+      for (const auto& [key, value] : doc.items()) doc_flat = doc_flat && value.is_string();
+    }
+    if (doc_flat) ++flat;
+    if (!members) continue;
+    ++fast;
+    ExpectSameAsNlohmann(text, *members);
+  }
+  EXPECT_GT(fast, flat / 2) << fast << " of " << flat;
 }
 
 }  // namespace

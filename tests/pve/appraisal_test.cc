@@ -122,6 +122,51 @@ TEST_F(AppraisalTest, BadEvidenceIsContraindicatedWithTheFailedCheck) {
   EXPECT_TRUE(Appraise(Evidence{Bytes(10, 1), Bytes(10, 2), {}}).evidence_error.has_value());
 }
 
+// A log that replayed before is not replayed again, and that changes no
+// result: each appraisal by the appraiser that has seen the log equals the
+// one by an appraiser that has not.
+TEST_F(AppraisalTest, ALogThatReplayedBeforeGivesTheSameResults) {
+  auto same = [&](const Evidence& e) {
+    Appraiser fresh;
+    auto want = fresh.Appraise(device_, reference_, false, e, nonce_, 1'800'000'000);
+    const AppraisalResult got = Appraise(e);
+    ASSERT_TRUE(want.ok());
+    EXPECT_EQ(got.status, want->status);
+    EXPECT_EQ(got.detail, want->detail);
+    EXPECT_EQ(got.evidence_error, want->evidence_error);
+    ASSERT_EQ(got.components.size(), want->components.size());
+    for (size_t i = 0; i < got.components.size(); ++i) {
+      EXPECT_EQ(got.components[i].id, want->components[i].id);
+      EXPECT_EQ(got.components[i].status, want->components[i].status);
+      EXPECT_EQ(got.components[i].detail, want->components[i].detail);
+    }
+  };
+  const Evidence clean = Collect(*tre_, nonce_);
+  EXPECT_EQ(Appraise(clean).status, ArStatus::kAffirming);  // the clean log replayed once
+  same(clean);
+  // The clean log, seen before, with the quote of a modified boot.
+  Boot(*tre_, {{"femto", "rogue femto stack"}});
+  Evidence lying = Collect(*tre_, nonce_);
+  const Bytes rogue_log = lying.event_log;
+  lying.event_log = clean.event_log;
+  same(lying);
+  EXPECT_EQ(Appraise(lying).evidence_error, ErrorCode::kQuoteEventLog);
+  // The modified boot's own log: replayed once, then taken as seen; both
+  // times its components are named from it.
+  lying.event_log = rogue_log;
+  same(lying);
+  same(lying);
+  const AppraisalResult named = Appraise(lying);
+  EXPECT_EQ(named.status, ArStatus::kContraindicated);
+  EXPECT_FALSE(named.evidence_error.has_value());
+  bool femto_named = false;
+  for (const auto& c : named.components)
+    femto_named |= c.id == "femto" && c.status == ArStatus::kContraindicated;
+  EXPECT_TRUE(femto_named);
+  // Another nonce with a seen log still fails on the nonce.
+  same(Collect(*tre_, Bytes(32, 7)));
+}
+
 TEST_F(AppraisalTest, RevokedReleasesAndClocksGoingBackAreContraindicated) {
   const AppraisalResult revoked = Appraise(Collect(*tre_, nonce_), /*revoked=*/true);
   EXPECT_EQ(revoked.status, ArStatus::kContraindicated);

@@ -12,6 +12,7 @@
 #include <mutex>
 #include <optional>
 #include <string>
+#include <unordered_map>
 #include <vector>
 
 #include "henbtrust/crypto/keys.h"
@@ -59,7 +60,7 @@ struct Evidence {
   Bytes event_log;
 };
 
-// Thread-safe; caches parsed AKs and expected composites.
+// Thread-safe; caches parsed AKs, expected composites and event-log replays.
 class Appraiser {
  public:
   explicit Appraiser(std::string policy_id = "henbtrust/default-v1")
@@ -83,6 +84,15 @@ class Appraiser {
   std::mutex mu_;
   std::map<Bytes, std::shared_ptr<const QuoteVerifier>> verifiers_;  // by AK TPM2B_PUBLIC
   std::map<std::string, Bytes> composites_;  // by model / release / version / selection
+  // What a log replayed to, by the SHA-256 of its bytes and the selection:
+  // a device sends the same log with every quote until it reboots, and a
+  // replay is a deterministic function of those, so a log that replayed to
+  // a quote's pcrDigest before need not be parsed and replayed again.
+  struct Replayed {
+    HashAlg alg;
+    Bytes pcr_digest;
+  };
+  std::unordered_map<std::string, Replayed> replays_;
 };
 
 // The result as a JWT signed with ES256 (EAR claims: eat_profile, iat,
