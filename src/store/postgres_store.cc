@@ -2,6 +2,7 @@
 
 #include <condition_variable>
 #include <mutex>
+#include <unordered_map>
 
 #include "henbtrust/store/store.h"
 
@@ -102,6 +103,7 @@ class PostgresStore final : public Store {
       return Error(ErrorCode::kStore,
                    std::string("cannot connect to PostgreSQL: ") + PQerrorMessage(c));
     }
+    prepared_[c];
     free_.push_back(c);
     return OkStatus();
   }
@@ -511,7 +513,10 @@ class PostgresStore final : public Store {
       s_->free_.pop_back();
     }
     ~Lease() {
-      if (PQstatus(conn_) == CONNECTION_BAD) PQreset(conn_);
+      if (PQstatus(conn_) == CONNECTION_BAD) {
+        PQreset(conn_);
+        s_->prepared_.at(conn_).clear();  // a new session has none
+      }
       std::lock_guard<std::mutex> lock(s_->mu_);
       s_->free_.push_back(conn_);
       s_->cv_.notify_one();
@@ -529,12 +534,31 @@ class PostgresStore final : public Store {
     Lease conn(this);
     return QueryOn(conn.get(), sql, p);
   }
-  static Result<ResultPtr> QueryOn(PGconn* conn, const char* sql, const Params& p) {
+  // A statement with parameters is prepared once per connection (the
+  // server parses and plans it once) and executed by name after that.
+  // REQUIRES: `conn` leased by the caller.
+  Result<ResultPtr> QueryOn(PGconn* conn, const char* sql, const Params& p) {
     const auto values = p.values();
     const auto lengths = p.lengths();
-    ResultPtr r(PQexecParams(conn, sql, p.count(), nullptr, values.data(), lengths.data(),
-                             p.formats().data(), 0),
-                PQclear);
+    PGresult* raw = nullptr;
+    if (p.count() == 0) {
+      raw = PQexecParams(conn, sql, 0, nullptr, nullptr, nullptr, nullptr, 0);
+    } else {
+      auto& mine = prepared_.at(conn);
+      auto it = mine.find(sql);
+      if (it == mine.end()) {
+        std::string name = "henb_" + std::to_string(mine.size());
+        ResultPtr prepared(PQprepare(conn, name.c_str(), sql, p.count(), nullptr), PQclear);
+        if (PQresultStatus(prepared.get()) != PGRES_COMMAND_OK) {
+          return Error(ErrorCode::kStore,
+                       std::string("PostgreSQL: ") + PQresultErrorMessage(prepared.get()));
+        }
+        it = mine.emplace(sql, std::move(name)).first;
+      }
+      raw = PQexecPrepared(conn, it->second.c_str(), p.count(), values.data(), lengths.data(),
+                           p.formats().data(), 0);
+    }
+    ResultPtr r(raw, PQclear);
     const auto status = PQresultStatus(r.get());
     if (status != PGRES_COMMAND_OK && status != PGRES_TUPLES_OK) {
       return Error(ErrorCode::kStore, std::string("PostgreSQL: ") + PQresultErrorMessage(r.get()));
@@ -559,6 +583,10 @@ class PostgresStore final : public Store {
   std::condition_variable cv_;
   std::vector<PGconn*> all_;   // owned
   std::vector<PGconn*> free_;  // guarded by mu_
+  // The statements prepared on each connection, by SQL text (every statement
+  // is a literal); the map is complete after Open, and each inner map is
+  // touched only by the holder of that connection's lease.
+  std::unordered_map<PGconn*, std::unordered_map<const char*, std::string>> prepared_;
 };
 
 }  // namespace

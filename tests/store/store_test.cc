@@ -299,6 +299,37 @@ TEST_P(StoreTest, StateSurvivesReopeningAndMigrationsRunOnce) {
   EXPECT_TRUE(store_->GetDevice("henb-1")->has_value());
 }
 
+// PostgreSQL: statements are prepared once per connection; a connection the
+// server dropped is opened again, and its statements are prepared again.
+TEST_P(StoreTest, ADroppedConnectionComesBackWithItsStatementsPreparedAgain) {
+  if (GetParam() != "postgres") GTEST_SKIP() << "PostgreSQL only";
+  ASSERT_TRUE(store_);
+  ASSERT_TRUE(store_->PutDevice(Device("henb-1")).ok());
+  for (int i = 0; i < 5; ++i) ASSERT_TRUE(store_->GetDevice("henb-1").ok());
+  const testing::CommandResult killed =
+      testing::Run("psql '" + location_ +
+                   "' -Atc \"SELECT count(pg_terminate_backend(pid)) FROM pg_stat_activity "
+                   "WHERE datname = current_database() AND pid <> pg_backend_pid()\"");
+  ASSERT_EQ(killed.exit_code, 0) << killed.err;
+  ASSERT_NE(killed.out, "0\n");
+  // The query that finds its connection dropped fails; the ones after work.
+  int failed = 0;
+  for (int i = 0; i < 20; ++i) {
+    auto d = store_->GetDevice("henb-1");
+    if (!d.ok()) ++failed;
+  }
+  EXPECT_GE(failed, 1);
+  for (int i = 0; i < 5; ++i) {
+    auto d = store_->GetDevice("henb-1");
+    ASSERT_TRUE(d.ok()) << d.error().ToString();
+    EXPECT_TRUE(d->has_value());
+    AppraisalRecord a{0, "henb-1", "affirming", "jwt", 10};
+    a.spent_nonce = Bytes{5, static_cast<uint8_t>(i)};
+    a.nonce_expires_at = 5000;
+    EXPECT_TRUE(store_->RecordAppraisal(a).ok());
+  }
+}
+
 // Two service instances on one database: each nonce is accepted once.
 TEST_P(StoreTest, TwoInstancesSpendEachNonceExactlyOnce) {
   ASSERT_TRUE(store_);
