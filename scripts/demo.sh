@@ -50,7 +50,8 @@ echo "  event log:"
 "$H" eventlog show "$OUT/soft/eventlog.bin" | sed 's/^/    /' | cut -c1-110
 
 say "2. TPM 2.0 (swtpm through tss2-esys: EK, AK under the EK, PCR extends, TPM2_Quote)"
-port=$((20000 + RANDOM % 20000 * 2 / 2 * 2))
+# Two ports (swtpm and its control channel), below the ephemeral range.
+port=$((20000 + RANDOM % 500 * 2))
 mkdir -p "$OUT/swtpm"
 swtpm socket --tpm2 --tpmstate dir="$OUT/swtpm" --server type=tcp,port=$port,bindaddr=127.0.0.1 \
   --ctrl type=tcp,port=$((port + 1)),bindaddr=127.0.0.1 --flags not-need-init,startup-clear \
@@ -148,7 +149,10 @@ printf 'create_certs_tool = /usr/bin/swtpm_localca\ncreate_certs_tool_config = %
 swtpm_setup --tpm2 --tpmstate "$TS" --config "$TS/setup.conf" --create-ek-cert --write-ek-cert-files "$TS/certs" \
   --overwrite >"$TS/setup.log" 2>&1
 cat "$TS/ca/issuercert.pem" "$TS/ca/swtpm-localca-rootca-cert.pem" >"$OUT/swtpm-vendor.pem"
-tport=$((21000 + RANDOM % 9000 * 2 / 2 * 2))
+# Three ports from tport on (swtpm, its control channel, the agent): below
+# the kernel's ephemeral range (32768 and up), where an outgoing connection
+# of this machine could hold one of them.
+tport=$((21000 + RANDOM % 3900 * 3))
 swtpm socket --tpm2 --tpmstate dir="$TS" --server type=tcp,port=$tport,bindaddr=127.0.0.1 \
   --ctrl type=tcp,port=$((tport + 1)),bindaddr=127.0.0.1 --flags not-need-init,startup-clear --daemon \
   --pid file="$TS/swtpm.pid" --log file="$TS/swtpm.log"
