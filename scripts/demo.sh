@@ -162,7 +162,8 @@ TCTI="swtpm:host=127.0.0.1,port=$tport"
 "$H" server run --dir "$S" --listen 127.0.0.1:0 --port-file "$S/port" \
   --manufacturer-ca "$OUT/manufacturer.pem" --manufacturer-ca "$OUT/swtpm-vendor.pem" 2>"$S/server.log" &
 server_pid=$!
-trap 'kill $server_pid 2>/dev/null || true; kill $(cat "$TS/swtpm.pid") 2>/dev/null || true' EXIT
+# Replaces the trap of section 2, so that one stops its swtpm too.
+trap 'kill $server_pid 2>/dev/null || true; kill $(cat "$TS/swtpm.pid") $(cat "$OUT/swtpm/pid") 2>/dev/null || true' EXIT
 for _ in $(seq 100); do [[ -s "$S/port" ]] && break; sleep 0.1; done
 echo "  henbtrust server listening on 127.0.0.1:$(cat "$S/port"); 50 devices on release 2.0.0 enroll"
 echo "  (henb-0007: its download is altered in transit; henb-0013: an implant in the installed kernel;"
@@ -195,7 +196,7 @@ sed 's/^/    /' "$OUT/tpm-agent.log"
 echo "  what the devices did (the 47 clean updates abridged):"
 grep -v -e 'install: trial boot matched' -e 'commit: 2.1.0' "$OUT/fleet.log" | tail -n +2 | sed 's/^/  /'
 kill $server_pid && wait $server_pid 2>/dev/null || true
-kill "$(cat "$TS/swtpm.pid")" 2>/dev/null || true
+kill "$(cat "$TS/swtpm.pid")" "$(cat "$OUT/swtpm/pid")" 2>/dev/null || true
 trap - EXIT
 
 say "Report: each device's outcome, from the OAM's database"
