@@ -103,7 +103,7 @@ class PostgresStore final : public Store {
       return Error(ErrorCode::kStore,
                    std::string("cannot connect to PostgreSQL: ") + PQerrorMessage(c));
     }
-    prepared_[c];
+    prepared_.try_emplace(c);
     free_.push_back(c);
     return OkStatus();
   }

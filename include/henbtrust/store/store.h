@@ -145,7 +145,7 @@ class Store {
   virtual Result<int64_t> RecordAppraisal(const AppraisalRecord& appraisal) = 0;
   // The same without holding the caller's thread while the record commits:
   // `done` gets what RecordAppraisal would return, once the record is
-  // durable or refused, on a thread of the store's (it must not block and
+  // committed or refused, on a thread of the store's (it must not block and
   // must not throw). A store that writes records in batches overrides it;
   // this default records at once and calls `done` before returning.
   using AppraisalDone = std::function<void(Result<int64_t>)>;
