@@ -33,17 +33,21 @@ constexpr size_t kNonceBytes = 32;
 // Revocations reach every instance within this time.
 constexpr auto kManifestCacheTtl = std::chrono::seconds(1);
 
-// A nonce: 12 random bytes || expiry (u64, big-endian) || the first 12 bytes
-// of HMAC-SHA-256(key, label || device id || 0 || random || expiry).
+// A nonce: its expiry in milliseconds (u64, big-endian) || 12 random bytes
+// || the first 12 bytes of HMAC-SHA-256(key, label || device id || 0 ||
+// expiry || random). Expiry first, so that nonces sort by the time they were
+// issued: a store's spent nonces then grow at one end of their index
+// instead of at a random page of it. 32 bytes, the qualifying data any
+// TPM 2.0 takes (TPM2B_DATA of a SHA-256-only TPM).
 constexpr size_t kNonceRandom = 12, kNonceTag = 12;
-static_assert(kNonceRandom + 8 + kNonceTag == kNonceBytes);
+static_assert(8 + kNonceRandom + kNonceTag == kNonceBytes);
 
-Bytes NonceTag(ByteView key, const std::string& device_id, ByteView random_and_expiry) {
-  Bytes input = ToBytes("henbtrust nonce v1");
+Bytes NonceTag(ByteView key, const std::string& device_id, ByteView expiry_and_random) {
+  Bytes input = ToBytes("henbtrust nonce v2");
   input.push_back(0);
   Append(input, AsBytes(device_id));
   input.push_back(0);
-  Append(input, random_and_expiry);
+  Append(input, expiry_and_random);
   Bytes tag = Hmac(HashAlg::kSha256, key, input);
   tag.resize(kNonceTag);
   return tag;
@@ -384,9 +388,18 @@ void PveService::Impl::MaybePurge(int64_t now) {
 Result<std::pair<Bytes, int64_t>> PveService::Impl::NewNonce(const std::string& device_id) {
   const int64_t now = config.now();
   MaybePurge(now);
-  HENB_ASSIGN_OR_RETURN(Bytes nonce, RandomBytes(kNonceRandom));
   const int64_t expires_at = now + config.nonce_ttl;
-  PutU64Be(nonce, static_cast<uint64_t>(expires_at));
+  // Whole seconds come from the service's clock (which tests set); the
+  // milliseconds only order nonces issued within one second.
+  const auto ms_of_second = std::chrono::duration_cast<std::chrono::milliseconds>(
+                                std::chrono::system_clock::now().time_since_epoch())
+                                .count() %
+                            1000;
+  Bytes nonce;
+  nonce.reserve(kNonceBytes);
+  PutU64Be(nonce, static_cast<uint64_t>(expires_at * 1000 + ms_of_second));
+  HENB_ASSIGN_OR_RETURN(Bytes random, RandomBytes(kNonceRandom));
+  Append(nonce, random);
   Append(nonce, NonceTag(config.nonce_key, device_id, nonce));
   return std::make_pair(std::move(nonce), expires_at);
 }
@@ -396,13 +409,13 @@ Result<int64_t> PveService::Impl::CheckNonce(const std::string& device_id, ByteV
   const Error refused(ErrorCode::kPolicyNonce,
                       "nonce not issued to " + device_id + ", already used, or expired");
   if (nonce.size() != kNonceBytes) return refused;
-  const ByteView body = nonce.first(kNonceRandom + 8);
+  const ByteView body = nonce.first(8 + kNonceRandom);
   if (!ConstantTimeEqual(NonceTag(config.nonce_key, device_id, body),
-                         nonce.subspan(kNonceRandom + 8)))
+                         nonce.subspan(8 + kNonceRandom)))
     return refused;
-  int64_t expires_at = 0;
-  for (size_t i = kNonceRandom; i < kNonceRandom + 8; ++i)
-    expires_at = (expires_at << 8) | nonce[i];
+  uint64_t expiry_ms = 0;
+  for (size_t i = 0; i < 8; ++i) expiry_ms = (expiry_ms << 8) | nonce[i];
+  const auto expires_at = static_cast<int64_t>(expiry_ms / 1000);
   if (expires_at <= now) return refused;
   return expires_at;
 }

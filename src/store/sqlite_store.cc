@@ -67,6 +67,18 @@ const char* const kMigrations[] = {
        ALTER TABLE devices DROP COLUMN reset_count;
        ALTER TABLE devices DROP COLUMN clock;
        DROP INDEX appraisals_device;)",
+    // Spent nonces keyed by (expiry, nonce) in one B-tree: nonces begin
+    // with their expiry, so a record's insert lands at the tree's end
+    // instead of at a random page of a nonce index and of an expiry index;
+    // the purge deletes a prefix. A nonce always comes with the same expiry,
+    // so the pair is unique exactly when the nonce is.
+    R"(CREATE TABLE spent_nonces_by_expiry (
+         expires_at INTEGER NOT NULL, nonce BLOB NOT NULL,
+         PRIMARY KEY (expires_at, nonce)) WITHOUT ROWID;
+       INSERT INTO spent_nonces_by_expiry (expires_at, nonce)
+         SELECT expires_at, nonce FROM spent_nonces;
+       DROP TABLE spent_nonces;
+       ALTER TABLE spent_nonces_by_expiry RENAME TO spent_nonces;)",
 };
 
 // Prepared statements, kept for the connection's life; keyed by the SQL

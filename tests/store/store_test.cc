@@ -520,7 +520,7 @@ INSTANTIATE_TEST_SUITE_P(Backends, StoreTest, ::testing::Values("sqlite", "postg
 // table, an index over every appraisal for the latest) written by the sqlite3
 // tool, then opened: each device keeps its clock and its latest result, and
 // the moved columns and the index are gone.
-TEST(SqliteStoreMigration, DevicesOfVersion4KeepTheirClockAndLatestResult) {
+TEST(SqliteStoreMigration, Version4KeepsClocksLatestResultsAndSpentNonces) {
   testing::TempDir dir;
   const std::string path = dir.File("v4.db");
   const std::string v4 =
@@ -534,6 +534,9 @@ TEST(SqliteStoreMigration, DevicesOfVersion4KeepTheirClockAndLatestResult) {
       "CREATE TABLE appraisals (id INTEGER PRIMARY KEY AUTOINCREMENT, device_id TEXT NOT NULL,"
       " status TEXT NOT NULL, result TEXT NOT NULL, created_at INTEGER NOT NULL);"
       "CREATE INDEX appraisals_device ON appraisals (device_id, id);"
+      "CREATE TABLE spent_nonces (nonce BLOB PRIMARY KEY, expires_at INTEGER NOT NULL);"
+      "CREATE INDEX spent_nonces_expiry ON spent_nonces (expires_at);"
+      "INSERT INTO spent_nonces VALUES (x'a1a2a3a4', 4000000000), (x'b1b2', 10), (x'c1', 20);"
       "INSERT INTO devices VALUES ('henb-1', 'femto-a1', x'01', x'3000', x'07', '1.0',"
       " 'enrolled', 3, 12345, 100, 'femto', ''),"
       " ('henb-2', 'femto-a1', x'01', x'3000', x'07', '1.0', 'enrolled', 1, 7, 100, 'femto', ''),"
@@ -572,11 +575,25 @@ TEST(SqliteStoreMigration, DevicesOfVersion4KeepTheirClockAndLatestResult) {
   ASSERT_TRUE((*store)->RecordAppraisal(next).ok());
   EXPECT_EQ((*(*store)->GetDevice("henb-1"))->clock, 20000u);
   EXPECT_EQ(latest("henb-1"), "jwt-e");
+
+  // Nonces spent before the upgrade stay spent, and expire as before.
+  AppraisalRecord replay{0, "henb-2", "affirming", "jwt-f", 6};
+  replay.spent_nonce = {0xa1, 0xa2, 0xa3, 0xa4};
+  replay.nonce_expires_at = 4000000000;
+  auto refused = (*store)->RecordAppraisal(replay);
+  ASSERT_FALSE(refused.ok());
+  EXPECT_EQ(refused.error().code(), ErrorCode::kPolicyNonce);
+  auto purged = (*store)->PurgeSpentNonces(100);
+  ASSERT_TRUE(purged.ok()) << purged.error().ToString();
+  EXPECT_EQ(*purged, 2);
   store->reset();
   const testing::CommandResult schema = testing::Run("sqlite3 '" + path + "' .schema");
   ASSERT_EQ(schema.exit_code, 0) << schema.err;
   EXPECT_EQ(schema.out.find("appraisals_device"), std::string::npos) << schema.out;
   EXPECT_EQ(schema.out.find("clock INTEGER NOT NULL, updated_at"), std::string::npos) << schema.out;
+  EXPECT_EQ(schema.out.find("spent_nonces_expiry"), std::string::npos) << schema.out;
+  EXPECT_NE(schema.out.find("PRIMARY KEY (expires_at, nonce)) WITHOUT ROWID"), std::string::npos)
+      << schema.out;
 }
 
 }  // namespace

@@ -129,7 +129,9 @@ class Store {
 
   // Nonces are issued without the store (the PVE authenticates them) and
   // spent here, single use across every process sharing the store: true the
-  // first time, false ever after (until it expires and is purged).
+  // first time, false ever after (until it expires and is purged). A nonce
+  // always comes with the same `expires_at` (the PVE's nonces carry it);
+  // stores may key spent nonces by the pair.
   virtual Result<bool> SpendNonce(ByteView nonce, int64_t expires_at) = 0;
   // Forgets spent nonces that expired before `now`; returns how many.
   virtual Result<int64_t> PurgeSpentNonces(int64_t now) = 0;
