@@ -160,10 +160,20 @@ Result<PushNonce> NonceFromAnswer(const std::string& body) {
 }
 
 std::optional<PushNonce> NextNonceFromResult(const std::string& body) {
-  const Json result = Json::parse(body, nullptr, false);
-  if (!result.is_object() || !result.contains("next_nonce") || !result["next_nonce"].is_object())
-    return std::nullopt;
-  auto next = NonceFrom(result["next_nonce"]);
+  // Most of the answer is the signed result, which the device does not read:
+  // find the member without building a document of all of it.
+  Json next_nonce;
+  const JsonMemberScan scan = ScanJsonMember(body, "next_nonce");
+  if (scan.sure) {
+    if (!scan.found) return std::nullopt;
+    next_nonce = Json::parse(scan.value, nullptr, false);
+  } else {
+    Json result = Json::parse(body, nullptr, false);
+    if (!result.is_object() || !result.contains("next_nonce")) return std::nullopt;
+    next_nonce = std::move(result["next_nonce"]);
+  }
+  if (!next_nonce.is_object()) return std::nullopt;
+  auto next = NonceFrom(next_nonce);
   if (!next.ok()) return std::nullopt;
   return std::move(next).value();
 }

@@ -198,4 +198,134 @@ std::optional<JsonStringMembers> ParseFlatStringObject(std::string_view text) {
   return members;
 }
 
+namespace {
+
+constexpr int kMaxScanDepth = 32;
+constexpr size_t kMaxScanMembers = 64;
+
+bool IsDigit(char c) { return c >= '0' && c <= '9'; }
+
+// Past one JSON value at text[*i] (whitespace before it skipped), within
+// what ScanJsonMember knows; false if the value is invalid or unknown.
+bool SkipValue(std::string_view text, size_t* i, int depth) {
+  auto skip = [&] {
+    while (*i < text.size() && IsJsonSpace(text[*i])) ++*i;
+  };
+  skip();
+  if (*i >= text.size()) return false;
+  const char c = text[*i];
+  if (c == '"') return PlainString(text, i).has_value();
+  if (c == '{' || c == '[') {
+    if (depth >= kMaxScanDepth) return false;
+    const char close = c == '{' ? '}' : ']';
+    ++*i;
+    skip();
+    if (*i < text.size() && text[*i] == close) {
+      ++*i;
+      return true;
+    }
+    for (;;) {
+      if (c == '{') {
+        skip();
+        if (!PlainString(text, i)) return false;
+        skip();
+        if (*i >= text.size() || text[*i] != ':') return false;
+        ++*i;
+      }
+      if (!SkipValue(text, i, depth + 1)) return false;
+      skip();
+      if (*i >= text.size()) return false;
+      if (text[*i] == ',') {
+        ++*i;
+        continue;
+      }
+      if (text[*i] != close) return false;
+      ++*i;
+      return true;
+    }
+  }
+  for (std::string_view word : {"true", "false", "null"}) {
+    if (text.substr(*i, word.size()) == word) {
+      *i += word.size();
+      return true;
+    }
+  }
+  // A number: -?(0|[1-9][0-9]*)(.[0-9]+)?, of at most 300 integer digits.
+  // An exponent, or more digits, may overflow a double, which full parsers
+  // treat as they each see fit.
+  size_t k = *i;
+  if (k < text.size() && text[k] == '-') ++k;
+  if (k >= text.size() || !IsDigit(text[k])) return false;
+  if (text[k] == '0') {
+    ++k;
+  } else {
+    const size_t first = k;
+    while (k < text.size() && IsDigit(text[k])) ++k;
+    if (k - first > 300) return false;
+  }
+  if (k < text.size() && text[k] == '.') {
+    ++k;
+    if (k >= text.size() || !IsDigit(text[k])) return false;
+    while (k < text.size() && IsDigit(text[k])) ++k;
+  }
+  if (k < text.size() && (text[k] == 'e' || text[k] == 'E')) return false;
+  *i = k;
+  return true;
+}
+
+}  // namespace
+
+JsonMemberScan ScanJsonMember(std::string_view text, std::string_view key) {
+  const JsonMemberScan unsure;
+  JsonMemberScan out;
+  size_t i = 0;
+  auto skip = [&] {
+    while (i < text.size() && IsJsonSpace(text[i])) ++i;
+  };
+  skip();
+  if (i >= text.size() || text[i] != '{') return unsure;
+  ++i;
+  skip();
+  std::vector<std::string_view> keys;
+  if (i < text.size() && text[i] == '}') {
+    ++i;
+  } else {
+    for (;;) {
+      skip();
+      auto name = PlainString(text, &i);
+      if (!name) return unsure;
+      // Few members, or the full parser: the duplicate check is quadratic.
+      if (keys.size() == kMaxScanMembers) return unsure;
+      for (std::string_view k : keys) {
+        if (k == *name) return unsure;
+      }
+      keys.push_back(*name);
+      skip();
+      if (i >= text.size() || text[i] != ':') return unsure;
+      ++i;
+      skip();
+      const size_t start = i;
+      if (!SkipValue(text, &i, 1)) return unsure;
+      if (*name == key) {
+        out.found = true;
+        out.value = text.substr(start, i - start);
+      }
+      skip();
+      if (i < text.size() && text[i] == ',') {
+        ++i;
+        continue;
+      }
+      if (i < text.size() && text[i] == '}') {
+        ++i;
+        break;
+      }
+      return unsure;
+    }
+  }
+  skip();
+  if (i != text.size()) return unsure;
+  out.sure = true;
+  return out;
+}
+
 }  // namespace henbtrust

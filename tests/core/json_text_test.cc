@@ -168,5 +168,117 @@ TEST(FlatStringObject, AgreesWithNlohmannOnMutatedTexts) {
   EXPECT_GT(fast, flat / 2) << fast << " of " << flat;
 }
 
+// What a full parser reads for `key` in `text`, as ScanJsonMember reports it.
+void ExpectScanAgrees(const std::string& text, const std::string& key) {
+  const JsonMemberScan scan = ScanJsonMember(text, key);
+  if (!scan.sure) return;
+  const auto doc = nlohmann::json::parse(text, nullptr, false);
+  ASSERT_TRUE(doc.is_object()) << text;
+  ASSERT_EQ(scan.found, doc.contains(key)) << text;
+  if (!scan.found) return;
+  const auto value = nlohmann::json::parse(scan.value, nullptr, false);
+  ASSERT_FALSE(value.is_discarded()) << text;
+  EXPECT_EQ(value, doc[key]) << text;
+}
+
+const char kAnswer[] =
+    R"({"appraisal_id":19,"attestation_result":"eyJhbGciOiJFUzI1NiJ9.eyJpYXQiOjE3fQ.MEUCIQ",)"
+    R"("components":[{"name":"shim","submodule":"boot","verdict":"affirming"},)"
+    R"({"name":"kernel","submodule":"os","verdict":"affirming"}],"device_id":"load-000020",)"
+    R"("next_nonce":{"expires_at":1795924757,"nonce":"AAABoiV1C1RWAkm_tTioh6viTlicLBs3LQnzWorm-Ug",)"
+    R"("pcr_selection":"sha256:0,1,2,3,4,5,6,7"},"release":"1.0.0","status":"affirming",)"
+    R"("submods":{"boot":"affirming","os":"affirming"},"tim":"a1b2",)"
+    R"("x":[-0.5,0,12,true,false,null,[],{}]})";
+
+TEST(JsonMemberScan, FindsAMemberOfAnAnswer) {
+  const JsonMemberScan scan = ScanJsonMember(kAnswer, "next_nonce");
+  ASSERT_TRUE(scan.sure);
+  ASSERT_TRUE(scan.found);
+  EXPECT_EQ(nlohmann::json::parse(scan.value), nlohmann::json::parse(kAnswer)["next_nonce"]);
+  for (const char* key : {"appraisal_id", "components", "status", "x", "absent", "nonce"})
+    ExpectScanAgrees(kAnswer, key);
+  const JsonMemberScan absent = ScanJsonMember(kAnswer, "nonce");  // only nested
+  EXPECT_TRUE(absent.sure);
+  EXPECT_FALSE(absent.found);
+  const JsonMemberScan spaced = ScanJsonMember(" { \"a\" : [ 1 , { } ] } \n", "a");
+  ASSERT_TRUE(spaced.sure && spaced.found);
+  EXPECT_EQ(spaced.value, "[ 1 , { } ]");
+}
+
+TEST(JsonMemberScan, LeavesEverythingElseToTheFullParser) {
+  const std::string deep =
+      std::string(R"({"a":)") + std::string(32, '[') + std::string(32, ']') + "}";
+  const std::string shallow =
+      std::string(R"({"a":)") + std::string(31, '[') + std::string(31, ']') + "}";
+  EXPECT_TRUE(ScanJsonMember(shallow, "a").sure);
+  for (const std::string& text : {std::string(""),
+                                  std::string("[]"),
+                                  std::string("1"),
+                                  std::string("{"),
+                                  std::string(R"({"a":"b\"c"})"),
+                                  std::string(R"({"a":["\u0041"]})"),
+                                  std::string("{\"a\":{\"b\":\"\xc3\xa9\"}}"),
+                                  std::string(R"({"a":1,"a":2})"),
+                                  std::string(R"({"a":1,})"),
+                                  std::string(R"({"a":[1,]})"),
+                                  std::string(R"({"a":01})"),
+                                  std::string(R"({"a":1.})"),
+                                  std::string(R"({"a":.5})"),
+                                  std::string(R"({"a":1e})"),
+                                  std::string(R"({"a":1e2})"),
+                                  std::string(R"({"a":1E999})"),
+                                  std::string("{\"a\":1" + std::string(301, '0') + "}"),
+                                  std::string(R"({"a":-})"),
+                                  std::string(R"({"a":+1})"),
+                                  std::string(R"({"a":tru})"),
+                                  std::string(R"({"a":{"b"}})"),
+                                  std::string(R"({"a":{1:2}})"),
+                                  std::string(R"({"a":1} x)"),
+                                  std::string(R"({"a":[1 2]})"),
+                                  std::string("{\"a\":1}\v"),
+                                  deep}) {
+    EXPECT_FALSE(ScanJsonMember(text, "a").sure) << text;
+  }
+}
+
+// Mutations of answer-like texts: whenever the scan is sure, it agrees with
+// nlohmann; and it is sure for most of the texts nlohmann reads as objects.
+TEST(JsonMemberScan, AgreesWithNlohmannOnMutatedTexts) {
+  const std::vector<std::string> seeds = {kAnswer, R"({"a":{"b":[1,2,{"c":"d"}]},"n":-12.5})", "{}",
+                                          R"( {"x" : [ ] } )"};
+  const std::string alphabet = "{}[]:,\"\\ \t\nabnx01-+.eE\x7f\xc3\xa9";
+  uint64_t state = 0x2545F4914F6CDD1Dull;
+  auto next = [&state](size_t n) {
+    state ^= state << 13;
+    state ^= state >> 7;
+    state ^= state << 17;
+    return static_cast<size_t>(state % n);
+  };
+  int sure = 0, objects = 0;
+  for (int round = 0; round < 20000; ++round) {
+    std::string text = seeds[next(seeds.size())];
+    for (size_t edits = 1 + next(3); edits > 0; --edits) {
+      const size_t at = next(text.size() + 1);
+      const char c = alphabet[next(alphabet.size())];
+      switch (next(3)) {
+        case 0:
+          text.insert(text.begin() + static_cast<std::ptrdiff_t>(at), c);
+          break;
+        case 1:
+          if (at < text.size()) text.erase(at, 1);
+          break;
+        default:
+          if (at < text.size()) text[at] = c;
+      }
+    }
+    if (nlohmann::json::parse(text, nullptr, false).is_object()) ++objects;
+    for (const char* key : {"next_nonce", "a", "x", "n"}) {
+      if (ScanJsonMember(text, key).sure && std::string(key) == "next_nonce") ++sure;
+      ExpectScanAgrees(text, key);
+    }
+  }
+  EXPECT_GT(sure, objects / 2) << sure << " of " << objects;
+}
+
 }  // namespace
 }  // namespace henbtrust

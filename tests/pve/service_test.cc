@@ -2,6 +2,7 @@
 // access decision, and bad input from the network, each answered with a
 // clear 4xx while the service goes on serving everyone else.
 #include "henbtrust/pve/service.h"
+#include "henbtrust/core/json_text.h"
 
 #include <gtest/gtest.h>
 
@@ -405,6 +406,20 @@ TEST_F(PveServiceTest, TheNextNonceMakesTheNextPushOneRequestAndIsSingleUse) {
   auto next = NextNonceFromResult(second.body);
   ASSERT_TRUE(next.has_value());
   EXPECT_NE(next->nonce, held.nonce);
+  // The device reads the next nonce the same when the answer has text its
+  // quick reader leaves to the full parser (an escape); it finds none where
+  // there is none, or where it is not an object.
+  ASSERT_EQ(second.body.front(), '{');
+  const std::string escaped = R"({"note":"a\"b",)" + second.body.substr(1);
+  ASSERT_FALSE(ScanJsonMember(escaped, "next_nonce").sure);
+  auto same = NextNonceFromResult(escaped);
+  ASSERT_TRUE(same.has_value());
+  EXPECT_EQ(same->nonce, next->nonce);
+  EXPECT_EQ(same->expires_at, next->expires_at);
+  EXPECT_EQ(FormatPcrSelection(same->selection), FormatPcrSelection(next->selection));
+  EXPECT_FALSE(NextNonceFromResult(R"({"status":"affirming"})").has_value());
+  EXPECT_FALSE(NextNonceFromResult(R"({"next_nonce":"x"})").has_value());
+  EXPECT_FALSE(NextNonceFromResult(R"({"next_nonce":"x\u0041"})").has_value());
   // Spent: the same evidence again is refused, and so is the nonce in another
   // quote; nor may another device use a's next nonce.
   EXPECT_EQ(CodeOf(Post(*a.client, "/v1/evidence", evidence)), "policy.nonce");

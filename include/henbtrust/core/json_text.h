@@ -50,4 +50,19 @@ class JsonObjectWriter {
 using JsonStringMembers = std::vector<std::pair<std::string, std::string>>;
 std::optional<JsonStringMembers> ParseFlatStringObject(std::string_view text);
 
+// Finds one member of a JSON object without building a document: a device
+// reading the next nonce from a 2 KiB appraisal answer, most of which is
+// the signed result. The whole text is checked, not only the member.
+// `sure` is false when the text is outside what this reader knows (escapes,
+// bytes outside 0x20-0x7E in strings, duplicate top-level keys, nesting
+// deeper than 32) or is not a JSON object: the caller then asks a full
+// parser, which gives the answer or the error. When `sure`, `found` and
+// `value` (the member's value as text) are what a full parser reads.
+struct JsonMemberScan {
+  bool sure = false;
+  bool found = false;
+  std::string_view value;
+};
+JsonMemberScan ScanJsonMember(std::string_view object_text, std::string_view key);
+
 }  // namespace henbtrust
