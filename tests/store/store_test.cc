@@ -255,6 +255,7 @@ TEST_P(StoreTest, AppraisalsAdvanceTheDeviceClockButNeverBack) {
     a.clock = clock;
     ASSERT_TRUE(store_->RecordAppraisal(a).ok());
   };
+  EXPECT_EQ((*store_->GetDevice("henb-1"))->clock, 12345u);
   record(3, 20000);
   EXPECT_EQ((*store_->GetDevice("henb-1"))->clock, 20000u);
   record(3, 15000);  // back: ignored
@@ -264,6 +265,39 @@ TEST_P(StoreTest, AppraisalsAdvanceTheDeviceClockButNeverBack) {
   EXPECT_EQ((*store_->GetDevice("henb-1"))->clock, 10u);
   record(2, 99999);  // back: ignored
   EXPECT_EQ((*store_->GetDevice("henb-1"))->reset_count, 4u);
+}
+
+// What one instance changes of a device, another sees: at once after its
+// own next commit, and within a fraction of a second in any case (the
+// SQLite store keeps devices it read, and looks for other connections'
+// commits after each of its own and before a read, at most 100 ms apart).
+TEST_P(StoreTest, ADeviceChangedThroughAnotherInstanceIsSeen) {
+  ASSERT_TRUE(store_);
+  auto other = Open();
+  ASSERT_TRUE(other);
+  ASSERT_TRUE(store_->PutDevice(Device("henb-1")).ok());
+  ASSERT_TRUE(store_->PutDevice(Device("henb-2")).ok());
+  EXPECT_EQ((*store_->GetDevice("henb-1"))->release_version, "1.0");
+  EXPECT_EQ((*store_->GetDevice("henb-2"))->clock, 12345u);
+
+  ASSERT_TRUE(other->SetDeviceRelease("henb-1", "femto", "2.0", 77).ok());
+  AppraisalRecord a{0, "henb-2", "affirming", "jwt", 10};
+  a.advance_clock = true;
+  a.reset_count = 3;
+  a.clock = 20000;
+  ASSERT_TRUE(store_->RecordAppraisal(a).ok());
+  EXPECT_EQ((*store_->GetDevice("henb-1"))->release_version, "2.0");
+  EXPECT_EQ((*store_->GetDevice("henb-2"))->clock, 20000u);
+
+  // Re-enrolled elsewhere with another AK; appraised elsewhere.
+  DeviceRecord again = Device("henb-1");
+  again.ak_public = Bytes(90, 9);
+  ASSERT_TRUE(other->PutDevice(again).ok());
+  a.clock = 30000;
+  ASSERT_TRUE(other->RecordAppraisal(a).ok());
+  std::this_thread::sleep_for(150ms);
+  EXPECT_EQ((*store_->GetDevice("henb-1"))->ak_public, again.ak_public);
+  EXPECT_EQ((*store_->GetDevice("henb-2"))->clock, 30000u);
 }
 
 // The OAM's commit sets the recorded release and nothing else: a clock that
@@ -276,6 +310,7 @@ TEST_P(StoreTest, SettingTheReleaseLeavesTheClockAnAppraisalAdvanced) {
   a.reset_count = 3;
   a.clock = 50000;
   ASSERT_TRUE(store_->RecordAppraisal(a).ok());
+  EXPECT_EQ((*store_->GetDevice("henb-1"))->release_version, "1.0");
   ASSERT_TRUE(store_->SetDeviceRelease("henb-1", "femto", "2.0", 77).ok());
   const DeviceRecord d = **store_->GetDevice("henb-1");
   EXPECT_EQ(d.release_id, "femto");
