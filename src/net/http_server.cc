@@ -1,5 +1,7 @@
+#include <algorithm>
 #include <array>
 #include <atomic>
+#include <chrono>
 #include <condition_variable>
 #include <mutex>
 #include <set>
@@ -13,10 +15,30 @@ using namespace henbtrust::net;
 
 namespace {
 
+int64_t SteadyMs() {
+  return std::chrono::duration_cast<std::chrono::milliseconds>(
+             std::chrono::steady_clock::now().time_since_epoch())
+      .count();
+}
+
 struct Connection {
   Connection(tcp::socket socket, ssl::context& ctx) : stream(std::move(socket), ctx) {}
-  beast::ssl_stream<beast::tcp_stream> stream;
+  beast::ssl_stream<tcp::socket> stream;
   bool busy = false;  // a request is being read, handled or answered; only touched on the strand
+  // When the socket operation under way is cancelled (steady clock, ms); 0
+  // while none is. Set on the connection's strand, read by the sweeper.
+  // One deadline per connection, checked a few times a second, instead of
+  // a timer armed and cancelled around every read and write.
+  std::atomic<int64_t> deadline_ms{0};
+
+  void Arm(std::chrono::milliseconds timeout) {
+    deadline_ms.store(SteadyMs() + timeout.count(), std::memory_order_relaxed);
+  }
+  void Disarm() { deadline_ms.store(0, std::memory_order_relaxed); }
+  bool Overdue(int64_t now) const {
+    const int64_t d = deadline_ms.load(std::memory_order_relaxed);
+    return d != 0 && now >= d;
+  }
 };
 
 std::string ErrorBody(std::string_view code, std::string_view message) {
@@ -49,6 +71,7 @@ struct HttpServer::Impl {
       : options(std::move(o)), handler(std::move(h)), async_handler(std::move(a)), acceptor(*ioc) {}
 
   asio::awaitable<void> Accept();
+  asio::awaitable<void> Sweep();
   asio::awaitable<void> Serve(std::shared_ptr<Connection> c);
   asio::awaitable<HttpResponse> Dispatch(const HttpRequest& request);
   void Forget(const std::shared_ptr<Connection>& c);
@@ -97,6 +120,42 @@ void HttpServer::Impl::Forget(const std::shared_ptr<Connection>& c) {
   cv.notify_all();
 }
 
+// Cancels what overdue connections wait for: each then fails its read,
+// write or handshake with operation_aborted and closes. A deadline is met
+// late by at most one tick, a quarter of the shortest timeout (between 20 ms
+// and 1 s).
+asio::awaitable<void> HttpServer::Impl::Sweep() {
+  const auto shortest =
+      std::min({options.handshake_timeout, options.idle_timeout, options.request_timeout});
+  const auto tick = std::clamp<std::chrono::milliseconds>(
+      shortest / 4, std::chrono::milliseconds(20), std::chrono::milliseconds(1000));
+  asio::steady_timer timer(acceptor.get_executor());
+  std::vector<std::shared_ptr<Connection>> overdue;
+  for (;;) {
+    timer.expires_after(tick);
+    beast::error_code ec;
+    co_await timer.async_wait(asio::redirect_error(asio::use_awaitable, ec));
+    {
+      std::lock_guard<std::mutex> lock(mu);
+      if (stopped) co_return;
+      const int64_t now = SteadyMs();
+      for (const auto& c : connections) {
+        if (c->Overdue(now)) overdue.push_back(c);
+      }
+    }
+    for (auto& c : overdue) {
+      // On the connection's strand, where the deadline is set: it may have
+      // moved on since.
+      asio::post(c->stream.get_executor(), [c] {
+        if (!c->Overdue(SteadyMs())) return;
+        beast::error_code ignored;
+        beast::get_lowest_layer(c->stream).cancel(ignored);
+      });
+    }
+    overdue.clear();
+  }
+}
+
 HttpResponse InternalError(const char* what) {
   return {500, "application/json", ErrorBody("core.internal", what), {}};
 }
@@ -141,11 +200,12 @@ asio::awaitable<void> HttpServer::Impl::Serve(std::shared_ptr<Connection> c) {
   auto& stream = c->stream;
   auto& tcp_layer = beast::get_lowest_layer(stream);
   beast::error_code ec;
-  tcp_layer.expires_after(options.handshake_timeout);
+  c->Arm(options.handshake_timeout);
   co_await stream.async_handshake(ssl::stream_base::server,
                                   asio::redirect_error(asio::use_awaitable, ec));
+  c->Disarm();
   if (ec) {
-    tcp_layer.close();
+    tcp_layer.close(ec);
     Forget(c);
     co_return;
   }
@@ -156,15 +216,16 @@ asio::awaitable<void> HttpServer::Impl::Serve(std::shared_ptr<Connection> c) {
     http::request_parser<http::string_body> parser;
     parser.header_limit(static_cast<std::uint32_t>(options.max_header_bytes));
     parser.body_limit(options.max_body_bytes);
-    tcp_layer.expires_after(options.idle_timeout);
+    c->Arm(options.idle_timeout);
     co_await http::async_read_header(stream, buffer, parser,
                                      asio::redirect_error(asio::use_awaitable, ec));
     c->busy = true;
     if (!ec) {
-      tcp_layer.expires_after(options.request_timeout);
+      c->Arm(options.request_timeout);
       co_await http::async_read(stream, buffer, parser,
                                 asio::redirect_error(asio::use_awaitable, ec));
     }
+    c->Disarm();
     HttpResponse response;
     bool keep_alive = false;
     bool drain = false;  // the client may still be sending what we refused
@@ -179,9 +240,9 @@ asio::awaitable<void> HttpServer::Impl::Serve(std::shared_ptr<Connection> c) {
     } else if (ec == http::error::header_limit) {
       response = {
           431, "application/json", ErrorBody("net.too-large", "request header too large"), {}};
-    } else if (ec == http::error::end_of_stream || ec == beast::error::timeout ||
-               ec == asio::error::operation_aborted || ec == asio::ssl::error::stream_truncated ||
-               ec == asio::error::eof || ec == asio::error::connection_reset) {
+    } else if (ec == http::error::end_of_stream || ec == asio::error::operation_aborted ||
+               ec == asio::ssl::error::stream_truncated || ec == asio::error::eof ||
+               ec == asio::error::connection_reset) {
       // A client that closed gets our close_notify; one cancelled by Stop() is not waited for.
       graceful = ec == http::error::end_of_stream;
       break;
@@ -211,8 +272,9 @@ asio::awaitable<void> HttpServer::Impl::Serve(std::shared_ptr<Connection> c) {
     res.keep_alive(keep_alive);
     res.body() = std::move(response.body);
     res.prepare_payload();
-    tcp_layer.expires_after(options.request_timeout);
+    c->Arm(options.request_timeout);
     co_await http::async_write(stream, res, asio::redirect_error(asio::use_awaitable, ec));
+    c->Disarm();
     c->busy = false;
     if (ec) {
       graceful = false;
@@ -223,21 +285,23 @@ asio::awaitable<void> HttpServer::Impl::Serve(std::shared_ptr<Connection> c) {
       // answer; read and discard what the client still sends, within bounds.
       std::array<char, 16384> scratch;
       size_t drained = 0;
-      tcp_layer.expires_after(std::chrono::seconds(2));
+      c->Arm(std::chrono::seconds(2));
       while (!ec && drained < 4 * options.max_body_bytes + (1 << 20)) {
         drained += co_await stream.async_read_some(asio::buffer(scratch),
                                                    asio::redirect_error(asio::use_awaitable, ec));
       }
+      c->Disarm();
       graceful = false;
       break;
     }
     if (!keep_alive) break;
   }
   if (graceful) {
-    tcp_layer.expires_after(std::chrono::seconds(1));
+    c->Arm(std::chrono::seconds(1));
     co_await stream.async_shutdown(asio::redirect_error(asio::use_awaitable, ec));
+    c->Disarm();
   }
-  tcp_layer.close();
+  tcp_layer.close(ec);
   Forget(c);
 }
 
@@ -276,6 +340,7 @@ Result<std::unique_ptr<HttpServer>> HttpServer::Start(std::unique_ptr<Impl> impl
   impl->port = impl->acceptor.local_endpoint().port();
   Impl* raw = impl.get();
   asio::co_spawn(raw->acceptor.get_executor(), raw->Accept(), asio::detached);
+  asio::co_spawn(raw->acceptor.get_executor(), raw->Sweep(), asio::detached);
   for (int i = 0; i < options.threads; ++i) raw->threads.emplace_back([raw] { raw->ioc->run(); });
   return std::unique_ptr<HttpServer>(new HttpServer(std::move(impl)));
 }
@@ -298,7 +363,8 @@ void HttpServer::Stop() {
     // Idle keep-alive connections are closed now; busy ones close after their answer.
     for (auto& c : open) {
       asio::post(c->stream.get_executor(), [c] {
-        if (!c->busy) beast::get_lowest_layer(c->stream).cancel();
+        beast::error_code ignored;
+        if (!c->busy) beast::get_lowest_layer(c->stream).cancel(ignored);
       });
     }
     {

@@ -102,8 +102,18 @@ TEST(HttpServer, ClosesConnectionsThatStallAndStaysAvailable) {
   HttpServerOptions options;
   options.idle_timeout = 300ms;
   options.request_timeout = 300ms;
+  options.handshake_timeout = 300ms;
   auto server = HttpServer::Start(options, pki.server, Echo);
   ASSERT_TRUE(server.ok());
+  // A client that connects and never starts the TLS handshake is
+  // disconnected: its read of the socket ends.
+  auto silent =
+      testing::Run("start=$(date +%s%N); timeout 20 bash -c 'exec 3<>/dev/tcp/127.0.0.1/" +
+                   std::to_string((*server)->port()) +
+                   "; cat <&3 >/dev/null'; echo $(( ($(date +%s%N) - start) / 1000000 ))");
+  const int silent_ms = std::atoi(silent.out.c_str());
+  EXPECT_GT(silent_ms, 200) << silent.out;
+  EXPECT_LT(silent_ms, 3000) << silent.out;
   // A client that sends half a request and stalls is disconnected: s_client
   // ends (and prints how many ms it ran) while its input still stalls.
   auto stalled = testing::Run(
