@@ -123,7 +123,7 @@ void HttpServer::Impl::Forget(const std::shared_ptr<Connection>& c) {
 // Cancels what overdue connections wait for: each then fails its read,
 // write or handshake with operation_aborted and closes. A deadline is met
 // late by at most one tick, a quarter of the shortest timeout (between 20 ms
-// and 1 s).
+// and 1 s). Runs until the io_context stops, through Stop()'s grace period.
 asio::awaitable<void> HttpServer::Impl::Sweep() {
   const auto shortest =
       std::min({options.handshake_timeout, options.idle_timeout, options.request_timeout});
@@ -137,7 +137,6 @@ asio::awaitable<void> HttpServer::Impl::Sweep() {
     co_await timer.async_wait(asio::redirect_error(asio::use_awaitable, ec));
     {
       std::lock_guard<std::mutex> lock(mu);
-      if (stopped) co_return;
       const int64_t now = SteadyMs();
       for (const auto& c : connections) {
         if (c->Overdue(now)) overdue.push_back(c);
