@@ -9,6 +9,7 @@
 
 #include "cli/commands.h"
 #include "henbtrust/core/file.h"
+#include "henbtrust/net/worker_pool.h"
 #include "henbtrust/oam/oam.h"
 #include "henbtrust/pve/service.h"
 
@@ -126,9 +127,19 @@ int RunServer(const RunArgs& a) {
   options.address = endpoint->first;
   options.port = endpoint->second;
   options.threads = a.threads;
+  // The OAM's requests wait on the store and on the PVE: off the server's threads.
+  WorkerPool oam_pool(a.threads);
   auto server = HttpServer::StartAsync(
       options, pve_dir->server_tls, [&](const HttpRequest& r, HttpResponder respond) {
-        if (IsOamTarget(r.target)) return respond(oam.Handle(r));
+        if (IsOamTarget(r.target)) {
+          return oam_pool.Post([&oam, r, respond = std::move(respond)] {
+            try {
+              respond(oam.Handle(r));
+            } catch (const std::exception& e) {
+              respond(ErrorResponse(Error(ErrorCode::kInternal, e.what())));
+            }
+          });
+        }
         if (remote_pve) {
           return respond(
               ErrorResponse(Error(ErrorCode::kNetNotFound, "this is the OAM; the PVE is at " +

@@ -7,6 +7,7 @@
 #include <set>
 #include <thread>
 
+#include "henbtrust/net/worker_pool.h"
 #include "net/asio.h"
 
 namespace henbtrust {
@@ -22,8 +23,10 @@ int64_t SteadyMs() {
 }
 
 struct Connection {
-  Connection(tcp::socket socket, ssl::context& ctx) : stream(std::move(socket), ctx) {}
+  Connection(tcp::socket socket, ssl::context& ctx, std::shared_ptr<asio::io_context> on)
+      : stream(std::move(socket), ctx), context(std::move(on)) {}
   beast::ssl_stream<tcp::socket> stream;
+  std::shared_ptr<asio::io_context> context;  // the one the connection runs on
   bool busy = false;  // a request is being read, handled or answered; only touched on the strand
   // When the socket operation under way is cancelled (steady clock, ms); 0
   // while none is. Set on the connection's strand, read by the sweeper.
@@ -66,21 +69,55 @@ struct LaterAnswer {
   std::atomic<bool> answered{false};
 };
 
+// The answer resumes the coroutine on its own executor, whichever thread
+// gives it; a second answer is ignored. What is posted holds the completion,
+// not the LaterAnswer: an answer queued on a stopped server then goes with
+// the io_context, instead of keeping it alive.
+template <typename Completion>
+HttpResponder ResponderFor(std::shared_ptr<asio::io_context> ioc, Completion completion) {
+  auto later = std::make_shared<LaterAnswer<Completion>>(std::move(ioc), std::move(completion));
+  return [later](HttpResponse r) {
+    if (later->answered.exchange(true)) return;
+    auto ex = asio::get_associated_executor(later->completion);
+    asio::post(ex, [completion = std::move(later->completion), r = std::move(r)]() mutable {
+      completion(std::move(r));
+    });
+  };
+}
+
 struct HttpServer::Impl {
   Impl(HttpServerOptions o, HttpHandler h, AsyncHttpHandler a)
-      : options(std::move(o)), handler(std::move(h)), async_handler(std::move(a)), acceptor(*ioc) {}
+      : options(std::move(o)),
+        handler(std::move(h)),
+        async_handler(std::move(a)),
+        contexts(MakeContexts(options.threads)),
+        acceptor(*contexts.front()) {}
+
+  static std::vector<std::shared_ptr<asio::io_context>> MakeContexts(int threads) {
+    std::vector<std::shared_ptr<asio::io_context>> out;
+    for (int i = 0; i < std::max(1, threads); ++i)
+      out.push_back(std::make_shared<asio::io_context>(1));
+    return out;
+  }
 
   asio::awaitable<void> Accept();
   asio::awaitable<void> Sweep();
   asio::awaitable<void> Serve(std::shared_ptr<Connection> c);
-  asio::awaitable<HttpResponse> Dispatch(const HttpRequest& request);
+  asio::awaitable<HttpResponse> Dispatch(const Connection& c, const HttpRequest& request);
   void Forget(const std::shared_ptr<Connection>& c);
 
   HttpServerOptions options;
   HttpHandler handler;             // one of the two is set
   AsyncHttpHandler async_handler;  //
-  // Shared with the responders of async answers, which may outlive the server.
-  std::shared_ptr<asio::io_context> ioc = std::make_shared<asio::io_context>();
+  // One io_context per thread, run by that thread alone: a connection stays
+  // on one thread, so its operations need no strand and its completions
+  // never wake another thread. The first also runs the acceptor and the
+  // sweeper. Shared with the responders of async answers, which may outlive
+  // the server.
+  std::vector<std::shared_ptr<asio::io_context>> contexts;
+  std::atomic<size_t> next_context{0};
+  // Runs the synchronous handler, which may block, off the connections' threads.
+  std::unique_ptr<WorkerPool> blocking;
   std::unique_ptr<ssl::context> tls;
   tcp::acceptor acceptor;
   uint16_t port = 0;
@@ -97,14 +134,16 @@ struct HttpServer::Impl {
 asio::awaitable<void> HttpServer::Impl::Accept() {
   for (;;) {
     beast::error_code ec;
-    auto socket = co_await acceptor.async_accept(asio::make_strand(*ioc),
-                                                 asio::redirect_error(asio::use_awaitable, ec));
+    // Connections go to the threads in turn.
+    const auto& context = contexts[next_context++ % contexts.size()];
+    auto socket =
+        co_await acceptor.async_accept(*context, asio::redirect_error(asio::use_awaitable, ec));
     if (ec) {
       if (stopping || !acceptor.is_open()) co_return;
       continue;  // a failed accept (for example out of descriptors) affects only that client
     }
     socket.set_option(tcp::no_delay(true), ec);
-    auto c = std::make_shared<Connection>(tcp::socket(std::move(socket)), *tls);
+    auto c = std::make_shared<Connection>(tcp::socket(std::move(socket)), *tls, context);
     {
       std::lock_guard<std::mutex> lock(mu);
       if (stopping) continue;
@@ -159,38 +198,32 @@ HttpResponse InternalError(const char* what) {
   return {500, "application/json", ErrorBody("core.internal", what), {}};
 }
 
-asio::awaitable<HttpResponse> HttpServer::Impl::Dispatch(const HttpRequest& request) {
-  if (handler) {
-    try {
-      co_return handler(request);
-    } catch (const std::exception& e) {
-      co_return InternalError(e.what());
-    } catch (...) {
-      co_return InternalError("unexpected failure");
-    }
+// Runs `run`; whatever it throws becomes the answer.
+template <typename Run>
+void Guarded(const HttpResponder& respond, Run&& run) {
+  try {
+    run();
+  } catch (const std::exception& e) {
+    respond(InternalError(e.what()));
+  } catch (...) {
+    respond(InternalError("unexpected failure"));
   }
+}
+
+asio::awaitable<HttpResponse> HttpServer::Impl::Dispatch(const Connection& c,
+                                                         const HttpRequest& request) {
   co_return co_await asio::async_initiate<decltype(asio::use_awaitable), void(HttpResponse)>(
-      [this, &request](auto completion) {
-        using Later = LaterAnswer<decltype(completion)>;
-        auto later = std::make_shared<Later>(ioc, std::move(completion));
-        // The answer resumes the coroutine on its own executor, whichever
-        // thread gives it; a second answer is ignored. What is posted holds
-        // the completion, not `later`: an answer queued on a stopped server
-        // then goes with the io_context, instead of keeping it alive.
-        HttpResponder respond = [later](HttpResponse r) {
-          if (later->answered.exchange(true)) return;
-          auto ex = asio::get_associated_executor(later->completion);
-          asio::post(ex, [completion = std::move(later->completion), r = std::move(r)]() mutable {
-            completion(std::move(r));
-          });
-        };
-        try {
-          async_handler(request, respond);
-        } catch (const std::exception& e) {
-          respond(InternalError(e.what()));
-        } catch (...) {
-          respond(InternalError("unexpected failure"));
+      [this, &c, &request](auto completion) {
+        HttpResponder respond = ResponderFor(c.context, std::move(completion));
+        if (handler) {
+          // It may block: on the pool, not on the connection's thread. The
+          // request lives in the waiting coroutine's frame, which the
+          // completion inside `respond` keeps until the answer.
+          blocking->Post(
+              [this, &request, respond] { Guarded(respond, [&] { respond(handler(request)); }); });
+          return;
         }
+        Guarded(respond, [&] { async_handler(request, respond); });
       },
       asio::use_awaitable);
 }
@@ -261,7 +294,7 @@ asio::awaitable<void> HttpServer::Impl::Serve(std::shared_ptr<Connection> c) {
       request.range = std::string(req[http::field::range]);
       request.body = std::move(req.body());
       request.peer = peer;
-      response = co_await Dispatch(request);
+      response = co_await Dispatch(*c, request);
     }
     if (stopping) keep_alive = false;
     http::response<http::string_body> res{static_cast<http::status>(response.status), version};
@@ -338,9 +371,16 @@ Result<std::unique_ptr<HttpServer>> HttpServer::Start(std::unique_ptr<Impl> impl
   }
   impl->port = impl->acceptor.local_endpoint().port();
   Impl* raw = impl.get();
+  if (raw->handler) raw->blocking = std::make_unique<WorkerPool>(options.threads);
   asio::co_spawn(raw->acceptor.get_executor(), raw->Accept(), asio::detached);
   asio::co_spawn(raw->acceptor.get_executor(), raw->Sweep(), asio::detached);
-  for (int i = 0; i < options.threads; ++i) raw->threads.emplace_back([raw] { raw->ioc->run(); });
+  for (const auto& context : raw->contexts) {
+    raw->threads.emplace_back([context] {
+      // Runs until Stop(), also while its connections are all idle.
+      auto work = asio::make_work_guard(*context);
+      context->run();
+    });
+  }
   return std::unique_ptr<HttpServer>(new HttpServer(std::move(impl)));
 }
 
@@ -370,8 +410,10 @@ void HttpServer::Stop() {
       std::unique_lock<std::mutex> lock(s->mu);
       s->cv.wait_for(lock, s->options.shutdown_grace, [s] { return s->connections.empty(); });
     }
-    s->ioc->stop();
+    for (auto& context : s->contexts) context->stop();
     for (auto& t : s->threads) t.join();
+    // Handlers still running finish; their answers are dropped.
+    s->blocking.reset();
     std::lock_guard<std::mutex> lock(s->mu);
     s->connections.clear();
     s->stopped = true;

@@ -15,6 +15,7 @@
 #include "henbtrust/crypto/digest.h"
 #include "henbtrust/crypto/random.h"
 #include "henbtrust/net/api.h"
+#include "henbtrust/net/worker_pool.h"
 #include "henbtrust/release/manifest.h"
 #include "henbtrust/tpm/credential.h"
 #include "henbtrust/tpm/structures.h"
@@ -213,6 +214,19 @@ struct PveService::Impl {
   std::condition_variable pending_cv;
   int pushes_pending = 0;  // guarded by pending_mu
 
+  // Requests that may block; last, so that it finishes its work (and joins)
+  // before anything that work uses goes.
+  WorkerPool blocking{config.blocking_threads};
+
+  // Whether the calling thread answers `req` (HandleAsync): a device's push
+  // and nonce request, the hot path, which waits for nothing but a store
+  // read; health and metrics.
+  static bool AnswersOnCaller(const HttpRequest& req) {
+    const std::string_view t = req.target;
+    return t == "/v1/evidence" || t == "/v1/nonces" || t == "/healthz" || t == "/metrics";
+  }
+  void HandleNow(const HttpRequest& request, HttpResponder respond);
+
   ~Impl() {
     std::unique_lock<std::mutex> lock(pending_mu);
     pending_cv.wait(lock, [this] { return pushes_pending == 0; });
@@ -232,6 +246,18 @@ HttpResponse PveService::Handle(const HttpRequest& request) {
 
 void PveService::HandleAsync(const HttpRequest& request, HttpResponder respond) {
   Impl& s = *impl_;
+  if (Impl::AnswersOnCaller(request)) return s.HandleNow(request, std::move(respond));
+  s.blocking.Post([&s, request, respond = std::move(respond)] {
+    try {
+      s.HandleNow(request, respond);
+    } catch (const std::exception& e) {  // answered 500, as the server does for its own threads
+      respond(ErrorResponse(Error(ErrorCode::kInternal, e.what())));
+    }
+  });
+}
+
+void PveService::Impl::HandleNow(const HttpRequest& request, HttpResponder respond) {
+  Impl& s = *this;
   s.requests.fetch_add(1, std::memory_order_relaxed);
   std::optional<Impl::Prepared> push;
   Result<HttpResponse> out = s.Route(request, &push);

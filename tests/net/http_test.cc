@@ -237,6 +237,42 @@ TEST(HttpServer, AnAsyncHandlerAnswersLaterFromAnotherThread) {
   EXPECT_EQ((*fast)->Request("GET", "/now")->status, 200);
 }
 
+// Connections go to the server's threads in turn, and a synchronous handler
+// runs off them (on a pool of as many threads): one that blocks holds up no
+// other connection, not even one on its own thread.
+TEST(HttpServer, ASynchronousHandlerThatBlocksHoldsUpNoOtherConnection) {
+  Pki pki;
+  std::atomic<bool> released{false};
+  HttpServerOptions options;
+  options.threads = 2;
+  auto server = HttpServer::Start(options, pki.server, [&](const HttpRequest& r) {
+    if (r.target == "/later") {
+      const auto give_up = std::chrono::steady_clock::now() + 5s;
+      while (!released && std::chrono::steady_clock::now() < give_up)
+        std::this_thread::sleep_for(1ms);
+      return HttpResponse{200, "text/plain", released ? "released" : "gave up", {}};
+    }
+    return Echo(r);
+  });
+  ASSERT_TRUE(server.ok()) << server.error().ToString();
+  // The first and the third connection share a thread.
+  auto slow = HttpClient::Connect("127.0.0.1", (*server)->port(), pki.client);
+  auto other = HttpClient::Connect("127.0.0.1", (*server)->port(), pki.client);
+  auto fast = HttpClient::Connect("127.0.0.1", (*server)->port(), pki.client);
+  ASSERT_TRUE(slow.ok() && other.ok() && fast.ok());
+  ASSERT_EQ((*other)->Request("GET", "/now")->status, 200);
+  Result<HttpResponse> later = Error(ErrorCode::kInternal, "not yet");
+  std::thread t([&] { later = (*slow)->Request("GET", "/later"); });
+  std::this_thread::sleep_for(50ms);  // /later is (most likely) in the handler
+  auto now = (*fast)->Request("GET", "/now");
+  released = true;
+  t.join();
+  ASSERT_TRUE(now.ok()) << now.error().ToString();
+  EXPECT_EQ(now->status, 200);
+  ASSERT_TRUE(later.ok()) << later.error().ToString();
+  EXPECT_EQ(later->body, "released");  // /now was answered while /later waited
+}
+
 // A responder kept past the server's end may still be called: the answer
 // goes nowhere, and nothing breaks.
 TEST(HttpServer, AnAnswerAfterTheServerStoppedIsDropped) {
