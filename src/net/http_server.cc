@@ -23,10 +23,12 @@ int64_t SteadyMs() {
 }
 
 struct Connection {
-  Connection(tcp::socket socket, ssl::context& ctx, std::shared_ptr<asio::io_context> on)
-      : stream(std::move(socket), ctx), context(std::move(on)) {}
+  Connection(tcp::socket socket, ssl::context& ctx, size_t on)
+      : stream(std::move(socket), ctx), context(on) {}
   beast::ssl_stream<tcp::socket> stream;
-  std::shared_ptr<asio::io_context> context;  // the one the connection runs on
+  // The index of the io_context it runs on; not the io_context itself, which
+  // an answer posted to a stopped server would then keep alive in a cycle.
+  size_t context;
   bool busy = false;  // a request is being read, handled or answered; only touched on the strand
   // When the socket operation under way is cancelled (steady clock, ms); 0
   // while none is. Set on the connection's strand, read by the sweeper.
@@ -135,9 +137,9 @@ asio::awaitable<void> HttpServer::Impl::Accept() {
   for (;;) {
     beast::error_code ec;
     // Connections go to the threads in turn.
-    const auto& context = contexts[next_context++ % contexts.size()];
-    auto socket =
-        co_await acceptor.async_accept(*context, asio::redirect_error(asio::use_awaitable, ec));
+    const size_t context = next_context++ % contexts.size();
+    auto socket = co_await acceptor.async_accept(*contexts[context],
+                                                 asio::redirect_error(asio::use_awaitable, ec));
     if (ec) {
       if (stopping || !acceptor.is_open()) co_return;
       continue;  // a failed accept (for example out of descriptors) affects only that client
@@ -214,7 +216,7 @@ asio::awaitable<HttpResponse> HttpServer::Impl::Dispatch(const Connection& c,
                                                          const HttpRequest& request) {
   co_return co_await asio::async_initiate<decltype(asio::use_awaitable), void(HttpResponse)>(
       [this, &c, &request](auto completion) {
-        HttpResponder respond = ResponderFor(c.context, std::move(completion));
+        HttpResponder respond = ResponderFor(contexts[c.context], std::move(completion));
         if (handler) {
           // It may block: on the pool, not on the connection's thread. The
           // request lives in the waiting coroutine's frame, which the
