@@ -50,7 +50,8 @@ struct TlsConfig {
   std::string peer_ca;
 };
 
-// Called for each request on one of the server's threads; may block (store
+// Called for each request on a pool of as many threads as the server has,
+// apart from the threads that serve the connections: it may block (store
 // calls, outbound requests) and must be thread-safe. A handler that throws
 // answers 500 and the server goes on.
 using HttpHandler = std::function<HttpResponse(const HttpRequest&)>;
@@ -60,9 +61,12 @@ using HttpHandler = std::function<HttpResponse(const HttpRequest&)>;
 using HttpResponder = std::function<void(HttpResponse)>;
 // A handler that answers through `respond`, now or later: one that would
 // otherwise wait (for a store commit, say) returns instead, and the server
-// thread goes on with other connections. It must not block, and must copy
-// what it keeps of the request, which lives only for the call. A handler
-// that throws before it answers answers 500.
+// thread goes on with other connections. It is called on the thread that
+// serves the connection (each connection stays on one of the server's
+// threads), so it must not block: it hands work that may block to other
+// threads (a WorkerPool), which answer. It must copy what it keeps of the
+// request, which lives only for the call. A handler that throws before it
+// answers answers 500.
 using AsyncHttpHandler = std::function<void(const HttpRequest&, HttpResponder)>;
 
 struct HttpServerOptions {
