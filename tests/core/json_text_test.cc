@@ -122,28 +122,20 @@ TEST(FlatStringObject, LeavesEverythingElseToTheFullParser) {
   }
 }
 
-// Mutations of request-like texts: whenever the fast reader answers, it
-// agrees with nlohmann; and it answers for most of the texts nlohmann reads
-// as flat string objects.
-TEST(FlatStringObject, AgreesWithNlohmannOnMutatedTexts) {
-  const std::vector<std::string> seeds = {
-      R"({"nonce":"q83vEjRW","attest":"/1RDR4AY","signature":"ABgACwAg","event_log":"AAAA"})",
-      R"( { "device_id" : "henb-0001" } )", "{}", R"({"a":"","b":" "})"};
-  const std::string alphabet = "{}[]:,\"\\ \t\nab01-+.eE\x7f\xc3\xa9";
-  uint64_t state = 0x9E3779B97F4A7C15ull;
-  auto next = [&state](size_t n) {
-    state ^= state << 13;
-    state ^= state >> 7;
-    state ^= state << 17;
-    return static_cast<size_t>(state % n);
-  };
-  int fast = 0, flat = 0;
-  for (int round = 0; round < 20000; ++round) {
-    std::string text = seeds[next(seeds.size())];
-    for (size_t edits = 1 + next(3); edits > 0; --edits) {
-      const size_t at = next(text.size() + 1);
-      const char c = alphabet[next(alphabet.size())];
-      switch (next(3)) {
+// Texts for differential tests: a seed with one to three random single-byte
+// insertions, deletions or replacements from `alphabet` (xorshift, so that
+// every run tests the same texts).
+class Mutator {
+ public:
+  Mutator(std::vector<std::string> seeds, std::string alphabet, uint64_t state)
+      : seeds_(std::move(seeds)), alphabet_(std::move(alphabet)), state_(state) {}
+
+  std::string Next() {
+    std::string text = seeds_[Below(seeds_.size())];
+    for (size_t edits = 1 + Below(3); edits > 0; --edits) {
+      const size_t at = Below(text.size() + 1);
+      const char c = alphabet_[Below(alphabet_.size())];
+      switch (Below(3)) {
         case 0:
           text.insert(text.begin() + static_cast<std::ptrdiff_t>(at), c);
           break;
@@ -154,6 +146,32 @@ TEST(FlatStringObject, AgreesWithNlohmannOnMutatedTexts) {
           if (at < text.size()) text[at] = c;
       }
     }
+    return text;
+  }
+
+ private:
+  size_t Below(size_t n) {
+    state_ ^= state_ << 13;
+    state_ ^= state_ >> 7;
+    state_ ^= state_ << 17;
+    return static_cast<size_t>(state_ % n);
+  }
+  std::vector<std::string> seeds_;
+  std::string alphabet_;
+  uint64_t state_;
+};
+
+// Mutations of request-like texts: whenever the fast reader answers, it
+// agrees with nlohmann; and it answers for most of the texts nlohmann reads
+// as flat string objects.
+TEST(FlatStringObject, AgreesWithNlohmannOnMutatedTexts) {
+  const std::vector<std::string> seeds = {
+      R"({"nonce":"q83vEjRW","attest":"/1RDR4AY","signature":"ABgACwAg","event_log":"AAAA"})",
+      R"( { "device_id" : "henb-0001" } )", "{}", R"({"a":"","b":" "})"};
+  Mutator mutate(seeds, "{}[]:,\"\\ \t\nab01-+.eE\x7f\xc3\xa9", 0x9E3779B97F4A7C15ull);
+  int fast = 0, flat = 0;
+  for (int round = 0; round < 20000; ++round) {
+    const std::string text = mutate.Next();
     const auto members = ParseFlatStringObject(text);
     const auto doc = nlohmann::json::parse(text, nullptr, false);
     bool doc_flat = doc.is_object();
@@ -246,31 +264,10 @@ TEST(JsonMemberScan, LeavesEverythingElseToTheFullParser) {
 TEST(JsonMemberScan, AgreesWithNlohmannOnMutatedTexts) {
   const std::vector<std::string> seeds = {kAnswer, R"({"a":{"b":[1,2,{"c":"d"}]},"n":-12.5})", "{}",
                                           R"( {"x" : [ ] } )"};
-  const std::string alphabet = "{}[]:,\"\\ \t\nabnx01-+.eE\x7f\xc3\xa9";
-  uint64_t state = 0x2545F4914F6CDD1Dull;
-  auto next = [&state](size_t n) {
-    state ^= state << 13;
-    state ^= state >> 7;
-    state ^= state << 17;
-    return static_cast<size_t>(state % n);
-  };
+  Mutator mutate(seeds, "{}[]:,\"\\ \t\nabnx01-+.eE\x7f\xc3\xa9", 0x2545F4914F6CDD1Dull);
   int sure = 0, objects = 0;
   for (int round = 0; round < 20000; ++round) {
-    std::string text = seeds[next(seeds.size())];
-    for (size_t edits = 1 + next(3); edits > 0; --edits) {
-      const size_t at = next(text.size() + 1);
-      const char c = alphabet[next(alphabet.size())];
-      switch (next(3)) {
-        case 0:
-          text.insert(text.begin() + static_cast<std::ptrdiff_t>(at), c);
-          break;
-        case 1:
-          if (at < text.size()) text.erase(at, 1);
-          break;
-        default:
-          if (at < text.size()) text[at] = c;
-      }
-    }
+    const std::string text = mutate.Next();
     if (nlohmann::json::parse(text, nullptr, false).is_object()) ++objects;
     for (const char* key : {"next_nonce", "a", "x", "n"}) {
       if (ScanJsonMember(text, key).sure && std::string(key) == "next_nonce") ++sure;
