@@ -218,12 +218,14 @@ struct PveService::Impl {
   // before anything that work uses goes.
   WorkerPool blocking{config.blocking_threads};
 
-  // Whether the calling thread answers `req` (HandleAsync): a device's push
-  // and nonce request, the hot path, which waits for nothing but a store
-  // read; health and metrics.
-  static bool AnswersOnCaller(const HttpRequest& req) {
+  // Whether the calling thread answers `req` (HandleAsync): health and
+  // metrics; a device's push and nonce request, the hot path, when the store
+  // is local (its reads wait on no other process, its commits on no thread
+  // of ours). On a database server they are round trips: to the pool.
+  bool AnswersOnCaller(const HttpRequest& req) const {
     const std::string_view t = req.target;
-    return t == "/v1/evidence" || t == "/v1/nonces" || t == "/healthz" || t == "/metrics";
+    if (t == "/healthz" || t == "/metrics") return true;
+    return store.Local() && (t == "/v1/evidence" || t == "/v1/nonces");
   }
   void HandleNow(const HttpRequest& request, HttpResponder respond);
 
@@ -246,7 +248,7 @@ HttpResponse PveService::Handle(const HttpRequest& request) {
 
 void PveService::HandleAsync(const HttpRequest& request, HttpResponder respond) {
   Impl& s = *impl_;
-  if (Impl::AnswersOnCaller(request)) return s.HandleNow(request, std::move(respond));
+  if (s.AnswersOnCaller(request)) return s.HandleNow(request, std::move(respond));
   s.blocking.Post([&s, request, respond = std::move(respond)] {
     try {
       s.HandleNow(request, respond);

@@ -140,6 +140,7 @@ class PostgresStore final : public Store {
   }
 
   std::string Backend() const override { return "postgres"; }
+  bool Local() const override { return false; }
 
   Status PutDevice(const DeviceRecord& d) override {
     return Exec(

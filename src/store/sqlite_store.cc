@@ -240,6 +240,7 @@ class SqliteStore final : public Store {
   }
 
   std::string Backend() const override { return "sqlite"; }
+  bool Local() const override { return true; }
 
   Status PutDevice(const DeviceRecord& d) override {
     std::lock_guard<std::mutex> lock(mu_);

@@ -46,7 +46,7 @@ struct PveConfig {
   int64_t result_max_age = 86'400;  // an older result does not admit a device
   std::chrono::hours device_certificate_validity{24 * 365};
   // Threads for the requests that may block (HandleAsync): everything but
-  // a device's push and nonce request, which the server's thread answers.
+  // health, metrics and, with SQLite, a device's push and nonce request.
   int blocking_threads = 4;
   // Unix seconds; the system clock unless a test injects one.
   std::function<int64_t()> now = nullptr;
@@ -65,10 +65,11 @@ class PveService {
   // The same, for HttpServer::StartAsync: a push's answer comes once the
   // store has committed its record (on the store's thread), so that the
   // server's threads never wait for the store and commits gather many records.
-  // A device's push and nonce request (and health and metrics) are handled
-  // on the calling thread; every other request, which may wait on another
-  // service (a pull asks the device's agent) or on the store, on a pool of
-  // `blocking_threads`, so that the server's thread goes on at once.
+  // Health and metrics, and with a local store (SQLite) a device's push and
+  // nonce request, are handled on the calling thread; every other request,
+  // which may wait on another service (a pull asks the device's agent) or on
+  // a database server, on a pool of `blocking_threads`, so that the server's
+  // thread goes on at once.
   void HandleAsync(const HttpRequest& request, HttpResponder respond);
 
   struct Impl;

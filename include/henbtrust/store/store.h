@@ -111,6 +111,10 @@ class Store {
  public:
   virtual ~Store() = default;
   virtual std::string Backend() const = 0;
+  // True when a call waits for no other process (a file on this machine),
+  // false when it is a round trip to a database server: callers that must
+  // not block (a server's connection thread) then hand the work to others.
+  virtual bool Local() const = 0;
 
   virtual Status PutDevice(const DeviceRecord& device) = 0;  // insert or replace
   virtual Result<std::optional<DeviceRecord>> GetDevice(const std::string& device_id) = 0;
