@@ -47,7 +47,7 @@ struct PveConfig {
   std::chrono::hours device_certificate_validity{24 * 365};
   // Threads for the requests that may block (HandleAsync): everything but
   // health, metrics and, with SQLite, a device's push and nonce request.
-  int blocking_threads = 4;
+  int blocking_threads = 8;
   // Unix seconds; the system clock unless a test injects one.
   std::function<int64_t()> now = nullptr;
 };

@@ -192,7 +192,7 @@ Result<int64_t> VerifyAuditChain(Store& store);
 Result<std::unique_ptr<Store>> OpenSqliteStore(const std::string& path);
 // `conninfo` in libpq syntax, e.g. "host=127.0.0.1 port=5432 user=henb dbname=henb";
 // `connections` is the size of the connection pool that callers share.
-Result<std::unique_ptr<Store>> OpenPostgresStore(const std::string& conninfo, int connections = 4);
+Result<std::unique_ptr<Store>> OpenPostgresStore(const std::string& conninfo, int connections = 8);
 // "sqlite:PATH" (or a bare path) or "postgres:CONNINFO" / "postgresql://..." URI.
 Result<std::unique_ptr<Store>> OpenStore(const std::string& location);
 
