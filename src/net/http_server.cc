@@ -29,10 +29,12 @@ struct Connection {
   // The index of the io_context it runs on; not the io_context itself, which
   // an answer posted to a stopped server would then keep alive in a cycle.
   size_t context;
-  bool busy = false;  // a request is being read, handled or answered; only touched on the strand
+  // A request is being read, handled or answered; only touched on the
+  // connection's thread.
+  bool busy = false;
   // When the socket operation under way is cancelled (steady clock, ms); 0
-  // while none is. Set on the connection's strand, read by the sweeper.
-  // One deadline per connection, checked a few times a second, instead of
+  // while none is. Set on the connection's thread, read by the sweeper.
+  // One deadline per connection, checked by the sweeper (Sweep), instead of
   // a timer armed and cancelled around every read and write.
   std::atomic<int64_t> deadline_ms{0};
 
@@ -184,7 +186,7 @@ asio::awaitable<void> HttpServer::Impl::Sweep() {
       }
     }
     for (auto& c : overdue) {
-      // On the connection's strand, where the deadline is set: it may have
+      // On the connection's thread, where the deadline is set: it may have
       // moved on since.
       asio::post(c->stream.get_executor(), [c] {
         if (!c->Overdue(SteadyMs())) return;
