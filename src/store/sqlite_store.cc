@@ -390,12 +390,15 @@ class SqliteStore final : public Store {
   }
 
   void RecordAppraisalAsync(AppraisalRecord a, AppraisalDone done) override {
+    bool wake = false;
     {
       std::lock_guard<std::mutex> q(queue_mu_);
       if (!writer_.joinable()) writer_ = std::thread([this] { WriteQueued(); });
       queue_.push_back({std::move(a), std::move(done)});
+      // While the writer gathers, it is woken only by a full batch.
+      wake = !gathering_ || queue_.size() >= kGatherTarget;
     }
-    queue_cv_.notify_one();
+    if (wake) queue_cv_.notify_one();
   }
 
   Result<std::optional<AppraisalRecord>> LatestAppraisal(const std::string& device_id) override {
@@ -651,18 +654,35 @@ class SqliteStore final : public Store {
   // Records in one transaction at most: a bound on how long the first of
   // them waits, and on the transaction's size.
   static constexpr size_t kMaxBatch = 256;
+  // When records arrive faster than one per commit, the writer waits up to
+  // kGatherWindow (or until kGatherTarget are queued) before it commits, so
+  // that each commit carries more of them. A commit's cost is mostly per
+  // transaction (the pages of device_state and of the tables' ends written
+  // to the WAL again, file locks, two thread wake-ups), and without the wait
+  // a busy PVE committed about 3 records at a time. A record that arrives
+  // alone is committed at once.
+  static constexpr size_t kGatherTarget = 64;
+  static constexpr auto kGatherWindow = std::chrono::milliseconds(2);
 
   // The writer thread: runs until the store closes, and leaves nothing queued.
   void WriteQueued() {
     std::vector<PendingAppraisal> batch;
+    size_t last_batch = 0;
     std::unique_lock<std::mutex> q(queue_mu_);
     for (;;) {
       queue_cv_.wait(q, [this] { return closing_ || !queue_.empty(); });
       if (queue_.empty()) return;
-      const size_t n = std::min(queue_.size(), kMaxBatch);
+      if (last_batch > 1 && !closing_ && queue_.size() < kGatherTarget) {
+        gathering_ = true;
+        queue_cv_.wait_for(q, kGatherWindow,
+                           [this] { return closing_ || queue_.size() >= kGatherTarget; });
+        gathering_ = false;
+      }
+      last_batch = std::min(queue_.size(), kMaxBatch);
+      const auto n = static_cast<ptrdiff_t>(last_batch);
       batch.assign(std::make_move_iterator(queue_.begin()),
-                   std::make_move_iterator(queue_.begin() + static_cast<ptrdiff_t>(n)));
-      queue_.erase(queue_.begin(), queue_.begin() + static_cast<ptrdiff_t>(n));
+                   std::make_move_iterator(queue_.begin() + n));
+      queue_.erase(queue_.begin(), queue_.begin() + n);
       q.unlock();
       std::vector<Result<int64_t>> results = CommitAppraisals(batch);
       for (size_t i = 0; i < batch.size(); ++i) batch[i].done(std::move(results[i]));
@@ -813,6 +833,7 @@ class SqliteStore final : public Store {
   std::condition_variable queue_cv_;
   std::vector<PendingAppraisal> queue_;  // guarded by queue_mu_
   bool closing_ = false;                 // guarded by queue_mu_
+  bool gathering_ = false;               // guarded by queue_mu_
   std::thread writer_;                   // started by the first record
   std::atomic<size_t> next_reader_{0};
   DeviceCache devices_;
