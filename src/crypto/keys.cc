@@ -71,12 +71,7 @@ Status CheckDigestSize(HashAlg hash, ByteView digest) {
   return OkStatus();
 }
 
-Status ConfigureScheme(EVP_PKEY_CTX* ctx, KeyType type, SignatureScheme scheme, HashAlg hash,
-                       bool verify) {
-  const bool is_rsa = type == KeyType::kRsa;
-  if (is_rsa == (scheme == SignatureScheme::kEcdsa)) {
-    return Error(ErrorCode::kCryptoUnsupported, "signature scheme does not fit the key type");
-  }
+Status ConfigureScheme(EVP_PKEY_CTX* ctx, SignatureScheme scheme, HashAlg hash, bool verify) {
   if (EVP_PKEY_CTX_set_signature_md(ctx, ossl::Md(hash)) != 1) {
     return CryptoError(ErrorCode::kCryptoFailure, "cannot set signature digest");
   }
@@ -92,6 +87,41 @@ Status ConfigureScheme(EVP_PKEY_CTX* ctx, KeyType type, SignatureScheme scheme, 
     }
   }
   return OkStatus();
+}
+
+// A context for `pkey` from `pool`, or a new one, initialised for signing
+// (or `verify`ing) and set up for (scheme, hash). Give it back with PutCtx.
+Result<ossl::PkeyCtxPool::Entry> TakeCtx(ossl::PkeyCtxPool& pool, EVP_PKEY* pkey, KeyType type,
+                                         SignatureScheme scheme, HashAlg hash, bool verify) {
+  if ((type == KeyType::kRsa) == (scheme == SignatureScheme::kEcdsa)) {
+    return Error(ErrorCode::kCryptoUnsupported, "signature scheme does not fit the key type");
+  }
+  ossl::PkeyCtxPool::Entry e{nullptr, scheme, hash};
+  {
+    std::lock_guard<std::mutex> lock(pool.mu);
+    if (!pool.free.empty()) {
+      e = std::move(pool.free.back());
+      pool.free.pop_back();
+    }
+  }
+  if (e.ctx && e.scheme == scheme && e.hash == hash) return e;
+  if (!e.ctx) {
+    e.ctx.reset(EVP_PKEY_CTX_new_from_pkey(nullptr, pkey, nullptr));
+    if (!e.ctx ||
+        (verify ? EVP_PKEY_verify_init(e.ctx.get()) : EVP_PKEY_sign_init(e.ctx.get())) != 1)
+      return CryptoError(ErrorCode::kCryptoFailure,
+                         verify ? "cannot initialise verification" : "cannot initialise signing");
+  }
+  HENB_TRY(ConfigureScheme(e.ctx.get(), scheme, hash, verify));
+  e.scheme = scheme;
+  e.hash = hash;
+  return e;
+}
+
+void PutCtx(ossl::PkeyCtxPool& pool, ossl::PkeyCtxPool::Entry e) {
+  constexpr size_t kMaxPooled = 16;
+  std::lock_guard<std::mutex> lock(pool.mu);
+  if (pool.free.size() < kMaxPooled) pool.free.push_back(std::move(e));
 }
 
 }  // namespace
@@ -247,28 +277,11 @@ Result<uint32_t> PublicKey::RsaExponent() const {
 Status PublicKey::VerifyDigest(SignatureScheme scheme, HashAlg hash, ByteView digest,
                                ByteView signature) const {
   HENB_TRY(CheckDigestSize(hash, digest));
-  PkeyCtxPtr ctx;
-  {
-    std::lock_guard<std::mutex> lock(impl_->pool_mu);
-    if (!impl_->verify_pool.empty()) {
-      ctx = std::move(impl_->verify_pool.back());
-      impl_->verify_pool.pop_back();
-    }
-  }
-  if (!ctx) {
-    ctx.reset(EVP_PKEY_CTX_new_from_pkey(nullptr, impl_->pkey.get(), nullptr));
-    if (!ctx || EVP_PKEY_verify_init(ctx.get()) != 1) {
-      return CryptoError(ErrorCode::kCryptoFailure, "cannot initialise verification");
-    }
-  }
-  HENB_TRY(ConfigureScheme(ctx.get(), impl_->type, scheme, hash, /*verify=*/true));
-  const int rc =
-      EVP_PKEY_verify(ctx.get(), signature.data(), signature.size(), digest.data(), digest.size());
-  {
-    constexpr size_t kMaxPooled = 16;
-    std::lock_guard<std::mutex> lock(impl_->pool_mu);
-    if (impl_->verify_pool.size() < kMaxPooled) impl_->verify_pool.push_back(std::move(ctx));
-  }
+  HENB_ASSIGN_OR_RETURN(auto ctx, TakeCtx(impl_->verify_pool, impl_->pkey.get(), impl_->type,
+                                          scheme, hash, /*verify=*/true));
+  const int rc = EVP_PKEY_verify(ctx.ctx.get(), signature.data(), signature.size(), digest.data(),
+                                 digest.size());
+  PutCtx(impl_->verify_pool, std::move(ctx));
   if (rc != 1) {
     ossl::LastError();
     return Error(ErrorCode::kCryptoBadSignature, "signature does not verify");
@@ -386,35 +399,16 @@ Result<Bytes> PrivateKey::EcScalar() const {
 
 Result<Bytes> PrivateKey::SignDigest(SignatureScheme scheme, HashAlg hash, ByteView digest) const {
   HENB_TRY(CheckDigestSize(hash, digest));
-  PkeyCtxPtr ctx;
-  {
-    std::lock_guard<std::mutex> lock(impl_->pool_mu);
-    if (!impl_->sign_pool.empty()) {
-      ctx = std::move(impl_->sign_pool.back());
-      impl_->sign_pool.pop_back();
-    }
-  }
-  if (!ctx) {
-    ctx.reset(EVP_PKEY_CTX_new_from_pkey(nullptr, impl_->pkey.get(), nullptr));
-    if (!ctx || EVP_PKEY_sign_init(ctx.get()) != 1) {
-      return CryptoError(ErrorCode::kCryptoFailure, "cannot initialise signing");
-    }
-  }
-  HENB_TRY(ConfigureScheme(ctx.get(), impl_->type, scheme, hash, /*verify=*/false));
-  size_t len = 0;
-  Bytes sig;
-  bool ok = EVP_PKEY_sign(ctx.get(), nullptr, &len, digest.data(), digest.size()) == 1;
-  if (ok) {
-    sig.resize(len);
-    ok = EVP_PKEY_sign(ctx.get(), sig.data(), &len, digest.data(), digest.size()) == 1;
-  }
+  HENB_ASSIGN_OR_RETURN(auto ctx, TakeCtx(impl_->sign_pool, impl_->pkey.get(), impl_->type, scheme,
+                                          hash, /*verify=*/false));
+  // The largest signature the key makes (what EVP_PKEY_sign reports when
+  // asked for the size).
+  size_t len = static_cast<size_t>(EVP_PKEY_get_size(impl_->pkey.get()));
+  Bytes sig(len);
+  const bool ok = EVP_PKEY_sign(ctx.ctx.get(), sig.data(), &len, digest.data(), digest.size()) == 1;
   if (!ok) return CryptoError(ErrorCode::kCryptoFailure, "signing failed");
+  PutCtx(impl_->sign_pool, std::move(ctx));
   sig.resize(len);
-  {
-    constexpr size_t kMaxPooled = 16;
-    std::lock_guard<std::mutex> lock(impl_->pool_mu);
-    if (impl_->sign_pool.size() < kMaxPooled) impl_->sign_pool.push_back(std::move(ctx));
-  }
   return sig;
 }
 

@@ -49,22 +49,33 @@ X509* Native(const Certificate& cert);
 }  // namespace henbtrust::ossl
 
 namespace henbtrust {
+namespace ossl {
+// Contexts of one key already initialised for signing (or verification),
+// reused across calls: initialisation costs a tenth of an ECDSA
+// verification, and setting the digest again (which fetches it) a twentieth
+// of an ECDSA signature.
+struct PkeyCtxPool {
+  struct Entry {
+    PkeyCtxPtr ctx;
+    SignatureScheme scheme;  // what ctx is set up for
+    HashAlg hash;
+  };
+  std::mutex mu;
+  std::vector<Entry> free;  // guarded by mu
+};
+}  // namespace ossl
+
 struct PublicKey::Impl {
   Impl(ossl::PkeyPtr k, KeyType t) : pkey(std::move(k)), type(t) {}
   ossl::PkeyPtr pkey;
   KeyType type;
-  // Contexts already initialised for verification, reused across calls
-  // (initialisation costs a tenth of an ECDSA verification).
-  mutable std::mutex pool_mu;
-  mutable std::vector<ossl::PkeyCtxPtr> verify_pool;
+  mutable ossl::PkeyCtxPool verify_pool;
 };
 struct PrivateKey::Impl {
   Impl(ossl::PkeyPtr k, KeyType t) : pkey(std::move(k)), type(t) {}
   ossl::PkeyPtr pkey;
   KeyType type;
-  // Contexts already initialised for signing, as for PublicKey.
-  mutable std::mutex pool_mu;
-  mutable std::vector<ossl::PkeyCtxPtr> sign_pool;
+  mutable ossl::PkeyCtxPool sign_pool;
 };
 struct Certificate::Impl {
   ossl::X509Ptr x509;

@@ -50,6 +50,36 @@ TEST_P(KeysTest, RoundTripsPemAndDer) {
   EXPECT_TRUE(pub_der->Verify(GetParam().scheme, HashAlg::kSha256, msg, *sig).ok());
 }
 
+// One key object used in turn with other digests (and, for RSA, the other
+// padding): each call is set up for its own scheme and digest, even where the
+// key reuses a context that a call before it set up otherwise.
+TEST_P(KeysTest, OneKeyServesEveryDigestInTurn) {
+  auto key = PrivateKey::Generate(GetParam().type);
+  ASSERT_TRUE(key.ok());
+  const PublicKey pub = key->Public();
+  const Bytes msg = ToBytes("measured boot");
+  std::vector<SignatureScheme> schemes{GetParam().scheme};
+  if (GetParam().type == KeyType::kRsa)
+    schemes.push_back(GetParam().scheme == SignatureScheme::kRsaPss ? SignatureScheme::kRsaPkcs1
+                                                                    : SignatureScheme::kRsaPss);
+  for (int round = 0; round < 2; ++round) {
+    for (SignatureScheme scheme : schemes) {
+      for (HashAlg hash : {HashAlg::kSha256, HashAlg::kSha384, HashAlg::kSha1}) {
+        auto sig = key->Sign(scheme, hash, msg);
+        ASSERT_TRUE(sig.ok()) << sig.error().ToString();
+        EXPECT_TRUE(pub.Verify(scheme, hash, msg, *sig).ok());
+        // A signature over the same message with another digest does not verify.
+        const HashAlg other = hash == HashAlg::kSha256 ? HashAlg::kSha384 : HashAlg::kSha256;
+        EXPECT_FALSE(pub.Verify(scheme, other, msg, *sig).ok());
+        if (schemes.size() > 1) {
+          const SignatureScheme wrong = scheme == schemes[0] ? schemes[1] : schemes[0];
+          EXPECT_FALSE(pub.Verify(wrong, hash, msg, *sig).ok());
+        }
+      }
+    }
+  }
+}
+
 INSTANTIATE_TEST_SUITE_P(AllSchemes, KeysTest,
                          ::testing::Values(SchemeCase{KeyType::kEcP256, SignatureScheme::kEcdsa},
                                            SchemeCase{KeyType::kEcP384, SignatureScheme::kEcdsa},
