@@ -47,6 +47,7 @@
 #include <thread>
 
 #include "henbtrust/agent/agent.h"
+#include "henbtrust/core/bytes.h"
 #include "henbtrust/core/file.h"
 #include "henbtrust/crypto/digest.h"
 #include "henbtrust/crypto/x509.h"
@@ -87,8 +88,9 @@ struct Device {
   SSL_CTX* ctx = nullptr;  // its certificate and key
   SSL* ssl = nullptr;
   int fd = -1;
-  PushNonce nonce;      // held for its next push
-  bool closed = false;  // the connection failed: no more pushes
+  PushNonce nonce;         // held for its next push
+  std::string log_base64;  // its event log, encoded once (it does not change)
+  bool closed = false;     // the connection failed: no more pushes
 
   enum class Phase { kIdle, kNonce, kEvidence } phase = Phase::kIdle;
   std::string out;  // the request being written
@@ -285,10 +287,11 @@ void LoadLoop(const RunArgs& a, std::vector<Device*> mine, int in_flight,
   // Quotes over the held nonce, which is then spent, and posts the evidence.
   auto push_evidence = [&](Device& d) {
     d.phase = Device::Phase::kEvidence;
-    auto evidence = EvidenceJson(*d.tre, d.nonce.nonce, d.nonce.selection, a.with_log);
+    auto quote = d.tre->MakeQuote(d.nonce.nonce, d.nonce.selection);
+    if (!quote.ok()) return fail(d, quote.error().ToString());
+    const std::string evidence = EvidenceText(*quote, d.nonce.nonce, d.log_base64);
     d.nonce = {};
-    if (!evidence.ok()) return fail(d, evidence.error().ToString());
-    d.out = HttpPost("/v1/evidence", a.host, *evidence);
+    d.out = HttpPost("/v1/evidence", a.host, evidence);
     send(d);
   };
   auto begin = [&](Device& d) {
@@ -401,6 +404,7 @@ int Run(const RunArgs& a) {
       d.tre = std::make_unique<SoftTre>(*SoftTre::Create());
       for (const auto& c : release.components)
         (void)d.tre->MeasureComponent(c.pcr, {c.id, c.version}, c.sha256);
+      if (a.with_log) d.log_base64 = Base64Encode(d.tre->event_log().Serialize());
       CertificateSpec spec;
       spec.common_name = "EK";
       auto ek = ParseTpmPublic(d.tre->EkPublic());

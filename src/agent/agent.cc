@@ -2,6 +2,8 @@
 
 #include <nlohmann/json.hpp>
 
+#include <charconv>
+
 #include "henbtrust/core/file.h"
 #include "henbtrust/core/json_text.h"
 #include "henbtrust/crypto/keys.h"
@@ -91,11 +93,17 @@ TlsConfig DeviceTls(const DeviceCredentials& credentials) {
 Result<std::string> EvidenceJson(Tre& tre, ByteView nonce,
                                  const std::vector<PcrSelection>& selection, bool with_log) {
   HENB_ASSIGN_OR_RETURN(Quote quote, tre.MakeQuote(nonce, selection));
+  return EvidenceText(quote, nonce, with_log ? Base64Encode(tre.event_log().Serialize()) : "");
+}
+
+std::string EvidenceText(const Quote& quote, ByteView nonce, std::string_view event_log_base64) {
   // Written as text: the event log is most of it, and base64 needs no escapes.
   std::string body;
+  body.reserve(event_log_base64.size() + 4 * (quote.attest.size() + quote.signature.size()) / 3 +
+               128);
   JsonObjectWriter out(body);
   out.String("attest", Base64Encode(quote.attest));
-  if (with_log) out.String("event_log", Base64Encode(tre.event_log().Serialize()));
+  if (!event_log_base64.empty()) out.String("event_log", event_log_base64);
   out.String("nonce", Base64Encode(nonce)).String("signature", Base64Encode(quote.signature));
   out.Close();
   return body;
@@ -115,6 +123,43 @@ Result<PushNonce> NonceFrom(const Json& n) {
   if (n.contains("expires_at") && n["expires_at"].is_number_integer())
     out.expires_at = n["expires_at"].get<int64_t>();
   return out;
+}
+
+// NonceFrom, read from the object's text without a document: nullopt where
+// the scan is not sure of all three members, or expires_at is not an
+// integer that fits, for NonceFrom over a parsed document to decide.
+std::optional<Result<PushNonce>> NonceFromText(std::string_view text) {
+  const JsonMemberScan nonce = ScanJsonMember(text, "nonce");
+  const JsonMemberScan selection = ScanJsonMember(text, "pcr_selection");
+  const JsonMemberScan expires = ScanJsonMember(text, "expires_at");
+  if (!nonce.sure || !selection.sure || !expires.sure) return std::nullopt;
+  // Where the scan is sure, a string is its text between the quotes.
+  auto string_of = [](const JsonMemberScan& m) -> std::optional<std::string_view> {
+    if (!m.found || m.value.size() < 2 || m.value.front() != '"') return std::nullopt;
+    return m.value.substr(1, m.value.size() - 2);
+  };
+  PushNonce out;
+  if (expires.found && expires.value.front() != '"' && expires.value.front() != '{' &&
+      expires.value.front() != '[') {
+    const char* end = expires.value.data() + expires.value.size();
+    const auto [at, ec] = std::from_chars(expires.value.data(), end, out.expires_at);
+    if (ec != std::errc() || at != end) return std::nullopt;
+  }
+  const auto n = string_of(nonce);
+  if (!n) return Result<PushNonce>(Error(ErrorCode::kNetStatus, "the answer lacks 'nonce'"));
+  auto decoded = Base64Decode(*n);
+  if (!decoded.ok()) return Result<PushNonce>(decoded.error());
+  out.nonce = std::move(decoded).value();
+  if (out.nonce.empty() || out.nonce.size() > kMaxNonce)
+    return Result<PushNonce>(Error(ErrorCode::kNetStatus, "the PVE's nonce has a bad size"));
+  const auto sel = string_of(selection);
+  if (!sel)
+    return Result<PushNonce>(
+        Error(ErrorCode::kNetStatus, "the nonce answer lacks 'pcr_selection'"));
+  auto parsed = ParsePcrSelectionSpec(std::string(*sel));
+  if (!parsed.ok()) return Result<PushNonce>(parsed.error());
+  out.selection = std::move(parsed).value();
+  return Result<PushNonce>(std::move(out));
 }
 
 Result<PushNonce> FetchNonce(HttpClient& pve) {
@@ -166,6 +211,11 @@ std::optional<PushNonce> NextNonceFromResult(const std::string& body) {
   const JsonMemberScan scan = ScanJsonMember(body, "next_nonce");
   if (scan.sure) {
     if (!scan.found) return std::nullopt;
+    if (scan.value.front() != '{') return std::nullopt;
+    if (auto quick = NonceFromText(scan.value)) {
+      if (!quick->ok()) return std::nullopt;
+      return std::move(*quick).value();
+    }
     next_nonce = Json::parse(scan.value, nullptr, false);
   } else {
     Json result = Json::parse(body, nullptr, false);

@@ -8,6 +8,8 @@
 
 #include <nlohmann/json.hpp>
 
+#include <random>
+
 #include "pve/pve_harness.h"
 
 namespace henbtrust {
@@ -386,6 +388,74 @@ TEST_F(PveServiceTest, BadInputOverTheWireGetsAClear4xxAndTheServiceGoesOn) {
 // A result carries the device's next nonce, so that a device attesting again
 // needs one request; that nonce is as single use, expiring and bound to the
 // device as one from POST /v1/nonces.
+// A device reads the next nonce from the object's text where it can, and
+// leaves the rest to nlohmann: both ways give the same nonce, or none. The
+// same `next_nonce` is read from an answer the quick reader takes and from
+// one it leaves whole to nlohmann (an escape in another member), for typical,
+// odd and broken objects and for random one-byte changes of them.
+TEST(NextNonce, TheQuickReaderAndTheFullParserAgree) {
+  const std::vector<std::string> objects = {
+      R"({"expires_at":1795924757,"nonce":"AAABoiV1C129YEIFjb8h9lQR5nrAr1VoWt0WOAuAmC4=","pcr_selection":"sha256:0,2,3,4"})",
+      R"({"nonce":"AAECAw==","pcr_selection":"sha256:0","expires_at":-0})",
+      R"({"nonce":"AAECAw==","pcr_selection":"sha1:7+sha256:0,1"})",
+      R"({"nonce":"AAECAw==","pcr_selection":"sha256:0","expires_at":1.5})",
+      R"({"nonce":"AAECAw==","pcr_selection":"sha256:0","expires_at":9223372036854775808})",
+      R"({"nonce":"AAECAw==","pcr_selection":"sha256:0","expires_at":-9223372036854775808})",
+      R"({"nonce":"AAECAw==","pcr_selection":"sha256:0","expires_at":"1"})",
+      R"({"nonce":"AAECAw==","pcr_selection":"sha256:0","expires_at":null})",
+      R"({"nonce":"AAECAw==","pcr_selection":"sha256:0","expires_at":{"a":1}})",
+      R"({"nonce":"","pcr_selection":"sha256:0"})",
+      R"({"nonce":"!!!!","pcr_selection":"sha256:0"})",
+      R"({"nonce":7,"pcr_selection":"sha256:0"})",
+      R"({"nonce":"AAECAw==","pcr_selection":"sha999:0"})",
+      R"({"nonce":"AAECAw==","pcr_selection":["sha256:0"]})",
+      R"({"nonce":"AAECAw==","nonce":"AAECBA==","pcr_selection":"sha256:0"})",
+      R"({"pcr_selection":"sha256:0"})",
+      R"({"nonce":"AAECAw=="})",
+      R"({})",
+  };
+  auto same = [](const std::optional<PushNonce>& x, const std::optional<PushNonce>& y) {
+    if (x.has_value() != y.has_value()) return false;
+    return !x || (x->nonce == y->nonce && x->expires_at == y->expires_at &&
+                  FormatPcrSelection(x->selection) == FormatPcrSelection(y->selection));
+  };
+  int quick_found = 0, checked = 0;
+  auto check = [&](const std::string& object) {
+    const std::string plain = R"({"a":"x","next_nonce":)" + object + "}";
+    const std::string escaped = R"({"a":"\u0078","next_nonce":)" + object + "}";
+    if (!ScanJsonMember(plain, "next_nonce").sure) return;
+    ASSERT_FALSE(ScanJsonMember(escaped, "next_nonce").sure);
+    const auto quick = NextNonceFromResult(plain);
+    const auto full = NextNonceFromResult(escaped);
+    EXPECT_TRUE(same(quick, full)) << object;
+    quick_found += quick.has_value() ? 1 : 0;
+    ++checked;
+  };
+  for (const auto& o : objects) check(o);
+  EXPECT_EQ(quick_found, 10);  // the first nine, and the duplicate (the last counts)
+  std::mt19937 rng(20261129);
+  const std::string bytes = "0123456789\"-+.eE:,{}[] aAz=/\\";
+  for (int i = 0; i < 20000; ++i) {
+    std::string o = objects[rng() % objects.size()];
+    const int changes = 1 + static_cast<int>(rng() % 3);
+    for (int c = 0; c < changes && !o.empty(); ++c) {
+      const size_t at = rng() % o.size();
+      switch (rng() % 3) {
+        case 0:
+          o[at] = bytes[rng() % bytes.size()];
+          break;
+        case 1:
+          o.erase(at, 1);
+          break;
+        default:
+          o.insert(at, 1, bytes[rng() % bytes.size()]);
+      }
+    }
+    check(o);
+  }
+  EXPECT_GT(checked, 2000);  // many mutations are still JSON the quick reader takes
+}
+
 TEST_F(PveServiceTest, TheNextNonceMakesTheNextPushOneRequestAndIsSingleUse) {
   auto a = h_.Enrolled("henb-n1");
   auto b = h_.Enrolled("henb-n2");

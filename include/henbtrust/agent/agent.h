@@ -44,6 +44,10 @@ TlsConfig DeviceTls(const DeviceCredentials& credentials);
 // The evidence for `nonce` over `selection` as the JSON the PVE expects.
 Result<std::string> EvidenceJson(Tre& tre, ByteView nonce,
                                  const std::vector<PcrSelection>& selection, bool with_log = true);
+// The same from a quote already made, with the event log as base64 of its
+// TCG serialization (empty: none). A device whose log has not changed since
+// it last encoded it can send the same text again.
+std::string EvidenceText(const Quote& quote, ByteView nonce, std::string_view event_log_base64);
 
 // A nonce the PVE issued to this device for a push: from POST /v1/nonces, or
 // the `next_nonce` that came with the device's previous result.
