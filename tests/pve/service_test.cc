@@ -9,6 +9,7 @@
 #include <nlohmann/json.hpp>
 
 #include <random>
+#include <set>
 
 #include "pve/pve_harness.h"
 
@@ -513,6 +514,27 @@ TEST_F(PveServiceTest, TheNextNonceMakesTheNextPushOneRequestAndIsSingleUse) {
   ASSERT_TRUE(forged.ok()) << forged.error().ToString();
   EXPECT_EQ(forged->status, 200) << forged->body;
   EXPECT_FALSE(held.nonce.empty());
+}
+
+// Nonces come from a per-thread buffer of random bytes, refilled every 32:
+// a hundred in a row (over several refills) each differ in their random part
+// (bytes 8 to 19), and each makes one appraisal.
+TEST_F(PveServiceTest, EveryNonceHasItsOwnRandomPart) {
+  auto d = h_.Enrolled("henb-n");
+  ASSERT_TRUE(d.client);
+  std::set<Bytes> random_parts;
+  std::vector<std::pair<Bytes, std::vector<PcrSelection>>> issued;
+  for (int i = 0; i < 100; ++i) {
+    issued.push_back(Nonce(d));
+    ASSERT_EQ(issued.back().first.size(), 32u);
+    random_parts.insert(Bytes(issued.back().first.begin() + 8, issued.back().first.begin() + 20));
+  }
+  EXPECT_EQ(random_parts.size(), 100u);
+  for (int i : {0, 31, 32, 99}) {
+    const auto& [nonce, selection] = issued[static_cast<size_t>(i)];
+    const HttpResponse r = Post(*d.client, "/v1/evidence", *EvidenceJson(*d.tre, nonce, selection));
+    EXPECT_EQ(r.status, 200) << i << ": " << r.body;
+  }
 }
 
 TEST_F(PveServiceTest, TlsIsVersion13AndTheServerCertificateIsChecked) {
