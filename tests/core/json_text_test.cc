@@ -31,6 +31,37 @@ TEST(JsonText, StringsAreWhatNlohmannWrites) {
   }
 }
 
+// Plain text is scanned eight bytes at a time: a byte to escape (or to
+// check as UTF-8) is found at every place in and around those words, in
+// writing and in reading.
+TEST(JsonText, EveryByteToEscapeIsFoundWhereverItIs) {
+  const std::vector<std::string> specials = {"\"",   "\\",   "\n",       std::string(1, '\0'),
+                                             "\x1f", "\x7f", "\xc3\xa9", "\xff"};
+  for (size_t at = 0; at <= 24; ++at) {
+    // Plain text of every length is written as it is and read back.
+    const std::string plain = std::string(at, 'a') + "+/=~ ";
+    std::string out;
+    ASSERT_TRUE(AppendJsonString(out, plain));
+    EXPECT_EQ(out, '"' + plain + '"');
+    const auto read = ParseFlatStringObject("{\"k\":" + out + "}");
+    ASSERT_TRUE(read.has_value()) << at;
+    EXPECT_EQ(read->front().second, plain);
+    for (const std::string& special : specials) {
+      const std::string s = std::string(at, 'a') + special + std::string(24 - at, 'b');
+      out.clear();
+      if (special == "\xff") {
+        EXPECT_FALSE(AppendJsonString(out, s)) << at;
+        continue;
+      }
+      ASSERT_TRUE(AppendJsonString(out, s)) << at;
+      EXPECT_EQ(out, nlohmann::json(s).dump()) << at;
+      // Each is escaped, or raw but outside 0x20-0x7E: the quick reader
+      // leaves every one to the full parser.
+      EXPECT_FALSE(ParseFlatStringObject("{\"k\":" + out + "}").has_value()) << at;
+    }
+  }
+}
+
 TEST(JsonText, InvalidUtf8IsRefusedLikeNlohmannRefusesIt) {
   for (const std::string& s :
        {std::string("\xc0\x80"), std::string("\xed\xa0\x80"), std::string("\xf5\x80\x80\x80"),
