@@ -403,7 +403,9 @@ Result<Bytes> PrivateKey::SignDigest(SignatureScheme scheme, HashAlg hash, ByteV
                                           hash, /*verify=*/false));
   // The largest signature the key makes (what EVP_PKEY_sign reports when
   // asked for the size).
-  size_t len = static_cast<size_t>(EVP_PKEY_get_size(impl_->pkey.get()));
+  const int max_size = EVP_PKEY_get_size(impl_->pkey.get());
+  if (max_size <= 0) return CryptoError(ErrorCode::kCryptoFailure, "key without a signature size");
+  size_t len = static_cast<size_t>(max_size);
   Bytes sig(len);
   const bool ok = EVP_PKEY_sign(ctx.ctx.get(), sig.data(), &len, digest.data(), digest.size()) == 1;
   if (!ok) return CryptoError(ErrorCode::kCryptoFailure, "signing failed");
