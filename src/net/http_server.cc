@@ -1,6 +1,7 @@
 #include <algorithm>
 #include <array>
 #include <atomic>
+#include <cerrno>
 #include <chrono>
 #include <condition_variable>
 #include <mutex>
@@ -47,6 +48,21 @@ struct Connection {
     return d != 0 && now >= d;
   }
 };
+
+// Accepting failed for want of descriptors, buffers or memory, which
+// retrying at once does not bring back.
+bool OutOfResources(const beast::error_code& ec) {
+  if (ec.category() != asio::error::get_system_category()) return false;
+  switch (ec.value()) {
+    case EMFILE:
+    case ENFILE:
+    case ENOBUFS:
+    case ENOMEM:
+      return true;
+    default:
+      return false;
+  }
+}
 
 std::string ErrorBody(std::string_view code, std::string_view message) {
   std::string out = R"({"error":{"code":")";
@@ -95,7 +111,8 @@ struct HttpServer::Impl {
         handler(std::move(h)),
         async_handler(std::move(a)),
         contexts(MakeContexts(options.threads)),
-        acceptor(*contexts.front()) {}
+        acceptor(*contexts.front()),
+        pause(*contexts.front()) {}
 
   static std::vector<std::shared_ptr<asio::io_context>> MakeContexts(int threads) {
     std::vector<std::shared_ptr<asio::io_context>> out;
@@ -124,28 +141,64 @@ struct HttpServer::Impl {
   std::unique_ptr<WorkerPool> blocking;
   std::unique_ptr<ssl::context> tls;
   tcp::acceptor acceptor;
+  // What Accept() waits on when it does not accept: for room under
+  // max_connections (woken by Forget()), or out of a pause after running out
+  // of resources. Stop() wakes it. Only touched on the acceptor's thread.
+  asio::steady_timer pause;
   uint16_t port = 0;
   std::vector<std::thread> threads;
+
+  std::atomic<uint64_t> accepted{0};
+  std::atomic<uint64_t> accept_failures{0};
 
   std::atomic<bool> stopping{false};
   std::mutex mu;
   std::condition_variable cv;
   std::set<std::shared_ptr<Connection>> connections;  // guarded by mu
-  bool stopped = false;                               // guarded by mu
+  // Accept() waits for a connection to close; guarded by mu.
+  bool waiting_for_room = false;
+  bool stopped = false;  // guarded by mu
   std::once_flag stop_once;
 };
 
+// Accepts while fewer than max_connections are held, and otherwise waits
+// until one closes. An accept that fails for want of resources is retried
+// after a pause, from 10 ms doubling to 1 s, until one succeeds; other
+// failures affect only the client concerned.
 asio::awaitable<void> HttpServer::Impl::Accept() {
+  constexpr std::chrono::milliseconds kFirstPause{10}, kLongestPause{1000};
+  std::chrono::milliseconds backoff{0};  // 0: the last accept did not run out
   for (;;) {
     beast::error_code ec;
+    bool full;
+    {
+      std::lock_guard<std::mutex> lock(mu);
+      full = connections.size() >= options.max_connections;
+      waiting_for_room = full;
+    }
+    if (full) {
+      pause.expires_at(asio::steady_timer::time_point::max());
+      co_await pause.async_wait(asio::redirect_error(asio::use_awaitable, ec));
+      if (stopping) co_return;
+      continue;
+    }
     // Connections go to the threads in turn.
     const size_t context = next_context++ % contexts.size();
     auto socket = co_await acceptor.async_accept(*contexts[context],
                                                  asio::redirect_error(asio::use_awaitable, ec));
     if (ec) {
       if (stopping || !acceptor.is_open()) co_return;
-      continue;  // a failed accept (for example out of descriptors) affects only that client
+      ++accept_failures;
+      if (OutOfResources(ec)) {
+        backoff = std::clamp(backoff * 2, kFirstPause, kLongestPause);
+        pause.expires_after(backoff);
+        co_await pause.async_wait(asio::redirect_error(asio::use_awaitable, ec));
+        if (stopping) co_return;
+      }
+      continue;
     }
+    backoff = std::chrono::milliseconds(0);
+    ++accepted;
     socket.set_option(tcp::no_delay(true), ec);
     auto c = std::make_shared<Connection>(tcp::socket(std::move(socket)), *tls, context);
     {
@@ -160,6 +213,11 @@ asio::awaitable<void> HttpServer::Impl::Accept() {
 void HttpServer::Impl::Forget(const std::shared_ptr<Connection>& c) {
   std::lock_guard<std::mutex> lock(mu);
   connections.erase(c);
+  if (waiting_for_room && connections.size() < options.max_connections) {
+    waiting_for_room = false;
+    // Runs while Accept() waits: both are on the acceptor's thread.
+    asio::post(acceptor.get_executor(), [this] { pause.cancel(); });
+  }
   cv.notify_all();
 }
 
@@ -360,6 +418,9 @@ Result<std::unique_ptr<HttpServer>> HttpServer::Start(std::unique_ptr<Impl> impl
                                                       const TlsConfig& tls) {
   const HttpServerOptions& options = impl->options;
   if (options.threads < 1) return Error(ErrorCode::kInvalidArgument, "threads must be >= 1");
+  if (options.max_connections < 1) {
+    return Error(ErrorCode::kInvalidArgument, "max_connections must be >= 1");
+  }
   HENB_ASSIGN_OR_RETURN(impl->tls, MakeTlsContext(tls, /*server=*/true));
   beast::error_code ec;
   const auto address = asio::ip::make_address(options.address, ec);
@@ -390,6 +451,15 @@ Result<std::unique_ptr<HttpServer>> HttpServer::Start(std::unique_ptr<Impl> impl
 
 uint16_t HttpServer::port() const { return impl_->port; }
 
+HttpServerStats HttpServer::Stats() const {
+  HttpServerStats stats;
+  stats.accepted = impl_->accepted.load(std::memory_order_relaxed);
+  stats.accept_failures = impl_->accept_failures.load(std::memory_order_relaxed);
+  std::lock_guard<std::mutex> lock(impl_->mu);
+  stats.connections = impl_->connections.size();
+  return stats;
+}
+
 void HttpServer::Stop() {
   Impl* s = impl_.get();
   std::call_once(s->stop_once, [s] {
@@ -402,6 +472,7 @@ void HttpServer::Stop() {
     asio::post(s->acceptor.get_executor(), [s] {
       beast::error_code ec;
       s->acceptor.close(ec);
+      s->pause.cancel();
     });
     // Idle keep-alive connections are closed now; busy ones close after their answer.
     for (auto& c : open) {

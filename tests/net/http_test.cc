@@ -2,11 +2,22 @@
 // peer identities and graceful shutdown.
 #include "henbtrust/net/http.h"
 
+#include <arpa/inet.h>
+#include <fcntl.h>
 #include <gtest/gtest.h>
+#include <netinet/in.h>
+#include <sys/resource.h>
+#include <sys/socket.h>
+#include <unistd.h>
 
+#include <algorithm>
 #include <atomic>
+#include <cerrno>
 #include <chrono>
 #include <condition_variable>
+#include <cstdlib>
+#include <filesystem>
+#include <functional>
 #include <mutex>
 #include <optional>
 #include <thread>
@@ -302,6 +313,164 @@ TEST(HttpServer, AnAnswerAfterTheServerStoppedIsDropped) {
   (*kept)(Echo({}));
   kept.reset();
   t.join();
+}
+
+// Polls `done` every millisecond until it holds or `limit` has passed.
+bool Eventually(const std::function<bool()>& done, std::chrono::milliseconds limit = 20s) {
+  const auto give_up = std::chrono::steady_clock::now() + limit;
+  while (!done()) {
+    if (std::chrono::steady_clock::now() >= give_up) return false;
+    std::this_thread::sleep_for(1ms);
+  }
+  return true;
+}
+
+// A server holding max_connections accepts no more, and goes on serving
+// those it holds; a client beyond them waits and is served once one closes.
+TEST(HttpServer, HoldsAtMostMaxConnectionsAndServesThoseItHolds) {
+  Pki pki;
+  HttpServerOptions options;
+  options.max_connections = 2;
+  auto server = HttpServer::Start(options, pki.server, Echo);
+  ASSERT_TRUE(server.ok()) << server.error().ToString();
+  const uint16_t port = (*server)->port();
+  auto first = HttpClient::Connect("127.0.0.1", port, pki.client);
+  auto second = HttpClient::Connect("127.0.0.1", port, pki.client);
+  ASSERT_TRUE(first.ok() && second.ok());
+  ASSERT_EQ((*first)->Request("GET", "/first")->status, 200);
+  ASSERT_EQ((*second)->Request("GET", "/second")->status, 200);
+
+  std::atomic<bool> watching{true};
+  std::atomic<size_t> most{0};
+  std::thread watch([&] {
+    while (watching) {
+      most = std::max(most.load(), (*server)->Stats().connections);
+      std::this_thread::sleep_for(1ms);
+    }
+  });
+  std::atomic<bool> third_answered{false};
+  Result<HttpResponse> third = Error(ErrorCode::kInternal, "not yet");
+  std::thread t([&] {
+    HttpClientOptions patient;
+    patient.timeout = 60s;
+    auto client = HttpClient::Connect("127.0.0.1", port, pki.client, patient);
+    if (client.ok()) {
+      third = (*client)->Request("GET", "/third");
+    } else {
+      third = client.error();
+    }
+    third_answered = true;
+  });
+  // Time for the third client to get as far as it can (its connection into
+  // the listen backlog); the cap, not this pause, is what holds it there.
+  std::this_thread::sleep_for(200ms);
+  for (int i = 0; i < 5; ++i) {
+    auto a = (*first)->Request("GET", "/first");
+    auto b = (*second)->Request("GET", "/second");
+    EXPECT_TRUE(a.ok() && a->status == 200);
+    EXPECT_TRUE(b.ok() && b->status == 200);
+  }
+  EXPECT_FALSE(third_answered);
+  EXPECT_EQ((*server)->Stats().connections, 2u);
+  EXPECT_EQ((*first)->connections(), 1);
+  EXPECT_EQ((*second)->connections(), 1);
+
+  first->reset();  // closes its connection: room for the third
+  EXPECT_TRUE(Eventually([&] { return third_answered.load(); }));
+  t.join();
+  ASSERT_TRUE(third.ok()) << third.error().ToString();
+  EXPECT_EQ(third->status, 200);
+  EXPECT_EQ(third->body, "GET /third client-1/tester verified 0");
+  EXPECT_EQ((*second)->Request("GET", "/second")->status, 200);
+  EXPECT_EQ((*second)->connections(), 1);
+  watching = false;
+  watch.join();
+  EXPECT_LE(most.load(), 2u);
+  EXPECT_EQ((*server)->Stats().accepted, 3u);
+}
+
+// The highest descriptor number open in this process.
+int HighestOpenDescriptor() {
+  int highest = -1;
+  for (const auto& entry : std::filesystem::directory_iterator("/proc/self/fd")) {
+    highest = std::max(highest, std::atoi(entry.path().filename().c_str()));
+  }
+  return highest;
+}
+
+// Out of descriptors (the server shares this process's limit), the server
+// retries accepting after a pause that grows, rather than at once, goes on
+// serving the connections it holds, and accepts again once there are
+// descriptors.
+TEST(HttpServer, OutOfDescriptorsBacksOffAndRecovers) {
+  Pki pki;
+  HttpServerOptions options;
+  options.threads = 1;
+  auto server = HttpServer::Start(options, pki.server, Echo);
+  ASSERT_TRUE(server.ok()) << server.error().ToString();
+  const uint16_t port = (*server)->port();
+  auto held = HttpClient::Connect("127.0.0.1", port, pki.client);
+  ASSERT_TRUE(held.ok());
+  ASSERT_EQ((*held)->Request("GET", "/before")->status, 200);
+
+  rlimit saved{};
+  ASSERT_EQ(getrlimit(RLIMIT_NOFILE, &saved), 0);
+  std::vector<int> descriptors;  // fillers, then the client socket
+  // Releases the descriptors and restores the limit, on every path out.
+  struct Release {
+    std::vector<int>& descriptors;
+    const rlimit& saved;
+    void operator()() {
+      for (int fd : descriptors) close(fd);
+      descriptors.clear();
+      setrlimit(RLIMIT_NOFILE, &saved);
+    }
+    ~Release() { (*this)(); }
+  } release{descriptors, saved};
+
+  rlimit lowered = saved;
+  lowered.rlim_cur = static_cast<rlim_t>(HighestOpenDescriptor() + 1 + 16);
+  ASSERT_LT(lowered.rlim_cur, saved.rlim_cur);
+  ASSERT_EQ(setrlimit(RLIMIT_NOFILE, &lowered), 0);
+  // Every descriptor number below the limit in use...
+  for (int fd; descriptors.size() < 1000 && (fd = open("/dev/null", O_RDONLY | O_CLOEXEC)) >= 0;)
+    descriptors.push_back(fd);
+  ASSERT_EQ(errno, EMFILE);
+  // ... but one, for a client whose connection the server cannot accept.
+  close(descriptors.back());
+  descriptors.pop_back();
+  const int raw = socket(AF_INET, SOCK_STREAM | SOCK_CLOEXEC, 0);
+  ASSERT_GE(raw, 0) << errno;
+  descriptors.push_back(raw);
+  sockaddr_in to{};
+  to.sin_family = AF_INET;
+  to.sin_port = htons(port);
+  to.sin_addr.s_addr = htonl(INADDR_LOOPBACK);
+  ASSERT_EQ(connect(raw, reinterpret_cast<const sockaddr*>(&to), sizeof to), 0) << errno;
+
+  ASSERT_TRUE(Eventually([&] { return (*server)->Stats().accept_failures > 0; }));
+  const auto since = std::chrono::steady_clock::now();
+  const uint64_t failures = (*server)->Stats().accept_failures;
+  // A connection the server holds is served meanwhile.
+  auto during = (*held)->Request("GET", "/during");
+  ASSERT_TRUE(during.ok()) << during.error().ToString();
+  EXPECT_EQ(during->status, 200);
+  // A second out of descriptors: with a pause from 10 ms doubling to 1 s,
+  // about 7 retries.
+  const auto retries = [&] { return (*server)->Stats().accept_failures - failures; };
+  EXPECT_FALSE(Eventually([&] { return retries() >= 50; }, 1s));
+  EXPECT_LT(retries(), 50u) << "in "
+                            << std::chrono::duration_cast<std::chrono::milliseconds>(
+                                   std::chrono::steady_clock::now() - since)
+                                   .count()
+                            << " ms";
+  EXPECT_EQ((*server)->Stats().connections, 1u);
+
+  release();
+  auto after = HttpClient::Connect("127.0.0.1", port, pki.client);
+  ASSERT_TRUE(after.ok()) << after.error().ToString();
+  EXPECT_EQ((*after)->Request("GET", "/after")->status, 200);
+  EXPECT_EQ((*held)->Request("GET", "/after")->status, 200);
 }
 
 TEST(HttpClient, RefusesAServerItCannotVerify) {

@@ -79,11 +79,25 @@ struct HttpServerOptions {
   std::chrono::milliseconds idle_timeout{60'000};     // keep-alive between requests
   std::chrono::milliseconds request_timeout{30'000};  // reading one request
   std::chrono::milliseconds shutdown_grace{5'000};  // Stop() waits this long for in-flight requests
+  // At most this many connections (>= 1) are held at once. A server holding
+  // them all accepts no more until one closes: later clients wait in the
+  // listen backlog, and those held go on being served.
+  size_t max_connections = 4096;
+};
+
+// What a server has done so far; each figure is read on its own, not as one
+// snapshot of all.
+struct HttpServerStats {
+  uint64_t accepted = 0;         // connections accepted since Start()
+  uint64_t accept_failures = 0;  // accepts that failed, each retry counted
+  size_t connections = 0;        // connections held now, at most max_connections
 };
 
 // A TLS 1.3 HTTP/1.1 server. Clients without a certificate, or with one that
 // does not verify, still connect: the handler sees PeerIdentity and answers
-// 401 itself, so that every failure is a clear HTTP answer.
+// 401 itself, so that every failure is a clear HTTP answer. Out of
+// descriptors or memory, it retries accepting after a pause (10 ms, doubling
+// to 1 s) and goes on serving the connections it holds.
 class HttpServer {
  public:
   static Result<std::unique_ptr<HttpServer>> Start(const HttpServerOptions& options,
@@ -96,6 +110,8 @@ class HttpServer {
   HttpServer& operator=(const HttpServer&) = delete;
 
   uint16_t port() const;
+  // Thread-safe; may be called at any time until the server is destroyed.
+  HttpServerStats Stats() const;
   // Graceful: stops accepting, closes idle keep-alive connections, lets
   // in-flight requests finish (up to shutdown_grace), then joins the threads.
   // Idempotent.
