@@ -22,20 +22,28 @@ Error Refused(const std::string& what, const HttpResponse& r) {
                what + ": HTTP " + std::to_string(r.status) + ": " + r.body.substr(0, 300));
 }
 
-// "bytes first-last/total" -> total; 0 if absent or malformed.
-uint64_t TotalOf(const HttpResponse& r) {
+// "bytes first-last/total" -> {first, total}; {0, 0} if absent or malformed.
+std::pair<uint64_t, uint64_t> RangeOf(const HttpResponse& r) {
+  constexpr std::string_view kPrefix = "bytes ";
   for (const auto& [name, value] : r.headers) {
     if (name != "Content-Range") continue;
+    const size_t dash = value.find('-');
     const size_t slash = value.find('/');
-    if (slash == std::string::npos) return 0;
+    if (value.rfind(kPrefix, 0) != 0 || dash == std::string::npos || slash == std::string::npos ||
+        dash > slash) {
+      return {0, 0};
+    }
     try {
-      return std::stoull(value.substr(slash + 1));
+      return {std::stoull(value.substr(kPrefix.size(), dash - kPrefix.size())),
+              std::stoull(value.substr(slash + 1))};
     } catch (const std::exception&) {
-      return 0;
+      return {0, 0};
     }
   }
-  return 0;
+  return {0, 0};
 }
+
+constexpr const char* kFinishedJobFile = "/finished-job";
 
 }  // namespace
 
@@ -61,6 +69,16 @@ Result<std::string> UpdateAgent::PollOnce() {
   const int64_t job = body.value("job", int64_t{0});
   const std::string order = body.value("order", "");
   if (action == "none" || action == "wait") return action;
+  if (action == "install" || action == "commit" || action == "rollback") {
+    // An order for a job this device has finished is a replay (of a token
+    // still within its expiry): nothing is done and nothing reported.
+    HENB_ASSIGN_OR_RETURN(int64_t finished, FinishedJob());
+    if (job <= finished) {
+      return action + ": ignored the order of job " + std::to_string(job) +
+             ": this device has finished every job up to " + std::to_string(finished) +
+             " (a replayed order)";
+    }
+  }
   if (action == "attest") {
     HENB_ASSIGN_OR_RETURN(HttpResponse r, AttestOnce(pve_, device_.tre()));
     const Json result = Json::parse(r.body, nullptr, false);
@@ -73,12 +91,50 @@ Result<std::string> UpdateAgent::PollOnce() {
   return Error(ErrorCode::kNetStatus, "unknown action '" + action + "' from the OAM");
 }
 
-Result<std::string> UpdateAgent::Install(int64_t job, const std::string& token) {
-  auto order = VerifyDeploymentOrder(token, oam_key_, config_.device_id, config_.now());
-  if (order.ok() && (order->action != "install" || order->job != job)) {
-    order = Error(ErrorCode::kPolicyOrder,
-                  "the order is not an install order for job " + std::to_string(job));
+Result<int64_t> UpdateAgent::FinishedJob() const {
+  const std::string path = device_.dir() + kFinishedJobFile;
+  auto text = ReadTextFile(path, 64);
+  if (!text.ok()) {
+    if (text.error().code() == ErrorCode::kNotFound) return int64_t{0};
+    return Error(ErrorCode::kDeviceState, text.error().ToString());
   }
+  // Written only by MarkFinished, atomically: anything else is refused
+  // rather than read as 0, which would accept every replayed order.
+  int64_t job = 0;
+  size_t used = 0;
+  try {
+    job = std::stoll(*text, &used);
+  } catch (const std::exception&) {
+    used = 0;
+  }
+  if (used == 0 || used != text->size() || job < 0) {
+    return Error(ErrorCode::kDeviceState, path + " does not hold a job id");
+  }
+  return job;
+}
+
+Status UpdateAgent::MarkFinished(int64_t job) {
+  HENB_ASSIGN_OR_RETURN(int64_t finished, FinishedJob());
+  if (job <= finished) return OkStatus();
+  return WriteFileAtomic(device_.dir() + kFinishedJobFile, AsBytes(std::to_string(job)));
+}
+
+Result<DeploymentOrder> UpdateAgent::VerifyOrder(int64_t job, const std::string& token,
+                                                 const std::string& action) {
+  HENB_ASSIGN_OR_RETURN(DeploymentOrder order,
+                        VerifyDeploymentOrder(token, oam_key_, config_.device_id, config_.now()));
+  if (order.action != action || order.job != job) {
+    return Error(ErrorCode::kPolicyOrder,
+                 "the order is not an '" + action + "' order for job " + std::to_string(job));
+  }
+  // A device has one open job at a time and job ids grow, so every job below
+  // this one is closed at the OAM: their orders are replays from now on.
+  HENB_TRY(MarkFinished(job - 1));
+  return order;
+}
+
+Result<std::string> UpdateAgent::Install(int64_t job, const std::string& token) {
+  auto order = VerifyOrder(job, token, "install");
   if (!order.ok()) {
     // Nothing is installed without the OAM's signature; say why, once per poll.
     HENB_TRY(SendReport(job, "rejected", order.error().ToString(), {}));
@@ -135,15 +191,14 @@ Result<std::string> UpdateAgent::Install(int64_t job, const std::string& token) 
   }
   // Step 8: a fresh quote over what runs, with the order's nonce.
   HENB_TRY(SendReport(job, kind, outcome, order->nonce));
+  // A fall back ends the job (the OAM verifies the previous release and
+  // closes it); an install waits for the OAM's commit or rollback order.
+  if (kind == "fell-back") HENB_TRY(MarkFinished(job));
   return "install: " + outcome;
 }
 
 Result<std::string> UpdateAgent::Commit(int64_t job, const std::string& token) {
-  HENB_ASSIGN_OR_RETURN(DeploymentOrder order,
-                        VerifyDeploymentOrder(token, oam_key_, config_.device_id, config_.now()));
-  if (order.action != "commit" || order.job != job) {
-    return Error(ErrorCode::kPolicyOrder, "not a commit order for job " + std::to_string(job));
-  }
+  HENB_ASSIGN_OR_RETURN(DeploymentOrder order, VerifyOrder(job, token, "commit"));
   if (device_.journal().phase == UpdatePhase::kTrialGood) {
     HENB_TRY(device_.Commit());
   } else {
@@ -157,20 +212,20 @@ Result<std::string> UpdateAgent::Commit(int64_t job, const std::string& token) {
                                                  ? std::string("no trial pending")
                                                  : device_.boot_control().last_fallback_reason);
       HENB_TRY(SendReport(job, "rolled-back", why, order.nonce));
+      HENB_TRY(MarkFinished(job));
       return "commit: " + why;
     }
   }
   HENB_TRY(
       SendReport(job, "committed", "slot " + device_.boot_control().active + " marked good", {}));
+  // Only once the OAM has the report: should it be lost, the OAM sends the
+  // commit order again and the report is repeated.
+  HENB_TRY(MarkFinished(job));
   return "commit: " + order.version;
 }
 
 Result<std::string> UpdateAgent::Rollback(int64_t job, const std::string& token) {
-  HENB_ASSIGN_OR_RETURN(DeploymentOrder order,
-                        VerifyDeploymentOrder(token, oam_key_, config_.device_id, config_.now()));
-  if (order.action != "rollback" || order.job != job) {
-    return Error(ErrorCode::kPolicyOrder, "not a rollback order for job " + std::to_string(job));
-  }
+  HENB_ASSIGN_OR_RETURN(DeploymentOrder order, VerifyOrder(job, token, "rollback"));
   if (device_.journal().phase != UpdatePhase::kNone) {
     HENB_TRY(device_.Rollback("rollback ordered by the OAM"));
   }
@@ -178,13 +233,15 @@ Result<std::string> UpdateAgent::Rollback(int64_t job, const std::string& token)
   HENB_ASSIGN_OR_RETURN(BootReport boot, device_.Boot());
   HENB_TRY(SendReport(job, "rolled-back",
                       "running " + boot.release_version + " from slot " + boot.slot, order.nonce));
+  HENB_TRY(MarkFinished(job));
   return "rollback: running " + boot.release_version;
 }
 
 Result<std::string> UpdateAgent::Download(const std::string& release_id,
                                           const std::string& version) {
+  // '@' is in neither a release id nor a version: one name per release.
   const std::string final_path =
-      config_.download_dir + "/" + release_id + "_" + version + ".bundle";
+      config_.download_dir + "/" + release_id + "@" + version + ".bundle";
   const std::string part = final_path + ".part";
   std::error_code ec;
   if (fs::exists(final_path, ec)) return final_path;
@@ -196,9 +253,15 @@ Result<std::string> UpdateAgent::Download(const std::string& release_id,
         "bytes=" + std::to_string(have) + "-" + std::to_string(have + config_.download_chunk - 1);
     HENB_ASSIGN_OR_RETURN(HttpResponse r, oam_.Request("GET", target, "", "", {{"Range", range}}));
     if (r.status != 206) return Refused("download of " + release_id + " " + version, r);
-    const uint64_t total = TotalOf(r);
+    // The OAM may answer with less than was asked (it caps each answer):
+    // what came is appended and the next request starts after it.
+    const auto [first, total] = RangeOf(r);
     if (total == 0 || r.body.empty()) {
       return Error(ErrorCode::kNetStatus, "download: a range answer without Content-Range");
+    }
+    if (first != have || have + r.body.size() > total) {
+      return Error(ErrorCode::kNetStatus, "download: asked for bytes from " + std::to_string(have) +
+                                              ", got " + std::to_string(first) + " onwards");
     }
     {
       std::ofstream out(part, std::ios::binary | std::ios::app);

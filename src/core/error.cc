@@ -124,6 +124,8 @@ std::string_view ErrorCodeName(ErrorCode code) {
       return "net.not-found";
     case ErrorCode::kNetStatus:
       return "net.http-status";
+    case ErrorCode::kNetBusy:
+      return "net.busy";
     case ErrorCode::kPolicy:
       return "policy.error";
     case ErrorCode::kPolicyUnknownDevice:

@@ -89,10 +89,7 @@ Status ReplaceAtomically(const std::string& path, unsigned mode, Fill fill) {
   if (::fsync(fd.get()) != 0) return fail("cannot fsync", errno);
   if (::close(fd.release()) != 0) return fail("cannot close", errno);
   if (::rename(tmpl.c_str(), path.c_str()) != 0) return fail("cannot rename onto", errno);
-  Fd dfd(::open(dir.c_str(), O_RDONLY | O_DIRECTORY | O_CLOEXEC));
-  if (dfd.get() < 0 || ::fsync(dfd.get()) != 0)
-    return IoError("cannot fsync directory of", path, errno);
-  return OkStatus();
+  return SyncDirectory(dir.string());
 }
 
 // Writes all of `data` to `fd`: 0 or an errno.
@@ -138,6 +135,13 @@ Status CopyFileAtomic(const std::string& from, const std::string& to, unsigned m
   });
   if (read_error != 0) return IoError("cannot read", from, read_error);
   return st_copy;
+}
+
+Status SyncDirectory(const std::string& dir) {
+  Fd fd(::open(dir.c_str(), O_RDONLY | O_DIRECTORY | O_CLOEXEC));
+  if (fd.get() < 0) return IoError("cannot open directory", dir, errno);
+  if (::fsync(fd.get()) != 0) return IoError("cannot fsync directory", dir, errno);
+  return OkStatus();
 }
 
 Result<std::string> ReadTextFile(const std::string& path, size_t max_size) {

@@ -26,6 +26,8 @@ int HttpStatusFor(ErrorCode code) {
       return 413;
     case ErrorCode::kNetContentType:
       return 415;
+    case ErrorCode::kNetBusy:
+      return 429;
     case ErrorCode::kNet:
     case ErrorCode::kNetTls:
     case ErrorCode::kNetTimeout:

@@ -1,6 +1,8 @@
 #include <atomic>
 #include <filesystem>
 #include <fstream>
+#include <map>
+#include <mutex>
 
 #include "henbtrust/core/file.h"
 #include "henbtrust/crypto/random.h"
@@ -98,9 +100,19 @@ struct OamService::Impl {
   Result<UpdateJob> OpenJob(const std::string& device_id, const std::string& release_id,
                             const std::string& version, const std::string& actor);
 
+  // '@' is in neither part (IsValidReleasePart), so no two releases share a name.
   std::string BundlePath(const std::string& release_id, const std::string& version) const {
-    return config.catalogue_dir + "/" + release_id + "_" + version + ".bundle";
+    return config.catalogue_dir + "/" + release_id + "@" + version + ".bundle";
   }
+  // The catalogue's file of `record`: BundlePath, or in a catalogue written
+  // before it the older "<release_id>_<version>.bundle", which two releases
+  // can share ("a_b" "1" and "a" "b_1"): that one only if the manifest in
+  // it is exactly the record's. kPolicyUnknownRelease if there is none.
+  Result<std::string> CataloguePath(const ManifestRecord& record) const;
+  // Takes one of `client`'s download slots (max_downloads_per_client);
+  // false if it holds them all. ReturnDownloadSlot gives it back.
+  bool TakeDownloadSlot(const std::string& client);
+  void ReturnDownloadSlot(const std::string& client);
   Result<ReleaseManifest> LoadManifest(const std::string& release_id, const std::string& version,
                                        bool* revoked = nullptr);
 
@@ -129,6 +141,8 @@ struct OamService::Impl {
   PveLink pve;
   OamConfig config;
   std::atomic<uint64_t> transitions{0};
+  std::mutex downloads_mu;
+  std::map<std::string, int> downloads;  // client -> bundle requests being served
 };
 
 OamService::OamService(Store& store, PveLink pve, OamConfig config)
@@ -165,6 +179,10 @@ Result<std::string> OamService::ImportRelease(const std::string& bundle_path,
   if (!verified.ok() || ec) std::filesystem::remove(tmp);
   if (!verified.ok()) return verified.error();
   if (ec) return Error(ErrorCode::kIo, "catalogue: " + ec.message());
+  // The rename is durable only once the directory is: before the manifest
+  // is recorded (and the import answered), so that a power loss cannot keep
+  // a recorded release without its bundle.
+  HENB_TRY(SyncDirectory(m.config.catalogue_dir));
   const ReleaseManifest& again = *verified;
   HENB_ASSIGN_OR_RETURN(Bytes encoded, EncodeManifest(again));
   HENB_ASSIGN_OR_RETURN(auto existing, m.store.GetManifest(again.release_id, again.version));
@@ -219,6 +237,26 @@ Result<UpdateJob> OamService::Impl::OpenJob(const std::string& device_id,
   }
   if (device->release_id == release_id && device->release_version == version) {
     return Error(ErrorCode::kPolicy, "device " + device_id + " already runs " + version);
+  }
+  // No downgrade orders: a target whose release counter is below that of the
+  // device's recorded release is refused here, not only by the device's
+  // anti-rollback floor. An equal counter passes (the floor accepts it: a
+  // re-issue of the same level).
+  auto current = m.LoadManifest(device->release_id, device->release_version);
+  if (!current.ok() && current.error().code() == ErrorCode::kPolicyUnknownRelease) {
+    return Error(ErrorCode::kPolicy, "device " + device_id + " runs " + device->release_id + " " +
+                                         device->release_version +
+                                         ", which is not in the catalogue: its release counter "
+                                         "is unknown, so a downgrade cannot be ruled out");
+  }
+  if (!current.ok()) return current.error();
+  if (target.release_counter < current->release_counter) {
+    return Error(ErrorCode::kPolicy,
+                 "release " + release_id + " " + version + " (release counter " +
+                     std::to_string(target.release_counter) + ") is a downgrade for device " +
+                     device_id + ", which runs " + device->release_id + " " +
+                     device->release_version + " (release counter " +
+                     std::to_string(current->release_counter) + ")");
   }
   const int64_t now = m.config.now();
   UpdateJob job;
@@ -653,25 +691,47 @@ Result<HttpResponse> OamService::Impl::Bundle(const HttpRequest& req, const std:
     return BadRequest("malformed release id or version");
   }
   HENB_ASSIGN_OR_RETURN(auto record, store.GetManifest(release_id, version));
-  const std::string path = BundlePath(release_id, version);
-  std::error_code ec;
-  const auto size = std::filesystem::file_size(path, ec);
-  if (!record || ec) {
+  if (!record) {
     return Error(ErrorCode::kPolicyUnknownRelease,
                  "release " + release_id + " " + version + " is not in the catalogue");
   }
+  HENB_ASSIGN_OR_RETURN(const std::string path, CataloguePath(*record));
+  std::error_code ec;
+  const auto size = std::filesystem::file_size(path, ec);
+  if (ec) {
+    return Error(ErrorCode::kPolicyUnknownRelease,
+                 "release " + release_id + " " + version + " is not in the catalogue");
+  }
+  // Each answer holds its bytes in memory: at most max_answer_bytes, and at
+  // most max_downloads_per_client of them being read at once per client.
+  const std::string client = req.peer.organization + "/" + req.peer.common_name;
+  if (!TakeDownloadSlot(client)) {
+    return Error(ErrorCode::kNetBusy, "already " + std::to_string(config.max_downloads_per_client) +
+                                          " bundle downloads in progress for " +
+                                          req.peer.common_name +
+                                          "; try again when one has finished");
+  }
+  struct SlotReturn {
+    Impl* impl;
+    const std::string& client;
+    ~SlotReturn() { impl->ReturnDownloadSlot(client); }
+  } slot_return{this, client};
+  if (config.while_downloading) config.while_downloading(client);
   uint64_t first = 0, last = size == 0 ? 0 : size - 1;
-  int status = 200;
+  bool partial = false;
   if (!req.range.empty()) {
     HENB_ASSIGN_OR_RETURN(auto r, ParseRange(req.range, size));
     first = r.first;
     last = r.second;
-    status = 206;
+    partial = true;
   }
+  const uint64_t cap = std::max<uint64_t>(config.max_answer_bytes, 1);
+  if (size != 0 && last - first + 1 > cap) {
+    last = first + cap - 1;  // the first `cap` bytes of what was asked; the client asks on
+    partial = true;
+  }
+  const int status = partial ? 206 : 200;
   const uint64_t length = size == 0 ? 0 : last - first + 1;
-  if (length > (uint64_t{64} << 20)) {
-    return Error(ErrorCode::kNetTooLarge, "ask for at most 64 MiB at a time (Range)");
-  }
   std::ifstream in(path, std::ios::binary);
   std::string body(length, '\0');
   in.seekg(static_cast<std::streamoff>(first));
@@ -685,6 +745,37 @@ Result<HttpResponse> OamService::Impl::Bundle(const HttpRequest& req, const std:
         "bytes " + std::to_string(first) + "-" + std::to_string(last) + "/" + std::to_string(size));
   }
   return out;
+}
+
+Result<std::string> OamService::Impl::CataloguePath(const ManifestRecord& record) const {
+  const std::string path = BundlePath(record.release_id, record.version);
+  std::error_code ec;
+  if (std::filesystem::exists(path, ec)) return path;
+  const std::string legacy =
+      config.catalogue_dir + "/" + record.release_id + "_" + record.version + ".bundle";
+  if (std::filesystem::exists(legacy, ec)) {
+    auto header = ReadBundleHeader(legacy);
+    if (header.ok() && header->manifest_bytes == record.manifest) return legacy;
+  }
+  return Error(ErrorCode::kPolicyUnknownRelease,
+               "release " + record.release_id + " " + record.version + " is not in the catalogue");
+}
+
+bool OamService::Impl::TakeDownloadSlot(const std::string& client) {
+  std::lock_guard<std::mutex> lock(downloads_mu);
+  int& held = downloads[client];
+  if (held >= config.max_downloads_per_client) {
+    if (held == 0) downloads.erase(client);
+    return false;
+  }
+  ++held;
+  return true;
+}
+
+void OamService::Impl::ReturnDownloadSlot(const std::string& client) {
+  std::lock_guard<std::mutex> lock(downloads_mu);
+  auto it = downloads.find(client);
+  if (it != downloads.end() && --it->second <= 0) downloads.erase(it);
 }
 
 Result<HttpResponse> OamService::Impl::ListAuditJson(const HttpRequest& req) {

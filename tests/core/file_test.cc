@@ -71,5 +71,19 @@ TEST(File, CopiesAtomicallyInChunksAndReportsTheSideThatFailed) {
   EXPECT_EQ(entries, 2u);
 }
 
+TEST(File, SyncsADirectoryAndNamesWhatIsNotOne) {
+  testing::TempDir dir;
+  ASSERT_TRUE(WriteFileAtomic(dir.File("a"), AsBytes("x")).ok());
+  std::filesystem::rename(dir.File("a"), dir.File("b"));
+  EXPECT_TRUE(SyncDirectory(dir.path()).ok());
+  auto missing = SyncDirectory(dir.File("absent"));
+  ASSERT_FALSE(missing.ok());
+  EXPECT_EQ(missing.error().code(), ErrorCode::kNotFound);
+  EXPECT_NE(missing.error().message().find("absent"), std::string::npos);
+  auto file = SyncDirectory(dir.File("b"));  // a file, not a directory
+  ASSERT_FALSE(file.ok());
+  EXPECT_EQ(file.error().code(), ErrorCode::kIo);
+}
+
 }  // namespace
 }  // namespace henbtrust

@@ -8,9 +8,14 @@
 
 #include <gtest/gtest.h>
 
+#include <condition_variable>
 #include <fstream>
+#include <mutex>
+#include <optional>
+#include <thread>
 
 #include "henbtrust/agent/update_agent.h"
+#include "henbtrust/core/file.h"
 #include "henbtrust/net/protocol.h"
 #include "henbtrust/release/manifest.h"
 #include "pve/pve_harness.h"
@@ -48,20 +53,18 @@ class UpdateFlowTest : public ::testing::TestWithParam<std::string> {
     h_ = std::make_unique<PveHarness>(std::move(store), std::vector<std::string>{}, false);
     pve_ = std::make_unique<PveService>(*h_->store, h_->pve->config);
     oam_key_ = *PrivateKey::Generate(KeyType::kEcP256);
-    OamConfig config{oam_key_, h_->dir.File("catalogue")};
-    config.now = [this] { return h_->now.load(); };
-    config.order_ttl = 600;
-    std::filesystem::create_directories(config.catalogue_dir);
-    // In one process the OAM reaches the PVE through its handler, as the operator.
-    PveLink link = [this](const std::string& method, const std::string& target,
-                          const std::string& body) -> Result<HttpResponse> {
-      if (pve_down_) return Error(ErrorCode::kNet, "cannot connect to the PVE (test outage)");
-      HttpRequest r{method, target, "application/json", "", body, {}};
-      r.peer = {true, true, "", "oam", std::string(kRoleOperator), {}};
-      return pve_->Handle(r);
-    };
-    oam_ = std::make_unique<OamService>(*h_->store, link, config);
+    oam_config_.emplace(OamConfig{oam_key_, h_->dir.File("catalogue")});
+    oam_config_->now = [this] { return h_->now.load(); };
+    oam_config_->order_ttl = 600;
+    std::filesystem::create_directories(oam_config_->catalogue_dir);
+    RestartOam([](OamConfig&) {});
     auto server = HttpServer::Start({}, h_->pve->server_tls, [this](const HttpRequest& r) {
+      {
+        std::lock_guard<std::mutex> lock(intercept_mu_);
+        if (intercept_) {
+          if (auto answer = intercept_(r)) return *answer;
+        }
+      }
       return IsOamTarget(r.target) ? oam_->Handle(r) : pve_->Handle(r);
     });
     ASSERT_TRUE(server.ok()) << server.error().ToString();
@@ -100,6 +103,43 @@ class UpdateFlowTest : public ::testing::TestWithParam<std::string> {
     d.agent =
         std::make_unique<UpdateAgent>(*d.client, *d.client, *d.device, oam_key_.Public(), config);
     return d;
+  }
+
+  // A new OamService on the same store and catalogue, with `tweak` applied
+  // to its configuration; call it while no request is in flight.
+  void RestartOam(const std::function<void(OamConfig&)>& tweak) {
+    OamConfig config = *oam_config_;
+    tweak(config);
+    // In one process the OAM reaches the PVE through its handler, as the operator.
+    PveLink link = [this](const std::string& method, const std::string& target,
+                          const std::string& body) -> Result<HttpResponse> {
+      if (pve_down_) return Error(ErrorCode::kNet, "cannot connect to the PVE (test outage)");
+      HttpRequest r{method, target, "application/json", "", body, {}};
+      r.peer = {true, true, "", "oam", std::string(kRoleOperator), {}};
+      return pve_->Handle(r);
+    };
+    oam_ = std::make_unique<OamService>(*h_->store, link, config);
+  }
+
+  // The server answers what `intercept` returns instead of the OAM and PVE
+  // (a man in the middle, or an OAM that replays); nullopt passes on.
+  void Intercept(std::function<std::optional<HttpResponse>(const HttpRequest&)> intercept) {
+    std::lock_guard<std::mutex> lock(intercept_mu_);
+    intercept_ = std::move(intercept);
+  }
+
+  // Writes a bundle of release `release_id` `version` (release counter
+  // `counter`), signed by the fixture's vendors; returns its path.
+  std::string CustomBundle(const std::string& release_id, const std::string& version,
+                           uint64_t counter, const std::string& tag) {
+    auto& fx = h_->fixture;
+    const auto images = fx.DefaultImages(tag);
+    ReleaseManifest m = fx.Manifest(images, counter, version);
+    m.release_id = release_id;
+    const std::string path = fx.dir.File(tag + ".bundle");
+    auto written = WriteBundle(path, m, fx.Sign(m), fx.WriteImages(images, tag));
+    EXPECT_TRUE(written.ok()) << written.error().ToString();
+    return path;
   }
 
   Json Post(const std::string& target, const Json& body, int want) {
@@ -141,8 +181,11 @@ class UpdateFlowTest : public ::testing::TestWithParam<std::string> {
   static testing::PostgresServer* pg_;
   std::unique_ptr<PveHarness> h_;
   std::unique_ptr<PveService> pve_;
-  std::atomic<bool> pve_down_{false};  // the OAM's link to the PVE fails
+  std::atomic<bool> pve_down_{false};    // the OAM's link to the PVE fails
+  std::optional<OamConfig> oam_config_;  // the OAM's, before RestartOam's tweaks
   std::unique_ptr<OamService> oam_;
+  std::mutex intercept_mu_;
+  std::function<std::optional<HttpResponse>(const HttpRequest&)> intercept_;
   std::unique_ptr<HttpServer> server_;
   std::unique_ptr<HttpClient> operator_;
   PrivateKey oam_key_ = *PrivateKey::Generate(KeyType::kEcP256);
@@ -442,6 +485,218 @@ TEST_P(UpdateFlowTest, ASilentDeviceIsRetriedWithBackoffThenFails) {
   ASSERT_EQ(periods.size(), 3u);  // max_attempts 4: three retries, then failed
   EXPECT_EQ(periods[1], 2 * periods[0]);
   EXPECT_EQ(periods[2], 2 * periods[1]);
+}
+
+// A target whose release counter is below that of the device's recorded
+// release is refused at step 1, before anything is signed (the device's
+// floor is not the only guard); an equal counter is no downgrade.
+TEST_P(UpdateFlowTest, RefusesToOpenADowngradeButNotAnEqualCounter) {
+  auto& fx = h_->fixture;
+  const std::string v09 = fx.Bundle("v0.9.bundle", fx.DefaultImages("v0.9"), 0, {0, 1}, "0.9");
+  const std::string v11 = fx.Bundle("v1.1.bundle", fx.DefaultImages("v1.1"), 1, {0, 1}, "1.1");
+  ASSERT_TRUE(oam_->ImportRelease(v09, fx.root, "operator:test").ok());
+  ASSERT_TRUE(oam_->ImportRelease(v11, fx.root, "operator:test").ok());
+  FleetDevice d = AddDevice("floor");  // runs 1.0, release counter 1
+  Json refused = Post("/v1/jobs",
+                      {{"device_id", "floor"}, {"release_id", "henb-fw"}, {"version", "0.9"}}, 409);
+  EXPECT_EQ(refused["error"]["code"], "policy.error");
+  const std::string why = refused["error"].value("message", "");
+  EXPECT_NE(why.find("downgrade"), std::string::npos) << why;
+  EXPECT_NE(why.find("release counter 0"), std::string::npos) << why;
+  auto direct = oam_->OpenJob("floor", "henb-fw", "0.9", "operator:test");
+  ASSERT_FALSE(direct.ok());
+  EXPECT_EQ(direct.error().code(), ErrorCode::kPolicy);
+  EXPECT_FALSE(h_->store->OpenJobFor("floor")->has_value());  // nothing opened, nothing signed
+  Json same = Post("/v1/jobs",
+                   {{"device_id", "floor"}, {"release_id", "henb-fw"}, {"version", "1.1"}}, 201);
+  EXPECT_EQ(same["state"], "opened");
+}
+
+// The install and commit orders of a committed job, replayed to the device
+// within their expiry, are ignored: nothing is installed and nothing is
+// reported, also by a new agent on the same device (the finished job is
+// kept in the device's directory).
+TEST_P(UpdateFlowTest, ADeviceIgnoresReplayedOrdersOfAFinishedJob) {
+  std::vector<FleetDevice> fleet;
+  fleet.push_back(AddDevice("replayed"));
+  FleetDevice& d = fleet[0];
+  Json opened = Post(
+      "/v1/jobs", {{"device_id", "replayed"}, {"release_id", "henb-fw"}, {"version", "2.0"}}, 201);
+  const int64_t id = opened["id"].get<int64_t>();
+  ASSERT_TRUE(d.agent->PollOnce().ok());  // attest
+  ASSERT_TRUE(oam_->Drive().ok());
+  const UpdateJob ordered = **h_->store->GetJob(id);
+  ASSERT_EQ(ordered.state, "ordered");
+  RunToEnd(fleet);
+  const UpdateJob closed = **h_->store->GetJob(id);
+  ASSERT_EQ(closed.state, "committed") << closed.detail;
+  auto reports = std::make_shared<std::atomic<int>>(0);
+  auto replay = [&](UpdateAgent& agent, const std::string& action, const std::string& token) {
+    // Still a valid order: the OAM's signature, this device, not expired.
+    auto order = VerifyDeploymentOrder(token, oam_key_.Public(), "replayed", h_->now);
+    ASSERT_TRUE(order.ok()) << order.error().ToString();
+    EXPECT_EQ(order->action, action);
+    EXPECT_EQ(order->job, id);
+    const std::string poll = Json({{"action", action}, {"job", id}, {"order", token}}).dump();
+    Intercept([poll, reports](const HttpRequest& r) -> std::optional<HttpResponse> {
+      if (r.target == "/v1/agent/reports") ++*reports;
+      if (r.target != "/v1/agent/poll") return std::nullopt;
+      return HttpResponse{200, "application/json", poll, {}};
+    });
+    auto r = agent.PollOnce();
+    Intercept(nullptr);
+    ASSERT_TRUE(r.ok()) << r.error().ToString();
+    EXPECT_NE(r->find("ignored the order of job " + std::to_string(id)), std::string::npos) << *r;
+    EXPECT_EQ(reports->load(), 0);
+    EXPECT_EQ(d.device->journal().phase, UpdatePhase::kNone);
+    EXPECT_EQ(d.device->SlotManifest(d.device->boot_control().active)->version, "2.0");
+    EXPECT_TRUE(d.device->SlotManifest("a").has_value());  // 1.0 not overwritten
+    EXPECT_EQ(d.device->SlotManifest("a")->version, "1.0");
+  };
+  replay(*d.agent, "install", ordered.order);
+  replay(*d.agent, "commit", closed.order);
+  UpdateAgent restarted(*d.client, *d.client, *d.device, oam_key_.Public(), d.agent->config());
+  replay(restarted, "install", ordered.order);
+  auto finished = ReadTextFile(h_->dir.File("replayed") + "/finished-job");
+  EXPECT_TRUE(finished.ok() && *finished == std::to_string(id))
+      << (finished.ok() ? *finished : finished.error().ToString());
+}
+
+// Under the older catalogue names ("<id>_<version>.bundle") release "a_b"
+// version "1" and release "a" version "b_1" shared one file: each is served
+// its own bytes. A catalogue of the older names is still served, but a
+// shared file only for the release whose manifest it holds.
+TEST_P(UpdateFlowTest, ReleasesWhoseOldFileNamesCollideAreEachServedTheirOwnBytes) {
+  auto& fx = h_->fixture;
+  const std::string ab_1 = CustomBundle("a_b", "1", 1, "ab-1");
+  const std::string a_b1 = CustomBundle("a", "b_1", 1, "a-b1");
+  ASSERT_NE(testing::ReadText(ab_1), testing::ReadText(a_b1));
+  auto imported = oam_->ImportRelease(ab_1, fx.root, "operator:test");
+  ASSERT_TRUE(imported.ok()) << imported.error().ToString();
+  imported = oam_->ImportRelease(a_b1, fx.root, "operator:test");
+  ASSERT_TRUE(imported.ok()) << imported.error().ToString();
+  auto get = [&](const std::string& target) {
+    auto r = operator_->Request("GET", target);
+    EXPECT_TRUE(r.ok());
+    return r.ok() ? *r : HttpResponse{0, "", "", {}};
+  };
+  HttpResponse first = get("/v1/releases/a_b/1/bundle");
+  EXPECT_EQ(first.status, 200);
+  EXPECT_EQ(first.body, testing::ReadText(ab_1));
+  HttpResponse second = get("/v1/releases/a/b_1/bundle");
+  EXPECT_EQ(second.status, 200);
+  EXPECT_EQ(second.body, testing::ReadText(a_b1));
+
+  const std::string catalogue = h_->dir.File("catalogue");
+  ASSERT_TRUE(std::filesystem::remove(catalogue + "/a_b@1.bundle"));
+  ASSERT_TRUE(std::filesystem::remove(catalogue + "/a@b_1.bundle"));
+  std::filesystem::copy_file(a_b1, catalogue + "/a_b_1.bundle");  // the last import's
+  second = get("/v1/releases/a/b_1/bundle");
+  EXPECT_EQ(second.status, 200);
+  EXPECT_EQ(second.body, testing::ReadText(a_b1));
+  first = get("/v1/releases/a_b/1/bundle");
+  EXPECT_EQ(first.status, 404) << first.body.substr(0, 200);
+  // Importing it again gives it its own name.
+  ASSERT_TRUE(oam_->ImportRelease(ab_1, fx.root, "operator:test").ok());
+  EXPECT_EQ(get("/v1/releases/a_b/1/bundle").body, testing::ReadText(ab_1));
+}
+
+// No answer carries more than max_answer_bytes (8 MiB by default; 100 here):
+// a request without Range, or a range asking for more, gets the first part
+// as 206 with its Content-Range, and the agent asks on until it has it all.
+TEST_P(UpdateFlowTest, BundleAnswersAreCappedAndTheAgentAsksForTheRest) {
+  constexpr size_t kCap = 100;
+  RestartOam([](OamConfig& c) { c.max_answer_bytes = kCap; });
+  const std::string whole = testing::ReadText(v2_);
+  ASSERT_GT(whole.size(), 3 * kCap);
+  const std::string total = "/" + std::to_string(whole.size());
+  auto get = [&](const std::string& range) {
+    std::vector<std::pair<std::string, std::string>> headers;
+    if (!range.empty()) headers.emplace_back("Range", range);
+    auto r = operator_->Request("GET", "/v1/releases/henb-fw/2.0/bundle", "", "", headers);
+    EXPECT_TRUE(r.ok());
+    return r.ok() ? *r : HttpResponse{0, "", "", {}};
+  };
+  auto content_range = [](const HttpResponse& r) {
+    for (const auto& [name, value] : r.headers) {
+      if (name == "Content-Range") return value;
+    }
+    return std::string();
+  };
+  HttpResponse r = get("");
+  EXPECT_EQ(r.status, 206);
+  EXPECT_EQ(r.body, whole.substr(0, kCap));
+  EXPECT_EQ(content_range(r), "bytes 0-99" + total);
+  r = get("bytes=10-");
+  EXPECT_EQ(r.status, 206);
+  EXPECT_EQ(r.body, whole.substr(10, kCap));
+  EXPECT_EQ(content_range(r), "bytes 10-109" + total);
+  r = get("bytes=10-19");
+  EXPECT_EQ(r.status, 206);
+  EXPECT_EQ(r.body, whole.substr(10, 10));
+  r = get("bytes=" + std::to_string(whole.size() - 5) + "-");
+  EXPECT_EQ(r.status, 206);
+  EXPECT_EQ(r.body, whole.substr(whole.size() - 5));
+
+  // The agent asks for 4096 bytes at a time and gets 100.
+  std::vector<FleetDevice> fleet;
+  fleet.push_back(AddDevice("capped"));
+  Json job = Post("/v1/jobs",
+                  {{"device_id", "capped"}, {"release_id", "henb-fw"}, {"version", "2.0"}}, 201);
+  RunToEnd(fleet);
+  EXPECT_EQ(Get("/v1/jobs/" + std::to_string(job["id"].get<int64_t>()))["state"], "committed");
+  EXPECT_EQ(testing::ReadText(h_->dir.File("capped-downloads") + "/henb-fw@2.0.bundle"), whole);
+}
+
+// A client's bundle requests are served at most max_downloads_per_client
+// (2) at once, each holding its answer in memory: a third gets 429
+// net.busy, another client is served, and the slots come back.
+TEST_P(UpdateFlowTest, AClientGetsAtMostTwoBundleDownloadsAtOnce) {
+  std::mutex mu;
+  std::condition_variable cv;
+  int held = 0;
+  bool go = false;
+  RestartOam([&](OamConfig& c) {
+    c.while_downloading = [&](const std::string& client) {
+      if (client.find("/greedy") == std::string::npos) return;
+      std::unique_lock<std::mutex> lock(mu);
+      ++held;
+      cv.notify_all();
+      cv.wait(lock, [&] { return go; });
+    };
+  });
+  auto request = [](const std::string& device) {
+    HttpRequest r{"GET", "/v1/releases/henb-fw/2.0/bundle", "", "bytes=0-99", "", {}};
+    r.peer = {true, true, "", device, std::string(kRoleDevice), {}};
+    return r;
+  };
+  std::vector<HttpResponse> answers(2);
+  std::vector<std::thread> threads;
+  for (size_t i = 0; i < answers.size(); ++i) {
+    threads.emplace_back([&, i] { answers[i] = oam_->Handle(request("greedy")); });
+  }
+  bool both_in = false;
+  {
+    std::unique_lock<std::mutex> lock(mu);
+    both_in = cv.wait_for(lock, std::chrono::seconds(30), [&] { return held == 2; });
+  }
+  const HttpResponse third = oam_->Handle(request("greedy"));
+  const HttpResponse other = oam_->Handle(request("modest"));
+  {
+    std::lock_guard<std::mutex> lock(mu);
+    go = true;
+  }
+  cv.notify_all();
+  for (auto& t : threads) t.join();
+  ASSERT_TRUE(both_in);
+  EXPECT_EQ(third.status, 429) << third.body;
+  EXPECT_EQ(Json::parse(third.body, nullptr, false)["error"]["code"], "net.busy") << third.body;
+  EXPECT_EQ(other.status, 206) << other.body;
+  for (const auto& a : answers) {
+    EXPECT_EQ(a.status, 206) << a.body;
+    EXPECT_EQ(a.body, testing::ReadText(v2_).substr(0, 100));
+  }
+  EXPECT_EQ(oam_->Handle(request("greedy")).status, 206);  // the slots came back
 }
 
 INSTANTIATE_TEST_SUITE_P(Backends, UpdateFlowTest, ::testing::Values("sqlite", "postgres"),

@@ -11,6 +11,7 @@
 #include "henbtrust/crypto/keys.h"
 #include "henbtrust/device/device.h"
 #include "henbtrust/net/http.h"
+#include "henbtrust/net/protocol.h"
 #include "henbtrust/release/trust.h"
 
 namespace henbtrust {
@@ -50,6 +51,18 @@ class UpdateAgent {
   Result<std::string> Rollback(int64_t job, const std::string& token);
   // Downloads the bundle into download_dir, resuming a partial file.
   Result<std::string> Download(const std::string& release_id, const std::string& version);
+  // The highest job id this device has finished, from DIR/finished-job of
+  // the device's directory (0 if none yet). Jobs grow per OAM store and a
+  // device has one open job at a time, so an order for a job at or below it
+  // is a replay and is refused. kDeviceState if the file is unreadable.
+  Result<int64_t> FinishedJob() const;
+  // Raises DIR/finished-job to `job` (written atomically; never lowered).
+  Status MarkFinished(int64_t job);
+  // Verifies `token` as the OAM's `action` order for `job` (kPolicyOrder
+  // otherwise), then records every job below it as finished. The caller has
+  // checked that `job` itself is not finished.
+  Result<DeploymentOrder> VerifyOrder(int64_t job, const std::string& token,
+                                      const std::string& action);
   Status SendReport(int64_t job, const std::string& kind, const std::string& detail,
                     ByteView nonce);
 

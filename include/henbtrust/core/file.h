@@ -24,4 +24,10 @@ Status WriteFileAtomic(const std::string& path, ByteView data, unsigned mode = 0
 // whatever its size).
 Status CopyFileAtomic(const std::string& from, const std::string& to, unsigned mode = 0644);
 
+// fsyncs the directory `dir`, so that the names created, renamed or removed
+// in it so far survive a power loss (a rename is durable only once its
+// directory is). kNotFound if it does not exist, kIo if it is not a directory
+// or cannot be synced.
+Status SyncDirectory(const std::string& dir);
+
 }  // namespace henbtrust

@@ -8,6 +8,8 @@
 //   DIR/boot-control.json   active slot, trial slot, attempts left, last fall back
 //   DIR/journal.json        the pending update and its phase
 //   DIR/identity.json       hardware model
+//   DIR/finished-job        written by the update agent: the highest OAM job
+//                           id it has finished (docs/device.md)
 // Every write is a temporary file, fsync, rename, fsync of the directory.
 // A Device serves one caller at a time.
 #pragma once
@@ -93,6 +95,8 @@ class Device {
   // The manifest installed in `slot`, if the slot holds a complete release.
   std::optional<ReleaseManifest> SlotManifest(const std::string& slot) const;
   std::string SlotDir(const std::string& slot) const;
+  // The device's directory, for the agent's own state (DIR/finished-job).
+  const std::string& dir() const { return dir_; }
 
  private:
   Device(std::string dir, std::unique_ptr<Tre> tre, DeviceOptions options)

@@ -27,12 +27,23 @@ using PveLink = std::function<Result<HttpResponse>(
     const std::string& method, const std::string& target, const std::string& body)>;
 
 struct OamConfig {
-  PrivateKey order_key;       // signs deployment orders (ES256)
-  std::string catalogue_dir;  // imported bundles, <release_id>_<version>.bundle
-  int64_t order_ttl = 900;    // seconds a device has to act on an instruction
-  int max_attempts = 4;       // missed deadlines (or rejected bundles) before a job fails
-  int64_t pve_retry = 5;      // seconds before asking an unreachable PVE again
+  PrivateKey order_key;  // signs deployment orders (ES256)
+  // Imported bundles, <release_id>@<version>.bundle ('@' is in neither part,
+  // so no two releases share a name).
+  std::string catalogue_dir;
+  int64_t order_ttl = 900;  // seconds a device has to act on an instruction
+  int max_attempts = 4;     // missed deadlines (or rejected bundles) before a job fails
+  int64_t pve_retry = 5;    // seconds before asking an unreachable PVE again
   std::function<int64_t()> now = nullptr;  // Unix seconds; the system clock by default
+  // The most bundle bytes one answer carries: a request for more (or without
+  // Range, for a larger bundle) gets the first this many as 206 Partial
+  // Content, and the client asks for the rest.
+  size_t max_answer_bytes = size_t{8} << 20;
+  // Bundle requests served at once per client certificate (role and CN);
+  // beyond it 429 net.busy.
+  int max_downloads_per_client = 2;
+  // Tests only: called while a bundle request holds its download slot.
+  std::function<void(const std::string& client)> while_downloading = nullptr;
 };
 
 // Job states (docs/oam.md). Open: the first five.
@@ -68,7 +79,10 @@ class OamService {
                                     const std::string& actor);
 
   // Step 1 for one device. kPolicyUnknownDevice, kPolicyUnknownRelease,
-  // kPolicyJobConflict (an open job exists) or kPolicy (nothing to do).
+  // kPolicyJobConflict (an open job exists) or kPolicy (revoked, another
+  // hardware model, the release it runs, or a downgrade: a release counter
+  // below that of the device's recorded release; an equal counter is allowed,
+  // as the device's anti-rollback floor allows it).
   Result<UpdateJob> OpenJob(const std::string& device_id, const std::string& release_id,
                             const std::string& version, const std::string& actor);
 
