@@ -14,6 +14,7 @@
 #include "henbtrust/core/bytes.h"
 #include "henbtrust/crypto/x509.h"
 #include "henbtrust/release/trust.h"
+#include "henbtrust/store/audit_anchor.h"
 #include "henbtrust/tpm/tre.h"
 
 namespace henbtrust::cli {
@@ -45,6 +46,17 @@ void BlockStopSignals();
 int WaitForStopSignal();
 // Writes `port` to `path` (a service's --port-file); nothing if `path` is empty.
 Status WritePortFile(const std::string& path, uint16_t port);
+
+// A service's audit anchor: DIR/audit.anchor signed with DIR/audit.key. An
+// older directory without audit.key gets one, with a note on stderr naming
+// `who` (e.g. "henbtrust server").
+Result<AuditAnchor> OpenServiceAuditAnchor(const std::string& dir, const std::string& who);
+// One anchor.Advance(store). A failure is printed on stderr (once while it
+// stays the same; `last_error` keeps it between calls, owned by the caller)
+// and the service goes on serving: the log was tampered with when it is
+// store.audit-broken or a bad signature, else the store or the file failed.
+void AdvanceAuditAnchor(AuditAnchor& anchor, Store& store, const std::string& who,
+                        std::string& last_error);
 
 // Reads a self-signed trust root file.
 Result<TrustRoot> LoadTrustRoot(const std::string& path);

@@ -66,6 +66,40 @@ int WaitForStopSignal() {
   return sig;
 }
 
+Result<AuditAnchor> OpenServiceAuditAnchor(const std::string& dir, const std::string& who) {
+  bool created = false;
+  auto anchor = OpenDirectoryAuditAnchor(dir, &created);
+  if (!anchor.ok()) {
+    return anchor.error().WithContext("audit anchor " + dir +
+                                      "/audit.anchor (check the log with henbtrust server status)");
+  }
+  if (created) {
+    std::cerr << who << ": note: " << dir << " had no audit key; created " << dir
+              << "/audit.key and audit.pub to sign the audit log's checkpoints\n";
+  }
+  return anchor;
+}
+
+void AdvanceAuditAnchor(AuditAnchor& anchor, Store& store, const std::string& who,
+                        std::string& last_error) {
+  auto st = anchor.Advance(store);
+  if (st.ok()) {
+    if (!last_error.empty()) std::cerr << who << ": audit log anchored again\n";
+    last_error.clear();
+    return;
+  }
+  const std::string error = st.error().ToString();
+  if (error == last_error) return;
+  last_error = error;
+  const ErrorCode code = st.error().code();
+  if (code == ErrorCode::kStoreAuditBroken || code == ErrorCode::kCryptoBadSignature) {
+    std::cerr << who << ": AUDIT LOG TAMPERED WITH (its last checkpoint is kept; nothing "
+              << "newer is signed): " << error << "\n";
+  } else {
+    std::cerr << who << ": audit log not anchored: " << error << "\n";
+  }
+}
+
 Status WritePortFile(const std::string& path, uint16_t port) {
   if (path.empty()) return OkStatus();
   return WriteFileAtomic(path, AsBytes(std::to_string(port) + "\n"));

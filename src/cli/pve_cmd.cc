@@ -1,5 +1,7 @@
 // henbtrust pve: set up, run and feed the Platform Validation Entity.
+#include <condition_variable>
 #include <iostream>
+#include <mutex>
 #include <thread>
 
 #include "cli/commands.h"
@@ -29,6 +31,7 @@ struct ServeArgs {
 
 int RunInit(const std::string& dir, const std::vector<std::string>& hosts) {
   if (auto st = InitPveDirectory(dir, hosts); !st.ok()) return Fail(st.error());
+  if (auto st = CreateAuditKey(dir); !st.ok()) return Fail(st.error());
   std::cout << "PVE directory " << dir << " created:\n"
             << "  ca.pem, ca.key            the PVE CA (issues device certificates at enrollment)\n"
             << "  server.pem, server.key    TLS server identity for:";
@@ -37,6 +40,7 @@ int RunInit(const std::string& dir, const std::vector<std::string>& hosts) {
             << "  operator.*, segw.*        client identities for the OAM/operators and the SeGW\n"
             << "  pve-client.*              the PVE's identity towards device agents (pull)\n"
             << "  ear.key, ear.pub          signs attestation results (ES256)\n"
+            << "  audit.key, audit.pub      signs the audit log's checkpoints\n"
             << "Next: henbtrust pve import-release --dir " << dir
             << " --trust-root ROOT BUNDLE, then henbtrust pve serve --dir " << dir
             << " --manufacturer-ca CA.pem\n";
@@ -60,6 +64,9 @@ int RunServe(const ServeArgs& a) {
   if (!store.ok()) return Fail(store.error());
   auto endpoint = ParseHostPort(a.listen);
   if (!endpoint.ok()) return Fail(endpoint.error());
+  auto anchor = OpenServiceAuditAnchor(a.dir, "henbtrust pve");
+  if (!anchor.ok()) return Fail(anchor.error());
+  std::string anchor_error;  // the anchoring thread's, then this one's after it ended
 
   // Signals are taken by WaitForStopSignal below, not by the server threads.
   BlockStopSignals();
@@ -79,9 +86,28 @@ int RunServe(const ServeArgs& a) {
   std::cerr << "henbtrust pve: serving https://" << options.address << ":" << (*server)->port()
             << " with " << options.threads << " threads, store " << (*store)->Backend()
             << "; SIGINT or SIGTERM stops\n";
+  // The audit log's head is anchored every 500 ms, and once more at the end.
+  std::mutex mu;
+  std::condition_variable cv;
+  bool stopping = false;
+  std::thread anchoring([&] {
+    std::unique_lock<std::mutex> lock(mu);
+    while (!cv.wait_for(lock, std::chrono::milliseconds(500), [&] { return stopping; })) {
+      lock.unlock();
+      AdvanceAuditAnchor(*anchor, **store, "henbtrust pve", anchor_error);
+      lock.lock();
+    }
+  });
   const int sig = WaitForStopSignal();
   std::cerr << "henbtrust pve: signal " << sig << ", finishing requests in flight\n";
+  {
+    std::lock_guard<std::mutex> lock(mu);
+    stopping = true;
+  }
+  cv.notify_all();
+  anchoring.join();
   (*server)->Stop();
+  AdvanceAuditAnchor(*anchor, **store, "henbtrust pve", anchor_error);
   return kExitOk;
 }
 

@@ -43,6 +43,7 @@ PveLink NoPve() {
 
 int RunInit(const std::string& dir, const std::vector<std::string>& hosts) {
   if (auto st = InitPveDirectory(dir, hosts); !st.ok()) return Fail(st.error());
+  if (auto st = CreateAuditKey(dir); !st.ok()) return Fail(st.error());
   auto key = PrivateKey::Generate(KeyType::kEcP256);
   if (!key.ok()) return Fail(key.error());
   if (auto st = WriteFileAtomic(dir + "/oam.key", AsBytes(key->ToPem()), 0600); !st.ok())
@@ -55,6 +56,7 @@ int RunInit(const std::string& dir, const std::vector<std::string>& hosts) {
   std::cout << "server directory " << dir << " created:\n"
             << "  ca.pem                    trust anchor devices and operators need\n"
             << "  oam.pub                   verifies deployment orders (give it to devices)\n"
+            << "  audit.pub                 verifies the audit log's signed checkpoints\n"
             << "  operator.pem, .key        the operator's client identity\n"
             << "  oam.key, ear.key, ...     signing keys; keep them here\n"
             << "Next: henbtrust server import-release --dir " << dir
@@ -88,6 +90,9 @@ int RunServer(const RunArgs& a) {
   if (!store.ok()) return Fail(store.error());
   auto endpoint = ParseHostPort(a.listen);
   if (!endpoint.ok()) return Fail(endpoint.error());
+  auto anchor = OpenServiceAuditAnchor(a.dir, "henbtrust server");
+  if (!anchor.ok()) return Fail(anchor.error());
+  std::string anchor_error;  // the driver thread's, then this one's after it ended
 
   BlockStopSignals();
 
@@ -160,6 +165,7 @@ int RunServer(const RunArgs& a) {
       auto moved = oam.Drive();
       if (!moved.ok())
         std::cerr << "henbtrust server: driver: " << moved.error().ToString() << "\n";
+      AdvanceAuditAnchor(*anchor, **store, "henbtrust server", anchor_error);
       lock.lock();
     }
   });
@@ -175,6 +181,7 @@ int RunServer(const RunArgs& a) {
   cv.notify_all();
   driver.join();
   (*server)->Stop();
+  AdvanceAuditAnchor(*anchor, **store, "henbtrust server", anchor_error);
   return kExitOk;
 }
 
@@ -294,12 +301,31 @@ int RunStatus(const std::string& dir, const std::string& store_location,
       }
     }
   }
-  auto entries = VerifyAuditChain(**store);
+  // The head as last anchored by a service of this directory, if one has.
+  auto checkpoint = LoadAuditCheckpoint(dir + "/audit.anchor");
+  if (!checkpoint.ok()) return Fail(checkpoint.error());
+  std::optional<PublicKey> audit_key;
+  if (*checkpoint) {
+    auto pem = ReadTextFile(dir + "/audit.pub");
+    if (!pem.ok()) return Fail(pem.error().WithContext("the audit log's checkpoint needs it"));
+    auto key = PublicKey::FromPem(*pem);
+    if (!key.ok()) return Fail(key.error().WithContext(dir + "/audit.pub"));
+    audit_key = std::move(key).value();
+  }
+  const AuditCheckpoint* anchor = *checkpoint ? &**checkpoint : nullptr;
+  auto entries = VerifyAuditChain(**store, anchor, audit_key ? &*audit_key : nullptr);
   if (!entries.ok()) {
     std::cout << "audit log: BROKEN: " << entries.error().message() << "\n";
     return kExitInvalid;
   }
-  std::cout << "audit log: " << *entries << " entries, hash chain verified\n";
+  std::cout << "audit log: " << *entries << " entries, hash chain verified";
+  if (anchor != nullptr) {
+    std::cout << ", anchored at entry " << anchor->seq << " (signed checkpoint of "
+              << AuditCheckpointTime(*anchor) << ")\n";
+  } else {
+    std::cout << "; its head is not anchored (no " << dir
+              << "/audit.anchor: a truncated or rewritten log would not be detected)\n";
+  }
   return kExitOk;
 }
 

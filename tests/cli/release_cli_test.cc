@@ -2,6 +2,7 @@
 #include <gtest/gtest.h>
 #include <sys/resource.h>
 #include <sys/wait.h>
+#include <unistd.h>
 
 #include <nlohmann/json.hpp>
 
@@ -159,6 +160,45 @@ TEST_F(ReleaseCli, ImportingALargeBundleIntoTheServerKeepsMemoryBounded) {
     if (e.is_regular_file() && e.file_size() == std::filesystem::file_size(bundle)) ++kept;
   }
   EXPECT_EQ(kept, 1u) << "the catalogue keeps one copy of the bundle";
+}
+
+// The audit log's head, anchored by `server run`, checked by `server status`.
+TEST_F(ReleaseCli, ServerStatusDetectsATruncatedAuditLogOnceAnchored) {
+  const std::string srv = dir_.File("srv");
+  ASSERT_EQ(testing::Run(cli_ + " server init --dir " + srv).exit_code, 0);
+  EXPECT_TRUE(ReadFile(srv + "/audit.key").ok());
+  EXPECT_TRUE(ReadFile(srv + "/audit.pub").ok());
+  auto imported = testing::Run(cli_ + " server import-release --dir " + srv + " --trust-root " +
+                               ex_ + "/trust-root " + ex_ + "/release.bundle");
+  ASSERT_EQ(imported.exit_code, 0) << imported.err;  // one audit entry
+  auto status = testing::Run(cli_ + " server status --dir " + srv);
+  EXPECT_EQ(status.exit_code, 0) << status.err;
+  EXPECT_NE(status.out.find("audit log: 1 entries, hash chain verified; its head is not anchored"),
+            std::string::npos)
+      << status.out;
+
+  {
+    testing::Background server(cli_ + " server run --dir " + srv +
+                                   " --listen 127.0.0.1:0 --port-file " + dir_.File("port"),
+                               dir_.File("server.log"));
+    ASSERT_NE(testing::WaitForPortFile(dir_.File("port")), 0);
+    for (int i = 0; i < 100 && !ReadFile(srv + "/audit.anchor").ok(); ++i) usleep(100'000);
+  }
+  status = testing::Run(cli_ + " server status --dir " + srv);
+  EXPECT_EQ(status.exit_code, 0) << status.err;
+  EXPECT_NE(status.out.find("audit log: 1 entries, hash chain verified, anchored at entry 1 "
+                            "(signed checkpoint of 20"),
+            std::string::npos)
+      << status.out;
+
+  // The database's owner deletes the newest entry: the chain alone would pass.
+  ASSERT_EQ(testing::Run("sqlite3 " + srv + "/henbtrust.db 'DELETE FROM audit'").exit_code, 0);
+  status = testing::Run(cli_ + " server status --dir " + srv);
+  EXPECT_EQ(status.exit_code, 1);
+  EXPECT_NE(
+      status.out.find("audit log: BROKEN: entries after 0 are missing: the log was truncated"),
+      std::string::npos)
+      << status.out;
 }
 
 }  // namespace
