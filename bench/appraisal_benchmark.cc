@@ -98,7 +98,7 @@ void BM_ServicePushAppraisal(benchmark::State& state) {
   spec.common_name = "CA";
   spec.is_ca = true;
   const Certificate ca = *IssueCertificate(spec, key.Public(), key, nullptr);
-  PveService service(*store, PveConfig{.ca = ca, .ca_key = key, .ear_key = key});
+  PveService service(*store, PveConfig{.client_ca = ca, .client_ca_key = key, .ear_key = key});
   HttpRequest nonce_req{"POST", "/v1/nonces", "application/json", "", "{}", {}};
   nonce_req.peer = {true, true, "", s.device.device_id, std::string(kRoleDevice), {}};
   HttpRequest evidence_req = nonce_req;

@@ -52,6 +52,7 @@
 #include "henbtrust/crypto/digest.h"
 #include "henbtrust/crypto/x509.h"
 #include "henbtrust/release/bundle.h"
+#include "henbtrust/tpm/credential.h"
 #include "henbtrust/tpm/soft_tre.h"
 #include "henbtrust/tpm/structures.h"
 
@@ -405,10 +406,8 @@ int Run(const RunArgs& a) {
       for (const auto& c : release.components)
         (void)d.tre->MeasureComponent(c.pcr, {c.id, c.version}, c.sha256);
       if (a.with_log) d.log_base64 = Base64Encode(d.tre->event_log().Serialize());
-      CertificateSpec spec;
-      spec.common_name = "EK";
       auto ek = ParseTpmPublic(d.tre->EkPublic());
-      auto cert = IssueCertificate(spec, ek->key, *mfr_key, &*mfr);
+      auto cert = IssueEkCertificate(ek->key, *mfr_key, *mfr);
       char id[32];
       std::snprintf(id, sizeof id, "load-%06d", i);
       EnrollmentRequest req{

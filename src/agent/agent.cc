@@ -7,6 +7,7 @@
 #include "henbtrust/core/file.h"
 #include "henbtrust/core/json_text.h"
 #include "henbtrust/crypto/keys.h"
+#include "henbtrust/net/api.h"
 #include "henbtrust/net/protocol.h"
 #include "henbtrust/tpm/quote_verifier.h"
 
@@ -19,7 +20,7 @@ using Json = nlohmann::json;
 constexpr size_t kMaxNonce = 64;
 
 Error Refused(const std::string& what, const HttpResponse& answer) {
-  const Json body = Json::parse(answer.body, nullptr, false);
+  const Json body = api::ParseUntrustedJson(answer.body);
   std::string detail = answer.body.substr(0, 300);
   if (body.is_object() && body.contains("error") && body["error"].is_object()) {
     detail = body["error"].value("code", "") + ": " + body["error"].value("message", "");
@@ -29,7 +30,7 @@ Error Refused(const std::string& what, const HttpResponse& answer) {
 }
 
 Result<Json> JsonOf(const HttpResponse& answer) {
-  Json body = Json::parse(answer.body, nullptr, false);
+  Json body = api::ParseUntrustedJson(answer.body);
   if (!body.is_object()) return Error(ErrorCode::kNetStatus, "the PVE answered with non-JSON");
   return body;
 }
@@ -71,7 +72,12 @@ Result<DeviceCredentials> Enroll(const std::string& host, uint16_t port,
   HENB_ASSIGN_OR_RETURN(Bytes blob, Base64Of(c, "credential_blob"));
   HENB_ASSIGN_OR_RETURN(Bytes secret_enc, Base64Of(c, "encrypted_secret"));
   HENB_ASSIGN_OR_RETURN(Bytes secret, tre.ActivateCredential(blob, secret_enc));
-  const Json proof = {{"secret", Base64Encode(secret)}};
+  // The secret stays here: the proof binds it to the TLS key sent above.
+  const Bytes spki = tls_key.Public().ToDer();
+  HENB_ASSIGN_OR_RETURN(Bytes signature, tls_key.Sign(SignatureScheme::kEcdsa, HashAlg::kSha256,
+                                                      ActivationContext(request.device_id, spki)));
+  const Json proof = {{"proof", Base64Encode(ActivationProof(secret, request.device_id, spki))},
+                      {"tls_signature", Base64Encode(signature)}};
   HENB_ASSIGN_OR_RETURN(
       HttpResponse issued,
       client->Request("POST", "/v1/enrollments/" + request.device_id + "/activation",
@@ -79,15 +85,21 @@ Result<DeviceCredentials> Enroll(const std::string& host, uint16_t port,
   if (issued.status != 200) return Refused("credential activation", issued);
   HENB_ASSIGN_OR_RETURN(Json i, JsonOf(issued));
   if (!i.contains("device_certificate") || !i["device_certificate"].is_string() ||
-      !i.contains("ca_certificate") || !i["ca_certificate"].is_string()) {
+      !i.contains("ca_certificate") || !i["ca_certificate"].is_string() ||
+      !i.contains("client_ca_certificate") || !i["client_ca_certificate"].is_string()) {
     return Error(ErrorCode::kNetStatus, "the PVE's answer lacks the device certificate");
   }
   return DeviceCredentials{i["device_certificate"].get<std::string>(), tls_key.ToPem(),
-                           i["ca_certificate"].get<std::string>()};
+                           i["ca_certificate"].get<std::string>(),
+                           i["client_ca_certificate"].get<std::string>()};
 }
 
 TlsConfig DeviceTls(const DeviceCredentials& credentials) {
   return {credentials.certificate_pem, credentials.private_key_pem, credentials.ca_pem};
+}
+
+TlsConfig ResponderTls(const DeviceCredentials& credentials) {
+  return {credentials.certificate_pem, credentials.private_key_pem, credentials.client_ca_pem};
 }
 
 Result<std::string> EvidenceJson(Tre& tre, ByteView nonce,
@@ -171,7 +183,7 @@ Result<PushNonce> FetchNonce(HttpClient& pve) {
 
 bool IsNonceRefusal(const HttpResponse& r) {
   if (r.status != 409) return false;
-  const Json body = Json::parse(r.body, nullptr, false);
+  const Json body = api::ParseUntrustedJson(r.body);
   return body.is_object() && body.contains("error") && body["error"].is_object() &&
          body["error"].value("code", "") == ErrorCodeName(ErrorCode::kPolicyNonce);
 }
@@ -199,7 +211,7 @@ Result<HttpResponse> AttestOnce(HttpClient& pve, Tre& tre, bool with_log, PushNo
 }
 
 Result<PushNonce> NonceFromAnswer(const std::string& body) {
-  const Json n = Json::parse(body, nullptr, false);
+  const Json n = api::ParseUntrustedJson(body);
   if (!n.is_object()) return Error(ErrorCode::kNetStatus, "the PVE answered with non-JSON");
   return NonceFrom(n);
 }
@@ -216,9 +228,9 @@ std::optional<PushNonce> NextNonceFromResult(const std::string& body) {
       if (!quick->ok()) return std::nullopt;
       return std::move(*quick).value();
     }
-    next_nonce = Json::parse(scan.value, nullptr, false);
+    next_nonce = api::ParseUntrustedJson(scan.value);
   } else {
-    Json result = Json::parse(body, nullptr, false);
+    Json result = api::ParseUntrustedJson(body);
     if (!result.is_object() || !result.contains("next_nonce")) return std::nullopt;
     next_nonce = std::move(result["next_nonce"]);
   }
@@ -234,7 +246,7 @@ HttpHandler IntegrityResponder(Tre& tre, std::mutex& tre_mu) {
       return Answer(404, "net.not-found", "no endpoint " + req.method + " " + req.target);
     if (!req.peer.verified || req.peer.organization != kRolePve)
       return Answer(401, "net.unauthenticated", "only the PVE may request evidence");
-    const Json body = Json::parse(req.body, nullptr, false);
+    const Json body = api::ParseUntrustedJson(req.body);
     if (!body.is_object() || !body.contains("nonce") || !body["nonce"].is_string() ||
         !body.contains("pcr_selection") || !body["pcr_selection"].is_string()) {
       return Answer(400, "net.bad-request", "expected {nonce, pcr_selection}");

@@ -7,6 +7,7 @@
 
 #include "henbtrust/agent/agent.h"
 #include "henbtrust/core/file.h"
+#include "henbtrust/net/api.h"
 #include "henbtrust/net/protocol.h"
 #include "henbtrust/release/manifest.h"
 
@@ -61,7 +62,7 @@ Result<std::string> UpdateAgent::PollOnce() {
   HENB_ASSIGN_OR_RETURN(HttpResponse answer,
                         oam_.Request("POST", "/v1/agent/poll", "application/json", "{}"));
   if (answer.status != 200) return Refused("poll", answer);
-  const Json body = Json::parse(answer.body, nullptr, false);
+  const Json body = api::ParseUntrustedJson(answer.body);
   if (!body.is_object() || !body.contains("action") || !body["action"].is_string()) {
     return Error(ErrorCode::kNetStatus, "the OAM's poll answer has no action");
   }
@@ -81,7 +82,7 @@ Result<std::string> UpdateAgent::PollOnce() {
   }
   if (action == "attest") {
     HENB_ASSIGN_OR_RETURN(HttpResponse r, AttestOnce(pve_, device_.tre()));
-    const Json result = Json::parse(r.body, nullptr, false);
+    const Json result = api::ParseUntrustedJson(r.body);
     return "attest: " + (result.is_object() ? result.value("status", std::to_string(r.status))
                                             : std::to_string(r.status));
   }

@@ -39,7 +39,9 @@ Result<DeviceCredentials> Credentials(const AgentArgs& a, Device& device, const 
   const std::string dir = a.dir + "/agent";
   auto cert = ReadTextFile(dir + "/device.pem");
   auto key = ReadTextFile(dir + "/device.key");
-  if (cert.ok() && key.ok()) return DeviceCredentials{*cert, *key, ca_pem};
+  auto client_ca = ReadTextFile(dir + "/client-ca.pem");
+  if (cert.ok() && key.ok() && client_ca.ok())
+    return DeviceCredentials{*cert, *key, ca_pem, *client_ca};
   if (a.ek_cert.empty()) {
     return Error(ErrorCode::kInvalidArgument,
                  "not enrolled yet: give --ek-cert (the TPM manufacturer's EK certificate)");
@@ -58,6 +60,7 @@ Result<DeviceCredentials> Credentials(const AgentArgs& a, Device& device, const 
   std::filesystem::create_directories(dir, ec);
   HENB_TRY(WriteFileAtomic(dir + "/device.pem", AsBytes(creds.certificate_pem)));
   HENB_TRY(WriteFileAtomic(dir + "/device.key", AsBytes(creds.private_key_pem), 0600));
+  HENB_TRY(WriteFileAtomic(dir + "/client-ca.pem", AsBytes(creds.client_ca_pem)));
   std::cout << "enrolled " << a.device_id << " (" << device.tre().Kind() << " TrE, release "
             << running->version << ")" << std::endl;
   return creds;
@@ -109,9 +112,8 @@ int RunAgent(const AgentArgs& a) {
     options.address = listen.first;
     options.port = listen.second;
     options.threads = 1;
-    auto server =
-        HttpServer::Start(options, {creds->certificate_pem, creds->private_key_pem, *ca_pem},
-                          IntegrityResponder((*device)->tre(), tre_mu));
+    auto server = HttpServer::Start(options, ResponderTls(*creds),
+                                    IntegrityResponder((*device)->tre(), tre_mu));
     if (!server.ok()) return Fail(server.error().WithContext("--listen " + a.listen));
     responder = std::move(server).value();
     std::cout << "answering integrity requests on " << a.listen << std::endl;

@@ -15,6 +15,7 @@
 #include "henbtrust/core/file.h"
 #include "henbtrust/crypto/x509.h"
 #include "henbtrust/release/bundle.h"
+#include "henbtrust/tpm/credential.h"
 #include "henbtrust/tpm/soft_tre.h"
 #include "henbtrust/tpm/structures.h"
 
@@ -90,9 +91,7 @@ int RunFleet(const FleetArgs& a) {
     // The factory's EK certificate.
     auto ek = ParseTpmPublic(d.device->tre().EkPublic());
     if (!ek.ok()) return Fail(ek.error());
-    CertificateSpec spec;
-    spec.common_name = d.id + " EK";
-    auto ek_cert = IssueCertificate(spec, ek->key, *mfr_key, &*mfr);
+    auto ek_cert = IssueEkCertificate(ek->key, *mfr_key, *mfr, d.id + " EK");
     if (!ek_cert.ok()) return Fail(ek_cert.error());
     EnrollmentRequest req{d.id, model, factory.release_id, factory.version, ek_cert->ToDer(), ""};
     auto creds = Enroll(pve_endpoint->first, pve_endpoint->second, *ca_pem, d.device->tre(), req);

@@ -32,9 +32,11 @@ struct ServeArgs {
 int RunInit(const std::string& dir, const std::vector<std::string>& hosts) {
   if (auto st = InitPveDirectory(dir, hosts); !st.ok()) return Fail(st.error());
   if (auto st = CreateAuditKey(dir); !st.ok()) return Fail(st.error());
-  std::cout << "PVE directory " << dir << " created:\n"
-            << "  ca.pem, ca.key            the PVE CA (issues device certificates at enrollment)\n"
-            << "  server.pem, server.key    TLS server identity for:";
+  std::cout
+      << "PVE directory " << dir << " created:\n"
+      << "  ca.pem, ca.key            the server CA (issues only the server certificate)\n"
+      << "  client-ca.pem, .key       the client CA (device certificates at enrollment, roles)\n"
+      << "  server.pem, server.key    TLS server identity for:";
   for (const auto& h : hosts) std::cout << " " << h;
   std::cout << "\n"
             << "  operator.*, segw.*        client identities for the OAM/operators and the SeGW\n"

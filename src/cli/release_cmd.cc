@@ -7,6 +7,7 @@
 
 #include "cli/commands.h"
 #include "henbtrust/core/file.h"
+#include "henbtrust/core/json_text.h"
 #include "henbtrust/crypto/random.h"
 #include "henbtrust/release/bundle.h"
 #include "henbtrust/tpm/quote_verifier.h"
@@ -68,8 +69,12 @@ struct Description {
 Result<Description> LoadDescription(const std::string& path) {
   HENB_ASSIGN_OR_RETURN(Bytes raw, ReadFile(path, 1 << 20));
   const fs::path base = fs::path(path).parent_path();
+  const std::string text = ToString(raw);
+  if (!JsonDepthWithin(text)) {
+    return Error(ErrorCode::kInvalidArgument, path + ": nests arrays or objects too deeply");
+  }
   try {
-    const auto j = nlohmann::json::parse(ToString(raw));
+    const auto j = nlohmann::json::parse(text);
     Description d;
     d.manifest.release_id = j.at("release_id").get<std::string>();
     d.manifest.version = j.at("version").get<std::string>();

@@ -53,15 +53,18 @@ int RunInit(const std::string& dir, const std::vector<std::string>& hosts) {
   std::error_code ec;
   std::filesystem::create_directories(dir + "/catalogue", ec);
   if (ec) return Fail(Error(ErrorCode::kIo, "cannot create " + dir + "/catalogue"));
-  std::cout << "server directory " << dir << " created:\n"
-            << "  ca.pem                    trust anchor devices and operators need\n"
-            << "  oam.pub                   verifies deployment orders (give it to devices)\n"
-            << "  audit.pub                 verifies the audit log's signed checkpoints\n"
-            << "  operator.pem, .key        the operator's client identity\n"
-            << "  oam.key, ear.key, ...     signing keys; keep them here\n"
-            << "Next: henbtrust server import-release --dir " << dir
-            << " --trust-root ROOT BUNDLE, then henbtrust server run --dir " << dir
-            << " --manufacturer-ca CA.pem\n";
+  std::cout
+      << "server directory " << dir << " created:\n"
+      << "  ca.pem                    the server CA: devices and operators trust it for the "
+         "server\n"
+      << "  client-ca.pem, .key       the client CA: device certificates and role identities\n"
+      << "  oam.pub                   verifies deployment orders (give it to devices)\n"
+      << "  audit.pub                 verifies the audit log's signed checkpoints\n"
+      << "  operator.pem, .key        the operator's client identity\n"
+      << "  oam.key, ear.key, ...     signing keys; keep them here\n"
+      << "Next: henbtrust server import-release --dir " << dir
+      << " --trust-root ROOT BUNDLE, then henbtrust server run --dir " << dir
+      << " --manufacturer-ca CA.pem\n";
   return kExitOk;
 }
 

@@ -223,9 +223,33 @@ std::optional<JsonStringMembers> ParseFlatStringObject(std::string_view text) {
   return members;
 }
 
+bool JsonDepthWithin(std::string_view text, int max_depth) {
+  int depth = 0;
+  bool in_string = false;
+  for (size_t i = 0; i < text.size(); ++i) {
+    const char c = text[i];
+    if (in_string) {
+      if (c == '\\') {
+        ++i;  // an escape: the next byte is never a closing quote
+      } else if (c == '"') {
+        in_string = false;
+      }
+      continue;
+    }
+    if (c == '"') {
+      in_string = true;
+    } else if (c == '[' || c == '{') {
+      if (++depth > max_depth) return false;
+    } else if ((c == ']' || c == '}') && depth > 0) {
+      --depth;
+    }
+  }
+  return true;
+}
+
 namespace {
 
-constexpr int kMaxScanDepth = 32;
+constexpr int kMaxScanDepth = kMaxJsonDepth;
 constexpr size_t kMaxScanMembers = 64;
 
 bool IsDigit(char c) { return c >= '0' && c <= '9'; }

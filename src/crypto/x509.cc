@@ -130,6 +130,31 @@ Result<PublicKey> Certificate::SubjectKey() const {
 }
 
 bool Certificate::IsCa() const { return X509_check_ca(impl_->x509.get()) != 0; }
+
+std::optional<uint32_t> Certificate::KeyUsage() const {
+  X509* x = impl_->x509.get();
+  if (X509_get_extension_flags(x) & EXFLAG_INVALID) return 0;
+  if ((X509_get_extension_flags(x) & EXFLAG_KUSAGE) == 0) return std::nullopt;
+  return X509_get_key_usage(x);
+}
+
+std::vector<std::string> Certificate::UriNames() const {
+  std::vector<std::string> out;
+  struct NamesFree {
+    void operator()(GENERAL_NAMES* n) const { GENERAL_NAMES_free(n); }
+  };
+  std::unique_ptr<GENERAL_NAMES, NamesFree> names(static_cast<GENERAL_NAMES*>(
+      X509_get_ext_d2i(impl_->x509.get(), NID_subject_alt_name, nullptr, nullptr)));
+  if (!names) return out;
+  for (int i = 0; i < sk_GENERAL_NAME_num(names.get()); ++i) {
+    const GENERAL_NAME* name = sk_GENERAL_NAME_value(names.get(), i);
+    if (name->type != GEN_URI) continue;
+    const ASN1_STRING* uri = name->d.uniformResourceIdentifier;
+    out.emplace_back(reinterpret_cast<const char*>(ASN1_STRING_get0_data(uri)),
+                     static_cast<size_t>(ASN1_STRING_length(uri)));
+  }
+  return out;
+}
 std::chrono::system_clock::time_point Certificate::NotBefore() const {
   return AsnTime(X509_get0_notBefore(impl_->x509.get()));
 }
@@ -175,10 +200,11 @@ Result<Certificate> IssueCertificate(const CertificateSpec& spec, const PublicKe
     HENB_TRY(AddExt(cert.get(), &ctx, NID_key_usage, "critical,keyCertSign,cRLSign"));
   } else {
     HENB_TRY(AddExt(cert.get(), &ctx, NID_basic_constraints, "critical,CA:FALSE"));
-    HENB_TRY(AddExt(cert.get(), &ctx, NID_key_usage,
-                    subject_key.type() == KeyType::kRsa
-                        ? "critical,digitalSignature,keyEncipherment"
-                        : "critical,digitalSignature"));
+    const std::string usage = !spec.key_usage.empty() ? spec.key_usage
+                              : subject_key.type() == KeyType::kRsa
+                                  ? "critical,digitalSignature,keyEncipherment"
+                                  : "critical,digitalSignature";
+    HENB_TRY(AddExt(cert.get(), &ctx, NID_key_usage, usage));
     std::string eku;
     if (spec.server_auth) eku = "serverAuth";
     if (spec.client_auth) eku += eku.empty() ? "clientAuth" : ",clientAuth";
@@ -189,6 +215,11 @@ Result<Certificate> IssueCertificate(const CertificateSpec& spec, const PublicKe
   std::string san;
   for (const auto& d : spec.dns_names) san += (san.empty() ? "DNS:" : ",DNS:") + d;
   for (const auto& ip : spec.ip_addresses) san += (san.empty() ? "IP:" : ",IP:") + ip;
+  for (const auto& uri : spec.uris) {
+    if (uri.find(',') != std::string::npos)
+      return Error(ErrorCode::kInvalidArgument, "a URI name may not hold a comma");
+    san += (san.empty() ? "URI:" : ",URI:") + uri;
+  }
   if (!san.empty()) HENB_TRY(AddExt(cert.get(), &ctx, NID_subject_alt_name, san));
 
   if (X509_sign(cert.get(), ossl::Native(issuer_key), EVP_sha256()) <= 0) {

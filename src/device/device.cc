@@ -11,6 +11,7 @@
 
 #include "device/fault.h"
 #include "henbtrust/core/file.h"
+#include "henbtrust/core/json_text.h"
 
 namespace henbtrust {
 
@@ -39,8 +40,10 @@ Status WriteJson(const fs::path& path, const Json& j) {
 
 Result<Json> ReadJson(const fs::path& path) {
   HENB_ASSIGN_OR_RETURN(Bytes raw, ReadFile(path.string(), 1 << 20));
+  const std::string text = ToString(raw);
+  if (!JsonDepthWithin(text)) return StateError(path.string() + ": nested too deeply");
   try {
-    return Json::parse(ToString(raw));
+    return Json::parse(text);
   } catch (const Json::exception& e) {
     return StateError(path.string() + ": " + e.what());
   }

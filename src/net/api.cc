@@ -1,5 +1,7 @@
 #include "henbtrust/net/api.h"
 
+#include <arpa/inet.h>
+
 #include "henbtrust/core/json_text.h"
 
 namespace henbtrust {
@@ -69,14 +71,24 @@ bool IsValidDeviceId(std::string_view id) {
   if (id.empty() || id.size() > 64 || !std::isalnum(static_cast<unsigned char>(id[0])))
     return false;
   for (char c : id) {
-    if (!std::isalnum(static_cast<unsigned char>(c)) && c != '-' && c != '.' && c != '_')
-      return false;
+    if (!std::isalnum(static_cast<unsigned char>(c)) && c != '-' && c != '_') return false;
   }
-  return true;
+  // Names that resolve to a host: "localhost", and what inet_aton reads as
+  // an IPv4 address ("2130706433", "0x7f000001").
+  std::string lower(id);
+  for (char& c : lower) c = static_cast<char>(std::tolower(static_cast<unsigned char>(c)));
+  if (lower == "localhost") return false;
+  in_addr address{};
+  return inet_aton(lower.c_str(), &address) == 0;
 }
 
 Error BadRequest(std::string message) {
   return Error(ErrorCode::kNetBadRequest, std::move(message));
+}
+
+Json ParseUntrustedJson(std::string_view text) {
+  if (!JsonDepthWithin(text)) return Json(Json::value_t::discarded);
+  return Json::parse(text, nullptr, /*allow_exceptions=*/false);
 }
 
 Result<Json> ParseJsonBody(const HttpRequest& req) {
@@ -91,6 +103,10 @@ Result<Json> ParseJsonBody(const HttpRequest& req) {
     Json body = Json::object();
     for (auto& [key, value] : *members) body[std::move(key)] = std::move(value);
     return body;
+  }
+  if (!JsonDepthWithin(req.body)) {
+    return BadRequest("the body nests arrays or objects deeper than " +
+                      std::to_string(kMaxJsonDepth) + " levels");
   }
   Json body = Json::parse(req.body, nullptr, /*allow_exceptions=*/false);
   if (body.is_discarded()) return BadRequest("the body is not valid JSON");
@@ -125,7 +141,8 @@ Result<Bytes> Base64Field(const Json& body, const char* name, size_t max_bytes, 
 }
 
 HttpResponse JsonResponse(int status, const Json& body) {
-  return {status, "application/json", body.dump(), {}};
+  return {
+      status, "application/json", body.dump(-1, ' ', false, Json::error_handler_t::replace), {}};
 }
 
 Status RequireRole(const PeerIdentity& peer, std::initializer_list<std::string_view> roles) {

@@ -1,6 +1,7 @@
 #include <openssl/ssl.h>
 #include <openssl/x509_vfy.h>
 
+#include "henbtrust/crypto/x509.h"
 #include "net/asio.h"
 
 namespace henbtrust {
@@ -54,7 +55,9 @@ Status HttpClient::Impl::Open() {
     for (const auto& r : results) endpoints.push_back(r.endpoint());
   }
   SSL* ssl = stream->native_handle();
-  if (!options.server_name.empty()) {
+  if (!options.peer_uri.empty()) {
+    // The chain is still verified; the name is checked after the handshake.
+  } else if (!options.server_name.empty()) {
     SSL_set_tlsext_host_name(ssl, options.server_name.c_str());
     SSL_set1_host(ssl, options.server_name.c_str());
   } else if (is_ip) {
@@ -76,6 +79,26 @@ Status HttpClient::Impl::Open() {
   if (ec) {
     Close();
     return Failure("TLS handshake failed with", ec);
+  }
+  if (!options.peer_uri.empty()) {
+    X509* peer = SSL_get0_peer_certificate(ssl);
+    bool named = false;
+    if (peer != nullptr) {
+      unsigned char* der = nullptr;
+      const int len = i2d_X509(peer, &der);
+      if (len > 0) {
+        auto cert = Certificate::FromDer(ByteView(der, static_cast<size_t>(len)));
+        if (cert.ok()) {
+          for (const auto& uri : cert->UriNames()) named = named || uri == options.peer_uri;
+        }
+      }
+      OPENSSL_free(der);
+    }
+    if (!named) {
+      Close();
+      return Error(ErrorCode::kNetTls, "the certificate of " + host + ":" + std::to_string(port) +
+                                           " does not name " + options.peer_uri);
+    }
   }
   ++connections;
   return OkStatus();

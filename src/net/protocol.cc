@@ -2,9 +2,28 @@
 
 #include <nlohmann/json.hpp>
 
+#include "henbtrust/crypto/digest.h"
 #include "henbtrust/crypto/jws.h"
+#include "henbtrust/net/api.h"
 
 namespace henbtrust {
+
+std::string DeviceUri(std::string_view device_id) {
+  return "urn:henbtrust:device:" + std::string(device_id);
+}
+
+Bytes ActivationContext(std::string_view device_id, ByteView tls_public_key_der) {
+  Bytes context = ToBytes("henbtrust activation v1");
+  context.push_back(0);
+  Append(context, AsBytes(device_id));
+  context.push_back(0);
+  Append(context, Sha256(tls_public_key_der));
+  return context;
+}
+
+Bytes ActivationProof(ByteView secret, std::string_view device_id, ByteView tls_public_key_der) {
+  return Hmac(HashAlg::kSha256, secret, ActivationContext(device_id, tls_public_key_der));
+}
 
 Result<std::string> SignDeploymentOrder(const DeploymentOrder& o, const PrivateKey& oam_key) {
   const nlohmann::ordered_json claims = {
@@ -30,7 +49,7 @@ Result<DeploymentOrder> VerifyDeploymentOrder(std::string_view token, const Publ
     return Error(ErrorCode::kPolicyOrder,
                  "the order is not signed by the OAM key: " + payload.error().message());
   }
-  const auto claims = nlohmann::json::parse(*payload, nullptr, false);
+  const auto claims = api::ParseUntrustedJson(*payload);
   DeploymentOrder o;
   try {
     if (!claims.is_object() || claims.value("typ", "") != "henbtrust-deployment-order") {

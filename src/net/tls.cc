@@ -82,6 +82,7 @@ PeerIdentity PeerOf(SSL* ssl) {
   if (auto cert = Certificate::FromDer(peer.certificate_der); cert.ok()) {
     peer.common_name = cert->SubjectField("CN");
     peer.organization = cert->SubjectField("O");
+    peer.serial = cert->SerialHex();
   } else {
     peer.verified = false;
     peer.verify_error = "unparsable certificate";

@@ -92,6 +92,9 @@ struct OamService::Impl {
   }
 
   Result<HttpResponse> Route(const HttpRequest& req);
+  // A device's certificate is its current one and the device is not
+  // revoked (CheckDeviceCertificate); kNetUnauthenticated otherwise.
+  Status CheckDeviceCaller(const PeerIdentity& peer);
   Result<HttpResponse> Poll(const HttpRequest& req);
   Result<HttpResponse> Report(const HttpRequest& req);
   Result<HttpResponse> Bundle(const HttpRequest& req, const std::string& release_id,
@@ -343,7 +346,7 @@ Result<bool> OamService::Impl::CheckPreAppraisal(UpdateJob& job, bool quiet) {
   const std::string from = job.state;
   const int64_t now = config.now();
   auto answer = pve("GET", "/v1/devices/" + job.device_id + "/attestation-result", "");
-  Json result = answer.ok() ? Json::parse(answer->body, nullptr, false) : Json();
+  Json result = answer.ok() ? api::ParseUntrustedJson(answer->body) : Json();
   if (answer.ok() && answer->status == 200 && result.is_object() &&
       result.value("appraised_at", int64_t{0}) >= job.created_at) {
     const std::string status = result.value("status", "");
@@ -387,7 +390,7 @@ Result<Json> OamService::Impl::AppraiseReport(const UpdateJob& job, const Json& 
   HENB_ASSIGN_OR_RETURN(
       HttpResponse answer,
       pve("POST", "/v1/devices/" + job.device_id + "/update-appraisals", body.dump()));
-  Json out = Json::parse(answer.body, nullptr, false);
+  Json out = api::ParseUntrustedJson(answer.body);
   if ((answer.status == 200 || answer.status == 422) && out.is_object()) return out;
   if (answer.status >= 400 && answer.status < 500) {
     // The report's evidence is unusable (malformed, unknown release ...):
@@ -419,7 +422,7 @@ Status OamService::Impl::SetPveConfiguration(const std::string& device_id,
 Result<bool> OamService::Impl::CheckReport(UpdateJob& job) {
   const std::string from = job.state;
   const int64_t now = config.now();
-  const Json report = Json::parse(job.report, nullptr, false);
+  const Json report = api::ParseUntrustedJson(job.report);
   const std::string kind = report.is_object() ? report.value("kind", "") : "";
   const Json evidence = report.is_object() ? report.value("evidence", Json::object()) : Json();
   const bool installed = kind == "installed";
@@ -518,16 +521,19 @@ Result<HttpResponse> OamService::Impl::Route(const HttpRequest& req) {
   if (is({"v1", "agent", "poll"})) {
     HENB_TRY(allow("POST"));
     HENB_TRY(RequireRole(req.peer, {kRoleDevice}));
+    HENB_TRY(CheckDeviceCaller(req.peer));
     return Poll(req);
   }
   if (is({"v1", "agent", "reports"})) {
     HENB_TRY(allow("POST"));
     HENB_TRY(RequireRole(req.peer, {kRoleDevice}));
+    HENB_TRY(CheckDeviceCaller(req.peer));
     return Report(req);
   }
   if (is({"v1", "releases", "*", "*", "bundle"})) {
     HENB_TRY(allow("GET"));
     HENB_TRY(RequireRole(req.peer, {kRoleDevice, kRoleOperator}));
+    if (req.peer.organization == kRoleDevice) HENB_TRY(CheckDeviceCaller(req.peer));
     return Bundle(req, path[2], path[3]);
   }
   if (is({"v1", "jobs"})) {
@@ -587,6 +593,14 @@ Result<HttpResponse> OamService::Impl::Route(const HttpRequest& req) {
     return ListAuditJson(req);
   }
   return Error(ErrorCode::kNetNotFound, "no endpoint " + m + " " + req.target);
+}
+
+Status OamService::Impl::CheckDeviceCaller(const PeerIdentity& peer) {
+  HENB_ASSIGN_OR_RETURN(auto device, store.GetDevice(peer.common_name));
+  if (!device) {
+    return Error(ErrorCode::kNetUnauthenticated, "no enrolled device " + peer.common_name);
+  }
+  return CheckDeviceCertificate(*device, peer.serial);
 }
 
 Result<HttpResponse> OamService::Impl::Poll(const HttpRequest& req) {

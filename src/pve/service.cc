@@ -31,6 +31,9 @@ constexpr size_t kMaxTpmStructure = 4096;
 constexpr size_t kMaxEventLog = 512 * 1024;
 constexpr size_t kMaxCertificate = 16 * 1024;
 constexpr size_t kNonceBytes = 32;
+constexpr size_t kChallengeBytes = 16;
+// An enrollment request: its certificates and public areas, and some room.
+constexpr size_t kMaxEnrollmentRequest = 64 * 1024;
 // Revocations reach every instance within this time.
 constexpr auto kManifestCacheTtl = std::chrono::seconds(1);
 
@@ -146,13 +149,18 @@ Result<AnswerText> ResultText(const AppraisalResult& r, const std::string& token
   return a;
 }
 
+// Who asked, for the audit log: "operator:<CN>", or the OAM's own calls.
+std::string Actor(const PeerIdentity& peer) {
+  return (peer.organization == kRoleOperator ? "operator:" : "peer:") + peer.common_name;
+}
+
 }  // namespace
 
 struct PveService::Impl {
   Impl(Store& s, PveConfig c) : store(s), config(std::move(c)), appraiser(config.policy_id) {
     if (!config.now) config.now = UnixSeconds;
     if (config.nonce_key.empty()) config.nonce_key = RandomBytes(32).value();
-    ca_pem = config.ca.ToPem();
+    ca_pem = config.client_ca.ToPem();
   }
 
   // An appraisal made, ready for the store: its record, and its answer but
@@ -169,6 +177,15 @@ struct PveService::Impl {
   Result<HttpResponse> Route(const HttpRequest& req, std::optional<Prepared>* push);
   Result<HttpResponse> Enroll(const HttpRequest& req);
   Result<HttpResponse> Activate(const HttpRequest& req, const std::string& device_id);
+  // The secret a credential challenge protects, derived from its name and
+  // the nonce key, so that the store never holds it.
+  Bytes EnrollmentSecret(const std::string& device_id, ByteView challenge) const;
+  // Whether `existing` (the record under the id, if any) lets a TPM with
+  // `ek_public` enroll as `device_id` claiming this release.
+  Status CheckReEnrollment(const std::optional<DeviceRecord>& existing,
+                           const std::string& device_id, const Bytes& ek_public,
+                           const std::string& release_id, const std::string& release_version) const;
+  Result<HttpResponse> RevokeDevice(const HttpRequest& req, const std::string& device_id);
   Result<HttpResponse> IssueNonce(const HttpRequest& req);
   Result<Prepared> PushEvidence(const HttpRequest& req);
   Result<HttpResponse> PullAppraisal(const std::string& device_id);
@@ -182,6 +199,10 @@ struct PveService::Impl {
   HttpResponse Metrics() const;
 
   Result<DeviceRecord> LoadDevice(const std::string& device_id);
+  // The record of the device that sent `req` with its certificate, if that
+  // certificate is the device's current one and the device is not revoked;
+  // kNetUnauthenticated otherwise.
+  Result<DeviceRecord> LoadCaller(const HttpRequest& req);
   struct Reference {
     ReleaseManifest manifest;
     bool revoked = false;
@@ -370,8 +391,10 @@ Result<HttpResponse> PveService::Impl::Route(const HttpRequest& req,
   if (is({"v1", "devices", "*", "attestation-result"})) {
     HENB_TRY(allow("GET"));
     HENB_TRY(RequireRole(req.peer, {kRoleOperator, kRoleSegw, kRoleDevice}));
-    if (req.peer.organization == kRoleDevice && req.peer.common_name != path[2]) {
-      return Error(ErrorCode::kNetForbidden, "a device may read only its own result");
+    if (req.peer.organization == kRoleDevice) {
+      if (req.peer.common_name != path[2])
+        return Error(ErrorCode::kNetForbidden, "a device may read only its own result");
+      HENB_TRY(LoadCaller(req));
     }
     return LatestResult(path[2]);
   }
@@ -379,6 +402,11 @@ Result<HttpResponse> PveService::Impl::Route(const HttpRequest& req,
     HENB_TRY(allow("GET"));
     HENB_TRY(RequireRole(req.peer, {kRoleSegw, kRoleOperator}));
     return AccessDecision(path[2]);
+  }
+  if (is({"v1", "devices", "*", "revocation"})) {
+    HENB_TRY(allow("POST"));
+    HENB_TRY(RequireRole(req.peer, {kRoleOperator}));
+    return RevokeDevice(req, path[2]);
   }
   if (is({"v1", "releases", "*", "*", "revocation"})) {
     HENB_TRY(allow("POST"));
@@ -393,6 +421,12 @@ Result<DeviceRecord> PveService::Impl::LoadDevice(const std::string& device_id) 
   HENB_ASSIGN_OR_RETURN(auto device, store.GetDevice(device_id));
   if (!device) return Error(ErrorCode::kPolicyUnknownDevice, "no enrolled device " + device_id);
   return std::move(*device);
+}
+
+Result<DeviceRecord> PveService::Impl::LoadCaller(const HttpRequest& req) {
+  HENB_ASSIGN_OR_RETURN(DeviceRecord device, LoadDevice(req.peer.common_name));
+  HENB_TRY(CheckDeviceCertificate(device, req.peer.serial));
+  return device;
 }
 
 Result<std::shared_ptr<const PveService::Impl::Reference>> PveService::Impl::LoadReference(
@@ -468,13 +502,20 @@ Result<int64_t> PveService::Impl::CheckNonce(const std::string& device_id, ByteV
 // --- enrollment (DESIGN.md section 4) ---------------------------------------
 
 Result<HttpResponse> PveService::Impl::Enroll(const HttpRequest& req) {
+  if (req.body.size() > kMaxEnrollmentRequest) {
+    return Error(ErrorCode::kNetTooLarge, "an enrollment request has at most " +
+                                              std::to_string(kMaxEnrollmentRequest) + " bytes");
+  }
   HENB_ASSIGN_OR_RETURN(Json body, ParseJsonBody(req));
   HENB_ASSIGN_OR_RETURN(std::string device_id, TextField(body, "device_id", 64));
-  if (!IsValidDeviceId(device_id))
-    return BadRequest("device_id must be 1-64 of [A-Za-z0-9._-], starting with a letter or digit");
+  if (!IsValidDeviceId(device_id)) {
+    return BadRequest(
+        "device_id must be 1-64 of [A-Za-z0-9_-], starting with a letter or digit, and not "
+        "a host name or an address");
+  }
   HENB_ASSIGN_OR_RETURN(std::string model, TextField(body, "hardware_model", 128));
   HENB_ASSIGN_OR_RETURN(std::string release_id, TextField(body, "release_id", 128));
-  HENB_ASSIGN_OR_RETURN(std::string release_version, TextField(body, "release_version", 128));
+  HENB_ASSIGN_OR_RETURN(std::string release_version, TextField(body, "release_version", 64));
   HENB_ASSIGN_OR_RETURN(Bytes ek_public, Base64Field(body, "ek_public", kMaxTpmStructure));
   HENB_ASSIGN_OR_RETURN(Bytes ek_cert_der, Base64Field(body, "ek_certificate", kMaxCertificate));
   HENB_ASSIGN_OR_RETURN(Bytes ak_public, Base64Field(body, "ak_public", kMaxTpmStructure));
@@ -485,7 +526,7 @@ Result<HttpResponse> PveService::Impl::Enroll(const HttpRequest& req) {
   if (!PublicKey::FromDer(tls_key).ok())
     return BadRequest("tls_public_key is not a DER SubjectPublicKeyInfo");
 
-  // The EK: a certificate from a manufacturer CA, for the EK the TPM reports.
+  // The EK: an EK certificate from a manufacturer CA, for the EK the TPM reports.
   auto ek_cert = Certificate::FromDer(ek_cert_der);
   if (!ek_cert.ok()) return BadRequest("ek_certificate is not a DER X.509 certificate");
   ChainOptions chain;
@@ -499,9 +540,7 @@ Result<HttpResponse> PveService::Impl::Enroll(const HttpRequest& req) {
   constexpr uint32_t kEkAttributes = kTpmaFixedTpm | kTpmaRestricted | kTpmaDecrypt;
   if ((ek->object_attributes & kEkAttributes) != kEkAttributes)
     return Error(ErrorCode::kPolicyEnrollment, "ek_public is not a restricted decryption key");
-  auto cert_key = ek_cert->SubjectKey();
-  if (!cert_key.ok() || cert_key->ToDer() != ek->key.ToDer())
-    return Error(ErrorCode::kPolicyEnrollment, "the EK certificate is for another key");
+  HENB_TRY(CheckEkCertificate(*ek_cert, ek->key));
   // The AK: a restricted signing key that cannot leave its TPM.
   auto ak = ParseTpmPublic(ak_public);
   if (!ak.ok()) return ak.error().WithContext("ak_public");
@@ -524,74 +563,147 @@ Result<HttpResponse> PveService::Impl::Enroll(const HttpRequest& req) {
                  "release " + release_version + " is not for hardware model " + model);
   }
   HENB_ASSIGN_OR_RETURN(auto existing, store.GetDevice(device_id));
-  if (existing && existing->ek_public != ek_public) {
-    return Error(ErrorCode::kPolicyDeviceConflict,
-                 "device " + device_id + " is enrolled with another EK");
-  }
-  // Re-enrollment (a new AK in the same TPM) cannot move the recorded
-  // configuration: only a verified update does that, or an operator.
-  if (existing &&
-      (existing->release_id != release_id || existing->release_version != release_version)) {
-    return Error(ErrorCode::kPolicyDeviceConflict,
-                 "device " + device_id + " is enrolled with release " + existing->release_id + " " +
-                     existing->release_version + "; re-enrollment cannot change it");
-  }
+  HENB_TRY(CheckReEnrollment(existing, device_id, ek_public, release_id, release_version));
 
-  HENB_ASSIGN_OR_RETURN(Bytes secret, RandomBytes(32));
+  HENB_ASSIGN_OR_RETURN(Bytes challenge_id, RandomBytes(kChallengeBytes));
+  const Bytes secret = EnrollmentSecret(device_id, challenge_id);
   HENB_ASSIGN_OR_RETURN(CredentialChallenge challenge, MakeCredential(ek_public, ak->name, secret));
-  const int64_t expires_at = config.now() + config.enrollment_ttl;
-  HENB_TRY(store.PutEnrollment({device_id, Sha256(secret), body.dump(), expires_at}));
+  const int64_t now = config.now();
+  const int64_t expires_at = now + config.enrollment_ttl;
+  // Only what was validated is kept, re-encoded: never the request's own text.
+  Json kept = {{"hardware_model", model},
+               {"release_id", release_id},
+               {"release_version", release_version},
+               {"ek_public", Base64Encode(ek_public)},
+               {"ek_certificate", Base64Encode(ek_cert_der)},
+               {"ak_public", Base64Encode(ak_public)},
+               {"tls_public_key", Base64Encode(tls_key)},
+               {"agent_address", agent}};
+  HENB_TRY(store.PutEnrollment({device_id, challenge_id, kept.dump(), expires_at}, now,
+                               config.max_pending_enrollments));
   return JsonResponse(201, {{"device_id", device_id},
                             {"credential_blob", Base64Encode(challenge.credential_blob)},
                             {"encrypted_secret", Base64Encode(challenge.encrypted_secret)},
                             {"expires_at", expires_at}});
 }
 
+Bytes PveService::Impl::EnrollmentSecret(const std::string& device_id, ByteView challenge) const {
+  Bytes input = ToBytes("henbtrust enrollment secret v1");
+  input.push_back(0);
+  Append(input, AsBytes(device_id));
+  input.push_back(0);
+  Append(input, challenge);
+  return Hmac(HashAlg::kSha256, config.nonce_key, input);
+}
+
+Status PveService::Impl::CheckReEnrollment(const std::optional<DeviceRecord>& existing,
+                                           const std::string& device_id, const Bytes& ek_public,
+                                           const std::string& release_id,
+                                           const std::string& release_version) const {
+  if (!existing) return OkStatus();
+  if (existing->ek_public != ek_public) {
+    return Error(ErrorCode::kPolicyDeviceConflict,
+                 "device " + device_id + " is enrolled with another EK");
+  }
+  if (existing->state == kDeviceRevoked) {
+    return Error(ErrorCode::kPolicyEnrollment,
+                 "device " + device_id + " was revoked by an operator; it may not enroll again");
+  }
+  // Re-enrollment (a new AK in the same TPM) cannot move the recorded
+  // configuration: only a verified update does that, or an operator.
+  if (existing->release_id != release_id || existing->release_version != release_version) {
+    return Error(ErrorCode::kPolicyDeviceConflict,
+                 "device " + device_id + " is enrolled with release " + existing->release_id + " " +
+                     existing->release_version + "; re-enrollment cannot change it");
+  }
+  return OkStatus();
+}
+
 Result<HttpResponse> PveService::Impl::Activate(const HttpRequest& req,
                                                 const std::string& device_id) {
   if (!IsValidDeviceId(device_id)) return BadRequest("malformed device id");
   HENB_ASSIGN_OR_RETURN(Json body, ParseJsonBody(req));
-  HENB_ASSIGN_OR_RETURN(Bytes secret, Base64Field(body, "secret", 64));
+  HENB_ASSIGN_OR_RETURN(Bytes proof, Base64Field(body, "proof", 64));
+  HENB_ASSIGN_OR_RETURN(Bytes tls_signature, Base64Field(body, "tls_signature", 1024));
   const int64_t now = config.now();
-  HENB_ASSIGN_OR_RETURN(auto pending, store.TakeEnrollment(device_id, now));
+  HENB_ASSIGN_OR_RETURN(auto pending, store.GetEnrollment(device_id, now));
   if (!pending) {
     return Error(ErrorCode::kPolicyEnrollment,
                  "no pending enrollment for " + device_id + " (expired or already answered)");
   }
-  if (!ConstantTimeEqual(Sha256(secret), pending->secret_digest)) {
-    return Error(ErrorCode::kPolicyEnrollment,
-                 "credential activation failed: the AK is not in the TPM of that EK");
-  }
   // The request was validated when it was stored.
-  const Json request = Json::parse(pending->request, nullptr, false);
-  if (request.is_discarded()) return Error(ErrorCode::kInternal, "stored enrollment is corrupt");
+  const Json request = ParseUntrustedJson(pending->request);
+  if (!request.is_object()) return Error(ErrorCode::kInternal, "stored enrollment is corrupt");
   DeviceRecord d;
   d.device_id = device_id;
-  d.hardware_model = request.value("hardware_model", "");
+  HENB_ASSIGN_OR_RETURN(d.hardware_model, TextField(request, "hardware_model", 128));
   HENB_ASSIGN_OR_RETURN(d.ek_public, Base64Field(request, "ek_public", kMaxTpmStructure));
   HENB_ASSIGN_OR_RETURN(d.ek_certificate, Base64Field(request, "ek_certificate", kMaxCertificate));
   HENB_ASSIGN_OR_RETURN(d.ak_public, Base64Field(request, "ak_public", kMaxTpmStructure));
   HENB_ASSIGN_OR_RETURN(Bytes tls_key, Base64Field(request, "tls_public_key", kMaxTpmStructure));
-  d.release_id = request.value("release_id", "");
-  d.release_version = request.value("release_version", "");
-  d.agent_address = request.value("agent_address", "");
-  d.state = "enrolled";
-  d.updated_at = now;
+  HENB_ASSIGN_OR_RETURN(d.release_id, TextField(request, "release_id", 128));
+  HENB_ASSIGN_OR_RETURN(d.release_version, TextField(request, "release_version", 64));
+  HENB_ASSIGN_OR_RETURN(d.agent_address, TextField(request, "agent_address", 300, false));
 
+  // The proof: only the TPM that activated the credential knows the secret,
+  // and the proof names the TLS key the device sent. A wrong answer leaves
+  // the enrollment pending for the device's own answer.
+  const Bytes secret = EnrollmentSecret(device_id, pending->challenge);
+  if (!ConstantTimeEqual(proof, ActivationProof(secret, device_id, tls_key))) {
+    return Error(ErrorCode::kPolicyEnrollment,
+                 "credential activation failed: the proof is not from the TPM of that EK for "
+                 "the TLS key it enrolled");
+  }
   HENB_ASSIGN_OR_RETURN(PublicKey subject, PublicKey::FromDer(tls_key));
+  const SignatureScheme scheme =
+      subject.type() == KeyType::kRsa ? SignatureScheme::kRsaPkcs1 : SignatureScheme::kEcdsa;
+  if (!subject
+           .Verify(scheme, HashAlg::kSha256, ActivationContext(device_id, tls_key), tls_signature)
+           .ok()) {
+    return Error(ErrorCode::kPolicyEnrollment,
+                 "tls_signature does not verify: the device does not hold the TLS key");
+  }
+  // Another device may have enrolled under this id since the challenge.
+  HENB_ASSIGN_OR_RETURN(auto existing, store.GetDevice(device_id));
+  HENB_TRY(CheckReEnrollment(existing, device_id, d.ek_public, d.release_id, d.release_version));
+  d.state = kDeviceEnrolled;
+  d.updated_at = now;
+  if (existing) {
+    // The TPM's clock only moves forward, whatever AK now signs it.
+    d.reset_count = existing->reset_count;
+    d.clock = existing->clock;
+  }
+
   CertificateSpec spec;
   spec.common_name = device_id;
   spec.organization = std::string(kRoleDevice);
   spec.client_auth = true;
-  spec.server_auth = true;  // the agent serves pull requests with it
-  spec.dns_names = {device_id};
+  spec.server_auth = !d.agent_address.empty();  // the agent serves pull requests with it
+  spec.uris = {DeviceUri(device_id)};
   spec.validity = config.device_certificate_validity;
   HENB_ASSIGN_OR_RETURN(Certificate cert,
-                        IssueCertificate(spec, subject, config.ca_key, &config.ca));
-  HENB_TRY(store.PutDevice(d));
-  return JsonResponse(
-      200,
-      {{"device_id", device_id}, {"device_certificate", cert.ToPem()}, {"ca_certificate", ca_pem}});
+                        IssueCertificate(spec, subject, config.client_ca_key, &config.client_ca));
+  d.certificate_serial = cert.SerialHex();
+  auto ak_name = TpmObjectName(d.ak_public);
+  HENB_TRY(
+      store.PutDevice(d, AuditEntry{0,
+                                    now,
+                                    "pve",
+                                    "device:" + device_id,
+                                    existing ? "re-enrolled" : "enrolled",
+                                    device_id + ": credential activated; AK " +
+                                        (ak_name.ok() ? HexEncode(*ak_name) : std::string("?")) +
+                                        ", certificate " + d.certificate_serial +
+                                        (existing && !existing->certificate_serial.empty()
+                                             ? " (supersedes " + existing->certificate_serial + ")"
+                                             : std::string()),
+                                    {},
+                                    {}}));
+  (void)store.DeleteEnrollment(device_id, pending->challenge);  // it expires anyway
+  return JsonResponse(200, {{"device_id", device_id},
+                            {"device_certificate", cert.ToPem()},
+                            {"ca_certificate", config.server_ca_pem},
+                            {"client_ca_certificate", ca_pem}});
 }
 
 // --- appraisal (DESIGN.md section 3, steps 2 to 4) --------------------------
@@ -603,7 +715,7 @@ Result<std::string> PveService::Impl::NextNonce(const DeviceRecord& device,
 }
 
 Result<HttpResponse> PveService::Impl::IssueNonce(const HttpRequest& req) {
-  HENB_ASSIGN_OR_RETURN(DeviceRecord device, LoadDevice(req.peer.common_name));
+  HENB_ASSIGN_OR_RETURN(DeviceRecord device, LoadCaller(req));
   HENB_ASSIGN_OR_RETURN(auto ref, LoadReference(device));
   HENB_ASSIGN_OR_RETURN(std::string nonce, NextNonce(device, *ref));
   return HttpResponse{200, "application/json", std::move(nonce), {}};
@@ -628,7 +740,7 @@ Result<PveService::Impl::Prepared> PveService::Impl::PushEvidence(const HttpRequ
   }
   Bytes nonce;
   HENB_ASSIGN_OR_RETURN(Evidence evidence, EvidenceFrom(body, &nonce));
-  HENB_ASSIGN_OR_RETURN(DeviceRecord device, LoadDevice(req.peer.common_name));
+  HENB_ASSIGN_OR_RETURN(DeviceRecord device, LoadCaller(req));
   // The nonce for the device's next push comes with this result, so that a
   // device attesting again within the nonce lifetime needs one request, not
   // two (the nonce is the same as one from POST /v1/nonces).
@@ -646,7 +758,7 @@ Result<HttpResponse> PveService::Impl::PullAppraisal(const std::string& device_i
   HENB_ASSIGN_OR_RETURN(auto nonce, NewNonce(device_id));
   HttpClientOptions options;
   options.timeout = config.agent_timeout;
-  options.server_name = device_id;
+  options.peer_uri = DeviceUri(device_id);
   options.max_response_bytes = 2 * kMaxEventLog;
   TlsConfig tls = config.agent_tls;
   tls.peer_ca = ca_pem;
@@ -662,7 +774,7 @@ Result<HttpResponse> PveService::Impl::PullAppraisal(const std::string& device_i
                                             std::to_string(answer.status) + ": " +
                                             answer.body.substr(0, 200));
   }
-  Json body = Json::parse(answer.body, nullptr, false);
+  Json body = api::ParseUntrustedJson(answer.body);
   if (!body.is_object()) {
     return Error(ErrorCode::kNetStatus,
                  "device agent of " + device_id + " answered with something that is not JSON");
@@ -701,7 +813,18 @@ Result<HttpResponse> PveService::Impl::SetConfiguration(const HttpRequest& req,
   if (!manifest) {
     return Error(ErrorCode::kPolicyUnknownRelease, "no release " + release_id + " " + version);
   }
-  HENB_TRY(store.SetDeviceRelease(device.device_id, release_id, version, config.now()));
+  const int64_t now = config.now();
+  HENB_TRY(store.SetDeviceRelease(
+      device.device_id, release_id, version, now,
+      AuditEntry{0,
+                 now,
+                 Actor(req.peer),
+                 "device:" + device_id,
+                 "reference configuration set",
+                 device_id + ": " + device.release_id + " " + device.release_version + " -> " +
+                     release_id + " " + version,
+                 {},
+                 {}}));
   return JsonResponse(200,
                       {{"device_id", device_id}, {"release_id", release_id}, {"version", version}});
 }
@@ -819,6 +942,7 @@ Result<HttpResponse> PveService::Impl::DeviceInfo(const std::string& device_id) 
                             {"reset_count", d.reset_count},
                             {"clock", d.clock},
                             {"ak_name", ak_name.ok() ? HexEncode(*ak_name) : std::string()},
+                            {"certificate_serial", d.certificate_serial},
                             {"updated_at", d.updated_at}});
 }
 
@@ -827,7 +951,17 @@ Result<HttpResponse> PveService::Impl::Revoke(const HttpRequest& req, const std:
   HENB_ASSIGN_OR_RETURN(Json body, ParseJsonBody(req));
   HENB_ASSIGN_OR_RETURN(std::string reason, TextField(body, "reason", 1024));
   if (reason.empty()) return BadRequest("a revocation needs a reason");
-  if (auto st = store.RevokeRelease(release_id, version, reason); !st.ok()) {
+  const int64_t now = config.now();
+  if (auto st = store.RevokeRelease(release_id, version, reason,
+                                    AuditEntry{0,
+                                               now,
+                                               Actor(req.peer),
+                                               "release:" + release_id + "/" + version,
+                                               "release revoked",
+                                               reason,
+                                               {},
+                                               {}});
+      !st.ok()) {
     if (st.error().code() == ErrorCode::kNotFound) {
       return Error(ErrorCode::kPolicyUnknownRelease, st.error().message());
     }
@@ -836,6 +970,31 @@ Result<HttpResponse> PveService::Impl::Revoke(const HttpRequest& req, const std:
   std::lock_guard<std::mutex> lock(cache_mu);
   references.erase({release_id, version});
   return JsonResponse(200, {{"release_id", release_id}, {"version", version}, {"revoked", reason}});
+}
+
+Result<HttpResponse> PveService::Impl::RevokeDevice(const HttpRequest& req,
+                                                    const std::string& device_id) {
+  HENB_ASSIGN_OR_RETURN(Json body, ParseJsonBody(req));
+  HENB_ASSIGN_OR_RETURN(std::string reason, TextField(body, "reason", 1024));
+  if (reason.empty()) return BadRequest("a revocation needs a reason");
+  HENB_ASSIGN_OR_RETURN(DeviceRecord device, LoadDevice(device_id));
+  const int64_t now = config.now();
+  const std::string serial = device.certificate_serial;
+  device.state = kDeviceRevoked;
+  device.certificate_serial = "revoked";  // matches no certificate
+  device.updated_at = now;
+  HENB_TRY(store.PutDevice(
+      device, AuditEntry{0,
+                         now,
+                         Actor(req.peer),
+                         "device:" + device_id,
+                         "device revoked",
+                         device_id + ": certificate " + (serial.empty() ? "?" : serial) +
+                             " revoked: " + reason,
+                         {},
+                         {}}));
+  return JsonResponse(200,
+                      {{"device_id", device_id}, {"state", device.state}, {"revoked", reason}});
 }
 
 HttpResponse PveService::Impl::Metrics() const {

@@ -44,6 +44,13 @@ const char* const kMigrations[] = {
        CREATE TABLE audit (
          seq BIGINT PRIMARY KEY, at BIGINT NOT NULL, actor TEXT NOT NULL, subject TEXT NOT NULL,
          event TEXT NOT NULL, detail TEXT NOT NULL, prev_hash BYTEA NOT NULL, hash BYTEA NOT NULL);)",
+    // As the SQLite store's migration 7 (the two stores keep their own numbering).
+    R"(ALTER TABLE devices ADD COLUMN certificate_serial TEXT NOT NULL DEFAULT '';
+       DROP TABLE IF EXISTS enrollments;
+       CREATE TABLE enrollments (
+         device_id TEXT PRIMARY KEY, challenge BYTEA NOT NULL, request TEXT NOT NULL,
+         expires_at BIGINT NOT NULL);
+       CREATE INDEX enrollments_expiry ON enrollments (expires_at);)",
 };
 
 #define HENB_JOB_COLUMNS                                                                 \
@@ -142,38 +149,49 @@ class PostgresStore final : public Store {
   std::string Backend() const override { return "postgres"; }
   bool Local() const override { return false; }
 
-  Status PutDevice(const DeviceRecord& d) override {
-    return Exec(
-        "INSERT INTO devices (device_id, hardware_model, ek_public, ek_certificate, ak_public, "
-        "release_version, state, reset_count, clock, updated_at, release_id, agent_address) "
-        "VALUES ($1,$2,$3,$4,$5,$6,$7,$8,$9,$10,$11,$12) "
-        "ON CONFLICT (device_id) DO UPDATE SET hardware_model = EXCLUDED.hardware_model, "
-        "ek_public = EXCLUDED.ek_public, ek_certificate = EXCLUDED.ek_certificate, "
-        "ak_public = EXCLUDED.ak_public, release_version = EXCLUDED.release_version, "
-        "state = EXCLUDED.state, reset_count = EXCLUDED.reset_count, clock = EXCLUDED.clock, "
-        "updated_at = EXCLUDED.updated_at, release_id = EXCLUDED.release_id, "
-        "agent_address = EXCLUDED.agent_address",
-        Params()
-            .Text(d.device_id)
-            .Text(d.hardware_model)
-            .Blob(d.ek_public)
-            .Blob(d.ek_certificate)
-            .Blob(d.ak_public)
-            .Text(d.release_version)
-            .Text(d.state)
-            .Int(d.reset_count)
-            .Int(static_cast<int64_t>(d.clock))
-            .Int(d.updated_at)
-            .Text(d.release_id)
-            .Text(d.agent_address));
+  Status PutDevice(const DeviceRecord& d, const std::optional<AuditEntry>& audit) override {
+    return InTransaction<void>([&](PGconn* c) -> Status {
+      HENB_TRY(QueryOn(c, kPutDevice, DeviceParams(d)));
+      if (audit) HENB_TRY(WriteAudit(c, *audit));
+      return OkStatus();
+    });
+  }
+
+  static constexpr const char* kPutDevice =
+      "INSERT INTO devices (device_id, hardware_model, ek_public, ek_certificate, ak_public, "
+      "release_version, state, reset_count, clock, updated_at, release_id, agent_address, "
+      "certificate_serial) VALUES ($1,$2,$3,$4,$5,$6,$7,$8,$9,$10,$11,$12,$13) "
+      "ON CONFLICT (device_id) DO UPDATE SET hardware_model = EXCLUDED.hardware_model, "
+      "ek_public = EXCLUDED.ek_public, ek_certificate = EXCLUDED.ek_certificate, "
+      "ak_public = EXCLUDED.ak_public, release_version = EXCLUDED.release_version, "
+      "state = EXCLUDED.state, reset_count = EXCLUDED.reset_count, clock = EXCLUDED.clock, "
+      "updated_at = EXCLUDED.updated_at, release_id = EXCLUDED.release_id, "
+      "agent_address = EXCLUDED.agent_address, "
+      "certificate_serial = EXCLUDED.certificate_serial";
+
+  static Params DeviceParams(const DeviceRecord& d) {
+    return Params()
+        .Text(d.device_id)
+        .Text(d.hardware_model)
+        .Blob(d.ek_public)
+        .Blob(d.ek_certificate)
+        .Blob(d.ak_public)
+        .Text(d.release_version)
+        .Text(d.state)
+        .Int(d.reset_count)
+        .Int(static_cast<int64_t>(d.clock))
+        .Int(d.updated_at)
+        .Text(d.release_id)
+        .Text(d.agent_address)
+        .Text(d.certificate_serial);
   }
 
   Result<std::optional<DeviceRecord>> GetDevice(const std::string& id) override {
     HENB_ASSIGN_OR_RETURN(
         ResultPtr r,
         Query("SELECT device_id, hardware_model, ek_public, ek_certificate, ak_public, "
-              "release_version, state, reset_count, clock, updated_at, release_id, agent_address "
-              "FROM devices WHERE device_id = $1",
+              "release_version, state, reset_count, clock, updated_at, release_id, agent_address, "
+              "certificate_serial FROM devices WHERE device_id = $1",
               Params().Text(id)));
     if (PQntuples(r.get()) == 0) return std::optional<DeviceRecord>();
     PGresult* p = r.get();
@@ -190,6 +208,7 @@ class PostgresStore final : public Store {
     d.updated_at = Int(p, 9);
     d.release_id = Str(p, 10);
     d.agent_address = Str(p, 11);
+    d.certificate_serial = Str(p, 12);
     return std::optional<DeviceRecord>(std::move(d));
   }
 
@@ -215,27 +234,37 @@ class PostgresStore final : public Store {
   }
 
   Status SetDeviceRelease(const std::string& device_id, const std::string& release_id,
-                          const std::string& version, int64_t updated_at) override {
-    HENB_ASSIGN_OR_RETURN(
-        ResultPtr r,
-        Query("UPDATE devices SET release_id = $1, release_version = $2, "
-              "updated_at = $3 WHERE device_id = $4",
-              Params().Text(release_id).Text(version).Int(updated_at).Text(device_id)));
-    if (std::string(PQcmdTuples(r.get())) == "0")
-      return Error(ErrorCode::kNotFound, "no device " + device_id);
-    return OkStatus();
+                          const std::string& version, int64_t updated_at,
+                          const std::optional<AuditEntry>& audit) override {
+    return InTransaction<void>([&](PGconn* c) -> Status {
+      HENB_ASSIGN_OR_RETURN(
+          ResultPtr r,
+          QueryOn(c,
+                  "UPDATE devices SET release_id = $1, release_version = $2, "
+                  "updated_at = $3 WHERE device_id = $4",
+                  Params().Text(release_id).Text(version).Int(updated_at).Text(device_id)));
+      if (std::string(PQcmdTuples(r.get())) == "0")
+        return Error(ErrorCode::kNotFound, "no device " + device_id);
+      if (audit) HENB_TRY(WriteAudit(c, *audit));
+      return OkStatus();
+    });
   }
 
   Status RevokeRelease(const std::string& release_id, const std::string& version,
-                       const std::string& reason) override {
-    HENB_ASSIGN_OR_RETURN(
-        ResultPtr r,
-        Query("UPDATE manifests SET revoked_reason = $1 WHERE release_id = $2 AND "
+                       const std::string& reason, const std::optional<AuditEntry>& audit) override {
+    return InTransaction<void>([&](PGconn* c) -> Status {
+      HENB_ASSIGN_OR_RETURN(
+          ResultPtr r,
+          QueryOn(
+              c,
+              "UPDATE manifests SET revoked_reason = $1 WHERE release_id = $2 AND "
               "version = $3",
               Params().Text(reason.empty() ? "revoked" : reason).Text(release_id).Text(version)));
-    if (std::string(PQcmdTuples(r.get())) == "0")
-      return Error(ErrorCode::kNotFound, "no release " + release_id + " " + version);
-    return OkStatus();
+      if (std::string(PQcmdTuples(r.get())) == "0")
+        return Error(ErrorCode::kNotFound, "no release " + release_id + " " + version);
+      if (audit) HENB_TRY(WriteAudit(c, *audit));
+      return OkStatus();
+    });
   }
 
   Result<bool> SpendNonce(ByteView nonce, int64_t expires_at) override {
@@ -252,26 +281,42 @@ class PostgresStore final : public Store {
     return std::stoll(PQcmdTuples(r.get()));
   }
 
-  Status PutEnrollment(const EnrollmentRecord& e) override {
-    return Exec(
-        "INSERT INTO enrollments (device_id, secret_digest, request, expires_at) "
-        "VALUES ($1,$2,$3,$4) ON CONFLICT (device_id) DO UPDATE SET "
-        "secret_digest = EXCLUDED.secret_digest, request = EXCLUDED.request, "
-        "expires_at = EXCLUDED.expires_at",
-        Params().Text(e.device_id).Blob(e.secret_digest).Text(e.request).Int(e.expires_at));
+  Status PutEnrollment(const EnrollmentRecord& e, int64_t now, int64_t max_pending) override {
+    return InTransaction<void>([&](PGconn* c) -> Status {
+      HENB_TRY(QueryOn(c, "DELETE FROM enrollments WHERE expires_at <= $1", Params().Int(now)));
+      HENB_ASSIGN_OR_RETURN(ResultPtr n,
+                            QueryOn(c, "SELECT COUNT(*) FROM enrollments WHERE device_id <> $1",
+                                    Params().Text(e.device_id)));
+      if (Int(n.get(), 0) >= max_pending) {
+        return Error(ErrorCode::kNetBusy,
+                     std::to_string(Int(n.get(), 0)) + " enrollments are pending; try again later");
+      }
+      HENB_TRY(
+          QueryOn(c,
+                  "INSERT INTO enrollments (device_id, challenge, request, expires_at) "
+                  "VALUES ($1,$2,$3,$4) ON CONFLICT (device_id) DO UPDATE SET "
+                  "challenge = EXCLUDED.challenge, request = EXCLUDED.request, "
+                  "expires_at = EXCLUDED.expires_at",
+                  Params().Text(e.device_id).Blob(e.challenge).Text(e.request).Int(e.expires_at)));
+      return OkStatus();
+    });
   }
 
-  Result<std::optional<EnrollmentRecord>> TakeEnrollment(const std::string& device_id,
-                                                         int64_t now) override {
+  Result<std::optional<EnrollmentRecord>> GetEnrollment(const std::string& device_id,
+                                                        int64_t now) override {
     HENB_ASSIGN_OR_RETURN(ResultPtr r,
-                          Query("DELETE FROM enrollments WHERE device_id = $1 "
-                                "RETURNING device_id, secret_digest, request, expires_at",
-                                Params().Text(device_id)));
+                          Query("SELECT device_id, challenge, request, expires_at "
+                                "FROM enrollments WHERE device_id = $1 AND expires_at > $2",
+                                Params().Text(device_id).Int(now)));
     if (PQntuples(r.get()) == 0) return std::optional<EnrollmentRecord>();
     PGresult* p = r.get();
-    EnrollmentRecord e{Str(p, 0), Blob(p, 1), Str(p, 2), Int(p, 3)};
-    if (e.expires_at <= now) return std::optional<EnrollmentRecord>();
-    return std::optional<EnrollmentRecord>(std::move(e));
+    return std::optional<EnrollmentRecord>(
+        EnrollmentRecord{Str(p, 0), Blob(p, 1), Str(p, 2), Int(p, 3)});
+  }
+
+  Status DeleteEnrollment(const std::string& device_id, ByteView challenge) override {
+    return Exec("DELETE FROM enrollments WHERE device_id = $1 AND challenge = $2",
+                Params().Text(device_id).Blob(challenge));
   }
 
   Result<int64_t> RecordAppraisal(const AppraisalRecord& a) override {

@@ -80,6 +80,15 @@ const char* const kMigrations[] = {
          SELECT expires_at, nonce FROM spent_nonces;
        DROP TABLE spent_nonces;
        ALTER TABLE spent_nonces_by_expiry RENAME TO spent_nonces;)",
+    // The one valid device certificate per device. Pending enrollments keep
+    // a challenge name instead of a digest of the secret (those of the old
+    // form could no longer be answered, so they go).
+    R"(ALTER TABLE devices ADD COLUMN certificate_serial TEXT NOT NULL DEFAULT '';
+       DROP TABLE IF EXISTS enrollments;
+       CREATE TABLE enrollments (
+         device_id TEXT PRIMARY KEY, challenge BLOB NOT NULL, request TEXT NOT NULL,
+         expires_at INTEGER NOT NULL);
+       CREATE INDEX enrollments_expiry ON enrollments (expires_at);)",
 };
 
 // Prepared statements, kept for the connection's life; keyed by the SQL
@@ -205,7 +214,9 @@ class SqliteStore final : public Store {
                    "cannot open SQLite database " + path + ": " + sqlite3_errmsg(db_));
     }
     sqlite3_busy_timeout(db_, 5000);
-    HENB_TRY(Exec("PRAGMA journal_mode=WAL; PRAGMA synchronous=NORMAL; PRAGMA foreign_keys=ON;"));
+    // synchronous=FULL: in WAL mode, each commit is on disk before it is
+    // answered (NORMAL would lose the last commits on power loss).
+    HENB_TRY(Exec("PRAGMA journal_mode=WAL; PRAGMA synchronous=FULL; PRAGMA foreign_keys=ON;"));
     HENB_TRY(Exec("CREATE TABLE IF NOT EXISTS schema_migrations (version INTEGER PRIMARY KEY)"));
     for (size_t v = 1; v <= std::size(kMigrations); ++v) {
       Stmt q(cache_, db_, "SELECT 1 FROM schema_migrations WHERE version = ?");
@@ -242,7 +253,7 @@ class SqliteStore final : public Store {
   std::string Backend() const override { return "sqlite"; }
   bool Local() const override { return true; }
 
-  Status PutDevice(const DeviceRecord& d) override {
+  Status PutDevice(const DeviceRecord& d, const std::optional<AuditEntry>& audit) override {
     std::lock_guard<std::mutex> lock(mu_);
     const ForgetDevicesAfter forget{this};
     return InTransaction<void>([&]() -> Status {
@@ -250,12 +261,14 @@ class SqliteStore final : public Store {
         Stmt s(cache_, db_,
                "INSERT OR REPLACE INTO devices (device_id, hardware_model, ek_public, "
                "ek_certificate, ak_public, release_version, state, updated_at, release_id, "
-               "agent_address) VALUES (?,?,?,?,?,?,?,?,?,?)");
+               "agent_address, certificate_serial) VALUES (?,?,?,?,?,?,?,?,?,?,?)");
         s.Text(1, d.device_id).Text(2, d.hardware_model).Blob(3, d.ek_public);
         s.Blob(4, d.ek_certificate).Blob(5, d.ak_public).Text(6, d.release_version);
         s.Text(7, d.state).Int(8, d.updated_at).Text(9, d.release_id).Text(10, d.agent_address);
+        s.Text(11, d.certificate_serial);
         HENB_TRY(Done(s, "store device"));
       }
+      if (audit) HENB_TRY(WriteAudit(*audit));
       Stmt s(cache_, db_,
              "INSERT INTO device_state (device_id, reset_count, clock, latest_appraisal) "
              "VALUES (?1, ?2, ?3, 0) ON CONFLICT (device_id) DO UPDATE SET "
@@ -315,29 +328,36 @@ class SqliteStore final : public Store {
   }
 
   Status SetDeviceRelease(const std::string& device_id, const std::string& release_id,
-                          const std::string& version, int64_t updated_at) override {
+                          const std::string& version, int64_t updated_at,
+                          const std::optional<AuditEntry>& audit) override {
     std::lock_guard<std::mutex> lock(mu_);
     const ForgetDevicesAfter forget{this};
-    Stmt s(cache_, db_,
-           "UPDATE devices SET release_id = ?, release_version = ?, updated_at = ? "
-           "WHERE device_id = ?");
-    s.Text(1, release_id).Text(2, version).Int(3, updated_at).Text(4, device_id);
-    HENB_TRY(Done(s, "set device release"));
-    if (sqlite3_changes(db_) == 0) return Error(ErrorCode::kNotFound, "no device " + device_id);
-    return OkStatus();
+    return InTransaction<void>([&]() -> Status {
+      Stmt s(cache_, db_,
+             "UPDATE devices SET release_id = ?, release_version = ?, updated_at = ? "
+             "WHERE device_id = ?");
+      s.Text(1, release_id).Text(2, version).Int(3, updated_at).Text(4, device_id);
+      HENB_TRY(Done(s, "set device release"));
+      if (sqlite3_changes(db_) == 0) return Error(ErrorCode::kNotFound, "no device " + device_id);
+      if (audit) HENB_TRY(WriteAudit(*audit));
+      return OkStatus();
+    });
   }
 
   Status RevokeRelease(const std::string& release_id, const std::string& version,
-                       const std::string& reason) override {
+                       const std::string& reason, const std::optional<AuditEntry>& audit) override {
     std::lock_guard<std::mutex> lock(mu_);
-    Stmt s(cache_, db_,
-           "UPDATE manifests SET revoked_reason = ? WHERE release_id = ? AND version = ?");
-    s.Text(1, reason.empty() ? "revoked" : reason).Text(2, release_id).Text(3, version);
-    HENB_TRY(Done(s, "revoke release"));
-    if (sqlite3_changes(db_) == 0) {
-      return Error(ErrorCode::kNotFound, "no release " + release_id + " " + version);
-    }
-    return OkStatus();
+    return InTransaction<void>([&]() -> Status {
+      Stmt s(cache_, db_,
+             "UPDATE manifests SET revoked_reason = ? WHERE release_id = ? AND version = ?");
+      s.Text(1, reason.empty() ? "revoked" : reason).Text(2, release_id).Text(3, version);
+      HENB_TRY(Done(s, "revoke release"));
+      if (sqlite3_changes(db_) == 0) {
+        return Error(ErrorCode::kNotFound, "no release " + release_id + " " + version);
+      }
+      if (audit) HENB_TRY(WriteAudit(*audit));
+      return OkStatus();
+    });
   }
 
   Result<bool> SpendNonce(ByteView nonce, int64_t expires_at) override {
@@ -353,29 +373,50 @@ class SqliteStore final : public Store {
     return static_cast<int64_t>(sqlite3_changes(db_));
   }
 
-  Status PutEnrollment(const EnrollmentRecord& e) override {
+  Status PutEnrollment(const EnrollmentRecord& e, int64_t now, int64_t max_pending) override {
     std::lock_guard<std::mutex> lock(mu_);
-    Stmt s(cache_, db_,
-           "INSERT OR REPLACE INTO enrollments (device_id, secret_digest, request, expires_at) "
-           "VALUES (?,?,?,?)");
-    s.Text(1, e.device_id).Blob(2, e.secret_digest).Text(3, e.request).Int(4, e.expires_at);
-    return Done(s, "store enrollment");
+    return InTransaction<void>([&]() -> Status {
+      {
+        Stmt s(cache_, db_, "DELETE FROM enrollments WHERE expires_at <= ?");
+        s.Int(1, now);
+        HENB_TRY(Done(s, "forget expired enrollments"));
+      }
+      {
+        Stmt s(cache_, db_, "SELECT COUNT(*) FROM enrollments WHERE device_id != ?");
+        s.Text(1, e.device_id);
+        if (s.Step() != SQLITE_ROW) return Fail("count enrollments");
+        if (s.ColInt(0) >= max_pending) {
+          return Error(ErrorCode::kNetBusy,
+                       std::to_string(s.ColInt(0)) + " enrollments are pending; try again later");
+        }
+      }
+      Stmt s(cache_, db_,
+             "INSERT OR REPLACE INTO enrollments (device_id, challenge, request, expires_at) "
+             "VALUES (?,?,?,?)");
+      s.Text(1, e.device_id).Blob(2, e.challenge).Text(3, e.request).Int(4, e.expires_at);
+      return Done(s, "store enrollment");
+    });
   }
 
-  Result<std::optional<EnrollmentRecord>> TakeEnrollment(const std::string& device_id,
-                                                         int64_t now) override {
+  Result<std::optional<EnrollmentRecord>> GetEnrollment(const std::string& device_id,
+                                                        int64_t now) override {
     std::lock_guard<std::mutex> lock(mu_);
     Stmt s(cache_, db_,
-           "DELETE FROM enrollments WHERE device_id = ? RETURNING device_id, secret_digest, "
-           "request, expires_at");
-    s.Text(1, device_id);
+           "SELECT device_id, challenge, request, expires_at FROM enrollments "
+           "WHERE device_id = ? AND expires_at > ?");
+    s.Text(1, device_id).Int(2, now);
     const int rc = s.Step();
     if (rc == SQLITE_DONE) return std::optional<EnrollmentRecord>();
-    if (rc != SQLITE_ROW) return Fail("take enrollment");
-    EnrollmentRecord e{s.ColText(0), s.ColBlob(1), s.ColText(2), s.ColInt(3)};
-    if (s.Step() != SQLITE_DONE) return Fail("take enrollment");
-    if (e.expires_at <= now) return std::optional<EnrollmentRecord>();
-    return std::optional<EnrollmentRecord>(std::move(e));
+    if (rc != SQLITE_ROW) return Fail("read enrollment");
+    return std::optional<EnrollmentRecord>(
+        EnrollmentRecord{s.ColText(0), s.ColBlob(1), s.ColText(2), s.ColInt(3)});
+  }
+
+  Status DeleteEnrollment(const std::string& device_id, ByteView challenge) override {
+    std::lock_guard<std::mutex> lock(mu_);
+    Stmt s(cache_, db_, "DELETE FROM enrollments WHERE device_id = ? AND challenge = ?");
+    s.Text(1, device_id).Blob(2, challenge);
+    return Done(s, "forget enrollment");
   }
 
   // Group commit: records queue for one writer thread, which writes
@@ -612,7 +653,7 @@ class SqliteStore final : public Store {
     Stmt s(r.cache, r.db,
            "SELECT d.device_id, hardware_model, ek_public, ek_certificate, ak_public, "
            "release_version, state, COALESCE(s.reset_count, 0), COALESCE(s.clock, 0), "
-           "updated_at, release_id, agent_address "
+           "updated_at, release_id, agent_address, certificate_serial "
            "FROM devices d LEFT JOIN device_state s ON s.device_id = d.device_id "
            "WHERE d.device_id = ?");
     s.Text(1, id);
@@ -632,6 +673,7 @@ class SqliteStore final : public Store {
     d.updated_at = s.ColInt(9);
     d.release_id = s.ColText(10);
     d.agent_address = s.ColText(11);
+    d.certificate_serial = s.ColText(12);
     return std::optional<DeviceRecord>(std::move(d));
   }
 

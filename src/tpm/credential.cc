@@ -123,4 +123,33 @@ Result<Bytes> OpenCredential(HashAlg name_alg, ByteView seed, ByteView ak_name,
   return Bytes(ir.rest().begin(), ir.rest().end());
 }
 
+Result<Certificate> IssueEkCertificate(const PublicKey& ek, const PrivateKey& manufacturer_key,
+                                       const Certificate& manufacturer_ca,
+                                       const std::string& common_name) {
+  CertificateSpec spec;
+  spec.common_name = common_name;
+  spec.key_usage =
+      ek.type() == KeyType::kRsa ? "critical,keyEncipherment" : "critical,keyAgreement";
+  spec.validity = std::chrono::hours(24 * 365 * 20);
+  return IssueCertificate(spec, ek, manufacturer_key, &manufacturer_ca);
+}
+
+Status CheckEkCertificate(const Certificate& certificate, const PublicKey& ek) {
+  auto refuse = [](const std::string& why) {
+    return Error(ErrorCode::kPolicyEnrollment, "EK certificate: " + why);
+  };
+  if (certificate.IsCa()) return refuse("a CA certificate is not an EK certificate");
+  const std::optional<uint32_t> usage = certificate.KeyUsage();
+  if (!usage) return refuse("no key usage extension (the EK profile requires one)");
+  const bool rsa = ek.type() == KeyType::kRsa;
+  const uint32_t needed = rsa ? kKeyUsageKeyEncipherment : kKeyUsageKeyAgreement;
+  if ((*usage & needed) == 0) {
+    return refuse(std::string("key usage lacks ") + (rsa ? "keyEncipherment" : "keyAgreement"));
+  }
+  if ((*usage & kKeyUsageKeyCertSign) != 0) return refuse("key usage allows keyCertSign");
+  auto key = certificate.SubjectKey();
+  if (!key.ok() || key->ToDer() != ek.ToDer()) return refuse("it certifies another key");
+  return OkStatus();
+}
+
 }  // namespace henbtrust

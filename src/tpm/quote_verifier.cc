@@ -34,7 +34,9 @@ Result<QuoteVerifier> QuoteVerifier::FromTpmPublic(ByteView tpm2b_public) {
     return Error(ErrorCode::kQuoteKeyMismatch,
                  "the key is not a restricted signing key, so it cannot vouch for a quote");
   }
-  return QuoteVerifier(std::move(pub.key));
+  QuoteVerifier verifier(std::move(pub.key));
+  verifier.declared_ = pub.scheme;
+  return verifier;
 }
 
 Result<QuoteVerifier> QuoteVerifier::FromAnyEncoding(ByteView data) {
@@ -58,6 +60,12 @@ Result<VerifiedQuote> QuoteVerifier::Verify(ByteView attest, ByteView signature,
     return Error(
         ErrorCode::kQuoteSignatureScheme,
         "signature algorithm does not fit the " + std::string(KeyTypeName(ak_.type())) + " key");
+  }
+  if (declared_ && (sig.scheme != declared_->first || sig.hash != declared_->second)) {
+    return Error(ErrorCode::kQuoteSignatureScheme,
+                 "the signature's scheme or hash (" + std::string(HashAlgName(sig.hash)) +
+                     ") is not the one the attestation key declares (" +
+                     std::string(HashAlgName(declared_->second)) + ")");
   }
   HENB_ASSIGN_OR_RETURN(Bytes sig_bytes, SignatureForVerify(sig));
   const Bytes digest = Hash(sig.hash, attest);

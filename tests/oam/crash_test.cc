@@ -21,6 +21,7 @@
 #include "henbtrust/crypto/x509.h"
 #include "henbtrust/net/protocol.h"
 #include "henbtrust/oam/oam.h"
+#include "henbtrust/tpm/credential.h"
 #include "henbtrust/tpm/soft_tre.h"
 #include "henbtrust/tpm/structures.h"
 #include "release/release_fixture.h"
@@ -149,9 +150,7 @@ TEST(UpdateFlowCrash, EveryDeviceEndsOnceWhenServerAndAgentsAreKilledInEveryStat
     d.dir = tmp.File(d.id);
     power_on(d, true);
     auto ek = ParseTpmPublic(d.device->tre().EkPublic());
-    CertificateSpec ek_spec;
-    ek_spec.common_name = "EK";
-    auto ek_cert = IssueCertificate(ek_spec, ek->key, mfr_key, &mfr);
+    auto ek_cert = IssueEkCertificate(ek->key, mfr_key, mfr);
     auto creds = Enroll("127.0.0.1", port, ca, d.device->tre(),
                         {d.id, "femto-a1", "henb-fw", "1.0", ek_cert->ToDer(), ""});
     ASSERT_TRUE(creds.ok()) << creds.error().ToString();
@@ -273,11 +272,8 @@ TEST(UpdateFlowCrash, AgentProcessesKilledAtRandomMomentsStillEndOnce) {
     auto device = Device::Provision(dir, "femto-a1", v1, fx.root, fx.now,
                                     std::make_unique<SoftTre>(std::move(tre).value()));
     ASSERT_TRUE(device.ok()) << device.error().ToString();
-    CertificateSpec ek_spec;
-    ek_spec.common_name = "EK";
     auto ek = ParseTpmPublic((*device)->tre().EkPublic());
-    testing::WriteBytes(dir + "/ek.der",
-                        IssueCertificate(ek_spec, ek->key, mfr_key, &mfr)->ToDer());
+    testing::WriteBytes(dir + "/ek.der", IssueEkCertificate(ek->key, mfr_key, mfr)->ToDer());
   }
   int starts = 0;
   std::map<std::string, std::vector<std::string>> logs;

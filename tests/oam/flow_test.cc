@@ -348,6 +348,44 @@ TEST_P(UpdateFlowTest, RefusesBadRequestsAndForeignReports) {
   EXPECT_NE(escape->status, 200);
 }
 
+// docs/security.md, findings 1 and 9: a device holding an order could end
+// the server with a report nesting 100,000 arrays (and, the job staying
+// `ordered`, again after every restart); a device's earlier certificate
+// stayed good for the OAM after it enrolled again.
+TEST_P(UpdateFlowTest, ADeepReportAndASupersededCertificateAreRefused) {
+  std::vector<FleetDevice> fleet;
+  fleet.push_back(AddDevice("alpha"));
+  Json job = Post("/v1/jobs",
+                  {{"device_id", "alpha"}, {"release_id", "henb-fw"}, {"version", "2.0"}}, 201);
+  ASSERT_TRUE(fleet[0].agent->PollOnce().ok());  // attest
+  ASSERT_TRUE(oam_->Drive().ok());
+  const int64_t id = job["id"].get<int64_t>();
+  ASSERT_EQ((**h_->store->GetJob(id)).state, "ordered");
+  const std::string deep =
+      "{\"job\":" + std::to_string(id) +
+      ",\"kind\":\"installed\",\"evidence\":{\"x\":" + std::string(100'000, '[') +
+      std::string(100'000, ']') + "}}";
+  for (int i = 0; i < 2; ++i) {
+    auto r = fleet[0].client->Request("POST", "/v1/agent/reports", "application/json", deep);
+    ASSERT_TRUE(r.ok()) << r.error().ToString();
+    EXPECT_EQ(r->status, 400) << r->body.substr(0, 200);
+  }
+  EXPECT_EQ((**h_->store->GetJob(id)).state, "ordered");
+
+  // The same TPM enrolls again: the OAM refuses the old certificate.
+  EnrollmentRequest req{
+      "alpha", "femto-a1", "henb-fw", "1.0", h_->EkCertificate(fleet[0].device->tre()), ""};
+  auto creds = Enroll("127.0.0.1", server_->port(), h_->CaPem(), fleet[0].device->tre(), req);
+  ASSERT_TRUE(creds.ok()) << creds.error().ToString();
+  auto old = fleet[0].client->Request("POST", "/v1/agent/poll", "application/json", "{}");
+  ASSERT_TRUE(old.ok());
+  EXPECT_EQ(old->status, 401) << old->body;
+  auto fresh = h_->Client(DeviceTls(*creds));
+  auto polled = fresh->Request("POST", "/v1/agent/poll", "application/json", "{}");
+  ASSERT_TRUE(polled.ok());
+  EXPECT_EQ(polled->status, 200) << polled->body;
+}
+
 // The PVE becomes unreachable after a device reported: step 9 waits, the
 // outage is recorded once for the job however many retries it lasts, and
 // step 9 completes when the PVE is back.
@@ -665,9 +703,19 @@ TEST_P(UpdateFlowTest, AClientGetsAtMostTwoBundleDownloadsAtOnce) {
       cv.wait(lock, [&] { return go; });
     };
   });
-  auto request = [](const std::string& device) {
+  // Enrolled devices: the OAM serves only a device's current certificate.
+  std::vector<FleetDevice> fleet;
+  fleet.push_back(AddDevice("greedy"));
+  fleet.push_back(AddDevice("modest"));
+  auto request = [this](const std::string& device) {
     HttpRequest r{"GET", "/v1/releases/henb-fw/2.0/bundle", "", "bytes=0-99", "", {}};
-    r.peer = {true, true, "", device, std::string(kRoleDevice), {}};
+    r.peer = {true,
+              true,
+              "",
+              device,
+              std::string(kRoleDevice),
+              {},
+              (**h_->store->GetDevice(device)).certificate_serial};
     return r;
   };
   std::vector<HttpResponse> answers(2);

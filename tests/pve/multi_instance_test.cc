@@ -69,7 +69,7 @@ TEST(PveMultiInstance, TwoProcessesOnOnePostgresAcceptEachNonceExactlyOnce) {
     ASSERT_TRUE(secret.ok());
     auto at_b = connect(port_b, h.RoleTls(""));
     auto issued = at_b->Request("POST", "/v1/enrollments/henb-x/activation", "application/json",
-                                Json{{"secret", Base64Encode(*secret)}}.dump());
+                                testing::ActivationBody(*secret, "henb-x", key));
     ASSERT_TRUE(issued.ok());
     EXPECT_EQ(issued->status, 200) << issued->body;
   }

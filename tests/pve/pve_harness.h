@@ -12,6 +12,7 @@
 #include "henbtrust/agent/agent.h"
 #include "henbtrust/core/file.h"
 #include "henbtrust/pve/service.h"
+#include "henbtrust/tpm/credential.h"
 #include "henbtrust/tpm/soft_tre.h"
 #include "henbtrust/tpm/structures.h"
 #include "release/release_fixture.h"
@@ -20,6 +21,18 @@
 namespace henbtrust::testing {
 
 inline std::string ReadText(const std::string& path) { return ReadTextFile(path).value(); }
+
+// The body of POST /v1/enrollments/{id}/activation as a device sends it:
+// the proof over `secret` and the signature with the TLS key it enrolled.
+inline std::string ActivationBody(ByteView secret, const std::string& device_id,
+                                  const PrivateKey& tls_key) {
+  const Bytes spki = tls_key.Public().ToDer();
+  const Bytes signature =
+      tls_key.Sign(SignatureScheme::kEcdsa, HashAlg::kSha256, ActivationContext(device_id, spki))
+          .value();
+  return "{\"proof\":\"" + Base64Encode(ActivationProof(secret, device_id, spki)) +
+         "\",\"tls_signature\":\"" + Base64Encode(signature) + "\"}";
+}
 
 class PveHarness {
  public:
@@ -83,10 +96,8 @@ class PveHarness {
 
   // An EK certificate for `tre`'s EK from the test manufacturer.
   Bytes EkCertificate(const Tre& tre) const {
-    CertificateSpec spec;
-    spec.common_name = "EK";
     auto ek = ParseTpmPublic(tre.EkPublic());
-    return IssueCertificate(spec, ek->key, *mfr_key, &*mfr_ca)->ToDer();
+    return IssueEkCertificate(ek->key, *mfr_key, *mfr_ca)->ToDer();
   }
 
   // Measures the reference release into `tre`, with `replaced` images instead.

@@ -66,7 +66,7 @@ TEST_F(PveServiceTest, EnrolledDeviceIsAffirmedByPushAndAdmitted) {
   ASSERT_TRUE(cert.ok());
   EXPECT_EQ(cert->SubjectField("CN"), "henb-0001");
   EXPECT_EQ(cert->SubjectField("O"), kRoleDevice);
-  EXPECT_TRUE(VerifyChain(*cert, {}, {h_.pve->config.ca}).ok());
+  EXPECT_TRUE(VerifyChain(*cert, {}, {h_.pve->config.client_ca}).ok());
 
   auto answer = AttestOnce(*d.client, *d.tre);
   ASSERT_TRUE(answer.ok()) << answer.error().ToString();
@@ -144,7 +144,7 @@ TEST_F(PveServiceTest, PullAppraisalAsksTheAgentOverMutualTls) {
   auto creds = Enroll("127.0.0.1", h_.port(), h_.CaPem(), *tre,
                       h_.Request("henb-pull", *tre, "127.0.0.1:1"));
   ASSERT_TRUE(creds.ok()) << creds.error().ToString();
-  auto started = HttpServer::Start({}, DeviceTls(*creds), IntegrityResponder(*tre, tre_mu));
+  auto started = HttpServer::Start({}, ResponderTls(*creds), IntegrityResponder(*tre, tre_mu));
   ASSERT_TRUE(started.ok()) << started.error().ToString();
   auto agent = std::move(started).value();
   // The agent's port is known only now that it listens: record it.
@@ -164,8 +164,10 @@ TEST_F(PveServiceTest, PullAppraisalAsksTheAgentOverMutualTls) {
   r = Post(*op, "/v1/devices/henb-pull/appraisals", "");
   EXPECT_EQ(Body(r)["status"], "contraindicated");
   // Only the PVE may ask the agent for evidence: an operator certificate is refused.
-  auto direct = HttpClient::Connect("127.0.0.1", agent->port(), h_.RoleTls("operator"),
-                                    HttpClientOptions{.server_name = "henb-pull"});
+  TlsConfig op_to_agent = h_.RoleTls("operator");
+  op_to_agent.peer_ca = testing::ReadText(h_.dir.File("pve/client-ca.pem"));
+  auto direct = HttpClient::Connect("127.0.0.1", agent->port(), op_to_agent,
+                                    HttpClientOptions{.peer_uri = DeviceUri("henb-pull")});
   ASSERT_TRUE(direct.ok()) << direct.error().ToString();
   EXPECT_EQ(
       Post(**direct, "/v1/integrity-request", R"({"nonce":"AAAA","pcr_selection":"sha256:0"})")
@@ -233,12 +235,12 @@ TEST_F(PveServiceTest, EnrollmentRefusesWhatItCannotTrust) {
     j["hardware_model"] = "femto-z9";
     EXPECT_EQ(CodeOf(enroll(j)), "policy.enrollment");
   }
-  // A wrong answer to the credential challenge (an AK not in that TPM), and
-  // no second try on the same challenge.
+  // A wrong answer to the credential challenge (an AK not in that TPM).
   {
     EXPECT_EQ(enroll(good).status, 201);
-    const HttpResponse bad = Post(*anon, "/v1/enrollments/henb-e/activation",
-                                  Json{{"secret", Base64Encode(Bytes(32, 7))}}.dump());
+    const HttpResponse bad =
+        Post(*anon, "/v1/enrollments/henb-e/activation",
+             Json{{"proof", Base64Encode(Bytes(32, 7))}, {"tls_signature", "AAAA"}}.dump());
     EXPECT_EQ(bad.status, 403);
     EXPECT_EQ(CodeOf(bad), "policy.enrollment");
     EXPECT_FALSE(h_.store->GetDevice("henb-e")->has_value());
@@ -345,8 +347,8 @@ TEST_F(PveServiceTest, BadInputOverTheWireGetsAClear4xxAndTheServiceGoesOn) {
 
   // An unknown device: a certificate from the PVE CA for an id never enrolled.
   {
-    auto id =
-        IssueClientIdentity(h_.pve->config.ca, h_.pve->config.ca_key, "henb-ghost", kRoleDevice);
+    auto id = IssueClientIdentity(h_.pve->config.client_ca, h_.pve->config.client_ca_key,
+                                  "henb-ghost", kRoleDevice);
     auto ghost = h_.Client({id->certificate_pem, id->private_key_pem, h_.CaPem()});
     expect(Post(*ghost, "/v1/nonces", "{}"), 404, "policy.unknown-device");
   }

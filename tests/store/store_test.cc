@@ -143,20 +143,39 @@ TEST_P(StoreTest, AnAppraisalSpendsItsNonceInTheSameTransaction) {
   EXPECT_FALSE(*store_->SpendNonce(a.spent_nonce, 2000));
 }
 
-TEST_P(StoreTest, PendingEnrollmentsAreTakenOnceAndExpire) {
+TEST_P(StoreTest, PendingEnrollmentsAreBoundedStayUntilAnsweredAndExpire) {
   ASSERT_TRUE(store_);
   const int64_t now = 1000;
-  ASSERT_TRUE(store_->PutEnrollment({"henb-1", Bytes(32, 1), R"({"a":1})", now + 60}).ok());
+  constexpr int64_t kMax = 3;
+  ASSERT_TRUE(
+      store_->PutEnrollment({"henb-1", Bytes(16, 1), R"({"a":1})", now + 60}, now, kMax).ok());
   // A new challenge replaces the old one.
-  ASSERT_TRUE(store_->PutEnrollment({"henb-1", Bytes(32, 2), R"({"a":2})", now + 60}).ok());
-  ASSERT_TRUE(store_->PutEnrollment({"henb-2", Bytes(32, 3), "{}", now - 1}).ok());
-  auto taken = store_->TakeEnrollment("henb-1", now);
-  ASSERT_TRUE(taken.ok() && taken->has_value());
-  EXPECT_EQ((*taken)->secret_digest, Bytes(32, 2));
-  EXPECT_EQ((*taken)->request, R"({"a":2})");
-  EXPECT_FALSE(store_->TakeEnrollment("henb-1", now)->has_value());  // one attempt
-  EXPECT_FALSE(store_->TakeEnrollment("henb-2", now)->has_value());  // expired
-  EXPECT_FALSE(store_->TakeEnrollment("henb-3", now)->has_value());  // never
+  ASSERT_TRUE(
+      store_->PutEnrollment({"henb-1", Bytes(16, 2), R"({"a":2})", now + 60}, now, kMax).ok());
+  ASSERT_TRUE(store_->PutEnrollment({"henb-2", Bytes(16, 3), "{}", now + 1}, now, kMax).ok());
+  auto got = store_->GetEnrollment("henb-1", now);
+  ASSERT_TRUE(got.ok() && got->has_value());
+  EXPECT_EQ((*got)->challenge, Bytes(16, 2));
+  EXPECT_EQ((*got)->request, R"({"a":2})");
+  // Reading it leaves it pending; deleting an older challenge leaves it too.
+  EXPECT_TRUE(store_->GetEnrollment("henb-1", now)->has_value());
+  ASSERT_TRUE(store_->DeleteEnrollment("henb-1", Bytes(16, 1)).ok());
+  EXPECT_TRUE(store_->GetEnrollment("henb-1", now)->has_value());
+  ASSERT_TRUE(store_->DeleteEnrollment("henb-1", Bytes(16, 2)).ok());
+  EXPECT_FALSE(store_->GetEnrollment("henb-1", now)->has_value());
+  EXPECT_FALSE(store_->GetEnrollment("henb-2", now + 1)->has_value());  // expired
+  EXPECT_FALSE(store_->GetEnrollment("henb-3", now)->has_value());      // never
+  // At most kMax pending: the next is refused and nothing of it is kept ...
+  ASSERT_TRUE(store_->PutEnrollment({"henb-3", Bytes(16, 4), "{}", now + 60}, now, kMax).ok());
+  ASSERT_TRUE(store_->PutEnrollment({"henb-4", Bytes(16, 5), "{}", now + 60}, now, kMax).ok());
+  auto full = store_->PutEnrollment({"henb-5", Bytes(16, 6), "{}", now + 60}, now, kMax);
+  ASSERT_FALSE(full.ok());
+  EXPECT_EQ(full.error().code(), ErrorCode::kNetBusy);
+  EXPECT_FALSE(store_->GetEnrollment("henb-5", now)->has_value());
+  // ... but a device already pending may renew its challenge,
+  EXPECT_TRUE(store_->PutEnrollment({"henb-4", Bytes(16, 7), "{}", now + 60}, now, kMax).ok());
+  // and expired ones make room.
+  EXPECT_TRUE(store_->PutEnrollment({"henb-5", Bytes(16, 6), "{}", now + 60}, now + 2, kMax).ok());
 }
 
 TEST_P(StoreTest, AppraisalsAreKeptInOrder) {

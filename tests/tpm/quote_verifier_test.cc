@@ -54,6 +54,25 @@ TEST_F(SwtpmVectorTest, EveryChangedByteOfTheQuoteIsRejected) {
   EXPECT_EQ(verifier_.Verify(m, v_.sig, Full()).error().code(), ErrorCode::kQuoteSignature);
 }
 
+// docs/security.md, decisions: an AK whose template names a scheme and hash
+// vouches only for quotes signed with those.
+TEST_F(SwtpmVectorTest, ASignatureInAnotherHashThanTheAkDeclaresIsRefusedAsSuch) {
+  const auto ak = ParseTpmPublic(v_.ak_tss);
+  ASSERT_TRUE(ak.ok());
+  ASSERT_TRUE(ak->scheme.has_value());
+  EXPECT_EQ(ak->scheme->second, HashAlg::kSha256);
+  Bytes s = v_.sig;
+  ASSERT_EQ(s[2], 0x00);
+  ASSERT_EQ(s[3], 0x0B);  // TPMT_SIGNATURE.signature.hash: SHA-256
+  s[3] = 0x0C;            // SHA-384
+  EXPECT_EQ(verifier_.Verify(v_.msg, s, Full()).error().code(), ErrorCode::kQuoteSignatureScheme);
+  // A verifier from a bare public key knows no declared scheme: the
+  // signature itself then fails.
+  auto bare = QuoteVerifier::FromAnyEncoding(v_.ak_pem);
+  ASSERT_TRUE(bare.ok());
+  EXPECT_EQ(bare->Verify(v_.msg, s, Full()).error().code(), ErrorCode::kQuoteSignature);
+}
+
 TEST_F(SwtpmVectorTest, EveryChangedByteOfTheSignatureIsRejected) {
   for (size_t i = 0; i < v_.sig.size(); ++i) {
     Bytes s = v_.sig;

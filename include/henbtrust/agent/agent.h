@@ -26,20 +26,27 @@ struct EnrollmentRequest {
 struct DeviceCredentials {
   std::string certificate_pem;
   std::string private_key_pem;
-  std::string ca_pem;  // the PVE CA: trust anchor for the PVE and for pull requests
+  std::string ca_pem;  // the server CA: trust anchor for the PVE and the OAM
+  // The client CA, which issued the device certificate and the PVE's client
+  // identity: the trust anchor for the PVE's pull requests.
+  std::string client_ca_pem = {};
 };
 
 // Enrolls with the PVE at `host:port`, whose server certificate must chain to
 // `pve_ca_pem`: sends the EK certificate and public areas with a fresh TLS
-// key, activates the credential the PVE returns in `tre`, and returns the
-// device certificate. Errors: the PVE's answer as kNetStatus with its code
-// and message, or the transport's.
+// key, activates the credential the PVE returns in `tre`, answers with the
+// proof that binds the TLS key to that activation (ActivationProof in
+// net/protocol.h), and returns the device certificate. Errors: the PVE's answer as kNetStatus with
+// its code and message, or the transport's.
 Result<DeviceCredentials> Enroll(const std::string& host, uint16_t port,
                                  const std::string& pve_ca_pem, Tre& tre,
                                  const EnrollmentRequest& request);
 
 // A TLS client configuration for the device's mutual TLS.
 TlsConfig DeviceTls(const DeviceCredentials& credentials);
+// The pull responder's TLS server configuration: the device certificate,
+// and the client CA, against which the PVE's requests are checked.
+TlsConfig ResponderTls(const DeviceCredentials& credentials);
 
 // The evidence for `nonce` over `selection` as the JSON the PVE expects.
 Result<std::string> EvidenceJson(Tre& tre, ByteView nonce,

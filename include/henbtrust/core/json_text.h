@@ -13,6 +13,19 @@
 
 namespace henbtrust {
 
+// The deepest nesting of arrays and objects that JSON from outside the
+// process (a peer, a stored copy of a peer's text, an operator's file) may
+// have. henbtrust's own messages nest four levels at most.
+inline constexpr int kMaxJsonDepth = 32;
+
+// True if no array or object in `text` lies more than `max_depth` levels
+// deep (a top-level object is level 1), counting brackets outside strings
+// without parsing; says nothing about whether `text` is valid JSON.
+// Anything that walks a parsed document recursively (nlohmann's dump(), a
+// copy, a visitor) uses stack in proportion to its depth, so text from
+// outside is checked with this before it is parsed.
+bool JsonDepthWithin(std::string_view text, int max_depth = kMaxJsonDepth);
+
 // Appends `s` as a JSON string, quotes included. False, with nothing
 // appended, if `s` is not valid UTF-8.
 bool AppendJsonString(std::string& out, std::string_view s);

@@ -99,7 +99,7 @@ enum class ErrorCode : uint16_t {
   kNetForbidden,        // authenticated, but not allowed this operation
   kNetNotFound,         // no such endpoint
   kNetStatus,           // the peer answered with an unexpected HTTP status
-  kNetBusy,             // too many requests of this client at once; try again later
+  kNetBusy,  // too many at once (this client's downloads, pending enrollments): try later
   // policy (PVE decisions)
   kPolicy = 800,
   kPolicyUnknownDevice,

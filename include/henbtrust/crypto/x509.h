@@ -31,6 +31,11 @@ class Certificate {
   // kCryptoUnsupported for key types henbtrust does not handle.
   Result<PublicKey> SubjectKey() const;
   bool IsCa() const;
+  // The key usage bits (kKeyUsage* below), or nullopt when the certificate
+  // has no key usage extension.
+  std::optional<uint32_t> KeyUsage() const;
+  // The URI names of the subject alternative name extension, in order.
+  std::vector<std::string> UriNames() const;
   std::chrono::system_clock::time_point NotBefore() const;
   std::chrono::system_clock::time_point NotAfter() const;
 
@@ -42,6 +47,13 @@ class Certificate {
   std::shared_ptr<const Impl> impl_;
 };
 
+// Key usage bits as X.509 numbers them (RFC 5280 4.2.1.3), as returned by
+// Certificate::KeyUsage().
+inline constexpr uint32_t kKeyUsageDigitalSignature = 0x80;
+inline constexpr uint32_t kKeyUsageKeyEncipherment = 0x20;
+inline constexpr uint32_t kKeyUsageKeyAgreement = 0x08;
+inline constexpr uint32_t kKeyUsageKeyCertSign = 0x04;
+
 struct CertificateSpec {
   std::string common_name;
   std::string organization;
@@ -51,6 +63,11 @@ struct CertificateSpec {
   bool client_auth = false;
   std::vector<std::string> dns_names;
   std::vector<std::string> ip_addresses;
+  std::vector<std::string> uris;  // URI names, e.g. "urn:henbtrust:device:henb-0001"
+  // For leaf certificates: the key usage extension in OpenSSL's text form
+  // ("critical,keyAgreement"); empty: digitalSignature (and keyEncipherment
+  // for RSA).
+  std::string key_usage;
   std::chrono::seconds validity = std::chrono::hours(24 * 365);
   // Starts this long before now, to tolerate clock skew.
   std::chrono::seconds backdate = std::chrono::minutes(5);

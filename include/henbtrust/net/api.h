@@ -23,10 +23,18 @@ namespace api {
 
 using Json = nlohmann::json;
 
-// 1 to 64 characters of [A-Za-z0-9._-], starting with a letter or digit.
+// 1 to 64 characters of [A-Za-z0-9_-], starting with a letter or digit, and
+// not a name that resolves to a host ("localhost", or an IPv4 address in any
+// form inet_aton reads): a device id never passes for a server's name.
 bool IsValidDeviceId(std::string_view id);
 Error BadRequest(std::string message);
-// kNetContentType unless application/json; kNetBadRequest unless a JSON object.
+// JSON from outside the process: the document, or a discarded value
+// (is_discarded()) when `text` is not JSON or nests deeper than
+// kMaxJsonDepth (core/json_text.h). Every peer's JSON is read through this
+// (or ParseJsonBody), never through nlohmann's parse() directly.
+Json ParseUntrustedJson(std::string_view text);
+// kNetContentType unless application/json; kNetBadRequest unless a JSON
+// object nesting no deeper than kMaxJsonDepth.
 Result<Json> ParseJsonBody(const HttpRequest& req);
 // A string field of at most `max_size` bytes; "" when absent and not required.
 Result<std::string> TextField(const Json& body, const char* name, size_t max_size,
@@ -34,6 +42,9 @@ Result<std::string> TextField(const Json& body, const char* name, size_t max_siz
 // A base64 field decoding to at most `max_bytes` bytes.
 Result<Bytes> Base64Field(const Json& body, const char* name, size_t max_bytes,
                           bool required = true);
+// The body is `body` as text; a string that is not valid UTF-8 (a peer's
+// bytes echoed in an error message) is written with U+FFFD in place of each
+// bad byte, never an exception.
 HttpResponse JsonResponse(int status, const Json& body);
 // kNetUnauthenticated without a verified client certificate, kNetForbidden
 // when its role (the subject's O) is none of `roles`.

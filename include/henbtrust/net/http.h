@@ -23,6 +23,7 @@ struct PeerIdentity {
   std::string common_name;   // subject CN
   std::string organization;  // subject O: the role ("henbtrust-device", ...)
   Bytes certificate_der;
+  std::string serial = {};  // the certificate's serial number, hex (Certificate::SerialHex)
 };
 
 struct HttpRequest {
@@ -133,7 +134,10 @@ struct HttpClientOptions {
   std::chrono::milliseconds timeout{30'000};  // connect + handshake, and each request
   // The name the server certificate must carry, when it is not the host
   // (a device agent's certificate names the device id).
-  std::string server_name;
+  std::string server_name = {};
+  // When set, the server certificate must carry this URI name (a device
+  // agent's: DeviceUri), checked instead of any host name.
+  std::string peer_uri = {};
   size_t max_response_bytes = 16 << 20;
 };
 

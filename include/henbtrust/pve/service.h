@@ -26,10 +26,16 @@ namespace henbtrust {
 struct PveConfig {
   std::string verifier_id = "henbtrust-pve";
   std::string policy_id = "henbtrust/default-v1";
-  // Issues device certificates at enrollment; every client certificate must
-  // chain to it (the HTTPS server's peer CA).
-  Certificate ca;
-  PrivateKey ca_key;
+  // The client CA: issues device certificates at enrollment (and the role
+  // identities at init); every client certificate must chain to it (the
+  // HTTPS server's peer CA), and device agents check the PVE's pull
+  // requests against it.
+  Certificate client_ca;
+  PrivateKey client_ca_key;
+  // The server CA (PEM), which issued the servers' certificates: what a
+  // device trusts for the PVE and the OAM, handed to it at enrollment. No
+  // certificate the client CA issues chains to it.
+  std::string server_ca_pem = {};
   // Signs attestation results (ES256).
   PrivateKey ear_key;
   // Authenticates the nonces the PVE issues (HMAC-SHA-256), so that issuing
@@ -41,8 +47,12 @@ struct PveConfig {
   // The PVE's client identity towards device agents (pull mode).
   TlsConfig agent_tls = {};
   std::chrono::milliseconds agent_timeout{10'000};
-  int64_t nonce_ttl = 120;          // seconds
-  int64_t enrollment_ttl = 300;     // seconds to answer a credential challenge
+  int64_t nonce_ttl = 120;       // seconds
+  int64_t enrollment_ttl = 300;  // seconds to answer a credential challenge
+  // Enrollments waiting for their answer, across devices (each keeps at most
+  // about 8 KiB in the store): beyond it, new ones are refused with 429
+  // (net.busy) until some are answered or expire.
+  int64_t max_pending_enrollments = 10'000;
   int64_t result_max_age = 86'400;  // an older result does not admit a device
   std::chrono::hours device_certificate_validity{24 * 365};
   // Threads for the requests that may block (HandleAsync): everything but
@@ -79,9 +89,12 @@ class PveService {
 };
 
 // A PVE directory: the material `henbtrust pve init` writes and `pve serve`
-// reads. Files: ca.pem ca.key (the PVE CA), server.pem server.key (TLS,
-// naming `hosts`), pve-client.pem pve-client.key (towards agents),
-// operator.pem operator.key, segw.pem segw.key, ear.key ear.pub, nonce.key.
+// reads. Files: ca.pem ca.key (the server CA, which issues only server
+// certificates: what clients trust for servers), client-ca.pem client-ca.key
+// (the client CA: device certificates and role identities), server.pem
+// server.key (TLS, naming `hosts`), pve-client.pem pve-client.key (towards
+// agents), operator.pem operator.key, segw.pem segw.key, ear.key ear.pub,
+// nonce.key.
 Status InitPveDirectory(const std::string& dir, const std::vector<std::string>& hosts);
 
 struct PveDirectory {

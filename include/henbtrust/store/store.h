@@ -10,6 +10,7 @@
 #include <memory>
 #include <optional>
 #include <string>
+#include <string_view>
 #include <vector>
 
 #include "henbtrust/core/bytes.h"
@@ -30,13 +31,32 @@ struct DeviceRecord {
   uint64_t clock = 0;
   int64_t updated_at = 0;
   std::string agent_address;  // "host:port" of the device agent, for pull appraisal; may be empty
+  // The serial (hex) of the one device certificate that is valid for this
+  // device: the one its latest enrollment issued. A certificate with
+  // another serial (an earlier enrollment's) is refused. Empty for records
+  // written before the PVE kept it: then any certificate it issued is taken.
+  std::string certificate_serial = {};
 };
+
+// Whether the device certificate with serial `presented_serial` (hex, as
+// Certificate::SerialHex) may speak for `device`: kNetUnauthenticated when
+// the device was revoked or a later enrollment replaced that certificate.
+Status CheckDeviceCertificate(const DeviceRecord& device, std::string_view presented_serial);
+
+// Device states (DeviceRecord::state).
+inline constexpr const char* kDeviceEnrolled = "enrolled";
+// An operator revoked the device's certificate: its requests are refused
+// and it may not enroll again.
+inline constexpr const char* kDeviceRevoked = "revoked";
 
 // An enrollment waiting for the device's proof of credential activation.
 struct EnrollmentRecord {
   std::string device_id;
-  Bytes secret_digest;  // SHA-256 of the secret protected with MakeCredential
-  std::string request;  // the enrollment request as received (JSON)
+  // Names the challenge: the PVE derives the secret it protected with
+  // MakeCredential from it and a key of its own, so that the store holds
+  // nothing from which to answer the challenge.
+  Bytes challenge;
+  std::string request;  // the validated enrollment request (JSON)
   int64_t expires_at = 0;
 };
 
@@ -116,20 +136,33 @@ class Store {
   // not block (a server's connection thread) then hand the work to others.
   virtual bool Local() const = 0;
 
-  virtual Status PutDevice(const DeviceRecord& device) = 0;  // insert or replace
+  // Insert or replace; with `audit`, that entry is appended in the same
+  // transaction (as for every method below that takes one).
+  virtual Status PutDevice(const DeviceRecord& device, const std::optional<AuditEntry>& audit) = 0;
+  Status PutDevice(const DeviceRecord& device) { return PutDevice(device, std::nullopt); }
   virtual Result<std::optional<DeviceRecord>> GetDevice(const std::string& device_id) = 0;
   // The device's recorded configuration becomes `release_id` `version` (the
   // OAM's commit); nothing else of the record changes, so that a concurrent
   // appraisal's TPM clock is never written over. kNotFound if no such device.
   virtual Status SetDeviceRelease(const std::string& device_id, const std::string& release_id,
-                                  const std::string& version, int64_t updated_at) = 0;
+                                  const std::string& version, int64_t updated_at,
+                                  const std::optional<AuditEntry>& audit) = 0;
+  Status SetDeviceRelease(const std::string& device_id, const std::string& release_id,
+                          const std::string& version, int64_t updated_at) {
+    return SetDeviceRelease(device_id, release_id, version, updated_at, std::nullopt);
+  }
 
   virtual Status PutManifest(const ManifestRecord& manifest) = 0;  // insert or replace
   virtual Result<std::optional<ManifestRecord>> GetManifest(const std::string& release_id,
                                                             const std::string& version) = 0;
   // kNotFound if no such manifest.
   virtual Status RevokeRelease(const std::string& release_id, const std::string& version,
-                               const std::string& reason) = 0;
+                               const std::string& reason,
+                               const std::optional<AuditEntry>& audit) = 0;
+  Status RevokeRelease(const std::string& release_id, const std::string& version,
+                       const std::string& reason) {
+    return RevokeRelease(release_id, version, reason, std::nullopt);
+  }
 
   // Nonces are issued without the store (the PVE authenticates them) and
   // spent here, single use across every process sharing the store: true the
@@ -140,12 +173,19 @@ class Store {
   // Forgets spent nonces that expired before `now`; returns how many.
   virtual Result<int64_t> PurgeSpentNonces(int64_t now) = 0;
 
-  // One pending enrollment per device; a new one replaces the old.
-  virtual Status PutEnrollment(const EnrollmentRecord& enrollment) = 0;
-  // Removes the device's pending enrollment and returns it if unexpired: one
-  // attempt per challenge, across every process sharing the store.
-  virtual Result<std::optional<EnrollmentRecord>> TakeEnrollment(const std::string& device_id,
-                                                                 int64_t now) = 0;
+  // One pending enrollment per device; a new one replaces the device's old
+  // one. Enrollments that expired by `now` are forgotten first; kNetBusy,
+  // storing nothing, when `max_pending` enrollments of other devices are
+  // still pending.
+  virtual Status PutEnrollment(const EnrollmentRecord& enrollment, int64_t now,
+                               int64_t max_pending) = 0;
+  // The device's pending enrollment, if it has one unexpired at `now`. It
+  // stays pending: a wrong answer to its challenge does not cancel it.
+  virtual Result<std::optional<EnrollmentRecord>> GetEnrollment(const std::string& device_id,
+                                                                int64_t now) = 0;
+  // Forgets the device's pending enrollment if it is still the one named
+  // `challenge` (a newer one stays).
+  virtual Status DeleteEnrollment(const std::string& device_id, ByteView challenge) = 0;
 
   // Returns the new record's id; see AppraisalRecord for the nonce and clock.
   virtual Result<int64_t> RecordAppraisal(const AppraisalRecord& appraisal) = 0;

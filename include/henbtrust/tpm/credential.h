@@ -5,8 +5,12 @@
 // the credential is bound to: the proof that an AK lives beside an EK.
 #pragma once
 
+#include <string>
+
 #include "henbtrust/core/bytes.h"
 #include "henbtrust/crypto/digest.h"
+#include "henbtrust/crypto/keys.h"
+#include "henbtrust/crypto/x509.h"
 
 namespace henbtrust {
 
@@ -33,5 +37,19 @@ Bytes KdfE(HashAlg hash, ByteView z, std::string_view label, ByteView party_u, B
 // the challenge was made for another object or EK.
 Result<Bytes> OpenCredential(HashAlg name_alg, ByteView seed, ByteView ak_name,
                              ByteView credential_blob);
+
+// An EK certificate as the TCG EK Credential Profile shapes it, for `ek`
+// (the EK's public key), issued by a manufacturer CA: an end entity
+// (basicConstraints CA:FALSE) whose key usage is keyEncipherment for an RSA
+// EK and keyAgreement for an ECC EK. For simulated factories and tests.
+Result<Certificate> IssueEkCertificate(const PublicKey& ek, const PrivateKey& manufacturer_key,
+                                       const Certificate& manufacturer_ca,
+                                       const std::string& common_name = "EK");
+
+// The profile checks of an EK certificate that the chain does not make: it
+// is not a CA, its key usage extension is present and allows what the EK
+// does (keyEncipherment for RSA, keyAgreement for ECC), and its subject key
+// is `ek`. kPolicyEnrollment naming the failed check.
+Status CheckEkCertificate(const Certificate& certificate, const PublicKey& ek);
 
 }  // namespace henbtrust

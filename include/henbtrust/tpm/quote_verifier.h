@@ -35,7 +35,8 @@ class QuoteVerifier {
   explicit QuoteVerifier(PublicKey ak) : ak_(std::move(ak)) {}
   // From a TPM2B_PUBLIC. The key must be a restricted signing key (only those
   // guarantee that what they sign as TPMS_ATTEST came from the TPM);
-  // kQuoteKeyMismatch otherwise.
+  // kQuoteKeyMismatch otherwise. When its template names a signing scheme
+  // and hash, quotes must be signed with exactly those.
   static Result<QuoteVerifier> FromTpmPublic(ByteView tpm2b_public);
   // From PEM SubjectPublicKeyInfo or TPM2B_PUBLIC, whichever `data` is.
   static Result<QuoteVerifier> FromAnyEncoding(ByteView data);
@@ -45,7 +46,8 @@ class QuoteVerifier {
   // Checks, in this order, each with its own code: TPMS_ATTEST magic
   // (kQuoteMagic) and type (kQuoteType), structure (kTpmParse,
   // kTpmTrailingBytes), the signature scheme fits the key
-  // (kQuoteSignatureScheme), the signature (kQuoteSignature), the nonce
+  // and is the one the key declares, if any (kQuoteSignatureScheme), the
+  // signature (kQuoteSignature), the nonce
   // (kQuoteNonce), the PCR selection (kQuotePcrSelection), the PCR values
   // (kQuotePcrValues) and the event log (kQuoteEventLog) against pcrDigest.
   Result<VerifiedQuote> Verify(ByteView attest, ByteView signature,
@@ -53,6 +55,7 @@ class QuoteVerifier {
 
  private:
   PublicKey ak_;
+  std::optional<std::pair<SignatureScheme, HashAlg>> declared_;
 };
 
 // "sha256:0,1,2" and "sha256:0,1+sha1:7" (tpm2-tools syntax).

@@ -1,0 +1,345 @@
+// The PVE against an attacker on the wire (docs/security.md): each test
+// shows one hole of the adversarial review closed, and fails without its fix.
+#include <gtest/gtest.h>
+
+#include <nlohmann/json.hpp>
+
+#include "henbtrust/core/json_text.h"
+#include "pve/pve_harness.h"
+
+namespace henbtrust {
+namespace {
+
+using Json = nlohmann::json;
+using testing::PveHarness;
+
+HttpResponse Send(HttpClient& c, const std::string& method, const std::string& target,
+                  const std::string& body = "") {
+  auto r = c.Request(method, target, "application/json", body);
+  EXPECT_TRUE(r.ok()) << r.error().ToString();
+  return r.ok() ? std::move(r).value() : HttpResponse{0, "", "", {}};
+}
+
+std::string CodeOf(const HttpResponse& r) {
+  const Json j = Json::parse(r.body, nullptr, false);
+  if (!j.is_object() || !j.contains("error")) return "";
+  return j["error"].value("code", "");
+}
+
+// The enrollment request a device sends, with `tls_key` as its TLS key.
+Json EnrollmentBody(const PveHarness& h, const std::string& id, const Tre& tre,
+                    const PrivateKey& tls_key) {
+  return {{"device_id", id},
+          {"hardware_model", "femto-a1"},
+          {"release_id", h.reference.release_id},
+          {"release_version", h.reference.version},
+          {"ek_public", Base64Encode(tre.EkPublic())},
+          {"ek_certificate", Base64Encode(h.EkCertificate(tre))},
+          {"ak_public", Base64Encode(tre.AkPublic())},
+          {"tls_public_key", Base64Encode(tls_key.Public().ToDer())}};
+}
+
+// The secret a challenge answer protects, as the device's TPM recovers it.
+Bytes Activate(Tre& tre, const HttpResponse& challenge) {
+  const Json c = Json::parse(challenge.body);
+  return tre
+      .ActivateCredential(*Base64Decode(c["credential_blob"].get<std::string>()),
+                          *Base64Decode(c["encrypted_secret"].get<std::string>()))
+      .value();
+}
+
+class PveSecurityTest : public ::testing::Test {
+ protected:
+  PveHarness h_;
+};
+
+// Finding 1: one deeply nested body used to overflow the stack of the
+// whole server (the body parsed, then dump() recursed).
+TEST_F(PveSecurityTest, DeeplyNestedJsonIsRefusedAndTheServerGoesOn) {
+  constexpr size_t kDepth = 100'000;
+  auto anon = h_.Client(h_.RoleTls(""));
+  const std::string arrays = std::string(kDepth, '[') + std::string(kDepth, ']');
+  std::string objects;
+  for (size_t i = 0; i < kDepth / 8; ++i) objects += "{\"a\":";
+  objects += "1" + std::string(kDepth / 8, '}');
+  // At an endpoint that takes anonymous bodies of up to the server's limit
+  // (an enrollment request is refused above 64 KiB before it is parsed).
+  for (const std::string& body : {arrays, "{\"device_id\":" + arrays + "}", objects}) {
+    const HttpResponse r = Send(*anon, "POST", "/v1/enrollments/henb-x/activation", body);
+    EXPECT_EQ(r.status, 400) << r.body.substr(0, 200);
+    EXPECT_EQ(CodeOf(r), "net.bad-request");
+  }
+  // A valid enrollment with one deep member (what the PVE used to store as
+  // body.dump()), within the enrollment's 64 KiB.
+  auto tre = *SoftTre::Create();
+  h_.Boot(tre);
+  Json valid = EnrollmentBody(h_, "henb-deep", tre, *PrivateKey::Generate(KeyType::kEcP256));
+  std::string text = valid.dump();
+  text.pop_back();
+  text += ",\"x\":" + std::string(25'000, '[') + std::string(25'000, ']') + "}";
+  ASSERT_LT(text.size(), 64u << 10);
+  const HttpResponse r = Send(*anon, "POST", "/v1/enrollments", text);
+  EXPECT_EQ(r.status, 400) << r.body;
+  EXPECT_EQ(CodeOf(r), "net.bad-request");
+  EXPECT_EQ(Send(*anon, "POST", "/v1/enrollments", valid.dump()).status, 201);
+  // Nesting up to the limit is still read (and refused for what it says).
+  const std::string deep_ok =
+      std::string(kMaxJsonDepth - 1, '[') + "1" + std::string(kMaxJsonDepth - 1, ']');
+  EXPECT_EQ(CodeOf(Send(*anon, "POST", "/v1/enrollments", "{\"x\":" + deep_ok + "}")),
+            "net.bad-request");
+  EXPECT_EQ(Send(*anon, "GET", "/healthz").status, 200);
+}
+
+TEST(JsonDepth, CountsBracketsOutsideStringsOnly) {
+  EXPECT_TRUE(JsonDepthWithin("{}", 1));
+  EXPECT_FALSE(JsonDepthWithin("{\"a\":[]}", 1));
+  EXPECT_TRUE(JsonDepthWithin("{\"a\":[]}", 2));
+  EXPECT_TRUE(JsonDepthWithin(R"({"a":"[[[[[[\"[[[["})", 1));
+  EXPECT_FALSE(JsonDepthWithin(R"({"a":"\\",[[[1]]]})", 3));
+  EXPECT_TRUE(JsonDepthWithin("[[],[],[[]]]", 3));
+  EXPECT_FALSE(JsonDepthWithin(std::string(33, '['), kMaxJsonDepth));
+}
+
+// Finding 2: a device that enrolled as "localhost" got a serverAuth
+// certificate for DNS:localhost from the CA that clients trust for servers.
+TEST_F(PveSecurityTest, ADeviceCertificateCannotPassForTheServer) {
+  auto anon = h_.Client(h_.RoleTls(""));
+  auto tre = *SoftTre::Create();
+  h_.Boot(tre);
+  const auto key = *PrivateKey::Generate(KeyType::kEcP256);
+  for (const char* id : {"localhost", "LocalHost", "127.0.0.1", "2130706433", "0x7f000001",
+                         "pve.example", "henb.0001"}) {
+    const HttpResponse r =
+        Send(*anon, "POST", "/v1/enrollments", EnrollmentBody(h_, id, tre, key).dump());
+    EXPECT_EQ(r.status, 400) << id << ": " << r.body;
+  }
+  // A device that registered a pull address: its certificate names it only
+  // by a URI, and is issued by the client CA, which no client trusts for a
+  // server.
+  auto d = std::make_unique<SoftTre>(*SoftTre::Create());
+  h_.Boot(*d);
+  auto creds =
+      Enroll("127.0.0.1", h_.port(), h_.CaPem(), *d, h_.Request("henb-0007", *d, "127.0.0.1:1"));
+  ASSERT_TRUE(creds.ok()) << creds.error().ToString();
+  auto cert = *Certificate::FromPem(creds->certificate_pem);
+  EXPECT_EQ(cert.UriNames(), std::vector<std::string>{"urn:henbtrust:device:henb-0007"});
+  EXPECT_FALSE(VerifyChain(cert, {}, {*Certificate::FromPem(h_.CaPem())}).ok());
+  EXPECT_EQ(creds->ca_pem, h_.CaPem());
+  // A fake server with that certificate: a device (or an operator) that
+  // trusts the server CA does not connect to it, by address or by name.
+  auto fake = HttpServer::Start({}, ResponderTls(*creds),
+                                [](const HttpRequest&) { return HttpResponse{}; });
+  ASSERT_TRUE(fake.ok()) << fake.error().ToString();
+  for (const char* host : {"127.0.0.1", "localhost"}) {
+    auto c = HttpClient::Connect(host, (*fake)->port(), DeviceTls(*creds));
+    EXPECT_FALSE(c.ok()) << host;
+    if (!c.ok()) {
+      EXPECT_EQ(c.error().code(), ErrorCode::kNetTls);
+    }
+  }
+}
+
+// Finding 3: a relay on a device's first contact swapped in its own TLS key
+// and was issued a certificate in the device's name.
+TEST_F(PveSecurityTest, ARelayCannotTakeADevicesIdentityAtFirstContact) {
+  auto anon = h_.Client(h_.RoleTls(""));
+  auto tre = *SoftTre::Create();
+  h_.Boot(tre);
+  const auto device_key = *PrivateKey::Generate(KeyType::kEcP256);
+  const auto relay_key = *PrivateKey::Generate(KeyType::kEcP256);
+  // The relay forwards the device's request with its own key in it, and the
+  // challenge back; the device answers for the key it sent.
+  const HttpResponse challenge =
+      Send(*anon, "POST", "/v1/enrollments", EnrollmentBody(h_, "henb-r", tre, relay_key).dump());
+  ASSERT_EQ(challenge.status, 201) << challenge.body;
+  const Bytes secret = Activate(tre, challenge);
+  const std::string device_answer = testing::ActivationBody(secret, "henb-r", device_key);
+  HttpResponse r = Send(*anon, "POST", "/v1/enrollments/henb-r/activation", device_answer);
+  EXPECT_EQ(r.status, 403) << r.body;
+  EXPECT_EQ(CodeOf(r), "policy.enrollment");
+  // Without the secret the relay can make no proof for its own key (here it
+  // guesses; a proof made with the secret is the next case).
+  r = Send(*anon, "POST", "/v1/enrollments/henb-r/activation",
+           testing::ActivationBody(Bytes(32, 0), "henb-r", relay_key));
+  EXPECT_EQ(r.status, 403);
+  // The proof also needs the TLS private key: the secret alone does not do.
+  const Bytes relay_spki = relay_key.Public().ToDer();
+  const auto other = *PrivateKey::Generate(KeyType::kEcP256);
+  Json forged = {{"proof", Base64Encode(ActivationProof(secret, "henb-r", relay_spki))},
+                 {"tls_signature",
+                  Base64Encode(*other.Sign(SignatureScheme::kEcdsa, HashAlg::kSha256, Bytes{1}))}};
+  EXPECT_EQ(Send(*anon, "POST", "/v1/enrollments/henb-r/activation", forged.dump()).status, 403);
+  EXPECT_FALSE(h_.store->GetDevice("henb-r")->has_value());
+  // The device itself, unrelayed, enrolls.
+  auto creds = Enroll("127.0.0.1", h_.port(), h_.CaPem(), tre, h_.Request("henb-r", tre));
+  ASSERT_TRUE(creds.ok()) << creds.error().ToString();
+}
+
+// Finding 4: any certificate under the manufacturer CA, the CA included,
+// was taken as an EK certificate.
+TEST_F(PveSecurityTest, OnlyAnEndEntityEkCertificateIsTaken) {
+  auto anon = h_.Client(h_.RoleTls(""));
+  auto tre = *SoftTre::Create();
+  h_.Boot(tre);
+  const auto key = *PrivateKey::Generate(KeyType::kEcP256);
+  Json body = EnrollmentBody(h_, "henb-ek", tre, key);
+  const auto ek = ParseTpmPublic(tre.EkPublic())->key;
+  auto refused = [&](const Bytes& der) {
+    Json j = body;
+    j["ek_certificate"] = Base64Encode(der);
+    const HttpResponse r = Send(*anon, "POST", "/v1/enrollments", j.dump());
+    return r.status == 403 && CodeOf(r) == "policy.enrollment";
+  };
+  // The manufacturer's CA certificate itself.
+  EXPECT_TRUE(refused(h_.mfr_ca->ToDer()));
+  // A sub-CA under it, for the EK's key.
+  CertificateSpec ca_spec;
+  ca_spec.common_name = "EK-shaped sub-CA";
+  ca_spec.is_ca = true;
+  EXPECT_TRUE(refused(IssueCertificate(ca_spec, ek, *h_.mfr_key, &*h_.mfr_ca)->ToDer()));
+  // An end entity whose key usage is not the EK's (keyAgreement for ECC).
+  CertificateSpec signing;
+  signing.common_name = "EK";
+  EXPECT_TRUE(refused(IssueCertificate(signing, ek, *h_.mfr_key, &*h_.mfr_ca)->ToDer()));
+  EXPECT_EQ(Send(*anon, "POST", "/v1/enrollments", body.dump()).status, 201);
+}
+
+// Findings 5 and 9: pending enrollments grew without bound, and one wrong
+// answer cancelled a device's pending enrollment.
+TEST(PveSecurity, PendingEnrollmentsAreBoundedAndAWrongAnswerCancelsNothing) {
+  PveHarness h(nullptr, {}, /*serve=*/false);
+  h.pve->config.max_pending_enrollments = 2;
+  h.Start();
+  auto anon = h.Client(h.RoleTls(""));
+  const auto key = *PrivateKey::Generate(KeyType::kEcP256);
+  std::vector<SoftTre> tres;
+  for (int i = 0; i < 3; ++i) {
+    tres.push_back(*SoftTre::Create());
+    h.Boot(tres.back());
+  }
+  // Too large a request is refused before it is read.
+  Json big = EnrollmentBody(h, "henb-p0", tres[0], key);
+  big["agent_address"] = std::string(70'000, 'a');
+  EXPECT_EQ(Send(*anon, "POST", "/v1/enrollments", big.dump()).status, 413);
+
+  const HttpResponse c0 =
+      Send(*anon, "POST", "/v1/enrollments", EnrollmentBody(h, "henb-p0", tres[0], key).dump());
+  ASSERT_EQ(c0.status, 201);
+  ASSERT_EQ(
+      Send(*anon, "POST", "/v1/enrollments", EnrollmentBody(h, "henb-p1", tres[1], key).dump())
+          .status,
+      201);
+  const HttpResponse full =
+      Send(*anon, "POST", "/v1/enrollments", EnrollmentBody(h, "henb-p2", tres[2], key).dump());
+  EXPECT_EQ(full.status, 429);
+  EXPECT_EQ(CodeOf(full), "net.busy");
+
+  // Someone else's wrong answer, then the device's right one.
+  const std::string wrong = testing::ActivationBody(Bytes(32, 9), "henb-p0", key);
+  EXPECT_EQ(Send(*anon, "POST", "/v1/enrollments/henb-p0/activation", wrong).status, 403);
+  const Bytes secret = Activate(tres[0], c0);
+  const HttpResponse done = Send(*anon, "POST", "/v1/enrollments/henb-p0/activation",
+                                 testing::ActivationBody(secret, "henb-p0", key));
+  EXPECT_EQ(done.status, 200) << done.body;
+  // Answered, it is gone: the same answer again finds nothing.
+  EXPECT_EQ(Send(*anon, "POST", "/v1/enrollments/henb-p0/activation",
+                 testing::ActivationBody(secret, "henb-p0", key))
+                .status,
+            403);
+  // Expired enrollments make room.
+  h.now += h.pve->config.enrollment_ttl + 1;
+  EXPECT_EQ(
+      Send(*anon, "POST", "/v1/enrollments", EnrollmentBody(h, "henb-p2", tres[2], key).dump())
+          .status,
+      201);
+}
+
+// Finding 9: the old certificate stayed valid after re-enrollment, device
+// certificates could not be revoked, and re-enrollment reset the TPM clock
+// the PVE had seen to zero.
+TEST_F(PveSecurityTest, ReEnrollmentSupersedesTheOldCertificateAndKeepsTheClock) {
+  auto first = h_.Enrolled("henb-0001");
+  ASSERT_TRUE(first.client);
+  auto answer = AttestOnce(*first.client, *first.tre);
+  ASSERT_TRUE(answer.ok());
+  ASSERT_EQ(answer->status, 200) << answer->body;
+  const DeviceRecord before = **h_.store->GetDevice("henb-0001");
+  EXPECT_GT(before.clock, 0u);
+  // The same TPM enrolls again (a new TLS key).
+  auto creds =
+      Enroll("127.0.0.1", h_.port(), h_.CaPem(), *first.tre, h_.Request("henb-0001", *first.tre));
+  ASSERT_TRUE(creds.ok()) << creds.error().ToString();
+  const DeviceRecord after = **h_.store->GetDevice("henb-0001");
+  EXPECT_EQ(after.reset_count, before.reset_count);
+  EXPECT_EQ(after.clock, before.clock);
+  EXPECT_NE(after.certificate_serial, before.certificate_serial);
+  // The old certificate is refused; the new one is served.
+  const HttpResponse old = Send(*first.client, "POST", "/v1/nonces", "{}");
+  EXPECT_EQ(old.status, 401) << old.body;
+  auto fresh = h_.Client(DeviceTls(*creds));
+  EXPECT_EQ(Send(*fresh, "POST", "/v1/nonces", "{}").status, 200);
+}
+
+TEST_F(PveSecurityTest, AnOperatorRevokesADeviceAndItStaysOut) {
+  auto d = h_.Enrolled("henb-0002");
+  ASSERT_TRUE(d.client);
+  auto op = h_.Client(h_.RoleTls("operator"));
+  EXPECT_EQ(Send(*op, "POST", "/v1/devices/henb-0002/revocation", "{}").status, 400);
+  EXPECT_EQ(
+      Send(*d.client, "POST", "/v1/devices/henb-0002/revocation", R"({"reason":"stolen"})").status,
+      403);
+  EXPECT_EQ(Send(*op, "POST", "/v1/devices/henb-0002/revocation", R"({"reason":"reported stolen"})")
+                .status,
+            200);
+  EXPECT_EQ(Send(*d.client, "POST", "/v1/nonces", "{}").status, 401);
+  const Json decision = Json::parse(Send(*op, "GET", "/v1/devices/henb-0002/access-decision").body);
+  EXPECT_EQ(decision["decision"], "quarantine");
+  // Its TPM cannot enroll it again.
+  auto again = Enroll("127.0.0.1", h_.port(), h_.CaPem(), *d.tre, h_.Request("henb-0002", *d.tre));
+  ASSERT_FALSE(again.ok());
+  EXPECT_NE(again.error().message().find("revoked"), std::string::npos);
+}
+
+// Finding 8: release revocation, a device's reference configuration and
+// enrollment changed the PVE's state without an audit entry.
+TEST_F(PveSecurityTest, ChangesAtThePveAreAudited) {
+  auto d = h_.Enrolled("henb-0003");
+  ASSERT_TRUE(d.client);
+  auto op = h_.Client(h_.RoleTls("operator"));
+  const std::string release = h_.reference.release_id + "/" + h_.reference.version;
+  EXPECT_EQ(
+      Send(*op, "PUT", "/v1/devices/henb-0003/configuration",
+           Json{{"release_id", h_.reference.release_id}, {"version", h_.reference.version}}.dump())
+          .status,
+      200);
+  EXPECT_EQ(
+      Send(*op, "POST", "/v1/releases/" + release + "/revocation", R"({"reason":"CVE-2026-0001"})")
+          .status,
+      200);
+  auto entries = *h_.store->ListAudit(0, 100);
+  ASSERT_EQ(entries.size(), 3u);
+  EXPECT_EQ(entries[0].event, "enrolled");
+  EXPECT_EQ(entries[0].subject, "device:henb-0003");
+  EXPECT_EQ(entries[0].actor, "pve");
+  EXPECT_EQ(entries[1].event, "reference configuration set");
+  EXPECT_EQ(entries[1].actor, "operator:henbtrust operator");
+  EXPECT_EQ(entries[2].event, "release revoked");
+  EXPECT_EQ(entries[2].subject, "release:" + release);
+  EXPECT_EQ(entries[2].detail, "CVE-2026-0001");
+  EXPECT_EQ(*VerifyAuditChain(*h_.store), 3);
+}
+
+// Finding 10: a byte that is not UTF-8 in a URL gave a 500 carrying the
+// JSON library's exception text.
+TEST_F(PveSecurityTest, ABadByteInTheUrlIsAClear404) {
+  HttpRequest req;
+  req.method = "GET";
+  req.target = "/v1/devices/\xff\xfe/what";
+  req.peer = {true, true, "", "op", std::string(kRoleOperator), {}, ""};
+  const HttpResponse r = h_.service->Handle(req);
+  EXPECT_EQ(r.status, 404) << r.body;
+  EXPECT_EQ(CodeOf(r), "net.not-found");
+}
+
+}  // namespace
+}  // namespace henbtrust
