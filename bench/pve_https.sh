@@ -67,7 +67,7 @@ run() {
   if [[ ${FLOOR:-0} == 1 ]]; then
     rm -f "$work/floor-port"
     "$BIN/https_floor" --cert "$work/pve/server.pem" --key "$work/pve/server.key" \
-      --client-ca "$work/pve/ca.pem" --answer "$work/answer.json" --port-file "$work/floor-port" \
+      --client-ca "$work/pve/client-ca.pem" --answer "$work/answer.json" --port-file "$work/floor-port" \
       >/dev/null &
     floor=$!
     for _ in $(seq 100); do [[ -s "$work/floor-port" ]] && break; sleep 0.1; done
