@@ -9,7 +9,8 @@
 
 namespace henbtrust::testing {
 
-// Directory of ../shared/testvectors (or $HENB_TESTVECTORS).
+// The directory of test data from real TPMs and firmware, tests/data (or
+// $HENB_TESTVECTORS); tests/data/PROVENANCE.md says where each file comes from.
 std::string TestVectorDir();
 // Path of the built henbtrust CLI.
 std::string CliPath();
