@@ -8,6 +8,7 @@
 #include "henbtrust/core/json_text.h"
 #include "henbtrust/crypto/keys.h"
 #include "henbtrust/net/api.h"
+#include "henbtrust/net/enrollment.h"
 #include "henbtrust/net/protocol.h"
 #include "henbtrust/tpm/quote_verifier.h"
 
@@ -56,27 +57,25 @@ Result<DeviceCredentials> Enroll(const std::string& host, uint16_t port,
   HENB_ASSIGN_OR_RETURN(PrivateKey tls_key, PrivateKey::Generate(KeyType::kEcP256));
   HENB_ASSIGN_OR_RETURN(auto client,
                         HttpClient::Connect(host, port, TlsConfig{"", "", pve_ca_pem}));
-  Json body = {{"device_id", request.device_id},
-               {"hardware_model", request.hardware_model},
-               {"release_id", request.release_id},
-               {"release_version", request.release_version},
-               {"ek_public", Base64Encode(tre.EkPublic())},
-               {"ek_certificate", Base64Encode(request.ek_certificate)},
-               {"ak_public", Base64Encode(tre.AkPublic())},
-               {"tls_public_key", Base64Encode(tls_key.Public().ToDer())}};
-  if (!request.agent_address.empty()) body["agent_address"] = request.agent_address;
-  HENB_ASSIGN_OR_RETURN(HttpResponse challenge, client->Request("POST", "/v1/enrollments",
-                                                                "application/json", body.dump()));
+  const EnrollmentFields sent{
+      request.device_id,       request.hardware_model,   request.release_id,
+      request.release_version, tre.EkPublic(),           request.ek_certificate,
+      tre.AkPublic(),          tls_key.Public().ToDer(), request.agent_address};
+  HENB_ASSIGN_OR_RETURN(HttpResponse challenge,
+                        client->Request("POST", "/v1/enrollments", "application/json",
+                                        EncodeEnrollmentFields(sent).dump()));
   if (challenge.status != 201) return Refused("enrollment", challenge);
   HENB_ASSIGN_OR_RETURN(Json c, JsonOf(challenge));
   HENB_ASSIGN_OR_RETURN(Bytes blob, Base64Of(c, "credential_blob"));
   HENB_ASSIGN_OR_RETURN(Bytes secret_enc, Base64Of(c, "encrypted_secret"));
+  if (!c.contains("enrollment_token") || !c["enrollment_token"].is_string())
+    return Error(ErrorCode::kNetStatus, "the answer lacks 'enrollment_token'");
   HENB_ASSIGN_OR_RETURN(Bytes secret, tre.ActivateCredential(blob, secret_enc));
-  // The secret stays here: the proof binds it to the TLS key sent above.
-  const Bytes spki = tls_key.Public().ToDer();
+  // The secret stays here: the proof binds it to the request sent above.
   HENB_ASSIGN_OR_RETURN(Bytes signature, tls_key.Sign(SignatureScheme::kEcdsa, HashAlg::kSha256,
-                                                      ActivationContext(request.device_id, spki)));
-  const Json proof = {{"proof", Base64Encode(ActivationProof(secret, request.device_id, spki))},
+                                                      ActivationContext(sent)));
+  const Json proof = {{"enrollment_token", c["enrollment_token"]},
+                      {"proof", Base64Encode(ActivationProof(secret, sent))},
                       {"tls_signature", Base64Encode(signature)}};
   HENB_ASSIGN_OR_RETURN(
       HttpResponse issued,

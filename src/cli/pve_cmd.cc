@@ -133,7 +133,24 @@ int RunImport(const std::string& dir, const std::string& store_location,
     }
     auto bytes = EncodeManifest(*manifest);
     if (!bytes.ok()) return Fail(bytes.error());
-    if (auto st = (*store)->PutManifest({manifest->release_id, manifest->version, *bytes, ""});
+    // Importing a release again keeps its revocation.
+    auto existing = (*store)->GetManifest(manifest->release_id, manifest->version);
+    if (!existing.ok()) return Fail(existing.error());
+    const std::string revoked = *existing ? (*existing)->revoked_reason : std::string();
+    if (auto st = (*store)->PutManifest({manifest->release_id, manifest->version, *bytes, revoked});
+        !st.ok()) {
+      return Fail(st.error());
+    }
+    if (auto st = (*store)->AppendAudit(
+            {0,
+             UnixSeconds(),
+             "operator:cli",
+             "release:" + manifest->release_id + "/" + manifest->version,
+             "release imported",
+             "vendor signatures verified; " + std::to_string(manifest->components.size()) +
+                 " components" + (revoked.empty() ? "" : "; stays revoked: " + revoked),
+             {},
+             {}});
         !st.ok()) {
       return Fail(st.error());
     }

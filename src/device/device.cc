@@ -353,7 +353,7 @@ Result<Bytes> Device::ComputeExpectedTim(const ReleaseManifest& next) {
     if (live != bank) return StateError("the event log does not replay to the TrE's PCRs");
   }
   // Same plan (components, PCRs, order): substitute the new RIMs into this
-  // boot's log (DESIGN.md section 2). A different plan: replay the manifest's.
+  // boot's log (docs/design.md section 2). A different plan: replay the manifest's.
   std::vector<std::pair<std::string, uint32_t>> current, planned;
   for (const auto& e : log.events()) {
     if (auto ref = ParseComponentEvent(e)) current.emplace_back(ref->id, e.pcr);

@@ -71,8 +71,14 @@ bool IsValidDeviceId(std::string_view id) {
   if (id.empty() || id.size() > 64 || !std::isalnum(static_cast<unsigned char>(id[0])))
     return false;
   for (char c : id) {
-    if (!std::isalnum(static_cast<unsigned char>(c)) && c != '-' && c != '_') return false;
+    if (!std::isalnum(static_cast<unsigned char>(c)) && c != '-' && c != '.' && c != '_')
+      return false;
   }
+  return true;
+}
+
+bool IsNewDeviceIdAllowed(std::string_view id) {
+  if (!IsValidDeviceId(id) || id.find('.') != std::string_view::npos) return false;
   // Names that resolve to a host: "localhost", and what inet_aton reads as
   // an IPv4 address ("2130706433", "0x7f000001").
   std::string lower(id);

@@ -1,3 +1,5 @@
+#include <sys/resource.h>
+
 #include <algorithm>
 #include <array>
 #include <atomic>
@@ -416,10 +418,17 @@ Result<std::unique_ptr<HttpServer>> HttpServer::StartAsync(const HttpServerOptio
 
 Result<std::unique_ptr<HttpServer>> HttpServer::Start(std::unique_ptr<Impl> impl,
                                                       const TlsConfig& tls) {
-  const HttpServerOptions& options = impl->options;
+  HttpServerOptions& options = impl->options;
   if (options.threads < 1) return Error(ErrorCode::kInvalidArgument, "threads must be >= 1");
   if (options.max_connections < 1) {
     return Error(ErrorCode::kInvalidArgument, "max_connections must be >= 1");
+  }
+  constexpr rlim_t kOtherDescriptors = 128;
+  struct rlimit files {};
+  if (::getrlimit(RLIMIT_NOFILE, &files) == 0 && files.rlim_cur != RLIM_INFINITY &&
+      files.rlim_cur > 2 * kOtherDescriptors) {
+    options.max_connections =
+        std::min<size_t>(options.max_connections, files.rlim_cur - kOtherDescriptors);
   }
   HENB_ASSIGN_OR_RETURN(impl->tls, MakeTlsContext(tls, /*server=*/true));
   beast::error_code ec;

@@ -12,19 +12,6 @@ std::string DeviceUri(std::string_view device_id) {
   return "urn:henbtrust:device:" + std::string(device_id);
 }
 
-Bytes ActivationContext(std::string_view device_id, ByteView tls_public_key_der) {
-  Bytes context = ToBytes("henbtrust activation v1");
-  context.push_back(0);
-  Append(context, AsBytes(device_id));
-  context.push_back(0);
-  Append(context, Sha256(tls_public_key_der));
-  return context;
-}
-
-Bytes ActivationProof(ByteView secret, std::string_view device_id, ByteView tls_public_key_der) {
-  return Hmac(HashAlg::kSha256, secret, ActivationContext(device_id, tls_public_key_der));
-}
-
 Result<std::string> SignDeploymentOrder(const DeploymentOrder& o, const PrivateKey& oam_key) {
   const nlohmann::ordered_json claims = {
       {"typ", "henbtrust-deployment-order"},

@@ -360,7 +360,7 @@ Result<bool> OamService::Impl::CheckPreAppraisal(UpdateJob& job, bool quiet) {
     }
     job.state = kJobRefused;
     job.detail = "the PVE's appraisal before the update is " + status +
-                 ": no order for a device that does not verify (quarantine, DESIGN.md 5)";
+                 ": no order for a device that does not verify (quarantine, docs/design.md 5)";
     return Move(job, from, "oam", "refused");
   }
   if (answer.ok() && answer->status != 200 && answer->status != 404) {

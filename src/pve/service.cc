@@ -15,10 +15,12 @@
 #include "henbtrust/crypto/digest.h"
 #include "henbtrust/crypto/random.h"
 #include "henbtrust/net/api.h"
+#include "henbtrust/net/enrollment.h"
 #include "henbtrust/net/worker_pool.h"
 #include "henbtrust/release/manifest.h"
 #include "henbtrust/tpm/credential.h"
 #include "henbtrust/tpm/structures.h"
+#include "pve/enrollment_token.h"
 
 namespace henbtrust {
 
@@ -29,11 +31,8 @@ using namespace api;
 
 constexpr size_t kMaxTpmStructure = 4096;
 constexpr size_t kMaxEventLog = 512 * 1024;
-constexpr size_t kMaxCertificate = 16 * 1024;
 constexpr size_t kNonceBytes = 32;
 constexpr size_t kChallengeBytes = 16;
-// An enrollment request: its certificates and public areas, and some room.
-constexpr size_t kMaxEnrollmentRequest = 64 * 1024;
 // Revocations reach every instance within this time.
 constexpr auto kManifestCacheTtl = std::chrono::seconds(1);
 
@@ -149,6 +148,24 @@ Result<AnswerText> ResultText(const AppraisalResult& r, const std::string& token
   return a;
 }
 
+// The value of `name` in the target's query ("/x?a=1&name=v" -> "v"), or "".
+std::string QueryValue(std::string_view target, std::string_view name) {
+  const size_t q = target.find('?');
+  if (q == std::string_view::npos) return "";
+  std::string_view query = target.substr(q + 1);
+  while (!query.empty()) {
+    const size_t amp = query.find('&');
+    const std::string_view pair = query.substr(0, amp);
+    if (pair.size() > name.size() && pair.substr(0, name.size()) == name &&
+        pair[name.size()] == '=') {
+      return std::string(pair.substr(name.size() + 1));
+    }
+    if (amp == std::string_view::npos) break;
+    query.remove_prefix(amp + 1);
+  }
+  return "";
+}
+
 // Who asked, for the audit log: "operator:<CN>", or the OAM's own calls.
 std::string Actor(const PeerIdentity& peer) {
   return (peer.organization == kRoleOperator ? "operator:" : "peer:") + peer.common_name;
@@ -177,14 +194,10 @@ struct PveService::Impl {
   Result<HttpResponse> Route(const HttpRequest& req, std::optional<Prepared>* push);
   Result<HttpResponse> Enroll(const HttpRequest& req);
   Result<HttpResponse> Activate(const HttpRequest& req, const std::string& device_id);
-  // The secret a credential challenge protects, derived from its name and
-  // the nonce key, so that the store never holds it.
-  Bytes EnrollmentSecret(const std::string& device_id, ByteView challenge) const;
-  // Whether `existing` (the record under the id, if any) lets a TPM with
-  // `ek_public` enroll as `device_id` claiming this release.
+  // Whether `existing` (the record under the id, if any) lets request `r`
+  // enroll: the same EK, not revoked, the same release.
   Status CheckReEnrollment(const std::optional<DeviceRecord>& existing,
-                           const std::string& device_id, const Bytes& ek_public,
-                           const std::string& release_id, const std::string& release_version) const;
+                           const EnrollmentFields& r) const;
   Result<HttpResponse> RevokeDevice(const HttpRequest& req, const std::string& device_id);
   Result<HttpResponse> IssueNonce(const HttpRequest& req);
   Result<Prepared> PushEvidence(const HttpRequest& req);
@@ -192,7 +205,10 @@ struct PveService::Impl {
   Result<HttpResponse> UpdateAppraisal(const HttpRequest& req, const std::string& device_id);
   Result<HttpResponse> SetConfiguration(const HttpRequest& req, const std::string& device_id);
   Result<HttpResponse> LatestResult(const std::string& device_id);
-  Result<HttpResponse> AccessDecision(const std::string& device_id);
+  // `presented_serial`: the serial of the certificate the SeGW saw, if it
+  // says; a certificate that no longer speaks for the device quarantines.
+  Result<HttpResponse> AccessDecision(const std::string& device_id,
+                                      const std::string& presented_serial);
   Result<HttpResponse> Revoke(const HttpRequest& req, const std::string& release_id,
                               const std::string& version);
   Result<HttpResponse> DeviceInfo(const std::string& device_id);
@@ -401,7 +417,7 @@ Result<HttpResponse> PveService::Impl::Route(const HttpRequest& req,
   if (is({"v1", "devices", "*", "access-decision"})) {
     HENB_TRY(allow("GET"));
     HENB_TRY(RequireRole(req.peer, {kRoleSegw, kRoleOperator}));
-    return AccessDecision(path[2]);
+    return AccessDecision(path[2], QueryValue(req.target, "certificate_serial"));
   }
   if (is({"v1", "devices", "*", "revocation"})) {
     HENB_TRY(allow("POST"));
@@ -499,35 +515,28 @@ Result<int64_t> PveService::Impl::CheckNonce(const std::string& device_id, ByteV
   return expires_at;
 }
 
-// --- enrollment (DESIGN.md section 4) ---------------------------------------
+// --- enrollment (docs/design.md section 4) ----------------------------------
 
 Result<HttpResponse> PveService::Impl::Enroll(const HttpRequest& req) {
-  if (req.body.size() > kMaxEnrollmentRequest) {
+  if (req.body.size() > kMaxEnrollmentRequestBytes) {
     return Error(ErrorCode::kNetTooLarge, "an enrollment request has at most " +
-                                              std::to_string(kMaxEnrollmentRequest) + " bytes");
+                                              std::to_string(kMaxEnrollmentRequestBytes) +
+                                              " bytes");
   }
   HENB_ASSIGN_OR_RETURN(Json body, ParseJsonBody(req));
-  HENB_ASSIGN_OR_RETURN(std::string device_id, TextField(body, "device_id", 64));
-  if (!IsValidDeviceId(device_id)) {
+  HENB_ASSIGN_OR_RETURN(EnrollmentFields r, DecodeEnrollmentFields(body));
+  if (!IsNewDeviceIdAllowed(r.device_id)) {
     return BadRequest(
         "device_id must be 1-64 of [A-Za-z0-9_-], starting with a letter or digit, and not "
         "a host name or an address");
   }
-  HENB_ASSIGN_OR_RETURN(std::string model, TextField(body, "hardware_model", 128));
-  HENB_ASSIGN_OR_RETURN(std::string release_id, TextField(body, "release_id", 128));
-  HENB_ASSIGN_OR_RETURN(std::string release_version, TextField(body, "release_version", 64));
-  HENB_ASSIGN_OR_RETURN(Bytes ek_public, Base64Field(body, "ek_public", kMaxTpmStructure));
-  HENB_ASSIGN_OR_RETURN(Bytes ek_cert_der, Base64Field(body, "ek_certificate", kMaxCertificate));
-  HENB_ASSIGN_OR_RETURN(Bytes ak_public, Base64Field(body, "ak_public", kMaxTpmStructure));
-  HENB_ASSIGN_OR_RETURN(Bytes tls_key, Base64Field(body, "tls_public_key", kMaxTpmStructure));
-  HENB_ASSIGN_OR_RETURN(std::string agent, TextField(body, "agent_address", 300, false));
-  if (!agent.empty() && !ParseHostPort(agent).ok())
+  if (!r.agent_address.empty() && !ParseHostPort(r.agent_address).ok())
     return BadRequest("agent_address must be host:port");
-  if (!PublicKey::FromDer(tls_key).ok())
+  if (!PublicKey::FromDer(r.tls_public_key).ok())
     return BadRequest("tls_public_key is not a DER SubjectPublicKeyInfo");
 
   // The EK: an EK certificate from a manufacturer CA, for the EK the TPM reports.
-  auto ek_cert = Certificate::FromDer(ek_cert_der);
+  auto ek_cert = Certificate::FromDer(r.ek_certificate);
   if (!ek_cert.ok()) return BadRequest("ek_certificate is not a DER X.509 certificate");
   ChainOptions chain;
   chain.allow_unknown_critical = true;  // EK certificates carry TPM-specific critical extensions
@@ -535,144 +544,126 @@ Result<HttpResponse> PveService::Impl::Enroll(const HttpRequest& req) {
     return Error(ErrorCode::kPolicyEnrollment,
                  "EK certificate not issued by a trusted manufacturer: " + st.error().message());
   }
-  auto ek = ParseTpmPublic(ek_public);
+  auto ek = ParseTpmPublic(r.ek_public);
   if (!ek.ok()) return ek.error().WithContext("ek_public");
   constexpr uint32_t kEkAttributes = kTpmaFixedTpm | kTpmaRestricted | kTpmaDecrypt;
   if ((ek->object_attributes & kEkAttributes) != kEkAttributes)
     return Error(ErrorCode::kPolicyEnrollment, "ek_public is not a restricted decryption key");
   HENB_TRY(CheckEkCertificate(*ek_cert, ek->key));
   // The AK: a restricted signing key that cannot leave its TPM.
-  auto ak = ParseTpmPublic(ak_public);
+  auto ak = ParseTpmPublic(r.ak_public);
   if (!ak.ok()) return ak.error().WithContext("ak_public");
   if (!ak->IsRestrictedSigningKey() || (ak->object_attributes & kTpmaFixedTpm) == 0)
     return Error(ErrorCode::kPolicyEnrollment,
                  "ak_public is not a fixedTPM restricted signing key");
-  if (!QuoteVerifier::FromTpmPublic(ak_public).ok())
+  if (!QuoteVerifier::FromTpmPublic(r.ak_public).ok())
     return Error(ErrorCode::kPolicyEnrollment, "the AK cannot verify quotes");
 
   // The release it claims must be one the PVE knows, for its hardware.
-  HENB_ASSIGN_OR_RETURN(auto manifest, store.GetManifest(release_id, release_version));
+  HENB_ASSIGN_OR_RETURN(auto manifest, store.GetManifest(r.release_id, r.release_version));
   if (!manifest) {
     return Error(ErrorCode::kPolicyUnknownRelease,
-                 "no reference manifest for release " + release_id + " " + release_version);
+                 "no reference manifest for release " + r.release_id + " " + r.release_version);
   }
   HENB_ASSIGN_OR_RETURN(ReleaseManifest parsed, ParseManifest(manifest->manifest));
-  if (std::find(parsed.hardware_models.begin(), parsed.hardware_models.end(), model) ==
+  if (std::find(parsed.hardware_models.begin(), parsed.hardware_models.end(), r.hardware_model) ==
       parsed.hardware_models.end()) {
     return Error(ErrorCode::kPolicyEnrollment,
-                 "release " + release_version + " is not for hardware model " + model);
+                 "release " + r.release_version + " is not for hardware model " + r.hardware_model);
   }
-  HENB_ASSIGN_OR_RETURN(auto existing, store.GetDevice(device_id));
-  HENB_TRY(CheckReEnrollment(existing, device_id, ek_public, release_id, release_version));
+  HENB_ASSIGN_OR_RETURN(auto existing, store.GetDevice(r.device_id));
+  HENB_TRY(CheckReEnrollment(existing, r));
 
-  HENB_ASSIGN_OR_RETURN(Bytes challenge_id, RandomBytes(kChallengeBytes));
-  const Bytes secret = EnrollmentSecret(device_id, challenge_id);
-  HENB_ASSIGN_OR_RETURN(CredentialChallenge challenge, MakeCredential(ek_public, ak->name, secret));
-  const int64_t now = config.now();
-  const int64_t expires_at = now + config.enrollment_ttl;
-  // Only what was validated is kept, re-encoded: never the request's own text.
-  Json kept = {{"hardware_model", model},
-               {"release_id", release_id},
-               {"release_version", release_version},
-               {"ek_public", Base64Encode(ek_public)},
-               {"ek_certificate", Base64Encode(ek_cert_der)},
-               {"ak_public", Base64Encode(ak_public)},
-               {"tls_public_key", Base64Encode(tls_key)},
-               {"agent_address", agent}};
-  HENB_TRY(store.PutEnrollment({device_id, challenge_id, kept.dump(), expires_at}, now,
-                               config.max_pending_enrollments));
+  // Nothing is stored: the device keeps the challenge's state, sealed.
+  EnrollmentChallengeState state;
+  HENB_ASSIGN_OR_RETURN(state.challenge, RandomBytes(kChallengeBytes));
+  state.expires_at = config.now() + config.enrollment_ttl;
+  const Bytes secret = EnrollmentSecret(config.nonce_key, r.device_id, state.challenge);
+  HENB_ASSIGN_OR_RETURN(CredentialChallenge challenge,
+                        MakeCredential(r.ek_public, ak->name, secret));
+  const std::string device_id = r.device_id;
+  state.request = std::move(r);
   return JsonResponse(201, {{"device_id", device_id},
                             {"credential_blob", Base64Encode(challenge.credential_blob)},
                             {"encrypted_secret", Base64Encode(challenge.encrypted_secret)},
-                            {"expires_at", expires_at}});
-}
-
-Bytes PveService::Impl::EnrollmentSecret(const std::string& device_id, ByteView challenge) const {
-  Bytes input = ToBytes("henbtrust enrollment secret v1");
-  input.push_back(0);
-  Append(input, AsBytes(device_id));
-  input.push_back(0);
-  Append(input, challenge);
-  return Hmac(HashAlg::kSha256, config.nonce_key, input);
+                            {"enrollment_token", SealEnrollmentToken(state, config.nonce_key)},
+                            {"expires_at", state.expires_at}});
 }
 
 Status PveService::Impl::CheckReEnrollment(const std::optional<DeviceRecord>& existing,
-                                           const std::string& device_id, const Bytes& ek_public,
-                                           const std::string& release_id,
-                                           const std::string& release_version) const {
+                                           const EnrollmentFields& r) const {
   if (!existing) return OkStatus();
-  if (existing->ek_public != ek_public) {
+  if (existing->ek_public != r.ek_public) {
     return Error(ErrorCode::kPolicyDeviceConflict,
-                 "device " + device_id + " is enrolled with another EK");
+                 "device " + r.device_id + " is enrolled with another EK");
   }
   if (existing->state == kDeviceRevoked) {
     return Error(ErrorCode::kPolicyEnrollment,
-                 "device " + device_id + " was revoked by an operator; it may not enroll again");
+                 "device " + r.device_id + " was revoked by an operator; it may not enroll again");
   }
   // Re-enrollment (a new AK in the same TPM) cannot move the recorded
   // configuration: only a verified update does that, or an operator.
-  if (existing->release_id != release_id || existing->release_version != release_version) {
+  if (existing->release_id != r.release_id || existing->release_version != r.release_version) {
     return Error(ErrorCode::kPolicyDeviceConflict,
-                 "device " + device_id + " is enrolled with release " + existing->release_id + " " +
-                     existing->release_version + "; re-enrollment cannot change it");
+                 "device " + r.device_id + " is enrolled with release " + existing->release_id +
+                     " " + existing->release_version + "; re-enrollment cannot change it");
   }
   return OkStatus();
 }
 
 Result<HttpResponse> PveService::Impl::Activate(const HttpRequest& req,
                                                 const std::string& device_id) {
-  if (!IsValidDeviceId(device_id)) return BadRequest("malformed device id");
   HENB_ASSIGN_OR_RETURN(Json body, ParseJsonBody(req));
+  HENB_ASSIGN_OR_RETURN(std::string token,
+                        TextField(body, "enrollment_token", 2 * kMaxEnrollmentRequestBytes));
   HENB_ASSIGN_OR_RETURN(Bytes proof, Base64Field(body, "proof", 64));
   HENB_ASSIGN_OR_RETURN(Bytes tls_signature, Base64Field(body, "tls_signature", 1024));
+  HENB_ASSIGN_OR_RETURN(EnrollmentChallengeState state,
+                        OpenEnrollmentToken(token, config.nonce_key));
+  const EnrollmentFields& r = state.request;
   const int64_t now = config.now();
-  HENB_ASSIGN_OR_RETURN(auto pending, store.GetEnrollment(device_id, now));
-  if (!pending) {
-    return Error(ErrorCode::kPolicyEnrollment,
-                 "no pending enrollment for " + device_id + " (expired or already answered)");
+  if (r.device_id != device_id) {
+    return Error(ErrorCode::kPolicyEnrollment, "the enrollment_token is for another device");
   }
-  // The request was validated when it was stored.
-  const Json request = ParseUntrustedJson(pending->request);
-  if (!request.is_object()) return Error(ErrorCode::kInternal, "stored enrollment is corrupt");
-  DeviceRecord d;
-  d.device_id = device_id;
-  HENB_ASSIGN_OR_RETURN(d.hardware_model, TextField(request, "hardware_model", 128));
-  HENB_ASSIGN_OR_RETURN(d.ek_public, Base64Field(request, "ek_public", kMaxTpmStructure));
-  HENB_ASSIGN_OR_RETURN(d.ek_certificate, Base64Field(request, "ek_certificate", kMaxCertificate));
-  HENB_ASSIGN_OR_RETURN(d.ak_public, Base64Field(request, "ak_public", kMaxTpmStructure));
-  HENB_ASSIGN_OR_RETURN(Bytes tls_key, Base64Field(request, "tls_public_key", kMaxTpmStructure));
-  HENB_ASSIGN_OR_RETURN(d.release_id, TextField(request, "release_id", 128));
-  HENB_ASSIGN_OR_RETURN(d.release_version, TextField(request, "release_version", 64));
-  HENB_ASSIGN_OR_RETURN(d.agent_address, TextField(request, "agent_address", 300, false));
-
+  if (state.expires_at <= now) {
+    return Error(ErrorCode::kPolicyEnrollment,
+                 "the challenge for " + device_id + " expired: enroll again");
+  }
   // The proof: only the TPM that activated the credential knows the secret,
-  // and the proof names the TLS key the device sent. A wrong answer leaves
-  // the enrollment pending for the device's own answer.
-  const Bytes secret = EnrollmentSecret(device_id, pending->challenge);
-  if (!ConstantTimeEqual(proof, ActivationProof(secret, device_id, tls_key))) {
+  // and the proof names every field of the request the device sent (its
+  // TLS key above all). A wrong answer spends nothing.
+  const Bytes secret = EnrollmentSecret(config.nonce_key, device_id, state.challenge);
+  if (!ConstantTimeEqual(proof, ActivationProof(secret, r))) {
     return Error(ErrorCode::kPolicyEnrollment,
                  "credential activation failed: the proof is not from the TPM of that EK for "
-                 "the TLS key it enrolled");
+                 "the request it sent");
   }
-  HENB_ASSIGN_OR_RETURN(PublicKey subject, PublicKey::FromDer(tls_key));
+  HENB_ASSIGN_OR_RETURN(PublicKey subject, PublicKey::FromDer(r.tls_public_key));
   const SignatureScheme scheme =
       subject.type() == KeyType::kRsa ? SignatureScheme::kRsaPkcs1 : SignatureScheme::kEcdsa;
-  if (!subject
-           .Verify(scheme, HashAlg::kSha256, ActivationContext(device_id, tls_key), tls_signature)
-           .ok()) {
+  if (!subject.Verify(scheme, HashAlg::kSha256, ActivationContext(r), tls_signature).ok()) {
     return Error(ErrorCode::kPolicyEnrollment,
                  "tls_signature does not verify: the device does not hold the TLS key");
   }
-  // Another device may have enrolled under this id since the challenge.
-  HENB_ASSIGN_OR_RETURN(auto existing, store.GetDevice(device_id));
-  HENB_TRY(CheckReEnrollment(existing, device_id, d.ek_public, d.release_id, d.release_version));
+  // One certificate per challenge, across instances.
+  HENB_ASSIGN_OR_RETURN(bool first, store.SpendNonce(state.challenge, state.expires_at));
+  if (!first) {
+    return Error(ErrorCode::kPolicyEnrollment,
+                 "this challenge was answered already: enroll again for another certificate");
+  }
+  DeviceRecord d;
+  d.device_id = device_id;
+  d.hardware_model = r.hardware_model;
+  d.ek_public = r.ek_public;
+  d.ek_certificate = r.ek_certificate;
+  d.ak_public = r.ak_public;
+  d.release_id = r.release_id;
+  d.release_version = r.release_version;
+  d.agent_address = r.agent_address;
   d.state = kDeviceEnrolled;
   d.updated_at = now;
-  if (existing) {
-    // The TPM's clock only moves forward, whatever AK now signs it.
-    d.reset_count = existing->reset_count;
-    d.clock = existing->clock;
-  }
+  HENB_ASSIGN_OR_RETURN(auto existing, store.GetDevice(device_id));
+  HENB_TRY(CheckReEnrollment(existing, r));
 
   CertificateSpec spec;
   spec.common_name = device_id;
@@ -685,28 +676,29 @@ Result<HttpResponse> PveService::Impl::Activate(const HttpRequest& req,
                         IssueCertificate(spec, subject, config.client_ca_key, &config.client_ca));
   d.certificate_serial = cert.SerialHex();
   auto ak_name = TpmObjectName(d.ak_public);
-  HENB_TRY(
-      store.PutDevice(d, AuditEntry{0,
-                                    now,
-                                    "pve",
-                                    "device:" + device_id,
-                                    existing ? "re-enrolled" : "enrolled",
-                                    device_id + ": credential activated; AK " +
-                                        (ak_name.ok() ? HexEncode(*ak_name) : std::string("?")) +
-                                        ", certificate " + d.certificate_serial +
-                                        (existing && !existing->certificate_serial.empty()
-                                             ? " (supersedes " + existing->certificate_serial + ")"
-                                             : std::string()),
-                                    {},
-                                    {}}));
-  (void)store.DeleteEnrollment(device_id, pending->challenge);  // it expires anyway
+  // The store checks the EK and the revocation again, in the transaction
+  // that writes: a concurrent enrollment or revocation is never overwritten.
+  HENB_TRY(store.EnrollDevice(
+      d, AuditEntry{0,
+                    now,
+                    "pve",
+                    "device:" + device_id,
+                    existing ? "re-enrolled" : "enrolled",
+                    device_id + ": credential activated; AK " +
+                        (ak_name.ok() ? HexEncode(*ak_name) : std::string("?")) + ", certificate " +
+                        d.certificate_serial +
+                        (existing && !existing->certificate_serial.empty()
+                             ? " (supersedes " + existing->certificate_serial + ")"
+                             : std::string()),
+                    {},
+                    {}}));
   return JsonResponse(200, {{"device_id", device_id},
                             {"device_certificate", cert.ToPem()},
                             {"ca_certificate", config.server_ca_pem},
                             {"client_ca_certificate", ca_pem}});
 }
 
-// --- appraisal (DESIGN.md section 3, steps 2 to 4) --------------------------
+// --- appraisal (docs/design.md section 3, steps 2 to 4) ---------------------
 
 Result<std::string> PveService::Impl::NextNonce(const DeviceRecord& device,
                                                 const Reference& reference) {
@@ -899,16 +891,20 @@ Result<HttpResponse> PveService::Impl::LatestResult(const std::string& device_id
                             {"attestation_result", latest->result}});
 }
 
-Result<HttpResponse> PveService::Impl::AccessDecision(const std::string& device_id) {
+Result<HttpResponse> PveService::Impl::AccessDecision(const std::string& device_id,
+                                                      const std::string& presented_serial) {
   if (!IsValidDeviceId(device_id)) return BadRequest("malformed device id");
   HENB_ASSIGN_OR_RETURN(auto device, store.GetDevice(device_id));
   const int64_t now = config.now();
   std::string reason;
   Json out = {{"device_id", device_id}};
+  if (device) out["certificate_serial"] = device->certificate_serial;
   if (!device) {
     reason = "not enrolled";
   } else if (device->state != "enrolled") {
     reason = "device state is " + device->state;
+  } else if (!presented_serial.empty() && !CheckDeviceCertificate(*device, presented_serial).ok()) {
+    reason = "certificate " + presented_serial + " no longer speaks for the device";
   } else {
     HENB_ASSIGN_OR_RETURN(auto latest, store.LatestAppraisal(device_id));
     if (!latest) {
@@ -979,22 +975,26 @@ Result<HttpResponse> PveService::Impl::RevokeDevice(const HttpRequest& req,
   if (reason.empty()) return BadRequest("a revocation needs a reason");
   HENB_ASSIGN_OR_RETURN(DeviceRecord device, LoadDevice(device_id));
   const int64_t now = config.now();
-  const std::string serial = device.certificate_serial;
-  device.state = kDeviceRevoked;
-  device.certificate_serial = "revoked";  // matches no certificate
-  device.updated_at = now;
-  HENB_TRY(store.PutDevice(
-      device, AuditEntry{0,
-                         now,
-                         Actor(req.peer),
-                         "device:" + device_id,
-                         "device revoked",
-                         device_id + ": certificate " + (serial.empty() ? "?" : serial) +
-                             " revoked: " + reason,
-                         {},
-                         {}}));
+  const std::string& serial = device.certificate_serial;
+  auto revoked =
+      store.RevokeDevice(device_id, now,
+                         AuditEntry{0,
+                                    now,
+                                    Actor(req.peer),
+                                    "device:" + device_id,
+                                    "device revoked",
+                                    device_id + ": certificate " + (serial.empty() ? "?" : serial) +
+                                        " revoked: " + reason,
+                                    {},
+                                    {}});
+  if (!revoked.ok()) {
+    if (revoked.error().code() == ErrorCode::kNotFound) {
+      return Error(ErrorCode::kPolicyUnknownDevice, revoked.error().message());
+    }
+    return revoked.error();
+  }
   return JsonResponse(200,
-                      {{"device_id", device_id}, {"state", device.state}, {"revoked", reason}});
+                      {{"device_id", device_id}, {"state", kDeviceRevoked}, {"revoked", reason}});
 }
 
 HttpResponse PveService::Impl::Metrics() const {

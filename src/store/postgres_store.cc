@@ -46,11 +46,7 @@ const char* const kMigrations[] = {
          event TEXT NOT NULL, detail TEXT NOT NULL, prev_hash BYTEA NOT NULL, hash BYTEA NOT NULL);)",
     // As the SQLite store's migration 7 (the two stores keep their own numbering).
     R"(ALTER TABLE devices ADD COLUMN certificate_serial TEXT NOT NULL DEFAULT '';
-       DROP TABLE IF EXISTS enrollments;
-       CREATE TABLE enrollments (
-         device_id TEXT PRIMARY KEY, challenge BYTEA NOT NULL, request TEXT NOT NULL,
-         expires_at BIGINT NOT NULL);
-       CREATE INDEX enrollments_expiry ON enrollments (expires_at);)",
+       DROP TABLE IF EXISTS enrollments;)",
 };
 
 #define HENB_JOB_COLUMNS                                                                 \
@@ -281,42 +277,64 @@ class PostgresStore final : public Store {
     return std::stoll(PQcmdTuples(r.get()));
   }
 
-  Status PutEnrollment(const EnrollmentRecord& e, int64_t now, int64_t max_pending) override {
+  Status EnrollDevice(const DeviceRecord& d, const AuditEntry& audit) override {
     return InTransaction<void>([&](PGconn* c) -> Status {
-      HENB_TRY(QueryOn(c, "DELETE FROM enrollments WHERE expires_at <= $1", Params().Int(now)));
-      HENB_ASSIGN_OR_RETURN(ResultPtr n,
-                            QueryOn(c, "SELECT COUNT(*) FROM enrollments WHERE device_id <> $1",
-                                    Params().Text(e.device_id)));
-      if (Int(n.get(), 0) >= max_pending) {
-        return Error(ErrorCode::kNetBusy,
-                     std::to_string(Int(n.get(), 0)) + " enrollments are pending; try again later");
-      }
-      HENB_TRY(
+      // A new id: inserted, unless another instance inserted it first; an
+      // enrolled one: its row is locked for the checks and the update.
+      HENB_ASSIGN_OR_RETURN(
+          ResultPtr inserted,
           QueryOn(c,
-                  "INSERT INTO enrollments (device_id, challenge, request, expires_at) "
-                  "VALUES ($1,$2,$3,$4) ON CONFLICT (device_id) DO UPDATE SET "
-                  "challenge = EXCLUDED.challenge, request = EXCLUDED.request, "
-                  "expires_at = EXCLUDED.expires_at",
-                  Params().Text(e.device_id).Blob(e.challenge).Text(e.request).Int(e.expires_at)));
-      return OkStatus();
+                  "INSERT INTO devices (device_id, hardware_model, ek_public, ek_certificate, "
+                  "ak_public, release_version, state, reset_count, clock, updated_at, "
+                  "release_id, agent_address, certificate_serial) "
+                  "VALUES ($1,$2,$3,$4,$5,$6,$7,$8,$9,$10,$11,$12,$13) "
+                  "ON CONFLICT (device_id) DO NOTHING",
+                  DeviceParams(d)));
+      if (std::string(PQcmdTuples(inserted.get())) == "1") return WriteAudit(c, audit);
+      HENB_ASSIGN_OR_RETURN(ResultPtr row,
+                            QueryOn(c,
+                                    "SELECT ek_public, state FROM devices WHERE device_id = $1 "
+                                    "FOR UPDATE",
+                                    Params().Text(d.device_id)));
+      if (PQntuples(row.get()) == 0) {
+        return Error(ErrorCode::kPolicyDeviceConflict,
+                     "device " + d.device_id + " changed meanwhile; enroll again");
+      }
+      if (Blob(row.get(), 0) != d.ek_public) {
+        return Error(ErrorCode::kPolicyDeviceConflict,
+                     "device " + d.device_id + " is enrolled with another EK");
+      }
+      if (Str(row.get(), 1) == kDeviceRevoked) {
+        return Error(ErrorCode::kPolicyEnrollment,
+                     "device " + d.device_id + " was revoked; it may not enroll again");
+      }
+      // The TPM clock seen so far stays unless this one is later.
+      HENB_TRY(QueryOn(
+          c,
+          "UPDATE devices SET hardware_model = $2, ek_certificate = $4, ak_public = $5, "
+          "release_version = $6, state = $7, updated_at = $10, release_id = $11, "
+          "agent_address = $12, certificate_serial = $13, "
+          "clock = CASE WHEN ($8::bigint, $9::bigint) > (reset_count, clock) THEN $9 ELSE clock "
+          "END, reset_count = GREATEST(reset_count, $8::bigint) "
+          "WHERE device_id = $1 AND ek_public = $3",
+          DeviceParams(d)));
+      return WriteAudit(c, audit);
     });
   }
 
-  Result<std::optional<EnrollmentRecord>> GetEnrollment(const std::string& device_id,
-                                                        int64_t now) override {
-    HENB_ASSIGN_OR_RETURN(ResultPtr r,
-                          Query("SELECT device_id, challenge, request, expires_at "
-                                "FROM enrollments WHERE device_id = $1 AND expires_at > $2",
-                                Params().Text(device_id).Int(now)));
-    if (PQntuples(r.get()) == 0) return std::optional<EnrollmentRecord>();
-    PGresult* p = r.get();
-    return std::optional<EnrollmentRecord>(
-        EnrollmentRecord{Str(p, 0), Blob(p, 1), Str(p, 2), Int(p, 3)});
-  }
-
-  Status DeleteEnrollment(const std::string& device_id, ByteView challenge) override {
-    return Exec("DELETE FROM enrollments WHERE device_id = $1 AND challenge = $2",
-                Params().Text(device_id).Blob(challenge));
+  Status RevokeDevice(const std::string& device_id, int64_t updated_at,
+                      const AuditEntry& audit) override {
+    return InTransaction<void>([&](PGconn* c) -> Status {
+      HENB_ASSIGN_OR_RETURN(
+          ResultPtr r,
+          QueryOn(c,
+                  "UPDATE devices SET state = $1, certificate_serial = $1, updated_at = $2 "
+                  "WHERE device_id = $3",
+                  Params().Text(kDeviceRevoked).Int(updated_at).Text(device_id)));
+      if (std::string(PQcmdTuples(r.get())) == "0")
+        return Error(ErrorCode::kNotFound, "no device " + device_id);
+      return WriteAudit(c, audit);
+    });
   }
 
   Result<int64_t> RecordAppraisal(const AppraisalRecord& a) override {

@@ -80,15 +80,10 @@ const char* const kMigrations[] = {
          SELECT expires_at, nonce FROM spent_nonces;
        DROP TABLE spent_nonces;
        ALTER TABLE spent_nonces_by_expiry RENAME TO spent_nonces;)",
-    // The one valid device certificate per device. Pending enrollments keep
-    // a challenge name instead of a digest of the secret (those of the old
-    // form could no longer be answered, so they go).
+    // The one valid device certificate per device. Pending enrollments are
+    // no longer stored (the device keeps a sealed token of its challenge).
     R"(ALTER TABLE devices ADD COLUMN certificate_serial TEXT NOT NULL DEFAULT '';
-       DROP TABLE IF EXISTS enrollments;
-       CREATE TABLE enrollments (
-         device_id TEXT PRIMARY KEY, challenge BLOB NOT NULL, request TEXT NOT NULL,
-         expires_at INTEGER NOT NULL);
-       CREATE INDEX enrollments_expiry ON enrollments (expires_at);)",
+       DROP TABLE IF EXISTS enrollments;)",
 };
 
 // Prepared statements, kept for the connection's life; keyed by the SQL
@@ -373,50 +368,66 @@ class SqliteStore final : public Store {
     return static_cast<int64_t>(sqlite3_changes(db_));
   }
 
-  Status PutEnrollment(const EnrollmentRecord& e, int64_t now, int64_t max_pending) override {
+  Status EnrollDevice(const DeviceRecord& d, const AuditEntry& audit) override {
     std::lock_guard<std::mutex> lock(mu_);
+    const ForgetDevicesAfter forget{this};
     return InTransaction<void>([&]() -> Status {
       {
-        Stmt s(cache_, db_, "DELETE FROM enrollments WHERE expires_at <= ?");
-        s.Int(1, now);
-        HENB_TRY(Done(s, "forget expired enrollments"));
-      }
-      {
-        Stmt s(cache_, db_, "SELECT COUNT(*) FROM enrollments WHERE device_id != ?");
-        s.Text(1, e.device_id);
-        if (s.Step() != SQLITE_ROW) return Fail("count enrollments");
-        if (s.ColInt(0) >= max_pending) {
-          return Error(ErrorCode::kNetBusy,
-                       std::to_string(s.ColInt(0)) + " enrollments are pending; try again later");
+        Stmt q(cache_, db_, "SELECT ek_public, state FROM devices WHERE device_id = ?");
+        q.Text(1, d.device_id);
+        const int rc = q.Step();
+        if (rc == SQLITE_ROW) {
+          if (q.ColBlob(0) != d.ek_public) {
+            return Error(ErrorCode::kPolicyDeviceConflict,
+                         "device " + d.device_id + " is enrolled with another EK");
+          }
+          if (q.ColText(1) == kDeviceRevoked) {
+            return Error(ErrorCode::kPolicyEnrollment,
+                         "device " + d.device_id + " was revoked; it may not enroll again");
+          }
+        } else if (rc != SQLITE_DONE) {
+          return Fail("read device");
         }
       }
-      Stmt s(cache_, db_,
-             "INSERT OR REPLACE INTO enrollments (device_id, challenge, request, expires_at) "
-             "VALUES (?,?,?,?)");
-      s.Text(1, e.device_id).Blob(2, e.challenge).Text(3, e.request).Int(4, e.expires_at);
-      return Done(s, "store enrollment");
+      {
+        Stmt s(cache_, db_,
+               "INSERT OR REPLACE INTO devices (device_id, hardware_model, ek_public, "
+               "ek_certificate, ak_public, release_version, state, updated_at, release_id, "
+               "agent_address, certificate_serial) VALUES (?,?,?,?,?,?,?,?,?,?,?)");
+        s.Text(1, d.device_id).Text(2, d.hardware_model).Blob(3, d.ek_public);
+        s.Blob(4, d.ek_certificate).Blob(5, d.ak_public).Text(6, d.release_version);
+        s.Text(7, d.state).Int(8, d.updated_at).Text(9, d.release_id).Text(10, d.agent_address);
+        s.Text(11, d.certificate_serial);
+        HENB_TRY(Done(s, "enroll device"));
+      }
+      {
+        // The TPM clock seen so far stays unless this one is later.
+        Stmt s(cache_, db_,
+               "INSERT INTO device_state (device_id, reset_count, clock, latest_appraisal) "
+               "VALUES (?1, ?2, ?3, 0) ON CONFLICT (device_id) DO UPDATE SET "
+               "reset_count = excluded.reset_count, clock = excluded.clock "
+               "WHERE excluded.reset_count > reset_count OR "
+               "(excluded.reset_count = reset_count AND excluded.clock > clock)");
+        s.Text(1, d.device_id).Int(2, d.reset_count).Int(3, static_cast<int64_t>(d.clock));
+        HENB_TRY(Done(s, "enroll device state"));
+      }
+      return WriteAudit(audit);
     });
   }
 
-  Result<std::optional<EnrollmentRecord>> GetEnrollment(const std::string& device_id,
-                                                        int64_t now) override {
+  Status RevokeDevice(const std::string& device_id, int64_t updated_at,
+                      const AuditEntry& audit) override {
     std::lock_guard<std::mutex> lock(mu_);
-    Stmt s(cache_, db_,
-           "SELECT device_id, challenge, request, expires_at FROM enrollments "
-           "WHERE device_id = ? AND expires_at > ?");
-    s.Text(1, device_id).Int(2, now);
-    const int rc = s.Step();
-    if (rc == SQLITE_DONE) return std::optional<EnrollmentRecord>();
-    if (rc != SQLITE_ROW) return Fail("read enrollment");
-    return std::optional<EnrollmentRecord>(
-        EnrollmentRecord{s.ColText(0), s.ColBlob(1), s.ColText(2), s.ColInt(3)});
-  }
-
-  Status DeleteEnrollment(const std::string& device_id, ByteView challenge) override {
-    std::lock_guard<std::mutex> lock(mu_);
-    Stmt s(cache_, db_, "DELETE FROM enrollments WHERE device_id = ? AND challenge = ?");
-    s.Text(1, device_id).Blob(2, challenge);
-    return Done(s, "forget enrollment");
+    const ForgetDevicesAfter forget{this};
+    return InTransaction<void>([&]() -> Status {
+      Stmt s(cache_, db_,
+             "UPDATE devices SET state = ?, certificate_serial = ?, updated_at = ? "
+             "WHERE device_id = ?");
+      s.Text(1, kDeviceRevoked).Text(2, kDeviceRevoked).Int(3, updated_at).Text(4, device_id);
+      HENB_TRY(Done(s, "revoke device"));
+      if (sqlite3_changes(db_) == 0) return Error(ErrorCode::kNotFound, "no device " + device_id);
+      return WriteAudit(audit);
+    });
   }
 
   // Group commit: records queue for one writer thread, which writes

@@ -1,4 +1,4 @@
-// Crash safety of the flow (DESIGN.md section 3: "either side may crash or
+// Crash safety of the flow (docs/design.md section 3: "either side may crash or
 // lose power at any point and resume without losing or duplicating work"):
 // `henbtrust server` is killed with SIGKILL after every device action and
 // restarted on the same database, so that it dies in every state a job

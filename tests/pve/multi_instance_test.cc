@@ -50,16 +50,17 @@ TEST(PveMultiInstance, TwoProcessesOnOnePostgresAcceptEachNonceExactlyOnce) {
   h.Boot(*first);
   {
     auto key = *PrivateKey::Generate(KeyType::kEcP256);
-    const Json request = {{"device_id", "henb-x"},
-                          {"hardware_model", "femto-a1"},
-                          {"release_id", h.reference.release_id},
-                          {"release_version", h.reference.version},
-                          {"ek_public", Base64Encode(first->EkPublic())},
-                          {"ek_certificate", Base64Encode(h.EkCertificate(*first))},
-                          {"ak_public", Base64Encode(first->AkPublic())},
-                          {"tls_public_key", Base64Encode(key.Public().ToDer())}};
+    const EnrollmentFields request{"henb-x",
+                                   "femto-a1",
+                                   h.reference.release_id,
+                                   h.reference.version,
+                                   first->EkPublic(),
+                                   h.EkCertificate(*first),
+                                   first->AkPublic(),
+                                   key.Public().ToDer()};
     auto at_a = connect(port_a, h.RoleTls(""));
-    auto challenge = at_a->Request("POST", "/v1/enrollments", "application/json", request.dump());
+    auto challenge = at_a->Request("POST", "/v1/enrollments", "application/json",
+                                   EncodeEnrollmentFields(request).dump());
     ASSERT_TRUE(challenge.ok());
     ASSERT_EQ(challenge->status, 201) << challenge->body;
     const Json c = Json::parse(challenge->body);
@@ -68,8 +69,9 @@ TEST(PveMultiInstance, TwoProcessesOnOnePostgresAcceptEachNonceExactlyOnce) {
                                   *Base64Decode(c["encrypted_secret"].get<std::string>()));
     ASSERT_TRUE(secret.ok());
     auto at_b = connect(port_b, h.RoleTls(""));
-    auto issued = at_b->Request("POST", "/v1/enrollments/henb-x/activation", "application/json",
-                                testing::ActivationBody(*secret, "henb-x", key));
+    auto issued =
+        at_b->Request("POST", "/v1/enrollments/henb-x/activation", "application/json",
+                      testing::ActivationBody(c["enrollment_token"], *secret, request, key));
     ASSERT_TRUE(issued.ok());
     EXPECT_EQ(issued->status, 200) << issued->body;
   }

@@ -11,6 +11,7 @@
 
 #include "henbtrust/agent/agent.h"
 #include "henbtrust/core/file.h"
+#include "henbtrust/net/enrollment.h"
 #include "henbtrust/pve/service.h"
 #include "henbtrust/tpm/credential.h"
 #include "henbtrust/tpm/soft_tre.h"
@@ -23,15 +24,16 @@ namespace henbtrust::testing {
 inline std::string ReadText(const std::string& path) { return ReadTextFile(path).value(); }
 
 // The body of POST /v1/enrollments/{id}/activation as a device sends it:
-// the proof over `secret` and the signature with the TLS key it enrolled.
-inline std::string ActivationBody(ByteView secret, const std::string& device_id,
-                                  const PrivateKey& tls_key) {
-  const Bytes spki = tls_key.Public().ToDer();
+// the challenge's `token`, the proof over `secret` for the request `sent`,
+// and the signature with `tls_key` over the same.
+inline std::string ActivationBody(const std::string& token, ByteView secret,
+                                  const EnrollmentFields& sent, const PrivateKey& tls_key) {
   const Bytes signature =
-      tls_key.Sign(SignatureScheme::kEcdsa, HashAlg::kSha256, ActivationContext(device_id, spki))
-          .value();
-  return "{\"proof\":\"" + Base64Encode(ActivationProof(secret, device_id, spki)) +
-         "\",\"tls_signature\":\"" + Base64Encode(signature) + "\"}";
+      tls_key.Sign(SignatureScheme::kEcdsa, HashAlg::kSha256, ActivationContext(sent)).value();
+  return nlohmann::json{{"enrollment_token", token},
+                        {"proof", Base64Encode(ActivationProof(secret, sent))},
+                        {"tls_signature", Base64Encode(signature)}}
+      .dump();
 }
 
 class PveHarness {

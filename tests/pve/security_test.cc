@@ -27,16 +27,23 @@ std::string CodeOf(const HttpResponse& r) {
 }
 
 // The enrollment request a device sends, with `tls_key` as its TLS key.
+EnrollmentFields Fields(const PveHarness& h, const std::string& id, const Tre& tre,
+                        const PrivateKey& tls_key) {
+  return {id,
+          "femto-a1",
+          h.reference.release_id,
+          h.reference.version,
+          tre.EkPublic(),
+          h.EkCertificate(tre),
+          tre.AkPublic(),
+          tls_key.Public().ToDer()};
+}
 Json EnrollmentBody(const PveHarness& h, const std::string& id, const Tre& tre,
                     const PrivateKey& tls_key) {
-  return {{"device_id", id},
-          {"hardware_model", "femto-a1"},
-          {"release_id", h.reference.release_id},
-          {"release_version", h.reference.version},
-          {"ek_public", Base64Encode(tre.EkPublic())},
-          {"ek_certificate", Base64Encode(h.EkCertificate(tre))},
-          {"ak_public", Base64Encode(tre.AkPublic())},
-          {"tls_public_key", Base64Encode(tls_key.Public().ToDer())}};
+  return EncodeEnrollmentFields(Fields(h, id, tre, tls_key));
+}
+std::string TokenOf(const HttpResponse& challenge) {
+  return Json::parse(challenge.body)["enrollment_token"].get<std::string>();
 }
 
 // The secret a challenge answer protects, as the device's TPM recovers it.
@@ -69,18 +76,19 @@ TEST_F(PveSecurityTest, DeeplyNestedJsonIsRefusedAndTheServerGoesOn) {
     EXPECT_EQ(r.status, 400) << r.body.substr(0, 200);
     EXPECT_EQ(CodeOf(r), "net.bad-request");
   }
-  // A valid enrollment with one deep member (what the PVE used to store as
-  // body.dump()), within the enrollment's 64 KiB.
+  // A valid enrollment with one deep member: the PVE used to keep it as
+  // body.dump(), which recursed 100,000 deep and ended the server. Now it is
+  // refused for its size (64 KiB) or, within that, for its depth.
   auto tre = *SoftTre::Create();
   h_.Boot(tre);
   Json valid = EnrollmentBody(h_, "henb-deep", tre, *PrivateKey::Generate(KeyType::kEcP256));
-  std::string text = valid.dump();
-  text.pop_back();
-  text += ",\"x\":" + std::string(25'000, '[') + std::string(25'000, ']') + "}";
-  ASSERT_LT(text.size(), 64u << 10);
-  const HttpResponse r = Send(*anon, "POST", "/v1/enrollments", text);
-  EXPECT_EQ(r.status, 400) << r.body;
-  EXPECT_EQ(CodeOf(r), "net.bad-request");
+  for (const size_t depth : {size_t{100'000}, size_t{25'000}}) {
+    std::string text = valid.dump();
+    text.pop_back();
+    text += ",\"x\":" + std::string(depth, '[') + std::string(depth, ']') + "}";
+    const HttpResponse r = Send(*anon, "POST", "/v1/enrollments", text);
+    EXPECT_EQ(r.status, depth > 30'000 ? 413 : 400) << r.body.substr(0, 200);
+  }
   EXPECT_EQ(Send(*anon, "POST", "/v1/enrollments", valid.dump()).status, 201);
   // Nesting up to the limit is still read (and refused for what it says).
   const std::string deep_ok =
@@ -152,23 +160,37 @@ TEST_F(PveSecurityTest, ARelayCannotTakeADevicesIdentityAtFirstContact) {
   const HttpResponse challenge =
       Send(*anon, "POST", "/v1/enrollments", EnrollmentBody(h_, "henb-r", tre, relay_key).dump());
   ASSERT_EQ(challenge.status, 201) << challenge.body;
+  const std::string token = TokenOf(challenge);
   const Bytes secret = Activate(tre, challenge);
-  const std::string device_answer = testing::ActivationBody(secret, "henb-r", device_key);
+  const std::string device_answer =
+      testing::ActivationBody(token, secret, Fields(h_, "henb-r", tre, device_key), device_key);
   HttpResponse r = Send(*anon, "POST", "/v1/enrollments/henb-r/activation", device_answer);
   EXPECT_EQ(r.status, 403) << r.body;
   EXPECT_EQ(CodeOf(r), "policy.enrollment");
   // Without the secret the relay can make no proof for its own key (here it
   // guesses; a proof made with the secret is the next case).
+  const EnrollmentFields relayed = Fields(h_, "henb-r", tre, relay_key);
   r = Send(*anon, "POST", "/v1/enrollments/henb-r/activation",
-           testing::ActivationBody(Bytes(32, 0), "henb-r", relay_key));
+           testing::ActivationBody(token, Bytes(32, 0), relayed, relay_key));
   EXPECT_EQ(r.status, 403);
   // The proof also needs the TLS private key: the secret alone does not do.
-  const Bytes relay_spki = relay_key.Public().ToDer();
   const auto other = *PrivateKey::Generate(KeyType::kEcP256);
-  Json forged = {{"proof", Base64Encode(ActivationProof(secret, "henb-r", relay_spki))},
+  Json forged = {{"enrollment_token", token},
+                 {"proof", Base64Encode(ActivationProof(secret, relayed))},
                  {"tls_signature",
                   Base64Encode(*other.Sign(SignatureScheme::kEcdsa, HashAlg::kSha256, Bytes{1}))}};
   EXPECT_EQ(Send(*anon, "POST", "/v1/enrollments/henb-r/activation", forged.dump()).status, 403);
+  // Nor can a relay change what else the device claimed (its release, its
+  // pull address): the proof names the whole request.
+  EnrollmentFields moved = Fields(h_, "henb-r", tre, device_key);
+  moved.agent_address = "203.0.113.9:443";
+  const HttpResponse moved_challenge =
+      Send(*anon, "POST", "/v1/enrollments", EncodeEnrollmentFields(moved).dump());
+  ASSERT_EQ(moved_challenge.status, 201);
+  r = Send(*anon, "POST", "/v1/enrollments/henb-r/activation",
+           testing::ActivationBody(TokenOf(moved_challenge), Activate(tre, moved_challenge),
+                                   Fields(h_, "henb-r", tre, device_key), device_key));
+  EXPECT_EQ(r.status, 403);
   EXPECT_FALSE(h_.store->GetDevice("henb-r")->has_value());
   // The device itself, unrelayed, enrolls.
   auto creds = Enroll("127.0.0.1", h_.port(), h_.CaPem(), tre, h_.Request("henb-r", tre));
@@ -204,54 +226,63 @@ TEST_F(PveSecurityTest, OnlyAnEndEntityEkCertificateIsTaken) {
   EXPECT_EQ(Send(*anon, "POST", "/v1/enrollments", body.dump()).status, 201);
 }
 
-// Findings 5 and 9: pending enrollments grew without bound, and one wrong
-// answer cancelled a device's pending enrollment.
-TEST(PveSecurity, PendingEnrollmentsAreBoundedAndAWrongAnswerCancelsNothing) {
-  PveHarness h(nullptr, {}, /*serve=*/false);
-  h.pve->config.max_pending_enrollments = 2;
-  h.Start();
-  auto anon = h.Client(h.RoleTls(""));
+// Findings 5 and 9: pending enrollments grew without bound in the store, and
+// one wrong answer (or someone else's request for the same id) cancelled a
+// device's pending enrollment. Now nothing is stored until the answer: the
+// device keeps its challenge as a sealed token.
+TEST_F(PveSecurityTest, APendingEnrollmentIsTheDevicesOwnAndSingleUse) {
+  auto anon = h_.Client(h_.RoleTls(""));
+  auto tre = *SoftTre::Create();
+  h_.Boot(tre);
   const auto key = *PrivateKey::Generate(KeyType::kEcP256);
-  std::vector<SoftTre> tres;
-  for (int i = 0; i < 3; ++i) {
-    tres.push_back(*SoftTre::Create());
-    h.Boot(tres.back());
-  }
+  const EnrollmentFields sent = Fields(h_, "henb-p0", tre, key);
   // Too large a request is refused before it is read.
-  Json big = EnrollmentBody(h, "henb-p0", tres[0], key);
+  Json big = EncodeEnrollmentFields(sent);
   big["agent_address"] = std::string(70'000, 'a');
   EXPECT_EQ(Send(*anon, "POST", "/v1/enrollments", big.dump()).status, 413);
 
   const HttpResponse c0 =
-      Send(*anon, "POST", "/v1/enrollments", EnrollmentBody(h, "henb-p0", tres[0], key).dump());
+      Send(*anon, "POST", "/v1/enrollments", EncodeEnrollmentFields(sent).dump());
   ASSERT_EQ(c0.status, 201);
-  ASSERT_EQ(
-      Send(*anon, "POST", "/v1/enrollments", EnrollmentBody(h, "henb-p1", tres[1], key).dump())
-          .status,
-      201);
-  const HttpResponse full =
-      Send(*anon, "POST", "/v1/enrollments", EnrollmentBody(h, "henb-p2", tres[2], key).dump());
-  EXPECT_EQ(full.status, 429);
-  EXPECT_EQ(CodeOf(full), "net.busy");
-
-  // Someone else's wrong answer, then the device's right one.
-  const std::string wrong = testing::ActivationBody(Bytes(32, 9), "henb-p0", key);
-  EXPECT_EQ(Send(*anon, "POST", "/v1/enrollments/henb-p0/activation", wrong).status, 403);
-  const Bytes secret = Activate(tres[0], c0);
-  const HttpResponse done = Send(*anon, "POST", "/v1/enrollments/henb-p0/activation",
-                                 testing::ActivationBody(secret, "henb-p0", key));
-  EXPECT_EQ(done.status, 200) << done.body;
-  // Answered, it is gone: the same answer again finds nothing.
-  EXPECT_EQ(Send(*anon, "POST", "/v1/enrollments/henb-p0/activation",
-                 testing::ActivationBody(secret, "henb-p0", key))
+  // Someone else asks for the same id, with the same public EK data and
+  // another TLS key: the device's challenge stands.
+  const auto intruder = *PrivateKey::Generate(KeyType::kEcP256);
+  EXPECT_EQ(Send(*anon, "POST", "/v1/enrollments",
+                 EncodeEnrollmentFields(Fields(h_, "henb-p0", tre, intruder)).dump())
+                .status,
+            201);
+  // A wrong answer, an altered token, and a token for another id: refused.
+  const std::string token = TokenOf(c0);
+  const Bytes secret = Activate(tre, c0);
+  const std::string target = "/v1/enrollments/henb-p0/activation";
+  EXPECT_EQ(
+      Send(*anon, "POST", target, testing::ActivationBody(token, Bytes(32, 9), sent, key)).status,
+      403);
+  std::string altered = token;
+  altered[5] = altered[5] == 'A' ? 'B' : 'A';
+  EXPECT_EQ(Send(*anon, "POST", target, testing::ActivationBody(altered, secret, sent, key)).status,
+            403);
+  EXPECT_EQ(Send(*anon, "POST", "/v1/enrollments/henb-p1/activation",
+                 testing::ActivationBody(token, secret, sent, key))
                 .status,
             403);
-  // Expired enrollments make room.
-  h.now += h.pve->config.enrollment_ttl + 1;
-  EXPECT_EQ(
-      Send(*anon, "POST", "/v1/enrollments", EnrollmentBody(h, "henb-p2", tres[2], key).dump())
-          .status,
-      201);
+  // The device's own answer, after all that.
+  const std::string answer = testing::ActivationBody(token, secret, sent, key);
+  const HttpResponse done = Send(*anon, "POST", target, answer);
+  EXPECT_EQ(done.status, 200) << done.body;
+  // Answered, it is spent: the same answer again gets nothing.
+  const HttpResponse again = Send(*anon, "POST", target, answer);
+  EXPECT_EQ(again.status, 403);
+  EXPECT_NE(again.body.find("answered already"), std::string::npos) << again.body;
+  // And a challenge answered after its expiry is refused.
+  const HttpResponse c1 =
+      Send(*anon, "POST", "/v1/enrollments", EncodeEnrollmentFields(sent).dump());
+  ASSERT_EQ(c1.status, 201);
+  h_.now += h_.pve->config.enrollment_ttl;
+  EXPECT_EQ(Send(*anon, "POST", target,
+                 testing::ActivationBody(TokenOf(c1), Activate(tre, c1), sent, key))
+                .status,
+            403);
 }
 
 // Finding 9: the old certificate stayed valid after re-enrollment, device
@@ -278,6 +309,15 @@ TEST_F(PveSecurityTest, ReEnrollmentSupersedesTheOldCertificateAndKeepsTheClock)
   EXPECT_EQ(old.status, 401) << old.body;
   auto fresh = h_.Client(DeviceTls(*creds));
   EXPECT_EQ(Send(*fresh, "POST", "/v1/nonces", "{}").status, 200);
+  // A SeGW that says which certificate it saw learns that the old one no
+  // longer admits the device, and the new one does.
+  auto segw = h_.Client(h_.RoleTls("segw"));
+  const std::string decision = "/v1/devices/henb-0001/access-decision?certificate_serial=";
+  Json d = Json::parse(Send(*segw, "GET", decision + before.certificate_serial).body);
+  EXPECT_EQ(d["decision"], "quarantine") << d.dump();
+  d = Json::parse(Send(*segw, "GET", decision + after.certificate_serial).body);
+  EXPECT_EQ(d["decision"], "admit") << d.dump();
+  EXPECT_EQ(d["certificate_serial"], after.certificate_serial);
 }
 
 TEST_F(PveSecurityTest, AnOperatorRevokesADeviceAndItStaysOut) {

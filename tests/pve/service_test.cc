@@ -237,10 +237,13 @@ TEST_F(PveServiceTest, EnrollmentRefusesWhatItCannotTrust) {
   }
   // A wrong answer to the credential challenge (an AK not in that TPM).
   {
-    EXPECT_EQ(enroll(good).status, 201);
-    const HttpResponse bad =
-        Post(*anon, "/v1/enrollments/henb-e/activation",
-             Json{{"proof", Base64Encode(Bytes(32, 7))}, {"tls_signature", "AAAA"}}.dump());
+    const HttpResponse challenge = enroll(good);
+    EXPECT_EQ(challenge.status, 201);
+    const HttpResponse bad = Post(*anon, "/v1/enrollments/henb-e/activation",
+                                  Json{{"enrollment_token", Body(challenge)["enrollment_token"]},
+                                       {"proof", Base64Encode(Bytes(32, 7))},
+                                       {"tls_signature", "AAAA"}}
+                                      .dump());
     EXPECT_EQ(bad.status, 403);
     EXPECT_EQ(CodeOf(bad), "policy.enrollment");
     EXPECT_FALSE(h_.store->GetDevice("henb-e")->has_value());

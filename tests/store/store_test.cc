@@ -143,39 +143,54 @@ TEST_P(StoreTest, AnAppraisalSpendsItsNonceInTheSameTransaction) {
   EXPECT_FALSE(*store_->SpendNonce(a.spent_nonce, 2000));
 }
 
-TEST_P(StoreTest, PendingEnrollmentsAreBoundedStayUntilAnsweredAndExpire) {
+// docs/security.md: an enrollment is written in one transaction that checks
+// the EK and the revocation again, keeps the TPM clock seen so far, and
+// appends its audit entry; a revocation changes the state only.
+TEST_P(StoreTest, EnrollmentAndRevocationCheckInTheirTransaction) {
   ASSERT_TRUE(store_);
-  const int64_t now = 1000;
-  constexpr int64_t kMax = 3;
-  ASSERT_TRUE(
-      store_->PutEnrollment({"henb-1", Bytes(16, 1), R"({"a":1})", now + 60}, now, kMax).ok());
-  // A new challenge replaces the old one.
-  ASSERT_TRUE(
-      store_->PutEnrollment({"henb-1", Bytes(16, 2), R"({"a":2})", now + 60}, now, kMax).ok());
-  ASSERT_TRUE(store_->PutEnrollment({"henb-2", Bytes(16, 3), "{}", now + 1}, now, kMax).ok());
-  auto got = store_->GetEnrollment("henb-1", now);
-  ASSERT_TRUE(got.ok() && got->has_value());
-  EXPECT_EQ((*got)->challenge, Bytes(16, 2));
-  EXPECT_EQ((*got)->request, R"({"a":2})");
-  // Reading it leaves it pending; deleting an older challenge leaves it too.
-  EXPECT_TRUE(store_->GetEnrollment("henb-1", now)->has_value());
-  ASSERT_TRUE(store_->DeleteEnrollment("henb-1", Bytes(16, 1)).ok());
-  EXPECT_TRUE(store_->GetEnrollment("henb-1", now)->has_value());
-  ASSERT_TRUE(store_->DeleteEnrollment("henb-1", Bytes(16, 2)).ok());
-  EXPECT_FALSE(store_->GetEnrollment("henb-1", now)->has_value());
-  EXPECT_FALSE(store_->GetEnrollment("henb-2", now + 1)->has_value());  // expired
-  EXPECT_FALSE(store_->GetEnrollment("henb-3", now)->has_value());      // never
-  // At most kMax pending: the next is refused and nothing of it is kept ...
-  ASSERT_TRUE(store_->PutEnrollment({"henb-3", Bytes(16, 4), "{}", now + 60}, now, kMax).ok());
-  ASSERT_TRUE(store_->PutEnrollment({"henb-4", Bytes(16, 5), "{}", now + 60}, now, kMax).ok());
-  auto full = store_->PutEnrollment({"henb-5", Bytes(16, 6), "{}", now + 60}, now, kMax);
-  ASSERT_FALSE(full.ok());
-  EXPECT_EQ(full.error().code(), ErrorCode::kNetBusy);
-  EXPECT_FALSE(store_->GetEnrollment("henb-5", now)->has_value());
-  // ... but a device already pending may renew its challenge,
-  EXPECT_TRUE(store_->PutEnrollment({"henb-4", Bytes(16, 7), "{}", now + 60}, now, kMax).ok());
-  // and expired ones make room.
-  EXPECT_TRUE(store_->PutEnrollment({"henb-5", Bytes(16, 6), "{}", now + 60}, now + 2, kMax).ok());
+  auto audit = [](const std::string& event) {
+    return AuditEntry{0, 1, "pve", "device:henb-1", event, "", {}, {}};
+  };
+  DeviceRecord d = Device("henb-1");  // reset count 3, clock 12345
+  d.certificate_serial = "AA01";
+  ASSERT_TRUE(store_->EnrollDevice(d, audit("enrolled")).ok());
+  // Another EK under the same id: refused, nothing written.
+  DeviceRecord other = d;
+  other.ek_public = Bytes{9, 9};
+  other.certificate_serial = "BB02";
+  auto conflict = store_->EnrollDevice(other, audit("enrolled"));
+  ASSERT_FALSE(conflict.ok());
+  EXPECT_EQ(conflict.error().code(), ErrorCode::kPolicyDeviceConflict);
+  EXPECT_EQ((*store_->GetDevice("henb-1"))->certificate_serial, "AA01");
+  // The same EK again (a new AK and certificate) with an older clock: the
+  // record is replaced, the clock stays.
+  DeviceRecord again = d;
+  again.ak_public = Bytes(90, 8);
+  again.certificate_serial = "CC03";
+  again.reset_count = 0;
+  again.clock = 0;
+  ASSERT_TRUE(store_->EnrollDevice(again, audit("re-enrolled")).ok());
+  auto now = **store_->GetDevice("henb-1");
+  EXPECT_EQ(now.certificate_serial, "CC03");
+  EXPECT_EQ(now.ak_public, again.ak_public);
+  EXPECT_EQ(now.reset_count, 3u);
+  EXPECT_EQ(now.clock, 12345u);
+  // Revoked: its serial matches no certificate, and it may not enroll again.
+  ASSERT_TRUE(store_->RevokeDevice("henb-1", 77, audit("device revoked")).ok());
+  now = **store_->GetDevice("henb-1");
+  EXPECT_EQ(now.state, kDeviceRevoked);
+  EXPECT_FALSE(CheckDeviceCertificate(now, "CC03").ok());
+  EXPECT_EQ(now.ak_public, again.ak_public);
+  auto refused = store_->EnrollDevice(again, audit("re-enrolled"));
+  ASSERT_FALSE(refused.ok());
+  EXPECT_EQ(refused.error().code(), ErrorCode::kPolicyEnrollment);
+  EXPECT_EQ(store_->RevokeDevice("henb-9", 77, audit("x")).error().code(), ErrorCode::kNotFound);
+  // One audit entry per change that was made.
+  auto entries = *store_->ListAudit(0, 10);
+  ASSERT_EQ(entries.size(), 3u);
+  EXPECT_EQ(entries[0].event, "enrolled");
+  EXPECT_EQ(entries[1].event, "re-enrolled");
+  EXPECT_EQ(entries[2].event, "device revoked");
 }
 
 TEST_P(StoreTest, AppraisalsAreKeptInOrder) {

@@ -1,4 +1,4 @@
-// The device agent's side of an update (DESIGN.md steps 6 to 8): it polls
+// The device agent's side of an update (docs/design.md steps 6 to 8): it polls
 // the OAM, pushes evidence when asked (steps 2-4), and carries out signed
 // deployment orders: download with resume, full verification and install,
 // trial boot with the local TIM comparison, and the completion report with a

@@ -1,4 +1,4 @@
-// The device side of an update (DESIGN.md section 3, steps 6 and 7): A/B
+// The device side of an update (docs/design.md section 3, steps 6 and 7): A/B
 // slots with an immutable recovery slot, boot control with trial boots,
 // measured boot into the TrE, install with a crash-safe journal, the local
 // TIM comparison with automatic fall back, and commit.

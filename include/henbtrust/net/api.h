@@ -23,10 +23,14 @@ namespace api {
 
 using Json = nlohmann::json;
 
-// 1 to 64 characters of [A-Za-z0-9_-], starting with a letter or digit, and
-// not a name that resolves to a host ("localhost", or an IPv4 address in any
-// form inet_aton reads): a device id never passes for a server's name.
+// 1 to 64 characters of [A-Za-z0-9._-], starting with a letter or digit:
+// what a device id may look like where one is looked up.
 bool IsValidDeviceId(std::string_view id);
+// What a device enrolling now may call itself: a valid id without a dot that
+// is not a name that resolves to a host ("localhost", or an IPv4 address in
+// any form inet_aton reads, such as "2130706433"), so that a device id never
+// passes for a server's name.
+bool IsNewDeviceIdAllowed(std::string_view id);
 Error BadRequest(std::string message);
 // JSON from outside the process: the document, or a discarded value
 // (is_discarded()) when `text` is not JSON or nests deeper than

@@ -82,7 +82,10 @@ struct HttpServerOptions {
   std::chrono::milliseconds shutdown_grace{5'000};  // Stop() waits this long for in-flight requests
   // At most this many connections (>= 1) are held at once. A server holding
   // them all accepts no more until one closes: later clients wait in the
-  // listen backlog, and those held go on being served.
+  // listen backlog, and those held go on being served. Start() lowers it to
+  // what the process's descriptor limit (RLIMIT_NOFILE) leaves after 128
+  // for files, the store and outgoing connections, so that the cap, not
+  // EMFILE, is what turns clients away.
   size_t max_connections = 4096;
 };
 

@@ -24,18 +24,7 @@ inline constexpr std::string_view kRoleServer = "henbtrust-server";
 // device's agent (pull mode).
 std::string DeviceUri(std::string_view device_id);
 
-// Enrollment (DESIGN.md section 4, docs/security.md): the device answers its
-// credential challenge not with the activated secret but with
-//   proof = HMAC-SHA-256(secret, ActivationContext(device_id, tls key))
-// and a signature over the same context with its TLS key (ES256, or RS256
-// for RSA). Whoever relays the first contact and swaps in a TLS key of its
-// own never sees the secret, so it can make no proof for its key; the
-// device's proof names the key the device sent.
-// context = "henbtrust activation v1" || 0 || device_id || 0 || SHA-256(SPKI DER)
-Bytes ActivationContext(std::string_view device_id, ByteView tls_public_key_der);
-Bytes ActivationProof(ByteView secret, std::string_view device_id, ByteView tls_public_key_der);
-
-// An instruction of the OAM to one device (DESIGN.md step 5 and after),
+// An instruction of the OAM to one device (docs/design.md step 5 and after),
 // signed with the OAM key as a compact ES256 JWS. The vendor key signs what
 // may run; this says what should run where. Actions:
 //   "install"   fetch, verify and install release_id/version; the trial

@@ -1,4 +1,4 @@
-// The OAM server (H(e)MS; DESIGN.md section 3): release catalogue, update
+// The OAM server (H(e)MS; docs/design.md section 3): release catalogue, update
 // jobs as a persisted state machine over the Store, deployment orders
 // signed with the OAM key, and the device-facing endpoints the agent polls.
 // The API is docs/api/oam.yaml; the states are in docs/oam.md.

@@ -1,4 +1,4 @@
-// Appraisal of evidence by the Platform Validation Entity (DESIGN.md,
+// Appraisal of evidence by the Platform Validation Entity (docs/design.md,
 // step 3), and the signed attestation result in the style of IETF EAR.
 //
 // A device whose TIM equals the precomputed composite of its recorded

@@ -1,4 +1,4 @@
-// The PVE as an HTTPS service (DESIGN.md sections 3, 4 and 6): enrollment by
+// The PVE as an HTTPS service (docs/design.md sections 3, 4 and 6): enrollment by
 // credential activation, push and pull appraisal, signed attestation results
 // and the access decision for the SeGW. The API is docs/api/pve.yaml.
 //
@@ -47,12 +47,8 @@ struct PveConfig {
   // The PVE's client identity towards device agents (pull mode).
   TlsConfig agent_tls = {};
   std::chrono::milliseconds agent_timeout{10'000};
-  int64_t nonce_ttl = 120;       // seconds
-  int64_t enrollment_ttl = 300;  // seconds to answer a credential challenge
-  // Enrollments waiting for their answer, across devices (each keeps at most
-  // about 8 KiB in the store): beyond it, new ones are refused with 429
-  // (net.busy) until some are answered or expire.
-  int64_t max_pending_enrollments = 10'000;
+  int64_t nonce_ttl = 120;          // seconds
+  int64_t enrollment_ttl = 300;     // seconds to answer a credential challenge
   int64_t result_max_age = 86'400;  // an older result does not admit a device
   std::chrono::hours device_certificate_validity{24 * 365};
   // Threads for the requests that may block (HandleAsync): everything but

@@ -49,17 +49,6 @@ inline constexpr const char* kDeviceEnrolled = "enrolled";
 // and it may not enroll again.
 inline constexpr const char* kDeviceRevoked = "revoked";
 
-// An enrollment waiting for the device's proof of credential activation.
-struct EnrollmentRecord {
-  std::string device_id;
-  // Names the challenge: the PVE derives the secret it protected with
-  // MakeCredential from it and a key of its own, so that the store holds
-  // nothing from which to answer the challenge.
-  Bytes challenge;
-  std::string request;  // the validated enrollment request (JSON)
-  int64_t expires_at = 0;
-};
-
 // A vendor-signed release manifest the PVE appraises against.
 struct ManifestRecord {
   std::string release_id;
@@ -85,7 +74,7 @@ struct AppraisalRecord {
   uint64_t clock = 0;
 };
 
-// An update job of the OAM: the nine steps of DESIGN.md section 3 for one
+// An update job of the OAM: the nine steps of docs/design.md section 3 for one
 // device, as a persisted state machine (states: docs/oam.md). The store
 // keeps what the OAM writes; the OAM decides the transitions.
 struct UpdateJob {
@@ -173,19 +162,17 @@ class Store {
   // Forgets spent nonces that expired before `now`; returns how many.
   virtual Result<int64_t> PurgeSpentNonces(int64_t now) = 0;
 
-  // One pending enrollment per device; a new one replaces the device's old
-  // one. Enrollments that expired by `now` are forgotten first; kNetBusy,
-  // storing nothing, when `max_pending` enrollments of other devices are
-  // still pending.
-  virtual Status PutEnrollment(const EnrollmentRecord& enrollment, int64_t now,
-                               int64_t max_pending) = 0;
-  // The device's pending enrollment, if it has one unexpired at `now`. It
-  // stays pending: a wrong answer to its challenge does not cancel it.
-  virtual Result<std::optional<EnrollmentRecord>> GetEnrollment(const std::string& device_id,
-                                                                int64_t now) = 0;
-  // Forgets the device's pending enrollment if it is still the one named
-  // `challenge` (a newer one stays).
-  virtual Status DeleteEnrollment(const std::string& device_id, ByteView challenge) = 0;
+  // The outcome of an enrollment, in one transaction with `audit`: `device`
+  // is written unless the id is enrolled with another EK
+  // (kPolicyDeviceConflict) or was revoked (kPolicyEnrollment), checked in
+  // that transaction, so that no concurrent enrollment or revocation is
+  // written over; a device enrolled before keeps the larger TPM clock.
+  virtual Status EnrollDevice(const DeviceRecord& device, const AuditEntry& audit) = 0;
+  // The device's state becomes kDeviceRevoked and no certificate speaks for
+  // it any more; nothing else of its record changes. kNotFound if no such
+  // device.
+  virtual Status RevokeDevice(const std::string& device_id, int64_t updated_at,
+                              const AuditEntry& audit) = 0;
 
   // Returns the new record's id; see AppraisalRecord for the nonce and clock.
   virtual Result<int64_t> RecordAppraisal(const AppraisalRecord& appraisal) = 0;

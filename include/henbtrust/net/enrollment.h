@@ -1,0 +1,62 @@
+// The enrollment messages between a device and the PVE (docs/design.md
+// section 4, docs/security.md): one codec for the request, used by the
+// device that writes it and the PVE that reads it, and the proof that binds
+// the request to the TPM that answered its credential challenge.
+#pragma once
+
+#include <nlohmann/json.hpp>
+
+#include <cstdint>
+#include <string>
+
+#include "henbtrust/core/bytes.h"
+
+namespace henbtrust {
+
+// Field limits of an enrollment request.
+inline constexpr size_t kMaxDeviceIdBytes = 64;
+inline constexpr size_t kMaxHardwareModelBytes = 128;
+inline constexpr size_t kMaxReleaseIdBytes = 128;
+inline constexpr size_t kMaxReleaseVersionBytes = 64;
+inline constexpr size_t kMaxTpmPublicBytes = 4096;
+inline constexpr size_t kMaxEkCertificateBytes = 16 * 1024;
+inline constexpr size_t kMaxAgentAddressBytes = 300;
+// The whole request (its JSON text): what the fields above add up to, and room.
+inline constexpr size_t kMaxEnrollmentRequestBytes = 64 * 1024;
+
+// POST /v1/enrollments: who the device says it is, and its keys.
+struct EnrollmentFields {
+  std::string device_id;
+  std::string hardware_model;
+  std::string release_id;          // the release the device runs ...
+  std::string release_version;     // ... which the first appraisal checks it against
+  Bytes ek_public = {};            // TPM2B_PUBLIC
+  Bytes ek_certificate = {};       // DER, from the TPM manufacturer
+  Bytes ak_public = {};            // TPM2B_PUBLIC
+  Bytes tls_public_key = {};       // DER SubjectPublicKeyInfo the device certificate will name
+  std::string agent_address = {};  // "host:port" where the agent answers pulls; may be empty
+};
+
+// The request as JSON ({"device_id": ..., "ek_public": base64, ...}).
+nlohmann::json EncodeEnrollmentFields(const EnrollmentFields& request);
+// Reads every field within its limit (kNetBadRequest naming the field);
+// checks no meaning (ids, keys, certificates): the PVE does.
+Result<EnrollmentFields> DecodeEnrollmentFields(const nlohmann::json& body);
+
+// SHA-256 over every field of `request`, each length-prefixed, in the
+// order of the struct: what the activation proof binds.
+Bytes EnrollmentDigest(const EnrollmentFields& request);
+
+// The device answers its credential challenge not with the activated secret
+// but with
+//   proof = HMAC-SHA-256(secret, ActivationContext(request))
+// and a signature over the same context with its TLS key (ES256, or RS256
+// for RSA), where context = "henbtrust activation v2" || 0 ||
+// EnrollmentDigest(request). The secret never crosses the wire, so whoever
+// relays the first contact and changes anything of the request (the TLS key
+// above all) can make no proof for what it changed, and the device's proof
+// names what the device sent.
+Bytes ActivationContext(const EnrollmentFields& request);
+Bytes ActivationProof(ByteView secret, const EnrollmentFields& request);
+
+}  // namespace henbtrust
