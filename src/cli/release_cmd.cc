@@ -37,15 +37,6 @@ Result<int64_t> ParseTime(const nlohmann::json& v) {
   return static_cast<int64_t>(timegm(&tm));
 }
 
-std::string FormatTime(int64_t t) {
-  const std::time_t tt = static_cast<std::time_t>(t);
-  std::tm tm{};
-  gmtime_r(&tt, &tm);
-  char buf[32];
-  std::strftime(buf, sizeof buf, "%Y-%m-%dT%H:%M:%SZ", &tm);
-  return buf;
-}
-
 Result<PrivateKey> LoadPrivateKey(const std::string& path) {
   HENB_ASSIGN_OR_RETURN(Bytes pem, ReadFile(path, 1 << 20));
   auto key = PrivateKey::FromPem(ToString(pem));
@@ -190,7 +181,7 @@ Status WriteExample(const std::string& dir) {
   desc["version"] = "2.0.0";
   desc["release_counter"] = 2;
   desc["hardware_models"] = {"femto-a1", "femto-a2"};
-  desc["expires"] = FormatTime(UnixSeconds() + 365 * 24 * 3600);
+  desc["expires"] = FormatUtc(UnixSeconds() + 365 * 24 * 3600);
   desc["components"] = nlohmann::ordered_json::array();
   for (const auto& c : comps) {
     HENB_ASSIGN_OR_RETURN(Bytes data, RandomBytes(c.size));
@@ -258,7 +249,7 @@ int RunInspect(const std::string& path, bool json) {
   j["version"] = m.version;
   j["release_counter"] = m.release_counter;
   j["hardware_models"] = m.hardware_models;
-  j["expires"] = FormatTime(m.expires_at);
+  j["expires"] = FormatUtc(m.expires_at);
   j["components"] = nlohmann::ordered_json::array();
   for (const auto& c : m.components) {
     j["components"].push_back({{"id", c.id},
@@ -279,7 +270,7 @@ int RunInspect(const std::string& path, bool json) {
             << m.release_counter << ")\n"
             << "hardware    ";
   for (const auto& hw : m.hardware_models) std::cout << hw << " ";
-  std::cout << "\nexpires     " << FormatTime(m.expires_at)
+  std::cout << "\nexpires     " << FormatUtc(m.expires_at)
             << "\ncomponents  (measurement plan order)\n";
   for (const auto& c : m.components) {
     std::cout << "  pcr " << (c.pcr < 10 ? " " : "") << c.pcr << "  " << c.id << " " << c.version

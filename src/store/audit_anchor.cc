@@ -25,15 +25,7 @@ constexpr int kPage = 1000;
 
 }  // namespace
 
-std::string AuditCheckpointTime(const AuditCheckpoint& c) {
-  const int64_t t = c.at;
-  const std::time_t tt = static_cast<std::time_t>(t);
-  std::tm tm{};
-  gmtime_r(&tt, &tm);
-  char buf[32];
-  std::strftime(buf, sizeof buf, "%Y-%m-%dT%H:%M:%SZ", &tm);
-  return buf;
-}
+std::string AuditCheckpointTime(const AuditCheckpoint& c) { return FormatUtc(c.at); }
 
 namespace {
 

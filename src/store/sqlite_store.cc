@@ -252,17 +252,7 @@ class SqliteStore final : public Store {
     std::lock_guard<std::mutex> lock(mu_);
     const ForgetDevicesAfter forget{this};
     return InTransaction<void>([&]() -> Status {
-      {
-        Stmt s(cache_, db_,
-               "INSERT OR REPLACE INTO devices (device_id, hardware_model, ek_public, "
-               "ek_certificate, ak_public, release_version, state, updated_at, release_id, "
-               "agent_address, certificate_serial) VALUES (?,?,?,?,?,?,?,?,?,?,?)");
-        s.Text(1, d.device_id).Text(2, d.hardware_model).Blob(3, d.ek_public);
-        s.Blob(4, d.ek_certificate).Blob(5, d.ak_public).Text(6, d.release_version);
-        s.Text(7, d.state).Int(8, d.updated_at).Text(9, d.release_id).Text(10, d.agent_address);
-        s.Text(11, d.certificate_serial);
-        HENB_TRY(Done(s, "store device"));
-      }
+      HENB_TRY(WriteDeviceRow(d));
       if (audit) HENB_TRY(WriteAudit(*audit));
       Stmt s(cache_, db_,
              "INSERT INTO device_state (device_id, reset_count, clock, latest_appraisal) "
@@ -389,17 +379,7 @@ class SqliteStore final : public Store {
           return Fail("read device");
         }
       }
-      {
-        Stmt s(cache_, db_,
-               "INSERT OR REPLACE INTO devices (device_id, hardware_model, ek_public, "
-               "ek_certificate, ak_public, release_version, state, updated_at, release_id, "
-               "agent_address, certificate_serial) VALUES (?,?,?,?,?,?,?,?,?,?,?)");
-        s.Text(1, d.device_id).Text(2, d.hardware_model).Blob(3, d.ek_public);
-        s.Blob(4, d.ek_certificate).Blob(5, d.ak_public).Text(6, d.release_version);
-        s.Text(7, d.state).Int(8, d.updated_at).Text(9, d.release_id).Text(10, d.agent_address);
-        s.Text(11, d.certificate_serial);
-        HENB_TRY(Done(s, "enroll device"));
-      }
+      HENB_TRY(WriteDeviceRow(d));
       {
         // The TPM clock seen so far stays unless this one is later.
         Stmt s(cache_, db_,
@@ -610,6 +590,20 @@ class SqliteStore final : public Store {
     }
     if (!out.ok()) (void)Exec("ROLLBACK");
     return out;
+  }
+
+  // The devices row of `d` (not its TPM clock, which device_state keeps).
+  // REQUIRES: mu_ held, in a transaction.
+  Status WriteDeviceRow(const DeviceRecord& d) {
+    Stmt s(cache_, db_,
+           "INSERT OR REPLACE INTO devices (device_id, hardware_model, ek_public, "
+           "ek_certificate, ak_public, release_version, state, updated_at, release_id, "
+           "agent_address, certificate_serial) VALUES (?,?,?,?,?,?,?,?,?,?,?)");
+    s.Text(1, d.device_id).Text(2, d.hardware_model).Blob(3, d.ek_public);
+    s.Blob(4, d.ek_certificate).Blob(5, d.ak_public).Text(6, d.release_version);
+    s.Text(7, d.state).Int(8, d.updated_at).Text(9, d.release_id).Text(10, d.agent_address);
+    s.Text(11, d.certificate_serial);
+    return Done(s, "store device");
   }
 
   // REQUIRES: mu_ held, in a transaction.

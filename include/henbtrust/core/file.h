@@ -15,6 +15,8 @@ Result<std::string> ReadTextFile(const std::string& path, size_t max_size = size
 
 // Seconds since the Unix epoch, from the system clock.
 int64_t UnixSeconds();
+// `unix_seconds` as UTC in RFC 3339 form, "2026-12-05T14:44:13Z".
+std::string FormatUtc(int64_t unix_seconds);
 
 // Crash-safe replacement of `path`: writes a temporary file in the same
 // directory, fsyncs it, renames it over `path`, and fsyncs the directory.
