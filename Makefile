@@ -4,7 +4,7 @@ PRESET ?= release
 JOBS ?= $(shell nproc)
 FUZZ_SECONDS ?= 60
 
-.PHONY: all deps configure build test check asan demo bench bench-compare fuzz format clean
+.PHONY: all deps configure build test check lint asan demo bench bench-compare fuzz format clean
 
 all: build
 
@@ -27,11 +27,16 @@ asan:
 	cmake --build --preset asan -j $(JOBS)
 	ctest --preset asan -j $(JOBS)
 
-# The README's test command: installs, builds, runs every test, then the
-# unit tests again under AddressSanitizer + UndefinedBehaviorSanitizer.
+# The README's test command: installs, checks formatting and that nothing
+# reads outside the repository, builds, runs every test, then the unit tests
+# again under AddressSanitizer + UndefinedBehaviorSanitizer.
 check: deps
+	scripts/lint.sh
 	$(MAKE) test
 	$(MAKE) asan
+
+lint:
+	scripts/lint.sh
 
 demo: deps build
 	scripts/demo.sh
