@@ -1,0 +1,208 @@
+#include "pve/enrollment.h"
+
+#include <algorithm>
+
+#include "henbtrust/crypto/random.h"
+#include "henbtrust/net/api.h"
+#include "henbtrust/net/protocol.h"
+#include "henbtrust/release/manifest.h"
+#include "henbtrust/tpm/credential.h"
+#include "henbtrust/tpm/quote_verifier.h"
+#include "henbtrust/net/enrollment.h"
+#include "henbtrust/tpm/structures.h"
+#include "pve/enrollment_token.h"
+
+namespace henbtrust {
+
+namespace {
+
+using Json = nlohmann::json;
+using namespace api;
+
+constexpr size_t kChallengeBytes = 16;
+
+// Whether `existing` (the record under the id, if any) lets request `r`
+// enroll: the same EK, not revoked, the same release.
+Status CheckReEnrollment(const std::optional<DeviceRecord>& existing, const EnrollmentFields& r) {
+  if (!existing) return OkStatus();
+  if (existing->ek_public != r.ek_public) {
+    return Error(ErrorCode::kPolicyDeviceConflict,
+                 "device " + r.device_id + " is enrolled with another EK");
+  }
+  if (existing->state == kDeviceRevoked) {
+    return Error(ErrorCode::kPolicyEnrollment,
+                 "device " + r.device_id + " was revoked by an operator; it may not enroll again");
+  }
+  // Re-enrollment (a new AK in the same TPM) cannot move the recorded
+  // configuration: only a verified update does that, or an operator.
+  if (existing->release_id != r.release_id || existing->release_version != r.release_version) {
+    return Error(ErrorCode::kPolicyDeviceConflict,
+                 "device " + r.device_id + " is enrolled with release " + existing->release_id +
+                     " " + existing->release_version + "; re-enrollment cannot change it");
+  }
+  return OkStatus();
+}
+
+}  // namespace
+
+Result<HttpResponse> BeginEnrollment(const EnrollmentService& s, const HttpRequest& req) {
+  if (req.body.size() > kMaxEnrollmentRequestBytes) {
+    return Error(ErrorCode::kNetTooLarge, "an enrollment request has at most " +
+                                              std::to_string(kMaxEnrollmentRequestBytes) +
+                                              " bytes");
+  }
+  HENB_ASSIGN_OR_RETURN(Json body, ParseJsonBody(req));
+  HENB_ASSIGN_OR_RETURN(EnrollmentFields r, DecodeEnrollmentFields(body));
+  if (!IsNewDeviceIdAllowed(r.device_id)) {
+    return BadRequest(
+        "device_id must be 1-64 of [A-Za-z0-9_-], starting with a letter or digit, and not "
+        "a host name or an address");
+  }
+  if (!r.agent_address.empty() && !ParseHostPort(r.agent_address).ok())
+    return BadRequest("agent_address must be host:port");
+  if (!PublicKey::FromDer(r.tls_public_key).ok())
+    return BadRequest("tls_public_key is not a DER SubjectPublicKeyInfo");
+
+  // The EK: an EK certificate from a manufacturer CA, for the EK the TPM reports.
+  auto ek_cert = Certificate::FromDer(r.ek_certificate);
+  if (!ek_cert.ok()) return BadRequest("ek_certificate is not a DER X.509 certificate");
+  ChainOptions chain;
+  chain.allow_unknown_critical = true;  // EK certificates carry TPM-specific critical extensions
+  if (auto st = VerifyChain(*ek_cert, {}, s.config.manufacturer_cas, chain); !st.ok()) {
+    return Error(ErrorCode::kPolicyEnrollment,
+                 "EK certificate not issued by a trusted manufacturer: " + st.error().message());
+  }
+  auto ek = ParseTpmPublic(r.ek_public);
+  if (!ek.ok()) return ek.error().WithContext("ek_public");
+  constexpr uint32_t kEkAttributes = kTpmaFixedTpm | kTpmaRestricted | kTpmaDecrypt;
+  if ((ek->object_attributes & kEkAttributes) != kEkAttributes)
+    return Error(ErrorCode::kPolicyEnrollment, "ek_public is not a restricted decryption key");
+  HENB_TRY(CheckEkCertificate(*ek_cert, ek->key));
+  // The AK: a restricted signing key that cannot leave its TPM.
+  auto ak = ParseTpmPublic(r.ak_public);
+  if (!ak.ok()) return ak.error().WithContext("ak_public");
+  if (!ak->IsRestrictedSigningKey() || (ak->object_attributes & kTpmaFixedTpm) == 0)
+    return Error(ErrorCode::kPolicyEnrollment,
+                 "ak_public is not a fixedTPM restricted signing key");
+  if (!QuoteVerifier::FromTpmPublic(r.ak_public).ok())
+    return Error(ErrorCode::kPolicyEnrollment, "the AK cannot verify quotes");
+
+  // The release it claims must be one the PVE knows, for its hardware.
+  HENB_ASSIGN_OR_RETURN(auto manifest, s.store.GetManifest(r.release_id, r.release_version));
+  if (!manifest) {
+    return Error(ErrorCode::kPolicyUnknownRelease,
+                 "no reference manifest for release " + r.release_id + " " + r.release_version);
+  }
+  HENB_ASSIGN_OR_RETURN(ReleaseManifest parsed, ParseManifest(manifest->manifest));
+  if (std::find(parsed.hardware_models.begin(), parsed.hardware_models.end(), r.hardware_model) ==
+      parsed.hardware_models.end()) {
+    return Error(ErrorCode::kPolicyEnrollment,
+                 "release " + r.release_version + " is not for hardware model " + r.hardware_model);
+  }
+  HENB_ASSIGN_OR_RETURN(auto existing, s.store.GetDevice(r.device_id));
+  HENB_TRY(CheckReEnrollment(existing, r));
+
+  // Nothing is stored: the device keeps the challenge's state, sealed.
+  EnrollmentChallengeState state;
+  HENB_ASSIGN_OR_RETURN(state.challenge, RandomBytes(kChallengeBytes));
+  state.expires_at = s.config.now() + s.config.enrollment_ttl;
+  const Bytes secret = EnrollmentSecret(s.config.nonce_key, r.device_id, state.challenge);
+  HENB_ASSIGN_OR_RETURN(CredentialChallenge challenge,
+                        MakeCredential(r.ek_public, ak->name, secret));
+  const std::string device_id = r.device_id;
+  state.request = std::move(r);
+  return JsonResponse(201, {{"device_id", device_id},
+                            {"credential_blob", Base64Encode(challenge.credential_blob)},
+                            {"encrypted_secret", Base64Encode(challenge.encrypted_secret)},
+                            {"enrollment_token", SealEnrollmentToken(state, s.config.nonce_key)},
+                            {"expires_at", state.expires_at}});
+}
+
+Result<HttpResponse> FinishEnrollment(const EnrollmentService& s, const HttpRequest& req,
+                                      const std::string& device_id) {
+  HENB_ASSIGN_OR_RETURN(Json body, ParseJsonBody(req));
+  HENB_ASSIGN_OR_RETURN(std::string token,
+                        TextField(body, "enrollment_token", 2 * kMaxEnrollmentRequestBytes));
+  HENB_ASSIGN_OR_RETURN(Bytes proof, Base64Field(body, "proof", 64));
+  HENB_ASSIGN_OR_RETURN(Bytes tls_signature, Base64Field(body, "tls_signature", 1024));
+  HENB_ASSIGN_OR_RETURN(EnrollmentChallengeState state,
+                        OpenEnrollmentToken(token, s.config.nonce_key));
+  const EnrollmentFields& r = state.request;
+  const int64_t now = s.config.now();
+  if (r.device_id != device_id) {
+    return Error(ErrorCode::kPolicyEnrollment, "the enrollment_token is for another device");
+  }
+  if (state.expires_at <= now) {
+    return Error(ErrorCode::kPolicyEnrollment,
+                 "the challenge for " + device_id + " expired: enroll again");
+  }
+  // The proof: only the TPM that activated the credential knows the secret,
+  // and the proof names every field of the request the device sent (its
+  // TLS key above all). A wrong answer spends nothing.
+  const Bytes secret = EnrollmentSecret(s.config.nonce_key, device_id, state.challenge);
+  if (!ConstantTimeEqual(proof, ActivationProof(secret, r))) {
+    return Error(ErrorCode::kPolicyEnrollment,
+                 "credential activation failed: the proof is not from the TPM of that EK for "
+                 "the request it sent");
+  }
+  HENB_ASSIGN_OR_RETURN(PublicKey subject, PublicKey::FromDer(r.tls_public_key));
+  const SignatureScheme scheme =
+      subject.type() == KeyType::kRsa ? SignatureScheme::kRsaPkcs1 : SignatureScheme::kEcdsa;
+  if (!subject.Verify(scheme, HashAlg::kSha256, ActivationContext(r), tls_signature).ok()) {
+    return Error(ErrorCode::kPolicyEnrollment,
+                 "tls_signature does not verify: the device does not hold the TLS key");
+  }
+  // One certificate per challenge, across instances.
+  HENB_ASSIGN_OR_RETURN(bool first, s.store.SpendNonce(state.challenge, state.expires_at));
+  if (!first) {
+    return Error(ErrorCode::kPolicyEnrollment,
+                 "this challenge was answered already: enroll again for another certificate");
+  }
+  DeviceRecord d;
+  d.device_id = device_id;
+  d.hardware_model = r.hardware_model;
+  d.ek_public = r.ek_public;
+  d.ek_certificate = r.ek_certificate;
+  d.ak_public = r.ak_public;
+  d.release_id = r.release_id;
+  d.release_version = r.release_version;
+  d.agent_address = r.agent_address;
+  d.state = kDeviceEnrolled;
+  d.updated_at = now;
+  HENB_ASSIGN_OR_RETURN(auto existing, s.store.GetDevice(device_id));
+  HENB_TRY(CheckReEnrollment(existing, r));
+
+  CertificateSpec spec;
+  spec.common_name = device_id;
+  spec.organization = std::string(kRoleDevice);
+  spec.client_auth = true;
+  spec.server_auth = !d.agent_address.empty();  // the agent serves pull requests with it
+  spec.uris = {DeviceUri(device_id)};
+  spec.validity = s.config.device_certificate_validity;
+  HENB_ASSIGN_OR_RETURN(Certificate cert, IssueCertificate(spec, subject, s.config.client_ca_key,
+                                                           &s.config.client_ca));
+  d.certificate_serial = cert.SerialHex();
+  auto ak_name = TpmObjectName(d.ak_public);
+  // The store checks the EK and the revocation again, in the transaction
+  // that writes: a concurrent enrollment or revocation is never overwritten.
+  HENB_TRY(s.store.EnrollDevice(
+      d, AuditEntry{0,
+                    now,
+                    "pve",
+                    "device:" + device_id,
+                    existing ? "re-enrolled" : "enrolled",
+                    device_id + ": credential activated; AK " +
+                        (ak_name.ok() ? HexEncode(*ak_name) : std::string("?")) + ", certificate " +
+                        d.certificate_serial +
+                        (existing && !existing->certificate_serial.empty()
+                             ? " (supersedes " + existing->certificate_serial + ")"
+                             : std::string()),
+                    {},
+                    {}}));
+  return JsonResponse(200, {{"device_id", device_id},
+                            {"device_certificate", cert.ToPem()},
+                            {"ca_certificate", s.config.server_ca_pem},
+                            {"client_ca_certificate", s.client_ca_pem}});
+}
+
+}  // namespace henbtrust
