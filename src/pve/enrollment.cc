@@ -4,11 +4,11 @@
 
 #include "henbtrust/crypto/random.h"
 #include "henbtrust/net/api.h"
+#include "henbtrust/net/enrollment.h"
 #include "henbtrust/net/protocol.h"
 #include "henbtrust/release/manifest.h"
 #include "henbtrust/tpm/credential.h"
 #include "henbtrust/tpm/quote_verifier.h"
-#include "henbtrust/net/enrollment.h"
 #include "henbtrust/tpm/structures.h"
 #include "pve/enrollment_token.h"
 
