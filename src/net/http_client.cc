@@ -88,7 +88,8 @@ Status HttpClient::Impl::Open() {
       const int len = i2d_X509(peer, &der);
       if (len > 0) {
         auto cert = Certificate::FromDer(ByteView(der, static_cast<size_t>(len)));
-        if (cert.ok()) {
+        if (cert.ok() &&
+            (options.peer_serial.empty() || cert->SerialHex() == options.peer_serial)) {
           for (const auto& uri : cert->UriNames()) named = named || uri == options.peer_uri;
         }
       }
@@ -96,8 +97,11 @@ Status HttpClient::Impl::Open() {
     }
     if (!named) {
       Close();
-      return Error(ErrorCode::kNetTls, "the certificate of " + host + ":" + std::to_string(port) +
-                                           " does not name " + options.peer_uri);
+      return Error(ErrorCode::kNetTls,
+                   "the certificate of " + host + ":" + std::to_string(port) + " does not name " +
+                       options.peer_uri +
+                       (options.peer_serial.empty() ? std::string()
+                                                    : " with serial " + options.peer_serial));
     }
   }
   ++connections;

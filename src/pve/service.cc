@@ -560,6 +560,7 @@ Result<HttpResponse> PveService::Impl::PullAppraisal(const std::string& device_i
   HttpClientOptions options;
   options.timeout = config.agent_timeout;
   options.peer_uri = DeviceUri(device_id);
+  options.peer_serial = device.certificate_serial;  // empty for records older than serials
   options.max_response_bytes = 2 * kMaxEventLog;
   TlsConfig tls = config.agent_tls;
   tls.peer_ca = ca_pem;

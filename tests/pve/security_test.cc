@@ -4,6 +4,8 @@
 
 #include <nlohmann/json.hpp>
 
+#include <mutex>
+
 #include "henbtrust/core/json_text.h"
 #include "pve/pve_harness.h"
 
@@ -318,6 +320,39 @@ TEST_F(PveSecurityTest, ReEnrollmentSupersedesTheOldCertificateAndKeepsTheClock)
   d = Json::parse(Send(*segw, "GET", decision + after.certificate_serial).body);
   EXPECT_EQ(d["decision"], "admit") << d.dump();
   EXPECT_EQ(d["certificate_serial"], after.certificate_serial);
+}
+
+// The PVE's pull request goes only to an agent that presents the device's
+// current certificate: one replaced by a later enrollment is refused.
+TEST_F(PveSecurityTest, APullGoesOnlyToTheDevicesCurrentCertificate) {
+  auto tre = std::make_unique<SoftTre>(*SoftTre::Create());
+  h_.Boot(*tre);
+  std::mutex tre_mu;
+  auto agent_at = [&](const DeviceCredentials& creds) {
+    auto started = HttpServer::Start({}, ResponderTls(creds), IntegrityResponder(*tre, tre_mu));
+    EXPECT_TRUE(started.ok()) << started.error().ToString();
+    auto device = **h_.store->GetDevice("henb-pull2");
+    device.agent_address = "127.0.0.1:" + std::to_string((*started)->port());
+    EXPECT_TRUE(h_.store->PutDevice(device).ok());
+    return std::move(started).value();
+  };
+  const auto request = h_.Request("henb-pull2", *tre, "127.0.0.1:1");
+  auto first = Enroll("127.0.0.1", h_.port(), h_.CaPem(), *tre, request);
+  ASSERT_TRUE(first.ok()) << first.error().ToString();
+  auto old_agent = agent_at(*first);
+  auto op = h_.Client(h_.RoleTls("operator"));
+  EXPECT_EQ(Send(*op, "POST", "/v1/devices/henb-pull2/appraisals").status, 200);
+  // The same TPM enrolls again; the agent still answers with the old certificate.
+  auto second = Enroll("127.0.0.1", h_.port(), h_.CaPem(), *tre, request);
+  ASSERT_TRUE(second.ok()) << second.error().ToString();
+  auto device = **h_.store->GetDevice("henb-pull2");
+  device.agent_address = "127.0.0.1:" + std::to_string(old_agent->port());
+  ASSERT_TRUE(h_.store->PutDevice(device).ok());
+  const HttpResponse refused = Send(*op, "POST", "/v1/devices/henb-pull2/appraisals");
+  EXPECT_EQ(refused.status, 502) << refused.body;
+  EXPECT_NE(refused.body.find("with serial"), std::string::npos) << refused.body;
+  auto new_agent = agent_at(*second);
+  EXPECT_EQ(Send(*op, "POST", "/v1/devices/henb-pull2/appraisals").status, 200);
 }
 
 TEST_F(PveSecurityTest, AnOperatorRevokesADeviceAndItStaysOut) {

@@ -139,8 +139,11 @@ struct HttpClientOptions {
   // (a device agent's certificate names the device id).
   std::string server_name = {};
   // When set, the server certificate must carry this URI name (a device
-  // agent's: DeviceUri), checked instead of any host name.
+  // agent's: DeviceUri), checked instead of any host name ...
   std::string peer_uri = {};
+  // ... and, when this is set too, have this serial (hex): the one
+  // certificate that speaks for the device.
+  std::string peer_serial = {};
   size_t max_response_bytes = 16 << 20;
 };
 
