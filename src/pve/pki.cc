@@ -46,7 +46,8 @@ Status InitPveDirectory(const std::string& dir, const std::vector<std::string>& 
   struct stat st {};
   if (::stat((dir + "/ca.key").c_str(), &st) == 0 ||
       ::stat((dir + "/client-ca.key").c_str(), &st) == 0)
-    return Error(ErrorCode::kInvalidArgument, dir + " already holds a PVE CA; not overwriting it");
+    return Error(ErrorCode::kInvalidArgument,
+                 dir + " already holds the PVE's CAs; not overwriting them");
 
   // Two roots, so that no certificate the PVE issues to a device (or a role)
   // can ever pass for a server's: clients trust only the server CA for

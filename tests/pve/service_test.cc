@@ -61,7 +61,7 @@ class PveServiceTest : public ::testing::Test {
 TEST_F(PveServiceTest, EnrolledDeviceIsAffirmedByPushAndAdmitted) {
   auto d = h_.Enrolled("henb-0001");
   ASSERT_TRUE(d.client);
-  // The device certificate names the device and its role, from the PVE CA.
+  // The device certificate names the device and its role, from the client CA.
   auto cert = Certificate::FromPem(d.credentials.certificate_pem);
   ASSERT_TRUE(cert.ok());
   EXPECT_EQ(cert->SubjectField("CN"), "henb-0001");
@@ -348,7 +348,7 @@ TEST_F(PveServiceTest, BadInputOverTheWireGetsAClear4xxAndTheServiceGoesOn) {
   expect(r, 422, "quote.eventlog-mismatch");
   EXPECT_EQ(Body(r)["status"], "contraindicated");  // and the signed result says so
 
-  // An unknown device: a certificate from the PVE CA for an id never enrolled.
+  // An unknown device: a certificate from the client CA for an id never enrolled.
   {
     auto id = IssueClientIdentity(h_.pve->config.client_ca, h_.pve->config.client_ca_key,
                                   "henb-ghost", kRoleDevice);

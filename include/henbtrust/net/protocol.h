@@ -10,7 +10,7 @@
 
 namespace henbtrust {
 
-// Roles, carried in the O attribute of client certificates the PVE CA issues.
+// Roles, carried in the O attribute of client certificates the client CA issues.
 inline constexpr std::string_view kRoleDevice = "henbtrust-device";
 inline constexpr std::string_view kRoleOperator = "henbtrust-operator";
 inline constexpr std::string_view kRoleSegw = "henbtrust-segw";

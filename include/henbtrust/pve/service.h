@@ -99,7 +99,7 @@ struct PveDirectory {
 };
 Result<PveDirectory> LoadPveDirectory(const std::string& dir);
 
-// A client certificate from the PVE CA for `role`, over a fresh P-256 key.
+// A client certificate from the client CA for `role`, over a fresh P-256 key.
 struct IssuedIdentity {
   std::string certificate_pem;
   std::string private_key_pem;
