@@ -1,17 +1,11 @@
 // henbtrust server: the OAM and the PVE in one process over one embedded
 // SQLite file (or PostgreSQL): the zero-set-up way to run the system.
-#include <atomic>
-#include <condition_variable>
-#include <filesystem>
 #include <iostream>
-#include <mutex>
-#include <thread>
+#include <map>
 
 #include "cli/commands.h"
 #include "henbtrust/core/file.h"
-#include "henbtrust/net/worker_pool.h"
-#include "henbtrust/oam/oam.h"
-#include "henbtrust/pve/service.h"
+#include "henbtrust/server/server.h"
 
 namespace henbtrust::cli {
 
@@ -22,18 +16,6 @@ int Fail(const Error& e) {
   return kExitUsage;
 }
 
-std::string StoreOf(const std::string& dir, const std::string& store) {
-  return store.empty() ? "sqlite:" + dir + "/henbtrust.db" : store;
-}
-
-// The OAM's side of a server directory: its order key and catalogue.
-Result<OamConfig> LoadOamConfig(const std::string& dir) {
-  HENB_ASSIGN_OR_RETURN(std::string pem, ReadTextFile(dir + "/oam.key"));
-  HENB_ASSIGN_OR_RETURN(PrivateKey key, PrivateKey::FromPem(pem));
-  OamConfig config{std::move(key), dir + "/catalogue"};
-  return config;
-}
-
 // Operator commands work on the store directly; the PVE is not needed for them.
 PveLink NoPve() {
   return [](const std::string&, const std::string&, const std::string&) -> Result<HttpResponse> {
@@ -42,17 +24,7 @@ PveLink NoPve() {
 }
 
 int RunInit(const std::string& dir, const std::vector<std::string>& hosts) {
-  if (auto st = InitPveDirectory(dir, hosts); !st.ok()) return Fail(st.error());
-  if (auto st = CreateAuditKey(dir); !st.ok()) return Fail(st.error());
-  auto key = PrivateKey::Generate(KeyType::kEcP256);
-  if (!key.ok()) return Fail(key.error());
-  if (auto st = WriteFileAtomic(dir + "/oam.key", AsBytes(key->ToPem()), 0600); !st.ok())
-    return Fail(st.error());
-  if (auto st = WriteFileAtomic(dir + "/oam.pub", AsBytes(key->Public().ToPem())); !st.ok())
-    return Fail(st.error());
-  std::error_code ec;
-  std::filesystem::create_directories(dir + "/catalogue", ec);
-  if (ec) return Fail(Error(ErrorCode::kIo, "cannot create " + dir + "/catalogue"));
+  if (auto st = InitServerDirectory(dir, hosts); !st.ok()) return Fail(st.error());
   std::cout
       << "server directory " << dir << " created:\n"
       << "  ca.pem                    the server CA: devices and operators trust it for the "
@@ -77,114 +49,48 @@ struct RunArgs {
 };
 
 int RunServer(const RunArgs& a) {
-  auto pve_dir = LoadPveDirectory(a.dir);
-  if (!pve_dir.ok()) return Fail(pve_dir.error().WithContext("server directory " + a.dir));
-  auto oam_config = LoadOamConfig(a.dir);
-  if (!oam_config.ok()) return Fail(oam_config.error().WithContext("server directory " + a.dir));
-  oam_config->order_ttl = a.order_ttl;
-  PveConfig pve_config = pve_dir->config;
+  auto options = LoadServerDirectory(a.dir);
+  if (!options.ok()) return Fail(options.error());
+  options->oam.order_ttl = a.order_ttl;
+  options->store = ServerStoreLocation(a.dir, a.store);
+  options->threads = a.threads;
   auto cas = LoadCertificates(a.manufacturer_cas);
   if (!cas.ok()) return Fail(cas.error());
-  pve_config.manufacturer_cas = std::move(cas).value();
-  if (pve_config.manufacturer_cas.empty() && a.pve.empty()) {
+  options->pve.manufacturer_cas = std::move(cas).value();
+  if (options->pve.manufacturer_cas.empty() && a.pve.empty()) {
     std::cerr << "warning: no --manufacturer-ca: every enrollment will be refused\n";
   }
-  auto store = OpenStore(StoreOf(a.dir, a.store));
-  if (!store.ok()) return Fail(store.error());
   auto endpoint = ParseHostPort(a.listen);
   if (!endpoint.ok()) return Fail(endpoint.error());
+  options->address = endpoint->first;
+  options->port = endpoint->second;
+  if (!a.pve.empty()) {
+    // henbtrust oam serve: the PVE is another process.
+    if (auto hp = ParseHostPort(a.pve); !hp.ok()) return Fail(hp.error());
+    auto tls = LoadOperatorTls(a.dir);
+    if (!tls.ok()) return Fail(tls.error());
+    options->remote_pve = a.pve;
+    options->remote_pve_tls = std::move(tls).value();
+  }
   auto anchor = OpenServiceAuditAnchor(a.dir, "henbtrust server");
   if (!anchor.ok()) return Fail(anchor.error());
   std::string anchor_error;  // the driver thread's, then this one's after it ended
+  options->after_drive = [&](Store& store) {
+    AdvanceAuditAnchor(*anchor, store, "henbtrust server", anchor_error);
+  };
 
   BlockStopSignals();
-
-  PveService pve(**store, pve_config);
-  PveLink link = [&pve](const std::string& method, const std::string& target,
-                        const std::string& body) -> Result<HttpResponse> {
-    HttpRequest r{method, target, "application/json", "", body, {}};
-    r.peer = {true, true, "", "oam", std::string(kRoleOperator), {}};
-    return pve.Handle(r);
-  };
-  // henbtrust oam serve: the PVE is another process, reached over mutual TLS
-  // with the operator identity; one connection, one request at a time.
-  std::mutex pve_mu;
-  std::unique_ptr<HttpClient> pve_client;
-  const bool remote_pve = !a.pve.empty();
-  if (remote_pve) {
-    auto hp = ParseHostPort(a.pve);
-    if (!hp.ok()) return Fail(hp.error());
-    auto cert = ReadTextFile(a.dir + "/operator.pem");
-    auto key = ReadTextFile(a.dir + "/operator.key");
-    auto ca = ReadTextFile(a.dir + "/ca.pem");
-    if (!cert.ok() || !key.ok() || !ca.ok()) {
-      return Fail(
-          Error(ErrorCode::kIo, "the directory lacks operator.pem, operator.key or ca.pem"));
-    }
-    auto client = HttpClient::Connect(hp->first, hp->second, {*cert, *key, *ca});
-    if (!client.ok()) return Fail(client.error().WithContext("PVE at " + a.pve));
-    pve_client = std::move(client).value();
-    link = [&](const std::string& method, const std::string& target,
-               const std::string& body) -> Result<HttpResponse> {
-      std::lock_guard<std::mutex> lock(pve_mu);
-      return pve_client->Request(method, target, "application/json", body);
-    };
-  }
-  OamService oam(**store, link, *oam_config);
-  HttpServerOptions options;
-  options.address = endpoint->first;
-  options.port = endpoint->second;
-  options.threads = a.threads;
-  // The OAM's requests wait on the store and on the PVE: off the server's threads.
-  WorkerPool oam_pool(a.threads);
-  auto server = HttpServer::StartAsync(
-      options, pve_dir->server_tls, [&](const HttpRequest& r, HttpResponder respond) {
-        if (IsOamTarget(r.target)) {
-          return oam_pool.Post([&oam, r, respond = std::move(respond)] {
-            try {
-              respond(oam.Handle(r));
-            } catch (const std::exception& e) {
-              respond(ErrorResponse(Error(ErrorCode::kInternal, e.what())));
-            }
-          });
-        }
-        if (remote_pve) {
-          return respond(
-              ErrorResponse(Error(ErrorCode::kNetNotFound, "this is the OAM; the PVE is at " +
-                                                               a.pve + " (no " + r.target + ")")));
-        }
-        pve.HandleAsync(r, std::move(respond));
-      });
+  auto server = Server::Open(std::move(options).value());
   if (!server.ok()) return Fail(server.error());
+  if (auto st = (*server)->Start(); !st.ok()) return Fail(st.error());
   if (auto st = WritePortFile(a.port_file, (*server)->port()); !st.ok()) return Fail(st.error());
-  // The OAM's driver: deadlines, steps 2-5 and step 9 for jobs that are due.
-  std::mutex mu;
-  std::condition_variable cv;
-  bool stopping = false;
-  std::thread driver([&] {
-    std::unique_lock<std::mutex> lock(mu);
-    while (!cv.wait_for(lock, std::chrono::milliseconds(500), [&] { return stopping; })) {
-      lock.unlock();
-      auto moved = oam.Drive();
-      if (!moved.ok())
-        std::cerr << "henbtrust server: driver: " << moved.error().ToString() << "\n";
-      AdvanceAuditAnchor(*anchor, **store, "henbtrust server", anchor_error);
-      lock.lock();
-    }
-  });
-  std::cerr << "henbtrust: " << (remote_pve ? "OAM (PVE at " + a.pve + ")" : "OAM and PVE")
-            << " on https://" << options.address << ":" << (*server)->port() << ", store "
-            << (*store)->Backend() << "; SIGINT or SIGTERM stops\n";
+  std::cerr << "henbtrust: " << (a.pve.empty() ? "OAM and PVE" : "OAM (PVE at " + a.pve + ")")
+            << " on https://" << endpoint->first << ":" << (*server)->port() << ", store "
+            << (*server)->store().Backend() << "; SIGINT or SIGTERM stops\n";
   const int sig = WaitForStopSignal();
   std::cerr << "henbtrust server: signal " << sig << ", finishing requests in flight\n";
-  {
-    std::lock_guard<std::mutex> lock(mu);
-    stopping = true;
-  }
-  cv.notify_all();
-  driver.join();
   (*server)->Stop();
-  AdvanceAuditAnchor(*anchor, **store, "henbtrust server", anchor_error);
+  AdvanceAuditAnchor(*anchor, (*server)->store(), "henbtrust server", anchor_error);
   return kExitOk;
 }
 
@@ -194,7 +100,7 @@ int RunImport(const std::string& dir, const std::string& store_location,
   if (!root.ok()) return Fail(root.error());
   auto config = LoadOamConfig(dir);
   if (!config.ok()) return Fail(config.error());
-  auto store = OpenStore(StoreOf(dir, store_location));
+  auto store = OpenStore(ServerStoreLocation(dir, store_location));
   if (!store.ok()) return Fail(store.error());
   OamService oam(**store, NoPve(), *config);
   for (const auto& path : bundles) {
@@ -213,7 +119,7 @@ int RunUpdate(const std::string& dir, const std::string& store_location,
               std::vector<std::string> devices, bool all) {
   auto config = LoadOamConfig(dir);
   if (!config.ok()) return Fail(config.error());
-  auto store = OpenStore(StoreOf(dir, store_location));
+  auto store = OpenStore(ServerStoreLocation(dir, store_location));
   if (!store.ok()) return Fail(store.error());
   if (all) {
     std::string after;
@@ -246,7 +152,7 @@ int RunUpdate(const std::string& dir, const std::string& store_location,
 }
 
 int RunInventory(const std::string& dir, const std::string& store_location) {
-  auto store = OpenStore(StoreOf(dir, store_location));
+  auto store = OpenStore(ServerStoreLocation(dir, store_location));
   if (!store.ok()) return Fail(store.error());
   std::printf("%-16s %-10s %-22s %-10s %s\n", "device", "model", "reference configuration", "state",
               "open job");
@@ -273,7 +179,7 @@ int RunInventory(const std::string& dir, const std::string& store_location) {
 
 int RunStatus(const std::string& dir, const std::string& store_location,
               const std::vector<std::string>& history) {
-  auto store = OpenStore(StoreOf(dir, store_location));
+  auto store = OpenStore(ServerStoreLocation(dir, store_location));
   if (!store.ok()) return Fail(store.error());
   auto jobs = (*store)->ListJobs(false, 0, 1'000'000);
   if (!jobs.ok()) return Fail(jobs.error());

@@ -1,0 +1,75 @@
+// A fleet of simulated H(e)NBs in one process, for demonstrations, load and
+// tests: each a soft TrE with A/B slots and the update agent. A simulated
+// factory issues each EK certificate from a manufacturer CA; each device then
+// enrolls with the PVE and polls the OAM until the fleet is idle.
+#pragma once
+
+#include <chrono>
+#include <functional>
+#include <map>
+#include <string>
+#include <vector>
+
+#include "henbtrust/core/result.h"
+
+namespace henbtrust {
+
+// Once every device has enrolled.
+struct FleetEnrolled {
+  int devices = 0;
+  std::string version = {};       // the factory release every device runs
+  std::string manufacturer = {};  // the common name of the factory's CA
+};
+
+struct FleetOptions {
+  std::string dir;  // the devices' directories, DIR/PREFIX-0001 ...; replaced if present
+  std::string server = "127.0.0.1:8443";  // host:port of the OAM (and of the PVE, by default)
+  std::string pve = {};                   // host:port of the PVE, when it is not the server
+  // PEM files: the server CA, the OAM's order key (oam.pub), and the
+  // simulated factory's CA and private key.
+  std::string ca = {};
+  std::string oam_key = {};
+  std::string manufacturer_ca = {};
+  std::string manufacturer_key = {};
+  std::string trust_root = {};  // the vendor trust root
+  std::string bundle = {};      // the factory release every device starts with
+  std::string prefix = "henb";
+  int count = 10;
+  std::chrono::milliseconds interval{200};  // pause between polling rounds
+  std::chrono::seconds timeout{300};        // busy for longer: RunFleet returns idle = false
+  // Devices (by id) whose first download is altered in transit, whose
+  // installed image is altered before the trial boot, and that also report
+  // "installed" after falling back.
+  std::vector<std::string> tamper = {};
+  std::vector<std::string> implant = {};
+  std::vector<std::string> lie = {};
+  // Progress, called on the caller's thread: once enrolled; and for every
+  // poll that failed or did something beyond waiting and attesting, with
+  // the agent's account of it.
+  std::function<void(const FleetEnrolled&)> on_enrolled = nullptr;
+  std::function<void(const std::string& device, const std::string& what)> on_action = nullptr;
+};
+
+struct FleetResult {
+  int devices = 0;
+  bool idle = false;  // every device had work and then a whole round was idle
+  int rounds = 0;
+  int polls = 0;
+  int errors = 0;                           // polls that failed
+  std::map<std::string, int> actions = {};  // successful polls by action ("install", ...)
+  std::map<std::string, int> running = {};  // devices by the version they run at the end
+  int fell_back = 0;                        // devices whose last trial boot fell back
+  double enroll_seconds = 0;                // provisioning and enrollment
+  double run_seconds = 0;                   // polling until idle
+
+  double EnrollmentsPerSecond() const;
+  double PollsPerSecond() const;
+};
+
+// Provisions `count` devices on the factory release, enrolls them and runs
+// their agents until the fleet is idle or the timeout passes. Errors
+// (files, keys, enrollment of a device) stop the run before polling starts;
+// a failed poll is counted and the device polls again.
+Result<FleetResult> RunFleet(const FleetOptions& options);
+
+}  // namespace henbtrust

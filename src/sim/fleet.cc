@@ -1,0 +1,196 @@
+#include "henbtrust/sim/fleet.h"
+
+#include <cstdio>
+#include <filesystem>
+#include <memory>
+#include <set>
+#include <thread>
+
+#include "henbtrust/agent/agent.h"
+#include "henbtrust/agent/update_agent.h"
+#include "henbtrust/core/file.h"
+#include "henbtrust/crypto/x509.h"
+#include "henbtrust/release/bundle.h"
+#include "henbtrust/tpm/credential.h"
+#include "henbtrust/tpm/soft_tre.h"
+#include "henbtrust/tpm/structures.h"
+
+namespace henbtrust {
+
+namespace {
+
+using SteadyClock = std::chrono::steady_clock;
+
+struct SimDevice {
+  std::string id;
+  std::unique_ptr<Device> device;
+  std::unique_ptr<HttpClient> client;
+  std::unique_ptr<HttpClient> pve_client;  // when the PVE is not the server
+  std::unique_ptr<UpdateAgent> agent;
+};
+
+// What every device is made from: the files of FleetOptions, read and checked.
+struct Factory {
+  std::string ca_pem;
+  PublicKey order_key;
+  Certificate mfr;
+  PrivateKey mfr_key;
+  TrustRoot root;
+  ReleaseManifest release;
+  std::pair<std::string, uint16_t> server;
+  std::pair<std::string, uint16_t> pve;
+};
+
+Result<TrustRoot> ReadTrustRoot(const std::string& path) {
+  HENB_ASSIGN_OR_RETURN(Bytes raw, ReadFile(path, 1 << 20));
+  auto root = TrustRoot::ParseSelfSigned(raw);
+  if (!root.ok()) return root.error().WithContext(path);
+  return root;
+}
+
+template <typename T>
+Result<T> InContext(Result<T> r, const std::string& context) {
+  if (!r.ok()) return r.error().WithContext(context);
+  return r;
+}
+
+Result<Factory> OpenFactory(const FleetOptions& o) {
+  HENB_ASSIGN_OR_RETURN(std::string ca_pem, ReadTextFile(o.ca));
+  HENB_ASSIGN_OR_RETURN(std::string oam_pem, ReadTextFile(o.oam_key));
+  HENB_ASSIGN_OR_RETURN(std::string mfr_pem, ReadTextFile(o.manufacturer_ca));
+  HENB_ASSIGN_OR_RETURN(std::string mfr_key_pem, ReadTextFile(o.manufacturer_key));
+  HENB_ASSIGN_OR_RETURN(auto pve, ParseHostPort(o.pve.empty() ? o.server : o.pve));
+  HENB_ASSIGN_OR_RETURN(PublicKey order_key, InContext(PublicKey::FromPem(oam_pem), o.oam_key));
+  HENB_ASSIGN_OR_RETURN(Certificate mfr,
+                        InContext(Certificate::FromPem(mfr_pem), o.manufacturer_ca));
+  HENB_ASSIGN_OR_RETURN(PrivateKey mfr_key,
+                        InContext(PrivateKey::FromPem(mfr_key_pem), o.manufacturer_key));
+  HENB_ASSIGN_OR_RETURN(TrustRoot root, ReadTrustRoot(o.trust_root));
+  HENB_ASSIGN_OR_RETURN(BundleHeader header, ReadBundleHeader(o.bundle));
+  HENB_ASSIGN_OR_RETURN(auto server, ParseHostPort(o.server));
+  if (header.manifest.hardware_models.empty()) {
+    return Error(ErrorCode::kMalformed, o.bundle + " names no hardware model");
+  }
+  return Factory{std::move(ca_pem),  std::move(order_key), std::move(mfr),
+                 std::move(mfr_key), std::move(root),      std::move(header.manifest),
+                 std::move(server),  std::move(pve)};
+}
+
+// Provisions device `id` on the factory release, has the factory certify its
+// EK, enrolls it and gives it an agent.
+Result<SimDevice> MakeDevice(const FleetOptions& o, const Factory& f, const std::string& id,
+                             const std::set<std::string>& tamper,
+                             const std::set<std::string>& implant,
+                             const std::set<std::string>& lie) {
+  SimDevice d;
+  d.id = id;
+  const std::string dir = o.dir + "/" + id;
+  std::error_code ec;
+  std::filesystem::remove_all(dir, ec);
+  const std::string model = f.release.hardware_models.front();
+  HENB_ASSIGN_OR_RETURN(SoftTre tre, SoftTre::Create());
+  auto device = Device::Provision(dir, model, o.bundle, f.root, UnixSeconds(),
+                                  std::make_unique<SoftTre>(std::move(tre)));
+  if (!device.ok()) return device.error().WithContext(id);
+  d.device = std::move(device).value();
+  if (auto boot = d.device->Boot(); !boot.ok()) return boot.error().WithContext(id);
+  HENB_ASSIGN_OR_RETURN(auto ek, ParseTpmPublic(d.device->tre().EkPublic()));
+  HENB_ASSIGN_OR_RETURN(Certificate ek_cert,
+                        IssueEkCertificate(ek.key, f.mfr_key, f.mfr, id + " EK"));
+  EnrollmentRequest req{id, model, f.release.release_id, f.release.version, ek_cert.ToDer(), ""};
+  auto creds = Enroll(f.pve.first, f.pve.second, f.ca_pem, d.device->tre(), req);
+  if (!creds.ok()) return creds.error().WithContext("enrollment of " + id);
+  HENB_ASSIGN_OR_RETURN(d.client,
+                        HttpClient::Connect(f.server.first, f.server.second, DeviceTls(*creds)));
+  if (!o.pve.empty()) {
+    HENB_ASSIGN_OR_RETURN(d.pve_client,
+                          HttpClient::Connect(f.pve.first, f.pve.second, DeviceTls(*creds)));
+  }
+  UpdateAgentConfig config;
+  config.device_id = id;
+  config.trust = &f.root;
+  config.download_dir = dir + "/downloads";
+  config.corrupt_next_download = tamper.count(id) > 0;
+  config.implant_after_install = implant.count(id) > 0 || lie.count(id) > 0;
+  config.lie_in_next_report = lie.count(id) > 0;
+  d.agent = std::make_unique<UpdateAgent>(*d.client, d.pve_client ? *d.pve_client : *d.client,
+                                          *d.device, f.order_key, config);
+  return d;
+}
+
+// The action word of an agent's account ("install" of "install: ...").
+std::string ActionOf(const std::string& what) {
+  const size_t end = what.find_first_of(" :");
+  return what.substr(0, end);
+}
+
+double Seconds(SteadyClock::duration d) { return std::chrono::duration<double>(d).count(); }
+
+}  // namespace
+
+double FleetResult::EnrollmentsPerSecond() const {
+  return enroll_seconds > 0 ? devices / enroll_seconds : 0;
+}
+
+double FleetResult::PollsPerSecond() const { return run_seconds > 0 ? polls / run_seconds : 0; }
+
+Result<FleetResult> RunFleet(const FleetOptions& o) {
+  HENB_ASSIGN_OR_RETURN(Factory factory, OpenFactory(o));
+  const std::set<std::string> tamper(o.tamper.begin(), o.tamper.end());
+  const std::set<std::string> implant(o.implant.begin(), o.implant.end());
+  const std::set<std::string> lie(o.lie.begin(), o.lie.end());
+
+  FleetResult result;
+  const auto enroll_start = SteadyClock::now();
+  std::vector<SimDevice> fleet;
+  for (int i = 1; i <= o.count; ++i) {
+    char id[64];
+    std::snprintf(id, sizeof id, "%s-%04d", o.prefix.c_str(), i);
+    HENB_ASSIGN_OR_RETURN(SimDevice d, MakeDevice(o, factory, id, tamper, implant, lie));
+    fleet.push_back(std::move(d));
+  }
+  result.devices = static_cast<int>(fleet.size());
+  result.enroll_seconds = Seconds(SteadyClock::now() - enroll_start);
+  if (o.on_enrolled) {
+    o.on_enrolled({result.devices, factory.release.version, factory.mfr.SubjectField("CN")});
+  }
+
+  // Poll until every device has had work and then a whole round is idle.
+  const auto run_start = SteadyClock::now();
+  const auto deadline = run_start + o.timeout;
+  bool worked = false;
+  for (;;) {
+    bool busy = false;
+    ++result.rounds;
+    for (auto& d : fleet) {
+      auto r = d.agent->PollOnce();
+      ++result.polls;
+      if (!r.ok()) {
+        ++result.errors;
+        if (o.on_action) o.on_action(d.id, r.error().ToString());
+        busy = true;
+        continue;
+      }
+      ++result.actions[ActionOf(*r)];
+      if (*r == "none") continue;
+      busy = true;
+      if (*r != "wait" && r->rfind("attest", 0) != 0 && o.on_action) o.on_action(d.id, *r);
+    }
+    worked = worked || busy;
+    if (worked && !busy) {
+      result.idle = true;
+      break;
+    }
+    if (SteadyClock::now() > deadline) break;
+    std::this_thread::sleep_for(o.interval);
+  }
+  result.run_seconds = Seconds(SteadyClock::now() - run_start);
+  for (auto& d : fleet) {
+    auto m = d.device->SlotManifest(d.device->boot_control().active);
+    ++result.running[m ? m->version : "?"];
+    if (!d.device->boot_control().last_fallback_reason.empty()) ++result.fell_back;
+  }
+  return result;
+}
+
+}  // namespace henbtrust
