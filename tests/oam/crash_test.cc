@@ -21,6 +21,7 @@
 #include "henbtrust/crypto/x509.h"
 #include "henbtrust/net/protocol.h"
 #include "henbtrust/oam/oam.h"
+#include "henbtrust/server/server.h"
 #include "henbtrust/tpm/credential.h"
 #include "henbtrust/tpm/soft_tre.h"
 #include "henbtrust/tpm/structures.h"
@@ -93,13 +94,17 @@ Certificate PrepareServer(testing::TempDir& tmp, const testing::ReleaseFixture& 
   spec.is_ca = true;
   Certificate mfr = *IssueCertificate(spec, mfr_key.Public(), mfr_key, nullptr);
   testing::WriteBytes(tmp.File("manufacturer.pem"), AsBytes(mfr.ToPem()));
-  auto store = OpenStore("sqlite:" + server_dir + "/henbtrust.db");
-  if (!store.ok()) {
-    ADD_FAILURE() << store.error().ToString();
+  auto options = LoadServerDirectory(server_dir);
+  if (!options.ok()) {
+    ADD_FAILURE() << options.error().ToString();
     return mfr;
   }
-  OamConfig config{*PrivateKey::FromPem(Text(server_dir + "/oam.key")), server_dir + "/catalogue"};
-  OamService oam(**store, nullptr, config);
+  auto server = Server::Open(std::move(options).value());
+  if (!server.ok()) {
+    ADD_FAILURE() << server.error().ToString();
+    return mfr;
+  }
+  OamService& oam = (*server)->oam();
   for (const auto& bundle : bundles) {
     auto imported = oam.ImportRelease(bundle, fx.root, "operator:test");
     EXPECT_TRUE(imported.ok()) << imported.error().ToString();

@@ -18,6 +18,7 @@
 #include "henbtrust/core/file.h"
 #include "henbtrust/net/protocol.h"
 #include "henbtrust/release/manifest.h"
+#include "henbtrust/server/server.h"
 #include "pve/pve_harness.h"
 #include "support/postgres.h"
 
@@ -51,25 +52,13 @@ class UpdateFlowTest : public ::testing::TestWithParam<std::string> {
       store = std::move(s).value();
     }
     h_ = std::make_unique<PveHarness>(std::move(store), std::vector<std::string>{}, false);
-    pve_ = std::make_unique<PveService>(*h_->store, h_->pve->config);
     oam_key_ = *PrivateKey::Generate(KeyType::kEcP256);
     oam_config_.emplace(OamConfig{oam_key_, h_->dir.File("catalogue")});
     oam_config_->now = [this] { return h_->now.load(); };
     oam_config_->order_ttl = 600;
     std::filesystem::create_directories(oam_config_->catalogue_dir);
     RestartOam([](OamConfig&) {});
-    auto server = HttpServer::Start({}, h_->pve->server_tls, [this](const HttpRequest& r) {
-      {
-        std::lock_guard<std::mutex> lock(intercept_mu_);
-        if (intercept_) {
-          if (auto answer = intercept_(r)) return *answer;
-        }
-      }
-      return IsOamTarget(r.target) ? oam_->Handle(r) : pve_->Handle(r);
-    });
-    ASSERT_TRUE(server.ok()) << server.error().ToString();
-    server_ = std::move(server).value();
-    h_->port_override = server_->port();
+    if (HasFatalFailure()) return;
 
     auto& fx = h_->fixture;
     v1_ = fx.Bundle("v1.bundle", fx.DefaultImages("v1"), 1, {0, 1}, "1.0");
@@ -78,7 +67,6 @@ class UpdateFlowTest : public ::testing::TestWithParam<std::string> {
     auto imported = oam_->ImportRelease(v2_, fx.root, "operator:test");
     ASSERT_TRUE(imported.ok()) << imported.error().ToString();
     EXPECT_EQ(*imported, "henb-fw 2.0");
-    operator_ = h_->Client(h_->RoleTls("operator"));
   }
 
   // A factory-fresh device on release 1.0, enrolled with the PVE.
@@ -105,20 +93,49 @@ class UpdateFlowTest : public ::testing::TestWithParam<std::string> {
     return d;
   }
 
-  // A new OamService on the same store and catalogue, with `tweak` applied
-  // to its configuration; call it while no request is in flight.
-  void RestartOam(const std::function<void(OamConfig&)>& tweak) {
+  // The server's options: the harness's PVE, the OAM's configuration with
+  // `tweak` applied, no driver thread (the tests drive), and the test's
+  // outage and interception in front of the PVE link and of the server.
+  ServerOptions Options(const std::function<void(OamConfig&)>& tweak) {
     OamConfig config = *oam_config_;
     tweak(config);
-    // In one process the OAM reaches the PVE through its handler, as the operator.
-    PveLink link = [this](const std::string& method, const std::string& target,
+    ServerOptions options{h_->pve->config, std::move(config), h_->pve->server_tls};
+    options.drive_interval = std::chrono::milliseconds(0);
+    options.wrap_pve_link = [this](PveLink link) -> PveLink {
+      return [this, link](const std::string& method, const std::string& target,
                           const std::string& body) -> Result<HttpResponse> {
-      if (pve_down_) return Error(ErrorCode::kNet, "cannot connect to the PVE (test outage)");
-      HttpRequest r{method, target, "application/json", "", body, {}};
-      r.peer = {true, true, "", "oam", std::string(kRoleOperator), {}};
-      return pve_->Handle(r);
+        if (pve_down_) return Error(ErrorCode::kNet, "cannot connect to the PVE (test outage)");
+        return link(method, target, body);
+      };
     };
-    oam_ = std::make_unique<OamService>(*h_->store, link, config);
+    options.wrap_handler = [this](AsyncHttpHandler inner) -> AsyncHttpHandler {
+      return [this, inner](const HttpRequest& r, HttpResponder respond) {
+        {
+          std::lock_guard<std::mutex> lock(intercept_mu_);
+          if (intercept_) {
+            if (auto answer = intercept_(r)) return respond(*answer);
+          }
+        }
+        inner(r, std::move(respond));
+      };
+    };
+    return options;
+  }
+
+  // A new server (OAM and PVE) on the same store and catalogue, with
+  // `tweak` applied to the OAM's configuration; call it while no request is
+  // in flight. Clients made before it reach the old port.
+  void RestartOam(const std::function<void(OamConfig&)>& tweak) {
+    server_.reset();
+    oam_ = nullptr;
+    auto server = Server::Open(Options(tweak), *h_->store);
+    ASSERT_TRUE(server.ok()) << server.error().ToString();
+    auto started = (*server)->Start();
+    ASSERT_TRUE(started.ok()) << started.error().ToString();
+    server_ = std::move(server).value();
+    oam_ = &server_->oam();
+    h_->port_override = server_->port();
+    operator_ = h_->Client(h_->RoleTls("operator"));
   }
 
   // The server answers what `intercept` returns instead of the OAM and PVE
@@ -180,17 +197,16 @@ class UpdateFlowTest : public ::testing::TestWithParam<std::string> {
 
   static testing::PostgresServer* pg_;
   std::unique_ptr<PveHarness> h_;
-  std::unique_ptr<PveService> pve_;
   std::atomic<bool> pve_down_{false};    // the OAM's link to the PVE fails
   std::optional<OamConfig> oam_config_;  // the OAM's, before RestartOam's tweaks
-  std::unique_ptr<OamService> oam_;
   std::mutex intercept_mu_;
   std::function<std::optional<HttpResponse>(const HttpRequest&)> intercept_;
-  std::unique_ptr<HttpServer> server_;
-  std::unique_ptr<HttpClient> operator_;
   PrivateKey oam_key_ = *PrivateKey::Generate(KeyType::kEcP256);
   std::string v1_, v2_;
   std::vector<std::string> log_;
+  std::unique_ptr<Server> server_;  // stopped before what its decorators use
+  OamService* oam_ = nullptr;       // the server's
+  std::unique_ptr<HttpClient> operator_;
 };
 
 testing::PostgresServer* UpdateFlowTest::pg_ = nullptr;
@@ -462,15 +478,9 @@ TEST_P(UpdateFlowTest, StepNineResumesFromARecordedReportAfterARestart) {
                                                    {},
                                                    {}}));
   // A new OAM process on the same store.
-  OamConfig config{oam_key_, h_->dir.File("catalogue")};
-  config.now = [this] { return h_->now.load(); };
-  PveLink link = [this](const std::string& method, const std::string& target,
-                        const std::string& body) -> Result<HttpResponse> {
-    HttpRequest r{method, target, "application/json", "", body, {}};
-    r.peer = {true, true, "", "oam", std::string(kRoleOperator), {}};
-    return pve_->Handle(r);
-  };
-  OamService restarted(*h_->store, link, config);
+  auto opened_again = Server::Open(Options([](OamConfig&) {}), *h_->store);
+  ASSERT_TRUE(opened_again.ok()) << opened_again.error().ToString();
+  OamService& restarted = (*opened_again)->oam();
   EXPECT_EQ(*restarted.Drive(), 1);
   EXPECT_EQ((**h_->store->GetJob(id)).state, "committing");
   EXPECT_EQ(*restarted.Drive(), 0);  // done once

@@ -1,0 +1,139 @@
+// A small fleet against a Server in this process: each device enrolls on
+// release 1.0, is given a job to 2.0, and ends where its job's outcome says.
+#include "henbtrust/sim/fleet.h"
+
+#include <gtest/gtest.h>
+
+#include <chrono>
+
+#include "henbtrust/core/file.h"
+#include "henbtrust/crypto/x509.h"
+#include "henbtrust/server/server.h"
+#include "release/release_fixture.h"
+#include "support/test_support.h"
+
+namespace henbtrust {
+namespace {
+
+class FleetTest : public ::testing::Test {
+ protected:
+  void SetUp() override {
+    v1_ = fx_.Bundle("v1.bundle", fx_.DefaultImages("v1"), 1, {0, 1}, "1.0");
+    v2_ = fx_.Bundle("v2.bundle", fx_.DefaultImages("v2"), 2, {0, 1}, "2.0");
+    testing::WriteBytes(tmp_.File("trust-root"), *fx_.root.Sign({fx_.vendor[0], fx_.vendor[1]}));
+    // The simulated factory's CA, which the PVE trusts for EK certificates.
+    const PrivateKey mfr_key = *PrivateKey::Generate(KeyType::kEcP256);
+    CertificateSpec spec;
+    spec.common_name = "Fleet-test TPM Manufacturer";
+    spec.is_ca = true;
+    const Certificate mfr = *IssueCertificate(spec, mfr_key.Public(), mfr_key, nullptr);
+    testing::WriteBytes(tmp_.File("mfr.pem"), AsBytes(mfr.ToPem()));
+    testing::WriteBytes(tmp_.File("mfr.key"), AsBytes(mfr_key.ToPem()));
+
+    ASSERT_TRUE(InitServerDirectory(dir_, {"127.0.0.1"}).ok());
+    auto options = LoadServerDirectory(dir_);
+    ASSERT_TRUE(options.ok()) << options.error().ToString();
+    options->pve.manufacturer_cas.push_back(mfr);
+    options->drive_interval = std::chrono::milliseconds(20);
+    auto server = Server::Open(std::move(options).value());
+    ASSERT_TRUE(server.ok()) << server.error().ToString();
+    server_ = std::move(server).value();
+    for (const auto& bundle : {v1_, v2_}) {
+      auto imported = server_->oam().ImportRelease(bundle, fx_.root, "operator:test");
+      ASSERT_TRUE(imported.ok()) << imported.error().ToString();
+    }
+    auto started = server_->Start();
+    ASSERT_TRUE(started.ok()) << started.error().ToString();
+  }
+
+  FleetOptions Options() {
+    FleetOptions o;
+    o.dir = tmp_.File("fleet");
+    o.server = "127.0.0.1:" + std::to_string(server_->port());
+    o.ca = dir_ + "/ca.pem";
+    o.oam_key = dir_ + "/oam.pub";
+    o.manufacturer_ca = tmp_.File("mfr.pem");
+    o.manufacturer_key = tmp_.File("mfr.key");
+    o.trust_root = tmp_.File("trust-root");
+    o.bundle = v1_;
+    o.prefix = "sim";
+    o.count = 3;
+    o.interval = std::chrono::milliseconds(20);
+    o.timeout = std::chrono::seconds(120);
+    return o;
+  }
+
+  testing::TempDir tmp_;
+  testing::ReleaseFixture fx_;
+  const std::string dir_ = tmp_.File("server");
+  std::string v1_, v2_;
+  std::unique_ptr<Server> server_;
+};
+
+TEST_F(FleetTest, ThreeDevicesEndCommittedOrFallenBackAndAreCounted) {
+  FleetOptions o = Options();
+  o.tamper = {"sim-0002"};   // refused before install, fetched again: commits
+  o.implant = {"sim-0003"};  // caught at the trial boot: falls back
+  int enrolled = 0;
+  o.on_enrolled = [&](const FleetEnrolled& e) {
+    enrolled = e.devices;
+    EXPECT_EQ(e.version, "1.0");
+    EXPECT_EQ(e.manufacturer, "Fleet-test TPM Manufacturer");
+    for (const char* id : {"sim-0001", "sim-0002", "sim-0003"}) {
+      auto job = server_->oam().OpenJob(id, "henb-fw", "2.0", "operator:test");
+      EXPECT_TRUE(job.ok()) << id << ": " << job.error().ToString();
+    }
+  };
+  std::vector<std::string> actions;
+  o.on_action = [&](const std::string& device, const std::string& what) {
+    actions.push_back(device + ": " + what);
+  };
+  auto result = RunFleet(o);
+  ASSERT_TRUE(result.ok()) << result.error().ToString();
+  std::string trace;
+  for (const auto& a : actions) trace += a + "\n";
+
+  EXPECT_EQ(enrolled, 3);
+  EXPECT_EQ(result->devices, 3);
+  EXPECT_TRUE(result->idle) << trace;
+  EXPECT_EQ(result->errors, 0) << trace;
+  EXPECT_EQ(result->running, (std::map<std::string, int>{{"1.0", 1}, {"2.0", 2}})) << trace;
+  EXPECT_EQ(result->fell_back, 1) << trace;
+  EXPECT_EQ(result->actions["commit"], 2) << trace;
+  EXPECT_GE(result->actions["install"], 4) << trace;  // one refused download, three installs
+  EXPECT_GT(result->actions["none"], 0);
+  EXPECT_GE(result->polls, result->rounds * 3);
+  EXPECT_GT(result->PollsPerSecond(), 0);
+  EXPECT_GT(result->EnrollmentsPerSecond(), 0);
+
+  std::map<std::string, std::string> outcome;
+  for (const auto& j : *server_->store().ListJobs(false, 0, 100)) outcome[j.device_id] = j.state;
+  EXPECT_EQ(outcome["sim-0001"], "committed");
+  EXPECT_EQ(outcome["sim-0002"], "committed");
+  EXPECT_EQ(outcome["sim-0003"], "rolled-back");
+}
+
+TEST_F(FleetTest, WithoutJobsItIsStillBusyAtTheTimeout) {
+  FleetOptions o = Options();
+  o.count = 1;
+  o.timeout = std::chrono::seconds(0);
+  auto result = RunFleet(o);
+  ASSERT_TRUE(result.ok()) << result.error().ToString();
+  EXPECT_FALSE(result->idle);
+  EXPECT_EQ(result->rounds, 1);
+  EXPECT_EQ(result->running, (std::map<std::string, int>{{"1.0", 1}}));
+  EXPECT_EQ(result->actions["none"], 1);
+}
+
+TEST_F(FleetTest, AMissingFileStopsItBeforeAnyDeviceIsMade) {
+  FleetOptions o = Options();
+  o.manufacturer_key = tmp_.File("no-such.key");
+  auto result = RunFleet(o);
+  ASSERT_FALSE(result.ok());
+  EXPECT_EQ(result.error().code(), ErrorCode::kNotFound) << result.error().ToString();
+  EXPECT_NE(result.error().ToString().find("no-such.key"), std::string::npos);
+  EXPECT_FALSE(std::filesystem::exists(o.dir + "/sim-0001"));
+}
+
+}  // namespace
+}  // namespace henbtrust
