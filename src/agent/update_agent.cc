@@ -1,21 +1,19 @@
 #include "henbtrust/agent/update_agent.h"
 
-#include <nlohmann/json.hpp>
-
 #include <filesystem>
 #include <fstream>
 
 #include "henbtrust/agent/agent.h"
+#include "henbtrust/core/decimal.h"
 #include "henbtrust/core/file.h"
-#include "henbtrust/net/api.h"
 #include "henbtrust/net/protocol.h"
 #include "henbtrust/release/manifest.h"
+#include "net/json_fields.h"
 
 namespace henbtrust {
 
 namespace {
 
-using Json = nlohmann::json;
 namespace fs = std::filesystem;
 
 Error Refused(const std::string& what, const HttpResponse& r) {
@@ -34,14 +32,24 @@ std::pair<uint64_t, uint64_t> RangeOf(const HttpResponse& r) {
         dash > slash) {
       return {0, 0};
     }
-    try {
-      return {std::stoull(value.substr(kPrefix.size(), dash - kPrefix.size())),
-              std::stoull(value.substr(slash + 1))};
-    } catch (const std::exception&) {
-      return {0, 0};
-    }
+    const auto first = ParseDecimal(value.substr(kPrefix.size(), dash - kPrefix.size()));
+    const auto total = ParseDecimal(value.substr(slash + 1));
+    if (!first || !total) return {0, 0};
+    return {*first, *total};
   }
   return {0, 0};
+}
+
+// What a push came to: the result's status, or the HTTP status when the
+// PVE answered with no result.
+std::string AttestationStatusOf(const HttpResponse& r) {
+  // TEMPORARY until net/pve_protocol.h lands.
+  auto o = json_fields::ParseObject(r.body, "the result", size_t{8} << 20);
+  if (o.ok()) {
+    auto status = json_fields::Text(*o, "status", 64);
+    if (status.ok()) return *status;
+  }
+  return std::to_string(r.status);
 }
 
 constexpr const char* kFinishedJobFile = "/finished-job";
@@ -58,38 +66,52 @@ UpdateAgent::UpdateAgent(HttpClient& oam, HttpClient& pve, Device& device, Publi
   if (!config_.now) config_.now = UnixSeconds;
 }
 
-Result<std::string> UpdateAgent::PollOnce() {
+std::string PollOutcome::ToString() const {
+  const std::string name(AgentActionName(action));
+  return outcome.empty() ? name : name + ": " + outcome;
+}
+
+Result<PollOutcome> UpdateAgent::PollOnce() {
   HENB_ASSIGN_OR_RETURN(HttpResponse answer,
                         oam_.Request("POST", "/v1/agent/poll", "application/json", "{}"));
   if (answer.status != 200) return Refused("poll", answer);
-  const Json body = api::ParseUntrustedJson(answer.body);
-  if (!body.is_object() || !body.contains("action") || !body["action"].is_string()) {
-    return Error(ErrorCode::kNetStatus, "the OAM's poll answer has no action");
+  auto decoded = DecodePollAnswer(answer.body);
+  if (!decoded.ok()) {
+    return Error(ErrorCode::kNetStatus, "the OAM's poll answer: " + decoded.error().message());
   }
-  const std::string action = body["action"].get<std::string>();
-  const int64_t job = body.value("job", int64_t{0});
-  const std::string order = body.value("order", "");
-  if (action == "none" || action == "wait") return action;
-  if (action == "install" || action == "commit" || action == "rollback") {
-    // An order for a job this device has finished is a replay (of a token
-    // still within its expiry): nothing is done and nothing reported.
-    HENB_ASSIGN_OR_RETURN(int64_t finished, FinishedJob());
-    if (job <= finished) {
-      return action + ": ignored the order of job " + std::to_string(job) +
-             ": this device has finished every job up to " + std::to_string(finished) +
-             " (a replayed order)";
+  const PollAnswer& poll = *decoded;
+  PollOutcome out{poll.action, poll.job, {}};
+  switch (poll.action) {
+    case AgentAction::kNone:
+    case AgentAction::kWait:
+      return out;
+    case AgentAction::kAttest: {
+      HENB_ASSIGN_OR_RETURN(HttpResponse r, AttestOnce(pve_, device_.tre()));
+      out.outcome = AttestationStatusOf(r);
+      return out;
     }
+    case AgentAction::kInstall:
+    case AgentAction::kCommit:
+    case AgentAction::kRollback:
+      break;
   }
-  if (action == "attest") {
-    HENB_ASSIGN_OR_RETURN(HttpResponse r, AttestOnce(pve_, device_.tre()));
-    const Json result = api::ParseUntrustedJson(r.body);
-    return "attest: " + (result.is_object() ? result.value("status", std::to_string(r.status))
-                                            : std::to_string(r.status));
+  // An order for a job this device has finished is a replay (of a token
+  // still within its expiry): nothing is done and nothing reported.
+  HENB_ASSIGN_OR_RETURN(int64_t finished, FinishedJob());
+  if (poll.job <= finished) {
+    out.outcome = "ignored the order of job " + std::to_string(poll.job) +
+                  ": this device has finished every job up to " + std::to_string(finished) +
+                  " (a replayed order)";
+    return out;
   }
-  if (action == "install") return Install(job, order);
-  if (action == "commit") return Commit(job, order);
-  if (action == "rollback") return Rollback(job, order);
-  return Error(ErrorCode::kNetStatus, "unknown action '" + action + "' from the OAM");
+  if (poll.action == AgentAction::kInstall) {
+    HENB_ASSIGN_OR_RETURN(out.outcome, Install(poll.job, poll.order));
+  } else if (poll.action == AgentAction::kCommit) {
+    HENB_ASSIGN_OR_RETURN(out.outcome, Commit(poll.job, poll.order));
+  } else {
+    HENB_ASSIGN_OR_RETURN(out.outcome, Rollback(poll.job, poll.order));
+  }
+  return out;
 }
 
 Result<int64_t> UpdateAgent::FinishedJob() const {
@@ -101,17 +123,11 @@ Result<int64_t> UpdateAgent::FinishedJob() const {
   }
   // Written only by MarkFinished, atomically: anything else is refused
   // rather than read as 0, which would accept every replayed order.
-  int64_t job = 0;
-  size_t used = 0;
-  try {
-    job = std::stoll(*text, &used);
-  } catch (const std::exception&) {
-    used = 0;
-  }
-  if (used == 0 || used != text->size() || job < 0) {
+  const auto job = ParseDecimal(*text);
+  if (!job || *job > static_cast<uint64_t>(kMaxJobId)) {
     return Error(ErrorCode::kDeviceState, path + " does not hold a job id");
   }
-  return job;
+  return static_cast<int64_t>(*job);
 }
 
 Status UpdateAgent::MarkFinished(int64_t job) {
@@ -121,12 +137,13 @@ Status UpdateAgent::MarkFinished(int64_t job) {
 }
 
 Result<DeploymentOrder> UpdateAgent::VerifyOrder(int64_t job, const std::string& token,
-                                                 const std::string& action) {
+                                                 AgentAction action) {
   HENB_ASSIGN_OR_RETURN(DeploymentOrder order,
                         VerifyDeploymentOrder(token, oam_key_, config_.device_id, config_.now()));
   if (order.action != action || order.job != job) {
-    return Error(ErrorCode::kPolicyOrder,
-                 "the order is not an '" + action + "' order for job " + std::to_string(job));
+    return Error(ErrorCode::kPolicyOrder, "the order is not an '" +
+                                              std::string(AgentActionName(action)) +
+                                              "' order for job " + std::to_string(job));
   }
   // A device has one open job at a time and job ids grow, so every job below
   // this one is closed at the OAM: their orders are replays from now on.
@@ -135,10 +152,10 @@ Result<DeploymentOrder> UpdateAgent::VerifyOrder(int64_t job, const std::string&
 }
 
 Result<std::string> UpdateAgent::Install(int64_t job, const std::string& token) {
-  auto order = VerifyOrder(job, token, "install");
+  auto order = VerifyOrder(job, token, AgentAction::kInstall);
   if (!order.ok()) {
     // Nothing is installed without the OAM's signature; say why, once per poll.
-    HENB_TRY(SendReport(job, "rejected", order.error().ToString(), {}));
+    HENB_TRY(SendReport(job, ReportKind::kRejected, order.error().ToString(), {}));
     return "install: refused the order: " + order.error().ToString();
   }
   const UpdateJournal& journal = device_.journal();
@@ -151,27 +168,18 @@ Result<std::string> UpdateAgent::Install(int64_t job, const std::string& token) 
     if (!installed.ok()) {
       // Step 6 refused it before a byte was written: fetch afresh next time.
       fs::remove(bundle);
-      HENB_TRY(SendReport(job, "rejected", installed.error().ToString(), {}));
+      HENB_TRY(SendReport(job, ReportKind::kRejected, installed.error().ToString(), {}));
       return "install: rejected before install: " + installed.error().ToString();
     }
     if (installed->expected_tim != order->expected_tim) {
       HENB_TRY(device_.Rollback("the order's expected TIM differs from the device's"));
-      HENB_TRY(SendReport(job, "rejected",
+      HENB_TRY(SendReport(job, ReportKind::kRejected,
                           "the order's expected TIM " + HexEncode(order->expected_tim) +
                               " is not the device's own " + HexEncode(installed->expected_tim),
                           {}));
       return std::string("install: rejected: expected TIM disagrees");
     }
-    if (config_.implant_after_install) {
-      config_.implant_after_install = false;
-      const auto manifest = device_.SlotManifest(installed->target_slot);
-      if (manifest && !manifest->components.empty()) {
-        std::ofstream(
-            device_.SlotDir(installed->target_slot) + "/" + manifest->components.back().id + ".img",
-            std::ios::app | std::ios::binary)
-            << "implant";
-      }
-    }
+    if (config_.hooks) config_.hooks->Installed(device_, installed->target_slot);
   }
   // Step 7: reboot into the new slot on trial; a mismatch falls back.
   std::string outcome;
@@ -185,21 +193,18 @@ Result<std::string> UpdateAgent::Install(int64_t job, const std::string& token) 
     outcome = "fell back: " + device_.boot_control().last_fallback_reason;
   }
   const bool fell_back = device_.journal().phase != UpdatePhase::kTrialGood;
-  std::string kind = fell_back ? "fell-back" : "installed";
-  if (config_.lie_in_next_report) {
-    config_.lie_in_next_report = false;
-    kind = "installed";
-  }
   // Step 8: a fresh quote over what runs, with the order's nonce.
-  HENB_TRY(SendReport(job, kind, outcome, order->nonce));
+  HENB_ASSIGN_OR_RETURN(ReportKind sent,
+                        SendReport(job, fell_back ? ReportKind::kFellBack : ReportKind::kInstalled,
+                                   outcome, order->nonce));
   // A fall back ends the job (the OAM verifies the previous release and
   // closes it); an install waits for the OAM's commit or rollback order.
-  if (kind == "fell-back") HENB_TRY(MarkFinished(job));
+  if (sent == ReportKind::kFellBack) HENB_TRY(MarkFinished(job));
   return "install: " + outcome;
 }
 
 Result<std::string> UpdateAgent::Commit(int64_t job, const std::string& token) {
-  HENB_ASSIGN_OR_RETURN(DeploymentOrder order, VerifyOrder(job, token, "commit"));
+  HENB_ASSIGN_OR_RETURN(DeploymentOrder order, VerifyOrder(job, token, AgentAction::kCommit));
   if (device_.journal().phase == UpdatePhase::kTrialGood) {
     HENB_TRY(device_.Commit());
   } else {
@@ -212,13 +217,13 @@ Result<std::string> UpdateAgent::Commit(int64_t job, const std::string& token) {
           "fell back before the commit: " + (device_.boot_control().last_fallback_reason.empty()
                                                  ? std::string("no trial pending")
                                                  : device_.boot_control().last_fallback_reason);
-      HENB_TRY(SendReport(job, "rolled-back", why, order.nonce));
+      HENB_TRY(SendReport(job, ReportKind::kRolledBack, why, order.nonce));
       HENB_TRY(MarkFinished(job));
       return "commit: " + why;
     }
   }
-  HENB_TRY(
-      SendReport(job, "committed", "slot " + device_.boot_control().active + " marked good", {}));
+  HENB_TRY(SendReport(job, ReportKind::kCommitted,
+                      "slot " + device_.boot_control().active + " marked good", {}));
   // Only once the OAM has the report: should it be lost, the OAM sends the
   // commit order again and the report is repeated.
   HENB_TRY(MarkFinished(job));
@@ -226,13 +231,13 @@ Result<std::string> UpdateAgent::Commit(int64_t job, const std::string& token) {
 }
 
 Result<std::string> UpdateAgent::Rollback(int64_t job, const std::string& token) {
-  HENB_ASSIGN_OR_RETURN(DeploymentOrder order, VerifyOrder(job, token, "rollback"));
+  HENB_ASSIGN_OR_RETURN(DeploymentOrder order, VerifyOrder(job, token, AgentAction::kRollback));
   if (device_.journal().phase != UpdatePhase::kNone) {
     HENB_TRY(device_.Rollback("rollback ordered by the OAM"));
   }
   // Reboot into what remains, so that the quote shows what really runs.
   HENB_ASSIGN_OR_RETURN(BootReport boot, device_.Boot());
-  HENB_TRY(SendReport(job, "rolled-back",
+  HENB_TRY(SendReport(job, ReportKind::kRolledBack,
                       "running " + boot.release_version + " from slot " + boot.slot, order.nonce));
   HENB_TRY(MarkFinished(job));
   return "rollback: running " + boot.release_version;
@@ -272,37 +277,29 @@ Result<std::string> UpdateAgent::Download(const std::string& release_id,
     }
     if (have + r.body.size() >= total) break;
   }
-  if (config_.corrupt_next_download) {
-    config_.corrupt_next_download = false;
-    std::fstream f(part, std::ios::in | std::ios::out | std::ios::binary);
-    const auto size = static_cast<std::streamoff>(fs::file_size(part, ec));
-    f.seekg(size - 1);
-    char c = 0;
-    f.get(c);
-    f.seekp(size - 1);
-    f.put(static_cast<char>(c ^ 0x01));
-  }
+  if (config_.hooks) config_.hooks->Downloaded(part);
   fs::rename(part, final_path, ec);
   if (ec) return Error(ErrorCode::kIo, "cannot keep the download: " + ec.message());
   return final_path;
 }
 
-Status UpdateAgent::SendReport(int64_t job, const std::string& kind, const std::string& detail,
-                               ByteView nonce) {
-  Json body = {{"job", job}, {"kind", kind}, {"detail", detail}};
+Result<ReportKind> UpdateAgent::SendReport(int64_t job, ReportKind kind, const std::string& detail,
+                                           ByteView nonce) {
+  AgentReport report{job, kind, detail.substr(0, kMaxReportDetailBytes), {}};
   if (!nonce.empty()) {
     const std::string slot = device_.boot_control().booted;
     auto manifest = device_.SlotManifest(slot);
     if (!manifest)
       return Error(ErrorCode::kDeviceState, "the booted slot " + slot + " has no manifest");
-    HENB_ASSIGN_OR_RETURN(std::string evidence,
+    HENB_ASSIGN_OR_RETURN(report.evidence,
                           EvidenceJson(device_.tre(), nonce, {PlanSelection(*manifest)}));
-    body["evidence"] = Json::parse(evidence);
   }
-  HENB_ASSIGN_OR_RETURN(HttpResponse r,
-                        oam_.Request("POST", "/v1/agent/reports", "application/json", body.dump()));
+  if (config_.hooks) config_.hooks->Reporting(report);
+  HENB_ASSIGN_OR_RETURN(
+      HttpResponse r,
+      oam_.Request("POST", "/v1/agent/reports", "application/json", EncodeAgentReport(report)));
   if (r.status != 200) return Refused("report", r);
-  return OkStatus();
+  return report.kind;
 }
 
 }  // namespace henbtrust

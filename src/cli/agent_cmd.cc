@@ -133,7 +133,7 @@ int RunAgent(const AgentArgs& a) {
   const auto start = std::chrono::steady_clock::now();
   bool worked = false;
   for (;;) {
-    Result<std::string> r = std::string();
+    Result<PollOutcome> r = PollOutcome{};
     {
       std::lock_guard<std::mutex> lock(tre_mu);  // the responder quotes with the same TrE
       r = agent.PollOnce();
@@ -141,10 +141,10 @@ int RunAgent(const AgentArgs& a) {
     if (!r.ok()) {
       // The server may be restarting: say so and try again next period.
       std::cout << "poll: " << r.error().ToString() << std::endl;
-    } else if (*r != "none" && *r != "wait") {
-      std::cout << *r << std::endl;
+    } else if (r->action != AgentAction::kNone && r->action != AgentAction::kWait) {
+      std::cout << r->ToString() << std::endl;
     }
-    const bool idle = r.ok() && *r == "none";
+    const bool idle = r.ok() && r->action == AgentAction::kNone;
     worked = worked || !idle;
     if (a.until_idle && worked && idle) return kExitOk;
     if (a.timeout_s > 0 &&

@@ -165,8 +165,10 @@ int RunInventory(const std::string& dir, const std::string& store_location) {
     for (const auto& d : *page) {
       auto job = (*store)->OpenJobFor(d.device_id);
       if (!job.ok()) return Fail(job.error());
-      const std::string open =
-          *job ? std::to_string((**job).id) + " " + (**job).state + " -> " + (**job).version : "-";
+      const std::string open = *job ? std::to_string((**job).id) + " " +
+                                          std::string(JobStateName((**job).state)) + " -> " +
+                                          (**job).version
+                                    : "-";
       std::printf("%-16s %-10s %-22s %-10s %s\n", d.device_id.c_str(), d.hardware_model.c_str(),
                   (d.release_id + " " + d.release_version).c_str(), d.state.c_str(), open.c_str());
       ++n;
@@ -186,9 +188,9 @@ int RunStatus(const std::string& dir, const std::string& store_location,
   std::map<std::string, int> by_state;
   std::printf("%-6s %-16s %-9s %-13s %s\n", "job", "device", "target", "state", "detail");
   for (const auto& j : *jobs) {
-    ++by_state[j.state];
+    ++by_state[std::string(JobStateName(j.state))];
     std::printf("%-6lld %-16s %-9s %-13s %s\n", static_cast<long long>(j.id), j.device_id.c_str(),
-                j.version.c_str(), j.state.c_str(), j.detail.c_str());
+                j.version.c_str(), std::string(JobStateName(j.state)).c_str(), j.detail.c_str());
   }
   std::cout << "jobs:";
   for (const auto& [state, n] : by_state) std::cout << " " << state << "=" << n;

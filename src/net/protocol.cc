@@ -4,9 +4,45 @@
 
 #include "henbtrust/crypto/digest.h"
 #include "henbtrust/crypto/jws.h"
-#include "henbtrust/net/api.h"
+#include "net/json_fields.h"
 
 namespace henbtrust {
+
+namespace {
+
+namespace jf = json_fields;
+
+constexpr std::string_view kOrderType = "henbtrust-deployment-order";
+
+// The claims of a verified order's payload; kPolicyOrder for an action an
+// order cannot carry, kNetBadRequest for anything else amiss.
+Result<DeploymentOrder> DecodeOrderClaims(std::string_view payload) {
+  HENB_ASSIGN_OR_RETURN(jf::Json c, jf::ParseObject(payload, "the claims", kMaxOrderBytes));
+  HENB_ASSIGN_OR_RETURN(std::string type, jf::Text(c, "typ", 64, false));
+  if (type != kOrderType) return Error(ErrorCode::kNetBadRequest, "not a deployment order");
+  DeploymentOrder o;
+  HENB_ASSIGN_OR_RETURN(o.job, jf::Int(c, "job", 1, kMaxJobId));
+  HENB_ASSIGN_OR_RETURN(std::string action, jf::Text(c, "action", 64));
+  const auto parsed = ParseAgentAction(action);
+  if (!parsed || (*parsed != AgentAction::kInstall && *parsed != AgentAction::kCommit &&
+                  *parsed != AgentAction::kRollback)) {
+    return Error(ErrorCode::kPolicyOrder, "unknown action " + action);
+  }
+  o.action = *parsed;
+  HENB_ASSIGN_OR_RETURN(o.device_id, jf::Text(c, "device_id", kMaxDeviceIdBytes));
+  HENB_ASSIGN_OR_RETURN(o.release_id, jf::Text(c, "release_id", kMaxReleaseIdBytes));
+  HENB_ASSIGN_OR_RETURN(o.version, jf::Text(c, "version", kMaxReleaseVersionBytes));
+  HENB_ASSIGN_OR_RETURN(o.expected_tim, jf::Hex(c, "expected_tim", 64));
+  HENB_ASSIGN_OR_RETURN(std::string nonce, jf::Text(c, "nonce", 128));
+  auto nonce_bytes = Base64UrlDecode(nonce);
+  if (!nonce_bytes.ok()) return Error(ErrorCode::kNetBadRequest, "field 'nonce' is not base64url");
+  o.nonce = std::move(nonce_bytes).value();
+  HENB_ASSIGN_OR_RETURN(o.issued_at, jf::Int(c, "iat", 0, INT64_MAX));
+  HENB_ASSIGN_OR_RETURN(o.expires_at, jf::Int(c, "exp", 0, INT64_MAX));
+  return o;
+}
+
+}  // namespace
 
 std::string DeviceUri(std::string_view device_id) {
   return "urn:henbtrust:device:" + std::string(device_id);
@@ -14,9 +50,9 @@ std::string DeviceUri(std::string_view device_id) {
 
 Result<std::string> SignDeploymentOrder(const DeploymentOrder& o, const PrivateKey& oam_key) {
   const nlohmann::ordered_json claims = {
-      {"typ", "henbtrust-deployment-order"},
+      {"typ", kOrderType},
       {"job", o.job},
-      {"action", o.action},
+      {"action", AgentActionName(o.action)},
       {"device_id", o.device_id},
       {"release_id", o.release_id},
       {"version", o.version},
@@ -36,27 +72,12 @@ Result<DeploymentOrder> VerifyDeploymentOrder(std::string_view token, const Publ
     return Error(ErrorCode::kPolicyOrder,
                  "the order is not signed by the OAM key: " + payload.error().message());
   }
-  const auto claims = api::ParseUntrustedJson(*payload);
-  DeploymentOrder o;
-  try {
-    if (!claims.is_object() || claims.value("typ", "") != "henbtrust-deployment-order") {
-      return Error(ErrorCode::kMalformed, "not a deployment order");
-    }
-    o.job = claims.at("job").get<int64_t>();
-    o.action = claims.at("action").get<std::string>();
-    o.device_id = claims.at("device_id").get<std::string>();
-    o.release_id = claims.at("release_id").get<std::string>();
-    o.version = claims.at("version").get<std::string>();
-    HENB_ASSIGN_OR_RETURN(o.expected_tim, HexDecode(claims.at("expected_tim").get<std::string>()));
-    HENB_ASSIGN_OR_RETURN(o.nonce, Base64UrlDecode(claims.at("nonce").get<std::string>()));
-    o.issued_at = claims.at("iat").get<int64_t>();
-    o.expires_at = claims.at("exp").get<int64_t>();
-  } catch (const nlohmann::json::exception& e) {
-    return Error(ErrorCode::kMalformed, std::string("deployment order: ") + e.what());
+  auto decoded = DecodeOrderClaims(*payload);
+  if (!decoded.ok()) {
+    if (decoded.error().code() == ErrorCode::kPolicyOrder) return decoded.error();
+    return Error(ErrorCode::kMalformed, "deployment order: " + decoded.error().message());
   }
-  if (o.action != "install" && o.action != "commit" && o.action != "rollback") {
-    return Error(ErrorCode::kPolicyOrder, "unknown action " + o.action);
-  }
+  const DeploymentOrder& o = *decoded;
   if (o.device_id != device_id) {
     return Error(ErrorCode::kPolicyOrder,
                  "the order is for device " + o.device_id + ", not " + device_id);

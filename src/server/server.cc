@@ -51,7 +51,7 @@ struct Server::Impl {
   // Sends OAM targets to the OAM's pool (its requests wait on the store and
   // the PVE), the rest to the PVE.
   void Route(const HttpRequest& r, HttpResponder respond) {
-    if (IsOamTarget(r.target)) {
+    if (oam->Serves(r.target)) {
       return oam_pool->Post([this, r, respond = std::move(respond)] {
         try {
           respond(oam->Handle(r));

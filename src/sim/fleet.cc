@@ -26,6 +26,7 @@ struct SimDevice {
   std::unique_ptr<Device> device;
   std::unique_ptr<HttpClient> client;
   std::unique_ptr<HttpClient> pve_client;  // when the PVE is not the server
+  std::unique_ptr<InjectedFaults> faults = std::make_unique<InjectedFaults>();
   std::unique_ptr<UpdateAgent> agent;
 };
 
@@ -110,18 +111,13 @@ Result<SimDevice> MakeDevice(const FleetOptions& o, const Factory& f, const std:
   config.device_id = id;
   config.trust = &f.root;
   config.download_dir = dir + "/downloads";
-  config.corrupt_next_download = tamper.count(id) > 0;
-  config.implant_after_install = implant.count(id) > 0 || lie.count(id) > 0;
-  config.lie_in_next_report = lie.count(id) > 0;
+  d.faults->corrupt_next_download = tamper.count(id) > 0;
+  d.faults->implant_after_install = implant.count(id) > 0 || lie.count(id) > 0;
+  d.faults->lie_in_next_report = lie.count(id) > 0;
+  config.hooks = d.faults.get();
   d.agent = std::make_unique<UpdateAgent>(*d.client, d.pve_client ? *d.pve_client : *d.client,
                                           *d.device, f.order_key, config);
   return d;
-}
-
-// The action word of an agent's account ("install" of "install: ...").
-std::string ActionOf(const std::string& what) {
-  const size_t end = what.find_first_of(" :");
-  return what.substr(0, end);
 }
 
 double Seconds(SteadyClock::duration d) { return std::chrono::duration<double>(d).count(); }
@@ -171,10 +167,12 @@ Result<FleetResult> RunFleet(const FleetOptions& o) {
         busy = true;
         continue;
       }
-      ++result.actions[ActionOf(*r)];
-      if (*r == "none") continue;
+      ++result.actions[std::string(AgentActionName(r->action))];
+      if (r->action == AgentAction::kNone) continue;
       busy = true;
-      if (*r != "wait" && r->rfind("attest", 0) != 0 && o.on_action) o.on_action(d.id, *r);
+      if (r->action != AgentAction::kWait && r->action != AgentAction::kAttest && o.on_action) {
+        o.on_action(d.id, r->ToString());
+      }
     }
     worked = worked || busy;
     if (worked && !busy) {

@@ -419,7 +419,7 @@ class PostgresStore final : public Store {
                   Params().Text(device_id));
   }
 
-  Result<bool> TransitionJob(const UpdateJob& job, const std::string& from_state,
+  Result<bool> TransitionJob(const UpdateJob& job, JobState from_state,
                              const std::optional<AuditEntry>& audit) override {
     return InTransaction<bool>([&](PGconn* c) -> Result<bool> {
       HENB_ASSIGN_OR_RETURN(
@@ -430,7 +430,7 @@ class PostgresStore final : public Store {
                   "expected_tim = $8, order_nonce = $9, order_token = $10, deadline = $11, "
                   "attempts = $12, next_action_at = $13, report = $14, detail = $15, "
                   "created_at = $16, updated_at = $17 WHERE id = $18 AND state = $19",
-                  JobParams(job).Int(job.id).Text(from_state)));
+                  JobParams(job).Int(job.id).Text(std::string(JobStateName(from_state)))));
       if (std::string(PQcmdTuples(r.get())) == "0") return false;
       if (audit) HENB_TRY(WriteAudit(c, *audit));
       return true;
@@ -476,7 +476,10 @@ class PostgresStore final : public Store {
   static Params JobParams(const UpdateJob& j) {
     Params p;
     p.Text(j.device_id).Text(j.release_id).Text(j.version).Text(j.from_release_id);
-    p.Text(j.from_version).Text(j.state).Text(j.open ? "true" : "false").Blob(j.expected_tim);
+    p.Text(j.from_version)
+        .Text(std::string(JobStateName(j.state)))
+        .Text(j.open ? "true" : "false")
+        .Blob(j.expected_tim);
     p.Blob(j.order_nonce).Text(j.order).Int(j.deadline).Int(j.attempts).Int(j.next_action_at);
     p.Text(j.report).Text(j.detail).Int(j.created_at).Int(j.updated_at);
     return p;
@@ -489,7 +492,8 @@ class PostgresStore final : public Store {
     j.version = Str(p, 3, row);
     j.from_release_id = Str(p, 4, row);
     j.from_version = Str(p, 5, row);
-    j.state = Str(p, 6, row);
+    // A state this version does not know is read as closed: nothing acts on it.
+    j.state = ParseJobState(Str(p, 6, row)).value_or(JobState::kFailed);
     j.open = Str(p, 7, row) == "t";
     j.expected_tim = Blob(p, 8, row);
     j.order_nonce = Blob(p, 9, row);

@@ -162,7 +162,8 @@ UpdateJob ReadJob(Stmt& s) {
   j.version = s.ColText(3);
   j.from_release_id = s.ColText(4);
   j.from_version = s.ColText(5);
-  j.state = s.ColText(6);
+  // A state this version does not know is read as closed: nothing acts on it.
+  j.state = ParseJobState(s.ColText(6)).value_or(JobState::kFailed);
   j.open = s.ColInt(7) != 0;
   j.expected_tim = s.ColBlob(8);
   j.order_nonce = s.ColBlob(9);
@@ -180,7 +181,10 @@ UpdateJob ReadJob(Stmt& s) {
 // Binds every field but the id, from parameter 1 on, in kJobColumns order.
 void BindJob(Stmt& s, const UpdateJob& j) {
   s.Text(1, j.device_id).Text(2, j.release_id).Text(3, j.version).Text(4, j.from_release_id);
-  s.Text(5, j.from_version).Text(6, j.state).Int(7, j.open ? 1 : 0).Blob(8, j.expected_tim);
+  s.Text(5, j.from_version)
+      .Text(6, std::string(JobStateName(j.state)))
+      .Int(7, j.open ? 1 : 0)
+      .Blob(8, j.expected_tim);
   s.Blob(9, j.order_nonce).Text(10, j.order).Int(11, j.deadline).Int(12, j.attempts);
   s.Int(13, j.next_action_at).Text(14, j.report).Text(15, j.detail).Int(16, j.created_at);
   s.Int(17, j.updated_at);
@@ -511,7 +515,7 @@ class SqliteStore final : public Store {
         [&](Stmt& s) { s.Text(1, device_id); });
   }
 
-  Result<bool> TransitionJob(const UpdateJob& job, const std::string& from_state,
+  Result<bool> TransitionJob(const UpdateJob& job, JobState from_state,
                              const std::optional<AuditEntry>& audit) override {
     std::lock_guard<std::mutex> lock(mu_);
     return InTransaction<bool>([&]() -> Result<bool> {
@@ -522,7 +526,7 @@ class SqliteStore final : public Store {
              "next_action_at = ?13, report = ?14, detail = ?15, created_at = ?16, "
              "updated_at = ?17 WHERE id = ?18 AND state = ?19");
       BindJob(s, job);
-      s.Int(18, job.id).Text(19, from_state);
+      s.Int(18, job.id).Text(19, std::string(JobStateName(from_state)));
       HENB_TRY(Done(s, "update job"));
       if (sqlite3_changes(db_) == 0) return false;
       if (audit) HENB_TRY(WriteAudit(*audit));

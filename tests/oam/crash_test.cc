@@ -50,6 +50,7 @@ struct CrashDevice {
   std::string dir;
   DeviceCredentials credentials;
   UpdateAgentConfig faults;
+  std::unique_ptr<InjectedFaults> injected = std::make_unique<InjectedFaults>();
   std::unique_ptr<Device> device;
   std::unique_ptr<HttpClient> client;
   std::unique_ptr<UpdateAgent> agent;
@@ -164,8 +165,9 @@ TEST(UpdateFlowCrash, EveryDeviceEndsOnceWhenServerAndAgentsAreKilledInEveryStat
     d.faults.trust = &fx.root;
     d.faults.download_dir = d.dir + "-downloads";
     d.faults.download_chunk = 4096;
-    d.faults.implant_after_install = d.id != "clean";
-    d.faults.lie_in_next_report = d.id == "liar";
+    d.faults.hooks = d.injected.get();
+    d.injected->implant_after_install = d.id != "clean";
+    d.injected->lie_in_next_report = d.id == "liar";
     connect(d);
   }
   auto op = HttpClient::Connect(
@@ -187,7 +189,7 @@ TEST(UpdateFlowCrash, EveryDeviceEndsOnceWhenServerAndAgentsAreKilledInEveryStat
     for (auto& d : fleet) {
       auto r = d.agent->PollOnce();
       trace.push_back("round " + std::to_string(round) + " " + d.id + ": " +
-                      (r.ok() ? *r : r.error().ToString()));
+                      (r.ok() ? r->ToString() : r.error().ToString()));
       // The server dies after every device action, wherever the flow is,
       // and comes back on the same database.
       server.Kill();
@@ -207,7 +209,7 @@ TEST(UpdateFlowCrash, EveryDeviceEndsOnceWhenServerAndAgentsAreKilledInEveryStat
       for (;;) {
         bool due = false;
         for (const auto& j : *(*store)->ListJobs(true, UnixSeconds(), 10))
-          due = due || j.state == "reported";
+          due = due || j.state == JobState::kReported;
         if (!due) break;
         ASSERT_LT(std::chrono::steady_clock::now(), deadline) << "step 9 never resumed";
         std::this_thread::sleep_for(std::chrono::milliseconds(50));
@@ -225,7 +227,8 @@ TEST(UpdateFlowCrash, EveryDeviceEndsOnceWhenServerAndAgentsAreKilledInEveryStat
 
   auto store = std::move(OpenStore("sqlite:" + server_dir + "/henbtrust.db")).value();
   std::map<std::string, std::string> state;
-  for (const auto& j : *store->ListJobs(false, 0, 100)) state[j.device_id] = j.state;
+  for (const auto& j : *store->ListJobs(false, 0, 100))
+    state[j.device_id] = std::string(JobStateName(j.state));
   EXPECT_EQ(state["clean"], "committed") << log;
   EXPECT_EQ(state["implant"], "rolled-back") << log;
   EXPECT_EQ(state["liar"], "rolled-back") << log;
@@ -334,7 +337,7 @@ TEST(UpdateFlowCrash, AgentProcessesKilledAtRandomMomentsStillEndOnce) {
     if (std::chrono::steady_clock::now() > finish_by) {
       std::string why;
       for (const auto& j : *store->ListJobs(true, INT64_MAX, 10))
-        why += j.device_id + " " + j.state + ": " + j.detail + "\n";
+        why += j.device_id + " " + std::string(JobStateName(j.state)) + ": " + j.detail + "\n";
       for (const auto& id : ids) {
         for (const auto& log : logs[id]) {
           auto text = ReadTextFile(log);
@@ -352,7 +355,7 @@ TEST(UpdateFlowCrash, AgentProcessesKilledAtRandomMomentsStillEndOnce) {
   std::map<std::string, std::string> outcome;
   for (const auto& j : *store->ListJobs(false, 0, 100)) {
     EXPECT_EQ(outcome.count(j.device_id), 0u) << "two jobs for " << j.device_id;
-    outcome[j.device_id] = j.state;
+    outcome[j.device_id] = std::string(JobStateName(j.state));
   }
   for (const auto& id : ids) {
     ASSERT_TRUE(outcome[id] == "committed" || outcome[id] == "rolled-back")

@@ -32,6 +32,7 @@ struct FleetDevice {
   std::string id;
   std::unique_ptr<Device> device;
   std::unique_ptr<HttpClient> client;
+  std::unique_ptr<InjectedFaults> faults = std::make_unique<InjectedFaults>();
   std::unique_ptr<UpdateAgent> agent;
 };
 
@@ -88,6 +89,7 @@ class UpdateFlowTest : public ::testing::TestWithParam<std::string> {
     config.download_dir = h_->dir.File(id + "-downloads");
     config.download_chunk = 4096;  // several range requests per bundle
     config.now = [this] { return h_->now.load(); };
+    config.hooks = d.faults.get();
     d.agent =
         std::make_unique<UpdateAgent>(*d.client, *d.client, *d.device, oam_key_.Public(), config);
     return d;
@@ -179,7 +181,7 @@ class UpdateFlowTest : public ::testing::TestWithParam<std::string> {
       for (auto& d : fleet) {
         auto r = d.agent->PollOnce();
         ASSERT_TRUE(r.ok()) << d.id << ": " << r.error().ToString();
-        log_.push_back(d.id + ": " + *r);
+        log_.push_back(d.id + ": " + r->ToString());
       }
       ASSERT_TRUE(oam_->Drive().ok());
       h_->now += 1;
@@ -214,10 +216,10 @@ testing::PostgresServer* UpdateFlowTest::pg_ = nullptr;
 TEST_P(UpdateFlowTest, EveryDeviceEndsCommittedOrRolledBackForTheRightReason) {
   std::vector<FleetDevice> fleet;
   for (const char* id : {"clean", "tampered", "implant", "liar"}) fleet.push_back(AddDevice(id));
-  fleet[1].agent->config().corrupt_next_download = true;
-  fleet[2].agent->config().implant_after_install = true;
-  fleet[3].agent->config().implant_after_install = true;
-  fleet[3].agent->config().lie_in_next_report = true;
+  fleet[1].faults->corrupt_next_download = true;
+  fleet[2].faults->implant_after_install = true;
+  fleet[3].faults->implant_after_install = true;
+  fleet[3].faults->lie_in_next_report = true;
 
   std::map<std::string, int64_t> jobs;
   for (auto& d : fleet) {
@@ -344,13 +346,13 @@ TEST_P(UpdateFlowTest, RefusesBadRequestsAndForeignReports) {
   // endless retry), and the device is told to roll back.
   ASSERT_TRUE(fleet[0].agent->PollOnce().ok());  // attest
   ASSERT_TRUE(oam_->Drive().ok());
-  ASSERT_EQ((**h_->store->GetJob(job["id"].get<int64_t>())).state, "ordered");
+  ASSERT_EQ((**h_->store->GetJob(job["id"].get<int64_t>())).state, JobState::kOrdered);
   auto junk = fleet[0].client->Request(
       "POST", "/v1/agent/reports", "application/json",
       Json({{"job", job["id"]}, {"kind", "installed"}, {"evidence", {{"attest", "!!"}}}}).dump());
   ASSERT_TRUE(junk.ok());
   EXPECT_EQ(junk->status, 200) << junk->body;
-  EXPECT_EQ((**h_->store->GetJob(job["id"].get<int64_t>())).state, "rolling-back");
+  EXPECT_EQ((**h_->store->GetJob(job["id"].get<int64_t>())).state, JobState::kRollingBack);
   // Ranges: a resumed download gets the rest; a range past the end is refused.
   auto part = fleet[0].client->Request("GET", "/v1/releases/henb-fw/2.0/bundle", "", "",
                                        {{"Range", "bytes=10-19"}});
@@ -376,7 +378,7 @@ TEST_P(UpdateFlowTest, ADeepReportAndASupersededCertificateAreRefused) {
   ASSERT_TRUE(fleet[0].agent->PollOnce().ok());  // attest
   ASSERT_TRUE(oam_->Drive().ok());
   const int64_t id = job["id"].get<int64_t>();
-  ASSERT_EQ((**h_->store->GetJob(id)).state, "ordered");
+  ASSERT_EQ((**h_->store->GetJob(id)).state, JobState::kOrdered);
   const std::string deep =
       "{\"job\":" + std::to_string(id) +
       ",\"kind\":\"installed\",\"evidence\":{\"x\":" + std::string(100'000, '[') +
@@ -386,7 +388,7 @@ TEST_P(UpdateFlowTest, ADeepReportAndASupersededCertificateAreRefused) {
     ASSERT_TRUE(r.ok()) << r.error().ToString();
     EXPECT_EQ(r->status, 400) << r->body.substr(0, 200);
   }
-  EXPECT_EQ((**h_->store->GetJob(id)).state, "ordered");
+  EXPECT_EQ((**h_->store->GetJob(id)).state, JobState::kOrdered);
 
   // The same TPM enrolls again: the OAM refuses the old certificate.
   EnrollmentRequest req{
@@ -420,23 +422,23 @@ TEST_P(UpdateFlowTest, APveOutageAtStepNineIsRecordedOnceAndTheJobResumes) {
   };
   ASSERT_TRUE(fleet[0].agent->PollOnce().ok());  // attest
   ASSERT_TRUE(oam_->Drive().ok());
-  ASSERT_EQ(get().state, "ordered");
+  ASSERT_EQ(get().state, JobState::kOrdered);
   pve_down_ = true;
-  for (int i = 0; i < 4 && get().state == "ordered"; ++i) {
+  for (int i = 0; i < 4 && get().state == JobState::kOrdered; ++i) {
     ASSERT_TRUE(fleet[0].agent->PollOnce().ok());  // install, trial boot, report
   }
-  ASSERT_EQ(get().state, "reported");
+  ASSERT_EQ(get().state, JobState::kReported);
   for (int i = 0; i < 3; ++i) {
     h_->now = std::max(h_->now.load(), get().next_action_at);
     ASSERT_TRUE(oam_->Drive().ok());
-    EXPECT_EQ(get().state, "reported");
+    EXPECT_EQ(get().state, JobState::kReported);
     EXPECT_NE(get().detail.find("waits for the PVE"), std::string::npos) << get().detail;
   }
   EXPECT_EQ(outages(), 1);
   pve_down_ = false;
   h_->now = get().next_action_at;
   RunToEnd(fleet);
-  EXPECT_EQ(get().state, "committed") << get().detail;
+  EXPECT_EQ(get().state, JobState::kCommitted) << get().detail;
   EXPECT_EQ(outages(), 1);
 }
 
@@ -452,7 +454,7 @@ TEST_P(UpdateFlowTest, StepNineResumesFromARecordedReportAfterARestart) {
   ASSERT_TRUE(fleet[0].agent->PollOnce().ok());  // attest
   ASSERT_TRUE(oam_->Drive().ok());
   UpdateJob job = **h_->store->GetJob(id);
-  ASSERT_EQ(job.state, "ordered");
+  ASSERT_EQ(job.state, JobState::kOrdered);
   // What the device does for an install, up to its report, by hand: the
   // report is stored as the dying OAM would have stored it.
   auto order = VerifyDeploymentOrder(job.order, oam_key_.Public(), "resumed", h_->now);
@@ -463,12 +465,10 @@ TEST_P(UpdateFlowTest, StepNineResumesFromARecordedReportAfterARestart) {
   auto evidence = EvidenceJson(fleet[0].device->tre(), order->nonce,
                                {PlanSelection(*fleet[0].device->SlotManifest("b"))});
   ASSERT_TRUE(evidence.ok());
-  job.report =
-      Json({{"kind", "installed"}, {"detail", "by hand"}, {"evidence", Json::parse(*evidence)}})
-          .dump();
-  job.state = "reported";
+  job.report = EncodeAgentReport(AgentReport{id, ReportKind::kInstalled, "by hand", *evidence});
+  job.state = JobState::kReported;
   job.next_action_at = h_->now;
-  ASSERT_TRUE(*h_->store->TransitionJob(job, "ordered",
+  ASSERT_TRUE(*h_->store->TransitionJob(job, JobState::kOrdered,
                                         AuditEntry{0,
                                                    h_->now,
                                                    "device:resumed",
@@ -482,7 +482,7 @@ TEST_P(UpdateFlowTest, StepNineResumesFromARecordedReportAfterARestart) {
   ASSERT_TRUE(opened_again.ok()) << opened_again.error().ToString();
   OamService& restarted = (*opened_again)->oam();
   EXPECT_EQ(*restarted.Drive(), 1);
-  EXPECT_EQ((**h_->store->GetJob(id)).state, "committing");
+  EXPECT_EQ((**h_->store->GetJob(id)).state, JobState::kCommitting);
   EXPECT_EQ(*restarted.Drive(), 0);  // done once
   EXPECT_EQ((**h_->store->GetDevice("resumed")).release_version, "2.0");
 }
@@ -501,7 +501,7 @@ TEST_P(UpdateFlowTest, ASilentDeviceIsRetriedWithBackoffThenFails) {
     const int64_t due = get().next_action_at;
     h_->now = std::max(h_->now.load(), due);
     EXPECT_EQ(*oam_->Drive(), 0);
-    EXPECT_EQ(get().state, "opened");
+    EXPECT_EQ(get().state, JobState::kOpened);
     EXPECT_GT(get().next_action_at, due);
   }
   EXPECT_EQ(h_->store->ListAudit(0, 10'000)->size(), audit_before);
@@ -509,7 +509,7 @@ TEST_P(UpdateFlowTest, ASilentDeviceIsRetriedWithBackoffThenFails) {
   // It attests, then gets its order, then goes quiet.
   ASSERT_TRUE(fleet[0].agent->PollOnce().ok());
   ASSERT_TRUE(oam_->Drive().ok());
-  ASSERT_EQ(get().state, "ordered");
+  ASSERT_EQ(get().state, JobState::kOrdered);
   std::vector<int64_t> periods;
   for (int i = 0; i < 10 && get().open; ++i) {
     const UpdateJob before = get();
@@ -519,7 +519,7 @@ TEST_P(UpdateFlowTest, ASilentDeviceIsRetriedWithBackoffThenFails) {
     ASSERT_TRUE(oam_->Drive().ok());
     const UpdateJob after = get();
     if (after.open) {
-      EXPECT_EQ(after.state, "ordered");
+      EXPECT_EQ(after.state, JobState::kOrdered);
       EXPECT_EQ(after.attempts, before.attempts + 1);
       periods.push_back(after.deadline - h_->now);
       // The re-signed order still carries the same nonce and verifies.
@@ -528,7 +528,7 @@ TEST_P(UpdateFlowTest, ASilentDeviceIsRetriedWithBackoffThenFails) {
       EXPECT_TRUE(order.ok()) << order.error().ToString();
     }
   }
-  EXPECT_EQ(get().state, "failed");
+  EXPECT_EQ(get().state, JobState::kFailed);
   EXPECT_NE(get().detail.find("did not act"), std::string::npos);
   ASSERT_EQ(periods.size(), 3u);  // max_attempts 4: three retries, then failed
   EXPECT_EQ(periods[1], 2 * periods[0]);
@@ -574,16 +574,16 @@ TEST_P(UpdateFlowTest, ADeviceIgnoresReplayedOrdersOfAFinishedJob) {
   ASSERT_TRUE(d.agent->PollOnce().ok());  // attest
   ASSERT_TRUE(oam_->Drive().ok());
   const UpdateJob ordered = **h_->store->GetJob(id);
-  ASSERT_EQ(ordered.state, "ordered");
+  ASSERT_EQ(ordered.state, JobState::kOrdered);
   RunToEnd(fleet);
   const UpdateJob closed = **h_->store->GetJob(id);
-  ASSERT_EQ(closed.state, "committed") << closed.detail;
+  ASSERT_EQ(closed.state, JobState::kCommitted) << closed.detail;
   auto reports = std::make_shared<std::atomic<int>>(0);
   auto replay = [&](UpdateAgent& agent, const std::string& action, const std::string& token) {
     // Still a valid order: the OAM's signature, this device, not expired.
     auto order = VerifyDeploymentOrder(token, oam_key_.Public(), "replayed", h_->now);
     ASSERT_TRUE(order.ok()) << order.error().ToString();
-    EXPECT_EQ(order->action, action);
+    EXPECT_EQ(AgentActionName(order->action), action);
     EXPECT_EQ(order->job, id);
     const std::string poll = Json({{"action", action}, {"job", id}, {"order", token}}).dump();
     Intercept([poll, reports](const HttpRequest& r) -> std::optional<HttpResponse> {
@@ -594,7 +594,8 @@ TEST_P(UpdateFlowTest, ADeviceIgnoresReplayedOrdersOfAFinishedJob) {
     auto r = agent.PollOnce();
     Intercept(nullptr);
     ASSERT_TRUE(r.ok()) << r.error().ToString();
-    EXPECT_NE(r->find("ignored the order of job " + std::to_string(id)), std::string::npos) << *r;
+    EXPECT_NE(r->outcome.find("ignored the order of job " + std::to_string(id)), std::string::npos)
+        << r->ToString();
     EXPECT_EQ(reports->load(), 0);
     EXPECT_EQ(d.device->journal().phase, UpdatePhase::kNone);
     EXPECT_EQ(d.device->SlotManifest(d.device->boot_control().active)->version, "2.0");
@@ -763,7 +764,8 @@ INSTANTIATE_TEST_SUITE_P(Backends, UpdateFlowTest, ::testing::Values("sqlite", "
 TEST(DeploymentOrder, IsBoundToItsSignerDeviceAndExpiry) {
   auto key = *PrivateKey::Generate(KeyType::kEcP256);
   auto other = *PrivateKey::Generate(KeyType::kEcP256);
-  DeploymentOrder o{7, "install", "henb-1", "henb-fw", "2.0", Bytes(32, 1), Bytes(32, 2), 100, 200};
+  DeploymentOrder o{
+      7, AgentAction::kInstall, "henb-1", "henb-fw", "2.0", Bytes(32, 1), Bytes(32, 2), 100, 200};
   auto token = SignDeploymentOrder(o, key);
   ASSERT_TRUE(token.ok());
   auto ok = VerifyDeploymentOrder(*token, key.Public(), "henb-1", 150);

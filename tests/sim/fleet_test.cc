@@ -107,7 +107,8 @@ TEST_F(FleetTest, ThreeDevicesEndCommittedOrFallenBackAndAreCounted) {
   EXPECT_GT(result->EnrollmentsPerSecond(), 0);
 
   std::map<std::string, std::string> outcome;
-  for (const auto& j : *server_->store().ListJobs(false, 0, 100)) outcome[j.device_id] = j.state;
+  for (const auto& j : *server_->store().ListJobs(false, 0, 100))
+    outcome[j.device_id] = std::string(JobStateName(j.state));
   EXPECT_EQ(outcome["sim-0001"], "committed");
   EXPECT_EQ(outcome["sim-0002"], "committed");
   EXPECT_EQ(outcome["sim-0003"], "rolled-back");

@@ -427,7 +427,7 @@ TEST_P(StoreTest, TwoInstancesSpendEachNonceExactlyOnce) {
   EXPECT_EQ(accepted.load(), kNonces);
 }
 
-UpdateJob Job(const std::string& device, const std::string& state = "opened") {
+UpdateJob Job(const std::string& device, JobState state = JobState::kOpened) {
   UpdateJob j;
   j.device_id = device;
   j.release_id = "femto";
@@ -481,9 +481,9 @@ TEST_P(StoreTest, JobsRoundTripAndOneOpenJobPerDevice) {
 
   // Once closed, the device may have a new job.
   UpdateJob done = j;
-  done.state = "committed";
+  done.state = JobState::kCommitted;
   done.open = false;
-  ASSERT_TRUE(*store_->TransitionJob(done, "opened", Audit("committed")));
+  ASSERT_TRUE(*store_->TransitionJob(done, JobState::kOpened, Audit("committed")));
   EXPECT_FALSE(store_->OpenJobFor("henb-1")->has_value());
   auto next = store_->CreateJob(Job("henb-1"), Audit("opened"));
   ASSERT_TRUE(next.ok()) << next.error().ToString();
@@ -496,15 +496,15 @@ TEST_P(StoreTest, JobTransitionsAreCompareAndSet) {
   auto id = store_->CreateJob(Job("henb-1"), Audit("opened"));
   ASSERT_TRUE(id.ok());
   UpdateJob j = **store_->GetJob(*id);
-  j.state = "ordered";
-  ASSERT_TRUE(*store_->TransitionJob(j, "opened", Audit("ordered")));
+  j.state = JobState::kOrdered;
+  ASSERT_TRUE(*store_->TransitionJob(j, JobState::kOpened, Audit("ordered")));
   // A second writer still believing the job is "opened" loses, and writes no audit entry.
   UpdateJob stale = j;
-  stale.state = "refused";
-  auto lost = store_->TransitionJob(stale, "opened", Audit("refused"));
+  stale.state = JobState::kRefused;
+  auto lost = store_->TransitionJob(stale, JobState::kOpened, Audit("refused"));
   ASSERT_TRUE(lost.ok());
   EXPECT_FALSE(*lost);
-  EXPECT_EQ((**store_->GetJob(*id)).state, "ordered");
+  EXPECT_EQ((**store_->GetJob(*id)).state, JobState::kOrdered);
   auto audit = store_->ListAudit(0, 100);
   ASSERT_TRUE(audit.ok());
   ASSERT_EQ(audit->size(), 2u);

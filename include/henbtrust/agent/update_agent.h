@@ -8,6 +8,7 @@
 #include <functional>
 #include <string>
 
+#include "henbtrust/agent/agent_hooks.h"
 #include "henbtrust/crypto/keys.h"
 #include "henbtrust/device/device.h"
 #include "henbtrust/net/http.h"
@@ -22,10 +23,17 @@ struct UpdateAgentConfig {
   std::string download_dir;          // partial and complete downloads
   size_t download_chunk = 1 << 20;   // bytes per range request
   std::function<int64_t()> now = nullptr;
-  // Faults, for demonstrations and tests only; each fires once.
-  bool corrupt_next_download = false;  // a bundle altered in transit (refused at step 6)
-  bool implant_after_install = false;  // an installed image altered (caught at step 7)
-  bool lie_in_next_report = false;     // "installed" whatever happened (caught at step 9)
+  // Demonstrations, the simulator and tests only (agent_hooks.h); not owned.
+  UpdateAgentHooks* hooks = nullptr;
+};
+
+// What one poll did.
+struct PollOutcome {
+  AgentAction action = AgentAction::kNone;
+  int64_t job = 0;           // the job it concerned; 0 for kNone
+  std::string outcome = {};  // what came of it, in words; empty for none and wait
+  // "<action>" or "<action>: <outcome>", e.g. "install: fell back: TIM mismatch ...".
+  std::string ToString() const;
 };
 
 class UpdateAgent {
@@ -36,12 +44,11 @@ class UpdateAgent {
   UpdateAgent(HttpClient& oam, HttpClient& pve, Device& device, PublicKey oam_key,
               UpdateAgentConfig config);
 
-  // One round: asks the OAM what to do and does it. Returns the action
-  // ("none", "wait", "attest", "install", "commit", "rollback") with what
-  // came of it, e.g. "install: fell back: TIM mismatch ...". An Error means
-  // the round could not finish (network, a refused report); the next round
-  // picks up where this one stopped, whatever the device's journal says.
-  Result<std::string> PollOnce();
+  // One round: asks the OAM what to do and does it. An Error means the
+  // round could not finish (network, an answer that is not the protocol's,
+  // a refused report); the next round picks up where this one stopped,
+  // whatever the device's journal says.
+  Result<PollOutcome> PollOnce();
 
   UpdateAgentConfig& config() { return config_; }
 
@@ -61,10 +68,11 @@ class UpdateAgent {
   // Verifies `token` as the OAM's `action` order for `job` (kPolicyOrder
   // otherwise), then records every job below it as finished. The caller has
   // checked that `job` itself is not finished.
-  Result<DeploymentOrder> VerifyOrder(int64_t job, const std::string& token,
-                                      const std::string& action);
-  Status SendReport(int64_t job, const std::string& kind, const std::string& detail,
-                    ByteView nonce);
+  Result<DeploymentOrder> VerifyOrder(int64_t job, const std::string& token, AgentAction action);
+  // Sends the report (with a fresh quote over `nonce` when not empty) and
+  // returns its kind as sent (a hook may have changed it).
+  Result<ReportKind> SendReport(int64_t job, ReportKind kind, const std::string& detail,
+                                ByteView nonce);
 
   HttpClient& oam_;
   HttpClient& pve_;

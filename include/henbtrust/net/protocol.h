@@ -7,6 +7,7 @@
 #include <string_view>
 
 #include "henbtrust/crypto/keys.h"
+#include "henbtrust/net/oam_protocol.h"
 
 namespace henbtrust {
 
@@ -27,13 +28,13 @@ std::string DeviceUri(std::string_view device_id);
 // An instruction of the OAM to one device (docs/design.md step 5 and after),
 // signed with the OAM key as a compact ES256 JWS. The vendor key signs what
 // may run; this says what should run where. Actions:
-//   "install"   fetch, verify and install release_id/version; the trial
-//               boot's TIM must equal expected_tim; quote with `nonce`
-//   "commit"    the PVE verified the new TIM (step 9): mark the slot good
-//   "rollback"  abandon the update and report what runs, quoted with `nonce`
+//   kInstall   fetch, verify and install release_id/version; the trial
+//              boot's TIM must equal expected_tim; quote with `nonce`
+//   kCommit    the PVE verified the new TIM (step 9): mark the slot good
+//   kRollback  abandon the update and report what runs, quoted with `nonce`
 struct DeploymentOrder {
   int64_t job = 0;
-  std::string action;
+  AgentAction action = AgentAction::kNone;
   std::string device_id;
   std::string release_id;
   std::string version;

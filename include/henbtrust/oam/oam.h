@@ -18,6 +18,9 @@
 #include "henbtrust/release/trust.h"
 #include "henbtrust/store/store.h"
 
+// The job states are in store/job_state.h, their transitions in
+// oam/job_machine.h.
+
 namespace henbtrust {
 
 // How the OAM reaches the PVE: an HTTPS client with the operator role, or
@@ -46,22 +49,6 @@ struct OamConfig {
   std::function<void(const std::string& client)> while_downloading = nullptr;
 };
 
-// Job states (docs/oam.md). Open: the first five.
-inline constexpr const char* kJobOpened = "opened";          // step 1; waiting for steps 2-4
-inline constexpr const char* kJobOrdered = "ordered";        // step 5 done; device at 6-8
-inline constexpr const char* kJobReported = "reported";      // device reported; step 9 pending
-inline constexpr const char* kJobCommitting = "committing";  // step 9 passed; device to commit
-inline constexpr const char* kJobRollingBack = "rolling-back";
-inline constexpr const char* kJobCommitted = "committed";
-inline constexpr const char* kJobRolledBack = "rolled-back";
-inline constexpr const char* kJobRefused = "refused";  // the device failed steps 2-4
-inline constexpr const char* kJobFailed = "failed";
-
-// True for the targets OamService answers (/v1/agent/..., /v1/jobs...,
-// /v1/audit, /v1/releases/*/*/bundle), so that one server can route between
-// the OAM and the PVE.
-bool IsOamTarget(std::string_view target);
-
 class OamService {
  public:
   OamService(Store& store, PveLink pve, OamConfig config);
@@ -69,8 +56,13 @@ class OamService {
   OamService(const OamService&) = delete;
   OamService& operator=(const OamService&) = delete;
 
-  // Thread-safe. Errors are JSON {"error": {"code", "message"}} answers.
+  // Thread-safe. Errors are JSON {"error": {"code", "message"}} answers; a
+  // known path with another method is 405 with Allow.
   HttpResponse Handle(const HttpRequest& request);
+  // True for the targets this service answers (/v1/agent/..., /v1/jobs...,
+  // /v1/audit, /v1/inventory, /v1/releases/*/*/bundle), from its route
+  // table, so that one server can route between the OAM and the PVE.
+  bool Serves(std::string_view target) const;
 
   // Verifies `bundle_path` against `trust` (signatures, expiry, every
   // payload digest), copies it into the catalogue and records its manifest.

@@ -14,6 +14,7 @@
 #include <vector>
 
 #include "henbtrust/core/bytes.h"
+#include "henbtrust/store/job_state.h"
 
 namespace henbtrust {
 
@@ -84,7 +85,7 @@ struct UpdateJob {
   std::string version;          // ... and version
   std::string from_release_id;  // what the device ran when the job opened
   std::string from_version;
-  std::string state;
+  JobState state = JobState::kOpened;
   bool open = true;            // false once the job has ended; one open job per device
   Bytes expected_tim;          // step 5, from the target manifest
   Bytes order_nonce;           // the nonce of the order's completion quote (step 8)
@@ -199,7 +200,7 @@ class Store {
   // still `from_state`, with `audit` when there is one (a job that only waits
   // longer needs none), and returns true; returns false and changes nothing
   // if another writer moved the job first.
-  virtual Result<bool> TransitionJob(const UpdateJob& job, const std::string& from_state,
+  virtual Result<bool> TransitionJob(const UpdateJob& job, JobState from_state,
                                      const std::optional<AuditEntry>& audit) = 0;
   // Open jobs with next_action_at <= `due_by` (every job, open or not, when
   // `open_only` is false), oldest first, at most `limit`.

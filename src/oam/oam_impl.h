@@ -1,0 +1,98 @@
+// Private to oam/: the state OamService shares between its files. Each file
+// holds one responsibility: service.cc the routes, catalogue.cc releases
+// and bundle downloads, jobs.cc opening and moving jobs, driver.cc the
+// OAM's own steps (2-5, 9, deadlines), device_api.cc the agent's endpoints,
+// operator_api.cc the operator's, pve_client.cc what the OAM asks the PVE.
+#pragma once
+
+#include <atomic>
+#include <map>
+#include <mutex>
+#include <string>
+
+#include "henbtrust/net/oam_protocol.h"
+#include "henbtrust/net/router.h"
+#include "henbtrust/oam/job_machine.h"
+#include "henbtrust/oam/oam.h"
+#include "henbtrust/release/manifest.h"
+#include "oam/pve_client.h"
+
+namespace henbtrust {
+
+// 1 to kMaxReleaseVersionBytes of [A-Za-z0-9._-], not "." or "..": a
+// release id or version usable in a file name (and without '@').
+bool IsValidReleasePart(std::string_view s);
+// How the OAM shows a job.
+JobView ViewOf(const UpdateJob& job);
+
+struct OamService::Impl {
+  Impl(Store& s, PveLink p, OamConfig c);
+
+  // --- service.cc
+  std::vector<Route> Routes();
+  // A device's certificate is its current one and the device is not
+  // revoked (CheckDeviceCertificate); kNetUnauthenticated otherwise.
+  Status CheckDeviceCaller(const PeerIdentity& peer);
+
+  // --- device_api.cc
+  Result<HttpResponse> Poll(const HttpRequest& req);
+  Result<HttpResponse> Report(const HttpRequest& req);
+
+  // --- operator_api.cc
+  Result<HttpResponse> ListJobs();
+  Result<HttpResponse> CreateJob(const HttpRequest& req);
+  Result<HttpResponse> GetJob(const std::string& id);
+  Result<HttpResponse> Inventory();
+  Result<HttpResponse> ListAudit(const HttpRequest& req);
+
+  // --- catalogue.cc
+  Result<HttpResponse> Bundle(const HttpRequest& req, const std::string& release_id,
+                              const std::string& version);
+  // '@' is in neither part (IsValidReleasePart), so no two releases share a name.
+  std::string BundlePath(const std::string& release_id, const std::string& version) const;
+  // The catalogue's file of `record`: BundlePath, or in a catalogue written
+  // before it the older "<release_id>_<version>.bundle", which two releases
+  // can share ("a_b" "1" and "a" "b_1"): that one only if the manifest in
+  // it is exactly the record's. kPolicyUnknownRelease if there is none.
+  Result<std::string> CataloguePath(const ManifestRecord& record) const;
+  // Takes one of `client`'s download slots (max_downloads_per_client);
+  // false if it holds them all. ReturnDownloadSlot gives it back.
+  bool TakeDownloadSlot(const std::string& client);
+  void ReturnDownloadSlot(const std::string& client);
+  Result<ReleaseManifest> LoadManifest(const std::string& release_id, const std::string& version,
+                                       bool* revoked = nullptr);
+
+  // --- jobs.cc
+  Result<UpdateJob> OpenJob(const std::string& device_id, const std::string& release_id,
+                            const std::string& version, const std::string& actor);
+  // Applies `event` to `job` (job_machine.h) and stores it with one audit
+  // entry, if the job is still in the state it was read in. kPolicyState if
+  // the table has no such transition; false if another writer moved the
+  // job first (the caller then leaves it alone).
+  Result<bool> Advance(UpdateJob& job, JobEvent event, const std::string& actor);
+  // Stores `job` (its detail, timers) without a transition; `audit` if the
+  // change is worth one.
+  Status Touch(UpdateJob& job, const std::optional<AuditEntry>& audit);
+  // A fresh instruction token for the job's action in `state`, valid for
+  // order_ttl; a new nonce if `new_nonce` or the job has none.
+  Status Instruct(UpdateJob& job, JobState state, bool new_nonce);
+
+  // --- driver.cc
+  // One due job: what Drive() does for it. True if it moved.
+  Result<bool> Act(UpdateJob job);
+  // Steps 2-5. From a device's poll (`quiet`), a job still waiting for its
+  // appraisal is left as it is.
+  Result<bool> CheckPreAppraisal(UpdateJob& job, bool quiet = false);
+  Result<bool> CheckReport(UpdateJob& job);  // step 9
+  Result<bool> MissedDeadline(UpdateJob& job);
+
+  Store& store;
+  PveClient pve;
+  OamConfig config;
+  std::atomic<uint64_t> transitions{0};
+  Router router;
+  std::mutex downloads_mu;
+  std::map<std::string, int> downloads;  // client -> bundle requests being served
+};
+
+}  // namespace henbtrust
