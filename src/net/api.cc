@@ -152,6 +152,10 @@ HttpResponse JsonResponse(int status, const Json& body) {
 }
 
 Status RequireRole(const PeerIdentity& peer, std::initializer_list<std::string_view> roles) {
+  return RequireRole(peer, std::span<const std::string_view>(roles.begin(), roles.size()));
+}
+
+Status RequireRole(const PeerIdentity& peer, std::span<const std::string_view> roles) {
   if (!peer.presented) {
     return Error(ErrorCode::kNetUnauthenticated,
                  "this operation needs a client certificate (mutual TLS)");

@@ -5,6 +5,7 @@
 #include <nlohmann/json.hpp>
 
 #include <initializer_list>
+#include <span>
 #include <string>
 #include <string_view>
 #include <vector>
@@ -52,6 +53,7 @@ Result<Bytes> Base64Field(const Json& body, const char* name, size_t max_bytes,
 HttpResponse JsonResponse(int status, const Json& body);
 // kNetUnauthenticated without a verified client certificate, kNetForbidden
 // when its role (the subject's O) is none of `roles`.
+Status RequireRole(const PeerIdentity& peer, std::span<const std::string_view> roles);
 Status RequireRole(const PeerIdentity& peer, std::initializer_list<std::string_view> roles);
 // "/v1/devices/x?y" -> {"v1", "devices", "x"}.
 std::vector<std::string> SplitPath(std::string_view target);
