@@ -15,6 +15,7 @@
 #include "henbtrust/crypto/digest.h"
 #include "henbtrust/crypto/random.h"
 #include "henbtrust/net/api.h"
+#include "henbtrust/net/router.h"
 #include "henbtrust/net/worker_pool.h"
 #include "henbtrust/release/manifest.h"
 #include "henbtrust/tpm/structures.h"
@@ -186,9 +187,10 @@ struct PveService::Impl {
     AnswerText answer;
   };
 
-  // A push (POST /v1/evidence) comes back in `push`, for the caller to record;
-  // every other request is answered at once.
-  Result<HttpResponse> Route(const HttpRequest& req, std::optional<Prepared>* push);
+  std::vector<Route> Routes();
+  // POST /v1/evidence: appraises, and answers once the store has recorded
+  // the result (on the store's thread).
+  void RecordPush(const HttpRequest& req, HttpResponder respond);
   Result<HttpResponse> RevokeDevice(const HttpRequest& req, const std::string& device_id);
   Result<HttpResponse> IssueNonce(const HttpRequest& req);
   Result<Prepared> PushEvidence(const HttpRequest& req);
@@ -260,6 +262,8 @@ struct PveService::Impl {
   std::condition_variable pending_cv;
   int pushes_pending = 0;  // guarded by pending_mu
 
+  const Router router{Routes()};
+
   // Requests that may block; last, so that it finishes its work (and joins)
   // before anything that work uses goes.
   WorkerPool blocking{config.blocking_threads};
@@ -292,6 +296,8 @@ HttpResponse PveService::Handle(const HttpRequest& request) {
   return response.get();
 }
 
+bool PveService::Serves(std::string_view target) const { return impl_->router.Serves(target); }
+
 void PveService::HandleAsync(const HttpRequest& request, HttpResponder respond) {
   Impl& s = *impl_;
   if (s.AnswersOnCaller(request)) return s.HandleNow(request, std::move(respond));
@@ -305,30 +311,27 @@ void PveService::HandleAsync(const HttpRequest& request, HttpResponder respond) 
 }
 
 void PveService::Impl::HandleNow(const HttpRequest& request, HttpResponder respond) {
-  Impl& s = *this;
-  s.requests.fetch_add(1, std::memory_order_relaxed);
-  std::optional<Impl::Prepared> push;
-  Result<HttpResponse> out = s.Route(request, &push);
-  if (!out.ok() || !push) {
-    HttpResponse response = out.ok() ? std::move(out).value() : ErrorResponse(out.error());
-    s.Count(response);
+  requests.fetch_add(1, std::memory_order_relaxed);
+  router.Dispatch(request, [this, respond = std::move(respond)](HttpResponse response) {
+    Count(response);
     respond(std::move(response));
-    return;
-  }
+  });
+}
+
+void PveService::Impl::RecordPush(const HttpRequest& req, HttpResponder respond) {
+  Result<Prepared> push = PushEvidence(req);
+  if (!push.ok()) return respond(ErrorResponse(push.error()));
   {
-    std::lock_guard<std::mutex> lock(s.pending_mu);
-    ++s.pushes_pending;
+    std::lock_guard<std::mutex> lock(pending_mu);
+    ++pushes_pending;
   }
   AppraisalRecord record = std::move(push->record);
-  s.store.RecordAppraisalAsync(
-      std::move(record),
-      [&s, p = std::move(*push), respond = std::move(respond)](Result<int64_t> id) {
-        HttpResponse response = s.Answer(p, id);
-        s.Count(response);
-        respond(std::move(response));
-        std::lock_guard<std::mutex> lock(s.pending_mu);
-        if (--s.pushes_pending == 0) s.pending_cv.notify_all();
-      });
+  store.RecordAppraisalAsync(std::move(record), [this, p = std::move(push).value(),
+                                                 respond = std::move(respond)](Result<int64_t> id) {
+    respond(Answer(p, id));
+    std::lock_guard<std::mutex> lock(pending_mu);
+    if (--pushes_pending == 0) pending_cv.notify_all();
+  });
 }
 
 void PveService::Impl::Count(const HttpResponse& response) {
@@ -339,89 +342,84 @@ void PveService::Impl::Count(const HttpResponse& response) {
   }
 }
 
-Result<HttpResponse> PveService::Impl::Route(const HttpRequest& req,
-                                             std::optional<Prepared>* push) {
-  const auto path = SplitPath(req.target);
-  const std::string& m = req.method;
-  auto is = [&](std::initializer_list<std::string_view> want) { return PathMatches(path, want); };
-  auto allow = [&](std::string_view method) { return RequireMethod(req, method); };
-
-  if (is({"healthz"})) {
-    HENB_TRY(allow("GET"));
-    return JsonResponse(200, {{"status", "ok"}, {"store", store.Backend()}});
-  }
-  if (is({"metrics"})) {
-    HENB_TRY(allow("GET"));
-    return Metrics();
-  }
-  if (path.empty() || path[0] != "v1")
-    return Error(ErrorCode::kNetNotFound, "no endpoint " + req.target);
-
-  if (is({"v1", "enrollments"})) {
-    HENB_TRY(allow("POST"));
-    return BeginEnrollment(Enrolling(), req);
-  }
-  if (is({"v1", "enrollments", "*", "activation"})) {
-    HENB_TRY(allow("POST"));
-    return FinishEnrollment(Enrolling(), req, path[2]);
-  }
-  if (is({"v1", "nonces"})) {
-    HENB_TRY(allow("POST"));
-    HENB_TRY(RequireRole(req.peer, {kRoleDevice}));
-    return IssueNonce(req);
-  }
-  if (is({"v1", "evidence"})) {
-    HENB_TRY(allow("POST"));
-    HENB_TRY(RequireRole(req.peer, {kRoleDevice}));
-    HENB_ASSIGN_OR_RETURN(*push, PushEvidence(req));
-    return HttpResponse{};
-  }
-  if (is({"v1", "devices", "*"})) {
-    HENB_TRY(allow("GET"));
-    HENB_TRY(RequireRole(req.peer, {kRoleOperator}));
-    return DeviceInfo(path[2]);
-  }
-  if (is({"v1", "devices", "*", "appraisals"})) {
-    HENB_TRY(allow("POST"));
-    HENB_TRY(RequireRole(req.peer, {kRoleOperator}));
-    return PullAppraisal(path[2]);
-  }
-  if (is({"v1", "devices", "*", "update-appraisals"})) {
-    HENB_TRY(allow("POST"));
-    HENB_TRY(RequireRole(req.peer, {kRoleOperator}));
-    return UpdateAppraisal(req, path[2]);
-  }
-  if (is({"v1", "devices", "*", "configuration"})) {
-    HENB_TRY(allow("PUT"));
-    HENB_TRY(RequireRole(req.peer, {kRoleOperator}));
-    return SetConfiguration(req, path[2]);
-  }
-  if (is({"v1", "devices", "*", "attestation-result"})) {
-    HENB_TRY(allow("GET"));
-    HENB_TRY(RequireRole(req.peer, {kRoleOperator, kRoleSegw, kRoleDevice}));
-    if (req.peer.organization == kRoleDevice) {
-      if (req.peer.common_name != path[2])
-        return Error(ErrorCode::kNetForbidden, "a device may read only its own result");
-      HENB_TRY(LoadCaller(req));
-    }
-    return LatestResult(path[2]);
-  }
-  if (is({"v1", "devices", "*", "access-decision"})) {
-    HENB_TRY(allow("GET"));
-    HENB_TRY(RequireRole(req.peer, {kRoleSegw, kRoleOperator}));
-    return AccessDecision(path[2], QueryValue(req.target, "certificate_serial"));
-  }
-  if (is({"v1", "devices", "*", "revocation"})) {
-    HENB_TRY(allow("POST"));
-    HENB_TRY(RequireRole(req.peer, {kRoleOperator}));
-    return RevokeDevice(req, path[2]);
-  }
-  if (is({"v1", "releases", "*", "*", "revocation"})) {
-    HENB_TRY(allow("POST"));
-    HENB_TRY(RequireRole(req.peer, {kRoleOperator}));
-    return Revoke(req, path[2], path[3]);
-  }
-  return Error(ErrorCode::kNetNotFound, "no endpoint " + m + " " + req.target);
+// The PVE's API (docs/api/pve.yaml), one route per method and path.
+std::vector<Route> PveService::Impl::Routes() {
+  using Path = PathSegments;
+  Impl& s = *this;
+  return {
+      {"GET",
+       "/healthz",
+       {},
+       [&s](const HttpRequest&, const Path&) -> Result<HttpResponse> {
+         return JsonResponse(200, {{"status", "ok"}, {"store", s.store.Backend()}});
+       }},
+      {"GET",
+       "/metrics",
+       {},
+       [&s](const HttpRequest&, const Path&) -> Result<HttpResponse> { return s.Metrics(); }},
+      {"POST",
+       "/v1/enrollments",
+       {},
+       [&s](const HttpRequest& req, const Path&) { return BeginEnrollment(s.Enrolling(), req); }},
+      {"POST",
+       "/v1/enrollments/*/activation",
+       {},
+       [&s](const HttpRequest& req, const Path& path) {
+         return FinishEnrollment(s.Enrolling(), req, path[2]);
+       }},
+      {"POST",
+       "/v1/nonces",
+       {kRoleDevice},
+       [&s](const HttpRequest& req, const Path&) { return s.IssueNonce(req); }},
+      {"POST",
+       "/v1/evidence",
+       {kRoleDevice},
+       nullptr,
+       [&s](const HttpRequest& req, const Path&, HttpResponder respond) {
+         s.RecordPush(req, std::move(respond));
+       }},
+      {"GET",
+       "/v1/devices/*",
+       {kRoleOperator},
+       [&s](const HttpRequest&, const Path& path) { return s.DeviceInfo(path[2]); }},
+      {"POST",
+       "/v1/devices/*/appraisals",
+       {kRoleOperator},
+       [&s](const HttpRequest&, const Path& path) { return s.PullAppraisal(path[2]); }},
+      {"POST",
+       "/v1/devices/*/update-appraisals",
+       {kRoleOperator},
+       [&s](const HttpRequest& req, const Path& path) { return s.UpdateAppraisal(req, path[2]); }},
+      {"PUT",
+       "/v1/devices/*/configuration",
+       {kRoleOperator},
+       [&s](const HttpRequest& req, const Path& path) { return s.SetConfiguration(req, path[2]); }},
+      {"GET",
+       "/v1/devices/*/attestation-result",
+       {kRoleOperator, kRoleSegw, kRoleDevice},
+       [&s](const HttpRequest& req, const Path& path) -> Result<HttpResponse> {
+         if (req.peer.organization == kRoleDevice) {
+           if (req.peer.common_name != path[2])
+             return Error(ErrorCode::kNetForbidden, "a device may read only its own result");
+           HENB_TRY(s.LoadCaller(req));
+         }
+         return s.LatestResult(path[2]);
+       }},
+      {"GET",
+       "/v1/devices/*/access-decision",
+       {kRoleSegw, kRoleOperator},
+       [&s](const HttpRequest& req, const Path& path) {
+         return s.AccessDecision(path[2], QueryValue(req.target, "certificate_serial"));
+       }},
+      {"POST",
+       "/v1/devices/*/revocation",
+       {kRoleOperator},
+       [&s](const HttpRequest& req, const Path& path) { return s.RevokeDevice(req, path[2]); }},
+      {"POST",
+       "/v1/releases/*/*/revocation",
+       {kRoleOperator},
+       [&s](const HttpRequest& req, const Path& path) { return s.Revoke(req, path[2], path[3]); }},
+  };
 }
 
 Result<DeviceRecord> PveService::Impl::LoadDevice(const std::string& device_id) {
