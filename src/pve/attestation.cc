@@ -1,6 +1,6 @@
 #include "pve/service_impl.h"
 
-#include "henbtrust/core/json_text.h"
+#include <optional>
 
 namespace henbtrust {
 
@@ -8,73 +8,52 @@ namespace {
 
 using namespace api;
 
-Result<AnswerText> ResultText(const AppraisalResult& r, const std::string& token,
-                              const std::string& next_nonce) {
-  AnswerText a;
-  std::string& t = a.text;
-  t.reserve(token.size() + next_nonce.size() + 512 + 96 * r.components.size());
-  JsonObjectWriter out(t);
-  out.Key("appraisal_id");
-  a.id_at = t.size();
-  out.String("attestation_result", token).Key("components");
-  t += '[';
-  for (size_t i = 0; i < r.components.size(); ++i) {
-    const auto& c = r.components[i];
-    if (i > 0) t += ',';
-    JsonObjectWriter v(t);
-    if (!c.detail.empty()) v.String("detail", c.detail);
-    v.String("id", c.id).String("status", ArStatusName(c.status)).String("version", c.version);
-    v.Close();
-    if (!v.ok()) return Error(ErrorCode::kInternal, "component text is not UTF-8");
+// The wire form of an appraisal's answer; `next_nonce` only for a push.
+AttestationResultAnswer AnswerOf(const AppraisalResult& r, std::string token,
+                                 std::optional<NonceAnswer> next_nonce) {
+  AttestationResultAnswer a;
+  a.attestation_result = std::move(token);
+  a.components.reserve(r.components.size());
+  for (const auto& c : r.components) {
+    a.components.push_back({c.id, std::string(ArStatusName(c.status)), c.version, c.detail});
   }
-  t += ']';
-  if (!r.detail.empty()) out.String("detail", r.detail);
-  out.String("device_id", r.device_id);
+  a.detail = r.detail;
+  a.device_id = r.device_id;
   if (r.evidence_error) {
     // The evidence did not verify: a client error, with the signed result kept.
-    out.Key("error");
-    JsonObjectWriter e(t);
-    e.String("code", ErrorCodeName(*r.evidence_error)).String("message", r.detail).Close();
-    if (!e.ok()) return Error(ErrorCode::kInternal, "result text is not UTF-8");
+    a.error_code = std::string(ErrorCodeName(*r.evidence_error));
+    a.error_message = r.detail;
   }
-  if (!next_nonce.empty()) {
-    out.Key("next_nonce");
-    t += next_nonce;
+  a.next_nonce = std::move(next_nonce);
+  a.release = r.release_version;
+  a.status = std::string(ArStatusName(r.status));
+  for (const auto& [name, status] : r.submodules) {
+    a.submods.emplace_back(name, std::string(ArStatusName(status)));
   }
-  out.String("release", r.release_version).String("status", ArStatusName(r.status));
-  out.Key("submods");
-  {
-    JsonObjectWriter submods(t);
-    for (const auto& [name, status] : r.submodules) submods.String(name, ArStatusName(status));
-    submods.Close();
-    if (!submods.ok()) return Error(ErrorCode::kInternal, "submodule name is not UTF-8");
-  }
-  out.String("tim", HexEncode(r.tim)).Close();
-  if (!out.ok()) return Error(ErrorCode::kInternal, "result text is not UTF-8");
+  a.tim = HexEncode(r.tim);
   return a;
 }
 
 }  // namespace
 
-Result<Evidence> PveService::Impl::EvidenceFrom(const Json& body, Bytes* nonce) {
+Evidence PveService::Impl::EvidenceOf(EvidenceMessage message) {
   Evidence e;
-  HENB_ASSIGN_OR_RETURN(*nonce, Base64Field(body, "nonce", 64));
-  HENB_ASSIGN_OR_RETURN(e.attest, Base64Field(body, "attest", kMaxTpmStructure));
-  HENB_ASSIGN_OR_RETURN(e.signature, Base64Field(body, "signature", kMaxTpmStructure));
-  HENB_ASSIGN_OR_RETURN(e.event_log, Base64Field(body, "event_log", kMaxEventLog, false));
+  e.attest = std::move(message.attest);
+  e.signature = std::move(message.signature);
+  e.event_log = std::move(message.event_log);
   return e;
 }
 
 Result<PveService::Impl::Prepared> PveService::Impl::PushEvidence(const HttpRequest& req) {
   HENB_ASSIGN_OR_RETURN(Json body, ParseJsonBody(req));
-  HENB_ASSIGN_OR_RETURN(std::string claimed, TextField(body, "device_id", 64, false));
-  if (!claimed.empty() && claimed != req.peer.common_name) {
-    return Error(
-        ErrorCode::kNetForbidden,
-        "evidence for " + claimed + " sent with the certificate of " + req.peer.common_name);
+  HENB_ASSIGN_OR_RETURN(EvidenceMessage message, DecodeEvidence(body));
+  if (!message.device_id.empty() && message.device_id != req.peer.common_name) {
+    return Error(ErrorCode::kNetForbidden, "evidence for " + message.device_id +
+                                               " sent with the certificate of " +
+                                               req.peer.common_name);
   }
-  Bytes nonce;
-  HENB_ASSIGN_OR_RETURN(Evidence evidence, EvidenceFrom(body, &nonce));
+  const Bytes nonce = message.nonce;
+  const Evidence evidence = EvidenceOf(std::move(message));
   HENB_ASSIGN_OR_RETURN(DeviceRecord device, LoadCaller(req));
   // The nonce for the device's next push comes with this result, so that a
   // device attesting again within the nonce lifetime needs one request, not
@@ -95,12 +74,13 @@ Result<PveService::Impl::Prepared> PveService::Impl::Appraise(const DeviceRecord
   HENB_ASSIGN_OR_RETURN(AppraisalResult r, appraiser.Appraise(device, ref->manifest, ref->revoked,
                                                               evidence, nonce, now));
   HENB_ASSIGN_OR_RETURN(std::string token, EncodeEar(r, config.ear_key, config.verifier_id));
-  std::string next_nonce;
+  std::optional<NonceAnswer> next_nonce;
   if (offer_next_nonce) {
     HENB_ASSIGN_OR_RETURN(next_nonce, NextNonce(device, *ref));
   }
   Prepared p;
-  HENB_ASSIGN_OR_RETURN(p.answer, ResultText(r, token, next_nonce));
+  HENB_ASSIGN_OR_RETURN(p.answer,
+                        EncodeAttestationResult(AnswerOf(r, token, std::move(next_nonce))));
   p.status = r.evidence_error ? 422 : 200;
   p.verdict = r.status;
   p.record = {0, device.device_id, std::string(ArStatusName(r.status)), std::move(token), now};

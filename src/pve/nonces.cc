@@ -1,6 +1,5 @@
 #include "pve/service_impl.h"
 
-#include "henbtrust/core/json_text.h"
 #include "henbtrust/crypto/digest.h"
 #include "henbtrust/crypto/random.h"
 
@@ -48,19 +47,6 @@ Bytes NonceTag(ByteView key, const std::string& device_id, ByteView expiry_and_r
   return tag;
 }
 
-// {"expires_at":..,"nonce":"..","pcr_selection":".."}: a nonce for the
-// device's next push, alone (POST /v1/nonces) or inside a push's answer.
-std::string NonceText(const std::pair<Bytes, int64_t>& nonce, const std::string& selection) {
-  std::string out;
-  out.reserve(96 + selection.size());
-  JsonObjectWriter n(out);
-  n.Int("expires_at", nonce.second)
-      .String("nonce", Base64Encode(nonce.first))
-      .String("pcr_selection", selection)
-      .Close();
-  return out;
-}
-
 }  // namespace
 
 void PveService::Impl::MaybePurge(int64_t now) {
@@ -104,17 +90,17 @@ Result<int64_t> PveService::Impl::CheckNonce(const std::string& device_id, ByteV
   return expires_at;
 }
 
-Result<std::string> PveService::Impl::NextNonce(const DeviceRecord& device,
+Result<NonceAnswer> PveService::Impl::NextNonce(const DeviceRecord& device,
                                                 const Reference& reference) {
   HENB_ASSIGN_OR_RETURN(auto nonce, NewNonce(device.device_id));
-  return NonceText(nonce, reference.pcr_selection);
+  return NonceAnswer{std::move(nonce.first), nonce.second, reference.pcr_selection};
 }
 
 Result<HttpResponse> PveService::Impl::IssueNonce(const HttpRequest& req) {
   HENB_ASSIGN_OR_RETURN(DeviceRecord device, LoadCaller(req));
   HENB_ASSIGN_OR_RETURN(auto ref, LoadReference(device));
-  HENB_ASSIGN_OR_RETURN(std::string nonce, NextNonce(device, *ref));
-  return HttpResponse{200, "application/json", std::move(nonce), {}};
+  HENB_ASSIGN_OR_RETURN(NonceAnswer nonce, NextNonce(device, *ref));
+  return HttpResponse{200, "application/json", EncodeNonceAnswer(nonce), {}};
 }
 
 }  // namespace henbtrust

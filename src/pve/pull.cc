@@ -17,30 +17,23 @@ Result<HttpResponse> PveService::Impl::PullAppraisal(const std::string& device_i
   options.timeout = config.agent_timeout;
   options.peer_uri = DeviceUri(device_id);
   options.peer_serial = device.certificate_serial;  // empty for records older than serials
-  options.max_response_bytes = 2 * kMaxEventLog;
+  options.max_response_bytes = 2 * kMaxEventLogBytes;
   TlsConfig tls = config.agent_tls;
   tls.peer_ca = ca_pem;
   auto client = HttpClient::Connect(hp.first, hp.second, tls, options);
   if (!client.ok()) return client.error().WithContext("device agent of " + device_id);
-  const Json request = {{"nonce", Base64Encode(nonce.first)},
-                        {"pcr_selection", ref->pcr_selection}};
-  HENB_ASSIGN_OR_RETURN(
-      HttpResponse answer,
-      (*client)->Request("POST", "/v1/integrity-request", "application/json", request.dump()));
+  const std::string request = EncodeIntegrityRequest({nonce.first, ref->pcr_selection});
+  HENB_ASSIGN_OR_RETURN(HttpResponse answer, (*client)->Request("POST", "/v1/integrity-request",
+                                                                "application/json", request));
   if (answer.status != 200) {
     return Error(ErrorCode::kNetStatus, "device agent of " + device_id + " answered " +
                                             std::to_string(answer.status) + ": " +
                                             answer.body.substr(0, 200));
   }
-  Json body = api::ParseUntrustedJson(answer.body);
-  if (!body.is_object()) {
-    return Error(ErrorCode::kNetStatus,
-                 "device agent of " + device_id + " answered with something that is not JSON");
-  }
-  Bytes echoed;
-  HENB_ASSIGN_OR_RETURN(Evidence evidence, EvidenceFrom(body, &echoed));
+  auto message = DecodeEvidenceAnswer(answer.body);
+  if (!message.ok()) return message.error().WithContext("device agent of " + device_id);
   // The quote must carry the nonce the PVE sent, whatever the agent echoes.
-  return AppraiseAndRecord(device, evidence, nonce.first);
+  return AppraiseAndRecord(device, EvidenceOf(std::move(message).value()), nonce.first);
 }
 
 }  // namespace henbtrust

@@ -10,11 +10,11 @@ Result<HttpResponse> PveService::Impl::LatestResult(const std::string& device_id
   HENB_ASSIGN_OR_RETURN(DeviceRecord device, LoadDevice(device_id));
   HENB_ASSIGN_OR_RETURN(auto latest, store.LatestAppraisal(device.device_id));
   if (!latest) return Error(ErrorCode::kNotFound, "device " + device_id + " was never appraised");
-  return JsonResponse(200, {{"device_id", device_id},
-                            {"appraisal_id", latest->id},
-                            {"status", latest->status},
-                            {"appraised_at", latest->created_at},
-                            {"attestation_result", latest->result}});
+  return HttpResponse{200,
+                      "application/json",
+                      EncodeLatestResult({device_id, latest->id, latest->status, latest->created_at,
+                                          latest->result}),
+                      {}};
 }
 
 Result<HttpResponse> PveService::Impl::AccessDecision(const std::string& device_id,
@@ -23,8 +23,9 @@ Result<HttpResponse> PveService::Impl::AccessDecision(const std::string& device_
   HENB_ASSIGN_OR_RETURN(auto device, store.GetDevice(device_id));
   const int64_t now = config.now();
   std::string reason;
-  Json out = {{"device_id", device_id}};
-  if (device) out["certificate_serial"] = device->certificate_serial;
+  AccessDecisionAnswer out;
+  out.device_id = device_id;
+  if (device) out.certificate_serial = device->certificate_serial;
   if (!device) {
     reason = "not enrolled";
   } else if (device->state != "enrolled") {
@@ -36,9 +37,9 @@ Result<HttpResponse> PveService::Impl::AccessDecision(const std::string& device_
     if (!latest) {
       reason = "never appraised";
     } else {
-      out["status"] = latest->status;
-      out["appraised_at"] = latest->created_at;
-      out["appraisal_id"] = latest->id;
+      out.status = latest->status;
+      out.appraised_at = latest->created_at;
+      out.appraisal_id = latest->id;
       if (latest->status != "affirming") {
         reason = "latest attestation result is " + latest->status;
       } else if (now - latest->created_at > config.result_max_age) {
@@ -47,9 +48,9 @@ Result<HttpResponse> PveService::Impl::AccessDecision(const std::string& device_
       }
     }
   }
-  out["decision"] = reason.empty() ? "admit" : "quarantine";
-  out["reason"] = reason.empty() ? "affirming attestation result" : reason;
-  return JsonResponse(200, out);
+  out.decision = reason.empty() ? "admit" : "quarantine";
+  out.reason = reason.empty() ? "affirming attestation result" : reason;
+  return HttpResponse{200, "application/json", EncodeAccessDecision(out), {}};
 }
 
 Result<HttpResponse> PveService::Impl::DeviceInfo(const std::string& device_id) {

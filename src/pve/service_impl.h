@@ -17,31 +17,13 @@
 #include <nlohmann/json.hpp>
 
 #include "henbtrust/net/api.h"
+#include "henbtrust/net/pve_protocol.h"
 #include "henbtrust/net/router.h"
 #include "henbtrust/net/worker_pool.h"
 #include "henbtrust/pve/service.h"
 #include "pve/enrollment.h"
 
 namespace henbtrust {
-
-inline constexpr size_t kMaxTpmStructure = 4096;
-inline constexpr size_t kMaxEventLog = 512 * 1024;
-
-// An appraisal's answer as JSON text, but for the appraisal id, which only
-// the store's commit gives: it goes at `id_at`. The members are in nlohmann's
-// (sorted) order, so that the answer reads as it always has.
-struct AnswerText {
-  std::string text;
-  size_t id_at = 0;
-
-  std::string With(int64_t id) const {
-    const std::string number = std::to_string(id);
-    std::string out;
-    out.reserve(text.size() + number.size());
-    out.append(text, 0, id_at).append(number).append(text, id_at);
-    return out;
-  }
-};
 
 // Who asked, for the audit log: "operator:<CN>", or the OAM's own calls.
 inline std::string Actor(const PeerIdentity& peer) {
@@ -57,7 +39,7 @@ struct PveService::Impl {
     int status = 200;  // or 422 when the evidence did not verify (the signed result is kept)
     ArStatus verdict = ArStatus::kContraindicated;
     AppraisalRecord record;
-    AnswerText answer;
+    AttestationResultText answer;
   };
 
   std::vector<Route> Routes();
@@ -107,9 +89,10 @@ struct PveService::Impl {
   Result<HttpResponse> AppraiseAndRecord(const DeviceRecord& device, const Evidence& evidence,
                                          ByteView nonce, bool nonce_checked = false);
   // {nonce, expires_at, pcr_selection} for the device's next push.
-  Result<std::string> NextNonce(const DeviceRecord& device, const Reference& reference);
+  Result<NonceAnswer> NextNonce(const DeviceRecord& device, const Reference& reference);
   void Count(const HttpResponse& response);
-  Result<Evidence> EvidenceFrom(const api::Json& body, Bytes* nonce);
+  // The appraiser's view of evidence from the wire.
+  static Evidence EvidenceOf(EvidenceMessage message);
   void MaybePurge(int64_t now);
 
   Store& store;

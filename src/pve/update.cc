@@ -12,12 +12,11 @@ Result<HttpResponse> PveService::Impl::UpdateAppraisal(const HttpRequest& req,
                                                        const std::string& device_id) {
   HENB_ASSIGN_OR_RETURN(Json body, ParseJsonBody(req));
   HENB_ASSIGN_OR_RETURN(DeviceRecord device, LoadDevice(device_id));
-  HENB_ASSIGN_OR_RETURN(device.release_id, TextField(body, "release_id", 128));
-  HENB_ASSIGN_OR_RETURN(device.release_version, TextField(body, "version", 64));
-  Bytes nonce;
-  HENB_ASSIGN_OR_RETURN(Evidence evidence, EvidenceFrom(body, &nonce));
-  if (nonce.size() < 16) return BadRequest("an order nonce has at least 16 bytes");
-  return AppraiseAndRecord(device, evidence, nonce, true);
+  HENB_ASSIGN_OR_RETURN(UpdateAppraisalRequest request, DecodeUpdateAppraisalRequest(body));
+  device.release_id = std::move(request.release_id);
+  device.release_version = std::move(request.version);
+  const Bytes nonce = request.evidence.nonce;
+  return AppraiseAndRecord(device, EvidenceOf(std::move(request.evidence)), nonce, true);
 }
 
 // The OAM's commit (step 9): the device's recorded configuration becomes the
@@ -26,8 +25,9 @@ Result<HttpResponse> PveService::Impl::SetConfiguration(const HttpRequest& req,
                                                         const std::string& device_id) {
   HENB_ASSIGN_OR_RETURN(Json body, ParseJsonBody(req));
   HENB_ASSIGN_OR_RETURN(DeviceRecord device, LoadDevice(device_id));
-  HENB_ASSIGN_OR_RETURN(std::string release_id, TextField(body, "release_id", 128));
-  HENB_ASSIGN_OR_RETURN(std::string version, TextField(body, "version", 64));
+  HENB_ASSIGN_OR_RETURN(ConfigurationMessage wanted, DecodeConfiguration(body));
+  const std::string& release_id = wanted.release_id;
+  const std::string& version = wanted.version;
   HENB_ASSIGN_OR_RETURN(auto manifest, store.GetManifest(release_id, version));
   if (!manifest) {
     return Error(ErrorCode::kPolicyUnknownRelease, "no release " + release_id + " " + version);
@@ -44,8 +44,8 @@ Result<HttpResponse> PveService::Impl::SetConfiguration(const HttpRequest& req,
                      release_id + " " + version,
                  {},
                  {}}));
-  return JsonResponse(200,
-                      {{"device_id", device_id}, {"release_id", release_id}, {"version", version}});
+  return HttpResponse{
+      200, "application/json", EncodeConfiguration({device_id, release_id, version}), {}};
 }
 
 }  // namespace henbtrust
