@@ -2,14 +2,12 @@
 
 #include <nlohmann/json.hpp>
 
-#include <charconv>
-
 #include "henbtrust/core/file.h"
-#include "henbtrust/core/json_text.h"
 #include "henbtrust/crypto/keys.h"
 #include "henbtrust/net/api.h"
 #include "henbtrust/net/enrollment.h"
 #include "henbtrust/net/protocol.h"
+#include "henbtrust/net/pve_protocol.h"
 #include "henbtrust/tpm/quote_verifier.h"
 
 namespace henbtrust {
@@ -18,14 +16,9 @@ namespace {
 
 using Json = nlohmann::json;
 
-constexpr size_t kMaxNonce = 64;
-
 Error Refused(const std::string& what, const HttpResponse& answer) {
-  const Json body = api::ParseUntrustedJson(answer.body);
   std::string detail = answer.body.substr(0, 300);
-  if (body.is_object() && body.contains("error") && body["error"].is_object()) {
-    detail = body["error"].value("code", "") + ": " + body["error"].value("message", "");
-  }
+  if (auto error = DecodeErrorAnswer(answer.body)) detail = error->code + ": " + error->message;
   return Error(ErrorCode::kNetStatus,
                what + " refused (HTTP " + std::to_string(answer.status) + "): " + detail);
 }
@@ -108,69 +101,21 @@ Result<std::string> EvidenceJson(Tre& tre, ByteView nonce,
 }
 
 std::string EvidenceText(const Quote& quote, ByteView nonce, std::string_view event_log_base64) {
-  // Written as text: the event log is most of it, and base64 needs no escapes.
-  std::string body;
-  body.reserve(event_log_base64.size() + 4 * (quote.attest.size() + quote.signature.size()) / 3 +
-               128);
-  JsonObjectWriter out(body);
-  out.String("attest", Base64Encode(quote.attest));
-  if (!event_log_base64.empty()) out.String("event_log", event_log_base64);
-  out.String("nonce", Base64Encode(nonce)).String("signature", Base64Encode(quote.signature));
-  out.Close();
-  return body;
+  EvidenceMessage evidence;
+  evidence.nonce.assign(nonce.begin(), nonce.end());
+  evidence.attest = quote.attest;
+  evidence.signature = quote.signature;
+  return EncodeEvidence(evidence, event_log_base64);
 }
 
 namespace {
 
-Result<PushNonce> NonceFrom(const Json& n) {
+Result<PushNonce> PushNonceOf(NonceAnswer answer) {
   PushNonce out;
-  HENB_ASSIGN_OR_RETURN(out.nonce, Base64Of(n, "nonce"));
-  if (out.nonce.empty() || out.nonce.size() > kMaxNonce)
-    return Error(ErrorCode::kNetStatus, "the PVE's nonce has a bad size");
-  if (!n.contains("pcr_selection") || !n["pcr_selection"].is_string())
-    return Error(ErrorCode::kNetStatus, "the nonce answer lacks 'pcr_selection'");
-  HENB_ASSIGN_OR_RETURN(out.selection,
-                        ParsePcrSelectionSpec(n["pcr_selection"].get<std::string>()));
-  if (n.contains("expires_at") && n["expires_at"].is_number_integer())
-    out.expires_at = n["expires_at"].get<int64_t>();
+  out.nonce = std::move(answer.nonce);
+  out.expires_at = answer.expires_at;
+  HENB_ASSIGN_OR_RETURN(out.selection, ParsePcrSelectionSpec(answer.pcr_selection));
   return out;
-}
-
-// NonceFrom, read from the object's text without a document: nullopt where
-// the scan is not sure of all three members, or expires_at is not an
-// integer that fits, for NonceFrom over a parsed document to decide.
-std::optional<Result<PushNonce>> NonceFromText(std::string_view text) {
-  const JsonMemberScan nonce = ScanJsonMember(text, "nonce");
-  const JsonMemberScan selection = ScanJsonMember(text, "pcr_selection");
-  const JsonMemberScan expires = ScanJsonMember(text, "expires_at");
-  if (!nonce.sure || !selection.sure || !expires.sure) return std::nullopt;
-  // Where the scan is sure, a string is its text between the quotes.
-  auto string_of = [](const JsonMemberScan& m) -> std::optional<std::string_view> {
-    if (!m.found || m.value.size() < 2 || m.value.front() != '"') return std::nullopt;
-    return m.value.substr(1, m.value.size() - 2);
-  };
-  PushNonce out;
-  if (expires.found && expires.value.front() != '"' && expires.value.front() != '{' &&
-      expires.value.front() != '[') {
-    const char* end = expires.value.data() + expires.value.size();
-    const auto [at, ec] = std::from_chars(expires.value.data(), end, out.expires_at);
-    if (ec != std::errc() || at != end) return std::nullopt;
-  }
-  const auto n = string_of(nonce);
-  if (!n) return Result<PushNonce>(Error(ErrorCode::kNetStatus, "the answer lacks 'nonce'"));
-  auto decoded = Base64Decode(*n);
-  if (!decoded.ok()) return Result<PushNonce>(decoded.error());
-  out.nonce = std::move(decoded).value();
-  if (out.nonce.empty() || out.nonce.size() > kMaxNonce)
-    return Result<PushNonce>(Error(ErrorCode::kNetStatus, "the PVE's nonce has a bad size"));
-  const auto sel = string_of(selection);
-  if (!sel)
-    return Result<PushNonce>(
-        Error(ErrorCode::kNetStatus, "the nonce answer lacks 'pcr_selection'"));
-  auto parsed = ParsePcrSelectionSpec(std::string(*sel));
-  if (!parsed.ok()) return Result<PushNonce>(parsed.error());
-  out.selection = std::move(parsed).value();
-  return Result<PushNonce>(std::move(out));
 }
 
 Result<PushNonce> FetchNonce(HttpClient& pve) {
@@ -182,9 +127,8 @@ Result<PushNonce> FetchNonce(HttpClient& pve) {
 
 bool IsNonceRefusal(const HttpResponse& r) {
   if (r.status != 409) return false;
-  const Json body = api::ParseUntrustedJson(r.body);
-  return body.is_object() && body.contains("error") && body["error"].is_object() &&
-         body["error"].value("code", "") == ErrorCodeName(ErrorCode::kPolicyNonce);
+  const auto error = DecodeErrorAnswer(r.body);
+  return error && error->code == ErrorCodeName(ErrorCode::kPolicyNonce);
 }
 
 }  // namespace
@@ -210,33 +154,16 @@ Result<HttpResponse> AttestOnce(HttpClient& pve, Tre& tre, bool with_log, PushNo
 }
 
 Result<PushNonce> NonceFromAnswer(const std::string& body) {
-  const Json n = api::ParseUntrustedJson(body);
-  if (!n.is_object()) return Error(ErrorCode::kNetStatus, "the PVE answered with non-JSON");
-  return NonceFrom(n);
+  HENB_ASSIGN_OR_RETURN(NonceAnswer answer, DecodeNonceAnswer(body));
+  return PushNonceOf(std::move(answer));
 }
 
 std::optional<PushNonce> NextNonceFromResult(const std::string& body) {
-  // Most of the answer is the signed result, which the device does not read:
-  // find the member without building a document of all of it.
-  Json next_nonce;
-  const JsonMemberScan scan = ScanJsonMember(body, "next_nonce");
-  if (scan.sure) {
-    if (!scan.found) return std::nullopt;
-    if (scan.value.front() != '{') return std::nullopt;
-    if (auto quick = NonceFromText(scan.value)) {
-      if (!quick->ok()) return std::nullopt;
-      return std::move(*quick).value();
-    }
-    next_nonce = api::ParseUntrustedJson(scan.value);
-  } else {
-    Json result = api::ParseUntrustedJson(body);
-    if (!result.is_object() || !result.contains("next_nonce")) return std::nullopt;
-    next_nonce = std::move(result["next_nonce"]);
-  }
-  if (!next_nonce.is_object()) return std::nullopt;
-  auto next = NonceFrom(next_nonce);
-  if (!next.ok()) return std::nullopt;
-  return std::move(next).value();
+  auto next = DecodeNextNonce(body);
+  if (!next.ok() || !next->has_value()) return std::nullopt;
+  auto nonce = PushNonceOf(std::move(**next));
+  if (!nonce.ok()) return std::nullopt;
+  return std::move(nonce).value();
 }
 
 HttpHandler IntegrityResponder(Tre& tre, std::mutex& tre_mu) {
@@ -245,18 +172,12 @@ HttpHandler IntegrityResponder(Tre& tre, std::mutex& tre_mu) {
       return Answer(404, "net.not-found", "no endpoint " + req.method + " " + req.target);
     if (!req.peer.verified || req.peer.organization != kRolePve)
       return Answer(401, "net.unauthenticated", "only the PVE may request evidence");
-    const Json body = api::ParseUntrustedJson(req.body);
-    if (!body.is_object() || !body.contains("nonce") || !body["nonce"].is_string() ||
-        !body.contains("pcr_selection") || !body["pcr_selection"].is_string()) {
-      return Answer(400, "net.bad-request", "expected {nonce, pcr_selection}");
-    }
-    auto nonce = Base64Decode(body["nonce"].get<std::string>());
-    if (!nonce.ok() || nonce->empty() || nonce->size() > kMaxNonce)
-      return Answer(400, "net.bad-request", "bad nonce");
-    auto selection = ParsePcrSelectionSpec(body["pcr_selection"].get<std::string>());
+    auto request = DecodeIntegrityRequest(req.body);
+    if (!request.ok()) return Answer(400, "net.bad-request", request.error().message());
+    auto selection = ParsePcrSelectionSpec(request->pcr_selection);
     if (!selection.ok()) return Answer(400, "net.bad-request", selection.error().message());
     std::lock_guard<std::mutex> lock(tre_mu);
-    auto evidence = EvidenceJson(tre, *nonce, *selection);
+    auto evidence = EvidenceJson(tre, request->nonce, *selection);
     if (!evidence.ok())
       return Answer(500, std::string(ErrorCodeName(evidence.error().code())),
                     evidence.error().message());

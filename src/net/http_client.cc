@@ -176,6 +176,9 @@ Result<HttpResponse> HttpClient::Request(
     if (auto range = res.find(http::field::content_range); range != res.end()) {
       out.headers.emplace_back("Content-Range", std::string(range->value()));
     }
+    if (auto allow = res.find(http::field::allow); allow != res.end()) {
+      out.headers.emplace_back("Allow", std::string(allow->value()));
+    }
     if (!res.keep_alive()) c.Close();
     return out;
   }

@@ -1,3 +1,5 @@
+#include <charconv>
+
 #include <openssl/err.h>
 #include <openssl/ssl.h>
 #include <openssl/x509.h>
@@ -112,7 +114,8 @@ Result<std::pair<std::string, uint16_t>> ParseHostPort(const std::string& text) 
   }
   if (port.empty() || port.size() > 5 || port.find_first_not_of("0123456789") != std::string::npos)
     return Error(ErrorCode::kInvalidArgument, "bad port in '" + text + "'");
-  const unsigned long value = std::stoul(port);
+  unsigned long value = 0;  // five digits at most: no overflow
+  std::from_chars(port.data(), port.data() + port.size(), value);
   if (value > 65535)
     return Error(ErrorCode::kInvalidArgument, "port out of range in '" + text + "'");
   return std::pair<std::string, uint16_t>(host, static_cast<uint16_t>(value));

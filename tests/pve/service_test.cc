@@ -296,6 +296,42 @@ TEST_F(PveServiceTest, EnrollmentRefusesWhatItCannotTrust) {
   }
 }
 
+// Every PVE path answers another method with 405 and the methods it takes,
+// before it looks at the caller's role.
+TEST_F(PveServiceTest, AKnownPathWithAnotherMethodIs405WithAllow) {
+  auto a = h_.Enrolled("henb-a");
+  ASSERT_TRUE(a.client);
+  auto allow_of = [](const HttpResponse& r) {
+    for (const auto& [name, value] : r.headers) {
+      if (name == "Allow") return value;
+    }
+    return std::string();
+  };
+  const std::vector<std::pair<std::string, std::string>> cases = {
+      {"/v1/evidence", "POST"},
+      {"/v1/nonces", "POST"},
+      {"/v1/enrollments", "POST"},
+      {"/v1/devices/henb-a", "GET"},
+      {"/v1/devices/henb-a/configuration", "PUT"},
+      {"/v1/devices/henb-a/access-decision", "GET"},
+      {"/v1/releases/henb-fw/1.0/revocation", "POST"},
+      {"/healthz", "GET"},
+  };
+  for (const auto& [target, allowed] : cases) {
+    const std::string method = allowed == "GET" ? "DELETE" : "GET";
+    auto r = a.client->Request(method, target);
+    ASSERT_TRUE(r.ok()) << r.error().ToString();
+    EXPECT_EQ(r->status, 405) << method << " " << target << ": " << r->body;
+    EXPECT_EQ(allow_of(*r), allowed) << target;
+    EXPECT_EQ(CodeOf(*r), "net.not-found") << target;
+  }
+  // The right method still works, and an unknown path is still 404.
+  EXPECT_EQ(Get(*a.client, "/healthz").status, 200);
+  const auto unknown = Get(*a.client, "/v1/devices/henb-a/nothing");
+  EXPECT_EQ(unknown.status, 404);
+  EXPECT_EQ(allow_of(unknown), "");
+}
+
 TEST_F(PveServiceTest, BadInputOverTheWireGetsAClear4xxAndTheServiceGoesOn) {
   auto a = h_.Enrolled("henb-a");
   auto b = h_.Enrolled("henb-b");

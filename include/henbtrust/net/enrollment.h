@@ -10,15 +10,14 @@
 #include <string>
 
 #include "henbtrust/core/bytes.h"
+#include "henbtrust/net/pve_protocol.h"
 
 namespace henbtrust {
 
-// Field limits of an enrollment request.
-inline constexpr size_t kMaxDeviceIdBytes = 64;
+// Field limits of an enrollment request, beside those every message shares
+// (net/pve_protocol.h: device id, release id and version, TPM structures).
 inline constexpr size_t kMaxHardwareModelBytes = 128;
-inline constexpr size_t kMaxReleaseIdBytes = 128;
-inline constexpr size_t kMaxReleaseVersionBytes = 64;
-inline constexpr size_t kMaxTpmPublicBytes = 4096;
+inline constexpr size_t kMaxTpmPublicBytes = kMaxTpmStructureBytes;
 inline constexpr size_t kMaxEkCertificateBytes = 16 * 1024;
 inline constexpr size_t kMaxAgentAddressBytes = 300;
 // The whole request (its JSON text): what the fields above add up to, and room.

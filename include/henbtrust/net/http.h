@@ -161,8 +161,8 @@ class HttpClient {
 
   // Any HTTP status is a successful exchange; an Error means there was none
   // (kNet, kNetTls, kNetTimeout, kNetTooLarge).
-  // `headers` are sent as well; the answer's Content-Range, if any, comes
-  // back in HttpResponse::headers.
+  // `headers` are sent as well; the answer's Content-Range and Allow, if
+  // any, come back in HttpResponse::headers.
   Result<HttpResponse> Request(
       const std::string& method, const std::string& target,
       const std::string& content_type = "application/json", const std::string& body = {},

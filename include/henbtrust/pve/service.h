@@ -77,6 +77,9 @@ class PveService {
   // a database server, on a pool of `blocking_threads`, so that the server's
   // thread goes on at once.
   void HandleAsync(const HttpRequest& request, HttpResponder respond);
+  // True if the PVE's route table has the target's path (whatever the
+  // method): a combined server sends such a request here.
+  bool Serves(std::string_view target) const;
 
   struct Impl;
 

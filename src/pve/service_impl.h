@@ -1,0 +1,144 @@
+// PveService::Impl: the PVE's state and request handlers, shared by the
+// files of src/pve that implement them (routes and HTTP glue in service.cc;
+// nonces.cc; attestation.cc, the push and the appraisal; pull.cc;
+// update.cc, step 9's appraisal and configuration; results.cc, results and
+// the access decision; revocation.cc).
+#pragma once
+
+#include <atomic>
+#include <chrono>
+#include <condition_variable>
+#include <map>
+#include <memory>
+#include <mutex>
+#include <string>
+#include <utility>
+
+#include <nlohmann/json.hpp>
+
+#include "henbtrust/net/api.h"
+#include "henbtrust/net/pve_protocol.h"
+#include "henbtrust/net/router.h"
+#include "henbtrust/net/worker_pool.h"
+#include "henbtrust/pve/service.h"
+#include "pve/enrollment.h"
+
+namespace henbtrust {
+
+// Who asked, for the audit log: "operator:<CN>", or the OAM's own calls.
+inline std::string Actor(const PeerIdentity& peer) {
+  return (peer.organization == kRoleOperator ? "operator:" : "peer:") + peer.common_name;
+}
+
+struct PveService::Impl {
+  Impl(Store& s, PveConfig c);
+
+  // An appraisal made, ready for the store: its record, and its answer but
+  // for the id the record gets.
+  struct Prepared {
+    int status = 200;  // or 422 when the evidence did not verify (the signed result is kept)
+    ArStatus verdict = ArStatus::kContraindicated;
+    AppraisalRecord record;
+    AttestationResultText answer;
+  };
+
+  std::vector<Route> Routes();
+  // POST /v1/evidence: appraises, and answers once the store has recorded
+  // the result (on the store's thread).
+  void RecordPush(const HttpRequest& req, HttpResponder respond);
+  Result<HttpResponse> RevokeDevice(const HttpRequest& req, const std::string& device_id);
+  Result<HttpResponse> IssueNonce(const HttpRequest& req);
+  Result<Prepared> PushEvidence(const HttpRequest& req);
+  Result<HttpResponse> PullAppraisal(const std::string& device_id);
+  Result<HttpResponse> UpdateAppraisal(const HttpRequest& req, const std::string& device_id);
+  Result<HttpResponse> SetConfiguration(const HttpRequest& req, const std::string& device_id);
+  Result<HttpResponse> LatestResult(const std::string& device_id);
+  // `presented_serial`: the serial of the certificate the SeGW saw, if it
+  // says; a certificate that no longer speaks for the device quarantines.
+  Result<HttpResponse> AccessDecision(const std::string& device_id,
+                                      const std::string& presented_serial);
+  Result<HttpResponse> Revoke(const HttpRequest& req, const std::string& release_id,
+                              const std::string& version);
+  Result<HttpResponse> DeviceInfo(const std::string& device_id);
+  HttpResponse Metrics() const;
+
+  Result<DeviceRecord> LoadDevice(const std::string& device_id);
+  // The record of the device that sent `req` with its certificate, if that
+  // certificate is the device's current one and the device is not revoked;
+  // kNetUnauthenticated otherwise.
+  Result<DeviceRecord> LoadCaller(const HttpRequest& req);
+  EnrollmentService Enrolling() { return {store, config, ca_pem}; }
+  struct Reference {
+    ReleaseManifest manifest;
+    bool revoked = false;
+    std::string pcr_selection;  // FormatPcrSelection of the manifest's plan
+  };
+  // Shared and immutable: the hot path copies no manifest.
+  Result<std::shared_ptr<const Reference>> LoadReference(const DeviceRecord& device);
+  Result<std::pair<Bytes, int64_t>> NewNonce(const std::string& device_id);
+  // The expiry of a nonce this PVE issued to `device_id`, if it is one and
+  // has not expired; kPolicyNonce otherwise.
+  Result<int64_t> CheckNonce(const std::string& device_id, ByteView nonce, int64_t now) const;
+  // The nonce must be one the PVE issued to this device, unused and unexpired,
+  // unless `nonce_checked` (the OAM's order nonce, step 9). With
+  // `offer_next_nonce`, the answer carries the device's next nonce.
+  Result<Prepared> Appraise(const DeviceRecord& device, const Evidence& evidence, ByteView nonce,
+                            bool nonce_checked, bool offer_next_nonce);
+  // The answer once the store recorded (or refused) the appraisal.
+  HttpResponse Answer(const Prepared& p, const Result<int64_t>& id);
+  Result<HttpResponse> AppraiseAndRecord(const DeviceRecord& device, const Evidence& evidence,
+                                         ByteView nonce, bool nonce_checked = false);
+  // {nonce, expires_at, pcr_selection} for the device's next push.
+  Result<NonceAnswer> NextNonce(const DeviceRecord& device, const Reference& reference);
+  void Count(const HttpResponse& response);
+  // The appraiser's view of evidence from the wire.
+  static Evidence EvidenceOf(EvidenceMessage message);
+  void MaybePurge(int64_t now);
+
+  Store& store;
+  PveConfig config;
+  Appraiser appraiser;
+  std::string ca_pem;
+
+  std::mutex cache_mu;
+  struct CachedReference {
+    std::shared_ptr<const Reference> reference;
+    std::chrono::steady_clock::time_point fetched;
+  };
+  std::map<std::pair<std::string, std::string>, CachedReference> references;
+
+  std::atomic<int64_t> last_purge{0};
+  std::atomic<uint64_t> requests{0};
+  std::atomic<uint64_t> affirming{0}, warning{0}, contraindicated{0};
+  std::atomic<uint64_t> client_errors{0}, server_errors{0};
+
+  // Pushes whose record the store has not committed yet: the service
+  // outlives them (~Impl waits).
+  std::mutex pending_mu;
+  std::condition_variable pending_cv;
+  int pushes_pending = 0;  // guarded by pending_mu
+
+  const Router router{Routes()};
+
+  // Requests that may block; last, so that it finishes its work (and joins)
+  // before anything that work uses goes.
+  WorkerPool blocking{config.blocking_threads};
+
+  // Whether the calling thread answers `req` (HandleAsync): health and
+  // metrics; a device's push and nonce request, the hot path, when the store
+  // is local (its reads wait on no other process, its commits on no thread
+  // of ours). On a database server they are round trips: to the pool.
+  bool AnswersOnCaller(const HttpRequest& req) const {
+    const std::string_view t = req.target;
+    if (t == "/healthz" || t == "/metrics") return true;
+    return store.Local() && (t == "/v1/evidence" || t == "/v1/nonces");
+  }
+  void HandleNow(const HttpRequest& request, HttpResponder respond);
+
+  ~Impl() {
+    std::unique_lock<std::mutex> lock(pending_mu);
+    pending_cv.wait(lock, [this] { return pushes_pending == 0; });
+  }
+};
+
+}  // namespace henbtrust
