@@ -7,8 +7,8 @@
 #include "henbtrust/core/decimal.h"
 #include "henbtrust/core/file.h"
 #include "henbtrust/net/protocol.h"
+#include "henbtrust/net/pve_protocol.h"
 #include "henbtrust/release/manifest.h"
-#include "net/json_fields.h"
 
 namespace henbtrust {
 
@@ -43,13 +43,8 @@ std::pair<uint64_t, uint64_t> RangeOf(const HttpResponse& r) {
 // What a push came to: the result's status, or the HTTP status when the
 // PVE answered with no result.
 std::string AttestationStatusOf(const HttpResponse& r) {
-  // TEMPORARY until net/pve_protocol.h lands.
-  auto o = json_fields::ParseObject(r.body, "the result", size_t{8} << 20);
-  if (o.ok()) {
-    auto status = json_fields::Text(*o, "status", 64);
-    if (status.ok()) return *status;
-  }
-  return std::to_string(r.status);
+  auto result = DecodeAttestationResult(r.body);
+  return result.ok() ? result->status : std::to_string(r.status);
 }
 
 constexpr const char* kFinishedJobFile = "/finished-job";
