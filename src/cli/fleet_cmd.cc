@@ -23,11 +23,6 @@ namespace henbtrust::cli {
 
 namespace {
 
-int Fail(const Error& e) {
-  std::cerr << "error: " << e.ToString() << "\n";
-  return kExitUsage;
-}
-
 struct FleetArgs {
   std::string dir, server = "127.0.0.1:8443", pve, ca, oam_key, trust_root, bundle;
   std::string manufacturer_ca, manufacturer_key, ready_file, prefix = "henb";

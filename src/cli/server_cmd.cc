@@ -17,11 +17,6 @@ namespace henbtrust::cli {
 
 namespace {
 
-int Fail(const Error& e) {
-  std::cerr << "error: " << e.ToString() << "\n";
-  return kExitUsage;
-}
-
 std::string StoreOf(const std::string& dir, const std::string& store) {
   return store.empty() ? "sqlite:" + dir + "/henbtrust.db" : store;
 }
@@ -201,7 +196,7 @@ int RunImport(const std::string& dir, const std::string& store_location,
     auto imported = oam.ImportRelease(path, *root, "operator:cli");
     if (!imported.ok()) {
       std::cerr << "invalid: " << path << ": " << imported.error().ToString() << "\n";
-      return kExitInvalid;
+      return imported.error().exit_code();
     }
     std::cout << "imported " << *imported << " into the catalogue\n";
   }
@@ -319,7 +314,7 @@ int RunStatus(const std::string& dir, const std::string& store_location,
   auto entries = VerifyAuditChain(**store, anchor, audit_key ? &*audit_key : nullptr);
   if (!entries.ok()) {
     std::cout << "audit log: BROKEN: " << entries.error().message() << "\n";
-    return kExitInvalid;
+    return entries.error().exit_code();
   }
   std::cout << "audit log: " << *entries << " entries, hash chain verified";
   if (anchor != nullptr) {
@@ -408,10 +403,7 @@ void RegisterServerCommands(CLI::App& app, int* exit_code) {
   update->add_flag("--all", *all, "every enrolled device not on the target yet");
   update->add_option("devices", *devices, "device ids");
   OnRun(update, exit_code, [dir, store, release, version, devices, all] {
-    if (devices->empty() && !*all) {
-      std::cerr << "error: name devices or give --all\n";
-      return kExitUsage;
-    }
+    if (devices->empty() && !*all) return UsageError("name devices or give --all");
     return RunUpdate(*dir, *store, *release, *version, *devices, *all);
   });
 
