@@ -18,11 +18,6 @@ namespace henbtrust::cli {
 
 namespace {
 
-int Fail(const Error& e) {
-  std::cerr << "error: " << e.ToString() << "\n";
-  return kExitUsage;
-}
-
 struct AgentArgs {
   std::string dir, server = "127.0.0.1:8443", pve, ca, oam_key, trust_root, device_id, ek_cert;
   std::string tcti, swtpm_control;

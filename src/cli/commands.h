@@ -1,7 +1,7 @@
-// Private to the CLI: subcommand registration and shared exit-code rules.
+// Private to the CLI: subcommand registration and the one way a command fails.
 //
-// Exit codes: 0 success / valid; 1 the input was examined and is invalid;
-// 2 usage or I/O error (the input could not be examined).
+// Exit codes (kExitOk, kExitInvalid, kExitUsage in core/result.h): a failing
+// command exits with its error's exit code, error_codes.def's last column.
 #pragma once
 
 #include <CLI/CLI.hpp>
@@ -19,19 +19,19 @@
 
 namespace henbtrust::cli {
 
-inline constexpr int kExitOk = 0;
-inline constexpr int kExitInvalid = 1;
-inline constexpr int kExitUsage = 2;
-
 // A subcommand's action returns its exit code.
 using Action = std::function<int()>;
 // Registers `action` to run when `sub` is selected; its code lands in `*exit_code`.
 void OnRun(CLI::App* sub, int* exit_code, Action action);
 
-// Reads a file; on failure prints "error: ..." and returns nullopt.
-std::optional<Bytes> ReadInput(const std::string& path);
-// Writes a file atomically; on failure prints "error: ..." and returns false.
-bool WriteOutput(const std::string& path, ByteView data);
+// Prints "error: <code>: <detail>" on stderr; returns e.exit_code().
+int Fail(const Error& e);
+// Fail(Error(kInvalidArgument, message)): the command was used wrongly.
+int UsageError(std::string message);
+// The failure of what a verifying command verifies: when e.exit_code() is
+// kExitInvalid, one line "invalid: <code>: <detail>" on stdout and
+// kExitInvalid; otherwise (the input could not be examined) Fail(e).
+int Verdict(const Error& e);
 
 // A device's TrE: a TPM when `tcti` is given, else the soft TrE kept in DIR/tre.state.
 Result<std::unique_ptr<Tre>> PowerOnTre(const std::string& dir, const std::string& tcti,

@@ -29,12 +29,6 @@ struct DeviceArgs {
   std::string dir, hardware, bundle, trust, tcti, swtpm_control, reason;
 };
 
-int Fail(const Error& e) {
-  std::cerr << "error: " << e.ToString() << "\n";
-  return e.layer() == ErrorLayer::kRelease || e.layer() == ErrorLayer::kDevice ? kExitInvalid
-                                                                               : kExitUsage;
-}
-
 Result<std::unique_ptr<Tre>> PowerOn(const DeviceArgs& a) {
   return PowerOnTre(a.dir, a.tcti, a.swtpm_control);
 }

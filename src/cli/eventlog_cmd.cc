@@ -3,39 +3,28 @@
 #include <iostream>
 
 #include "cli/commands.h"
+#include "henbtrust/core/file.h"
 #include "henbtrust/eventlog/replay.h"
 
 namespace henbtrust::cli {
 
 namespace {
 
-std::optional<EventLog> LoadLog(const std::string& path, int* code) {
-  auto raw = ReadInput(path);
-  if (!raw) {
-    *code = kExitUsage;
-    return std::nullopt;
-  }
-  auto log = EventLog::Parse(*raw);
-  if (!log.ok()) {
-    std::cerr << "error: " << path << ": " << log.error().ToString() << "\n";
-    *code = kExitInvalid;
-    return std::nullopt;
-  }
+Result<EventLog> LoadLog(const std::string& path) {
+  HENB_ASSIGN_OR_RETURN(Bytes raw, ReadFile(path));
+  auto log = EventLog::Parse(raw);
+  if (!log.ok()) return log.error().WithContext(path);
   for (const auto& d : log->diagnostics()) {
     std::cerr << "warning: event " << d.event_index << ": " << d.message << "\n";
   }
-  return std::move(log).value();
+  return log;
 }
 
 int RunReplay(const std::string& path, bool json) {
-  int code = kExitOk;
-  auto log = LoadLog(path, &code);
-  if (!log) return code;
+  auto log = LoadLog(path);
+  if (!log.ok()) return Fail(log.error());
   auto values = Replay(*log);
-  if (!values.ok()) {
-    std::cerr << "error: " << values.error().ToString() << "\n";
-    return kExitInvalid;
-  }
+  if (!values.ok()) return Fail(values.error());
   if (json) {
     nlohmann::ordered_json banks = nlohmann::ordered_json::object();
     for (const auto& [alg, pcrs] : *values) {
@@ -58,9 +47,8 @@ int RunReplay(const std::string& path, bool json) {
 }
 
 int RunShow(const std::string& path) {
-  int code = kExitOk;
-  auto log = LoadLog(path, &code);
-  if (!log) return code;
+  auto log = LoadLog(path);
+  if (!log.ok()) return Fail(log.error());
   std::cout << "# "
             << (log->format() == EventLogFormat::kCryptoAgile ? "crypto-agile" : "legacy SHA-1")
             << " log, " << log->events().size() << " events, banks:";

@@ -14,11 +14,6 @@ namespace henbtrust::cli {
 
 namespace {
 
-int Fail(const Error& e) {
-  std::cerr << "error: " << e.ToString() << "\n";
-  return kExitUsage;
-}
-
 int RunFleetCommand(FleetOptions options, const std::string& ready_file) {
   const auto timeout = options.timeout;
   options.on_enrolled = [&ready_file](const FleetEnrolled& e) {

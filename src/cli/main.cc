@@ -12,22 +12,19 @@ void OnRun(CLI::App* sub, int* exit_code, Action action) {
   sub->callback([exit_code, action = std::move(action)] { *exit_code = action(); });
 }
 
-std::optional<Bytes> ReadInput(const std::string& path) {
-  auto data = ReadFile(path);
-  if (!data.ok()) {
-    std::cerr << "error: " << data.error().message() << "\n";
-    return std::nullopt;
-  }
-  return std::move(data).value();
+int Fail(const Error& e) {
+  std::cerr << "error: " << e.ToString() << "\n";
+  return e.exit_code();
 }
 
-bool WriteOutput(const std::string& path, ByteView data) {
-  auto st = WriteFileAtomic(path, data);
-  if (!st.ok()) {
-    std::cerr << "error: " << st.error().message() << "\n";
-    return false;
-  }
-  return true;
+int UsageError(std::string message) {
+  return Fail(Error(ErrorCode::kInvalidArgument, std::move(message)));
+}
+
+int Verdict(const Error& e) {
+  if (e.exit_code() != kExitInvalid) return Fail(e);
+  std::cout << "invalid: " << e.ToString() << "\n";
+  return kExitInvalid;
 }
 
 Result<TrustRoot> LoadTrustRoot(const std::string& path) {
@@ -108,6 +105,7 @@ Status WritePortFile(const std::string& path, uint16_t port) {
 }  // namespace henbtrust::cli
 
 int main(int argc, char** argv) {
+  using namespace henbtrust;
   using namespace henbtrust::cli;
   CLI::App app{
       "henbtrust: integrity-verified software updates and remote recovery for H(e)NB fleets.\n"

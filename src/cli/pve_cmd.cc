@@ -13,11 +13,6 @@ namespace henbtrust::cli {
 
 namespace {
 
-int Fail(const Error& e) {
-  std::cerr << "error: " << e.ToString() << "\n";
-  return kExitUsage;
-}
-
 struct ServeArgs {
   std::string dir;
   std::string store;
@@ -126,11 +121,7 @@ int RunImport(const std::string& dir, const std::string& store_location,
     policy.trust = &*root;
     policy.now = UnixSeconds();
     auto manifest = VerifyBundle(path, policy);
-    if (!manifest.ok()) {
-      std::cerr << "invalid: " << path << ": " << ErrorCodeName(manifest.error().code()) << ": "
-                << manifest.error().message() << "\n";
-      return kExitInvalid;
-    }
+    if (!manifest.ok()) return Verdict(manifest.error().WithContext(path));
     auto bytes = EncodeManifest(*manifest);
     if (!bytes.ok()) return Fail(bytes.error());
     // Importing a release again keeps its revocation.
@@ -211,10 +202,7 @@ void RegisterPveCommands(CLI::App& app, int* exit_code) {
   import->add_option("--trust-root", *trust, "the vendor trust root")->required();
   import->add_option("bundles", *bundles, "release bundles")->required();
   OnRun(import, exit_code, [dir, store, trust, bundles] {
-    if (dir->empty() && store->empty()) {
-      std::cerr << "error: give --dir or --store\n";
-      return kExitUsage;
-    }
+    if (dir->empty() && store->empty()) return UsageError("give --dir or --store");
     return RunImport(*dir, *store, *trust, *bundles);
   });
 }

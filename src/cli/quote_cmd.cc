@@ -1,6 +1,7 @@
 #include <iostream>
 
 #include "cli/commands.h"
+#include "henbtrust/core/file.h"
 #include "henbtrust/tpm/quote_verifier.h"
 
 namespace henbtrust::cli {
@@ -11,49 +12,40 @@ struct VerifyArgs {
   std::string ak_pub, nonce_hex, message, signature, pcr_values, eventlog, pcrs;
 };
 
-int Invalid(const Error& e) {
-  std::cout << "invalid: " << ErrorCodeName(e.code()) << ": " << e.message() << "\n";
-  return kExitInvalid;
-}
-
 int RunVerify(const VerifyArgs& a) {
   auto nonce = HexDecode(a.nonce_hex);
-  if (!nonce.ok()) {
-    std::cerr << "error: --nonce: " << nonce.error().message() << "\n";
-    return kExitUsage;
-  }
+  if (!nonce.ok()) return UsageError("--nonce: " + nonce.error().message());
   QuoteExpectations expect;
   expect.nonce = std::move(nonce).value();
   if (!a.pcrs.empty()) {
     auto sel = ParsePcrSelectionSpec(a.pcrs);
-    if (!sel.ok()) {
-      std::cerr << "error: --pcrs: " << sel.error().message() << "\n";
-      return kExitUsage;
-    }
+    if (!sel.ok()) return UsageError("--pcrs: " + sel.error().message());
     expect.pcr_selection = std::move(sel).value();
   }
-  auto ak = ReadInput(a.ak_pub);
-  auto msg = ReadInput(a.message);
-  auto sig = ReadInput(a.signature);
-  if (!ak || !msg || !sig) return kExitUsage;
+  auto ak = ReadFile(a.ak_pub);
+  if (!ak.ok()) return Fail(ak.error());
+  auto msg = ReadFile(a.message);
+  if (!msg.ok()) return Fail(msg.error());
+  auto sig = ReadFile(a.signature);
+  if (!sig.ok()) return Fail(sig.error());
   if (!a.pcr_values.empty()) {
-    auto values = ReadInput(a.pcr_values);
-    if (!values) return kExitUsage;
-    expect.pcr_values = std::move(*values);
+    auto values = ReadFile(a.pcr_values);
+    if (!values.ok()) return Fail(values.error());
+    expect.pcr_values = std::move(values).value();
   }
   std::optional<EventLog> log;
   if (!a.eventlog.empty()) {
-    auto raw = ReadInput(a.eventlog);
-    if (!raw) return kExitUsage;
+    auto raw = ReadFile(a.eventlog);
+    if (!raw.ok()) return Fail(raw.error());
     auto parsed = EventLog::Parse(*raw);
-    if (!parsed.ok()) return Invalid(parsed.error());
+    if (!parsed.ok()) return Verdict(parsed.error());
     log = std::move(parsed).value();
     expect.event_log = &*log;
   }
   auto verifier = QuoteVerifier::FromAnyEncoding(*ak);
-  if (!verifier.ok()) return Invalid(verifier.error().WithContext("attestation key"));
+  if (!verifier.ok()) return Verdict(verifier.error().WithContext("attestation key"));
   auto result = verifier->Verify(*msg, *sig, expect);
-  if (!result.ok()) return Invalid(result.error());
+  if (!result.ok()) return Verdict(result.error());
   std::cout << "valid\n";
   return kExitOk;
 }

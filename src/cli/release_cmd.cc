@@ -18,11 +18,6 @@ namespace {
 
 namespace fs = std::filesystem;
 
-int Fail(const Error& e) {
-  std::cerr << "error: " << e.ToString() << "\n";
-  return kExitUsage;
-}
-
 // "2027-01-31T00:00:00Z" or a Unix time in seconds.
 Result<int64_t> ParseTime(const nlohmann::json& v) {
   if (v.is_number_integer()) return v.get<int64_t>();
@@ -225,23 +220,14 @@ int RunVerify(const VerifyArgs& a) {
   policy.floor = a.floor;
   policy.now = UnixSeconds();
   auto m = VerifyBundle(a.bundle, policy);
-  if (!m.ok()) {
-    const auto layer = m.error().layer();
-    if (layer != ErrorLayer::kRelease) return Fail(m.error());  // could not read the bundle
-    std::cout << "invalid: " << ErrorCodeName(m.error().code()) << ": " << m.error().message()
-              << "\n";
-    return kExitInvalid;
-  }
+  if (!m.ok()) return Verdict(m.error());
   std::cout << "valid\n";
   return kExitOk;
 }
 
 int RunInspect(const std::string& path, bool json) {
   auto h = ReadBundleHeader(path);
-  if (!h.ok()) {
-    std::cerr << "error: " << h.error().ToString() << "\n";
-    return h.error().layer() == ErrorLayer::kRelease ? kExitInvalid : kExitUsage;
-  }
+  if (!h.ok()) return Fail(h.error());
   const ReleaseManifest& m = h->manifest;
   const PcrSelection sel = PlanSelection(m);
   nlohmann::ordered_json j;
@@ -296,8 +282,7 @@ void RegisterReleaseCommands(CLI::App& app, int* exit_code) {
   gen->add_option("--type", *key_type, "ecc-p256 or rsa")->capture_default_str();
   OnRun(gen, exit_code, [key_prefix, key_type] {
     if (*key_type != "ecc-p256" && *key_type != "rsa") {
-      std::cerr << "error: --type must be ecc-p256 or rsa\n";
-      return kExitUsage;
+      return UsageError("--type must be ecc-p256 or rsa");
     }
     auto st = GenerateKey(*key_prefix, *key_type == "rsa" ? KeyType::kRsa : KeyType::kEcP256);
     if (!st.ok()) return Fail(st.error());
@@ -398,7 +383,7 @@ void RegisterReleaseCommands(CLI::App& app, int* exit_code) {
     auto file = BuildRoot(r->keys, r->threshold, 1, r->signers);
     if (!file.ok()) return Fail(file.error());
     if (auto check = TrustRoot::ParseSelfSigned(*file); !check.ok()) return Fail(check.error());
-    if (!WriteOutput(r->out, *file)) return kExitUsage;
+    if (auto st = WriteFileAtomic(r->out, *file); !st.ok()) return Fail(st.error());
     std::cout << "wrote " << r->out << " (version 1)\n";
     return kExitOk;
   });
@@ -417,7 +402,7 @@ void RegisterReleaseCommands(CLI::App& app, int* exit_code) {
     auto file = BuildRoot(r->keys, r->threshold, current->version() + 1, r->signers);
     if (!file.ok()) return Fail(file.error());
     if (auto check = current->VerifyRotation(*file); !check.ok()) return Fail(check.error());
-    if (!WriteOutput(r->out, *file)) return kExitUsage;
+    if (auto st = WriteFileAtomic(r->out, *file); !st.ok()) return Fail(st.error());
     std::cout << "wrote " << r->out << " (version " << current->version() + 1 << ")\n";
     return kExitOk;
   });
@@ -428,14 +413,10 @@ void RegisterReleaseCommands(CLI::App& app, int* exit_code) {
   OnRun(rverify, exit_code, [r] {
     auto current = LoadTrustRoot(r->current);
     if (!current.ok()) return Fail(current.error());
-    auto raw = ReadInput(r->next);
-    if (!raw) return kExitUsage;
+    auto raw = ReadFile(r->next);
+    if (!raw.ok()) return Fail(raw.error());
     auto next = current->VerifyRotation(*raw);
-    if (!next.ok()) {
-      std::cout << "invalid: " << ErrorCodeName(next.error().code()) << ": "
-                << next.error().message() << "\n";
-      return kExitInvalid;
-    }
+    if (!next.ok()) return Verdict(next.error());
     std::cout << "valid\n";
     return kExitOk;
   });

@@ -11,11 +11,6 @@ namespace henbtrust::cli {
 
 namespace {
 
-int Fail(const Error& e) {
-  std::cerr << "error: " << e.ToString() << "\n";
-  return kExitUsage;
-}
-
 // Operator commands work on the store directly; the PVE is not needed for them.
 PveLink NoPve() {
   return [](const std::string&, const std::string&, const std::string&) -> Result<HttpResponse> {
@@ -107,7 +102,7 @@ int RunImport(const std::string& dir, const std::string& store_location,
     auto imported = oam.ImportRelease(path, *root, "operator:cli");
     if (!imported.ok()) {
       std::cerr << "invalid: " << path << ": " << imported.error().ToString() << "\n";
-      return kExitInvalid;
+      return imported.error().exit_code();
     }
     std::cout << "imported " << *imported << " into the catalogue\n";
   }
@@ -227,7 +222,7 @@ int RunStatus(const std::string& dir, const std::string& store_location,
   auto entries = VerifyAuditChain(**store, anchor, audit_key ? &*audit_key : nullptr);
   if (!entries.ok()) {
     std::cout << "audit log: BROKEN: " << entries.error().message() << "\n";
-    return kExitInvalid;
+    return entries.error().exit_code();
   }
   std::cout << "audit log: " << *entries << " entries, hash chain verified";
   if (anchor != nullptr) {
@@ -316,10 +311,7 @@ void RegisterServerCommands(CLI::App& app, int* exit_code) {
   update->add_flag("--all", *all, "every enrolled device not on the target yet");
   update->add_option("devices", *devices, "device ids");
   OnRun(update, exit_code, [dir, store, release, version, devices, all] {
-    if (devices->empty() && !*all) {
-      std::cerr << "error: name devices or give --all\n";
-      return kExitUsage;
-    }
+    if (devices->empty() && !*all) return UsageError("name devices or give --all");
     return RunUpdate(*dir, *store, *release, *version, *devices, *all);
   });
 

@@ -49,11 +49,6 @@ Result<Measurement> ParseMeasure(const std::string& spec) {
   return m;
 }
 
-int Fail(const Error& e) {
-  std::cerr << "error: " << e.ToString() << "\n";
-  return e.code() == ErrorCode::kInvalidArgument ? kExitUsage : kExitInvalid;
-}
-
 int RunAttest(const AttestArgs& a) {
   std::vector<Measurement> plan;
   for (const auto& spec : a.measure) {
@@ -65,14 +60,16 @@ int RunAttest(const AttestArgs& a) {
   if (a.backend == "soft") {
     Result<SoftTre> soft = Error(ErrorCode::kInternal, "");
     if (!a.state.empty() && std::filesystem::exists(a.state)) {
-      auto raw = ReadInput(a.state);
-      if (!raw) return kExitUsage;
+      auto raw = ReadFile(a.state);
+      if (!raw.ok()) return Fail(raw.error());
       soft = SoftTre::Load(*raw);
     } else {
       soft = SoftTre::Create();
     }
     if (!soft.ok()) return Fail(soft.error());
-    if (!a.state.empty() && !WriteOutput(a.state, soft->SaveState())) return kExitUsage;
+    if (!a.state.empty()) {
+      if (auto st = WriteFileAtomic(a.state, soft->SaveState()); !st.ok()) return Fail(st.error());
+    }
     tre = std::make_unique<SoftTre>(std::move(soft).value());
   } else if (a.backend == "tpm") {
     TpmTreOptions opts;
@@ -85,8 +82,7 @@ int RunAttest(const AttestArgs& a) {
       if (auto st = tre->Reboot(); !st.ok()) return Fail(st.error());
     }
   } else {
-    std::cerr << "error: --backend must be soft or tpm\n";
-    return kExitUsage;
+    return UsageError("--backend must be soft or tpm");
   }
 
   std::vector<uint32_t> measured;
@@ -100,7 +96,7 @@ int RunAttest(const AttestArgs& a) {
   std::vector<PcrSelection> selection;
   if (!a.pcrs.empty()) {
     auto sel = ParsePcrSelectionSpec(a.pcrs);
-    if (!sel.ok()) return Fail(sel.error());
+    if (!sel.ok()) return UsageError("--pcrs: " + sel.error().message());
     selection = std::move(sel).value();
   } else {
     PcrSelection s{HashAlg::kSha256, {}};
@@ -117,7 +113,7 @@ int RunAttest(const AttestArgs& a) {
     nonce = std::move(r).value();
   } else {
     auto r = HexDecode(a.nonce_hex);
-    if (!r.ok()) return Fail(Error(ErrorCode::kInvalidArgument, "--nonce: " + r.error().message()));
+    if (!r.ok()) return UsageError("--nonce: " + r.error().message());
     nonce = std::move(r).value();
   }
   auto quote = tre->MakeQuote(nonce, selection);
@@ -135,14 +131,16 @@ int RunAttest(const AttestArgs& a) {
   std::filesystem::create_directories(a.out, ec);
   const std::filesystem::path dir(a.out);
   const std::string ak_pem = ak->key.ToPem();
-  if (!WriteOutput(dir / "ak.pub", tre->AkPublic()) ||
-      !WriteOutput(dir / "ak.pem", AsBytes(ak_pem)) ||
-      !WriteOutput(dir / "ek.pub", tre->EkPublic()) ||
-      !WriteOutput(dir / "quote.msg", quote->attest) ||
-      !WriteOutput(dir / "quote.sig", quote->signature) || !WriteOutput(dir / "nonce.bin", nonce) ||
-      !WriteOutput(dir / "pcrs.bin", pcr_values) ||
-      !WriteOutput(dir / "eventlog.bin", tre->event_log().Serialize())) {
-    return kExitUsage;
+  const Bytes ak_pub = tre->AkPublic();
+  const Bytes ek_pub = tre->EkPublic();
+  const Bytes event_log = tre->event_log().Serialize();
+  const std::pair<const char*, ByteView> evidence[] = {
+      {"ak.pub", ak_pub},           {"ak.pem", AsBytes(ak_pem)},     {"ek.pub", ek_pub},
+      {"quote.msg", quote->attest}, {"quote.sig", quote->signature}, {"nonce.bin", nonce},
+      {"pcrs.bin", pcr_values},     {"eventlog.bin", event_log},
+  };
+  for (const auto& [name, bytes] : evidence) {
+    if (auto st = WriteFileAtomic(dir / name, bytes); !st.ok()) return Fail(st.error());
   }
   QuoteExpectations expect{nonce, selection, pcr_values, &tre->event_log()};
   auto verified = QuoteVerifier(ak->key).Verify(quote->attest, quote->signature, expect);

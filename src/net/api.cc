@@ -6,58 +6,7 @@
 
 namespace henbtrust {
 
-int HttpStatusFor(ErrorCode code) {
-  switch (code) {
-    case ErrorCode::kNetUnauthenticated:
-      return 401;
-    case ErrorCode::kNetForbidden:
-    case ErrorCode::kPolicyEnrollment:
-      return 403;
-    case ErrorCode::kNetNotFound:
-    case ErrorCode::kNotFound:
-    case ErrorCode::kPolicyUnknownDevice:
-    case ErrorCode::kPolicyUnknownRelease:
-      return 404;
-    case ErrorCode::kPolicyNonce:
-    case ErrorCode::kPolicyDeviceConflict:
-    case ErrorCode::kPolicyJobConflict:
-    case ErrorCode::kPolicyState:
-    case ErrorCode::kPolicy:
-      return 409;
-    case ErrorCode::kNetTooLarge:
-      return 413;
-    case ErrorCode::kNetContentType:
-      return 415;
-    case ErrorCode::kNetBusy:
-      return 429;
-    case ErrorCode::kNet:
-    case ErrorCode::kNetTls:
-    case ErrorCode::kNetTimeout:
-    case ErrorCode::kNetStatus:
-      return 502;
-    case ErrorCode::kStore:
-      return 503;
-    case ErrorCode::kInternal:
-    case ErrorCode::kIo:
-    case ErrorCode::kCryptoFailure:
-      return 500;
-    default:
-      break;
-  }
-  switch (LayerOf(code)) {
-    case ErrorLayer::kQuote:
-    case ErrorLayer::kEventLog:
-    case ErrorLayer::kTpm:
-      return 422;  // evidence that does not verify
-    case ErrorLayer::kCore:
-    case ErrorLayer::kCrypto:
-    case ErrorLayer::kNet:
-    case ErrorLayer::kRelease:
-      return 400;
-    default:
-      return 500;
-  }
-}
+int HttpStatusFor(ErrorCode code) { return InfoOf(code).http_status; }
 
 HttpResponse ErrorResponse(const Error& error) {
   return api::JsonResponse(

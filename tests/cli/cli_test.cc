@@ -118,5 +118,46 @@ TEST_F(Cli, SoftTreEvidencePassesTpm2Checkquote) {
   EXPECT_EQ(ours.out, "valid\n") << ours.err;
 }
 
+// README "Exit codes": 2 when the input could not be read or written or the
+// command was used wrongly, 1 when what was read is invalid.
+TEST_F(Cli, TreAttestExitsAsTheReadmeSays) {
+  testing::TempDir dir;
+  ASSERT_TRUE(WriteFileAtomic(dir.File("kernel"), AsBytes("kernel image")).ok());
+  const std::string attest = cli_ + " tre attest --backend soft --nonce 00112233 ";
+  auto r = testing::Run(attest + "--measure kernel:1.0:" + dir.File("absent") + "@2 --out " +
+                        dir.File("ev"));
+  EXPECT_EQ(r.exit_code, 2) << r.err;
+  EXPECT_EQ(r.err.rfind("error: core.not-found: ", 0), 0u) << r.err;
+  // The evidence cannot be written below a regular file.
+  r = testing::Run(attest + "--measure kernel:1.0:" + dir.File("kernel") + "@2 --out " +
+                   dir.File("kernel") + "/ev");
+  EXPECT_EQ(r.exit_code, 2) << r.err;
+  EXPECT_EQ(r.err.rfind("error: core.io: ", 0), 0u) << r.err;
+  r = testing::Run(attest + "--measure kernel-without-pcr --out " + dir.File("ev"));
+  EXPECT_EQ(r.exit_code, 2) << r.err;
+  EXPECT_EQ(r.err.rfind("error: core.invalid-argument: ", 0), 0u) << r.err;
+  EXPECT_EQ(testing::Run(attest + "--backend hsm --out " + dir.File("ev")).exit_code, 2);
+  // A soft TrE state that is not one: the input is invalid.
+  ASSERT_TRUE(WriteFileAtomic(dir.File("bad.state"), AsBytes("not a state")).ok());
+  r = testing::Run(attest + "--state " + dir.File("bad.state") + " --out " + dir.File("ev"));
+  EXPECT_EQ(r.exit_code, 1) << r.err;
+  EXPECT_EQ(r.err.rfind("error: core.malformed: ", 0), 0u) << r.err;
+  EXPECT_FALSE(std::filesystem::exists(dir.File("ev")));
+  r = testing::Run(attest + "--measure kernel:1.0:" + dir.File("kernel") + "@2 --out " +
+                   dir.File("ev"));
+  EXPECT_EQ(r.exit_code, 0) << r.err;
+}
+
+TEST_F(Cli, QuoteVerifyExitsTwoOnUsageAndIoErrors) {
+  auto r = Verify(vec_ + "ak.pub.pem", vec_ + "quote.msg", "--pcrs sha256:zero");
+  EXPECT_EQ(r.exit_code, 2);
+  EXPECT_EQ(r.err.rfind("error: core.invalid-argument: --pcrs: ", 0), 0u) << r.err;
+  EXPECT_EQ(r.out, "");
+  r = Verify(vec_ + "ak.pub.pem", vec_ + "quote.msg", "--eventlog " + vec_);  // a directory
+  EXPECT_EQ(r.exit_code, 2);
+  EXPECT_EQ(r.err.rfind("error: core.io: ", 0), 0u) << r.err;
+  EXPECT_EQ(r.out, "");
+}
+
 }  // namespace
 }  // namespace henbtrust

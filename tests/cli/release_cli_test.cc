@@ -101,7 +101,8 @@ TEST_F(ReleaseCli, TheTrustRootRotatesOnlyWithTheOldThreshold) {
   auto bad = testing::Run(cli_ + " release root rotate --current " + ex_ + "/trust-root --key " +
                           k + "vendor-4.pub --threshold 1 --sign " + k + "vendor-4.key --out " +
                           dir_.File("root.bad"));
-  EXPECT_EQ(bad.exit_code, 2);
+  EXPECT_EQ(bad.exit_code, 1) << bad.err;  // the rotation asked for is invalid
+  EXPECT_EQ(bad.err.rfind("error: release.", 0), 0u) << bad.err;
   EXPECT_FALSE(ReadFile(dir_.File("root.bad")).ok());
 }
 
@@ -234,6 +235,34 @@ TEST_F(ReleaseCli, DeviceCommandsRunStepsSixAndSeven) {
   EXPECT_EQ(testing::Run(cli_ + " device commit --dir " + dev).exit_code, 1);
   EXPECT_EQ(testing::Run(cli_ + " device status --dir " + dir_.File("nothing")).exit_code, 2);
   EXPECT_FALSE(std::filesystem::exists(dir_.File("nothing")));  // a wrong directory is left alone
+}
+
+// README "Exit codes": a bundle that cannot be read exits 2, one that was
+// read and is invalid exits 1.
+TEST_F(ReleaseCli, InspectAndKeysExitAsTheReadmeSays) {
+  auto r = testing::Run(cli_ + " release inspect " + ex_);  // a directory
+  EXPECT_EQ(r.exit_code, 2);
+  EXPECT_EQ(r.err.rfind("error: core.io: ", 0), 0u) << r.err;
+  EXPECT_EQ(testing::Run(cli_ + " release inspect " + dir_.File("absent")).exit_code, 2);
+  Bytes b = *ReadFile(ex_ + "/release.bundle");
+  b.resize(40);
+  ASSERT_TRUE(WriteFileAtomic(dir_.File("short.bundle"), b).ok());
+  r = testing::Run(cli_ + " release inspect " + dir_.File("short.bundle"));
+  EXPECT_EQ(r.exit_code, 1) << r.err;
+  EXPECT_EQ(r.err.rfind("error: release.", 0), 0u) << r.err;
+  r = testing::Run(cli_ + " keys generate --type dsa --out " + dir_.File("k"));
+  EXPECT_EQ(r.exit_code, 2);
+  EXPECT_EQ(r.err, "error: core.invalid-argument: --type must be ecc-p256 or rsa\n");
+  // The root to verify could not be read: 2; it was read and is no successor: 1.
+  r = testing::Run(cli_ + " release root verify --current " + ex_ + "/trust-root " +
+                   dir_.File("absent"));
+  EXPECT_EQ(r.exit_code, 2);
+  EXPECT_EQ(r.out, "");
+  ASSERT_TRUE(WriteFileAtomic(dir_.File("not-a-root"), AsBytes("{}")).ok());
+  r = testing::Run(cli_ + " release root verify --current " + ex_ + "/trust-root " +
+                   dir_.File("not-a-root"));
+  EXPECT_EQ(r.exit_code, 1);
+  EXPECT_EQ(r.out.rfind("invalid: release.", 0), 0u) << r.out;
 }
 
 }  // namespace

@@ -7,6 +7,8 @@
 #pragma once
 
 #include <cstdint>
+#include <optional>
+#include <span>
 #include <string>
 #include <string_view>
 #include <utility>
@@ -27,93 +29,41 @@ enum class ErrorLayer : uint8_t {
   kPolicy
 };
 
-// Codes are grouped by layer; ErrorCodeName() gives the stable textual form
+// Process exit codes of the henbtrust CLI (README "Exit codes"): 0 valid or
+// done; 1 the input was examined and is invalid, or was refused; 2 usage
+// error, or the input could not be examined (I/O, TPM, store, network).
+inline constexpr int kExitOk = 0;
+inline constexpr int kExitInvalid = 1;
+inline constexpr int kExitUsage = 2;
+
+// Every code, its value, name, layer, HTTP status and exit code are one row
+// of error_codes.def; ErrorCodeName() gives the stable textual form
 // ("quote.nonce-mismatch") used on the command line and in APIs.
 enum class ErrorCode : uint16_t {
-  // core
-  kInvalidArgument = 1,
-  kIo,
-  kNotFound,
-  kTruncated,  // input ended before a structure did
-  kTooLarge,   // a length or count exceeds its bound
-  kMalformed,  // input is well-sized but not well-formed
-  kInternal,
-  // crypto
-  kCryptoFailure = 100,  // the library failed (out of memory, ...)
-  kCryptoBadKey,
-  kCryptoBadSignature,
-  kCryptoUnsupported,
-  kCryptoCertificate,  // certificate parse or chain verification failed
-  // tpm
-  kTpmParse = 200,  // a TPM 2.0 structure does not unmarshal
-  kTpmUnsupported,
-  kTpmDevice,  // the TPM (or its transport) returned an error
-  kTpmTrailingBytes,
-  // quote verification
-  kQuoteMagic = 300,
-  kQuoteType,
-  kQuoteNonce,
-  kQuoteSignatureScheme,
-  kQuoteSignature,
-  kQuotePcrSelection,
-  kQuotePcrValues,
-  kQuotePcrDigest,
-  kQuoteEventLog,
-  kQuoteKeyMismatch,
-  // event log
-  kEventLogParse = 400,
-  kEventLogComponent,
-  // release bundles, manifests, trust roots
-  kReleaseMalformed = 500,  // a structure is not in its one canonical form
-  kReleaseTruncated,
-  kReleaseTooLarge,  // a length or count past its bound
-  kReleaseTrailing,  // bytes after the last structure
-  kReleaseUnsigned,
-  kReleaseUnknownKey,
-  kReleaseBadSignature,
-  kReleaseThreshold,
-  kReleaseExpired,
-  kReleaseHardware,
-  kReleaseRollback,
-  kReleaseDigest,  // a component's bytes do not match its RIM
-  kReleaseComponentMissing,
-  kReleaseComponentExtra,
-  kReleaseRoot,  // a trust root or its rotation is not acceptable
-  // device (agent side of an update)
-  kDeviceState = 550,  // device directory missing or inconsistent
-  kDeviceBoot,         // a slot does not boot
-  kDeviceTimMismatch,  // step 7: measured TIM differs from the expected TIM
-  kDeviceNoUpdate,     // no update in the state the request needs
-  kDeviceCrashForTest,
-  // store
-  kStore = 600,
-  kStoreAuditBroken,  // the audit log's hash chain does not verify
-  // net (HTTP and TLS, both directions)
-  kNet = 700,           // connection failed or was lost
-  kNetTls,              // TLS handshake or certificate verification failed
-  kNetTimeout,          // the peer did not answer in time
-  kNetBadRequest,       // a request is not well-formed (JSON, fields, encodings)
-  kNetTooLarge,         // a request or response exceeds its size limit
-  kNetContentType,      // wrong Content-Type
-  kNetUnauthenticated,  // no valid client certificate
-  kNetForbidden,        // authenticated, but not allowed this operation
-  kNetNotFound,         // no such endpoint
-  kNetStatus,           // the peer answered with an unexpected HTTP status
-  kNetBusy,  // too many at once (this client's downloads, pending enrollments): try later
-  // policy (PVE decisions)
-  kPolicy = 800,
-  kPolicyUnknownDevice,
-  kPolicyUnknownRelease,
-  kPolicyNonce,           // nonce unknown, already used, expired or for another device
-  kPolicyEnrollment,      // EK certificate, EK/AK binding or credential activation refused
-  kPolicyDeviceConflict,  // the device id is enrolled with another EK
-  kPolicyJobConflict,     // the device already has an open update job
-  kPolicyState,           // not allowed in the job's present state
-  kPolicyOrder,           // a deployment order that does not verify or does not apply
+#define HENB_ERROR_CODE(id, value, layer, name, http_status, exit_code) id = value,
+#include "henbtrust/core/error_codes.def"
+#undef HENB_ERROR_CODE
 };
 
-std::string_view ErrorCodeName(ErrorCode code);
-ErrorLayer LayerOf(ErrorCode code);
+// One row of error_codes.def.
+struct ErrorCodeInfo {
+  ErrorCode code = ErrorCode::kInternal;
+  std::string_view name = {};
+  ErrorLayer layer = ErrorLayer::kCore;
+  int http_status = 500;       // what an API answers with (400..599)
+  int exit_code = kExitUsage;  // what the CLI exits with (kExitInvalid or kExitUsage)
+};
+
+// Every code, in the order of error_codes.def.
+std::span<const ErrorCodeInfo> AllErrorCodes();
+// The row of `code`; a value that is no enumerator gets the row of
+// "core.unknown" (layer core, HTTP 500, kExitUsage).
+const ErrorCodeInfo& InfoOf(ErrorCode code);
+// The code named `name` ("quote.nonce-mismatch"), or nullopt.
+std::optional<ErrorCode> ErrorCodeFromName(std::string_view name);
+
+inline std::string_view ErrorCodeName(ErrorCode code) { return InfoOf(code).name; }
+inline ErrorLayer LayerOf(ErrorCode code) { return InfoOf(code).layer; }
 std::string_view LayerName(ErrorLayer layer);
 
 class Error {
@@ -123,6 +73,8 @@ class Error {
   ErrorCode code() const { return code_; }
   const std::string& message() const { return message_; }
   ErrorLayer layer() const { return LayerOf(code_); }
+  // The exit code of the CLI command that fails with this error.
+  int exit_code() const { return InfoOf(code_).exit_code; }
   // "<code-name>: <message>"
   std::string ToString() const;
 

@@ -14,8 +14,8 @@
 
 namespace henbtrust {
 
-// The HTTP status for an error code (400, 401, 403, 404, 409, 413, 415, 422,
-// 502, 503 or 500) and the JSON error body
+// The HTTP status for an error code (its row in core/error_codes.def) and the
+// JSON error body
 // {"error": {"code": "<layer.name>", "message": "..."}}.
 int HttpStatusFor(ErrorCode code);
 HttpResponse ErrorResponse(const Error& error);
