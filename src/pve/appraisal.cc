@@ -1,6 +1,8 @@
 #include "henbtrust/pve/appraisal.h"
 
 #include <algorithm>
+#include <mutex>
+#include <unordered_map>
 
 #include "henbtrust/core/json_text.h"
 #include "henbtrust/crypto/digest.h"
@@ -49,35 +51,79 @@ std::string_view ArStatusName(ArStatus status) {
   return "contraindicated";
 }
 
-Result<std::shared_ptr<const QuoteVerifier>> Appraiser::VerifierFor(const DeviceRecord& device) {
+// What appraisals computed before, for the next ones. Thread-safe.
+struct Appraiser::Caches {
+  // What a log replayed to, by the SHA-256 of its bytes and the selection:
+  // a device sends the same log with every quote until it reboots, and a
+  // replay is a deterministic function of those, so a log that replayed to
+  // a quote's pcrDigest before need not be parsed and replayed again.
+  struct Replayed {
+    HashAlg alg;
+    Bytes pcr_digest;
+  };
+
+  Result<std::shared_ptr<const QuoteVerifier>> VerifierFor(const DeviceRecord& device);
+  // `plan` is PlanSelection(reference), which the caller already has.
+  Bytes ExpectedComposite(const std::string& hardware_model, const PcrSelection& plan,
+                          const ReleaseManifest& reference);
+  std::optional<Replayed> FindReplay(const std::string& key);
+  void RememberReplay(const std::string& key, Replayed replayed);
+
+  std::mutex mu;
+  std::map<Bytes, std::shared_ptr<const QuoteVerifier>> verifiers;  // by AK TPM2B_PUBLIC; mu
+  std::map<std::string, Bytes> composites;  // by model / release / version / selection; mu
+  std::unordered_map<std::string, Replayed> replays;  // guarded by mu
+};
+
+Result<std::shared_ptr<const QuoteVerifier>> Appraiser::Caches::VerifierFor(
+    const DeviceRecord& device) {
   {
-    std::lock_guard<std::mutex> lock(mu_);
-    auto it = verifiers_.find(device.ak_public);
-    if (it != verifiers_.end()) return it->second;
+    std::lock_guard<std::mutex> lock(mu);
+    auto it = verifiers.find(device.ak_public);
+    if (it != verifiers.end()) return it->second;
   }
   auto v = QuoteVerifier::FromTpmPublic(device.ak_public);
   if (!v.ok()) return v.error().WithContext("enrolled AK of " + device.device_id);
   auto shared = std::make_shared<const QuoteVerifier>(std::move(v).value());
-  std::lock_guard<std::mutex> lock(mu_);
-  if (verifiers_.size() >= kMaxCachedVerifiers) verifiers_.clear();
-  verifiers_.emplace(device.ak_public, shared);
+  std::lock_guard<std::mutex> lock(mu);
+  if (verifiers.size() >= kMaxCachedVerifiers) verifiers.clear();
+  verifiers.emplace(device.ak_public, shared);
   return shared;
 }
 
-Bytes Appraiser::ExpectedComposite(const std::string& hardware_model, const PcrSelection& plan,
-                                   const ReleaseManifest& reference) {
+Bytes Appraiser::Caches::ExpectedComposite(const std::string& hardware_model,
+                                           const PcrSelection& plan,
+                                           const ReleaseManifest& reference) {
   const std::string key = hardware_model + "/" + reference.release_id + "/" + reference.version +
                           "/" + FormatPcrSelection({plan});
   {
-    std::lock_guard<std::mutex> lock(mu_);
-    auto it = composites_.find(key);
-    if (it != composites_.end()) return it->second;
+    std::lock_guard<std::mutex> lock(mu);
+    auto it = composites.find(key);
+    if (it != composites.end()) return it->second;
   }
   Bytes tim = ExpectedTim(reference);
-  std::lock_guard<std::mutex> lock(mu_);
-  composites_.emplace(key, tim);
+  std::lock_guard<std::mutex> lock(mu);
+  composites.emplace(key, tim);
   return tim;
 }
+
+std::optional<Appraiser::Caches::Replayed> Appraiser::Caches::FindReplay(const std::string& key) {
+  std::lock_guard<std::mutex> lock(mu);
+  auto it = replays.find(key);
+  if (it == replays.end()) return std::nullopt;
+  return it->second;
+}
+
+void Appraiser::Caches::RememberReplay(const std::string& key, Replayed replayed) {
+  std::lock_guard<std::mutex> lock(mu);
+  if (replays.size() >= kMaxCachedReplays) replays.clear();
+  replays[key] = std::move(replayed);
+}
+
+Appraiser::Appraiser(std::string policy_id)
+    : policy_id_(std::move(policy_id)), caches_(std::make_unique<Caches>()) {}
+
+Appraiser::~Appraiser() = default;
 
 Result<AppraisalResult> Appraiser::Appraise(const DeviceRecord& device,
                                             const ReleaseManifest& reference, bool revoked,
@@ -91,7 +137,7 @@ Result<AppraisalResult> Appraiser::Appraise(const DeviceRecord& device,
   r.status = ArStatus::kAffirming;
   for (const auto& c : reference.components) r.submodules[Submodule(c.pcr)] = ArStatus::kAffirming;
 
-  HENB_ASSIGN_OR_RETURN(auto verifier, VerifierFor(device));
+  HENB_ASSIGN_OR_RETURN(auto verifier, caches_->VerifierFor(device));
   const PcrSelection plan = PlanSelection(reference);
   QuoteExpectations expect;
   expect.nonce = r.nonce;
@@ -113,12 +159,7 @@ Result<AppraisalResult> Appraiser::Appraise(const DeviceRecord& device,
     replay_key = FormatPcrSelection({plan});
     const Bytes log_digest = Sha256(evidence.event_log);
     replay_key.append(log_digest.begin(), log_digest.end());
-    std::optional<Replayed> replayed;
-    {
-      std::lock_guard<std::mutex> lock(mu_);
-      auto it = replays_.find(replay_key);
-      if (it != replays_.end()) replayed = it->second;
-    }
+    const std::optional<Caches::Replayed> replayed = caches_->FindReplay(replay_key);
     if (replayed) {
       auto q = verifier->Verify(evidence.attest, evidence.signature, expect);
       if (!q.ok() ||
@@ -136,11 +177,8 @@ Result<AppraisalResult> Appraiser::Appraise(const DeviceRecord& device,
       expect.event_log = &*log;
     }
     quote = verifier->Verify(evidence.attest, evidence.signature, expect);
-    if (quote->ok() && log) {
-      std::lock_guard<std::mutex> lock(mu_);
-      if (replays_.size() >= kMaxCachedReplays) replays_.clear();
-      replays_[replay_key] = {(*quote)->digest_alg, (*quote)->info.pcr_digest};
-    }
+    if (quote->ok() && log)
+      caches_->RememberReplay(replay_key, {(*quote)->digest_alg, (*quote)->info.pcr_digest});
   }
   if (!quote->ok()) {
     Unverified(r, quote->error());
@@ -163,7 +201,7 @@ Result<AppraisalResult> Appraiser::Appraise(const DeviceRecord& device,
         r, "release " + reference.version + " is not for hardware model " + device.hardware_model);
   }
 
-  if (Equal(r.tim, ExpectedComposite(device.hardware_model, plan, reference))) {
+  if (Equal(r.tim, caches_->ExpectedComposite(device.hardware_model, plan, reference))) {
     // The hash chain pins every component: each is the reference one.
     for (const auto& c : reference.components) {
       r.components.push_back(
