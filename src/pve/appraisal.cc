@@ -37,6 +37,62 @@ void Unverified(AppraisalResult& r, const Error& error) {
   for (auto& [name, status] : r.submodules) status = ArStatus::kContraindicated;
 }
 
+// What verified evidence must also satisfy: a TPM clock that never goes
+// back, a release not revoked and made for the device's hardware.
+void CheckPolicy(const DeviceRecord& device, const ReleaseManifest& reference, bool revoked,
+                 AppraisalResult& r) {
+  if (r.clock.reset_count < device.reset_count ||
+      (r.clock.reset_count == device.reset_count && r.clock.clock < device.clock)) {
+    Contraindicate(r, "TPM clock went backwards: reset count " +
+                          std::to_string(r.clock.reset_count) + ", clock " +
+                          std::to_string(r.clock.clock) + " after " +
+                          std::to_string(device.reset_count) + ", " + std::to_string(device.clock));
+  }
+  if (revoked)
+    Contraindicate(r, "release " + reference.release_id + " " + reference.version + " is revoked");
+  if (std::find(reference.hardware_models.begin(), reference.hardware_models.end(),
+                device.hardware_model) == reference.hardware_models.end()) {
+    Contraindicate(
+        r, "release " + reference.version + " is not for hardware model " + device.hardware_model);
+  }
+}
+
+// A verdict on each component `log` measured, against `reference`, and on
+// each component of `reference` it did not measure; each submodule takes the
+// worst verdict of its components.
+void JudgeComponents(const EventLog& log, const ReleaseManifest& reference, AppraisalResult& r) {
+  std::map<std::string, bool> seen;
+  for (const Event& e : log.events()) {
+    auto ref = ParseComponentEvent(e);
+    if (!ref) continue;
+    const Bytes* digest = e.DigestFor(HashAlg::kSha256);
+    const ReleaseComponent* want = reference.Find(ref->id);
+    ComponentVerdict v{ref->id, ref->version, ArStatus::kAffirming, ""};
+    if (want == nullptr) {
+      v.status = ArStatus::kContraindicated;
+      v.detail = "not part of release " + reference.version;
+    } else if (digest == nullptr || !Equal(*digest, want->sha256)) {
+      v.status = ArStatus::kContraindicated;
+      v.detail = "measured " + (digest ? HexEncode(*digest) : std::string("nothing")) + ", RIM " +
+                 HexEncode(want->sha256);
+    } else if (e.pcr != want->pcr) {
+      v.status = ArStatus::kContraindicated;
+      v.detail =
+          "measured into PCR " + std::to_string(e.pcr) + ", plan says " + std::to_string(want->pcr);
+    }
+    seen[ref->id] = true;
+    auto& sub = r.submodules[Submodule(e.pcr)];
+    sub = Worst(sub, v.status);
+    r.components.push_back(std::move(v));
+  }
+  for (const auto& c : reference.components) {
+    if (seen.count(c.id)) continue;
+    r.components.push_back({c.id, c.version, ArStatus::kContraindicated, "not measured"});
+    auto& sub = r.submodules[Submodule(c.pcr)];
+    sub = ArStatus::kContraindicated;
+  }
+}
+
 }  // namespace
 
 std::string_view ArStatusName(ArStatus status) {
@@ -186,20 +242,7 @@ Result<AppraisalResult> Appraiser::Appraise(const DeviceRecord& device,
   }
   r.tim = (*quote)->info.pcr_digest;
   r.clock = (*quote)->info.clock;
-  if (r.clock.reset_count < device.reset_count ||
-      (r.clock.reset_count == device.reset_count && r.clock.clock < device.clock)) {
-    Contraindicate(r, "TPM clock went backwards: reset count " +
-                          std::to_string(r.clock.reset_count) + ", clock " +
-                          std::to_string(r.clock.clock) + " after " +
-                          std::to_string(device.reset_count) + ", " + std::to_string(device.clock));
-  }
-  if (revoked)
-    Contraindicate(r, "release " + reference.release_id + " " + reference.version + " is revoked");
-  if (std::find(reference.hardware_models.begin(), reference.hardware_models.end(),
-                device.hardware_model) == reference.hardware_models.end()) {
-    Contraindicate(
-        r, "release " + reference.version + " is not for hardware model " + device.hardware_model);
-  }
+  CheckPolicy(device, reference, revoked, r);
 
   if (Equal(r.tim, caches_->ExpectedComposite(device.hardware_model, plan, reference))) {
     // The hash chain pins every component: each is the reference one.
@@ -224,36 +267,7 @@ Result<AppraisalResult> Appraiser::Appraise(const DeviceRecord& device,
     for (auto& [name, status] : r.submodules) status = ArStatus::kContraindicated;
     return r;
   }
-  std::map<std::string, bool> seen;
-  for (const Event& e : log->events()) {
-    auto ref = ParseComponentEvent(e);
-    if (!ref) continue;
-    const Bytes* digest = e.DigestFor(HashAlg::kSha256);
-    const ReleaseComponent* want = reference.Find(ref->id);
-    ComponentVerdict v{ref->id, ref->version, ArStatus::kAffirming, ""};
-    if (want == nullptr) {
-      v.status = ArStatus::kContraindicated;
-      v.detail = "not part of release " + reference.version;
-    } else if (digest == nullptr || !Equal(*digest, want->sha256)) {
-      v.status = ArStatus::kContraindicated;
-      v.detail = "measured " + (digest ? HexEncode(*digest) : std::string("nothing")) + ", RIM " +
-                 HexEncode(want->sha256);
-    } else if (e.pcr != want->pcr) {
-      v.status = ArStatus::kContraindicated;
-      v.detail =
-          "measured into PCR " + std::to_string(e.pcr) + ", plan says " + std::to_string(want->pcr);
-    }
-    seen[ref->id] = true;
-    auto& sub = r.submodules[Submodule(e.pcr)];
-    sub = Worst(sub, v.status);
-    r.components.push_back(std::move(v));
-  }
-  for (const auto& c : reference.components) {
-    if (seen.count(c.id)) continue;
-    r.components.push_back({c.id, c.version, ArStatus::kContraindicated, "not measured"});
-    auto& sub = r.submodules[Submodule(c.pcr)];
-    sub = ArStatus::kContraindicated;
-  }
+  JudgeComponents(*log, reference, r);
   return r;
 }
 
