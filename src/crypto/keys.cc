@@ -3,11 +3,14 @@
 #include <openssl/core_names.h>
 #include <openssl/param_build.h>
 #include <openssl/pem.h>
-#include <openssl/rsa.h>
 
 #include <cstring>
 
 #include "crypto/ossl.h"
+
+// Keys: generation, import (PEM, DER, EC points and scalars, RSA numbers),
+// export and their parameters. Signatures are in signature.cc, encryption
+// and key agreement in encryption.cc.
 
 namespace henbtrust {
 
@@ -15,13 +18,13 @@ namespace {
 
 using ossl::BioPtr;
 using ossl::BnPtr;
+using ossl::BnToFixed;
 using ossl::CryptoError;
 using ossl::PkeyCtxPtr;
 using ossl::PkeyPtr;
 
 using ParamBldPtr = std::unique_ptr<OSSL_PARAM_BLD, ossl::Deleter<OSSL_PARAM_BLD_free>>;
 using ParamPtr = std::unique_ptr<OSSL_PARAM, ossl::Deleter<OSSL_PARAM_free>>;
-using EcdsaSigPtr = std::unique_ptr<ECDSA_SIG, ossl::Deleter<ECDSA_SIG_free>>;
 
 const char* CurveName(KeyType t) { return t == KeyType::kEcP384 ? "secp384r1" : "prime256v1"; }
 
@@ -54,74 +57,6 @@ std::string BioToString(BIO* bio) {
   char* data = nullptr;
   const long len = BIO_get_mem_data(bio, &data);
   return std::string(data, static_cast<size_t>(len));
-}
-
-Bytes BnToFixed(const BIGNUM* bn, size_t size) {
-  Bytes out(size);
-  BN_bn2binpad(bn, out.data(), static_cast<int>(size));
-  return out;
-}
-
-Status CheckDigestSize(HashAlg hash, ByteView digest) {
-  if (digest.size() != DigestSize(hash)) {
-    return Error(ErrorCode::kInvalidArgument, "digest size " + std::to_string(digest.size()) +
-                                                  " does not match " +
-                                                  std::string(HashAlgName(hash)));
-  }
-  return OkStatus();
-}
-
-Status ConfigureScheme(EVP_PKEY_CTX* ctx, SignatureScheme scheme, HashAlg hash, bool verify) {
-  if (EVP_PKEY_CTX_set_signature_md(ctx, ossl::Md(hash)) != 1) {
-    return CryptoError(ErrorCode::kCryptoFailure, "cannot set signature digest");
-  }
-  if (scheme == SignatureScheme::kRsaPkcs1 &&
-      EVP_PKEY_CTX_set_rsa_padding(ctx, RSA_PKCS1_PADDING) != 1) {
-    return CryptoError(ErrorCode::kCryptoFailure, "cannot set PKCS#1 padding");
-  }
-  if (scheme == SignatureScheme::kRsaPss) {
-    if (EVP_PKEY_CTX_set_rsa_padding(ctx, RSA_PKCS1_PSS_PADDING) != 1 ||
-        EVP_PKEY_CTX_set_rsa_pss_saltlen(
-            ctx, verify ? RSA_PSS_SALTLEN_AUTO : RSA_PSS_SALTLEN_DIGEST) != 1) {
-      return CryptoError(ErrorCode::kCryptoFailure, "cannot set PSS padding");
-    }
-  }
-  return OkStatus();
-}
-
-// A context for `pkey` from `pool`, or a new one, initialised for signing
-// (or `verify`ing) and set up for (scheme, hash). Give it back with PutCtx.
-Result<ossl::PkeyCtxPool::Entry> TakeCtx(ossl::PkeyCtxPool& pool, EVP_PKEY* pkey, KeyType type,
-                                         SignatureScheme scheme, HashAlg hash, bool verify) {
-  if ((type == KeyType::kRsa) == (scheme == SignatureScheme::kEcdsa)) {
-    return Error(ErrorCode::kCryptoUnsupported, "signature scheme does not fit the key type");
-  }
-  ossl::PkeyCtxPool::Entry e{nullptr, scheme, hash};
-  {
-    std::lock_guard<std::mutex> lock(pool.mu);
-    if (!pool.free.empty()) {
-      e = std::move(pool.free.back());
-      pool.free.pop_back();
-    }
-  }
-  if (e.ctx && e.scheme == scheme && e.hash == hash) return e;
-  if (!e.ctx) {
-    e.ctx.reset(EVP_PKEY_CTX_new_from_pkey(nullptr, pkey, nullptr));
-    if (!e.ctx ||
-        (verify ? EVP_PKEY_verify_init(e.ctx.get()) : EVP_PKEY_sign_init(e.ctx.get())) != 1)
-      return CryptoError(ErrorCode::kCryptoFailure,
-                         verify ? "cannot initialise verification" : "cannot initialise signing");
-  }
-  HENB_TRY(ConfigureScheme(e.ctx.get(), scheme, hash, verify));
-  e.scheme = scheme;
-  e.hash = hash;
-  return e;
-}
-
-void PutCtx(ossl::PkeyCtxPool& pool, ossl::PkeyCtxPool::Entry e) {
-  constexpr size_t kMaxPooled = 16;
-  std::lock_guard<std::mutex> lock(pool.mu);
-  if (pool.free.size() < kMaxPooled) pool.free.push_back(std::move(e));
 }
 
 }  // namespace
@@ -274,27 +209,6 @@ Result<uint32_t> PublicKey::RsaExponent() const {
   return static_cast<uint32_t>(BN_get_word(e));
 }
 
-Status PublicKey::VerifyDigest(SignatureScheme scheme, HashAlg hash, ByteView digest,
-                               ByteView signature) const {
-  HENB_TRY(CheckDigestSize(hash, digest));
-  HENB_ASSIGN_OR_RETURN(auto ctx, TakeCtx(impl_->verify_pool, impl_->pkey.get(), impl_->type,
-                                          scheme, hash, /*verify=*/true));
-  const int rc = EVP_PKEY_verify(ctx.ctx.get(), signature.data(), signature.size(), digest.data(),
-                                 digest.size());
-  PutCtx(impl_->verify_pool, std::move(ctx));
-  if (rc != 1) {
-    ossl::LastError();
-    return Error(ErrorCode::kCryptoBadSignature, "signature does not verify");
-  }
-  return OkStatus();
-}
-
-Status PublicKey::Verify(SignatureScheme scheme, HashAlg hash, ByteView message,
-                         ByteView signature) const {
-  const Bytes digest = Hash(hash, message);
-  return VerifyDigest(scheme, hash, digest, signature);
-}
-
 // ---- PrivateKey ----
 
 Result<PrivateKey> PrivateKey::Generate(KeyType type) {
@@ -394,161 +308,6 @@ Result<Bytes> PrivateKey::EcScalar() const {
   }
   BnPtr dp(d);
   Bytes out = BnToFixed(d, EcCoordinateSize(impl_->type));
-  return out;
-}
-
-Result<Bytes> PrivateKey::SignDigest(SignatureScheme scheme, HashAlg hash, ByteView digest) const {
-  HENB_TRY(CheckDigestSize(hash, digest));
-  HENB_ASSIGN_OR_RETURN(auto ctx, TakeCtx(impl_->sign_pool, impl_->pkey.get(), impl_->type, scheme,
-                                          hash, /*verify=*/false));
-  // The largest signature the key makes (what EVP_PKEY_sign reports when
-  // asked for the size).
-  const int max_size = EVP_PKEY_get_size(impl_->pkey.get());
-  if (max_size <= 0) return CryptoError(ErrorCode::kCryptoFailure, "key without a signature size");
-  size_t len = static_cast<size_t>(max_size);
-  Bytes sig(len);
-  const bool ok = EVP_PKEY_sign(ctx.ctx.get(), sig.data(), &len, digest.data(), digest.size()) == 1;
-  if (!ok) return CryptoError(ErrorCode::kCryptoFailure, "signing failed");
-  PutCtx(impl_->sign_pool, std::move(ctx));
-  sig.resize(len);
-  return sig;
-}
-
-Result<Bytes> PrivateKey::Sign(SignatureScheme scheme, HashAlg hash, ByteView message) const {
-  const Bytes digest = Hash(hash, message);
-  return SignDigest(scheme, hash, digest);
-}
-
-Result<Bytes> PrivateKey::RsaOaepDecrypt(HashAlg hash, ByteView label, ByteView ciphertext) const {
-  if (impl_->type != KeyType::kRsa) return Error(ErrorCode::kInvalidArgument, "not an RSA key");
-  PkeyCtxPtr ctx(EVP_PKEY_CTX_new_from_pkey(nullptr, impl_->pkey.get(), nullptr));
-  if (!ctx || EVP_PKEY_decrypt_init(ctx.get()) != 1 ||
-      EVP_PKEY_CTX_set_rsa_padding(ctx.get(), RSA_PKCS1_OAEP_PADDING) != 1 ||
-      EVP_PKEY_CTX_set_rsa_oaep_md(ctx.get(), ossl::Md(hash)) != 1) {
-    return CryptoError(ErrorCode::kCryptoFailure, "cannot initialise OAEP");
-  }
-  if (!label.empty()) {
-    void* copy = OPENSSL_memdup(label.data(), label.size());
-    if (EVP_PKEY_CTX_set0_rsa_oaep_label(ctx.get(), copy, static_cast<int>(label.size())) != 1) {
-      OPENSSL_free(copy);
-      return CryptoError(ErrorCode::kCryptoFailure, "cannot set OAEP label");
-    }
-  }
-  size_t len = 0;
-  if (EVP_PKEY_decrypt(ctx.get(), nullptr, &len, ciphertext.data(), ciphertext.size()) != 1) {
-    return CryptoError(ErrorCode::kCryptoFailure, "OAEP decryption failed");
-  }
-  Bytes out(len);
-  if (EVP_PKEY_decrypt(ctx.get(), out.data(), &len, ciphertext.data(), ciphertext.size()) != 1) {
-    return CryptoError(ErrorCode::kCryptoBadSignature, "OAEP decryption failed");
-  }
-  out.resize(len);
-  return out;
-}
-
-// ---- ECDSA encodings ----
-
-Result<std::pair<Bytes, Bytes>> EcdsaDerToRs(ByteView der, size_t coordinate_size) {
-  const unsigned char* p = der.data();
-  EcdsaSigPtr sig(d2i_ECDSA_SIG(nullptr, &p, static_cast<long>(der.size())));
-  if (!sig || p != der.data() + der.size()) {
-    return Error(ErrorCode::kCryptoBadSignature, "not a DER ECDSA signature");
-  }
-  const BIGNUM* r = nullptr;
-  const BIGNUM* s = nullptr;
-  ECDSA_SIG_get0(sig.get(), &r, &s);
-  if (static_cast<size_t>(BN_num_bytes(r)) > coordinate_size ||
-      static_cast<size_t>(BN_num_bytes(s)) > coordinate_size) {
-    return Error(ErrorCode::kCryptoBadSignature, "ECDSA r or s too large");
-  }
-  return std::make_pair(BnToFixed(r, coordinate_size), BnToFixed(s, coordinate_size));
-}
-
-Result<Bytes> EcdsaRsToDer(ByteView r, ByteView s) {
-  EcdsaSigPtr sig(ECDSA_SIG_new());
-  BIGNUM* rb = BN_bin2bn(r.data(), static_cast<int>(r.size()), nullptr);
-  BIGNUM* sb = BN_bin2bn(s.data(), static_cast<int>(s.size()), nullptr);
-  if (!sig || !rb || !sb || ECDSA_SIG_set0(sig.get(), rb, sb) != 1) {
-    BN_free(rb);
-    BN_free(sb);
-    return CryptoError(ErrorCode::kCryptoFailure, "cannot build ECDSA signature");
-  }
-  unsigned char* buf = nullptr;
-  const int len = i2d_ECDSA_SIG(sig.get(), &buf);
-  if (len <= 0) return CryptoError(ErrorCode::kCryptoFailure, "cannot encode ECDSA signature");
-  Bytes out(buf, buf + len);
-  OPENSSL_free(buf);
-  return out;
-}
-
-}  // namespace henbtrust
-
-namespace henbtrust {
-
-Result<Bytes> PublicKey::RsaOaepEncrypt(HashAlg hash, ByteView label, ByteView plaintext) const {
-  if (impl_->type != KeyType::kRsa) return Error(ErrorCode::kInvalidArgument, "not an RSA key");
-  ossl::PkeyCtxPtr ctx(EVP_PKEY_CTX_new_from_pkey(nullptr, impl_->pkey.get(), nullptr));
-  if (!ctx || EVP_PKEY_encrypt_init(ctx.get()) != 1 ||
-      EVP_PKEY_CTX_set_rsa_padding(ctx.get(), RSA_PKCS1_OAEP_PADDING) != 1 ||
-      EVP_PKEY_CTX_set_rsa_oaep_md(ctx.get(), ossl::Md(hash)) != 1) {
-    return ossl::CryptoError(ErrorCode::kCryptoFailure, "cannot initialise OAEP");
-  }
-  if (!label.empty()) {
-    void* copy = OPENSSL_memdup(label.data(), label.size());
-    if (EVP_PKEY_CTX_set0_rsa_oaep_label(ctx.get(), copy, static_cast<int>(label.size())) != 1) {
-      OPENSSL_free(copy);
-      return ossl::CryptoError(ErrorCode::kCryptoFailure, "cannot set OAEP label");
-    }
-  }
-  size_t len = 0;
-  if (EVP_PKEY_encrypt(ctx.get(), nullptr, &len, plaintext.data(), plaintext.size()) != 1) {
-    return ossl::CryptoError(ErrorCode::kCryptoFailure, "OAEP encryption failed");
-  }
-  Bytes out(len);
-  if (EVP_PKEY_encrypt(ctx.get(), out.data(), &len, plaintext.data(), plaintext.size()) != 1) {
-    return ossl::CryptoError(ErrorCode::kCryptoFailure, "OAEP encryption failed");
-  }
-  out.resize(len);
-  return out;
-}
-
-Result<Bytes> PrivateKey::EcdhSharedX(const PublicKey& peer) const {
-  if (impl_->type == KeyType::kRsa || peer.type() != impl_->type) {
-    return Error(ErrorCode::kInvalidArgument, "ECDH needs two keys on one curve");
-  }
-  ossl::PkeyCtxPtr ctx(EVP_PKEY_CTX_new_from_pkey(nullptr, impl_->pkey.get(), nullptr));
-  size_t len = 0;
-  if (!ctx || EVP_PKEY_derive_init(ctx.get()) != 1 ||
-      EVP_PKEY_derive_set_peer(ctx.get(), ossl::Native(peer)) != 1 ||
-      EVP_PKEY_derive(ctx.get(), nullptr, &len) != 1) {
-    return ossl::CryptoError(ErrorCode::kCryptoFailure, "ECDH failed");
-  }
-  Bytes out(len);
-  if (EVP_PKEY_derive(ctx.get(), out.data(), &len) != 1) {
-    return ossl::CryptoError(ErrorCode::kCryptoFailure, "ECDH failed");
-  }
-  out.resize(len);
-  return out;
-}
-
-Result<Bytes> AesCfb(ByteView key, ByteView iv, ByteView data, bool encrypt) {
-  const EVP_CIPHER* cipher = key.size() == 16   ? EVP_aes_128_cfb128()
-                             : key.size() == 32 ? EVP_aes_256_cfb128()
-                                                : nullptr;
-  if (cipher == nullptr || iv.size() != 16)
-    return Error(ErrorCode::kInvalidArgument, "AES-CFB key or IV size");
-  using CipherCtxPtr = std::unique_ptr<EVP_CIPHER_CTX, ossl::Deleter<EVP_CIPHER_CTX_free>>;
-  CipherCtxPtr ctx(EVP_CIPHER_CTX_new());
-  Bytes out(data.size() + 16);
-  int len = 0, tail = 0;
-  if (!ctx ||
-      EVP_CipherInit_ex(ctx.get(), cipher, nullptr, key.data(), iv.data(), encrypt ? 1 : 0) != 1 ||
-      EVP_CipherUpdate(ctx.get(), out.data(), &len, data.data(), static_cast<int>(data.size())) !=
-          1 ||
-      EVP_CipherFinal_ex(ctx.get(), out.data() + len, &tail) != 1) {
-    return ossl::CryptoError(ErrorCode::kCryptoFailure, "AES-CFB failed");
-  }
-  out.resize(static_cast<size_t>(len + tail));
   return out;
 }
 

@@ -17,6 +17,12 @@ Error CryptoError(ErrorCode code, const std::string& what) {
   return Error(code, what + " (" + LastError() + ")");
 }
 
+Bytes BnToFixed(const BIGNUM* bn, size_t size) {
+  Bytes out(size);
+  BN_bn2binpad(bn, out.data(), static_cast<int>(size));
+  return out;
+}
+
 const EVP_MD* Md(HashAlg alg) {
   static const EVP_MD* const kSha1 = EVP_MD_fetch(nullptr, "SHA1", nullptr);
   static const EVP_MD* const kSha256 = EVP_MD_fetch(nullptr, "SHA256", nullptr);

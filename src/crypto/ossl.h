@@ -39,6 +39,10 @@ using X509Ptr = std::unique_ptr<X509, Deleter<X509_free>>;
 std::string LastError();
 Error CryptoError(ErrorCode code, const std::string& what);
 
+// `bn` big-endian, left-padded with zeros to `size` bytes.
+// REQUIRES: BN_num_bytes(bn) <= size.
+Bytes BnToFixed(const BIGNUM* bn, size_t size);
+
 // The fetched (cached, never freed) EVP_MD for `alg`.
 const EVP_MD* Md(HashAlg alg);
 

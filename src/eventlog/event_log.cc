@@ -81,6 +81,106 @@ bool AllZero(ByteView b) {
   return std::all_of(b.begin(), b.end(), [](uint8_t x) { return x == 0; });
 }
 
+// One record in the legacy TCG_PCR_EVENT format (a SHA-1 digest only),
+// the `index`th of the log.
+Result<Event> ReadLegacyEvent(ByteReader& r, size_t index, const EventLogLimits& limits) {
+  const size_t off = r.position();
+  Event e;
+  auto fail = [&](const Error& err) { return ParseError(index, off, err.message()); };
+  auto pcr = r.U32Le();
+  if (!pcr.ok()) return fail(pcr.error());
+  auto type = r.U32Le();
+  if (!type.ok()) return fail(type.error());
+  auto digest = r.Take(kSha1Size);
+  if (!digest.ok()) return fail(digest.error());
+  auto size = r.U32Le();
+  if (!size.ok()) return fail(size.error());
+  if (*size > limits.max_event_data) {
+    return ParseError(index, off,
+                      "event data of " + std::to_string(*size) + " bytes exceeds the limit");
+  }
+  auto payload = r.Take(*size);
+  if (!payload.ok()) return fail(payload.error());
+  e.pcr = *pcr;
+  e.type = *type;
+  e.digests.push_back(
+      {static_cast<uint16_t>(HashAlg::kSha1), Bytes(digest->begin(), digest->end())});
+  e.data.assign(payload->begin(), payload->end());
+  return e;
+}
+
+// One TCG_PCR_EVENT2 record, the `index`th of `log`, whose header declares
+// the digests it may carry; one that carries fewer than declared is noted in
+// `diagnostics`.
+Result<Event> ReadAgileEvent(ByteReader& r, size_t index, const EventLog& log,
+                             const EventLogLimits& limits,
+                             std::vector<EventLogDiagnostic>& diagnostics) {
+  const size_t off = r.position();
+  const size_t declared = log.spec_id().algorithms.size();
+  Event e;
+  auto fail = [&](const Error& err) { return ParseError(index, off, err.message()); };
+  auto pcr = r.U32Le();
+  if (!pcr.ok()) return fail(pcr.error());
+  auto type = r.U32Le();
+  if (!type.ok()) return fail(type.error());
+  auto count = r.U32Le();
+  if (!count.ok()) return fail(count.error());
+  if (*count > declared) {
+    return ParseError(index, off,
+                      "digest count " + std::to_string(*count) + " exceeds the " +
+                          std::to_string(declared) + " algorithms of the header");
+  }
+  e.pcr = *pcr;
+  e.type = *type;
+  for (uint32_t i = 0; i < *count; ++i) {
+    auto alg = r.U16Le();
+    if (!alg.ok()) return fail(alg.error());
+    const uint16_t size = log.DigestSizeOf(*alg);
+    if (size == 0) {
+      char buf[8];
+      std::snprintf(buf, sizeof buf, "0x%04x", *alg);
+      return ParseError(index, off,
+                        std::string("digest algorithm ") + buf + " is not declared in the header");
+    }
+    auto digest = r.Take(size);
+    if (!digest.ok()) return fail(digest.error());
+    e.digests.push_back({*alg, Bytes(digest->begin(), digest->end())});
+  }
+  auto size = r.U32Le();
+  if (!size.ok()) return fail(size.error());
+  if (*size > limits.max_event_data) {
+    return ParseError(index, off,
+                      "event data of " + std::to_string(*size) + " bytes exceeds the limit");
+  }
+  auto payload = r.Take(*size);
+  if (!payload.ok()) return fail(payload.error());
+  e.data.assign(payload->begin(), payload->end());
+  if (*count < declared && e.type != event_type::kNoAction) {
+    diagnostics.push_back({index, off,
+                           "event carries " + std::to_string(*count) + " of " +
+                               std::to_string(declared) + " declared digests"});
+  }
+  return e;
+}
+
+// Notes each event whose digest of a computable bank is not the digest of
+// its data, where the digest covers the data (by event type).
+void NoteDigestsNotOfTheirData(const std::vector<Event>& events,
+                               std::vector<EventLogDiagnostic>& diagnostics) {
+  for (size_t i = 0; i < events.size(); ++i) {
+    const Event& e = events[i];
+    if (!DigestCoversData(e.type)) continue;
+    for (const auto& d : e.digests) {
+      auto alg = HashAlgFromTpmId(d.alg_id);
+      if (alg.ok() && !Equal(Hash(*alg, e.data), d.digest)) {
+        diagnostics.push_back(
+            {i, 0, std::string(HashAlgName(*alg)) + " digest does not match the event data"});
+        break;
+      }
+    }
+  }
+}
+
 }  // namespace
 
 std::string EventTypeName(uint32_t type) {
@@ -240,34 +340,8 @@ Result<EventLog> EventLog::Parse(ByteView data, const EventLogLimits& limits) {
   ByteReader r(data);
 
   // The first record is always in the legacy TCG_PCR_EVENT format.
-  auto read_legacy = [&](size_t index) -> Result<Event> {
-    const size_t off = r.position();
-    Event e;
-    auto fail = [&](const Error& err) { return ParseError(index, off, err.message()); };
-    auto pcr = r.U32Le();
-    if (!pcr.ok()) return fail(pcr.error());
-    auto type = r.U32Le();
-    if (!type.ok()) return fail(type.error());
-    auto digest = r.Take(kSha1Size);
-    if (!digest.ok()) return fail(digest.error());
-    auto size = r.U32Le();
-    if (!size.ok()) return fail(size.error());
-    if (*size > limits.max_event_data) {
-      return ParseError(index, off,
-                        "event data of " + std::to_string(*size) + " bytes exceeds the limit");
-    }
-    auto payload = r.Take(*size);
-    if (!payload.ok()) return fail(payload.error());
-    e.pcr = *pcr;
-    e.type = *type;
-    e.digests.push_back(
-        {static_cast<uint16_t>(HashAlg::kSha1), Bytes(digest->begin(), digest->end())});
-    e.data.assign(payload->begin(), payload->end());
-    return e;
-  };
-
   if (r.empty()) return Error(ErrorCode::kEventLogParse, "empty event log");
-  HENB_ASSIGN_OR_RETURN(Event first, read_legacy(0));
+  HENB_ASSIGN_OR_RETURN(Event first, ReadLegacyEvent(r, 0, limits));
   const bool agile = first.type == event_type::kNoAction && first.pcr == 0 &&
                      first.data.size() >= 16 &&
                      std::memcmp(first.data.data(), kSpecIdSignature, 16) == 0;
@@ -293,71 +367,11 @@ Result<EventLog> EventLog::Parse(ByteView data, const EventLogLimits& limits) {
     if (log.events_.size() >= limits.max_events) {
       return ParseError(index, off, "more than " + std::to_string(limits.max_events) + " events");
     }
-    if (!agile) {
-      HENB_ASSIGN_OR_RETURN(Event e, read_legacy(index));
-      log.events_.push_back(std::move(e));
-      continue;
-    }
-    Event e;
-    auto fail = [&](const Error& err) { return ParseError(index, off, err.message()); };
-    auto pcr = r.U32Le();
-    if (!pcr.ok()) return fail(pcr.error());
-    auto type = r.U32Le();
-    if (!type.ok()) return fail(type.error());
-    auto count = r.U32Le();
-    if (!count.ok()) return fail(count.error());
-    if (*count > log.spec_id_.algorithms.size()) {
-      return ParseError(index, off,
-                        "digest count " + std::to_string(*count) + " exceeds the " +
-                            std::to_string(log.spec_id_.algorithms.size()) +
-                            " algorithms of the header");
-    }
-    e.pcr = *pcr;
-    e.type = *type;
-    for (uint32_t i = 0; i < *count; ++i) {
-      auto alg = r.U16Le();
-      if (!alg.ok()) return fail(alg.error());
-      const uint16_t size = log.DigestSizeOf(*alg);
-      if (size == 0) {
-        char buf[8];
-        std::snprintf(buf, sizeof buf, "0x%04x", *alg);
-        return ParseError(
-            index, off, std::string("digest algorithm ") + buf + " is not declared in the header");
-      }
-      auto digest = r.Take(size);
-      if (!digest.ok()) return fail(digest.error());
-      e.digests.push_back({*alg, Bytes(digest->begin(), digest->end())});
-    }
-    auto size = r.U32Le();
-    if (!size.ok()) return fail(size.error());
-    if (*size > limits.max_event_data) {
-      return ParseError(index, off,
-                        "event data of " + std::to_string(*size) + " bytes exceeds the limit");
-    }
-    auto payload = r.Take(*size);
-    if (!payload.ok()) return fail(payload.error());
-    e.data.assign(payload->begin(), payload->end());
-    if (*count < log.spec_id_.algorithms.size() && e.type != event_type::kNoAction) {
-      log.diagnostics_.push_back({index, off,
-                                  "event carries " + std::to_string(*count) + " of " +
-                                      std::to_string(log.spec_id_.algorithms.size()) +
-                                      " declared digests"});
-    }
+    HENB_ASSIGN_OR_RETURN(Event e, agile ? ReadAgileEvent(r, index, log, limits, log.diagnostics_)
+                                         : ReadLegacyEvent(r, index, limits));
     log.events_.push_back(std::move(e));
   }
-
-  for (size_t i = 0; i < log.events_.size(); ++i) {
-    const Event& e = log.events_[i];
-    if (!DigestCoversData(e.type)) continue;
-    for (const auto& d : e.digests) {
-      auto alg = HashAlgFromTpmId(d.alg_id);
-      if (alg.ok() && !Equal(Hash(*alg, e.data), d.digest)) {
-        log.diagnostics_.push_back(
-            {i, 0, std::string(HashAlgName(*alg)) + " digest does not match the event data"});
-        break;
-      }
-    }
-  }
+  NoteDigestsNotOfTheirData(log.events_, log.diagnostics_);
   return log;
 }
 

@@ -1,6 +1,8 @@
 #include "henbtrust/pve/appraisal.h"
 
 #include <algorithm>
+#include <mutex>
+#include <unordered_map>
 
 #include "henbtrust/core/json_text.h"
 #include "henbtrust/crypto/digest.h"
@@ -35,119 +37,10 @@ void Unverified(AppraisalResult& r, const Error& error) {
   for (auto& [name, status] : r.submodules) status = ArStatus::kContraindicated;
 }
 
-}  // namespace
-
-std::string_view ArStatusName(ArStatus status) {
-  switch (status) {
-    case ArStatus::kAffirming:
-      return "affirming";
-    case ArStatus::kWarning:
-      return "warning";
-    case ArStatus::kContraindicated:
-      return "contraindicated";
-  }
-  return "contraindicated";
-}
-
-Result<std::shared_ptr<const QuoteVerifier>> Appraiser::VerifierFor(const DeviceRecord& device) {
-  {
-    std::lock_guard<std::mutex> lock(mu_);
-    auto it = verifiers_.find(device.ak_public);
-    if (it != verifiers_.end()) return it->second;
-  }
-  auto v = QuoteVerifier::FromTpmPublic(device.ak_public);
-  if (!v.ok()) return v.error().WithContext("enrolled AK of " + device.device_id);
-  auto shared = std::make_shared<const QuoteVerifier>(std::move(v).value());
-  std::lock_guard<std::mutex> lock(mu_);
-  if (verifiers_.size() >= kMaxCachedVerifiers) verifiers_.clear();
-  verifiers_.emplace(device.ak_public, shared);
-  return shared;
-}
-
-Bytes Appraiser::ExpectedComposite(const std::string& hardware_model, const PcrSelection& plan,
-                                   const ReleaseManifest& reference) {
-  const std::string key = hardware_model + "/" + reference.release_id + "/" + reference.version +
-                          "/" + FormatPcrSelection({plan});
-  {
-    std::lock_guard<std::mutex> lock(mu_);
-    auto it = composites_.find(key);
-    if (it != composites_.end()) return it->second;
-  }
-  Bytes tim = ExpectedTim(reference);
-  std::lock_guard<std::mutex> lock(mu_);
-  composites_.emplace(key, tim);
-  return tim;
-}
-
-Result<AppraisalResult> Appraiser::Appraise(const DeviceRecord& device,
-                                            const ReleaseManifest& reference, bool revoked,
-                                            const Evidence& evidence, ByteView nonce, int64_t now) {
-  AppraisalResult r;
-  r.device_id = device.device_id;
-  r.release_version = reference.version;
-  r.policy_id = policy_id_;
-  r.nonce.assign(nonce.begin(), nonce.end());
-  r.issued_at = now;
-  r.status = ArStatus::kAffirming;
-  for (const auto& c : reference.components) r.submodules[Submodule(c.pcr)] = ArStatus::kAffirming;
-
-  HENB_ASSIGN_OR_RETURN(auto verifier, VerifierFor(device));
-  const PcrSelection plan = PlanSelection(reference);
-  QuoteExpectations expect;
-  expect.nonce = r.nonce;
-  expect.pcr_selection = std::vector<PcrSelection>{plan};
-  std::optional<EventLog> log;
-  auto parse_log = [&]() -> Status {
-    auto parsed = EventLog::Parse(evidence.event_log);
-    if (!parsed.ok()) return parsed.error().WithContext("event log");
-    log = std::move(parsed).value();
-    return OkStatus();
-  };
-  // A log that replayed to the quote's pcrDigest before: the quote is
-  // verified without it (the same checks, in the same order, up to the
-  // log's). Anything else takes the whole way below, which also gives any
-  // failure its usual error.
-  std::optional<Result<VerifiedQuote>> quote;
-  std::string replay_key;
-  if (!evidence.event_log.empty()) {
-    replay_key = FormatPcrSelection({plan});
-    const Bytes log_digest = Sha256(evidence.event_log);
-    replay_key.append(log_digest.begin(), log_digest.end());
-    std::optional<Replayed> replayed;
-    {
-      std::lock_guard<std::mutex> lock(mu_);
-      auto it = replays_.find(replay_key);
-      if (it != replays_.end()) replayed = it->second;
-    }
-    if (replayed) {
-      auto q = verifier->Verify(evidence.attest, evidence.signature, expect);
-      if (!q.ok() ||
-          (q->digest_alg == replayed->alg && Equal(q->info.pcr_digest, replayed->pcr_digest))) {
-        quote = std::move(q);
-      }
-    }
-  }
-  if (!quote) {
-    if (!evidence.event_log.empty()) {
-      if (auto st = parse_log(); !st.ok()) {
-        Unverified(r, st.error());
-        return r;
-      }
-      expect.event_log = &*log;
-    }
-    quote = verifier->Verify(evidence.attest, evidence.signature, expect);
-    if (quote->ok() && log) {
-      std::lock_guard<std::mutex> lock(mu_);
-      if (replays_.size() >= kMaxCachedReplays) replays_.clear();
-      replays_[replay_key] = {(*quote)->digest_alg, (*quote)->info.pcr_digest};
-    }
-  }
-  if (!quote->ok()) {
-    Unverified(r, quote->error());
-    return r;
-  }
-  r.tim = (*quote)->info.pcr_digest;
-  r.clock = (*quote)->info.clock;
+// What verified evidence must also satisfy: a TPM clock that never goes
+// back, a release not revoked and made for the device's hardware.
+void CheckPolicy(const DeviceRecord& device, const ReleaseManifest& reference, bool revoked,
+                 AppraisalResult& r) {
   if (r.clock.reset_count < device.reset_count ||
       (r.clock.reset_count == device.reset_count && r.clock.clock < device.clock)) {
     Contraindicate(r, "TPM clock went backwards: reset count " +
@@ -162,32 +55,14 @@ Result<AppraisalResult> Appraiser::Appraise(const DeviceRecord& device,
     Contraindicate(
         r, "release " + reference.version + " is not for hardware model " + device.hardware_model);
   }
+}
 
-  if (Equal(r.tim, ExpectedComposite(device.hardware_model, plan, reference))) {
-    // The hash chain pins every component: each is the reference one.
-    for (const auto& c : reference.components) {
-      r.components.push_back(
-          {c.id, c.version, revoked ? ArStatus::kContraindicated : ArStatus::kAffirming, ""});
-    }
-    if (revoked) {
-      for (auto& [name, status] : r.submodules) status = ArStatus::kContraindicated;
-    }
-    return r;
-  }
-
-  // A mismatch: the log (which must replay to the quoted TIM) names the components.
-  Contraindicate(r, "TIM " + HexEncode(r.tim) + " is not the expected TIM of " + reference.version);
-  if (!log && !evidence.event_log.empty()) {
-    // Skipped above, as one that replayed before: it parses.
-    if (auto st = parse_log(); !st.ok()) return st.error();
-  }
-  if (!log) {
-    r.detail += " (no event log to explain it)";
-    for (auto& [name, status] : r.submodules) status = ArStatus::kContraindicated;
-    return r;
-  }
+// A verdict on each component `log` measured, against `reference`, and on
+// each component of `reference` it did not measure; each submodule takes the
+// worst verdict of its components.
+void JudgeComponents(const EventLog& log, const ReleaseManifest& reference, AppraisalResult& r) {
   std::map<std::string, bool> seen;
-  for (const Event& e : log->events()) {
+  for (const Event& e : log.events()) {
     auto ref = ParseComponentEvent(e);
     if (!ref) continue;
     const Bytes* digest = e.DigestFor(HashAlg::kSha256);
@@ -216,6 +91,183 @@ Result<AppraisalResult> Appraiser::Appraise(const DeviceRecord& device,
     auto& sub = r.submodules[Submodule(c.pcr)];
     sub = ArStatus::kContraindicated;
   }
+}
+
+}  // namespace
+
+std::string_view ArStatusName(ArStatus status) {
+  switch (status) {
+    case ArStatus::kAffirming:
+      return "affirming";
+    case ArStatus::kWarning:
+      return "warning";
+    case ArStatus::kContraindicated:
+      return "contraindicated";
+  }
+  return "contraindicated";
+}
+
+// What appraisals computed before, for the next ones. Thread-safe.
+struct Appraiser::Caches {
+  // What a log replayed to, by the SHA-256 of its bytes and the selection:
+  // a device sends the same log with every quote until it reboots, and a
+  // replay is a deterministic function of those, so a log that replayed to
+  // a quote's pcrDigest before need not be parsed and replayed again.
+  struct Replayed {
+    HashAlg alg;
+    Bytes pcr_digest;
+  };
+
+  Result<std::shared_ptr<const QuoteVerifier>> VerifierFor(const DeviceRecord& device);
+  // `plan` is PlanSelection(reference), which the caller already has.
+  Bytes ExpectedComposite(const std::string& hardware_model, const PcrSelection& plan,
+                          const ReleaseManifest& reference);
+  std::optional<Replayed> FindReplay(const std::string& key);
+  void RememberReplay(const std::string& key, Replayed replayed);
+
+  std::mutex mu;
+  std::map<Bytes, std::shared_ptr<const QuoteVerifier>> verifiers;  // by AK TPM2B_PUBLIC; mu
+  std::map<std::string, Bytes> composites;  // by model / release / version / selection; mu
+  std::unordered_map<std::string, Replayed> replays;  // guarded by mu
+};
+
+Result<std::shared_ptr<const QuoteVerifier>> Appraiser::Caches::VerifierFor(
+    const DeviceRecord& device) {
+  {
+    std::lock_guard<std::mutex> lock(mu);
+    auto it = verifiers.find(device.ak_public);
+    if (it != verifiers.end()) return it->second;
+  }
+  auto v = QuoteVerifier::FromTpmPublic(device.ak_public);
+  if (!v.ok()) return v.error().WithContext("enrolled AK of " + device.device_id);
+  auto shared = std::make_shared<const QuoteVerifier>(std::move(v).value());
+  std::lock_guard<std::mutex> lock(mu);
+  if (verifiers.size() >= kMaxCachedVerifiers) verifiers.clear();
+  verifiers.emplace(device.ak_public, shared);
+  return shared;
+}
+
+Bytes Appraiser::Caches::ExpectedComposite(const std::string& hardware_model,
+                                           const PcrSelection& plan,
+                                           const ReleaseManifest& reference) {
+  const std::string key = hardware_model + "/" + reference.release_id + "/" + reference.version +
+                          "/" + FormatPcrSelection({plan});
+  {
+    std::lock_guard<std::mutex> lock(mu);
+    auto it = composites.find(key);
+    if (it != composites.end()) return it->second;
+  }
+  Bytes tim = ExpectedTim(reference);
+  std::lock_guard<std::mutex> lock(mu);
+  composites.emplace(key, tim);
+  return tim;
+}
+
+std::optional<Appraiser::Caches::Replayed> Appraiser::Caches::FindReplay(const std::string& key) {
+  std::lock_guard<std::mutex> lock(mu);
+  auto it = replays.find(key);
+  if (it == replays.end()) return std::nullopt;
+  return it->second;
+}
+
+void Appraiser::Caches::RememberReplay(const std::string& key, Replayed replayed) {
+  std::lock_guard<std::mutex> lock(mu);
+  if (replays.size() >= kMaxCachedReplays) replays.clear();
+  replays[key] = std::move(replayed);
+}
+
+Appraiser::Appraiser(std::string policy_id)
+    : policy_id_(std::move(policy_id)), caches_(std::make_unique<Caches>()) {}
+
+Appraiser::~Appraiser() = default;
+
+Result<AppraisalResult> Appraiser::Appraise(const DeviceRecord& device,
+                                            const ReleaseManifest& reference, bool revoked,
+                                            const Evidence& evidence, ByteView nonce, int64_t now) {
+  AppraisalResult r;
+  r.device_id = device.device_id;
+  r.release_version = reference.version;
+  r.policy_id = policy_id_;
+  r.nonce.assign(nonce.begin(), nonce.end());
+  r.issued_at = now;
+  r.status = ArStatus::kAffirming;
+  for (const auto& c : reference.components) r.submodules[Submodule(c.pcr)] = ArStatus::kAffirming;
+
+  HENB_ASSIGN_OR_RETURN(auto verifier, caches_->VerifierFor(device));
+  const PcrSelection plan = PlanSelection(reference);
+  QuoteExpectations expect;
+  expect.nonce = r.nonce;
+  expect.pcr_selection = std::vector<PcrSelection>{plan};
+  std::optional<EventLog> log;
+  auto parse_log = [&]() -> Status {
+    auto parsed = EventLog::Parse(evidence.event_log);
+    if (!parsed.ok()) return parsed.error().WithContext("event log");
+    log = std::move(parsed).value();
+    return OkStatus();
+  };
+  // A log that replayed to the quote's pcrDigest before: the quote is
+  // verified without it (the same checks, in the same order, up to the
+  // log's). Anything else takes the whole way below, which also gives any
+  // failure its usual error.
+  std::optional<Result<VerifiedQuote>> quote;
+  std::string replay_key;
+  if (!evidence.event_log.empty()) {
+    replay_key = FormatPcrSelection({plan});
+    const Bytes log_digest = Sha256(evidence.event_log);
+    replay_key.append(log_digest.begin(), log_digest.end());
+    const std::optional<Caches::Replayed> replayed = caches_->FindReplay(replay_key);
+    if (replayed) {
+      auto q = verifier->Verify(evidence.attest, evidence.signature, expect);
+      if (!q.ok() ||
+          (q->digest_alg == replayed->alg && Equal(q->info.pcr_digest, replayed->pcr_digest))) {
+        quote = std::move(q);
+      }
+    }
+  }
+  if (!quote) {
+    if (!evidence.event_log.empty()) {
+      if (auto st = parse_log(); !st.ok()) {
+        Unverified(r, st.error());
+        return r;
+      }
+      expect.event_log = &*log;
+    }
+    quote = verifier->Verify(evidence.attest, evidence.signature, expect);
+    if (quote->ok() && log)
+      caches_->RememberReplay(replay_key, {(*quote)->digest_alg, (*quote)->info.pcr_digest});
+  }
+  if (!quote->ok()) {
+    Unverified(r, quote->error());
+    return r;
+  }
+  r.tim = (*quote)->info.pcr_digest;
+  r.clock = (*quote)->info.clock;
+  CheckPolicy(device, reference, revoked, r);
+
+  if (Equal(r.tim, caches_->ExpectedComposite(device.hardware_model, plan, reference))) {
+    // The hash chain pins every component: each is the reference one.
+    for (const auto& c : reference.components) {
+      r.components.push_back(
+          {c.id, c.version, revoked ? ArStatus::kContraindicated : ArStatus::kAffirming, ""});
+    }
+    if (revoked) {
+      for (auto& [name, status] : r.submodules) status = ArStatus::kContraindicated;
+    }
+    return r;
+  }
+
+  // A mismatch: the log (which must replay to the quoted TIM) names the components.
+  Contraindicate(r, "TIM " + HexEncode(r.tim) + " is not the expected TIM of " + reference.version);
+  if (!log && !evidence.event_log.empty()) {
+    // Skipped above, as one that replayed before: it parses.
+    if (auto st = parse_log(); !st.ok()) return st.error();
+  }
+  if (!log) {
+    r.detail += " (no event log to explain it)";
+    for (auto& [name, status] : r.submodules) status = ArStatus::kContraindicated;
+    return r;
+  }
+  JudgeComponents(*log, reference, r);
   return r;
 }
 

@@ -9,10 +9,8 @@
 
 #include <map>
 #include <memory>
-#include <mutex>
 #include <optional>
 #include <string>
-#include <unordered_map>
 #include <vector>
 
 #include "henbtrust/crypto/keys.h"
@@ -63,8 +61,10 @@ struct Evidence {
 // Thread-safe; caches parsed AKs, expected composites and event-log replays.
 class Appraiser {
  public:
-  explicit Appraiser(std::string policy_id = "henbtrust/default-v1")
-      : policy_id_(std::move(policy_id)) {}
+  explicit Appraiser(std::string policy_id = "henbtrust/default-v1");
+  ~Appraiser();
+  Appraiser(const Appraiser&) = delete;
+  Appraiser& operator=(const Appraiser&) = delete;
 
   // Appraises `evidence` from `device` against the manifest of its recorded
   // release. Bad evidence is a contraindicated result naming the failed
@@ -75,24 +75,9 @@ class Appraiser {
                                    int64_t now);
 
  private:
-  Result<std::shared_ptr<const QuoteVerifier>> VerifierFor(const DeviceRecord& device);
-  // `plan` is PlanSelection(reference), which the caller already has.
-  Bytes ExpectedComposite(const std::string& hardware_model, const PcrSelection& plan,
-                          const ReleaseManifest& reference);
-
+  struct Caches;
   std::string policy_id_;
-  std::mutex mu_;
-  std::map<Bytes, std::shared_ptr<const QuoteVerifier>> verifiers_;  // by AK TPM2B_PUBLIC
-  std::map<std::string, Bytes> composites_;  // by model / release / version / selection
-  // What a log replayed to, by the SHA-256 of its bytes and the selection:
-  // a device sends the same log with every quote until it reboots, and a
-  // replay is a deterministic function of those, so a log that replayed to
-  // a quote's pcrDigest before need not be parsed and replayed again.
-  struct Replayed {
-    HashAlg alg;
-    Bytes pcr_digest;
-  };
-  std::unordered_map<std::string, Replayed> replays_;
+  std::unique_ptr<Caches> caches_;
 };
 
 // The result as a JWT signed with ES256 (EAR claims: eat_profile, iat,

@@ -1,0 +1,53 @@
+#include "store/backend_rules.h"
+
+namespace henbtrust::store_rules {
+
+AuditEntry ChainAfter(const AuditHead& head, const AuditEntry& entry) {
+  AuditEntry e = entry;
+  e.seq = head.seq + 1;
+  e.prev_hash = head.hash;
+  e.hash = AuditHash(e.prev_hash, e);
+  return e;
+}
+
+AuditEntry AuditOfNewJob(const AuditEntry& audit, int64_t job_id) {
+  AuditEntry a = audit;
+  if (a.subject.empty()) a.subject = "job:" + std::to_string(job_id);
+  return a;
+}
+
+Status CheckReenrollment(const DeviceRecord& device, ByteView enrolled_ek,
+                         const std::string& enrolled_state) {
+  if (!Equal(enrolled_ek, device.ek_public)) {
+    return Error(ErrorCode::kPolicyDeviceConflict,
+                 "device " + device.device_id + " is enrolled with another EK");
+  }
+  if (enrolled_state == kDeviceRevoked) {
+    return Error(ErrorCode::kPolicyEnrollment,
+                 "device " + device.device_id + " was revoked; it may not enroll again");
+  }
+  return OkStatus();
+}
+
+std::string RevocationReason(const std::string& reason) {
+  return reason.empty() ? "revoked" : reason;
+}
+
+Error NoSuchDevice(const std::string& device_id) {
+  return Error(ErrorCode::kNotFound, "no device " + device_id);
+}
+
+Error NoSuchRelease(const std::string& release_id, const std::string& version) {
+  return Error(ErrorCode::kNotFound, "no release " + release_id + " " + version);
+}
+
+Result<std::vector<DeviceRecord>> DevicesById(Store& store, const std::vector<std::string>& ids) {
+  std::vector<DeviceRecord> out;
+  for (const auto& id : ids) {
+    HENB_ASSIGN_OR_RETURN(auto d, store.GetDevice(id));
+    if (d) out.push_back(std::move(*d));
+  }
+  return out;
+}
+
+}  // namespace henbtrust::store_rules

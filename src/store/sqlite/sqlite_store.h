@@ -1,0 +1,205 @@
+// Private to the SQLite store: the Store on one SQLite file in WAL mode. One
+// writer connection (mu_) takes every write; reads go to a few read-only
+// connections and proceed while the writer commits; appraisal records are
+// group-committed by a writer thread.
+//
+// The definitions are split by what they keep: open.cc (connections and
+// transactions), schema.cc (migrations), devices.cc (devices and their
+// cache), releases.cc, appraisals.cc (appraisals, spent nonces and the
+// group commit), jobs.cc, audit.cc.
+#pragma once
+
+#include <sqlite3.h>
+
+#include <atomic>
+#include <chrono>
+#include <condition_variable>
+#include <cstdint>
+#include <memory>
+#include <mutex>
+#include <optional>
+#include <string>
+#include <thread>
+#include <unordered_map>
+#include <vector>
+
+#include "henbtrust/store/store.h"
+#include "store/sqlite/statement.h"
+
+namespace henbtrust::sqlite {
+
+class SqliteStore final : public Store {
+ public:
+  SqliteStore() = default;
+  // Stops the writer thread once it has written everything queued.
+  ~SqliteStore() override;
+
+  // Opens (creates) `path`, applies the migrations and opens the readers.
+  Status Open(const std::string& path);
+
+  std::string Backend() const override { return "sqlite"; }
+  bool Local() const override { return true; }
+
+  Status PutDevice(const DeviceRecord& d, const std::optional<AuditEntry>& audit) override;
+  Result<std::optional<DeviceRecord>> GetDevice(const std::string& id) override;
+  Status SetDeviceRelease(const std::string& device_id, const std::string& release_id,
+                          const std::string& version, int64_t updated_at,
+                          const std::optional<AuditEntry>& audit) override;
+  Status EnrollDevice(const DeviceRecord& d, const AuditEntry& audit) override;
+  Status RevokeDevice(const std::string& device_id, int64_t updated_at,
+                      const AuditEntry& audit) override;
+  Result<std::vector<DeviceRecord>> ListDevices(const std::string& after, int limit) override;
+
+  Status PutManifest(const ManifestRecord& m) override;
+  Result<std::optional<ManifestRecord>> GetManifest(const std::string& release_id,
+                                                    const std::string& version) override;
+  Status RevokeRelease(const std::string& release_id, const std::string& version,
+                       const std::string& reason, const std::optional<AuditEntry>& audit) override;
+
+  Result<bool> SpendNonce(ByteView nonce, int64_t expires_at) override;
+  Result<int64_t> PurgeSpentNonces(int64_t now) override;
+  // Group commit: records queue for one writer thread, which writes
+  // everything queued in one transaction and then answers each. A record
+  // whose nonce was spent before writes nothing, so that it refuses only
+  // itself; any other failure fails the whole batch, and nothing of it stays.
+  Result<int64_t> RecordAppraisal(const AppraisalRecord& a) override;
+  void RecordAppraisalAsync(AppraisalRecord a, AppraisalDone done) override;
+  Result<std::optional<AppraisalRecord>> LatestAppraisal(const std::string& device_id) override;
+
+  Result<int64_t> CreateJob(const UpdateJob& job, const AuditEntry& audit) override;
+  Result<std::optional<UpdateJob>> GetJob(int64_t id) override;
+  Result<std::optional<UpdateJob>> OpenJobFor(const std::string& device_id) override;
+  Result<bool> TransitionJob(const UpdateJob& job, JobState from_state,
+                             const std::optional<AuditEntry>& audit) override;
+  Result<std::vector<UpdateJob>> ListJobs(bool open_only, int64_t due_by, int limit) override;
+
+  Status AppendAudit(const AuditEntry& entry) override;
+  Result<std::vector<AuditEntry>> ListAudit(int64_t after_seq, int limit) override;
+
+ private:
+  // A read-only connection; its mutex guards the connection and its cache.
+  struct Reader {
+    std::mutex mu;
+    sqlite3* db = nullptr;
+    StatementCache cache;
+  };
+  static constexpr int kReaders = 4;
+
+  struct PendingAppraisal {
+    AppraisalRecord record;
+    AppraisalDone done;
+  };
+  // Records in one transaction at most: a bound on how long the first of
+  // them waits, and on the transaction's size.
+  static constexpr size_t kMaxBatch = 256;
+  // When records arrive faster than one per commit, the writer waits up to
+  // kGatherWindow (or until kGatherTarget are queued) before it commits, so
+  // that each commit carries more of them. A commit's cost is mostly per
+  // transaction (the pages of device_state and of the tables' ends written
+  // to the WAL again, file locks, two thread wake-ups), and without the wait
+  // a busy PVE committed about 3 records at a time. A record that arrives
+  // alone is committed at once.
+  static constexpr size_t kGatherTarget = 64;
+  static constexpr auto kGatherWindow = std::chrono::milliseconds(2);
+
+  // Devices read before, so that an appraisal need not read its device
+  // again: a reader connection reloads every page it reads after each
+  // commit (WAL mode drops its page cache), about 20 us of the PVE's CPU
+  // per appraisal. This store writes every change of a
+  // device (PutDevice, SetDeviceRelease, the clock in WriteAppraisal) and
+  // keeps the cache in step with it; a commit by any other connection to the
+  // file (another process, or another store) empties it. Such commits are
+  // looked for after each of this store's own, and before a read when the
+  // last look is more than kOthersCheckMs old.
+  struct DeviceCache {
+    std::mutex mu;
+    std::unordered_map<std::string, DeviceRecord> records;  // guarded by mu
+    uint64_t generation = 0;   // guarded by mu; moves on when records is emptied
+    uint64_t clock_epoch = 0;  // guarded by mu; moves on with each appraisal commit
+  };
+  static constexpr size_t kCachedDevices = 100'000;
+  static constexpr int64_t kOthersCheckMs = 100;
+
+  // For a write of devices, under mu_: whatever its outcome (a failed
+  // commit may still have changed the file), the cache is emptied before
+  // mu_ is released.
+  struct ForgetDevicesAfter {
+    SqliteStore* store;
+    ~ForgetDevicesAfter() { store->ForgetDevices(); }
+  };
+
+  // open.cc: connections, statements and transactions.
+  Status OpenReaders(const std::string& path);
+  Reader& NextReader() { return *readers_[next_reader_++ % readers_.size()]; }
+  Status Exec(const std::string& sql);
+  Error Fail(const std::string& what, sqlite3* db = nullptr);
+  // Steps `s` to its end: the failure, named `what`, if it does not get there.
+  Status Done(Stmt& s, const std::string& what);
+  // REQUIRES: mu_ held. Runs one transaction-control statement, prepared once.
+  Status Control(const char* sql);
+  // Runs `body` in one IMMEDIATE transaction: committed if it returns a
+  // value, rolled back if it returns an error. REQUIRES: mu_ held.
+  template <typename T, typename F>
+  Result<T> InTransaction(F&& body) {
+    HENB_TRY(Exec("BEGIN IMMEDIATE"));
+    Result<T> out = body();
+    if (out.ok()) {
+      if (Status st = Exec("COMMIT"); !st.ok()) out = st.error();
+    }
+    if (!out.ok()) (void)Exec("ROLLBACK");
+    return out;
+  }
+
+  // schema.cc: applies every migration not applied yet, each in one
+  // transaction. REQUIRES: db_ open, not yet shared.
+  Status Migrate();
+
+  // devices.cc.
+  // The devices row of `d` (not its TPM clock, which device_state keeps).
+  // REQUIRES: mu_ held, in a transaction.
+  Status WriteDeviceRow(const DeviceRecord& d);
+  Result<std::optional<DeviceRecord>> ReadDevice(const std::string& id);
+  void ForgetDevices();
+  // REQUIRES: mu_ held. PRAGMA data_version moves on when a connection
+  // other than this one commits.
+  void NoteCommitsOfOthers();
+  // REQUIRES: mu_ held, after a commit of appraisals: the cached clocks move
+  // as the stored ones did (forward only).
+  void NoteAppraisalsCommitted(const std::vector<PendingAppraisal>& batch,
+                               const std::vector<Result<int64_t>>& results);
+
+  // appraisals.cc.
+  // The writer thread: runs until the store closes, and leaves nothing queued.
+  void WriteQueued();
+  // One result per entry, in order.
+  std::vector<Result<int64_t>> CommitAppraisals(const std::vector<PendingAppraisal>& batch);
+  // REQUIRES: mu_ held.
+  Result<int64_t> WriteAppraisal(const AppraisalRecord& a);
+  // REQUIRES: mu_ held.
+  Result<bool> Spend(ByteView nonce, int64_t expires_at);
+
+  // jobs.cc: the one job `sql` selects, on a reader, with `bind` binding its
+  // parameters.
+  template <typename Bind>
+  Result<std::optional<UpdateJob>> OneJob(const char* sql, Bind bind);
+
+  // audit.cc. REQUIRES: mu_ held, in a transaction.
+  Status WriteAudit(const AuditEntry& entry);
+
+  std::mutex mu_;  // the writer connection
+  sqlite3* db_ = nullptr;
+  StatementCache cache_;  // of db_; guarded by mu_
+  std::vector<std::unique_ptr<Reader>> readers_;
+  std::mutex queue_mu_;  // group commit of appraisals
+  std::condition_variable queue_cv_;
+  std::vector<PendingAppraisal> queue_;  // guarded by queue_mu_
+  bool closing_ = false;                 // guarded by queue_mu_
+  bool gathering_ = false;               // guarded by queue_mu_
+  std::thread writer_;                   // started by the first record
+  std::atomic<size_t> next_reader_{0};
+  DeviceCache devices_;
+  int64_t data_version_ = -1;  // guarded by mu_
+  std::atomic<int64_t> others_checked_ms_{0};
+};
+
+}  // namespace henbtrust::sqlite
