@@ -47,7 +47,6 @@ class SimulatedEnv::File final : public WritableFile {
     std::lock_guard<std::mutex> lock(env_->mu_);
     HENB_TRY(Alive());
     HENB_TRY(env_->CheckPowerLocked("sync " + path_));
-    HENB_TRY(base_->Sync());
     Inode& inode = env_->inodes_[inode_];
     inode.synced = inode.current;
     return OkStatus();
@@ -178,7 +177,6 @@ void SimulatedEnv::LosePowerLocked() {
     auto file = base_->NewWritableFile(path, inode.mode);
     if (!file.ok()) continue;
     (void)(*file)->Append(inode.synced);
-    (void)(*file)->Sync();
     (void)(*file)->Close();
   }
   // What survived is the new starting point.
@@ -256,7 +254,8 @@ Status SimulatedEnv::SyncDirectory(const std::string& dir) {
   std::lock_guard<std::mutex> lock(mu_);
   const std::string name = Normalise(dir);
   HENB_TRY(CheckPowerLocked("sync-dir " + name));
-  HENB_TRY(base_->SyncDirectory(dir));
+  if (!base_->FileExists(dir))
+    return Error(ErrorCode::kNotFound, "cannot open directory " + dir + ": no such directory");
   for (const auto& [path, id] : current_names_) {
     if (ParentOf(path) == name) durable_names_[path] = id;
   }

@@ -9,7 +9,9 @@
 // touched back to what would survive, on the real disk, so that the code under
 // test can be reopened on it. Simplifications: directories created are
 // durable at once, as are permission changes; a file that existed before this
-// Env first touched it counts as synced.
+// Env first touched it counts as synced. Syncs are simulated only: the real
+// disk is never fsynced (tests stay fast; their files need not outlive the
+// machine).
 //
 // Every operation that changes durable state (create, append, sync, rename,
 // remove, directory sync, mkdir, chmod) is counted; CrashAtOperation(k) makes
