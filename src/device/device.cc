@@ -1,17 +1,10 @@
 #include "henbtrust/device/device.h"
 
-#include <fcntl.h>
-#include <sys/stat.h>
-#include <unistd.h>
-
-#include <cerrno>
-#include <cstring>
 #include <filesystem>
 #include <nlohmann/json.hpp>
 
-#include "device/fault.h"
-#include "henbtrust/core/file.h"
 #include "henbtrust/core/json_text.h"
+#include "henbtrust/crypto/digest.h"
 
 namespace henbtrust {
 
@@ -21,31 +14,34 @@ namespace fs = std::filesystem;
 using Json = nlohmann::json;
 
 constexpr char kRecovery[] = "recovery";
+constexpr size_t kMaxStateFileBytes = size_t{1} << 20;
+constexpr size_t kImageReadChunk = size_t{1} << 16;
 
 Error StateError(const std::string& what) { return Error(ErrorCode::kDeviceState, what); }
 
-Status FsyncDir(const fs::path& dir) {
-  const int fd = ::open(dir.c_str(), O_RDONLY | O_DIRECTORY | O_CLOEXEC);
-  if (fd < 0)
-    return Error(ErrorCode::kIo, "cannot open " + dir.string() + ": " + std::strerror(errno));
-  const int rc = ::fsync(fd);
-  ::close(fd);
-  if (rc != 0) return Error(ErrorCode::kIo, "cannot fsync " + dir.string());
-  return OkStatus();
+Status WriteJson(Env& env, const fs::path& path, const Json& j) {
+  return env.WriteFileAtomic(path.string(), AsBytes(j.dump(2) + "\n"));
 }
 
-Status WriteJson(const fs::path& path, const Json& j) {
-  return WriteFileAtomic(path.string(), AsBytes(j.dump(2) + "\n"));
-}
-
-Result<Json> ReadJson(const fs::path& path) {
-  HENB_ASSIGN_OR_RETURN(Bytes raw, ReadFile(path.string(), 1 << 20));
+Result<Json> ReadJson(Env& env, const fs::path& path) {
+  HENB_ASSIGN_OR_RETURN(Bytes raw, env.ReadFile(path.string(), kMaxStateFileBytes));
   const std::string text = ToString(raw);
   if (!JsonDepthWithin(text)) return StateError(path.string() + ": nested too deeply");
   try {
     return Json::parse(text);
   } catch (const Json::exception& e) {
     return StateError(path.string() + ": " + e.what());
+  }
+}
+
+// SHA-256 of the file at `path`, read in chunks.
+Result<Bytes> Sha256OfFile(Env& env, const std::string& path) {
+  HENB_ASSIGN_OR_RETURN(std::unique_ptr<SequentialFile> file, env.NewSequentialFile(path));
+  Hasher hasher(HashAlg::kSha256);
+  for (;;) {
+    HENB_ASSIGN_OR_RETURN(Bytes chunk, file->Read(kImageReadChunk));
+    if (chunk.empty()) return hasher.Finish();
+    hasher.Update(chunk);
   }
 }
 
@@ -61,43 +57,26 @@ UpdatePhase PhaseFromName(const std::string& s) {
 // renamed to <id>.img once its digest matched.
 class SlotWriter {
  public:
-  explicit SlotWriter(fs::path dir) : dir_(std::move(dir)) {}
-  ~SlotWriter() {
-    if (fd_ >= 0) ::close(fd_);
-  }
+  SlotWriter(Env& env, std::string dir) : env_(env), dir_(std::move(dir)) {}
   Status Write(const ReleaseComponent& c, ByteView chunk, bool last) {
-    if (fd_ < 0) {
-      tmp_ = dir_ / ("." + c.id + ".img.tmp");
-      fd_ = ::open(tmp_.c_str(), O_WRONLY | O_CREAT | O_TRUNC | O_CLOEXEC, 0644);
-      if (fd_ < 0)
-        return Error(ErrorCode::kIo,
-                     "cannot create " + tmp_.string() + ": " + std::strerror(errno));
+    if (!file_) {
+      tmp_ = dir_ + "/." + c.id + ".img.tmp";
+      HENB_ASSIGN_OR_RETURN(file_, env_.NewWritableFile(tmp_));
     }
-    size_t off = 0;
-    while (off < chunk.size()) {
-      const ssize_t n = ::write(fd_, chunk.data() + off, chunk.size() - off);
-      if (n < 0 && errno == EINTR) continue;
-      if (n < 0)
-        return Error(ErrorCode::kIo, "cannot write " + tmp_.string() + ": " + std::strerror(errno));
-      off += static_cast<size_t>(n);
-    }
+    HENB_TRY(file_->Append(chunk));
     if (!last) return OkStatus();
-    const int fd = fd_;
-    fd_ = -1;
-    if (::fsync(fd) != 0 || ::close(fd) != 0)
-      return Error(ErrorCode::kIo, "cannot flush " + tmp_.string());
-    if (::rename(tmp_.c_str(), (dir_ / (c.id + ".img")).c_str()) != 0) {
-      return Error(ErrorCode::kIo, "cannot rename " + tmp_.string());
-    }
-    HENB_TRY(FsyncDir(dir_));
-    HENB_CRASH_POINT("install.component-written");
-    return OkStatus();
+    HENB_TRY(file_->Sync());
+    HENB_TRY(file_->Close());
+    file_.reset();
+    HENB_TRY(env_.RenameFile(tmp_, dir_ + "/" + c.id + ".img"));
+    return env_.SyncDirectory(dir_);
   }
 
  private:
-  fs::path dir_;
-  fs::path tmp_;
-  int fd_ = -1;
+  Env& env_;
+  std::string dir_;
+  std::string tmp_;
+  std::unique_ptr<WritableFile> file_;
 };
 
 }  // namespace
@@ -121,7 +100,7 @@ std::string Device::SlotDir(const std::string& slot) const {
 }
 
 std::optional<ReleaseManifest> Device::SlotManifest(const std::string& slot) const {
-  auto raw = ReadFile(SlotDir(slot) + "/manifest", kMaxManifestBytes);
+  auto raw = env_->ReadFile(SlotDir(slot) + "/manifest", kMaxManifestBytes);
   if (!raw.ok()) return std::nullopt;
   auto m = ParseManifest(*raw);
   if (!m.ok()) return std::nullopt;
@@ -134,7 +113,7 @@ Status Device::SaveBoot() {
             {"attempts_left", boot_.attempts_left},
             {"booted", boot_.booted},
             {"last_fallback_reason", boot_.last_fallback_reason}};
-  return WriteJson(fs::path(dir_) / "boot-control.json", j);
+  return WriteJson(*env_, fs::path(dir_) / "boot-control.json", j);
 }
 
 Status Device::SaveJournal() {
@@ -144,13 +123,13 @@ Status Device::SaveJournal() {
             {"release_counter", journal_.release_counter},
             {"expected_tim", HexEncode(journal_.expected_tim)},
             {"last_outcome", journal_.last_outcome}};
-  return WriteJson(fs::path(dir_) / "journal.json", j);
+  return WriteJson(*env_, fs::path(dir_) / "journal.json", j);
 }
 
 Status Device::Load() {
-  HENB_ASSIGN_OR_RETURN(Json id, ReadJson(fs::path(dir_) / "identity.json"));
-  HENB_ASSIGN_OR_RETURN(Json boot, ReadJson(fs::path(dir_) / "boot-control.json"));
-  HENB_ASSIGN_OR_RETURN(Json journal, ReadJson(fs::path(dir_) / "journal.json"));
+  HENB_ASSIGN_OR_RETURN(Json id, ReadJson(*env_, fs::path(dir_) / "identity.json"));
+  HENB_ASSIGN_OR_RETURN(Json boot, ReadJson(*env_, fs::path(dir_) / "boot-control.json"));
+  HENB_ASSIGN_OR_RETURN(Json journal, ReadJson(*env_, fs::path(dir_) / "journal.json"));
   try {
     hardware_model_ = id.at("hardware_model").get<std::string>();
     boot_.active = boot.at("active").get<std::string>();
@@ -177,25 +156,29 @@ Status Device::Load() {
 
 Status Device::InvalidateSlot(const std::string& slot) {
   if (slot == kRecovery) return StateError("the recovery slot is immutable");
-  const fs::path dir = SlotDir(slot);
-  std::error_code ec;
-  fs::create_directories(dir, ec);
-  fs::remove(dir / "manifest", ec);  // first: the slot is invalid from here on
-  HENB_TRY(FsyncDir(dir));
-  for (const auto& entry : fs::directory_iterator(dir, ec)) fs::remove(entry.path(), ec);
-  return FsyncDir(dir);
+  const std::string dir = SlotDir(slot);
+  auto remove = [&](const std::string& name) -> Status {
+    Status st = env_->RemoveFile(dir + "/" + name);
+    if (!st.ok() && st.error().code() != ErrorCode::kNotFound) return st;
+    return OkStatus();
+  };
+  HENB_TRY(env_->CreateDirectories(dir));
+  HENB_TRY(remove("manifest"));  // first: the slot is invalid from here on
+  HENB_TRY(env_->SyncDirectory(dir));
+  HENB_ASSIGN_OR_RETURN(std::vector<std::string> names, env_->ListDirectory(dir));
+  for (const auto& name : names) HENB_TRY(remove(name));
+  return env_->SyncDirectory(dir);
 }
 
 Status Device::InstallSlot(const std::string& slot, const std::string& bundle,
                            const BundlePolicy& policy, ReleaseManifest* manifest) {
-  SlotWriter writer{fs::path(SlotDir(slot))};
+  SlotWriter writer(*env_, SlotDir(slot));
   auto m = VerifyBundle(bundle, policy, [&](const ReleaseComponent& c, ByteView chunk, bool last) {
     return writer.Write(c, chunk, last);
   });
   if (!m.ok()) return m.error();
   HENB_ASSIGN_OR_RETURN(Bytes bytes, EncodeManifest(*m));
-  HENB_TRY(WriteFileAtomic(SlotDir(slot) + "/manifest", bytes));
-  HENB_CRASH_POINT("install.slot-complete");
+  HENB_TRY(env_->WriteFileAtomic(SlotDir(slot) + "/manifest", bytes));
   if (manifest) *manifest = std::move(m).value();
   return OkStatus();
 }
@@ -205,24 +188,24 @@ Result<std::unique_ptr<Device>> Device::Provision(const std::string& dir,
                                                   const std::string& bundle, const TrustRoot& trust,
                                                   int64_t now, std::unique_ptr<Tre> tre,
                                                   DeviceOptions options) {
-  std::error_code ec;
-  if (fs::exists(fs::path(dir) / "identity.json", ec))
+  Env& env = *options.env;
+  if (env.FileExists((fs::path(dir) / "identity.json").string()))
     return StateError(dir + " is already provisioned");
   for (const char* slot : {"a", "b", kRecovery})
-    fs::create_directories(fs::path(dir) / "slots" / slot, ec);
-  if (ec) return Error(ErrorCode::kIo, "cannot create " + dir + ": " + ec.message());
+    HENB_TRY(env.CreateDirectories((fs::path(dir) / "slots" / slot).string()));
   std::unique_ptr<Device> d(new Device(dir, std::move(tre), options));
   d->hardware_model_ = hardware_model;
   BundlePolicy policy{&trust, hardware_model, 0, now};
   HENB_TRY(d->InstallSlot("a", bundle, policy, nullptr));
   HENB_TRY(d->InstallSlot(kRecovery, bundle, policy, nullptr));
-  for (const auto& entry : fs::directory_iterator(d->SlotDir(kRecovery))) {
-    fs::permissions(entry.path(),
-                    fs::perms::owner_read | fs::perms::group_read | fs::perms::others_read, ec);
-  }
+  HENB_ASSIGN_OR_RETURN(std::vector<std::string> recovery,
+                        env.ListDirectory(d->SlotDir(kRecovery)));
+  for (const auto& name : recovery)
+    HENB_TRY(env.SetFileMode(d->SlotDir(kRecovery) + "/" + name, 0444));
   HENB_TRY(d->SaveBoot());
   HENB_TRY(d->SaveJournal());
-  HENB_TRY(WriteJson(fs::path(dir) / "identity.json", Json{{"hardware_model", hardware_model}}));
+  HENB_TRY(
+      WriteJson(env, fs::path(dir) / "identity.json", Json{{"hardware_model", hardware_model}}));
   return d;
 }
 
@@ -270,10 +253,10 @@ Result<BootReport> Device::MeasureSlot(const std::string& slot) {
   HENB_TRY(tre_->Reboot());
   for (const auto& c : manifest->components) {
     // What is on the disk is measured, whatever the manifest says.
-    auto image = DescribeComponentFile(c.id, c.version, c.pcr, SlotDir(slot) + "/" + c.id + ".img");
-    if (!image.ok())
-      return Error(ErrorCode::kDeviceBoot, "slot " + slot + ": " + image.error().message());
-    HENB_TRY(tre_->MeasureComponent(c.pcr, {c.id, c.version}, image->sha256));
+    auto digest = Sha256OfFile(*env_, SlotDir(slot) + "/" + c.id + ".img");
+    if (!digest.ok())
+      return Error(ErrorCode::kDeviceBoot, "slot " + slot + ": " + digest.error().message());
+    HENB_TRY(tre_->MeasureComponent(c.pcr, {c.id, c.version}, *digest));
   }
   const PcrSelection sel = PlanSelection(*manifest);
   HENB_ASSIGN_OR_RETURN(auto values, tre_->ReadPcrs(sel));
@@ -286,7 +269,6 @@ Status Device::FallBack(const std::string& reason) {
   journal_.phase = UpdatePhase::kNone;
   journal_.last_outcome = "fell back: " + reason;
   HENB_TRY(SaveJournal());
-  HENB_CRASH_POINT("fallback.journal-written");
   boot_.trial.clear();
   boot_.attempts_left = 0;
   boot_.last_fallback_reason = reason;
@@ -302,7 +284,6 @@ Result<BootReport> Device::Boot() {
     if (!boot_.trial.empty() && boot_.attempts_left > 0) {
       --boot_.attempts_left;  // counted before booting, as a bootloader does
       HENB_TRY(SaveBoot());
-      HENB_CRASH_POINT("boot.attempt-counted");
       slot = boot_.trial;
       trial = true;
     } else if (!boot_.trial.empty()) {
@@ -333,7 +314,6 @@ Result<BootReport> Device::Boot() {
       }
       journal_.phase = UpdatePhase::kTrialGood;
       HENB_TRY(SaveJournal());
-      HENB_CRASH_POINT("boot.trial-verified");
     }
     report->fell_back = fell_back;
     return report;
@@ -384,12 +364,9 @@ Result<UpdateJournal> Device::Install(const std::string& bundle, const TrustRoot
   journal_ = UpdateJournal{UpdatePhase::kInstalling, target,   next.version,
                            next.release_counter,     expected, journal_.last_outcome};
   HENB_TRY(SaveJournal());
-  HENB_CRASH_POINT("install.journal-written");
   HENB_TRY(InvalidateSlot(target));
-  HENB_CRASH_POINT("install.slot-invalidated");
   // Pass 2 writes while re-checking, in case the file changed in between.
   if (auto st = InstallSlot(target, bundle, policy, nullptr); !st.ok()) {
-    if (st.error().code() == ErrorCode::kDeviceCrashForTest) return st.error();
     HENB_TRY(InvalidateSlot(target));
     journal_.phase = UpdatePhase::kNone;
     journal_.last_outcome = "install of " + next.version + " failed: " + st.error().ToString();
@@ -398,11 +375,9 @@ Result<UpdateJournal> Device::Install(const std::string& bundle, const TrustRoot
   }
   journal_.phase = UpdatePhase::kInstalled;
   HENB_TRY(SaveJournal());
-  HENB_CRASH_POINT("install.journal-installed");
   boot_.trial = target;
   boot_.attempts_left = options_.trial_boot_attempts;
   HENB_TRY(SaveBoot());
-  HENB_CRASH_POINT("install.trial-armed");
   return journal_;
 }
 
@@ -411,7 +386,6 @@ Status Device::FinishCommit() {
     HENB_ASSIGN_OR_RETURN(uint64_t counter, tre_->ReadCounter());
     if (counter >= journal_.release_counter) break;
     HENB_TRY(tre_->IncrementCounter());
-    HENB_CRASH_POINT("commit.floor-step");
   }
   journal_.phase = UpdatePhase::kNone;
   journal_.last_outcome = "committed " + journal_.release_version;
@@ -427,7 +401,6 @@ Status Device::Commit() {
   boot_.trial.clear();
   boot_.attempts_left = 0;
   HENB_TRY(SaveBoot());
-  HENB_CRASH_POINT("commit.active-switched");
   return FinishCommit();
 }
 

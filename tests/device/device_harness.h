@@ -2,6 +2,7 @@
 #pragma once
 
 #include <filesystem>
+#include <functional>
 #include <memory>
 
 #include "henbtrust/device/device.h"
@@ -26,11 +27,22 @@ struct DeviceHarness {
   std::string v1 = release.Bundle("v1.bundle", v1_images, 1, {0, 1}, "1.0");
   std::string v2 = release.Bundle("v2.bundle", v2_images, 2, {0, 1}, "2.0");
   std::string dir = release.dir.File("device");
+  // The soft TrE's NV state.
+  std::string tre_state = release.dir.File("tre.state");
+  // Given to the device at Provision and Reopen (its Env among them).
+  DeviceOptions options;
+  // If set, wraps the TrE at each PowerOn (a test decorator).
+  std::function<std::unique_ptr<Tre>(std::unique_ptr<Tre>)> wrap_tre;
 
   // A TrE after power-on: the soft TrE from its state file, swtpm reopened.
   Result<std::unique_ptr<Tre>> PowerOn() {
+    HENB_ASSIGN_OR_RETURN(std::unique_ptr<Tre> tre, OpenTre());
+    return wrap_tre ? wrap_tre(std::move(tre)) : std::move(tre);
+  }
+
+  Result<std::unique_ptr<Tre>> OpenTre() {
     if (backend == Backend::kSoft) {
-      auto tre = SoftTre::OpenStateFile(release.dir.File("tre.state"));
+      auto tre = SoftTre::OpenStateFile(tre_state);
       if (!tre.ok()) return tre.error();
       return std::unique_ptr<Tre>(std::make_unique<SoftTre>(std::move(tre).value()));
     }
@@ -42,15 +54,24 @@ struct DeviceHarness {
 
   Result<std::unique_ptr<Device>> Provision() {
     HENB_ASSIGN_OR_RETURN(auto tre, PowerOn());
-    return Device::Provision(dir, "femto-a1", v1, release.root, release.now, std::move(tre));
+    return Device::Provision(dir, "femto-a1", v1, release.root, release.now, std::move(tre),
+                             options);
   }
 
   Result<std::unique_ptr<Device>> Reopen() {
     HENB_ASSIGN_OR_RETURN(auto tre, PowerOn());
-    return Device::Open(dir, std::move(tre));
+    return Device::Open(dir, std::move(tre), options);
   }
 
   ReleaseManifest Manifest(const std::string& bundle) { return ReadBundleHeader(bundle)->manifest; }
+
+  // A new device of the same releases: a fresh directory and TrE (and swtpm)
+  // named `name`, for a test that provisions many devices.
+  void StartOver(const std::string& name) {
+    dir = release.dir.File(name);
+    tre_state = release.dir.File(name + ".tre.state");
+    if (backend == Backend::kSwtpm) swtpm = std::make_unique<Swtpm>();
+  }
 
   // True if `slot` holds a complete release whose files match its manifest,
   // or is empty; false if anything is half there.

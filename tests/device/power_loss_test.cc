@@ -1,19 +1,23 @@
-// Power loss at every persisted step of install, trial boot and commit: the
-// device then boots a valid slot, the journal resumes or rolls back, nothing
-// is half-installed, and the update can be driven to its end. Built once per
-// TrE backend (HENB_POWER_LOSS_ON_SWTPM selects swtpm).
+// Power loss at every step of install, trial boot and commit that changes
+// durable state: the device runs on a SimulatedEnv that fails its k-th file
+// operation (or the TrE's k-th counter step) and drops every write not yet
+// synced. Reopened on what survived, the device boots a valid slot, the
+// journal resumes or rolls back, nothing is half-installed or lost, and the
+// update can be driven to its end. Built once per TrE backend
+// (HENB_POWER_LOSS_ON_SWTPM selects swtpm).
 #include <gtest/gtest.h>
 
 #include <iostream>
 
 #include "device/device_harness.h"
-#include "device/fault.h"
+#include "support/simulated_env.h"
 
 namespace henbtrust {
 namespace {
 
 using testing::Backend;
 using testing::DeviceHarness;
+using testing::SimulatedEnv;
 
 #ifdef HENB_POWER_LOSS_ON_SWTPM
 constexpr Backend kBackend = Backend::kSwtpm;
@@ -21,15 +25,45 @@ constexpr Backend kBackend = Backend::kSwtpm;
 constexpr Backend kBackend = Backend::kSoft;
 #endif
 
-Status RunUpdate(Device& d, DeviceHarness& h) {
-  HENB_TRY(d.Install(h.v2, h.release.root, h.release.now));
-  HENB_TRY(d.Boot());
-  HENB_TRY(d.Commit());
-  HENB_TRY(d.Boot());
-  return OkStatus();
-}
+// A TrE on the same power supply as the device's files: each step of its NV
+// counter is an operation the power can fail before.
+class PoweredTre final : public Tre {
+ public:
+  PoweredTre(std::unique_ptr<Tre> tre, SimulatedEnv& power) : tre_(std::move(tre)), power_(power) {}
 
-std::unique_ptr<Device> ProvisionedAndBooted(DeviceHarness& h) {
+  std::string Kind() const override { return tre_->Kind(); }
+  std::vector<HashAlg> Banks() const override { return tre_->Banks(); }
+  Status Extend(Event event) override { return tre_->Extend(std::move(event)); }
+  Result<std::map<uint32_t, Bytes>> ReadPcrs(const PcrSelection& selection) override {
+    return tre_->ReadPcrs(selection);
+  }
+  Result<Quote> MakeQuote(ByteView nonce, const std::vector<PcrSelection>& selection) override {
+    return tre_->MakeQuote(nonce, selection);
+  }
+  Bytes AkPublic() const override { return tre_->AkPublic(); }
+  Bytes EkPublic() const override { return tre_->EkPublic(); }
+  Result<Bytes> ActivateCredential(ByteView blob, ByteView secret) override {
+    return tre_->ActivateCredential(blob, secret);
+  }
+  const EventLog& event_log() const override { return tre_->event_log(); }
+  Result<uint64_t> ReadCounter() override { return tre_->ReadCounter(); }
+  Result<uint64_t> IncrementCounter() override {
+    HENB_TRY(power_.CheckPower("tre.increment-counter"));
+    return tre_->IncrementCounter();
+  }
+  Status Reboot() override { return tre_->Reboot(); }
+
+ private:
+  std::unique_ptr<Tre> tre_;
+  SimulatedEnv& power_;
+};
+
+// A provisioned, booted device whose files and TrE counter run on `env`.
+std::unique_ptr<Device> ProvisionedAndBooted(DeviceHarness& h, SimulatedEnv& env) {
+  h.options.env = &env;
+  h.wrap_tre = [&env](std::unique_ptr<Tre> tre) -> std::unique_ptr<Tre> {
+    return std::make_unique<PoweredTre>(std::move(tre), env);
+  };
   auto d = h.Provision();
   EXPECT_TRUE(d.ok()) << d.error().ToString();
   if (!d.ok()) return nullptr;
@@ -37,37 +71,81 @@ std::unique_ptr<Device> ProvisionedAndBooted(DeviceHarness& h) {
   return std::move(d).value();
 }
 
+// Operations counted from the start of the update to the end of each step.
+struct UpdateSteps {
+  size_t installed = 0;
+  size_t trial_booted = 0;
+  size_t committed = 0;
+  size_t rebooted = 0;
+};
+
+// Runs the update; on success fills `steps`.
+Status RunUpdate(Device& d, DeviceHarness& h, SimulatedEnv& env, UpdateSteps* steps) {
+  const size_t start = env.operations().size();
+  UpdateSteps s;
+  HENB_TRY(d.Install(h.v2, h.release.root, h.release.now));
+  s.installed = env.operations().size() - start;
+  HENB_TRY(d.Boot());
+  s.trial_booted = env.operations().size() - start;
+  HENB_TRY(d.Commit());
+  s.committed = env.operations().size() - start;
+  HENB_TRY(d.Boot());
+  s.rebooted = env.operations().size() - start;
+  if (steps) *steps = s;
+  return OkStatus();
+}
+
 TEST(PowerLoss, EveryCrashPointLeavesABootableDeviceThatFinishesTheUpdate) {
-  // A run without faults lists the crash points the sequence passes.
-  std::vector<std::string> points;
+  // A run without faults counts the operations the update performs.
+  UpdateSteps steps;
   {
     DeviceHarness h(kBackend);
-    auto d = ProvisionedAndBooted(h);
+    SimulatedEnv env;
+    auto d = ProvisionedAndBooted(h, env);
     ASSERT_TRUE(d);
-    fault::ResetForTest();
-    ASSERT_TRUE(RunUpdate(*d, h).ok());
-    points = fault::HitsForTest();
+    const size_t before = env.operations().size();
+    ASSERT_TRUE(RunUpdate(*d, h, env, &steps).ok());
+    const auto ops = env.operations();
+    size_t counter_steps = 0;
+    for (size_t i = before; i < ops.size(); ++i) counter_steps += ops[i] == "tre.increment-counter";
+    EXPECT_EQ(counter_steps, 2u);  // the floor rises 0 -> 2 a step at a time
   }
-  ASSERT_GE(points.size(), 8u);
-  std::string listed;
-  for (const auto& p : points) listed += p + " ";
-  std::cout << points.size() << " crash points: " << listed << "\n";
+  ASSERT_GE(steps.rebooted, 20u);
+  std::cout << steps.rebooted << " crash points: install " << steps.installed << ", trial boot "
+            << steps.trial_booted - steps.installed << ", commit "
+            << steps.committed - steps.trial_booted << ", boot " << steps.rebooted - steps.committed
+            << "\n";
 
-  for (size_t i = 0; i < points.size(); ++i) {
-    SCOPED_TRACE("power lost at crash point " + std::to_string(i) + ": " + points[i]);
-    DeviceHarness h(kBackend);
-    auto d = ProvisionedAndBooted(h);
+  DeviceHarness h(kBackend);
+  for (size_t k = 0; k < steps.rebooted; ++k) {
+    SCOPED_TRACE("power lost at operation " + std::to_string(k));
+    h.StartOver("device-" + std::to_string(k));
+    SimulatedEnv env;
+    auto d = ProvisionedAndBooted(h, env);
     ASSERT_TRUE(d);
-    fault::ResetForTest();
-    fault::ArmCrashAt(static_cast<int>(i));
-    auto st = RunUpdate(*d, h);
+    const size_t start = env.operations().size();
+    env.CrashAtOperation(static_cast<int64_t>(k));
+    auto st = RunUpdate(*d, h, env, nullptr);
     ASSERT_FALSE(st.ok());
-    ASSERT_EQ(st.error().code(), ErrorCode::kDeviceCrashForTest) << st.error().ToString();
-    d.reset();  // power lost: everything in memory is gone
+    ASSERT_TRUE(env.power_lost()) << st.error().ToString();
+    SCOPED_TRACE("which was " + env.operations().at(start + k));
+    d.reset();  // everything in memory is gone
+    env.PowerOn();
 
     auto reopened = h.Reopen();
     ASSERT_TRUE(reopened.ok()) << reopened.error().ToString();
     Device& dev = **reopened;
+    // Nothing a finished step made durable is lost.
+    if (k >= steps.committed) {
+      EXPECT_EQ(dev.boot_control().active, "b");
+      EXPECT_EQ(dev.journal().last_outcome, "committed 2.0");
+    } else if (k >= steps.installed) {
+      const bool pending = (dev.journal().phase == UpdatePhase::kInstalled ||
+                            dev.journal().phase == UpdatePhase::kTrialGood) &&
+                           dev.boot_control().trial == "b";
+      EXPECT_TRUE(pending || dev.boot_control().active == "b")
+          << "the installed update was lost: " << UpdatePhaseName(dev.journal().phase);
+    }
     auto boot = dev.Boot();
     ASSERT_TRUE(boot.ok()) << boot.error().ToString();
     // A valid slot boots and measures to its release's TIM.
@@ -98,7 +176,6 @@ TEST(PowerLoss, EveryCrashPointLeavesABootableDeviceThatFinishesTheUpdate) {
     EXPECT_EQ(final_boot->tim, ExpectedTim(h.Manifest(h.v2)));
     EXPECT_EQ(dev.journal().last_outcome, "committed 2.0");
   }
-  fault::ResetForTest();
 }
 
 }  // namespace

@@ -1,4 +1,6 @@
-// Whole-file I/O. Errors are kIo (or kNotFound / kTooLarge) naming the path.
+// Whole-file I/O on the real file system: shorthands for the same calls on
+// Env::Default() (core/env.h), for code that is not handed an Env. Errors are
+// kIo (or kNotFound / kTooLarge) naming the path.
 #pragma once
 
 #include <cstddef>
@@ -13,7 +15,7 @@ Result<Bytes> ReadFile(const std::string& path, size_t max_size = size_t{64} << 
 // The same, as text (PEM files, logs).
 Result<std::string> ReadTextFile(const std::string& path, size_t max_size = size_t{1} << 20);
 
-// Seconds since the Unix epoch, from the system clock.
+// Seconds since the Unix epoch, from Env::Default()'s wall clock.
 int64_t UnixSeconds();
 // `unix_seconds` as UTC in RFC 3339 form, "2026-12-05T14:44:13Z".
 std::string FormatUtc(int64_t unix_seconds);

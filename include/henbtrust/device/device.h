@@ -10,14 +10,16 @@
 //   DIR/identity.json       hardware model
 //   DIR/finished-job        written by the update agent: the highest OAM job
 //                           id it has finished (docs/device.md)
-// Every write is a temporary file, fsync, rename, fsync of the directory.
-// A Device serves one caller at a time.
+// Every write is a temporary file, fsync, rename, fsync of the directory; all
+// file I/O goes through DeviceOptions::env. A Device serves one caller at a
+// time.
 #pragma once
 
 #include <memory>
 #include <optional>
 #include <string>
 
+#include "henbtrust/core/env.h"
 #include "henbtrust/release/bundle.h"
 #include "henbtrust/tpm/tre.h"
 
@@ -45,6 +47,10 @@ struct UpdateJournal {
 
 struct DeviceOptions {
   int trial_boot_attempts = 2;
+  // The device's files (DIR and below) are read and written through `env`,
+  // which must outlive the Device. The bundle given to Provision or Install
+  // is read from the real file system.
+  Env* env = Env::Default();
 };
 
 struct BootReport {
@@ -100,7 +106,7 @@ class Device {
 
  private:
   Device(std::string dir, std::unique_ptr<Tre> tre, DeviceOptions options)
-      : dir_(std::move(dir)), tre_(std::move(tre)), options_(options) {}
+      : dir_(std::move(dir)), tre_(std::move(tre)), options_(options), env_(options.env) {}
   Status Load();
   Status SaveBoot();
   Status SaveJournal();
@@ -115,6 +121,7 @@ class Device {
   std::string dir_;
   std::unique_ptr<Tre> tre_;
   DeviceOptions options_;
+  Env* env_;
   std::string hardware_model_;
   BootControl boot_;
   UpdateJournal journal_;
