@@ -157,7 +157,7 @@ int64_t UnixSeconds() {
 }
 
 std::string FormatUtc(int64_t unix_seconds) {
-  const std::time_t tt = static_cast<std::time_t>(unix_seconds);
+  const auto tt = static_cast<std::time_t>(unix_seconds);
   std::tm tm{};
   gmtime_r(&tt, &tm);
   char buf[32];
