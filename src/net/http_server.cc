@@ -123,8 +123,9 @@ struct HttpServer::Impl {
 
   static std::vector<std::shared_ptr<asio::io_context>> MakeContexts(int threads) {
     std::vector<std::shared_ptr<asio::io_context>> out;
-    for (int i = 0; i < std::max(1, threads); ++i)
+    for (int i = 0; i < std::max(1, threads); ++i) {
       out.push_back(std::make_shared<asio::io_context>(1));
+    }
     return out;
   }
 
@@ -173,7 +174,8 @@ struct HttpServer::Impl {
 // after a pause, from 10 ms doubling to 1 s, until one succeeds; other
 // failures affect only the client concerned.
 asio::awaitable<void> HttpServer::Impl::Accept() {
-  constexpr std::chrono::milliseconds kFirstPause{10}, kLongestPause{1000};
+  constexpr std::chrono::milliseconds kFirstPause{10};
+  constexpr std::chrono::milliseconds kLongestPause{1000};
   std::chrono::milliseconds backoff{0};  // 0: the last accept did not run out
   for (;;) {
     beast::error_code ec;
