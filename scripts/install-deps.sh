@@ -5,7 +5,7 @@ set -euo pipefail
 
 packages=(
   # toolchain
-  build-essential cmake ninja-build pkg-config ccache clang libclang-rt-14-dev clang-format
+  build-essential cmake ninja-build pkg-config ccache clang libclang-rt-14-dev clang-format clang-tidy
   # libraries
   libssl-dev libtss2-dev libboost-dev libboost-system-dev nlohmann-json3-dev
   libsqlite3-dev libpq-dev libcli11-dev libspdlog-dev libfmt-dev libjemalloc-dev

@@ -54,7 +54,8 @@ constexpr char kB64[] = "ABCDEFGHIJKLMNOPQRSTUVWXYZabcdefghijklmnopqrstuvwxyz012
 constexpr char kB64Url[] = "ABCDEFGHIJKLMNOPQRSTUVWXYZabcdefghijklmnopqrstuvwxyz0123456789-_";
 
 std::string EncodeWith(ByteView data, const char* alphabet, bool pad) {
-  const size_t full = data.size() / 3, rest = data.size() % 3;
+  const size_t full = data.size() / 3;
+  const size_t rest = data.size() % 3;
   std::string out(full * 4 + (rest == 0 ? 0 : pad ? 4 : rest + 1), '=');
   char* o = out.data();
   const uint8_t* in = data.data();
@@ -95,9 +96,10 @@ Result<Bytes> DecodeWith(std::string_view text, const char* alphabet, bool padde
   int bits = 0;
   for (size_t i = 0; i < text.size(); ++i) {
     const int v = rev[static_cast<uint8_t>(text[i])];
-    if (v < 0)
+    if (v < 0) {
       return Error(ErrorCode::kMalformed,
                    "invalid base64 character at position " + std::to_string(i));
+    }
     acc = acc << 6 | static_cast<uint32_t>(v);
     bits += 6;
     if (bits >= 8) {

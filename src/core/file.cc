@@ -28,7 +28,7 @@ Status SyncDirectory(const std::string& dir) { return Env::Default()->SyncDirect
 int64_t UnixSeconds() { return Env::Default()->NowUnixSeconds(); }
 
 std::string FormatUtc(int64_t unix_seconds) {
-  const std::time_t tt = static_cast<std::time_t>(unix_seconds);
+  const auto tt = static_cast<std::time_t>(unix_seconds);
   std::tm tm{};
   gmtime_r(&tt, &tm);
   char buf[32];

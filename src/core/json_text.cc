@@ -14,7 +14,9 @@ size_t Utf8Length(std::string_view s, size_t i) {
   const unsigned char c = b(0);
   if (c < 0x80) return 1;
   size_t n;
-  unsigned char lo = 0x80, hi = 0xBF;  // bounds of the second byte
+  // Bounds of the second byte.
+  unsigned char lo = 0x80;
+  unsigned char hi = 0xBF;
   if (c >= 0xC2 && c <= 0xDF) {
     n = 2;
   } else if (c >= 0xE0 && c <= 0xEF) {
@@ -39,7 +41,8 @@ size_t Utf8Length(std::string_view s, size_t i) {
 // '\\', which JSON strings hold as they are: a word of eight at a time, then
 // byte by byte. (Answers and requests are mostly such text: base64.)
 size_t PlainRun(std::string_view s, size_t from) {
-  constexpr uint64_t kOnes = 0x0101010101010101ULL, kHighs = 0x8080808080808080ULL;
+  constexpr uint64_t kOnes = 0x0101010101010101ULL;
+  constexpr uint64_t kHighs = 0x8080808080808080ULL;
   // Nonzero if and only if some byte of x is below n (n <= 128).
   const auto any_below = [](uint64_t x, uint64_t n) { return (x - kOnes * n) & ~x & kHighs; };
   size_t i = from;
@@ -67,7 +70,7 @@ bool AppendJsonString(std::string& out, std::string_view s) {
     // Most text needs no escape: copy each such run at once.
     size_t run = i + PlainRun(s, i);
     while (run < s.size()) {
-      const unsigned char r = static_cast<unsigned char>(s[run]);
+      const auto r = static_cast<unsigned char>(s[run]);
       if (r < 0x20 || r >= 0x80 || r == '"' || r == '\\') break;
       ++run;
     }
@@ -76,7 +79,7 @@ bool AppendJsonString(std::string& out, std::string_view s) {
       i = run;
       if (i == s.size()) break;
     }
-    const unsigned char c = static_cast<unsigned char>(s[i]);
+    const auto c = static_cast<unsigned char>(s[i]);
     if (c >= 0x80) {
       const size_t n = Utf8Length(s, i);
       if (n == 0) {

@@ -90,7 +90,7 @@ Result<std::map<uint32_t, Bytes>> ReplayWithSubstitutions(
     Extend(bank, it->second, *digest);
   }
   for (const auto& [id, digest] : substitutions) {
-    if (!used.count(id)) {
+    if (!used.contains(id)) {
       return Error(ErrorCode::kEventLogComponent, "component " + id + " is not measured in the " +
                                                       std::string(HashAlgName(bank)) +
                                                       " bank of the log");

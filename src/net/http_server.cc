@@ -10,6 +10,7 @@
 #include <set>
 #include <thread>
 
+#include "henbtrust/core/thread_annotations.h"
 #include "henbtrust/net/worker_pool.h"
 #include "net/asio.h"
 
@@ -86,6 +87,10 @@ std::string ErrorBody(std::string_view code, std::string_view message) {
 // last responder may call or drop it at any time.
 template <typename Completion>
 struct LaterAnswer {
+  // A constructor, not aggregate initialisation: clang 14 (clang-tidy) has
+  // no parenthesised aggregate init, which make_shared needs.
+  LaterAnswer(std::shared_ptr<asio::io_context> i, Completion c)
+      : ioc(std::move(i)), completion(std::move(c)) {}
   std::shared_ptr<asio::io_context> ioc;
   Completion completion;
   std::atomic<bool> answered{false};
@@ -118,8 +123,9 @@ struct HttpServer::Impl {
 
   static std::vector<std::shared_ptr<asio::io_context>> MakeContexts(int threads) {
     std::vector<std::shared_ptr<asio::io_context>> out;
-    for (int i = 0; i < std::max(1, threads); ++i)
+    for (int i = 0; i < std::max(1, threads); ++i) {
       out.push_back(std::make_shared<asio::io_context>(1));
+    }
     return out;
   }
 
@@ -127,7 +133,7 @@ struct HttpServer::Impl {
   asio::awaitable<void> Sweep();
   asio::awaitable<void> Serve(std::shared_ptr<Connection> c);
   asio::awaitable<HttpResponse> Dispatch(const Connection& c, const HttpRequest& request);
-  void Forget(const std::shared_ptr<Connection>& c);
+  void Forget(const std::shared_ptr<Connection>& c) EXCLUDES(mu);
 
   HttpServerOptions options;
   HttpHandler handler;             // one of the two is set
@@ -154,12 +160,12 @@ struct HttpServer::Impl {
   std::atomic<uint64_t> accept_failures{0};
 
   std::atomic<bool> stopping{false};
-  std::mutex mu;
-  std::condition_variable cv;
-  std::set<std::shared_ptr<Connection>> connections;  // guarded by mu
-  // Accept() waits for a connection to close; guarded by mu.
-  bool waiting_for_room = false;
-  bool stopped = false;  // guarded by mu
+  Mutex mu;
+  std::condition_variable cv;  // signalled when `connections` shrinks or `stopped` is set
+  std::set<std::shared_ptr<Connection>> connections GUARDED_BY(mu);
+  // Accept() waits for a connection to close.
+  bool waiting_for_room GUARDED_BY(mu) = false;
+  bool stopped GUARDED_BY(mu) = false;
   std::once_flag stop_once;
 };
 
@@ -168,13 +174,14 @@ struct HttpServer::Impl {
 // after a pause, from 10 ms doubling to 1 s, until one succeeds; other
 // failures affect only the client concerned.
 asio::awaitable<void> HttpServer::Impl::Accept() {
-  constexpr std::chrono::milliseconds kFirstPause{10}, kLongestPause{1000};
+  constexpr std::chrono::milliseconds kFirstPause{10};
+  constexpr std::chrono::milliseconds kLongestPause{1000};
   std::chrono::milliseconds backoff{0};  // 0: the last accept did not run out
   for (;;) {
     beast::error_code ec;
     bool full;
     {
-      std::lock_guard<std::mutex> lock(mu);
+      MutexLock lock(mu);
       full = connections.size() >= options.max_connections;
       waiting_for_room = full;
     }
@@ -204,7 +211,7 @@ asio::awaitable<void> HttpServer::Impl::Accept() {
     socket.set_option(tcp::no_delay(true), ec);
     auto c = std::make_shared<Connection>(tcp::socket(std::move(socket)), *tls, context);
     {
-      std::lock_guard<std::mutex> lock(mu);
+      MutexLock lock(mu);
       if (stopping) continue;
       connections.insert(c);
     }
@@ -213,7 +220,7 @@ asio::awaitable<void> HttpServer::Impl::Accept() {
 }
 
 void HttpServer::Impl::Forget(const std::shared_ptr<Connection>& c) {
-  std::lock_guard<std::mutex> lock(mu);
+  MutexLock lock(mu);
   connections.erase(c);
   if (waiting_for_room && connections.size() < options.max_connections) {
     waiting_for_room = false;
@@ -239,7 +246,7 @@ asio::awaitable<void> HttpServer::Impl::Sweep() {
     beast::error_code ec;
     co_await timer.async_wait(asio::redirect_error(asio::use_awaitable, ec));
     {
-      std::lock_guard<std::mutex> lock(mu);
+      MutexLock lock(mu);
       const int64_t now = SteadyMs();
       for (const auto& c : connections) {
         if (c->Overdue(now)) overdue.push_back(c);
@@ -464,7 +471,7 @@ HttpServerStats HttpServer::Stats() const {
   HttpServerStats stats;
   stats.accepted = impl_->accepted.load(std::memory_order_relaxed);
   stats.accept_failures = impl_->accept_failures.load(std::memory_order_relaxed);
-  std::lock_guard<std::mutex> lock(impl_->mu);
+  MutexLock lock(impl_->mu);
   stats.connections = impl_->connections.size();
   return stats;
 }
@@ -474,7 +481,7 @@ void HttpServer::Stop() {
   std::call_once(s->stop_once, [s] {
     std::vector<std::shared_ptr<Connection>> open;
     {
-      std::lock_guard<std::mutex> lock(s->mu);
+      MutexLock lock(s->mu);
       s->stopping = true;
       open.assign(s->connections.begin(), s->connections.end());
     }
@@ -491,14 +498,17 @@ void HttpServer::Stop() {
       });
     }
     {
-      std::unique_lock<std::mutex> lock(s->mu);
-      s->cv.wait_for(lock, s->options.shutdown_grace, [s] { return s->connections.empty(); });
+      const auto grace_ends = std::chrono::steady_clock::now() + s->options.shutdown_grace;
+      MutexLock lock(s->mu);
+      while (!s->connections.empty()) {
+        if (!lock.WaitUntil(s->cv, grace_ends)) break;
+      }
     }
     for (auto& context : s->contexts) context->stop();
     for (auto& t : s->threads) t.join();
     // Handlers still running finish; their answers are dropped.
     s->blocking.reset();
-    std::lock_guard<std::mutex> lock(s->mu);
+    MutexLock lock(s->mu);
     s->connections.clear();
     s->stopped = true;
     s->cv.notify_all();
@@ -506,8 +516,8 @@ void HttpServer::Stop() {
 }
 
 void HttpServer::Wait() {
-  std::unique_lock<std::mutex> lock(impl_->mu);
-  impl_->cv.wait(lock, [this] { return impl_->stopped; });
+  MutexLock lock(impl_->mu);
+  while (!impl_->stopped) lock.Wait(impl_->cv);
 }
 
 }  // namespace henbtrust

@@ -18,7 +18,7 @@ Error TlsError(const std::string& what, const boost::system::error_code& ec) {
 
 // Accepts any chain during the handshake; PeerOf() reports the real result so
 // that the application can answer 401 instead of a bare TLS alert.
-int AcceptForLaterCheck(int, X509_STORE_CTX*) { return 1; }
+int AcceptForLaterCheck(int /*preverify_ok*/, X509_STORE_CTX* /*ctx*/) { return 1; }
 
 }  // namespace
 
@@ -34,8 +34,9 @@ Result<std::unique_ptr<ssl::context>> MakeTlsContext(const TlsConfig& tls, bool 
     if (ec) return TlsError("certificate chain", ec);
     ctx->use_private_key(asio::buffer(tls.private_key), ssl::context::pem, ec);
     if (ec) return TlsError("private key", ec);
-    if (SSL_CTX_check_private_key(native) != 1)
+    if (SSL_CTX_check_private_key(native) != 1) {
       return Error(ErrorCode::kNetTls, "the private key does not match the certificate");
+    }
   } else if (server) {
     return Error(ErrorCode::kNetTls, "a server needs a certificate");
   }
@@ -101,23 +102,28 @@ Result<std::pair<std::string, uint16_t>> ParseHostPort(const std::string& text) 
   std::string port;
   if (!text.empty() && text.front() == '[') {
     const size_t close = text.find(']');
-    if (close == std::string::npos || close + 1 >= text.size() || text[close + 1] != ':')
+    if (close == std::string::npos || close + 1 >= text.size() || text[close + 1] != ':') {
       return Error(ErrorCode::kInvalidArgument, "expected [address]:port, got '" + text + "'");
+    }
     host = text.substr(1, close - 1);
     port = text.substr(close + 2);
   } else {
     const size_t colon = text.rfind(':');
-    if (colon == std::string::npos || colon == 0)
+    if (colon == std::string::npos || colon == 0) {
       return Error(ErrorCode::kInvalidArgument, "expected host:port, got '" + text + "'");
+    }
     host = text.substr(0, colon);
     port = text.substr(colon + 1);
   }
-  if (port.empty() || port.size() > 5 || port.find_first_not_of("0123456789") != std::string::npos)
+  if (port.empty() || port.size() > 5 ||
+      port.find_first_not_of("0123456789") != std::string::npos) {
     return Error(ErrorCode::kInvalidArgument, "bad port in '" + text + "'");
+  }
   unsigned long value = 0;  // five digits at most: no overflow
   std::from_chars(port.data(), port.data() + port.size(), value);
-  if (value > 65535)
+  if (value > 65535) {
     return Error(ErrorCode::kInvalidArgument, "port out of range in '" + text + "'");
+  }
   return std::pair<std::string, uint16_t>(host, static_cast<uint16_t>(value));
 }
 

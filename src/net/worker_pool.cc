@@ -10,7 +10,7 @@ WorkerPool::WorkerPool(int threads) {
 
 WorkerPool::~WorkerPool() {
   {
-    std::lock_guard<std::mutex> lock(mu_);
+    MutexLock lock(mu_);
     closing_ = true;
   }
   cv_.notify_all();
@@ -19,26 +19,26 @@ WorkerPool::~WorkerPool() {
 
 void WorkerPool::Post(std::function<void()> work) {
   {
-    std::lock_guard<std::mutex> lock(mu_);
+    MutexLock lock(mu_);
     queue_.push_back(std::move(work));
   }
   cv_.notify_one();
 }
 
 void WorkerPool::Run() {
-  std::unique_lock<std::mutex> lock(mu_);
+  MutexLock lock(mu_);
   for (;;) {
-    cv_.wait(lock, [this] { return closing_ || !queue_.empty(); });
+    while (!closing_ && queue_.empty()) lock.Wait(cv_);
     if (queue_.empty()) return;  // closing, and nothing left
     std::function<void()> work = std::move(queue_.front());
     queue_.pop_front();
-    lock.unlock();
+    lock.Unlock();
     try {
       work();
     } catch (...) {  // NOLINT(bugprone-empty-catch): documented: work that throws is dropped
     }
     work = nullptr;  // what it holds goes now, not under the lock
-    lock.lock();
+    lock.Lock();
   }
 }
 

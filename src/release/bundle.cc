@@ -187,9 +187,10 @@ class AtomicWriter {
                         ("." + p.filename().string() + ".tmpXXXXXX"))
                            .string();
     const int fd = ::mkstemp(tmpl.data());
-    if (fd < 0)
+    if (fd < 0) {
       return Error(ErrorCode::kIo,
                    "cannot create a temporary file for " + path + ": " + std::strerror(errno));
+    }
     return AtomicWriter(fd, tmpl, path);
   }
   AtomicWriter(AtomicWriter&& o) noexcept
@@ -312,9 +313,10 @@ Result<ReleaseManifest> VerifyBundle(const std::string& path, const BundlePolicy
     }
   }
   HENB_ASSIGN_OR_RETURN(std::optional<EntryHeader> extra, ReadEntryHeader(src));
-  if (extra)
+  if (extra) {
     return Error(ErrorCode::kReleaseComponentExtra,
                  "payload " + extra->id + " is not in the manifest");
+  }
   return m;
 }
 

@@ -9,7 +9,7 @@ namespace {
 
 constexpr char kRootMagic[8] = {'H', 'E', 'N', 'B', 'R', 'O', 'O', 'T'};
 constexpr uint16_t kRootFormat = 1;
-constexpr size_t kMaxRootBody = 64 * 1024;
+constexpr size_t kMaxRootBody = size_t{64} * 1024;
 constexpr size_t kMaxKeyDer = 2048;
 
 Bytes SignedMessage(std::string_view domain, ByteView body) {
@@ -250,7 +250,8 @@ Result<TrustRoot> TrustRoot::VerifyRotation(ByteView next_file) const {
   }
   // Each signature is by an old key, a new key or both; the old threshold
   // and the new threshold must each be met.
-  std::vector<ReleaseSignature> by_old, by_new;
+  std::vector<ReleaseSignature> by_old;
+  std::vector<ReleaseSignature> by_new;
   for (const auto& s : f.sigs) {
     const bool old_key = Find(s.key_id) != nullptr;
     const bool new_key = f.root.Find(s.key_id) != nullptr;

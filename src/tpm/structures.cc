@@ -92,9 +92,9 @@ Result<SignatureScheme> SchemeFromAlg(uint16_t alg) {
 
 }  // namespace
 
-Result<QuoteInfo> ParseQuoteAttest(ByteView data) {
+Result<QuoteInfo> ParseQuoteAttest(ByteView tpms_attest) {
   // Check magic and type by hand first so their failures get their own codes.
-  ByteReader r(data);
+  ByteReader r(tpms_attest);
   auto magic = r.U32Be();
   if (!magic.ok())
     return Error(ErrorCode::kTpmParse, "TPMS_ATTEST truncated: " + magic.error().message());
@@ -114,11 +114,12 @@ Result<QuoteInfo> ParseQuoteAttest(ByteView data) {
   }
   TPMS_ATTEST attest{};
   size_t offset = 0;
-  const TSS2_RC rc = Tss2_MU_TPMS_ATTEST_Unmarshal(data.data(), data.size(), &offset, &attest);
+  const TSS2_RC rc =
+      Tss2_MU_TPMS_ATTEST_Unmarshal(tpms_attest.data(), tpms_attest.size(), &offset, &attest);
   if (rc != TSS2_RC_SUCCESS) return MuError("TPMS_ATTEST does not unmarshal", rc);
-  if (offset != data.size()) {
+  if (offset != tpms_attest.size()) {
     return Error(ErrorCode::kTpmTrailingBytes,
-                 std::to_string(data.size() - offset) + " bytes follow the TPMS_ATTEST");
+                 std::to_string(tpms_attest.size() - offset) + " bytes follow the TPMS_ATTEST");
   }
   QuoteInfo q;
   q.magic = attest.magic;
@@ -156,14 +157,15 @@ Result<Bytes> MarshalQuoteAttest(const QuoteInfo& info) {
   return out;
 }
 
-Result<TpmSignature> ParseTpmSignature(ByteView data) {
+Result<TpmSignature> ParseTpmSignature(ByteView tpmt_signature) {
   TPMT_SIGNATURE sig{};
   size_t offset = 0;
-  const TSS2_RC rc = Tss2_MU_TPMT_SIGNATURE_Unmarshal(data.data(), data.size(), &offset, &sig);
+  const TSS2_RC rc =
+      Tss2_MU_TPMT_SIGNATURE_Unmarshal(tpmt_signature.data(), tpmt_signature.size(), &offset, &sig);
   if (rc != TSS2_RC_SUCCESS) return MuError("TPMT_SIGNATURE does not unmarshal", rc);
-  if (offset != data.size()) {
-    return Error(ErrorCode::kTpmTrailingBytes,
-                 std::to_string(data.size() - offset) + " bytes follow the TPMT_SIGNATURE");
+  if (offset != tpmt_signature.size()) {
+    return Error(ErrorCode::kTpmTrailingBytes, std::to_string(tpmt_signature.size() - offset) +
+                                                   " bytes follow the TPMT_SIGNATURE");
   }
   TpmSignature out;
   HENB_ASSIGN_OR_RETURN(out.scheme, SchemeFromAlg(sig.sigAlg));
@@ -179,25 +181,25 @@ Result<TpmSignature> ParseTpmSignature(ByteView data) {
   return out;
 }
 
-Result<Bytes> MarshalTpmSignature(const TpmSignature& in) {
-  TPMT_SIGNATURE sig{};
-  switch (in.scheme) {
+Result<Bytes> MarshalTpmSignature(const TpmSignature& sig) {
+  TPMT_SIGNATURE tpmt{};
+  switch (sig.scheme) {
     case SignatureScheme::kEcdsa:
-      sig.sigAlg = TPM2_ALG_ECDSA;
-      sig.signature.ecdsa.hash = static_cast<TPMI_ALG_HASH>(in.hash);
-      HENB_TRY(FillTpm2b(sig.signature.ecdsa.signatureR, in.r, "signatureR"));
-      HENB_TRY(FillTpm2b(sig.signature.ecdsa.signatureS, in.s, "signatureS"));
+      tpmt.sigAlg = TPM2_ALG_ECDSA;
+      tpmt.signature.ecdsa.hash = static_cast<TPMI_ALG_HASH>(sig.hash);
+      HENB_TRY(FillTpm2b(tpmt.signature.ecdsa.signatureR, sig.r, "signatureR"));
+      HENB_TRY(FillTpm2b(tpmt.signature.ecdsa.signatureS, sig.s, "signatureS"));
       break;
     case SignatureScheme::kRsaPkcs1:
     case SignatureScheme::kRsaPss:
-      sig.sigAlg = in.scheme == SignatureScheme::kRsaPkcs1 ? TPM2_ALG_RSASSA : TPM2_ALG_RSAPSS;
-      sig.signature.rsassa.hash = static_cast<TPMI_ALG_HASH>(in.hash);
-      HENB_TRY(FillTpm2b(sig.signature.rsassa.sig, in.rsa_sig, "RSA signature"));
+      tpmt.sigAlg = sig.scheme == SignatureScheme::kRsaPkcs1 ? TPM2_ALG_RSASSA : TPM2_ALG_RSAPSS;
+      tpmt.signature.rsassa.hash = static_cast<TPMI_ALG_HASH>(sig.hash);
+      HENB_TRY(FillTpm2b(tpmt.signature.rsassa.sig, sig.rsa_sig, "RSA signature"));
       break;
   }
   Bytes out(sizeof(TPMT_SIGNATURE));
   size_t offset = 0;
-  const TSS2_RC rc = Tss2_MU_TPMT_SIGNATURE_Marshal(&sig, out.data(), out.size(), &offset);
+  const TSS2_RC rc = Tss2_MU_TPMT_SIGNATURE_Marshal(&tpmt, out.data(), out.size(), &offset);
   if (rc != TSS2_RC_SUCCESS) return MuError("cannot marshal TPMT_SIGNATURE", rc);
   out.resize(offset);
   return out;
@@ -213,14 +215,15 @@ bool TpmPublic::IsRestrictedSigningKey() const {
          !(object_attributes & kTpmaDecrypt);
 }
 
-Result<TpmPublic> ParseTpmPublic(ByteView data) {
+Result<TpmPublic> ParseTpmPublic(ByteView tpm2b_public) {
   TPM2B_PUBLIC pub{};
   size_t offset = 0;
-  const TSS2_RC rc = Tss2_MU_TPM2B_PUBLIC_Unmarshal(data.data(), data.size(), &offset, &pub);
+  const TSS2_RC rc =
+      Tss2_MU_TPM2B_PUBLIC_Unmarshal(tpm2b_public.data(), tpm2b_public.size(), &offset, &pub);
   if (rc != TSS2_RC_SUCCESS) return MuError("TPM2B_PUBLIC does not unmarshal", rc);
-  if (offset != data.size()) {
+  if (offset != tpm2b_public.size()) {
     return Error(ErrorCode::kTpmTrailingBytes,
-                 std::to_string(data.size() - offset) + " bytes follow the TPM2B_PUBLIC");
+                 std::to_string(tpm2b_public.size() - offset) + " bytes follow the TPM2B_PUBLIC");
   }
   const TPMT_PUBLIC& t = pub.publicArea;
   auto name_alg = HashAlgFromTpmId(t.nameAlg);
@@ -261,7 +264,7 @@ Result<TpmPublic> ParseTpmPublic(ByteView data) {
   }
   Bytes name;
   PutU16Be(name, t.nameAlg);
-  Append(name, Hash(*name_alg, data.subspan(2)));
+  Append(name, Hash(*name_alg, tpm2b_public.subspan(2)));
   return TpmPublic{std::move(*key), *name_alg, t.objectAttributes,
                    std::move(name), scheme,    std::move(ecc_x)};
 }

@@ -322,7 +322,7 @@ TEST(UpdateFlowCrash, AgentProcessesKilledAtRandomMomentsStillEndOnce) {
     return n;
   };
   // Kill an agent every few tens of milliseconds while jobs are open.
-  std::mt19937 rng(std::random_device{}());
+  std::mt19937 rng(testing::TestSeed());
   int kills = 0;
   for (int i = 0; i < 60 && open_jobs() > 0; ++i) {
     std::this_thread::sleep_for(std::chrono::milliseconds(10 + rng() % 90));

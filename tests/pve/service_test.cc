@@ -475,7 +475,7 @@ TEST(NextNonce, TheQuickReaderAndTheFullParserAgree) {
   };
   for (const auto& o : objects) check(o);
   EXPECT_EQ(quick_found, 10);  // the first nine, and the duplicate (the last counts)
-  std::mt19937 rng(20261129);
+  std::mt19937 rng(testing::TestSeed());
   const std::string bytes = "0123456789\"-+.eE:,{}[] aAz=/\\";
   for (int i = 0; i < 20000; ++i) {
     std::string o = objects[rng() % objects.size()];

@@ -29,6 +29,7 @@ PostgresServer::PostgresServer() {
     error_ = "initdb: " + init.err;
     return;
   }
+  // A port, not test data: never from TestSeed() (see Swtpm::Swtpm).
   std::mt19937 rng(std::random_device{}());
   for (int attempt = 0; attempt < 10 && port_ == 0; ++attempt) {
     const auto port = static_cast<uint16_t>(std::uniform_int_distribution<int>(20000, 60000)(rng));

@@ -8,10 +8,14 @@
 #include <sys/wait.h>
 #include <unistd.h>
 
+#include <gtest/gtest.h>
+
+#include <charconv>
 #include <chrono>
 #include <cstdlib>
 #include <filesystem>
 #include <fstream>
+#include <iostream>
 #include <random>
 #include <sstream>
 #include <stdexcept>
@@ -25,6 +29,26 @@ std::string TestVectorDir() {
 }
 
 std::string CliPath() { return HENB_CLI_PATH; }
+
+std::optional<uint32_t> ParseTestSeed(std::string_view text) {
+  uint32_t seed = 0;
+  const char* end = text.data() + text.size();
+  const auto [at, ec] = std::from_chars(text.data(), end, seed);
+  if (text.empty() || ec != std::errc() || at != end) return std::nullopt;
+  return seed;
+}
+
+uint32_t TestSeed() {
+  std::optional<uint32_t> seed;
+  if (const char* env = std::getenv("HENB_TEST_SEED")) {
+    seed = ParseTestSeed(env);
+    if (!seed) ADD_FAILURE() << "HENB_TEST_SEED=" << env << " is not a decimal number below 2^32";
+  }
+  if (!seed) seed = std::random_device{}();
+  std::cout << "seed: " << *seed << "; rerun with HENB_TEST_SEED=" << *seed << std::endl;
+  ::testing::Test::RecordProperty("seed", std::to_string(*seed));
+  return *seed;
+}
 
 TempDir::TempDir() {
   std::string tmpl = (std::filesystem::temp_directory_path() / "henbtest.XXXXXX").string();
@@ -107,6 +131,8 @@ Swtpm::Swtpm(bool manufactured) {
                            dir_.File("certs") + " --overwrite");
     if (setup.exit_code != 0) return;  // ok() stays false
   }
+  // Ports, not test data: never from TestSeed(), or tests that run in
+  // parallel with one HENB_TEST_SEED would all try the same ports.
   std::mt19937 rng(std::random_device{}());
   std::uniform_int_distribution<int> dist(10000, 30000);
   for (int attempt = 0; attempt < 20 && pid_ < 0; ++attempt) {

@@ -2,7 +2,9 @@
 #pragma once
 
 #include <cstdint>
+#include <optional>
 #include <string>
+#include <string_view>
 #include <vector>
 
 #include "henbtrust/core/bytes.h"
@@ -14,6 +16,15 @@ namespace henbtrust::testing {
 std::string TestVectorDir();
 // Path of the built henbtrust CLI.
 std::string CliPath();
+
+// The seed of a randomised test: HENB_TEST_SEED when it is set, else a fresh
+// one from std::random_device. Prints "seed: N; rerun with HENB_TEST_SEED=N"
+// to stdout (ctest shows it beside a failure) and records it as the test's
+// "seed" property. A HENB_TEST_SEED that is not a decimal number below 2^32
+// fails the calling test, which then runs on a fresh seed.
+uint32_t TestSeed();
+// The number in `text` (decimal, below 2^32), or nothing.
+std::optional<uint32_t> ParseTestSeed(std::string_view text);
 
 // A fresh directory, removed with its contents on destruction.
 class TempDir {

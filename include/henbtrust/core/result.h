@@ -150,7 +150,7 @@ inline Status OkStatus() { return {}; }
 // returned from the caller.
 #define HENB_ASSIGN_OR_RETURN(lhs, expr) \
   HENB_ASSIGN_OR_RETURN_IMPL(HENB_CONCAT(henb_result_, __LINE__), lhs, expr)
-#define HENB_ASSIGN_OR_RETURN_IMPL(tmp, lhs, expr) \
-  auto tmp = (expr);                               \
-  if (!tmp.ok()) return std::move(tmp).error();    \
-  lhs = std::move(tmp).value()
+#define HENB_ASSIGN_OR_RETURN_IMPL(tmp, lhs, expr)                                                 \
+  auto tmp = (expr);                            /* NOLINT(bugprone-macro-parentheses): declares */ \
+  if (!tmp.ok()) return std::move(tmp).error(); /* NOLINT(bugprone-macro-parentheses) */           \
+  lhs = std::move(tmp).value() /* NOLINT(bugprone-macro-parentheses): lhs declares */

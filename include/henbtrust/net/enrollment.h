@@ -18,10 +18,10 @@ namespace henbtrust {
 // (net/pve_protocol.h: device id, release id and version, TPM structures).
 inline constexpr size_t kMaxHardwareModelBytes = 128;
 inline constexpr size_t kMaxTpmPublicBytes = kMaxTpmStructureBytes;
-inline constexpr size_t kMaxEkCertificateBytes = 16 * 1024;
+inline constexpr size_t kMaxEkCertificateBytes = size_t{16} * 1024;
 inline constexpr size_t kMaxAgentAddressBytes = 300;
 // The whole request (its JSON text): what the fields above add up to, and room.
-inline constexpr size_t kMaxEnrollmentRequestBytes = 64 * 1024;
+inline constexpr size_t kMaxEnrollmentRequestBytes = size_t{64} * 1024;
 
 // POST /v1/enrollments: who the device says it is, and its keys.
 struct EnrollmentFields {

@@ -6,9 +6,10 @@
 #include <condition_variable>
 #include <deque>
 #include <functional>
-#include <mutex>
 #include <thread>
 #include <vector>
+
+#include "henbtrust/core/thread_annotations.h"
 
 namespace henbtrust {
 
@@ -22,15 +23,15 @@ class WorkerPool {
 
   // Runs `work` on one of the pool's threads, in the order posted. Work that
   // throws is dropped; the thread goes on.
-  void Post(std::function<void()> work);
+  void Post(std::function<void()> work) EXCLUDES(mu_);
 
  private:
-  void Run();
+  void Run() EXCLUDES(mu_);
 
-  std::mutex mu_;
+  Mutex mu_;
   std::condition_variable cv_;
-  std::deque<std::function<void()>> queue_;  // guarded by mu_
-  bool closing_ = false;                     // guarded by mu_
+  std::deque<std::function<void()>> queue_ GUARDED_BY(mu_);
+  bool closing_ GUARDED_BY(mu_) = false;
   std::vector<std::thread> threads_;
 };
 

@@ -14,7 +14,7 @@
 
 namespace henbtrust {
 
-inline constexpr size_t kMaxManifestBytes = 64 * 1024;
+inline constexpr size_t kMaxManifestBytes = size_t{64} * 1024;
 inline constexpr size_t kMaxSignatureBlockBytes = 2 + kMaxSignatures * (32 + 2 + kMaxSignatureSize);
 
 // The part of a bundle before the payloads, parsed but not trusted.
