@@ -12,6 +12,7 @@
 #include "henbtrust/crypto/keys.h"
 #include "henbtrust/net/oam_protocol.h"
 #include "henbtrust/net/protocol.h"
+#include "henbtrust/net/pve_protocol.h"
 #include "henbtrust/oam/oam.h"
 #include "support/test_support.h"
 
@@ -33,6 +34,9 @@ const JobTransition* Row(JobState from, JobEvent event) {
   }
   return nullptr;
 }
+
+// Evidence the codec reads (whether it verifies is the PVE's to say).
+constexpr const char* kEvidence = R"({"nonce":"AAAA","attest":"AAE=","signature":"AAE="})";
 
 UpdateJob SampleJob(JobState state) {
   UpdateJob j;
@@ -215,8 +219,8 @@ class JobMachineService : public ::testing::Test {
     req.method = "POST";
     req.target = "/v1/agent/reports";
     req.content_type = "application/json";
-    req.body =
-        EncodeAgentReport(AgentReport{job, kind, "test", ReportCarriesEvidence(kind) ? "{}" : ""});
+    req.body = EncodeAgentReport(
+        AgentReport{job, kind, "test", ReportCarriesEvidence(kind) ? kEvidence : ""});
     req.peer = PeerIdentity{true, true, "", "henb-1", std::string(kRoleDevice), {}, "01"};
     return oam_->Handle(req);
   }
@@ -310,11 +314,15 @@ TEST_F(JobMachineService, ThePveDecidesStepsTwoToFourAndNine) {
   // Step 9 passes with the PVE affirming and the expected TIM.
   ASSERT_EQ(Report(a, ReportKind::kInstalled).status, 200);
   ASSERT_EQ(Stored(a).state, JobState::kReported);
+  AttestationResultAnswer verdict;
+  verdict.appraisal_id = 8;
+  verdict.attestation_result = "e.a.r";
+  verdict.device_id = "henb-1";
+  verdict.release = "2.0.0";
+  verdict.status = "affirming";
+  verdict.tim = HexEncode(Bytes(32, 0xab));
   pve_["POST /update-appraisals"] =
-      HttpResponse{200,
-                   "application/json",
-                   R"({"status":"affirming","tim":")" + HexEncode(Bytes(32, 0xab)) + R"("})",
-                   {}};
+      HttpResponse{200, "application/json", EncodeAttestationResult(verdict)->With(8), {}};
   pve_["PUT /configuration"] = HttpResponse{200, "application/json", "{}", {}};
   now_ += 10;  // the report's own try at step 9 met the PVE down: it waits pve_retry
   ASSERT_TRUE(oam_->Drive().ok());
