@@ -7,6 +7,7 @@
 
 #include "cli/commands.h"
 #include "henbtrust/core/file.h"
+#include "henbtrust/core/json_fields.h"
 #include "henbtrust/core/json_text.h"
 #include "henbtrust/crypto/random.h"
 #include "henbtrust/release/bundle.h"
@@ -53,35 +54,47 @@ struct Description {
 };
 
 Result<Description> LoadDescription(const std::string& path) {
+  namespace jf = json_fields;
+  constexpr size_t kText = 4096;
   HENB_ASSIGN_OR_RETURN(Bytes raw, ReadFile(path, 1 << 20));
   const fs::path base = fs::path(path).parent_path();
-  const std::string text = ToString(raw);
-  if (!JsonDepthWithin(text)) {
-    return Error(ErrorCode::kInvalidArgument, path + ": nests arrays or objects too deeply");
-  }
-  try {
-    const auto j = nlohmann::json::parse(text);
+  auto read = [&]() -> Result<Description> {
+    HENB_ASSIGN_OR_RETURN(jf::Json j, jf::ParseObject(ToString(raw), "the description", 1 << 20));
     Description d;
-    d.manifest.release_id = j.at("release_id").get<std::string>();
-    d.manifest.version = j.at("version").get<std::string>();
-    d.manifest.release_counter = j.at("release_counter").get<uint64_t>();
-    d.manifest.hardware_models = j.at("hardware_models").get<std::vector<std::string>>();
+    HENB_ASSIGN_OR_RETURN(d.manifest.release_id, jf::Text(j, "release_id", kText));
+    HENB_ASSIGN_OR_RETURN(d.manifest.version, jf::Text(j, "version", kText));
+    HENB_ASSIGN_OR_RETURN(int64_t counter, jf::Int(j, "release_counter", 0, INT64_MAX));
+    d.manifest.release_counter = static_cast<uint64_t>(counter);
+    HENB_ASSIGN_OR_RETURN(const jf::Json* models, jf::Array(j, "hardware_models", 1024));
+    for (const auto& m : *models) {
+      if (!m.is_string()) return Error(ErrorCode::kNetBadRequest, "a hardware model is no string");
+      d.manifest.hardware_models.push_back(m.get<std::string>());
+    }
     std::sort(d.manifest.hardware_models.begin(), d.manifest.hardware_models.end());
-    HENB_ASSIGN_OR_RETURN(d.manifest.expires_at, ParseTime(j.at("expires")));
-    for (const auto& c : j.at("components")) {
-      const std::string file = (base / c.at("file").get<std::string>()).string();
-      HENB_ASSIGN_OR_RETURN(
-          ReleaseComponent rc,
-          DescribeComponentFile(c.at("id").get<std::string>(), c.at("version").get<std::string>(),
-                                c.at("pcr").get<uint32_t>(), file));
+    auto expires = j.find("expires");
+    if (expires == j.end()) return Error(ErrorCode::kNetBadRequest, "field 'expires' is missing");
+    HENB_ASSIGN_OR_RETURN(d.manifest.expires_at, ParseTime(*expires));
+    HENB_ASSIGN_OR_RETURN(const jf::Json* components, jf::Array(j, "components", 1024));
+    for (const auto& c : *components) {
+      if (!c.is_object()) return Error(ErrorCode::kNetBadRequest, "a component is no object");
+      HENB_ASSIGN_OR_RETURN(std::string name, jf::Text(c, "file", kText));
+      HENB_ASSIGN_OR_RETURN(std::string id, jf::Text(c, "id", kText));
+      HENB_ASSIGN_OR_RETURN(std::string version, jf::Text(c, "version", kText));
+      HENB_ASSIGN_OR_RETURN(int64_t pcr, jf::Int(c, "pcr", 0, 23));
+      const std::string file = (base / name).string();
+      HENB_ASSIGN_OR_RETURN(ReleaseComponent rc,
+                            DescribeComponentFile(id, version, static_cast<uint32_t>(pcr), file));
       d.files[rc.id] = file;
       d.manifest.components.push_back(std::move(rc));
     }
     HENB_TRY(EncodeManifest(d.manifest));  // validates
     return d;
-  } catch (const nlohmann::json::exception& e) {
-    return Error(ErrorCode::kInvalidArgument, path + ": " + e.what());
+  };
+  auto d = read();
+  if (!d.ok() && d.error().code() == ErrorCode::kNetBadRequest) {
+    return Error(ErrorCode::kInvalidArgument, path + ": " + d.error().message());
   }
+  return d;
 }
 
 Status CreateBundle(const std::string& description, const std::string& out,

@@ -2,6 +2,7 @@
 #include <iostream>
 
 #include "cli/commands.h"
+#include "henbtrust/core/decimal.h"
 #include "henbtrust/core/file.h"
 #include "henbtrust/crypto/random.h"
 #include "henbtrust/tpm/quote_verifier.h"
@@ -41,11 +42,9 @@ Result<Measurement> ParseMeasure(const std::string& spec) {
   }
   Measurement m{
       {spec.substr(0, c1), spec.substr(c1 + 1, c2 - c1 - 1)}, spec.substr(c2 + 1, at - c2 - 1), 0};
-  try {
-    m.pcr = static_cast<uint32_t>(std::stoul(spec.substr(at + 1)));
-  } catch (const std::exception&) {
-    return Error(ErrorCode::kInvalidArgument, "bad PCR in '" + spec + "'");
-  }
+  const auto pcr = ParseDecimal(spec.substr(at + 1));
+  if (!pcr || *pcr > 23) return Error(ErrorCode::kInvalidArgument, "bad PCR in '" + spec + "'");
+  m.pcr = static_cast<uint32_t>(*pcr);
   return m;
 }
 

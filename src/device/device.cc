@@ -3,6 +3,7 @@
 #include <filesystem>
 #include <nlohmann/json.hpp>
 
+#include "henbtrust/core/json_fields.h"
 #include "henbtrust/core/json_text.h"
 #include "henbtrust/crypto/digest.h"
 
@@ -25,13 +26,9 @@ Status WriteJson(Env& env, const fs::path& path, const Json& j) {
 
 Result<Json> ReadJson(Env& env, const fs::path& path) {
   HENB_ASSIGN_OR_RETURN(Bytes raw, env.ReadFile(path.string(), kMaxStateFileBytes));
-  const std::string text = ToString(raw);
-  if (!JsonDepthWithin(text)) return StateError(path.string() + ": nested too deeply");
-  try {
-    return Json::parse(text);
-  } catch (const Json::exception& e) {
-    return StateError(path.string() + ": " + e.what());
-  }
+  auto parsed = json_fields::ParseObject(ToString(raw), path.string(), kMaxStateFileBytes);
+  if (!parsed.ok()) return StateError(parsed.error().message());
+  return std::move(parsed).value();
 }
 
 // SHA-256 of the file at `path`, read in chunks.
@@ -130,23 +127,28 @@ Status Device::Load() {
   HENB_ASSIGN_OR_RETURN(Json id, ReadJson(*env_, fs::path(dir_) / "identity.json"));
   HENB_ASSIGN_OR_RETURN(Json boot, ReadJson(*env_, fs::path(dir_) / "boot-control.json"));
   HENB_ASSIGN_OR_RETURN(Json journal, ReadJson(*env_, fs::path(dir_) / "journal.json"));
-  try {
-    hardware_model_ = id.at("hardware_model").get<std::string>();
-    boot_.active = boot.at("active").get<std::string>();
-    boot_.trial = boot.at("trial").get<std::string>();
-    boot_.attempts_left = boot.at("attempts_left").get<int>();
-    boot_.booted = boot.at("booted").get<std::string>();
-    boot_.last_fallback_reason = boot.at("last_fallback_reason").get<std::string>();
-    journal_.phase = PhaseFromName(journal.at("phase").get<std::string>());
-    journal_.target_slot = journal.at("target_slot").get<std::string>();
-    journal_.release_version = journal.at("release_version").get<std::string>();
-    journal_.release_counter = journal.at("release_counter").get<uint64_t>();
-    HENB_ASSIGN_OR_RETURN(journal_.expected_tim,
-                          HexDecode(journal.at("expected_tim").get<std::string>()));
-    journal_.last_outcome = journal.at("last_outcome").get<std::string>();
-  } catch (const Json::exception& e) {
-    return StateError(std::string("device state: ") + e.what());
-  }
+  auto read = [&]() -> Status {
+    namespace jf = json_fields;
+    constexpr size_t kText = 4096;
+    HENB_ASSIGN_OR_RETURN(hardware_model_, jf::Text(id, "hardware_model", kText));
+    HENB_ASSIGN_OR_RETURN(boot_.active, jf::Text(boot, "active", kText));
+    HENB_ASSIGN_OR_RETURN(boot_.trial, jf::Text(boot, "trial", kText));
+    HENB_ASSIGN_OR_RETURN(int64_t attempts, jf::Int(boot, "attempts_left", 0, 1000));
+    boot_.attempts_left = static_cast<int>(attempts);
+    HENB_ASSIGN_OR_RETURN(boot_.booted, jf::Text(boot, "booted", kText));
+    HENB_ASSIGN_OR_RETURN(boot_.last_fallback_reason,
+                          jf::Text(boot, "last_fallback_reason", kText));
+    HENB_ASSIGN_OR_RETURN(std::string phase, jf::Text(journal, "phase", kText));
+    journal_.phase = PhaseFromName(phase);
+    HENB_ASSIGN_OR_RETURN(journal_.target_slot, jf::Text(journal, "target_slot", kText));
+    HENB_ASSIGN_OR_RETURN(journal_.release_version, jf::Text(journal, "release_version", kText));
+    HENB_ASSIGN_OR_RETURN(int64_t counter, jf::Int(journal, "release_counter", 0, INT64_MAX));
+    journal_.release_counter = static_cast<uint64_t>(counter);
+    HENB_ASSIGN_OR_RETURN(journal_.expected_tim, jf::Hex(journal, "expected_tim", 64, true));
+    HENB_ASSIGN_OR_RETURN(journal_.last_outcome, jf::Text(journal, "last_outcome", kText));
+    return OkStatus();
+  };
+  if (auto st = read(); !st.ok()) return StateError("device state: " + st.error().message());
   for (const auto* slot : {&boot_.active, &boot_.trial}) {
     if (!slot->empty() && *slot != "a" && *slot != "b")
       return StateError("boot control names slot '" + *slot + "'");

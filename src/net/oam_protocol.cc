@@ -3,7 +3,7 @@
 #include <array>
 #include <utility>
 
-#include "net/json_fields.h"
+#include "henbtrust/core/json_fields.h"
 
 namespace henbtrust {
 

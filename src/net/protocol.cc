@@ -2,9 +2,9 @@
 
 #include <nlohmann/json.hpp>
 
+#include "henbtrust/core/json_fields.h"
 #include "henbtrust/crypto/digest.h"
 #include "henbtrust/crypto/jws.h"
-#include "net/json_fields.h"
 
 namespace henbtrust {
 

@@ -13,7 +13,7 @@ Result<bool> PostgresStore::SpendNonce(ByteView nonce, int64_t expires_at) {
 Result<int64_t> PostgresStore::PurgeSpentNonces(int64_t now) {
   HENB_ASSIGN_OR_RETURN(ResultPtr r,
                         Query("DELETE FROM spent_nonces WHERE expires_at < $1", Params().Int(now)));
-  return std::stoll(PQcmdTuples(r.get()));
+  return IntText(PQcmdTuples(r.get()));
 }
 
 Result<int64_t> PostgresStore::RecordAppraisal(const AppraisalRecord& a) {

@@ -1,5 +1,8 @@
 #include "store/postgres/postgres_store.h"
 
+#include <charconv>
+#include <cstring>
+
 namespace henbtrust {
 
 namespace postgres {
@@ -20,7 +23,13 @@ std::string ColText(PGresult* r, int col, int row) {
   return std::string(PQgetvalue(r, row, col), PQgetlength(r, row, col));
 }
 
-int64_t ColInt(PGresult* r, int col, int row) { return std::stoll(PQgetvalue(r, row, col)); }
+int64_t IntText(const char* text) {
+  int64_t value = 0;  // the server's own decimal text: parsed as such, never thrown on
+  std::from_chars(text, text + std::strlen(text), value);
+  return value;
+}
+
+int64_t ColInt(PGresult* r, int col, int row) { return IntText(PQgetvalue(r, row, col)); }
 
 Bytes ColBlob(PGresult* r, int col, int row) {
   size_t len = 0;

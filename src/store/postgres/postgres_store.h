@@ -51,6 +51,8 @@ class Params {
 
 // Column `col` of row `row` of a result in text format.
 std::string ColText(PGresult* r, int col, int row = 0);
+// A decimal the server wrote (a column, a command's tuple count); 0 if not one.
+int64_t IntText(const char* text);
 int64_t ColInt(PGresult* r, int col, int row = 0);
 Bytes ColBlob(PGresult* r, int col, int row = 0);  // a BYTEA, unescaped
 

@@ -1,4 +1,4 @@
-#include "net/json_fields.h"
+#include "henbtrust/core/json_fields.h"
 
 #include "henbtrust/core/json_text.h"
 

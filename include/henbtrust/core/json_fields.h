@@ -1,5 +1,8 @@
-// Private to net/: exception-free readers of one field of a peer's JSON
-// object, for the codecs. Each names the field in its kNetBadRequest.
+// Exception-free readers of one field of a JSON object from outside the
+// process (a peer's message, an operator's file, a device's own state), for
+// the codecs: every read of such JSON goes through these or a codec built
+// on them, never through nlohmann's value()/at(), which throw on a wrong
+// type. Each names the field in its kNetBadRequest.
 #pragma once
 
 #include <nlohmann/json.hpp>
