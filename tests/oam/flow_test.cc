@@ -20,6 +20,7 @@
 #include "henbtrust/release/manifest.h"
 #include "henbtrust/server/server.h"
 #include "pve/pve_harness.h"
+#include "support/bad_json.h"
 #include "support/postgres.h"
 
 namespace henbtrust {
@@ -319,6 +320,42 @@ TEST_P(UpdateFlowTest, ADeviceFailingItsAppraisalGetsNoOrder) {
   EXPECT_EQ(end["state"], "refused") << end.dump();
   EXPECT_EQ(d.device->SlotManifest(d.device->boot_control().active)->version, "1.0");
   EXPECT_EQ(d.device->journal().phase, UpdatePhase::kNone);  // nothing was installed
+}
+
+// The agent loop survives any answer of the OAM to its poll: wrong types,
+// missing or null members, huge values, not JSON. Each round ends with an
+// error or with nothing done; then, the answers good again, the update runs.
+TEST_P(UpdateFlowTest, TheAgentSurvivesEveryBadPollAnswerAndCarriesOn) {
+  std::vector<FleetDevice> fleet;
+  fleet.push_back(AddDevice("steadfast"));
+  Json job = Post("/v1/jobs",
+                  {{"device_id", "steadfast"}, {"release_id", "henb-fw"}, {"version", "2.0"}}, 201);
+  const int64_t id = job["id"].get<int64_t>();
+  ASSERT_TRUE(fleet[0].agent->PollOnce().ok());  // attest
+  ASSERT_TRUE(oam_->Drive().ok());
+  const UpdateJob ordered = **h_->store->GetJob(id);
+  ASSERT_EQ(ordered.state, JobState::kOrdered);
+  // A well-formed answer for a job the OAM does not know, so that a variant
+  // the agent acts on (it reports a refused order) touches no real job.
+  const std::string good = EncodePollAnswer({AgentAction::kInstall, id + 1000, ordered.order});
+  int errors = 0, variants = 0;
+  for (const auto& bad : testing::BadVariants(good)) {
+    SCOPED_TRACE(bad.what);
+    ++variants;
+    Intercept([&bad](const HttpRequest& r) -> std::optional<HttpResponse> {
+      if (r.target != "/v1/agent/poll") return std::nullopt;
+      return HttpResponse{200, "application/json", bad.text, {}};
+    });
+    Result<PollOutcome> r = PollOutcome{};
+    EXPECT_NO_THROW(r = fleet[0].agent->PollOnce());
+    if (!r.ok()) ++errors;
+  }
+  Intercept(nullptr);
+  EXPECT_GT(errors, variants / 2);
+  EXPECT_EQ((**h_->store->GetJob(id)).state, JobState::kOrdered);   // nothing reached the job
+  EXPECT_EQ(fleet[0].device->journal().phase, UpdatePhase::kNone);  // nothing installed
+  RunToEnd(fleet);
+  EXPECT_EQ((**h_->store->GetJob(id)).state, JobState::kCommitted);
 }
 
 TEST_P(UpdateFlowTest, RefusesBadRequestsAndForeignReports) {

@@ -14,6 +14,7 @@
 #include "henbtrust/net/protocol.h"
 #include "henbtrust/net/pve_protocol.h"
 #include "henbtrust/oam/oam.h"
+#include "support/bad_json.h"
 #include "support/test_support.h"
 
 namespace henbtrust {
@@ -336,6 +337,72 @@ TEST_F(JobMachineService, ThePveDecidesStepsTwoToFourAndNine) {
       R"({"device_id":"henb-1","appraisal_id":6,"status":"contraindicated","appraised_at":1000,"attestation_result":"x"})";
   ASSERT_TRUE(oam_->Drive().ok());
   EXPECT_EQ(Stored(b).state, JobState::kRefused);
+}
+
+// The driver survives any answer of the PVE: every member of its latest
+// result and of its update appraisal spoiled, and texts that are not JSON.
+// Each Drive() goes on; the job waits, or moves as the answer that was
+// still readable says; and with good answers again the job goes on.
+TEST_F(JobMachineService, TheDriverSurvivesEveryBadAnswerOfThePve) {
+  LatestResultAnswer latest{"henb-1", 5, "warning", 1000, "e.a.r"};
+  int waited = 0;
+  for (const auto& bad : testing::BadVariants(EncodeLatestResult(latest))) {
+    SCOPED_TRACE(bad.what);
+    const int64_t id = JobIn(JobState::kOpened);
+    pve_["GET /attestation-result"] = HttpResponse{200, "application/json", bad.text, {}};
+    Result<int> moved = 0;
+    EXPECT_NO_THROW(moved = oam_->Drive());
+    ASSERT_TRUE(moved.ok()) << moved.error().ToString();
+    const UpdateJob after = Stored(id);
+    EXPECT_TRUE(after.state == JobState::kOpened || after.state == JobState::kRefused)
+        << JobStateName(after.state);
+    if (after.state == JobState::kOpened) {
+      ++waited;
+      EXPECT_FALSE(after.detail.empty());
+      UpdateJob done = after;
+      done.state = JobState::kFailed;
+      done.open = false;
+      ASSERT_TRUE(*store_->TransitionJob(done, JobState::kOpened, std::nullopt));
+    }
+  }
+  EXPECT_GT(waited, 0);
+
+  AttestationResultAnswer verdict;
+  verdict.appraisal_id = 8;
+  verdict.attestation_result = "e.a.r";
+  verdict.device_id = "henb-1";
+  verdict.release = "2.0.0";
+  verdict.status = "affirming";
+  verdict.tim = HexEncode(Bytes(32, 0xab));
+  pve_["PUT /configuration"] = HttpResponse{200, "application/json", "{}", {}};
+  const std::string good = EncodeAttestationResult(verdict)->With(8);
+  const int64_t id = JobIn(JobState::kOrdered);
+  ASSERT_EQ(Report(id, ReportKind::kInstalled).status, 200);  // the PVE is down: it waits
+  for (const auto& bad : testing::BadVariants(good)) {
+    SCOPED_TRACE(bad.what);
+    pve_["POST /update-appraisals"] = HttpResponse{200, "application/json", bad.text, {}};
+    now_ += 10;
+    Result<int> moved = 0;
+    EXPECT_NO_THROW(moved = oam_->Drive());
+    ASSERT_TRUE(moved.ok()) << moved.error().ToString();
+    const UpdateJob after = Stored(id);
+    if (after.state != JobState::kReported) {
+      // A variant that still reads as a verdict: step 9 took it. Start again.
+      EXPECT_TRUE(after.state == JobState::kCommitting || after.state == JobState::kRollingBack)
+          << JobStateName(after.state);
+      UpdateJob back = after;
+      back.state = JobState::kReported;
+      back.open = true;
+      back.next_action_at = now_;
+      ASSERT_TRUE(*store_->TransitionJob(back, after.state, std::nullopt));
+    } else {
+      EXPECT_NE(after.detail.find("step 9 waits for the PVE"), std::string::npos) << after.detail;
+    }
+  }
+  pve_["POST /update-appraisals"] = HttpResponse{200, "application/json", good, {}};
+  now_ += 10;
+  ASSERT_TRUE(oam_->Drive().ok());
+  EXPECT_EQ(Stored(id).state, JobState::kCommitting);
 }
 
 }  // namespace

@@ -5,11 +5,16 @@
 #include <gtest/gtest.h>
 
 #include <chrono>
+#include <memory>
+#include <mutex>
+#include <optional>
 
 #include "henbtrust/core/file.h"
 #include "henbtrust/crypto/x509.h"
+#include "henbtrust/net/oam_protocol.h"
 #include "henbtrust/server/server.h"
 #include "release/release_fixture.h"
+#include "support/bad_json.h"
 #include "support/test_support.h"
 
 namespace henbtrust {
@@ -35,6 +40,18 @@ class FleetTest : public ::testing::Test {
     ASSERT_TRUE(options.ok()) << options.error().ToString();
     options->pve.manufacturer_cas.push_back(mfr);
     options->drive_interval = std::chrono::milliseconds(20);
+    // Requests pass through the test's interception first (none by default).
+    options->wrap_handler = [this](AsyncHttpHandler next) -> AsyncHttpHandler {
+      return [this, next](const HttpRequest& r, HttpResponder respond) {
+        std::optional<HttpResponse> answer;
+        {
+          std::lock_guard<std::mutex> lock(intercept_mu_);
+          if (intercept_) answer = intercept_(r);
+        }
+        if (answer) return respond(std::move(*answer));
+        next(r, std::move(respond));
+      };
+    };
     auto server = Server::Open(std::move(options).value());
     ASSERT_TRUE(server.ok()) << server.error().ToString();
     server_ = std::move(server).value();
@@ -63,6 +80,8 @@ class FleetTest : public ::testing::Test {
     return o;
   }
 
+  std::mutex intercept_mu_;
+  std::function<std::optional<HttpResponse>(const HttpRequest&)> intercept_;
   testing::TempDir tmp_;
   testing::ReleaseFixture fx_;
   const std::string dir_ = tmp_.File("server");
@@ -112,6 +131,39 @@ TEST_F(FleetTest, ThreeDevicesEndCommittedOrFallenBackAndAreCounted) {
   EXPECT_EQ(outcome["sim-0001"], "committed");
   EXPECT_EQ(outcome["sim-0002"], "committed");
   EXPECT_EQ(outcome["sim-0003"], "rolled-back");
+}
+
+// The fleet loop survives any answer to its devices' polls: for a while
+// every poll is answered with one of the spoiled variants of a poll answer
+// (wrong types, missing or null members, huge values, not JSON); the loop
+// counts the errors and goes on, and once the answers are good again every
+// device ends on the target.
+TEST_F(FleetTest, TheLoopSurvivesEveryBadPollAnswerAndCarriesOn) {
+  const auto variants = std::make_shared<std::vector<testing::BadJson>>(
+      testing::BadVariants(EncodePollAnswer({AgentAction::kInstall, 999, "e30.e30.c2ln"})));
+  auto next = std::make_shared<size_t>(0);
+  {
+    std::lock_guard<std::mutex> lock(intercept_mu_);
+    intercept_ = [variants, next](const HttpRequest& r) -> std::optional<HttpResponse> {
+      if (r.target != "/v1/agent/poll" || *next >= variants->size()) return std::nullopt;
+      return HttpResponse{200, "application/json", (*variants)[(*next)++].text, {}};
+    };
+  }
+  FleetOptions o = Options();
+  o.on_enrolled = [&](const FleetEnrolled&) {
+    for (const char* id : {"sim-0001", "sim-0002", "sim-0003"}) {
+      EXPECT_TRUE(server_->oam().OpenJob(id, "henb-fw", "2.0", "operator:test").ok());
+    }
+  };
+  auto result = RunFleet(o);
+  ASSERT_TRUE(result.ok()) << result.error().ToString();
+  {
+    std::lock_guard<std::mutex> lock(intercept_mu_);
+    EXPECT_EQ(*next, variants->size());  // every variant was served
+  }
+  EXPECT_TRUE(result->idle);
+  EXPECT_GT(result->errors, 0);
+  EXPECT_EQ(result->running, (std::map<std::string, int>{{"2.0", 3}}));
 }
 
 TEST_F(FleetTest, WithoutJobsItIsStillBusyAtTheTimeout) {
