@@ -57,9 +57,9 @@ void Router::Dispatch(const HttpRequest& request, HttpResponder respond) const {
       return respond(ErrorResponse(
           Error(ErrorCode::kNetNotFound, "no endpoint " + request.method + " " + request.target)));
     }
-    HttpResponse refused = ErrorResponse(Error(
-        ErrorCode::kNetNotFound, request.target + " takes " + allow + ", not " + request.method));
-    refused.status = 405;
+    HttpResponse refused =
+        ErrorResponse(Error(ErrorCode::kNetMethodNotAllowed,
+                            request.target + " takes " + allow + ", not " + request.method));
     refused.headers.emplace_back("Allow", allow);
     return respond(std::move(refused));
   }

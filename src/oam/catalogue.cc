@@ -51,23 +51,23 @@ Result<std::string> OamService::ImportRelease(const std::string& bundle_path,
   // that what was verified is exactly what is kept and served.
   HENB_ASSIGN_OR_RETURN(Bytes suffix, RandomBytes(8));
   const std::string tmp = m.config.catalogue_dir + "/.importing-" + HexEncode(suffix);
-  HENB_TRY(CopyFileAtomic(bundle_path, tmp));
+  Env& env = *m.config.env;
+  HENB_TRY(env.CopyFileAtomic(bundle_path, tmp));
   auto verified = VerifyBundle(tmp, policy);
   if (verified.ok() &&
       (!IsValidReleasePart(verified->release_id) || !IsValidReleasePart(verified->version))) {
     verified = Error(ErrorCode::kInvalidArgument, "release id or version unusable as a file name");
   }
-  std::error_code ec;
-  if (verified.ok()) {
-    std::filesystem::rename(tmp, m.BundlePath(verified->release_id, verified->version), ec);
-  }
-  if (!verified.ok() || ec) std::filesystem::remove(tmp);
+  Status kept = verified.ok()
+                    ? env.RenameFile(tmp, m.BundlePath(verified->release_id, verified->version))
+                    : OkStatus();
+  if (!verified.ok() || !kept.ok()) (void)env.RemoveFile(tmp);
   if (!verified.ok()) return verified.error();
-  if (ec) return Error(ErrorCode::kIo, "catalogue: " + ec.message());
+  if (!kept.ok()) return kept.error().WithContext("catalogue");
   // The rename is durable only once the directory is: before the manifest
   // is recorded (and the import answered), so that a power loss cannot keep
   // a recorded release without its bundle.
-  HENB_TRY(SyncDirectory(m.config.catalogue_dir));
+  HENB_TRY(env.SyncDirectory(m.config.catalogue_dir));
   const ReleaseManifest& again = *verified;
   HENB_ASSIGN_OR_RETURN(Bytes encoded, EncodeManifest(again));
   HENB_ASSIGN_OR_RETURN(auto existing, m.store.GetManifest(again.release_id, again.version));
@@ -167,11 +167,10 @@ Result<HttpResponse> OamService::Impl::Bundle(const HttpRequest& req, const std:
 
 Result<std::string> OamService::Impl::CataloguePath(const ManifestRecord& record) const {
   const std::string path = BundlePath(record.release_id, record.version);
-  std::error_code ec;
-  if (std::filesystem::exists(path, ec)) return path;
+  if (config.env->FileExists(path)) return path;
   const std::string legacy =
       config.catalogue_dir + "/" + record.release_id + "_" + record.version + ".bundle";
-  if (std::filesystem::exists(legacy, ec)) {
+  if (config.env->FileExists(legacy)) {
     auto header = ReadBundleHeader(legacy);
     if (header.ok() && header->manifest_bytes == record.manifest) return legacy;
   }

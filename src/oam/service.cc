@@ -1,7 +1,6 @@
 // OamService: its routes, and the objects its files share (oam_impl.h).
 #include <cctype>
 
-#include "henbtrust/core/file.h"
 #include "henbtrust/net/api.h"
 #include "henbtrust/net/protocol.h"
 #include "oam/oam_impl.h"
@@ -25,7 +24,8 @@ JobView ViewOf(const UpdateJob& j) {
 
 OamService::Impl::Impl(Store& s, PveLink p, OamConfig c)
     : store(s), pve(std::move(p)), config(std::move(c)), router(Routes()) {
-  if (!config.now) config.now = UnixSeconds;
+  if (config.env == nullptr) config.env = Env::Default();
+  if (!config.now) config.now = [env = config.env] { return env->NowUnixSeconds(); };
 }
 
 // Every endpoint of the OAM (docs/api/oam.yaml): one row each.

@@ -85,11 +85,13 @@ TEST(Error, EveryCodeHasAnHttpStatusAndAnExitCode) {
 // when the input could not be examined (I/O, the TPM's transport, the store,
 // the network, an internal failure); 1 for everything that judges the input.
 TEST(Error, ExitCodesFollowTheReadme) {
-  const std::set<ErrorCode> cannot_examine = {
-      ErrorCode::kInvalidArgument, ErrorCode::kIo,
-      ErrorCode::kNotFound,        ErrorCode::kInternal,
-      ErrorCode::kCryptoFailure,   ErrorCode::kTpmDevice,
-      ErrorCode::kStore,           ErrorCode::kDeviceCrashForTest};
+  const std::set<ErrorCode> cannot_examine = {ErrorCode::kInvalidArgument,
+                                              ErrorCode::kIo,
+                                              ErrorCode::kNotFound,
+                                              ErrorCode::kInternal,
+                                              ErrorCode::kCryptoFailure,
+                                              ErrorCode::kTpmDevice,
+                                              ErrorCode::kStore};
   for (const auto& row : AllErrorCodes()) {
     const bool usage = row.layer == ErrorLayer::kNet || cannot_examine.count(row.code) > 0;
     EXPECT_EQ(row.exit_code, usage ? kExitUsage : kExitInvalid) << row.name;

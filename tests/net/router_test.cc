@@ -90,7 +90,7 @@ TEST(Router, AKnownPathWithAnotherMethodIs405WithAllow) {
   const Router router = Table();
   auto r = router.Dispatch(Request("DELETE", "/v1/jobs"));
   EXPECT_EQ(r.status, 405);
-  EXPECT_EQ(CodeOf(r), "net.not-found");
+  EXPECT_EQ(CodeOf(r), "net.method-not-allowed");
   EXPECT_EQ(HeaderOf(r, "Allow"), "GET, POST");
   r = router.Dispatch(Request("GET", "/v1/devices/beta/configuration"));
   EXPECT_EQ(r.status, 405);

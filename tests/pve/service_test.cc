@@ -323,7 +323,7 @@ TEST_F(PveServiceTest, AKnownPathWithAnotherMethodIs405WithAllow) {
     ASSERT_TRUE(r.ok()) << r.error().ToString();
     EXPECT_EQ(r->status, 405) << method << " " << target << ": " << r->body;
     EXPECT_EQ(allow_of(*r), allowed) << target;
-    EXPECT_EQ(CodeOf(*r), "net.not-found") << target;
+    EXPECT_EQ(CodeOf(*r), "net.method-not-allowed") << target;
   }
   // The right method still works, and an unknown path is still 404.
   EXPECT_EQ(Get(*a.client, "/healthz").status, 200);

@@ -13,6 +13,7 @@
 #include <memory>
 #include <string>
 
+#include "henbtrust/core/env.h"
 #include "henbtrust/crypto/keys.h"
 #include "henbtrust/net/http.h"
 #include "henbtrust/release/trust.h"
@@ -37,7 +38,10 @@ struct OamConfig {
   int64_t order_ttl = 900;  // seconds a device has to act on an instruction
   int max_attempts = 4;     // missed deadlines (or rejected bundles) before a job fails
   int64_t pve_retry = 5;    // seconds before asking an unreachable PVE again
-  std::function<int64_t()> now = nullptr;  // Unix seconds; the system clock by default
+  // Time and the catalogue's files (core/env.h); not owned. `now`, when set,
+  // overrides the Env's wall clock (Unix seconds).
+  Env* env = Env::Default();
+  std::function<int64_t()> now = nullptr;
   // The most bundle bytes one answer carries: a request for more (or without
   // Range, for a larger bundle) gets the first this many as 206 Partial
   // Content, and the client asks for the rest.
