@@ -178,9 +178,10 @@ HttpHandler IntegrityResponder(Tre& tre, std::mutex& tre_mu) {
     if (!selection.ok()) return Answer(400, "net.bad-request", selection.error().message());
     std::lock_guard<std::mutex> lock(tre_mu);
     auto evidence = EvidenceJson(tre, request->nonce, *selection);
-    if (!evidence.ok())
+    if (!evidence.ok()) {
       return Answer(500, std::string(ErrorCodeName(evidence.error().code())),
                     evidence.error().message());
+    }
     return {200, "application/json", std::move(evidence).value(), {}};
   };
 }

@@ -248,12 +248,13 @@ Result<std::string> UpdateAgent::Download(const std::string& release_id,
   if (fs::exists(final_path, ec)) return final_path;
   fs::create_directories(config_.download_dir, ec);
   const std::string target = "/v1/releases/" + release_id + "/" + version + "/bundle";
+  const std::string what = "download of " + release_id + " " + version;
   for (;;) {
     const uint64_t have = fs::exists(part, ec) ? fs::file_size(part, ec) : 0;
     const std::string range =
         "bytes=" + std::to_string(have) + "-" + std::to_string(have + config_.download_chunk - 1);
     HENB_ASSIGN_OR_RETURN(HttpResponse r, oam_.Request("GET", target, "", "", {{"Range", range}}));
-    if (r.status != 206) return Refused("download of " + release_id + " " + version, r);
+    if (r.status != 206) return Refused(what, r);
     // The OAM may answer with less than was asked (it caps each answer):
     // what came is appended and the next request starts after it.
     const auto [first, total] = RangeOf(r);

@@ -1,5 +1,5 @@
 #include <pthread.h>
-#include <signal.h>
+#include <signal.h>  // NOLINT(modernize-deprecated-headers): sigset_t, sigwait: POSIX
 
 #include <iostream>
 
@@ -104,6 +104,7 @@ Status WritePortFile(const std::string& path, uint16_t port) {
 
 }  // namespace henbtrust::cli
 
+// NOLINTNEXTLINE(bugprone-exception-escape): one escaping a command is a bug; terminate() says so
 int main(int argc, char** argv) {
   using namespace henbtrust;
   using namespace henbtrust::cli;

@@ -75,9 +75,10 @@ int RunServe(const ServeArgs& a) {
   options.threads = a.threads > 0
                         ? a.threads
                         : static_cast<int>(std::max(4u, 2 * std::thread::hardware_concurrency()));
-  auto server = HttpServer::StartAsync(
-      options, dir->server_tls,
-      [&service](const HttpRequest& r, HttpResponder respond) { service.HandleAsync(r, respond); });
+  auto server = HttpServer::StartAsync(options, dir->server_tls,
+                                       [&service](const HttpRequest& r, HttpResponder respond) {
+                                         service.HandleAsync(r, std::move(respond));
+                                       });
   if (!server.ok()) return Fail(server.error());
   if (auto st = WritePortFile(a.port_file, (*server)->port()); !st.ok()) return Fail(st.error());
   std::cerr << "henbtrust pve: serving https://" << options.address << ":" << (*server)->port()

@@ -189,7 +189,7 @@ Status WriteExample(const std::string& dir) {
   desc["version"] = "2.0.0";
   desc["release_counter"] = 2;
   desc["hardware_models"] = {"femto-a1", "femto-a2"};
-  desc["expires"] = FormatUtc(UnixSeconds() + 365 * 24 * 3600);
+  desc["expires"] = FormatUtc(UnixSeconds() + int64_t{365} * 24 * 3600);
   desc["components"] = nlohmann::ordered_json::array();
   for (const auto& c : comps) {
     HENB_ASSIGN_OR_RETURN(Bytes data, RandomBytes(c.size));
@@ -200,7 +200,8 @@ Status WriteExample(const std::string& dir) {
   }
   const std::string desc_path = (fs::path(dir) / "release.json").string();
   HENB_TRY(WriteFileAtomic(desc_path, AsBytes(desc.dump(2) + "\n")));
-  std::vector<std::string> pubs, privs;
+  std::vector<std::string> pubs;
+  std::vector<std::string> privs;
   for (int i = 1; i <= 3; ++i) {
     const std::string prefix = (fs::path(dir) / "keys" / ("vendor-" + std::to_string(i))).string();
     HENB_TRY(GenerateKey(prefix, KeyType::kEcP256));

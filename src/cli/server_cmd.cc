@@ -130,7 +130,8 @@ int RunUpdate(const std::string& dir, const std::string& store_location,
     }
   }
   OamService oam(**store, NoPve(), *config);
-  int opened = 0, refused = 0;
+  int opened = 0;
+  int refused = 0;
   for (const auto& id : devices) {
     auto job = oam.OpenJob(id, release_id, version, "operator:cli");
     if (job.ok()) {

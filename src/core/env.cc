@@ -174,9 +174,10 @@ class PosixEnv final : public Env {
                                                           unsigned mode) override {
     for (;;) {
       Fd fd(::open(path.c_str(), O_WRONLY | O_APPEND | O_CLOEXEC));
-      if (fd.get() >= 0)
+      if (fd.get() >= 0) {
         return std::unique_ptr<WritableFile>(
             std::make_unique<PosixWritableFile>(path, fd.release()));
+      }
       if (errno != ENOENT) return IoError("cannot open", path, errno);
       Fd created(::open(path.c_str(), O_WRONLY | O_APPEND | O_CREAT | O_EXCL | O_CLOEXEC, 0600));
       if (created.get() < 0) {

@@ -1,3 +1,4 @@
+#include <algorithm>
 #include <array>
 #include <cstddef>
 
@@ -26,11 +27,10 @@ constexpr ErrorCodeInfo kUnknownCode{ErrorCode::kInternal, "core.unknown", Error
                                      kExitUsage};
 
 constexpr bool RowsAreWellFormed() {
-  for (const auto& row : kErrorCodes) {
-    if (row.http_status < 400 || row.http_status > 599) return false;
-    if (row.exit_code != kExitInvalid && row.exit_code != kExitUsage) return false;
-  }
-  return true;
+  return std::ranges::all_of(kErrorCodes, [](const auto& row) {
+    return row.http_status >= 400 && row.http_status <= 599 &&
+           (row.exit_code == kExitInvalid || row.exit_code == kExitUsage);
+  });
 }
 static_assert(RowsAreWellFormed(), "error_codes.def: HTTP status 400..599, exit code 1 or 2");
 

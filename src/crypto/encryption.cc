@@ -90,7 +90,8 @@ Result<Bytes> AesCfb(ByteView key, ByteView iv, ByteView data, bool encrypt) {
   using CipherCtxPtr = std::unique_ptr<EVP_CIPHER_CTX, ossl::Deleter<EVP_CIPHER_CTX_free>>;
   CipherCtxPtr ctx(EVP_CIPHER_CTX_new());
   Bytes out(data.size() + 16);
-  int len = 0, tail = 0;
+  int len = 0;
+  int tail = 0;
   if (!ctx ||
       EVP_CipherInit_ex(ctx.get(), cipher, nullptr, key.data(), iv.data(), encrypt ? 1 : 0) != 1 ||
       EVP_CipherUpdate(ctx.get(), out.data(), &len, data.data(), static_cast<int>(data.size())) !=
@@ -98,7 +99,7 @@ Result<Bytes> AesCfb(ByteView key, ByteView iv, ByteView data, bool encrypt) {
       EVP_CipherFinal_ex(ctx.get(), out.data() + len, &tail) != 1) {
     return ossl::CryptoError(ErrorCode::kCryptoFailure, "AES-CFB failed");
   }
-  out.resize(static_cast<size_t>(len + tail));
+  out.resize(static_cast<size_t>(len) + static_cast<size_t>(tail));
   return out;
 }
 

@@ -182,7 +182,8 @@ Result<std::pair<Bytes, Bytes>> PublicKey::EcPoint() const {
     BN_free(x);
     return CryptoError(ErrorCode::kCryptoFailure, "cannot read EC point");
   }
-  BnPtr xp(x), yp(y);
+  BnPtr xp(x);
+  BnPtr yp(y);
   const size_t n = EcCoordinateSize(impl_->type);
   return std::make_pair(BnToFixed(x, n), BnToFixed(y, n));
 }

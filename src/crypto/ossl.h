@@ -9,11 +9,11 @@
 #include <openssl/x509.h>
 
 #include <memory>
-#include <mutex>
 #include <string>
 #include <vector>
 
 #include "henbtrust/core/result.h"
+#include "henbtrust/core/thread_annotations.h"
 #include "henbtrust/crypto/digest.h"
 #include "henbtrust/crypto/keys.h"
 #include "henbtrust/crypto/x509.h"
@@ -64,8 +64,8 @@ struct PkeyCtxPool {
     SignatureScheme scheme;  // what ctx is set up for
     HashAlg hash;
   };
-  std::mutex mu;
-  std::vector<Entry> free;  // guarded by mu
+  Mutex mu;
+  std::vector<Entry> free GUARDED_BY(mu);
 };
 }  // namespace ossl
 

@@ -51,7 +51,7 @@ Result<ossl::PkeyCtxPool::Entry> TakeCtx(ossl::PkeyCtxPool& pool, EVP_PKEY* pkey
   }
   ossl::PkeyCtxPool::Entry e{nullptr, scheme, hash};
   {
-    std::lock_guard<std::mutex> lock(pool.mu);
+    MutexLock lock(pool.mu);
     if (!pool.free.empty()) {
       e = std::move(pool.free.back());
       pool.free.pop_back();
@@ -61,9 +61,10 @@ Result<ossl::PkeyCtxPool::Entry> TakeCtx(ossl::PkeyCtxPool& pool, EVP_PKEY* pkey
   if (!e.ctx) {
     e.ctx.reset(EVP_PKEY_CTX_new_from_pkey(nullptr, pkey, nullptr));
     if (!e.ctx ||
-        (verify ? EVP_PKEY_verify_init(e.ctx.get()) : EVP_PKEY_sign_init(e.ctx.get())) != 1)
+        (verify ? EVP_PKEY_verify_init(e.ctx.get()) : EVP_PKEY_sign_init(e.ctx.get())) != 1) {
       return CryptoError(ErrorCode::kCryptoFailure,
                          verify ? "cannot initialise verification" : "cannot initialise signing");
+    }
   }
   HENB_TRY(ConfigureScheme(e.ctx.get(), scheme, hash, verify));
   e.scheme = scheme;
@@ -73,7 +74,7 @@ Result<ossl::PkeyCtxPool::Entry> TakeCtx(ossl::PkeyCtxPool& pool, EVP_PKEY* pkey
 
 void PutCtx(ossl::PkeyCtxPool& pool, ossl::PkeyCtxPool::Entry e) {
   constexpr size_t kMaxPooled = 16;
-  std::lock_guard<std::mutex> lock(pool.mu);
+  MutexLock lock(pool.mu);
   if (pool.free.size() < kMaxPooled) pool.free.push_back(std::move(e));
 }
 
@@ -108,7 +109,7 @@ Result<Bytes> PrivateKey::SignDigest(SignatureScheme scheme, HashAlg hash, ByteV
   // asked for the size).
   const int max_size = EVP_PKEY_get_size(impl_->pkey.get());
   if (max_size <= 0) return CryptoError(ErrorCode::kCryptoFailure, "key without a signature size");
-  size_t len = static_cast<size_t>(max_size);
+  auto len = static_cast<size_t>(max_size);
   Bytes sig(len);
   const bool ok = EVP_PKEY_sign(ctx.ctx.get(), sig.data(), &len, digest.data(), digest.size()) == 1;
   if (!ok) return CryptoError(ErrorCode::kCryptoFailure, "signing failed");

@@ -336,7 +336,8 @@ Result<Bytes> Device::ComputeExpectedTim(const ReleaseManifest& next) {
   }
   // Same plan (components, PCRs, order): substitute the new RIMs into this
   // boot's log (docs/design.md section 2). A different plan: replay the manifest's.
-  std::vector<std::pair<std::string, uint32_t>> current, planned;
+  std::vector<std::pair<std::string, uint32_t>> current;
+  std::vector<std::pair<std::string, uint32_t>> planned;
   for (const auto& e : log.events()) {
     if (auto ref = ParseComponentEvent(e)) current.emplace_back(ref->id, e.pcr);
   }

@@ -2,6 +2,8 @@
 
 #include <arpa/inet.h>
 
+#include <algorithm>
+
 #include "henbtrust/core/json_text.h"
 
 namespace henbtrust {
@@ -19,11 +21,9 @@ namespace api {
 bool IsValidDeviceId(std::string_view id) {
   if (id.empty() || id.size() > 64 || !std::isalnum(static_cast<unsigned char>(id[0])))
     return false;
-  for (char c : id) {
-    if (!std::isalnum(static_cast<unsigned char>(c)) && c != '-' && c != '.' && c != '_')
-      return false;
-  }
-  return true;
+  return std::ranges::all_of(id, [](char c) {
+    return std::isalnum(static_cast<unsigned char>(c)) || c == '-' || c == '.' || c == '_';
+  });
 }
 
 bool IsNewDeviceIdAllowed(std::string_view id) {

@@ -192,9 +192,10 @@ Result<EvidenceMessage> DecodeEvidence(const Json& body) {
 
 Result<EvidenceMessage> DecodeEvidenceAnswer(std::string_view text) {
   Json body = api::ParseUntrustedJson(text);
-  if (!body.is_object())
+  if (!body.is_object()) {
     return Error(ErrorCode::kNetStatus,
                  "the device agent answered with something that is not JSON");
+  }
   return DecodeEvidence(body);
 }
 
@@ -247,9 +248,10 @@ Result<UpdateAppraisalRequest> DecodeUpdateAppraisalRequest(const Json& body) {
   HENB_ASSIGN_OR_RETURN(r.release_id, api::TextField(body, "release_id", kMaxReleaseIdBytes));
   HENB_ASSIGN_OR_RETURN(r.version, api::TextField(body, "version", kMaxReleaseVersionBytes));
   HENB_ASSIGN_OR_RETURN(r.evidence, DecodeEvidence(body));
-  if (r.evidence.nonce.size() < kMinOrderNonceBytes)
+  if (r.evidence.nonce.size() < kMinOrderNonceBytes) {
     return api::BadRequest("an order nonce has at least " + std::to_string(kMinOrderNonceBytes) +
                            " bytes");
+  }
   return r;
 }
 
@@ -331,7 +333,7 @@ Result<AttestationResultAnswer> DecodeAttestationResult(std::string_view text) {
   HENB_ASSIGN_OR_RETURN(r.device_id, AnswerText(body, "device_id", kMaxDeviceIdBytes));
   HENB_ASSIGN_OR_RETURN(r.release, AnswerText(body, "release", kMaxReleaseVersionBytes, false));
   HENB_ASSIGN_OR_RETURN(r.status, AnswerText(body, "status", kMaxStatusBytes));
-  HENB_ASSIGN_OR_RETURN(r.tim, AnswerText(body, "tim", 2 * 64));
+  HENB_ASSIGN_OR_RETURN(r.tim, AnswerText(body, "tim", size_t{2} * 64));
   if (auto it = body.find("components"); it != body.end() && !it->is_null()) {
     if (!it->is_array()) return BadAnswer("'components' is not an array");
     for (const Json& c : *it) {

@@ -1,5 +1,6 @@
 #include "henbtrust/net/router.h"
 
+#include <algorithm>
 #include <cassert>
 #include <future>
 #include <utility>
@@ -81,10 +82,8 @@ HttpResponse Router::Dispatch(const HttpRequest& request) const {
 
 bool Router::Serves(std::string_view target) const {
   const PathSegments path = api::SplitPath(target);
-  for (const PathSegments& pattern : patterns_) {
-    if (Matches(pattern, path)) return true;
-  }
-  return false;
+  return std::ranges::any_of(
+      patterns_, [&path](const PathSegments& pattern) { return Matches(pattern, path); });
 }
 
 std::string Router::AllowedMethods(std::string_view target) const {

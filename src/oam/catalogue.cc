@@ -135,7 +135,8 @@ Result<HttpResponse> OamService::Impl::Bundle(const HttpRequest& req, const std:
     ~SlotReturn() { impl->ReturnDownloadSlot(client); }
   } slot_return{this, client};
   if (config.while_downloading) config.while_downloading(client);
-  uint64_t first = 0, last = size == 0 ? 0 : size - 1;
+  uint64_t first = 0;
+  uint64_t last = size == 0 ? 0 : size - 1;
   bool partial = false;
   if (!req.range.empty()) {
     HENB_ASSIGN_OR_RETURN(auto r, ParseRange(req.range, size));
@@ -179,7 +180,7 @@ Result<std::string> OamService::Impl::CataloguePath(const ManifestRecord& record
 }
 
 bool OamService::Impl::TakeDownloadSlot(const std::string& client) {
-  std::lock_guard<std::mutex> lock(downloads_mu);
+  MutexLock lock(downloads_mu);
   int& held = downloads[client];
   if (held >= config.max_downloads_per_client) {
     if (held == 0) downloads.erase(client);
@@ -190,7 +191,7 @@ bool OamService::Impl::TakeDownloadSlot(const std::string& client) {
 }
 
 void OamService::Impl::ReturnDownloadSlot(const std::string& client) {
-  std::lock_guard<std::mutex> lock(downloads_mu);
+  MutexLock lock(downloads_mu);
   auto it = downloads.find(client);
   if (it != downloads.end() && --it->second <= 0) downloads.erase(it);
 }

@@ -104,7 +104,7 @@ Status OamService::Impl::Touch(UpdateJob& job, const std::optional<AuditEntry>& 
   return OkStatus();
 }
 
-Status OamService::Impl::Instruct(UpdateJob& job, JobState state, bool new_nonce) {
+Status OamService::Impl::Instruct(UpdateJob& job, JobState state, bool new_nonce) const {
   const int64_t now = config.now();
   if (new_nonce || job.order_nonce.empty()) {
     HENB_ASSIGN_OR_RETURN(job.order_nonce, RandomBytes(kOrderNonceBytes));

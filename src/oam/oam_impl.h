@@ -7,9 +7,9 @@
 
 #include <atomic>
 #include <map>
-#include <mutex>
 #include <string>
 
+#include "henbtrust/core/thread_annotations.h"
 #include "henbtrust/net/oam_protocol.h"
 #include "henbtrust/net/router.h"
 #include "henbtrust/oam/job_machine.h"
@@ -57,8 +57,8 @@ struct OamService::Impl {
   Result<std::string> CataloguePath(const ManifestRecord& record) const;
   // Takes one of `client`'s download slots (max_downloads_per_client);
   // false if it holds them all. ReturnDownloadSlot gives it back.
-  bool TakeDownloadSlot(const std::string& client);
-  void ReturnDownloadSlot(const std::string& client);
+  bool TakeDownloadSlot(const std::string& client) EXCLUDES(downloads_mu);
+  void ReturnDownloadSlot(const std::string& client) EXCLUDES(downloads_mu);
   Result<ReleaseManifest> LoadManifest(const std::string& release_id, const std::string& version,
                                        bool* revoked = nullptr);
 
@@ -75,7 +75,7 @@ struct OamService::Impl {
   Status Touch(UpdateJob& job, const std::optional<AuditEntry>& audit);
   // A fresh instruction token for the job's action in `state`, valid for
   // order_ttl; a new nonce if `new_nonce` or the job has none.
-  Status Instruct(UpdateJob& job, JobState state, bool new_nonce);
+  Status Instruct(UpdateJob& job, JobState state, bool new_nonce) const;
 
   // --- driver.cc
   // One due job: what Drive() does for it. True if it moved.
@@ -91,8 +91,9 @@ struct OamService::Impl {
   OamConfig config;
   std::atomic<uint64_t> transitions{0};
   Router router;
-  std::mutex downloads_mu;
-  std::map<std::string, int> downloads;  // client -> bundle requests being served
+  Mutex downloads_mu;
+  // client -> bundle requests being served
+  std::map<std::string, int> downloads GUARDED_BY(downloads_mu);
 };
 
 }  // namespace henbtrust

@@ -1,10 +1,10 @@
 #include "henbtrust/pve/appraisal.h"
 
 #include <algorithm>
-#include <mutex>
 #include <unordered_map>
 
 #include "henbtrust/core/json_text.h"
+#include "henbtrust/core/thread_annotations.h"
 #include "henbtrust/crypto/digest.h"
 #include "henbtrust/crypto/jws.h"
 
@@ -86,7 +86,7 @@ void JudgeComponents(const EventLog& log, const ReleaseManifest& reference, Appr
     r.components.push_back(std::move(v));
   }
   for (const auto& c : reference.components) {
-    if (seen.count(c.id)) continue;
+    if (seen.contains(c.id)) continue;
     r.components.push_back({c.id, c.version, ArStatus::kContraindicated, "not measured"});
     auto& sub = r.submodules[Submodule(c.pcr)];
     sub = ArStatus::kContraindicated;
@@ -125,23 +125,25 @@ struct Appraiser::Caches {
   std::optional<Replayed> FindReplay(const std::string& key);
   void RememberReplay(const std::string& key, Replayed replayed);
 
-  std::mutex mu;
-  std::map<Bytes, std::shared_ptr<const QuoteVerifier>> verifiers;  // by AK TPM2B_PUBLIC; mu
-  std::map<std::string, Bytes> composites;  // by model / release / version / selection; mu
-  std::unordered_map<std::string, Replayed> replays;  // guarded by mu
+  Mutex mu;
+  // By AK TPM2B_PUBLIC.
+  std::map<Bytes, std::shared_ptr<const QuoteVerifier>> verifiers GUARDED_BY(mu);
+  // By model / release / version / selection.
+  std::map<std::string, Bytes> composites GUARDED_BY(mu);
+  std::unordered_map<std::string, Replayed> replays GUARDED_BY(mu);
 };
 
 Result<std::shared_ptr<const QuoteVerifier>> Appraiser::Caches::VerifierFor(
     const DeviceRecord& device) {
   {
-    std::lock_guard<std::mutex> lock(mu);
+    MutexLock lock(mu);
     auto it = verifiers.find(device.ak_public);
     if (it != verifiers.end()) return it->second;
   }
   auto v = QuoteVerifier::FromTpmPublic(device.ak_public);
   if (!v.ok()) return v.error().WithContext("enrolled AK of " + device.device_id);
   auto shared = std::make_shared<const QuoteVerifier>(std::move(v).value());
-  std::lock_guard<std::mutex> lock(mu);
+  MutexLock lock(mu);
   if (verifiers.size() >= kMaxCachedVerifiers) verifiers.clear();
   verifiers.emplace(device.ak_public, shared);
   return shared;
@@ -153,25 +155,25 @@ Bytes Appraiser::Caches::ExpectedComposite(const std::string& hardware_model,
   const std::string key = hardware_model + "/" + reference.release_id + "/" + reference.version +
                           "/" + FormatPcrSelection({plan});
   {
-    std::lock_guard<std::mutex> lock(mu);
+    MutexLock lock(mu);
     auto it = composites.find(key);
     if (it != composites.end()) return it->second;
   }
   Bytes tim = ExpectedTim(reference);
-  std::lock_guard<std::mutex> lock(mu);
+  MutexLock lock(mu);
   composites.emplace(key, tim);
   return tim;
 }
 
 std::optional<Appraiser::Caches::Replayed> Appraiser::Caches::FindReplay(const std::string& key) {
-  std::lock_guard<std::mutex> lock(mu);
+  MutexLock lock(mu);
   auto it = replays.find(key);
   if (it == replays.end()) return std::nullopt;
   return it->second;
 }
 
 void Appraiser::Caches::RememberReplay(const std::string& key, Replayed replayed) {
-  std::lock_guard<std::mutex> lock(mu);
+  MutexLock lock(mu);
   if (replays.size() >= kMaxCachedReplays) replays.clear();
   replays[key] = std::move(replayed);
 }

@@ -81,9 +81,10 @@ Result<HttpResponse> BeginEnrollment(const EnrollmentService& s, const HttpReque
   // The AK: a restricted signing key that cannot leave its TPM.
   auto ak = ParseTpmPublic(r.ak_public);
   if (!ak.ok()) return ak.error().WithContext("ak_public");
-  if (!ak->IsRestrictedSigningKey() || (ak->object_attributes & kTpmaFixedTpm) == 0)
+  if (!ak->IsRestrictedSigningKey() || (ak->object_attributes & kTpmaFixedTpm) == 0) {
     return Error(ErrorCode::kPolicyEnrollment,
                  "ak_public is not a fixedTPM restricted signing key");
+  }
   if (!QuoteVerifier::FromTpmPublic(r.ak_public).ok())
     return Error(ErrorCode::kPolicyEnrollment, "the AK cannot verify quotes");
 

@@ -20,11 +20,11 @@ struct EnrollmentService {
 // POST /v1/enrollments: checks the request (EK certificate and profile, EK
 // and AK, the claimed release) and answers 201 with the credential
 // challenge and its sealed state (enrollment_token); stores nothing.
-Result<HttpResponse> BeginEnrollment(const EnrollmentService& pve, const HttpRequest& req);
+Result<HttpResponse> BeginEnrollment(const EnrollmentService& s, const HttpRequest& req);
 // POST /v1/enrollments/{id}/activation: checks the token, the proof and the
 // TLS key's signature, spends the challenge once, writes the device (one
 // transaction with its audit entry) and issues its certificate.
-Result<HttpResponse> FinishEnrollment(const EnrollmentService& pve, const HttpRequest& req,
+Result<HttpResponse> FinishEnrollment(const EnrollmentService& s, const HttpRequest& req,
                                       const std::string& device_id);
 
 }  // namespace henbtrust

@@ -45,9 +45,10 @@ Status InitPveDirectory(const std::string& dir, const std::vector<std::string>& 
     return Error(ErrorCode::kIo, "cannot create " + dir);
   struct stat st {};
   if (::stat((dir + "/ca.key").c_str(), &st) == 0 ||
-      ::stat((dir + "/client-ca.key").c_str(), &st) == 0)
+      ::stat((dir + "/client-ca.key").c_str(), &st) == 0) {
     return Error(ErrorCode::kInvalidArgument,
                  dir + " already holds the PVE's CAs; not overwriting them");
+  }
 
   // Two roots, so that no certificate the PVE issues to a device (or a role)
   // can ever pass for a server's: clients trust only the server CA for
@@ -63,10 +64,12 @@ Status InitPveDirectory(const std::string& dir, const std::vector<std::string>& 
   server.organization = std::string(kRoleServer);
   server.server_auth = true;
   for (const auto& h : hosts) {
-    if (h.find_first_not_of("0123456789.") == std::string::npos || h.find(':') != std::string::npos)
+    if (h.find_first_not_of("0123456789.") == std::string::npos ||
+        h.find(':') != std::string::npos) {
       server.ip_addresses.push_back(h);
-    else
+    } else {
       server.dns_names.push_back(h);
+    }
   }
   HENB_ASSIGN_OR_RETURN(Certificate server_cert,
                         IssueCertificate(server, server_key.Public(), ca_key, &ca));

@@ -25,7 +25,7 @@ Result<HttpResponse> PveService::Impl::Revoke(const HttpRequest& req, const std:
     }
     return st.error();
   }
-  std::lock_guard<std::mutex> lock(cache_mu);
+  MutexLock lock(cache_mu);
   references.erase({release_id, version});
   return JsonResponse(200, {{"release_id", release_id}, {"version", version}, {"revoked", reason}});
 }

@@ -80,16 +80,17 @@ void PveService::Impl::RecordPush(const HttpRequest& req, HttpResponder respond)
   Result<Prepared> push = PushEvidence(req);
   if (!push.ok()) return respond(ErrorResponse(push.error()));
   {
-    std::lock_guard<std::mutex> lock(pending_mu);
+    MutexLock lock(pending_mu);
     ++pushes_pending;
   }
   AppraisalRecord record = std::move(push->record);
-  store.RecordAppraisalAsync(std::move(record), [this, p = std::move(push).value(),
-                                                 respond = std::move(respond)](Result<int64_t> id) {
-    respond(Answer(p, id));
-    std::lock_guard<std::mutex> lock(pending_mu);
-    if (--pushes_pending == 0) pending_cv.notify_all();
-  });
+  store.RecordAppraisalAsync(
+      std::move(record),
+      [this, p = std::move(push).value(), respond = std::move(respond)](const Result<int64_t>& id) {
+        respond(Answer(p, id));
+        MutexLock lock(pending_mu);
+        if (--pushes_pending == 0) pending_cv.notify_all();
+      });
 }
 
 void PveService::Impl::Count(const HttpResponse& response) {
@@ -198,7 +199,7 @@ Result<std::shared_ptr<const PveService::Impl::Reference>> PveService::Impl::Loa
   const auto key = std::make_pair(device.release_id, device.release_version);
   const auto now = std::chrono::steady_clock::now();
   {
-    std::lock_guard<std::mutex> lock(cache_mu);
+    MutexLock lock(cache_mu);
     auto it = references.find(key);
     if (it != references.end() && now - it->second.fetched < kManifestCacheTtl)
       return it->second.reference;
@@ -217,7 +218,7 @@ Result<std::shared_ptr<const PveService::Impl::Reference>> PveService::Impl::Loa
   const std::string selection = FormatPcrSelection({PlanSelection(*manifest)});
   auto ref = std::make_shared<const Reference>(
       Reference{std::move(manifest).value(), !record->revoked_reason.empty(), selection});
-  std::lock_guard<std::mutex> lock(cache_mu);
+  MutexLock lock(cache_mu);
   references[key] = {ref, now};
   return ref;
 }

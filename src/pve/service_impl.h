@@ -16,6 +16,7 @@
 
 #include <nlohmann/json.hpp>
 
+#include "henbtrust/core/thread_annotations.h"
 #include "henbtrust/net/api.h"
 #include "henbtrust/net/pve_protocol.h"
 #include "henbtrust/net/router.h"
@@ -100,12 +101,12 @@ struct PveService::Impl {
   Appraiser appraiser;
   std::string ca_pem;
 
-  std::mutex cache_mu;
+  Mutex cache_mu;
   struct CachedReference {
     std::shared_ptr<const Reference> reference;
     std::chrono::steady_clock::time_point fetched;
   };
-  std::map<std::pair<std::string, std::string>, CachedReference> references;
+  std::map<std::pair<std::string, std::string>, CachedReference> references GUARDED_BY(cache_mu);
 
   std::atomic<int64_t> last_purge{0};
   std::atomic<uint64_t> requests{0};
@@ -114,9 +115,9 @@ struct PveService::Impl {
 
   // Pushes whose record the store has not committed yet: the service
   // outlives them (~Impl waits).
-  std::mutex pending_mu;
+  Mutex pending_mu;
   std::condition_variable pending_cv;
-  int pushes_pending = 0;  // guarded by pending_mu
+  int pushes_pending GUARDED_BY(pending_mu) = 0;
 
   const Router router{Routes()};
 
@@ -136,8 +137,8 @@ struct PveService::Impl {
   void HandleNow(const HttpRequest& request, HttpResponder respond);
 
   ~Impl() {
-    std::unique_lock<std::mutex> lock(pending_mu);
-    pending_cv.wait(lock, [this] { return pushes_pending == 0; });
+    MutexLock lock(pending_mu);
+    while (pushes_pending != 0) lock.Wait(pending_cv);
   }
 };
 

@@ -1,12 +1,13 @@
 #include "henbtrust/server/server.h"
 
+#include <chrono>
 #include <condition_variable>
 #include <exception>
 #include <iostream>
-#include <mutex>
 #include <optional>
 #include <thread>
 
+#include "henbtrust/core/thread_annotations.h"
 #include "henbtrust/net/api.h"
 #include "henbtrust/net/protocol.h"
 #include "henbtrust/net/worker_pool.h"
@@ -22,14 +23,14 @@ Result<PveLink> RemotePveLink(const std::string& host_port, const TlsConfig& tls
   auto client = HttpClient::Connect(endpoint.first, endpoint.second, tls);
   if (!client.ok()) return client.error().WithContext("PVE at " + host_port);
   struct Connection {
-    std::mutex mu;
-    std::unique_ptr<HttpClient> client;
+    Mutex mu;
+    std::unique_ptr<HttpClient> client PT_GUARDED_BY(mu);
   };
   auto connection = std::make_shared<Connection>();
   connection->client = std::move(client).value();
   return PveLink([connection](const std::string& method, const std::string& target,
                               const std::string& body) -> Result<HttpResponse> {
-    std::lock_guard<std::mutex> lock(connection->mu);
+    MutexLock lock(connection->mu);
     return connection->client->Request(method, target, "application/json", body);
   });
 }
@@ -68,16 +69,21 @@ struct Server::Impl {
     pve->HandleAsync(r, std::move(respond));
   }
 
-  void RunDriver() {
-    std::unique_lock<std::mutex> lock(driver_mu);
-    while (!driver_cv.wait_for(lock, options.drive_interval, [&] { return stopping; })) {
-      lock.unlock();
+  // Drives the OAM every drive_interval until Stop().
+  void RunDriver() EXCLUDES(driver_mu) {
+    MutexLock lock(driver_mu);
+    for (;;) {
+      const auto deadline = std::chrono::steady_clock::now() + options.drive_interval;
+      while (!stopping && lock.WaitUntil(driver_cv, deadline)) {
+      }
+      if (stopping) return;
+      lock.Unlock();
       auto moved = oam->Drive();
       if (!moved.ok()) {
         std::cerr << "henbtrust server: driver: " << moved.error().ToString() << "\n";
       }
       if (options.after_drive) options.after_drive(*store);
-      lock.lock();
+      lock.Lock();
     }
   }
 
@@ -91,9 +97,9 @@ struct Server::Impl {
   std::optional<WorkerPool> oam_pool;
   std::unique_ptr<HttpServer> http;
 
-  std::mutex driver_mu;
+  Mutex driver_mu;
   std::condition_variable driver_cv;
-  bool stopping = false;  // guarded by driver_mu
+  bool stopping GUARDED_BY(driver_mu) = false;
   std::thread driver;
 };
 
@@ -147,7 +153,7 @@ uint16_t Server::port() const { return impl_->http ? impl_->http->port() : 0; }
 void Server::Stop() {
   Impl& s = *impl_;
   {
-    std::lock_guard<std::mutex> lock(s.driver_mu);
+    MutexLock lock(s.driver_mu);
     s.stopping = true;
   }
   s.driver_cv.notify_all();

@@ -111,9 +111,9 @@ Result<SimDevice> MakeDevice(const FleetOptions& o, const Factory& f, const std:
   config.device_id = id;
   config.trust = &f.root;
   config.download_dir = dir + "/downloads";
-  d.faults->corrupt_next_download = tamper.count(id) > 0;
-  d.faults->implant_after_install = implant.count(id) > 0 || lie.count(id) > 0;
-  d.faults->lie_in_next_report = lie.count(id) > 0;
+  d.faults->corrupt_next_download = tamper.contains(id);
+  d.faults->implant_after_install = implant.contains(id) || lie.contains(id);
+  d.faults->lie_in_next_report = lie.contains(id);
   config.hooks = d.faults.get();
   d.agent = std::make_unique<UpdateAgent>(*d.client, d.pve_client ? *d.pve_client : *d.client,
                                           *d.device, f.order_key, config);

@@ -10,10 +10,10 @@
 #include <charconv>
 #include <cstring>
 #include <ctime>
-#include <mutex>
 #include <vector>
 
 #include "henbtrust/core/file.h"
+#include "henbtrust/core/thread_annotations.h"
 
 namespace henbtrust {
 
@@ -45,14 +45,17 @@ Result<int64_t> ParseInt(std::string_view text) {
 // The value of the line "`key` VALUE" at `text`'s start; advances past it.
 Result<std::string_view> Line(std::string_view& text, std::string_view key) {
   const size_t nl = text.find('\n');
-  if (nl == std::string_view::npos)
+  if (nl == std::string_view::npos) {
     return Error(ErrorCode::kMalformed, "audit checkpoint: line '" + std::string(key) +
                                             "' missing or not ended by a newline");
+  }
   std::string_view line = text.substr(0, nl);
   text.remove_prefix(nl + 1);
-  if (line.size() < key.size() + 1 || line.substr(0, key.size()) != key || line[key.size()] != ' ')
+  if (line.size() < key.size() + 1 || line.substr(0, key.size()) != key ||
+      line[key.size()] != ' ') {
     return Error(ErrorCode::kMalformed, "audit checkpoint: expected a line '" + std::string(key) +
                                             " ...', found '" + std::string(line) + "'");
+  }
   return line.substr(key.size() + 1);
 }
 
@@ -175,9 +178,10 @@ std::string EncodeAuditCheckpoint(const AuditCheckpoint& c) {
 
 Result<AuditCheckpoint> DecodeAuditCheckpoint(std::string_view text) {
   const size_t nl = text.find('\n');
-  if (nl == std::string_view::npos || text.substr(0, nl) != kLabel)
+  if (nl == std::string_view::npos || text.substr(0, nl) != kLabel) {
     return Error(ErrorCode::kMalformed,
                  "not an audit checkpoint (no '" + std::string(kLabel) + "' line)");
+  }
   text.remove_prefix(nl + 1);
   AuditCheckpoint c;
   HENB_ASSIGN_OR_RETURN(std::string_view seq, Line(text, "seq"));
@@ -241,10 +245,13 @@ Result<PrivateKey> LoadAuditKey(const std::string& dir) {
 }
 
 struct AuditAnchor::State {
-  std::mutex mu;
+  State(std::string p, PrivateKey k, std::optional<AuditCheckpoint> l)
+      : path(std::move(p)), key(std::move(k)), latest(std::move(l)) {}
+
+  Mutex mu;
   std::string path;
   PrivateKey key;
-  std::optional<AuditCheckpoint> latest;  // guarded by mu
+  std::optional<AuditCheckpoint> latest GUARDED_BY(mu);
 };
 
 AuditAnchor::AuditAnchor(std::unique_ptr<State> state) : state_(std::move(state)) {}
@@ -260,18 +267,18 @@ Result<AuditAnchor> AuditAnchor::Open(const std::string& path, PrivateKey key) {
     auto st = VerifyAuditCheckpoint(*latest, key.Public());
     if (!st.ok()) return std::move(st).error().WithContext(path);
   }
-  auto state = std::unique_ptr<State>(new State{{}, path, std::move(key), std::move(latest)});
+  auto state = std::make_unique<State>(path, std::move(key), std::move(latest));
   return AuditAnchor(std::move(state));
 }
 
 std::optional<AuditCheckpoint> AuditAnchor::Latest() const {
-  std::lock_guard<std::mutex> lock(state_->mu);
+  MutexLock lock(state_->mu);
   return state_->latest;
 }
 
 Status AuditAnchor::Advance(Store& store) {
   State& s = *state_;
-  std::lock_guard<std::mutex> lock(s.mu);
+  MutexLock lock(s.mu);
   HENB_ASSIGN_OR_RETURN(FileLock file_lock, FileLock::Take(s.path + ".lock"));
   // Another process on the same file may have anchored further.
   std::optional<AuditCheckpoint> base = s.latest;

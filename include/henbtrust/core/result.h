@@ -40,7 +40,7 @@ inline constexpr int kExitUsage = 2;
 // of error_codes.def; ErrorCodeName() gives the stable textual form
 // ("quote.nonce-mismatch") used on the command line and in APIs.
 enum class ErrorCode : uint16_t {
-#define HENB_ERROR_CODE(id, value, layer, name, http_status, exit_code) id = value,
+#define HENB_ERROR_CODE(id, value, layer, name, http_status, exit_code) id = (value),
 #include "henbtrust/core/error_codes.def"
 #undef HENB_ERROR_CODE
 };

@@ -30,8 +30,8 @@ class Hasher {
  public:
   explicit Hasher(HashAlg alg);
   ~Hasher();
-  Hasher(Hasher&&) noexcept;
-  Hasher& operator=(Hasher&&) noexcept;
+  Hasher(Hasher&& other) noexcept;
+  Hasher& operator=(Hasher&& other) noexcept;
 
   HashAlg alg() const { return alg_; }
   void Update(ByteView data);

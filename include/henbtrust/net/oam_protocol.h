@@ -51,9 +51,9 @@ constexpr bool ReportCarriesEvidence(ReportKind kind) {
 // Field limits of the OAM's messages.
 inline constexpr size_t kMaxReportBytes = size_t{1} << 20;  // a report with its evidence
 inline constexpr size_t kMaxReportDetailBytes = 1024;
-inline constexpr size_t kMaxOrderBytes = 16 * 1024;  // a signed deployment order (JWS)
+inline constexpr size_t kMaxOrderBytes = size_t{16} * 1024;  // a signed deployment order (JWS)
 inline constexpr size_t kMaxOamNoteBytes = 1024;
-inline constexpr size_t kMaxJobDetailBytes = 64 * 1024;
+inline constexpr size_t kMaxJobDetailBytes = size_t{64} * 1024;
 inline constexpr int64_t kMaxJobId = int64_t{1} << 53;  // exact in every JSON reader
 
 // POST /v1/agent/poll, the answer. `job` and `order` are set for the

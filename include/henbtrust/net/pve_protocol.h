@@ -34,12 +34,12 @@ inline constexpr size_t kMaxNonceBytes = 64;
 inline constexpr size_t kMinOrderNonceBytes = 16;
 // A TPM structure (TPM2B_PUBLIC, TPMS_ATTEST, TPMT_SIGNATURE).
 inline constexpr size_t kMaxTpmStructureBytes = 4096;
-inline constexpr size_t kMaxEventLogBytes = 512 * 1024;
+inline constexpr size_t kMaxEventLogBytes = size_t{512} * 1024;
 // A PCR selection as text ("sha256:0,1,2+sha1:7").
 inline constexpr size_t kMaxPcrSelectionBytes = 256;
 inline constexpr size_t kMaxReasonBytes = 1024;
 // An answer with a signed result and its event-log-free evidence fits.
-inline constexpr size_t kMaxAttestationTokenBytes = 64 * 1024;
+inline constexpr size_t kMaxAttestationTokenBytes = size_t{64} * 1024;
 inline constexpr size_t kMaxStatusBytes = 32;  // "affirming", "quarantine", ...
 inline constexpr size_t kMaxDetailBytes = 4096;
 inline constexpr size_t kMaxCertificateSerialBytes = 128;

@@ -84,8 +84,8 @@ class AuditAnchor {
   // `key` must be a P-256 key (kCryptoBadKey).
   static Result<AuditAnchor> Open(const std::string& path, PrivateKey key);
 
-  AuditAnchor(AuditAnchor&&) noexcept;
-  AuditAnchor& operator=(AuditAnchor&&) noexcept;
+  AuditAnchor(AuditAnchor&& other) noexcept;
+  AuditAnchor& operator=(AuditAnchor&& other) noexcept;
   ~AuditAnchor();
 
   // Checks that the store still holds the anchored head (entry `seq` with

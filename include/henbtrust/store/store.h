@@ -183,6 +183,8 @@ class Store {
   // must not throw). A store that writes records in batches overrides it;
   // this default records at once and calls `done` before returning.
   using AppraisalDone = std::function<void(Result<int64_t>)>;
+  // By value: the overrides keep both until the record commits.
+  // NOLINTNEXTLINE(performance-unnecessary-value-param): this default only reads them
   virtual void RecordAppraisalAsync(AppraisalRecord appraisal, AppraisalDone done) {
     done(RecordAppraisal(appraisal));
   }

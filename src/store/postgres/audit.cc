@@ -27,6 +27,7 @@ Result<std::vector<AuditEntry>> PostgresStore::ListAudit(int64_t after_seq, int 
                               Params().Int(after_seq).Int(limit)));
   std::vector<AuditEntry> out;
   PGresult* p = r.get();
+  out.reserve(static_cast<size_t>(PQntuples(p)));
   for (int i = 0; i < PQntuples(p); ++i) {
     out.push_back(AuditEntry{ColInt(p, 0, i), ColInt(p, 1, i), ColText(p, 2, i), ColText(p, 3, i),
                              ColText(p, 4, i), ColText(p, 5, i), ColBlob(p, 6, i),

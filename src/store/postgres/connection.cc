@@ -59,13 +59,14 @@ Status PostgresStore::Connect(const std::string& conninfo) {
                  std::string("cannot connect to PostgreSQL: ") + PQerrorMessage(c));
   }
   prepared_.try_emplace(c);
+  MutexLock lock(mu_);
   free_.push_back(c);
   return OkStatus();
 }
 
 PostgresStore::Lease::Lease(PostgresStore* s) : s_(s) {
-  std::unique_lock<std::mutex> lock(s_->mu_);
-  s_->cv_.wait(lock, [this] { return !s_->free_.empty(); });
+  MutexLock lock(s_->mu_);
+  while (s_->free_.empty()) lock.Wait(s_->cv_);
   conn_ = s_->free_.back();
   s_->free_.pop_back();
 }
@@ -75,7 +76,7 @@ PostgresStore::Lease::~Lease() {
     PQreset(conn_);
     s_->prepared_.at(conn_).clear();  // a new session has none
   }
-  std::lock_guard<std::mutex> lock(s_->mu_);
+  MutexLock lock(s_->mu_);
   s_->free_.push_back(conn_);
   s_->cv_.notify_one();
 }

@@ -144,6 +144,7 @@ Result<std::vector<DeviceRecord>> PostgresStore::ListDevices(const std::string& 
       Query("SELECT device_id FROM devices WHERE device_id > $1 ORDER BY device_id LIMIT $2",
             Params().Text(after).Int(limit)));
   std::vector<std::string> ids;
+  ids.reserve(static_cast<size_t>(PQntuples(r.get())));
   for (int i = 0; i < PQntuples(r.get()); ++i) ids.push_back(ColText(r.get(), 0, i));
   return store_rules::DevicesById(*this, ids);
 }

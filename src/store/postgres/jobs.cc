@@ -103,6 +103,7 @@ Result<std::vector<UpdateJob>> PostgresStore::ListJobs(bool open_only, int64_t d
                              : Query("SELECT " HENB_JOB_COLUMNS " FROM jobs ORDER BY id LIMIT $1",
                                      Params().Int(limit)));
   std::vector<UpdateJob> out;
+  out.reserve(static_cast<size_t>(PQntuples(r.get())));
   for (int i = 0; i < PQntuples(r.get()); ++i) out.push_back(ReadJob(r.get(), i));
   return out;
 }

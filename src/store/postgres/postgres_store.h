@@ -13,12 +13,12 @@
 #include <condition_variable>
 #include <cstdint>
 #include <memory>
-#include <mutex>
 #include <optional>
 #include <string>
 #include <unordered_map>
 #include <vector>
 
+#include "henbtrust/core/thread_annotations.h"
 #include "henbtrust/store/store.h"
 
 namespace henbtrust::postgres {
@@ -151,10 +151,10 @@ class PostgresStore final : public Store {
   // chain.
   Status WriteAudit(PGconn* c, const AuditEntry& entry);
 
-  std::mutex mu_;
-  std::condition_variable cv_;
-  std::vector<PGconn*> all_;   // owned
-  std::vector<PGconn*> free_;  // guarded by mu_
+  Mutex mu_;
+  std::condition_variable cv_;  // signalled when free_ gains a connection
+  std::vector<PGconn*> all_;    // owned
+  std::vector<PGconn*> free_ GUARDED_BY(mu_);
   // The statements prepared on each connection, by SQL text (every statement
   // is a literal); the map is complete after Open, and each inner map is
   // touched only by the holder of that connection's lease.

@@ -64,9 +64,10 @@ Status PostgresStore::Migrate() {
                                     : Result<ResultPtr>(st.error());
     if (applied.ok() && PQntuples(applied->get()) == 0) {
       st = ExecScript(kMigrations[v - 1]);
-      if (st.ok())
+      if (st.ok()) {
         st = Exec("INSERT INTO schema_migrations (version) VALUES ($1)",
                   Params().Int(static_cast<int64_t>(v)));
+      }
     } else if (!applied.ok()) {
       st = applied.error();
     }

@@ -1,4 +1,5 @@
 #include <algorithm>
+#include <chrono>
 #include <future>
 #include <iterator>
 
@@ -7,12 +8,12 @@
 namespace henbtrust::sqlite {
 
 Result<bool> SqliteStore::SpendNonce(ByteView nonce, int64_t expires_at) {
-  std::lock_guard<std::mutex> lock(mu_);
+  MutexLock lock(mu_);
   return Spend(nonce, expires_at);
 }
 
 Result<int64_t> SqliteStore::PurgeSpentNonces(int64_t now) {
-  std::lock_guard<std::mutex> lock(mu_);
+  MutexLock lock(mu_);
   Stmt s(cache_, db_, "DELETE FROM spent_nonces WHERE expires_at < ?");
   s.Int(1, now);
   HENB_TRY(Done(s, "purge nonces"));
@@ -29,7 +30,7 @@ Result<int64_t> SqliteStore::RecordAppraisal(const AppraisalRecord& a) {
 void SqliteStore::RecordAppraisalAsync(AppraisalRecord a, AppraisalDone done) {
   bool wake = false;
   {
-    std::lock_guard<std::mutex> q(queue_mu_);
+    MutexLock q(queue_mu_);
     if (!writer_.joinable()) writer_ = std::thread([this] { WriteQueued(); });
     queue_.push_back({std::move(a), std::move(done)});
     // While the writer gathers, it is woken only by a full batch.
@@ -40,7 +41,7 @@ void SqliteStore::RecordAppraisalAsync(AppraisalRecord a, AppraisalDone done) {
 
 Result<std::optional<AppraisalRecord>> SqliteStore::LatestAppraisal(const std::string& device_id) {
   Reader& r = NextReader();
-  std::lock_guard<std::mutex> lock(r.mu);
+  MutexLock lock(r.mu);
   Stmt s(r.cache, r.db,
          "SELECT a.id, a.device_id, a.status, a.result, a.created_at FROM device_state s "
          "JOIN appraisals a ON a.id = s.latest_appraisal WHERE s.device_id = ?");
@@ -55,14 +56,15 @@ Result<std::optional<AppraisalRecord>> SqliteStore::LatestAppraisal(const std::s
 void SqliteStore::WriteQueued() {
   std::vector<PendingAppraisal> batch;
   size_t last_batch = 0;
-  std::unique_lock<std::mutex> q(queue_mu_);
+  MutexLock q(queue_mu_);
   for (;;) {
-    queue_cv_.wait(q, [this] { return closing_ || !queue_.empty(); });
+    while (!closing_ && queue_.empty()) q.Wait(queue_cv_);
     if (queue_.empty()) return;
     if (last_batch > 1 && !closing_ && queue_.size() < kGatherTarget) {
       gathering_ = true;
-      queue_cv_.wait_for(q, kGatherWindow,
-                         [this] { return closing_ || queue_.size() >= kGatherTarget; });
+      const auto deadline = std::chrono::steady_clock::now() + kGatherWindow;
+      while (!closing_ && queue_.size() < kGatherTarget && q.WaitUntil(queue_cv_, deadline)) {
+      }
       gathering_ = false;
     }
     last_batch = std::min(queue_.size(), kMaxBatch);
@@ -70,17 +72,17 @@ void SqliteStore::WriteQueued() {
     batch.assign(std::make_move_iterator(queue_.begin()),
                  std::make_move_iterator(queue_.begin() + n));
     queue_.erase(queue_.begin(), queue_.begin() + n);
-    q.unlock();
+    q.Unlock();
     std::vector<Result<int64_t>> results = CommitAppraisals(batch);
     for (size_t i = 0; i < batch.size(); ++i) batch[i].done(std::move(results[i]));
     batch.clear();
-    q.lock();
+    q.Lock();
   }
 }
 
 std::vector<Result<int64_t>> SqliteStore::CommitAppraisals(
     const std::vector<PendingAppraisal>& batch) {
-  std::lock_guard<std::mutex> lock(mu_);
+  MutexLock lock(mu_);
   std::vector<Result<int64_t>> results;
   results.reserve(batch.size());
   Status st = Control("BEGIN IMMEDIATE");

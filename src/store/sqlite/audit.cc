@@ -4,8 +4,8 @@
 namespace henbtrust::sqlite {
 
 Status SqliteStore::AppendAudit(const AuditEntry& entry) {
-  std::lock_guard<std::mutex> lock(mu_);
-  auto written = InTransaction<bool>([&]() -> Result<bool> {
+  MutexLock lock(mu_);
+  auto written = InTransaction<bool>([&]() REQUIRES(mu_) -> Result<bool> {
     HENB_TRY(WriteAudit(entry));
     return true;
   });
@@ -15,7 +15,7 @@ Status SqliteStore::AppendAudit(const AuditEntry& entry) {
 
 Result<std::vector<AuditEntry>> SqliteStore::ListAudit(int64_t after_seq, int limit) {
   Reader& r = NextReader();
-  std::lock_guard<std::mutex> lock(r.mu);
+  MutexLock lock(r.mu);
   Stmt s(r.cache, r.db,
          "SELECT seq, at, actor, subject, event, detail, prev_hash, hash FROM audit "
          "WHERE seq > ? ORDER BY seq LIMIT ?");

@@ -16,9 +16,9 @@ int64_t SteadyMs() {
 }  // namespace
 
 Status SqliteStore::PutDevice(const DeviceRecord& d, const std::optional<AuditEntry>& audit) {
-  std::lock_guard<std::mutex> lock(mu_);
+  MutexLock lock(mu_);
   const ForgetDevicesAfter forget{this};
-  return InTransaction<void>([&]() -> Status {
+  return InTransaction<void>([&]() REQUIRES(mu_) -> Status {
     HENB_TRY(WriteDeviceRow(d));
     if (audit) HENB_TRY(WriteAudit(*audit));
     Stmt s(cache_, db_,
@@ -32,19 +32,20 @@ Status SqliteStore::PutDevice(const DeviceRecord& d, const std::optional<AuditEn
 
 Result<std::optional<DeviceRecord>> SqliteStore::GetDevice(const std::string& id) {
   if (SteadyMs() - others_checked_ms_.load(std::memory_order_relaxed) > kOthersCheckMs) {
-    std::lock_guard<std::mutex> lock(mu_);
+    MutexLock lock(mu_);
     NoteCommitsOfOthers();
   }
-  uint64_t generation = 0, clock_epoch = 0;
+  uint64_t generation = 0;
+  uint64_t clock_epoch = 0;
   {
-    std::lock_guard<std::mutex> lock(devices_.mu);
+    MutexLock lock(devices_.mu);
     auto it = devices_.records.find(id);
     if (it != devices_.records.end()) return std::optional<DeviceRecord>(it->second);
     generation = devices_.generation;
     clock_epoch = devices_.clock_epoch;
   }
   HENB_ASSIGN_OR_RETURN(auto device, ReadDevice(id));
-  std::lock_guard<std::mutex> lock(devices_.mu);
+  MutexLock lock(devices_.mu);
   // Kept only if nothing was committed since the read began, which the
   // record might then not show.
   if (device && generation == devices_.generation && clock_epoch == devices_.clock_epoch) {
@@ -57,9 +58,9 @@ Result<std::optional<DeviceRecord>> SqliteStore::GetDevice(const std::string& id
 Status SqliteStore::SetDeviceRelease(const std::string& device_id, const std::string& release_id,
                                      const std::string& version, int64_t updated_at,
                                      const std::optional<AuditEntry>& audit) {
-  std::lock_guard<std::mutex> lock(mu_);
+  MutexLock lock(mu_);
   const ForgetDevicesAfter forget{this};
-  return InTransaction<void>([&]() -> Status {
+  return InTransaction<void>([&]() REQUIRES(mu_) -> Status {
     Stmt s(cache_, db_,
            "UPDATE devices SET release_id = ?, release_version = ?, updated_at = ? "
            "WHERE device_id = ?");
@@ -72,9 +73,9 @@ Status SqliteStore::SetDeviceRelease(const std::string& device_id, const std::st
 }
 
 Status SqliteStore::EnrollDevice(const DeviceRecord& d, const AuditEntry& audit) {
-  std::lock_guard<std::mutex> lock(mu_);
+  MutexLock lock(mu_);
   const ForgetDevicesAfter forget{this};
-  return InTransaction<void>([&]() -> Status {
+  return InTransaction<void>([&]() REQUIRES(mu_) -> Status {
     {
       Stmt q(cache_, db_, "SELECT ek_public, state FROM devices WHERE device_id = ?");
       q.Text(1, d.device_id);
@@ -103,9 +104,9 @@ Status SqliteStore::EnrollDevice(const DeviceRecord& d, const AuditEntry& audit)
 
 Status SqliteStore::RevokeDevice(const std::string& device_id, int64_t updated_at,
                                  const AuditEntry& audit) {
-  std::lock_guard<std::mutex> lock(mu_);
+  MutexLock lock(mu_);
   const ForgetDevicesAfter forget{this};
-  return InTransaction<void>([&]() -> Status {
+  return InTransaction<void>([&]() REQUIRES(mu_) -> Status {
     Stmt s(cache_, db_,
            "UPDATE devices SET state = ?, certificate_serial = ?, updated_at = ? "
            "WHERE device_id = ?");
@@ -120,7 +121,7 @@ Result<std::vector<DeviceRecord>> SqliteStore::ListDevices(const std::string& af
   std::vector<std::string> ids;
   {
     Reader& r = NextReader();
-    std::lock_guard<std::mutex> lock(r.mu);
+    MutexLock lock(r.mu);
     Stmt s(r.cache, r.db,
            "SELECT device_id FROM devices WHERE device_id > ? ORDER BY device_id LIMIT ?");
     s.Text(1, after).Int(2, limit);
@@ -145,7 +146,7 @@ Status SqliteStore::WriteDeviceRow(const DeviceRecord& d) {
 
 Result<std::optional<DeviceRecord>> SqliteStore::ReadDevice(const std::string& id) {
   Reader& r = NextReader();
-  std::lock_guard<std::mutex> lock(r.mu);
+  MutexLock lock(r.mu);
   Stmt s(r.cache, r.db,
          "SELECT d.device_id, hardware_model, ek_public, ek_certificate, ak_public, "
          "release_version, state, COALESCE(s.reset_count, 0), COALESCE(s.clock, 0), "
@@ -174,7 +175,7 @@ Result<std::optional<DeviceRecord>> SqliteStore::ReadDevice(const std::string& i
 }
 
 void SqliteStore::ForgetDevices() {
-  std::lock_guard<std::mutex> lock(devices_.mu);
+  MutexLock lock(devices_.mu);
   devices_.records.clear();
   ++devices_.generation;
 }
@@ -193,7 +194,7 @@ void SqliteStore::NoteCommitsOfOthers() {
 void SqliteStore::NoteAppraisalsCommitted(const std::vector<PendingAppraisal>& batch,
                                           const std::vector<Result<int64_t>>& results) {
   NoteCommitsOfOthers();
-  std::lock_guard<std::mutex> lock(devices_.mu);
+  MutexLock lock(devices_.mu);
   ++devices_.clock_epoch;
   for (size_t i = 0; i < batch.size(); ++i) {
     const AppraisalRecord& a = batch[i].record;

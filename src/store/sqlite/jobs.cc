@@ -47,7 +47,7 @@ void BindJob(Stmt& s, const UpdateJob& j) {
 template <typename Bind>
 Result<std::optional<UpdateJob>> SqliteStore::OneJob(const char* sql, Bind bind) {
   Reader& r = NextReader();
-  std::lock_guard<std::mutex> lock(r.mu);
+  MutexLock lock(r.mu);
   Stmt s(r.cache, r.db, sql);
   bind(s);
   const int rc = s.Step();
@@ -57,8 +57,8 @@ Result<std::optional<UpdateJob>> SqliteStore::OneJob(const char* sql, Bind bind)
 }
 
 Result<int64_t> SqliteStore::CreateJob(const UpdateJob& job, const AuditEntry& audit) {
-  std::lock_guard<std::mutex> lock(mu_);
-  return InTransaction<int64_t>([&]() -> Result<int64_t> {
+  MutexLock lock(mu_);
+  return InTransaction<int64_t>([&]() REQUIRES(mu_) -> Result<int64_t> {
     {
       Stmt q(cache_, db_, "SELECT id FROM jobs WHERE device_id = ? AND open = 1");
       q.Text(1, job.device_id);
@@ -100,8 +100,8 @@ Result<std::optional<UpdateJob>> SqliteStore::OpenJobFor(const std::string& devi
 
 Result<bool> SqliteStore::TransitionJob(const UpdateJob& job, JobState from_state,
                                         const std::optional<AuditEntry>& audit) {
-  std::lock_guard<std::mutex> lock(mu_);
-  return InTransaction<bool>([&]() -> Result<bool> {
+  MutexLock lock(mu_);
+  return InTransaction<bool>([&]() REQUIRES(mu_) -> Result<bool> {
     Stmt s(cache_, db_,
            "UPDATE jobs SET device_id = ?1, release_id = ?2, version = ?3, "
            "from_release_id = ?4, from_version = ?5, state = ?6, open = ?7, expected_tim = ?8, "
@@ -119,7 +119,7 @@ Result<bool> SqliteStore::TransitionJob(const UpdateJob& job, JobState from_stat
 
 Result<std::vector<UpdateJob>> SqliteStore::ListJobs(bool open_only, int64_t due_by, int limit) {
   Reader& r = NextReader();
-  std::lock_guard<std::mutex> lock(r.mu);
+  MutexLock lock(r.mu);
   Stmt s(r.cache, r.db,
          open_only ? "SELECT id, device_id, release_id, version, from_release_id, from_version, "
                      "state, open, expected_tim, order_nonce, order_token, deadline, attempts, "

@@ -9,7 +9,7 @@ namespace sqlite {
 // sqlite3_close_v2 lets the statement caches finalize their statements afterwards.
 SqliteStore::~SqliteStore() {
   {
-    std::lock_guard<std::mutex> q(queue_mu_);
+    MutexLock q(queue_mu_);
     closing_ = true;
   }
   queue_cv_.notify_one();
@@ -19,6 +19,9 @@ SqliteStore::~SqliteStore() {
 }
 
 Status SqliteStore::Open(const std::string& path) {
+  // Nothing else uses the store yet; the lock is for the analysis, which
+  // checks that the writer connection's cache is used only under mu_.
+  MutexLock lock(mu_);
   if (sqlite3_open_v2(path.c_str(), &db_,
                       SQLITE_OPEN_READWRITE | SQLITE_OPEN_CREATE | SQLITE_OPEN_NOMUTEX,  // mu_
                       nullptr) != SQLITE_OK) {
@@ -31,7 +34,6 @@ Status SqliteStore::Open(const std::string& path) {
   HENB_TRY(Exec("PRAGMA journal_mode=WAL; PRAGMA synchronous=FULL; PRAGMA foreign_keys=ON;"));
   HENB_TRY(Migrate());
   HENB_TRY(OpenReaders(path));
-  std::lock_guard<std::mutex> lock(mu_);
   NoteCommitsOfOthers();
   return OkStatus();
 }
@@ -39,13 +41,14 @@ Status SqliteStore::Open(const std::string& path) {
 // Reads go to their own connections: in WAL mode they proceed while the
 // writer commits.
 Status SqliteStore::OpenReaders(const std::string& path) {
+  const std::string cannot_open = "cannot open SQLite database " + path + ": ";
   for (int i = 0; i < kReaders; ++i) {
     auto r = std::make_unique<Reader>();
     if (sqlite3_open_v2(path.c_str(), &r->db, SQLITE_OPEN_READONLY | SQLITE_OPEN_NOMUTEX,
                         nullptr) != SQLITE_OK) {
       const std::string why = sqlite3_errmsg(r->db);
       sqlite3_close_v2(r->db);
-      return Error(ErrorCode::kStore, "cannot open SQLite database " + path + ": " + why);
+      return Error(ErrorCode::kStore, cannot_open + why);
     }
     sqlite3_busy_timeout(r->db, 5000);
     readers_.push_back(std::move(r));

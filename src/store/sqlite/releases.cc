@@ -4,7 +4,7 @@
 namespace henbtrust::sqlite {
 
 Status SqliteStore::PutManifest(const ManifestRecord& m) {
-  std::lock_guard<std::mutex> lock(mu_);
+  MutexLock lock(mu_);
   Stmt s(cache_, db_,
          "INSERT OR REPLACE INTO manifests (release_id, version, manifest, revoked_reason) "
          "VALUES (?,?,?,?)");
@@ -15,7 +15,7 @@ Status SqliteStore::PutManifest(const ManifestRecord& m) {
 Result<std::optional<ManifestRecord>> SqliteStore::GetManifest(const std::string& release_id,
                                                                const std::string& version) {
   Reader& r = NextReader();
-  std::lock_guard<std::mutex> lock(r.mu);
+  MutexLock lock(r.mu);
   Stmt s(r.cache, r.db,
          "SELECT release_id, version, manifest, revoked_reason FROM manifests WHERE release_id = "
          "? AND version = ?");
@@ -30,8 +30,8 @@ Result<std::optional<ManifestRecord>> SqliteStore::GetManifest(const std::string
 Status SqliteStore::RevokeRelease(const std::string& release_id, const std::string& version,
                                   const std::string& reason,
                                   const std::optional<AuditEntry>& audit) {
-  std::lock_guard<std::mutex> lock(mu_);
-  return InTransaction<void>([&]() -> Status {
+  MutexLock lock(mu_);
+  return InTransaction<void>([&]() REQUIRES(mu_) -> Status {
     Stmt s(cache_, db_,
            "UPDATE manifests SET revoked_reason = ? WHERE release_id = ? AND version = ?");
     s.Text(1, store_rules::RevocationReason(reason)).Text(2, release_id).Text(3, version);

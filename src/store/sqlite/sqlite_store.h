@@ -16,13 +16,13 @@
 #include <condition_variable>
 #include <cstdint>
 #include <memory>
-#include <mutex>
 #include <optional>
 #include <string>
 #include <thread>
 #include <unordered_map>
 #include <vector>
 
+#include "henbtrust/core/thread_annotations.h"
 #include "henbtrust/store/store.h"
 #include "store/sqlite/statement.h"
 
@@ -79,9 +79,9 @@ class SqliteStore final : public Store {
  private:
   // A read-only connection; its mutex guards the connection and its cache.
   struct Reader {
-    std::mutex mu;
-    sqlite3* db = nullptr;
-    StatementCache cache;
+    Mutex mu;
+    sqlite3* db = nullptr;  // set before the reader is shared; used under mu
+    StatementCache cache GUARDED_BY(mu);
   };
   static constexpr int kReaders = 4;
 
@@ -112,10 +112,10 @@ class SqliteStore final : public Store {
   // looked for after each of this store's own, and before a read when the
   // last look is more than kOthersCheckMs old.
   struct DeviceCache {
-    std::mutex mu;
-    std::unordered_map<std::string, DeviceRecord> records;  // guarded by mu
-    uint64_t generation = 0;   // guarded by mu; moves on when records is emptied
-    uint64_t clock_epoch = 0;  // guarded by mu; moves on with each appraisal commit
+    Mutex mu;
+    std::unordered_map<std::string, DeviceRecord> records GUARDED_BY(mu);
+    uint64_t generation GUARDED_BY(mu) = 0;   // moves on when records is emptied
+    uint64_t clock_epoch GUARDED_BY(mu) = 0;  // moves on with each appraisal commit
   };
   static constexpr size_t kCachedDevices = 100'000;
   static constexpr int64_t kOthersCheckMs = 100;
@@ -135,12 +135,13 @@ class SqliteStore final : public Store {
   Error Fail(const std::string& what, sqlite3* db = nullptr);
   // Steps `s` to its end: the failure, named `what`, if it does not get there.
   Status Done(Stmt& s, const std::string& what);
-  // REQUIRES: mu_ held. Runs one transaction-control statement, prepared once.
-  Status Control(const char* sql);
+  // Runs one transaction-control statement, prepared once.
+  Status Control(const char* sql) REQUIRES(mu_);
   // Runs `body` in one IMMEDIATE transaction: committed if it returns a
-  // value, rolled back if it returns an error. REQUIRES: mu_ held.
+  // value, rolled back if it returns an error. `body` runs under mu_, and
+  // says so (`[&]() REQUIRES(mu_) -> Status`) to use what mu_ guards.
   template <typename T, typename F>
-  Result<T> InTransaction(F&& body) {
+  Result<T> InTransaction(F&& body) REQUIRES(mu_) {
     HENB_TRY(Exec("BEGIN IMMEDIATE"));
     Result<T> out = body();
     if (out.ok()) {
@@ -151,54 +152,54 @@ class SqliteStore final : public Store {
   }
 
   // schema.cc: applies every migration not applied yet, each in one
-  // transaction. REQUIRES: db_ open, not yet shared.
-  Status Migrate();
+  // transaction. REQUIRES: db_ open.
+  Status Migrate() REQUIRES(mu_);
 
   // devices.cc.
   // The devices row of `d` (not its TPM clock, which device_state keeps).
-  // REQUIRES: mu_ held, in a transaction.
-  Status WriteDeviceRow(const DeviceRecord& d);
+  // REQUIRES: in a transaction.
+  Status WriteDeviceRow(const DeviceRecord& d) REQUIRES(mu_);
   Result<std::optional<DeviceRecord>> ReadDevice(const std::string& id);
-  void ForgetDevices();
-  // REQUIRES: mu_ held. PRAGMA data_version moves on when a connection
-  // other than this one commits.
-  void NoteCommitsOfOthers();
-  // REQUIRES: mu_ held, after a commit of appraisals: the cached clocks move
-  // as the stored ones did (forward only).
+  void ForgetDevices() EXCLUDES(devices_.mu);
+  // PRAGMA data_version moves on when a connection other than this one
+  // commits.
+  void NoteCommitsOfOthers() REQUIRES(mu_) EXCLUDES(devices_.mu);
+  // After a commit of appraisals: the cached clocks move as the stored ones
+  // did (forward only).
   void NoteAppraisalsCommitted(const std::vector<PendingAppraisal>& batch,
-                               const std::vector<Result<int64_t>>& results);
+                               const std::vector<Result<int64_t>>& results) REQUIRES(mu_)
+      EXCLUDES(devices_.mu);
 
   // appraisals.cc.
   // The writer thread: runs until the store closes, and leaves nothing queued.
-  void WriteQueued();
+  void WriteQueued() EXCLUDES(queue_mu_, mu_);
   // One result per entry, in order.
-  std::vector<Result<int64_t>> CommitAppraisals(const std::vector<PendingAppraisal>& batch);
-  // REQUIRES: mu_ held.
-  Result<int64_t> WriteAppraisal(const AppraisalRecord& a);
-  // REQUIRES: mu_ held.
-  Result<bool> Spend(ByteView nonce, int64_t expires_at);
+  std::vector<Result<int64_t>> CommitAppraisals(const std::vector<PendingAppraisal>& batch)
+      EXCLUDES(mu_);
+  Result<int64_t> WriteAppraisal(const AppraisalRecord& a) REQUIRES(mu_);
+  Result<bool> Spend(ByteView nonce, int64_t expires_at) REQUIRES(mu_);
 
   // jobs.cc: the one job `sql` selects, on a reader, with `bind` binding its
   // parameters.
   template <typename Bind>
   Result<std::optional<UpdateJob>> OneJob(const char* sql, Bind bind);
 
-  // audit.cc. REQUIRES: mu_ held, in a transaction.
-  Status WriteAudit(const AuditEntry& entry);
+  // audit.cc. REQUIRES: in a transaction.
+  Status WriteAudit(const AuditEntry& entry) REQUIRES(mu_);
 
-  std::mutex mu_;  // the writer connection
-  sqlite3* db_ = nullptr;
-  StatementCache cache_;  // of db_; guarded by mu_
+  Mutex mu_;                              // the writer connection
+  sqlite3* db_ = nullptr;                 // set by Open, before the store is shared; used under mu_
+  StatementCache cache_ GUARDED_BY(mu_);  // of db_
   std::vector<std::unique_ptr<Reader>> readers_;
-  std::mutex queue_mu_;  // group commit of appraisals
+  Mutex queue_mu_;  // group commit of appraisals
   std::condition_variable queue_cv_;
-  std::vector<PendingAppraisal> queue_;  // guarded by queue_mu_
-  bool closing_ = false;                 // guarded by queue_mu_
-  bool gathering_ = false;               // guarded by queue_mu_
-  std::thread writer_;                   // started by the first record
+  std::vector<PendingAppraisal> queue_ GUARDED_BY(queue_mu_);
+  bool closing_ GUARDED_BY(queue_mu_) = false;
+  bool gathering_ GUARDED_BY(queue_mu_) = false;
+  std::thread writer_;  // started by the first record, under queue_mu_
   std::atomic<size_t> next_reader_{0};
   DeviceCache devices_;
-  int64_t data_version_ = -1;  // guarded by mu_
+  int64_t data_version_ GUARDED_BY(mu_) = -1;
   std::atomic<int64_t> others_checked_ms_{0};
 };
 
