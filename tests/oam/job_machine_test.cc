@@ -39,6 +39,18 @@ const JobTransition* Row(JobState from, JobEvent event) {
 // Evidence the codec reads (whether it verifies is the PVE's to say).
 constexpr const char* kEvidence = R"({"nonce":"AAAA","attest":"AAE=","signature":"AAE="})";
 
+// The PVE's answer at step 9 that passes it: affirming, with the expected TIM.
+std::string AffirmingVerdict() {
+  AttestationResultAnswer verdict;
+  verdict.appraisal_id = 8;
+  verdict.attestation_result = "e.a.r";
+  verdict.device_id = "henb-1";
+  verdict.release = "2.0.0";
+  verdict.status = "affirming";
+  verdict.tim = HexEncode(Bytes(32, 0xab));
+  return EncodeAttestationResult(verdict)->With(8);
+}
+
 UpdateJob SampleJob(JobState state) {
   UpdateJob j;
   j.id = 7;
@@ -315,15 +327,7 @@ TEST_F(JobMachineService, ThePveDecidesStepsTwoToFourAndNine) {
   // Step 9 passes with the PVE affirming and the expected TIM.
   ASSERT_EQ(Report(a, ReportKind::kInstalled).status, 200);
   ASSERT_EQ(Stored(a).state, JobState::kReported);
-  AttestationResultAnswer verdict;
-  verdict.appraisal_id = 8;
-  verdict.attestation_result = "e.a.r";
-  verdict.device_id = "henb-1";
-  verdict.release = "2.0.0";
-  verdict.status = "affirming";
-  verdict.tim = HexEncode(Bytes(32, 0xab));
-  pve_["POST /update-appraisals"] =
-      HttpResponse{200, "application/json", EncodeAttestationResult(verdict)->With(8), {}};
+  pve_["POST /update-appraisals"] = HttpResponse{200, "application/json", AffirmingVerdict(), {}};
   pve_["PUT /configuration"] = HttpResponse{200, "application/json", "{}", {}};
   now_ += 10;  // the report's own try at step 9 met the PVE down: it waits pve_retry
   ASSERT_TRUE(oam_->Drive().ok());
@@ -367,15 +371,8 @@ TEST_F(JobMachineService, TheDriverSurvivesEveryBadAnswerOfThePve) {
   }
   EXPECT_GT(waited, 0);
 
-  AttestationResultAnswer verdict;
-  verdict.appraisal_id = 8;
-  verdict.attestation_result = "e.a.r";
-  verdict.device_id = "henb-1";
-  verdict.release = "2.0.0";
-  verdict.status = "affirming";
-  verdict.tim = HexEncode(Bytes(32, 0xab));
   pve_["PUT /configuration"] = HttpResponse{200, "application/json", "{}", {}};
-  const std::string good = EncodeAttestationResult(verdict)->With(8);
+  const std::string good = AffirmingVerdict();
   const int64_t id = JobIn(JobState::kOrdered);
   ASSERT_EQ(Report(id, ReportKind::kInstalled).status, 200);  // the PVE is down: it waits
   for (const auto& bad : testing::BadVariants(good)) {
