@@ -151,7 +151,7 @@ Result<std::string> UpdateAgent::Install(int64_t job, const std::string& token) 
   if (!order.ok()) {
     // Nothing is installed without the OAM's signature; say why, once per poll.
     HENB_TRY(SendReport(job, ReportKind::kRejected, order.error().ToString(), {}));
-    return "install: refused the order: " + order.error().ToString();
+    return "refused the order: " + order.error().ToString();
   }
   const UpdateJournal& journal = device_.journal();
   const bool resumed =
@@ -164,7 +164,7 @@ Result<std::string> UpdateAgent::Install(int64_t job, const std::string& token) 
       // Step 6 refused it before a byte was written: fetch afresh next time.
       fs::remove(bundle);
       HENB_TRY(SendReport(job, ReportKind::kRejected, installed.error().ToString(), {}));
-      return "install: rejected before install: " + installed.error().ToString();
+      return "rejected before install: " + installed.error().ToString();
     }
     if (installed->expected_tim != order->expected_tim) {
       HENB_TRY(device_.Rollback("the order's expected TIM differs from the device's"));
@@ -172,7 +172,7 @@ Result<std::string> UpdateAgent::Install(int64_t job, const std::string& token) 
                           "the order's expected TIM " + HexEncode(order->expected_tim) +
                               " is not the device's own " + HexEncode(installed->expected_tim),
                           {}));
-      return std::string("install: rejected: expected TIM disagrees");
+      return std::string("rejected: expected TIM disagrees");
     }
     if (config_.hooks) config_.hooks->Installed(device_, installed->target_slot);
   }
@@ -195,7 +195,7 @@ Result<std::string> UpdateAgent::Install(int64_t job, const std::string& token) 
   // A fall back ends the job (the OAM verifies the previous release and
   // closes it); an install waits for the OAM's commit or rollback order.
   if (sent == ReportKind::kFellBack) HENB_TRY(MarkFinished(job));
-  return "install: " + outcome;
+  return outcome;
 }
 
 Result<std::string> UpdateAgent::Commit(int64_t job, const std::string& token) {
@@ -214,7 +214,7 @@ Result<std::string> UpdateAgent::Commit(int64_t job, const std::string& token) {
                                                  : device_.boot_control().last_fallback_reason);
       HENB_TRY(SendReport(job, ReportKind::kRolledBack, why, order.nonce));
       HENB_TRY(MarkFinished(job));
-      return "commit: " + why;
+      return why;
     }
   }
   HENB_TRY(SendReport(job, ReportKind::kCommitted,
@@ -222,7 +222,7 @@ Result<std::string> UpdateAgent::Commit(int64_t job, const std::string& token) {
   // Only once the OAM has the report: should it be lost, the OAM sends the
   // commit order again and the report is repeated.
   HENB_TRY(MarkFinished(job));
-  return "commit: " + order.version;
+  return order.version;
 }
 
 Result<std::string> UpdateAgent::Rollback(int64_t job, const std::string& token) {
@@ -235,7 +235,7 @@ Result<std::string> UpdateAgent::Rollback(int64_t job, const std::string& token)
   HENB_TRY(SendReport(job, ReportKind::kRolledBack,
                       "running " + boot.release_version + " from slot " + boot.slot, order.nonce));
   HENB_TRY(MarkFinished(job));
-  return "rollback: running " + boot.release_version;
+  return "running " + boot.release_version;
 }
 
 Result<std::string> UpdateAgent::Download(const std::string& release_id,
