@@ -23,6 +23,15 @@ std::string CliPath();
 // "seed" property. A HENB_TEST_SEED that is not a decimal number below 2^32
 // fails the calling test, which then runs on a fresh seed.
 uint32_t TestSeed();
+
+// True in an ASan or TSan build. Their allocators keep freed memory in
+// quarantine and add shadow memory, so a bound on a process's peak resident
+// memory holds only in an uninstrumented build.
+#if defined(__SANITIZE_ADDRESS__) || defined(__SANITIZE_THREAD__)
+inline constexpr bool kSanitizedBuild = true;
+#else
+inline constexpr bool kSanitizedBuild = false;
+#endif
 // The number in `text` (decimal, below 2^32), or nothing.
 std::optional<uint32_t> ParseTestSeed(std::string_view text);
 
