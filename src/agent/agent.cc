@@ -23,18 +23,6 @@ Error Refused(const std::string& what, const HttpResponse& answer) {
                what + " refused (HTTP " + std::to_string(answer.status) + "): " + detail);
 }
 
-Result<Json> JsonOf(const HttpResponse& answer) {
-  Json body = api::ParseUntrustedJson(answer.body);
-  if (!body.is_object()) return Error(ErrorCode::kNetStatus, "the PVE answered with non-JSON");
-  return body;
-}
-
-Result<Bytes> Base64Of(const Json& body, const char* name) {
-  if (!body.contains(name) || !body[name].is_string())
-    return Error(ErrorCode::kNetStatus, std::string("the answer lacks '") + name + "'");
-  return Base64Decode(body[name].get<std::string>());
-}
-
 HttpResponse Answer(int status, const std::string& code, const std::string& message) {
   return {status,
           "application/json",
@@ -58,32 +46,22 @@ Result<DeviceCredentials> Enroll(const std::string& host, uint16_t port,
                         client->Request("POST", "/v1/enrollments", "application/json",
                                         EncodeEnrollmentFields(sent).dump()));
   if (challenge.status != 201) return Refused("enrollment", challenge);
-  HENB_ASSIGN_OR_RETURN(Json c, JsonOf(challenge));
-  HENB_ASSIGN_OR_RETURN(Bytes blob, Base64Of(c, "credential_blob"));
-  HENB_ASSIGN_OR_RETURN(Bytes secret_enc, Base64Of(c, "encrypted_secret"));
-  if (!c.contains("enrollment_token") || !c["enrollment_token"].is_string())
-    return Error(ErrorCode::kNetStatus, "the answer lacks 'enrollment_token'");
-  HENB_ASSIGN_OR_RETURN(Bytes secret, tre.ActivateCredential(blob, secret_enc));
+  HENB_ASSIGN_OR_RETURN(EnrollmentChallenge c, DecodeEnrollmentChallenge(challenge.body));
+  HENB_ASSIGN_OR_RETURN(Bytes secret,
+                        tre.ActivateCredential(c.credential_blob, c.encrypted_secret));
   // The secret stays here: the proof binds it to the request sent above.
   HENB_ASSIGN_OR_RETURN(Bytes signature, tls_key.Sign(SignatureScheme::kEcdsa, HashAlg::kSha256,
                                                       ActivationContext(sent)));
-  const Json proof = {{"enrollment_token", c["enrollment_token"]},
-                      {"proof", Base64Encode(ActivationProof(secret, sent))},
-                      {"tls_signature", Base64Encode(signature)}};
+  const ActivationAnswer proof{std::move(c.enrollment_token), ActivationProof(secret, sent),
+                               std::move(signature)};
   HENB_ASSIGN_OR_RETURN(
       HttpResponse issued,
       client->Request("POST", "/v1/enrollments/" + request.device_id + "/activation",
-                      "application/json", proof.dump()));
+                      "application/json", EncodeActivationAnswer(proof)));
   if (issued.status != 200) return Refused("credential activation", issued);
-  HENB_ASSIGN_OR_RETURN(Json i, JsonOf(issued));
-  if (!i.contains("device_certificate") || !i["device_certificate"].is_string() ||
-      !i.contains("ca_certificate") || !i["ca_certificate"].is_string() ||
-      !i.contains("client_ca_certificate") || !i["client_ca_certificate"].is_string()) {
-    return Error(ErrorCode::kNetStatus, "the PVE's answer lacks the device certificate");
-  }
-  return DeviceCredentials{i["device_certificate"].get<std::string>(), tls_key.ToPem(),
-                           i["ca_certificate"].get<std::string>(),
-                           i["client_ca_certificate"].get<std::string>()};
+  HENB_ASSIGN_OR_RETURN(IssuedCredentials i, DecodeIssuedCredentials(issued.body));
+  return DeviceCredentials{std::move(i.device_certificate), tls_key.ToPem(),
+                           std::move(i.ca_certificate), std::move(i.client_ca_certificate)};
 }
 
 TlsConfig DeviceTls(const DeviceCredentials& credentials) {

@@ -283,9 +283,8 @@ int RunInspect(const std::string& path, bool json) {
   return kExitOk;
 }
 
-}  // namespace
-
-void RegisterReleaseCommands(CLI::App& app, int* exit_code) {
+// keys generate
+void AddKeyCommands(CLI::App& app, int* exit_code) {
   CLI::App* keys = app.add_subcommand("keys", "Signing keys");
   keys->require_subcommand(1);
   auto key_prefix = std::make_shared<std::string>();
@@ -303,13 +302,12 @@ void RegisterReleaseCommands(CLI::App& app, int* exit_code) {
     std::cout << "wrote " << *key_prefix << ".key and " << *key_prefix << ".pub\n";
     return kExitOk;
   });
+}
 
-  CLI::App* rel =
-      app.add_subcommand("release", "Signed release bundles (manifest, RIMs, payloads)");
-  rel->require_subcommand(1);
-
+// release example, create, sign: writing bundles.
+void AddAuthoringCommands(CLI::App& rel, int* exit_code) {
   auto ex_dir = std::make_shared<std::string>();
-  CLI::App* example = rel->add_subcommand(
+  CLI::App* example = rel.add_subcommand(
       "example",
       "Write a complete worked example: components, description, keys, trust root, bundle, README");
   example->add_option("--out", *ex_dir, "directory to create")->required();
@@ -324,7 +322,7 @@ void RegisterReleaseCommands(CLI::App& app, int* exit_code) {
   auto c_out = std::make_shared<std::string>();
   auto c_keys = std::make_shared<std::vector<std::string>>();
   CLI::App* create =
-      rel->add_subcommand("create", "Build a bundle from a release description (JSON)");
+      rel.add_subcommand("create", "Build a bundle from a release description (JSON)");
   create->add_option("--description", *c_desc, "release description, as release example writes it")
       ->required();
   create->add_option("--out", *c_out, "bundle to write")->required();
@@ -339,7 +337,7 @@ void RegisterReleaseCommands(CLI::App& app, int* exit_code) {
   auto s_bundle = std::make_shared<std::string>();
   auto s_key = std::make_shared<std::string>();
   auto s_out = std::make_shared<std::string>();
-  CLI::App* sign = rel->add_subcommand("sign", "Add a vendor signature to a bundle");
+  CLI::App* sign = rel.add_subcommand("sign", "Add a vendor signature to a bundle");
   sign->add_option("BUNDLE", *s_bundle, "bundle")->required();
   sign->add_option("--key", *s_key, "vendor private key")->required();
   sign->add_option("--out", *s_out, "write here instead of replacing BUNDLE");
@@ -351,15 +349,18 @@ void RegisterReleaseCommands(CLI::App& app, int* exit_code) {
     std::cout << "signed with key " << HexEncode(KeyIdOf(key->Public())).substr(0, 16) << "\n";
     return kExitOk;
   });
+}
 
+// release verify, inspect: reading bundles.
+void AddCheckingCommands(CLI::App& rel, int* exit_code) {
   auto v = std::make_shared<VerifyArgs>();
   CLI::App* verify =
-      rel->add_subcommand("verify",
-                          "Verify a bundle: signatures against the trust root's threshold, expiry, "
-                          "hardware model, anti-rollback "
-                          "floor, every component's size and RIM, nothing missing or extra. Prints "
-                          "'valid' (exit 0) or 'invalid: "
-                          "<code>: <detail>' (exit 1); exit 2 on usage or I/O errors.");
+      rel.add_subcommand("verify",
+                         "Verify a bundle: signatures against the trust root's threshold, expiry, "
+                         "hardware model, anti-rollback "
+                         "floor, every component's size and RIM, nothing missing or extra. Prints "
+                         "'valid' (exit 0) or 'invalid: "
+                         "<code>: <detail>' (exit 1); exit 2 on usage or I/O errors.");
   verify->add_option("BUNDLE", v->bundle, "bundle")->required();
   verify->add_option("--trust", v->trust,
                      "trust root (default: $HENBTRUST_TRUST_ROOT, else /etc/henbtrust/trust-root)");
@@ -370,15 +371,18 @@ void RegisterReleaseCommands(CLI::App& app, int* exit_code) {
 
   auto i_bundle = std::make_shared<std::string>();
   auto i_json = std::make_shared<bool>(false);
-  CLI::App* inspect = rel->add_subcommand("inspect",
-                                          "Show a bundle's manifest and the expected TIM of its "
-                                          "measurement plan (signatures not checked)");
+  CLI::App* inspect = rel.add_subcommand("inspect",
+                                         "Show a bundle's manifest and the expected TIM of its "
+                                         "measurement plan (signatures not checked)");
   inspect->add_option("BUNDLE", *i_bundle, "bundle")->required();
   inspect->add_flag("--json", *i_json, "machine-readable output");
   OnRun(inspect, exit_code, [i_bundle, i_json] { return RunInspect(*i_bundle, *i_json); });
+}
 
+// release root create, rotate, verify.
+void AddRootCommands(CLI::App& rel, int* exit_code) {
   CLI::App* root =
-      rel->add_subcommand("root", "Vendor trust roots: creation, rotation, verification");
+      rel.add_subcommand("root", "Vendor trust roots: creation, rotation, verification");
   root->require_subcommand(1);
   struct RootArgs {
     std::vector<std::string> keys, signers;
@@ -434,6 +438,18 @@ void RegisterReleaseCommands(CLI::App& app, int* exit_code) {
     std::cout << "valid\n";
     return kExitOk;
   });
+}
+
+}  // namespace
+
+void RegisterReleaseCommands(CLI::App& app, int* exit_code) {
+  AddKeyCommands(app, exit_code);
+  CLI::App* rel =
+      app.add_subcommand("release", "Signed release bundles (manifest, RIMs, payloads)");
+  rel->require_subcommand(1);
+  AddAuthoringCommands(*rel, exit_code);
+  AddCheckingCommands(*rel, exit_code);
+  AddRootCommands(*rel, exit_code);
 }
 
 }  // namespace henbtrust::cli

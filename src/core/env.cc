@@ -11,6 +11,7 @@
 #include <chrono>
 #include <cstring>
 #include <filesystem>
+#include <limits>
 #include <thread>
 
 namespace henbtrust {
@@ -96,6 +97,16 @@ class PosixSequentialFile final : public SequentialFile {
       out.resize(static_cast<size_t>(n));
       return out;
     }
+  }
+
+  Status Skip(uint64_t n) override {
+    if (n > static_cast<uint64_t>(std::numeric_limits<off_t>::max())) {
+      return IoError("cannot seek in", path_, EINVAL);
+    }
+    if (::lseek(fd_.get(), static_cast<off_t>(n), SEEK_CUR) < 0) {
+      return IoError("cannot seek in", path_, errno);
+    }
+    return OkStatus();
   }
 
  private:
@@ -210,6 +221,14 @@ class PosixEnv final : public Env {
 
   bool FileExists(const std::string& path) override { return ::access(path.c_str(), F_OK) == 0; }
 
+  Result<uint64_t> FileSize(const std::string& path) override {
+    struct stat st {};
+    if (::stat(path.c_str(), &st) != 0) return IoError("cannot stat", path, errno);
+    if (S_ISDIR(st.st_mode))
+      return Error(ErrorCode::kIo, "cannot size " + path + ": is a directory");
+    return static_cast<uint64_t>(st.st_size);
+  }
+
   Status CreateDirectories(const std::string& dir) override {
     std::error_code ec;
     std::filesystem::create_directories(dir, ec);
@@ -297,6 +316,21 @@ Status Env::CopyFileAtomic(const std::string& from, const std::string& to, unsig
       HENB_TRY(out.Append(chunk));
     }
   });
+}
+
+Status Env::ReadRange(const std::string& path, uint64_t offset, size_t length, std::string& out) {
+  HENB_ASSIGN_OR_RETURN(std::unique_ptr<SequentialFile> in, NewSequentialFile(path));
+  HENB_TRY(in->Skip(offset));
+  out.reserve(out.size() + length);
+  while (length > 0) {
+    HENB_ASSIGN_OR_RETURN(Bytes chunk, in->Read(std::min(length, size_t{1} << 16)));
+    if (chunk.empty()) {
+      return Error(ErrorCode::kIo, "cannot read " + path + ": it ends before the range asked for");
+    }
+    out.append(chunk.begin(), chunk.end());
+    length -= chunk.size();
+  }
+  return OkStatus();
 }
 
 }  // namespace henbtrust

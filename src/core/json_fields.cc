@@ -78,6 +78,19 @@ Result<Bytes> Hex(const Json& object, const char* name, size_t max_bytes, bool r
   return std::move(bytes).value();
 }
 
+Result<Bytes> Base64(const Json& object, const char* name, size_t max_bytes, bool required) {
+  HENB_ASSIGN_OR_RETURN(std::string text, Text(object, name, (max_bytes + 2) / 3 * 4, required));
+  if (text.empty()) {
+    if (required) return Bad(name, "is empty");
+    return Bytes();
+  }
+  auto bytes = Base64Decode(text);
+  if (!bytes.ok()) return Bad(name, "is not base64");
+  if (bytes->size() > max_bytes)
+    return Bad(name, "decodes to more than " + std::to_string(max_bytes) + " bytes");
+  return std::move(bytes).value();
+}
+
 Result<const Json*> Object(const Json& object, const char* name, bool required) {
   auto it = object.find(name);
   if (it == object.end() || it->is_null()) {

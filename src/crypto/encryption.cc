@@ -8,10 +8,17 @@
 
 namespace henbtrust {
 
-Result<Bytes> PrivateKey::RsaOaepDecrypt(HashAlg hash, ByteView label, ByteView ciphertext) const {
-  if (impl_->type != KeyType::kRsa) return Error(ErrorCode::kInvalidArgument, "not an RSA key");
-  ossl::PkeyCtxPtr ctx(EVP_PKEY_CTX_new_from_pkey(nullptr, impl_->pkey.get(), nullptr));
-  if (!ctx || EVP_PKEY_decrypt_init(ctx.get()) != 1 ||
+namespace {
+
+// RSA-OAEP with `hash` (for MGF1 too) and `label`, one way or the other:
+// EVP_PKEY_encrypt and EVP_PKEY_decrypt take the same arguments.
+using OaepInit = int (*)(EVP_PKEY_CTX*);
+using OaepRun = int (*)(EVP_PKEY_CTX*, unsigned char*, size_t*, const unsigned char*, size_t);
+
+Result<Bytes> RsaOaep(EVP_PKEY* key, OaepInit init, OaepRun run, HashAlg hash, ByteView label,
+                      ByteView in, ErrorCode failed, const char* what) {
+  ossl::PkeyCtxPtr ctx(EVP_PKEY_CTX_new_from_pkey(nullptr, key, nullptr));
+  if (!ctx || init(ctx.get()) != 1 ||
       EVP_PKEY_CTX_set_rsa_padding(ctx.get(), RSA_PKCS1_OAEP_PADDING) != 1 ||
       EVP_PKEY_CTX_set_rsa_oaep_md(ctx.get(), ossl::Md(hash)) != 1) {
     return ossl::CryptoError(ErrorCode::kCryptoFailure, "cannot initialise OAEP");
@@ -24,42 +31,30 @@ Result<Bytes> PrivateKey::RsaOaepDecrypt(HashAlg hash, ByteView label, ByteView 
     }
   }
   size_t len = 0;
-  if (EVP_PKEY_decrypt(ctx.get(), nullptr, &len, ciphertext.data(), ciphertext.size()) != 1) {
-    return ossl::CryptoError(ErrorCode::kCryptoFailure, "OAEP decryption failed");
+  if (run(ctx.get(), nullptr, &len, in.data(), in.size()) != 1) {
+    return ossl::CryptoError(ErrorCode::kCryptoFailure, what);
   }
   Bytes out(len);
-  if (EVP_PKEY_decrypt(ctx.get(), out.data(), &len, ciphertext.data(), ciphertext.size()) != 1) {
-    return ossl::CryptoError(ErrorCode::kCryptoBadSignature, "OAEP decryption failed");
+  if (run(ctx.get(), out.data(), &len, in.data(), in.size()) != 1) {
+    return ossl::CryptoError(failed, what);
   }
   out.resize(len);
   return out;
 }
 
+}  // namespace
+
+Result<Bytes> PrivateKey::RsaOaepDecrypt(HashAlg hash, ByteView label, ByteView ciphertext) const {
+  if (impl_->type != KeyType::kRsa) return Error(ErrorCode::kInvalidArgument, "not an RSA key");
+  // A ciphertext that does not open is the sender's fault, not the library's.
+  return RsaOaep(impl_->pkey.get(), EVP_PKEY_decrypt_init, EVP_PKEY_decrypt, hash, label,
+                 ciphertext, ErrorCode::kCryptoBadSignature, "OAEP decryption failed");
+}
+
 Result<Bytes> PublicKey::RsaOaepEncrypt(HashAlg hash, ByteView label, ByteView plaintext) const {
   if (impl_->type != KeyType::kRsa) return Error(ErrorCode::kInvalidArgument, "not an RSA key");
-  ossl::PkeyCtxPtr ctx(EVP_PKEY_CTX_new_from_pkey(nullptr, impl_->pkey.get(), nullptr));
-  if (!ctx || EVP_PKEY_encrypt_init(ctx.get()) != 1 ||
-      EVP_PKEY_CTX_set_rsa_padding(ctx.get(), RSA_PKCS1_OAEP_PADDING) != 1 ||
-      EVP_PKEY_CTX_set_rsa_oaep_md(ctx.get(), ossl::Md(hash)) != 1) {
-    return ossl::CryptoError(ErrorCode::kCryptoFailure, "cannot initialise OAEP");
-  }
-  if (!label.empty()) {
-    void* copy = OPENSSL_memdup(label.data(), label.size());
-    if (EVP_PKEY_CTX_set0_rsa_oaep_label(ctx.get(), copy, static_cast<int>(label.size())) != 1) {
-      OPENSSL_free(copy);
-      return ossl::CryptoError(ErrorCode::kCryptoFailure, "cannot set OAEP label");
-    }
-  }
-  size_t len = 0;
-  if (EVP_PKEY_encrypt(ctx.get(), nullptr, &len, plaintext.data(), plaintext.size()) != 1) {
-    return ossl::CryptoError(ErrorCode::kCryptoFailure, "OAEP encryption failed");
-  }
-  Bytes out(len);
-  if (EVP_PKEY_encrypt(ctx.get(), out.data(), &len, plaintext.data(), plaintext.size()) != 1) {
-    return ossl::CryptoError(ErrorCode::kCryptoFailure, "OAEP encryption failed");
-  }
-  out.resize(len);
-  return out;
+  return RsaOaep(impl_->pkey.get(), EVP_PKEY_encrypt_init, EVP_PKEY_encrypt, hash, label, plaintext,
+                 ErrorCode::kCryptoFailure, "OAEP encryption failed");
 }
 
 Result<Bytes> PrivateKey::EcdhSharedX(const PublicKey& peer) const {

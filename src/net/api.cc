@@ -46,12 +46,17 @@ Json ParseUntrustedJson(std::string_view text) {
   return Json::parse(text, nullptr, /*allow_exceptions=*/false);
 }
 
-Result<Json> ParseJsonBody(const HttpRequest& req) {
+Status RequireJsonContent(const HttpRequest& req) {
   const std::string_view type = req.content_type;
   if (type.substr(0, type.find(';')) != "application/json") {
     return Error(ErrorCode::kNetContentType,
                  "expected Content-Type application/json, got '" + req.content_type + "'");
   }
+  return OkStatus();
+}
+
+Result<Json> ParseJsonBody(const HttpRequest& req) {
+  HENB_TRY(RequireJsonContent(req));
   // The usual body (every member a plain string) without nlohmann's
   // byte-at-a-time parser; the same document either way.
   if (auto members = ParseFlatStringObject(req.body)) {
@@ -69,35 +74,13 @@ Result<Json> ParseJsonBody(const HttpRequest& req) {
   return body;
 }
 
-Result<std::string> TextField(const Json& body, const char* name, size_t max_size, bool required) {
-  auto it = body.find(name);
-  if (it == body.end() || it->is_null()) {
-    if (!required) return std::string();
-    return BadRequest(std::string("missing field '") + name + "'");
-  }
-  if (!it->is_string()) return BadRequest(std::string("field '") + name + "' must be a string");
-  const auto& s = it->get_ref<const std::string&>();
-  if (s.size() > max_size) {
-    return BadRequest(std::string("field '") + name + "' is longer than " +
-                      std::to_string(max_size));
-  }
-  return s;
-}
-
-Result<Bytes> Base64Field(const Json& body, const char* name, size_t max_bytes, bool required) {
-  HENB_ASSIGN_OR_RETURN(std::string text, TextField(body, name, (max_bytes + 2) / 3 * 4, required));
-  if (text.empty()) {
-    if (required) return BadRequest(std::string("field '") + name + "' is empty");
-    return Bytes();
-  }
-  auto bytes = Base64Decode(text);
-  if (!bytes.ok()) return BadRequest(std::string("field '") + name + "' is not base64");
-  return std::move(bytes).value();
-}
-
 HttpResponse JsonResponse(int status, const Json& body) {
   return {
       status, "application/json", body.dump(-1, ' ', false, Json::error_handler_t::replace), {}};
+}
+
+HttpResponse JsonText(int status, std::string body) {
+  return {status, "application/json", std::move(body), {}};
 }
 
 Status RequireRole(const PeerIdentity& peer, std::initializer_list<std::string_view> roles) {

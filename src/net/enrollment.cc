@@ -1,7 +1,10 @@
 #include "henbtrust/net/enrollment.h"
 
+#include <cstdint>
+#include <utility>
+
+#include "henbtrust/core/json_fields.h"
 #include "henbtrust/crypto/digest.h"
-#include "henbtrust/net/api.h"
 
 namespace henbtrust {
 
@@ -12,6 +15,13 @@ void PutField(Hasher& h, ByteView field) {
   PutU64Be(length, field.size());
   h.Update(length);
   h.Update(field);
+}
+
+// An answer the device reads: the PVE's fault is kNetStatus.
+template <typename T>
+Result<T> AsAnswer(Result<T> read) {
+  if (read.ok()) return read;
+  return Error(ErrorCode::kNetStatus, "the PVE's answer: " + read.error().message());
 }
 
 }  // namespace
@@ -30,23 +40,91 @@ nlohmann::json EncodeEnrollmentFields(const EnrollmentFields& r) {
 }
 
 Result<EnrollmentFields> DecodeEnrollmentFields(const nlohmann::json& body) {
-  using api::Base64Field;
-  using api::TextField;
   EnrollmentFields r;
-  HENB_ASSIGN_OR_RETURN(r.device_id, TextField(body, "device_id", kMaxDeviceIdBytes));
+  HENB_ASSIGN_OR_RETURN(r.device_id, json_fields::Text(body, "device_id", kMaxDeviceIdBytes));
   HENB_ASSIGN_OR_RETURN(r.hardware_model,
-                        TextField(body, "hardware_model", kMaxHardwareModelBytes));
-  HENB_ASSIGN_OR_RETURN(r.release_id, TextField(body, "release_id", kMaxReleaseIdBytes));
+                        json_fields::Text(body, "hardware_model", kMaxHardwareModelBytes));
+  HENB_ASSIGN_OR_RETURN(r.release_id, json_fields::Text(body, "release_id", kMaxReleaseIdBytes));
   HENB_ASSIGN_OR_RETURN(r.release_version,
-                        TextField(body, "release_version", kMaxReleaseVersionBytes));
-  HENB_ASSIGN_OR_RETURN(r.ek_public, Base64Field(body, "ek_public", kMaxTpmPublicBytes));
+                        json_fields::Text(body, "release_version", kMaxReleaseVersionBytes));
+  HENB_ASSIGN_OR_RETURN(r.ek_public, json_fields::Base64(body, "ek_public", kMaxTpmPublicBytes));
   HENB_ASSIGN_OR_RETURN(r.ek_certificate,
-                        Base64Field(body, "ek_certificate", kMaxEkCertificateBytes));
-  HENB_ASSIGN_OR_RETURN(r.ak_public, Base64Field(body, "ak_public", kMaxTpmPublicBytes));
-  HENB_ASSIGN_OR_RETURN(r.tls_public_key, Base64Field(body, "tls_public_key", kMaxTpmPublicBytes));
+                        json_fields::Base64(body, "ek_certificate", kMaxEkCertificateBytes));
+  HENB_ASSIGN_OR_RETURN(r.ak_public, json_fields::Base64(body, "ak_public", kMaxTpmPublicBytes));
+  HENB_ASSIGN_OR_RETURN(r.tls_public_key,
+                        json_fields::Base64(body, "tls_public_key", kMaxTpmPublicBytes));
   HENB_ASSIGN_OR_RETURN(r.agent_address,
-                        TextField(body, "agent_address", kMaxAgentAddressBytes, false));
+                        json_fields::Text(body, "agent_address", kMaxAgentAddressBytes, false));
   return r;
+}
+
+std::string EncodeEnrollmentChallenge(const EnrollmentChallenge& c) {
+  return json_fields::Dump({{"device_id", c.device_id},
+                            {"credential_blob", Base64Encode(c.credential_blob)},
+                            {"encrypted_secret", Base64Encode(c.encrypted_secret)},
+                            {"enrollment_token", c.enrollment_token},
+                            {"expires_at", c.expires_at}});
+}
+
+Result<EnrollmentChallenge> DecodeEnrollmentChallenge(std::string_view text) {
+  namespace jf = json_fields;
+  HENB_ASSIGN_OR_RETURN(nlohmann::json o, AsAnswer(jf::ParseObject(text, "the challenge",
+                                                                   kMaxEnrollmentAnswerBytes)));
+  EnrollmentChallenge c;
+  HENB_ASSIGN_OR_RETURN(c.device_id, AsAnswer(jf::Text(o, "device_id", kMaxDeviceIdBytes)));
+  HENB_ASSIGN_OR_RETURN(c.credential_blob,
+                        AsAnswer(jf::Base64(o, "credential_blob", kMaxTpmStructureBytes)));
+  HENB_ASSIGN_OR_RETURN(c.encrypted_secret,
+                        AsAnswer(jf::Base64(o, "encrypted_secret", kMaxTpmStructureBytes)));
+  HENB_ASSIGN_OR_RETURN(c.enrollment_token,
+                        AsAnswer(jf::Text(o, "enrollment_token", kMaxEnrollmentTokenBytes)));
+  if (c.enrollment_token.empty()) {
+    return Error(ErrorCode::kNetStatus, "the PVE's answer: field 'enrollment_token' is empty");
+  }
+  HENB_ASSIGN_OR_RETURN(c.expires_at, AsAnswer(jf::Int(o, "expires_at", 0, INT64_MAX)));
+  return c;
+}
+
+std::string EncodeActivationAnswer(const ActivationAnswer& a) {
+  return json_fields::Dump({{"enrollment_token", a.enrollment_token},
+                            {"proof", Base64Encode(a.proof)},
+                            {"tls_signature", Base64Encode(a.tls_signature)}});
+}
+
+Result<ActivationAnswer> DecodeActivationAnswer(const nlohmann::json& body) {
+  namespace jf = json_fields;
+  ActivationAnswer a;
+  HENB_ASSIGN_OR_RETURN(a.enrollment_token,
+                        jf::Text(body, "enrollment_token", kMaxEnrollmentTokenBytes));
+  HENB_ASSIGN_OR_RETURN(a.proof, jf::Base64(body, "proof", kMaxActivationProofBytes));
+  HENB_ASSIGN_OR_RETURN(a.tls_signature,
+                        jf::Base64(body, "tls_signature", kMaxActivationSignatureBytes));
+  return a;
+}
+
+std::string EncodeIssuedCredentials(const IssuedCredentials& i) {
+  return json_fields::Dump({{"device_id", i.device_id},
+                            {"device_certificate", i.device_certificate},
+                            {"ca_certificate", i.ca_certificate},
+                            {"client_ca_certificate", i.client_ca_certificate}});
+}
+
+Result<IssuedCredentials> DecodeIssuedCredentials(std::string_view text) {
+  namespace jf = json_fields;
+  HENB_ASSIGN_OR_RETURN(nlohmann::json o, AsAnswer(jf::ParseObject(text, "the credentials",
+                                                                   kMaxEnrollmentAnswerBytes)));
+  IssuedCredentials i;
+  HENB_ASSIGN_OR_RETURN(i.device_id, AsAnswer(jf::Text(o, "device_id", kMaxDeviceIdBytes)));
+  for (auto [name, field] : {std::pair{"device_certificate", &i.device_certificate},
+                             std::pair{"ca_certificate", &i.ca_certificate},
+                             std::pair{"client_ca_certificate", &i.client_ca_certificate}}) {
+    HENB_ASSIGN_OR_RETURN(*field, AsAnswer(jf::Text(o, name, kMaxCertificatePemBytes)));
+    if (field->empty()) {
+      return Error(ErrorCode::kNetStatus,
+                   std::string("the PVE's answer: field '") + name + "' is empty");
+    }
+  }
+  return i;
 }
 
 Bytes EnrollmentDigest(const EnrollmentFields& r) {

@@ -20,19 +20,14 @@ using namespace henbtrust::net;
 
 namespace {
 
-int64_t SteadyMs() {
-  return std::chrono::duration_cast<std::chrono::milliseconds>(
-             std::chrono::steady_clock::now().time_since_epoch())
-      .count();
-}
-
 struct Connection {
-  Connection(tcp::socket socket, ssl::context& ctx, size_t on)
-      : stream(std::move(socket), ctx), context(on) {}
+  Connection(tcp::socket socket, ssl::context& ctx, size_t on, Env* clock)
+      : stream(std::move(socket), ctx), context(on), env(clock) {}
   beast::ssl_stream<tcp::socket> stream;
   // The index of the io_context it runs on; not the io_context itself, which
   // an answer posted to a stopped server would then keep alive in a cycle.
   size_t context;
+  Env* env;  // its steady clock times the deadline below
   // A request is being read, handled or answered; only touched on the
   // connection's thread.
   bool busy = false;
@@ -43,9 +38,10 @@ struct Connection {
   std::atomic<int64_t> deadline_ms{0};
 
   void Arm(std::chrono::milliseconds timeout) {
-    deadline_ms.store(SteadyMs() + timeout.count(), std::memory_order_relaxed);
+    deadline_ms.store(env->SteadyMillis() + timeout.count(), std::memory_order_relaxed);
   }
   void Disarm() { deadline_ms.store(0, std::memory_order_relaxed); }
+  bool Overdue() const { return Overdue(env->SteadyMillis()); }
   bool Overdue(int64_t now) const {
     const int64_t d = deadline_ms.load(std::memory_order_relaxed);
     return d != 0 && now >= d;
@@ -209,7 +205,8 @@ asio::awaitable<void> HttpServer::Impl::Accept() {
     backoff = std::chrono::milliseconds(0);
     ++accepted;
     socket.set_option(tcp::no_delay(true), ec);
-    auto c = std::make_shared<Connection>(tcp::socket(std::move(socket)), *tls, context);
+    auto c =
+        std::make_shared<Connection>(tcp::socket(std::move(socket)), *tls, context, options.env);
     {
       MutexLock lock(mu);
       if (stopping) continue;
@@ -247,7 +244,7 @@ asio::awaitable<void> HttpServer::Impl::Sweep() {
     co_await timer.async_wait(asio::redirect_error(asio::use_awaitable, ec));
     {
       MutexLock lock(mu);
-      const int64_t now = SteadyMs();
+      const int64_t now = options.env->SteadyMillis();
       for (const auto& c : connections) {
         if (c->Overdue(now)) overdue.push_back(c);
       }
@@ -256,7 +253,7 @@ asio::awaitable<void> HttpServer::Impl::Sweep() {
       // On the connection's thread, where the deadline is set: it may have
       // moved on since.
       asio::post(c->stream.get_executor(), [c] {
-        if (!c->Overdue(SteadyMs())) return;
+        if (!c->Overdue()) return;
         beast::error_code ignored;
         beast::get_lowest_layer(c->stream).cancel(ignored);
       });
@@ -427,6 +424,7 @@ Result<std::unique_ptr<HttpServer>> HttpServer::Start(std::unique_ptr<Impl> impl
                                                       const TlsConfig& tls) {
   HttpServerOptions& options = impl->options;
   if (options.threads < 1) return Error(ErrorCode::kInvalidArgument, "threads must be >= 1");
+  if (options.env == nullptr) return Error(ErrorCode::kInvalidArgument, "no Env");
   if (options.max_connections < 1) {
     return Error(ErrorCode::kInvalidArgument, "max_connections must be >= 1");
   }

@@ -1,7 +1,5 @@
 // The OAM's release catalogue: importing vendor-signed bundles, and serving
 // them to devices in ranges.
-#include <filesystem>
-#include <fstream>
 
 #include "henbtrust/core/decimal.h"
 #include "henbtrust/core/file.h"
@@ -54,8 +52,7 @@ Result<std::string> OamService::ImportRelease(const std::string& bundle_path,
   Env& env = *m.config.env;
   HENB_TRY(env.CopyFileAtomic(bundle_path, tmp));
   auto verified = VerifyBundle(tmp, policy);
-  if (verified.ok() &&
-      (!IsValidReleasePart(verified->release_id) || !IsValidReleasePart(verified->version))) {
+  if (verified.ok() && !IsValidRelease(verified->release_id, verified->version)) {
     verified = Error(ErrorCode::kInvalidArgument, "release id or version unusable as a file name");
   }
   Status kept = verified.ok()
@@ -105,7 +102,7 @@ std::string OamService::Impl::BundlePath(const std::string& release_id,
 
 Result<HttpResponse> OamService::Impl::Bundle(const HttpRequest& req, const std::string& release_id,
                                               const std::string& version) {
-  if (!IsValidReleasePart(release_id) || !IsValidReleasePart(version)) {
+  if (!IsValidRelease(release_id, version)) {
     return BadRequest("malformed release id or version");
   }
   HENB_ASSIGN_OR_RETURN(auto record, store.GetManifest(release_id, version));
@@ -114,12 +111,12 @@ Result<HttpResponse> OamService::Impl::Bundle(const HttpRequest& req, const std:
                  "release " + release_id + " " + version + " is not in the catalogue");
   }
   HENB_ASSIGN_OR_RETURN(const std::string path, CataloguePath(*record));
-  std::error_code ec;
-  const auto size = std::filesystem::file_size(path, ec);
-  if (ec) {
+  const auto sized = config.env->FileSize(path);
+  if (!sized.ok()) {
     return Error(ErrorCode::kPolicyUnknownRelease,
                  "release " + release_id + " " + version + " is not in the catalogue");
   }
+  const uint64_t size = *sized;
   // Each answer holds its bytes in memory: at most max_answer_bytes, and at
   // most max_downloads_per_client of them being read at once per client.
   const std::string client = req.peer.organization + "/" + req.peer.common_name;
@@ -151,11 +148,10 @@ Result<HttpResponse> OamService::Impl::Bundle(const HttpRequest& req, const std:
   }
   const int status = partial ? 206 : 200;
   const uint64_t length = size == 0 ? 0 : last - first + 1;
-  std::ifstream in(path, std::ios::binary);
-  std::string body(length, '\0');
-  in.seekg(static_cast<std::streamoff>(first));
-  in.read(body.data(), static_cast<std::streamsize>(length));
-  if (!in) return Error(ErrorCode::kIo, "cannot read the catalogue's bundle");
+  std::string body;
+  if (auto read = config.env->ReadRange(path, first, length, body); !read.ok()) {
+    return Error(ErrorCode::kIo, "cannot read the catalogue's bundle: " + read.error().message());
+  }
   HttpResponse out{status, "application/octet-stream", std::move(body), {}};
   out.headers.emplace_back("Accept-Ranges", "bytes");
   if (status == 206) {

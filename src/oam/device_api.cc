@@ -5,14 +5,6 @@
 
 namespace henbtrust {
 
-namespace {
-
-HttpResponse JsonText(int status, std::string body) {
-  return {status, "application/json", std::move(body), {}};
-}
-
-}  // namespace
-
 Result<HttpResponse> OamService::Impl::Poll(const HttpRequest& req) {
   const std::string& device = req.peer.common_name;
   HENB_ASSIGN_OR_RETURN(auto job, store.OpenJobFor(device));
@@ -24,20 +16,20 @@ Result<HttpResponse> OamService::Impl::Poll(const HttpRequest& req) {
       HENB_ASSIGN_OR_RETURN(job, store.OpenJobFor(device));
     }
   }
-  if (!job) return JsonText(200, EncodePollAnswer(PollAnswer{}));
+  if (!job) return api::JsonText(200, EncodePollAnswer(PollAnswer{}));
   PollAnswer answer{ActionFor(job->state), job->id, {}};
   if (answer.action == AgentAction::kInstall || answer.action == AgentAction::kCommit ||
       answer.action == AgentAction::kRollback) {
     answer.order = job->order;
   }
-  return JsonText(200, EncodePollAnswer(answer));
+  return api::JsonText(200, EncodePollAnswer(answer));
 }
 
 // A device's report. Idempotent: the same report again, or one for a job
 // that has moved on, changes nothing and says where the job is.
 Result<HttpResponse> OamService::Impl::Report(const HttpRequest& req) {
   if (req.body.size() > kMaxReportBytes) return Error(ErrorCode::kNetTooLarge, "report too large");
-  HENB_TRY(api::ParseJsonBody(req));  // the content type, and JSON at all
+  HENB_TRY(api::RequireJsonContent(req));
   HENB_ASSIGN_OR_RETURN(AgentReport report, DecodeAgentReport(req.body));
   const std::string& device = req.peer.common_name;
   HENB_ASSIGN_OR_RETURN(auto stored, store.GetJob(report.job));
@@ -47,7 +39,7 @@ Result<HttpResponse> OamService::Impl::Report(const HttpRequest& req) {
   }
   UpdateJob job = *stored;
   auto answer = [&](const std::string& note) {
-    return JsonText(200, EncodeReportAnswer(ReportAnswer{job.id, job.state, note}));
+    return api::JsonText(200, EncodeReportAnswer(ReportAnswer{job.id, job.state, note}));
   };
   const JobEvent event = EventForReport(report.kind);
   if (!FindJobTransition(job.state, event).ok()) {

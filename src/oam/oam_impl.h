@@ -19,9 +19,10 @@
 
 namespace henbtrust {
 
-// 1 to kMaxReleaseVersionBytes of [A-Za-z0-9._-], not "." or "..": a
-// release id or version usable in a file name (and without '@').
-bool IsValidReleasePart(std::string_view s);
+// Each of 1 to kMaxReleaseIdBytes (kMaxReleaseVersionBytes for the version,
+// the limits of the wire) of [A-Za-z0-9._-], not "." or "..": a release id
+// and version usable in a file name (and without '@').
+bool IsValidRelease(std::string_view release_id, std::string_view version);
 // How the OAM shows a job.
 JobView ViewOf(const UpdateJob& job);
 
@@ -48,7 +49,7 @@ struct OamService::Impl {
   // --- catalogue.cc
   Result<HttpResponse> Bundle(const HttpRequest& req, const std::string& release_id,
                               const std::string& version);
-  // '@' is in neither part (IsValidReleasePart), so no two releases share a name.
+  // '@' is in neither part (IsValidRelease), so no two releases share a name.
   std::string BundlePath(const std::string& release_id, const std::string& version) const;
   // The catalogue's file of `record`: BundlePath, or in a catalogue written
   // before it the older "<release_id>_<version>.bundle", which two releases

@@ -7,10 +7,6 @@ namespace henbtrust {
 
 namespace {
 
-HttpResponse JsonText(int status, std::string body) {
-  return {status, "application/json", std::move(body), {}};
-}
-
 // A job id or sequence number: a decimal within what JSON carries exactly.
 std::optional<int64_t> ParseId(std::string_view text) {
   const auto value = ParseDecimal(text);
@@ -25,15 +21,15 @@ Result<HttpResponse> OamService::Impl::ListJobs() {
   std::vector<JobView> views;
   views.reserve(jobs.size());
   for (const auto& j : jobs) views.push_back(ViewOf(j));
-  return JsonText(200, EncodeJobList(views));
+  return api::JsonText(200, EncodeJobList(views));
 }
 
 Result<HttpResponse> OamService::Impl::CreateJob(const HttpRequest& req) {
-  HENB_TRY(api::ParseJsonBody(req));  // the content type, and JSON at all
+  HENB_TRY(api::RequireJsonContent(req));
   HENB_ASSIGN_OR_RETURN(OpenJobRequest r, DecodeOpenJobRequest(req.body));
   HENB_ASSIGN_OR_RETURN(UpdateJob job, OpenJob(r.device_id, r.release_id, r.version,
                                                "operator:" + req.peer.common_name));
-  return JsonText(201, EncodeJobView(ViewOf(job)));
+  return api::JsonText(201, EncodeJobView(ViewOf(job)));
 }
 
 Result<HttpResponse> OamService::Impl::GetJob(const std::string& id_text) {
@@ -41,7 +37,7 @@ Result<HttpResponse> OamService::Impl::GetJob(const std::string& id_text) {
   if (!id) return api::BadRequest("malformed job id");
   HENB_ASSIGN_OR_RETURN(auto job, store.GetJob(*id));
   if (!job) return Error(ErrorCode::kNotFound, "no job " + id_text);
-  return JsonText(200, EncodeJobView(ViewOf(*job)));
+  return api::JsonText(200, EncodeJobView(ViewOf(*job)));
 }
 
 Result<HttpResponse> OamService::Impl::Inventory() {
@@ -58,7 +54,7 @@ Result<HttpResponse> OamService::Impl::Inventory() {
     }
     after = page.back().device_id;
   }
-  return JsonText(200, EncodeInventory(out));
+  return api::JsonText(200, EncodeInventory(out));
 }
 
 Result<HttpResponse> OamService::Impl::ListAudit(const HttpRequest& req) {
@@ -77,7 +73,7 @@ Result<HttpResponse> OamService::Impl::ListAudit(const HttpRequest& req) {
   for (const auto& e : entries) {
     views.push_back(AuditView{e.seq, e.at, e.actor, e.subject, e.event, e.detail, e.hash});
   }
-  return JsonText(200, EncodeAuditList(views));
+  return api::JsonText(200, EncodeAuditList(views));
 }
 
 }  // namespace henbtrust

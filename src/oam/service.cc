@@ -7,13 +7,22 @@
 
 namespace henbtrust {
 
-bool IsValidReleasePart(std::string_view s) {
-  if (s.empty() || s.size() > kMaxReleaseVersionBytes) return false;
+namespace {
+
+bool IsValidReleasePart(std::string_view s, size_t max_bytes) {
+  if (s.empty() || s.size() > max_bytes) return false;
   for (char c : s) {
     if (!std::isalnum(static_cast<unsigned char>(c)) && c != '-' && c != '.' && c != '_')
       return false;
   }
   return s != "." && s != "..";
+}
+
+}  // namespace
+
+bool IsValidRelease(std::string_view release_id, std::string_view version) {
+  return IsValidReleasePart(release_id, kMaxReleaseIdBytes) &&
+         IsValidReleasePart(version, kMaxReleaseVersionBytes);
 }
 
 JobView ViewOf(const UpdateJob& j) {

@@ -112,22 +112,20 @@ Result<HttpResponse> BeginEnrollment(const EnrollmentService& s, const HttpReque
                         MakeCredential(r.ek_public, ak->name, secret));
   const std::string device_id = r.device_id;
   state.request = std::move(r);
-  return JsonResponse(201, {{"device_id", device_id},
-                            {"credential_blob", Base64Encode(challenge.credential_blob)},
-                            {"encrypted_secret", Base64Encode(challenge.encrypted_secret)},
-                            {"enrollment_token", SealEnrollmentToken(state, s.config.nonce_key)},
-                            {"expires_at", state.expires_at}});
+  return JsonText(201, EncodeEnrollmentChallenge({device_id, std::move(challenge.credential_blob),
+                                                  std::move(challenge.encrypted_secret),
+                                                  SealEnrollmentToken(state, s.config.nonce_key),
+                                                  state.expires_at}));
 }
 
 Result<HttpResponse> FinishEnrollment(const EnrollmentService& s, const HttpRequest& req,
                                       const std::string& device_id) {
   HENB_ASSIGN_OR_RETURN(Json body, ParseJsonBody(req));
-  HENB_ASSIGN_OR_RETURN(std::string token,
-                        TextField(body, "enrollment_token", 2 * kMaxEnrollmentRequestBytes));
-  HENB_ASSIGN_OR_RETURN(Bytes proof, Base64Field(body, "proof", 64));
-  HENB_ASSIGN_OR_RETURN(Bytes tls_signature, Base64Field(body, "tls_signature", 1024));
+  HENB_ASSIGN_OR_RETURN(ActivationAnswer answer, DecodeActivationAnswer(body));
+  const Bytes& proof = answer.proof;
+  const Bytes& tls_signature = answer.tls_signature;
   HENB_ASSIGN_OR_RETURN(EnrollmentChallengeState state,
-                        OpenEnrollmentToken(token, s.config.nonce_key));
+                        OpenEnrollmentToken(answer.enrollment_token, s.config.nonce_key));
   const EnrollmentFields& r = state.request;
   const int64_t now = s.config.now();
   if (r.device_id != device_id) {
@@ -200,10 +198,8 @@ Result<HttpResponse> FinishEnrollment(const EnrollmentService& s, const HttpRequ
                              : std::string()),
                     {},
                     {}}));
-  return JsonResponse(200, {{"device_id", device_id},
-                            {"device_certificate", cert.ToPem()},
-                            {"ca_certificate", s.config.server_ca_pem},
-                            {"client_ca_certificate", s.client_ca_pem}});
+  return JsonText(200, EncodeIssuedCredentials(
+                           {device_id, cert.ToPem(), s.config.server_ca_pem, s.client_ca_pem}));
 }
 
 }  // namespace henbtrust

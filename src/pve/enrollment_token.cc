@@ -1,5 +1,6 @@
 #include "pve/enrollment_token.h"
 
+#include "henbtrust/core/json_fields.h"
 #include "henbtrust/crypto/digest.h"
 #include "henbtrust/net/api.h"
 
@@ -45,7 +46,7 @@ Result<EnrollmentChallengeState> OpenEnrollmentToken(std::string_view token, Byt
     return NotAToken("holds no enrollment");
   }
   EnrollmentChallengeState state;
-  HENB_ASSIGN_OR_RETURN(state.challenge, api::Base64Field(body, "challenge", 64));
+  HENB_ASSIGN_OR_RETURN(state.challenge, json_fields::Base64(body, "challenge", 64));
   state.expires_at = body["expires_at"].get<int64_t>();
   HENB_ASSIGN_OR_RETURN(state.request, DecodeEnrollmentFields(body["request"]));
   return state;

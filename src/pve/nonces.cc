@@ -61,10 +61,7 @@ Result<std::pair<Bytes, int64_t>> PveService::Impl::NewNonce(const std::string& 
   const int64_t expires_at = now + config.nonce_ttl;
   // Whole seconds come from the service's clock (which tests set); the
   // milliseconds only order nonces issued within one second.
-  const auto ms_of_second = std::chrono::duration_cast<std::chrono::milliseconds>(
-                                std::chrono::system_clock::now().time_since_epoch())
-                                .count() %
-                            1000;
+  const int64_t ms_of_second = config.env->NowUnixMillis() % 1000;
   Bytes nonce;
   nonce.reserve(kNonceBytes);
   PutU64Be(nonce, static_cast<uint64_t>(expires_at * 1000 + ms_of_second));
@@ -100,7 +97,7 @@ Result<HttpResponse> PveService::Impl::IssueNonce(const HttpRequest& req) {
   HENB_ASSIGN_OR_RETURN(DeviceRecord device, LoadCaller(req));
   HENB_ASSIGN_OR_RETURN(auto ref, LoadReference(device));
   HENB_ASSIGN_OR_RETURN(NonceAnswer nonce, NextNonce(device, *ref));
-  return HttpResponse{200, "application/json", EncodeNonceAnswer(nonce), {}};
+  return api::JsonText(200, EncodeNonceAnswer(nonce));
 }
 
 }  // namespace henbtrust

@@ -50,7 +50,7 @@ Result<HttpResponse> PveService::Impl::AccessDecision(const std::string& device_
   }
   out.decision = reason.empty() ? "admit" : "quarantine";
   out.reason = reason.empty() ? "affirming attestation result" : reason;
-  return HttpResponse{200, "application/json", EncodeAccessDecision(out), {}};
+  return api::JsonText(200, EncodeAccessDecision(out));
 }
 
 Result<HttpResponse> PveService::Impl::DeviceInfo(const std::string& device_id) {

@@ -7,8 +7,8 @@ using namespace api;
 Result<HttpResponse> PveService::Impl::Revoke(const HttpRequest& req, const std::string& release_id,
                                               const std::string& version) {
   HENB_ASSIGN_OR_RETURN(Json body, ParseJsonBody(req));
-  HENB_ASSIGN_OR_RETURN(std::string reason, TextField(body, "reason", 1024));
-  if (reason.empty()) return BadRequest("a revocation needs a reason");
+  HENB_ASSIGN_OR_RETURN(RevocationRequest request, DecodeRevocationRequest(body));
+  const std::string& reason = request.reason;
   const int64_t now = config.now();
   if (auto st = store.RevokeRelease(release_id, version, reason,
                                     AuditEntry{0,
@@ -33,8 +33,8 @@ Result<HttpResponse> PveService::Impl::Revoke(const HttpRequest& req, const std:
 Result<HttpResponse> PveService::Impl::RevokeDevice(const HttpRequest& req,
                                                     const std::string& device_id) {
   HENB_ASSIGN_OR_RETURN(Json body, ParseJsonBody(req));
-  HENB_ASSIGN_OR_RETURN(std::string reason, TextField(body, "reason", 1024));
-  if (reason.empty()) return BadRequest("a revocation needs a reason");
+  HENB_ASSIGN_OR_RETURN(RevocationRequest request, DecodeRevocationRequest(body));
+  const std::string& reason = request.reason;
   HENB_ASSIGN_OR_RETURN(DeviceRecord device, LoadDevice(device_id));
   const int64_t now = config.now();
   const std::string& serial = device.certificate_serial;

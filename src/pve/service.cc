@@ -14,7 +14,7 @@ namespace {
 using namespace api;
 
 // Revocations reach every instance within this time.
-constexpr auto kManifestCacheTtl = std::chrono::seconds(1);
+constexpr int64_t kManifestCacheTtlMillis = 1000;
 
 // The value of `name` in the target's query ("/x?a=1&name=v" -> "v"), or "".
 std::string QueryValue(std::string_view target, std::string_view name) {
@@ -38,7 +38,7 @@ std::string QueryValue(std::string_view target, std::string_view name) {
 
 PveService::Impl::Impl(Store& s, PveConfig c)
     : store(s), config(std::move(c)), appraiser(config.policy_id) {
-  if (!config.now) config.now = UnixSeconds;
+  if (!config.now) config.now = [env = config.env] { return env->NowUnixSeconds(); };
   if (config.nonce_key.empty()) config.nonce_key = RandomBytes(32).value();
   ca_pem = config.client_ca.ToPem();
 }
@@ -197,11 +197,11 @@ Result<DeviceRecord> PveService::Impl::LoadCaller(const HttpRequest& req) {
 Result<std::shared_ptr<const PveService::Impl::Reference>> PveService::Impl::LoadReference(
     const DeviceRecord& device) {
   const auto key = std::make_pair(device.release_id, device.release_version);
-  const auto now = std::chrono::steady_clock::now();
+  const int64_t now = config.env->SteadyMillis();
   {
     MutexLock lock(cache_mu);
     auto it = references.find(key);
-    if (it != references.end() && now - it->second.fetched < kManifestCacheTtl)
+    if (it != references.end() && now - it->second.fetched_millis < kManifestCacheTtlMillis)
       return it->second.reference;
   }
   HENB_ASSIGN_OR_RETURN(auto record, store.GetManifest(device.release_id, device.release_version));

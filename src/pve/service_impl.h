@@ -104,7 +104,7 @@ struct PveService::Impl {
   Mutex cache_mu;
   struct CachedReference {
     std::shared_ptr<const Reference> reference;
-    std::chrono::steady_clock::time_point fetched;
+    int64_t fetched_millis = 0;  // config.env's steady clock
   };
   std::map<std::pair<std::string, std::string>, CachedReference> references GUARDED_BY(cache_mu);
 

@@ -44,8 +44,7 @@ Result<HttpResponse> PveService::Impl::SetConfiguration(const HttpRequest& req,
                      release_id + " " + version,
                  {},
                  {}}));
-  return HttpResponse{
-      200, "application/json", EncodeConfiguration({device_id, release_id, version}), {}};
+  return api::JsonText(200, EncodeConfiguration({device_id, release_id, version}));
 }
 
 }  // namespace henbtrust

@@ -108,7 +108,7 @@ Server::Server(std::unique_ptr<Impl> impl) : impl_(std::move(impl)) {}
 Server::~Server() { Stop(); }
 
 Result<std::unique_ptr<Server>> Server::Open(ServerOptions options) {
-  HENB_ASSIGN_OR_RETURN(std::unique_ptr<Store> store, OpenStore(options.store));
+  HENB_ASSIGN_OR_RETURN(std::unique_ptr<Store> store, OpenStore(options.store, options.env));
   Store& borrowed = *store;
   HENB_ASSIGN_OR_RETURN(auto server, Open(std::move(options), borrowed));
   server->impl_->owned_store = std::move(store);
@@ -116,6 +116,9 @@ Result<std::unique_ptr<Server>> Server::Open(ServerOptions options) {
 }
 
 Result<std::unique_ptr<Server>> Server::Open(ServerOptions options, Store& store) {
+  if (options.env == nullptr) return Error(ErrorCode::kInvalidArgument, "no Env");
+  options.pve.env = options.env;
+  options.oam.env = options.env;
   auto impl = std::make_unique<Impl>(std::move(options));
   impl->store = &store;
   const ServerOptions& o = impl->options;
@@ -143,6 +146,7 @@ Status Server::Start() {
   http.address = s.options.address;
   http.port = s.options.port;
   http.threads = s.options.threads;
+  http.env = s.options.env;
   HENB_ASSIGN_OR_RETURN(s.http, HttpServer::StartAsync(http, s.options.server_tls, handler));
   if (s.options.drive_interval.count() > 0) s.driver = std::thread([&s] { s.RunDriver(); });
   return OkStatus();

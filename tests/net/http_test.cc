@@ -24,6 +24,7 @@
 #include <vector>
 
 #include "henbtrust/crypto/x509.h"
+#include "support/simulated_env.h"
 #include "support/test_support.h"
 
 namespace henbtrust {
@@ -144,6 +145,33 @@ TEST(HttpServer, ClosesConnectionsThatStallAndStaysAvailable) {
   auto again = (*client)->Request("GET", "/");
   ASSERT_TRUE(again.ok()) << again.error().ToString();
   EXPECT_EQ(again->status, 200);
+  EXPECT_EQ((*client)->connections(), 2);
+}
+
+// The deadlines run on the server's Env: on simulated time an hour-long idle
+// timeout passes when the test says so, with no waiting for it.
+TEST(HttpServer, IdleConnectionsCloseWhenTheServersClockSaysSo) {
+  Pki pki;
+  testing::SimulatedEnv env;
+  HttpServerOptions options;
+  options.idle_timeout = 1h;
+  options.env = &env;
+  auto server = HttpServer::Start(options, pki.server, Echo);
+  ASSERT_TRUE(server.ok());
+  auto client = HttpClient::Connect("127.0.0.1", (*server)->port(), pki.client);
+  ASSERT_TRUE(client.ok());
+  ASSERT_TRUE((*client)->Request("GET", "/").ok());
+  // Held open while the simulated clock stands still (a sweep at least).
+  std::this_thread::sleep_for(1200ms);
+  EXPECT_EQ((*server)->Stats().connections, 1u);
+  env.AdvanceMillis(3'600'001);
+  const auto until = std::chrono::steady_clock::now() + 10s;
+  while ((*server)->Stats().connections != 0 && std::chrono::steady_clock::now() < until) {
+    std::this_thread::sleep_for(10ms);
+  }
+  EXPECT_EQ((*server)->Stats().connections, 0u) << "the sweep closes it within a second";
+  auto again = (*client)->Request("GET", "/");
+  ASSERT_TRUE(again.ok()) << again.error().ToString();
   EXPECT_EQ((*client)->connections(), 2);
 }
 

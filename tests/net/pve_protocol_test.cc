@@ -85,6 +85,14 @@ TEST(PveProtocol, RequestsRoundTrip) {
   ASSERT_TRUE(config.ok());
   EXPECT_EQ(config->device_id, "d");
   EXPECT_EQ(config->release_id, "henb-fw");
+
+  auto revocation = DecodeRevocationRequest(Json::parse(EncodeRevocationRequest({"CVE-2026-1"})));
+  ASSERT_TRUE(revocation.ok());
+  EXPECT_EQ(revocation->reason, "CVE-2026-1");
+  EXPECT_FALSE(DecodeRevocationRequest(Json::parse(EncodeRevocationRequest({""}))).ok());
+  EXPECT_FALSE(DecodeRevocationRequest(
+                   Json::parse(EncodeRevocationRequest({std::string(kMaxReasonBytes + 1, 'x')})))
+                   .ok());
 }
 
 TEST(PveProtocol, AttestationResultRoundTripsWithItsIdAndNextNonce) {

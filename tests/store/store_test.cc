@@ -12,6 +12,7 @@
 #include <vector>
 
 #include "support/postgres.h"
+#include "support/simulated_env.h"
 #include "support/test_support.h"
 
 namespace henbtrust {
@@ -38,7 +39,8 @@ class StoreTest : public ::testing::TestWithParam<std::string> {
   }
 
   std::unique_ptr<Store> Open() {
-    auto s = GetParam() == "postgres" ? OpenPostgresStore(location_) : OpenSqliteStore(location_);
+    auto s =
+        GetParam() == "postgres" ? OpenPostgresStore(location_) : OpenSqliteStore(location_, &env_);
     EXPECT_TRUE(s.ok()) << s.error().ToString();
     return s.ok() ? std::move(s).value() : nullptr;
   }
@@ -59,6 +61,7 @@ class StoreTest : public ::testing::TestWithParam<std::string> {
   }
 
   static testing::PostgresServer* pg_;
+  testing::SimulatedEnv env_;  // the SQLite store's clock
   testing::TempDir dir_;
   std::string location_;
   std::unique_ptr<Store> store_;
@@ -304,7 +307,8 @@ TEST_P(StoreTest, AppraisalsAdvanceTheDeviceClockButNeverBack) {
 // What one instance changes of a device, another sees: at once after its
 // own next commit, and within a fraction of a second in any case (the
 // SQLite store keeps devices it read, and looks for other connections'
-// commits after each of its own and before a read, at most 100 ms apart).
+// commits after each of its own and before a read, at most 100 ms apart on
+// its Env's clock, simulated here).
 TEST_P(StoreTest, ADeviceChangedThroughAnotherInstanceIsSeen) {
   ASSERT_TRUE(store_);
   auto other = Open();
@@ -329,7 +333,7 @@ TEST_P(StoreTest, ADeviceChangedThroughAnotherInstanceIsSeen) {
   ASSERT_TRUE(other->PutDevice(again).ok());
   a.clock = 30000;
   ASSERT_TRUE(other->RecordAppraisal(a).ok());
-  std::this_thread::sleep_for(150ms);
+  env_.AdvanceMillis(150);
   EXPECT_EQ((*store_->GetDevice("henb-1"))->ak_public, again.ak_public);
   EXPECT_EQ((*store_->GetDevice("henb-2"))->clock, 30000u);
 }

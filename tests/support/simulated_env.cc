@@ -266,6 +266,11 @@ bool SimulatedEnv::FileExists(const std::string& path) {
   return !power_lost() && base_->FileExists(path);
 }
 
+Result<uint64_t> SimulatedEnv::FileSize(const std::string& path) {
+  if (power_lost()) return PowerOffError();
+  return base_->FileSize(path);
+}
+
 Status SimulatedEnv::CreateDirectories(const std::string& dir) {
   std::lock_guard<std::mutex> lock(mu_);
   HENB_TRY(CheckPowerLocked("mkdir " + Normalise(dir)));

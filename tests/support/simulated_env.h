@@ -79,6 +79,7 @@ class SimulatedEnv final : public Env {
   Status RemoveFile(const std::string& path) override;
   Status SyncDirectory(const std::string& dir) override;
   bool FileExists(const std::string& path) override;
+  Result<uint64_t> FileSize(const std::string& path) override;
   Status CreateDirectories(const std::string& dir) override;
   Result<std::vector<std::string>> ListDirectory(const std::string& dir) override;
   Status SetFileMode(const std::string& path, unsigned mode) override;

@@ -41,6 +41,9 @@ class SequentialFile {
   virtual ~SequentialFile() = default;
   // Up to `max_bytes` more bytes; empty at the end of the file.
   virtual Result<Bytes> Read(size_t max_bytes) = 0;
+  // Moves `n` bytes on without reading them (past the end is allowed: the
+  // next Read is then empty).
+  virtual Status Skip(uint64_t n) = 0;
 };
 
 // Implementations are safe to use from many threads at once.
@@ -82,6 +85,8 @@ class Env {
   // in it so far survive a power loss. kNotFound if it does not exist.
   virtual Status SyncDirectory(const std::string& dir) = 0;
   virtual bool FileExists(const std::string& path) = 0;
+  // The size in bytes of a file (not a directory).
+  virtual Result<uint64_t> FileSize(const std::string& path) = 0;
   // Creates `dir` and its missing parents; OK if it exists already.
   virtual Status CreateDirectories(const std::string& dir) = 0;
   // The names in `dir` (files and directories, without "." and ".."), sorted.
@@ -97,6 +102,9 @@ class Env {
   // The same, with a copy of the file `from`, streamed (memory stays bounded
   // whatever its size).
   Status CopyFileAtomic(const std::string& from, const std::string& to, unsigned mode = 0644);
+  // Exactly `length` bytes of `path` from `offset` (kIo if the file ends
+  // first), appended to `out`.
+  Status ReadRange(const std::string& path, uint64_t offset, size_t length, std::string& out);
 };
 
 }  // namespace henbtrust

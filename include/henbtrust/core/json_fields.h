@@ -30,6 +30,9 @@ Result<int64_t> Int(const Json& object, const char* name, int64_t min, int64_t m
 Result<bool> Bool(const Json& object, const char* name);
 // Lower- or upper-case hex of at most `max_bytes` bytes.
 Result<Bytes> Hex(const Json& object, const char* name, size_t max_bytes, bool required = true);
+// Base64 decoding to at most `max_bytes` bytes; a required field must not be
+// empty.
+Result<Bytes> Base64(const Json& object, const char* name, size_t max_bytes, bool required = true);
 // The member `name`, which must be an object (or, if not required, absent or
 // null: then nullptr).
 Result<const Json*> Object(const Json& object, const char* name, bool required = true);

@@ -38,19 +38,19 @@ Error BadRequest(std::string message);
 // kMaxJsonDepth (core/json_text.h). Every peer's JSON is read through this
 // (or ParseJsonBody), never through nlohmann's parse() directly.
 Json ParseUntrustedJson(std::string_view text);
-// kNetContentType unless application/json; kNetBadRequest unless a JSON
-// object nesting no deeper than kMaxJsonDepth.
+// kNetContentType unless the request's Content-Type is application/json
+// (for a handler whose codec parses the body itself).
+Status RequireJsonContent(const HttpRequest& req);
+// RequireJsonContent, then kNetBadRequest unless the body is a JSON object
+// nesting no deeper than kMaxJsonDepth. Its fields are read with
+// core/json_fields.h.
 Result<Json> ParseJsonBody(const HttpRequest& req);
-// A string field of at most `max_size` bytes; "" when absent and not required.
-Result<std::string> TextField(const Json& body, const char* name, size_t max_size,
-                              bool required = true);
-// A base64 field decoding to at most `max_bytes` bytes.
-Result<Bytes> Base64Field(const Json& body, const char* name, size_t max_bytes,
-                          bool required = true);
 // The body is `body` as text; a string that is not valid UTF-8 (a peer's
 // bytes echoed in an error message) is written with U+FFFD in place of each
 // bad byte, never an exception.
 HttpResponse JsonResponse(int status, const Json& body);
+// An answer whose body a codec wrote already.
+HttpResponse JsonText(int status, std::string body);
 // kNetUnauthenticated without a verified client certificate, kNetForbidden
 // when its role (the subject's O) is none of `roles`.
 Status RequireRole(const PeerIdentity& peer, std::span<const std::string_view> roles);

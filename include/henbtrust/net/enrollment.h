@@ -8,6 +8,7 @@
 
 #include <cstdint>
 #include <string>
+#include <string_view>
 
 #include "henbtrust/core/bytes.h"
 #include "henbtrust/net/pve_protocol.h"
@@ -22,6 +23,16 @@ inline constexpr size_t kMaxEkCertificateBytes = size_t{16} * 1024;
 inline constexpr size_t kMaxAgentAddressBytes = 300;
 // The whole request (its JSON text): what the fields above add up to, and room.
 inline constexpr size_t kMaxEnrollmentRequestBytes = size_t{64} * 1024;
+// The sealed challenge state the PVE hands the device and takes back: the
+// request, sealed, in base64.
+inline constexpr size_t kMaxEnrollmentTokenBytes = 2 * kMaxEnrollmentRequestBytes;
+inline constexpr size_t kMaxActivationProofBytes = 64;
+inline constexpr size_t kMaxActivationSignatureBytes = 1024;
+// One certificate, or a CA bundle, in PEM.
+inline constexpr size_t kMaxCertificatePemBytes = size_t{64} * 1024;
+// The largest answer of the PVE to an enrollment step (its JSON text).
+inline constexpr size_t kMaxEnrollmentAnswerBytes =
+    kMaxEnrollmentTokenBytes + 3 * kMaxCertificatePemBytes + 4 * kMaxTpmStructureBytes;
 
 // POST /v1/enrollments: who the device says it is, and its keys.
 struct EnrollmentFields {
@@ -41,6 +52,42 @@ nlohmann::json EncodeEnrollmentFields(const EnrollmentFields& request);
 // Reads every field within its limit (kNetBadRequest naming the field);
 // checks no meaning (ids, keys, certificates): the PVE does.
 Result<EnrollmentFields> DecodeEnrollmentFields(const nlohmann::json& body);
+
+// The PVE's answer to the request (201): the credential challenge for the
+// device's TPM, and the challenge's state, sealed, which the device returns
+// with its proof (the PVE stores nothing until the proof arrives).
+struct EnrollmentChallenge {
+  std::string device_id;
+  Bytes credential_blob;         // TPM2B_ID_OBJECT contents, for ActivateCredential
+  Bytes encrypted_secret;        // TPM2B_ENCRYPTED_SECRET contents
+  std::string enrollment_token;  // opaque to the device
+  int64_t expires_at = 0;        // Unix seconds: answer before
+};
+std::string EncodeEnrollmentChallenge(const EnrollmentChallenge& challenge);
+// kNetStatus naming the member at fault.
+Result<EnrollmentChallenge> DecodeEnrollmentChallenge(std::string_view text);
+
+// The device's answer to its challenge
+// (POST /v1/enrollments/{device_id}/activation): see ActivationProof below.
+struct ActivationAnswer {
+  std::string enrollment_token;  // as the challenge gave it
+  Bytes proof;                   // ActivationProof(secret, request)
+  Bytes tls_signature;           // over ActivationContext(request), with the TLS key
+};
+std::string EncodeActivationAnswer(const ActivationAnswer& answer);
+// kNetBadRequest naming the field at fault.
+Result<ActivationAnswer> DecodeActivationAnswer(const nlohmann::json& body);
+
+// The PVE's answer to a proof that holds (200): the device's credentials.
+struct IssuedCredentials {
+  std::string device_id;
+  std::string device_certificate;     // PEM, for the device's TLS key
+  std::string ca_certificate;         // PEM: the servers' CA, which the device trusts
+  std::string client_ca_certificate;  // PEM: the CA of the clients the agent admits (pull)
+};
+std::string EncodeIssuedCredentials(const IssuedCredentials& issued);
+// kNetStatus naming the member at fault.
+Result<IssuedCredentials> DecodeIssuedCredentials(std::string_view text);
 
 // SHA-256 over every field of `request`, each length-prefixed, in the
 // order of the struct: what the activation proof binds.

@@ -12,6 +12,7 @@
 #include <vector>
 
 #include "henbtrust/core/bytes.h"
+#include "henbtrust/core/env.h"
 
 namespace henbtrust {
 
@@ -80,6 +81,10 @@ struct HttpServerOptions {
   std::chrono::milliseconds idle_timeout{60'000};     // keep-alive between requests
   std::chrono::milliseconds request_timeout{30'000};  // reading one request
   std::chrono::milliseconds shutdown_grace{5'000};  // Stop() waits this long for in-flight requests
+  // The steady clock of the timeouts above (a sweep on a real timer, at
+  // least every second, closes the connections whose deadline on this clock
+  // has passed); not owned, outlives the server. shutdown_grace is real time.
+  Env* env = Env::Default();
   // At most this many connections (>= 1) are held at once. A server holding
   // them all accepts no more until one closes: later clients wait in the
   // listen backlog, and those held go on being served. Start() lowers it to

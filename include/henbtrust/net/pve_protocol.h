@@ -43,6 +43,9 @@ inline constexpr size_t kMaxAttestationTokenBytes = size_t{64} * 1024;
 inline constexpr size_t kMaxStatusBytes = 32;  // "affirming", "quarantine", ...
 inline constexpr size_t kMaxDetailBytes = 4096;
 inline constexpr size_t kMaxCertificateSerialBytes = 128;
+// A whole answer of the PVE (its JSON text): what the fields above add up
+// to in the largest (an appraisal's result with every component), and room.
+inline constexpr size_t kMaxPveAnswerBytes = size_t{4} << 20;
 
 // POST /v1/nonces answers with this; a push's result carries the next one
 // as `next_nonce`.
@@ -109,6 +112,15 @@ struct ConfigurationMessage {
 };
 std::string EncodeConfiguration(const ConfigurationMessage& message);
 Result<ConfigurationMessage> DecodeConfiguration(const nlohmann::json& body);  // kNetBadRequest
+
+// An operator's revocation of a release or a device
+// (POST /v1/releases/{id}/{version}/revocation, POST /v1/devices/{id}/revocation):
+// why, in at most kMaxReasonBytes; a reason is required.
+struct RevocationRequest {
+  std::string reason;
+};
+std::string EncodeRevocationRequest(const RevocationRequest& request);
+Result<RevocationRequest> DecodeRevocationRequest(const nlohmann::json& body);  // kNetBadRequest
 
 // The PVE's answer to an appraisal (push, pull, update appraisal): 200, or
 // 422 with `error` when the evidence did not verify.

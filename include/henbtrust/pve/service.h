@@ -13,6 +13,7 @@
 #include <string_view>
 #include <vector>
 
+#include "henbtrust/core/env.h"
 #include "henbtrust/crypto/keys.h"
 #include "henbtrust/crypto/x509.h"
 #include "henbtrust/net/api.h"
@@ -54,7 +55,10 @@ struct PveConfig {
   // Threads for the requests that may block (HandleAsync): everything but
   // health, metrics and, with SQLite, a device's push and nonce request.
   int blocking_threads = 8;
-  // Unix seconds; the system clock unless a test injects one.
+  // Time (the nonces' clock, the cache of reference manifests). Not owned;
+  // outlives the service.
+  Env* env = Env::Default();
+  // Unix seconds; env's wall clock unless a test injects one.
   std::function<int64_t()> now = nullptr;
 };
 

@@ -48,6 +48,9 @@ struct ServerOptions {
   // an outage, a man in the middle).
   std::function<PveLink(PveLink)> wrap_pve_link = nullptr;
   std::function<AsyncHttpHandler(AsyncHttpHandler)> wrap_handler = nullptr;
+  // Time and files of every part: the store Open opens, the HTTP server, and
+  // the OAM and PVE (Open sets their `env` to this one). Not owned.
+  Env* env = Env::Default();
 };
 
 // Creates a server directory at `dir` whose server certificate names `hosts`.

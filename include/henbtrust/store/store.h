@@ -14,6 +14,7 @@
 #include <vector>
 
 #include "henbtrust/core/bytes.h"
+#include "henbtrust/core/env.h"
 #include "henbtrust/store/job_state.h"
 
 namespace henbtrust {
@@ -219,11 +220,14 @@ class Store {
 Result<int64_t> VerifyAuditChain(Store& store);
 
 // `path` is created if absent. Schema migrations are applied on open.
-Result<std::unique_ptr<Store>> OpenSqliteStore(const std::string& path);
+// `env`'s steady clock paces the store's looks for the commits of other
+// processes (not owned; outlives the store). SQLite does its own file I/O.
+Result<std::unique_ptr<Store>> OpenSqliteStore(const std::string& path, Env* env = Env::Default());
 // `conninfo` in libpq syntax, e.g. "host=127.0.0.1 port=5432 user=henb dbname=henb";
 // `connections` is the size of the connection pool that callers share.
 Result<std::unique_ptr<Store>> OpenPostgresStore(const std::string& conninfo, int connections = 8);
 // "sqlite:PATH" (or a bare path) or "postgres:CONNINFO" / "postgresql://..." URI.
-Result<std::unique_ptr<Store>> OpenStore(const std::string& location);
+// `env` as for OpenSqliteStore (the PostgreSQL store keeps no clock).
+Result<std::unique_ptr<Store>> OpenStore(const std::string& location, Env* env = Env::Default());
 
 }  // namespace henbtrust

@@ -5,16 +5,6 @@
 
 namespace henbtrust::sqlite {
 
-namespace {
-
-int64_t SteadyMs() {
-  return std::chrono::duration_cast<std::chrono::milliseconds>(
-             std::chrono::steady_clock::now().time_since_epoch())
-      .count();
-}
-
-}  // namespace
-
 Status SqliteStore::PutDevice(const DeviceRecord& d, const std::optional<AuditEntry>& audit) {
   MutexLock lock(mu_);
   const ForgetDevicesAfter forget{this};
@@ -31,7 +21,7 @@ Status SqliteStore::PutDevice(const DeviceRecord& d, const std::optional<AuditEn
 }
 
 Result<std::optional<DeviceRecord>> SqliteStore::GetDevice(const std::string& id) {
-  if (SteadyMs() - others_checked_ms_.load(std::memory_order_relaxed) > kOthersCheckMs) {
+  if (env_->SteadyMillis() - others_checked_ms_.load(std::memory_order_relaxed) > kOthersCheckMs) {
     MutexLock lock(mu_);
     NoteCommitsOfOthers();
   }
@@ -188,7 +178,7 @@ void SqliteStore::NoteCommitsOfOthers() {
   }
   if (version < 0 || version != data_version_) ForgetDevices();
   data_version_ = version;
-  others_checked_ms_.store(SteadyMs(), std::memory_order_relaxed);
+  others_checked_ms_.store(env_->SteadyMillis(), std::memory_order_relaxed);
 }
 
 void SqliteStore::NoteAppraisalsCommitted(const std::vector<PendingAppraisal>& batch,

@@ -82,13 +82,14 @@ Status SqliteStore::Control(const char* sql) {
 
 }  // namespace sqlite
 
-Result<std::unique_ptr<Store>> OpenSqliteStore(const std::string& path) {
+Result<std::unique_ptr<Store>> OpenSqliteStore(const std::string& path, Env* env) {
+  if (env == nullptr) return Error(ErrorCode::kInvalidArgument, "no Env");
   // SQLite's memory statistics take a process-wide mutex on every
   // allocation, which concurrent requests then contend for; nothing reads
   // them. This must precede SQLite's initialisation, so once per process.
   static const int configured = sqlite3_config(SQLITE_CONFIG_MEMSTATUS, 0);
   (void)configured;
-  auto store = std::make_unique<sqlite::SqliteStore>();
+  auto store = std::make_unique<sqlite::SqliteStore>(env);
   HENB_TRY(store->Open(path));
   return std::unique_ptr<Store>(std::move(store));
 }

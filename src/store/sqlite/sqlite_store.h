@@ -22,6 +22,7 @@
 #include <unordered_map>
 #include <vector>
 
+#include "henbtrust/core/env.h"
 #include "henbtrust/core/thread_annotations.h"
 #include "henbtrust/store/store.h"
 #include "store/sqlite/statement.h"
@@ -30,7 +31,8 @@ namespace henbtrust::sqlite {
 
 class SqliteStore final : public Store {
  public:
-  SqliteStore() = default;
+  // `env`'s steady clock times the looks for other connections' commits.
+  explicit SqliteStore(Env* env) : env_(env) {}
   // Stops the writer thread once it has written everything queued.
   ~SqliteStore() override;
 
@@ -187,7 +189,8 @@ class SqliteStore final : public Store {
   // audit.cc. REQUIRES: in a transaction.
   Status WriteAudit(const AuditEntry& entry) REQUIRES(mu_);
 
-  Mutex mu_;                              // the writer connection
+  Mutex mu_;  // the writer connection
+  Env* const env_;
   sqlite3* db_ = nullptr;                 // set by Open, before the store is shared; used under mu_
   StatementCache cache_ GUARDED_BY(mu_);  // of db_
   std::vector<std::unique_ptr<Reader>> readers_;
