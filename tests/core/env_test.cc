@@ -53,6 +53,40 @@ TEST(Env, WritesAppendsRenamesListsAndRemovesFiles) {
   EXPECT_EQ(env->SyncDirectory(dir.File("absent")).error().code(), ErrorCode::kNotFound);
 }
 
+// What the OAM serves a bundle's byte ranges with.
+TEST(Env, SizesSkipsAndReadsRanges) {
+  testing::TempDir dir;
+  Env* env = Env::Default();
+  const std::string path = dir.File("bundle");
+  std::string data(200'000, '\0');
+  for (size_t i = 0; i < data.size(); ++i) data[i] = static_cast<char>('a' + i % 26);
+  ASSERT_TRUE(env->WriteFileAtomic(path, AsBytes(data)).ok());
+  auto size = env->FileSize(path);
+  ASSERT_TRUE(size.ok()) << size.error().ToString();
+  EXPECT_EQ(*size, data.size());
+  EXPECT_EQ(env->FileSize(dir.File("none")).error().code(), ErrorCode::kNotFound);
+  EXPECT_FALSE(env->FileSize(dir.path()).ok());  // a directory
+
+  std::string out = "head:";
+  ASSERT_TRUE(env->ReadRange(path, 70'001, 100'000, out).ok());  // more than one chunk
+  EXPECT_EQ(out, "head:" + data.substr(70'001, 100'000));
+  out.clear();
+  ASSERT_TRUE(env->ReadRange(path, 0, data.size(), out).ok());
+  EXPECT_EQ(out, data);
+  out.clear();
+  auto past = env->ReadRange(path, data.size() - 10, 11, out);  // one byte beyond the end
+  ASSERT_FALSE(past.ok());
+  EXPECT_EQ(past.error().code(), ErrorCode::kIo);
+  EXPECT_NE(past.error().message().find("ends before"), std::string::npos);
+
+  auto in = env->NewSequentialFile(path);
+  ASSERT_TRUE(in.ok());
+  ASSERT_TRUE((*in)->Skip(25).ok());
+  EXPECT_EQ(ToString(*(*in)->Read(3)), "zab");
+  ASSERT_TRUE((*in)->Skip(uint64_t{1} << 40).ok());  // past the end: reads nothing more
+  EXPECT_TRUE((*in)->Read(10)->empty());
+}
+
 TEST(Env, CopiesAtomicallyInChunksAndRefusesDirectories) {
   testing::TempDir dir;
   Env* env = Env::Default();
