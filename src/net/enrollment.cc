@@ -24,6 +24,15 @@ Result<T> AsAnswer(Result<T> read) {
   return Error(ErrorCode::kNetStatus, "the PVE's answer: " + read.error().message());
 }
 
+// One of the PVE's enrollment answers as an object, with its device_id read.
+Result<nlohmann::json> AnswerObject(std::string_view text, const char* what,
+                                    std::string& device_id) {
+  HENB_ASSIGN_OR_RETURN(nlohmann::json o,
+                        AsAnswer(json_fields::ParseObject(text, what, kMaxEnrollmentAnswerBytes)));
+  HENB_ASSIGN_OR_RETURN(device_id, AsAnswer(json_fields::Text(o, "device_id", kMaxDeviceIdBytes)));
+  return o;
+}
+
 }  // namespace
 
 nlohmann::json EncodeEnrollmentFields(const EnrollmentFields& r) {
@@ -68,10 +77,8 @@ std::string EncodeEnrollmentChallenge(const EnrollmentChallenge& c) {
 
 Result<EnrollmentChallenge> DecodeEnrollmentChallenge(std::string_view text) {
   namespace jf = json_fields;
-  HENB_ASSIGN_OR_RETURN(nlohmann::json o, AsAnswer(jf::ParseObject(text, "the challenge",
-                                                                   kMaxEnrollmentAnswerBytes)));
   EnrollmentChallenge c;
-  HENB_ASSIGN_OR_RETURN(c.device_id, AsAnswer(jf::Text(o, "device_id", kMaxDeviceIdBytes)));
+  HENB_ASSIGN_OR_RETURN(nlohmann::json o, AnswerObject(text, "the challenge", c.device_id));
   HENB_ASSIGN_OR_RETURN(c.credential_blob,
                         AsAnswer(jf::Base64(o, "credential_blob", kMaxTpmStructureBytes)));
   HENB_ASSIGN_OR_RETURN(c.encrypted_secret,
@@ -111,10 +118,8 @@ std::string EncodeIssuedCredentials(const IssuedCredentials& i) {
 
 Result<IssuedCredentials> DecodeIssuedCredentials(std::string_view text) {
   namespace jf = json_fields;
-  HENB_ASSIGN_OR_RETURN(nlohmann::json o, AsAnswer(jf::ParseObject(text, "the credentials",
-                                                                   kMaxEnrollmentAnswerBytes)));
   IssuedCredentials i;
-  HENB_ASSIGN_OR_RETURN(i.device_id, AsAnswer(jf::Text(o, "device_id", kMaxDeviceIdBytes)));
+  HENB_ASSIGN_OR_RETURN(nlohmann::json o, AnswerObject(text, "the credentials", i.device_id));
   for (auto [name, field] : {std::pair{"device_certificate", &i.device_certificate},
                              std::pair{"ca_certificate", &i.ca_certificate},
                              std::pair{"client_ca_certificate", &i.client_ca_certificate}}) {
