@@ -81,6 +81,22 @@ bool AllZero(ByteView b) {
   return std::all_of(b.begin(), b.end(), [](uint8_t x) { return x == 0; });
 }
 
+// An event's data: its 32-bit size, within limits.max_event_data, then the
+// bytes; errors name event `index` at offset `off`.
+Status ReadEventData(ByteReader& r, size_t index, size_t off, const EventLogLimits& limits,
+                     Bytes& out) {
+  auto size = r.U32Le();
+  if (!size.ok()) return ParseError(index, off, size.error().message());
+  if (*size > limits.max_event_data) {
+    return ParseError(index, off,
+                      "event data of " + std::to_string(*size) + " bytes exceeds the limit");
+  }
+  auto payload = r.Take(*size);
+  if (!payload.ok()) return ParseError(index, off, payload.error().message());
+  out.assign(payload->begin(), payload->end());
+  return OkStatus();
+}
+
 // One record in the legacy TCG_PCR_EVENT format (a SHA-1 digest only),
 // the `index`th of the log.
 Result<Event> ReadLegacyEvent(ByteReader& r, size_t index, const EventLogLimits& limits) {
@@ -93,19 +109,11 @@ Result<Event> ReadLegacyEvent(ByteReader& r, size_t index, const EventLogLimits&
   if (!type.ok()) return fail(type.error());
   auto digest = r.Take(kSha1Size);
   if (!digest.ok()) return fail(digest.error());
-  auto size = r.U32Le();
-  if (!size.ok()) return fail(size.error());
-  if (*size > limits.max_event_data) {
-    return ParseError(index, off,
-                      "event data of " + std::to_string(*size) + " bytes exceeds the limit");
-  }
-  auto payload = r.Take(*size);
-  if (!payload.ok()) return fail(payload.error());
+  HENB_TRY(ReadEventData(r, index, off, limits, e.data));
   e.pcr = *pcr;
   e.type = *type;
   e.digests.push_back(
       {static_cast<uint16_t>(HashAlg::kSha1), Bytes(digest->begin(), digest->end())});
-  e.data.assign(payload->begin(), payload->end());
   return e;
 }
 
@@ -146,15 +154,7 @@ Result<Event> ReadAgileEvent(ByteReader& r, size_t index, const EventLog& log,
     if (!digest.ok()) return fail(digest.error());
     e.digests.push_back({*alg, Bytes(digest->begin(), digest->end())});
   }
-  auto size = r.U32Le();
-  if (!size.ok()) return fail(size.error());
-  if (*size > limits.max_event_data) {
-    return ParseError(index, off,
-                      "event data of " + std::to_string(*size) + " bytes exceeds the limit");
-  }
-  auto payload = r.Take(*size);
-  if (!payload.ok()) return fail(payload.error());
-  e.data.assign(payload->begin(), payload->end());
+  HENB_TRY(ReadEventData(r, index, off, limits, e.data));
   if (*count < declared && e.type != event_type::kNoAction) {
     diagnostics.push_back({index, off,
                            "event carries " + std::to_string(*count) + " of " +

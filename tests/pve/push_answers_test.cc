@@ -49,6 +49,17 @@ std::vector<std::string> Spoiled(const std::string& good_text) {
 const std::string kGoodNonce =
     EncodeNonceAnswer({Bytes(32, 5), 1'900'000'000, "sha256:0,1,2,3,4,5,6,7"});
 
+// An affirming result of appraisal 1 with a next nonce: what the PVE answers
+// a push.
+std::string GoodResult() {
+  AttestationResultAnswer result;
+  result.attestation_result = "a.b.c";
+  result.device_id = "henb-a";
+  result.status = "affirming";
+  result.next_nonce = DecodeNonceAnswer(kGoodNonce).value();
+  return EncodeAttestationResult(result)->With(1);
+}
+
 TEST(PushAnswers, NonceFromAnswerReadsEveryBadAnswerAsAnError) {
   ASSERT_TRUE(NonceFromAnswer(kGoodNonce).ok());
   int refused = 0;
@@ -75,12 +86,7 @@ TEST(PushAnswers, NonceFromAnswerReadsEveryBadAnswerAsAnError) {
 }
 
 TEST(PushAnswers, NextNonceFromResultGivesNoNonceForEveryBadOne) {
-  AttestationResultAnswer result;
-  result.attestation_result = "a.b.c";
-  result.device_id = "henb-a";
-  result.status = "affirming";
-  result.next_nonce = DecodeNonceAnswer(kGoodNonce).value();
-  const std::string good = EncodeAttestationResult(result)->With(1);
+  const std::string good = GoodResult();
   ASSERT_TRUE(NextNonceFromResult(good).has_value());
   // Spoil the result's members, and the next nonce's own.
   for (const std::string& text : Spoiled(good)) {
@@ -157,12 +163,7 @@ TEST_F(PushAgainstABadPve, ABadNonceAnswerIsAnError) {
 }
 
 TEST_F(PushAgainstABadPve, ABadResultKeepsNoNextNonce) {
-  AttestationResultAnswer result;
-  result.attestation_result = "a.b.c";
-  result.device_id = "henb-a";
-  result.status = "affirming";
-  result.next_nonce = DecodeNonceAnswer(kGoodNonce).value();
-  const std::string good = EncodeAttestationResult(result)->With(1);
+  const std::string good = GoodResult();
   Answer(200, kGoodNonce, good);
   PushNonce held;
   ASSERT_TRUE(AttestOnce(*client_, *device_.tre, false, &held).ok());
