@@ -33,6 +33,7 @@ void Contraindicate(AppraisalResult& r, const std::string& detail) {
 // Evidence that does not verify says nothing about any component.
 void Unverified(AppraisalResult& r, const Error& error) {
   Contraindicate(r, error.ToString());
+  r.vector.Worsen(TrustClaim::kInstanceIdentity, ar4si::kCryptoValidationFailed);
   r.evidence_error = error.code();
   for (auto& [name, status] : r.submodules) status = ArStatus::kContraindicated;
 }
@@ -43,15 +44,21 @@ void CheckPolicy(const DeviceRecord& device, const ReleaseManifest& reference, b
                  AppraisalResult& r) {
   if (r.clock.reset_count < device.reset_count ||
       (r.clock.reset_count == device.reset_count && r.clock.clock < device.clock)) {
+    r.vector.Worsen(TrustClaim::kInstanceIdentity, ar4si::kUntrustworthyInstance);
     Contraindicate(r, "TPM clock went backwards: reset count " +
                           std::to_string(r.clock.reset_count) + ", clock " +
                           std::to_string(r.clock.clock) + " after " +
                           std::to_string(device.reset_count) + ", " + std::to_string(device.clock));
   }
-  if (revoked)
+  if (revoked) {
+    // Genuine, and known to be vulnerable: not a modified component.
+    r.vector.Worsen(TrustClaim::kExecutables, ar4si::kUnsafeRuntime);
+    r.vector.Worsen(TrustClaim::kConfiguration, ar4si::kUnsupportableConfig);
     Contraindicate(r, "release " + reference.release_id + " " + reference.version + " is revoked");
+  }
   if (std::find(reference.hardware_models.begin(), reference.hardware_models.end(),
                 device.hardware_model) == reference.hardware_models.end()) {
+    r.vector.Worsen(TrustClaim::kConfiguration, ar4si::kUnsupportableConfig);
     Contraindicate(
         r, "release " + reference.version + " is not for hardware model " + device.hardware_model);
   }
@@ -80,6 +87,9 @@ void JudgeComponents(const EventLog& log, const ReleaseManifest& reference, Appr
       v.detail =
           "measured into PCR " + std::to_string(e.pcr) + ", plan says " + std::to_string(want->pcr);
     }
+    if (v.status != ArStatus::kAffirming) {
+      r.vector.Worsen(TrustClaim::kExecutables, ar4si::kUnrecognizedRuntime);
+    }
     seen[ref->id] = true;
     auto& sub = r.submodules[Submodule(e.pcr)];
     sub = Worst(sub, v.status);
@@ -88,6 +98,7 @@ void JudgeComponents(const EventLog& log, const ReleaseManifest& reference, Appr
   for (const auto& c : reference.components) {
     if (seen.contains(c.id)) continue;
     r.components.push_back({c.id, c.version, ArStatus::kContraindicated, "not measured"});
+    r.vector.Worsen(TrustClaim::kExecutables, ar4si::kUnrecognizedRuntime);
     auto& sub = r.submodules[Submodule(c.pcr)];
     sub = ArStatus::kContraindicated;
   }
@@ -244,10 +255,16 @@ Result<AppraisalResult> Appraiser::Appraise(const DeviceRecord& device,
   }
   r.tim = (*quote)->info.pcr_digest;
   r.clock = (*quote)->info.clock;
+  // The quote verified with the AK enrolled for this device's EK.
+  r.vector.Worsen(TrustClaim::kInstanceIdentity, ar4si::kTrustworthyInstance);
+  r.vector.Worsen(TrustClaim::kHardware, ar4si::kGenuineHardware);
   CheckPolicy(device, reference, revoked, r);
 
   if (Equal(r.tim, caches_->ExpectedComposite(device.hardware_model, plan, reference))) {
-    // The hash chain pins every component: each is the reference one.
+    // The hash chain pins every component: each is the reference one. The
+    // TPM measured what was loaded at boot, not what ran later.
+    r.vector.Worsen(TrustClaim::kExecutables, ar4si::kApprovedBoot);
+    r.vector.Worsen(TrustClaim::kConfiguration, ar4si::kApprovedConfig);
     for (const auto& c : reference.components) {
       r.components.push_back(
           {c.id, c.version, revoked ? ArStatus::kContraindicated : ArStatus::kAffirming, ""});
@@ -265,6 +282,7 @@ Result<AppraisalResult> Appraiser::Appraise(const DeviceRecord& device,
     if (auto st = parse_log(); !st.ok()) return st.error();
   }
   if (!log) {
+    r.vector.Worsen(TrustClaim::kExecutables, ar4si::kUnrecognizedRuntime);
     r.detail += " (no event log to explain it)";
     for (auto& [name, status] : r.submodules) status = ArStatus::kContraindicated;
     return r;
@@ -287,8 +305,18 @@ Result<std::string> EncodeEar(const AppraisalResult& result, const PrivateKey& s
     id.String("developer", "henbtrust").String("build", verifier_id).Close();
     if (!id.ok()) return Error(ErrorCode::kInvalidArgument, "verifier id is not UTF-8");
   }
-  ear.String("ear.status", ArStatusName(result.status))
-      .String("eat_nonce", Base64UrlEncode(result.nonce))
+  ear.String("ear.status", ArStatusName(result.status));
+  {
+    ear.Key("ear.trustworthiness-vector");
+    JsonObjectWriter vector(claims);
+    for (size_t i = 0; i < kTrustClaimCount; ++i) {
+      const auto claim = static_cast<TrustClaim>(i);
+      const int8_t value = result.vector.Get(claim);
+      if (value != ar4si::kNoClaim) vector.Int(TrustClaimName(claim), value);
+    }
+    vector.Close();
+  }
+  ear.String("eat_nonce", Base64UrlEncode(result.nonce))
       .String("ear.appraisal-policy-id", result.policy_id);
   {
     ear.Key("submods");

@@ -183,6 +183,67 @@ TEST_F(AppraisalTest, RevokedReleasesAndClocksGoingBackAreContraindicated) {
   EXPECT_NE(clock.detail.find("clock went backwards"), std::string::npos);
 }
 
+// The AR4SI vector tells the cases apart that the status alone does not
+// (docs/appraisal-claims.md), and is never worse than the status says.
+TEST_F(AppraisalTest, TheTrustworthinessVectorSaysWhy) {
+  auto agrees = [](const AppraisalResult& r) {
+    const TrustTier status = r.status == ArStatus::kAffirming ? TrustTier::kAffirming
+                             : r.status == ArStatus::kWarning ? TrustTier::kWarning
+                                                              : TrustTier::kContraindicated;
+    EXPECT_LE(r.vector.WorstTier(), status) << r.detail;
+    EXPECT_NE(r.vector.WorstTier(), TrustTier::kNone) << "at least one claim";
+  };
+  using C = TrustClaim;
+  const AppraisalResult good = Appraise(Collect(*tre_, nonce_));
+  agrees(good);
+  EXPECT_EQ(good.vector.Get(C::kInstanceIdentity), ar4si::kTrustworthyInstance);
+  EXPECT_EQ(good.vector.Get(C::kExecutables), ar4si::kApprovedBoot);
+  EXPECT_EQ(good.vector.Get(C::kConfiguration), ar4si::kApprovedConfig);
+  EXPECT_EQ(good.vector.Get(C::kHardware), ar4si::kGenuineHardware);
+  EXPECT_EQ(good.vector.WorstTier(), TrustTier::kAffirming);
+
+  // A genuine release that is revoked: vulnerable, not modified.
+  const AppraisalResult revoked = Appraise(Collect(*tre_, nonce_), /*revoked=*/true);
+  agrees(revoked);
+  EXPECT_EQ(revoked.vector.Get(C::kExecutables), ar4si::kUnsafeRuntime);
+  EXPECT_EQ(revoked.vector.Get(C::kConfiguration), ar4si::kUnsupportableConfig);
+  EXPECT_EQ(revoked.vector.Get(C::kInstanceIdentity), ar4si::kTrustworthyInstance);
+
+  // A release not made for the device's hardware.
+  DeviceRecord other_model = device_;
+  other_model.hardware_model = "femto-z9";
+  auto wrong_hw =
+      appraiser_.Appraise(other_model, reference_, false, Collect(*tre_, nonce_), nonce_, 0);
+  ASSERT_TRUE(wrong_hw.ok());
+  agrees(*wrong_hw);
+  EXPECT_EQ(wrong_hw->vector.Get(C::kConfiguration), ar4si::kUnsupportableConfig);
+  EXPECT_EQ(wrong_hw->vector.Get(C::kExecutables), ar4si::kApprovedBoot);
+
+  // Evidence from another TPM: nothing else is claimed.
+  auto other = SoftTre::Create();
+  Boot(*other, {});
+  const AppraisalResult foreign = Appraise(Collect(*other, nonce_));
+  agrees(foreign);
+  EXPECT_EQ(foreign.vector.Get(C::kInstanceIdentity), ar4si::kCryptoValidationFailed);
+  EXPECT_EQ(foreign.vector.Get(C::kExecutables), ar4si::kNoClaim);
+
+  // A modified component, with and without a log to name it.
+  Boot(*tre_, {{"kernel", "kernel with an implant"}});
+  for (bool with_log : {true, false}) {
+    const AppraisalResult implant = Appraise(Collect(*tre_, nonce_, with_log));
+    agrees(implant);
+    EXPECT_EQ(implant.vector.Get(C::kExecutables), ar4si::kUnrecognizedRuntime) << with_log;
+    EXPECT_EQ(implant.vector.Get(C::kConfiguration), ar4si::kNoClaim) << with_log;
+  }
+
+  // A TPM clock that went back: the instance is not to be trusted.
+  Boot(*tre_, {});
+  device_.reset_count = 1000;
+  const AppraisalResult clock = Appraise(Collect(*tre_, nonce_));
+  agrees(clock);
+  EXPECT_EQ(clock.vector.Get(C::kInstanceIdentity), ar4si::kUntrustworthyInstance);
+}
+
 TEST_F(AppraisalTest, TheEarTokenIsSignedAndCarriesTheVerdicts) {
   auto key = PrivateKey::Generate(KeyType::kEcP256);
   Boot(*tre_, {{"kernel", "kernel with an implant"}});
@@ -198,6 +259,8 @@ TEST_F(AppraisalTest, TheEarTokenIsSignedAndCarriesTheVerdicts) {
       {"iat", r.issued_at},
       {"ear.verifier-id", {{"developer", "henbtrust"}, {"build", "pve-1"}}},
       {"ear.status", "contraindicated"},
+      {"ear.trustworthiness-vector",
+       {{"instance-identity", 2}, {"executables", 33}, {"hardware", 2}}},
       {"eat_nonce", Base64UrlEncode(nonce_)},
       {"ear.appraisal-policy-id", r.policy_id},
       {"submods", nlohmann::ordered_json::object()},

@@ -14,6 +14,7 @@
 #include <vector>
 
 #include "henbtrust/crypto/keys.h"
+#include "henbtrust/pve/trust_vector.h"
 #include "henbtrust/release/manifest.h"
 #include "henbtrust/store/store.h"
 #include "henbtrust/tpm/quote_verifier.h"
@@ -44,6 +45,9 @@ struct AppraisalResult {
   ClockInfo clock;
   int64_t issued_at = 0;
   std::string detail;  // why, when not affirming
+  // Why, as AR4SI claims (docs/appraisal-claims.md); `status` is never more
+  // trusting than the vector's worst tier.
+  TrustVector vector = {};
   // Set when the evidence itself does not verify (signature, nonce, PCR
   // selection, a log that does not replay): the code of the failed check.
   // Unset when verified evidence shows a configuration that is not the reference.
@@ -81,7 +85,8 @@ class Appraiser {
 };
 
 // The result as a JWT signed with ES256 (EAR claims: eat_profile, iat,
-// ear.verifier-id, ear.status, submods, eat_nonce, ear.appraisal-policy-id).
+// ear.verifier-id, ear.status, ear.trustworthiness-vector, submods,
+// eat_nonce, ear.appraisal-policy-id).
 Result<std::string> EncodeEar(const AppraisalResult& result, const PrivateKey& signer,
                               const std::string& verifier_id);
 // Verifies an EAR token's ES256 signature and returns its claims as JSON text.
