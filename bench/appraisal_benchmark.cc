@@ -10,6 +10,7 @@
 
 #include "henbtrust/agent/agent.h"
 #include "henbtrust/pve/appraisal.h"
+#include "henbtrust/pve/ear.h"
 #include "henbtrust/pve/service.h"
 #include "henbtrust/tpm/soft_tre.h"
 

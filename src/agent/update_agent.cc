@@ -86,6 +86,7 @@ Result<PollOutcome> UpdateAgent::PollOnce() {
       return out;
     }
     case AgentAction::kInstall:
+    case AgentAction::kRecover:
     case AgentAction::kCommit:
     case AgentAction::kRollback:
       break;
@@ -99,8 +100,8 @@ Result<PollOutcome> UpdateAgent::PollOnce() {
                   " (a replayed order)";
     return out;
   }
-  if (poll.action == AgentAction::kInstall) {
-    HENB_ASSIGN_OR_RETURN(out.outcome, Install(poll.job, poll.order));
+  if (poll.action == AgentAction::kInstall || poll.action == AgentAction::kRecover) {
+    HENB_ASSIGN_OR_RETURN(out.outcome, Install(poll.job, poll.order, poll.action));
   } else if (poll.action == AgentAction::kCommit) {
     HENB_ASSIGN_OR_RETURN(out.outcome, Commit(poll.job, poll.order));
   } else {
@@ -146,8 +147,9 @@ Result<DeploymentOrder> UpdateAgent::VerifyOrder(int64_t job, const std::string&
   return order;
 }
 
-Result<std::string> UpdateAgent::Install(int64_t job, const std::string& token) {
-  auto order = VerifyOrder(job, token, AgentAction::kInstall);
+Result<std::string> UpdateAgent::Install(int64_t job, const std::string& token,
+                                         AgentAction action) {
+  auto order = VerifyOrder(job, token, action);
   if (!order.ok()) {
     // Nothing is installed without the OAM's signature; say why, once per poll.
     HENB_TRY(SendReport(job, ReportKind::kRejected, order.error().ToString(), {}));
@@ -159,7 +161,9 @@ Result<std::string> UpdateAgent::Install(int64_t job, const std::string& token) 
       journal.release_version == order->version;
   if (!resumed) {
     HENB_ASSIGN_OR_RETURN(std::string bundle, Download(order->release_id, order->version));
-    auto installed = device_.Install(bundle, *config_.trust, config_.now());
+    auto installed = action == AgentAction::kRecover
+                         ? device_.Recover(bundle, *config_.trust, config_.now())
+                         : device_.Install(bundle, *config_.trust, config_.now());
     if (!installed.ok()) {
       // Step 6 refused it before a byte was written: fetch afresh next time.
       fs::remove(bundle);

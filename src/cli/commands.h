@@ -13,6 +13,7 @@
 
 #include "henbtrust/core/bytes.h"
 #include "henbtrust/crypto/x509.h"
+#include "henbtrust/oam/oam.h"
 #include "henbtrust/release/trust.h"
 #include "henbtrust/store/audit_anchor.h"
 #include "henbtrust/tpm/tre.h"
@@ -58,6 +59,10 @@ Result<AuditAnchor> OpenServiceAuditAnchor(const std::string& dir, const std::st
 void AdvanceAuditAnchor(AuditAnchor& anchor, Store& store, const std::string& who,
                         std::string& last_error);
 
+// Operator commands work on the store directly; the PVE is not needed for
+// them: this link answers every request with an error.
+PveLink NoPve();
+
 // Reads a self-signed trust root file.
 Result<TrustRoot> LoadTrustRoot(const std::string& path);
 
@@ -68,6 +73,8 @@ void RegisterReleaseCommands(CLI::App& app, int* exit_code);
 void RegisterDeviceCommands(CLI::App& app, int* exit_code);
 void RegisterPveCommands(CLI::App& app, int* exit_code);
 void RegisterServerCommands(CLI::App& app, int* exit_code);
+// `server update` and `server remediate`, under `server`.
+void RegisterJobCommands(CLI::App& server, int* exit_code);
 void RegisterSimCommands(CLI::App& app, int* exit_code);
 void RegisterAgentCommands(CLI::App& app, int* exit_code);
 

@@ -9,14 +9,13 @@
 
 namespace henbtrust::cli {
 
-namespace {
-
-// Operator commands work on the store directly; the PVE is not needed for them.
 PveLink NoPve() {
   return [](const std::string&, const std::string&, const std::string&) -> Result<HttpResponse> {
     return Error(ErrorCode::kNet, "no PVE in an operator command");
   };
 }
+
+namespace {
 
 int RunInit(const std::string& dir, const std::vector<std::string>& hosts) {
   if (auto st = InitServerDirectory(dir, hosts); !st.ok()) return Fail(st.error());
@@ -109,44 +108,6 @@ int RunImport(const std::string& dir, const std::string& store_location,
   return kExitOk;
 }
 
-int RunUpdate(const std::string& dir, const std::string& store_location,
-              const std::string& release_id, const std::string& version,
-              std::vector<std::string> devices, bool all) {
-  auto config = LoadOamConfig(dir);
-  if (!config.ok()) return Fail(config.error());
-  auto store = OpenStore(ServerStoreLocation(dir, store_location));
-  if (!store.ok()) return Fail(store.error());
-  if (all) {
-    std::string after;
-    for (;;) {
-      auto page = (*store)->ListDevices(after, 1000);
-      if (!page.ok()) return Fail(page.error());
-      if (page->empty()) break;
-      for (const auto& d : *page) {
-        if (d.release_id != release_id || d.release_version != version)
-          devices.push_back(d.device_id);
-      }
-      after = page->back().device_id;
-    }
-  }
-  OamService oam(**store, NoPve(), *config);
-  int opened = 0;
-  int refused = 0;
-  for (const auto& id : devices) {
-    auto job = oam.OpenJob(id, release_id, version, "operator:cli");
-    if (job.ok()) {
-      ++opened;
-    } else {
-      ++refused;
-      std::cerr << "  " << id << ": " << job.error().ToString() << "\n";
-    }
-  }
-  std::cout << "opened " << opened << " update jobs to " << release_id << " " << version;
-  if (refused > 0) std::cout << "; " << refused << " refused (above)";
-  std::cout << "\n";
-  return refused > 0 && opened == 0 ? kExitInvalid : kExitOk;
-}
-
 int RunInventory(const std::string& dir, const std::string& store_location) {
   auto store = OpenStore(ServerStoreLocation(dir, store_location));
   if (!store.ok()) return Fail(store.error());
@@ -182,11 +143,13 @@ int RunStatus(const std::string& dir, const std::string& store_location,
   auto jobs = (*store)->ListJobs(false, 0, 1'000'000);
   if (!jobs.ok()) return Fail(jobs.error());
   std::map<std::string, int> by_state;
-  std::printf("%-6s %-16s %-9s %-13s %s\n", "job", "device", "target", "state", "detail");
+  std::printf("%-6s %-16s %-9s %-9s %-13s %s\n", "job", "device", "kind", "target", "state",
+              "detail");
   for (const auto& j : *jobs) {
     ++by_state[std::string(JobStateName(j.state))];
-    std::printf("%-6lld %-16s %-9s %-13s %s\n", static_cast<long long>(j.id), j.device_id.c_str(),
-                j.version.c_str(), std::string(JobStateName(j.state)).c_str(), j.detail.c_str());
+    std::printf("%-6lld %-16s %-9s %-9s %-13s %s\n", static_cast<long long>(j.id),
+                j.device_id.c_str(), std::string(JobKindName(j.kind)).c_str(), j.version.c_str(),
+                std::string(JobStateName(j.state)).c_str(), j.detail.c_str());
   }
   std::cout << "jobs:";
   for (const auto& [state, n] : by_state) std::cout << " " << state << "=" << n;
@@ -299,22 +262,7 @@ void RegisterServerCommands(CLI::App& app, int* exit_code) {
   OnRun(import, exit_code,
         [dir, store, trust, bundles] { return RunImport(*dir, *store, *trust, *bundles); });
 
-  auto release = std::make_shared<std::string>();
-  auto version = std::make_shared<std::string>();
-  auto devices = std::make_shared<std::vector<std::string>>();
-  auto all = std::make_shared<bool>(false);
-  CLI::App* update = server->add_subcommand(
-      "update", "Open update jobs (step 1): the server then carries each device through the flow");
-  update->add_option("--dir", *dir, "server directory")->required();
-  update->add_option("--store", *store, "sqlite:PATH or postgres:CONNINFO");
-  update->add_option("--release-id", *release, "target release id")->required();
-  update->add_option("--version", *version, "target version")->required();
-  update->add_flag("--all", *all, "every enrolled device not on the target yet");
-  update->add_option("devices", *devices, "device ids");
-  OnRun(update, exit_code, [dir, store, release, version, devices, all] {
-    if (devices->empty() && !*all) return UsageError("name devices or give --all");
-    return RunUpdate(*dir, *store, *release, *version, *devices, *all);
-  });
+  RegisterJobCommands(*server, exit_code);
 
   CLI::App* inventory = server->add_subcommand(
       "inventory", "Every enrolled device: hardware model, reference configuration, open job");

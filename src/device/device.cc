@@ -119,7 +119,8 @@ Status Device::SaveJournal() {
             {"release_version", journal_.release_version},
             {"release_counter", journal_.release_counter},
             {"expected_tim", HexEncode(journal_.expected_tim)},
-            {"last_outcome", journal_.last_outcome}};
+            {"last_outcome", journal_.last_outcome},
+            {"both_slots", journal_.both_slots}};
   return WriteJson(*env_, fs::path(dir_) / "journal.json", j);
 }
 
@@ -146,6 +147,9 @@ Status Device::Load() {
     journal_.release_counter = static_cast<uint64_t>(counter);
     HENB_ASSIGN_OR_RETURN(journal_.expected_tim, jf::Hex(journal, "expected_tim", 64, true));
     HENB_ASSIGN_OR_RETURN(journal_.last_outcome, jf::Text(journal, "last_outcome", kText));
+    // Absent from journals written before recovery existed: false.
+    const auto both = journal.find("both_slots");
+    journal_.both_slots = both != journal.end() && both->is_boolean() && both->get<bool>();
     return OkStatus();
   };
   if (auto st = read(); !st.ok()) return StateError("device state: " + st.error().message());
@@ -219,11 +223,18 @@ Result<std::unique_ptr<Device>> Device::Open(const std::string& dir, std::unique
   switch (d->journal_.phase) {
     case UpdatePhase::kInstalling:
       HENB_TRY(d->InvalidateSlot(d->journal_.target_slot));
+      if (d->journal_.both_slots) {
+        // An interrupted recovery: the other slot may be half written too.
+        // Neither boots; the recovery image does, and the order is redone.
+        HENB_TRY(d->InvalidateSlot(d->journal_.target_slot == "a" ? "b" : "a"));
+      }
       if (d->boot_.trial == d->journal_.target_slot) d->boot_.trial.clear();
       HENB_TRY(d->SaveBoot());
       d->journal_.phase = UpdatePhase::kNone;
       d->journal_.last_outcome =
-          "rolled back: install of " + d->journal_.release_version + " interrupted";
+          std::string(d->journal_.both_slots ? "recovery to " : "rolled back: install of ") +
+          d->journal_.release_version + " interrupted";
+      d->journal_.both_slots = false;
       HENB_TRY(d->SaveJournal());
       break;
     case UpdatePhase::kInstalled:
@@ -381,6 +392,51 @@ Result<UpdateJournal> Device::Install(const std::string& bundle, const TrustRoot
   boot_.trial = target;
   boot_.attempts_left = options_.trial_boot_attempts;
   HENB_TRY(SaveBoot());
+  return journal_;
+}
+
+Result<UpdateJournal> Device::Recover(const std::string& bundle, const TrustRoot& trust,
+                                      int64_t now) {
+  // The recovery image runs: it measures itself into the TrE, and what it
+  // installs is computed against that boot, not against the slots.
+  HENB_ASSIGN_OR_RETURN(BootReport recovery, MeasureSlot(kRecovery));
+  boot_.booted = recovery.slot;
+  HENB_TRY(SaveBoot());
+  HENB_ASSIGN_OR_RETURN(uint64_t floor, tre_->ReadCounter());
+  BundlePolicy policy{&trust, hardware_model_, floor, now};
+  HENB_ASSIGN_OR_RETURN(ReleaseManifest next, VerifyBundle(bundle, policy));
+  HENB_ASSIGN_OR_RETURN(Bytes expected, ComputeExpectedTim(next));
+  const std::string target = boot_.active;
+  const std::string other = target == "a" ? "b" : "a";
+  journal_ =
+      UpdateJournal{UpdatePhase::kInstalling, target, next.version, next.release_counter, expected,
+                    journal_.last_outcome,    true};
+  HENB_TRY(SaveJournal());
+  boot_.trial.clear();
+  boot_.attempts_left = 0;
+  HENB_TRY(SaveBoot());
+  for (const std::string& slot : {other, target}) {
+    HENB_TRY(InvalidateSlot(slot));
+    if (auto st = InstallSlot(slot, bundle, policy, nullptr); !st.ok()) {
+      // Left as a power loss would leave it: the active slot is invalid, the
+      // recovery image boots, and the order may be carried out again.
+      HENB_TRY(InvalidateSlot(other));
+      HENB_TRY(InvalidateSlot(target));
+      journal_.phase = UpdatePhase::kNone;
+      journal_.both_slots = false;
+      journal_.last_outcome = "recovery to " + next.version + " failed: " + st.error().ToString();
+      HENB_TRY(SaveJournal());
+      return st.error();
+    }
+  }
+  // The trial first, then the phase: a power loss between the two leaves an
+  // install in progress, which Open() undoes.
+  boot_.trial = target;
+  boot_.attempts_left = options_.trial_boot_attempts;
+  HENB_TRY(SaveBoot());
+  journal_.phase = UpdatePhase::kInstalled;
+  journal_.both_slots = false;  // both are whole from here on
+  HENB_TRY(SaveJournal());
   return journal_;
 }
 

@@ -12,13 +12,14 @@ namespace {
 using json_fields::Json;
 namespace jf = json_fields;
 
-constexpr std::array<std::pair<AgentAction, std::string_view>, 6> kActionNames = {{
+constexpr std::array<std::pair<AgentAction, std::string_view>, 7> kActionNames = {{
     {AgentAction::kNone, "none"},
     {AgentAction::kWait, "wait"},
     {AgentAction::kAttest, "attest"},
     {AgentAction::kInstall, "install"},
     {AgentAction::kCommit, "commit"},
     {AgentAction::kRollback, "rollback"},
+    {AgentAction::kRecover, "recover"},
 }};
 
 constexpr std::array<std::pair<ReportKind, std::string_view>, 5> kKindNames = {{
@@ -63,6 +64,18 @@ Result<JobState> StateField(const Json& object, const char* name) {
   return *state;
 }
 
+// "kind": a job kind; "update" when absent or null, unless `required`.
+Result<JobKind> KindField(const Json& object, bool required) {
+  HENB_ASSIGN_OR_RETURN(std::string text, jf::Text(object, "kind", kMaxShortText, required));
+  if (text.empty() && !required) return JobKind::kUpdate;
+  auto kind = ParseJobKind(text);
+  if (!kind) {
+    return Error(ErrorCode::kNetBadRequest,
+                 "field 'kind' is no job kind (update, reinstall, recover): '" + text + "'");
+  }
+  return *kind;
+}
+
 Json JobJson(const JobView& j) {
   return {{"id", j.id},
           {"device_id", j.device_id},
@@ -70,6 +83,7 @@ Json JobJson(const JobView& j) {
           {"version", j.version},
           {"from_release_id", j.from_release_id},
           {"from_version", j.from_version},
+          {"kind", JobKindName(j.kind)},
           {"state", JobStateName(j.state)},
           {"open", j.open},
           {"expected_tim", HexEncode(j.expected_tim)},
@@ -89,6 +103,7 @@ Result<JobView> JobFromJson(const Json& o) {
   HENB_ASSIGN_OR_RETURN(j.version, jf::Text(o, "version", kMaxReleaseVersionBytes));
   HENB_ASSIGN_OR_RETURN(j.from_release_id, jf::Text(o, "from_release_id", kMaxReleaseIdBytes));
   HENB_ASSIGN_OR_RETURN(j.from_version, jf::Text(o, "from_version", kMaxReleaseVersionBytes));
+  HENB_ASSIGN_OR_RETURN(j.kind, KindField(o, false));
   HENB_ASSIGN_OR_RETURN(j.state, StateField(o, "state"));
   HENB_ASSIGN_OR_RETURN(j.open, jf::Bool(o, "open"));
   HENB_ASSIGN_OR_RETURN(j.expected_tim, jf::Hex(o, "expected_tim", 64));
@@ -129,8 +144,7 @@ Result<PollAnswer> DecodePollAnswer(std::string_view text) {
   PollAnswer out{*action, 0, {}};
   if (out.action == AgentAction::kNone) return out;
   HENB_ASSIGN_OR_RETURN(out.job, jf::Int(o, "job", 1, kMaxJobId));
-  const bool ordered = out.action == AgentAction::kInstall || out.action == AgentAction::kCommit ||
-                       out.action == AgentAction::kRollback;
+  const bool ordered = ActionCarriesOrder(out.action);
   HENB_ASSIGN_OR_RETURN(out.order, jf::Text(o, "order", kMaxOrderBytes, ordered));
   if (ordered && out.order.empty()) {
     return Error(ErrorCode::kNetBadRequest, "field 'order' is empty");
@@ -182,8 +196,10 @@ Result<ReportAnswer> DecodeReportAnswer(std::string_view text) {
 // --- operators ----------------------------------------------------------------
 
 std::string EncodeOpenJobRequest(const OpenJobRequest& r) {
-  return jf::Dump(
-      {{"device_id", r.device_id}, {"release_id", r.release_id}, {"version", r.version}});
+  return jf::Dump({{"device_id", r.device_id},
+                   {"release_id", r.release_id},
+                   {"version", r.version},
+                   {"kind", JobKindName(r.kind)}});
 }
 
 Result<OpenJobRequest> DecodeOpenJobRequest(std::string_view text) {
@@ -192,6 +208,7 @@ Result<OpenJobRequest> DecodeOpenJobRequest(std::string_view text) {
   HENB_ASSIGN_OR_RETURN(out.device_id, jf::Text(o, "device_id", kMaxDeviceIdBytes));
   HENB_ASSIGN_OR_RETURN(out.release_id, jf::Text(o, "release_id", kMaxReleaseIdBytes));
   HENB_ASSIGN_OR_RETURN(out.version, jf::Text(o, "version", kMaxReleaseVersionBytes));
+  HENB_ASSIGN_OR_RETURN(out.kind, KindField(o, false));
   return out;
 }
 

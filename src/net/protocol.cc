@@ -24,8 +24,7 @@ Result<DeploymentOrder> DecodeOrderClaims(std::string_view payload) {
   HENB_ASSIGN_OR_RETURN(o.job, jf::Int(c, "job", 1, kMaxJobId));
   HENB_ASSIGN_OR_RETURN(std::string action, jf::Text(c, "action", 64));
   const auto parsed = ParseAgentAction(action);
-  if (!parsed || (*parsed != AgentAction::kInstall && *parsed != AgentAction::kCommit &&
-                  *parsed != AgentAction::kRollback)) {
+  if (!parsed || !ActionCarriesOrder(*parsed)) {
     return Error(ErrorCode::kPolicyOrder, "unknown action " + action);
   }
   o.action = *parsed;

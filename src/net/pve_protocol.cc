@@ -45,6 +45,13 @@ std::optional<int64_t> IntMember(const Json& body, const char* name) {
   return std::nullopt;
 }
 
+// The optional "trustworthiness_vector" member (absent or null: no claims).
+Result<TrustVector> VectorMember(const Json& body) {
+  auto it = body.find("trustworthiness_vector");
+  if (it == body.end() || it->is_null()) return TrustVector();
+  return AsAnswer(TrustVectorFromJson(*it));
+}
+
 Result<int64_t> RequiredInt(const Json& body, const char* name) {
   return AsAnswer(json_fields::Int(body, name, INT64_MIN, INT64_MAX));
 }
@@ -330,7 +337,9 @@ Result<AttestationResultText> EncodeAttestationResult(const AttestationResultAns
     submods.Close();
     if (!submods.ok()) return Error(ErrorCode::kInternal, "submodule name is not UTF-8");
   }
-  out.String("tim", r.tim).Close();
+  out.String("tim", r.tim).Key("trustworthiness_vector");
+  AppendTrustVectorJson(r.vector, t, ClaimOrder::kNames);
+  out.Close();
   if (!out.ok()) return Error(ErrorCode::kInternal, "result text is not UTF-8");
   return a;
 }
@@ -346,6 +355,7 @@ Result<AttestationResultAnswer> DecodeAttestationResult(std::string_view text) {
   HENB_ASSIGN_OR_RETURN(r.release, AnswerText(body, "release", kMaxReleaseVersionBytes, false));
   HENB_ASSIGN_OR_RETURN(r.status, AnswerText(body, "status", kMaxStatusBytes));
   HENB_ASSIGN_OR_RETURN(r.tim, AnswerText(body, "tim", size_t{2} * 64));
+  HENB_ASSIGN_OR_RETURN(r.vector, VectorMember(body));
   if (auto it = body.find("components"); it != body.end() && !it->is_null()) {
     if (!it->is_array()) return BadAnswer("'components' is not an array");
     for (const Json& c : *it) {
@@ -383,7 +393,8 @@ std::string EncodeLatestResult(const LatestResultAnswer& a) {
                {"appraisal_id", a.appraisal_id},
                {"status", a.status},
                {"appraised_at", a.appraised_at},
-               {"attestation_result", a.attestation_result}});
+               {"attestation_result", a.attestation_result},
+               {"trustworthiness_vector", TrustVectorToJson(a.vector)}});
 }
 
 Result<LatestResultAnswer> DecodeLatestResult(std::string_view text) {
@@ -395,6 +406,7 @@ Result<LatestResultAnswer> DecodeLatestResult(std::string_view text) {
   HENB_ASSIGN_OR_RETURN(a.appraised_at, RequiredInt(body, "appraised_at"));
   HENB_ASSIGN_OR_RETURN(a.attestation_result,
                         AnswerText(body, "attestation_result", kMaxAttestationTokenBytes));
+  HENB_ASSIGN_OR_RETURN(a.vector, VectorMember(body));
   return a;
 }
 
@@ -405,6 +417,7 @@ std::string EncodeAccessDecision(const AccessDecisionAnswer& a) {
     out["status"] = *a.status;
     out["appraised_at"] = a.appraised_at;
     out["appraisal_id"] = a.appraisal_id;
+    out["trustworthiness_vector"] = TrustVectorToJson(a.vector);
   }
   return Dump(out);
 }
@@ -426,6 +439,7 @@ Result<AccessDecisionAnswer> DecodeAccessDecision(std::string_view text) {
     a.status = std::move(status);
     HENB_ASSIGN_OR_RETURN(a.appraised_at, RequiredInt(body, "appraised_at"));
     HENB_ASSIGN_OR_RETURN(a.appraisal_id, RequiredInt(body, "appraisal_id"));
+    HENB_ASSIGN_OR_RETURN(a.vector, VectorMember(body));
   }
   return a;
 }

@@ -17,9 +17,8 @@ Result<HttpResponse> OamService::Impl::Poll(const HttpRequest& req) {
     }
   }
   if (!job) return api::JsonText(200, EncodePollAnswer(PollAnswer{}));
-  PollAnswer answer{ActionFor(job->state), job->id, {}};
-  if (answer.action == AgentAction::kInstall || answer.action == AgentAction::kCommit ||
-      answer.action == AgentAction::kRollback) {
+  PollAnswer answer{ActionFor(job->state, job->kind), job->id, {}};
+  if (ActionCarriesOrder(answer.action)) {
     answer.order = job->order;
   }
   return api::JsonText(200, EncodePollAnswer(answer));

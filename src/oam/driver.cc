@@ -33,6 +33,15 @@ Result<bool> OamService::Impl::Act(UpdateJob job) {
 // device pushes one when its poll says "attest"); step 5 then signs the order.
 Result<bool> OamService::Impl::CheckPreAppraisal(UpdateJob& job, bool quiet) {
   const int64_t now = config.now();
+  if (job.kind != JobKind::kUpdate) {
+    // Remediation is for a device that does not verify: no appraisal is
+    // asked first, and only step 9 can end it committed.
+    HENB_TRY(Instruct(job, JobState::kOrdered, true));
+    job.attempts = 0;
+    job.detail = std::string(JobKindName(job.kind)) +
+                 " ordered without an appraisal first; expected TIM " + HexEncode(job.expected_tim);
+    return Advance(job, JobEvent::kRemediationOrdered, "oam");
+  }
   auto latest = pve.Latest(job.device_id);
   if (latest.ok() && *latest && (*latest)->appraised_at >= job.created_at) {
     const LatestAppraisal& a = **latest;
@@ -43,8 +52,13 @@ Result<bool> OamService::Impl::CheckPreAppraisal(UpdateJob& job, bool quiet) {
                    " affirming; order signed, expected TIM " + HexEncode(job.expected_tim);
       return Advance(job, JobEvent::kPreAppraisalAffirming, "oam");
     }
+    const std::string why = DescribeTrustVector(a.vector);
     job.detail = "the PVE's appraisal before the update is " + a.status +
-                 ": no order for a device that does not verify (quarantine, docs/design.md 5)";
+                 (why.empty() ? "" : " (" + why + ")") +
+                 ": no update for a device that does not verify (quarantine, docs/design.md 5);"
+                 " to bring it back: henbtrust server remediate --device " +
+                 job.device_id + " --reinstall " + job.version + " (or --recover " + job.version +
+                 ")";
     return Advance(job, JobEvent::kPreAppraisalNotAffirming, "oam");
   }
   if (!latest.ok()) {

@@ -12,9 +12,10 @@ using E = JobEvent;
 
 // The open states and what moves them. The retry rows keep the state: the
 // driver re-signs the same instruction with a longer period.
-constexpr std::array<JobTransition, 20> kTable = {{
+constexpr std::array<JobTransition, 21> kTable = {{
     {S::kOpened, E::kPreAppraisalAffirming, S::kOrdered, "ordered"},
     {S::kOpened, E::kPreAppraisalNotAffirming, S::kRefused, "refused"},
+    {S::kOpened, E::kRemediationOrdered, S::kOrdered, "ordered for remediation"},
     {S::kOpened, E::kDeadlineMissed, S::kOpened, "deadline missed"},
     {S::kOpened, E::kAttemptsUsedUp, S::kFailed, "failed"},
 
@@ -43,6 +44,7 @@ constexpr std::array<JobTransition, 20> kTable = {{
 constexpr std::array<std::string_view, kJobEventCount> kEventNames = {
     "pre-update appraisal affirming",
     "pre-update appraisal not affirming",
+    "remediation ordered",
     "device reports installed",
     "device reports fell-back",
     "device reports rejected",
@@ -81,12 +83,12 @@ Result<JobTransition> ApplyJobEvent(UpdateJob& job, JobEvent event) {
   return t;
 }
 
-AgentAction ActionFor(JobState state) {
+AgentAction ActionFor(JobState state, JobKind kind) {
   switch (state) {
     case JobState::kOpened:
       return AgentAction::kAttest;
     case JobState::kOrdered:
-      return AgentAction::kInstall;
+      return kind == JobKind::kRecover ? AgentAction::kRecover : AgentAction::kInstall;
     case JobState::kCommitting:
       return AgentAction::kCommit;
     case JobState::kRollingBack:

@@ -16,7 +16,8 @@ constexpr size_t kOrderNonceBytes = 32;
 
 Result<UpdateJob> OamService::Impl::OpenJob(const std::string& device_id,
                                             const std::string& release_id,
-                                            const std::string& version, const std::string& actor) {
+                                            const std::string& version, const std::string& actor,
+                                            JobKind kind) {
   if (!api::IsValidDeviceId(device_id)) return api::BadRequest("malformed device id");
   HENB_ASSIGN_OR_RETURN(auto device, store.GetDevice(device_id));
   if (!device) return Error(ErrorCode::kPolicyUnknownDevice, "no enrolled device " + device_id);
@@ -30,8 +31,12 @@ Result<UpdateJob> OamService::Impl::OpenJob(const std::string& device_id,
     return Error(ErrorCode::kPolicy, "release " + release_id + " " + version +
                                          " is not for hardware model " + device->hardware_model);
   }
-  if (device->release_id == release_id && device->release_version == version) {
-    return Error(ErrorCode::kPolicy, "device " + device_id + " already runs " + version);
+  // A reinstall or recover of the release the device should run is the
+  // point of remediation; an update to it would change nothing.
+  if (kind == JobKind::kUpdate && device->release_id == release_id &&
+      device->release_version == version) {
+    return Error(ErrorCode::kPolicy, "device " + device_id + " already runs " + version +
+                                         " (to install it again: a reinstall job)");
   }
   // No downgrade orders: a target whose release counter is below that of the
   // device's recorded release is refused here, not only by the device's
@@ -60,22 +65,25 @@ Result<UpdateJob> OamService::Impl::OpenJob(const std::string& device_id,
   job.version = version;
   job.from_release_id = device->release_id;
   job.from_version = device->release_version;
+  job.kind = kind;
   job.state = JobState::kOpened;
   job.expected_tim = ExpectedTim(target);  // step 5's value, fixed at step 1 from the manifest
   job.deadline = now + config.order_ttl;
   job.next_action_at = now;
-  job.detail = "waiting for an affirming appraisal (steps 2-4)";
+  job.detail = kind == JobKind::kUpdate
+                   ? "waiting for an affirming appraisal (steps 2-4)"
+                   : std::string(JobKindName(kind)) + ": the order is signed without an appraisal";
   job.created_at = job.updated_at = now;
   HENB_ASSIGN_OR_RETURN(
-      job.id,
-      store.CreateJob(job, AuditEntry{0,
-                                      now,
-                                      actor,
-                                      "",
-                                      "opened",
-                                      device_id + ": " + job.from_version + " -> " + version,
-                                      {},
-                                      {}}));
+      job.id, store.CreateJob(job, AuditEntry{0,
+                                              now,
+                                              actor,
+                                              "",
+                                              "opened",
+                                              device_id + ": " + std::string(JobKindName(kind)) +
+                                                  " " + job.from_version + " -> " + version,
+                                              {},
+                                              {}}));
   return job;
 }
 
@@ -109,9 +117,15 @@ Status OamService::Impl::Instruct(UpdateJob& job, JobState state, bool new_nonce
   if (new_nonce || job.order_nonce.empty()) {
     HENB_ASSIGN_OR_RETURN(job.order_nonce, RandomBytes(kOrderNonceBytes));
   }
-  DeploymentOrder order{
-      job.id,           ActionFor(state), job.device_id, job.release_id,        job.version,
-      job.expected_tim, job.order_nonce,  now,           now + config.order_ttl};
+  DeploymentOrder order{job.id,
+                        ActionFor(state, job.kind),
+                        job.device_id,
+                        job.release_id,
+                        job.version,
+                        job.expected_tim,
+                        job.order_nonce,
+                        now,
+                        now + config.order_ttl};
   HENB_ASSIGN_OR_RETURN(job.order, SignDeploymentOrder(order, config.order_key));
   job.deadline = now + config.order_ttl;
   job.next_action_at = job.deadline;

@@ -65,7 +65,8 @@ struct OamService::Impl {
 
   // --- jobs.cc
   Result<UpdateJob> OpenJob(const std::string& device_id, const std::string& release_id,
-                            const std::string& version, const std::string& actor);
+                            const std::string& version, const std::string& actor,
+                            JobKind kind = JobKind::kUpdate);
   // Applies `event` to `job` (job_machine.h) and stores it with one audit
   // entry, if the job is still in the state it was read in. kPolicyState if
   // the table has no such transition; false if another writer moved the

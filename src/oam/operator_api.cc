@@ -28,7 +28,7 @@ Result<HttpResponse> OamService::Impl::CreateJob(const HttpRequest& req) {
   HENB_TRY(api::RequireJsonContent(req));
   HENB_ASSIGN_OR_RETURN(OpenJobRequest r, DecodeOpenJobRequest(req.body));
   HENB_ASSIGN_OR_RETURN(UpdateJob job, OpenJob(r.device_id, r.release_id, r.version,
-                                               "operator:" + req.peer.common_name));
+                                               "operator:" + req.peer.common_name, r.kind));
   return api::JsonText(201, EncodeJobView(ViewOf(job)));
 }
 

@@ -24,8 +24,8 @@ Result<std::optional<LatestAppraisal>> PveClient::Latest(const std::string& devi
     return Error(ErrorCode::kNetStatus, "PVE's latest result unreadable: " +
                                             decoded.error().message() + ": " + Excerpt(answer));
   }
-  return std::optional<LatestAppraisal>(
-      LatestAppraisal{decoded->appraisal_id, decoded->status, decoded->appraised_at});
+  return std::optional<LatestAppraisal>(LatestAppraisal{decoded->appraisal_id, decoded->status,
+                                                        decoded->appraised_at, decoded->vector});
 }
 
 Result<UpdateVerdict> PveClient::AppraiseUpdate(const std::string& device_id,

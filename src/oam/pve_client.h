@@ -6,6 +6,7 @@
 #include <optional>
 #include <string>
 
+#include "henbtrust/net/trust_vector.h"
 #include "henbtrust/oam/oam.h"
 
 namespace henbtrust {
@@ -15,6 +16,7 @@ struct LatestAppraisal {
   int64_t appraisal_id = 0;
   std::string status;  // "affirming", "warning", "contraindicated", ...
   int64_t appraised_at = 0;
+  TrustVector vector = {};  // why
 };
 
 // The PVE's verdict on the evidence of a completion report (step 9).

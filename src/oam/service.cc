@@ -26,9 +26,9 @@ bool IsValidRelease(std::string_view release_id, std::string_view version) {
 }
 
 JobView ViewOf(const UpdateJob& j) {
-  return JobView{j.id,           j.device_id, j.release_id, j.version,      j.from_release_id,
-                 j.from_version, j.state,     j.open,       j.expected_tim, j.deadline,
-                 j.attempts,     j.detail,    j.created_at, j.updated_at};
+  return JobView{j.id,           j.device_id, j.release_id, j.version,    j.from_release_id,
+                 j.from_version, j.kind,      j.state,      j.open,       j.expected_tim,
+                 j.deadline,     j.attempts,  j.detail,     j.created_at, j.updated_at};
 }
 
 OamService::Impl::Impl(Store& s, PveLink p, OamConfig c)
@@ -89,8 +89,9 @@ HttpResponse OamService::Handle(const HttpRequest& request) {
 bool OamService::Serves(std::string_view target) const { return impl_->router.Serves(target); }
 
 Result<UpdateJob> OamService::OpenJob(const std::string& device_id, const std::string& release_id,
-                                      const std::string& version, const std::string& actor) {
-  return impl_->OpenJob(device_id, release_id, version, actor);
+                                      const std::string& version, const std::string& actor,
+                                      JobKind kind) {
+  return impl_->OpenJob(device_id, release_id, version, actor, kind);
 }
 
 }  // namespace henbtrust

@@ -31,6 +31,7 @@ AttestationResultAnswer AnswerOf(const AppraisalResult& r, std::string token,
     a.submods.emplace_back(name, std::string(ArStatusName(status)));
   }
   a.tim = HexEncode(r.tim);
+  a.vector = r.vector;
   return a;
 }
 

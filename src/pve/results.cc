@@ -6,15 +6,34 @@ namespace henbtrust {
 
 using namespace api;
 
+namespace {
+
+// What a stored result says, read back from its signed EAR rather than from
+// the row beside it: a store changed behind the PVE's back cannot make a
+// device look better than this PVE found it.
+Result<EarClaims> StoredClaims(const AppraisalRecord& record, const PrivateKey& ear_key) {
+  auto claims = VerifyEar(record.result, ear_key.Public());
+  if (!claims.ok()) {
+    return Error(ErrorCode::kInternal,
+                 "stored attestation result " + std::to_string(record.id) +
+                     " does not verify under this PVE's key: " + claims.error().message());
+  }
+  return claims;
+}
+
+}  // namespace
+
 Result<HttpResponse> PveService::Impl::LatestResult(const std::string& device_id) {
   HENB_ASSIGN_OR_RETURN(DeviceRecord device, LoadDevice(device_id));
   HENB_ASSIGN_OR_RETURN(auto latest, store.LatestAppraisal(device.device_id));
   if (!latest) return Error(ErrorCode::kNotFound, "device " + device_id + " was never appraised");
-  return HttpResponse{200,
-                      "application/json",
-                      EncodeLatestResult({device_id, latest->id, latest->status, latest->created_at,
-                                          latest->result}),
-                      {}};
+  HENB_ASSIGN_OR_RETURN(EarClaims claims, StoredClaims(*latest, config.ear_key));
+  return HttpResponse{
+      200,
+      "application/json",
+      EncodeLatestResult({device_id, latest->id, std::string(ArStatusName(claims.status)),
+                          latest->created_at, latest->result, claims.vector}),
+      {}};
 }
 
 Result<HttpResponse> PveService::Impl::AccessDecision(const std::string& device_id,
@@ -34,14 +53,24 @@ Result<HttpResponse> PveService::Impl::AccessDecision(const std::string& device_
     reason = "certificate " + presented_serial + " no longer speaks for the device";
   } else {
     HENB_ASSIGN_OR_RETURN(auto latest, store.LatestAppraisal(device_id));
+    // Read now, not from the appraiser's cache: a revocation quarantines at once.
+    HENB_ASSIGN_OR_RETURN(auto manifest,
+                          store.GetManifest(device->release_id, device->release_version));
     if (!latest) {
       reason = "never appraised";
+    } else if (auto claims = StoredClaims(*latest, config.ear_key); !claims.ok()) {
+      reason = claims.error().message();
     } else {
-      out.status = latest->status;
+      out.status = std::string(ArStatusName(claims->status));
       out.appraised_at = latest->created_at;
       out.appraisal_id = latest->id;
-      if (latest->status != "affirming") {
-        reason = "latest attestation result is " + latest->status;
+      out.vector = claims->vector;
+      if (manifest && !manifest->revoked_reason.empty()) {
+        reason =
+            "release " + device->release_version + " is revoked (" + manifest->revoked_reason + ")";
+      } else if (claims->status != ArStatus::kAffirming) {
+        reason = "latest attestation result is " + *out.status + ": " +
+                 DescribeTrustVector(claims->vector);
       } else if (now - latest->created_at > config.result_max_age) {
         reason = "latest attestation result is older than " +
                  std::to_string(config.result_max_age) + " s";

@@ -21,6 +21,7 @@
 #include "henbtrust/net/pve_protocol.h"
 #include "henbtrust/net/router.h"
 #include "henbtrust/net/worker_pool.h"
+#include "henbtrust/pve/ear.h"
 #include "henbtrust/pve/service.h"
 #include "pve/enrollment.h"
 

@@ -167,6 +167,27 @@ TEST_F(ReleaseCli, ImportingALargeBundleIntoTheServerKeepsMemoryBounded) {
   EXPECT_EQ(kept, 1u) << "the catalogue keeps one copy of the bundle";
 }
 
+// `server remediate` takes one of --reinstall and --recover, and names what
+// is wrong: the flow itself is tested in tests/oam/flow_test.cc.
+TEST_F(ReleaseCli, ServerRemediateSaysWhatIsWrong) {
+  const std::string srv = dir_.File("srv");
+  ASSERT_EQ(testing::Run(cli_ + " server init --dir " + srv).exit_code, 0);
+  const std::string remediate = cli_ + " server remediate --dir " + srv + " --device henb-1";
+  auto neither = testing::Run(remediate);
+  EXPECT_EQ(neither.exit_code, 2);
+  EXPECT_NE(neither.err.find("give one of --reinstall VERSION and --recover VERSION"),
+            std::string::npos)
+      << neither.err;
+  EXPECT_EQ(testing::Run(remediate + " --reinstall 1.0 --recover 1.0").exit_code, 2);
+  auto unknown = testing::Run(remediate + " --reinstall 1.0");
+  EXPECT_EQ(unknown.exit_code, 1);
+  EXPECT_NE(unknown.err.find("policy.unknown-device: no enrolled device henb-1"), std::string::npos)
+      << unknown.err;
+  auto help = testing::Run(cli_ + " server remediate --help");
+  EXPECT_EQ(help.exit_code, 0);
+  EXPECT_NE(help.out.find("--recover"), std::string::npos);
+}
+
 // The audit log's head, anchored by `server run`, checked by `server status`.
 TEST_F(ReleaseCli, ServerStatusDetectsATruncatedAuditLogOnceAnchored) {
   const std::string srv = dir_.File("srv");

@@ -130,6 +130,40 @@ TEST_F(DeviceTest, AnUnbootableActiveSlotBootsTheRecoveryImage) {
   EXPECT_EQ(boot->tim, ExpectedTim(h_.Manifest(h_.v1)));
 }
 
+// A recover order: the recovery image boots (and is measured), writes the
+// release into both slots, and arms a trial boot of the active slot; step 7
+// and the commit follow as after an install. An implant in the running slot
+// is gone from both.
+TEST_F(DeviceTest, ARecoveryWritesBothSlotsFromTheRecoveryImage) {
+  std::filesystem::resize_file(dev_->SlotDir("a") + "/kernel.img", 3);  // an altered image
+  ASSERT_TRUE(dev_->Boot().ok());
+  ASSERT_TRUE(dev_->Install(h_.v2, h_.release.root, h_.release.now).ok());  // a pending update
+  auto j = dev_->Recover(h_.v2, h_.release.root, h_.release.now);
+  ASSERT_TRUE(j.ok()) << j.error().ToString();
+  EXPECT_EQ(dev_->boot_control().booted, "recovery");
+  EXPECT_EQ(j->phase, UpdatePhase::kInstalled);
+  EXPECT_EQ(j->target_slot, "a");
+  EXPECT_EQ(j->expected_tim, ExpectedTim(h_.Manifest(h_.v2)));
+  for (const char* slot : {"a", "b"}) {
+    EXPECT_EQ(dev_->SlotManifest(slot)->version, "2.0") << slot;
+    EXPECT_TRUE(h_.SlotIsWholeOrEmpty(*dev_, slot)) << slot;
+  }
+  auto boot = dev_->Boot();
+  ASSERT_TRUE(boot.ok()) << boot.error().ToString();
+  EXPECT_EQ(boot->slot, "a");
+  EXPECT_EQ(boot->tim, j->expected_tim);
+  ASSERT_TRUE(dev_->Commit().ok());
+  EXPECT_EQ(*dev_->tre().ReadCounter(), 2u);
+  EXPECT_EQ(dev_->journal().last_outcome, "committed 2.0");
+  EXPECT_EQ(dev_->SlotManifest("recovery")->version, "1.0");  // the recovery image stays
+
+  // The recovery image verifies what it installs as an install does.
+  auto old = dev_->Recover(h_.v1, h_.release.root, h_.release.now);
+  ASSERT_FALSE(old.ok());
+  EXPECT_EQ(old.error().code(), ErrorCode::kReleaseRollback);
+  EXPECT_EQ(dev_->SlotManifest("a")->version, "2.0");
+}
+
 TEST_F(DeviceTest, StateSurvivesAPowerCycle) {
   ASSERT_TRUE(dev_->Install(h_.v2, h_.release.root, h_.release.now).ok());
   dev_.reset();

@@ -178,5 +178,80 @@ TEST(PowerLoss, EveryCrashPointLeavesABootableDeviceThatFinishesTheUpdate) {
   }
 }
 
+// Runs a recovery to 2.0 and its commit; the number of operations it took.
+Result<size_t> RunRecovery(Device& d, DeviceHarness& h, SimulatedEnv& env) {
+  const size_t start = env.operations().size();
+  HENB_TRY(d.Recover(h.v2, h.release.root, h.release.now));
+  HENB_TRY(d.Boot());
+  HENB_TRY(d.Commit());
+  HENB_TRY(d.Boot());
+  return env.operations().size() - start;
+}
+
+// The same for a recover order (the recovery image writes both slots): at
+// every crash point the device boots a valid slot, or its recovery image,
+// and carrying the order out again ends with 2.0 in both slots.
+TEST(PowerLoss, EveryCrashPointOfARecoveryLeavesABootableDeviceThatFinishesIt) {
+  size_t operations = 0;
+  {
+    DeviceHarness h(kBackend);
+    SimulatedEnv env;
+    auto d = ProvisionedAndBooted(h, env);
+    ASSERT_TRUE(d);
+    auto n = RunRecovery(*d, h, env);
+    ASSERT_TRUE(n.ok()) << n.error().ToString();
+    operations = *n;
+  }
+  ASSERT_GE(operations, 20u);
+  std::cout << operations << " crash points in a recovery\n";
+  DeviceHarness h(kBackend);
+  for (size_t k = 0; k < operations; ++k) {
+    SCOPED_TRACE("power lost at operation " + std::to_string(k));
+    h.StartOver("recovering-" + std::to_string(k));
+    SimulatedEnv env;
+    auto d = ProvisionedAndBooted(h, env);
+    ASSERT_TRUE(d);
+    env.CrashAtOperation(static_cast<int64_t>(k));
+    ASSERT_FALSE(RunRecovery(*d, h, env).ok());
+    ASSERT_TRUE(env.power_lost());
+    d.reset();
+    env.PowerOn();
+
+    auto reopened = h.Reopen();
+    ASSERT_TRUE(reopened.ok()) << reopened.error().ToString();
+    Device& dev = **reopened;
+    auto boot = dev.Boot();
+    ASSERT_TRUE(boot.ok()) << boot.error().ToString();
+    auto running = dev.SlotManifest(boot->slot);
+    ASSERT_TRUE(running.has_value());
+    EXPECT_EQ(boot->tim, ExpectedTim(*running));
+    EXPECT_TRUE(h.SlotIsWholeOrEmpty(dev, "a"));
+    EXPECT_TRUE(h.SlotIsWholeOrEmpty(dev, "b"));
+
+    // The OAM's order is still out: the agent carries it out again unless
+    // the device got as far as the trial boot.
+    for (int step = 0; step < 4; ++step) {
+      const bool done = dev.journal().phase == UpdatePhase::kNone &&
+                        dev.journal().last_outcome == "committed 2.0";
+      if (done) break;
+      if (dev.journal().phase == UpdatePhase::kNone) {
+        auto j = dev.Recover(h.v2, h.release.root, h.release.now);
+        ASSERT_TRUE(j.ok()) << j.error().ToString();
+      }
+      auto b = dev.Boot();
+      ASSERT_TRUE(b.ok()) << b.error().ToString();
+      if (dev.journal().phase == UpdatePhase::kTrialGood) {
+        ASSERT_TRUE(dev.Commit().ok());
+      }
+    }
+    EXPECT_EQ(dev.SlotManifest("a")->version, "2.0");
+    EXPECT_EQ(dev.SlotManifest("b")->version, "2.0");
+    EXPECT_EQ(*dev.tre().ReadCounter(), 2u);
+    auto final_boot = dev.Boot();
+    ASSERT_TRUE(final_boot.ok());
+    EXPECT_EQ(final_boot->tim, ExpectedTim(h.Manifest(h.v2)));
+  }
+}
+
 }  // namespace
 }  // namespace henbtrust

@@ -10,17 +10,30 @@ namespace henbtrust {
 namespace {
 
 JobView SampleJob() {
-  return JobView{
-      42,   "henb-1",        "femto", "2.0.0", "femto",         "1.0.0", JobState::kCommitting,
-      true, Bytes(32, 0xab), 5000,    2,       "step 9 passed", 1000,    2000};
+  return JobView{42,
+                 "henb-1",
+                 "femto",
+                 "2.0.0",
+                 "femto",
+                 "1.0.0",
+                 JobKind::kReinstall,
+                 JobState::kCommitting,
+                 true,
+                 Bytes(32, 0xab),
+                 5000,
+                 2,
+                 "step 9 passed",
+                 1000,
+                 2000};
 }
 
 bool Same(const JobView& a, const JobView& b) {
   return a.id == b.id && a.device_id == b.device_id && a.release_id == b.release_id &&
          a.version == b.version && a.from_release_id == b.from_release_id &&
-         a.from_version == b.from_version && a.state == b.state && a.open == b.open &&
-         a.expected_tim == b.expected_tim && a.deadline == b.deadline && a.attempts == b.attempts &&
-         a.detail == b.detail && a.created_at == b.created_at && a.updated_at == b.updated_at;
+         a.from_version == b.from_version && a.kind == b.kind && a.state == b.state &&
+         a.open == b.open && a.expected_tim == b.expected_tim && a.deadline == b.deadline &&
+         a.attempts == b.attempts && a.detail == b.detail && a.created_at == b.created_at &&
+         a.updated_at == b.updated_at;
 }
 
 TEST(OamProtocol, EveryMessageRoundTrips) {
@@ -49,6 +62,23 @@ TEST(OamProtocol, EveryMessageRoundTrips) {
   auto open = DecodeOpenJobRequest(EncodeOpenJobRequest({"henb-1", "femto", "2.0.0"}));
   ASSERT_TRUE(open.ok());
   EXPECT_EQ(open->version, "2.0.0");
+  EXPECT_EQ(open->kind, JobKind::kUpdate);
+  for (JobKind kind : kAllJobKinds) {
+    auto back = DecodeOpenJobRequest(EncodeOpenJobRequest({"henb-1", "femto", "2.0.0", kind}));
+    ASSERT_TRUE(back.ok());
+    EXPECT_EQ(back->kind, kind);
+  }
+  // Without a kind, an update (an older operator's request); an unknown one is refused.
+  EXPECT_EQ(DecodeOpenJobRequest(R"({"device_id":"d","release_id":"r","version":"1"})")->kind,
+            JobKind::kUpdate);
+  auto bad_kind =
+      DecodeOpenJobRequest(R"({"device_id":"d","release_id":"r","version":"1","kind":"rebuild"})");
+  ASSERT_FALSE(bad_kind.ok());
+  EXPECT_NE(bad_kind.error().message().find("no job kind"), std::string::npos);
+  auto recover = DecodePollAnswer(EncodePollAnswer({AgentAction::kRecover, 9, "a.b.c"}));
+  ASSERT_TRUE(recover.ok());
+  EXPECT_EQ(recover->action, AgentAction::kRecover);
+  EXPECT_FALSE(DecodePollAnswer(R"({"action":"recover","job":9})").ok());  // an order is needed
 
   auto job = DecodeJobView(EncodeJobView(SampleJob()));
   ASSERT_TRUE(job.ok()) << job.error().ToString();

@@ -32,7 +32,17 @@ AttestationResultAnswer SomeResult() {
   r.status = "contraindicated";
   r.submods = {{"firmware", "contraindicated"}};
   r.tim = std::string(64, 'a');
+  r.vector.Set(TrustClaim::kInstanceIdentity, ar4si::kTrustworthyInstance);
+  r.vector.Set(TrustClaim::kExecutables, ar4si::kUnrecognizedRuntime);
+  r.vector.Set(TrustClaim::kHardware, -2);  // a negative value of the affirming tier
   return r;
+}
+
+TrustVector SomeVector() {
+  TrustVector v;
+  v.Set(TrustClaim::kConfiguration, ar4si::kUnsupportableConfig);
+  v.Set(TrustClaim::kExecutables, ar4si::kUnsafeRuntime);
+  return v;
 }
 
 TEST(PveProtocol, NonceAnswerRoundTrips) {
@@ -110,6 +120,8 @@ TEST(PveProtocol, AttestationResultRoundTripsWithItsIdAndNextNonce) {
   EXPECT_EQ(back->components.size(), 2u);
   EXPECT_EQ(back->components[1].detail, "bad");
   EXPECT_EQ(back->submods, r.submods);
+  EXPECT_EQ(back->vector, r.vector);
+  EXPECT_EQ(doc["trustworthiness_vector"]["executables"], 33);
   ASSERT_TRUE(back->next_nonce.has_value());
   EXPECT_EQ(back->next_nonce->nonce, r.next_nonce->nonce);
   auto next = DecodeNextNonce(body);
@@ -135,19 +147,22 @@ TEST(PveProtocol, AttestationResultRoundTripsWithItsIdAndNextNonce) {
 }
 
 TEST(PveProtocol, LatestResultAndAccessDecisionRoundTrip) {
-  auto latest = DecodeLatestResult(EncodeLatestResult({"henb-a", 3, "affirming", 1700, "tok"}));
+  auto latest = DecodeLatestResult(
+      EncodeLatestResult({"henb-a", 3, "contraindicated", 1700, "tok", SomeVector()}));
   ASSERT_TRUE(latest.ok());
   EXPECT_EQ(latest->appraisal_id, 3);
   EXPECT_EQ(latest->appraised_at, 1700);
+  EXPECT_EQ(latest->vector, SomeVector());
 
-  AccessDecisionAnswer a{"henb-a", "admit", "affirming attestation result", "0a", "affirming",
-                         5,        9};
+  AccessDecisionAnswer a{"henb-a", "quarantine", "release 1.0 is revoked", "0a", "warning", 5,
+                         9,        SomeVector()};
   auto back = DecodeAccessDecision(EncodeAccessDecision(a));
   ASSERT_TRUE(back.ok()) << back.error().ToString();
-  EXPECT_EQ(back->decision, "admit");
+  EXPECT_EQ(back->decision, "quarantine");
   EXPECT_EQ(back->certificate_serial, "0a");
-  EXPECT_EQ(back->status, "affirming");
+  EXPECT_EQ(back->status, "warning");
   EXPECT_EQ(back->appraisal_id, 9);
+  EXPECT_EQ(back->vector, SomeVector());
   AccessDecisionAnswer unknown{"ghost", "quarantine", "not enrolled"};
   auto ghost = DecodeAccessDecision(EncodeAccessDecision(unknown));
   ASSERT_TRUE(ghost.ok());
@@ -226,15 +241,16 @@ std::vector<AnswerCase> AnswerCases() {
       {"attestation result",
        result.With(11),
        [](std::string_view t) { return DecodeAttestationResult(t).ok(); },
-       {"components", "detail", "error", "next_nonce", "release", "submods"}},
+       {"components", "detail", "error", "next_nonce", "release", "submods",
+        "trustworthiness_vector"}},
       {"latest result",
-       EncodeLatestResult({"henb-a", 3, "affirming", 1700, "tok"}),
+       EncodeLatestResult({"henb-a", 3, "affirming", 1700, "tok", SomeVector()}),
        [](std::string_view t) { return DecodeLatestResult(t).ok(); },
-       {}},
+       {"trustworthiness_vector"}},
       {"access decision",
-       EncodeAccessDecision({"henb-a", "admit", "ok", "0a", "affirming", 5, 9}),
+       EncodeAccessDecision({"henb-a", "admit", "ok", "0a", "affirming", 5, 9, SomeVector()}),
        [](std::string_view t) { return DecodeAccessDecision(t).ok(); },
-       {"certificate_serial", "status"}},
+       {"certificate_serial", "status", "trustworthiness_vector"}},
       {"evidence answer",
        EncodeEvidence({Filled(32, 1), Filled(64, 2), Filled(64, 3), {}}),
        [](std::string_view t) { return DecodeEvidenceAnswer(t).ok(); },

@@ -29,6 +29,8 @@ namespace {
 using testing::PveHarness;
 using Json = nlohmann::json;
 
+Json Body(const HttpResponse& r) { return Json::parse(r.body, nullptr, false); }
+
 struct FleetDevice {
   std::string id;
   std::unique_ptr<Device> device;
@@ -320,6 +322,72 @@ TEST_P(UpdateFlowTest, ADeviceFailingItsAppraisalGetsNoOrder) {
   EXPECT_EQ(end["state"], "refused") << end.dump();
   EXPECT_EQ(d.device->SlotManifest(d.device->boot_control().active)->version, "1.0");
   EXPECT_EQ(d.device->journal().phase, UpdatePhase::kNone);  // nothing was installed
+  // The refusal says why, as claims, and what brings the device back.
+  const std::string detail = end["detail"].get<std::string>();
+  EXPECT_NE(detail.find("executables 33 (unrecognised executables)"), std::string::npos) << detail;
+  EXPECT_NE(detail.find("henbtrust server remediate --device tampered-boot --reinstall 2.0"),
+            std::string::npos)
+      << detail;
+}
+
+// Remediation: a device whose running image was altered does not verify, so
+// no update is ordered; a reinstall of its own release into the other slot,
+// and a recovery that writes both slots, are ordered without an affirming
+// appraisal and end committed only on step 9. Afterwards the device verifies.
+TEST_P(UpdateFlowTest, ReinstallAndRecoverBringBackADeviceThatDoesNotVerify) {
+  std::vector<FleetDevice> fleet;
+  fleet.push_back(AddDevice("reinstalled"));
+  fleet.push_back(AddDevice("recovered"));
+  for (auto& d : fleet) {
+    const auto manifest = *d.device->SlotManifest("a");
+    std::ofstream(d.device->SlotDir("a") + "/" + manifest.components.back().id + ".img",
+                  std::ios::app)
+        << "implant";
+    ASSERT_TRUE(d.device->Boot().ok());
+    ASSERT_EQ(Body(*AttestOnce(*d.client, d.device->tre()))["status"], "contraindicated");
+  }
+  // A reinstall of the release it should run (1.0), REST; a recover to 2.0, in process.
+  Json reinstall = Post("/v1/jobs",
+                        {{"device_id", "reinstalled"},
+                         {"release_id", "henb-fw"},
+                         {"version", "1.0"},
+                         {"kind", "reinstall"}},
+                        201);
+  EXPECT_EQ(reinstall["kind"], "reinstall");
+  auto recover = oam_->OpenJob("recovered", "henb-fw", "2.0", "operator:test", JobKind::kRecover);
+  ASSERT_TRUE(recover.ok()) << recover.error().ToString();
+  // An update to the release it runs is refused, and says what to do instead.
+  Post("/v1/jobs", {{"device_id", "recovered"}, {"release_id", "henb-fw"}, {"version", "1.0"}},
+       409);
+  RunToEnd(fleet);
+
+  auto job = [&](int64_t id) { return Get("/v1/jobs/" + std::to_string(id)); };
+  Json r1 = job(reinstall["id"].get<int64_t>());
+  Json r2 = job(recover->id);
+  EXPECT_EQ(r1["state"], "committed") << r1.dump();
+  EXPECT_EQ(r2["state"], "committed") << r2.dump();
+  EXPECT_EQ(r2["kind"], "recover");
+  // The reinstall wrote the other slot, the recovery both.
+  Device& a = *fleet[0].device;
+  EXPECT_EQ(a.boot_control().active, "b");
+  EXPECT_EQ(a.SlotManifest("b")->version, "1.0");
+  Device& b = *fleet[1].device;
+  EXPECT_EQ(b.SlotManifest("a")->version, "2.0");
+  EXPECT_EQ(b.SlotManifest("b")->version, "2.0");
+  EXPECT_EQ(*b.tre().ReadCounter(), 2u);  // the floor follows the recovered release
+  // Both verify again, and the audit log says how they were ordered.
+  for (auto& d : fleet) {
+    EXPECT_EQ(Body(*AttestOnce(*d.client, d.device->tre()))["status"], "affirming") << d.id;
+  }
+  int remediation_orders = 0;
+  const Json audit = Get("/v1/audit");
+  for (const auto& e : audit["entries"]) {
+    if (e["event"] == "ordered for remediation") ++remediation_orders;
+    if (e["event"] == "opened" && e["subject"] == "job:" + std::to_string(recover->id)) {
+      EXPECT_EQ(e["detail"], "recovered: recover 1.0 -> 2.0");
+    }
+  }
+  EXPECT_EQ(remediation_orders, 2);
 }
 
 // The agent loop survives any answer of the OAM to its poll: wrong types,

@@ -155,10 +155,13 @@ TEST(JobMachine, NamesRoundTripAndUnknownNamesAreRefused) {
                  ReportKind::kRolledBack, ReportKind::kCommitted}) {
     EXPECT_EQ(ParseReportKind(ReportKindName(k)), k);
   }
-  for (auto a : {AgentAction::kNone, AgentAction::kWait, AgentAction::kAttest,
-                 AgentAction::kInstall, AgentAction::kCommit, AgentAction::kRollback}) {
+  for (auto a :
+       {AgentAction::kNone, AgentAction::kWait, AgentAction::kAttest, AgentAction::kInstall,
+        AgentAction::kCommit, AgentAction::kRollback, AgentAction::kRecover}) {
     EXPECT_EQ(ParseAgentAction(AgentActionName(a)), a);
   }
+  for (JobKind k : kAllJobKinds) EXPECT_EQ(ParseJobKind(JobKindName(k)), k);
+  EXPECT_FALSE(ParseJobKind("Recover").has_value());
   EXPECT_FALSE(ParseReportKind("installed ").has_value());
   EXPECT_FALSE(ParseAgentAction("reboot").has_value());
 }
@@ -169,6 +172,10 @@ TEST(JobMachine, TheDeviceIsToldTheActionOfItsJobsState) {
   EXPECT_EQ(ActionFor(JobState::kReported), AgentAction::kWait);
   EXPECT_EQ(ActionFor(JobState::kCommitting), AgentAction::kCommit);
   EXPECT_EQ(ActionFor(JobState::kRollingBack), AgentAction::kRollback);
+  // A recover job's order is the recovery image's; a reinstall's an install.
+  EXPECT_EQ(ActionFor(JobState::kOrdered, JobKind::kRecover), AgentAction::kRecover);
+  EXPECT_EQ(ActionFor(JobState::kOrdered, JobKind::kReinstall), AgentAction::kInstall);
+  EXPECT_EQ(ActionFor(JobState::kCommitting, JobKind::kRecover), AgentAction::kCommit);
   for (JobState s : kAllJobStates) {
     if (!IsOpenJobState(s)) {
       EXPECT_EQ(ActionFor(s), AgentAction::kNone) << JobStateName(s);
@@ -310,6 +317,36 @@ TEST_F(JobMachineService, MissedDeadlinesRetryTheOpenStatesThenFailThem) {
         EXPECT_EQ(order->action, ActionFor(s));
       }
     }
+  }
+}
+
+// A reinstall or recover job is ordered at the driver's next look, without
+// asking the PVE; an update job waits for an affirming appraisal.
+TEST_F(JobMachineService, RemediationIsOrderedWithoutAnAppraisal) {
+  for (JobKind kind : kAllJobKinds) {
+    const int64_t id = JobIn(JobState::kOpened);
+    UpdateJob job = Stored(id);
+    job.kind = kind;
+    ASSERT_TRUE(*store_->TransitionJob(job, JobState::kOpened, std::nullopt));
+    const int calls = pve_calls_;
+    ASSERT_TRUE(oam_->Drive().ok());
+    const UpdateJob after = Stored(id);
+    EXPECT_EQ(after.kind, kind);
+    EXPECT_EQ(pve_calls_ > calls, kind == JobKind::kUpdate) << JobKindName(kind);
+    if (kind == JobKind::kUpdate) {
+      EXPECT_EQ(after.state, JobState::kOpened);  // the PVE has no appraisal for it
+    } else {
+      EXPECT_EQ(after.state, JobState::kOrdered) << JobKindName(kind);
+      auto order = VerifyDeploymentOrder(after.order, *order_key_, "henb-1", now_);
+      ASSERT_TRUE(order.ok()) << order.error().ToString();
+      EXPECT_EQ(order->action,
+                kind == JobKind::kRecover ? AgentAction::kRecover : AgentAction::kInstall);
+    }
+    UpdateJob done = Stored(id);
+    const JobState was = done.state;
+    done.state = JobState::kFailed;
+    done.open = false;
+    ASSERT_TRUE(*store_->TransitionJob(done, was, std::nullopt));
   }
 }
 

@@ -4,6 +4,8 @@
 
 #include <nlohmann/json.hpp>
 
+#include "henbtrust/crypto/jws.h"
+#include "henbtrust/pve/ear.h"
 #include "henbtrust/tpm/soft_tre.h"
 #include "release/release_fixture.h"
 
@@ -250,7 +252,7 @@ TEST_F(AppraisalTest, TheEarTokenIsSignedAndCarriesTheVerdicts) {
   const AppraisalResult r = Appraise(Collect(*tre_, nonce_));
   auto token = EncodeEar(r, *key, "pve-1");
   ASSERT_TRUE(token.ok()) << token.error().ToString();
-  auto claims = VerifyEar(*token, key->Public());
+  auto claims = VerifyJwsEs256(*token, key->Public());
   ASSERT_TRUE(claims.ok()) << claims.error().ToString();
   const auto j = nlohmann::json::parse(*claims);
   // Every claim, in order, as the EAR profile names them.
@@ -283,11 +285,75 @@ TEST_F(AppraisalTest, TheEarTokenIsSignedAndCarriesTheVerdicts) {
   EXPECT_EQ(j.at("submods").at("os").at("ear.status"), "contraindicated");
   EXPECT_EQ(j.at("eat_nonce"), Base64UrlEncode(nonce_));
   EXPECT_EQ(j.at("henbtrust.device-id"), "henb-1");
+
+  // The reader gives back what was written.
+  auto read = VerifyEar(*token, key->Public());
+  ASSERT_TRUE(read.ok()) << read.error().ToString();
+  EXPECT_EQ(read->status, ArStatus::kContraindicated);
+  EXPECT_EQ(read->vector, r.vector);
+  EXPECT_EQ(read->nonce, nonce_);
+  EXPECT_EQ(read->issued_at, r.issued_at);
+  EXPECT_EQ(read->verifier_build, "pve-1");
+  EXPECT_EQ(read->policy_id, r.policy_id);
+  EXPECT_EQ(read->submods, r.submodules);
+  EXPECT_EQ(read->device_id, "henb-1");
+  EXPECT_EQ(read->release_version, r.release_version);
+  EXPECT_EQ(read->tim_hex, HexEncode(r.tim));
+  EXPECT_EQ(read->detail, r.detail);
   std::string tampered = *token;
   tampered[tampered.find('.') + 5] ^= 1;
   EXPECT_FALSE(VerifyEar(tampered, key->Public()).ok());
   EXPECT_FALSE(VerifyEar(*token, PrivateKey::Generate(KeyType::kEcP256)->Public()).ok());
   EXPECT_FALSE(VerifyEar("a.b", key->Public()).ok());
+}
+
+// Claims signed by the right key but not as EncodeEar writes them are
+// refused by name, and so is a status more trusting than its vector.
+TEST(EarClaims, WhatIsNotAnEarAsWrittenIsMalformed) {
+  const nlohmann::json good = {
+      {"iat", 1700000000},
+      {"ear.verifier-id", {{"developer", "henbtrust"}, {"build", "pve-1"}}},
+      {"ear.status", "warning"},
+      {"ear.trustworthiness-vector", {{"executables", 32}, {"configuration", 2}}},
+      {"eat_nonce", Base64UrlEncode(Bytes{1, 2, 3})},
+      {"ear.appraisal-policy-id", "p"},
+      {"submods", {{"os", {{"ear.status", "warning"}}}}},
+      {"henbtrust.device-id", "henb-1"}};
+  auto read = DecodeEarClaims(good.dump());
+  ASSERT_TRUE(read.ok()) << read.error().ToString();
+  EXPECT_EQ(read->vector.Get(TrustClaim::kExecutables), ar4si::kUnsafeRuntime);
+  EXPECT_EQ(read->submods.at("os"), ArStatus::kWarning);
+  EXPECT_EQ(read->nonce, (Bytes{1, 2, 3}));
+
+  const std::vector<std::pair<std::string, nlohmann::json>> bad = {
+      {"ear.status", "fine"},
+      {"ear.status", "affirming"},  // its vector has a warning
+      {"ear.trustworthiness-vector", {{"executables", 300}}},
+      {"ear.trustworthiness-vector", {{"executable", 2}}},
+      {"ear.trustworthiness-vector", {{"executables", "2"}}},
+      {"ear.trustworthiness-vector", nlohmann::json::array()},
+      {"eat_nonce", "not base64url!"},
+      {"iat", "now"},
+      {"submods", {{"os", "warning"}}},
+      {"henbtrust.device-id", 7},
+      {"ear.verifier-id", "pve-1"}};
+  for (const auto& [name, value] : bad) {
+    nlohmann::json claims = good;
+    claims[name] = value;
+    auto r = DecodeEarClaims(claims.dump());
+    ASSERT_FALSE(r.ok()) << name << " = " << value.dump();
+    EXPECT_EQ(r.error().code(), ErrorCode::kMalformed);
+    EXPECT_NE(r.error().message().find(name.substr(0, 8)), std::string::npos)
+        << r.error().ToString();
+  }
+  for (const char* name : {"ear.status", "ear.trustworthiness-vector", "eat_nonce", "iat",
+                           "submods", "henbtrust.device-id", "ear.verifier-id"}) {
+    nlohmann::json claims = good;
+    claims.erase(name);
+    EXPECT_FALSE(DecodeEarClaims(claims.dump()).ok()) << name;
+  }
+  EXPECT_FALSE(DecodeEarClaims("[]").ok());
+  EXPECT_FALSE(DecodeEarClaims("{").ok());
 }
 
 }  // namespace

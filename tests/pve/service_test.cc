@@ -3,6 +3,7 @@
 // clear 4xx while the service goes on serving everyone else.
 #include "henbtrust/pve/service.h"
 #include "henbtrust/core/json_text.h"
+#include "henbtrust/pve/ear.h"
 
 #include <gtest/gtest.h>
 
@@ -82,8 +83,9 @@ TEST_F(PveServiceTest, EnrolledDeviceIsAffirmedByPushAndAdmitted) {
   auto claims =
       VerifyEar(result["attestation_result"].get<std::string>(), h_.pve->config.ear_key.Public());
   ASSERT_TRUE(claims.ok()) << claims.error().ToString();
-  EXPECT_EQ(Json::parse(*claims)["ear.status"], "affirming");
-  EXPECT_EQ(Json::parse(*claims)["henbtrust.device-id"], "henb-0001");
+  EXPECT_EQ(claims->status, ArStatus::kAffirming);
+  EXPECT_EQ(claims->device_id, "henb-0001");
+  EXPECT_EQ(claims->vector.WorstTier(), TrustTier::kAffirming);
 
   auto segw = h_.Client(h_.RoleTls("segw"));
   const Json decision = Body(Get(*segw, "/v1/devices/henb-0001/access-decision"));
@@ -118,6 +120,44 @@ TEST_F(PveServiceTest, AModifiedComponentIsContraindicatedByNameAndQuarantined) 
   const Json decision = Body(Get(*segw, "/v1/devices/henb-0002/access-decision"));
   EXPECT_EQ(decision["decision"], "quarantine");
   EXPECT_EQ(decision["status"], "contraindicated");
+  // Why, in the answer, the latest result and the decision: unrecognised executables.
+  EXPECT_EQ(result["trustworthiness_vector"]["executables"], int{ar4si::kUnrecognizedRuntime});
+  EXPECT_EQ(decision["trustworthiness_vector"], result["trustworthiness_vector"]);
+  EXPECT_NE(decision["reason"].get<std::string>().find("executables 33 (unrecognised executables)"),
+            std::string::npos)
+      << decision.dump();
+  const Json latest = Body(Get(*segw, "/v1/devices/henb-0002/attestation-result"));
+  EXPECT_EQ(latest["trustworthiness_vector"], result["trustworthiness_vector"]);
+}
+
+// The decision reads the signed result, not the row beside it: a store
+// changed behind the PVE's back does not admit a device.
+TEST_F(PveServiceTest, TheAccessDecisionReadsTheSignedResultNotTheStoresRow) {
+  auto d = h_.Enrolled("henb-0004");
+  ASSERT_TRUE(d.client);
+  h_.Boot(*d.tre, {{"femto", "an implanted femto stack"}});
+  ASSERT_EQ(AttestOnce(*d.client, *d.tre)->status, 200);
+  auto latest = h_.store->LatestAppraisal("henb-0004");
+  ASSERT_TRUE(latest.ok() && latest->has_value());
+  AppraisalRecord forged = **latest;
+  forged.status = "affirming";  // the row lies; the signed token still says contraindicated
+  ASSERT_TRUE(h_.store->RecordAppraisal(forged).ok());
+  auto segw = h_.Client(h_.RoleTls("segw"));
+  Json decision = Body(Get(*segw, "/v1/devices/henb-0004/access-decision"));
+  EXPECT_EQ(decision["decision"], "quarantine") << decision.dump();
+  EXPECT_EQ(decision["status"], "contraindicated");
+  // A token that is not this PVE's: no result at all.
+  auto other = PrivateKey::Generate(KeyType::kEcP256);
+  AppraisalResult fake;
+  fake.device_id = "henb-0004";
+  fake.status = ArStatus::kAffirming;
+  fake.vector.Set(TrustClaim::kExecutables, ar4si::kApprovedBoot);
+  forged.result = *EncodeEar(fake, *other, "someone-else");
+  ASSERT_TRUE(h_.store->RecordAppraisal(forged).ok());
+  decision = Body(Get(*segw, "/v1/devices/henb-0004/access-decision"));
+  EXPECT_EQ(decision["decision"], "quarantine") << decision.dump();
+  EXPECT_NE(decision["reason"].get<std::string>().find("does not verify"), std::string::npos);
+  EXPECT_FALSE(decision.contains("status"));
 }
 
 TEST_F(PveServiceTest, ARevokedReleaseIsContraindicated) {
@@ -133,6 +173,32 @@ TEST_F(PveServiceTest, ARevokedReleaseIsContraindicated) {
   ASSERT_TRUE(answer.ok());
   EXPECT_EQ(Body(*answer)["status"], "contraindicated");
   EXPECT_NE(Body(*answer)["detail"].get<std::string>().find("revoked"), std::string::npos);
+  // A genuine release now revoked reads apart from a modified one.
+  const Json vector = Body(*answer)["trustworthiness_vector"];
+  EXPECT_EQ(vector["executables"], int{ar4si::kUnsafeRuntime}) << vector.dump();
+  EXPECT_EQ(vector["configuration"], int{ar4si::kUnsupportableConfig}) << vector.dump();
+}
+
+// Revoking the release a device runs quarantines it at once, before any new
+// appraisal, even with an affirming result of a minute ago.
+TEST_F(PveServiceTest, RevokingTheReleaseQuarantinesItsDevicesAtOnce) {
+  auto d = h_.Enrolled("henb-0005");
+  ASSERT_TRUE(d.client);
+  ASSERT_EQ(Body(*AttestOnce(*d.client, *d.tre))["status"], "affirming");
+  auto segw = h_.Client(h_.RoleTls("segw"));
+  EXPECT_EQ(Body(Get(*segw, "/v1/devices/henb-0005/access-decision"))["decision"], "admit");
+  auto op = h_.Client(h_.RoleTls("operator"));
+  ASSERT_EQ(
+      Post(*op,
+           "/v1/releases/" + h_.reference.release_id + "/" + h_.reference.version + "/revocation",
+           R"({"reason":"CVE-2026-0002"})")
+          .status,
+      200);
+  const Json decision = Body(Get(*segw, "/v1/devices/henb-0005/access-decision"));
+  EXPECT_EQ(decision["decision"], "quarantine");
+  EXPECT_NE(decision["reason"].get<std::string>().find("is revoked (CVE-2026-0002)"),
+            std::string::npos)
+      << decision.dump();
 }
 
 TEST_F(PveServiceTest, PullAppraisalAsksTheAgentOverMutualTls) {

@@ -590,9 +590,10 @@ INSTANTIATE_TEST_SUITE_P(Backends, StoreTest, ::testing::Values("sqlite", "postg
                          [](const auto& p) { return p.param; });
 
 // A database of schema version 4 (the device's TPM clock in the devices
-// table, an index over every appraisal for the latest) written by the sqlite3
-// tool, then opened: each device keeps its clock and its latest result, and
-// the moved columns and the index are gone.
+// table, an index over every appraisal for the latest, jobs without a kind)
+// written by the sqlite3 tool, then opened: each device keeps its clock and
+// its latest result, the moved columns and the index are gone, and the jobs
+// made before are updates.
 TEST(SqliteStoreMigration, Version4KeepsClocksLatestResultsAndSpentNonces) {
   testing::TempDir dir;
   const std::string path = dir.File("v4.db");
@@ -609,6 +610,17 @@ TEST(SqliteStoreMigration, Version4KeepsClocksLatestResultsAndSpentNonces) {
       "CREATE INDEX appraisals_device ON appraisals (device_id, id);"
       "CREATE TABLE spent_nonces (nonce BLOB PRIMARY KEY, expires_at INTEGER NOT NULL);"
       "CREATE INDEX spent_nonces_expiry ON spent_nonces (expires_at);"
+      "CREATE TABLE jobs (id INTEGER PRIMARY KEY AUTOINCREMENT, device_id TEXT NOT NULL,"
+      " release_id TEXT NOT NULL, version TEXT NOT NULL, from_release_id TEXT NOT NULL,"
+      " from_version TEXT NOT NULL, state TEXT NOT NULL, open INTEGER NOT NULL,"
+      " expected_tim BLOB NOT NULL, order_nonce BLOB NOT NULL, order_token TEXT NOT NULL,"
+      " deadline INTEGER NOT NULL, attempts INTEGER NOT NULL, next_action_at INTEGER NOT NULL,"
+      " report TEXT NOT NULL, detail TEXT NOT NULL, created_at INTEGER NOT NULL,"
+      " updated_at INTEGER NOT NULL);"
+      "INSERT INTO jobs (device_id, release_id, version, from_release_id, from_version, state,"
+      " open, expected_tim, order_nonce, order_token, deadline, attempts, next_action_at, report,"
+      " detail, created_at, updated_at) VALUES ('henb-1', 'femto', '2.0', 'femto', '1.0',"
+      " 'committed', 0, x'00', x'00', '', 0, 0, 0, '', 'done', 1, 2);"
       "INSERT INTO spent_nonces VALUES (x'a1a2a3a4', 4000000000), (x'b1b2', 10), (x'c1', 20);"
       "INSERT INTO devices VALUES ('henb-1', 'femto-a1', x'01', x'3000', x'07', '1.0',"
       " 'enrolled', 3, 12345, 100, 'femto', ''),"
@@ -639,6 +651,10 @@ TEST(SqliteStoreMigration, Version4KeepsClocksLatestResultsAndSpentNonces) {
   EXPECT_EQ(latest("henb-2"), "jwt-b");
   EXPECT_EQ(latest("henb-3"), "none");
   EXPECT_EQ(latest("gone"), "jwt-d");  // a result outlives its device's record
+  auto job = (*store)->GetJob(1);
+  ASSERT_TRUE(job.ok() && job->has_value());
+  EXPECT_EQ((*job)->kind, JobKind::kUpdate);
+  EXPECT_EQ((*job)->state, JobState::kCommitted);
 
   // Appraising after the upgrade moves the clock on and becomes the latest.
   AppraisalRecord next{0, "henb-1", "affirming", "jwt-e", 5};

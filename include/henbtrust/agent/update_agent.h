@@ -53,7 +53,9 @@ class UpdateAgent {
   UpdateAgentConfig& config() { return config_; }
 
  private:
-  Result<std::string> Install(int64_t job, const std::string& token);
+  // An install order (kInstall) or a recover order (kRecover: the recovery
+  // image writes both slots); then steps 7 and 8 alike.
+  Result<std::string> Install(int64_t job, const std::string& token, AgentAction action);
   Result<std::string> Commit(int64_t job, const std::string& token);
   Result<std::string> Rollback(int64_t job, const std::string& token);
   // Downloads the bundle into download_dir, resuming a partial file.

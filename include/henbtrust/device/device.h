@@ -43,6 +43,8 @@ struct UpdateJournal {
   uint64_t release_counter = 0;
   Bytes expected_tim;
   std::string last_outcome;  // "committed 2.0", "fell back: ...", "rolled back: ..."
+  // A recovery writes both slots: an interrupted one leaves neither valid.
+  bool both_slots = false;
 };
 
 struct DeviceOptions {
@@ -85,6 +87,16 @@ class Device {
   // writing a byte, installs it into the inactive slot, computes the
   // expected TIM, and arms a trial boot. Step 7 happens at the next Boot().
   Result<UpdateJournal> Install(const std::string& bundle, const TrustRoot& trust, int64_t now);
+
+  // A recover order (docs/device.md, "Recovery"): the device boots its
+  // recovery image, which verifies `bundle` as Install does, writes it into
+  // both slots (the inactive one first) and arms a trial boot of the active
+  // slot; the next Boot() runs the step-7 comparison, and Commit() follows
+  // step 9 as after an install. Whatever ran before, and any pending
+  // update, is gone from both slots. A power loss in the middle leaves the
+  // active slot invalid: the device boots its recovery image and the order
+  // is carried out again.
+  Result<UpdateJournal> Recover(const std::string& bundle, const TrustRoot& trust, int64_t now);
 
   // Marks the trial slot good and raises the TrE's anti-rollback floor to the
   // release counter. Only after the trial boot matched (kDeviceNoUpdate

@@ -28,8 +28,14 @@ enum class AgentAction {
   kInstall,   // carry out the signed install order (steps 6-8)
   kCommit,    // mark the trial slot good (after step 9)
   kRollback,  // abandon the update and report what runs
+  kRecover,   // boot the recovery image, which installs the order's release into both slots
 };
 std::string_view AgentActionName(AgentAction action);
+// Actions a device carries out only on a signed deployment order.
+constexpr bool ActionCarriesOrder(AgentAction action) {
+  return action == AgentAction::kInstall || action == AgentAction::kCommit ||
+         action == AgentAction::kRollback || action == AgentAction::kRecover;
+}
 std::optional<AgentAction> ParseAgentAction(std::string_view name);
 
 // What a device reports about a job.
@@ -89,11 +95,13 @@ struct ReportAnswer {
 std::string EncodeReportAnswer(const ReportAnswer& answer);
 Result<ReportAnswer> DecodeReportAnswer(std::string_view text);
 
-// POST /v1/jobs: an operator opens a job (step 1).
+// POST /v1/jobs: an operator opens a job (step 1); `kind` is "update" when
+// absent.
 struct OpenJobRequest {
   std::string device_id;
   std::string release_id;
   std::string version;
+  JobKind kind = JobKind::kUpdate;
 };
 std::string EncodeOpenJobRequest(const OpenJobRequest& request);
 Result<OpenJobRequest> DecodeOpenJobRequest(std::string_view text);
@@ -106,6 +114,7 @@ struct JobView {
   std::string version;
   std::string from_release_id;
   std::string from_version;
+  JobKind kind = JobKind::kUpdate;
   JobState state = JobState::kOpened;
   bool open = true;
   Bytes expected_tim = {};

@@ -21,6 +21,7 @@
 
 #include "henbtrust/core/bytes.h"
 #include "henbtrust/core/result.h"
+#include "henbtrust/net/trust_vector.h"
 
 namespace henbtrust {
 
@@ -143,6 +144,7 @@ struct AttestationResultAnswer {
   std::string status;                                             // "affirming", ...
   std::vector<std::pair<std::string, std::string>> submods = {};  // name -> status
   std::string tim = {};                                           // hex
+  TrustVector vector = {};  // why: the EAR's ear.trustworthiness-vector
 };
 // The answer as text, but for appraisal_id, which only the store's commit
 // gives: With(id) inserts it. Members in sorted order, as nlohmann writes.
@@ -164,6 +166,7 @@ struct LatestResultAnswer {
   std::string status;
   int64_t appraised_at = 0;
   std::string attestation_result;
+  TrustVector vector = {};  // the result's, read from its signed EAR
 };
 std::string EncodeLatestResult(const LatestResultAnswer& answer);
 Result<LatestResultAnswer> DecodeLatestResult(std::string_view text);  // kNetStatus
@@ -178,6 +181,7 @@ struct AccessDecisionAnswer {
   std::optional<std::string> status = {};
   int64_t appraised_at = 0;
   int64_t appraisal_id = 0;
+  TrustVector vector = {};  // the latest result's, with status
 };
 std::string EncodeAccessDecision(const AccessDecisionAnswer& answer);
 Result<AccessDecisionAnswer> DecodeAccessDecision(std::string_view text);  // kNetStatus

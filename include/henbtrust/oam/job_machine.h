@@ -18,6 +18,7 @@ namespace henbtrust {
 enum class JobEvent {
   kPreAppraisalAffirming,     // steps 2-4: the PVE affirms the device since the job opened
   kPreAppraisalNotAffirming,  // steps 2-4: it does not
+  kRemediationOrdered,        // a reinstall or recover job: ordered without steps 2-4
   kDeviceInstalled,           // report "installed" (step 8)
   kDeviceFellBack,            // report "fell-back" (step 8)
   kDeviceRejected,            // report "rejected": the same order stays out
@@ -41,7 +42,7 @@ struct JobTransition {
 // The whole table. A (state, event) pair not in it is refused.
 std::span<const JobTransition> JobTransitions();
 std::string_view JobEventName(JobEvent event);
-inline constexpr int kJobEventCount = 13;
+inline constexpr int kJobEventCount = 14;
 
 // The row for (from, event); kPolicyState naming both if there is none.
 Result<JobTransition> FindJobTransition(JobState from, JobEvent event);
@@ -50,8 +51,9 @@ Result<JobTransition> FindJobTransition(JobState from, JobEvent event);
 // kPolicyState, `job` unchanged, if the table has no such transition.
 Result<JobTransition> ApplyJobEvent(UpdateJob& job, JobEvent event);
 
-// What a polling device is told in `state`.
-AgentAction ActionFor(JobState state);
+// What a polling device is told in `state` of a job of `kind`: the ordered
+// state of a recover job is kRecover, of any other kInstall.
+AgentAction ActionFor(JobState state, JobKind kind = JobKind::kUpdate);
 // The event a device's report of `kind` is.
 JobEvent EventForReport(ReportKind kind);
 

@@ -76,11 +76,14 @@ class OamService {
 
   // Step 1 for one device. kPolicyUnknownDevice, kPolicyUnknownRelease,
   // kPolicyJobConflict (an open job exists) or kPolicy (revoked, another
-  // hardware model, the release it runs, or a downgrade: a release counter
-  // below that of the device's recorded release; an equal counter is allowed,
-  // as the device's anti-rollback floor allows it).
+  // hardware model, a downgrade: a release counter below that of the
+  // device's recorded release; an equal counter is allowed, as the device's
+  // anti-rollback floor allows it; or, for an update, the release it runs).
+  // An update is ordered after an affirming appraisal; a reinstall or a
+  // recover (remediation: the device need not verify) is ordered at once.
   Result<UpdateJob> OpenJob(const std::string& device_id, const std::string& release_id,
-                            const std::string& version, const std::string& actor);
+                            const std::string& version, const std::string& actor,
+                            JobKind kind = JobKind::kUpdate);
 
   // Acts once on every job whose next action is due: steps 2-5 for opened
   // jobs, step 9 for reported ones, deadlines for the others. Returns how

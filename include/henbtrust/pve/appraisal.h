@@ -14,7 +14,7 @@
 #include <vector>
 
 #include "henbtrust/crypto/keys.h"
-#include "henbtrust/pve/trust_vector.h"
+#include "henbtrust/net/trust_vector.h"
 #include "henbtrust/release/manifest.h"
 #include "henbtrust/store/store.h"
 #include "henbtrust/tpm/quote_verifier.h"
@@ -83,13 +83,5 @@ class Appraiser {
   std::string policy_id_;
   std::unique_ptr<Caches> caches_;
 };
-
-// The result as a JWT signed with ES256 (EAR claims: eat_profile, iat,
-// ear.verifier-id, ear.status, ear.trustworthiness-vector, submods,
-// eat_nonce, ear.appraisal-policy-id).
-Result<std::string> EncodeEar(const AppraisalResult& result, const PrivateKey& signer,
-                              const std::string& verifier_id);
-// Verifies an EAR token's ES256 signature and returns its claims as JSON text.
-Result<std::string> VerifyEar(std::string_view token, const PublicKey& verifier_key);
 
 }  // namespace henbtrust

@@ -1,4 +1,4 @@
-// The states of an update job (docs/oam.md, "A job, step by step"). The
+// The kinds and states of an update job (docs/oam.md, "A job, step by step"). The
 // transitions between them are the OAM's (include/henbtrust/oam/job_machine.h);
 // this header only names them, for the store, the wire and the CLI, which
 // are the only places where a state is text.
@@ -10,8 +10,39 @@
 
 namespace henbtrust {
 
+// What a job is for. All three end only on step 9: a fresh quote the PVE
+// verifies whose TIM equals the expected TIM of the target release.
+enum class JobKind {
+  kUpdate,     // to a newer release; ordered only after an affirming appraisal
+  kReinstall,  // a known-good release into the inactive slot, without an affirming appraisal
+  kRecover,    // the recovery image installs a safe release into both slots
+};
+
+inline constexpr std::array<JobKind, 3> kAllJobKinds = {JobKind::kUpdate, JobKind::kReinstall,
+                                                        JobKind::kRecover};
+
+// The text of a kind: in the store's `kind` column, in JSON and in the CLI.
+constexpr std::string_view JobKindName(JobKind kind) {
+  switch (kind) {
+    case JobKind::kUpdate:
+      return "update";
+    case JobKind::kReinstall:
+      return "reinstall";
+    case JobKind::kRecover:
+      return "recover";
+  }
+  return "";
+}
+
+constexpr std::optional<JobKind> ParseJobKind(std::string_view name) {
+  for (JobKind k : kAllJobKinds) {
+    if (JobKindName(k) == name) return k;
+  }
+  return std::nullopt;
+}
+
 enum class JobState {
-  kOpened,       // step 1; waiting for an affirming appraisal (steps 2-4)
+  kOpened,       // step 1; an update waits for an affirming appraisal (steps 2-4)
   kOrdered,      // step 5 done: an install order is signed; the device is at 6-8
   kReported,     // the device reported (step 8); step 9 pending
   kCommitting,   // step 9 passed: a commit order is signed

@@ -86,6 +86,7 @@ struct UpdateJob {
   std::string version;          // ... and version
   std::string from_release_id;  // what the device ran when the job opened
   std::string from_version;
+  JobKind kind = JobKind::kUpdate;
   JobState state = JobState::kOpened;
   bool open = true;            // false once the job has ended; one open job per device
   Bytes expected_tim;          // step 5, from the target manifest

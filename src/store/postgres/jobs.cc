@@ -8,7 +8,7 @@ namespace {
 #define HENB_JOB_COLUMNS                                                                 \
   "id, device_id, release_id, version, from_release_id, from_version, state, open, "     \
   "expected_tim, order_nonce, order_token, deadline, attempts, next_action_at, report, " \
-  "detail, created_at, updated_at"
+  "detail, created_at, updated_at, kind"
 
 Params JobParams(const UpdateJob& j) {
   Params p;
@@ -19,6 +19,7 @@ Params JobParams(const UpdateJob& j) {
       .Blob(j.expected_tim);
   p.Blob(j.order_nonce).Text(j.order).Int(j.deadline).Int(j.attempts).Int(j.next_action_at);
   p.Text(j.report).Text(j.detail).Int(j.created_at).Int(j.updated_at);
+  p.Text(std::string(JobKindName(j.kind)));
   return p;
 }
 UpdateJob ReadJob(PGresult* p, int row) {
@@ -42,6 +43,8 @@ UpdateJob ReadJob(PGresult* p, int row) {
   j.detail = ColText(p, 15, row);
   j.created_at = ColInt(p, 16, row);
   j.updated_at = ColInt(p, 17, row);
+  // A kind this version does not know is an update: the strictest.
+  j.kind = ParseJobKind(ColText(p, 18, row)).value_or(JobKind::kUpdate);
   return j;
 }
 
@@ -54,8 +57,8 @@ Result<int64_t> PostgresStore::CreateJob(const UpdateJob& job, const AuditEntry&
         QueryOn(c,
                 "INSERT INTO jobs (device_id, release_id, version, from_release_id, "
                 "from_version, state, open, expected_tim, order_nonce, order_token, deadline, "
-                "attempts, next_action_at, report, detail, created_at, updated_at) VALUES "
-                "($1,$2,$3,$4,$5,$6,$7,$8,$9,$10,$11,$12,$13,$14,$15,$16,$17) "
+                "attempts, next_action_at, report, detail, created_at, updated_at, kind) VALUES "
+                "($1,$2,$3,$4,$5,$6,$7,$8,$9,$10,$11,$12,$13,$14,$15,$16,$17,$18) "
                 "ON CONFLICT (device_id) WHERE open DO NOTHING RETURNING id",
                 JobParams(job)));
     if (PQntuples(r.get()) == 0) {
@@ -87,7 +90,7 @@ Result<bool> PostgresStore::TransitionJob(const UpdateJob& job, JobState from_st
                 "from_release_id = $4, from_version = $5, state = $6, open = $7, "
                 "expected_tim = $8, order_nonce = $9, order_token = $10, deadline = $11, "
                 "attempts = $12, next_action_at = $13, report = $14, detail = $15, "
-                "created_at = $16, updated_at = $17 WHERE id = $18 AND state = $19",
+                "created_at = $16, updated_at = $17, kind = $18 WHERE id = $19 AND state = $20",
                 JobParams(job).Int(job.id).Text(std::string(JobStateName(from_state)))));
     if (std::string(PQcmdTuples(r.get())) == "0") return false;
     if (audit) HENB_TRY(WriteAudit(c, *audit));

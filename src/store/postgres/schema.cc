@@ -42,6 +42,8 @@ const char* const kMigrations[] = {
     // As the SQLite store's migration 7 (the two stores keep their own numbering).
     R"(ALTER TABLE devices ADD COLUMN certificate_serial TEXT NOT NULL DEFAULT '';
        DROP TABLE IF EXISTS enrollments;)",
+    // As the SQLite store's migration 8.
+    R"(ALTER TABLE jobs ADD COLUMN kind TEXT NOT NULL DEFAULT 'update';)",
 };
 
 // An arbitrary key for the advisory lock that serialises migrations across

@@ -5,6 +5,12 @@ namespace henbtrust::sqlite {
 
 namespace {
 
+// The jobs table's columns in the order ReadJob reads and BindJob binds them.
+#define HENB_JOB_COLUMNS                                                                 \
+  "id, device_id, release_id, version, from_release_id, from_version, state, open, "     \
+  "expected_tim, order_nonce, order_token, deadline, attempts, next_action_at, report, " \
+  "detail, created_at, updated_at, kind"
+
 UpdateJob ReadJob(Stmt& s) {
   UpdateJob j;
   j.id = s.ColInt(0);
@@ -26,6 +32,9 @@ UpdateJob ReadJob(Stmt& s) {
   j.detail = s.ColText(15);
   j.created_at = s.ColInt(16);
   j.updated_at = s.ColInt(17);
+  // A kind this version does not know is an update: the strictest (it asks
+  // for an affirming appraisal first).
+  j.kind = ParseJobKind(s.ColText(18)).value_or(JobKind::kUpdate);
   return j;
 }
 
@@ -39,7 +48,7 @@ void BindJob(Stmt& s, const UpdateJob& j) {
       .Blob(8, j.expected_tim);
   s.Blob(9, j.order_nonce).Text(10, j.order).Int(11, j.deadline).Int(12, j.attempts);
   s.Int(13, j.next_action_at).Text(14, j.report).Text(15, j.detail).Int(16, j.created_at);
-  s.Int(17, j.updated_at);
+  s.Int(17, j.updated_at).Text(18, std::string(JobKindName(j.kind)));
 }
 
 }  // namespace
@@ -71,8 +80,8 @@ Result<int64_t> SqliteStore::CreateJob(const UpdateJob& job, const AuditEntry& a
     Stmt s(cache_, db_,
            "INSERT INTO jobs (device_id, release_id, version, from_release_id, from_version, "
            "state, open, expected_tim, order_nonce, order_token, deadline, attempts, "
-           "next_action_at, report, detail, created_at, updated_at) "
-           "VALUES (?,?,?,?,?,?,?,?,?,?,?,?,?,?,?,?,?)");
+           "next_action_at, report, detail, created_at, updated_at, kind) "
+           "VALUES (?,?,?,?,?,?,?,?,?,?,?,?,?,?,?,?,?,?)");
     BindJob(s, job);
     HENB_TRY(Done(s, "create job"));
     const auto id = static_cast<int64_t>(sqlite3_last_insert_rowid(db_));
@@ -82,20 +91,15 @@ Result<int64_t> SqliteStore::CreateJob(const UpdateJob& job, const AuditEntry& a
 }
 
 Result<std::optional<UpdateJob>> SqliteStore::GetJob(int64_t id) {
-  return OneJob(
-      "SELECT id, device_id, release_id, version, from_release_id, from_version, "
-      "state, open, expected_tim, order_nonce, order_token, deadline, attempts, "
-      "next_action_at, report, detail, created_at, updated_at FROM jobs WHERE id = ?",
-      [&](Stmt& s) { s.Int(1, id); });
+  return OneJob("SELECT " HENB_JOB_COLUMNS " FROM jobs WHERE id = ?",
+                [&](Stmt& s) { s.Int(1, id); });
 }
 
 Result<std::optional<UpdateJob>> SqliteStore::OpenJobFor(const std::string& device_id) {
-  return OneJob(
-      "SELECT id, device_id, release_id, version, from_release_id, from_version, "
-      "state, open, expected_tim, order_nonce, order_token, deadline, attempts, "
-      "next_action_at, report, detail, created_at, updated_at FROM jobs "
-      "WHERE device_id = ? AND open = 1",
-      [&](Stmt& s) { s.Text(1, device_id); });
+  return OneJob("SELECT " HENB_JOB_COLUMNS
+                " FROM jobs "
+                "WHERE device_id = ? AND open = 1",
+                [&](Stmt& s) { s.Text(1, device_id); });
 }
 
 Result<bool> SqliteStore::TransitionJob(const UpdateJob& job, JobState from_state,
@@ -107,9 +111,9 @@ Result<bool> SqliteStore::TransitionJob(const UpdateJob& job, JobState from_stat
            "from_release_id = ?4, from_version = ?5, state = ?6, open = ?7, expected_tim = ?8, "
            "order_nonce = ?9, order_token = ?10, deadline = ?11, attempts = ?12, "
            "next_action_at = ?13, report = ?14, detail = ?15, created_at = ?16, "
-           "updated_at = ?17 WHERE id = ?18 AND state = ?19");
+           "updated_at = ?17, kind = ?18 WHERE id = ?19 AND state = ?20");
     BindJob(s, job);
-    s.Int(18, job.id).Text(19, std::string(JobStateName(from_state)));
+    s.Int(19, job.id).Text(20, std::string(JobStateName(from_state)));
     HENB_TRY(Done(s, "update job"));
     if (sqlite3_changes(db_) == 0) return false;
     if (audit) HENB_TRY(WriteAudit(*audit));
@@ -121,13 +125,11 @@ Result<std::vector<UpdateJob>> SqliteStore::ListJobs(bool open_only, int64_t due
   Reader& r = NextReader();
   MutexLock lock(r.mu);
   Stmt s(r.cache, r.db,
-         open_only ? "SELECT id, device_id, release_id, version, from_release_id, from_version, "
-                     "state, open, expected_tim, order_nonce, order_token, deadline, attempts, "
-                     "next_action_at, report, detail, created_at, updated_at FROM jobs "
+         open_only ? "SELECT " HENB_JOB_COLUMNS
+                     " FROM jobs "
                      "WHERE open = 1 AND next_action_at <= ?1 ORDER BY next_action_at, id LIMIT ?2"
-                   : "SELECT id, device_id, release_id, version, from_release_id, from_version, "
-                     "state, open, expected_tim, order_nonce, order_token, deadline, attempts, "
-                     "next_action_at, report, detail, created_at, updated_at FROM jobs "
+                   : "SELECT " HENB_JOB_COLUMNS
+                     " FROM jobs "
                      "ORDER BY id LIMIT ?2");
   s.Int(1, due_by).Int(2, limit);
   std::vector<UpdateJob> out;

@@ -70,6 +70,8 @@ const char* const kMigrations[] = {
     // no longer stored (the device keeps a sealed token of its challenge).
     R"(ALTER TABLE devices ADD COLUMN certificate_serial TEXT NOT NULL DEFAULT '';
        DROP TABLE IF EXISTS enrollments;)",
+    // What a job is for (store/job_state.h, JobKind): jobs made before are updates.
+    R"(ALTER TABLE jobs ADD COLUMN kind TEXT NOT NULL DEFAULT 'update';)",
 };
 
 }  // namespace

@@ -2,12 +2,20 @@
 // eight claims about an attester, each a signed 8-bit value whose range
 // gives its tier. An appraisal sets the claims its checks speak to; the
 // result's status is never more trusting than the worst tier among them.
+//
+// It lives in `net` because it is part of what the services say to each
+// other: the PVE writes it into every result, the OAM and the SeGW read it.
 #pragma once
+
+#include <nlohmann/json.hpp>
 
 #include <array>
 #include <cstdint>
 #include <optional>
+#include <string>
 #include <string_view>
+
+#include "henbtrust/core/result.h"
 
 namespace henbtrust {
 
@@ -85,5 +93,27 @@ class TrustVector {
   static size_t Index(TrustClaim claim) { return static_cast<size_t>(claim); }
   std::array<int8_t, kTrustClaimCount> values_ = {};
 };
+
+// What a value of a claim means, in a few words, for the values this
+// project sets ("genuine executables with known vulnerabilities"); the
+// tier's name for any other.
+std::string_view ClaimValueMeaning(TrustClaim claim, int8_t value);
+
+// Appends the vector as a JSON object, EAR's ear.trustworthiness-vector: a
+// member per claim whose value is not 0, in claim order, or in the order of
+// their names (as nlohmann writes an object, for answers that must read as
+// nlohmann writes them).
+enum class ClaimOrder : uint8_t { kClaims, kNames };
+void AppendTrustVectorJson(const TrustVector& vector, std::string& out,
+                           ClaimOrder order = ClaimOrder::kClaims);
+nlohmann::json TrustVectorToJson(const TrustVector& vector);  // the same as a document
+// Reads such an object from a peer: every member a claim name with an
+// integer in [-128, 127]; anything else is kNetBadRequest naming it.
+Result<TrustVector> TrustVectorFromJson(const nlohmann::json& object);
+// The claims of tier `at_least` or worse, worst tier first, for a reason
+// line: "configuration 96 (unsupportable configuration), executables 32
+// (genuine executables with known vulnerabilities)"; "" when there is none.
+std::string DescribeTrustVector(const TrustVector& vector,
+                                TrustTier at_least = TrustTier::kWarning);
 
 }  // namespace henbtrust

@@ -1,7 +1,7 @@
 // The AR4SI vector: tiers cover every int8 value as draft-ietf-rats-ar4si-09
 // section 2.3.3 divides them, claim names round-trip, and a claim only ever
 // moves to a worse tier.
-#include "henbtrust/pve/trust_vector.h"
+#include "henbtrust/net/trust_vector.h"
 
 #include <gtest/gtest.h>
 
@@ -60,6 +60,54 @@ TEST(TrustVector, AClaimOnlyMovesToAWorseTier) {
   w.Set(TrustClaim::kHardware, ar4si::kGenuineHardware);  // Set overrides
   EXPECT_NE(w, v);
   EXPECT_EQ(w.WorstTier(), TrustTier::kWarning);
+}
+
+TEST(TrustVector, JsonRoundTripsAndRefusesWhatIsNotAClaim) {
+  TrustVector v;
+  v.Set(TrustClaim::kInstanceIdentity, ar4si::kTrustworthyInstance);
+  v.Set(TrustClaim::kExecutables, ar4si::kUnsafeRuntime);
+  v.Set(TrustClaim::kSourcedData, -128);
+  std::string text;
+  AppendTrustVectorJson(v, text);
+  EXPECT_EQ(text, R"({"instance-identity":2,"executables":32,"sourced-data":-128})");
+  std::string by_name;
+  AppendTrustVectorJson(v, by_name, ClaimOrder::kNames);
+  EXPECT_EQ(by_name, nlohmann::json::parse(text).dump());  // nlohmann sorts names
+  EXPECT_EQ(TrustVectorToJson(v).dump(), by_name);
+  auto back = TrustVectorFromJson(nlohmann::json::parse(text));
+  ASSERT_TRUE(back.ok()) << back.error().ToString();
+  EXPECT_EQ(*back, v);
+  EXPECT_EQ(*TrustVectorFromJson(nlohmann::json::object()), TrustVector());
+
+  for (const char* bad :
+       {R"({"executables":128})", R"({"executables":-129})", R"({"executables":2.5})",
+        R"({"executables":"2"})", R"({"executables":null})", R"({"executable":2})", R"([])", R"(2)",
+        R"({"executables":18446744073709551615})"}) {
+    auto r = TrustVectorFromJson(nlohmann::json::parse(bad));
+    EXPECT_FALSE(r.ok()) << bad;
+    if (!r.ok()) {
+      EXPECT_EQ(r.error().code(), ErrorCode::kNetBadRequest) << bad;
+    }
+  }
+}
+
+TEST(TrustVector, ADescriptionNamesTheClaimsThatAreNotAffirmingWorstFirst) {
+  TrustVector v;
+  v.Set(TrustClaim::kInstanceIdentity, ar4si::kTrustworthyInstance);
+  EXPECT_EQ(DescribeTrustVector(v), "");
+  v.Set(TrustClaim::kExecutables, ar4si::kUnsafeRuntime);
+  v.Set(TrustClaim::kConfiguration, ar4si::kUnsupportableConfig);
+  EXPECT_EQ(DescribeTrustVector(v),
+            "configuration 96 (unsupportable configuration), executables 32 (genuine executables "
+            "with known vulnerabilities)");
+  EXPECT_EQ(DescribeTrustVector(v, TrustTier::kAffirming).rfind("configuration 96", 0), 0u);
+  EXPECT_NE(DescribeTrustVector(v, TrustTier::kAffirming)
+                .find("instance-identity 2 (recognised and trusted instance)"),
+            std::string::npos);
+  // A value the project does not set reads as its tier.
+  EXPECT_EQ(ClaimValueMeaning(TrustClaim::kRuntimeOpaque, 40), "warning");
+  EXPECT_EQ(ClaimValueMeaning(TrustClaim::kHardware, ar4si::kCryptoValidationFailed),
+            "evidence failed cryptographic validation");
 }
 
 }  // namespace
