@@ -73,7 +73,7 @@ void RegisterReleaseCommands(CLI::App& app, int* exit_code);
 void RegisterDeviceCommands(CLI::App& app, int* exit_code);
 void RegisterPveCommands(CLI::App& app, int* exit_code);
 void RegisterServerCommands(CLI::App& app, int* exit_code);
-// `server update` and `server remediate`, under `server`.
+// `server update`, `server remediate` and `server campaign`, under `server`.
 void RegisterJobCommands(CLI::App& server, int* exit_code);
 void RegisterSimCommands(CLI::App& app, int* exit_code);
 void RegisterAgentCommands(CLI::App& app, int* exit_code);

@@ -1,5 +1,6 @@
-// henbtrust server update | remediate: opening jobs (step 1). The server
-// then carries each device through the flow; `server status` follows them.
+// henbtrust server update | remediate | campaign: opening jobs (step 1),
+// one by one or as campaigns. The server then carries each device through
+// the flow; `server status` and `server campaign status` follow them.
 #include <iostream>
 
 #include "cli/commands.h"
@@ -32,6 +33,27 @@ Result<std::vector<std::string>> DevicesNotOn(Store& store, const std::string& r
   return out;
 }
 
+// The jobs a campaign opened at once, and the members it could not open one
+// for (printed, with why).
+struct Opened {
+  int jobs = 0;
+  int refused = 0;
+};
+Result<Opened> PrintOpened(Store& store, int64_t campaign_id) {
+  HENB_ASSIGN_OR_RETURN(auto members, store.CampaignMembers(campaign_id));
+  Opened out;
+  for (const auto& m : members) {
+    if (m.job_id != 0) ++out.jobs;
+    if (!m.note.empty()) {
+      ++out.refused;
+      std::cerr << "  " << m.device_id << ": " << m.note << "\n";
+    }
+  }
+  return out;
+}
+
+// A one-batch campaign: every named device (or, with --all, every one not
+// on the target yet) gets its update job now.
 int RunUpdate(const JobArgs& a, std::vector<std::string> devices, bool all) {
   auto config = LoadOamConfig(a.dir);
   if (!config.ok()) return Fail(config.error());
@@ -41,23 +63,25 @@ int RunUpdate(const JobArgs& a, std::vector<std::string> devices, bool all) {
     auto others = DevicesNotOn(**store, a.release_id, a.version);
     if (!others.ok()) return Fail(others.error());
     devices.insert(devices.end(), others->begin(), others->end());
-  }
-  OamService oam(**store, NoPve(), *config);
-  int opened = 0;
-  int refused = 0;
-  for (const auto& id : devices) {
-    auto job = oam.OpenJob(id, a.release_id, a.version, "operator:cli");
-    if (job.ok()) {
-      ++opened;
-    } else {
-      ++refused;
-      std::cerr << "  " << id << ": " << job.error().ToString() << "\n";
+    if (devices.empty()) {
+      std::cout << "every enrolled device runs " << a.release_id << " " << a.version << "\n";
+      return kExitOk;
     }
   }
-  std::cout << "opened " << opened << " update jobs to " << a.release_id << " " << a.version;
-  if (refused > 0) std::cout << "; " << refused << " refused (above)";
+  OamService oam(**store, NoPve(), *config);
+  CreateCampaignRequest request;
+  request.release_id = a.release_id;
+  request.version = a.version;
+  request.selection.devices = std::move(devices);
+  auto campaign = oam.CreateCampaign(request, "operator:cli");
+  if (!campaign.ok()) return Fail(campaign.error());
+  auto opened = PrintOpened(**store, campaign->campaign.id);
+  if (!opened.ok()) return Fail(opened.error());
+  std::cout << "campaign " << campaign->campaign.id << ": opened " << opened->jobs
+            << " update jobs to " << a.release_id << " " << a.version;
+  if (opened->refused > 0) std::cout << "; " << opened->refused << " refused (above)";
   std::cout << "\n";
-  return refused > 0 && opened == 0 ? kExitInvalid : kExitOk;
+  return opened->refused > 0 && opened->jobs == 0 ? kExitInvalid : kExitOk;
 }
 
 // One remediation job. The release id is the device's own unless given.
@@ -86,9 +110,130 @@ int RunRemediate(const JobArgs& a, const std::string& device_id, JobKind kind) {
   return kExitOk;
 }
 
+void PrintCampaign(const CampaignView& v) {
+  const Campaign& c = v.campaign;
+  std::cout << "campaign " << c.id << ": " << CampaignStateName(c.state) << ", "
+            << JobKindName(c.kind) << " to " << c.release_id << " " << c.version << ", "
+            << v.members << " devices (" << c.selection << ")"
+            << (c.batch_size > 0 ? ", batches of " + std::to_string(c.batch_size) : "")
+            << (c.rate > 0 ? ", at most " + std::to_string(c.rate) + " jobs/s" : "")
+            << ", pauses above " << c.max_failure_percent << "% failures\n"
+            << "  committed " << v.counts.committed << ", rolled-back " << v.counts.rolled_back
+            << ", failed " << v.counts.failed << ", refused " << v.counts.refused << ", pending "
+            << v.counts.pending << "\n"
+            << "  " << c.detail << "\n";
+}
+
+struct CampaignArgs {
+  std::string dir;
+  std::string store;
+  int64_t id = 0;
+  bool json = false;
+};
+
+int RunCampaignCreate(const JobArgs& a, CreateCampaignRequest request, const std::string& select,
+                      const std::string& kind) {
+  auto selection = ParseCampaignSelection(select);
+  if (!selection.ok()) return Fail(selection.error());
+  auto parsed_kind = ParseJobKind(kind);
+  if (!parsed_kind) return UsageError("--kind is update, reinstall or recover, not '" + kind + "'");
+  request.release_id = a.release_id;
+  request.version = a.version;
+  request.kind = *parsed_kind;
+  request.selection = *selection;
+  auto config = LoadOamConfig(a.dir);
+  if (!config.ok()) return Fail(config.error());
+  auto store = OpenStore(ServerStoreLocation(a.dir, a.store));
+  if (!store.ok()) return Fail(store.error());
+  OamService oam(**store, NoPve(), *config);
+  auto campaign = oam.CreateCampaign(request, "operator:cli");
+  if (!campaign.ok()) return Fail(campaign.error());
+  std::cout << "campaign " << campaign->campaign.id << "\n";
+  return kExitOk;
+}
+
+// status (no action), pause, resume or abort.
+int RunCampaign(const CampaignArgs& a, std::optional<OamService::CampaignAction> action) {
+  auto config = LoadOamConfig(a.dir);
+  if (!config.ok()) return Fail(config.error());
+  auto store = OpenStore(ServerStoreLocation(a.dir, a.store));
+  if (!store.ok()) return Fail(store.error());
+  OamService oam(**store, NoPve(), *config);
+  auto view = action ? oam.ChangeCampaign(a.id, *action, "operator:cli") : oam.GetCampaign(a.id);
+  if (!view.ok()) return Fail(view.error());
+  if (a.json) {
+    std::cout << EncodeCampaignView(*view) << "\n";
+  } else {
+    PrintCampaign(*view);
+  }
+  return kExitOk;
+}
+
+void RegisterCampaignCommands(CLI::App& server, int* exit_code) {
+  CLI::App* campaign = server.add_subcommand(
+      "campaign",
+      "Roll a release out to a selection of devices in batches, paced, pausing "
+      "itself when too many fail");
+  campaign->require_subcommand(1);
+  auto a = std::make_shared<JobArgs>();
+  auto request = std::make_shared<CreateCampaignRequest>();
+  auto select = std::make_shared<std::string>("all");
+  auto kind = std::make_shared<std::string>("update");
+  CLI::App* create = campaign->add_subcommand("create", "Create a campaign; prints its number");
+  create->add_option("--dir", a->dir, "server directory")->required();
+  create->add_option("--store", a->store, "sqlite:PATH or postgres:CONNINFO");
+  create->add_option("--release-id", a->release_id, "target release id")->required();
+  create->add_option("--version", a->version, "target version")->required();
+  create
+      ->add_option("--select", *select,
+                   "which devices: 'model=M release=V devices=a,b,c' (all terms must hold) "
+                   "or 'all'")
+      ->capture_default_str();
+  create->add_option("--kind", *kind, "update, reinstall or recover")->capture_default_str();
+  create
+      ->add_option("--batch", request->batch_size,
+                   "devices per batch; a batch starts once the one before has settled (0: one "
+                   "batch)")
+      ->capture_default_str()
+      ->check(CLI::NonNegativeNumber);
+  create
+      ->add_option("--max-failures", request->max_failure_percent,
+                   "pause when more than this share of the ended jobs failed, in percent")
+      ->capture_default_str()
+      ->check(CLI::Range(0, 100));
+  create->add_option("--rate", request->rate, "jobs opened per second at most (0: no limit)")
+      ->capture_default_str()
+      ->check(CLI::NonNegativeNumber);
+  OnRun(create, exit_code,
+        [a, request, select, kind] { return RunCampaignCreate(*a, *request, *select, *kind); });
+
+  const std::pair<const char*, std::optional<OamService::CampaignAction>> verbs[] = {
+      {"status", std::nullopt},
+      {"pause", OamService::CampaignAction::kPause},
+      {"resume", OamService::CampaignAction::kResume},
+      {"abort", OamService::CampaignAction::kAbort}};
+  const char* what[] = {"Show a campaign: state, counts, last change",
+                        "Pause a running campaign: no new job opens; open jobs go on",
+                        "Resume a paused campaign", "End a campaign: no new job opens again"};
+  for (size_t i = 0; i < std::size(verbs); ++i) {
+    auto c = std::make_shared<CampaignArgs>();
+    CLI::App* sub = campaign->add_subcommand(verbs[i].first, what[i]);
+    sub->add_option("--dir", c->dir, "server directory")->required();
+    sub->add_option("--store", c->store, "sqlite:PATH or postgres:CONNINFO");
+    sub->add_option("campaign", c->id, "the campaign's number")->required();
+    sub->add_flag("--json", c->json,
+                  "the campaign as JSON: id, state, counts (committed, rolled-back, failed, "
+                  "refused, pending), ...");
+    const auto action = verbs[i].second;
+    OnRun(sub, exit_code, [c, action] { return RunCampaign(*c, action); });
+  }
+}
+
 }  // namespace
 
 void RegisterJobCommands(CLI::App& server, int* exit_code) {
+  RegisterCampaignCommands(server, exit_code);
+
   auto u = std::make_shared<JobArgs>();
   auto devices = std::make_shared<std::vector<std::string>>();
   auto all = std::make_shared<bool>(false);

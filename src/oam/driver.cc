@@ -20,6 +20,7 @@ Result<int> OamService::Drive() {
     if (!r.ok()) return r.error();
     if (*r) ++moved;
   }
+  HENB_TRY(m.DriveCampaigns());
   return moved;
 }
 

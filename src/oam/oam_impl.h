@@ -79,6 +79,22 @@ struct OamService::Impl {
   // order_ttl; a new nonce if `new_nonce` or the job has none.
   Status Instruct(UpdateJob& job, JobState state, bool new_nonce) const;
 
+  // --- campaigns.cc
+  Result<CampaignView> CreateCampaign(const CreateCampaignRequest& request,
+                                      const std::string& actor);
+  Result<CampaignView> ViewCampaign(const Campaign& campaign);
+  // One look at a running campaign: pause it past its failure threshold,
+  // end it when every job has ended, else open what its batch and rate allow.
+  Status DriveCampaign(Campaign campaign);
+  Status DriveCampaigns();
+  Result<CampaignView> ChangeCampaign(int64_t id, OamService::CampaignAction action,
+                                      const std::string& actor);
+  Result<HttpResponse> CreateCampaignApi(const HttpRequest& req);
+  Result<HttpResponse> ListCampaignsApi();
+  Result<HttpResponse> GetCampaignApi(const std::string& id);
+  Result<HttpResponse> ChangeCampaignApi(const HttpRequest& req, const std::string& id,
+                                         OamService::CampaignAction action);
+
   // --- driver.cc
   // One due job: what Drive() does for it. True if it moved.
   Result<bool> Act(UpdateJob job);

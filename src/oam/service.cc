@@ -67,6 +67,24 @@ std::vector<Route> OamService::Impl::Routes() {
        [this](const HttpRequest&, const PathSegments&) { return Inventory(); }},
       {"GET", "/v1/audit", operators,
        [this](const HttpRequest& req, const PathSegments&) { return ListAudit(req); }},
+      {"GET", "/v1/campaigns", operators,
+       [this](const HttpRequest&, const PathSegments&) { return ListCampaignsApi(); }},
+      {"POST", "/v1/campaigns", operators,
+       [this](const HttpRequest& req, const PathSegments&) { return CreateCampaignApi(req); }},
+      {"GET", "/v1/campaigns/*", operators,
+       [this](const HttpRequest&, const PathSegments& path) { return GetCampaignApi(path[2]); }},
+      {"POST", "/v1/campaigns/*/pause", operators,
+       [this](const HttpRequest& req, const PathSegments& path) {
+         return ChangeCampaignApi(req, path[2], CampaignAction::kPause);
+       }},
+      {"POST", "/v1/campaigns/*/resume", operators,
+       [this](const HttpRequest& req, const PathSegments& path) {
+         return ChangeCampaignApi(req, path[2], CampaignAction::kResume);
+       }},
+      {"POST", "/v1/campaigns/*/abort", operators,
+       [this](const HttpRequest& req, const PathSegments& path) {
+         return ChangeCampaignApi(req, path[2], CampaignAction::kAbort);
+       }},
   };
 }
 

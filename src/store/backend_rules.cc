@@ -16,6 +16,12 @@ AuditEntry AuditOfNewJob(const AuditEntry& audit, int64_t job_id) {
   return a;
 }
 
+AuditEntry AuditOfNewCampaign(const AuditEntry& audit, int64_t campaign_id) {
+  AuditEntry a = audit;
+  if (a.subject.empty()) a.subject = "campaign:" + std::to_string(campaign_id);
+  return a;
+}
+
 Status CheckReenrollment(const DeviceRecord& device, ByteView enrolled_ek,
                          const std::string& enrolled_state) {
   if (!Equal(enrolled_ek, device.ek_public)) {

@@ -23,6 +23,8 @@ AuditEntry ChainAfter(const AuditHead& head, const AuditEntry& entry);
 // The audit entry of a new job with id `job_id`: its subject names the job
 // unless the caller named one.
 AuditEntry AuditOfNewJob(const AuditEntry& audit, int64_t job_id);
+// The same for a new campaign: "campaign:<id>".
+AuditEntry AuditOfNewCampaign(const AuditEntry& audit, int64_t campaign_id);
 
 // Whether `device` may be enrolled again over the record enrolled with
 // `enrolled_ek` in state `enrolled_state`: kPolicyDeviceConflict for

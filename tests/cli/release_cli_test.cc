@@ -188,6 +188,41 @@ TEST_F(ReleaseCli, ServerRemediateSaysWhatIsWrong) {
   EXPECT_NE(help.out.find("--recover"), std::string::npos);
 }
 
+// `server campaign` names what is wrong before anything is stored; the
+// campaigns themselves are tested in tests/oam/flow_test.cc.
+TEST_F(ReleaseCli, ServerCampaignSaysWhatIsWrong) {
+  const std::string srv = dir_.File("srv");
+  ASSERT_EQ(testing::Run(cli_ + " server init --dir " + srv).exit_code, 0);
+  ASSERT_EQ(testing::Run(cli_ + " server import-release --dir " + srv + " --trust-root " + ex_ +
+                         "/trust-root " + ex_ + "/release.bundle")
+                .exit_code,
+            0);
+  const auto manifest = nlohmann::json::parse(
+      testing::Run(cli_ + " release inspect " + ex_ + "/release.bundle --json").out, nullptr,
+      false);
+  ASSERT_TRUE(manifest.is_object());
+  const std::string target = " --release-id " + manifest["release_id"].get<std::string>() +
+                             " --version " + manifest["version"].get<std::string>();
+  const std::string create = cli_ + " server campaign create --dir " + srv + target;
+  auto nobody = testing::Run(create);
+  EXPECT_EQ(nobody.exit_code, 2);
+  EXPECT_NE(nobody.err.find("the selection 'all' takes no enrolled device"), std::string::npos)
+      << nobody.err;
+  auto group = testing::Run(create + " --select 'group=north'");
+  EXPECT_EQ(group.exit_code, 2);
+  EXPECT_NE(group.err.find("no group labels"), std::string::npos) << group.err;
+  EXPECT_EQ(testing::Run(create + " --max-failures 101").exit_code, 2);
+  EXPECT_EQ(testing::Run(create + " --kind rebuild").exit_code, 2);
+  auto unknown = testing::Run(cli_ + " server campaign status --dir " + srv + " 7 --json");
+  EXPECT_EQ(unknown.exit_code, 2);
+  EXPECT_NE(unknown.err.find("no campaign 7"), std::string::npos) << unknown.err;
+  auto help = testing::Run(cli_ + " server campaign --help");
+  EXPECT_EQ(help.exit_code, 0);
+  for (const char* verb : {"create", "status", "pause", "resume", "abort"}) {
+    EXPECT_NE(help.out.find(verb), std::string::npos) << verb;
+  }
+}
+
 // The audit log's head, anchored by `server run`, checked by `server status`.
 TEST_F(ReleaseCli, ServerStatusDetectsATruncatedAuditLogOnceAnchored) {
   const std::string srv = dir_.File("srv");

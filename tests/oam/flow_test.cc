@@ -10,6 +10,7 @@
 
 #include <condition_variable>
 #include <fstream>
+#include <map>
 #include <mutex>
 #include <optional>
 #include <thread>
@@ -388,6 +389,128 @@ TEST_P(UpdateFlowTest, ReinstallAndRecoverBringBackADeviceThatDoesNotVerify) {
     }
   }
   EXPECT_EQ(remediation_orders, 2);
+}
+
+// A campaign opens its batches in order, each once the one before has
+// settled, counts how its jobs end, and pauses itself when the share of
+// failures among its ended jobs passes its threshold; a resume counts
+// afresh, an abort ends it. Every change is audited.
+TEST_P(UpdateFlowTest, ACampaignGoesInBatchesAndPausesItselfPastItsThreshold) {
+  std::vector<FleetDevice> fleet;
+  for (const char* id : {"camp-a", "camp-b", "camp-c", "camp-d", "camp-e"}) {
+    fleet.push_back(AddDevice(id));
+  }
+  fleet[2].faults->implant_after_install = true;  // fall back at step 7
+  fleet[3].faults->implant_after_install = true;
+  Json created = Post("/v1/campaigns",
+                      {{"release_id", "henb-fw"},
+                       {"version", "2.0"},
+                       {"select", {{"hardware_model", "femto-a1"}, {"running_version", "1.0"}}},
+                       {"batch_size", 2},
+                       {"max_failure_percent", 25}},
+                      201);
+  const std::string campaign_id = std::to_string(created["id"].get<int64_t>());
+  const std::string path = "/v1/campaigns/" + campaign_id;
+  EXPECT_EQ(created["state"], "running");
+  EXPECT_EQ(created["members"], 5);
+  EXPECT_EQ(created["selection"], "model=femto-a1 release=1.0");
+  // The first batch opened at once, and only it.
+  EXPECT_EQ(created["counts"]["pending"], 5);
+  for (const auto& d : fleet) {
+    const bool first = d.id == "camp-a" || d.id == "camp-b";
+    EXPECT_EQ(h_->store->OpenJobFor(d.id)->has_value(), first) << d.id;
+  }
+  RunToEnd(fleet);
+  Json paused = Get(path);
+  EXPECT_EQ(paused["state"], "paused") << paused.dump();
+  EXPECT_EQ(paused["counts"]["committed"], 2);
+  EXPECT_EQ(paused["counts"]["rolled-back"], 2);
+  EXPECT_EQ(paused["counts"]["pending"], 1);  // the third batch never opened
+  EXPECT_NE(paused["detail"].get<std::string>().find("2 of 4 ended jobs failed"), std::string::npos)
+      << paused.dump();
+  EXPECT_FALSE(h_->store->OpenJobFor("camp-e")->has_value());
+
+  // Resumed, the threshold counts what ends from now on: the last batch runs.
+  Json resumed = Post(path + "/resume", Json::object(), 200);
+  EXPECT_EQ(resumed["state"], "running");
+  EXPECT_TRUE(h_->store->OpenJobFor("camp-e")->has_value());
+  RunToEnd(fleet);
+  ASSERT_TRUE(oam_->Drive().ok());
+  Json done = Get(path);
+  EXPECT_EQ(done["state"], "done") << done.dump();
+  EXPECT_EQ(done["counts"]["committed"], 3);
+  EXPECT_EQ(done["counts"]["pending"], 0);
+  // A campaign that has ended takes no more changes.
+  Post(path + "/pause", Json::object(), 409);
+  Post(path + "/abort", Json::object(), 409);
+
+  std::map<std::string, int> events;
+  const Json audit = Get("/v1/audit");
+  for (const auto& e : audit["entries"]) {
+    if (e["subject"] == "campaign:" + campaign_id) ++events[e["event"]];
+    if (e["actor"] == "campaign:" + campaign_id) ++events["opened by the campaign"];
+  }
+  EXPECT_EQ(events["campaign created"], 1);
+  EXPECT_EQ(events["paused"], 1);
+  EXPECT_EQ(events["resumed"], 1);
+  EXPECT_EQ(events["done"], 1);
+  EXPECT_EQ(events["opened by the campaign"], 5);
+
+  // A selection that takes nothing, a revoked or unknown target, a bad threshold: refused.
+  Post(
+      "/v1/campaigns",
+      {{"release_id", "henb-fw"}, {"version", "2.0"}, {"select", {{"hardware_model", "femto-z9"}}}},
+      400);
+  Post("/v1/campaigns", {{"release_id", "henb-fw"}, {"version", "9.9"}}, 404);
+  Post("/v1/campaigns",
+       {{"release_id", "henb-fw"}, {"version", "2.0"}, {"max_failure_percent", 101}}, 400);
+  Post("/v1/campaigns",
+       {{"release_id", "henb-fw"}, {"version", "2.0"}, {"select", {{"devices", {"ghost"}}}}}, 404);
+  Json listed = Get("/v1/campaigns");
+  EXPECT_EQ(listed["campaigns"].size(), 1u);
+}
+
+// An operator pauses and aborts a campaign; paced, it opens at most `rate`
+// jobs a second.
+TEST_P(UpdateFlowTest, ACampaignIsPacedPausedAndAborted) {
+  std::vector<FleetDevice> fleet;
+  for (const char* id : {"paced-a", "paced-b", "paced-c"}) fleet.push_back(AddDevice(id));
+  CreateCampaignRequest request;
+  request.release_id = "henb-fw";
+  request.version = "2.0";
+  request.rate = 1;
+  auto created = oam_->CreateCampaign(request, "operator:test");
+  ASSERT_TRUE(created.ok()) << created.error().ToString();
+  const int64_t id = created->campaign.id;
+  auto open_jobs = [&] {
+    int n = 0;
+    for (const auto& d : fleet) n += h_->store->OpenJobFor(d.id)->has_value() ? 1 : 0;
+    return n;
+  };
+  EXPECT_EQ(open_jobs(), 1);
+  ASSERT_TRUE(oam_->Drive().ok());
+  EXPECT_EQ(open_jobs(), 1);  // the same second: no second job
+  h_->now += 1;
+  ASSERT_TRUE(oam_->Drive().ok());
+  EXPECT_EQ(open_jobs(), 2);
+  auto paused = oam_->ChangeCampaign(id, OamService::CampaignAction::kPause, "operator:test");
+  ASSERT_TRUE(paused.ok());
+  EXPECT_EQ(paused->campaign.state, CampaignState::kPaused);
+  h_->now += 5;
+  ASSERT_TRUE(oam_->Drive().ok());
+  EXPECT_EQ(open_jobs(), 2);  // paused: nothing new
+  auto aborted = oam_->ChangeCampaign(id, OamService::CampaignAction::kAbort, "operator:test");
+  ASSERT_TRUE(aborted.ok());
+  EXPECT_EQ(aborted->campaign.state, CampaignState::kAborted);
+  EXPECT_EQ(
+      oam_->ChangeCampaign(id, OamService::CampaignAction::kResume, "operator:test").error().code(),
+      ErrorCode::kPolicyState);
+  RunToEnd(fleet);  // the open jobs run to their end
+  auto end = oam_->GetCampaign(id);
+  ASSERT_TRUE(end.ok());
+  EXPECT_EQ(end->campaign.state, CampaignState::kAborted);
+  EXPECT_EQ(end->counts.committed, 2);
+  EXPECT_EQ(end->counts.pending, 1);
 }
 
 // The agent loop survives any answer of the OAM to its poll: wrong types,

@@ -517,6 +517,64 @@ TEST_P(StoreTest, JobTransitionsAreCompareAndSet) {
   EXPECT_EQ((*audit)[1].event, "ordered");
 }
 
+TEST_P(StoreTest, CampaignsKeepTheirMembersAndChangeStateByCompareAndSet) {
+  ASSERT_TRUE(store_);
+  Campaign c;
+  c.release_id = "femto";
+  c.version = "2.0";
+  c.kind = JobKind::kReinstall;
+  c.selection = "model=femto-a1";
+  c.batch_size = 2;
+  c.max_failure_percent = 25;
+  c.rate = 5;
+  c.detail = "created";
+  c.created_at = c.updated_at = 100;
+  const std::vector<CampaignMember> members = {
+      {"henb-2", 0, 0}, {"henb-1", 0, 0}, {"henb-3", 1, 0}};
+  auto id = store_->CreateCampaign(c, members, Audit("campaign created"));
+  ASSERT_TRUE(id.ok()) << id.error().ToString();
+  auto got = store_->GetCampaign(*id);
+  ASSERT_TRUE(got.ok() && got->has_value());
+  const Campaign& back = **got;
+  EXPECT_EQ(back.kind, JobKind::kReinstall);
+  EXPECT_EQ(back.selection, "model=femto-a1");
+  EXPECT_EQ(back.batch_size, 2);
+  EXPECT_EQ(back.max_failure_percent, 25);
+  EXPECT_EQ(back.rate, 5);
+  EXPECT_EQ(back.state, CampaignState::kRunning);
+  EXPECT_FALSE(store_->GetCampaign(*id + 1)->has_value());
+
+  auto listed = store_->CampaignMembers(*id);
+  ASSERT_TRUE(listed.ok());
+  ASSERT_EQ(listed->size(), 3u);  // by batch, then device
+  EXPECT_EQ((*listed)[0].device_id, "henb-1");
+  EXPECT_EQ((*listed)[2].device_id, "henb-3");
+  EXPECT_EQ((*listed)[2].batch, 1);
+  ASSERT_TRUE(store_->SetCampaignMember(*id, {"henb-1", 0, 42, ""}).ok());
+  ASSERT_TRUE(store_->SetCampaignMember(*id, {"henb-2", 0, 0, "revoked device"}).ok());
+  EXPECT_EQ(store_->SetCampaignMember(*id, {"ghost", 0, 7, ""}).error().code(),
+            ErrorCode::kNotFound);
+  listed = store_->CampaignMembers(*id);
+  EXPECT_EQ((*listed)[0].job_id, 42);
+  EXPECT_EQ((*listed)[1].note, "revoked device");
+
+  // Compare and set: the first writer to pause wins; a stale one changes nothing.
+  Campaign paused = back;
+  paused.state = CampaignState::kPaused;
+  ASSERT_TRUE(*store_->UpdateCampaign(paused, CampaignState::kRunning, Audit("paused")));
+  Campaign stale = back;
+  stale.state = CampaignState::kAborted;
+  EXPECT_FALSE(*store_->UpdateCampaign(stale, CampaignState::kRunning, Audit("aborted")));
+  EXPECT_EQ((**store_->GetCampaign(*id)).state, CampaignState::kPaused);
+  EXPECT_TRUE(store_->ListCampaigns(true, 0, 10)->empty());
+  ASSERT_EQ(store_->ListCampaigns(false, 0, 10)->size(), 1u);
+  EXPECT_TRUE(store_->ListCampaigns(false, *id, 10)->empty());
+  auto audit = store_->ListAudit(0, 100);
+  ASSERT_EQ(audit->size(), 2u);
+  EXPECT_EQ((*audit)[0].subject, "campaign:" + std::to_string(*id));
+  EXPECT_EQ((*audit)[1].event, "paused");
+}
+
 TEST_P(StoreTest, DueJobsComeOldestFirst) {
   ASSERT_TRUE(store_);
   for (int i = 0; i < 3; ++i) {

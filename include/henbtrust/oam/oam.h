@@ -15,6 +15,7 @@
 
 #include "henbtrust/core/env.h"
 #include "henbtrust/crypto/keys.h"
+#include "henbtrust/net/campaign_protocol.h"
 #include "henbtrust/net/http.h"
 #include "henbtrust/release/trust.h"
 #include "henbtrust/store/store.h"
@@ -85,9 +86,26 @@ class OamService {
                             const std::string& version, const std::string& actor,
                             JobKind kind = JobKind::kUpdate);
 
-  // Acts once on every job whose next action is due: steps 2-5 for opened
-  // jobs, step 9 for reported ones, deadlines for the others. Returns how
-  // many jobs moved. Safe to run in several instances at once.
+  // A campaign (docs/oam.md, "Campaigns"): the selected devices, in
+  // batches of `batch_size`, get a job of `kind` to the release; a batch's
+  // jobs open once every job of the batches before has ended, at most `rate`
+  // a second; a campaign whose ended jobs fail (rolled back, failed,
+  // refused) above `max_failure_percent` pauses itself. Its first jobs open
+  // before this returns. kPolicyUnknownRelease, kPolicy (revoked), or
+  // kInvalidArgument (nothing selected, a bad number).
+  Result<CampaignView> CreateCampaign(const CreateCampaignRequest& request,
+                                      const std::string& actor);
+  // kNotFound for no such campaign.
+  Result<CampaignView> GetCampaign(int64_t id);
+  enum class CampaignAction { kPause, kResume, kAbort };
+  // Pause (running), resume (paused) or abort (running or paused), audited;
+  // kPolicyState from any other state.
+  Result<CampaignView> ChangeCampaign(int64_t id, CampaignAction action, const std::string& actor);
+
+  // Acts once on every job whose next action is due (steps 2-5 for opened
+  // jobs, step 9 for reported ones, deadlines for the others), then once on
+  // every running campaign. Returns how many jobs moved. Safe to run in
+  // several instances at once.
   Result<int> Drive();
 
   struct Impl;

@@ -15,6 +15,7 @@
 
 #include "henbtrust/core/bytes.h"
 #include "henbtrust/core/env.h"
+#include "henbtrust/store/campaign.h"
 #include "henbtrust/store/job_state.h"
 
 namespace henbtrust {
@@ -209,6 +210,25 @@ class Store {
   // Open jobs with next_action_at <= `due_by` (every job, open or not, when
   // `open_only` is false), oldest first, at most `limit`.
   virtual Result<std::vector<UpdateJob>> ListJobs(bool open_only, int64_t due_by, int limit) = 0;
+
+  // Campaigns. CreateCampaign stores it with its members and `audit` in one
+  // transaction and returns its id.
+  virtual Result<int64_t> CreateCampaign(const Campaign& campaign,
+                                         const std::vector<CampaignMember>& members,
+                                         const AuditEntry& audit) = 0;
+  virtual Result<std::optional<Campaign>> GetCampaign(int64_t id) = 0;
+  // Campaigns with id > `after_id` (only running ones if `running_only`), by
+  // id, at most `limit`.
+  virtual Result<std::vector<Campaign>> ListCampaigns(bool running_only, int64_t after_id,
+                                                      int limit) = 0;
+  // Compare and set, as TransitionJob: stores `campaign` if its stored state
+  // is still `from_state`, with `audit` if given.
+  virtual Result<bool> UpdateCampaign(const Campaign& campaign, CampaignState from_state,
+                                      const std::optional<AuditEntry>& audit) = 0;
+  // Every member, by batch then device id.
+  virtual Result<std::vector<CampaignMember>> CampaignMembers(int64_t campaign_id) = 0;
+  // Records the member's job (or, with job_id 0, why none could be opened).
+  virtual Status SetCampaignMember(int64_t campaign_id, const CampaignMember& member) = 0;
 
   virtual Status AppendAudit(const AuditEntry& entry) = 0;
   // Entries with seq > `after_seq`, in order, at most `limit`.

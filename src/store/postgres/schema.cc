@@ -44,6 +44,18 @@ const char* const kMigrations[] = {
        DROP TABLE IF EXISTS enrollments;)",
     // As the SQLite store's migration 8.
     R"(ALTER TABLE jobs ADD COLUMN kind TEXT NOT NULL DEFAULT 'update';)",
+    // As the SQLite store's migration 9.
+    R"(CREATE TABLE campaigns (
+         id BIGSERIAL PRIMARY KEY, release_id TEXT NOT NULL, version TEXT NOT NULL,
+         kind TEXT NOT NULL, selection TEXT NOT NULL, batch_size INTEGER NOT NULL,
+         max_failure_percent INTEGER NOT NULL, rate INTEGER NOT NULL, state TEXT NOT NULL,
+         detail TEXT NOT NULL, ended_at_resume INTEGER NOT NULL,
+         failures_at_resume INTEGER NOT NULL, next_open_at BIGINT NOT NULL, created_at BIGINT NOT NULL,
+         updated_at BIGINT NOT NULL);
+       CREATE INDEX campaigns_state ON campaigns (state, id);
+       CREATE TABLE campaign_members (
+         campaign_id BIGINT NOT NULL, device_id TEXT NOT NULL, batch INTEGER NOT NULL,
+         job_id BIGINT NOT NULL, note TEXT NOT NULL, PRIMARY KEY (campaign_id, device_id));)",
 };
 
 // An arbitrary key for the advisory lock that serialises migrations across

@@ -72,6 +72,18 @@ const char* const kMigrations[] = {
        DROP TABLE IF EXISTS enrollments;)",
     // What a job is for (store/job_state.h, JobKind): jobs made before are updates.
     R"(ALTER TABLE jobs ADD COLUMN kind TEXT NOT NULL DEFAULT 'update';)",
+    // Campaigns and their members (store/campaign.h).
+    R"(CREATE TABLE campaigns (
+         id INTEGER PRIMARY KEY AUTOINCREMENT, release_id TEXT NOT NULL, version TEXT NOT NULL,
+         kind TEXT NOT NULL, selection TEXT NOT NULL, batch_size INTEGER NOT NULL,
+         max_failure_percent INTEGER NOT NULL, rate INTEGER NOT NULL, state TEXT NOT NULL,
+         detail TEXT NOT NULL, ended_at_resume INTEGER NOT NULL,
+         failures_at_resume INTEGER NOT NULL, next_open_at INTEGER NOT NULL, created_at INTEGER NOT NULL,
+         updated_at INTEGER NOT NULL);
+       CREATE INDEX campaigns_state ON campaigns (state, id);
+       CREATE TABLE campaign_members (
+         campaign_id INTEGER NOT NULL, device_id TEXT NOT NULL, batch INTEGER NOT NULL,
+         job_id INTEGER NOT NULL, note TEXT NOT NULL, PRIMARY KEY (campaign_id, device_id));)",
 };
 
 }  // namespace

@@ -75,6 +75,17 @@ class SqliteStore final : public Store {
                              const std::optional<AuditEntry>& audit) override;
   Result<std::vector<UpdateJob>> ListJobs(bool open_only, int64_t due_by, int limit) override;
 
+  Result<int64_t> CreateCampaign(const Campaign& campaign,
+                                 const std::vector<CampaignMember>& members,
+                                 const AuditEntry& audit) override;
+  Result<std::optional<Campaign>> GetCampaign(int64_t id) override;
+  Result<std::vector<Campaign>> ListCampaigns(bool running_only, int64_t after_id,
+                                              int limit) override;
+  Result<bool> UpdateCampaign(const Campaign& campaign, CampaignState from_state,
+                              const std::optional<AuditEntry>& audit) override;
+  Result<std::vector<CampaignMember>> CampaignMembers(int64_t campaign_id) override;
+  Status SetCampaignMember(int64_t campaign_id, const CampaignMember& member) override;
+
   Status AppendAudit(const AuditEntry& entry) override;
   Result<std::vector<AuditEntry>> ListAudit(int64_t after_seq, int limit) override;
 

@@ -1,0 +1,63 @@
+// The operator's campaign messages (docs/api/oam.yaml, /v1/campaigns): one
+// codec per message, used by the OAM and by its clients alike.
+#pragma once
+
+#include <cstdint>
+#include <string>
+#include <string_view>
+#include <vector>
+
+#include "henbtrust/core/result.h"
+#include "henbtrust/store/campaign.h"
+
+namespace henbtrust {
+
+// Which devices a campaign takes: every enrolled device that matches all of
+// the given criteria (none given: every enrolled device).
+struct CampaignSelection {
+  std::string hardware_model = {};        // exactly this model
+  std::string running_version = {};       // its recorded release version is this one
+  std::vector<std::string> devices = {};  // only these ids
+};
+// "model=M release=V devices=a,b" (terms apart by spaces, any order, each
+// at most once); "" or "all" selects every device. kInvalidArgument naming
+// the term otherwise.
+Result<CampaignSelection> ParseCampaignSelection(std::string_view expression);
+// The selection in that syntax ("all" when empty).
+std::string FormatCampaignSelection(const CampaignSelection& selection);
+
+// POST /v1/campaigns.
+struct CreateCampaignRequest {
+  std::string release_id;
+  std::string version;
+  JobKind kind = JobKind::kUpdate;
+  CampaignSelection selection = {};
+  int batch_size = 0;             // 0: one batch
+  int max_failure_percent = 100;  // 0 to 100
+  int rate = 0;                   // jobs opened per second at most; 0: no limit
+};
+std::string EncodeCreateCampaignRequest(const CreateCampaignRequest& request);
+Result<CreateCampaignRequest> DecodeCreateCampaignRequest(std::string_view text);
+
+// How a campaign's members stand.
+struct CampaignCounts {
+  int committed = 0;
+  int rolled_back = 0;
+  int failed = 0;
+  int refused = 0;  // refused by the OAM before a job opened, or ended refused
+  int pending = 0;  // no job yet, or one still open
+};
+
+// A campaign as the OAM shows it (GET /v1/campaigns/{id}, and the list).
+struct CampaignView {
+  Campaign campaign;
+  CampaignCounts counts = {};
+  int members = 0;
+};
+std::string EncodeCampaignView(const CampaignView& view);
+Result<CampaignView> DecodeCampaignView(std::string_view text);
+// {"campaigns": [...]}
+std::string EncodeCampaignList(const std::vector<CampaignView>& views);
+Result<std::vector<CampaignView>> DecodeCampaignList(std::string_view text);
+
+}  // namespace henbtrust

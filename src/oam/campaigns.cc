@@ -1,0 +1,358 @@
+// Campaigns (docs/oam.md, "Campaigns"): a release to a selection of
+// devices, in batches that start once the batch before has settled, paced,
+// pausing themselves past a failure threshold. The jobs are ordinary jobs;
+// a campaign only decides when to open them and counts how they end.
+#include <algorithm>
+#include <limits>
+
+#include "henbtrust/core/decimal.h"
+#include "henbtrust/net/api.h"
+#include "oam/oam_impl.h"
+
+namespace henbtrust {
+
+namespace {
+
+constexpr int kCampaignsPerTick = 100;
+constexpr int kDevicePage = 1000;
+
+std::string Subject(int64_t id) { return "campaign:" + std::to_string(id); }
+
+AuditEntry CampaignAudit(const Campaign& c, int64_t now, const std::string& actor,
+                         const std::string& event) {
+  return AuditEntry{0, now, actor, Subject(c.id), event, c.detail, {}, {}};
+}
+
+bool Selected(const CampaignSelection& s, const DeviceRecord& d) {
+  if (d.state != "enrolled") return false;
+  if (!s.hardware_model.empty() && d.hardware_model != s.hardware_model) return false;
+  if (!s.running_version.empty() && d.release_version != s.running_version) return false;
+  return s.devices.empty() ||
+         std::find(s.devices.begin(), s.devices.end(), d.device_id) != s.devices.end();
+}
+
+// How a member stands: its job's outcome, or pending.
+enum class Outcome { kNotOpened, kOpen, kCommitted, kRolledBack, kFailed, kRefused };
+
+Outcome OutcomeOf(const CampaignMember& m, const std::optional<UpdateJob>& job) {
+  if (m.job_id == 0) return m.note.empty() ? Outcome::kNotOpened : Outcome::kRefused;
+  if (!job || job->open) return Outcome::kOpen;
+  switch (job->state) {
+    case JobState::kCommitted:
+      return Outcome::kCommitted;
+    case JobState::kRolledBack:
+      return Outcome::kRolledBack;
+    case JobState::kRefused:
+      return Outcome::kRefused;
+    default:
+      return Outcome::kFailed;
+  }
+}
+
+}  // namespace
+
+Result<CampaignView> OamService::Impl::CreateCampaign(const CreateCampaignRequest& r,
+                                                      const std::string& actor) {
+  if (!IsValidRelease(r.release_id, r.version)) return api::BadRequest("malformed release");
+  if (r.max_failure_percent < 0 || r.max_failure_percent > 100) {
+    return Error(ErrorCode::kInvalidArgument, "the failure threshold is a percentage, 0 to 100");
+  }
+  if (r.batch_size < 0 || r.rate < 0) {
+    return Error(ErrorCode::kInvalidArgument, "batch size and rate are 0 or more");
+  }
+  bool revoked = false;
+  HENB_TRY(LoadManifest(r.release_id, r.version, &revoked));
+  if (revoked) {
+    return Error(ErrorCode::kPolicy,
+                 "release " + r.release_id + " " + r.version + " is revoked: no campaign to it");
+  }
+  // The members: every enrolled device the selection takes, in id order.
+  std::vector<CampaignMember> members;
+  std::string after;
+  for (;;) {
+    HENB_ASSIGN_OR_RETURN(auto page, store.ListDevices(after, kDevicePage));
+    if (page.empty()) break;
+    for (const auto& d : page) {
+      if (!Selected(r.selection, d)) continue;
+      const int index = static_cast<int>(members.size());
+      members.push_back({d.device_id, r.batch_size > 0 ? index / r.batch_size : 0, 0});
+    }
+    after = page.back().device_id;
+  }
+  for (const auto& wanted : r.selection.devices) {
+    const bool found = std::any_of(members.begin(), members.end(),
+                                   [&](const CampaignMember& m) { return m.device_id == wanted; });
+    if (!found) {
+      return Error(ErrorCode::kPolicyUnknownDevice, "no enrolled device " + wanted);
+    }
+  }
+  if (members.empty()) {
+    return Error(
+        ErrorCode::kInvalidArgument,
+        "the selection '" + FormatCampaignSelection(r.selection) + "' takes no enrolled device");
+  }
+  const int64_t now = config.now();
+  Campaign c;
+  c.release_id = r.release_id;
+  c.version = r.version;
+  c.kind = r.kind;
+  c.selection = FormatCampaignSelection(r.selection);
+  c.batch_size = r.batch_size;
+  c.max_failure_percent = r.max_failure_percent;
+  c.rate = r.rate;
+  c.state = CampaignState::kRunning;
+  c.detail = std::string(JobKindName(r.kind)) + " to " + r.release_id + " " + r.version + " of " +
+             std::to_string(members.size()) + " devices (" + c.selection + ")";
+  c.created_at = c.updated_at = now;
+  AuditEntry created = CampaignAudit(c, now, actor, "campaign created");
+  created.subject.clear();  // the store names it with the new id
+  HENB_ASSIGN_OR_RETURN(c.id, store.CreateCampaign(c, members, created));
+  // The first batch opens now.
+  HENB_TRY(DriveCampaign(c));
+  HENB_ASSIGN_OR_RETURN(auto stored, store.GetCampaign(c.id));
+  if (!stored) return Error(ErrorCode::kInternal, "campaign " + std::to_string(c.id) + " vanished");
+  return ViewCampaign(*stored);
+}
+
+Result<CampaignView> OamService::Impl::ViewCampaign(const Campaign& c) {
+  HENB_ASSIGN_OR_RETURN(auto members, store.CampaignMembers(c.id));
+  CampaignView v{c, {}, static_cast<int>(members.size())};
+  for (const auto& m : members) {
+    std::optional<UpdateJob> job;
+    if (m.job_id != 0) {
+      HENB_ASSIGN_OR_RETURN(job, store.GetJob(m.job_id));
+    }
+    switch (OutcomeOf(m, job)) {
+      case Outcome::kNotOpened:
+      case Outcome::kOpen:
+        ++v.counts.pending;
+        break;
+      case Outcome::kCommitted:
+        ++v.counts.committed;
+        break;
+      case Outcome::kRolledBack:
+        ++v.counts.rolled_back;
+        break;
+      case Outcome::kFailed:
+        ++v.counts.failed;
+        break;
+      case Outcome::kRefused:
+        ++v.counts.refused;
+        break;
+    }
+  }
+  return v;
+}
+
+Status OamService::Impl::DriveCampaigns() {
+  HENB_ASSIGN_OR_RETURN(auto running, store.ListCampaigns(true, 0, kCampaignsPerTick));
+  for (auto& c : running) HENB_TRY(DriveCampaign(std::move(c)));
+  return OkStatus();
+}
+
+Status OamService::Impl::DriveCampaign(Campaign c) {
+  if (c.state != CampaignState::kRunning) return OkStatus();
+  const int64_t now = config.now();
+  HENB_ASSIGN_OR_RETURN(auto members, store.CampaignMembers(c.id));
+  int ended = 0;
+  int failures = 0;
+  int unsettled_batch = std::numeric_limits<int>::max();  // lowest batch with an open job
+  int next_batch = std::numeric_limits<int>::max();       // lowest batch with a member to open
+  for (const auto& m : members) {
+    std::optional<UpdateJob> job;
+    if (m.job_id != 0) {
+      HENB_ASSIGN_OR_RETURN(job, store.GetJob(m.job_id));
+    }
+    switch (OutcomeOf(m, job)) {
+      case Outcome::kNotOpened:
+        next_batch = std::min(next_batch, m.batch);
+        break;
+      case Outcome::kOpen:
+        unsettled_batch = std::min(unsettled_batch, m.batch);
+        break;
+      case Outcome::kCommitted:
+        ++ended;
+        break;
+      case Outcome::kRolledBack:
+      case Outcome::kFailed:
+      case Outcome::kRefused:
+        ++ended;
+        ++failures;
+        break;
+    }
+  }
+  const Campaign before = c;
+  // Counted from the operator's last resume: what ended before was looked at.
+  const int counted = ended - c.ended_at_resume;
+  const int counted_failures = failures - c.failures_at_resume;
+  if (counted > 0 && counted_failures * 100 > c.max_failure_percent * counted) {
+    c.state = CampaignState::kPaused;
+    c.detail = std::to_string(counted_failures) + " of " + std::to_string(counted) +
+               " ended jobs failed, above the threshold of " +
+               std::to_string(c.max_failure_percent) +
+               "%: paused (resume, or abort, after a look at them)";
+    c.updated_at = now;
+    HENB_ASSIGN_OR_RETURN(
+        bool moved, store.UpdateCampaign(c, before.state, CampaignAudit(c, now, "oam", "paused")));
+    (void)moved;  // another OAM got there first: its change stands
+    return OkStatus();
+  }
+  if (next_batch == std::numeric_limits<int>::max() &&
+      unsettled_batch == std::numeric_limits<int>::max()) {
+    c.state = CampaignState::kDone;
+    c.detail = "done: " + std::to_string(ended - failures) + " committed, " +
+               std::to_string(failures) + " did not";
+    c.updated_at = now;
+    HENB_ASSIGN_OR_RETURN(
+        bool moved, store.UpdateCampaign(c, before.state, CampaignAudit(c, now, "oam", "done")));
+    (void)moved;
+    return OkStatus();
+  }
+  // A batch starts once every job of the batches before it has ended.
+  if (next_batch == std::numeric_limits<int>::max() || unsettled_batch < next_batch) {
+    return OkStatus();
+  }
+  if (c.rate > 0 && now < c.next_open_at) return OkStatus();
+  int allowed = c.rate > 0 ? c.rate : std::numeric_limits<int>::max();
+  int opened = 0;
+  for (auto& m : members) {
+    if (allowed == 0) break;
+    if (m.batch != next_batch || m.job_id != 0 || !m.note.empty()) continue;
+    auto job = OpenJob(m.device_id, c.release_id, c.version, Subject(c.id), c.kind);
+    if (job.ok()) {
+      m.job_id = job->id;
+    } else if (job.error().code() == ErrorCode::kPolicyJobConflict) {
+      // Opened by another OAM (or by this one before a crash) and not yet
+      // recorded: take it if it is this campaign's; otherwise wait for it to end.
+      HENB_ASSIGN_OR_RETURN(auto open, store.OpenJobFor(m.device_id));
+      if (!open || open->release_id != c.release_id || open->version != c.version ||
+          open->kind != c.kind) {
+        continue;
+      }
+      m.job_id = open->id;
+    } else if (job.error().code() == ErrorCode::kStore) {
+      return job.error();
+    } else {
+      m.note = job.error().ToString();  // refused for this device: counted as refused
+    }
+    HENB_TRY(store.SetCampaignMember(c.id, m));
+    --allowed;
+    ++opened;
+  }
+  if (c.rate > 0 && opened > 0) {
+    c.next_open_at = now + 1;
+    c.updated_at = now;
+    HENB_ASSIGN_OR_RETURN(bool moved, store.UpdateCampaign(c, before.state, std::nullopt));
+    (void)moved;
+  }
+  return OkStatus();
+}
+
+Result<CampaignView> OamService::Impl::ChangeCampaign(int64_t id, OamService::CampaignAction action,
+                                                      const std::string& actor) {
+  HENB_ASSIGN_OR_RETURN(auto stored, store.GetCampaign(id));
+  if (!stored) return Error(ErrorCode::kNotFound, "no campaign " + std::to_string(id));
+  Campaign c = *stored;
+  const CampaignState from = c.state;
+  std::string event;
+  switch (action) {
+    case OamService::CampaignAction::kPause:
+      if (from != CampaignState::kRunning) break;
+      c.state = CampaignState::kPaused;
+      event = "paused";
+      break;
+    case OamService::CampaignAction::kResume: {
+      if (from != CampaignState::kPaused) break;
+      // What failed until now was looked at: the threshold counts afresh.
+      HENB_ASSIGN_OR_RETURN(CampaignView now_view, ViewCampaign(c));
+      const CampaignCounts& n = now_view.counts;
+      c.failures_at_resume = n.rolled_back + n.failed + n.refused;
+      c.ended_at_resume = n.committed + c.failures_at_resume;
+      c.state = CampaignState::kRunning;
+      event = "resumed";
+      break;
+    }
+    case OamService::CampaignAction::kAbort:
+      if (from != CampaignState::kRunning && from != CampaignState::kPaused) break;
+      c.state = CampaignState::kAborted;
+      event = "aborted";
+      break;
+  }
+  if (event.empty()) {
+    return Error(ErrorCode::kPolicyState,
+                 "campaign " + std::to_string(id) + " is " + std::string(CampaignStateName(from)));
+  }
+  const int64_t now = config.now();
+  c.detail = event + " by " + actor +
+             (action == OamService::CampaignAction::kAbort ? "; open jobs run to their end" : "");
+  c.updated_at = now;
+  HENB_ASSIGN_OR_RETURN(bool moved,
+                        store.UpdateCampaign(c, from, CampaignAudit(c, now, actor, event)));
+  if (!moved) {
+    return Error(ErrorCode::kPolicyState,
+                 "campaign " + std::to_string(id) + " changed meanwhile; look again");
+  }
+  if (c.state == CampaignState::kRunning) HENB_TRY(DriveCampaign(c));
+  HENB_ASSIGN_OR_RETURN(auto after, store.GetCampaign(id));
+  return ViewCampaign(after ? *after : c);
+}
+
+// --- the operator's endpoints
+
+Result<HttpResponse> OamService::Impl::CreateCampaignApi(const HttpRequest& req) {
+  HENB_TRY(api::RequireJsonContent(req));
+  HENB_ASSIGN_OR_RETURN(CreateCampaignRequest r, DecodeCreateCampaignRequest(req.body));
+  HENB_ASSIGN_OR_RETURN(CampaignView v, CreateCampaign(r, "operator:" + req.peer.common_name));
+  return api::JsonText(201, EncodeCampaignView(v));
+}
+
+Result<HttpResponse> OamService::Impl::ListCampaignsApi() {
+  std::vector<CampaignView> views;
+  HENB_ASSIGN_OR_RETURN(auto campaigns, store.ListCampaigns(false, 0, kDevicePage));
+  for (const auto& c : campaigns) {
+    HENB_ASSIGN_OR_RETURN(CampaignView v, ViewCampaign(c));
+    views.push_back(std::move(v));
+  }
+  return api::JsonText(200, EncodeCampaignList(views));
+}
+
+Result<HttpResponse> OamService::Impl::GetCampaignApi(const std::string& id_text) {
+  const auto id = ParseDecimal(id_text);
+  if (!id || *id == 0 || *id > static_cast<uint64_t>(kMaxJobId)) {
+    return api::BadRequest("malformed campaign id");
+  }
+  HENB_ASSIGN_OR_RETURN(auto c, store.GetCampaign(static_cast<int64_t>(*id)));
+  if (!c) return Error(ErrorCode::kNotFound, "no campaign " + id_text);
+  HENB_ASSIGN_OR_RETURN(CampaignView v, ViewCampaign(*c));
+  return api::JsonText(200, EncodeCampaignView(v));
+}
+
+Result<HttpResponse> OamService::Impl::ChangeCampaignApi(const HttpRequest& req,
+                                                         const std::string& id_text,
+                                                         OamService::CampaignAction action) {
+  const auto id = ParseDecimal(id_text);
+  if (!id || *id == 0 || *id > static_cast<uint64_t>(kMaxJobId)) {
+    return api::BadRequest("malformed campaign id");
+  }
+  HENB_ASSIGN_OR_RETURN(CampaignView v, ChangeCampaign(static_cast<int64_t>(*id), action,
+                                                       "operator:" + req.peer.common_name));
+  return api::JsonText(200, EncodeCampaignView(v));
+}
+
+Result<CampaignView> OamService::CreateCampaign(const CreateCampaignRequest& request,
+                                                const std::string& actor) {
+  return impl_->CreateCampaign(request, actor);
+}
+
+Result<CampaignView> OamService::GetCampaign(int64_t id) {
+  HENB_ASSIGN_OR_RETURN(auto c, impl_->store.GetCampaign(id));
+  if (!c) return Error(ErrorCode::kNotFound, "no campaign " + std::to_string(id));
+  return impl_->ViewCampaign(*c);
+}
+
+Result<CampaignView> OamService::ChangeCampaign(int64_t id, CampaignAction action,
+                                                const std::string& actor) {
+  return impl_->ChangeCampaign(id, action, actor);
+}
+
+}  // namespace henbtrust
