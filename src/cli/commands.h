@@ -75,6 +75,8 @@ void RegisterPveCommands(CLI::App& app, int* exit_code);
 void RegisterServerCommands(CLI::App& app, int* exit_code);
 // `server update`, `server remediate` and `server campaign`, under `server`.
 void RegisterJobCommands(CLI::App& server, int* exit_code);
+// `server revoke` and `server unrevoke`, under `server`.
+void RegisterRevocationCommands(CLI::App& server, int* exit_code);
 void RegisterSimCommands(CLI::App& app, int* exit_code);
 void RegisterAgentCommands(CLI::App& app, int* exit_code);
 

@@ -263,6 +263,7 @@ void RegisterServerCommands(CLI::App& app, int* exit_code) {
         [dir, store, trust, bundles] { return RunImport(*dir, *store, *trust, *bundles); });
 
   RegisterJobCommands(*server, exit_code);
+  RegisterRevocationCommands(*server, exit_code);
 
   CLI::App* inventory = server->add_subcommand(
       "inventory", "Every enrolled device: hardware model, reference configuration, open job");

@@ -100,14 +100,23 @@ Result<CampaignSelection> ParseCampaignSelection(std::string_view expression) {
     auto bad = [&](const std::string& why) {
       return Error(ErrorCode::kInvalidArgument,
                    "selection term '" + std::string(term.substr(0, 64)) + "': " + why +
-                       " (terms: model=M release=V devices=a,b,c, or all)");
+                       " (terms: model=M release=[ID:]V devices=a,b,c, or all)");
     };
     if (value.empty()) return bad("no value");
     if (key == "model" && !model) {
       out.hardware_model = value;
       model = true;
     } else if (key == "release" && !release) {
-      out.running_version = value;
+      const size_t colon = value.find(':');
+      if (colon != std::string_view::npos) {
+        out.running_release_id = value.substr(0, colon);
+        out.running_version = value.substr(colon + 1);
+        if (out.running_release_id.empty() || out.running_version.empty()) {
+          return bad("release=ID:VERSION with both parts");
+        }
+      } else {
+        out.running_version = value;
+      }
       release = true;
     } else if (key == "devices" && !devices) {
       size_t from = 0;
@@ -132,7 +141,10 @@ std::string FormatCampaignSelection(const CampaignSelection& s) {
   std::string out;
   auto add = [&out](const std::string& term) { out += (out.empty() ? "" : " ") + term; };
   if (!s.hardware_model.empty()) add("model=" + s.hardware_model);
-  if (!s.running_version.empty()) add("release=" + s.running_version);
+  if (!s.running_version.empty()) {
+    add("release=" + (s.running_release_id.empty() ? "" : s.running_release_id + ":") +
+        s.running_version);
+  }
   if (!s.devices.empty()) {
     std::string list;
     for (const auto& d : s.devices) list += (list.empty() ? "" : ",") + d;
@@ -143,6 +155,7 @@ std::string FormatCampaignSelection(const CampaignSelection& s) {
 
 std::string EncodeCreateCampaignRequest(const CreateCampaignRequest& r) {
   Json select = {{"hardware_model", r.selection.hardware_model},
+                 {"running_release_id", r.selection.running_release_id},
                  {"running_version", r.selection.running_version},
                  {"devices", r.selection.devices}};
   return jf::Dump({{"release_id", r.release_id},
@@ -169,6 +182,8 @@ Result<CreateCampaignRequest> DecodeCreateCampaignRequest(std::string_view text)
   if (select != nullptr) {
     HENB_ASSIGN_OR_RETURN(r.selection.hardware_model,
                           jf::Text(*select, "hardware_model", kMaxText, false));
+    HENB_ASSIGN_OR_RETURN(r.selection.running_release_id,
+                          jf::Text(*select, "running_release_id", kMaxReleaseIdBytes, false));
     HENB_ASSIGN_OR_RETURN(r.selection.running_version,
                           jf::Text(*select, "running_version", kMaxReleaseVersionBytes, false));
     auto it = select->find("devices");
@@ -214,6 +229,49 @@ Result<std::vector<CampaignView>> DecodeCampaignList(std::string_view text) {
     out.push_back(std::move(v));
   }
   return out;
+}
+
+std::string EncodeReleaseRevocation(const ReleaseRevocation& r) {
+  return jf::Dump({{"release_id", r.release_id},
+                   {"version", r.version},
+                   {"safe_version", r.safe_version},
+                   {"reason", r.reason},
+                   {"rate", r.rate}});
+}
+
+Result<ReleaseRevocation> DecodeReleaseRevocation(std::string_view text) {
+  HENB_ASSIGN_OR_RETURN(Json o, jf::ParseObject(text, "the request", kMaxMessageBytes));
+  ReleaseRevocation r;
+  HENB_ASSIGN_OR_RETURN(r.release_id, jf::Text(o, "release_id", kMaxReleaseIdBytes));
+  HENB_ASSIGN_OR_RETURN(r.version, jf::Text(o, "version", kMaxReleaseVersionBytes));
+  HENB_ASSIGN_OR_RETURN(r.safe_version, jf::Text(o, "safe_version", kMaxReleaseVersionBytes));
+  HENB_ASSIGN_OR_RETURN(r.reason, jf::Text(o, "reason", kMaxReasonBytes, false));
+  HENB_ASSIGN_OR_RETURN(int64_t rate, jf::Int(o, "rate", 0, 1'000'000, false, 0));
+  r.rate = static_cast<int>(rate);
+  return r;
+}
+
+std::string EncodeRevocationOutcome(const RevocationOutcome& o) {
+  return jf::Dump({{"release_id", o.release_id},
+                   {"version", o.version},
+                   {"safe_version", o.safe_version},
+                   {"devices", o.devices},
+                   {"campaign", o.campaign ? CampaignJson(*o.campaign) : Json(nullptr)}});
+}
+
+Result<RevocationOutcome> DecodeRevocationOutcome(std::string_view text) {
+  HENB_ASSIGN_OR_RETURN(Json o, jf::ParseObject(text, "the revocation", kMaxMessageBytes));
+  RevocationOutcome r;
+  HENB_ASSIGN_OR_RETURN(r.release_id, jf::Text(o, "release_id", kMaxReleaseIdBytes));
+  HENB_ASSIGN_OR_RETURN(r.version, jf::Text(o, "version", kMaxReleaseVersionBytes));
+  HENB_ASSIGN_OR_RETURN(r.safe_version, jf::Text(o, "safe_version", kMaxReleaseVersionBytes));
+  HENB_ASSIGN_OR_RETURN(r.devices, Count(o, "devices"));
+  HENB_ASSIGN_OR_RETURN(const Json* campaign, jf::Object(o, "campaign", false));
+  if (campaign != nullptr) {
+    HENB_ASSIGN_OR_RETURN(CampaignView v, CampaignFromJson(*campaign));
+    r.campaign = std::move(v);
+  }
+  return r;
 }
 
 }  // namespace henbtrust

@@ -27,6 +27,7 @@ bool Selected(const CampaignSelection& s, const DeviceRecord& d) {
   if (d.state != "enrolled") return false;
   if (!s.hardware_model.empty() && d.hardware_model != s.hardware_model) return false;
   if (!s.running_version.empty() && d.release_version != s.running_version) return false;
+  if (!s.running_release_id.empty() && d.release_id != s.running_release_id) return false;
   return s.devices.empty() ||
          std::find(s.devices.begin(), s.devices.end(), d.device_id) != s.devices.end();
 }

@@ -95,6 +95,15 @@ struct OamService::Impl {
   Result<HttpResponse> ChangeCampaignApi(const HttpRequest& req, const std::string& id,
                                          OamService::CampaignAction action);
 
+  // --- revocation.cc
+  Result<RevocationOutcome> RevokeRelease(const ReleaseRevocation& request,
+                                          const std::string& actor);
+  Status UnrevokeRelease(const std::string& release_id, const std::string& version,
+                         const std::string& reason, const std::string& actor);
+  Result<HttpResponse> RevokeApi(const HttpRequest& req);
+  Result<HttpResponse> UnrevokeApi(const HttpRequest& req, const std::string& release_id,
+                                   const std::string& version);
+
   // --- driver.cc
   // One due job: what Drive() does for it. True if it moved.
   Result<bool> Act(UpdateJob job);

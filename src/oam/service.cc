@@ -67,6 +67,12 @@ std::vector<Route> OamService::Impl::Routes() {
        [this](const HttpRequest&, const PathSegments&) { return Inventory(); }},
       {"GET", "/v1/audit", operators,
        [this](const HttpRequest& req, const PathSegments&) { return ListAudit(req); }},
+      {"POST", "/v1/revocations", operators,
+       [this](const HttpRequest& req, const PathSegments&) { return RevokeApi(req); }},
+      {"POST", "/v1/revocations/*/*/withdrawal", operators,
+       [this](const HttpRequest& req, const PathSegments& path) {
+         return UnrevokeApi(req, path[2], path[3]);
+       }},
       {"GET", "/v1/campaigns", operators,
        [this](const HttpRequest&, const PathSegments&) { return ListCampaignsApi(); }},
       {"POST", "/v1/campaigns", operators,

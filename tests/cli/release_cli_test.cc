@@ -216,6 +216,15 @@ TEST_F(ReleaseCli, ServerCampaignSaysWhatIsWrong) {
   auto unknown = testing::Run(cli_ + " server campaign status --dir " + srv + " 7 --json");
   EXPECT_EQ(unknown.exit_code, 2);
   EXPECT_NE(unknown.err.find("no campaign 7"), std::string::npos) << unknown.err;
+  // A revocation names a safe version that exists, of at least the same counter.
+  auto revoke = testing::Run(cli_ + " server revoke --dir " + srv + target +
+                             " --safe-version 9.9.9 --reason test");
+  EXPECT_EQ(revoke.exit_code, 1);
+  EXPECT_NE(revoke.err.find("policy.unknown-release"), std::string::npos) << revoke.err;
+  EXPECT_EQ(testing::Run(cli_ + " server revoke --dir " + srv + target).exit_code, 2);
+  auto unrevoke = testing::Run(cli_ + " server unrevoke --dir " + srv + target);
+  EXPECT_EQ(unrevoke.exit_code, 0) << unrevoke.err;
+  EXPECT_NE(unrevoke.out.find("withdrawn"), std::string::npos);
   auto help = testing::Run(cli_ + " server campaign --help");
   EXPECT_EQ(help.exit_code, 0);
   for (const char* verb : {"create", "status", "pause", "resume", "abort"}) {

@@ -513,6 +513,79 @@ TEST_P(UpdateFlowTest, ACampaignIsPacedPausedAndAborted) {
   EXPECT_EQ(end->counts.pending, 1);
 }
 
+// Revocation leads to recovery: the devices on the revoked release are
+// quarantined at once, and a reinstall campaign (no affirming appraisal
+// needed) brings them to the safe release, verified at step 9. A safe
+// version below the revoked one is refused; importing keeps a revocation;
+// withdrawing one is audited.
+TEST_P(UpdateFlowTest, ARevocationQuarantinesItsDevicesAndReinstallsThemToTheSafeRelease) {
+  std::vector<FleetDevice> fleet;
+  for (const char* id : {"rev-a", "rev-b", "rev-c"}) fleet.push_back(AddDevice(id));
+  for (const char* id : {"rev-a", "rev-b"}) {
+    ASSERT_TRUE(oam_->OpenJob(id, "henb-fw", "2.0", "operator:test").ok());
+  }
+  RunToEnd(fleet);
+  const std::string v21 =
+      h_->fixture.Bundle("v21.bundle", h_->fixture.DefaultImages("v21"), 2, {0, 1}, "2.1");
+  ASSERT_TRUE(oam_->ImportRelease(v21, h_->fixture.root, "operator:test").ok());
+  auto segw = h_->Client(h_->RoleTls("segw"));
+  auto decision = [&](const std::string& id) {
+    auto r = segw->Request("GET", "/v1/devices/" + id + "/access-decision");
+    EXPECT_TRUE(r.ok());
+    return Json::parse(r->body, nullptr, false);
+  };
+  for (auto& d : fleet)
+    ASSERT_EQ(Body(*AttestOnce(*d.client, d.device->tre()))["status"], "affirming");
+  EXPECT_EQ(decision("rev-a")["decision"], "admit");
+
+  // A safe version below the revoked one would be refused by the devices.
+  Post("/v1/revocations", {{"release_id", "henb-fw"}, {"version", "2.0"}, {"safe_version", "1.0"}},
+       409);
+  Json revoked = Post("/v1/revocations",
+                      {{"release_id", "henb-fw"},
+                       {"version", "2.0"},
+                       {"safe_version", "2.1"},
+                       {"reason", "CVE-2026-1234 in the femto stack"}},
+                      200);
+  EXPECT_EQ(revoked["devices"], 2);
+  ASSERT_TRUE(revoked["campaign"].is_object()) << revoked.dump();
+  EXPECT_EQ(revoked["campaign"]["kind"], "reinstall");
+  EXPECT_EQ(revoked["campaign"]["selection"], "release=henb-fw:2.0");
+  // Quarantined at once; the device on 1.0 is not.
+  Json q = decision("rev-a");
+  EXPECT_EQ(q["decision"], "quarantine");
+  EXPECT_NE(q["reason"].get<std::string>().find("release 2.0 is revoked (CVE-2026-1234"),
+            std::string::npos)
+      << q.dump();
+  EXPECT_EQ(decision("rev-c")["decision"], "admit");
+  // Importing the release again keeps its revocation.
+  ASSERT_TRUE(oam_->ImportRelease(v2_, h_->fixture.root, "operator:test").ok());
+  EXPECT_FALSE((*h_->store->GetManifest("henb-fw", "2.0"))->revoked_reason.empty());
+
+  RunToEnd(fleet);
+  ASSERT_TRUE(oam_->Drive().ok());
+  const std::string path =
+      "/v1/campaigns/" + std::to_string(revoked["campaign"]["id"].get<int64_t>());
+  Json done = Get(path);
+  EXPECT_EQ(done["state"], "done") << done.dump();
+  EXPECT_EQ(done["counts"]["committed"], 2);
+  for (const char* id : {"rev-a", "rev-b"}) {
+    EXPECT_EQ((*h_->store->GetDevice(id))->release_version, "2.1") << id;
+    EXPECT_EQ(decision(id)["decision"], "admit") << id;  // step 9's appraisal is fresh
+  }
+
+  Post("/v1/revocations/henb-fw/2.0/withdrawal", Json::object(), 200);
+  EXPECT_TRUE((*h_->store->GetManifest("henb-fw", "2.0"))->revoked_reason.empty());
+  Post("/v1/revocations/henb-fw/7.7/withdrawal", Json::object(), 404);
+  std::map<std::string, int> events;
+  const Json audit = Get("/v1/audit");
+  for (const auto& e : audit["entries"]) {
+    if (e["subject"] == "release:henb-fw/2.0") ++events[e["event"]];
+  }
+  EXPECT_EQ(events["release revoked"], 1);
+  EXPECT_EQ(events["revocation withdrawn"], 1);
+}
+
 // The agent loop survives any answer of the OAM to its poll: wrong types,
 // missing or null members, huge values, not JSON. Each round ends with an
 // error or with nothing done; then, the answers good again, the update runs.

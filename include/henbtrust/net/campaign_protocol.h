@@ -3,6 +3,7 @@
 #pragma once
 
 #include <cstdint>
+#include <optional>
 #include <string>
 #include <string_view>
 #include <vector>
@@ -16,10 +17,11 @@ namespace henbtrust {
 // the given criteria (none given: every enrolled device).
 struct CampaignSelection {
   std::string hardware_model = {};        // exactly this model
+  std::string running_release_id = {};    // and (if given) of this release id
   std::string running_version = {};       // its recorded release version is this one
   std::vector<std::string> devices = {};  // only these ids
 };
-// "model=M release=V devices=a,b" (terms apart by spaces, any order, each
+// "model=M release=[ID:]V devices=a,b" (terms apart by spaces, any order, each
 // at most once); "" or "all" selects every device. kInvalidArgument naming
 // the term otherwise.
 Result<CampaignSelection> ParseCampaignSelection(std::string_view expression);
@@ -59,5 +61,28 @@ Result<CampaignView> DecodeCampaignView(std::string_view text);
 // {"campaigns": [...]}
 std::string EncodeCampaignList(const std::vector<CampaignView>& views);
 Result<std::vector<CampaignView>> DecodeCampaignList(std::string_view text);
+
+// POST /v1/revocations: revoke a release and bring its devices to a safe one.
+struct ReleaseRevocation {
+  std::string release_id;
+  std::string version;       // revoked
+  std::string safe_version;  // of the same release id; the devices are reinstalled to it
+  std::string reason = {};
+  int rate = 0;  // reinstall jobs opened per second at most; 0: the OAM's default
+};
+std::string EncodeReleaseRevocation(const ReleaseRevocation& request);
+Result<ReleaseRevocation> DecodeReleaseRevocation(std::string_view text);
+
+// Its answer: how many devices ran the revoked release, and the reinstall
+// campaign that takes them to the safe one (none when no device ran it).
+struct RevocationOutcome {
+  std::string release_id;
+  std::string version;
+  std::string safe_version;
+  int devices = 0;
+  std::optional<CampaignView> campaign = std::nullopt;
+};
+std::string EncodeRevocationOutcome(const RevocationOutcome& outcome);
+Result<RevocationOutcome> DecodeRevocationOutcome(std::string_view text);
 
 }  // namespace henbtrust

@@ -102,6 +102,19 @@ class OamService {
   // kPolicyState from any other state.
   Result<CampaignView> ChangeCampaign(int64_t id, CampaignAction action, const std::string& actor);
 
+  // Revokes `version` (audited; the SeGW's access decision quarantines
+  // every device on it at once) and opens a reinstall campaign to
+  // `safe_version` of the same release for every device running it, at
+  // most `rate` jobs a second; each job re-appraises its device at step 9.
+  // kPolicyUnknownRelease; kPolicy for a safe version that is revoked, the
+  // revoked one, or of a lower release counter (devices that committed the
+  // revoked one would refuse it).
+  Result<RevocationOutcome> RevokeRelease(const ReleaseRevocation& request,
+                                          const std::string& actor);
+  // Withdraws a revocation, audited. Campaigns it opened go on.
+  Status UnrevokeRelease(const std::string& release_id, const std::string& version,
+                         const std::string& reason, const std::string& actor);
+
   // Acts once on every job whose next action is due (steps 2-5 for opened
   // jobs, step 9 for reported ones, deadlines for the others), then once on
   // every running campaign. Returns how many jobs moved. Safe to run in

@@ -156,6 +156,10 @@ class Store {
                        const std::string& reason) {
     return RevokeRelease(release_id, version, reason, std::nullopt);
   }
+  // Withdraws a revocation, with `audit` in the same transaction.
+  // kNotFound if no such manifest.
+  virtual Status UnrevokeRelease(const std::string& release_id, const std::string& version,
+                                 const AuditEntry& audit) = 0;
 
   // Nonces are issued without the store (the PVE authenticates them) and
   // spent here, single use across every process sharing the store: true the

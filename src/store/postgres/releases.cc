@@ -42,4 +42,18 @@ Status PostgresStore::RevokeRelease(const std::string& release_id, const std::st
   });
 }
 
+Status PostgresStore::UnrevokeRelease(const std::string& release_id, const std::string& version,
+                                      const AuditEntry& audit) {
+  return InTransaction<void>([&](PGconn* c) -> Status {
+    HENB_ASSIGN_OR_RETURN(ResultPtr r, QueryOn(c,
+                                               "UPDATE manifests SET revoked_reason = '' "
+                                               "WHERE release_id = $1 AND version = $2",
+                                               Params().Text(release_id).Text(version)));
+    if (std::string(PQcmdTuples(r.get())) == "0") {
+      return store_rules::NoSuchRelease(release_id, version);
+    }
+    return WriteAudit(c, audit);
+  });
+}
+
 }  // namespace henbtrust::postgres

@@ -42,4 +42,17 @@ Status SqliteStore::RevokeRelease(const std::string& release_id, const std::stri
   });
 }
 
+Status SqliteStore::UnrevokeRelease(const std::string& release_id, const std::string& version,
+                                    const AuditEntry& audit) {
+  MutexLock lock(mu_);
+  return InTransaction<void>([&]() REQUIRES(mu_) -> Status {
+    Stmt s(cache_, db_,
+           "UPDATE manifests SET revoked_reason = '' WHERE release_id = ? AND version = ?");
+    s.Text(1, release_id).Text(2, version);
+    HENB_TRY(Done(s, "withdraw a revocation"));
+    if (sqlite3_changes(db_) == 0) return store_rules::NoSuchRelease(release_id, version);
+    return WriteAudit(audit);
+  });
+}
+
 }  // namespace henbtrust::sqlite

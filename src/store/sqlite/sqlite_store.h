@@ -57,6 +57,8 @@ class SqliteStore final : public Store {
                                                     const std::string& version) override;
   Status RevokeRelease(const std::string& release_id, const std::string& version,
                        const std::string& reason, const std::optional<AuditEntry>& audit) override;
+  Status UnrevokeRelease(const std::string& release_id, const std::string& version,
+                         const AuditEntry& audit) override;
 
   Result<bool> SpendNonce(ByteView nonce, int64_t expires_at) override;
   Result<int64_t> PurgeSpentNonces(int64_t now) override;
