@@ -170,7 +170,7 @@ echo "  (henb-0007: its download is altered in transit; henb-0013: an implant in
 echo "   henb-0021: the same implant, and it then claims the install succeeded)"
 "$H" sim fleet --dir "$OUT/fleet" --server "127.0.0.1:$(cat "$S/port")" --ca "$S/ca.pem" --oam-key "$S/oam.pub" \
   --trust-root "$R/trust-root" --bundle "$R/release.bundle" --manufacturer-ca "$OUT/manufacturer.pem" \
-  --manufacturer-key "$OUT/manufacturer.key" --count 50 --ready-file "$OUT/fleet.ready" --timeout 90 \
+  --manufacturer-key "$OUT/manufacturer.key" --count 50 --ready-file "$OUT/fleet.ready" --timeout 90 --idle-seconds 5 \
   --tamper-download henb-0007 --implant henb-0013 --lie henb-0021 >"$OUT/fleet.log" 2>&1 &
 fleet_pid=$!
 "$H" agent run --dir "$OUT/henb-tpm" --server "127.0.0.1:$(cat "$S/port")" --ca "$S/ca.pem" --oam-key "$S/oam.pub" \
@@ -189,6 +189,43 @@ for _ in $(seq 600); do [[ -f "$OUT/fleet.ready" ]] || ! kill -0 $fleet_pid 2>/d
 sed 's/^/  /' "$OUT/fleet.log"
 echo "  step 1: the operator opens an update job to 2.1.0 for every device"
 "$H" server update --dir "$S" --release-id henb-firmware --version 2.1.0 --all | sed 's/^/  /'
+# A campaign's state, once it is $2 (the server's driver moves it).
+campaign_reaches() {
+  for _ in $(seq 900); do
+    "$H" server campaign status --dir "$S" "$1" --json | grep -q "\"state\":\"$2\"" && return 0
+    sleep 0.1
+  done
+  "$H" server campaign status --dir "$S" "$1"
+  return 1
+}
+campaign_reaches 1 done
+"$H" server campaign status --dir "$S" 1 | sed 's/^/  /'
+
+say "8. Fleet operations: a revocation that leads to recovery, and a campaign that stops itself"
+decision() {  # the SeGW's question, asked with the operator's certificate
+  curl -s --cacert "$S/ca.pem" --cert "$S/operator.pem" --key "$S/operator.key" \
+    "https://127.0.0.1:$(cat "$S/port")/v1/devices/$1/access-decision" |
+    sed -n 's/.*"decision":"\([a-z]*\)","device_id":"[^"]*","reason":"\([^"]*\)".*/\1: \2/p'
+}
+echo "  still on 2.0.0: $("$H" server inventory --dir "$S" | awk '$3 == "henb-firmware" && $4 == "2.0.0" {print $1}' | xargs)"
+echo "  a vulnerability is found in 2.0.0; the operator revokes it, naming 2.1.0 as the safe release:"
+"$H" server revoke --dir "$S" --release-id henb-firmware --version 2.0.0 --safe-version 2.1.0 \
+  --reason "CVE-2026-0042: remote code execution in the femto stack" | sed 's/^/  /'
+echo "  the SeGW's access decision for henb-0013, at once: $(decision henb-0013)"
+campaign_reaches 2 done
+"$H" server campaign status --dir "$S" 2 | sed 's/^/  /'
+echo "  the access decision for henb-0013 now: $(decision henb-0013)"
+echo "  a release built for another hardware model (femto-b2) is rolled out to the whole fleet by mistake,"
+echo "  in batches of 10 that pause the campaign above 10% failures:"
+sed -e 's/"version": "2.0.0"/"version": "2.3.0"/' -e 's/"release_counter": 2/"release_counter": 5/' \
+  -e 's/"femto-a1"/"femto-b2"/' -e 's/"femto-a2"/"femto-b3"/' "$R/release.json" >"$R/release-2.3.0.json"
+(cd "$R" && "$H" release create --description release-2.3.0.json --out release-2.3.0.bundle \
+  --sign keys/vendor-1.key --sign keys/vendor-2.key >/dev/null)
+"$H" server import-release --dir "$S" --trust-root "$R/trust-root" "$R/release-2.3.0.bundle" | sed 's/^/  /'
+c=$("$H" server campaign create --dir "$S" --release-id henb-firmware --version 2.3.0 --batch 10 \
+  --max-failures 10 | awk '{print $2}')
+campaign_reaches "$c" paused
+"$H" server campaign status --dir "$S" "$c" | sed 's/^/  /'
 wait $fleet_pid || { cat "$OUT/fleet.log"; exit 1; }
 wait $agent_pid || { cat "$OUT/tpm-agent.log"; exit 1; }
 echo "  the H(e)NB with the TPM (henbtrust agent run --tcti ...):"

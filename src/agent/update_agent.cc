@@ -156,9 +156,13 @@ Result<std::string> UpdateAgent::Install(int64_t job, const std::string& token,
     return "refused the order: " + order.error().ToString();
   }
   const UpdateJournal& journal = device_.journal();
+  // A pending install of the same version is this order's, carried out
+  // before a crash, if it is of the same kind: a recovery is not resumed by
+  // an install, nor an install by a recovery.
   const bool resumed =
       (journal.phase == UpdatePhase::kInstalled || journal.phase == UpdatePhase::kTrialGood) &&
-      journal.release_version == order->version;
+      journal.release_version == order->version &&
+      journal.both_slots == (action == AgentAction::kRecover);
   if (!resumed) {
     HENB_ASSIGN_OR_RETURN(std::string bundle, Download(order->release_id, order->version));
     auto installed = action == AgentAction::kRecover

@@ -44,6 +44,7 @@ void RegisterSimCommands(CLI::App& app, int* exit_code) {
   auto a = std::make_shared<FleetOptions>();
   auto interval_ms = std::make_shared<int>(200);
   auto timeout_s = std::make_shared<int>(300);
+  auto idle_s = std::make_shared<int>(0);
   auto ready_file = std::make_shared<std::string>();
   CLI::App* fleet = sim->add_subcommand(
       "fleet",
@@ -65,6 +66,11 @@ void RegisterSimCommands(CLI::App& app, int* exit_code) {
   fleet->add_option("--interval-ms", *interval_ms, "pause between polling rounds")
       ->capture_default_str();
   fleet->add_option("--timeout", *timeout_s, "seconds before giving up")->capture_default_str();
+  fleet
+      ->add_option("--idle-seconds", *idle_s,
+                   "stop once every device has been idle this long (0: after one idle round)")
+      ->capture_default_str()
+      ->check(CLI::NonNegativeNumber);
   fleet->add_option("--ready-file", *ready_file, "written once every device has enrolled");
   fleet->add_option("--tamper-download", a->tamper,
                     "device whose first download is altered in transit (repeatable)");
@@ -72,10 +78,11 @@ void RegisterSimCommands(CLI::App& app, int* exit_code) {
                     "device whose installed image is altered before the trial boot (repeatable)");
   fleet->add_option("--lie", a->lie,
                     "device that also reports 'installed' after falling back (repeatable)");
-  OnRun(fleet, exit_code, [a, interval_ms, timeout_s, ready_file] {
+  OnRun(fleet, exit_code, [a, interval_ms, timeout_s, idle_s, ready_file] {
     FleetOptions options = *a;
     options.interval = std::chrono::milliseconds(*interval_ms);
     options.timeout = std::chrono::seconds(*timeout_s);
+    options.idle_for = std::chrono::seconds(*idle_s);
     return RunFleetCommand(std::move(options), *ready_file);
   });
 }

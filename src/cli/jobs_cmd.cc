@@ -117,7 +117,10 @@ void PrintCampaign(const CampaignView& v) {
             << v.members << " devices (" << c.selection << ")"
             << (c.batch_size > 0 ? ", batches of " + std::to_string(c.batch_size) : "")
             << (c.rate > 0 ? ", at most " + std::to_string(c.rate) + " jobs/s" : "")
-            << ", pauses above " << c.max_failure_percent << "% failures\n"
+            << (c.max_failure_percent < 100
+                    ? ", pauses above " + std::to_string(c.max_failure_percent) + "% failures"
+                    : ", no failure threshold")
+            << "\n"
             << "  committed " << v.counts.committed << ", rolled-back " << v.counts.rolled_back
             << ", failed " << v.counts.failed << ", refused " << v.counts.refused << ", pending "
             << v.counts.pending << "\n"

@@ -225,8 +225,11 @@ Result<std::unique_ptr<Device>> Device::Open(const std::string& dir, std::unique
       HENB_TRY(d->InvalidateSlot(d->journal_.target_slot));
       if (d->journal_.both_slots) {
         // An interrupted recovery: the other slot may be half written too.
-        // Neither boots; the recovery image does, and the order is redone.
+        // Neither boots, nor any trial armed before; the recovery image does,
+        // and the order is carried out again.
         HENB_TRY(d->InvalidateSlot(d->journal_.target_slot == "a" ? "b" : "a"));
+        d->boot_.trial.clear();
+        d->boot_.attempts_left = 0;
       }
       if (d->boot_.trial == d->journal_.target_slot) d->boot_.trial.clear();
       HENB_TRY(d->SaveBoot());
@@ -246,7 +249,12 @@ Result<std::unique_ptr<Device>> Device::Open(const std::string& dir, std::unique
       }
       break;
     case UpdatePhase::kTrialGood:
-      if (d->boot_.active == d->journal_.target_slot) HENB_TRY(d->FinishCommit());
+      // An install's commit switched slots before it raised the floor: finish
+      // it. A recovery's target is the active slot from the start, so that
+      // tells nothing: its commit waits for the OAM's order (step 9 first).
+      if (d->boot_.active == d->journal_.target_slot && !d->journal_.both_slots) {
+        HENB_TRY(d->FinishCommit());
+      }
       break;
     case UpdatePhase::kNone:
       if (!d->boot_.trial.empty()) {  // a fall back or rollback stopped between its two writes
@@ -280,6 +288,7 @@ Status Device::FallBack(const std::string& reason) {
   // Journal first: a crash between the two writes leaves a stale trial that
   // Open() clears, never a trial without its journal entry being checked.
   journal_.phase = UpdatePhase::kNone;
+  journal_.both_slots = false;
   journal_.last_outcome = "fell back: " + reason;
   HENB_TRY(SaveJournal());
   boot_.trial.clear();
@@ -435,7 +444,6 @@ Result<UpdateJournal> Device::Recover(const std::string& bundle, const TrustRoot
   boot_.attempts_left = options_.trial_boot_attempts;
   HENB_TRY(SaveBoot());
   journal_.phase = UpdatePhase::kInstalled;
-  journal_.both_slots = false;  // both are whole from here on
   HENB_TRY(SaveJournal());
   return journal_;
 }
@@ -447,6 +455,7 @@ Status Device::FinishCommit() {
     HENB_TRY(tre_->IncrementCounter());
   }
   journal_.phase = UpdatePhase::kNone;
+  journal_.both_slots = false;
   journal_.last_outcome = "committed " + journal_.release_version;
   return SaveJournal();
 }
@@ -467,6 +476,7 @@ Status Device::Rollback(const std::string& reason) {
   if (journal_.phase == UpdatePhase::kNone)
     return Error(ErrorCode::kDeviceNoUpdate, "no update to roll back");
   journal_.phase = UpdatePhase::kNone;
+  journal_.both_slots = false;
   journal_.last_outcome = "rolled back: " + reason;
   HENB_TRY(SaveJournal());
   boot_.trial.clear();

@@ -146,8 +146,15 @@ std::string FormatCampaignSelection(const CampaignSelection& s) {
         s.running_version);
   }
   if (!s.devices.empty()) {
+    // A long list is shown by its first few: the members are what it chose.
+    constexpr size_t kShown = 3;
     std::string list;
-    for (const auto& d : s.devices) list += (list.empty() ? "" : ",") + d;
+    for (size_t i = 0; i < s.devices.size() && i < kShown; ++i) {
+      list += (list.empty() ? "" : ",") + s.devices[i];
+    }
+    if (s.devices.size() > kShown) {
+      list += " and " + std::to_string(s.devices.size() - kShown) + " more";
+    }
     add("devices=" + list);
   }
   return out.empty() ? "all" : out;

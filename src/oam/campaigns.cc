@@ -4,6 +4,7 @@
 // a campaign only decides when to open them and counts how they end.
 #include <algorithm>
 #include <limits>
+#include <unordered_set>
 
 #include "henbtrust/core/decimal.h"
 #include "henbtrust/net/api.h"
@@ -13,7 +14,10 @@ namespace henbtrust {
 
 namespace {
 
-constexpr int kCampaignsPerTick = 100;
+constexpr int kCampaignPage = 100;
+// At most this many jobs open per campaign per look, so that a pause or an
+// abort takes effect within one driver tick however large a batch is.
+constexpr int kOpensPerLook = 500;
 constexpr int kDevicePage = 1000;
 
 std::string Subject(int64_t id) { return "campaign:" + std::to_string(id); }
@@ -23,13 +27,13 @@ AuditEntry CampaignAudit(const Campaign& c, int64_t now, const std::string& acto
   return AuditEntry{0, now, actor, Subject(c.id), event, c.detail, {}, {}};
 }
 
-bool Selected(const CampaignSelection& s, const DeviceRecord& d) {
+bool Selected(const CampaignSelection& s, const std::unordered_set<std::string>& listed,
+              const DeviceRecord& d) {
   if (d.state != "enrolled") return false;
   if (!s.hardware_model.empty() && d.hardware_model != s.hardware_model) return false;
   if (!s.running_version.empty() && d.release_version != s.running_version) return false;
   if (!s.running_release_id.empty() && d.release_id != s.running_release_id) return false;
-  return s.devices.empty() ||
-         std::find(s.devices.begin(), s.devices.end(), d.device_id) != s.devices.end();
+  return listed.empty() || listed.contains(d.device_id);
 }
 
 // How a member stands: its job's outcome, or pending.
@@ -67,25 +71,38 @@ Result<CampaignView> OamService::Impl::CreateCampaign(const CreateCampaignReques
     return Error(ErrorCode::kPolicy,
                  "release " + r.release_id + " " + r.version + " is revoked: no campaign to it");
   }
-  // The members: every enrolled device the selection takes, in id order.
+  // The members: every enrolled device the selection takes, in id order; for
+  // an update, not those that already run the target (nothing to do, and
+  // not a failure either).
+  const std::unordered_set<std::string> listed(r.selection.devices.begin(),
+                                               r.selection.devices.end());
+  std::unordered_set<std::string> found;
   std::vector<CampaignMember> members;
   std::string after;
   for (;;) {
     HENB_ASSIGN_OR_RETURN(auto page, store.ListDevices(after, kDevicePage));
     if (page.empty()) break;
     for (const auto& d : page) {
-      if (!Selected(r.selection, d)) continue;
+      if (!Selected(r.selection, listed, d)) continue;
+      found.insert(d.device_id);
+      if (r.kind == JobKind::kUpdate && d.release_id == r.release_id &&
+          d.release_version == r.version) {
+        continue;
+      }
       const int index = static_cast<int>(members.size());
       members.push_back({d.device_id, r.batch_size > 0 ? index / r.batch_size : 0, 0});
     }
     after = page.back().device_id;
   }
   for (const auto& wanted : r.selection.devices) {
-    const bool found = std::any_of(members.begin(), members.end(),
-                                   [&](const CampaignMember& m) { return m.device_id == wanted; });
-    if (!found) {
+    if (!found.contains(wanted)) {
       return Error(ErrorCode::kPolicyUnknownDevice, "no enrolled device " + wanted);
     }
+  }
+  if (members.empty() && !found.empty()) {
+    return Error(ErrorCode::kInvalidArgument, "every device the selection '" +
+                                                  FormatCampaignSelection(r.selection) +
+                                                  "' takes already runs " + r.version);
   }
   if (members.empty()) {
     return Error(
@@ -146,9 +163,19 @@ Result<CampaignView> OamService::Impl::ViewCampaign(const Campaign& c) {
 }
 
 Status OamService::Impl::DriveCampaigns() {
-  HENB_ASSIGN_OR_RETURN(auto running, store.ListCampaigns(true, 0, kCampaignsPerTick));
-  for (auto& c : running) HENB_TRY(DriveCampaign(std::move(c)));
-  return OkStatus();
+  // One campaign's failure does not hold up the others; the first is reported.
+  Status first = OkStatus();
+  int64_t after = 0;
+  for (;;) {
+    HENB_ASSIGN_OR_RETURN(auto running, store.ListCampaigns(true, after, kCampaignPage));
+    if (running.empty()) break;
+    after = running.back().id;
+    for (auto& c : running) {
+      auto st = DriveCampaign(std::move(c));
+      if (!st.ok() && first.ok()) first = st;
+    }
+  }
+  return first;
 }
 
 Status OamService::Impl::DriveCampaign(Campaign c) {
@@ -183,6 +210,17 @@ Status OamService::Impl::DriveCampaign(Campaign c) {
     }
   }
   const Campaign before = c;
+  if (next_batch == std::numeric_limits<int>::max() &&
+      unsettled_batch == std::numeric_limits<int>::max()) {
+    c.state = CampaignState::kDone;
+    c.detail = "done: " + std::to_string(ended - failures) + " committed, " +
+               std::to_string(failures) + " did not";
+    c.updated_at = now;
+    HENB_ASSIGN_OR_RETURN(
+        bool moved, store.UpdateCampaign(c, before.state, CampaignAudit(c, now, "oam", "done")));
+    (void)moved;  // another OAM got there first: its change stands
+    return OkStatus();
+  }
   // Counted from the operator's last resume: what ended before was looked at.
   const int counted = ended - c.ended_at_resume;
   const int counted_failures = failures - c.failures_at_resume;
@@ -195,17 +233,6 @@ Status OamService::Impl::DriveCampaign(Campaign c) {
     c.updated_at = now;
     HENB_ASSIGN_OR_RETURN(
         bool moved, store.UpdateCampaign(c, before.state, CampaignAudit(c, now, "oam", "paused")));
-    (void)moved;  // another OAM got there first: its change stands
-    return OkStatus();
-  }
-  if (next_batch == std::numeric_limits<int>::max() &&
-      unsettled_batch == std::numeric_limits<int>::max()) {
-    c.state = CampaignState::kDone;
-    c.detail = "done: " + std::to_string(ended - failures) + " committed, " +
-               std::to_string(failures) + " did not";
-    c.updated_at = now;
-    HENB_ASSIGN_OR_RETURN(
-        bool moved, store.UpdateCampaign(c, before.state, CampaignAudit(c, now, "oam", "done")));
     (void)moved;
     return OkStatus();
   }
@@ -214,37 +241,39 @@ Status OamService::Impl::DriveCampaign(Campaign c) {
     return OkStatus();
   }
   if (c.rate > 0 && now < c.next_open_at) return OkStatus();
-  int allowed = c.rate > 0 ? c.rate : std::numeric_limits<int>::max();
+  int allowed = c.rate > 0 ? std::min(c.rate, kOpensPerLook) : kOpensPerLook;
   int opened = 0;
-  for (auto& m : members) {
+  for (const auto& m : members) {
     if (allowed == 0) break;
     if (m.batch != next_batch || m.job_id != 0 || !m.note.empty()) continue;
-    auto job = OpenJob(m.device_id, c.release_id, c.version, Subject(c.id), c.kind);
+    // The job and the member's record of it are one transaction: another
+    // OAM that got there first makes this one a conflict, never a second job.
+    auto job = OpenJob(m.device_id, c.release_id, c.version, Subject(c.id), c.kind, c.id);
     if (job.ok()) {
-      m.job_id = job->id;
-    } else if (job.error().code() == ErrorCode::kPolicyJobConflict) {
-      // Opened by another OAM (or by this one before a crash) and not yet
-      // recorded: take it if it is this campaign's; otherwise wait for it to end.
-      HENB_ASSIGN_OR_RETURN(auto open, store.OpenJobFor(m.device_id));
-      if (!open || open->release_id != c.release_id || open->version != c.version ||
-          open->kind != c.kind) {
-        continue;
-      }
-      m.job_id = open->id;
-    } else if (job.error().code() == ErrorCode::kStore) {
-      return job.error();
-    } else {
-      m.note = job.error().ToString();  // refused for this device: counted as refused
+      --allowed;
+      ++opened;
+      continue;
     }
-    HENB_TRY(store.SetCampaignMember(c.id, m));
+    const Error& e = job.error();
+    if (e.code() == ErrorCode::kPolicyJobConflict) continue;  // taken, or another job: wait
+    if (LayerOf(e.code()) != ErrorLayer::kPolicy && e.code() != ErrorCode::kNetBadRequest) {
+      return e;  // the store or the catalogue failed: look again next tick
+    }
+    // Refused for this device (revoked, other hardware, a downgrade): counted as refused.
+    HENB_ASSIGN_OR_RETURN(bool refused,
+                          store.RefuseCampaignMember(c.id, m.device_id, e.ToString()));
+    (void)refused;
     --allowed;
-    ++opened;
   }
   if (c.rate > 0 && opened > 0) {
-    c.next_open_at = now + 1;
-    c.updated_at = now;
-    HENB_ASSIGN_OR_RETURN(bool moved, store.UpdateCampaign(c, before.state, std::nullopt));
-    (void)moved;
+    // Only the pacing changes; on the campaign as it is now, not as it was
+    // read, so that an operator's change meanwhile stands.
+    HENB_ASSIGN_OR_RETURN(auto fresh, store.GetCampaign(c.id));
+    if (fresh && fresh->state == CampaignState::kRunning) {
+      fresh->next_open_at = now + 1;
+      HENB_ASSIGN_OR_RETURN(bool moved, store.UpdateCampaign(*fresh, fresh->state, std::nullopt));
+      (void)moved;
+    }
   }
   return OkStatus();
 }

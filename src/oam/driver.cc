@@ -57,7 +57,7 @@ Result<bool> OamService::Impl::CheckPreAppraisal(UpdateJob& job, bool quiet) {
     job.detail = "the PVE's appraisal before the update is " + a.status +
                  (why.empty() ? "" : " (" + why + ")") +
                  ": no update for a device that does not verify (quarantine, docs/design.md 5);"
-                 " to bring it back: henbtrust server remediate --device " +
+                 " to bring it back: henbtrust server remediate --dir DIR --device " +
                  job.device_id + " --reinstall " + job.version + " (or --recover " + job.version +
                  ")";
     return Advance(job, JobEvent::kPreAppraisalNotAffirming, "oam");

@@ -17,7 +17,7 @@ constexpr size_t kOrderNonceBytes = 32;
 Result<UpdateJob> OamService::Impl::OpenJob(const std::string& device_id,
                                             const std::string& release_id,
                                             const std::string& version, const std::string& actor,
-                                            JobKind kind) {
+                                            JobKind kind, int64_t campaign_id) {
   if (!api::IsValidDeviceId(device_id)) return api::BadRequest("malformed device id");
   HENB_ASSIGN_OR_RETURN(auto device, store.GetDevice(device_id));
   if (!device) return Error(ErrorCode::kPolicyUnknownDevice, "no enrolled device " + device_id);
@@ -75,15 +75,17 @@ Result<UpdateJob> OamService::Impl::OpenJob(const std::string& device_id,
                    : std::string(JobKindName(kind)) + ": the order is signed without an appraisal";
   job.created_at = job.updated_at = now;
   HENB_ASSIGN_OR_RETURN(
-      job.id, store.CreateJob(job, AuditEntry{0,
-                                              now,
-                                              actor,
-                                              "",
-                                              "opened",
-                                              device_id + ": " + std::string(JobKindName(kind)) +
-                                                  " " + job.from_version + " -> " + version,
-                                              {},
-                                              {}}));
+      job.id, store.CreateJob(job,
+                              AuditEntry{0,
+                                         now,
+                                         actor,
+                                         "",
+                                         "opened",
+                                         device_id + ": " + std::string(JobKindName(kind)) + " " +
+                                             job.from_version + " -> " + version,
+                                         {},
+                                         {}},
+                              campaign_id));
   return job;
 }
 

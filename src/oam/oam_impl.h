@@ -66,7 +66,7 @@ struct OamService::Impl {
   // --- jobs.cc
   Result<UpdateJob> OpenJob(const std::string& device_id, const std::string& release_id,
                             const std::string& version, const std::string& actor,
-                            JobKind kind = JobKind::kUpdate);
+                            JobKind kind = JobKind::kUpdate, int64_t campaign_id = 0);
   // Applies `event` to `job` (job_machine.h) and stores it with one audit
   // entry, if the job is still in the state it was read in. kPolicyState if
   // the table has no such transition; false if another writer moved the

@@ -76,6 +76,14 @@ Result<RevocationOutcome> OamService::Impl::RevokeRelease(const ReleaseRevocatio
 Status OamService::Impl::UnrevokeRelease(const std::string& release_id, const std::string& version,
                                          const std::string& reason, const std::string& actor) {
   if (!IsValidRelease(release_id, version)) return api::BadRequest("malformed release");
+  HENB_ASSIGN_OR_RETURN(auto record, store.GetManifest(release_id, version));
+  if (!record) {
+    return Error(ErrorCode::kPolicyUnknownRelease,
+                 "no release " + release_id + " " + version + " in the catalogue");
+  }
+  if (record->revoked_reason.empty()) {
+    return Error(ErrorCode::kPolicy, "release " + release_id + " " + version + " is not revoked");
+  }
   auto st = store.UnrevokeRelease(release_id, version,
                                   AuditEntry{0,
                                              config.now(),

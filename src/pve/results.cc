@@ -60,9 +60,12 @@ Result<HttpResponse> PveService::Impl::AccessDecision(const std::string& device_
       reason = "never appraised";
     } else if (auto claims = StoredClaims(*latest, config.ear_key); !claims.ok()) {
       reason = claims.error().message();
+    } else if (claims->device_id != device_id) {
+      // Signed by this PVE, but for another device: copied in the store.
+      reason = "the latest attestation result is " + claims->device_id + "'s, not this device's";
     } else {
       out.status = std::string(ArStatusName(claims->status));
-      out.appraised_at = latest->created_at;
+      out.appraised_at = claims->issued_at;  // signed, unlike the row's time
       out.appraisal_id = latest->id;
       out.vector = claims->vector;
       if (manifest && !manifest->revoked_reason.empty()) {
@@ -71,7 +74,10 @@ Result<HttpResponse> PveService::Impl::AccessDecision(const std::string& device_
       } else if (claims->status != ArStatus::kAffirming) {
         reason = "latest attestation result is " + *out.status + ": " +
                  DescribeTrustVector(claims->vector);
-      } else if (now - latest->created_at > config.result_max_age) {
+      } else if (claims->release_version != device->release_version) {
+        reason = "the latest attestation result is of release " + claims->release_version +
+                 ", the device is recorded on " + device->release_version;
+      } else if (now - claims->issued_at > config.result_max_age) {
         reason = "latest attestation result is older than " +
                  std::to_string(config.result_max_age) + " s";
       }

@@ -155,6 +155,7 @@ Result<FleetResult> RunFleet(const FleetOptions& o) {
   const auto run_start = SteadyClock::now();
   const auto deadline = run_start + o.timeout;
   bool worked = false;
+  auto last_busy = SteadyClock::now();
   for (;;) {
     bool busy = false;
     ++result.rounds;
@@ -175,7 +176,8 @@ Result<FleetResult> RunFleet(const FleetOptions& o) {
       }
     }
     worked = worked || busy;
-    if (worked && !busy) {
+    if (busy) last_busy = SteadyClock::now();
+    if (worked && !busy && SteadyClock::now() - last_busy >= o.idle_for) {
       result.idle = true;
       break;
     }

@@ -16,6 +16,12 @@ AuditEntry AuditOfNewJob(const AuditEntry& audit, int64_t job_id) {
   return a;
 }
 
+Error MemberTaken(int64_t campaign_id, const std::string& device_id) {
+  return Error(
+      ErrorCode::kPolicyJobConflict,
+      "device " + device_id + " already has its job of campaign " + std::to_string(campaign_id));
+}
+
 AuditEntry AuditOfNewCampaign(const AuditEntry& audit, int64_t campaign_id) {
   AuditEntry a = audit;
   if (a.subject.empty()) a.subject = "campaign:" + std::to_string(campaign_id);

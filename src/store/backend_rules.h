@@ -23,6 +23,8 @@ AuditEntry ChainAfter(const AuditHead& head, const AuditEntry& entry);
 // The audit entry of a new job with id `job_id`: its subject names the job
 // unless the caller named one.
 AuditEntry AuditOfNewJob(const AuditEntry& audit, int64_t job_id);
+// A campaign's member that already has a job or a refusal: kPolicyJobConflict.
+Error MemberTaken(int64_t campaign_id, const std::string& device_id);
 // The same for a new campaign: "campaign:<id>".
 AuditEntry AuditOfNewCampaign(const AuditEntry& audit, int64_t campaign_id);
 

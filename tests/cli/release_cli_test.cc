@@ -223,8 +223,8 @@ TEST_F(ReleaseCli, ServerCampaignSaysWhatIsWrong) {
   EXPECT_NE(revoke.err.find("policy.unknown-release"), std::string::npos) << revoke.err;
   EXPECT_EQ(testing::Run(cli_ + " server revoke --dir " + srv + target).exit_code, 2);
   auto unrevoke = testing::Run(cli_ + " server unrevoke --dir " + srv + target);
-  EXPECT_EQ(unrevoke.exit_code, 0) << unrevoke.err;
-  EXPECT_NE(unrevoke.out.find("withdrawn"), std::string::npos);
+  EXPECT_EQ(unrevoke.exit_code, 1) << unrevoke.err;
+  EXPECT_NE(unrevoke.err.find("is not revoked"), std::string::npos) << unrevoke.err;
   auto help = testing::Run(cli_ + " server campaign --help");
   EXPECT_EQ(help.exit_code, 0);
   for (const char* verb : {"create", "status", "pause", "resume", "abort"}) {

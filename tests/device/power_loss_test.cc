@@ -216,10 +216,18 @@ TEST(PowerLoss, EveryCrashPointOfARecoveryLeavesABootableDeviceThatFinishesIt) {
     ASSERT_TRUE(env.power_lost());
     d.reset();
     env.PowerOn();
+    uint64_t floor_at_power_on = 0;
+    {
+      auto tre = h.OpenTre();
+      ASSERT_TRUE(tre.ok()) << tre.error().ToString();
+      floor_at_power_on = *(*tre)->ReadCounter();
+    }
 
     auto reopened = h.Reopen();
     ASSERT_TRUE(reopened.ok()) << reopened.error().ToString();
     Device& dev = **reopened;
+    // Power-on never commits a recovery: only Commit(), after step 9, does.
+    EXPECT_EQ(*dev.tre().ReadCounter(), floor_at_power_on);
     auto boot = dev.Boot();
     ASSERT_TRUE(boot.ok()) << boot.error().ToString();
     auto running = dev.SlotManifest(boot->slot);

@@ -326,8 +326,9 @@ TEST_P(UpdateFlowTest, ADeviceFailingItsAppraisalGetsNoOrder) {
   // The refusal says why, as claims, and what brings the device back.
   const std::string detail = end["detail"].get<std::string>();
   EXPECT_NE(detail.find("executables 33 (unrecognised executables)"), std::string::npos) << detail;
-  EXPECT_NE(detail.find("henbtrust server remediate --device tampered-boot --reinstall 2.0"),
-            std::string::npos)
+  EXPECT_NE(
+      detail.find("henbtrust server remediate --dir DIR --device tampered-boot --reinstall 2.0"),
+      std::string::npos)
       << detail;
 }
 
@@ -339,6 +340,11 @@ TEST_P(UpdateFlowTest, ReinstallAndRecoverBringBackADeviceThatDoesNotVerify) {
   std::vector<FleetDevice> fleet;
   fleet.push_back(AddDevice("reinstalled"));
   fleet.push_back(AddDevice("recovered"));
+  fleet.push_back(AddDevice("still-bad"));
+  // Its reinstalled image is altered too, and it claims the install worked:
+  // only step 9 can tell, and the job must not commit.
+  fleet[2].faults->implant_after_install = true;
+  fleet[2].faults->lie_in_next_report = true;
   for (auto& d : fleet) {
     const auto manifest = *d.device->SlotManifest("a");
     std::ofstream(d.device->SlotDir("a") + "/" + manifest.components.back().id + ".img",
@@ -357,6 +363,9 @@ TEST_P(UpdateFlowTest, ReinstallAndRecoverBringBackADeviceThatDoesNotVerify) {
   EXPECT_EQ(reinstall["kind"], "reinstall");
   auto recover = oam_->OpenJob("recovered", "henb-fw", "2.0", "operator:test", JobKind::kRecover);
   ASSERT_TRUE(recover.ok()) << recover.error().ToString();
+  auto still_bad =
+      oam_->OpenJob("still-bad", "henb-fw", "1.0", "operator:test", JobKind::kReinstall);
+  ASSERT_TRUE(still_bad.ok()) << still_bad.error().ToString();
   // An update to the release it runs is refused, and says what to do instead.
   Post("/v1/jobs", {{"device_id", "recovered"}, {"release_id", "henb-fw"}, {"version", "1.0"}},
        409);
@@ -376,8 +385,13 @@ TEST_P(UpdateFlowTest, ReinstallAndRecoverBringBackADeviceThatDoesNotVerify) {
   EXPECT_EQ(b.SlotManifest("a")->version, "2.0");
   EXPECT_EQ(b.SlotManifest("b")->version, "2.0");
   EXPECT_EQ(*b.tre().ReadCounter(), 2u);  // the floor follows the recovered release
-  // Both verify again, and the audit log says how they were ordered.
-  for (auto& d : fleet) {
+  // Step 9 caught the device that still does not verify: no commit.
+  Json r3 = job(still_bad->id);
+  EXPECT_NE(r3["state"], "committed") << r3.dump();
+  EXPECT_FALSE(r3["open"].get<bool>());
+  // The other two verify again, and the audit log says how they were ordered.
+  for (size_t i = 0; i < 2; ++i) {
+    FleetDevice& d = fleet[i];
     EXPECT_EQ(Body(*AttestOnce(*d.client, d.device->tre()))["status"], "affirming") << d.id;
   }
   int remediation_orders = 0;
@@ -388,7 +402,14 @@ TEST_P(UpdateFlowTest, ReinstallAndRecoverBringBackADeviceThatDoesNotVerify) {
       EXPECT_EQ(e["detail"], "recovered: recover 1.0 -> 2.0");
     }
   }
-  EXPECT_EQ(remediation_orders, 2);
+  EXPECT_EQ(remediation_orders, 3);
+  int step9_failed = 0;
+  for (const auto& e : audit["entries"]) {
+    if (e["subject"] == "job:" + std::to_string(still_bad->id) && e["event"] == "step 9 failed") {
+      ++step9_failed;
+    }
+  }
+  EXPECT_EQ(step9_failed, 1);
 }
 
 // A campaign opens its batches in order, each once the one before has
@@ -577,6 +598,7 @@ TEST_P(UpdateFlowTest, ARevocationQuarantinesItsDevicesAndReinstallsThemToTheSaf
   Post("/v1/revocations/henb-fw/2.0/withdrawal", Json::object(), 200);
   EXPECT_TRUE((*h_->store->GetManifest("henb-fw", "2.0"))->revoked_reason.empty());
   Post("/v1/revocations/henb-fw/7.7/withdrawal", Json::object(), 404);
+  Post("/v1/revocations/henb-fw/2.0/withdrawal", Json::object(), 409);  // not revoked now
   std::map<std::string, int> events;
   const Json audit = Get("/v1/audit");
   for (const auto& e : audit["entries"]) {

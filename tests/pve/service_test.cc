@@ -158,6 +158,28 @@ TEST_F(PveServiceTest, TheAccessDecisionReadsTheSignedResultNotTheStoresRow) {
   EXPECT_EQ(decision["decision"], "quarantine") << decision.dump();
   EXPECT_NE(decision["reason"].get<std::string>().find("does not verify"), std::string::npos);
   EXPECT_FALSE(decision.contains("status"));
+
+  // Another device's affirming result, signed by this PVE, copied into this
+  // device's row; and this device's own old result with a fresh row time.
+  auto other_device = h_.Enrolled("henb-0006");
+  ASSERT_TRUE(other_device.client);
+  ASSERT_EQ(Body(*AttestOnce(*other_device.client, *other_device.tre))["status"], "affirming");
+  AppraisalRecord copied = **h_.store->LatestAppraisal("henb-0006");
+  copied.device_id = "henb-0004";
+  ASSERT_TRUE(h_.store->RecordAppraisal(copied).ok());
+  decision = Body(Get(*segw, "/v1/devices/henb-0004/access-decision"));
+  EXPECT_EQ(decision["decision"], "quarantine") << decision.dump();
+  EXPECT_NE(decision["reason"].get<std::string>().find("henb-0006's, not this device's"),
+            std::string::npos)
+      << decision.dump();
+  EXPECT_EQ(Body(Get(*segw, "/v1/devices/henb-0006/access-decision"))["decision"], "admit");
+  AppraisalRecord old = **h_.store->LatestAppraisal("henb-0006");
+  h_.now += h_.pve->config.result_max_age + 10;
+  old.created_at = h_.now;  // the row says now; the signed iat does not
+  ASSERT_TRUE(h_.store->RecordAppraisal(old).ok());
+  decision = Body(Get(*segw, "/v1/devices/henb-0006/access-decision"));
+  EXPECT_EQ(decision["decision"], "quarantine") << decision.dump();
+  EXPECT_NE(decision["reason"].get<std::string>().find("older than"), std::string::npos);
 }
 
 TEST_F(PveServiceTest, ARevokedReleaseIsContraindicated) {

@@ -550,18 +550,47 @@ TEST_P(StoreTest, CampaignsKeepTheirMembersAndChangeStateByCompareAndSet) {
   EXPECT_EQ((*listed)[0].device_id, "henb-1");
   EXPECT_EQ((*listed)[2].device_id, "henb-3");
   EXPECT_EQ((*listed)[2].batch, 1);
-  ASSERT_TRUE(store_->SetCampaignMember(*id, {"henb-1", 0, 42, ""}).ok());
-  ASSERT_TRUE(store_->SetCampaignMember(*id, {"henb-2", 0, 0, "revoked device"}).ok());
-  EXPECT_EQ(store_->SetCampaignMember(*id, {"ghost", 0, 7, ""}).error().code(),
-            ErrorCode::kNotFound);
+  // A member's job is created with it, once: a second writer (another OAM)
+  // gets a conflict, and no second job.
+  auto job = store_->CreateJob(Job("henb-1"), Audit("opened"), *id);
+  ASSERT_TRUE(job.ok()) << job.error().ToString();
+  UpdateJob ended = **store_->GetJob(*job);
+  ended.state = JobState::kCommitted;
+  ended.open = false;
+  ASSERT_TRUE(*store_->TransitionJob(ended, JobState::kOpened, std::nullopt));
+  auto again = store_->CreateJob(Job("henb-1"), Audit("opened"), *id);
+  ASSERT_FALSE(again.ok());
+  EXPECT_EQ(again.error().code(), ErrorCode::kPolicyJobConflict);
+  EXPECT_FALSE(store_->OpenJobFor("henb-1")->has_value());  // rolled back with it
+  EXPECT_TRUE(*store_->RefuseCampaignMember(*id, "henb-2", "revoked device"));
+  EXPECT_FALSE(*store_->RefuseCampaignMember(*id, "henb-2", "again"));     // the first stands
+  EXPECT_FALSE(*store_->RefuseCampaignMember(*id, "henb-1", "too late"));  // it has a job
+  EXPECT_FALSE(*store_->RefuseCampaignMember(*id, "ghost", "no such member"));
+  EXPECT_EQ(store_->CreateJob(Job("henb-2"), Audit("opened"), *id).error().code(),
+            ErrorCode::kPolicyJobConflict);
   listed = store_->CampaignMembers(*id);
-  EXPECT_EQ((*listed)[0].job_id, 42);
+  EXPECT_EQ((*listed)[0].job_id, *job);
   EXPECT_EQ((*listed)[1].note, "revoked device");
+  EXPECT_EQ((*listed)[1].job_id, 0);
 
   // Compare and set: the first writer to pause wins; a stale one changes nothing.
   Campaign paused = back;
   paused.state = CampaignState::kPaused;
+  paused.detail = "paused by test";
+  paused.next_open_at = 1234;
+  paused.ended_at_resume = 5;
+  paused.failures_at_resume = 2;
+  paused.updated_at = 300;
   ASSERT_TRUE(*store_->UpdateCampaign(paused, CampaignState::kRunning, Audit("paused")));
+  const Campaign reread = **store_->GetCampaign(*id);
+  EXPECT_EQ(reread.detail, "paused by test");
+  EXPECT_EQ(reread.next_open_at, 1234);
+  EXPECT_EQ(reread.ended_at_resume, 5);
+  EXPECT_EQ(reread.failures_at_resume, 2);
+  EXPECT_EQ(reread.created_at, 100);
+  EXPECT_EQ(reread.updated_at, 300);
+  EXPECT_EQ(reread.rate, 5);
+  EXPECT_EQ(reread.max_failure_percent, 25);
   Campaign stale = back;
   stale.state = CampaignState::kAborted;
   EXPECT_FALSE(*store_->UpdateCampaign(stale, CampaignState::kRunning, Audit("aborted")));
@@ -570,9 +599,10 @@ TEST_P(StoreTest, CampaignsKeepTheirMembersAndChangeStateByCompareAndSet) {
   ASSERT_EQ(store_->ListCampaigns(false, 0, 10)->size(), 1u);
   EXPECT_TRUE(store_->ListCampaigns(false, *id, 10)->empty());
   auto audit = store_->ListAudit(0, 100);
-  ASSERT_EQ(audit->size(), 2u);
+  ASSERT_EQ(audit->size(), 3u);  // created, henb-1's job opened, paused
   EXPECT_EQ((*audit)[0].subject, "campaign:" + std::to_string(*id));
-  EXPECT_EQ((*audit)[1].event, "paused");
+  EXPECT_EQ((*audit)[1].event, "opened");
+  EXPECT_EQ((*audit)[2].event, "paused");
 }
 
 TEST_P(StoreTest, DueJobsComeOldestFirst) {

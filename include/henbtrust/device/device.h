@@ -43,7 +43,8 @@ struct UpdateJournal {
   uint64_t release_counter = 0;
   Bytes expected_tim;
   std::string last_outcome;  // "committed 2.0", "fell back: ...", "rolled back: ..."
-  // A recovery writes both slots: an interrupted one leaves neither valid.
+  // A recovery (both slots written): an interrupted one leaves neither
+  // valid, and its commit is never finished at power-on, only on Commit().
   bool both_slots = false;
 };
 

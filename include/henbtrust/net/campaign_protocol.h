@@ -25,7 +25,8 @@ struct CampaignSelection {
 // at most once); "" or "all" selects every device. kInvalidArgument naming
 // the term otherwise.
 Result<CampaignSelection> ParseCampaignSelection(std::string_view expression);
-// The selection in that syntax ("all" when empty).
+// The selection in that syntax ("all" when empty), for people: a list of
+// more than three devices is shown as its first three "and N more".
 std::string FormatCampaignSelection(const CampaignSelection& selection);
 
 // POST /v1/campaigns.

@@ -37,6 +37,10 @@ struct FleetOptions {
   int count = 10;
   std::chrono::milliseconds interval{200};  // pause between polling rounds
   std::chrono::seconds timeout{300};        // busy for longer: RunFleet returns idle = false
+  // How long every device must have been idle before the fleet stops (0:
+  // one whole idle round), so that work the operator orders after a first
+  // lull (a revocation's campaign, say) is still carried out.
+  std::chrono::seconds idle_for{0};
   // Devices (by id) whose first download is altered in transit, whose
   // installed image is altered before the trial boot, and that also report
   // "installed" after falling back.

@@ -202,7 +202,14 @@ class Store {
 
   // Update jobs. CreateJob returns the new id; kPolicyJobConflict if the
   // device already has an open job. Both write `audit` in the same transaction.
-  virtual Result<int64_t> CreateJob(const UpdateJob& job, const AuditEntry& audit) = 0;
+  // With `campaign_id`, the job is that campaign's job for the device, in
+  // the same transaction: kPolicyJobConflict too if the campaign's member
+  // already has a job or a refusal (another OAM got there first).
+  virtual Result<int64_t> CreateJob(const UpdateJob& job, const AuditEntry& audit,
+                                    int64_t campaign_id) = 0;
+  Result<int64_t> CreateJob(const UpdateJob& job, const AuditEntry& audit) {
+    return CreateJob(job, audit, 0);
+  }
   virtual Result<std::optional<UpdateJob>> GetJob(int64_t id) = 0;
   virtual Result<std::optional<UpdateJob>> OpenJobFor(const std::string& device_id) = 0;
   // Compare and set: stores every field of `job` if its stored state is
@@ -231,8 +238,10 @@ class Store {
                                       const std::optional<AuditEntry>& audit) = 0;
   // Every member, by batch then device id.
   virtual Result<std::vector<CampaignMember>> CampaignMembers(int64_t campaign_id) = 0;
-  // Records the member's job (or, with job_id 0, why none could be opened).
-  virtual Status SetCampaignMember(int64_t campaign_id, const CampaignMember& member) = 0;
+  // Records why no job could be opened for a member that has neither a job
+  // nor a note yet; false (nothing changed) if it has one.
+  virtual Result<bool> RefuseCampaignMember(int64_t campaign_id, const std::string& device_id,
+                                            const std::string& note) = 0;
 
   virtual Status AppendAudit(const AuditEntry& entry) = 0;
   // Entries with seq > `after_seq`, in order, at most `limit`.

@@ -123,17 +123,13 @@ Result<std::vector<CampaignMember>> PostgresStore::CampaignMembers(int64_t campa
   return out;
 }
 
-Status PostgresStore::SetCampaignMember(int64_t campaign_id, const CampaignMember& member) {
-  HENB_ASSIGN_OR_RETURN(
-      ResultPtr r,
-      Query("UPDATE campaign_members SET job_id = $1, note = $2 "
-            "WHERE campaign_id = $3 AND device_id = $4",
-            Params().Int(member.job_id).Text(member.note).Int(campaign_id).Text(member.device_id)));
-  if (std::string(PQcmdTuples(r.get())) == "0") {
-    return Error(ErrorCode::kNotFound,
-                 "campaign " + std::to_string(campaign_id) + " has no member " + member.device_id);
-  }
-  return OkStatus();
+Result<bool> PostgresStore::RefuseCampaignMember(int64_t campaign_id, const std::string& device_id,
+                                                 const std::string& note) {
+  HENB_ASSIGN_OR_RETURN(ResultPtr r,
+                        Query("UPDATE campaign_members SET note = $1 WHERE campaign_id = $2 AND "
+                              "device_id = $3 AND job_id = 0 AND note = ''",
+                              Params().Text(note).Int(campaign_id).Text(device_id)));
+  return std::string(PQcmdTuples(r.get())) != "0";
 }
 
 }  // namespace henbtrust::postgres

@@ -50,7 +50,8 @@ UpdateJob ReadJob(PGresult* p, int row) {
 
 }  // namespace
 
-Result<int64_t> PostgresStore::CreateJob(const UpdateJob& job, const AuditEntry& audit) {
+Result<int64_t> PostgresStore::CreateJob(const UpdateJob& job, const AuditEntry& audit,
+                                         int64_t campaign_id) {
   return InTransaction<int64_t>([&](PGconn* c) -> Result<int64_t> {
     HENB_ASSIGN_OR_RETURN(
         ResultPtr r,
@@ -66,6 +67,16 @@ Result<int64_t> PostgresStore::CreateJob(const UpdateJob& job, const AuditEntry&
                    "device " + job.device_id + " already has an open job");
     }
     const int64_t id = ColInt(r.get(), 0);
+    if (campaign_id != 0) {
+      HENB_ASSIGN_OR_RETURN(
+          ResultPtr m, QueryOn(c,
+                               "UPDATE campaign_members SET job_id = $1 WHERE campaign_id = $2 "
+                               "AND device_id = $3 AND job_id = 0 AND note = ''",
+                               Params().Int(id).Int(campaign_id).Text(job.device_id)));
+      if (std::string(PQcmdTuples(m.get())) == "0") {
+        return store_rules::MemberTaken(campaign_id, job.device_id);
+      }
+    }
     HENB_TRY(WriteAudit(c, store_rules::AuditOfNewJob(audit, id)));
     return id;
   });

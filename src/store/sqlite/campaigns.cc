@@ -131,22 +131,17 @@ Result<std::vector<CampaignMember>> SqliteStore::CampaignMembers(int64_t campaig
   return out;
 }
 
-Status SqliteStore::SetCampaignMember(int64_t campaign_id, const CampaignMember& member) {
+Result<bool> SqliteStore::RefuseCampaignMember(int64_t campaign_id, const std::string& device_id,
+                                               const std::string& note) {
   MutexLock lock(mu_);
-  auto set = InTransaction<bool>([&]() REQUIRES(mu_) -> Result<bool> {
+  return InTransaction<bool>([&]() REQUIRES(mu_) -> Result<bool> {
     Stmt s(cache_, db_,
-           "UPDATE campaign_members SET job_id = ?, note = ? WHERE campaign_id = ? AND "
-           "device_id = ?");
-    s.Int(1, member.job_id).Text(2, member.note).Int(3, campaign_id).Text(4, member.device_id);
-    HENB_TRY(Done(s, "set campaign member"));
-    if (sqlite3_changes(db_) == 0) {
-      return Error(ErrorCode::kNotFound, "campaign " + std::to_string(campaign_id) +
-                                             " has no member " + member.device_id);
-    }
-    return true;
+           "UPDATE campaign_members SET note = ? WHERE campaign_id = ? AND device_id = ? AND "
+           "job_id = 0 AND note = ''");
+    s.Text(1, note).Int(2, campaign_id).Text(3, device_id);
+    HENB_TRY(Done(s, "refuse a campaign member"));
+    return sqlite3_changes(db_) > 0;
   });
-  if (!set.ok()) return set.error();
-  return OkStatus();
 }
 
 }  // namespace henbtrust::sqlite

@@ -65,7 +65,8 @@ Result<std::optional<UpdateJob>> SqliteStore::OneJob(const char* sql, Bind bind)
   return std::optional<UpdateJob>(ReadJob(s));
 }
 
-Result<int64_t> SqliteStore::CreateJob(const UpdateJob& job, const AuditEntry& audit) {
+Result<int64_t> SqliteStore::CreateJob(const UpdateJob& job, const AuditEntry& audit,
+                                       int64_t campaign_id) {
   MutexLock lock(mu_);
   return InTransaction<int64_t>([&]() REQUIRES(mu_) -> Result<int64_t> {
     {
@@ -85,6 +86,14 @@ Result<int64_t> SqliteStore::CreateJob(const UpdateJob& job, const AuditEntry& a
     BindJob(s, job);
     HENB_TRY(Done(s, "create job"));
     const auto id = static_cast<int64_t>(sqlite3_last_insert_rowid(db_));
+    if (campaign_id != 0) {
+      Stmt m(cache_, db_,
+             "UPDATE campaign_members SET job_id = ? WHERE campaign_id = ? AND device_id = ? "
+             "AND job_id = 0 AND note = ''");
+      m.Int(1, id).Int(2, campaign_id).Text(3, job.device_id);
+      HENB_TRY(Done(m, "record the campaign's job"));
+      if (sqlite3_changes(db_) == 0) return store_rules::MemberTaken(campaign_id, job.device_id);
+    }
     HENB_TRY(WriteAudit(store_rules::AuditOfNewJob(audit, id)));
     return id;
   });

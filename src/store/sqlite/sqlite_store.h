@@ -70,7 +70,9 @@ class SqliteStore final : public Store {
   void RecordAppraisalAsync(AppraisalRecord a, AppraisalDone done) override;
   Result<std::optional<AppraisalRecord>> LatestAppraisal(const std::string& device_id) override;
 
-  Result<int64_t> CreateJob(const UpdateJob& job, const AuditEntry& audit) override;
+  Result<int64_t> CreateJob(const UpdateJob& job, const AuditEntry& audit,
+                            int64_t campaign_id) override;
+  using Store::CreateJob;
   Result<std::optional<UpdateJob>> GetJob(int64_t id) override;
   Result<std::optional<UpdateJob>> OpenJobFor(const std::string& device_id) override;
   Result<bool> TransitionJob(const UpdateJob& job, JobState from_state,
@@ -86,7 +88,8 @@ class SqliteStore final : public Store {
   Result<bool> UpdateCampaign(const Campaign& campaign, CampaignState from_state,
                               const std::optional<AuditEntry>& audit) override;
   Result<std::vector<CampaignMember>> CampaignMembers(int64_t campaign_id) override;
-  Status SetCampaignMember(int64_t campaign_id, const CampaignMember& member) override;
+  Result<bool> RefuseCampaignMember(int64_t campaign_id, const std::string& device_id,
+                                    const std::string& note) override;
 
   Status AppendAudit(const AuditEntry& entry) override;
   Result<std::vector<AuditEntry>> ListAudit(int64_t after_seq, int limit) override;
