@@ -132,9 +132,9 @@ Result<CampaignView> OamService::Impl::CreateCampaign(const CreateCampaignReques
   return ViewCampaign(*stored);
 }
 
-Result<CampaignView> OamService::Impl::ViewCampaign(const Campaign& c) {
-  HENB_ASSIGN_OR_RETURN(auto members, store.CampaignMembers(c.id));
-  CampaignView v{c, {}, static_cast<int>(members.size())};
+Result<OamService::Impl::CampaignTally> OamService::Impl::TallyCampaign(int64_t campaign_id) {
+  HENB_ASSIGN_OR_RETURN(auto members, store.CampaignMembers(campaign_id));
+  CampaignTally t;
   for (const auto& m : members) {
     std::optional<UpdateJob> job;
     if (m.job_id != 0) {
@@ -142,24 +142,34 @@ Result<CampaignView> OamService::Impl::ViewCampaign(const Campaign& c) {
     }
     switch (OutcomeOf(m, job)) {
       case Outcome::kNotOpened:
+        ++t.counts.pending;
+        t.next_batch = std::min(t.next_batch, m.batch);
+        break;
       case Outcome::kOpen:
-        ++v.counts.pending;
+        ++t.counts.pending;
+        t.unsettled_batch = std::min(t.unsettled_batch, m.batch);
         break;
       case Outcome::kCommitted:
-        ++v.counts.committed;
+        ++t.counts.committed;
         break;
       case Outcome::kRolledBack:
-        ++v.counts.rolled_back;
+        ++t.counts.rolled_back;
         break;
       case Outcome::kFailed:
-        ++v.counts.failed;
+        ++t.counts.failed;
         break;
       case Outcome::kRefused:
-        ++v.counts.refused;
+        ++t.counts.refused;
         break;
     }
   }
-  return v;
+  t.members = std::move(members);
+  return t;
+}
+
+Result<CampaignView> OamService::Impl::ViewCampaign(const Campaign& c) {
+  HENB_ASSIGN_OR_RETURN(CampaignTally t, TallyCampaign(c.id));
+  return CampaignView{c, t.counts, static_cast<int>(t.members.size())};
 }
 
 Status OamService::Impl::DriveCampaigns() {
@@ -181,34 +191,12 @@ Status OamService::Impl::DriveCampaigns() {
 Status OamService::Impl::DriveCampaign(Campaign c) {
   if (c.state != CampaignState::kRunning) return OkStatus();
   const int64_t now = config.now();
-  HENB_ASSIGN_OR_RETURN(auto members, store.CampaignMembers(c.id));
-  int ended = 0;
-  int failures = 0;
-  int unsettled_batch = std::numeric_limits<int>::max();  // lowest batch with an open job
-  int next_batch = std::numeric_limits<int>::max();       // lowest batch with a member to open
-  for (const auto& m : members) {
-    std::optional<UpdateJob> job;
-    if (m.job_id != 0) {
-      HENB_ASSIGN_OR_RETURN(job, store.GetJob(m.job_id));
-    }
-    switch (OutcomeOf(m, job)) {
-      case Outcome::kNotOpened:
-        next_batch = std::min(next_batch, m.batch);
-        break;
-      case Outcome::kOpen:
-        unsettled_batch = std::min(unsettled_batch, m.batch);
-        break;
-      case Outcome::kCommitted:
-        ++ended;
-        break;
-      case Outcome::kRolledBack:
-      case Outcome::kFailed:
-      case Outcome::kRefused:
-        ++ended;
-        ++failures;
-        break;
-    }
-  }
+  HENB_ASSIGN_OR_RETURN(CampaignTally t, TallyCampaign(c.id));
+  const int failures = t.counts.rolled_back + t.counts.failed + t.counts.refused;
+  const int ended = t.counts.committed + failures;
+  const int next_batch = t.next_batch;
+  const int unsettled_batch = t.unsettled_batch;
+  const std::vector<CampaignMember>& members = t.members;
   const Campaign before = c;
   if (next_batch == std::numeric_limits<int>::max() &&
       unsettled_batch == std::numeric_limits<int>::max()) {

@@ -6,6 +6,7 @@
 #pragma once
 
 #include <atomic>
+#include <limits>
 #include <map>
 #include <string>
 
@@ -83,6 +84,15 @@ struct OamService::Impl {
   Result<CampaignView> CreateCampaign(const CreateCampaignRequest& request,
                                       const std::string& actor);
   Result<CampaignView> ViewCampaign(const Campaign& campaign);
+  // How a campaign's members stand: the counts, and the lowest batch with a
+  // member to open and with a job still open (INT_MAX: none).
+  struct CampaignTally {
+    std::vector<CampaignMember> members;
+    CampaignCounts counts;
+    int next_batch = std::numeric_limits<int>::max();
+    int unsettled_batch = std::numeric_limits<int>::max();
+  };
+  Result<CampaignTally> TallyCampaign(int64_t campaign_id);
   // One look at a running campaign: pause it past its failure threshold,
   // end it when every job has ended, else open what its batch and rate allow.
   Status DriveCampaign(Campaign campaign);
