@@ -59,9 +59,14 @@ Result<AuditAnchor> OpenServiceAuditAnchor(const std::string& dir, const std::st
 void AdvanceAuditAnchor(AuditAnchor& anchor, Store& store, const std::string& who,
                         std::string& last_error);
 
-// Operator commands work on the store directly; the PVE is not needed for
-// them: this link answers every request with an error.
-PveLink NoPve();
+// The OAM of a server directory for an operator command: its configuration
+// and store (`store` as --store gives it, "" for the directory's own), on
+// which the command works directly; no PVE is reached.
+struct OperatorOam {
+  std::unique_ptr<Store> store;
+  std::unique_ptr<OamService> oam;
+};
+Result<OperatorOam> OpenOperatorOam(const std::string& dir, const std::string& store);
 
 // Reads a self-signed trust root file.
 Result<TrustRoot> LoadTrustRoot(const std::string& path);

@@ -55,12 +55,10 @@ Result<Opened> PrintOpened(Store& store, int64_t campaign_id) {
 // A one-batch campaign: every named device (or, with --all, every one not
 // on the target yet) gets its update job now.
 int RunUpdate(const JobArgs& a, std::vector<std::string> devices, bool all) {
-  auto config = LoadOamConfig(a.dir);
-  if (!config.ok()) return Fail(config.error());
-  auto store = OpenStore(ServerStoreLocation(a.dir, a.store));
-  if (!store.ok()) return Fail(store.error());
+  auto server = OpenOperatorOam(a.dir, a.store);
+  if (!server.ok()) return Fail(server.error());
   if (all) {
-    auto others = DevicesNotOn(**store, a.release_id, a.version);
+    auto others = DevicesNotOn(*server->store, a.release_id, a.version);
     if (!others.ok()) return Fail(others.error());
     devices.insert(devices.end(), others->begin(), others->end());
     if (devices.empty()) {
@@ -68,14 +66,13 @@ int RunUpdate(const JobArgs& a, std::vector<std::string> devices, bool all) {
       return kExitOk;
     }
   }
-  OamService oam(**store, NoPve(), *config);
   CreateCampaignRequest request;
   request.release_id = a.release_id;
   request.version = a.version;
   request.selection.devices = std::move(devices);
-  auto campaign = oam.CreateCampaign(request, "operator:cli");
+  auto campaign = server->oam->CreateCampaign(request, "operator:cli");
   if (!campaign.ok()) return Fail(campaign.error());
-  auto opened = PrintOpened(**store, campaign->campaign.id);
+  auto opened = PrintOpened(*server->store, campaign->campaign.id);
   if (!opened.ok()) return Fail(opened.error());
   std::cout << "campaign " << campaign->campaign.id << ": opened " << opened->jobs
             << " update jobs to " << a.release_id << " " << a.version;
@@ -86,13 +83,11 @@ int RunUpdate(const JobArgs& a, std::vector<std::string> devices, bool all) {
 
 // One remediation job. The release id is the device's own unless given.
 int RunRemediate(const JobArgs& a, const std::string& device_id, JobKind kind) {
-  auto config = LoadOamConfig(a.dir);
-  if (!config.ok()) return Fail(config.error());
-  auto store = OpenStore(ServerStoreLocation(a.dir, a.store));
-  if (!store.ok()) return Fail(store.error());
+  auto server = OpenOperatorOam(a.dir, a.store);
+  if (!server.ok()) return Fail(server.error());
   std::string release_id = a.release_id;
   if (release_id.empty()) {
-    auto device = (*store)->GetDevice(device_id);
+    auto device = server->store->GetDevice(device_id);
     if (!device.ok()) return Fail(device.error());
     if (!*device) {
       return Fail(Error(ErrorCode::kPolicyUnknownDevice,
@@ -100,8 +95,7 @@ int RunRemediate(const JobArgs& a, const std::string& device_id, JobKind kind) {
     }
     release_id = (*device)->release_id;
   }
-  OamService oam(**store, NoPve(), *config);
-  auto job = oam.OpenJob(device_id, release_id, a.version, "operator:cli", kind);
+  auto job = server->oam->OpenJob(device_id, release_id, a.version, "operator:cli", kind);
   if (!job.ok()) return Fail(job.error());
   std::cout << "opened " << JobKindName(kind) << " job " << job->id << " for " << device_id << ": "
             << job->from_version << " -> " << release_id << " " << a.version
@@ -144,12 +138,9 @@ int RunCampaignCreate(const JobArgs& a, CreateCampaignRequest request, const std
   request.version = a.version;
   request.kind = *parsed_kind;
   request.selection = *selection;
-  auto config = LoadOamConfig(a.dir);
-  if (!config.ok()) return Fail(config.error());
-  auto store = OpenStore(ServerStoreLocation(a.dir, a.store));
-  if (!store.ok()) return Fail(store.error());
-  OamService oam(**store, NoPve(), *config);
-  auto campaign = oam.CreateCampaign(request, "operator:cli");
+  auto server = OpenOperatorOam(a.dir, a.store);
+  if (!server.ok()) return Fail(server.error());
+  auto campaign = server->oam->CreateCampaign(request, "operator:cli");
   if (!campaign.ok()) return Fail(campaign.error());
   std::cout << "campaign " << campaign->campaign.id << "\n";
   return kExitOk;
@@ -157,11 +148,9 @@ int RunCampaignCreate(const JobArgs& a, CreateCampaignRequest request, const std
 
 // status (no action), pause, resume or abort.
 int RunCampaign(const CampaignArgs& a, std::optional<OamService::CampaignAction> action) {
-  auto config = LoadOamConfig(a.dir);
-  if (!config.ok()) return Fail(config.error());
-  auto store = OpenStore(ServerStoreLocation(a.dir, a.store));
-  if (!store.ok()) return Fail(store.error());
-  OamService oam(**store, NoPve(), *config);
+  auto server = OpenOperatorOam(a.dir, a.store);
+  if (!server.ok()) return Fail(server.error());
+  OamService& oam = *server->oam;
   auto view = action ? oam.ChangeCampaign(a.id, *action, "operator:cli") : oam.GetCampaign(a.id);
   if (!view.ok()) return Fail(view.error());
   if (a.json) {

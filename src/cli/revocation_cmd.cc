@@ -15,17 +15,10 @@ struct RevokeArgs {
   ReleaseRevocation request;
 };
 
-Result<std::unique_ptr<Store>> OpenServerStore(const std::string& dir, const std::string& store) {
-  return OpenStore(ServerStoreLocation(dir, store));
-}
-
 int RunRevoke(const RevokeArgs& a) {
-  auto config = LoadOamConfig(a.dir);
-  if (!config.ok()) return Fail(config.error());
-  auto store = OpenServerStore(a.dir, a.store);
-  if (!store.ok()) return Fail(store.error());
-  OamService oam(**store, NoPve(), *config);
-  auto out = oam.RevokeRelease(a.request, "operator:cli");
+  auto server = OpenOperatorOam(a.dir, a.store);
+  if (!server.ok()) return Fail(server.error());
+  auto out = server->oam->RevokeRelease(a.request, "operator:cli");
   if (!out.ok()) return Fail(out.error());
   std::cout << "revoked " << out->release_id << " " << out->version
             << "; the access decision quarantines every device on it\n";
@@ -42,13 +35,10 @@ int RunRevoke(const RevokeArgs& a) {
 }
 
 int RunUnrevoke(const RevokeArgs& a) {
-  auto config = LoadOamConfig(a.dir);
-  if (!config.ok()) return Fail(config.error());
-  auto store = OpenServerStore(a.dir, a.store);
-  if (!store.ok()) return Fail(store.error());
-  OamService oam(**store, NoPve(), *config);
-  if (auto st = oam.UnrevokeRelease(a.request.release_id, a.request.version, a.request.reason,
-                                    "operator:cli");
+  auto server = OpenOperatorOam(a.dir, a.store);
+  if (!server.ok()) return Fail(server.error());
+  if (auto st = server->oam->UnrevokeRelease(a.request.release_id, a.request.version,
+                                             a.request.reason, "operator:cli");
       !st.ok()) {
     return Fail(st.error());
   }

@@ -9,10 +9,16 @@
 
 namespace henbtrust::cli {
 
-PveLink NoPve() {
-  return [](const std::string&, const std::string&, const std::string&) -> Result<HttpResponse> {
+Result<OperatorOam> OpenOperatorOam(const std::string& dir, const std::string& store) {
+  HENB_ASSIGN_OR_RETURN(OamConfig config, LoadOamConfig(dir));
+  OperatorOam out;
+  HENB_ASSIGN_OR_RETURN(out.store, OpenStore(ServerStoreLocation(dir, store)));
+  PveLink no_pve = [](const std::string&, const std::string&,
+                      const std::string&) -> Result<HttpResponse> {
     return Error(ErrorCode::kNet, "no PVE in an operator command");
   };
+  out.oam = std::make_unique<OamService>(*out.store, std::move(no_pve), std::move(config));
+  return out;
 }
 
 namespace {
@@ -92,13 +98,10 @@ int RunImport(const std::string& dir, const std::string& store_location,
               const std::string& trust_path, const std::vector<std::string>& bundles) {
   auto root = LoadTrustRoot(trust_path);
   if (!root.ok()) return Fail(root.error());
-  auto config = LoadOamConfig(dir);
-  if (!config.ok()) return Fail(config.error());
-  auto store = OpenStore(ServerStoreLocation(dir, store_location));
-  if (!store.ok()) return Fail(store.error());
-  OamService oam(**store, NoPve(), *config);
+  auto server = OpenOperatorOam(dir, store_location);
+  if (!server.ok()) return Fail(server.error());
   for (const auto& path : bundles) {
-    auto imported = oam.ImportRelease(path, *root, "operator:cli");
+    auto imported = server->oam->ImportRelease(path, *root, "operator:cli");
     if (!imported.ok()) {
       std::cerr << "invalid: " << path << ": " << imported.error().ToString() << "\n";
       return imported.error().exit_code();

@@ -29,7 +29,7 @@ AuditEntry CampaignAudit(const Campaign& c, int64_t now, const std::string& acto
 
 bool Selected(const CampaignSelection& s, const std::unordered_set<std::string>& listed,
               const DeviceRecord& d) {
-  if (d.state != "enrolled") return false;
+  if (d.state != kDeviceEnrolled) return false;
   if (!s.hardware_model.empty() && d.hardware_model != s.hardware_model) return false;
   if (!s.running_version.empty() && d.release_version != s.running_version) return false;
   if (!s.running_release_id.empty() && d.release_id != s.running_release_id) return false;
