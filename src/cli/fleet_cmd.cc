@@ -50,7 +50,10 @@ void RegisterSimCommands(CLI::App& app, int* exit_code) {
       "fleet",
       "Provision, enroll and run a fleet of soft-TrE devices with update agents until idle");
   fleet->add_option("--dir", a->dir, "where the devices' slots and state go")->required();
-  fleet->add_option("--server", a->server, "host:port of henbtrust server (or of henbtrust oam)")
+  fleet
+      ->add_option("--server", a->servers,
+                   "host:port of henbtrust server (or of henbtrust oam); repeatable: devices "
+                   "are spread over the OAMs and move to the next when theirs cannot be reached")
       ->capture_default_str();
   fleet->add_option("--pve", a->pve, "host:port of the PVE, when it is not the server");
   fleet->add_option("--ca", a->ca, "the server's CA (ca.pem of the server directory)")->required();

@@ -46,12 +46,35 @@ struct RunArgs {
   std::vector<std::string> manufacturer_cas;
   int threads = 4;
   int64_t order_ttl = 900;
+  std::string instance;  // empty: host/pid/random
+  int64_t lease = 30;
 };
+
+// The options `server run` and `oam serve` share.
+void AddServiceOptions(CLI::App& cmd, RunArgs& a) {
+  cmd.add_option("--store", a.store,
+                 "sqlite:PATH or postgres:CONNINFO (default: sqlite:DIR/henbtrust.db)");
+  cmd.add_option("--listen", a.listen, "address:port (port 0: any free port)")
+      ->capture_default_str();
+  cmd.add_option("--port-file", a.port_file, "write the port listened on to this file");
+  cmd.add_option("--threads", a.threads, "server threads")->capture_default_str();
+  cmd.add_option("--order-ttl", a.order_ttl, "seconds a device has to act on an instruction")
+      ->capture_default_str();
+  cmd.add_option("--instance", a.instance,
+                 "this OAM's name among those sharing the store (default: HOST/PID/RANDOM)");
+  cmd.add_option("--lease", a.lease,
+                 "seconds this OAM holds the jobs and campaigns it drives; another instance "
+                 "takes over one whose lease ran out")
+      ->capture_default_str()
+      ->check(CLI::Range(int64_t{2}, int64_t{3600}));
+}
 
 int RunServer(const RunArgs& a) {
   auto options = LoadServerDirectory(a.dir);
   if (!options.ok()) return Fail(options.error());
   options->oam.order_ttl = a.order_ttl;
+  options->oam.instance_id = a.instance;
+  options->oam.lease = a.lease;
   options->store = ServerStoreLocation(a.dir, a.store);
   options->threads = a.threads;
   auto cas = LoadCertificates(a.manufacturer_cas);
@@ -86,7 +109,8 @@ int RunServer(const RunArgs& a) {
   if (auto st = WritePortFile(a.port_file, (*server)->port()); !st.ok()) return Fail(st.error());
   std::cerr << "henbtrust: " << (a.pve.empty() ? "OAM and PVE" : "OAM (PVE at " + a.pve + ")")
             << " on https://" << endpoint->first << ":" << (*server)->port() << ", store "
-            << (*server)->store().Backend() << "; SIGINT or SIGTERM stops\n";
+            << (*server)->store().Backend() << ", instance " << (*server)->oam().InstanceId()
+            << "; SIGINT or SIGTERM stops\n";
   const int sig = WaitForStopSignal();
   std::cerr << "henbtrust server: signal " << sig << ", finishing requests in flight\n";
   (*server)->Stop();
@@ -221,16 +245,9 @@ void RegisterServerCommands(CLI::App& app, int* exit_code) {
   auto a = std::make_shared<RunArgs>();
   CLI::App* run = server->add_subcommand("run", "Serve the OAM and PVE APIs over HTTPS");
   run->add_option("--dir", a->dir, "server directory (henbtrust server init)")->required();
-  run->add_option("--store", a->store,
-                  "sqlite:PATH or postgres:CONNINFO (default: sqlite:DIR/henbtrust.db)");
-  run->add_option("--listen", a->listen, "address:port (port 0: any free port)")
-      ->capture_default_str();
   run->add_option("--manufacturer-ca", a->manufacturer_cas,
                   "PEM file of TPM manufacturer CAs for EK certificates (repeatable)");
-  run->add_option("--port-file", a->port_file, "write the port listened on to this file");
-  run->add_option("--threads", a->threads, "server threads")->capture_default_str();
-  run->add_option("--order-ttl", a->order_ttl, "seconds a device has to act on an instruction")
-      ->capture_default_str();
+  AddServiceOptions(*run, *a);
   OnRun(run, exit_code, [a] { return RunServer(*a); });
 
   // The OAM alone, beside a PVE elsewhere (henbtrust pve serve on the same
@@ -242,14 +259,7 @@ void RegisterServerCommands(CLI::App& app, int* exit_code) {
   CLI::App* serve = oam->add_subcommand("serve", "Serve the OAM API over HTTPS");
   serve->add_option("--dir", o->dir, "server directory (henbtrust server init)")->required();
   serve->add_option("--pve", o->pve, "host:port of the PVE (henbtrust pve serve)")->required();
-  serve->add_option("--store", o->store,
-                    "sqlite:PATH or postgres:CONNINFO (default: sqlite:DIR/henbtrust.db)");
-  serve->add_option("--listen", o->listen, "address:port (port 0: any free port)")
-      ->capture_default_str();
-  serve->add_option("--port-file", o->port_file, "write the port listened on to this file");
-  serve->add_option("--threads", o->threads, "server threads")->capture_default_str();
-  serve->add_option("--order-ttl", o->order_ttl, "seconds a device has to act on an instruction")
-      ->capture_default_str();
+  AddServiceOptions(*serve, *o);
   OnRun(serve, exit_code, [o] { return RunServer(*o); });
 
   auto dir = std::make_shared<std::string>();
@@ -267,6 +277,7 @@ void RegisterServerCommands(CLI::App& app, int* exit_code) {
 
   RegisterJobCommands(*server, exit_code);
   RegisterRevocationCommands(*server, exit_code);
+  RegisterGroupCommands(*server, exit_code);
 
   CLI::App* inventory = server->add_subcommand(
       "inventory", "Every enrolled device: hardware model, reference configuration, open job");

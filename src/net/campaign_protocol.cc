@@ -1,5 +1,7 @@
 #include "henbtrust/net/campaign_protocol.h"
 
+#include <cctype>
+
 #include "henbtrust/core/json_fields.h"
 #include "henbtrust/net/pve_protocol.h"
 
@@ -100,7 +102,7 @@ Result<CampaignSelection> ParseCampaignSelection(std::string_view expression) {
     auto bad = [&](const std::string& why) {
       return Error(ErrorCode::kInvalidArgument,
                    "selection term '" + std::string(term.substr(0, 64)) + "': " + why +
-                       " (terms: model=M release=[ID:]V devices=a,b,c, or all)");
+                       " (terms: model=M release=[ID:]V group=G devices=a,b,c, or all)");
     };
     if (value.empty()) return bad("no value");
     if (key == "model" && !model) {
@@ -127,14 +129,25 @@ Result<CampaignSelection> ParseCampaignSelection(std::string_view expression) {
         from = comma + 1;
       }
       devices = true;
-    } else if (key == "group") {
-      return bad("devices carry no group labels yet; select by model, release or devices");
+    } else if (key == "group" && out.group.empty()) {
+      if (!IsValidGroupName(value)) return bad("a group name is letters, digits, '-', '_', '.'");
+      out.group = value;
     } else {
-      return bad(key == "model" || key == "release" || key == "devices" ? "given twice"
-                                                                        : "unknown");
+      return bad(key == "model" || key == "release" || key == "devices" || key == "group"
+                     ? "given twice"
+                     : "unknown");
     }
   }
   return out;
+}
+
+bool IsValidGroupName(std::string_view name) {
+  if (name.empty() || name.size() > 64) return false;
+  for (char c : name) {
+    if (!std::isalnum(static_cast<unsigned char>(c)) && c != '-' && c != '_' && c != '.')
+      return false;
+  }
+  return true;
 }
 
 std::string FormatCampaignSelection(const CampaignSelection& s) {
@@ -145,6 +158,7 @@ std::string FormatCampaignSelection(const CampaignSelection& s) {
     add("release=" + (s.running_release_id.empty() ? "" : s.running_release_id + ":") +
         s.running_version);
   }
+  if (!s.group.empty()) add("group=" + s.group);
   if (!s.devices.empty()) {
     // A long list is shown by its first few: the members are what it chose.
     constexpr size_t kShown = 3;
@@ -164,7 +178,8 @@ std::string EncodeCreateCampaignRequest(const CreateCampaignRequest& r) {
   Json select = {{"hardware_model", r.selection.hardware_model},
                  {"running_release_id", r.selection.running_release_id},
                  {"running_version", r.selection.running_version},
-                 {"devices", r.selection.devices}};
+                 {"devices", r.selection.devices},
+                 {"group", r.selection.group}};
   return jf::Dump({{"release_id", r.release_id},
                    {"version", r.version},
                    {"kind", JobKindName(r.kind)},
@@ -193,6 +208,10 @@ Result<CreateCampaignRequest> DecodeCreateCampaignRequest(std::string_view text)
                           jf::Text(*select, "running_release_id", kMaxReleaseIdBytes, false));
     HENB_ASSIGN_OR_RETURN(r.selection.running_version,
                           jf::Text(*select, "running_version", kMaxReleaseVersionBytes, false));
+    HENB_ASSIGN_OR_RETURN(r.selection.group, jf::Text(*select, "group", kMaxText, false));
+    if (!r.selection.group.empty() && !IsValidGroupName(r.selection.group)) {
+      return Bad("field 'group' is not a group name (letters, digits, '-', '_', '.')");
+    }
     auto it = select->find("devices");
     if (it != select->end() && !it->is_null()) {
       HENB_ASSIGN_OR_RETURN(const Json* devices, jf::Array(*select, "devices", kMaxDevices));
@@ -221,20 +240,42 @@ Result<CampaignView> DecodeCampaignView(std::string_view text) {
   return CampaignFromJson(o);
 }
 
-std::string EncodeCampaignList(const std::vector<CampaignView>& views) {
+std::string EncodeCampaignList(const Page<CampaignView>& views) {
   Json list = Json::array();
-  for (const auto& v : views) list.push_back(CampaignJson(v));
-  return jf::Dump({{"campaigns", std::move(list)}});
+  for (const auto& v : views.items) list.push_back(CampaignJson(v));
+  return jf::Dump(
+      {{"campaigns", std::move(list)}, {"next", views.next.empty() ? Json() : Json(views.next)}});
 }
 
-Result<std::vector<CampaignView>> DecodeCampaignList(std::string_view text) {
+Result<Page<CampaignView>> DecodeCampaignList(std::string_view text) {
   HENB_ASSIGN_OR_RETURN(Json o, jf::ParseObject(text, "the campaign list", kMaxMessageBytes));
   HENB_ASSIGN_OR_RETURN(const Json* list, jf::Array(o, "campaigns", kMaxDevices));
-  std::vector<CampaignView> out;
+  Page<CampaignView> out;
   for (const Json& item : *list) {
     HENB_ASSIGN_OR_RETURN(CampaignView v, CampaignFromJson(item));
-    out.push_back(std::move(v));
+    out.items.push_back(std::move(v));
   }
+  HENB_ASSIGN_OR_RETURN(out.next, jf::Text(o, "next", 128, false));
+  return out;
+}
+
+std::string EncodeGroupMembers(const std::string& group, const Page<std::string>& devices) {
+  return jf::Dump({{"group", group},
+                   {"devices", devices.items},
+                   {"next", devices.next.empty() ? Json() : Json(devices.next)}});
+}
+
+Result<Page<std::string>> DecodeGroupMembers(std::string_view text) {
+  HENB_ASSIGN_OR_RETURN(Json o, jf::ParseObject(text, "the group", kMaxMessageBytes));
+  HENB_ASSIGN_OR_RETURN(const Json* list, jf::Array(o, "devices", kMaxDevices));
+  Page<std::string> out;
+  for (const Json& d : *list) {
+    if (!d.is_string() || d.get_ref<const std::string&>().size() > kMaxDeviceIdBytes) {
+      return Bad("field 'devices' holds something that is not a device id");
+    }
+    out.items.push_back(d.get<std::string>());
+  }
+  HENB_ASSIGN_OR_RETURN(out.next, jf::Text(o, "next", 128, false));
   return out;
 }
 

@@ -34,6 +34,10 @@ constexpr std::array<std::pair<ReportKind, std::string_view>, 5> kKindNames = {{
 // than the answer's own size in structs.
 constexpr size_t kMaxListItems = 1'000'000;
 constexpr size_t kMaxListBytes = size_t{512} << 20;
+constexpr size_t kMaxCursorBytes = 128;
+
+// A page's "next": its cursor, or null on the last page.
+Json NextJson(const std::string& next) { return next.empty() ? Json() : Json(next); }
 constexpr size_t kMaxAnswerBytes = size_t{1} << 20;
 constexpr size_t kMaxShortText = 256;
 
@@ -219,27 +223,28 @@ Result<JobView> DecodeJobView(std::string_view text) {
   return JobFromJson(o);
 }
 
-std::string EncodeJobList(const std::vector<JobView>& jobs) {
+std::string EncodeJobList(const Page<JobView>& jobs) {
   Json list = Json::array();
-  for (const auto& j : jobs) list.push_back(JobJson(j));
-  return jf::Dump({{"jobs", std::move(list)}});
+  for (const auto& j : jobs.items) list.push_back(JobJson(j));
+  return jf::Dump({{"jobs", std::move(list)}, {"next", NextJson(jobs.next)}});
 }
 
-Result<std::vector<JobView>> DecodeJobList(std::string_view text) {
+Result<Page<JobView>> DecodeJobList(std::string_view text) {
   HENB_ASSIGN_OR_RETURN(Json o, jf::ParseObject(text, "the job list", kMaxListBytes));
   HENB_ASSIGN_OR_RETURN(const Json* list, jf::Array(o, "jobs", kMaxListItems));
-  std::vector<JobView> out;
-  out.reserve(list->size());
+  Page<JobView> out;
+  out.items.reserve(list->size());
   for (const auto& item : *list) {
     HENB_ASSIGN_OR_RETURN(JobView j, JobFromJson(item));
-    out.push_back(std::move(j));
+    out.items.push_back(std::move(j));
   }
+  HENB_ASSIGN_OR_RETURN(out.next, jf::Text(o, "next", kMaxCursorBytes, false));
   return out;
 }
 
-std::string EncodeInventory(const std::vector<InventoryEntry>& devices) {
+std::string EncodeInventory(const Page<InventoryEntry>& devices) {
   Json list = Json::array();
-  for (const auto& d : devices) {
+  for (const auto& d : devices.items) {
     list.push_back({{"device_id", d.device_id},
                     {"hardware_model", d.hardware_model},
                     {"release_id", d.release_id},
@@ -247,14 +252,14 @@ std::string EncodeInventory(const std::vector<InventoryEntry>& devices) {
                     {"state", d.state},
                     {"open_job", d.open_job ? JobJson(*d.open_job) : Json()}});
   }
-  return jf::Dump({{"devices", std::move(list)}});
+  return jf::Dump({{"devices", std::move(list)}, {"next", NextJson(devices.next)}});
 }
 
-Result<std::vector<InventoryEntry>> DecodeInventory(std::string_view text) {
+Result<Page<InventoryEntry>> DecodeInventory(std::string_view text) {
   HENB_ASSIGN_OR_RETURN(Json o, jf::ParseObject(text, "the inventory", kMaxListBytes));
   HENB_ASSIGN_OR_RETURN(const Json* list, jf::Array(o, "devices", kMaxListItems));
-  std::vector<InventoryEntry> out;
-  out.reserve(list->size());
+  Page<InventoryEntry> out;
+  out.items.reserve(list->size());
   for (const auto& item : *list) {
     if (!item.is_object()) return Error(ErrorCode::kNetBadRequest, "a device is not an object");
     InventoryEntry d;
@@ -269,14 +274,15 @@ Result<std::vector<InventoryEntry>> DecodeInventory(std::string_view text) {
       HENB_ASSIGN_OR_RETURN(JobView j, JobFromJson(*job));
       d.open_job = std::move(j);
     }
-    out.push_back(std::move(d));
+    out.items.push_back(std::move(d));
   }
+  HENB_ASSIGN_OR_RETURN(out.next, jf::Text(o, "next", kMaxCursorBytes, false));
   return out;
 }
 
-std::string EncodeAuditList(const std::vector<AuditView>& entries) {
+std::string EncodeAuditList(const Page<AuditView>& entries) {
   Json list = Json::array();
-  for (const auto& e : entries) {
+  for (const auto& e : entries.items) {
     list.push_back({{"seq", e.seq},
                     {"at", e.at},
                     {"actor", e.actor},
@@ -285,14 +291,14 @@ std::string EncodeAuditList(const std::vector<AuditView>& entries) {
                     {"detail", e.detail},
                     {"hash", HexEncode(e.hash)}});
   }
-  return jf::Dump({{"entries", std::move(list)}});
+  return jf::Dump({{"entries", std::move(list)}, {"next", NextJson(entries.next)}});
 }
 
-Result<std::vector<AuditView>> DecodeAuditList(std::string_view text) {
+Result<Page<AuditView>> DecodeAuditList(std::string_view text) {
   HENB_ASSIGN_OR_RETURN(Json o, jf::ParseObject(text, "the audit list", kMaxListBytes));
   HENB_ASSIGN_OR_RETURN(const Json* list, jf::Array(o, "entries", kMaxListItems));
-  std::vector<AuditView> out;
-  out.reserve(list->size());
+  Page<AuditView> out;
+  out.items.reserve(list->size());
   for (const auto& item : *list) {
     if (!item.is_object()) return Error(ErrorCode::kNetBadRequest, "an entry is not an object");
     AuditView e;
@@ -303,8 +309,9 @@ Result<std::vector<AuditView>> DecodeAuditList(std::string_view text) {
     HENB_ASSIGN_OR_RETURN(e.event, jf::Text(item, "event", kMaxShortText));
     HENB_ASSIGN_OR_RETURN(e.detail, jf::Text(item, "detail", kMaxJobDetailBytes));
     HENB_ASSIGN_OR_RETURN(e.hash, jf::Hex(item, "hash", 64));
-    out.push_back(std::move(e));
+    out.items.push_back(std::move(e));
   }
+  HENB_ASSIGN_OR_RETURN(out.next, jf::Text(o, "next", kMaxCursorBytes, false));
   return out;
 }
 

@@ -388,17 +388,19 @@ Result<AttestationResultAnswer> DecodeAttestationResult(std::string_view text) {
   return r;
 }
 
-std::string EncodeLatestResult(const LatestResultAnswer& a) {
-  return Dump({{"device_id", a.device_id},
-               {"appraisal_id", a.appraisal_id},
-               {"status", a.status},
-               {"appraised_at", a.appraised_at},
-               {"attestation_result", a.attestation_result},
-               {"trustworthiness_vector", TrustVectorToJson(a.vector)}});
+namespace {
+
+Json LatestResultJson(const LatestResultAnswer& a) {
+  return {{"device_id", a.device_id},
+          {"appraisal_id", a.appraisal_id},
+          {"status", a.status},
+          {"appraised_at", a.appraised_at},
+          {"attestation_result", a.attestation_result},
+          {"trustworthiness_vector", TrustVectorToJson(a.vector)}};
 }
 
-Result<LatestResultAnswer> DecodeLatestResult(std::string_view text) {
-  HENB_ASSIGN_OR_RETURN(Json body, AnswerObject(text));
+Result<LatestResultAnswer> LatestResultFromJson(const Json& body) {
+  if (!body.is_object()) return BadAnswer("a result is not an object");
   LatestResultAnswer a;
   HENB_ASSIGN_OR_RETURN(a.device_id, AnswerText(body, "device_id", kMaxDeviceIdBytes));
   HENB_ASSIGN_OR_RETURN(a.appraisal_id, RequiredInt(body, "appraisal_id"));
@@ -408,6 +410,36 @@ Result<LatestResultAnswer> DecodeLatestResult(std::string_view text) {
                         AnswerText(body, "attestation_result", kMaxAttestationTokenBytes));
   HENB_ASSIGN_OR_RETURN(a.vector, VectorMember(body));
   return a;
+}
+
+}  // namespace
+
+std::string EncodeLatestResult(const LatestResultAnswer& a) { return Dump(LatestResultJson(a)); }
+
+Result<LatestResultAnswer> DecodeLatestResult(std::string_view text) {
+  HENB_ASSIGN_OR_RETURN(Json body, AnswerObject(text));
+  return LatestResultFromJson(body);
+}
+
+std::string EncodeAppraisalList(const Page<LatestResultAnswer>& page) {
+  Json list = Json::array();
+  for (const auto& a : page.items) list.push_back(LatestResultJson(a));
+  return Dump(
+      {{"appraisals", std::move(list)}, {"next", page.next.empty() ? Json() : Json(page.next)}});
+}
+
+Result<Page<LatestResultAnswer>> DecodeAppraisalList(std::string_view text) {
+  HENB_ASSIGN_OR_RETURN(
+      Json body, AsAnswer(json_fields::ParseObject(text, "the answer", kMaxAppraisalListBytes)));
+  HENB_ASSIGN_OR_RETURN(const Json* list,
+                        AsAnswer(json_fields::Array(body, "appraisals", kMaxPageSize)));
+  Page<LatestResultAnswer> out;
+  for (const Json& item : *list) {
+    HENB_ASSIGN_OR_RETURN(LatestResultAnswer a, LatestResultFromJson(item));
+    out.items.push_back(std::move(a));
+  }
+  HENB_ASSIGN_OR_RETURN(out.next, AsAnswer(json_fields::Text(body, "next", 128, false)));
+  return out;
 }
 
 std::string EncodeAccessDecision(const AccessDecisionAnswer& a) {

@@ -76,6 +76,16 @@ Result<CampaignView> OamService::Impl::CreateCampaign(const CreateCampaignReques
   // not a failure either).
   const std::unordered_set<std::string> listed(r.selection.devices.begin(),
                                                r.selection.devices.end());
+  std::unordered_set<std::string> labelled;
+  if (!r.selection.group.empty()) {
+    std::string from;
+    for (;;) {
+      HENB_ASSIGN_OR_RETURN(auto page, store.GroupMembers(r.selection.group, from, kDevicePage));
+      if (page.empty()) break;
+      labelled.insert(page.begin(), page.end());
+      from = page.back();
+    }
+  }
   std::unordered_set<std::string> found;
   std::vector<CampaignMember> members;
   std::string after;
@@ -84,6 +94,7 @@ Result<CampaignView> OamService::Impl::CreateCampaign(const CreateCampaignReques
     if (page.empty()) break;
     for (const auto& d : page) {
       if (!Selected(r.selection, listed, d)) continue;
+      if (!r.selection.group.empty() && !labelled.contains(d.device_id)) continue;
       found.insert(d.device_id);
       if (r.kind == JobKind::kUpdate && d.release_id == r.release_id &&
           d.release_version == r.version) {
@@ -177,7 +188,10 @@ Status OamService::Impl::DriveCampaigns() {
   Status first = OkStatus();
   int64_t after = 0;
   for (;;) {
-    HENB_ASSIGN_OR_RETURN(auto running, store.ListCampaigns(true, after, kCampaignPage));
+    const int64_t now = config.now();
+    HENB_ASSIGN_OR_RETURN(
+        auto running,
+        store.ClaimCampaigns(config.instance_id, now, now + config.lease, after, kCampaignPage));
     if (running.empty()) break;
     after = running.back().id;
     for (auto& c : running) {
@@ -324,14 +338,18 @@ Result<HttpResponse> OamService::Impl::CreateCampaignApi(const HttpRequest& req)
   return api::JsonText(201, EncodeCampaignView(v));
 }
 
-Result<HttpResponse> OamService::Impl::ListCampaignsApi() {
-  std::vector<CampaignView> views;
-  HENB_ASSIGN_OR_RETURN(auto campaigns, store.ListCampaigns(false, 0, kDevicePage));
+Result<HttpResponse> OamService::Impl::ListCampaignsApi(const HttpRequest& req) {
+  HENB_ASSIGN_OR_RETURN(PageQuery q, ParsePageQuery(req.target));
+  HENB_ASSIGN_OR_RETURN(int64_t after, NumericCursor(q.after, kMaxJobId));
+  HENB_ASSIGN_OR_RETURN(auto campaigns, store.ListCampaigns(false, after, q.limit));
+  Page<CampaignView> page;
   for (const auto& c : campaigns) {
     HENB_ASSIGN_OR_RETURN(CampaignView v, ViewCampaign(c));
-    views.push_back(std::move(v));
+    page.items.push_back(std::move(v));
   }
-  return api::JsonText(200, EncodeCampaignList(views));
+  page.next =
+      NextCursor(campaigns, q.limit, [](const Campaign& c) { return std::to_string(c.id); });
+  return api::JsonText(200, EncodeCampaignList(page));
 }
 
 Result<HttpResponse> OamService::Impl::GetCampaignApi(const std::string& id_text) {

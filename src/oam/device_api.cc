@@ -5,11 +5,18 @@
 
 namespace henbtrust {
 
+bool OamService::Impl::ClaimNow(int64_t job_id) {
+  const int64_t now = config.now();
+  auto claimed = store.ClaimJob(job_id, config.instance_id, now, now + config.lease);
+  return claimed.ok() && *claimed;
+}
+
 Result<HttpResponse> OamService::Impl::Poll(const HttpRequest& req) {
   const std::string& device = req.peer.common_name;
   HENB_ASSIGN_OR_RETURN(auto job, store.OpenJobFor(device));
-  if (job && job->state == JobState::kOpened) {
-    // The device may have pushed its evidence since the last poll: order now.
+  if (job && job->state == JobState::kOpened && ClaimNow(job->id)) {
+    // The device may have pushed its evidence since the last poll: order now
+    // (unless another OAM drives the job at this moment).
     UpdateJob copy = *job;
     HENB_ASSIGN_OR_RETURN(bool moved, CheckPreAppraisal(copy, true));
     if (moved) {
@@ -73,7 +80,9 @@ Result<HttpResponse> OamService::Impl::Report(const HttpRequest& req) {
                (detail.empty() ? "" : ": " + detail);
   HENB_ASSIGN_OR_RETURN(bool moved, Advance(job, event, actor));
   if (!moved) return answer("job moved meanwhile");
-  // Step 9 right away; should this fail or the process stop, Drive() does it.
+  // Step 9 right away, unless another OAM drives the job; should this fail
+  // or the process stop, Drive() does it.
+  if (!ClaimNow(job.id)) return answer("recorded");
   HENB_ASSIGN_OR_RETURN(auto latest, store.GetJob(job.id));
   if (latest && latest->state == JobState::kReported) {
     UpdateJob now = *latest;

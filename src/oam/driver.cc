@@ -13,9 +13,15 @@ constexpr int kDriveBatch = 200;
 
 Result<int> OamService::Drive() {
   Impl& m = *impl_;
-  HENB_ASSIGN_OR_RETURN(auto due, m.store.ListJobs(true, m.config.now(), kDriveBatch));
+  const int64_t now = m.config.now();
+  const int64_t lease_until = now + m.config.lease;
+  HENB_ASSIGN_OR_RETURN(auto due,
+                        m.store.ClaimDueJobs(m.config.instance_id, now, lease_until, kDriveBatch));
   int moved = 0;
   for (auto& job : due) {
+    // What the lease no longer covers (a slow PVE) is left for the next
+    // claim, by this instance or another, rather than acted on twice.
+    if (m.config.now() >= lease_until - 1) break;
     auto r = m.Act(std::move(job));
     if (!r.ok()) return r.error();
     if (*r) ++moved;

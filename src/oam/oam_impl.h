@@ -41,10 +41,10 @@ struct OamService::Impl {
   Result<HttpResponse> Report(const HttpRequest& req);
 
   // --- operator_api.cc
-  Result<HttpResponse> ListJobs();
+  Result<HttpResponse> ListJobs(const HttpRequest& req);
   Result<HttpResponse> CreateJob(const HttpRequest& req);
   Result<HttpResponse> GetJob(const std::string& id);
-  Result<HttpResponse> Inventory();
+  Result<HttpResponse> Inventory(const HttpRequest& req);
   Result<HttpResponse> ListAudit(const HttpRequest& req);
 
   // --- catalogue.cc
@@ -97,13 +97,25 @@ struct OamService::Impl {
   // end it when every job has ended, else open what its batch and rate allow.
   Status DriveCampaign(Campaign campaign);
   Status DriveCampaigns();
+  // Claims job `job_id` for this instance (Store::ClaimJob) before a
+  // device's request acts on it; false if another instance holds it (or
+  // the store failed: the driver acts on it later).
+  bool ClaimNow(int64_t job_id);
   Result<CampaignView> ChangeCampaign(int64_t id, OamService::CampaignAction action,
                                       const std::string& actor);
   Result<HttpResponse> CreateCampaignApi(const HttpRequest& req);
-  Result<HttpResponse> ListCampaignsApi();
+  Result<HttpResponse> ListCampaignsApi(const HttpRequest& req);
   Result<HttpResponse> GetCampaignApi(const std::string& id);
   Result<HttpResponse> ChangeCampaignApi(const HttpRequest& req, const std::string& id,
                                          OamService::CampaignAction action);
+
+  // --- groups.cc
+  Status SetDeviceGroup(const std::string& group, const std::string& device_id, bool member,
+                        const std::string& actor);
+  Result<Page<std::string>> GroupMembers(const std::string& group, const PageQuery& page);
+  Result<HttpResponse> ChangeGroupApi(const HttpRequest& req, const std::string& group,
+                                      const std::string& device_id, bool member);
+  Result<HttpResponse> GroupMembersApi(const HttpRequest& req, const std::string& group);
 
   // --- revocation.cc
   Result<RevocationOutcome> RevokeRelease(const ReleaseRevocation& request,

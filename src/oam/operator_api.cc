@@ -7,7 +7,7 @@ namespace henbtrust {
 
 namespace {
 
-// A job id or sequence number: a decimal within what JSON carries exactly.
+// A job id: a decimal within what JSON carries exactly.
 std::optional<int64_t> ParseId(std::string_view text) {
   const auto value = ParseDecimal(text);
   if (!value || *value > static_cast<uint64_t>(kMaxJobId)) return std::nullopt;
@@ -16,12 +16,15 @@ std::optional<int64_t> ParseId(std::string_view text) {
 
 }  // namespace
 
-Result<HttpResponse> OamService::Impl::ListJobs() {
-  HENB_ASSIGN_OR_RETURN(auto jobs, store.ListJobs(false, 0, 100000));
-  std::vector<JobView> views;
-  views.reserve(jobs.size());
-  for (const auto& j : jobs) views.push_back(ViewOf(j));
-  return api::JsonText(200, EncodeJobList(views));
+Result<HttpResponse> OamService::Impl::ListJobs(const HttpRequest& req) {
+  HENB_ASSIGN_OR_RETURN(PageQuery q, ParsePageQuery(req.target));
+  HENB_ASSIGN_OR_RETURN(int64_t after, NumericCursor(q.after, kMaxJobId));
+  HENB_ASSIGN_OR_RETURN(auto jobs, store.ListJobs(false, 0, q.limit, after));
+  Page<JobView> page;
+  page.items.reserve(jobs.size());
+  for (const auto& j : jobs) page.items.push_back(ViewOf(j));
+  page.next = NextCursor(jobs, q.limit, [](const UpdateJob& j) { return std::to_string(j.id); });
+  return api::JsonText(200, EncodeJobList(page));
 }
 
 Result<HttpResponse> OamService::Impl::CreateJob(const HttpRequest& req) {
@@ -40,40 +43,35 @@ Result<HttpResponse> OamService::Impl::GetJob(const std::string& id_text) {
   return api::JsonText(200, EncodeJobView(ViewOf(*job)));
 }
 
-Result<HttpResponse> OamService::Impl::Inventory() {
-  std::vector<InventoryEntry> out;
-  std::string after;
-  for (;;) {
-    HENB_ASSIGN_OR_RETURN(auto page, store.ListDevices(after, 1000));
-    if (page.empty()) break;
-    for (const auto& d : page) {
-      HENB_ASSIGN_OR_RETURN(auto job, store.OpenJobFor(d.device_id));
-      out.push_back(InventoryEntry{d.device_id, d.hardware_model, d.release_id, d.release_version,
-                                   d.state,
-                                   job ? std::optional<JobView>(ViewOf(*job)) : std::nullopt});
-    }
-    after = page.back().device_id;
+Result<HttpResponse> OamService::Impl::Inventory(const HttpRequest& req) {
+  HENB_ASSIGN_OR_RETURN(PageQuery q, ParsePageQuery(req.target));
+  if (!q.after.empty() && !api::IsValidDeviceId(q.after)) {
+    return api::BadRequest("'after' must be a device id from the previous page");
   }
-  return api::JsonText(200, EncodeInventory(out));
+  HENB_ASSIGN_OR_RETURN(auto devices, store.ListDevices(q.after, q.limit));
+  Page<InventoryEntry> page;
+  for (const auto& d : devices) {
+    HENB_ASSIGN_OR_RETURN(auto job, store.OpenJobFor(d.device_id));
+    page.items.push_back(InventoryEntry{d.device_id, d.hardware_model, d.release_id,
+                                        d.release_version, d.state,
+                                        job ? std::optional<JobView>(ViewOf(*job)) : std::nullopt});
+  }
+  page.next = NextCursor(devices, q.limit, [](const DeviceRecord& d) { return d.device_id; });
+  return api::JsonText(200, EncodeInventory(page));
 }
 
 Result<HttpResponse> OamService::Impl::ListAudit(const HttpRequest& req) {
-  int64_t after = 0;
-  const size_t q = req.target.find("after=");
-  if (q != std::string::npos) {
-    std::string_view value = std::string_view(req.target).substr(q + 6);
-    value = value.substr(0, value.find('&'));
-    const auto parsed = ParseId(value);
-    if (!parsed) return api::BadRequest("malformed 'after'");
-    after = *parsed;
-  }
-  HENB_ASSIGN_OR_RETURN(auto entries, store.ListAudit(after, 1000));
-  std::vector<AuditView> views;
-  views.reserve(entries.size());
+  HENB_ASSIGN_OR_RETURN(PageQuery q, ParsePageQuery(req.target));
+  HENB_ASSIGN_OR_RETURN(int64_t after, NumericCursor(q.after, kMaxJobId));
+  HENB_ASSIGN_OR_RETURN(auto entries, store.ListAudit(after, q.limit));
+  Page<AuditView> page;
+  page.items.reserve(entries.size());
   for (const auto& e : entries) {
-    views.push_back(AuditView{e.seq, e.at, e.actor, e.subject, e.event, e.detail, e.hash});
+    page.items.push_back(AuditView{e.seq, e.at, e.actor, e.subject, e.event, e.detail, e.hash});
   }
-  return api::JsonText(200, EncodeAuditList(views));
+  page.next =
+      NextCursor(entries, q.limit, [](const AuditEntry& e) { return std::to_string(e.seq); });
+  return api::JsonText(200, EncodeAuditList(page));
 }
 
 }  // namespace henbtrust

@@ -1,6 +1,10 @@
 // OamService: its routes, and the objects its files share (oam_impl.h).
+#include <unistd.h>
+
+#include <array>
 #include <cctype>
 
+#include "henbtrust/crypto/random.h"
 #include "henbtrust/net/api.h"
 #include "henbtrust/net/protocol.h"
 #include "oam/oam_impl.h"
@@ -16,6 +20,16 @@ bool IsValidReleasePart(std::string_view s, size_t max_bytes) {
       return false;
   }
   return s != "." && s != "..";
+}
+
+// "<host>/<pid>/<random>": unique among the instances sharing a store,
+// and telling an operator where each one runs.
+std::string MakeInstanceId() {
+  std::array<char, 256> host{};
+  if (gethostname(host.data(), host.size() - 1) != 0) host[0] = '\0';
+  auto random = RandomBytes(4);
+  return std::string(host.data()) + "/" + std::to_string(getpid()) + "/" +
+         (random.ok() ? HexEncode(*random) : "0");
 }
 
 }  // namespace
@@ -35,6 +49,8 @@ OamService::Impl::Impl(Store& s, PveLink p, OamConfig c)
     : store(s), pve(std::move(p)), config(std::move(c)), router(Routes()) {
   if (config.env == nullptr) config.env = Env::Default();
   if (!config.now) config.now = [env = config.env] { return env->NowUnixSeconds(); };
+  if (config.instance_id.empty()) config.instance_id = MakeInstanceId();
+  if (config.lease < 2) config.lease = 2;
 }
 
 // Every endpoint of the OAM (docs/api/oam.yaml): one row each.
@@ -58,13 +74,13 @@ std::vector<Route> OamService::Impl::Routes() {
          return Bundle(req, path[2], path[3]);
        }},
       {"GET", "/v1/jobs", operators,
-       [this](const HttpRequest&, const PathSegments&) { return ListJobs(); }},
+       [this](const HttpRequest& req, const PathSegments&) { return ListJobs(req); }},
       {"POST", "/v1/jobs", operators,
        [this](const HttpRequest& req, const PathSegments&) { return CreateJob(req); }},
       {"GET", "/v1/jobs/*", operators,
        [this](const HttpRequest&, const PathSegments& path) { return GetJob(path[2]); }},
       {"GET", "/v1/inventory", operators,
-       [this](const HttpRequest&, const PathSegments&) { return Inventory(); }},
+       [this](const HttpRequest& req, const PathSegments&) { return Inventory(req); }},
       {"GET", "/v1/audit", operators,
        [this](const HttpRequest& req, const PathSegments&) { return ListAudit(req); }},
       {"POST", "/v1/revocations", operators,
@@ -73,8 +89,20 @@ std::vector<Route> OamService::Impl::Routes() {
        [this](const HttpRequest& req, const PathSegments& path) {
          return UnrevokeApi(req, path[2], path[3]);
        }},
+      {"GET", "/v1/groups/*", operators,
+       [this](const HttpRequest& req, const PathSegments& path) {
+         return GroupMembersApi(req, path[2]);
+       }},
+      {"PUT", "/v1/groups/*/devices/*", operators,
+       [this](const HttpRequest& req, const PathSegments& path) {
+         return ChangeGroupApi(req, path[2], path[4], true);
+       }},
+      {"DELETE", "/v1/groups/*/devices/*", operators,
+       [this](const HttpRequest& req, const PathSegments& path) {
+         return ChangeGroupApi(req, path[2], path[4], false);
+       }},
       {"GET", "/v1/campaigns", operators,
-       [this](const HttpRequest&, const PathSegments&) { return ListCampaignsApi(); }},
+       [this](const HttpRequest& req, const PathSegments&) { return ListCampaignsApi(req); }},
       {"POST", "/v1/campaigns", operators,
        [this](const HttpRequest& req, const PathSegments&) { return CreateCampaignApi(req); }},
       {"GET", "/v1/campaigns/*", operators,
@@ -111,6 +139,18 @@ HttpResponse OamService::Handle(const HttpRequest& request) {
 }
 
 bool OamService::Serves(std::string_view target) const { return impl_->router.Serves(target); }
+
+Status OamService::SetDeviceGroup(const std::string& group, const std::string& device_id,
+                                  bool member, const std::string& actor) {
+  return impl_->SetDeviceGroup(group, device_id, member, actor);
+}
+
+Result<Page<std::string>> OamService::GroupMembers(const std::string& group,
+                                                   const PageQuery& page) {
+  return impl_->GroupMembers(group, page);
+}
+
+const std::string& OamService::InstanceId() const { return impl_->config.instance_id; }
 
 Result<UpdateJob> OamService::OpenJob(const std::string& device_id, const std::string& release_id,
                                       const std::string& version, const std::string& actor,

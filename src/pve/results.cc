@@ -36,6 +36,31 @@ Result<HttpResponse> PveService::Impl::LatestResult(const std::string& device_id
       {}};
 }
 
+// GET /v1/appraisals: the operator's paged list, of one device or of all.
+Result<HttpResponse> PveService::Impl::ListAppraisals(const HttpRequest& req) {
+  HENB_ASSIGN_OR_RETURN(PageQuery q, ParsePageQuery(req.target));
+  HENB_ASSIGN_OR_RETURN(int64_t after, NumericCursor(q.after, INT64_MAX));
+  const std::string device_id = QueryValue(req.target, "device");
+  if (!device_id.empty() && !IsValidDeviceId(device_id)) return BadRequest("malformed device id");
+  HENB_ASSIGN_OR_RETURN(auto records, store.ListAppraisals(device_id, after, q.limit));
+  Page<LatestResultAnswer> page;
+  page.items.reserve(records.size());
+  for (const auto& r : records) {
+    LatestResultAnswer a{r.device_id, r.id, "", r.created_at, r.result, {}};
+    // As for the latest result: what the signed EAR says, not the row.
+    if (auto claims = StoredClaims(r, config.ear_key); claims.ok()) {
+      a.status = std::string(ArStatusName(claims->status));
+      a.vector = claims->vector;
+    } else {
+      a.status = "unverifiable";
+    }
+    page.items.push_back(std::move(a));
+  }
+  page.next =
+      NextCursor(records, q.limit, [](const AppraisalRecord& r) { return std::to_string(r.id); });
+  return JsonText(200, EncodeAppraisalList(page));
+}
+
 Result<HttpResponse> PveService::Impl::AccessDecision(const std::string& device_id,
                                                       const std::string& presented_serial) {
   if (!IsValidDeviceId(device_id)) return BadRequest("malformed device id");

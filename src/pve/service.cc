@@ -4,6 +4,7 @@
 
 #include "henbtrust/core/file.h"
 #include "henbtrust/crypto/random.h"
+#include "henbtrust/net/paging.h"
 #include "henbtrust/release/manifest.h"
 #include "pve/service_impl.h"
 
@@ -15,24 +16,6 @@ using namespace api;
 
 // Revocations reach every instance within this time.
 constexpr int64_t kManifestCacheTtlMillis = 1000;
-
-// The value of `name` in the target's query ("/x?a=1&name=v" -> "v"), or "".
-std::string QueryValue(std::string_view target, std::string_view name) {
-  const size_t q = target.find('?');
-  if (q == std::string_view::npos) return "";
-  std::string_view query = target.substr(q + 1);
-  while (!query.empty()) {
-    const size_t amp = query.find('&');
-    const std::string_view pair = query.substr(0, amp);
-    if (pair.size() > name.size() && pair.substr(0, name.size()) == name &&
-        pair[name.size()] == '=') {
-      return std::string(pair.substr(name.size() + 1));
-    }
-    if (amp == std::string_view::npos) break;
-    query.remove_prefix(amp + 1);
-  }
-  return "";
-}
 
 }  // namespace
 
@@ -137,6 +120,10 @@ std::vector<Route> PveService::Impl::Routes() {
        [&s](const HttpRequest& req, const Path&, HttpResponder respond) {
          s.RecordPush(req, std::move(respond));
        }},
+      {"GET",
+       "/v1/appraisals",
+       {kRoleOperator},
+       [&s](const HttpRequest& req, const Path&) { return s.ListAppraisals(req); }},
       {"GET",
        "/v1/devices/*",
        {kRoleOperator},

@@ -55,6 +55,7 @@ struct PveService::Impl {
   Result<HttpResponse> UpdateAppraisal(const HttpRequest& req, const std::string& device_id);
   Result<HttpResponse> SetConfiguration(const HttpRequest& req, const std::string& device_id);
   Result<HttpResponse> LatestResult(const std::string& device_id);
+  Result<HttpResponse> ListAppraisals(const HttpRequest& req);
   // `presented_serial`: the serial of the certificate the SeGW saw, if it
   // says; a certificate that no longer speaks for the device quarantines.
   Result<HttpResponse> AccessDecision(const std::string& device_id,

@@ -24,6 +24,9 @@ using SteadyClock = std::chrono::steady_clock;
 struct SimDevice {
   std::string id;
   std::unique_ptr<Device> device;
+  DeviceCredentials creds;
+  UpdateAgentConfig config;
+  size_t server = 0;  // which of the factory's servers it talks to
   std::unique_ptr<HttpClient> client;
   std::unique_ptr<HttpClient> pve_client;  // when the PVE is not the server
   std::unique_ptr<InjectedFaults> faults = std::make_unique<InjectedFaults>();
@@ -38,7 +41,7 @@ struct Factory {
   PrivateKey mfr_key;
   TrustRoot root;
   ReleaseManifest release;
-  std::pair<std::string, uint16_t> server;
+  std::vector<std::pair<std::string, uint16_t>> servers;
   std::pair<std::string, uint16_t> pve;
 };
 
@@ -60,7 +63,13 @@ Result<Factory> OpenFactory(const FleetOptions& o) {
   HENB_ASSIGN_OR_RETURN(std::string oam_pem, ReadTextFile(o.oam_key));
   HENB_ASSIGN_OR_RETURN(std::string mfr_pem, ReadTextFile(o.manufacturer_ca));
   HENB_ASSIGN_OR_RETURN(std::string mfr_key_pem, ReadTextFile(o.manufacturer_key));
-  HENB_ASSIGN_OR_RETURN(auto pve, ParseHostPort(o.pve.empty() ? o.server : o.pve));
+  if (o.servers.empty()) return Error(ErrorCode::kInvalidArgument, "no server for the fleet");
+  std::vector<std::pair<std::string, uint16_t>> servers;
+  for (const auto& s : o.servers) {
+    HENB_ASSIGN_OR_RETURN(auto hp, ParseHostPort(s));
+    servers.push_back(std::move(hp));
+  }
+  HENB_ASSIGN_OR_RETURN(auto pve, ParseHostPort(o.pve.empty() ? o.servers.front() : o.pve));
   HENB_ASSIGN_OR_RETURN(PublicKey order_key, InContext(PublicKey::FromPem(oam_pem), o.oam_key));
   HENB_ASSIGN_OR_RETURN(Certificate mfr,
                         InContext(Certificate::FromPem(mfr_pem), o.manufacturer_ca));
@@ -68,19 +77,32 @@ Result<Factory> OpenFactory(const FleetOptions& o) {
                         InContext(PrivateKey::FromPem(mfr_key_pem), o.manufacturer_key));
   HENB_ASSIGN_OR_RETURN(TrustRoot root, ReadTrustRoot(o.trust_root));
   HENB_ASSIGN_OR_RETURN(BundleHeader header, ReadBundleHeader(o.bundle));
-  HENB_ASSIGN_OR_RETURN(auto server, ParseHostPort(o.server));
   if (header.manifest.hardware_models.empty()) {
     return Error(ErrorCode::kMalformed, o.bundle + " names no hardware model");
   }
   return Factory{std::move(ca_pem),  std::move(order_key), std::move(mfr),
                  std::move(mfr_key), std::move(root),      std::move(header.manifest),
-                 std::move(server),  std::move(pve)};
+                 std::move(servers), std::move(pve)};
+}
+
+// A client for the device's current server and an agent over it. The
+// agent keeps nothing between polls that its device's files do not; on
+// failure the device keeps the agent it had.
+Status ConnectAgent(const Factory& f, SimDevice& d) {
+  const auto& [host, port] = f.servers[d.server];
+  HENB_ASSIGN_OR_RETURN(auto client, HttpClient::Connect(host, port, DeviceTls(d.creds)));
+  // The agent holds the client it was made with: it goes first.
+  d.agent.reset();
+  d.client = std::move(client);
+  d.agent = std::make_unique<UpdateAgent>(*d.client, d.pve_client ? *d.pve_client : *d.client,
+                                          *d.device, f.order_key, d.config);
+  return OkStatus();
 }
 
 // Provisions device `id` on the factory release, has the factory certify its
 // EK, enrolls it and gives it an agent.
 Result<SimDevice> MakeDevice(const FleetOptions& o, const Factory& f, const std::string& id,
-                             const std::set<std::string>& tamper,
+                             size_t index, const std::set<std::string>& tamper,
                              const std::set<std::string>& implant,
                              const std::set<std::string>& lie) {
   SimDevice d;
@@ -101,22 +123,20 @@ Result<SimDevice> MakeDevice(const FleetOptions& o, const Factory& f, const std:
   EnrollmentRequest req{id, model, f.release.release_id, f.release.version, ek_cert.ToDer(), ""};
   auto creds = Enroll(f.pve.first, f.pve.second, f.ca_pem, d.device->tre(), req);
   if (!creds.ok()) return creds.error().WithContext("enrollment of " + id);
-  HENB_ASSIGN_OR_RETURN(d.client,
-                        HttpClient::Connect(f.server.first, f.server.second, DeviceTls(*creds)));
+  d.creds = std::move(creds).value();
   if (!o.pve.empty()) {
     HENB_ASSIGN_OR_RETURN(d.pve_client,
-                          HttpClient::Connect(f.pve.first, f.pve.second, DeviceTls(*creds)));
+                          HttpClient::Connect(f.pve.first, f.pve.second, DeviceTls(d.creds)));
   }
-  UpdateAgentConfig config;
-  config.device_id = id;
-  config.trust = &f.root;
-  config.download_dir = dir + "/downloads";
+  d.config.device_id = id;
+  d.config.trust = &f.root;
+  d.config.download_dir = dir + "/downloads";
   d.faults->corrupt_next_download = tamper.contains(id);
   d.faults->implant_after_install = implant.contains(id) || lie.contains(id);
   d.faults->lie_in_next_report = lie.contains(id);
-  config.hooks = d.faults.get();
-  d.agent = std::make_unique<UpdateAgent>(*d.client, d.pve_client ? *d.pve_client : *d.client,
-                                          *d.device, f.order_key, config);
+  d.config.hooks = d.faults.get();
+  d.server = index % f.servers.size();
+  HENB_TRY(ConnectAgent(f, d));
   return d;
 }
 
@@ -142,7 +162,8 @@ Result<FleetResult> RunFleet(const FleetOptions& o) {
   for (int i = 1; i <= o.count; ++i) {
     char id[64];
     std::snprintf(id, sizeof id, "%s-%04d", o.prefix.c_str(), i);
-    HENB_ASSIGN_OR_RETURN(SimDevice d, MakeDevice(o, factory, id, tamper, implant, lie));
+    HENB_ASSIGN_OR_RETURN(
+        SimDevice d, MakeDevice(o, factory, id, static_cast<size_t>(i - 1), tamper, implant, lie));
     fleet.push_back(std::move(d));
   }
   result.devices = static_cast<int>(fleet.size());
@@ -166,6 +187,16 @@ Result<FleetResult> RunFleet(const FleetOptions& o) {
         ++result.errors;
         if (o.on_action) o.on_action(d.id, r.error().ToString());
         busy = true;
+        // A server that cannot be reached (stopped, killed): the next one.
+        const ErrorCode code = r.error().code();
+        if (factory.servers.size() > 1 &&
+            (code == ErrorCode::kNet || code == ErrorCode::kNetTimeout)) {
+          d.server = (d.server + 1) % factory.servers.size();
+          ++result.failovers;
+          if (auto st = ConnectAgent(factory, d); !st.ok() && o.on_action) {
+            o.on_action(d.id, st.error().ToString());
+          }
+        }
         continue;
       }
       ++result.actions[std::string(AgentActionName(r->action))];

@@ -210,7 +210,9 @@ TEST_F(ReleaseCli, ServerCampaignSaysWhatIsWrong) {
       << nobody.err;
   auto group = testing::Run(create + " --select 'group=north'");
   EXPECT_EQ(group.exit_code, 2);
-  EXPECT_NE(group.err.find("no group labels"), std::string::npos) << group.err;
+  EXPECT_NE(group.err.find("the selection 'group=north' takes no enrolled device"),
+            std::string::npos)
+      << group.err;
   EXPECT_EQ(testing::Run(create + " --max-failures 101").exit_code, 2);
   EXPECT_EQ(testing::Run(create + " --kind rebuild").exit_code, 2);
   auto unknown = testing::Run(cli_ + " server campaign status --dir " + srv + " 7 --json");

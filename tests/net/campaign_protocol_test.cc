@@ -14,13 +14,16 @@ TEST(CampaignSelection, ReadsEveryTermAndNamesWhatIsWrong) {
   ASSERT_TRUE(all.ok());
   EXPECT_TRUE(all->hardware_model.empty() && all->running_version.empty() && all->devices.empty());
   EXPECT_TRUE(ParseCampaignSelection("")->devices.empty());
-  auto s = ParseCampaignSelection("  model=femto-a1 release=henb-fw:2.0 devices=a,b,c ");
+  auto s =
+      ParseCampaignSelection("  model=femto-a1 release=henb-fw:2.0 devices=a,b,c group=north ");
   ASSERT_TRUE(s.ok()) << s.error().ToString();
   EXPECT_EQ(s->hardware_model, "femto-a1");
   EXPECT_EQ(s->running_release_id, "henb-fw");
   EXPECT_EQ(s->running_version, "2.0");
   EXPECT_EQ(s->devices, (std::vector<std::string>{"a", "b", "c"}));
-  EXPECT_EQ(FormatCampaignSelection(*s), "model=femto-a1 release=henb-fw:2.0 devices=a,b,c");
+  EXPECT_EQ(s->group, "north");
+  EXPECT_EQ(FormatCampaignSelection(*s),
+            "model=femto-a1 release=henb-fw:2.0 group=north devices=a,b,c");
   EXPECT_EQ(ParseCampaignSelection("release=2.0")->running_release_id, "");
   EXPECT_EQ(FormatCampaignSelection({}), "all");
   CampaignSelection many;
@@ -31,7 +34,8 @@ TEST(CampaignSelection, ReadsEveryTermAndNamesWhatIsWrong) {
       {"model=", "no value"},
       {"model=a model=b", "given twice"},
       {"colour=red", "unknown"},
-      {"group=north", "no group labels"},
+      {"group=a group=b", "given twice"},
+      {"group=no/slash", "a group name is"},
       {"devices=a,,b", "an empty device id"},
       {"devices=a,", "an empty device id"},
       {"release=:2.0", "both parts"},
@@ -73,6 +77,7 @@ TEST(CampaignProtocol, EveryMessageRoundTrips) {
   r.selection.running_release_id = "henb-fw";
   r.selection.running_version = "2.0";
   r.selection.devices = {"a", "b"};
+  r.selection.group = "north";
   r.batch_size = 4;
   r.max_failure_percent = 20;
   r.rate = 3;
@@ -80,6 +85,10 @@ TEST(CampaignProtocol, EveryMessageRoundTrips) {
   ASSERT_TRUE(back.ok()) << back.error().ToString();
   EXPECT_EQ(back->kind, JobKind::kRecover);
   EXPECT_EQ(back->selection.devices, r.selection.devices);
+  EXPECT_EQ(back->selection.group, "north");
+  EXPECT_FALSE(
+      DecodeCreateCampaignRequest(R"({"release_id":"r","version":"1","select":{"group":"a b"}})")
+          .ok());
   EXPECT_EQ(back->selection.running_release_id, "henb-fw");
   EXPECT_EQ(back->batch_size, 4);
   EXPECT_EQ(back->max_failure_percent, 20);
@@ -106,9 +115,10 @@ TEST(CampaignProtocol, EveryMessageRoundTrips) {
   EXPECT_EQ(view->members, 12);
   EXPECT_EQ(view->counts.rolled_back, 1);
   EXPECT_EQ(view->counts.pending, 5);
-  auto list = DecodeCampaignList(EncodeCampaignList({v, v}));
+  auto list = DecodeCampaignList(EncodeCampaignList({{v, v}, "9"}));
   ASSERT_TRUE(list.ok());
-  EXPECT_EQ(list->size(), 2u);
+  EXPECT_EQ(list->items.size(), 2u);
+  EXPECT_EQ(list->next, "9");
 
   auto revocation =
       DecodeReleaseRevocation(EncodeReleaseRevocation({"henb-fw", "2.0", "2.1", "CVE-2026-1", 9}));
@@ -144,7 +154,7 @@ TEST(CampaignProtocol, NoBadTextMakesADecoderThrow) {
   r.selection.devices = {"a"};
   Survives(EncodeCreateCampaignRequest(r), DecodeCreateCampaignRequest);
   Survives(EncodeCampaignView(SampleView()), DecodeCampaignView);
-  Survives(EncodeCampaignList({SampleView()}), DecodeCampaignList);
+  Survives(EncodeCampaignList({{SampleView()}, "1"}), DecodeCampaignList);
   Survives(EncodeReleaseRevocation({"henb-fw", "2.0", "2.1", "why", 1}), DecodeReleaseRevocation);
   Survives(EncodeRevocationOutcome({"henb-fw", "2.0", "2.1", 1, SampleView()}),
            DecodeRevocationOutcome);

@@ -83,22 +83,30 @@ TEST(OamProtocol, EveryMessageRoundTrips) {
   auto job = DecodeJobView(EncodeJobView(SampleJob()));
   ASSERT_TRUE(job.ok()) << job.error().ToString();
   EXPECT_TRUE(Same(*job, SampleJob()));
-  auto jobs = DecodeJobList(EncodeJobList({SampleJob(), SampleJob()}));
+  auto jobs = DecodeJobList(EncodeJobList({{SampleJob(), SampleJob()}, "42"}));
   ASSERT_TRUE(jobs.ok());
-  ASSERT_EQ(jobs->size(), 2u);
+  ASSERT_EQ(jobs->items.size(), 2u);
+  EXPECT_EQ(jobs->next, "42");
+  auto last = DecodeJobList(EncodeJobList({{SampleJob()}, ""}));
+  ASSERT_TRUE(last.ok());
+  EXPECT_EQ(last->next, "") << "null on the last page";
+  EXPECT_NE(EncodeJobList({{}, ""}).find(R"("next":null)"), std::string::npos);
+  EXPECT_FALSE(DecodeJobList(R"({"jobs":[],"next":7})").ok()) << "a cursor is a string";
 
   InventoryEntry with_job{"henb-1", "femto-1", "femto", "1.0.0", "enrolled", SampleJob()};
   InventoryEntry without{"henb-2", "femto-1", "femto", "1.0.0", "enrolled", std::nullopt};
-  auto inventory = DecodeInventory(EncodeInventory({with_job, without}));
+  auto inventory = DecodeInventory(EncodeInventory({{with_job, without}, "henb-2"}));
   ASSERT_TRUE(inventory.ok()) << inventory.error().ToString();
-  ASSERT_EQ(inventory->size(), 2u);
-  EXPECT_TRUE((*inventory)[0].open_job.has_value());
-  EXPECT_FALSE((*inventory)[1].open_job.has_value());
+  ASSERT_EQ(inventory->items.size(), 2u);
+  EXPECT_TRUE(inventory->items[0].open_job.has_value());
+  EXPECT_FALSE(inventory->items[1].open_job.has_value());
+  EXPECT_EQ(inventory->next, "henb-2");
 
   auto audit = DecodeAuditList(
-      EncodeAuditList({{1, 100, "oam", "job:1", "ordered", "detail", Bytes(32, 7)}}));
+      EncodeAuditList({{{1, 100, "oam", "job:1", "ordered", "detail", Bytes(32, 7)}}, "1"}));
   ASSERT_TRUE(audit.ok());
-  EXPECT_EQ((*audit)[0].hash, Bytes(32, 7));
+  EXPECT_EQ(audit->items[0].hash, Bytes(32, 7));
+  EXPECT_EQ(audit->next, "1");
 }
 
 TEST(OamProtocol, ReportsOfKindsWithEvidenceMustCarryIt) {
@@ -160,10 +168,12 @@ TEST(OamProtocol, NoBadTextMakesADecoderThrow) {
   Survives(EncodeJobView(SampleJob()), DecodeJobView,
            [](const JobView& j) { EXPECT_LE(j.detail.size(), kMaxJobDetailBytes); });
   InventoryEntry entry{"henb-1", "femto-1", "femto", "1.0.0", "enrolled", SampleJob()};
-  Survives(EncodeInventory({entry}), DecodeInventory,
-           [](const std::vector<InventoryEntry>& v) { EXPECT_LE(v.size(), 1u); });
-  Survives(EncodeAuditList({{1, 100, "oam", "job:1", "ordered", "detail", Bytes(32, 7)}}),
-           DecodeAuditList, [](const std::vector<AuditView>& v) { EXPECT_LE(v.size(), 1u); });
+  Survives(EncodeInventory({{entry}, "henb-1"}), DecodeInventory,
+           [](const Page<InventoryEntry>& v) { EXPECT_LE(v.items.size(), 1u); });
+  Survives(EncodeAuditList({{{1, 100, "oam", "job:1", "ordered", "detail", Bytes(32, 7)}}, "1"}),
+           DecodeAuditList, [](const Page<AuditView>& v) { EXPECT_LE(v.items.size(), 1u); });
+  Survives(EncodeJobList({{SampleJob()}, "3"}), DecodeJobList,
+           [](const Page<JobView>& v) { EXPECT_LE(v.items.size(), 1u); });
 }
 
 }  // namespace

@@ -154,6 +154,16 @@ TEST(PveProtocol, LatestResultAndAccessDecisionRoundTrip) {
   EXPECT_EQ(latest->appraised_at, 1700);
   EXPECT_EQ(latest->vector, SomeVector());
 
+  auto list = DecodeAppraisalList(
+      EncodeAppraisalList({{{"henb-a", 3, "affirming", 1700, "tok", SomeVector()}, *latest}, "7"}));
+  ASSERT_TRUE(list.ok()) << list.error().ToString();
+  ASSERT_EQ(list->items.size(), 2u);
+  EXPECT_EQ(list->items[1].status, "contraindicated");
+  EXPECT_EQ(list->items[0].vector, SomeVector());
+  EXPECT_EQ(list->next, "7");
+  EXPECT_EQ(DecodeAppraisalList(R"({"appraisals":[1]})").error().code(), ErrorCode::kNetStatus);
+  EXPECT_EQ(DecodeAppraisalList(R"({"appraisals":[],"next":null})")->next, "");
+
   AccessDecisionAnswer a{"henb-a", "quarantine", "release 1.0 is revoked", "0a", "warning", 5,
                          9,        SomeVector()};
   auto back = DecodeAccessDecision(EncodeAccessDecision(a));
@@ -247,6 +257,10 @@ std::vector<AnswerCase> AnswerCases() {
        EncodeLatestResult({"henb-a", 3, "affirming", 1700, "tok", SomeVector()}),
        [](std::string_view t) { return DecodeLatestResult(t).ok(); },
        {"trustworthiness_vector"}},
+      {"appraisal list",
+       EncodeAppraisalList({{{"henb-a", 3, "affirming", 1700, "tok", SomeVector()}}, "3"}),
+       [](std::string_view t) { return DecodeAppraisalList(t).ok(); },
+       {"next", "trustworthiness_vector"}},
       {"access decision",
        EncodeAccessDecision({"henb-a", "admit", "ok", "0a", "affirming", 5, 9, SomeVector()}),
        [](std::string_view t) { return DecodeAccessDecision(t).ok(); },

@@ -65,7 +65,9 @@ class ServerProcess {
     proc_ = std::make_unique<Background>(testing::CliPath() + " server run --dir " + dir_ +
                                              " --listen 127.0.0.1:" + std::to_string(port) +
                                              " --port-file " + dir_ + "/port --manufacturer-ca " +
-                                             dir_ + "/../manufacturer.pem",
+                                             dir_ + "/../manufacturer.pem" +
+                                             // restarted under its name: its leases are its own
+                                             " --instance crash-test",
                                          dir_ + "/server.log." + std::to_string(++starts_));
     return testing::WaitForPortFile(dir_ + "/port");
   }

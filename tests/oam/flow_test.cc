@@ -13,6 +13,7 @@
 #include <map>
 #include <mutex>
 #include <optional>
+#include <set>
 #include <thread>
 
 #include "henbtrust/agent/update_agent.h"
@@ -61,6 +62,8 @@ class UpdateFlowTest : public ::testing::TestWithParam<std::string> {
     oam_config_.emplace(OamConfig{oam_key_, h_->dir.File("catalogue")});
     oam_config_->now = [this] { return h_->now.load(); };
     oam_config_->order_ttl = 600;
+    // One instance, restarted under its name (RestartOam): its leases stay its own.
+    oam_config_->instance_id = "flow-test";
     std::filesystem::create_directories(oam_config_->catalogue_dir);
     RestartOam([](OamConfig&) {});
     if (HasFatalFailure()) return;
@@ -296,7 +299,7 @@ TEST_P(UpdateFlowTest, EveryDeviceEndsCommittedOrRolledBackForTheRightReason) {
   EXPECT_EQ(*VerifyAuditChain(*h_->store), entries);
 
   // The operator sees the same through the API.
-  EXPECT_EQ(Get("/v1/audit")["entries"].size(), static_cast<size_t>(entries));
+  EXPECT_EQ(Get("/v1/audit?limit=1000")["entries"].size(), static_cast<size_t>(entries));
   Json inventory = Get("/v1/inventory")["devices"];
   ASSERT_EQ(inventory.size(), 4u);
   for (const auto& d : inventory) {
@@ -395,7 +398,7 @@ TEST_P(UpdateFlowTest, ReinstallAndRecoverBringBackADeviceThatDoesNotVerify) {
     EXPECT_EQ(Body(*AttestOnce(*d.client, d.device->tre()))["status"], "affirming") << d.id;
   }
   int remediation_orders = 0;
-  const Json audit = Get("/v1/audit");
+  const Json audit = Get("/v1/audit?limit=1000");
   for (const auto& e : audit["entries"]) {
     if (e["event"] == "ordered for remediation") ++remediation_orders;
     if (e["event"] == "opened" && e["subject"] == "job:" + std::to_string(recover->id)) {
@@ -466,7 +469,7 @@ TEST_P(UpdateFlowTest, ACampaignGoesInBatchesAndPausesItselfPastItsThreshold) {
   Post(path + "/abort", Json::object(), 409);
 
   std::map<std::string, int> events;
-  const Json audit = Get("/v1/audit");
+  const Json audit = Get("/v1/audit?limit=1000");
   for (const auto& e : audit["entries"]) {
     if (e["subject"] == "campaign:" + campaign_id) ++events[e["event"]];
     if (e["actor"] == "campaign:" + campaign_id) ++events["opened by the campaign"];
@@ -532,6 +535,95 @@ TEST_P(UpdateFlowTest, ACampaignIsPacedPausedAndAborted) {
   EXPECT_EQ(end->campaign.state, CampaignState::kAborted);
   EXPECT_EQ(end->counts.committed, 2);
   EXPECT_EQ(end->counts.pending, 1);
+}
+
+// The operator's lists come in pages, each with the cursor of the next;
+// group labels are set (audited) and listed, and a campaign selects a group.
+TEST_P(UpdateFlowTest, ListsComeInPagesAndACampaignSelectsAGroup) {
+  std::vector<FleetDevice> fleet;
+  for (const char* id : {"page-a", "page-b", "page-c", "page-d", "page-e"}) {
+    fleet.push_back(AddDevice(id));
+  }
+  auto request = [&](const std::string& method, const std::string& target) {
+    auto r = operator_->Request(method, target);
+    EXPECT_TRUE(r.ok());
+    return r.ok() ? r->status : 0;
+  };
+  EXPECT_EQ(request("PUT", "/v1/groups/north/devices/page-b"), 204);
+  EXPECT_EQ(request("PUT", "/v1/groups/north/devices/page-d"), 204);
+  EXPECT_EQ(request("PUT", "/v1/groups/north/devices/page-e"), 204);
+  EXPECT_EQ(request("PUT", "/v1/groups/north/devices/page-e"), 204);  // twice: once
+  EXPECT_EQ(request("DELETE", "/v1/groups/north/devices/page-e"), 204);
+  EXPECT_EQ(request("PUT", "/v1/groups/north/devices/nobody"), 404);
+  EXPECT_EQ(request("PUT", "/v1/groups/no%2Fslash/devices/page-a"), 400);
+  Json north = Get("/v1/groups/north?limit=1");
+  EXPECT_EQ(north["devices"], Json::array({"page-b"}));
+  EXPECT_EQ(north["next"], "page-b");
+  north = Get("/v1/groups/north?after=page-b");
+  EXPECT_EQ(north["devices"], Json::array({"page-d"}));
+  EXPECT_TRUE(north["next"].is_null());
+
+  Json created =
+      Post("/v1/campaigns",
+           {{"release_id", "henb-fw"}, {"version", "2.0"}, {"select", {{"group", "north"}}}}, 201);
+  EXPECT_EQ(created["members"], 2);
+  EXPECT_EQ(created["selection"], "group=north");
+  RunToEnd(fleet);
+  EXPECT_EQ(Get("/v1/campaigns/" + std::to_string(created["id"].get<int64_t>()))["state"], "done");
+  for (const auto& d : fleet) {
+    const bool in_group = d.id == "page-b" || d.id == "page-d";
+    EXPECT_EQ((**h_->store->GetDevice(d.id)).release_version, in_group ? "2.0" : "1.0") << d.id;
+  }
+  Post("/v1/campaigns",
+       {{"release_id", "henb-fw"}, {"version", "2.0"}, {"select", {{"group", "south"}}}}, 400);
+
+  // Jobs (two, of the campaign) one at a time.
+  Json jobs = Get("/v1/jobs?limit=1");
+  ASSERT_EQ(jobs["jobs"].size(), 1u);
+  ASSERT_TRUE(jobs["next"].is_string());
+  Json rest = Get("/v1/jobs?limit=1&after=" + jobs["next"].get<std::string>());
+  ASSERT_EQ(rest["jobs"].size(), 1u);
+  EXPECT_GT(rest["jobs"][0]["id"], jobs["jobs"][0]["id"]);
+  EXPECT_TRUE(Get("/v1/jobs?limit=1&after=" + rest["next"].get<std::string>())["jobs"].empty());
+  // Devices, by id, in pages of two.
+  std::vector<std::string> seen;
+  std::string after;
+  for (int page = 0; page < 10; ++page) {
+    Json inventory = Get("/v1/inventory?limit=2" + (after.empty() ? "" : "&after=" + after));
+    for (const auto& d : inventory["devices"]) seen.push_back(d["device_id"]);
+    EXPECT_LE(inventory["devices"].size(), 2u);
+    if (inventory["next"].is_null()) break;
+    after = inventory["next"];
+  }
+  EXPECT_EQ(seen, (std::vector<std::string>{"page-a", "page-b", "page-c", "page-d", "page-e"}));
+  // The audit log from a sequence number on; the group changes are in it.
+  Json audit = Get("/v1/audit?limit=3");
+  ASSERT_EQ(audit["entries"].size(), 3u);
+  Json more = Get("/v1/audit?limit=1000&after=" + audit["next"].get<std::string>());
+  EXPECT_EQ(more["entries"][0]["seq"], audit["entries"][2]["seq"].get<int64_t>() + 1);
+  int group_entries = 0;
+  const Json whole = Get("/v1/audit?limit=1000");  // kept: the loop reads into it
+  for (const auto& e : whole["entries"]) {
+    if (e["subject"] == "group:north") ++group_entries;
+  }
+  EXPECT_EQ(group_entries, 5) << "three added (one twice), one removed";
+  // Campaigns, and the PVE's appraisals of one device and of all.
+  EXPECT_EQ(Get("/v1/campaigns?limit=1")["campaigns"].size(), 1u);
+  Json appraisals = Get("/v1/appraisals?device=page-b&limit=1");
+  ASSERT_EQ(appraisals["appraisals"].size(), 1u);
+  EXPECT_EQ(appraisals["appraisals"][0]["device_id"], "page-b");
+  EXPECT_EQ(appraisals["appraisals"][0]["status"], "affirming");
+  EXPECT_TRUE(appraisals["appraisals"][0]["trustworthiness_vector"].is_object());
+  Json all = Get("/v1/appraisals?limit=1000");
+  std::set<std::string> appraised;
+  for (const auto& a : all["appraisals"]) appraised.insert(a["device_id"].get<std::string>());
+  EXPECT_TRUE(appraised.contains("page-b") && appraised.contains("page-d"));
+  // Bad paging is refused, not read as something else.
+  for (const char* bad :
+       {"/v1/jobs?limit=0", "/v1/jobs?limit=1001", "/v1/jobs?after=x", "/v1/audit?after=-1",
+        "/v1/inventory?after=a/b", "/v1/appraisals?device=a/b", "/v1/campaigns?limit=ten"}) {
+    EXPECT_EQ(request("GET", bad), 400) << bad;
+  }
 }
 
 // Revocation leads to recovery: the devices on the revoked release are
@@ -600,7 +692,7 @@ TEST_P(UpdateFlowTest, ARevocationQuarantinesItsDevicesAndReinstallsThemToTheSaf
   Post("/v1/revocations/henb-fw/7.7/withdrawal", Json::object(), 404);
   Post("/v1/revocations/henb-fw/2.0/withdrawal", Json::object(), 409);  // not revoked now
   std::map<std::string, int> events;
-  const Json audit = Get("/v1/audit");
+  const Json audit = Get("/v1/audit?limit=1000");
   for (const auto& e : audit["entries"]) {
     if (e["subject"] == "release:henb-fw/2.0") ++events[e["event"]];
   }

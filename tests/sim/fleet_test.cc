@@ -66,7 +66,7 @@ class FleetTest : public ::testing::Test {
   FleetOptions Options() {
     FleetOptions o;
     o.dir = tmp_.File("fleet");
-    o.server = "127.0.0.1:" + std::to_string(server_->port());
+    o.servers = {"127.0.0.1:" + std::to_string(server_->port())};
     o.ca = dir_ + "/ca.pem";
     o.oam_key = dir_ + "/oam.pub";
     o.manufacturer_ca = tmp_.File("mfr.pem");

@@ -3,6 +3,7 @@
 
 #include <gtest/gtest.h>
 
+#include <algorithm>
 #include <atomic>
 #include <chrono>
 #include <condition_variable>
@@ -617,6 +618,166 @@ TEST_P(StoreTest, DueJobsComeOldestFirst) {
   ASSERT_EQ(due->size(), 2u);
   EXPECT_EQ((*due)[0].device_id, "henb-2");
   EXPECT_EQ((*due)[1].device_id, "henb-1");
+}
+
+// The driver's claim: a due job is leased to the instance that claims it,
+// passed over by the others until the lease runs out, and the lease
+// survives the job's transitions.
+TEST_P(StoreTest, ClaimedJobsAreLeasedToOneInstanceUntilTheLeaseRunsOut) {
+  ASSERT_TRUE(store_);
+  for (int i = 0; i < 3; ++i) {
+    UpdateJob j = Job("henb-" + std::to_string(i));
+    j.next_action_at = 300 - 100 * i;  // 300, 200, 100
+    ASSERT_TRUE(store_->CreateJob(j, Audit("opened")).ok());
+  }
+  auto a = store_->ClaimDueJobs("oam-a", 250, 280, 10);
+  ASSERT_TRUE(a.ok()) << a.error().ToString();
+  ASSERT_EQ(a->size(), 2u);
+  EXPECT_EQ((*a)[0].device_id, "henb-2");  // oldest first
+  EXPECT_EQ((*a)[1].device_id, "henb-1");
+  EXPECT_EQ((*a)[0].lease_owner, "oam-a");
+  EXPECT_EQ((*a)[0].lease_until, 280);
+  EXPECT_TRUE(store_->ClaimDueJobs("oam-b", 250, 290, 10)->empty()) << "held by oam-a";
+  EXPECT_EQ(store_->ClaimDueJobs("oam-a", 260, 290, 10)->size(), 2u) << "its own, renewed";
+  EXPECT_TRUE(store_->ClaimDueJobs("oam-b", 289, 300, 10)->empty());
+
+  // A transition leaves the lease as it is.
+  UpdateJob moved = (*a)[0];
+  moved.state = JobState::kOrdered;
+  moved.lease_owner = "someone else";
+  ASSERT_TRUE(*store_->TransitionJob(moved, JobState::kOpened, Audit("ordered")));
+  EXPECT_EQ((**store_->GetJob(moved.id)).lease_owner, "oam-a");
+
+  // Once the lease has run out, another instance takes the jobs over.
+  auto b = store_->ClaimDueJobs("oam-b", 290, 320, 10);
+  ASSERT_EQ(b->size(), 2u);
+  EXPECT_EQ((**store_->GetJob((*b)[0].id)).lease_owner, "oam-b");
+  EXPECT_EQ((**store_->GetJob((*b)[0].id)).lease_until, 320);
+  EXPECT_EQ(store_->ClaimDueJobs("oam-b", 400, 420, 10)->size(), 3u) << "the third is due now";
+}
+
+// Two instances (two connections, two pools) claiming at once: every due
+// job goes to exactly one of them.
+TEST_P(StoreTest, TwoInstancesClaimingAtOnceNeverShareAJob) {
+  ASSERT_TRUE(store_);
+  auto other = Open();
+  ASSERT_TRUE(other);
+  constexpr int kJobs = 120;
+  for (int i = 0; i < kJobs; ++i) {
+    UpdateJob j = Job("henb-" + std::to_string(i));
+    j.next_action_at = 100;
+    ASSERT_TRUE(store_->CreateJob(j, Audit("opened")).ok());
+  }
+  std::vector<int64_t> got[2];
+  // Each round claims under a name of its own, so that it never renews a
+  // lease of an earlier round: every job is claimed once in all.
+  auto claim = [&](Store& s, const std::string& owner, std::vector<int64_t>& out) {
+    for (int round = 0;; ++round) {
+      auto batch = s.ClaimDueJobs(owner + "-" + std::to_string(round), 200, 10'000, 7);
+      ASSERT_TRUE(batch.ok()) << batch.error().ToString();
+      if (batch->empty()) return;
+      for (const auto& j : *batch) out.push_back(j.id);
+    }
+  };
+  std::thread t([&] { claim(*other, "oam-b", got[1]); });
+  claim(*store_, "oam-a", got[0]);
+  t.join();
+  std::vector<int64_t> all = got[0];
+  all.insert(all.end(), got[1].begin(), got[1].end());
+  std::sort(all.begin(), all.end());
+  EXPECT_EQ(all.size(), static_cast<size_t>(kJobs)) << got[0].size() << " + " << got[1].size();
+  EXPECT_EQ(std::adjacent_find(all.begin(), all.end()), all.end()) << "a job claimed twice";
+}
+
+TEST_P(StoreTest, AJobIsClaimedByOneInstanceAtATime) {
+  ASSERT_TRUE(store_);
+  auto id = store_->CreateJob(Job("henb-1"), Audit("opened"));
+  ASSERT_TRUE(id.ok());
+  EXPECT_TRUE(*store_->ClaimJob(*id, "oam-a", 100, 130));
+  EXPECT_FALSE(*store_->ClaimJob(*id, "oam-b", 120, 150));
+  EXPECT_TRUE(*store_->ClaimJob(*id, "oam-a", 120, 150)) << "its own";
+  EXPECT_EQ(store_->ClaimDueJobs("oam-b", 140, 170, 10)->size(), 0u);
+  EXPECT_TRUE(*store_->ClaimJob(*id, "oam-b", 150, 180)) << "ran out";
+  EXPECT_EQ((**store_->GetJob(*id)).lease_owner, "oam-b");
+  EXPECT_FALSE(*store_->ClaimJob(*id + 1, "oam-b", 150, 180)) << "no such job";
+}
+
+TEST_P(StoreTest, GroupLabelsAreSetAuditedAndListedInPages) {
+  ASSERT_TRUE(store_);
+  for (const char* id : {"henb-3", "henb-1", "henb-2"})
+    ASSERT_TRUE(store_->PutDevice(Device(id)).ok());
+  for (const char* id : {"henb-3", "henb-1", "henb-2"}) {
+    ASSERT_TRUE(store_->SetDeviceGroup("north", id, true, Audit("device added")).ok());
+  }
+  ASSERT_TRUE(store_->SetDeviceGroup("north", "henb-1", true, Audit("device added")).ok());
+  ASSERT_TRUE(store_->SetDeviceGroup("south", "henb-2", true, Audit("device added")).ok());
+  auto missing = store_->SetDeviceGroup("north", "ghost", true, Audit("device added"));
+  ASSERT_FALSE(missing.ok());
+  EXPECT_EQ(missing.error().code(), ErrorCode::kNotFound);
+  EXPECT_EQ(*store_->GroupMembers("north", "", 2), (std::vector<std::string>{"henb-1", "henb-2"}));
+  EXPECT_EQ(*store_->GroupMembers("north", "henb-2", 2), (std::vector<std::string>{"henb-3"}));
+  ASSERT_TRUE(store_->SetDeviceGroup("north", "henb-2", false, Audit("device removed")).ok());
+  EXPECT_EQ(*store_->GroupMembers("north", "", 10), (std::vector<std::string>{"henb-1", "henb-3"}));
+  EXPECT_EQ(*store_->GroupMembers("south", "", 10), (std::vector<std::string>{"henb-2"}));
+  EXPECT_TRUE(store_->GroupMembers("west", "", 10)->empty());
+  EXPECT_EQ(store_->ListAudit(0, 100)->size(), 6u) << "every change but the refused one";
+}
+
+TEST_P(StoreTest, RunningCampaignsAreLeasedToOneInstance) {
+  ASSERT_TRUE(store_);
+  Campaign c;
+  c.release_id = "femto";
+  c.version = "2.0";
+  c.selection = "all";
+  auto running = store_->CreateCampaign(c, {{"henb-1", 0, 0}}, Audit("campaign created"));
+  c.state = CampaignState::kPaused;
+  auto paused = store_->CreateCampaign(c, {{"henb-2", 0, 0}}, Audit("campaign created"));
+  ASSERT_TRUE(running.ok() && paused.ok());
+  auto a = store_->ClaimCampaigns("oam-a", 100, 130, 0, 10);
+  ASSERT_TRUE(a.ok()) << a.error().ToString();
+  ASSERT_EQ(a->size(), 1u) << "only the running one";
+  EXPECT_EQ((*a)[0].id, *running);
+  EXPECT_TRUE(store_->ClaimCampaigns("oam-b", 110, 140, 0, 10)->empty());
+  EXPECT_EQ(store_->ClaimCampaigns("oam-a", 120, 150, 0, 10)->size(), 1u);
+  EXPECT_TRUE(store_->ClaimCampaigns("oam-a", 120, 150, *running, 10)->empty()) << "after its id";
+  EXPECT_EQ(store_->ClaimCampaigns("oam-b", 150, 180, 0, 10)->size(), 1u) << "lease ran out";
+  EXPECT_TRUE(store_->ClaimCampaigns("oam-a", 160, 190, 0, 10)->empty());
+}
+
+TEST_P(StoreTest, JobsAndAppraisalsAreListedInPages) {
+  ASSERT_TRUE(store_);
+  std::vector<int64_t> ids;
+  for (int i = 0; i < 5; ++i) {
+    auto id = store_->CreateJob(Job("henb-" + std::to_string(i)), Audit("opened"));
+    ASSERT_TRUE(id.ok());
+    ids.push_back(*id);
+  }
+  auto first = store_->ListJobs(false, 0, 2, 0);
+  ASSERT_EQ(first->size(), 2u);
+  EXPECT_EQ((*first)[0].id, ids[0]);
+  auto rest = store_->ListJobs(false, 0, 10, (*first)[1].id);
+  ASSERT_EQ(rest->size(), 3u);
+  EXPECT_EQ((*rest)[0].id, ids[2]);
+  EXPECT_TRUE(store_->ListJobs(false, 0, 10, ids[4])->empty());
+
+  std::vector<int64_t> appraisals;
+  for (int i = 0; i < 6; ++i) {
+    appraisals.push_back(*store_->RecordAppraisal(
+        {0, i % 2 == 0 ? "henb-even" : "henb-odd", "affirming", "jwt-" + std::to_string(i), i}));
+  }
+  auto page = store_->ListAppraisals("", 0, 4);
+  ASSERT_TRUE(page.ok()) << page.error().ToString();
+  ASSERT_EQ(page->size(), 4u);
+  EXPECT_EQ((*page)[0].id, appraisals[0]);
+  EXPECT_EQ((*page)[3].result, "jwt-3");
+  auto tail = store_->ListAppraisals("", (*page)[3].id, 4);
+  ASSERT_EQ(tail->size(), 2u);
+  EXPECT_EQ((*tail)[1].id, appraisals[5]);
+  auto odd = store_->ListAppraisals("henb-odd", 0, 10);
+  ASSERT_EQ(odd->size(), 3u);
+  for (const auto& a : *odd) EXPECT_EQ(a.device_id, "henb-odd");
+  EXPECT_EQ(store_->ListAppraisals("henb-odd", appraisals[3], 10)->size(), 1u);
+  EXPECT_TRUE(store_->ListAppraisals("nobody", 0, 10)->empty());
 }
 
 TEST_P(StoreTest, TheAuditLogIsAHashChainThatDetectsEdits) {

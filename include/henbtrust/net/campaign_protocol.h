@@ -9,6 +9,7 @@
 #include <vector>
 
 #include "henbtrust/core/result.h"
+#include "henbtrust/net/paging.h"
 #include "henbtrust/store/campaign.h"
 
 namespace henbtrust {
@@ -20,8 +21,12 @@ struct CampaignSelection {
   std::string running_release_id = {};    // and (if given) of this release id
   std::string running_version = {};       // its recorded release version is this one
   std::vector<std::string> devices = {};  // only these ids
+  std::string group = {};                 // only devices with this group label
 };
-// "model=M release=[ID:]V devices=a,b" (terms apart by spaces, any order, each
+// Group labels (`henbtrust server group`): letters, digits, '-', '_', '.',
+// at most 64 bytes.
+bool IsValidGroupName(std::string_view name);
+// "model=M release=[ID:]V group=G devices=a,b" (terms apart by spaces, any order, each
 // at most once); "" or "all" selects every device. kInvalidArgument naming
 // the term otherwise.
 Result<CampaignSelection> ParseCampaignSelection(std::string_view expression);
@@ -59,9 +64,14 @@ struct CampaignView {
 };
 std::string EncodeCampaignView(const CampaignView& view);
 Result<CampaignView> DecodeCampaignView(std::string_view text);
-// {"campaigns": [...]}
-std::string EncodeCampaignList(const std::vector<CampaignView>& views);
-Result<std::vector<CampaignView>> DecodeCampaignList(std::string_view text);
+// GET /v1/campaigns?after=ID&limit=N: {"campaigns": [...], "next"}, by id.
+std::string EncodeCampaignList(const Page<CampaignView>& views);
+Result<Page<CampaignView>> DecodeCampaignList(std::string_view text);
+
+// GET /v1/groups/{name}?after=DEVICE&limit=N: {"group", "devices": [ids],
+// "next"}.
+std::string EncodeGroupMembers(const std::string& group, const Page<std::string>& devices);
+Result<Page<std::string>> DecodeGroupMembers(std::string_view text);
 
 // POST /v1/revocations: revoke a release and bring its devices to a safe one.
 struct ReleaseRevocation {

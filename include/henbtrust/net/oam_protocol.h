@@ -16,6 +16,7 @@
 #include "henbtrust/core/bytes.h"
 #include "henbtrust/core/result.h"
 #include "henbtrust/net/enrollment.h"
+#include "henbtrust/net/paging.h"
 #include "henbtrust/store/job_state.h"
 
 namespace henbtrust {
@@ -126,11 +127,13 @@ struct JobView {
 };
 std::string EncodeJobView(const JobView& job);
 Result<JobView> DecodeJobView(std::string_view text);
-// {"jobs": [...]}
-std::string EncodeJobList(const std::vector<JobView>& jobs);
-Result<std::vector<JobView>> DecodeJobList(std::string_view text);
+// GET /v1/jobs?after=ID&limit=N: {"jobs": [...], "next": "ID" or null},
+// by job id (net/paging.h).
+std::string EncodeJobList(const Page<JobView>& jobs);
+Result<Page<JobView>> DecodeJobList(std::string_view text);
 
-// GET /v1/inventory: {"devices": [...]}, each device with its open job.
+// GET /v1/inventory?after=DEVICE&limit=N: {"devices": [...], "next"}, by
+// device id, each device with its open job.
 struct InventoryEntry {
   std::string device_id;
   std::string hardware_model;
@@ -139,10 +142,10 @@ struct InventoryEntry {
   std::string state;
   std::optional<JobView> open_job = std::nullopt;
 };
-std::string EncodeInventory(const std::vector<InventoryEntry>& devices);
-Result<std::vector<InventoryEntry>> DecodeInventory(std::string_view text);
+std::string EncodeInventory(const Page<InventoryEntry>& devices);
+Result<Page<InventoryEntry>> DecodeInventory(std::string_view text);
 
-// GET /v1/audit?after=N: {"entries": [...]}.
+// GET /v1/audit?after=SEQ&limit=N: {"entries": [...], "next"}.
 struct AuditView {
   int64_t seq = 0;
   int64_t at = 0;
@@ -152,7 +155,7 @@ struct AuditView {
   std::string detail;
   Bytes hash = {};
 };
-std::string EncodeAuditList(const std::vector<AuditView>& entries);
-Result<std::vector<AuditView>> DecodeAuditList(std::string_view text);
+std::string EncodeAuditList(const Page<AuditView>& entries);
+Result<Page<AuditView>> DecodeAuditList(std::string_view text);
 
 }  // namespace henbtrust

@@ -21,6 +21,7 @@
 
 #include "henbtrust/core/bytes.h"
 #include "henbtrust/core/result.h"
+#include "henbtrust/net/paging.h"
 #include "henbtrust/net/trust_vector.h"
 
 namespace henbtrust {
@@ -170,6 +171,12 @@ struct LatestResultAnswer {
 };
 std::string EncodeLatestResult(const LatestResultAnswer& answer);
 Result<LatestResultAnswer> DecodeLatestResult(std::string_view text);  // kNetStatus
+
+// GET /v1/appraisals?device=ID&after=ID&limit=N: {"appraisals": [...],
+// "next"}, each as the latest result above, by appraisal id (net/paging.h).
+inline constexpr size_t kMaxAppraisalListBytes = size_t{32} << 20;
+std::string EncodeAppraisalList(const Page<LatestResultAnswer>& page);
+Result<Page<LatestResultAnswer>> DecodeAppraisalList(std::string_view text);  // kNetStatus
 
 // GET /v1/devices/{id}/access-decision: the SeGW's question.
 struct AccessDecisionAnswer {

@@ -39,6 +39,12 @@ struct OamConfig {
   int64_t order_ttl = 900;  // seconds a device has to act on an instruction
   int max_attempts = 4;     // missed deadlines (or rejected bundles) before a job fails
   int64_t pve_retry = 5;    // seconds before asking an unreachable PVE again
+  // Several OAMs on one store (docs/oam.md, "Several OAMs"): each names
+  // itself (empty: host name, process id and a random suffix) and leases
+  // the jobs and campaigns it drives for `lease` seconds at a time; a lease
+  // that runs out (its instance stopped or died) lets another take over.
+  std::string instance_id = {};
+  int64_t lease = 30;
   // Time and the catalogue's files (core/env.h); not owned. `now`, when set,
   // overrides the Env's wall clock (Unix seconds).
   Env* env = Env::Default();
@@ -115,11 +121,24 @@ class OamService {
   Status UnrevokeRelease(const std::string& release_id, const std::string& version,
                          const std::string& reason, const std::string& actor);
 
+  // Puts `device_id` into group `group` (or, with `member` false, takes it
+  // out), audited; campaigns select groups with "group=NAME".
+  // kInvalidArgument for a malformed name, kPolicyUnknownDevice for a
+  // device that is not enrolled.
+  Status SetDeviceGroup(const std::string& group, const std::string& device_id, bool member,
+                        const std::string& actor);
+  // The group's devices, by id (net/paging.h): kInvalidArgument for a
+  // malformed name.
+  Result<Page<std::string>> GroupMembers(const std::string& group, const PageQuery& page);
+
   // Acts once on every job whose next action is due (steps 2-5 for opened
   // jobs, step 9 for reported ones, deadlines for the others), then once on
-  // every running campaign. Returns how many jobs moved. Safe to run in
-  // several instances at once.
+  // every running campaign, each claimed under this instance's lease first:
+  // one that another instance holds is left to it. Returns how many jobs
+  // moved. Safe to run in several instances at once.
   Result<int> Drive();
+  // OamConfig::instance_id, or the name made for this process.
+  const std::string& InstanceId() const;
 
   struct Impl;
 

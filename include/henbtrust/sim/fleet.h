@@ -23,8 +23,11 @@ struct FleetEnrolled {
 
 struct FleetOptions {
   std::string dir;  // the devices' directories, DIR/PREFIX-0001 ...; replaced if present
-  std::string server = "127.0.0.1:8443";  // host:port of the OAM (and of the PVE, by default)
-  std::string pve = {};                   // host:port of the PVE, when it is not the server
+  // host:port of the OAM (and of the PVE, by default). With several OAMs
+  // on one store, device i starts with the (i mod n)th and moves to the next
+  // when a poll cannot reach the one it has.
+  std::vector<std::string> servers = {"127.0.0.1:8443"};
+  std::string pve = {};  // host:port of the PVE, when it is not the first server
   // PEM files: the server CA, the OAM's order key (oam.pub), and the
   // simulated factory's CA and private key.
   std::string ca = {};
@@ -60,6 +63,7 @@ struct FleetResult {
   int rounds = 0;
   int polls = 0;
   int errors = 0;                           // polls that failed
+  int failovers = 0;                        // devices that moved to another OAM
   std::map<std::string, int> actions = {};  // successful polls by action ("install", ...)
   std::map<std::string, int> running = {};  // devices by the version they run at the end
   int fell_back = 0;                        // devices whose last trial boot fell back

@@ -100,6 +100,10 @@ struct UpdateJob {
   std::string detail;          // the last outcome, in words
   int64_t created_at = 0;
   int64_t updated_at = 0;
+  // Which OAM instance drives the job until when (ClaimDueJobs writes
+  // them; TransitionJob leaves them as they are).
+  std::string lease_owner = {};
+  int64_t lease_until = 0;
 };
 
 // One entry of the append-only audit log. The store assigns `seq`,
@@ -196,6 +200,10 @@ class Store {
     done(RecordAppraisal(appraisal));
   }
   virtual Result<std::optional<AppraisalRecord>> LatestAppraisal(const std::string& device_id) = 0;
+  // Appraisals with id > `after_id` (of `device_id` only, unless it is
+  // empty), by id, at most `limit`; without their nonce and clock.
+  virtual Result<std::vector<AppraisalRecord>> ListAppraisals(const std::string& device_id,
+                                                              int64_t after_id, int limit) = 0;
 
   // Every enrolled device, by id, from `after` (exclusive) on, at most `limit`.
   virtual Result<std::vector<DeviceRecord>> ListDevices(const std::string& after, int limit) = 0;
@@ -218,9 +226,28 @@ class Store {
   // if another writer moved the job first.
   virtual Result<bool> TransitionJob(const UpdateJob& job, JobState from_state,
                                      const std::optional<AuditEntry>& audit) = 0;
-  // Open jobs with next_action_at <= `due_by` (every job, open or not, when
-  // `open_only` is false), oldest first, at most `limit`.
-  virtual Result<std::vector<UpdateJob>> ListJobs(bool open_only, int64_t due_by, int limit) = 0;
+  // Open jobs with next_action_at <= `due_by`, oldest first; or, when
+  // `open_only` is false, every job with id > `after_id`, by id. At most
+  // `limit`.
+  virtual Result<std::vector<UpdateJob>> ListJobs(bool open_only, int64_t due_by, int limit,
+                                                  int64_t after_id) = 0;
+  Result<std::vector<UpdateJob>> ListJobs(bool open_only, int64_t due_by, int limit) {
+    return ListJobs(open_only, due_by, limit, 0);
+  }
+  // The driver's claim (docs/oam.md, "Several OAMs"): open jobs with
+  // next_action_at <= `now` whose lease has run out (lease_until <= `now`)
+  // or is `owner`'s already, oldest first, at most `limit`, leased to
+  // `owner` until `lease_until` in one transaction. Jobs another instance
+  // holds, or is claiming at this moment, are passed over, not waited for.
+  virtual Result<std::vector<UpdateJob>> ClaimDueJobs(const std::string& owner, int64_t now,
+                                                      int64_t lease_until, int limit) = 0;
+
+  // The claim of one job, whatever its next action: true if it is now
+  // `owner`'s until `lease_until` (its lease had run out by `now`, or was
+  // `owner`'s already), false if another instance holds it. A device's
+  // request that acts on its job at once (a report's step 9) claims it so.
+  virtual Result<bool> ClaimJob(int64_t id, const std::string& owner, int64_t now,
+                                int64_t lease_until) = 0;
 
   // Campaigns. CreateCampaign stores it with its members and `audit` in one
   // transaction and returns its id.
@@ -232,6 +259,12 @@ class Store {
   // id, at most `limit`.
   virtual Result<std::vector<Campaign>> ListCampaigns(bool running_only, int64_t after_id,
                                                       int limit) = 0;
+  // Running campaigns with id > `after_id` whose lease has run out or is
+  // `owner`'s, by id, at most `limit`, leased to `owner` until
+  // `lease_until` in one transaction: one instance drives each campaign.
+  virtual Result<std::vector<Campaign>> ClaimCampaigns(const std::string& owner, int64_t now,
+                                                       int64_t lease_until, int64_t after_id,
+                                                       int limit) = 0;
   // Compare and set, as TransitionJob: stores `campaign` if its stored state
   // is still `from_state`, with `audit` if given.
   virtual Result<bool> UpdateCampaign(const Campaign& campaign, CampaignState from_state,
@@ -242,6 +275,16 @@ class Store {
   // nor a note yet; false (nothing changed) if it has one.
   virtual Result<bool> RefuseCampaignMember(int64_t campaign_id, const std::string& device_id,
                                             const std::string& note) = 0;
+
+  // Group labels, for campaign selections ("group=NAME"): a device is in
+  // any number of groups. Adds `device_id` to `group` (or, with `member`
+  // false, takes it out), with `audit`, in one transaction; kNotFound for a
+  // device that is not enrolled. Adding a member twice changes nothing.
+  virtual Status SetDeviceGroup(const std::string& group, const std::string& device_id, bool member,
+                                const AuditEntry& audit) = 0;
+  // The group's devices with id > `after`, by id, at most `limit`.
+  virtual Result<std::vector<std::string>> GroupMembers(const std::string& group,
+                                                        const std::string& after, int limit) = 0;
 
   virtual Status AppendAudit(const AuditEntry& entry) = 0;
   // Entries with seq > `after_seq`, in order, at most `limit`.

@@ -54,4 +54,24 @@ Result<std::optional<AppraisalRecord>> PostgresStore::LatestAppraisal(
       AppraisalRecord{ColInt(p, 0), ColText(p, 1), ColText(p, 2), ColText(p, 3), ColInt(p, 4)});
 }
 
+Result<std::vector<AppraisalRecord>> PostgresStore::ListAppraisals(const std::string& device_id,
+                                                                   int64_t after_id, int limit) {
+  HENB_ASSIGN_OR_RETURN(
+      ResultPtr r, device_id.empty()
+                       ? Query("SELECT id, device_id, status, result, created_at FROM appraisals "
+                               "WHERE id > $1 ORDER BY id LIMIT $2",
+                               Params().Int(after_id).Int(limit))
+                       : Query("SELECT id, device_id, status, result, created_at FROM appraisals "
+                               "WHERE device_id = $3 AND id > $1 ORDER BY id LIMIT $2",
+                               Params().Int(after_id).Int(limit).Text(device_id)));
+  PGresult* p = r.get();
+  std::vector<AppraisalRecord> out;
+  out.reserve(static_cast<size_t>(PQntuples(p)));
+  for (int i = 0; i < PQntuples(p); ++i) {
+    out.push_back(AppraisalRecord{ColInt(p, 0, i), ColText(p, 1, i), ColText(p, 2, i),
+                                  ColText(p, 3, i), ColInt(p, 4, i)});
+  }
+  return out;
+}
+
 }  // namespace henbtrust::postgres

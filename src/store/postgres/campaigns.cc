@@ -1,4 +1,6 @@
 // Campaigns and their members in PostgreSQL (store/campaign.h).
+#include <algorithm>
+
 #include "store/backend_rules.h"
 #include "store/postgres/postgres_store.h"
 
@@ -87,6 +89,23 @@ Result<std::vector<Campaign>> PostgresStore::ListCampaigns(bool running_only, in
   std::vector<Campaign> out;
   out.reserve(static_cast<size_t>(PQntuples(r.get())));
   for (int i = 0; i < PQntuples(r.get()); ++i) out.push_back(ReadCampaign(r.get(), i));
+  return out;
+}
+
+Result<std::vector<Campaign>> PostgresStore::ClaimCampaigns(const std::string& owner, int64_t now,
+                                                            int64_t lease_until, int64_t after_id,
+                                                            int limit) {
+  HENB_ASSIGN_OR_RETURN(
+      ResultPtr r, Query("UPDATE campaigns SET lease_owner = $1, lease_until = $2 WHERE id IN ("
+                         "SELECT id FROM campaigns WHERE state = 'running' AND id > $3 "
+                         "AND (lease_until <= $4 OR lease_owner = $1) ORDER BY id LIMIT $5 "
+                         "FOR UPDATE SKIP LOCKED) RETURNING " HENB_CAMPAIGN_COLUMNS,
+                         Params().Text(owner).Int(lease_until).Int(after_id).Int(now).Int(limit)));
+  std::vector<Campaign> out;
+  out.reserve(static_cast<size_t>(PQntuples(r.get())));
+  for (int i = 0; i < PQntuples(r.get()); ++i) out.push_back(ReadCampaign(r.get(), i));
+  std::sort(out.begin(), out.end(),
+            [](const Campaign& a, const Campaign& b) { return a.id < b.id; });
   return out;
 }
 

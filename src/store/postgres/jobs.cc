@@ -1,3 +1,6 @@
+#include <algorithm>
+#include <tuple>
+
 #include "store/backend_rules.h"
 #include "store/postgres/postgres_store.h"
 
@@ -8,7 +11,7 @@ namespace {
 #define HENB_JOB_COLUMNS                                                                 \
   "id, device_id, release_id, version, from_release_id, from_version, state, open, "     \
   "expected_tim, order_nonce, order_token, deadline, attempts, next_action_at, report, " \
-  "detail, created_at, updated_at, kind"
+  "detail, created_at, updated_at, kind, lease_owner, lease_until"
 
 Params JobParams(const UpdateJob& j) {
   Params p;
@@ -45,6 +48,8 @@ UpdateJob ReadJob(PGresult* p, int row) {
   j.updated_at = ColInt(p, 17, row);
   // A kind this version does not know is an update: the strictest.
   j.kind = ParseJobKind(ColText(p, 18, row)).value_or(JobKind::kUpdate);
+  j.lease_owner = ColText(p, 19, row);
+  j.lease_until = ColInt(p, 20, row);
   return j;
 }
 
@@ -109,16 +114,38 @@ Result<bool> PostgresStore::TransitionJob(const UpdateJob& job, JobState from_st
   });
 }
 
-Result<std::vector<UpdateJob>> PostgresStore::ListJobs(bool open_only, int64_t due_by, int limit) {
+Result<std::vector<UpdateJob>> PostgresStore::ListJobs(bool open_only, int64_t due_by, int limit,
+                                                       int64_t after_id) {
   HENB_ASSIGN_OR_RETURN(
-      ResultPtr r, open_only ? Query("SELECT " HENB_JOB_COLUMNS " FROM jobs WHERE open AND "
-                                     "next_action_at <= $1 ORDER BY next_action_at, id LIMIT $2",
-                                     Params().Int(due_by).Int(limit))
-                             : Query("SELECT " HENB_JOB_COLUMNS " FROM jobs ORDER BY id LIMIT $1",
-                                     Params().Int(limit)));
+      ResultPtr r,
+      open_only ? Query("SELECT " HENB_JOB_COLUMNS " FROM jobs WHERE open AND "
+                        "next_action_at <= $1 ORDER BY next_action_at, id LIMIT $2",
+                        Params().Int(due_by).Int(limit))
+                : Query("SELECT " HENB_JOB_COLUMNS " FROM jobs WHERE id > $1 ORDER BY id LIMIT $2",
+                        Params().Int(after_id).Int(limit)));
   std::vector<UpdateJob> out;
   out.reserve(static_cast<size_t>(PQntuples(r.get())));
   for (int i = 0; i < PQntuples(r.get()); ++i) out.push_back(ReadJob(r.get(), i));
+  return out;
+}
+
+// One statement: the rows another instance is claiming at this moment are
+// locked, and SKIP LOCKED passes over them instead of waiting.
+Result<std::vector<UpdateJob>> PostgresStore::ClaimDueJobs(const std::string& owner, int64_t now,
+                                                           int64_t lease_until, int limit) {
+  HENB_ASSIGN_OR_RETURN(
+      ResultPtr r,
+      Query("UPDATE jobs SET lease_owner = $1, lease_until = $2 WHERE id IN ("
+            "SELECT id FROM jobs WHERE open AND next_action_at <= $3 "
+            "AND (lease_until <= $3 OR lease_owner = $1) ORDER BY next_action_at, id LIMIT $4 "
+            "FOR UPDATE SKIP LOCKED) RETURNING " HENB_JOB_COLUMNS,
+            Params().Text(owner).Int(lease_until).Int(now).Int(limit)));
+  std::vector<UpdateJob> out;
+  out.reserve(static_cast<size_t>(PQntuples(r.get())));
+  for (int i = 0; i < PQntuples(r.get()); ++i) out.push_back(ReadJob(r.get(), i));
+  std::sort(out.begin(), out.end(), [](const UpdateJob& a, const UpdateJob& b) {
+    return std::tie(a.next_action_at, a.id) < std::tie(b.next_action_at, b.id);
+  });
   return out;
 }
 
@@ -126,6 +153,15 @@ Result<std::optional<UpdateJob>> PostgresStore::OneJob(const char* sql, const Pa
   HENB_ASSIGN_OR_RETURN(ResultPtr r, Query(sql, params));
   if (PQntuples(r.get()) == 0) return std::optional<UpdateJob>();
   return std::optional<UpdateJob>(ReadJob(r.get(), 0));
+}
+
+Result<bool> PostgresStore::ClaimJob(int64_t id, const std::string& owner, int64_t now,
+                                     int64_t lease_until) {
+  HENB_ASSIGN_OR_RETURN(ResultPtr r,
+                        Query("UPDATE jobs SET lease_owner = $1, lease_until = $2 WHERE id = $3 "
+                              "AND (lease_until <= $4 OR lease_owner = $1)",
+                              Params().Text(owner).Int(lease_until).Int(id).Int(now)));
+  return std::string(PQcmdTuples(r.get())) != "0";
 }
 
 }  // namespace henbtrust::postgres

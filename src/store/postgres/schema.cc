@@ -56,6 +56,13 @@ const char* const kMigrations[] = {
        CREATE TABLE campaign_members (
          campaign_id BIGINT NOT NULL, device_id TEXT NOT NULL, batch INTEGER NOT NULL,
          job_id BIGINT NOT NULL, note TEXT NOT NULL, PRIMARY KEY (campaign_id, device_id));)",
+    // As the SQLite store's migration 10.
+    R"(ALTER TABLE jobs ADD COLUMN lease_owner TEXT NOT NULL DEFAULT '';
+       ALTER TABLE jobs ADD COLUMN lease_until BIGINT NOT NULL DEFAULT 0;
+       ALTER TABLE campaigns ADD COLUMN lease_owner TEXT NOT NULL DEFAULT '';
+       ALTER TABLE campaigns ADD COLUMN lease_until BIGINT NOT NULL DEFAULT 0;
+       CREATE TABLE device_groups (
+         group_name TEXT NOT NULL, device_id TEXT NOT NULL, PRIMARY KEY (group_name, device_id));)",
 };
 
 // An arbitrary key for the advisory lock that serialises migrations across

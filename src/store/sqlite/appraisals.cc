@@ -53,6 +53,27 @@ Result<std::optional<AppraisalRecord>> SqliteStore::LatestAppraisal(const std::s
       AppraisalRecord{s.ColInt(0), s.ColText(1), s.ColText(2), s.ColText(3), s.ColInt(4)});
 }
 
+Result<std::vector<AppraisalRecord>> SqliteStore::ListAppraisals(const std::string& device_id,
+                                                                 int64_t after_id, int limit) {
+  Reader& r = NextReader();
+  MutexLock lock(r.mu);
+  Stmt s(r.cache, r.db,
+         device_id.empty() ? "SELECT id, device_id, status, result, created_at FROM appraisals "
+                             "WHERE id > ?1 ORDER BY id LIMIT ?2"
+                           : "SELECT id, device_id, status, result, created_at FROM appraisals "
+                             "WHERE device_id = ?3 AND id > ?1 ORDER BY id LIMIT ?2");
+  s.Int(1, after_id).Int(2, limit);
+  if (!device_id.empty()) s.Text(3, device_id);
+  std::vector<AppraisalRecord> out;
+  int rc;
+  while ((rc = s.Step()) == SQLITE_ROW) {
+    out.push_back(
+        AppraisalRecord{s.ColInt(0), s.ColText(1), s.ColText(2), s.ColText(3), s.ColInt(4)});
+  }
+  if (rc != SQLITE_DONE) return Fail("list appraisals", r.db);
+  return out;
+}
+
 void SqliteStore::WriteQueued() {
   std::vector<PendingAppraisal> batch;
   size_t last_batch = 0;

@@ -96,6 +96,31 @@ Result<std::vector<Campaign>> SqliteStore::ListCampaigns(bool running_only, int6
   return out;
 }
 
+Result<std::vector<Campaign>> SqliteStore::ClaimCampaigns(const std::string& owner, int64_t now,
+                                                          int64_t lease_until, int64_t after_id,
+                                                          int limit) {
+  MutexLock lock(mu_);
+  return InTransaction<std::vector<Campaign>>([&]() REQUIRES(mu_) -> Result<std::vector<Campaign>> {
+    std::vector<Campaign> out;
+    {
+      Stmt s(cache_, db_,
+             "SELECT " HENB_CAMPAIGN_COLUMNS
+             " FROM campaigns WHERE state = 'running' AND id > ?1 "
+             "AND (lease_until <= ?2 OR lease_owner = ?3) ORDER BY id LIMIT ?4");
+      s.Int(1, after_id).Int(2, now).Text(3, owner).Int(4, limit);
+      int rc;
+      while ((rc = s.Step()) == SQLITE_ROW) out.push_back(ReadCampaign(s));
+      if (rc != SQLITE_DONE) return Fail("claim campaigns", db_);
+    }
+    for (const auto& c : out) {
+      Stmt u(cache_, db_, "UPDATE campaigns SET lease_owner = ?1, lease_until = ?2 WHERE id = ?3");
+      u.Text(1, owner).Int(2, lease_until).Int(3, c.id);
+      HENB_TRY(Done(u, "lease campaign"));
+    }
+    return out;
+  });
+}
+
 Result<bool> SqliteStore::UpdateCampaign(const Campaign& campaign, CampaignState from_state,
                                          const std::optional<AuditEntry>& audit) {
   MutexLock lock(mu_);

@@ -9,7 +9,7 @@ namespace {
 #define HENB_JOB_COLUMNS                                                                 \
   "id, device_id, release_id, version, from_release_id, from_version, state, open, "     \
   "expected_tim, order_nonce, order_token, deadline, attempts, next_action_at, report, " \
-  "detail, created_at, updated_at, kind"
+  "detail, created_at, updated_at, kind, lease_owner, lease_until"
 
 UpdateJob ReadJob(Stmt& s) {
   UpdateJob j;
@@ -35,6 +35,8 @@ UpdateJob ReadJob(Stmt& s) {
   // A kind this version does not know is an update: the strictest (it asks
   // for an affirming appraisal first).
   j.kind = ParseJobKind(s.ColText(18)).value_or(JobKind::kUpdate);
+  j.lease_owner = s.ColText(19);
+  j.lease_until = s.ColInt(20);
   return j;
 }
 
@@ -130,7 +132,8 @@ Result<bool> SqliteStore::TransitionJob(const UpdateJob& job, JobState from_stat
   });
 }
 
-Result<std::vector<UpdateJob>> SqliteStore::ListJobs(bool open_only, int64_t due_by, int limit) {
+Result<std::vector<UpdateJob>> SqliteStore::ListJobs(bool open_only, int64_t due_by, int limit,
+                                                     int64_t after_id) {
   Reader& r = NextReader();
   MutexLock lock(r.mu);
   Stmt s(r.cache, r.db,
@@ -139,13 +142,56 @@ Result<std::vector<UpdateJob>> SqliteStore::ListJobs(bool open_only, int64_t due
                      "WHERE open = 1 AND next_action_at <= ?1 ORDER BY next_action_at, id LIMIT ?2"
                    : "SELECT " HENB_JOB_COLUMNS
                      " FROM jobs "
-                     "ORDER BY id LIMIT ?2");
-  s.Int(1, due_by).Int(2, limit);
+                     "WHERE id > ?3 ORDER BY id LIMIT ?2");
+  s.Int(1, due_by).Int(2, limit).Int(3, after_id);
   std::vector<UpdateJob> out;
   int rc;
   while ((rc = s.Step()) == SQLITE_ROW) out.push_back(ReadJob(s));
   if (rc != SQLITE_DONE) return Fail("list jobs", r.db);
   return out;
+}
+
+// SQLite has one writer at a time: the transaction itself is the claim.
+Result<std::vector<UpdateJob>> SqliteStore::ClaimDueJobs(const std::string& owner, int64_t now,
+                                                         int64_t lease_until, int limit) {
+  MutexLock lock(mu_);
+  return InTransaction<std::vector<UpdateJob>>(
+      [&]() REQUIRES(mu_) -> Result<std::vector<UpdateJob>> {
+        std::vector<UpdateJob> out;
+        {
+          Stmt s(cache_, db_,
+                 "SELECT " HENB_JOB_COLUMNS
+                 " FROM jobs WHERE open = 1 AND next_action_at <= ?1 "
+                 "AND (lease_until <= ?1 OR lease_owner = ?2) "
+                 "ORDER BY next_action_at, id LIMIT ?3");
+          s.Int(1, now).Text(2, owner).Int(3, limit);
+          int rc;
+          while ((rc = s.Step()) == SQLITE_ROW) out.push_back(ReadJob(s));
+          if (rc != SQLITE_DONE) return Fail("claim jobs", db_);
+        }
+        for (auto& j : out) {
+          Stmt u(cache_, db_, "UPDATE jobs SET lease_owner = ?1, lease_until = ?2 WHERE id = ?3");
+          u.Text(1, owner).Int(2, lease_until).Int(3, j.id);
+          HENB_TRY(Done(u, "lease job"));
+          j.lease_owner = owner;
+          j.lease_until = lease_until;
+        }
+        return out;
+      });
+}
+
+// SQLite has one writer at a time: the transaction is the claim.
+Result<bool> SqliteStore::ClaimJob(int64_t id, const std::string& owner, int64_t now,
+                                   int64_t lease_until) {
+  MutexLock lock(mu_);
+  return InTransaction<bool>([&]() REQUIRES(mu_) -> Result<bool> {
+    Stmt s(cache_, db_,
+           "UPDATE jobs SET lease_owner = ?1, lease_until = ?2 WHERE id = ?3 "
+           "AND (lease_until <= ?4 OR lease_owner = ?1)");
+    s.Text(1, owner).Int(2, lease_until).Int(3, id).Int(4, now);
+    HENB_TRY(Done(s, "lease job"));
+    return sqlite3_changes(db_) > 0;
+  });
 }
 
 }  // namespace henbtrust::sqlite

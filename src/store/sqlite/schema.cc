@@ -84,6 +84,14 @@ const char* const kMigrations[] = {
        CREATE TABLE campaign_members (
          campaign_id INTEGER NOT NULL, device_id TEXT NOT NULL, batch INTEGER NOT NULL,
          job_id INTEGER NOT NULL, note TEXT NOT NULL, PRIMARY KEY (campaign_id, device_id));)",
+    // Leases (which OAM instance drives a job or a campaign, until when) and
+    // the devices' group labels.
+    R"(ALTER TABLE jobs ADD COLUMN lease_owner TEXT NOT NULL DEFAULT '';
+       ALTER TABLE jobs ADD COLUMN lease_until INTEGER NOT NULL DEFAULT 0;
+       ALTER TABLE campaigns ADD COLUMN lease_owner TEXT NOT NULL DEFAULT '';
+       ALTER TABLE campaigns ADD COLUMN lease_until INTEGER NOT NULL DEFAULT 0;
+       CREATE TABLE device_groups (
+         group_name TEXT NOT NULL, device_id TEXT NOT NULL, PRIMARY KEY (group_name, device_id));)",
 };
 
 }  // namespace

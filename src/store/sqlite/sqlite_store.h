@@ -69,6 +69,8 @@ class SqliteStore final : public Store {
   Result<int64_t> RecordAppraisal(const AppraisalRecord& a) override;
   void RecordAppraisalAsync(AppraisalRecord a, AppraisalDone done) override;
   Result<std::optional<AppraisalRecord>> LatestAppraisal(const std::string& device_id) override;
+  Result<std::vector<AppraisalRecord>> ListAppraisals(const std::string& device_id,
+                                                      int64_t after_id, int limit) override;
 
   Result<int64_t> CreateJob(const UpdateJob& job, const AuditEntry& audit,
                             int64_t campaign_id) override;
@@ -77,7 +79,11 @@ class SqliteStore final : public Store {
   Result<std::optional<UpdateJob>> OpenJobFor(const std::string& device_id) override;
   Result<bool> TransitionJob(const UpdateJob& job, JobState from_state,
                              const std::optional<AuditEntry>& audit) override;
-  Result<std::vector<UpdateJob>> ListJobs(bool open_only, int64_t due_by, int limit) override;
+  Result<std::vector<UpdateJob>> ListJobs(bool open_only, int64_t due_by, int limit,
+                                          int64_t after_id) override;
+  using Store::ListJobs;
+  Result<std::vector<UpdateJob>> ClaimDueJobs(const std::string& owner, int64_t now,
+                                              int64_t lease_until, int limit) override;
 
   Result<int64_t> CreateCampaign(const Campaign& campaign,
                                  const std::vector<CampaignMember>& members,
@@ -85,11 +91,21 @@ class SqliteStore final : public Store {
   Result<std::optional<Campaign>> GetCampaign(int64_t id) override;
   Result<std::vector<Campaign>> ListCampaigns(bool running_only, int64_t after_id,
                                               int limit) override;
+  Result<bool> ClaimJob(int64_t id, const std::string& owner, int64_t now,
+                        int64_t lease_until) override;
+  Result<std::vector<Campaign>> ClaimCampaigns(const std::string& owner, int64_t now,
+                                               int64_t lease_until, int64_t after_id,
+                                               int limit) override;
   Result<bool> UpdateCampaign(const Campaign& campaign, CampaignState from_state,
                               const std::optional<AuditEntry>& audit) override;
   Result<std::vector<CampaignMember>> CampaignMembers(int64_t campaign_id) override;
   Result<bool> RefuseCampaignMember(int64_t campaign_id, const std::string& device_id,
                                     const std::string& note) override;
+
+  Status SetDeviceGroup(const std::string& group, const std::string& device_id, bool member,
+                        const AuditEntry& audit) override;
+  Result<std::vector<std::string>> GroupMembers(const std::string& group, const std::string& after,
+                                                int limit) override;
 
   Status AppendAudit(const AuditEntry& entry) override;
   Result<std::vector<AuditEntry>> ListAudit(int64_t after_seq, int limit) override;
