@@ -1,5 +1,6 @@
 #include "henbtrust/net/campaign_protocol.h"
 
+#include <algorithm>
 #include <cctype>
 
 #include "henbtrust/core/json_fields.h"
@@ -143,11 +144,9 @@ Result<CampaignSelection> ParseCampaignSelection(std::string_view expression) {
 
 bool IsValidGroupName(std::string_view name) {
   if (name.empty() || name.size() > 64) return false;
-  for (char c : name) {
-    if (!std::isalnum(static_cast<unsigned char>(c)) && c != '-' && c != '_' && c != '.')
-      return false;
-  }
-  return true;
+  return std::ranges::all_of(name, [](char c) {
+    return std::isalnum(static_cast<unsigned char>(c)) != 0 || c == '-' || c == '_' || c == '.';
+  });
 }
 
 std::string FormatCampaignSelection(const CampaignSelection& s) {

@@ -133,9 +133,6 @@ TEST(SeveralOams, TwoOamProcessesDriveOneCampaignToItsEndThoughOneIsKilled) {
     jobs = (*store)->ListJobs(false, 0, 100'000);
     for (const auto& j : *jobs) {
       if (j.open && j.lease_owner == "oam-a") held_by_a.insert(j.id);
-      if (j.open)
-        std::cout << "open job " << j.id << " " << JobStateName(j.state) << " lease "
-                  << j.lease_owner << "\n";
     }
     break;
   }
