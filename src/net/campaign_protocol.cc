@@ -143,7 +143,7 @@ Result<CampaignSelection> ParseCampaignSelection(std::string_view expression) {
 }
 
 bool IsValidGroupName(std::string_view name) {
-  if (name.empty() || name.size() > 64) return false;
+  if (name.empty() || name.size() > 64 || name == "." || name == "..") return false;
   return std::ranges::all_of(name, [](char c) {
     return std::isalnum(static_cast<unsigned char>(c)) != 0 || c == '-' || c == '_' || c == '.';
   });

@@ -107,6 +107,11 @@ Result<CampaignView> OamService::Impl::CreateCampaign(const CreateCampaignReques
   }
   for (const auto& wanted : r.selection.devices) {
     if (!found.contains(wanted)) {
+      if (!r.selection.group.empty()) {
+        return Error(ErrorCode::kInvalidArgument,
+                     "device " + wanted + " is not an enrolled member of group " +
+                         r.selection.group + " (or not of the selection's model or release)");
+      }
       return Error(ErrorCode::kPolicyUnknownDevice, "no enrolled device " + wanted);
     }
   }

@@ -36,6 +36,7 @@ TEST(CampaignSelection, ReadsEveryTermAndNamesWhatIsWrong) {
       {"colour=red", "unknown"},
       {"group=a group=b", "given twice"},
       {"group=no/slash", "a group name is"},
+      {"group=..", "a group name is"},
       {"devices=a,,b", "an empty device id"},
       {"devices=a,", "an empty device id"},
       {"release=:2.0", "both parts"},

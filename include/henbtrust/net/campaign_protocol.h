@@ -24,7 +24,7 @@ struct CampaignSelection {
   std::string group = {};                 // only devices with this group label
 };
 // Group labels (`henbtrust server group`): letters, digits, '-', '_', '.',
-// at most 64 bytes.
+// at most 64 bytes, neither "." nor "..".
 bool IsValidGroupName(std::string_view name);
 // "model=M release=[ID:]V group=G devices=a,b" (terms apart by spaces, any order, each
 // at most once); "" or "all" selects every device. kInvalidArgument naming

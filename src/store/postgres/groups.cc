@@ -12,11 +12,15 @@ Status PostgresStore::SetDeviceGroup(const std::string& group, const std::string
                           QueryOn(c, "SELECT 1 FROM devices WHERE device_id = $1 FOR SHARE",
                                   Params().Text(device_id)));
     if (PQntuples(d.get()) == 0) return store_rules::NoSuchDevice(device_id);
-    HENB_TRY(QueryOn(c,
-                     member ? "INSERT INTO device_groups (group_name, device_id) VALUES ($1, $2) "
-                              "ON CONFLICT DO NOTHING"
-                            : "DELETE FROM device_groups WHERE group_name = $1 AND device_id = $2",
-                     Params().Text(group).Text(device_id)));
+    HENB_ASSIGN_OR_RETURN(
+        ResultPtr r,
+        QueryOn(c,
+                member ? "INSERT INTO device_groups (group_name, device_id) VALUES ($1, $2) "
+                         "ON CONFLICT DO NOTHING"
+                       : "DELETE FROM device_groups WHERE group_name = $1 AND device_id = $2",
+                Params().Text(group).Text(device_id)));
+    // Audited only when it changed something.
+    if (std::string(PQcmdTuples(r.get())) == "0") return OkStatus();
     return WriteAudit(c, audit);
   });
 }

@@ -18,6 +18,8 @@ Status SqliteStore::SetDeviceGroup(const std::string& group, const std::string& 
                   : "DELETE FROM device_groups WHERE group_name = ? AND device_id = ?");
     s.Text(1, group).Text(2, device_id);
     HENB_TRY(Done(s, "change a group"));
+    // Audited only when it changed something.
+    if (sqlite3_changes(db_) == 0) return OkStatus();
     return WriteAudit(audit);
   });
 }
