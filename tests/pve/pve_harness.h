@@ -144,7 +144,7 @@ class PveHarness {
   std::optional<Certificate> mfr_ca;
   ReleaseFixture fixture;
   ReleaseManifest reference = fixture.Manifest(ReleaseFixture::DefaultImages("v2"));
-  std::atomic<int64_t> now{1'800'000'000};
+  std::atomic<int64_t> now{fixture.now};  // the PVE's clock, Unix seconds
   std::unique_ptr<Store> store;
   std::unique_ptr<PveService> service;
   std::unique_ptr<HttpServer> server;
