@@ -30,9 +30,9 @@ Status CheckReEnrollment(const std::optional<DeviceRecord>& existing, const Enro
     return Error(ErrorCode::kPolicyDeviceConflict,
                  "device " + r.device_id + " is enrolled with another EK");
   }
-  if (existing->state == kDeviceRevoked) {
-    return Error(ErrorCode::kPolicyEnrollment,
-                 "device " + r.device_id + " was revoked by an operator; it may not enroll again");
+  if (existing->state == kDeviceRevoked || existing->state == kDeviceDecommissioned) {
+    return Error(ErrorCode::kPolicyEnrollment, "device " + r.device_id + " was " + existing->state +
+                                                   " by an operator; it may not enroll again");
   }
   // Re-enrollment (a new AK in the same TPM) cannot move the recorded
   // configuration: only a verified update does that, or an operator.
