@@ -82,6 +82,8 @@ void RegisterServerCommands(CLI::App& app, int* exit_code);
 void RegisterJobCommands(CLI::App& server, int* exit_code);
 // `server revoke` and `server unrevoke`, under `server`.
 void RegisterRevocationCommands(CLI::App& server, int* exit_code);
+// `server decommission`, under `server`.
+void RegisterDecommissionCommands(CLI::App& server, int* exit_code);
 void RegisterSimCommands(CLI::App& app, int* exit_code);
 void RegisterAgentCommands(CLI::App& app, int* exit_code);
 

@@ -42,6 +42,7 @@ Result<HttpResponse> PveService::Impl::Decommission(const HttpRequest& req,
   HENB_ASSIGN_OR_RETURN(
       std::string serial,
       DecommissionDevice(store, {device_id, request.reason, Actor(req.peer), config.now()}));
+  if (config.refused_certificates && !serial.empty()) config.refused_certificates->Add(serial);
   return JsonText(
       200, EncodeDecommissionAnswer({device_id, kDeviceDecommissioned, serial, request.reason}));
 }
