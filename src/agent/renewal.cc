@@ -1,6 +1,9 @@
 #include "henbtrust/agent/renewal.h"
 
+#include <chrono>
+
 #include "agent/refusal.h"
+#include "henbtrust/agent/credential_store.h"
 #include "henbtrust/crypto/keys.h"
 #include "henbtrust/crypto/x509.h"
 #include "henbtrust/net/identity_protocol.h"
@@ -44,6 +47,28 @@ Result<DeviceCredentials> RenewCertificate(HttpClient& pve, Tre& tre, const std:
   }
   return DeviceCredentials{std::move(renewed.device_certificate), key.ToPem(), current.ca_pem,
                            current.client_ca_pem};
+}
+
+Result<bool> RenewalDue(const std::string& certificate_pem, int64_t now, int64_t window_seconds) {
+  HENB_ASSIGN_OR_RETURN(Certificate cert, Certificate::FromPem(certificate_pem));
+  const int64_t not_after = std::chrono::system_clock::to_time_t(cert.NotAfter());
+  return not_after - now <= window_seconds;
+}
+
+Result<bool> RenewIfDue(HttpClient& pve, Tre& tre, const RenewalRound& round,
+                        DeviceCredentials* credentials) {
+  HENB_ASSIGN_OR_RETURN(bool due,
+                        RenewalDue(credentials->certificate_pem, round.now, round.window_seconds));
+  if (!due) return false;
+  HENB_ASSIGN_OR_RETURN(DeviceCredentials renewed,
+                        RenewCertificate(pve, tre, round.device_id, *credentials, round.with_log));
+  const Status kept = StoreCredentials(round.env, round.dir, renewed);
+  *credentials = std::move(renewed);
+  if (!kept.ok()) {
+    return kept.error().WithContext("the renewed certificate is in use but could not be kept in " +
+                                    round.dir);
+  }
+  return true;
 }
 
 }  // namespace henbtrust

@@ -5,6 +5,7 @@
 // non-affirming appraisal or a swapped key changes nothing; a decommissioned
 // device is refused.
 #include "henbtrust/agent/renewal.h"
+#include "henbtrust/agent/credential_store.h"
 
 #include <gtest/gtest.h>
 
@@ -131,6 +132,78 @@ TEST_P(RenewalTest, ADeviceEnrolled364DaysAgoRenewsAndItsOldCertificateIsRefused
   auto latest = h_->store->LatestAppraisal("henb-r1");
   ASSERT_TRUE(latest.ok() && latest->has_value());
   EXPECT_EQ((*latest)->status, "affirming");
+}
+
+// The agent's round: nothing while the certificate is far from its expiry;
+// once due (by the agent's clock), it renews, keeps the new identity on
+// disk and goes on with it.
+TEST_P(RenewalTest, TheAgentRenewsOnceDueAndKeepsTheNewIdentity) {
+  auto d = EnrolledDaysAgo("henb-a1", 364);
+  ASSERT_TRUE(d.client);
+  RenewalRound round;
+  round.device_id = d.id;
+  round.dir = h_->dir.File("henb-a1-agent");
+  ASSERT_TRUE(StoreCredentials(round.env, round.dir, d.credentials).ok());
+  DeviceCredentials creds = d.credentials;
+
+  // 200 days ago by the agent's clock, the certificate had 165 days left.
+  const size_t audited = Audit().size();
+  round.now = h_->now - 200 * kDay;
+  auto early = RenewIfDue(*d.client, *d.tre, round, &creds);
+  ASSERT_TRUE(early.ok()) << early.error().ToString();
+  EXPECT_FALSE(*early);
+  EXPECT_EQ(creds.certificate_pem, d.credentials.certificate_pem);
+  EXPECT_EQ(Audit().size(), audited);
+
+  round.now = h_->now;  // a day left
+  auto renewed = RenewIfDue(*d.client, *d.tre, round, &creds);
+  ASSERT_TRUE(renewed.ok()) << renewed.error().ToString();
+  EXPECT_TRUE(*renewed);
+  EXPECT_NE(creds.certificate_pem, d.credentials.certificate_pem);
+  auto kept = LoadCredentials(round.env, round.dir, creds.ca_pem);
+  ASSERT_TRUE(kept.ok() && kept->has_value());
+  EXPECT_EQ((*kept)->certificate_pem, creds.certificate_pem);
+  EXPECT_EQ((*kept)->private_key_pem, creds.private_key_pem);
+  EXPECT_FALSE(*RenewalDue(creds.certificate_pem, h_->now, kDefaultRenewalWindowSeconds));
+
+  // Reachable with what it kept; the old identity is not.
+  auto next = h_->Client(DeviceTls(**kept));
+  ASSERT_TRUE(next);
+  auto pushed = AttestOnce(*next, *d.tre);
+  ASSERT_TRUE(pushed.ok()) << pushed.error().ToString();
+  EXPECT_EQ(pushed->status, 200) << pushed->body;
+  auto old = h_->Client(DeviceTls(d.credentials));
+  ASSERT_TRUE(old);
+  EXPECT_EQ(old->Request("POST", "/v1/nonces", "application/json", "{}")->status, 401);
+}
+
+// A refused renewal leaves the agent's identity, in memory and on disk, as
+// it was: the next round tries again.
+TEST_P(RenewalTest, ARefusedRenewalLeavesTheAgentsIdentity) {
+  auto d = EnrolledDaysAgo("henb-a2", 360);
+  ASSERT_TRUE(d.client);
+  RenewalRound round;
+  round.device_id = d.id;
+  round.dir = h_->dir.File("henb-a2-agent");
+  round.now = h_->now;
+  ASSERT_TRUE(StoreCredentials(round.env, round.dir, d.credentials).ok());
+  DeviceCredentials creds = d.credentials;
+  h_->Boot(*d.tre, {{"femto", "a femto stack nobody signed"}});
+  auto refused = RenewIfDue(*d.client, *d.tre, round, &creds);
+  ASSERT_FALSE(refused.ok());
+  EXPECT_NE(refused.error().message().find("policy.renewal"), std::string::npos)
+      << refused.error().message();
+  EXPECT_EQ(creds.certificate_pem, d.credentials.certificate_pem);
+  EXPECT_EQ(creds.private_key_pem, d.credentials.private_key_pem);
+  auto kept = LoadCredentials(round.env, round.dir, creds.ca_pem);
+  ASSERT_TRUE(kept.ok() && kept->has_value());
+  EXPECT_EQ((*kept)->certificate_pem, d.credentials.certificate_pem);
+  EXPECT_EQ(d.client->Request("POST", "/v1/nonces", "application/json", "{}")->status, 200);
+  // Booted into the reference again, the next round renews.
+  h_->Boot(*d.tre);
+  auto renewed = RenewIfDue(*d.client, *d.tre, round, &creds);
+  ASSERT_TRUE(renewed.ok()) << renewed.error().ToString();
+  EXPECT_TRUE(*renewed);
 }
 
 TEST_P(RenewalTest, ANonAffirmingAppraisalRenewsNothing) {
