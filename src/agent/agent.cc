@@ -2,6 +2,7 @@
 
 #include <nlohmann/json.hpp>
 
+#include "agent/refusal.h"
 #include "henbtrust/core/file.h"
 #include "henbtrust/crypto/keys.h"
 #include "henbtrust/net/api.h"
@@ -12,16 +13,16 @@
 
 namespace henbtrust {
 
-namespace {
-
-using Json = nlohmann::json;
-
-Error Refused(const std::string& what, const HttpResponse& answer) {
+Error PveRefusal(const std::string& what, const HttpResponse& answer) {
   std::string detail = answer.body.substr(0, 300);
   if (auto error = DecodeErrorAnswer(answer.body)) detail = error->code + ": " + error->message;
   return Error(ErrorCode::kNetStatus,
                what + " refused (HTTP " + std::to_string(answer.status) + "): " + detail);
 }
+
+namespace {
+
+using Json = nlohmann::json;
 
 HttpResponse Answer(int status, const std::string& code, const std::string& message) {
   return {status,
@@ -45,7 +46,7 @@ Result<DeviceCredentials> Enroll(const std::string& host, uint16_t port,
   HENB_ASSIGN_OR_RETURN(HttpResponse challenge,
                         client->Request("POST", "/v1/enrollments", "application/json",
                                         EncodeEnrollmentFields(sent).dump()));
-  if (challenge.status != 201) return Refused("enrollment", challenge);
+  if (challenge.status != 201) return PveRefusal("enrollment", challenge);
   HENB_ASSIGN_OR_RETURN(EnrollmentChallenge c, DecodeEnrollmentChallenge(challenge.body));
   HENB_ASSIGN_OR_RETURN(Bytes secret,
                         tre.ActivateCredential(c.credential_blob, c.encrypted_secret));
@@ -58,7 +59,7 @@ Result<DeviceCredentials> Enroll(const std::string& host, uint16_t port,
       HttpResponse issued,
       client->Request("POST", "/v1/enrollments/" + request.device_id + "/activation",
                       "application/json", EncodeActivationAnswer(proof)));
-  if (issued.status != 200) return Refused("credential activation", issued);
+  if (issued.status != 200) return PveRefusal("credential activation", issued);
   HENB_ASSIGN_OR_RETURN(IssuedCredentials i, DecodeIssuedCredentials(issued.body));
   return DeviceCredentials{std::move(i.device_certificate), tls_key.ToPem(),
                            std::move(i.ca_certificate), std::move(i.client_ca_certificate)};
@@ -99,7 +100,7 @@ Result<PushNonce> PushNonceOf(NonceAnswer answer) {
 Result<PushNonce> FetchNonce(HttpClient& pve) {
   HENB_ASSIGN_OR_RETURN(HttpResponse issued,
                         pve.Request("POST", "/v1/nonces", "application/json", "{}"));
-  if (issued.status != 200) return Refused("nonce request", issued);
+  if (issued.status != 200) return PveRefusal("nonce request", issued);
   return NonceFromAnswer(issued.body);
 }
 

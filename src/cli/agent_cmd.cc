@@ -1,15 +1,17 @@
 // henbtrust agent run: the device agent of one H(e)NB, on its device
 // directory (henbtrust device provision) with the soft TrE kept there or a
 // TPM (--tcti: swtpm or /dev/tpmrm0). Enrolls on first start, keeps its
-// credentials in DIR/agent/, then polls the server and carries out its orders.
+// credentials in DIR/agent/, then polls the server and carries out its
+// orders, renewing its certificate before each poll once it is due.
 #include <chrono>
-#include <filesystem>
 #include <iostream>
 #include <mutex>
 #include <thread>
 
 #include "cli/commands.h"
 #include "henbtrust/agent/agent.h"
+#include "henbtrust/agent/credential_store.h"
+#include "henbtrust/agent/renewal.h"
 #include "henbtrust/agent/update_agent.h"
 #include "henbtrust/core/file.h"
 #include "henbtrust/crypto/x509.h"
@@ -23,6 +25,7 @@ struct AgentArgs {
   std::string tcti, swtpm_control;
   std::string listen;  // where the agent answers the PVE's integrity requests (pull)
   int interval_ms = 1000;
+  int renew_within_days = static_cast<int>(kDefaultRenewalWindowSeconds / 86'400);
   int timeout_s = 0;  // 0: run until killed
   bool until_idle = false;
 };
@@ -32,11 +35,8 @@ Result<DeviceCredentials> Credentials(const AgentArgs& a, Device& device, const 
                                       uint16_t port, const std::string& ca_pem,
                                       const std::string& agent_address) {
   const std::string dir = a.dir + "/agent";
-  auto cert = ReadTextFile(dir + "/device.pem");
-  auto key = ReadTextFile(dir + "/device.key");
-  auto client_ca = ReadTextFile(dir + "/client-ca.pem");
-  if (cert.ok() && key.ok() && client_ca.ok())
-    return DeviceCredentials{*cert, *key, ca_pem, *client_ca};
+  HENB_ASSIGN_OR_RETURN(auto kept, LoadCredentials(Env::Default(), dir, ca_pem));
+  if (kept) return std::move(*kept);
   if (a.ek_cert.empty()) {
     return Error(ErrorCode::kInvalidArgument,
                  "not enrolled yet: give --ek-cert (the TPM manufacturer's EK certificate)");
@@ -51,11 +51,7 @@ Result<DeviceCredentials> Credentials(const AgentArgs& a, Device& device, const 
                         running->release_id, running->version,
                         ek->ToDer(),         agent_address};
   HENB_ASSIGN_OR_RETURN(DeviceCredentials creds, Enroll(host, port, ca_pem, device.tre(), req));
-  std::error_code ec;
-  std::filesystem::create_directories(dir, ec);
-  HENB_TRY(WriteFileAtomic(dir + "/device.pem", AsBytes(creds.certificate_pem)));
-  HENB_TRY(WriteFileAtomic(dir + "/device.key", AsBytes(creds.private_key_pem), 0600));
-  HENB_TRY(WriteFileAtomic(dir + "/client-ca.pem", AsBytes(creds.client_ca_pem)));
+  HENB_TRY(StoreCredentials(Env::Default(), dir, creds));
   std::cout << "enrolled " << a.device_id << " (" << device.tre().Kind() << " TrE, release "
             << running->version << ")" << std::endl;
   return creds;
@@ -102,36 +98,78 @@ int RunAgent(const AgentArgs& a) {
   auto creds =
       Credentials(a, **device, pve_endpoint->first, pve_endpoint->second, *ca_pem, agent_address);
   if (!creds.ok()) return Fail(creds.error());
-  if (!a.listen.empty()) {
-    HttpServerOptions options;
-    options.address = listen.first;
-    options.port = listen.second;
-    options.threads = 1;
-    auto server = HttpServer::Start(options, ResponderTls(*creds),
-                                    IntegrityResponder((*device)->tre(), tre_mu));
-    if (!server.ok()) return Fail(server.error().WithContext("--listen " + a.listen));
-    responder = std::move(server).value();
-    std::cout << "answering integrity requests on " << a.listen << std::endl;
-  }
-  auto client = HttpClient::Connect(endpoint->first, endpoint->second, DeviceTls(*creds));
-  if (!client.ok()) return Fail(client.error());
-  auto pve_client = a.pve.empty() ? Result<std::unique_ptr<HttpClient>>(nullptr)
-                                  : HttpClient::Connect(pve_endpoint->first, pve_endpoint->second,
-                                                        DeviceTls(*creds));
-  if (!pve_client.ok()) return Fail(pve_client.error());
-  UpdateAgentConfig config;
-  config.device_id = a.device_id;
-  config.trust = &*root;
-  config.download_dir = a.dir + "/agent/downloads";
-  UpdateAgent agent(**client, *pve_client ? **pve_client : **client, **device, *oam_key, config);
+  // What speaks with the credentials: the pull responder, the clients and
+  // the update agent, made again after a renewal.
+  std::unique_ptr<HttpClient> client;
+  std::unique_ptr<HttpClient> pve_client;
+  std::unique_ptr<UpdateAgent> agent;
+  auto connect = [&]() -> Status {
+    agent.reset();
+    if (!a.listen.empty()) {
+      responder.reset();
+      HttpServerOptions options;
+      options.address = listen.first;
+      options.port = listen.second;
+      options.threads = 1;
+      auto server = HttpServer::Start(options, ResponderTls(*creds),
+                                      IntegrityResponder((*device)->tre(), tre_mu));
+      if (!server.ok()) return server.error().WithContext("--listen " + a.listen);
+      responder = std::move(server).value();
+    }
+    HENB_ASSIGN_OR_RETURN(
+        client, HttpClient::Connect(endpoint->first, endpoint->second, DeviceTls(*creds)));
+    if (!a.pve.empty()) {
+      HENB_ASSIGN_OR_RETURN(
+          pve_client,
+          HttpClient::Connect(pve_endpoint->first, pve_endpoint->second, DeviceTls(*creds)));
+    }
+    UpdateAgentConfig config;
+    config.device_id = a.device_id;
+    config.trust = &*root;
+    config.download_dir = a.dir + "/agent/downloads";
+    agent = std::make_unique<UpdateAgent>(*client, pve_client ? *pve_client : *client, **device,
+                                          *oam_key, config);
+    return OkStatus();
+  };
+  if (auto st = connect(); !st.ok()) return Fail(st.error());
+  if (!a.listen.empty()) std::cout << "answering integrity requests on " << a.listen << std::endl;
+  RenewalRound renewal;
+  renewal.device_id = a.device_id;
+  renewal.dir = a.dir + "/agent";
+  renewal.window_seconds = int64_t{a.renew_within_days} * 86'400;
 
   const auto start = std::chrono::steady_clock::now();
   bool worked = false;
+  bool connected = true;
   for (;;) {
-    Result<PollOutcome> r = PollOutcome{};
-    {
+    // Renewal first: a failure leaves the working identity, and the next
+    // period tries again.
+    if (connected) {
+      const std::string before = creds->certificate_pem;
+      Result<bool> renewed = false;
+      {
+        std::lock_guard<std::mutex> lock(tre_mu);  // the responder quotes with the same TrE
+        renewal.now = UnixSeconds();
+        renewed =
+            RenewIfDue(pve_client ? *pve_client : *client, (*device)->tre(), renewal, &*creds);
+      }
+      if (!renewed.ok()) std::cout << "renewal: " << renewed.error().ToString() << std::endl;
+      if (creds->certificate_pem != before) {
+        auto cert = Certificate::FromPem(creds->certificate_pem);
+        std::cout << "renewed the device certificate: serial "
+                  << (cert.ok() ? cert->SerialHex() : std::string("?")) << std::endl;
+        connected = false;
+      }
+    }
+    if (!connected) {
+      const Status st = connect();
+      connected = st.ok();
+      if (!st.ok()) std::cout << "connect: " << st.error().ToString() << std::endl;
+    }
+    Result<PollOutcome> r = Error(ErrorCode::kNet, "not connected");
+    if (connected) {
       std::lock_guard<std::mutex> lock(tre_mu);  // the responder quotes with the same TrE
-      r = agent.PollOnce();
+      r = agent->PollOnce();
     }
     if (!r.ok()) {
       // The server may be restarting: say so and try again next period.
@@ -175,6 +213,10 @@ void RegisterAgentCommands(CLI::App& app, int* exit_code) {
                   "address:port where the PVE may send integrity requests (pull mode); registered "
                   "at the first enrollment");
   run->add_option("--interval-ms", a->interval_ms, "polling period")->capture_default_str();
+  run->add_option("--renew-within-days", a->renew_within_days,
+                  "renew the device certificate once it expires within this many days")
+      ->capture_default_str()
+      ->check(CLI::NonNegativeNumber);
   run->add_flag("--until-idle", a->until_idle, "exit once a job has ended and none is open");
   run->add_option("--timeout", a->timeout_s, "stop after this many seconds (0: never)")
       ->capture_default_str();

@@ -8,6 +8,7 @@
 #include "henbtrust/core/file.h"
 #include "henbtrust/pve/service.h"
 #include "henbtrust/release/bundle.h"
+#include "henbtrust/server/refused_certificate_sync.h"
 
 namespace henbtrust::cli {
 
@@ -68,8 +69,16 @@ int RunServe(const ServeArgs& a) {
   // Signals are taken by WaitForStopSignal below, not by the server threads.
   BlockStopSignals();
 
+  // Decommissioned devices' certificates, refused at the TLS handshake: read
+  // from the store now and every 5 s, and added at once by this PVE.
+  auto refused = std::make_shared<RefusedCertificates>();
+  auto refused_sync =
+      RefusedCertificateSync::Start(**store, refused, std::chrono::milliseconds(5'000));
+  if (!refused_sync.ok()) return Fail(refused_sync.error());
+  config.refused_certificates = refused;
   PveService service(**store, config);
   HttpServerOptions options;
+  options.refused_certificates = refused;
   options.address = endpoint->first;
   options.port = endpoint->second;
   options.threads = a.threads > 0

@@ -278,6 +278,7 @@ void RegisterServerCommands(CLI::App& app, int* exit_code) {
   RegisterJobCommands(*server, exit_code);
   RegisterRevocationCommands(*server, exit_code);
   RegisterGroupCommands(*server, exit_code);
+  RegisterDecommissionCommands(*server, exit_code);
 
   CLI::App* inventory = server->add_subcommand(
       "inventory", "Every enrolled device: hardware model, reference configuration, open job");

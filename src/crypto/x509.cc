@@ -188,8 +188,15 @@ Result<Certificate> IssueCertificate(const CertificateSpec& spec, const PublicKe
   X509* issuer_x = issuer ? ossl::Native(*issuer) : cert.get();
   X509_set_issuer_name(cert.get(), X509_get_subject_name(issuer_x));
 
-  X509_gmtime_adj(X509_getm_notBefore(cert.get()), -static_cast<long>(spec.backdate.count()));
-  X509_gmtime_adj(X509_getm_notAfter(cert.get()), static_cast<long>(spec.validity.count()));
+  time_t issued = spec.issued_at
+                      ? std::chrono::system_clock::to_time_t(*spec.issued_at)
+                      : std::chrono::system_clock::to_time_t(std::chrono::system_clock::now());
+  if (X509_time_adj(X509_getm_notBefore(cert.get()), -static_cast<long>(spec.backdate.count()),
+                    &issued) == nullptr ||
+      X509_time_adj(X509_getm_notAfter(cert.get()), static_cast<long>(spec.validity.count()),
+                    &issued) == nullptr) {
+    return CryptoError(ErrorCode::kCryptoFailure, "certificate validity out of range");
+  }
   X509_set_pubkey(cert.get(), ossl::Native(subject_key));
 
   X509V3_CTX ctx;

@@ -22,8 +22,11 @@ using tcp = boost::asio::ip::tcp;
 
 // A TLS 1.3-only context with `tls`'s certificate and key (if any) and its
 // peer CA as the trust store. Servers request (but do not require) a client
-// certificate; clients require a server certificate.
-Result<std::unique_ptr<ssl::context>> MakeTlsContext(const TlsConfig& tls, bool server);
+// certificate, and fail the handshake of one whose serial `refused` holds
+// (not owned; outlives the context; may be null); clients require a server
+// certificate.
+Result<std::unique_ptr<ssl::context>> MakeTlsContext(const TlsConfig& tls, bool server,
+                                                     RefusedCertificates* refused = nullptr);
 
 // The identity in the peer's certificate and whether it verified.
 PeerIdentity PeerOf(SSL* ssl);

@@ -435,7 +435,8 @@ Result<std::unique_ptr<HttpServer>> HttpServer::Start(std::unique_ptr<Impl> impl
     options.max_connections =
         std::min<size_t>(options.max_connections, files.rlim_cur - kOtherDescriptors);
   }
-  HENB_ASSIGN_OR_RETURN(impl->tls, MakeTlsContext(tls, /*server=*/true));
+  HENB_ASSIGN_OR_RETURN(impl->tls,
+                        MakeTlsContext(tls, /*server=*/true, options.refused_certificates.get()));
   beast::error_code ec;
   const auto address = asio::ip::make_address(options.address, ec);
   if (ec) return Error(ErrorCode::kInvalidArgument, "bad listen address '" + options.address + "'");

@@ -1,11 +1,13 @@
 #include <charconv>
 
+#include <openssl/bn.h>
 #include <openssl/err.h>
 #include <openssl/ssl.h>
 #include <openssl/x509.h>
 #include <openssl/x509_vfy.h>
 
 #include "henbtrust/crypto/x509.h"
+#include "henbtrust/net/refused_certificates.h"
 #include "net/asio.h"
 
 namespace henbtrust::net {
@@ -20,9 +22,36 @@ Error TlsError(const std::string& what, const boost::system::error_code& ec) {
 // that the application can answer 401 instead of a bare TLS alert.
 int AcceptForLaterCheck(int /*preverify_ok*/, X509_STORE_CTX* /*ctx*/) { return 1; }
 
+// As Certificate::SerialHex.
+std::string SerialHexOf(X509* x) {
+  BIGNUM* bn = ASN1_INTEGER_to_BN(X509_get0_serialNumber(x), nullptr);
+  if (bn == nullptr) return "";
+  char* hex = BN_bn2hex(bn);
+  BN_free(bn);
+  if (hex == nullptr) return "";
+  std::string out(hex);
+  OPENSSL_free(hex);
+  return out;
+}
+
+// The server's verification of a client's chain: a certificate whose serial
+// is refused fails the handshake (alert certificate_revoked); any other is
+// verified as OpenSSL would without this callback (AcceptForLaterCheck
+// letting it through), and PeerOf() reports the verdict.
+int VerifyUnlessRefused(X509_STORE_CTX* ctx, void* arg) {
+  const auto* refused = static_cast<const RefusedCertificates*>(arg);
+  X509* leaf = X509_STORE_CTX_get0_cert(ctx);
+  if (leaf != nullptr && refused->size() != 0 && refused->Contains(SerialHexOf(leaf))) {
+    X509_STORE_CTX_set_error(ctx, X509_V_ERR_CERT_REVOKED);
+    return 0;
+  }
+  return X509_verify_cert(ctx);
+}
+
 }  // namespace
 
-Result<std::unique_ptr<ssl::context>> MakeTlsContext(const TlsConfig& tls, bool server) {
+Result<std::unique_ptr<ssl::context>> MakeTlsContext(const TlsConfig& tls, bool server,
+                                                     RefusedCertificates* refused) {
   auto ctx =
       std::make_unique<ssl::context>(server ? ssl::context::tls_server : ssl::context::tls_client);
   SSL_CTX* native = ctx->native_handle();
@@ -59,6 +88,10 @@ Result<std::unique_ptr<ssl::context>> MakeTlsContext(const TlsConfig& tls, bool 
   }
   if (server) {
     SSL_CTX_set_verify(native, SSL_VERIFY_PEER, AcceptForLaterCheck);
+    if (refused != nullptr) {
+      // The callback reads the set, which outlives the context.
+      SSL_CTX_set_cert_verify_callback(native, VerifyUnlessRefused, refused);
+    }
     // Session tickets would let a resumed session skip the client certificate.
     SSL_CTX_set_num_tickets(native, 0);
   } else {

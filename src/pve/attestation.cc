@@ -65,15 +65,17 @@ Result<PveService::Impl::Prepared> PveService::Impl::PushEvidence(const HttpRequ
 Result<PveService::Impl::Prepared> PveService::Impl::Appraise(const DeviceRecord& device,
                                                               const Evidence& evidence,
                                                               ByteView nonce, bool nonce_checked,
-                                                              bool offer_next_nonce) {
+                                                              bool offer_next_nonce,
+                                                              ByteView qualifying_data) {
   const int64_t now = config.now();
   int64_t nonce_expires_at = 0;
   if (!nonce_checked) {
     HENB_ASSIGN_OR_RETURN(nonce_expires_at, CheckNonce(device.device_id, nonce, now));
   }
   HENB_ASSIGN_OR_RETURN(auto ref, LoadReference(device));
-  HENB_ASSIGN_OR_RETURN(AppraisalResult r, appraiser.Appraise(device, ref->manifest, ref->revoked,
-                                                              evidence, nonce, now));
+  HENB_ASSIGN_OR_RETURN(AppraisalResult r,
+                        appraiser.Appraise(device, ref->manifest, ref->revoked, evidence,
+                                           qualifying_data.empty() ? nonce : qualifying_data, now));
   HENB_ASSIGN_OR_RETURN(std::string token, EncodeEar(r, config.ear_key, config.verifier_id));
   std::optional<NonceAnswer> next_nonce;
   if (offer_next_nonce) {
@@ -84,6 +86,7 @@ Result<PveService::Impl::Prepared> PveService::Impl::Appraise(const DeviceRecord
                         EncodeAttestationResult(AnswerOf(r, token, std::move(next_nonce))));
   p.status = r.evidence_error ? 422 : 200;
   p.verdict = r.status;
+  p.detail = r.detail;
   p.record = {0, device.device_id, std::string(ArStatusName(r.status)), std::move(token), now};
   // Spent together with the record: of two instances racing with one
   // nonce, exactly one records a result.
@@ -99,7 +102,12 @@ Result<PveService::Impl::Prepared> PveService::Impl::Appraise(const DeviceRecord
 
 HttpResponse PveService::Impl::Answer(const Prepared& p, const Result<int64_t>& id) {
   if (!id.ok()) return ErrorResponse(id.error());
-  switch (p.verdict) {
+  CountVerdict(p.verdict);
+  return {p.status, "application/json", p.answer.With(*id), {}};
+}
+
+void PveService::Impl::CountVerdict(ArStatus verdict) {
+  switch (verdict) {
     case ArStatus::kAffirming:
       affirming.fetch_add(1, std::memory_order_relaxed);
       break;
@@ -110,7 +118,6 @@ HttpResponse PveService::Impl::Answer(const Prepared& p, const Result<int64_t>& 
       contraindicated.fetch_add(1, std::memory_order_relaxed);
       break;
   }
-  return {p.status, "application/json", p.answer.With(*id), {}};
 }
 
 Result<HttpResponse> PveService::Impl::AppraiseAndRecord(const DeviceRecord& device,

@@ -1,6 +1,7 @@
 #include "pve/enrollment.h"
 
 #include <algorithm>
+#include <chrono>
 
 #include "henbtrust/crypto/random.h"
 #include "henbtrust/net/api.h"
@@ -29,9 +30,9 @@ Status CheckReEnrollment(const std::optional<DeviceRecord>& existing, const Enro
     return Error(ErrorCode::kPolicyDeviceConflict,
                  "device " + r.device_id + " is enrolled with another EK");
   }
-  if (existing->state == kDeviceRevoked) {
-    return Error(ErrorCode::kPolicyEnrollment,
-                 "device " + r.device_id + " was revoked by an operator; it may not enroll again");
+  if (existing->state == kDeviceRevoked || existing->state == kDeviceDecommissioned) {
+    return Error(ErrorCode::kPolicyEnrollment, "device " + r.device_id + " was " + existing->state +
+                                                   " by an operator; it may not enroll again");
   }
   // Re-enrollment (a new AK in the same TPM) cannot move the recorded
   // configuration: only a verified update does that, or an operator.
@@ -44,6 +45,19 @@ Status CheckReEnrollment(const std::optional<DeviceRecord>& existing, const Enro
 }
 
 }  // namespace
+
+Result<Certificate> IssueDeviceCertificate(const PveConfig& config, const DeviceRecord& device,
+                                           const PublicKey& key, int64_t now) {
+  CertificateSpec spec;
+  spec.common_name = device.device_id;
+  spec.organization = std::string(kRoleDevice);
+  spec.client_auth = true;
+  spec.server_auth = !device.agent_address.empty();  // the agent serves pull requests with it
+  spec.uris = {DeviceUri(device.device_id)};
+  spec.validity = config.device_certificate_validity;
+  spec.issued_at = std::chrono::system_clock::from_time_t(static_cast<time_t>(now));
+  return IssueCertificate(spec, key, config.client_ca_key, &config.client_ca);
+}
 
 Result<HttpResponse> BeginEnrollment(const EnrollmentService& s, const HttpRequest& req) {
   if (req.body.size() > kMaxEnrollmentRequestBytes) {
@@ -171,15 +185,7 @@ Result<HttpResponse> FinishEnrollment(const EnrollmentService& s, const HttpRequ
   HENB_ASSIGN_OR_RETURN(auto existing, s.store.GetDevice(device_id));
   HENB_TRY(CheckReEnrollment(existing, r));
 
-  CertificateSpec spec;
-  spec.common_name = device_id;
-  spec.organization = std::string(kRoleDevice);
-  spec.client_auth = true;
-  spec.server_auth = !d.agent_address.empty();  // the agent serves pull requests with it
-  spec.uris = {DeviceUri(device_id)};
-  spec.validity = s.config.device_certificate_validity;
-  HENB_ASSIGN_OR_RETURN(Certificate cert, IssueCertificate(spec, subject, s.config.client_ca_key,
-                                                           &s.config.client_ca));
+  HENB_ASSIGN_OR_RETURN(Certificate cert, IssueDeviceCertificate(s.config, d, subject, now));
   d.certificate_serial = cert.SerialHex();
   auto ak_name = TpmObjectName(d.ak_public);
   // The store checks the EK and the revocation again, in the transaction

@@ -17,6 +17,12 @@ struct EnrollmentService {
   const std::string& client_ca_pem;
 };
 
+// The device certificate for `device` over its TLS key `key`, issued by the
+// client CA at `now` (the PVE's clock, Unix seconds) for
+// config.device_certificate_validity: what enrollment and renewal issue.
+Result<Certificate> IssueDeviceCertificate(const PveConfig& config, const DeviceRecord& device,
+                                           const PublicKey& key, int64_t now);
+
 // POST /v1/enrollments: checks the request (EK certificate and profile, EK
 // and AK, the claimed release) and answers 201 with the credential
 // challenge and its sealed state (enrollment_token); stores nothing.

@@ -2,7 +2,8 @@
 // files of src/pve that implement them (routes and HTTP glue in service.cc;
 // nonces.cc; attestation.cc, the push and the appraisal; pull.cc;
 // update.cc, step 9's appraisal and configuration; results.cc, results and
-// the access decision; revocation.cc).
+// the access decision; revocation.cc; renewal.cc, certificate renewal;
+// decommission.cc).
 #pragma once
 
 #include <atomic>
@@ -42,6 +43,7 @@ struct PveService::Impl {
     ArStatus verdict = ArStatus::kContraindicated;
     AppraisalRecord record;
     AttestationResultText answer;
+    std::string detail = {};  // why, when not affirming
   };
 
   std::vector<Route> Routes();
@@ -49,6 +51,10 @@ struct PveService::Impl {
   // the result (on the store's thread).
   void RecordPush(const HttpRequest& req, HttpResponder respond);
   Result<HttpResponse> RevokeDevice(const HttpRequest& req, const std::string& device_id);
+  // POST /v1/devices/{id}/certificate-renewal (renewal.cc).
+  Result<HttpResponse> RenewCertificate(const HttpRequest& req, const std::string& device_id);
+  // POST /v1/devices/{id}/decommissioning (decommission.cc).
+  Result<HttpResponse> Decommission(const HttpRequest& req, const std::string& device_id);
   Result<HttpResponse> IssueNonce(const HttpRequest& req);
   Result<Prepared> PushEvidence(const HttpRequest& req);
   Result<HttpResponse> PullAppraisal(const std::string& device_id);
@@ -84,11 +90,16 @@ struct PveService::Impl {
   Result<int64_t> CheckNonce(const std::string& device_id, ByteView nonce, int64_t now) const;
   // The nonce must be one the PVE issued to this device, unused and unexpired,
   // unless `nonce_checked` (the OAM's order nonce, step 9). With
-  // `offer_next_nonce`, the answer carries the device's next nonce.
+  // `offer_next_nonce`, the answer carries the device's next nonce. The
+  // quote must be over `qualifying_data` when given (a renewal's), else over
+  // the nonce itself.
   Result<Prepared> Appraise(const DeviceRecord& device, const Evidence& evidence, ByteView nonce,
-                            bool nonce_checked, bool offer_next_nonce);
+                            bool nonce_checked, bool offer_next_nonce,
+                            ByteView qualifying_data = {});
   // The answer once the store recorded (or refused) the appraisal.
   HttpResponse Answer(const Prepared& p, const Result<int64_t>& id);
+  // Counts a recorded appraisal's verdict for the metrics.
+  void CountVerdict(ArStatus verdict);
   Result<HttpResponse> AppraiseAndRecord(const DeviceRecord& device, const Evidence& evidence,
                                          ByteView nonce, bool nonce_checked = false);
   // {nonce, expires_at, pcr_selection} for the device's next push.

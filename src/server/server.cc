@@ -11,6 +11,7 @@
 #include "henbtrust/net/api.h"
 #include "henbtrust/net/protocol.h"
 #include "henbtrust/net/worker_pool.h"
+#include "henbtrust/server/refused_certificate_sync.h"
 
 namespace henbtrust {
 
@@ -95,6 +96,10 @@ struct Server::Impl {
   std::unique_ptr<PveService> pve;
   std::unique_ptr<OamService> oam;
   std::optional<WorkerPool> oam_pool;
+  // Shared by the HTTP server (at each handshake), the PVE (a device it
+  // decommissions) and the sync that reloads it from the store.
+  std::shared_ptr<RefusedCertificates> refused = std::make_shared<RefusedCertificates>();
+  std::unique_ptr<RefusedCertificateSync> refused_sync;
   std::unique_ptr<HttpServer> http;
 
   Mutex driver_mu;
@@ -124,7 +129,9 @@ Result<std::unique_ptr<Server>> Server::Open(ServerOptions options, Store& store
   const ServerOptions& o = impl->options;
   PveLink link;
   if (o.remote_pve.empty()) {
-    impl->pve = std::make_unique<PveService>(store, o.pve);
+    PveConfig pve = o.pve;
+    pve.refused_certificates = impl->refused;
+    impl->pve = std::make_unique<PveService>(store, std::move(pve));
     link = InProcessPveLink(*impl->pve);
   } else {
     HENB_ASSIGN_OR_RETURN(link, RemotePveLink(o.remote_pve, o.remote_pve_tls));
@@ -147,6 +154,10 @@ Status Server::Start() {
   http.port = s.options.port;
   http.threads = s.options.threads;
   http.env = s.options.env;
+  HENB_ASSIGN_OR_RETURN(
+      s.refused_sync,
+      RefusedCertificateSync::Start(*s.store, s.refused, s.options.refused_certificates_refresh));
+  http.refused_certificates = s.refused;
   HENB_ASSIGN_OR_RETURN(s.http, HttpServer::StartAsync(http, s.options.server_tls, handler));
   if (s.options.drive_interval.count() > 0) s.driver = std::thread([&s] { s.RunDriver(); });
   return OkStatus();
@@ -163,6 +174,7 @@ void Server::Stop() {
   s.driver_cv.notify_all();
   if (s.driver.joinable()) s.driver.join();
   if (s.http) s.http->Stop();
+  s.refused_sync.reset();
 }
 
 Store& Server::store() { return *impl_->store; }

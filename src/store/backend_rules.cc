@@ -38,6 +38,31 @@ Status CheckReenrollment(const DeviceRecord& device, ByteView enrolled_ek,
     return Error(ErrorCode::kPolicyEnrollment,
                  "device " + device.device_id + " was revoked; it may not enroll again");
   }
+  if (enrolled_state == kDeviceDecommissioned) {
+    return Error(ErrorCode::kPolicyEnrollment,
+                 "device " + device.device_id + " was decommissioned; it may not enroll again");
+  }
+  return OkStatus();
+}
+
+Status CheckRenewal(const std::string& device_id, const std::string& state,
+                    const std::string& stored_serial, const std::string& from_serial) {
+  if (state == kDeviceRevoked || state == kDeviceDecommissioned) {
+    return Error(ErrorCode::kNetUnauthenticated,
+                 "device " + device_id + " was " + state + "; its certificate is not renewed");
+  }
+  if (stored_serial != from_serial) {
+    return Error(ErrorCode::kPolicyDeviceConflict,
+                 "the certificate of " + device_id + " was replaced meanwhile (now " +
+                     (stored_serial.empty() ? std::string("none") : stored_serial) + ")");
+  }
+  return OkStatus();
+}
+
+Status CheckDecommission(const std::string& device_id, const std::string& state) {
+  if (state == kDeviceDecommissioned) {
+    return Error(ErrorCode::kPolicyState, "device " + device_id + " is decommissioned already");
+  }
   return OkStatus();
 }
 

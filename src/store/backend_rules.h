@@ -34,6 +34,15 @@ AuditEntry AuditOfNewCampaign(const AuditEntry& audit, int64_t campaign_id);
 Status CheckReenrollment(const DeviceRecord& device, ByteView enrolled_ek,
                          const std::string& enrolled_state);
 
+// Whether the record read in a renewal's transaction (its `state` and
+// `stored_serial`) still lets the certificate `from_serial` be replaced:
+// kNetUnauthenticated for a revoked or decommissioned device,
+// kPolicyDeviceConflict when the serial changed meanwhile.
+Status CheckRenewal(const std::string& device_id, const std::string& state,
+                    const std::string& stored_serial, const std::string& from_serial);
+// Whether a device in `state` may be decommissioned: kPolicyState if it is already.
+Status CheckDecommission(const std::string& device_id, const std::string& state);
+
 // The reason stored for a revoked release: "revoked" when none is given.
 std::string RevocationReason(const std::string& reason);
 

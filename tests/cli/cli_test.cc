@@ -5,6 +5,7 @@
 #include <filesystem>
 
 #include "henbtrust/core/file.h"
+#include "henbtrust/store/store.h"
 #include "support/test_support.h"
 #include "support/tpm2_tools.h"
 
@@ -157,6 +158,47 @@ TEST_F(Cli, QuoteVerifyExitsTwoOnUsageAndIoErrors) {
   EXPECT_EQ(r.exit_code, 2);
   EXPECT_EQ(r.err.rfind("error: core.io: ", 0), 0u) << r.err;
   EXPECT_EQ(r.out, "");
+}
+
+// server decommission: on the server's store, audited, once; the exit
+// codes of a refusal are the README's.
+TEST_F(Cli, ServerDecommissionTakesADeviceOutOfServiceOnce) {
+  testing::TempDir dir;
+  const std::string server = dir.File("server");
+  auto init = testing::Run(cli_ + " server init --dir " + server + " --host 127.0.0.1");
+  ASSERT_EQ(init.exit_code, 0) << init.err;
+  {
+    auto store = OpenSqliteStore(server + "/henbtrust.db");
+    ASSERT_TRUE(store.ok()) << store.error().ToString();
+    DeviceRecord d;
+    d.device_id = "henb-1";
+    d.ek_public = Bytes{1};
+    d.state = kDeviceEnrolled;
+    d.certificate_serial = "4A1B";
+    ASSERT_TRUE((*store)->PutDevice(d).ok());
+  }
+  auto done = testing::Run(cli_ + " server decommission --dir " + server +
+                           " --device henb-1 --reason 'site closed'");
+  EXPECT_EQ(done.exit_code, 0) << done.err;
+  EXPECT_NE(done.out.find("decommissioned henb-1: certificate 4A1B refused"), std::string::npos)
+      << done.out;
+  {
+    auto store = OpenSqliteStore(server + "/henbtrust.db");
+    ASSERT_TRUE(store.ok());
+    EXPECT_EQ((*(*store)->GetDevice("henb-1"))->state, kDeviceDecommissioned);
+    EXPECT_EQ(*(*store)->RefusedCertificateSerials(), std::vector<std::string>{"4A1B"});
+    auto audit = *(*store)->ListAudit(0, 10);
+    ASSERT_EQ(audit.size(), 1u);
+    EXPECT_EQ(audit[0].event, "device decommissioned");
+    EXPECT_EQ(audit[0].actor, "operator:cli");
+    EXPECT_NE(audit[0].detail.find("site closed"), std::string::npos) << audit[0].detail;
+  }
+  auto twice = testing::Run(cli_ + " server decommission --dir " + server + " --device henb-1");
+  EXPECT_EQ(twice.exit_code, 1);
+  EXPECT_NE(twice.err.find("policy.state"), std::string::npos) << twice.err;
+  auto unknown = testing::Run(cli_ + " server decommission --dir " + server + " --device nobody");
+  EXPECT_EQ(unknown.exit_code, 1);
+  EXPECT_NE(unknown.err.find("policy.unknown-device"), std::string::npos) << unknown.err;
 }
 
 }  // namespace

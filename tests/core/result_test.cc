@@ -57,7 +57,7 @@ TEST(Error, EveryCodeHasADistinctNameInItsLayer) {
     EXPECT_TRUE(names.insert(row.name).second) << row.name;
     EXPECT_TRUE(values.insert(static_cast<uint16_t>(row.code)).second) << row.name;
   }
-  EXPECT_EQ(names.size(), 70u);
+  EXPECT_EQ(names.size(), 71u);
 }
 
 TEST(Error, NamesRoundTrip) {
@@ -105,6 +105,7 @@ TEST(Error, HttpStatusesOfTheApi) {
       {ErrorCode::kNetUnauthenticated, 401},
       {ErrorCode::kNetForbidden, 403},
       {ErrorCode::kPolicyEnrollment, 403},
+      {ErrorCode::kPolicyRenewal, 403},
       {ErrorCode::kNetNotFound, 404},
       {ErrorCode::kPolicyUnknownDevice, 404},
       {ErrorCode::kPolicyState, 409},

@@ -56,6 +56,30 @@ TEST(X509, RejectsBrokenChains) {
       << expired.error().message();
 }
 
+// A service on an injected clock issues on that clock: validity runs from
+// issued_at less the backdate to issued_at plus the validity.
+TEST(X509, IssuesOnTheGivenClock) {
+  using std::chrono::system_clock;
+  Pki pki;  // its CAs issued on the machine's clock
+  const time_t now = system_clock::to_time_t(system_clock::now());
+  const time_t t0 = now - 364 * 86'400;
+  CertificateSpec spec = LeafSpec();
+  spec.validity = std::chrono::hours(24 * 365);
+  spec.issued_at = system_clock::from_time_t(t0);
+  auto cert = IssueCertificate(spec, pki.leaf_key.Public(), pki.inter_key, &pki.inter);
+  ASSERT_TRUE(cert.ok()) << cert.error().ToString();
+  EXPECT_EQ(system_clock::to_time_t(cert->NotBefore()), t0 - 300);
+  EXPECT_EQ(system_clock::to_time_t(cert->NotAfter()), t0 + 365 * 86'400);
+  EXPECT_TRUE(VerifyChain(*cert, {pki.inter}, {pki.root}).ok());
+  ChainOptions after;
+  after.at = system_clock::from_time_t(now + 2 * 86'400);
+  EXPECT_TRUE(VerifyChain(pki.leaf, {pki.inter}, {pki.root}, after).ok());
+  EXPECT_FALSE(VerifyChain(*cert, {pki.inter}, {pki.root}, after).ok());
+  // Unset: the machine's clock.
+  EXPECT_NEAR(static_cast<double>(system_clock::to_time_t(pki.leaf.NotBefore())),
+              static_cast<double>(now - 300), 60);
+}
+
 TEST(X509, RoundTripsPemAndDerAndBundles) {
   Pki pki;
   auto der = Certificate::FromDer(pki.leaf.ToDer());

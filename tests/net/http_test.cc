@@ -24,6 +24,7 @@
 #include <vector>
 
 #include "henbtrust/crypto/x509.h"
+#include "henbtrust/net/refused_certificates.h"
 #include "support/simulated_env.h"
 #include "support/test_support.h"
 
@@ -499,6 +500,77 @@ TEST(HttpServer, OutOfDescriptorsBacksOffAndRecovers) {
   ASSERT_TRUE(after.ok()) << after.error().ToString();
   EXPECT_EQ((*after)->Request("GET", "/after")->status, 200);
   EXPECT_EQ((*held)->Request("GET", "/after")->status, 200);
+}
+
+// Whether a client with `tls` gets an answer from the server at `port`.
+bool Served(uint16_t port, const TlsConfig& tls) {
+  auto client = HttpClient::Connect("127.0.0.1", port, tls);
+  if (!client.ok()) return false;
+  auto r = (*client)->Request("GET", "/");
+  return r.ok() && r->status == 200;
+}
+
+// A client certificate whose serial is refused fails the TLS handshake,
+// before any handler runs; every other client, verified or not, connects
+// as before and is answered.
+TEST(HttpServer, ARefusedClientCertificateFailsTheHandshake) {
+  Pki pki, other_ca;
+  const TlsConfig other = pki.Issue("client-2", "tester", false);
+  TlsConfig foreign = other_ca.client;
+  foreign.peer_ca = pki.ca->ToPem();
+  auto refused = std::make_shared<RefusedCertificates>();
+  HttpServerOptions options;
+  options.refused_certificates = refused;
+  std::atomic<int> handled{0};
+  std::string last_peer;
+  std::mutex mu;
+  auto server = HttpServer::Start(options, pki.server, [&](const HttpRequest& r) {
+    ++handled;
+    HttpResponse answer = Echo(r);
+    std::lock_guard<std::mutex> lock(mu);
+    last_peer = answer.body;
+    return answer;
+  });
+  ASSERT_TRUE(server.ok()) << server.error().ToString();
+  const uint16_t port = (*server)->port();
+  EXPECT_TRUE(Served(port, pki.client));
+  EXPECT_EQ(handled.load(), 1);
+
+  refused->Add(Certificate::FromPem(pki.client.certificate_chain)->SerialHex());
+  auto client = HttpClient::Connect("127.0.0.1", port, pki.client);
+  if (client.ok()) {  // TLS 1.3: the client may finish before the server refuses
+    auto r = (*client)->Request("GET", "/");
+    EXPECT_FALSE(r.ok()) << "answered " << r->status << " " << r->body;
+  }
+  EXPECT_EQ(handled.load(), 1) << "a refused client reached the handler";
+
+  EXPECT_TRUE(Served(port, other));
+  EXPECT_TRUE(Served(port, {"", "", pki.ca->ToPem()}));  // anonymous
+  EXPECT_TRUE(Served(port, foreign));                    // another CA's: the handler decides
+  {
+    std::lock_guard<std::mutex> lock(mu);
+    EXPECT_NE(last_peer.find("unverified"), std::string::npos) << last_peer;
+  }
+  EXPECT_EQ(handled.load(), 4);
+}
+
+// A serial added at once stays refused through a reload that began before
+// the store listed it, and goes only with a list that held it.
+TEST(RefusedCertificates, AnAddedSerialOutlivesAStaleLoad) {
+  RefusedCertificates set;
+  set.Replace({"AA", "BB"});
+  EXPECT_TRUE(set.Contains("AA"));
+  EXPECT_FALSE(set.Contains("CC"));
+  set.Add("CC");
+  EXPECT_TRUE(set.Contains("CC"));
+  set.Replace({"AA", "BB"});  // loaded before CC was committed
+  EXPECT_TRUE(set.Contains("CC"));
+  EXPECT_EQ(set.size(), 3u);
+  set.Replace({"AA", "BB", "CC"});
+  set.Replace({"AA"});
+  EXPECT_FALSE(set.Contains("CC"));
+  EXPECT_FALSE(set.Contains("BB"));
+  EXPECT_EQ(set.size(), 1u);
 }
 
 TEST(HttpClient, RefusesAServerItCannotVerify) {

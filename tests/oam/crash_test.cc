@@ -5,7 +5,8 @@
 // passes through; after every other action a device is "powered off" (its
 // agent dropped, the device reopened from its directory and its TrE from its
 // state file). Every device must still end committed or rolled back, once,
-// with each transition in the audit log once.
+// with each transition in the audit log once. And `henbtrust agent run`
+// renewing its certificate.
 #include <gtest/gtest.h>
 #include <nlohmann/json.hpp>
 
@@ -380,6 +381,74 @@ TEST(UpdateFlowCrash, AgentProcessesKilledAtRandomMomentsStillEndOnce) {
       }
     }
   }
+  server.Kill();
+}
+
+// `henbtrust agent run` renews its certificate before a poll once it is due
+// (here every round: a window longer than the validity), keeps the new
+// identity in its directory and goes on with it; restarted, it polls with
+// what it kept, and with the default window renews nothing.
+TEST(AgentProcess, RenewsItsCertificateWhenDueAndGoesOnWithIt) {
+  testing::TempDir tmp;
+  const std::string server_dir = tmp.File("server");
+  testing::ReleaseFixture fx;
+  const std::string v1 = fx.Bundle("v1.bundle", fx.DefaultImages("v1"), 1, {0, 1}, "1.0");
+  testing::WriteBytes(tmp.File("trust-root"), *fx.root.Sign({fx.vendor[0], fx.vendor[1]}));
+  const auto mfr_key = *PrivateKey::Generate(KeyType::kEcP256);
+  const Certificate mfr = PrepareServer(tmp, fx, mfr_key, {v1});
+  if (::testing::Test::HasFailure()) return;
+  ServerProcess server(server_dir);
+  const uint16_t port = server.Start(0);
+  ASSERT_NE(port, 0);
+  const std::string dir = tmp.File("renew-a");
+  {
+    auto tre = SoftTre::OpenStateFile(dir + ".tre-init");
+    ASSERT_TRUE(tre.ok());
+    std::filesystem::create_directories(dir);
+    std::filesystem::rename(dir + ".tre-init", dir + "/tre.state");
+    auto device = Device::Provision(dir, "femto-a1", v1, fx.root, fx.now,
+                                    std::make_unique<SoftTre>(std::move(tre).value()));
+    ASSERT_TRUE(device.ok()) << device.error().ToString();
+    auto ek = ParseTpmPublic((*device)->tre().EkPublic());
+    testing::WriteBytes(dir + "/ek.der", IssueEkCertificate(ek->key, mfr_key, mfr)->ToDer());
+  }
+  auto run = [&](const std::string& extra, int seconds) {
+    return testing::Run(testing::CliPath() + " agent run --dir " + dir +
+                        " --server 127.0.0.1:" + std::to_string(port) + " --ca " + server_dir +
+                        "/ca.pem --oam-key " + server_dir + "/oam.pub --trust-root " +
+                        tmp.File("trust-root") + " --device-id renew-a --ek-cert " + dir +
+                        "/ek.der --interval-ms 200 --timeout " + std::to_string(seconds) + extra);
+  };
+  auto renewals = [&] {
+    auto store = OpenStore("sqlite:" + server_dir + "/henbtrust.db");
+    int n = 0;
+    for (const auto& e : *(*store)->ListAudit(0, 100000)) n += e.event == "certificate renewed";
+    return n;
+  };
+  auto serials = [&] {
+    auto store = OpenStore("sqlite:" + server_dir + "/henbtrust.db");
+    return std::make_pair(Certificate::FromPem(Text(dir + "/agent/device.pem"))->SerialHex(),
+                          (**(*store)->GetDevice("renew-a")).certificate_serial);
+  };
+
+  const auto first = run(" --renew-within-days 400", 3);
+  EXPECT_EQ(first.exit_code, 0) << first.out << first.err;
+  EXPECT_NE(first.out.find("enrolled renew-a"), std::string::npos) << first.out;
+  EXPECT_NE(first.out.find("renewed the device certificate"), std::string::npos) << first.out;
+  EXPECT_EQ(first.out.find("renewal:"), std::string::npos) << first.out;
+  EXPECT_EQ(first.out.find("poll:"), std::string::npos) << first.out;
+  const int renewed = renewals();
+  EXPECT_GE(renewed, 2);
+  auto [kept, recorded] = serials();
+  EXPECT_EQ(kept, recorded) << "the agent kept another certificate than the PVE records";
+
+  const auto second = run("", 2);
+  EXPECT_EQ(second.exit_code, 0) << second.out << second.err;
+  EXPECT_EQ(second.out.find("renewed"), std::string::npos) << second.out;
+  EXPECT_EQ(second.out.find("enrolled"), std::string::npos) << second.out;
+  EXPECT_EQ(second.out.find("poll:"), std::string::npos) << second.out;
+  EXPECT_EQ(renewals(), renewed);
+  EXPECT_EQ(serials().first, kept);
   server.Kill();
 }
 

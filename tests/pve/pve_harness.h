@@ -58,6 +58,7 @@ class PveHarness {
       for (auto& c : *Certificate::AllFromPem(pem)) pve->config.manufacturer_cas.push_back(c);
     }
     pve->config.now = [this] { return now.load(); };
+    pve->config.refused_certificates = refused;
     store = custom_store ? std::move(custom_store) : OpenSqliteStore(dir.File("pve.db")).value();
     EXPECT_TRUE(
         store
@@ -71,6 +72,7 @@ class PveHarness {
     service = std::make_unique<PveService>(*store, pve->config);
     HttpServerOptions options;
     options.max_body_bytes = 256 << 10;
+    options.refused_certificates = refused;
     // As `henbtrust pve serve` runs it: pushes are answered once the store commits.
     auto s = HttpServer::StartAsync(
         options, pve->server_tls,
@@ -144,8 +146,12 @@ class PveHarness {
   std::optional<Certificate> mfr_ca;
   ReleaseFixture fixture;
   ReleaseManifest reference = fixture.Manifest(ReleaseFixture::DefaultImages("v2"));
-  std::atomic<int64_t> now{1'800'000'000};
+  std::atomic<int64_t> now{fixture.now};  // the PVE's clock, Unix seconds
   std::unique_ptr<Store> store;
+  // The server's refused certificates, which the PVE fills as it
+  // decommissions devices (as `henbtrust pve serve` runs it, without the
+  // reload from the store).
+  std::shared_ptr<RefusedCertificates> refused = std::make_shared<RefusedCertificates>();
   std::unique_ptr<PveService> service;
   std::unique_ptr<HttpServer> server;
 };

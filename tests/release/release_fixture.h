@@ -15,7 +15,10 @@ struct ReleaseFixture {
   TempDir dir;
   std::vector<PrivateKey> vendor;  // three keys; the root needs two
   TrustRoot root;
-  int64_t now = 1'800'000'000;
+  // The machine's time when the fixture was made: the PVE issues device
+  // certificates on a clock that starts here (tests/pve/pve_harness.h), and
+  // TLS checks them on the machine's clock.
+  int64_t now = UnixSeconds();
 
   ReleaseFixture() : vendor(MakeKeys()), root(MakeRoot(vendor)) {}
 

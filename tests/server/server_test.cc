@@ -11,6 +11,8 @@
 #include <thread>
 
 #include "henbtrust/core/file.h"
+#include "henbtrust/net/protocol.h"
+#include "henbtrust/pve/decommission.h"
 #include "support/test_support.h"
 
 namespace henbtrust {
@@ -154,6 +156,127 @@ TEST_F(ServerTest, TheOamAloneReachesARemotePveAndSendsNoPveTargetThere) {
   ASSERT_FALSE(refused.ok());
   EXPECT_NE(refused.error().ToString().find("PVE at 127.0.0.1:1"), std::string::npos)
       << refused.error().ToString();
+}
+
+// A device with a certificate from the directory's client CA, recorded as
+// enrolled in `store`.
+struct FakeDevice {
+  std::string id;
+  TlsConfig tls;
+  std::string serial;
+};
+FakeDevice Enrolled(const ServerOptions& options, Store& store, const std::string& dir,
+                    const std::string& id) {
+  auto issued =
+      IssueClientIdentity(options.pve.client_ca, options.pve.client_ca_key, id, kRoleDevice);
+  EXPECT_TRUE(issued.ok());
+  FakeDevice d{id, {issued->certificate_pem, issued->private_key_pem, Text(dir + "/ca.pem")}, ""};
+  d.serial = Certificate::FromPem(issued->certificate_pem)->SerialHex();
+  DeviceRecord record;
+  record.device_id = id;
+  record.hardware_model = "femto-a1";
+  record.ek_public = Bytes{1};
+  record.ak_public = Bytes{2};
+  record.state = kDeviceEnrolled;
+  record.certificate_serial = d.serial;
+  EXPECT_TRUE(
+      store.EnrollDevice(record, {0, 1, "test", "device:" + id, "enrolled", "", {}, {}}).ok());
+  return d;
+}
+
+// Whether a new connection with `tls` gets the OAM's answer to a poll.
+bool Polls(uint16_t port, const TlsConfig& tls) {
+  auto client = HttpClient::Connect("127.0.0.1", port, tls);
+  if (!client.ok()) return false;
+  auto r = (*client)->Request("POST", "/v1/agent/poll", "application/json", "{}");
+  return r.ok() && r->status == 200;
+}
+
+// A device decommissioned by another process (the operator's command, on
+// the same store): the OAM and the PVE refuse its requests at once, and
+// the server its TLS handshake once it reloads its refused certificates.
+TEST_F(ServerTest, ADeviceDecommissionedElsewhereIsRefusedAtTheHandshakeAfterAReload) {
+  ServerOptions options = *options_;
+  options.refused_certificates_refresh = std::chrono::milliseconds(50);
+  auto server = Started(options);
+  ASSERT_NE(server, nullptr);
+  const FakeDevice d = Enrolled(options, server->store(), dir_, "henb-x");
+  const FakeDevice other = Enrolled(options, server->store(), dir_, "henb-y");
+  auto open = HttpClient::Connect("127.0.0.1", server->port(), d.tls);
+  ASSERT_TRUE(open.ok()) << open.error().ToString();
+  auto polled = (*open)->Request("POST", "/v1/agent/poll", "application/json", "{}");
+  ASSERT_TRUE(polled.ok());
+  ASSERT_EQ(polled->status, 200) << polled->body;
+
+  auto elsewhere = OpenStore(options.store);
+  ASSERT_TRUE(elsewhere.ok()) << elsewhere.error().ToString();
+  auto serial = DecommissionDevice(**elsewhere, {"henb-x", "stolen", "operator:cli", 100});
+  ASSERT_TRUE(serial.ok()) << serial.error().ToString();
+  EXPECT_EQ(*serial, d.serial);
+
+  // The connection opened before: refused by the OAM and by the PVE as soon
+  // as the server's store sees the other's commit (SQLite: within 100 ms).
+  const auto deadline = std::chrono::steady_clock::now() + std::chrono::seconds(10);
+  for (;;) {
+    auto poll = (*open)->Request("POST", "/v1/agent/poll", "application/json", "{}");
+    ASSERT_TRUE(poll.ok()) << poll.error().ToString();
+    if (poll->status == 401) break;
+    ASSERT_EQ(poll->status, 200) << poll->body;
+    ASSERT_LT(std::chrono::steady_clock::now(), deadline) << "the OAM never refused it";
+    std::this_thread::sleep_for(std::chrono::milliseconds(20));
+  }
+  auto nonce = (*open)->Request("POST", "/v1/nonces", "application/json", "{}");
+  ASSERT_TRUE(nonce.ok()) << nonce.error().ToString();
+  EXPECT_EQ(nonce->status, 401) << nonce->body;
+  EXPECT_NE(nonce->body.find("decommissioned"), std::string::npos) << nonce->body;
+  // New connections: refused at the handshake within a few reloads.
+  while (Polls(server->port(), d.tls)) {
+    ASSERT_LT(std::chrono::steady_clock::now(), deadline) << "never refused at the handshake";
+    std::this_thread::sleep_for(std::chrono::milliseconds(20));
+  }
+  auto again = HttpClient::Connect("127.0.0.1", server->port(), d.tls);
+  if (again.ok()) {  // TLS 1.3: the client may finish its side first
+    EXPECT_FALSE((*again)->Request("GET", "/healthz").ok());
+  }
+  EXPECT_TRUE(Polls(server->port(), other.tls));
+}
+
+// Decommissioned through this server's PVE: refused at the handshake at
+// once, without waiting for a reload.
+TEST_F(ServerTest, ADeviceDecommissionedThroughThePveIsRefusedAtTheHandshakeAtOnce) {
+  ServerOptions options = *options_;
+  options.refused_certificates_refresh = std::chrono::hours(1);
+  auto server = Started(options);
+  ASSERT_NE(server, nullptr);
+  const FakeDevice d = Enrolled(options, server->store(), dir_, "henb-z");
+  EXPECT_TRUE(Polls(server->port(), d.tls));
+  auto op = Operator(server->port());
+  ASSERT_NE(op, nullptr);
+  auto done = op->Request("POST", "/v1/devices/henb-z/decommissioning", "application/json",
+                          R"({"reason":"returned to the vendor"})");
+  ASSERT_TRUE(done.ok());
+  ASSERT_EQ(done->status, 200) << done->body;
+  EXPECT_FALSE(Polls(server->port(), d.tls));
+  EXPECT_EQ((*server->store().GetDevice("henb-z"))->state, kDeviceDecommissioned);
+}
+
+// A restarted server reads the refused certificates when it starts.
+TEST_F(ServerTest, AServerStartsWithTheRefusedCertificatesOfItsStore) {
+  ServerOptions options = *options_;
+  options.refused_certificates_refresh = std::chrono::milliseconds(0);
+  FakeDevice d;
+  {
+    auto store = OpenStore(options.store);
+    ASSERT_TRUE(store.ok());
+    d = Enrolled(options, **store, dir_, "henb-w");
+    ASSERT_TRUE(DecommissionDevice(**store, {"henb-w", "", "operator:cli", 100}).ok());
+  }
+  auto server = Started(options);
+  ASSERT_NE(server, nullptr);
+  auto client = HttpClient::Connect("127.0.0.1", server->port(), d.tls);
+  if (client.ok()) {  // TLS 1.3: the client may finish its side first
+    EXPECT_FALSE((*client)->Request("GET", "/healthz").ok());
+  }
 }
 
 }  // namespace

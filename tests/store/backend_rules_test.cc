@@ -55,6 +55,30 @@ TEST(BackendRules, ReenrollmentNeedsTheSameEkAndADeviceNotRevoked) {
   EXPECT_EQ(revoked.error().code(), ErrorCode::kPolicyEnrollment);
 }
 
+TEST(BackendRules, ADecommissionedDeviceMayNotEnrollAgain) {
+  DeviceRecord d;
+  d.device_id = "femto-1";
+  d.ek_public = Bytes{1, 2, 3};
+  const Status st = store_rules::CheckReenrollment(d, Bytes{1, 2, 3}, kDeviceDecommissioned);
+  ASSERT_FALSE(st.ok());
+  EXPECT_EQ(st.error().code(), ErrorCode::kPolicyEnrollment);
+}
+
+TEST(BackendRules, ARenewalNeedsTheSerialItWasMadeOverAndADeviceInService) {
+  EXPECT_TRUE(store_rules::CheckRenewal("femto-1", kDeviceEnrolled, "AA", "AA").ok());
+  EXPECT_TRUE(store_rules::CheckRenewal("femto-1", kDeviceEnrolled, "", "").ok());
+  EXPECT_EQ(store_rules::CheckRenewal("femto-1", kDeviceEnrolled, "BB", "AA").error().code(),
+            ErrorCode::kPolicyDeviceConflict);
+  EXPECT_EQ(store_rules::CheckRenewal("femto-1", kDeviceRevoked, "AA", "AA").error().code(),
+            ErrorCode::kNetUnauthenticated);
+  EXPECT_EQ(store_rules::CheckRenewal("femto-1", kDeviceDecommissioned, "AA", "AA").error().code(),
+            ErrorCode::kNetUnauthenticated);
+  EXPECT_TRUE(store_rules::CheckDecommission("femto-1", kDeviceEnrolled).ok());
+  EXPECT_TRUE(store_rules::CheckDecommission("femto-1", kDeviceRevoked).ok());
+  EXPECT_EQ(store_rules::CheckDecommission("femto-1", kDeviceDecommissioned).error().code(),
+            ErrorCode::kPolicyState);
+}
+
 TEST(BackendRules, ARevokedReleaseAlwaysHasAReason) {
   EXPECT_EQ(store_rules::RevocationReason(""), "revoked");
   EXPECT_EQ(store_rules::RevocationReason("CVE-2031-1"), "CVE-2031-1");

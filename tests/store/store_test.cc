@@ -197,6 +197,100 @@ TEST_P(StoreTest, EnrollmentAndRevocationCheckInTheirTransaction) {
   EXPECT_EQ(entries[2].event, "device revoked");
 }
 
+// A renewal replaces the serial it was made over, with its audit entry, in
+// one transaction; over a serial replaced meanwhile, or for a revoked or
+// decommissioned device, it changes nothing and appends nothing.
+TEST_P(StoreTest, ARenewalReplacesTheSerialItWasMadeOverWithItsAuditEntry) {
+  ASSERT_TRUE(store_);
+  auto audit = [](const std::string& event) {
+    return AuditEntry{0, 1, "pve", "device:henb-1", event, "", {}, {}};
+  };
+  DeviceRecord d = Device("henb-1");
+  d.certificate_serial = "AA01";
+  ASSERT_TRUE(store_->EnrollDevice(d, audit("enrolled")).ok());
+  ASSERT_TRUE(
+      store_->RenewDeviceCertificate("henb-1", "AA01", "BB02", 50, audit("certificate renewed"))
+          .ok());
+  DeviceRecord now = **store_->GetDevice("henb-1");
+  EXPECT_EQ(now.certificate_serial, "BB02");
+  EXPECT_EQ(now.updated_at, 50);
+  EXPECT_EQ(now.state, kDeviceEnrolled);
+  EXPECT_EQ(now.ak_public, d.ak_public);
+  EXPECT_EQ(now.clock, d.clock);
+  EXPECT_TRUE(CheckDeviceCertificate(now, "BB02").ok());
+  EXPECT_EQ(CheckDeviceCertificate(now, "AA01").error().code(), ErrorCode::kNetUnauthenticated);
+  // A second renewal over the certificate the first replaced loses.
+  auto stale =
+      store_->RenewDeviceCertificate("henb-1", "AA01", "CC03", 51, audit("certificate renewed"));
+  ASSERT_FALSE(stale.ok());
+  EXPECT_EQ(stale.error().code(), ErrorCode::kPolicyDeviceConflict);
+  EXPECT_EQ((*store_->GetDevice("henb-1"))->certificate_serial, "BB02");
+  EXPECT_EQ(store_->RenewDeviceCertificate("henb-9", "", "DD04", 51, audit("x")).error().code(),
+            ErrorCode::kNotFound);
+  // Revoked: refused, the record as it was.
+  ASSERT_TRUE(store_->RevokeDevice("henb-1", 60, audit("device revoked")).ok());
+  const std::string revoked_serial = (*store_->GetDevice("henb-1"))->certificate_serial;
+  auto refused = store_->RenewDeviceCertificate("henb-1", revoked_serial, "EE05", 61,
+                                                audit("certificate renewed"));
+  ASSERT_FALSE(refused.ok());
+  EXPECT_EQ(refused.error().code(), ErrorCode::kNetUnauthenticated);
+  EXPECT_EQ((*store_->GetDevice("henb-1"))->certificate_serial, revoked_serial);
+  auto entries = *store_->ListAudit(0, 10);
+  ASSERT_EQ(entries.size(), 3u);
+  EXPECT_EQ(entries[1].event, "certificate renewed");
+  EXPECT_EQ(entries[2].event, "device revoked");
+  EXPECT_EQ(*VerifyAuditChain(*store_), 3);
+}
+
+// Decommissioned: refused like a revoked device, but the serial stays, and
+// it is listed for the TLS servers to refuse; it neither renews nor enrolls.
+TEST_P(StoreTest, ADecommissionedDeviceKeepsItsSerialForTheServersToRefuse) {
+  ASSERT_TRUE(store_);
+  auto audit = [](const std::string& event) {
+    return AuditEntry{0, 1, "operator:test", "device:henb-1", event, "", {}, {}};
+  };
+  EXPECT_TRUE(store_->RefusedCertificateSerials()->empty());
+  for (const char* id : {"henb-1", "henb-2"}) {
+    DeviceRecord d = Device(id);
+    d.certificate_serial = std::string("AA-") + id;
+    ASSERT_TRUE(store_->EnrollDevice(d, audit("enrolled")).ok());
+  }
+  ASSERT_TRUE(store_->DecommissionDevice("henb-1", 70, audit("device decommissioned")).ok());
+  DeviceRecord now = **store_->GetDevice("henb-1");
+  EXPECT_EQ(now.state, kDeviceDecommissioned);
+  EXPECT_EQ(now.certificate_serial, "AA-henb-1");
+  EXPECT_EQ(now.updated_at, 70);
+  auto check = CheckDeviceCertificate(now, "AA-henb-1");
+  ASSERT_FALSE(check.ok());
+  EXPECT_EQ(check.error().code(), ErrorCode::kNetUnauthenticated);
+  EXPECT_NE(check.error().message().find("decommissioned"), std::string::npos);
+  EXPECT_EQ(*store_->RefusedCertificateSerials(), std::vector<std::string>{"AA-henb-1"});
+  // Once only; an unknown device is not found.
+  auto again = store_->DecommissionDevice("henb-1", 71, audit("device decommissioned"));
+  ASSERT_FALSE(again.ok());
+  EXPECT_EQ(again.error().code(), ErrorCode::kPolicyState);
+  EXPECT_EQ(store_->DecommissionDevice("henb-9", 71, audit("x")).error().code(),
+            ErrorCode::kNotFound);
+  // Neither a renewal nor a new enrollment brings it back.
+  auto renewal =
+      store_->RenewDeviceCertificate("henb-1", "AA-henb-1", "BB02", 72, audit("renewed"));
+  ASSERT_FALSE(renewal.ok());
+  EXPECT_EQ(renewal.error().code(), ErrorCode::kNetUnauthenticated);
+  DeviceRecord back = Device("henb-1");
+  back.certificate_serial = "CC03";
+  auto enrolled = store_->EnrollDevice(back, audit("re-enrolled"));
+  ASSERT_FALSE(enrolled.ok());
+  EXPECT_EQ(enrolled.error().code(), ErrorCode::kPolicyEnrollment);
+  EXPECT_EQ((*store_->GetDevice("henb-1"))->state, kDeviceDecommissioned);
+  // Another instance on the same store sees the list.
+  auto other = Open();
+  ASSERT_TRUE(other);
+  EXPECT_EQ(*other->RefusedCertificateSerials(), std::vector<std::string>{"AA-henb-1"});
+  auto entries = *store_->ListAudit(0, 10);
+  ASSERT_EQ(entries.size(), 3u);
+  EXPECT_EQ(entries[2].event, "device decommissioned");
+}
+
 TEST_P(StoreTest, AppraisalsAreKeptInOrder) {
   ASSERT_TRUE(store_);
   EXPECT_FALSE(store_->LatestAppraisal("henb-1")->has_value());

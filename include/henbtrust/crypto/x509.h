@@ -69,8 +69,12 @@ struct CertificateSpec {
   // for RSA).
   std::string key_usage;
   std::chrono::seconds validity = std::chrono::hours(24 * 365);
-  // Starts this long before now, to tolerate clock skew.
+  // Starts this long before it is issued, to tolerate clock skew.
   std::chrono::seconds backdate = std::chrono::minutes(5);
+  // When it is issued: valid from issued_at - backdate to issued_at +
+  // validity. Unset: this machine's clock now (a service with an injected
+  // clock passes its own).
+  std::optional<std::chrono::system_clock::time_point> issued_at = {};
 };
 
 // Issues a certificate for `subject_key`, signed by `issuer_key`. With

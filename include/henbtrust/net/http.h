@@ -16,6 +16,8 @@
 
 namespace henbtrust {
 
+class RefusedCertificates;  // net/refused_certificates.h
+
 // Who is at the other end of a TLS connection, as its certificate says.
 struct PeerIdentity {
   bool presented = false;    // the peer sent a certificate
@@ -92,6 +94,11 @@ struct HttpServerOptions {
   // for files, the store and outgoing connections, so that the cap, not
   // EMFILE, is what turns clients away.
   size_t max_connections = 4096;
+  // Client certificates whose serial is in this set fail the TLS handshake
+  // (a decommissioned device's); every other certificate, verified or not,
+  // completes it, and the handler sees the PeerIdentity. Read at each
+  // handshake, never from a store; null: none is refused.
+  std::shared_ptr<RefusedCertificates> refused_certificates = nullptr;
 };
 
 // What a server has done so far; each figure is read on its own, not as one
@@ -104,7 +111,8 @@ struct HttpServerStats {
 
 // A TLS 1.3 HTTP/1.1 server. Clients without a certificate, or with one that
 // does not verify, still connect: the handler sees PeerIdentity and answers
-// 401 itself, so that every failure is a clear HTTP answer. Out of
+// 401 itself, so that every failure is a clear HTTP answer (a certificate
+// in HttpServerOptions::refused_certificates alone fails the handshake). Out of
 // descriptors or memory, it retries accepting after a pause (10 ms, doubling
 // to 1 s) and goes on serving the connections it holds.
 class HttpServer {

@@ -19,6 +19,7 @@
 #include "henbtrust/net/api.h"
 #include "henbtrust/net/http.h"
 #include "henbtrust/net/protocol.h"
+#include "henbtrust/net/refused_certificates.h"
 #include "henbtrust/pve/appraisal.h"
 #include "henbtrust/store/store.h"
 
@@ -60,6 +61,10 @@ struct PveConfig {
   Env* env = Env::Default();
   // Unix seconds; env's wall clock unless a test injects one.
   std::function<int64_t()> now = nullptr;
+  // The serving HTTP server's refused certificates: a device decommissioned
+  // through this PVE is added at once, before any reload from the store
+  // (server/refused_certificate_sync.h). Null: none.
+  std::shared_ptr<RefusedCertificates> refused_certificates = nullptr;
 };
 
 class PveService {

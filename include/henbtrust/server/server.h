@@ -48,6 +48,11 @@ struct ServerOptions {
   // an outage, a man in the middle).
   std::function<PveLink(PveLink)> wrap_pve_link = nullptr;
   std::function<AsyncHttpHandler(AsyncHttpHandler)> wrap_handler = nullptr;
+  // How often the HTTPS server's refused certificates (those of
+  // decommissioned devices, refused at the TLS handshake) are read from the
+  // store again; a decommissioning through this server's PVE takes effect at
+  // once. Zero: read only at Start.
+  std::chrono::milliseconds refused_certificates_refresh{5'000};
   // Time and files of every part: the store Open opens, the HTTP server, and
   // the OAM and PVE (Open sets their `env` to this one). Not owned.
   Env* env = Env::Default();

@@ -43,7 +43,8 @@ struct DeviceRecord {
 
 // Whether the device certificate with serial `presented_serial` (hex, as
 // Certificate::SerialHex) may speak for `device`: kNetUnauthenticated when
-// the device was revoked or a later enrollment replaced that certificate.
+// the device was revoked or decommissioned, or a later enrollment or a
+// renewal replaced that certificate.
 Status CheckDeviceCertificate(const DeviceRecord& device, std::string_view presented_serial);
 
 // Device states (DeviceRecord::state).
@@ -51,6 +52,11 @@ inline constexpr const char* kDeviceEnrolled = "enrolled";
 // An operator revoked the device's certificate: its requests are refused
 // and it may not enroll again.
 inline constexpr const char* kDeviceRevoked = "revoked";
+// An operator took the device out of service for good: as revoked (its
+// requests are refused, it may neither renew nor enroll again), and the
+// record keeps its last certificate's serial, which TLS servers refuse at
+// the handshake (Store::RefusedCertificateSerials).
+inline constexpr const char* kDeviceDecommissioned = "decommissioned";
 
 // A vendor-signed release manifest the PVE appraises against.
 struct ManifestRecord {
@@ -185,6 +191,27 @@ class Store {
   // device.
   virtual Status RevokeDevice(const std::string& device_id, int64_t updated_at,
                               const AuditEntry& audit) = 0;
+  // A certificate renewal, in one transaction with `audit`: the device's
+  // certificate_serial becomes `new_serial` if it is still `from_serial`
+  // (the serial the caller read, empty for a record from before serials
+  // were kept) and the device is neither revoked nor decommissioned;
+  // nothing else of its record changes. Errors, with nothing changed:
+  // kNotFound if no such device, kNetUnauthenticated if it was revoked or
+  // decommissioned, kPolicyDeviceConflict if another renewal or an
+  // enrollment replaced the certificate first.
+  virtual Status RenewDeviceCertificate(const std::string& device_id,
+                                        const std::string& from_serial,
+                                        const std::string& new_serial, int64_t updated_at,
+                                        const AuditEntry& audit) = 0;
+  // The device's state becomes kDeviceDecommissioned, in one transaction
+  // with `audit`; its certificate serial stays, so that servers can refuse
+  // that certificate. kNotFound if no such device, kPolicyState if it was
+  // decommissioned already (nothing written).
+  virtual Status DecommissionDevice(const std::string& device_id, int64_t updated_at,
+                                    const AuditEntry& audit) = 0;
+  // The certificate serials of every decommissioned device, in no order:
+  // what a TLS server refuses at the handshake.
+  virtual Result<std::vector<std::string>> RefusedCertificateSerials() = 0;
 
   // Returns the new record's id; see AppraisalRecord for the nonce and clock.
   virtual Result<int64_t> RecordAppraisal(const AppraisalRecord& appraisal) = 0;
@@ -279,7 +306,8 @@ class Store {
   // Group labels, for campaign selections ("group=NAME"): a device is in
   // any number of groups. Adds `device_id` to `group` (or, with `member`
   // false, takes it out), with `audit`, in one transaction; kNotFound for a
-  // device that is not enrolled. Adding a member twice changes nothing.
+  // device that is not enrolled. A change that changes nothing (adding a
+  // member again, removing one that is not) writes no audit entry.
   virtual Status SetDeviceGroup(const std::string& group, const std::string& device_id, bool member,
                                 const AuditEntry& audit) = 0;
   // The group's devices with id > `after`, by id, at most `limit`.

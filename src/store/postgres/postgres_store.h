@@ -4,7 +4,7 @@
 //
 // The definitions are split by what they keep: connection.cc (the pool,
 // statements and transactions), schema.cc (migrations), devices.cc,
-// releases.cc, appraisals.cc (appraisals and spent nonces), jobs.cc,
+// certificates.cc, releases.cc, appraisals.cc (appraisals and spent nonces), jobs.cc,
 // audit.cc.
 #pragma once
 
@@ -76,6 +76,13 @@ class PostgresStore final : public Store {
   Status EnrollDevice(const DeviceRecord& d, const AuditEntry& audit) override;
   Status RevokeDevice(const std::string& device_id, int64_t updated_at,
                       const AuditEntry& audit) override;
+  // certificates.cc.
+  Status RenewDeviceCertificate(const std::string& device_id, const std::string& from_serial,
+                                const std::string& new_serial, int64_t updated_at,
+                                const AuditEntry& audit) override;
+  Status DecommissionDevice(const std::string& device_id, int64_t updated_at,
+                            const AuditEntry& audit) override;
+  Result<std::vector<std::string>> RefusedCertificateSerials() override;
   Result<std::vector<DeviceRecord>> ListDevices(const std::string& after, int limit) override;
 
   Status PutManifest(const ManifestRecord& m) override;
