@@ -254,7 +254,7 @@ Result<Page<CampaignView>> DecodeCampaignList(std::string_view text) {
     HENB_ASSIGN_OR_RETURN(CampaignView v, CampaignFromJson(item));
     out.items.push_back(std::move(v));
   }
-  HENB_ASSIGN_OR_RETURN(out.next, jf::Text(o, "next", 128, false));
+  HENB_ASSIGN_OR_RETURN(out.next, jf::Text(o, "next", kMaxCursorBytes, false));
   return out;
 }
 
@@ -274,7 +274,7 @@ Result<Page<std::string>> DecodeGroupMembers(std::string_view text) {
     }
     out.items.push_back(d.get<std::string>());
   }
-  HENB_ASSIGN_OR_RETURN(out.next, jf::Text(o, "next", 128, false));
+  HENB_ASSIGN_OR_RETURN(out.next, jf::Text(o, "next", kMaxCursorBytes, false));
   return out;
 }
 

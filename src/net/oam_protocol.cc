@@ -34,7 +34,6 @@ constexpr std::array<std::pair<ReportKind, std::string_view>, 5> kKindNames = {{
 // than the answer's own size in structs.
 constexpr size_t kMaxListItems = 1'000'000;
 constexpr size_t kMaxListBytes = size_t{512} << 20;
-constexpr size_t kMaxCursorBytes = 128;
 
 // A page's "next": its cursor, or null on the last page.
 Json NextJson(const std::string& next) { return next.empty() ? Json() : Json(next); }

@@ -4,12 +4,6 @@
 
 namespace henbtrust {
 
-namespace {
-
-constexpr size_t kMaxCursorBytes = 128;
-
-}  // namespace
-
 std::string QueryValue(std::string_view target, std::string_view name) {
   const size_t q = target.find('?');
   if (q == std::string_view::npos) return "";

@@ -438,7 +438,8 @@ Result<Page<LatestResultAnswer>> DecodeAppraisalList(std::string_view text) {
     HENB_ASSIGN_OR_RETURN(LatestResultAnswer a, LatestResultFromJson(item));
     out.items.push_back(std::move(a));
   }
-  HENB_ASSIGN_OR_RETURN(out.next, AsAnswer(json_fields::Text(body, "next", 128, false)));
+  HENB_ASSIGN_OR_RETURN(out.next,
+                        AsAnswer(json_fields::Text(body, "next", kMaxCursorBytes, false)));
   return out;
 }
 

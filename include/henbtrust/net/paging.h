@@ -4,6 +4,7 @@
 // follow, the cursor of the next page.
 #pragma once
 
+#include <cstddef>
 #include <cstdint>
 #include <string>
 #include <string_view>
@@ -15,6 +16,8 @@ namespace henbtrust {
 
 inline constexpr int kDefaultPageSize = 100;
 inline constexpr int kMaxPageSize = 1000;
+// The longest cursor (`after`, `next`) a request or an answer may carry.
+inline constexpr size_t kMaxCursorBytes = 128;
 
 // The value of `name` in the target's query ("/x?a=1&name=v" -> "v"), or ""
 // when it has none. Values are taken as they are (no percent-decoding: the
