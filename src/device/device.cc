@@ -210,6 +210,12 @@ Result<std::unique_ptr<Device>> Device::Provision(const std::string& dir,
     HENB_TRY(env.SetFileMode(d->SlotDir(kRecovery) + "/" + name, 0444));
   HENB_TRY(d->SaveBoot());
   HENB_TRY(d->SaveJournal());
+  if (!options.boot_stage.ticket_key_pem.empty()) {
+    HENB_ASSIGN_OR_RETURN(BootStage stage,
+                          BootStage::Provision(env, dir, options.boot_stage.ticket_key_pem,
+                                               options.boot_stage.period, *d->tre_));
+    d->stage_ = std::move(stage);
+  }
   HENB_TRY(
       WriteJson(env, fs::path(dir) / "identity.json", Json{{"hardware_model", hardware_model}}));
   return d;
@@ -219,6 +225,12 @@ Result<std::unique_ptr<Device>> Device::Open(const std::string& dir, std::unique
                                              DeviceOptions options) {
   std::unique_ptr<Device> d(new Device(dir, std::move(tre), options));
   HENB_TRY(d->Load());
+  auto stage = BootStage::Open(*options.env, dir);
+  if (stage.ok()) {
+    d->stage_ = std::move(stage).value();
+  } else if (stage.error().code() != ErrorCode::kNotFound) {
+    return stage.error();
+  }
   // Resolve what a power loss interrupted.
   switch (d->journal_.phase) {
     case UpdatePhase::kInstalling:
@@ -272,6 +284,7 @@ Result<BootReport> Device::MeasureSlot(const std::string& slot) {
   if (!manifest)
     return Error(ErrorCode::kDeviceBoot, "slot " + slot + " holds no complete release");
   HENB_TRY(tre_->Reboot());
+  if (stage_) HENB_TRY(stage_->Measure(*tre_));
   for (const auto& c : manifest->components) {
     // What is on the disk is measured, whatever the manifest says.
     auto digest = Sha256OfFile(*env_, SlotDir(slot) + "/" + c.id + ".img");
@@ -300,10 +313,17 @@ Status Device::FallBack(const std::string& reason) {
 Result<BootReport> Device::Boot() {
   bool fell_back = false;
   bool active_failed = false;
+  // In recovery the recovery image boots, unless it is carrying out a
+  // recovery (both slots written): then that recovery's trial goes on.
+  const bool recovering = mode() == DeviceMode::kRecovery &&
+                          !(journal_.both_slots && (journal_.phase == UpdatePhase::kInstalled ||
+                                                    journal_.phase == UpdatePhase::kTrialGood));
   for (int round = 0; round < 2 * options_.trial_boot_attempts + 4; ++round) {
     std::string slot;
     bool trial = false;
-    if (!boot_.trial.empty() && boot_.attempts_left > 0) {
+    if (recovering) {
+      slot = kRecovery;
+    } else if (!boot_.trial.empty() && boot_.attempts_left > 0) {
       --boot_.attempts_left;  // counted before booting, as a bootloader does
       HENB_TRY(SaveBoot());
       slot = boot_.trial;
@@ -315,6 +335,9 @@ Result<BootReport> Device::Boot() {
       continue;
     } else {
       slot = (!active_failed && SlotManifest(boot_.active)) ? boot_.active : kRecovery;
+      if (slot == kRecovery && stage_ && mode() != DeviceMode::kRecovery) {
+        HENB_TRY(stage_->EnterRecovery(kRecoveryBothSlotsFailed, *tre_));
+      }
     }
     auto report = MeasureSlot(slot);
     if (!report.ok()) {
@@ -338,9 +361,68 @@ Result<BootReport> Device::Boot() {
       HENB_TRY(SaveJournal());
     }
     report->fell_back = fell_back;
+    report->mode = mode();
     return report;
   }
   return Error(ErrorCode::kDeviceBoot, "no slot boots");
+}
+
+Result<bool> Device::Watchdog() {
+  if (!stage_) return false;
+  HENB_ASSIGN_OR_RETURN(bool expired, stage_->Expired(*tre_));
+  if (!expired) return false;
+  const bool minimal = mode() == DeviceMode::kMinimal;
+  HENB_TRY(stage_->EnterRecovery(minimal ? kRecoveryMinimalDeadline : kRecoveryWatchdog, *tre_));
+  HENB_TRY(Boot());
+  return true;
+}
+
+Result<Bytes> Device::TicketChallenge() {
+  if (!stage_) return StateError("this device has no boot stage");
+  return stage_->Challenge(*tre_);
+}
+
+Result<TicketEffect> Device::AcceptTicket(std::string_view token, const std::string& device_id) {
+  if (!stage_) return StateError("this device has no boot stage");
+  const bool recovering = mode() == DeviceMode::kRecovery;
+  std::optional<Bytes> normal_tim;
+  if (recovering) {
+    auto tim = LocalTim(boot_.active);
+    if (tim.ok()) normal_tim = std::move(tim).value();
+  }
+  HENB_ASSIGN_OR_RETURN(TicketEffect effect,
+                        stage_->AcceptTicket(token, device_id, *tre_, normal_tim));
+  if (effect == TicketEffect::kLeftRecovery || (effect == TicketEffect::kRecover && !recovering)) {
+    HENB_TRY(Boot());
+  }
+  return effect;
+}
+
+Result<bool> Device::EnterMinimalMode() {
+  if (mode() != DeviceMode::kRecovery) return StateError("the device is not in recovery");
+  auto tim = LocalTim(boot_.active);
+  if (!tim.ok()) {
+    if (tim.error().code() == ErrorCode::kDeviceBoot) return false;
+    return tim.error();
+  }
+  HENB_ASSIGN_OR_RETURN(bool minimal, stage_->EnterMinimal(*tim, *tre_));
+  if (minimal) HENB_TRY(Boot());
+  return minimal;
+}
+
+Result<Bytes> Device::LocalTim(const std::string& slot) {
+  auto manifest = SlotManifest(slot);
+  if (!manifest) {
+    return Error(ErrorCode::kDeviceBoot, "slot " + slot + " holds no complete release");
+  }
+  for (auto& c : manifest->components) {
+    auto digest = Sha256OfFile(*env_, SlotDir(slot) + "/" + c.id + ".img");
+    if (!digest.ok()) {
+      return Error(ErrorCode::kDeviceBoot, "slot " + slot + ": " + digest.error().message());
+    }
+    c.sha256 = std::move(digest).value();
+  }
+  return ExpectedTim(*manifest);
 }
 
 Result<Bytes> Device::ComputeExpectedTim(const ReleaseManifest& next) {

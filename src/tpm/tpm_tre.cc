@@ -209,6 +209,22 @@ class TpmTre final : public Tre {
     return ReadCounter();
   }
 
+  Result<ClockInfo> ReadClock() override {
+    TPMS_TIME_INFO* time = nullptr;
+    const TSS2_RC rc = Esys_ReadClock(esys_, ESYS_TR_NONE, ESYS_TR_NONE, ESYS_TR_NONE, &time);
+    EsysPtr<TPMS_TIME_INFO> guard(time);
+    if (rc != TSS2_RC_SUCCESS) return TpmError("TPM2_ReadClock", rc);
+    return ClockInfo{time->clockInfo.clock, time->clockInfo.resetCount,
+                     time->clockInfo.restartCount, time->clockInfo.safe == TPM2_YES};
+  }
+
+  Status SetClock(uint64_t clock_ms) {
+    const TSS2_RC rc = Esys_ClockSet(esys_, ESYS_TR_RH_OWNER, ESYS_TR_PASSWORD, ESYS_TR_NONE,
+                                     ESYS_TR_NONE, clock_ms);
+    if (rc != TSS2_RC_SUCCESS) return TpmError("TPM2_ClockSet", rc);
+    return OkStatus();
+  }
+
   Status Reboot() override {
     if (options_.swtpm_control.empty()) {
       return Error(ErrorCode::kTpmUnsupported,
@@ -361,6 +377,12 @@ Result<std::unique_ptr<Tre>> OpenTpmTre(const TpmTreOptions& options) {
   auto tre = std::make_unique<TpmTre>(options);
   HENB_TRY(tre->Open());
   return std::unique_ptr<Tre>(std::move(tre));
+}
+
+Status TpmClockSet(Tre& tre, uint64_t clock_ms) {
+  auto* tpm = dynamic_cast<TpmTre*>(&tre);
+  if (tpm == nullptr) return Error(ErrorCode::kTpmUnsupported, "not a TPM");
+  return tpm->SetClock(clock_ms);
 }
 
 Status SwtpmPowerCycle(const std::string& control) {

@@ -57,7 +57,7 @@ TEST(Error, EveryCodeHasADistinctNameInItsLayer) {
     EXPECT_TRUE(names.insert(row.name).second) << row.name;
     EXPECT_TRUE(values.insert(static_cast<uint16_t>(row.code)).second) << row.name;
   }
-  EXPECT_EQ(names.size(), 71u);
+  EXPECT_EQ(names.size(), 72u);
 }
 
 TEST(Error, NamesRoundTrip) {

@@ -1,6 +1,7 @@
 // A device on either TrE backend with two signed releases, for device tests.
 #pragma once
 
+#include <atomic>
 #include <filesystem>
 #include <functional>
 #include <memory>
@@ -31,6 +32,8 @@ struct DeviceHarness {
   std::string tre_state = release.dir.File("tre.state");
   // Given to the device at Provision and Reopen (its Env among them).
   DeviceOptions options;
+  // If set, the soft TrE's clock (milliseconds), which AdvanceClock moves.
+  std::shared_ptr<std::atomic<uint64_t>> soft_clock;
   // If set, wraps the TrE at each PowerOn (a test decorator).
   std::function<std::unique_ptr<Tre>(std::unique_ptr<Tre>)> wrap_tre;
 
@@ -44,7 +47,11 @@ struct DeviceHarness {
     if (backend == Backend::kSoft) {
       auto tre = SoftTre::OpenStateFile(tre_state);
       if (!tre.ok()) return tre.error();
-      return std::unique_ptr<Tre>(std::make_unique<SoftTre>(std::move(tre).value()));
+      auto soft = std::make_unique<SoftTre>(std::move(tre).value());
+      if (soft_clock) {
+        soft->SetClockForTest([clock = soft_clock] { return clock->load(); });
+      }
+      return std::unique_ptr<Tre>(std::move(soft));
     }
     TpmTreOptions o;
     o.tcti = swtpm->Tcti();
@@ -61,6 +68,18 @@ struct DeviceHarness {
   Result<std::unique_ptr<Device>> Reopen() {
     HENB_ASSIGN_OR_RETURN(auto tre, PowerOn());
     return Device::Open(dir, std::move(tre), options);
+  }
+
+  // Moves the TrE's clock `ms` forward: the soft TrE's test clock (set
+  // soft_clock first), or the TPM's through TPM2_ClockSet.
+  Status AdvanceClock(Tre& tre, uint64_t ms) {
+    if (backend == Backend::kSoft) {
+      if (!soft_clock) return Error(ErrorCode::kInvalidArgument, "no soft clock set");
+      soft_clock->fetch_add(ms);
+      return OkStatus();
+    }
+    HENB_ASSIGN_OR_RETURN(ClockInfo now, tre.ReadClock());
+    return TpmClockSet(tre, now.clock + ms);
   }
 
   ReleaseManifest Manifest(const std::string& bundle) { return ReadBundleHeader(bundle)->manifest; }

@@ -51,6 +51,7 @@ class PoweredTre final : public Tre {
     HENB_TRY(power_.CheckPower("tre.increment-counter"));
     return tre_->IncrementCounter();
   }
+  Result<ClockInfo> ReadClock() override { return tre_->ReadClock(); }
   Status Reboot() override { return tre_->Reboot(); }
 
  private:

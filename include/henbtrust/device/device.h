@@ -20,6 +20,7 @@
 #include <string>
 
 #include "henbtrust/core/env.h"
+#include "henbtrust/device/boot_stage.h"
 #include "henbtrust/release/bundle.h"
 #include "henbtrust/tpm/tre.h"
 
@@ -48,8 +49,17 @@ struct UpdateJournal {
   bool both_slots = false;
 };
 
+// The boot stage a device is provisioned with (device/boot_stage.h): the
+// OAM's ticket key and the default ticket period. No key: no boot stage
+// (a device of before the watchdog, or a test of the slots alone).
+struct BootStageSettings {
+  std::string ticket_key_pem;
+  int64_t period = 0;  // seconds
+};
+
 struct DeviceOptions {
   int trial_boot_attempts = 2;
+  BootStageSettings boot_stage = {};
   // The device's files (DIR and below) are read and written through `env`,
   // which must outlive the Device. The bundle given to Provision or Install
   // is read from the real file system.
@@ -61,6 +71,7 @@ struct BootReport {
   std::string release_version;
   Bytes tim;  // composite over the slot's plan selection, read from the TrE
   bool fell_back = false;
+  DeviceMode mode = DeviceMode::kNormal;  // the boot stage's (normal without one)
 };
 
 class Device {
@@ -80,8 +91,32 @@ class Device {
   // else the active slot, else recovery), power-cycles the TrE and measures
   // each component in plan order. Booting the trial slot runs the step-7
   // comparison; a mismatch or exhausted attempts falls back to the active
-  // slot and keeps the reason.
+  // slot and keeps the reason. With a boot stage in recovery mode the
+  // recovery image boots (or the trial of a recovery it is carrying out);
+  // a device whose slots both fail enters recovery.
   Result<BootReport> Boot();
+
+  // The watchdog (docs/recovery.md): the boot stage's timer, which runs
+  // whatever the OS does; the model's hardware calls it. When the deadline
+  // has passed, the device resets into its recovery image: true. False
+  // without a boot stage, in recovery, or before the deadline.
+  Result<bool> Watchdog();
+  // A challenge for a deferral ticket (kDeviceState without a boot stage).
+  Result<Bytes> TicketChallenge();
+  // Hands `token` to the boot stage. In recovery it first measures the
+  // normal slot (the local check); a ticket that lets it leave reboots into
+  // the normal slot, a refusal resets into the recovery image.
+  Result<TicketEffect> AcceptTicket(std::string_view token, const std::string& device_id);
+  // In recovery, with the OAM out of reach: the recovery image's local
+  // check of the normal slot against the last affirmed TIM. True: minimal
+  // mode, rebooted into the normal slot. False: recovery stays.
+  Result<bool> EnterMinimalMode();
+  // The TIM the slot's files measure to now (no TrE involved), as the
+  // recovery image computes it for the local check.
+  Result<Bytes> LocalTim(const std::string& slot);
+  DeviceMode mode() const { return stage_ ? stage_->state().mode : DeviceMode::kNormal; }
+  // The boot stage, or nullptr without one.
+  const BootStage* boot_stage() const { return stage_ ? &*stage_ : nullptr; }
 
   // Step 6: verifies `bundle` completely (signatures, hardware model,
   // expiry, anti-rollback floor from the TrE counter, every digest) before
@@ -138,6 +173,7 @@ class Device {
   std::string hardware_model_;
   BootControl boot_;
   UpdateJournal journal_;
+  std::optional<BootStage> stage_;
 };
 
 }  // namespace henbtrust

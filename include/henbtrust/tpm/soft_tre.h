@@ -41,6 +41,9 @@ class SoftTre final : public Tre {
   const EventLog& event_log() const override { return log_; }
   Result<uint64_t> ReadCounter() override { return counter_; }
   Result<uint64_t> IncrementCounter() override;
+  Result<ClockInfo> ReadClock() override {
+    return ClockInfo{NowMs(), reset_count_, restart_count_, true};
+  }
   Status Reboot() override;
 
   // The EK private key (for credential activation in the soft protocol).

@@ -33,6 +33,12 @@ struct TpmTreOptions {
 // objects and sessions are flushed after each operation.
 Result<std::unique_ptr<Tre>> OpenTpmTre(const TpmTreOptions& options);
 
+// TPM2_ClockSet with the owner hierarchy (empty authorization, as on
+// swtpm): moves the TPM's clock forward to `clock_ms`; a TPM refuses to
+// set it back. For tests and demonstrations that run days of watchdog time
+// in seconds. kTpmUnsupported when `tre` is not a TpmTre.
+Status TpmClockSet(Tre& tre, uint64_t clock_ms);
+
 // Sends a power cycle (CMD_INIT) to swtpm's control channel at "host:port".
 Status SwtpmPowerCycle(const std::string& control);
 

@@ -12,6 +12,7 @@
 
 #include "henbtrust/eventlog/event_log.h"
 #include "henbtrust/eventlog/replay.h"
+#include "henbtrust/tpm/structures.h"
 
 namespace henbtrust {
 
@@ -56,6 +57,12 @@ class Tre {
   // NV monotonic counter (anti-rollback floor). Reads 0 before first use.
   virtual Result<uint64_t> ReadCounter() = 0;
   virtual Result<uint64_t> IncrementCounter() = 0;
+
+  // TPM2_ReadClock: milliseconds the TrE has been powered since it was
+  // cleared, with its reset and restart counts. Software cannot set the
+  // clock back (TPM2_ClockSet only advances it, with platform or owner
+  // authorization), so the boot stage's watchdog counts on it.
+  virtual Result<ClockInfo> ReadClock() = 0;
 
   // Power cycle: PCRs return to their reset values, the log is emptied, the
   // reset count grows; keys and the counter survive.
