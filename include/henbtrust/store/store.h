@@ -112,6 +112,29 @@ struct UpdateJob {
   int64_t lease_until = 0;
 };
 
+// The OAM's view of a device's boot stage (docs/recovery.md): its mode
+// as the device last said, why it entered recovery, and the last ticket
+// the OAM issued it. One row per device, written with each ticket.
+struct WatchdogRecord {
+  std::string device_id;
+  std::string mode = "normal";  // normal / minimal / recovery
+  std::string reason;           // why recovery was last entered; empty if never
+  int64_t deadline = 0;         // Unix seconds: the last deferral's time plus its period (0: none)
+  std::string last_ticket;      // "defer appraisal 42", "recover: ...", in words
+  int64_t last_ticket_at = 0;
+  int64_t updated_at = 0;
+};
+
+// Per hardware model: the ticket period and the release a device in
+// recovery is recovered to (empty: the device's own recorded release).
+struct ModelPolicy {
+  std::string hardware_model;
+  int64_t ticket_period = 0;  // seconds; 0: the OAM's default
+  std::string recovery_release_id;
+  std::string recovery_version;
+  int64_t updated_at = 0;
+};
+
 // One entry of the append-only audit log. The store assigns `seq`,
 // `prev_hash` and `hash` = AuditHash(prev_hash, entry) when appending, in
 // the transaction of the change it records.
@@ -313,6 +336,19 @@ class Store {
   // The group's devices with id > `after`, by id, at most `limit`.
   virtual Result<std::vector<std::string>> GroupMembers(const std::string& group,
                                                         const std::string& after, int limit) = 0;
+
+  // The device's watchdog row (WatchdogRecord), replaced whole, with
+  // `audit` (if any) in the same transaction; kNotFound for a device that
+  // is not enrolled.
+  virtual Status PutWatchdog(const WatchdogRecord& record,
+                             const std::optional<AuditEntry>& audit) = 0;
+  virtual Result<std::optional<WatchdogRecord>> GetWatchdog(const std::string& device_id) = 0;
+  // The rows of devices with id > `after`, by device id, at most `limit`.
+  virtual Result<std::vector<WatchdogRecord>> ListWatchdogs(const std::string& after,
+                                                            int limit) = 0;
+  // A hardware model's policy, replaced whole, with `audit`.
+  virtual Status PutModelPolicy(const ModelPolicy& policy, const AuditEntry& audit) = 0;
+  virtual Result<std::optional<ModelPolicy>> GetModelPolicy(const std::string& hardware_model) = 0;
 
   virtual Status AppendAudit(const AuditEntry& entry) = 0;
   // Entries with seq > `after_seq`, in order, at most `limit`.
