@@ -10,6 +10,7 @@
 #include <mutex>
 #include <optional>
 #include <thread>
+#include <tuple>
 #include <vector>
 
 #include "support/postgres.h"
@@ -917,6 +918,157 @@ TEST_P(StoreTest, ListsDevicesInPages) {
   auto rest = store_->ListDevices((*first)[1].device_id, 2);
   ASSERT_EQ(rest->size(), 1u);
   EXPECT_EQ((*rest)[0].device_id, "c");
+}
+
+WatchdogRecord Watchdog(const std::string& device_id) {
+  WatchdogRecord w;
+  w.device_id = device_id;
+  w.mode = "minimal";
+  w.reason = "quote refused";
+  w.deadline = 1'800'003'600;
+  w.last_ticket = "defer appraisal 42";
+  w.last_ticket_at = 1'800'000'000;
+  w.updated_at = 1'800'000'001;
+  return w;
+}
+
+// Every field, for EXPECT_EQ (which prints both sides).
+auto Fields(const WatchdogRecord& w) {
+  return std::tie(w.device_id, w.mode, w.reason, w.deadline, w.last_ticket, w.last_ticket_at,
+                  w.updated_at);
+}
+auto Fields(const ModelPolicy& p) {
+  return std::tie(p.hardware_model, p.ticket_period, p.recovery_release_id, p.recovery_version,
+                  p.updated_at);
+}
+
+TEST_P(StoreTest, AWatchdogRowIsReplacedWholeWithItsAuditEntry) {
+  ASSERT_TRUE(store_);
+  ASSERT_TRUE(store_->PutDevice(Device("henb-1")).ok());
+  EXPECT_FALSE(store_->GetWatchdog("henb-1")->has_value());
+  const WatchdogRecord first = Watchdog("henb-1");
+  ASSERT_TRUE(store_->PutWatchdog(first, Audit("ticket issued")).ok());
+  auto got = store_->GetWatchdog("henb-1");
+  ASSERT_TRUE(got.ok()) << got.error().ToString();
+  ASSERT_TRUE(got->has_value());
+  EXPECT_EQ(Fields(**got), Fields(first));
+  // Replaced whole: fields emptied or zeroed are stored so. No audit entry.
+  WatchdogRecord second = Watchdog("henb-1");
+  second.mode = "recovery";
+  second.reason = "";
+  second.deadline = 0;
+  second.last_ticket = "recover: femto 1.0";
+  second.last_ticket_at = 1'800'007'200;
+  second.updated_at = 1'800'007'201;
+  ASSERT_TRUE(store_->PutWatchdog(second, std::nullopt).ok());
+  got = store_->GetWatchdog("henb-1");
+  ASSERT_TRUE(got.ok() && got->has_value());
+  EXPECT_EQ(Fields(**got), Fields(second));
+  // A device that is not enrolled: refused, nothing written.
+  auto ghost = store_->PutWatchdog(Watchdog("ghost"), Audit("ticket issued"));
+  ASSERT_FALSE(ghost.ok());
+  EXPECT_EQ(ghost.error().code(), ErrorCode::kNotFound);
+  EXPECT_FALSE(store_->GetWatchdog("ghost")->has_value());
+  auto entries = *store_->ListAudit(0, 10);
+  ASSERT_EQ(entries.size(), 1u) << "the first put's entry only";
+  EXPECT_EQ(entries[0].event, "ticket issued");
+  EXPECT_EQ(*VerifyAuditChain(*store_), 1);
+  // Another instance reads what this one wrote.
+  auto other = Open();
+  ASSERT_TRUE(other);
+  got = other->GetWatchdog("henb-1");
+  ASSERT_TRUE(got.ok() && got->has_value());
+  EXPECT_EQ(Fields(**got), Fields(second));
+}
+
+// The row and its audit entry commit together: when the entry cannot be
+// appended (a trigger refuses every insert into the audit log), the row is
+// not written either; without an entry, the same write goes through.
+TEST_P(StoreTest, AWatchdogRowOrModelPolicyWhoseAuditEntryFailsIsNotWritten) {
+  ASSERT_TRUE(store_);
+  ASSERT_TRUE(store_->PutDevice(Device("henb-1")).ok());
+  ASSERT_TRUE(store_->PutWatchdog(Watchdog("henb-1"), Audit("ticket issued")).ok());
+  const testing::CommandResult refused =
+      GetParam() == "postgres"
+          ? testing::Run("psql '" + location_ +
+                         "' -v ON_ERROR_STOP=1 -c \"CREATE FUNCTION refuse_audit() RETURNS "
+                         "trigger LANGUAGE plpgsql AS 'BEGIN RAISE EXCEPTION ''refused''; END'; "
+                         "CREATE TRIGGER refuse_audit BEFORE INSERT ON audit FOR EACH ROW "
+                         "EXECUTE PROCEDURE refuse_audit();\"")
+          : testing::Run("sqlite3 '" + location_ +
+                         "' \"CREATE TRIGGER refuse_audit BEFORE INSERT ON audit "
+                         "BEGIN SELECT RAISE(ABORT, 'refused'); END;\"");
+  ASSERT_EQ(refused.exit_code, 0) << refused.err;
+  WatchdogRecord changed = Watchdog("henb-1");
+  changed.mode = "recovery";
+  EXPECT_FALSE(store_->PutWatchdog(changed, Audit("recovery entered")).ok());
+  EXPECT_EQ((*store_->GetWatchdog("henb-1"))->mode, "minimal");
+  ASSERT_TRUE(store_->PutWatchdog(changed, std::nullopt).ok());
+  EXPECT_EQ((*store_->GetWatchdog("henb-1"))->mode, "recovery");
+  EXPECT_FALSE(store_->PutModelPolicy({"femto-a1", 600, "", "", 5}, Audit("policy set")).ok());
+  EXPECT_FALSE(store_->GetModelPolicy("femto-a1")->has_value());
+  EXPECT_EQ(store_->ListAudit(0, 10)->size(), 1u);
+}
+
+TEST_P(StoreTest, WatchdogRowsAreListedInPagesByDeviceId) {
+  ASSERT_TRUE(store_);
+  for (const char* id : {"henb-3", "henb-1", "henb-4", "henb-2"})
+    ASSERT_TRUE(store_->PutDevice(Device(id)).ok());
+  for (const char* id : {"henb-3", "henb-1", "henb-2"}) {  // henb-4 has no row
+    WatchdogRecord w = Watchdog(id);
+    w.last_ticket = std::string("ticket of ") + id;
+    ASSERT_TRUE(store_->PutWatchdog(w, std::nullopt).ok());
+  }
+  auto ids = [](const Result<std::vector<WatchdogRecord>>& rows) {
+    std::vector<std::string> out;
+    EXPECT_TRUE(rows.ok()) << rows.error().ToString();
+    if (rows.ok()) {
+      for (const auto& w : *rows) out.push_back(w.device_id);
+    }
+    return out;
+  };
+  auto first = store_->ListWatchdogs("", 2);
+  EXPECT_EQ(ids(first), (std::vector<std::string>{"henb-1", "henb-2"}));
+  ASSERT_TRUE(first.ok() && first->size() == 2);
+  WatchdogRecord expected = Watchdog("henb-2");
+  expected.last_ticket = "ticket of henb-2";
+  EXPECT_EQ(Fields((*first)[1]), Fields(expected));
+  EXPECT_EQ(ids(store_->ListWatchdogs("henb-2", 2)), (std::vector<std::string>{"henb-3"}));
+  EXPECT_TRUE(ids(store_->ListWatchdogs("henb-3", 2)).empty());
+  EXPECT_EQ(ids(store_->ListWatchdogs("henb-15", 10)),
+            (std::vector<std::string>{"henb-2", "henb-3"}))
+      << "after an id that has no row";
+  EXPECT_EQ(ids(store_->ListWatchdogs("", 10)),
+            (std::vector<std::string>{"henb-1", "henb-2", "henb-3"}));
+}
+
+TEST_P(StoreTest, ModelPoliciesAreReplacedWholeWithTheirAuditEntry) {
+  ASSERT_TRUE(store_);
+  EXPECT_FALSE(store_->GetModelPolicy("femto-a1")->has_value());
+  const ModelPolicy a1{"femto-a1", 3600, "femto-recovery", "1.2", 100};
+  const ModelPolicy b2{"femto-b2", 0, "", "", 101};
+  ASSERT_TRUE(store_->PutModelPolicy(a1, Audit("policy set")).ok());
+  ASSERT_TRUE(store_->PutModelPolicy(b2, Audit("policy set")).ok());
+  auto got = store_->GetModelPolicy("femto-a1");
+  ASSERT_TRUE(got.ok()) << got.error().ToString();
+  ASSERT_TRUE(got->has_value());
+  EXPECT_EQ(Fields(**got), Fields(a1));
+  // Replaced whole: the recovery release goes back to the device's own.
+  const ModelPolicy a1_again{"femto-a1", 7200, "", "", 200};
+  ASSERT_TRUE(store_->PutModelPolicy(a1_again, Audit("policy changed")).ok());
+  got = store_->GetModelPolicy("femto-a1");
+  ASSERT_TRUE(got.ok() && got->has_value());
+  EXPECT_EQ(Fields(**got), Fields(a1_again));
+  got = store_->GetModelPolicy("femto-b2");
+  ASSERT_TRUE(got.ok() && got->has_value());
+  EXPECT_EQ(Fields(**got), Fields(b2));
+  got = store_->GetModelPolicy("femto-z9");
+  ASSERT_TRUE(got.ok()) << got.error().ToString();
+  EXPECT_FALSE(got->has_value());
+  auto entries = *store_->ListAudit(0, 10);
+  ASSERT_EQ(entries.size(), 3u);
+  EXPECT_EQ(entries[2].event, "policy changed");
+  EXPECT_EQ(*VerifyAuditChain(*store_), 3);
 }
 
 TEST(SqliteStore, ReportsAnUnusablePath) {

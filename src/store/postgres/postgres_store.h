@@ -5,7 +5,7 @@
 // The definitions are split by what they keep: connection.cc (the pool,
 // statements and transactions), schema.cc (migrations), devices.cc,
 // certificates.cc, releases.cc, appraisals.cc (appraisals and spent nonces), jobs.cc,
-// audit.cc.
+// watchdog.cc (watchdog rows and model policies), audit.cc.
 #pragma once
 
 #include <libpq-fe.h>
@@ -134,6 +134,13 @@ class PostgresStore final : public Store {
                         const AuditEntry& audit) override;
   Result<std::vector<std::string>> GroupMembers(const std::string& group, const std::string& after,
                                                 int limit) override;
+
+  // watchdog.cc.
+  Status PutWatchdog(const WatchdogRecord& record, const std::optional<AuditEntry>& audit) override;
+  Result<std::optional<WatchdogRecord>> GetWatchdog(const std::string& device_id) override;
+  Result<std::vector<WatchdogRecord>> ListWatchdogs(const std::string& after, int limit) override;
+  Status PutModelPolicy(const ModelPolicy& policy, const AuditEntry& audit) override;
+  Result<std::optional<ModelPolicy>> GetModelPolicy(const std::string& hardware_model) override;
 
   Status AppendAudit(const AuditEntry& entry) override;
   Result<std::vector<AuditEntry>> ListAudit(int64_t after_seq, int limit) override;

@@ -68,6 +68,15 @@ const char* const kMigrations[] = {
     // (The same script as SQLite's migration 10.)
     R"(CREATE INDEX devices_decommissioned ON devices (certificate_serial)
          WHERE state = 'decommissioned';)",
+    // As the SQLite store's migration 12: watchdog rows and model policies.
+    R"(CREATE TABLE device_watchdog (
+         device_id TEXT PRIMARY KEY, mode TEXT NOT NULL, reason TEXT NOT NULL,
+         deadline BIGINT NOT NULL, last_ticket TEXT NOT NULL, last_ticket_at BIGINT NOT NULL,
+         updated_at BIGINT NOT NULL);
+       CREATE TABLE model_policies (
+         hardware_model TEXT PRIMARY KEY, ticket_period BIGINT NOT NULL,
+         recovery_release_id TEXT NOT NULL, recovery_version TEXT NOT NULL,
+         updated_at BIGINT NOT NULL);)",
 };
 
 // An arbitrary key for the advisory lock that serialises migrations across

@@ -97,6 +97,19 @@ const char* const kMigrations[] = {
     // (The same script as PostgreSQL's migration 9.)
     R"(CREATE INDEX devices_decommissioned ON devices (certificate_serial)
          WHERE state = 'decommissioned';)",
+    // The OAM's watchdog row per device (store.h, WatchdogRecord) and its
+    // policy per hardware model (ModelPolicy). Like device_groups, a row
+    // names its device without a foreign key: the writes check that the
+    // device is enrolled in their transaction.
+    // (PostgreSQL's migration 10 makes the same tables.)
+    R"(CREATE TABLE device_watchdog (
+         device_id TEXT PRIMARY KEY, mode TEXT NOT NULL, reason TEXT NOT NULL,
+         deadline INTEGER NOT NULL, last_ticket TEXT NOT NULL, last_ticket_at INTEGER NOT NULL,
+         updated_at INTEGER NOT NULL);
+       CREATE TABLE model_policies (
+         hardware_model TEXT PRIMARY KEY, ticket_period INTEGER NOT NULL,
+         recovery_release_id TEXT NOT NULL, recovery_version TEXT NOT NULL,
+         updated_at INTEGER NOT NULL);)",
 };
 
 }  // namespace

@@ -6,7 +6,7 @@
 // The definitions are split by what they keep: open.cc (connections and
 // transactions), schema.cc (migrations), devices.cc (devices and their
 // cache), certificates.cc, releases.cc, appraisals.cc (appraisals, spent nonces and the
-// group commit), jobs.cc, audit.cc.
+// group commit), jobs.cc, watchdog.cc (watchdog rows and model policies), audit.cc.
 #pragma once
 
 #include <sqlite3.h>
@@ -113,6 +113,13 @@ class SqliteStore final : public Store {
                         const AuditEntry& audit) override;
   Result<std::vector<std::string>> GroupMembers(const std::string& group, const std::string& after,
                                                 int limit) override;
+
+  // watchdog.cc.
+  Status PutWatchdog(const WatchdogRecord& record, const std::optional<AuditEntry>& audit) override;
+  Result<std::optional<WatchdogRecord>> GetWatchdog(const std::string& device_id) override;
+  Result<std::vector<WatchdogRecord>> ListWatchdogs(const std::string& after, int limit) override;
+  Status PutModelPolicy(const ModelPolicy& policy, const AuditEntry& audit) override;
+  Result<std::optional<ModelPolicy>> GetModelPolicy(const std::string& hardware_model) override;
 
   Status AppendAudit(const AuditEntry& entry) override;
   Result<std::vector<AuditEntry>> ListAudit(int64_t after_seq, int limit) override;
