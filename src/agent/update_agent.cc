@@ -67,8 +67,10 @@ std::string PollOutcome::ToString() const {
 }
 
 Result<PollOutcome> UpdateAgent::PollOnce() {
-  HENB_ASSIGN_OR_RETURN(HttpResponse answer,
-                        oam_.Request("POST", "/v1/agent/poll", "application/json", "{}"));
+  HENB_ASSIGN_OR_RETURN(
+      HttpResponse answer,
+      oam_.Request("POST", config_.recovery ? "/v1/recovery/poll" : "/v1/agent/poll",
+                   "application/json", "{}"));
   if (answer.status != 200) return Refused("poll", answer);
   auto decoded = DecodePollAnswer(answer.body);
   if (!decoded.ok()) {
@@ -255,7 +257,8 @@ Result<std::string> UpdateAgent::Download(const std::string& release_id,
   std::error_code ec;
   if (fs::exists(final_path, ec)) return final_path;
   fs::create_directories(config_.download_dir, ec);
-  const std::string target = "/v1/releases/" + release_id + "/" + version + "/bundle";
+  const std::string target = std::string(config_.recovery ? "/v1/recovery" : "/v1") + "/releases/" +
+                             release_id + "/" + version + "/bundle";
   const std::string what = "download of " + release_id + " " + version;
   for (;;) {
     const uint64_t have = fs::exists(part, ec) ? fs::file_size(part, ec) : 0;
@@ -301,7 +304,8 @@ Result<ReportKind> UpdateAgent::SendReport(int64_t job, ReportKind kind, const s
   if (config_.hooks) config_.hooks->Reporting(report);
   HENB_ASSIGN_OR_RETURN(
       HttpResponse r,
-      oam_.Request("POST", "/v1/agent/reports", "application/json", EncodeAgentReport(report)));
+      oam_.Request("POST", config_.recovery ? "/v1/recovery/reports" : "/v1/agent/reports",
+                   "application/json", EncodeAgentReport(report)));
   if (r.status != 200) return Refused("report", r);
   return report.kind;
 }

@@ -13,6 +13,7 @@
 #include "henbtrust/agent/credential_store.h"
 #include "henbtrust/agent/renewal.h"
 #include "henbtrust/agent/update_agent.h"
+#include "henbtrust/agent/watchdog_agent.h"
 #include "henbtrust/core/file.h"
 #include "henbtrust/crypto/x509.h"
 
@@ -103,7 +104,11 @@ int RunAgent(const AgentArgs& a) {
   std::unique_ptr<HttpClient> client;
   std::unique_ptr<HttpClient> pve_client;
   std::unique_ptr<UpdateAgent> agent;
+  std::unique_ptr<UpdateAgent> recovery_agent;  // the recovery image's (docs/recovery.md)
+  std::unique_ptr<WatchdogAgent> watchdog;
   auto connect = [&]() -> Status {
+    watchdog.reset();
+    recovery_agent.reset();
     agent.reset();
     if (!a.listen.empty()) {
       responder.reset();
@@ -127,8 +132,12 @@ int RunAgent(const AgentArgs& a) {
     config.device_id = a.device_id;
     config.trust = &*root;
     config.download_dir = a.dir + "/agent/downloads";
-    agent = std::make_unique<UpdateAgent>(*client, pve_client ? *pve_client : *client, **device,
-                                          *oam_key, config);
+    HttpClient& pve = pve_client ? *pve_client : *client;
+    agent = std::make_unique<UpdateAgent>(*client, pve, **device, *oam_key, config);
+    config.recovery = true;
+    recovery_agent = std::make_unique<UpdateAgent>(*client, pve, **device, *oam_key, config);
+    watchdog =
+        std::make_unique<WatchdogAgent>(*client, pve, **device, *recovery_agent, a.device_id);
     return OkStatus();
   };
   if (auto st = connect(); !st.ok()) return Fail(st.error());
@@ -167,9 +176,31 @@ int RunAgent(const AgentArgs& a) {
       if (!st.ok()) std::cout << "connect: " << st.error().ToString() << std::endl;
     }
     Result<PollOutcome> r = Error(ErrorCode::kNet, "not connected");
-    if (connected) {
+    {
       std::lock_guard<std::mutex> lock(tre_mu);  // the responder quotes with the same TrE
-      r = agent->PollOnce();
+      // The boot stage's watchdog (the hardware's), then its ticket or, in
+      // recovery, the recovery image's contact.
+      auto fired = (*device)->Watchdog();
+      if (!fired.ok()) {
+        std::cout << "watchdog: " << fired.error().ToString() << std::endl;
+      } else if (*fired) {
+        std::cout << "watchdog: reset into the recovery image ("
+                  << (*device)->boot_stage()->state().reason << ")" << std::endl;
+      }
+      if (connected) {
+        auto w = watchdog->Round();
+        if (!w.ok()) {
+          std::cout << "watchdog: " << w.error().ToString() << std::endl;
+        } else if (!w->empty()) {
+          std::cout << *w << std::endl;
+        }
+      }
+      // Minimal mode holds updates; the recovery image polls on its own.
+      if (connected && (*device)->mode() == DeviceMode::kNormal) {
+        r = agent->PollOnce();
+      } else if (connected) {
+        r = PollOutcome{AgentAction::kWait, 0, {}};  // not idle: recovery or minimal mode
+      }
     }
     if (!r.ok()) {
       // The server may be restarting: say so and try again next period.

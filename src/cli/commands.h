@@ -84,6 +84,7 @@ void RegisterJobCommands(CLI::App& server, int* exit_code);
 void RegisterRevocationCommands(CLI::App& server, int* exit_code);
 // henbtrust server group add|remove|list (group_cmd.cc).
 void RegisterGroupCommands(CLI::App& server, int* exit_code);
+void RegisterWatchdogCommands(CLI::App& server, int* exit_code);
 // `server decommission`, under `server`.
 void RegisterDecommissionCommands(CLI::App& server, int* exit_code);
 void RegisterSimCommands(CLI::App& app, int* exit_code);

@@ -27,6 +27,8 @@ namespace {
 
 struct DeviceArgs {
   std::string dir, hardware, bundle, trust, tcti, swtpm_control, reason;
+  std::string ticket_key;  // the OAM's key (oam.pub): a boot stage with a watchdog
+  int64_t ticket_period = 86400;
 };
 
 Result<std::unique_ptr<Tre>> PowerOn(const DeviceArgs& a) {
@@ -67,8 +69,14 @@ int Run(const DeviceArgs& a, const std::string& action) {
   if (action == "provision") {
     auto trust = LoadTrustRoot(a.trust);
     if (!trust.ok()) return Fail(trust.error());
+    DeviceOptions options;
+    if (!a.ticket_key.empty()) {
+      auto pem = ReadTextFile(a.ticket_key);
+      if (!pem.ok()) return Fail(pem.error());
+      options.boot_stage = {*pem, a.ticket_period};
+    }
     auto d = Device::Provision(a.dir, a.hardware, a.bundle, *trust, UnixSeconds(),
-                               std::move(tre).value());
+                               std::move(tre).value(), options);
     if (!d.ok()) return Fail(d.error());
     auto b = (*d)->Boot();
     if (!b.ok()) return Fail(b.error());
@@ -154,8 +162,16 @@ void RegisterDeviceCommands(CLI::App& app, int* exit_code) {
       sub->add_option("--bundle", a->bundle, "release bundle")->required();
       sub->add_option("--trust", a->trust, "vendor trust root")->required();
     }
-    if (name == "provision")
+    if (name == "provision") {
       sub->add_option("--hardware", a->hardware, "hardware model")->required();
+      sub->add_option("--ticket-key", a->ticket_key,
+                      "the OAM's key (oam.pub of the server directory): gives the device a boot "
+                      "stage whose watchdog the OAM's deferral tickets feed (docs/recovery.md)");
+      sub->add_option("--ticket-period", a->ticket_period,
+                      "seconds until the watchdog's first deadline")
+          ->capture_default_str()
+          ->check(CLI::Range(int64_t{1}, int64_t{30} * 24 * 3600));
+    }
     if (name == "rollback") sub->add_option("--reason", a->reason, "why");
     OnRun(sub, exit_code, [a, name] { return Run(*a, name); });
   }

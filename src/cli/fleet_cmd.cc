@@ -32,7 +32,17 @@ int RunFleetCommand(FleetOptions options, const std::string& ready_file) {
   }
   std::cout << "fleet idle; devices run:";
   for (const auto& [v, n] : result->running) std::cout << " " << v << " x" << n;
+  std::cout << "; modes:";
+  for (const auto& [m, n] : result->modes) std::cout << " " << m << " x" << n;
   std::cout << std::endl;
+  if (result->compromised > 0) {
+    std::cout << "compromised " << result->compromised << ", recovered " << result->recovered
+              << "; resets of healthy devices " << result->healthy_resets
+              << ", most resets of one device " << result->max_resets << std::endl;
+    if (result->recovered != result->compromised || result->healthy_resets != 0) {
+      return kExitInvalid;
+    }
+  }
   return kExitOk;
 }
 
@@ -81,6 +91,15 @@ void RegisterSimCommands(CLI::App& app, int* exit_code) {
                     "device whose installed image is altered before the trial boot (repeatable)");
   fleet->add_option("--lie", a->lie,
                     "device that also reports 'installed' after falling back (repeatable)");
+  fleet->add_option("--compromise", a->compromise,
+                    "device whose OS is taken over after enrollment: a component changes and it "
+                    "ignores every command; the watchdog brings it back (repeatable)");
+  fleet
+      ->add_option("--ticket-period", a->ticket_period,
+                   "seconds of each device's first watchdog period (match the server's "
+                   "--ticket-period)")
+      ->capture_default_str()
+      ->check(CLI::Range(int64_t{1}, int64_t{30} * 24 * 3600));
   OnRun(fleet, exit_code, [a, interval_ms, timeout_s, idle_s, ready_file] {
     FleetOptions options = *a;
     options.interval = std::chrono::milliseconds(*interval_ms);

@@ -2,9 +2,11 @@
 // SQLite file (or PostgreSQL): the zero-set-up way to run the system.
 #include <iostream>
 #include <map>
+#include <nlohmann/json.hpp>
 
 #include "cli/commands.h"
 #include "henbtrust/core/file.h"
+#include "henbtrust/net/deferral_ticket.h"
 #include "henbtrust/server/server.h"
 
 namespace henbtrust::cli {
@@ -48,6 +50,7 @@ struct RunArgs {
   int64_t order_ttl = 900;
   std::string instance;  // empty: host/pid/random
   int64_t lease = 30;
+  int64_t ticket_period = 86400;
 };
 
 // The options `server run` and `oam serve` share.
@@ -67,6 +70,11 @@ void AddServiceOptions(CLI::App& cmd, RunArgs& a) {
                  "takes over one whose lease ran out")
       ->capture_default_str()
       ->check(CLI::Range(int64_t{2}, int64_t{3600}));
+  cmd.add_option("--ticket-period", a.ticket_period,
+                 "seconds a deferral ticket holds off a device's watchdog, for hardware models "
+                 "without their own (henbtrust server watchdog); docs/recovery.md")
+      ->capture_default_str()
+      ->check(CLI::Range(int64_t{1}, kMaxTicketPeriodSeconds));
 }
 
 int RunServer(const RunArgs& a) {
@@ -75,6 +83,7 @@ int RunServer(const RunArgs& a) {
   options->oam.order_ttl = a.order_ttl;
   options->oam.instance_id = a.instance;
   options->oam.lease = a.lease;
+  options->oam.ticket_period = a.ticket_period;
   options->store = ServerStoreLocation(a.dir, a.store);
   options->threads = a.threads;
   auto cas = LoadCertificates(a.manufacturer_cas);
@@ -135,11 +144,15 @@ int RunImport(const std::string& dir, const std::string& store_location,
   return kExitOk;
 }
 
-int RunInventory(const std::string& dir, const std::string& store_location) {
+int RunInventory(const std::string& dir, const std::string& store_location, bool json) {
   auto store = OpenStore(ServerStoreLocation(dir, store_location));
   if (!store.ok()) return Fail(store.error());
-  std::printf("%-16s %-10s %-22s %-10s %s\n", "device", "model", "reference configuration", "state",
-              "open job");
+  if (!json) {
+    std::printf("%-16s %-10s %-22s %-10s %-8s %-16s %-20s %s\n", "device", "model",
+                "reference configuration", "state", "mode", "appraisal", "watchdog deadline",
+                "open job");
+  }
+  nlohmann::json list = nlohmann::json::array();
   std::string after;
   int n = 0;
   for (;;) {
@@ -149,17 +162,43 @@ int RunInventory(const std::string& dir, const std::string& store_location) {
     for (const auto& d : *page) {
       auto job = (*store)->OpenJobFor(d.device_id);
       if (!job.ok()) return Fail(job.error());
+      auto watchdog = (*store)->GetWatchdog(d.device_id);
+      if (!watchdog.ok()) return Fail(watchdog.error());
+      auto latest = (*store)->LatestAppraisal(d.device_id);
+      if (!latest.ok()) return Fail(latest.error());
+      const std::string mode = *watchdog ? (**watchdog).mode : "normal";
+      const int64_t deadline = *watchdog ? (**watchdog).deadline : 0;
+      const std::string status = *latest ? (**latest).status : "none";
       const std::string open = *job ? std::to_string((**job).id) + " " +
                                           std::string(JobStateName((**job).state)) + " -> " +
                                           (**job).version
                                     : "-";
-      std::printf("%-16s %-10s %-22s %-10s %s\n", d.device_id.c_str(), d.hardware_model.c_str(),
-                  (d.release_id + " " + d.release_version).c_str(), d.state.c_str(), open.c_str());
+      if (json) {
+        list.push_back({{"id", d.device_id},
+                        {"hardware_model", d.hardware_model},
+                        {"release_id", d.release_id},
+                        {"version", d.release_version},
+                        {"state", d.state},
+                        {"mode", mode},
+                        {"status", status},
+                        {"watchdog_deadline", deadline},
+                        {"last_ticket", *watchdog ? (**watchdog).last_ticket : ""},
+                        {"open_job", *job ? nlohmann::json((**job).id) : nlohmann::json()}});
+      } else {
+        std::printf("%-16s %-10s %-22s %-10s %-8s %-16s %-20s %s\n", d.device_id.c_str(),
+                    d.hardware_model.c_str(), (d.release_id + " " + d.release_version).c_str(),
+                    d.state.c_str(), mode.c_str(), status.c_str(),
+                    deadline == 0 ? "-" : FormatUtc(deadline).c_str(), open.c_str());
+      }
       ++n;
     }
     after = page->back().device_id;
   }
-  std::cout << n << " devices\n";
+  if (json) {
+    std::cout << nlohmann::json{{"devices", std::move(list)}}.dump(2) << "\n";
+  } else {
+    std::cout << n << " devices\n";
+  }
   return kExitOk;
 }
 
@@ -278,13 +317,19 @@ void RegisterServerCommands(CLI::App& app, int* exit_code) {
   RegisterJobCommands(*server, exit_code);
   RegisterRevocationCommands(*server, exit_code);
   RegisterGroupCommands(*server, exit_code);
+  RegisterWatchdogCommands(*server, exit_code);
   RegisterDecommissionCommands(*server, exit_code);
 
   CLI::App* inventory = server->add_subcommand(
       "inventory", "Every enrolled device: hardware model, reference configuration, open job");
   inventory->add_option("--dir", *dir, "server directory")->required();
   inventory->add_option("--store", *store, "sqlite:PATH or postgres:CONNINFO");
-  OnRun(inventory, exit_code, [dir, store] { return RunInventory(*dir, *store); });
+  auto inventory_json = std::make_shared<bool>(false);
+  inventory->add_flag("--json", *inventory_json,
+                      "one JSON document: {\"devices\": [{id, release_id, version, mode, "
+                      "status, watchdog_deadline, ...}]}");
+  OnRun(inventory, exit_code,
+        [dir, store, inventory_json] { return RunInventory(*dir, *store, *inventory_json); });
 
   auto history = std::make_shared<std::vector<std::string>>();
   CLI::App* status =

@@ -55,10 +55,10 @@ Result<BootStage> BootStage::Provision(Env& env, const std::string& device_dir,
   stage.state_.ticket_key_pem = ticket_key_pem;
   stage.state_.period = period;
   HENB_TRY(stage.LoadKey());
-  HENB_ASSIGN_OR_RETURN(uint64_t now, stage.Now(tre));
-  stage.state_.deadline_ms = now + PeriodMs(period);
-  stage.state_.last_clock_ms = now;
   HENB_TRY(env.CreateDirectories(device_dir + "/boot-stage"));
+  HENB_ASSIGN_OR_RETURN(ClockInfo clock, tre.ReadClock());
+  stage.state_.deadline_ms = clock.clock + PeriodMs(period);
+  stage.state_.last_clock_ms = clock.clock;
   HENB_TRY(stage.Save());
   return stage;
 }
@@ -90,7 +90,8 @@ Result<BootStage> BootStage::Open(Env& env, const std::string& device_dir) {
     HENB_ASSIGN_OR_RETURN(s.affirmed_appraisal, jf::Int(j, "affirmed_appraisal", 0, INT64_MAX));
     HENB_ASSIGN_OR_RETURN(int64_t resets, jf::Int(j, "resets", 0, INT64_MAX));
     s.resets = static_cast<uint64_t>(resets);
-    HENB_ASSIGN_OR_RETURN(int64_t backoff, jf::Int(j, "minimal_backoff", 1, kMaxMinimalBackoff));
+    HENB_ASSIGN_OR_RETURN(int64_t backoff,
+                          jf::Int(j, "minimal_backoff", kMinimalFirstBackoff, kMaxMinimalBackoff));
     s.minimal_backoff = static_cast<int>(backoff);
     HENB_ASSIGN_OR_RETURN(s.last_ticket, jf::Text(j, "last_ticket", kText));
     return OkStatus();
@@ -216,7 +217,7 @@ Result<TicketEffect> BootStage::AcceptTicket(std::string_view token, const std::
     effect = TicketEffect::kLeftRecovery;
   }
   state_.mode = DeviceMode::kNormal;
-  state_.minimal_backoff = 1;
+  state_.minimal_backoff = kMinimalFirstBackoff;
   state_.affirmed_tim = ticket.tim;
   state_.affirmed_appraisal = ticket.appraisal;
   state_.period = ticket.period;

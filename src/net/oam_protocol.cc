@@ -249,7 +249,10 @@ std::string EncodeInventory(const Page<InventoryEntry>& devices) {
                     {"release_id", d.release_id},
                     {"version", d.version},
                     {"state", d.state},
-                    {"open_job", d.open_job ? JobJson(*d.open_job) : Json()}});
+                    {"open_job", d.open_job ? JobJson(*d.open_job) : Json()},
+                    {"mode", d.mode},
+                    {"watchdog_deadline", d.watchdog_deadline},
+                    {"last_ticket", d.last_ticket}});
   }
   return jf::Dump({{"devices", std::move(list)}, {"next", NextJson(devices.next)}});
 }
@@ -273,6 +276,9 @@ Result<Page<InventoryEntry>> DecodeInventory(std::string_view text) {
       HENB_ASSIGN_OR_RETURN(JobView j, JobFromJson(*job));
       d.open_job = std::move(j);
     }
+    HENB_ASSIGN_OR_RETURN(d.mode, jf::Text(item, "mode", kMaxShortText));
+    HENB_ASSIGN_OR_RETURN(d.watchdog_deadline, jf::Int(item, "watchdog_deadline", 0, INT64_MAX));
+    HENB_ASSIGN_OR_RETURN(d.last_ticket, jf::Text(item, "last_ticket", kMaxShortText, false));
     out.items.push_back(std::move(d));
   }
   HENB_ASSIGN_OR_RETURN(out.next, jf::Text(o, "next", kMaxCursorBytes, false));

@@ -391,12 +391,14 @@ Result<AttestationResultAnswer> DecodeAttestationResult(std::string_view text) {
 namespace {
 
 Json LatestResultJson(const LatestResultAnswer& a) {
-  return {{"device_id", a.device_id},
-          {"appraisal_id", a.appraisal_id},
-          {"status", a.status},
-          {"appraised_at", a.appraised_at},
-          {"attestation_result", a.attestation_result},
-          {"trustworthiness_vector", TrustVectorToJson(a.vector)}};
+  Json out = {{"device_id", a.device_id},
+              {"appraisal_id", a.appraisal_id},
+              {"status", a.status},
+              {"appraised_at", a.appraised_at},
+              {"attestation_result", a.attestation_result},
+              {"trustworthiness_vector", TrustVectorToJson(a.vector)}};
+  if (!a.tim.empty()) out["tim"] = a.tim;
+  return out;
 }
 
 Result<LatestResultAnswer> LatestResultFromJson(const Json& body) {
@@ -409,6 +411,7 @@ Result<LatestResultAnswer> LatestResultFromJson(const Json& body) {
   HENB_ASSIGN_OR_RETURN(a.attestation_result,
                         AnswerText(body, "attestation_result", kMaxAttestationTokenBytes));
   HENB_ASSIGN_OR_RETURN(a.vector, VectorMember(body));
+  HENB_ASSIGN_OR_RETURN(a.tim, AsAnswer(json_fields::Text(body, "tim", 64, false)));
   return a;
 }
 

@@ -11,9 +11,10 @@ bool OamService::Impl::ClaimNow(int64_t job_id) {
   return claimed.ok() && *claimed;
 }
 
-Result<HttpResponse> OamService::Impl::Poll(const HttpRequest& req) {
+Result<HttpResponse> OamService::Impl::Poll(const HttpRequest& req, bool recovery) {
   const std::string& device = req.peer.common_name;
   HENB_ASSIGN_OR_RETURN(auto job, store.OpenJobFor(device));
+  if (recovery && job && job->kind != JobKind::kRecover) job.reset();
   if (job && job->state == JobState::kOpened && ClaimNow(job->id)) {
     // The device may have pushed its evidence since the last poll: order now
     // (unless another OAM drives the job at this moment).

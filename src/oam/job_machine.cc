@@ -12,18 +12,20 @@ using E = JobEvent;
 
 // The open states and what moves them. The retry rows keep the state: the
 // driver re-signs the same instruction with a longer period.
-constexpr std::array<JobTransition, 21> kTable = {{
+constexpr std::array<JobTransition, 25> kTable = {{
     {S::kOpened, E::kPreAppraisalAffirming, S::kOrdered, "ordered"},
     {S::kOpened, E::kPreAppraisalNotAffirming, S::kRefused, "refused"},
     {S::kOpened, E::kRemediationOrdered, S::kOrdered, "ordered for remediation"},
     {S::kOpened, E::kDeadlineMissed, S::kOpened, "deadline missed"},
     {S::kOpened, E::kAttemptsUsedUp, S::kFailed, "failed"},
+    {S::kOpened, E::kSupersededByRecovery, S::kFailed, "superseded by recovery"},
 
     {S::kOrdered, E::kDeviceInstalled, S::kReported, "reported installed"},
     {S::kOrdered, E::kDeviceFellBack, S::kReported, "reported fell-back"},
     {S::kOrdered, E::kDeviceRejected, S::kOrdered, "rejected"},
     {S::kOrdered, E::kDeadlineMissed, S::kOrdered, "deadline missed"},
     {S::kOrdered, E::kAttemptsUsedUp, S::kFailed, "failed"},
+    {S::kOrdered, E::kSupersededByRecovery, S::kFailed, "superseded by recovery"},
 
     {S::kReported, E::kStep9Passed, S::kCommitting, "verified"},
     {S::kReported, E::kStep9Failed, S::kRollingBack, "step 9 failed"},
@@ -34,10 +36,12 @@ constexpr std::array<JobTransition, 21> kTable = {{
     {S::kCommitting, E::kDeviceRolledBack, S::kReported, "reported rolled-back"},
     {S::kCommitting, E::kDeadlineMissed, S::kCommitting, "deadline missed"},
     {S::kCommitting, E::kAttemptsUsedUp, S::kFailed, "failed"},
+    {S::kCommitting, E::kSupersededByRecovery, S::kFailed, "superseded by recovery"},
 
     {S::kRollingBack, E::kDeviceRolledBack, S::kReported, "reported rolled-back"},
     {S::kRollingBack, E::kDeadlineMissed, S::kRollingBack, "deadline missed"},
     {S::kRollingBack, E::kAttemptsUsedUp, S::kFailed, "failed"},
+    {S::kRollingBack, E::kSupersededByRecovery, S::kFailed, "superseded by recovery"},
     // Closed states (committed, rolled-back, refused, failed) have no row.
 }};
 
@@ -56,6 +60,7 @@ constexpr std::array<std::string_view, kJobEventCount> kEventNames = {
     "previous release not verified",
     "deadline missed",
     "attempts used up",
+    "superseded by recovery",
 };
 
 }  // namespace

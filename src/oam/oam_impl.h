@@ -13,6 +13,7 @@
 #include "henbtrust/core/thread_annotations.h"
 #include "henbtrust/net/oam_protocol.h"
 #include "henbtrust/net/router.h"
+#include "henbtrust/net/ticket_protocol.h"
 #include "henbtrust/oam/job_machine.h"
 #include "henbtrust/oam/oam.h"
 #include "henbtrust/release/manifest.h"
@@ -37,7 +38,9 @@ struct OamService::Impl {
   Status CheckDeviceCaller(const PeerIdentity& peer);
 
   // --- device_api.cc
-  Result<HttpResponse> Poll(const HttpRequest& req);
+  // `recovery`: the recovery image's poll (POST /v1/recovery/poll), which
+  // hears of recover jobs only.
+  Result<HttpResponse> Poll(const HttpRequest& req, bool recovery = false);
   Result<HttpResponse> Report(const HttpRequest& req);
 
   // --- operator_api.cc
@@ -125,6 +128,20 @@ struct OamService::Impl {
   Result<HttpResponse> RevokeApi(const HttpRequest& req);
   Result<HttpResponse> UnrevokeApi(const HttpRequest& req, const std::string& release_id,
                                    const std::string& version);
+
+  // --- watchdog.cc
+  Result<HttpResponse> TicketApi(const HttpRequest& req);           // POST /v1/agent/ticket
+  Result<HttpResponse> RecoveryContactApi(const HttpRequest& req);  // POST /v1/recovery/contact
+  // The hardware model's ticket period, or config.ticket_period.
+  Result<int64_t> TicketPeriodFor(const std::string& hardware_model);
+  // The device's watchdog row, or a fresh one (mode normal).
+  Result<WatchdogRecord> WatchdogOf(const std::string& device_id);
+  // Signs `ticket` and notes it in `row` (not stored).
+  Result<TicketAnswer> SignTicket(const DeferralTicket& ticket, WatchdogRecord& row,
+                                  std::string detail);
+  // The release a device in recovery is recovered to: its model's recovery
+  // release, else its recorded one (kPolicy if that is revoked).
+  Result<std::pair<std::string, std::string>> RecoveryTarget(const DeviceRecord& device);
 
   // --- driver.cc
   // One due job: what Drive() does for it. True if it moved.

@@ -52,9 +52,11 @@ Result<HttpResponse> OamService::Impl::Inventory(const HttpRequest& req) {
   Page<InventoryEntry> page;
   for (const auto& d : devices) {
     HENB_ASSIGN_OR_RETURN(auto job, store.OpenJobFor(d.device_id));
+    HENB_ASSIGN_OR_RETURN(WatchdogRecord watchdog, WatchdogOf(d.device_id));
     page.items.push_back(InventoryEntry{d.device_id, d.hardware_model, d.release_id,
                                         d.release_version, d.state,
-                                        job ? std::optional<JobView>(ViewOf(*job)) : std::nullopt});
+                                        job ? std::optional<JobView>(ViewOf(*job)) : std::nullopt,
+                                        watchdog.mode, watchdog.deadline, watchdog.last_ticket});
   }
   page.next = NextCursor(devices, q.limit, [](const DeviceRecord& d) { return d.device_id; });
   return api::JsonText(200, EncodeInventory(page));

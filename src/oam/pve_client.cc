@@ -24,8 +24,17 @@ Result<std::optional<LatestAppraisal>> PveClient::Latest(const std::string& devi
     return Error(ErrorCode::kNetStatus, "PVE's latest result unreadable: " +
                                             decoded.error().message() + ": " + Excerpt(answer));
   }
+  Bytes tim;
+  if (!decoded->tim.empty()) {
+    auto hex = HexDecode(decoded->tim);
+    if (!hex.ok() || hex->size() != 32) {
+      return Error(ErrorCode::kNetStatus, "PVE's latest result names a TIM that is not a digest");
+    }
+    tim = std::move(hex).value();
+  }
   return std::optional<LatestAppraisal>(LatestAppraisal{decoded->appraisal_id, decoded->status,
-                                                        decoded->appraised_at, decoded->vector});
+                                                        decoded->appraised_at, decoded->vector,
+                                                        std::move(tim)});
 }
 
 Result<UpdateVerdict> PveClient::AppraiseUpdate(const std::string& device_id,

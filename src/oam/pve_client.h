@@ -17,6 +17,7 @@ struct LatestAppraisal {
   std::string status;  // "affirming", "warning", "contraindicated", ...
   int64_t appraised_at = 0;
   TrustVector vector = {};  // why
+  Bytes tim = {};           // the quote's TIM (32 bytes); empty when it named none
 };
 
 // The PVE's verdict on the evidence of a completion report (step 9).

@@ -64,8 +64,27 @@ std::vector<Route> OamService::Impl::Routes() {
     };
   };
   return {
-      {"POST", "/v1/agent/poll", device, from_device(&Impl::Poll)},
+      {"POST", "/v1/agent/poll", device,
+       [this](const HttpRequest& req, const PathSegments&) -> Result<HttpResponse> {
+         HENB_TRY(CheckDeviceCaller(req.peer));
+         return Poll(req);
+       }},
       {"POST", "/v1/agent/reports", device, from_device(&Impl::Report)},
+      {"POST", "/v1/agent/ticket", device, from_device(&Impl::TicketApi)},
+      // The recovery image's endpoints (docs/recovery.md): contact, and a
+      // recover job's poll, reports and bundle.
+      {"POST", "/v1/recovery/contact", device, from_device(&Impl::RecoveryContactApi)},
+      {"POST", "/v1/recovery/poll", device,
+       [this](const HttpRequest& req, const PathSegments&) -> Result<HttpResponse> {
+         HENB_TRY(CheckDeviceCaller(req.peer));
+         return Poll(req, true);
+       }},
+      {"POST", "/v1/recovery/reports", device, from_device(&Impl::Report)},
+      {"GET", "/v1/recovery/releases/*/*/bundle", device,
+       [this](const HttpRequest& req, const PathSegments& path) -> Result<HttpResponse> {
+         HENB_TRY(CheckDeviceCaller(req.peer));
+         return Bundle(req, path[3], path[4]);
+       }},
       {"GET",
        "/v1/releases/*/*/bundle",
        {kRoleDevice, kRoleOperator},

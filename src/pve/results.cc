@@ -32,7 +32,7 @@ Result<HttpResponse> PveService::Impl::LatestResult(const std::string& device_id
       200,
       "application/json",
       EncodeLatestResult({device_id, latest->id, std::string(ArStatusName(claims.status)),
-                          latest->created_at, latest->result, claims.vector}),
+                          latest->created_at, latest->result, claims.vector, claims.tim_hex}),
       {}};
 }
 
@@ -51,6 +51,7 @@ Result<HttpResponse> PveService::Impl::ListAppraisals(const HttpRequest& req) {
     if (auto claims = StoredClaims(r, config.ear_key); claims.ok()) {
       a.status = std::string(ArStatusName(claims->status));
       a.vector = claims->vector;
+      a.tim = claims->tim_hex;
     } else {
       a.status = "unverifiable";
     }

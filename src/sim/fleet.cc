@@ -1,13 +1,16 @@
 #include "henbtrust/sim/fleet.h"
 
+#include <algorithm>
 #include <cstdio>
 #include <filesystem>
+#include <fstream>
 #include <memory>
 #include <set>
 #include <thread>
 
 #include "henbtrust/agent/agent.h"
 #include "henbtrust/agent/update_agent.h"
+#include "henbtrust/agent/watchdog_agent.h"
 #include "henbtrust/core/file.h"
 #include "henbtrust/crypto/x509.h"
 #include "henbtrust/release/bundle.h"
@@ -31,6 +34,9 @@ struct SimDevice {
   std::unique_ptr<HttpClient> pve_client;  // when the PVE is not the server
   std::unique_ptr<InjectedFaults> faults = std::make_unique<InjectedFaults>();
   std::unique_ptr<UpdateAgent> agent;
+  std::unique_ptr<UpdateAgent> recovery_agent;  // the recovery image's
+  std::unique_ptr<WatchdogAgent> watchdog;
+  bool hostile = false;  // the OS ignores everything (FleetOptions::compromise)
 };
 
 // What every device is made from: the files of FleetOptions, read and checked.
@@ -91,11 +97,19 @@ Result<Factory> OpenFactory(const FleetOptions& o) {
 Status ConnectAgent(const Factory& f, SimDevice& d) {
   const auto& [host, port] = f.servers[d.server];
   HENB_ASSIGN_OR_RETURN(auto client, HttpClient::Connect(host, port, DeviceTls(d.creds)));
-  // The agent holds the client it was made with: it goes first.
+  // The agents hold the client they were made with: they go first.
+  d.watchdog.reset();
+  d.recovery_agent.reset();
   d.agent.reset();
   d.client = std::move(client);
-  d.agent = std::make_unique<UpdateAgent>(*d.client, d.pve_client ? *d.pve_client : *d.client,
-                                          *d.device, f.order_key, d.config);
+  HttpClient& pve = d.pve_client ? *d.pve_client : *d.client;
+  d.agent = std::make_unique<UpdateAgent>(*d.client, pve, *d.device, f.order_key, d.config);
+  UpdateAgentConfig recovery = d.config;
+  recovery.recovery = true;
+  recovery.hooks = nullptr;
+  d.recovery_agent =
+      std::make_unique<UpdateAgent>(*d.client, pve, *d.device, f.order_key, recovery);
+  d.watchdog = std::make_unique<WatchdogAgent>(*d.client, pve, *d.device, *d.recovery_agent, d.id);
   return OkStatus();
 }
 
@@ -112,8 +126,10 @@ Result<SimDevice> MakeDevice(const FleetOptions& o, const Factory& f, const std:
   std::filesystem::remove_all(dir, ec);
   const std::string model = f.release.hardware_models.front();
   HENB_ASSIGN_OR_RETURN(SoftTre tre, SoftTre::Create());
+  DeviceOptions options;
+  options.boot_stage = {f.order_key.ToPem(), o.ticket_period};
   auto device = Device::Provision(dir, model, o.bundle, f.root, UnixSeconds(),
-                                  std::make_unique<SoftTre>(std::move(tre)));
+                                  std::make_unique<SoftTre>(std::move(tre)), options);
   if (!device.ok()) return device.error().WithContext(id);
   d.device = std::move(device).value();
   if (auto boot = d.device->Boot(); !boot.ok()) return boot.error().WithContext(id);
@@ -138,6 +154,23 @@ Result<SimDevice> MakeDevice(const FleetOptions& o, const Factory& f, const std:
   d.server = index % f.servers.size();
   HENB_TRY(ConnectAgent(f, d));
   return d;
+}
+
+// The device's OS is taken over: a component of the active slot changes
+// (on disk, so that the next boot measures it) and the OS ignores every
+// command from now on.
+Status Compromise(SimDevice& d) {
+  const std::string slot = d.device->boot_control().active;
+  const auto manifest = d.device->SlotManifest(slot);
+  if (!manifest || manifest->components.empty()) {
+    return Error(ErrorCode::kDeviceState, d.id + ": the active slot holds no release");
+  }
+  const std::string image = d.device->SlotDir(slot) + "/" + manifest->components.back().id + ".img";
+  std::ofstream out(image, std::ios::app | std::ios::binary);
+  out << "implant";
+  if (!out) return Error(ErrorCode::kIo, "cannot change " + image);
+  d.hostile = true;
+  return OkStatus();
 }
 
 double Seconds(SteadyClock::duration d) { return std::chrono::duration<double>(d).count(); }
@@ -168,6 +201,14 @@ Result<FleetResult> RunFleet(const FleetOptions& o) {
   }
   result.devices = static_cast<int>(fleet.size());
   result.enroll_seconds = Seconds(SteadyClock::now() - enroll_start);
+  for (const auto& id : o.compromise) {
+    auto it =
+        std::find_if(fleet.begin(), fleet.end(), [&](const SimDevice& d) { return d.id == id; });
+    if (it == fleet.end())
+      return Error(ErrorCode::kInvalidArgument, "no device " + id + " to compromise");
+    HENB_TRY(Compromise(*it));
+    ++result.compromised;
+  }
   if (o.on_enrolled) {
     o.on_enrolled({result.devices, factory.release.version, factory.mfr.SubjectField("CN")});
   }
@@ -181,6 +222,36 @@ Result<FleetResult> RunFleet(const FleetOptions& o) {
     bool busy = false;
     ++result.rounds;
     for (auto& d : fleet) {
+      // The watchdog is the hardware's: it runs whatever the OS does.
+      auto fired = d.device->Watchdog();
+      if (!fired.ok()) {
+        ++result.errors;
+        if (o.on_action) o.on_action(d.id, "watchdog: " + fired.error().ToString());
+        continue;
+      }
+      if (*fired && o.on_action) {
+        o.on_action(d.id, "watchdog reset into the recovery image (" +
+                              d.device->boot_stage()->state().reason + ")");
+      }
+      const bool recovering = d.device->mode() == DeviceMode::kRecovery;
+      if (d.hostile && !recovering) continue;  // a hostile OS ignores everything
+      auto w = d.watchdog->Round();
+      if (!w.ok()) {
+        ++result.errors;
+        if (o.on_action) o.on_action(d.id, "watchdog: " + w.error().ToString());
+      } else if (!w->empty() && o.on_action &&
+                 (recovering || w->rfind("ticket: deferred", 0) != 0)) {
+        o.on_action(d.id, *w);
+      }
+      if (d.device->mode() != DeviceMode::kNormal) {
+        busy = true;  // in recovery or minimal mode: not done
+        continue;
+      }
+      if (recovering) {
+        d.hostile = false;  // recovered: whatever ran before is gone
+        busy = true;
+        continue;
+      }
       auto r = d.agent->PollOnce();
       ++result.polls;
       if (!r.ok()) {
@@ -206,6 +277,9 @@ Result<FleetResult> RunFleet(const FleetOptions& o) {
         o.on_action(d.id, r->ToString());
       }
     }
+    // A compromised device still out there keeps the run going: its
+    // watchdog has not fired yet.
+    for (const auto& d : fleet) busy = busy || d.hostile;
     worked = worked || busy;
     if (busy) last_busy = SteadyClock::now();
     if (worked && !busy && SteadyClock::now() - last_busy >= o.idle_for) {
@@ -216,10 +290,19 @@ Result<FleetResult> RunFleet(const FleetOptions& o) {
     std::this_thread::sleep_for(o.interval);
   }
   result.run_seconds = Seconds(SteadyClock::now() - run_start);
+  const std::set<std::string> compromised(o.compromise.begin(), o.compromise.end());
   for (auto& d : fleet) {
     auto m = d.device->SlotManifest(d.device->boot_control().active);
     ++result.running[m ? m->version : "?"];
     if (!d.device->boot_control().last_fallback_reason.empty()) ++result.fell_back;
+    ++result.modes[std::string(DeviceModeName(d.device->mode()))];
+    const int resets = static_cast<int>(d.device->boot_stage()->state().resets);
+    result.max_resets = std::max(result.max_resets, resets);
+    if (compromised.contains(d.id)) {
+      if (!d.hostile && d.device->mode() == DeviceMode::kNormal) ++result.recovered;
+    } else {
+      result.healthy_resets += resets;
+    }
   }
   return result;
 }

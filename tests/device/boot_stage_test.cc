@@ -195,16 +195,16 @@ TEST_F(BootStageTest, OutOfReachOfTheOamAnIntactSlotServesInMinimalModeWithBacko
   EXPECT_EQ(dev_->mode(), DeviceMode::kMinimal);
   EXPECT_EQ(dev_->boot_control().booted, "a");
   EXPECT_EQ(dev_->Boot()->tim, V1Tim());
-  // Still out of reach: one reset per period, then per 2, 4, ... periods.
-  Advance(kPeriodMs - 1000);
+  // Still out of reach: the next reset is four periods away, then eight.
+  Advance(4 * kPeriodMs - 1000);
   EXPECT_FALSE(*dev_->Watchdog());
   Advance(2000);
   ASSERT_TRUE(*dev_->Watchdog());
   EXPECT_EQ(Stage().reason, kRecoveryMinimalDeadline);
   ASSERT_TRUE(*dev_->EnterMinimalMode());
-  Advance(kPeriodMs + 1000);
-  EXPECT_FALSE(*dev_->Watchdog()) << "the second minimal period is twice as long";
-  Advance(kPeriodMs);
+  Advance(4 * kPeriodMs + 1000);
+  EXPECT_FALSE(*dev_->Watchdog()) << "the second minimal deadline is twice as far";
+  Advance(4 * kPeriodMs);
   EXPECT_TRUE(*dev_->Watchdog());
   EXPECT_EQ(Stage().resets, 3u);
   // The OAM is back: a ticket for the intact slot returns the device to normal.
@@ -213,7 +213,7 @@ TEST_F(BootStageTest, OutOfReachOfTheOamAnIntactSlotServesInMinimalModeWithBacko
   EXPECT_EQ(*effect, TicketEffect::kLeftRecovery);
   EXPECT_EQ(dev_->mode(), DeviceMode::kNormal);
   EXPECT_EQ(dev_->boot_control().booted, "a");
-  EXPECT_EQ(Stage().minimal_backoff, 1);
+  EXPECT_EQ(Stage().minimal_backoff, kMinimalFirstBackoff);
 }
 
 TEST_F(BootStageTest, AModifiedSlotStaysInRecoveryWhateverTicketComes) {

@@ -25,6 +25,9 @@ struct UpdateAgentConfig {
   std::function<int64_t()> now = nullptr;
   // Demonstrations, the simulator and tests only (agent_hooks.h); not owned.
   UpdateAgentHooks* hooks = nullptr;
+  // The recovery image's agent (docs/recovery.md): polls, reports and
+  // downloads on the OAM's /v1/recovery/ endpoints.
+  bool recovery = false;
 };
 
 // What one poll did.

@@ -13,8 +13,10 @@
 //   minimal   the recovery image could not reach the OAM and the normal slot
 //             measured to the last affirmed TIM: the femtocell serves,
 //             updates are held; a ticket brings it back to normal. Its
-//             deadline doubles each time it passes (up to kMaxMinimalBackoff
-//             periods), so that an outage costs few resets, never a loop.
+//             deadline is kMinimalFirstBackoff periods away and doubles each
+//             time it passes (up to kMaxMinimalBackoff periods), so that an
+//             outage of up to four periods costs one reset, a longer one a
+//             few, never a loop.
 //
 // The state lives in DIR/boot-stage/ and is written only by this class,
 // with the same atomic writes as the device's (through Env). In a real
@@ -52,8 +54,10 @@ inline constexpr uint64_t kChallengeLifetimeMs = uint64_t{600} * 1000;
 // How often the boot stage writes down the clock it saw (and so the most
 // a clock that goes back at a power loss can take off the watchdog).
 inline constexpr uint64_t kClockObservationMs = uint64_t{60} * 1000;
-// The minimal-mode deadline grows to at most this many ticket periods.
-inline constexpr int kMaxMinimalBackoff = 16;
+// The minimal-mode deadline: this many ticket periods at first, doubling
+// to at most kMaxMinimalBackoff.
+inline constexpr int kMinimalFirstBackoff = 4;
+inline constexpr int kMaxMinimalBackoff = 32;
 
 struct BootStageState {
   std::string ticket_key_pem;  // SubjectPublicKeyInfo, PEM
@@ -67,8 +71,8 @@ struct BootStageState {
   // From the last deferral: the TIM the OAM affirmed for this device.
   Bytes affirmed_tim;
   int64_t affirmed_appraisal = 0;
-  uint64_t resets = 0;      // resets into recovery the boot stage has made
-  int minimal_backoff = 1;  // periods until a minimal-mode device resets
+  uint64_t resets = 0;                         // resets into recovery the boot stage has made
+  int minimal_backoff = kMinimalFirstBackoff;  // periods until a minimal-mode device resets
   std::string last_ticket;  // "defer <appraisal>", "recover: <reason>", for people
 };
 

@@ -141,6 +141,12 @@ struct InventoryEntry {
   std::string version;
   std::string state;
   std::optional<JobView> open_job = std::nullopt;
+  // The watchdog (docs/recovery.md): the boot stage's mode as the device
+  // last said, the OAM's reckoning of its deadline (Unix seconds; 0: no
+  // ticket yet), and the last ticket, in words.
+  std::string mode = "normal";
+  int64_t watchdog_deadline = 0;
+  std::string last_ticket = {};
 };
 std::string EncodeInventory(const Page<InventoryEntry>& devices);
 Result<Page<InventoryEntry>> DecodeInventory(std::string_view text);

@@ -168,6 +168,7 @@ struct LatestResultAnswer {
   int64_t appraised_at = 0;
   std::string attestation_result;
   TrustVector vector = {};  // the result's, read from its signed EAR
+  std::string tim = {};     // hex, the quote's TIM the EAR names; empty if none
 };
 std::string EncodeLatestResult(const LatestResultAnswer& answer);
 Result<LatestResultAnswer> DecodeLatestResult(std::string_view text);  // kNetStatus

@@ -30,6 +30,7 @@ enum class JobEvent {
   kPreviousNotVerified,       // it verifies neither release
   kDeadlineMissed,            // the device did not act in time: a new, longer period
   kAttemptsUsedUp,            // max_attempts deadlines missed or bundles rejected
+  kSupersededByRecovery,      // the device came up in its recovery image: a recover job replaces it
 };
 
 struct JobTransition {
@@ -42,7 +43,7 @@ struct JobTransition {
 // The whole table. A (state, event) pair not in it is refused.
 std::span<const JobTransition> JobTransitions();
 std::string_view JobEventName(JobEvent event);
-inline constexpr int kJobEventCount = 14;
+inline constexpr int kJobEventCount = 15;
 
 // The row for (from, event); kPolicyState naming both if there is none.
 Result<JobTransition> FindJobTransition(JobState from, JobEvent event);

@@ -45,6 +45,11 @@ struct OamConfig {
   // that runs out (its instance stopped or died) lets another take over.
   std::string instance_id = {};
   int64_t lease = 30;
+  // The watchdog (docs/recovery.md): the ticket period of a hardware model
+  // without one of its own, and how recent the affirming appraisal a
+  // deferral is issued on must be (at most the period).
+  int64_t ticket_period = 86400;
+  int64_t ticket_freshness = 600;
   // Time and the catalogue's files (core/env.h); not owned. `now`, when set,
   // overrides the Env's wall clock (Unix seconds).
   Env* env = Env::Default();
@@ -130,6 +135,15 @@ class OamService {
   // The group's devices, by id (net/paging.h): kInvalidArgument for a
   // malformed name.
   Result<Page<std::string>> GroupMembers(const std::string& group, const PageQuery& page);
+
+  // A hardware model's watchdog policy (docs/recovery.md): its ticket
+  // period (0: OamConfig::ticket_period) and the release its devices are
+  // recovered to (empty: each device's own recorded release), audited.
+  // kPolicyUnknownRelease, or kPolicy for a recovery release that is
+  // revoked or not for the model; kInvalidArgument for a bad period.
+  Status SetModelPolicy(const ModelPolicy& policy, const std::string& actor);
+  // kNotFound when the model has none of its own.
+  Result<ModelPolicy> GetModelPolicy(const std::string& hardware_model);
 
   // Acts once on every job whose next action is due (steps 2-5 for opened
   // jobs, step 9 for reported ones, deadlines for the others), then once on

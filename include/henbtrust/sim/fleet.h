@@ -50,6 +50,15 @@ struct FleetOptions {
   std::vector<std::string> tamper = {};
   std::vector<std::string> implant = {};
   std::vector<std::string> lie = {};
+  // The watchdog (docs/recovery.md): every device has a boot stage whose
+  // first ticket period is this (the server's --ticket-period should
+  // match; later tickets carry the server's own). Devices in `compromise`
+  // have their OS taken over right after enrollment: a component of the
+  // active slot changes and the OS ignores every command from then on;
+  // only the watchdog and the recovery image act for them. The run ends
+  // once every such device is back in service (and the fleet is idle).
+  int64_t ticket_period = 86400;
+  std::vector<std::string> compromise = {};
   // Progress, called on the caller's thread: once enrolled; and for every
   // poll that failed or did something beyond waiting and attesting, with
   // the agent's account of it.
@@ -67,6 +76,11 @@ struct FleetResult {
   std::map<std::string, int> actions = {};  // successful polls by action ("install", ...)
   std::map<std::string, int> running = {};  // devices by the version they run at the end
   int fell_back = 0;                        // devices whose last trial boot fell back
+  int compromised = 0;                      // devices whose OS was taken over
+  int recovered = 0;                        // ... of which are back in normal service
+  int healthy_resets = 0;                   // resets into recovery of the other devices
+  int max_resets = 0;                       // the most resets of any one device
+  std::map<std::string, int> modes = {};    // devices by boot-stage mode at the end
   double enroll_seconds = 0;                // provisioning and enrollment
   double run_seconds = 0;                   // polling until idle
 

@@ -1,0 +1,104 @@
+#include "henbtrust/agent/watchdog_agent.h"
+
+#include "henbtrust/agent/agent.h"
+#include "henbtrust/net/ticket_protocol.h"
+
+namespace henbtrust {
+
+namespace {
+
+constexpr uint64_t kMsPerSecond = 1000;
+
+Error Refused(const std::string& what, const HttpResponse& r) {
+  return Error(ErrorCode::kNetStatus,
+               what + ": HTTP " + std::to_string(r.status) + ": " + r.body.substr(0, 300));
+}
+
+std::string EffectText(TicketEffect effect) {
+  switch (effect) {
+    case TicketEffect::kDeferred:
+      return "deferred";
+    case TicketEffect::kLeftRecovery:
+      return "left recovery: the normal slot measures to the affirmed TIM";
+    case TicketEffect::kRecover:
+      return "the OAM ordered recovery";
+    case TicketEffect::kTimMismatch:
+      return "staying in recovery: the normal slot does not measure to the OAM's TIM";
+  }
+  return "";
+}
+
+}  // namespace
+
+WatchdogAgent::WatchdogAgent(HttpClient& oam, HttpClient& pve, Device& device,
+                             UpdateAgent& recovery, std::string device_id)
+    : oam_(oam),
+      pve_(pve),
+      device_(device),
+      recovery_(recovery),
+      device_id_(std::move(device_id)) {}
+
+Result<std::string> WatchdogAgent::Round() {
+  if (device_.boot_stage() == nullptr) return std::string();
+  if (device_.mode() == DeviceMode::kRecovery) return RecoveryRound();
+  return RenewTicket();
+}
+
+Result<std::string> WatchdogAgent::RenewTicket(bool force) {
+  const BootStage* stage = device_.boot_stage();
+  if (stage == nullptr || device_.mode() == DeviceMode::kRecovery) return std::string();
+  if (!force && device_.mode() == DeviceMode::kNormal) {
+    HENB_ASSIGN_OR_RETURN(ClockInfo clock, device_.tre().ReadClock());
+    const uint64_t half = static_cast<uint64_t>(stage->state().period) * kMsPerSecond / 2;
+    const uint64_t deadline = stage->state().deadline_ms;
+    if (deadline > clock.clock && deadline - clock.clock > half) return std::string();
+  }
+  HENB_ASSIGN_OR_RETURN(Bytes challenge, device_.TicketChallenge());
+  // The OAM defers only on a recent affirming appraisal: one first.
+  HENB_ASSIGN_OR_RETURN(HttpResponse appraised, AttestOnce(pve_, device_.tre()));
+  if (appraised.status != 200) return Refused("attestation for a ticket", appraised);
+  const TicketRequest request{challenge, std::string(DeviceModeName(device_.mode())), "", {}};
+  HENB_ASSIGN_OR_RETURN(HttpResponse r, oam_.Request("POST", "/v1/agent/ticket", "application/json",
+                                                     EncodeTicketRequest(request)));
+  if (r.status != 200) return Refused("ticket", r);
+  auto answer = DecodeTicketAnswer(r.body);
+  if (!answer.ok()) {
+    return Error(ErrorCode::kNetStatus, "the OAM's ticket answer: " + answer.error().message());
+  }
+  HENB_ASSIGN_OR_RETURN(TicketEffect effect, device_.AcceptTicket(answer->ticket, device_id_));
+  return "ticket: " + EffectText(effect);
+}
+
+Result<std::string> WatchdogAgent::RecoveryRound() {
+  const BootStage* stage = device_.boot_stage();
+  if (stage == nullptr || device_.mode() != DeviceMode::kRecovery) return std::string();
+  HENB_ASSIGN_OR_RETURN(Bytes challenge, device_.TicketChallenge());
+  TicketRequest request{challenge, "recovery", stage->state().reason, {}};
+  if (auto tim = device_.LocalTim(device_.boot_control().active); tim.ok()) {
+    request.local_tim = std::move(tim).value();
+  }
+  auto r = oam_.Request("POST", "/v1/recovery/contact", "application/json",
+                        EncodeTicketRequest(request));
+  // Out of reach (no answer, or a server error: nothing refused): the
+  // local check decides between minimal mode and staying in recovery.
+  if (!r.ok() || r->status >= 500) {
+    const std::string why = r.ok() ? "HTTP " + std::to_string(r->status) : r.error().ToString();
+    HENB_ASSIGN_OR_RETURN(bool minimal, device_.EnterMinimalMode());
+    return minimal ? "OAM out of reach (" + why +
+                         "): the normal slot is intact, serving in minimal mode"
+                   : "OAM out of reach (" + why +
+                         "): the normal slot does not measure to the last affirmed TIM, "
+                         "staying in recovery";
+  }
+  if (r->status != 200) return Refused("recovery contact", *r);
+  auto answer = DecodeTicketAnswer(r->body);
+  if (!answer.ok()) {
+    return Error(ErrorCode::kNetStatus, "the OAM's contact answer: " + answer.error().message());
+  }
+  HENB_ASSIGN_OR_RETURN(TicketEffect effect, device_.AcceptTicket(answer->ticket, device_id_));
+  if (effect != TicketEffect::kRecover) return "recovery: " + EffectText(effect);
+  HENB_ASSIGN_OR_RETURN(PollOutcome polled, recovery_.PollOnce());
+  return "recovery: job " + std::to_string(answer->job) + ": " + polled.ToString();
+}
+
+}  // namespace henbtrust

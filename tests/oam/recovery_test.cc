@@ -1,0 +1,259 @@
+// Assured recovery end to end (docs/recovery.md), over HTTPS on SQLite and
+// PostgreSQL, with soft-TrE devices whose boot stage counts on the test's
+// clock: a device whose OS is hostile (it changes a component and then
+// ignores every command and every remediation job) is back on a safe
+// release, attested, within one ticket period plus one recovery install;
+// and an OAM outage three times the ticket period, or an attacker dropping
+// tickets on the path for as long, resets each device at most once, bricks
+// none, and every device is back in normal service one round after it ends.
+#include <set>
+
+#include "henbtrust/agent/agent.h"
+#include "henbtrust/net/ticket_protocol.h"
+#include "oam/flow_fixture.h"
+
+namespace henbtrust {
+namespace {
+
+constexpr int64_t kPeriod = 600;  // seconds
+constexpr int64_t kRound = 30;    // seconds of test time per round
+
+class RecoveryTest : public UpdateFlowTest {
+ protected:
+  void SetUp() override {
+    UpdateFlowTest::SetUp();
+    if (HasFatalFailure()) return;
+    RestartOam([](OamConfig& c) {
+      c.ticket_period = kPeriod;
+      c.ticket_freshness = kPeriod;
+    });
+  }
+
+  DeviceOptions WithBootStage() {
+    DeviceOptions o;
+    o.boot_stage = {oam_key_.Public().ToPem(), kPeriod};
+    return o;
+  }
+
+  // One round of the world: each device's watchdog (the hardware's, which
+  // runs whatever the OS does); the recovery image's contact, or the OS's
+  // ticket renewal and poll unless the OS is hostile; then the OAM's driver.
+  void Round(std::vector<FleetDevice>& fleet) {
+    for (auto& d : fleet) {
+      auto fired = d.device->Watchdog();
+      ASSERT_TRUE(fired.ok()) << d.id << ": " << fired.error().ToString();
+      if (*fired) log_.push_back(d.id + ": watchdog reset (" + Stage(d).reason + ")");
+      const bool recovering = d.device->mode() == DeviceMode::kRecovery;
+      if (!recovering && hostile_.count(d.id)) continue;  // ignores everything
+      auto w = d.watchdog->Round();
+      log_.push_back(d.id + ": " + (w.ok() ? *w : "error: " + w.error().ToString()));
+      if (!recovering && d.device->mode() == DeviceMode::kRecovery) continue;
+      if (d.device->mode() != DeviceMode::kNormal) continue;
+      if (recovering) {
+        // Back from recovery: whatever ran before is gone.
+        hostile_.erase(d.id);
+        continue;
+      }
+      auto p = d.agent->PollOnce();
+      if (!p.ok()) log_.push_back(d.id + ": poll: " + p.error().ToString());
+    }
+    ASSERT_TRUE(oam_->Drive().ok());
+    h_->now += kRound;
+  }
+
+  static const BootStageState& Stage(const FleetDevice& d) {
+    return d.device->boot_stage()->state();
+  }
+
+  std::string Trace() const {
+    std::string out;
+    for (const auto& l : log_) out += l + "\n";
+    return out;
+  }
+
+  // Until every device is in normal mode with a ticket of the OAM's.
+  void RunUntilAllHaveTickets(std::vector<FleetDevice>& fleet) {
+    for (int i = 0; i < 2 * kPeriod / kRound; ++i) {
+      Round(fleet);
+      if (HasFatalFailure()) return;
+      bool all = true;
+      for (auto& d : fleet) {
+        all = all && d.device->mode() == DeviceMode::kNormal && Stage(d).affirmed_appraisal != 0;
+      }
+      if (all) return;
+    }
+    FAIL() << "not every device got a ticket:\n" << Trace();
+  }
+
+  std::vector<std::string> AuditEvents(const std::string& subject) {
+    std::vector<std::string> out;
+    auto entries = h_->store->ListAudit(0, 100000);
+    EXPECT_TRUE(entries.ok());
+    for (const auto& e : *entries) {
+      if (e.subject == subject) out.push_back(e.event);
+    }
+    return out;
+  }
+
+  std::set<std::string> hostile_;
+};
+
+TEST_P(RecoveryTest, AHostileDeviceIsBackOnASafeReleaseWithinOnePeriodPlusOneRecovery) {
+  std::vector<FleetDevice> fleet;
+  fleet.push_back(AddDevice("hostile", WithBootStage()));
+  fleet.push_back(AddDevice("healthy", WithBootStage()));
+  RunUntilAllHaveTickets(fleet);
+  if (HasFatalFailure()) return;
+
+  // The OS is taken over: a component changes, and from now on the OS
+  // ignores every command. The operator orders a recovery, which the OS
+  // ignores too.
+  FleetDevice& bad = fleet[0];
+  const auto manifest = bad.device->SlotManifest(bad.device->boot_control().active);
+  ASSERT_TRUE(manifest);
+  std::ofstream(bad.device->SlotDir(bad.device->boot_control().active) + "/" +
+                    manifest->components.back().id + ".img",
+                std::ios::app)
+      << "implant";
+  hostile_.insert("hostile");
+  const int64_t compromised_at = h_->now;
+  auto job = oam_->OpenJob("hostile", "henb-fw", "2.0", "operator:test", JobKind::kRecover);
+  ASSERT_TRUE(job.ok()) << job.error().ToString();
+
+  int64_t recovered_at = 0;
+  for (int i = 0; i < 3 * kPeriod / kRound && recovered_at == 0; ++i) {
+    Round(fleet);
+    if (HasFatalFailure()) return;
+    auto latest = h_->store->LatestAppraisal("hostile");
+    ASSERT_TRUE(latest.ok());
+    auto device = h_->store->GetDevice("hostile");
+    if (bad.device->mode() == DeviceMode::kNormal && hostile_.empty() &&
+        (*device)->release_version == "2.0" && *latest && (*latest)->status == "affirming") {
+      recovered_at = h_->now;
+    }
+  }
+  ASSERT_NE(recovered_at, 0) << Trace();
+  // One ticket period (the last deferral was at most that long ago), plus
+  // the recovery: contact, install and step 9, commit, back to service.
+  EXPECT_LE(recovered_at - compromised_at, kPeriod + 5 * kRound) << Trace();
+  EXPECT_EQ(Stage(bad).reason, kRecoveryWatchdog);
+  EXPECT_EQ(Stage(bad).resets, 1u);
+  auto boot = bad.device->Boot();
+  ASSERT_TRUE(boot.ok());
+  EXPECT_EQ(boot->release_version, "2.0");
+  EXPECT_EQ(bad.device->boot_control().booted, bad.device->boot_control().active);
+  auto committed = h_->store->GetJob(job->id);
+  ASSERT_TRUE(committed.ok() && *committed);
+  EXPECT_EQ((*committed)->state, JobState::kCommitted) << (*committed)->detail;
+  const auto events = AuditEvents("device:hostile");
+  EXPECT_NE(std::find(events.begin(), events.end(), "device entered recovery"), events.end());
+  EXPECT_NE(std::find(events.begin(), events.end(), "device left recovery"), events.end());
+
+  // The healthy device never noticed.
+  EXPECT_EQ(Stage(fleet[1]).resets, 0u) << Trace();
+  EXPECT_EQ(fleet[1].device->mode(), DeviceMode::kNormal);
+}
+
+TEST_P(RecoveryTest, AnOamOutageOfThreePeriodsResetsEachDeviceOnceAndBricksNone) {
+  std::vector<FleetDevice> fleet;
+  for (const char* id : {"henb-a", "henb-b", "henb-c"})
+    fleet.push_back(AddDevice(id, WithBootStage()));
+  RunUntilAllHaveTickets(fleet);
+  if (HasFatalFailure()) return;
+  // An outage (every answer 503), then an attacker on the path who drops
+  // the watchdog's messages, each for three ticket periods.
+  for (const bool whole_oam : {true, false}) {
+    SCOPED_TRACE(whole_oam ? "the OAM is down" : "an attacker drops the watchdog's messages");
+    std::map<std::string, uint64_t> resets_before;
+    for (auto& d : fleet) resets_before[d.id] = Stage(d).resets;
+    Intercept([whole_oam](const HttpRequest& r) -> std::optional<HttpResponse> {
+      const bool watchdog = r.target == "/v1/agent/ticket" || r.target == "/v1/recovery/contact";
+      if (!whole_oam && !watchdog) return std::nullopt;
+      return HttpResponse{
+          503, "application/json", R"({"error":{"code":"net.unavailable","message":"down"}})", {}};
+    });
+    for (int i = 0; i < 3 * kPeriod / kRound; ++i) {
+      Round(fleet);
+      if (HasFatalFailure()) return;
+    }
+    for (auto& d : fleet) {
+      // At most one reset, and the device serves (minimal mode) from its
+      // intact normal slot.
+      EXPECT_LE(Stage(d).resets - resets_before[d.id], 1u) << d.id << "\n" << Trace();
+      EXPECT_NE(d.device->mode(), DeviceMode::kRecovery) << d.id << "\n" << Trace();
+      EXPECT_EQ(d.device->boot_control().booted, "a") << d.id;
+    }
+    Intercept(nullptr);
+    // One round after it ends, every device is back in normal service.
+    Round(fleet);
+    if (HasFatalFailure()) return;
+    for (auto& d : fleet) {
+      EXPECT_EQ(d.device->mode(), DeviceMode::kNormal) << d.id << "\n" << Trace();
+      auto boot = d.device->Boot();
+      ASSERT_TRUE(boot.ok());
+      EXPECT_EQ(boot->release_version, "1.0");
+    }
+  }
+}
+
+TEST_P(RecoveryTest, TheOamDefersOnlyOnARecentAffirmingAppraisal) {
+  FleetDevice d = AddDevice("henb-t", WithBootStage());
+  auto ask = [&]() {
+    auto challenge = d.device->TicketChallenge();
+    EXPECT_TRUE(challenge.ok());
+    return d.client->Request("POST", "/v1/agent/ticket", "application/json",
+                             EncodeTicketRequest({*challenge, "normal", "", {}}));
+  };
+  // Never appraised: no ticket, and no refusal either.
+  auto r = ask();
+  ASSERT_TRUE(r.ok());
+  EXPECT_EQ(r->status, 403) << r->body;
+  EXPECT_NE(r->body.find("policy.ticket"), std::string::npos) << r->body;
+  // Appraised, long ago: no ticket.
+  ASSERT_TRUE(AttestOnce(*d.client, d.device->tre()).ok());
+  h_->now += kPeriod + 1;
+  r = ask();
+  ASSERT_TRUE(r.ok());
+  EXPECT_EQ(r->status, 403) << r->body;
+  // Appraised just now: a deferral the boot stage takes.
+  ASSERT_TRUE(AttestOnce(*d.client, d.device->tre()).ok());
+  r = ask();
+  ASSERT_TRUE(r.ok());
+  ASSERT_EQ(r->status, 200) << r->body;
+  auto answer = DecodeTicketAnswer(r->body);
+  ASSERT_TRUE(answer.ok());
+  EXPECT_EQ(answer->verdict, TicketVerdict::kDefer);
+  EXPECT_EQ(answer->period, kPeriod);
+  auto effect = d.device->AcceptTicket(answer->ticket, "henb-t");
+  ASSERT_TRUE(effect.ok()) << effect.error().ToString();
+  EXPECT_EQ(*effect, TicketEffect::kDeferred);
+  // The same ticket again defers nothing.
+  EXPECT_FALSE(d.device->AcceptTicket(answer->ticket, "henb-t").ok());
+  // A bad request changes nothing.
+  auto bad = d.client->Request("POST", "/v1/agent/ticket", "application/json", R"({"nonce":"x"})");
+  ASSERT_TRUE(bad.ok());
+  EXPECT_EQ(bad->status, 400);
+  auto recovery_only = d.client->Request("POST", "/v1/recovery/contact", "application/json",
+                                         EncodeTicketRequest({Bytes(32, 1), "normal", "", {}}));
+  ASSERT_TRUE(recovery_only.ok());
+  EXPECT_EQ(recovery_only->status, 400);
+  // An open recover job: a signed refusal, which sends the device to recovery.
+  ASSERT_TRUE(oam_->OpenJob("henb-t", "henb-fw", "2.0", "operator:test", JobKind::kRecover).ok());
+  ASSERT_TRUE(AttestOnce(*d.client, d.device->tre()).ok());
+  r = ask();
+  ASSERT_TRUE(r.ok());
+  ASSERT_EQ(r->status, 200) << r->body;
+  answer = DecodeTicketAnswer(r->body);
+  ASSERT_TRUE(answer.ok());
+  EXPECT_EQ(answer->verdict, TicketVerdict::kRecover);
+  effect = d.device->AcceptTicket(answer->ticket, "henb-t");
+  ASSERT_TRUE(effect.ok());
+  EXPECT_EQ(*effect, TicketEffect::kRecover);
+  EXPECT_EQ(d.device->mode(), DeviceMode::kRecovery);
+}
+
+INSTANTIATE_TEST_SUITE_P(Backends, RecoveryTest, ::testing::Values("sqlite", "postgres"),
+                         [](const auto& p) { return p.param; });
+
+}  // namespace
+}  // namespace henbtrust
