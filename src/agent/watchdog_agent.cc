@@ -72,11 +72,27 @@ Result<std::string> WatchdogAgent::RenewTicket(bool force) {
 Result<std::string> WatchdogAgent::RecoveryRound() {
   const BootStage* stage = device_.boot_stage();
   if (stage == nullptr || device_.mode() != DeviceMode::kRecovery) return std::string();
+  // A recover job under way (both slots written, its trial booted or to
+  // boot): carried on, without a contact until it has ended.
+  const UpdateJournal& journal = device_.journal();
+  if (journal.both_slots &&
+      (journal.phase == UpdatePhase::kInstalled || journal.phase == UpdatePhase::kTrialGood)) {
+    HENB_ASSIGN_OR_RETURN(PollOutcome polled, recovery_.PollOnce());
+    return "recovery: " + polled.ToString();
+  }
+  // The contact is made from the recovery image, with a quote of its boot.
+  if (device_.boot_control().booted != "recovery") HENB_TRY(device_.Boot());
+  const auto image = device_.SlotManifest("recovery");
+  if (!image) return Error(ErrorCode::kDeviceState, "the recovery slot holds no release");
   HENB_ASSIGN_OR_RETURN(Bytes challenge, device_.TicketChallenge());
   TicketRequest request{challenge, "recovery", stage->state().reason, {}};
   if (auto tim = device_.LocalTim(device_.boot_control().active); tim.ok()) {
     request.local_tim = std::move(tim).value();
   }
+  request.recovery_release_id = image->release_id;
+  request.recovery_version = image->version;
+  HENB_ASSIGN_OR_RETURN(request.evidence,
+                        EvidenceJson(device_.tre(), challenge, {PlanSelection(*image)}));
   auto r = oam_.Request("POST", "/v1/recovery/contact", "application/json",
                         EncodeTicketRequest(request));
   // Out of reach (no answer, or a server error: nothing refused): the
@@ -96,6 +112,13 @@ Result<std::string> WatchdogAgent::RecoveryRound() {
     return Error(ErrorCode::kNetStatus, "the OAM's contact answer: " + answer.error().message());
   }
   HENB_ASSIGN_OR_RETURN(TicketEffect effect, device_.AcceptTicket(answer->ticket, device_id_));
+  if (effect == TicketEffect::kLeftRecovery) {
+    // Back in the normal slot: attested at once, so that the PVE's latest
+    // appraisal (and the SeGW's decision) is of what runs now, not of the
+    // recovery image.
+    HENB_ASSIGN_OR_RETURN(HttpResponse appraised, AttestOnce(pve_, device_.tre()));
+    if (appraised.status != 200) return Refused("attestation after recovery", appraised);
+  }
   if (effect != TicketEffect::kRecover) return "recovery: " + EffectText(effect);
   HENB_ASSIGN_OR_RETURN(PollOutcome polled, recovery_.PollOnce());
   return "recovery: job " + std::to_string(answer->job) + ": " + polled.ToString();

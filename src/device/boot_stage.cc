@@ -23,6 +23,35 @@ uint64_t PeriodMs(int64_t seconds) { return static_cast<uint64_t>(seconds) * kMs
 
 }  // namespace
 
+Event RecoveryBootEvent(const ReleaseManifest& recovery) {
+  Event e;
+  e.pcr = recovery.components.empty() ? 0 : recovery.components.front().pcr;
+  e.type = event_type::kAction;
+  e.data = ToBytes(kRecoveryBootMarker);
+  e.digests.push_back({static_cast<uint16_t>(HashAlg::kSha256), Sha256(e.data)});
+  return e;
+}
+
+Bytes RecoveryBootTim(const ReleaseManifest& recovery) {
+  EventLog log = EventLog::NewCryptoAgile({HashAlg::kSha256});
+  if (!log.Append(RecoveryBootEvent(recovery)).ok()) return {};
+  const EventLog plan = PlanEventLog(recovery);
+  for (const auto& e : plan.events()) {
+    if (!log.Append(e).ok()) return {};
+  }
+  auto values = Replay(log);
+  if (!values.ok()) return {};
+  const PcrSelection sel = PlanSelection(recovery);
+  return CompositeDigest((*values)[HashAlg::kSha256], sel);
+}
+
+bool IsRecoveryBootLog(const EventLog& log) {
+  for (const auto& e : log.events()) {
+    if (e.type == event_type::kAction && ToString(e.data) == kRecoveryBootMarker) return true;
+  }
+  return false;
+}
+
 std::string_view DeviceModeName(DeviceMode mode) {
   switch (mode) {
     case DeviceMode::kNormal:

@@ -284,7 +284,10 @@ Result<BootReport> Device::MeasureSlot(const std::string& slot) {
   if (!manifest)
     return Error(ErrorCode::kDeviceBoot, "slot " + slot + " holds no complete release");
   HENB_TRY(tre_->Reboot());
-  if (stage_) HENB_TRY(stage_->Measure(*tre_));
+  if (stage_) {
+    HENB_TRY(stage_->Measure(*tre_));
+    if (slot == kRecovery) HENB_TRY(tre_->Extend(RecoveryBootEvent(*manifest)));
+  }
   for (const auto& c : manifest->components) {
     // What is on the disk is measured, whatever the manifest says.
     auto digest = Sha256OfFile(*env_, SlotDir(slot) + "/" + c.id + ".img");
@@ -448,7 +451,9 @@ Result<Bytes> Device::ComputeExpectedTim(const ReleaseManifest& next) {
     planned.emplace_back(c.id, c.pcr);
     substitutions[c.id] = c.sha256;
   }
-  if (current != planned) return ExpectedTim(next);
+  // A recovery boot's log begins with the boot stage's marker, which no
+  // normal boot of `next` has: replay the manifest.
+  if (current != planned || IsRecoveryBootLog(log)) return ExpectedTim(next);
   HENB_ASSIGN_OR_RETURN(auto values, ReplayWithSubstitutions(log, HashAlg::kSha256, substitutions));
   return CompositeDigest(values, PlanSelection(next));
 }

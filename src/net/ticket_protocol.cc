@@ -4,6 +4,7 @@
 
 #include "henbtrust/core/json_fields.h"
 #include "henbtrust/net/oam_protocol.h"
+#include "henbtrust/net/pve_protocol.h"
 
 namespace henbtrust {
 
@@ -23,6 +24,11 @@ Error Bad(const std::string& what) { return Error(ErrorCode::kNetBadRequest, wha
 std::string EncodeTicketRequest(const TicketRequest& r) {
   Json j = {{"nonce", Base64UrlEncode(r.nonce)}, {"mode", r.mode}, {"reason", r.reason}};
   if (!r.local_tim.empty()) j["local_tim"] = HexEncode(r.local_tim);
+  if (!r.evidence.empty()) {
+    j["recovery_release"] = {{"release_id", r.recovery_release_id},
+                             {"version", r.recovery_version}};
+    j["evidence"] = Json::parse(r.evidence, nullptr, false);
+  }
   return j.dump();
 }
 
@@ -44,6 +50,18 @@ Result<TicketRequest> DecodeTicketRequest(std::string_view text) {
   HENB_ASSIGN_OR_RETURN(r.local_tim, jf::Hex(j, "local_tim", kTimBytes, false));
   if (!r.local_tim.empty() && r.local_tim.size() != kTimBytes) {
     return Bad("field 'local_tim' is not a SHA-256 digest");
+  }
+  HENB_ASSIGN_OR_RETURN(const Json* release, jf::Object(j, "recovery_release", false));
+  HENB_ASSIGN_OR_RETURN(const Json* evidence, jf::Object(j, "evidence", false));
+  if ((release == nullptr) != (evidence == nullptr)) {
+    return Bad("'evidence' and 'recovery_release' come together");
+  }
+  if (release != nullptr) {
+    HENB_ASSIGN_OR_RETURN(r.recovery_release_id,
+                          jf::Text(*release, "release_id", kMaxReleaseIdBytes));
+    HENB_ASSIGN_OR_RETURN(r.recovery_version,
+                          jf::Text(*release, "version", kMaxReleaseVersionBytes));
+    r.evidence = evidence->dump();
   }
   return r;
 }

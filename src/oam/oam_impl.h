@@ -139,6 +139,10 @@ struct OamService::Impl {
   // Signs `ticket` and notes it in `row` (not stored).
   Result<TicketAnswer> SignTicket(const DeferralTicket& ticket, WatchdogRecord& row,
                                   std::string detail);
+  // Has the PVE verify the contact's evidence as a boot of the recovery
+  // image it names (RecoveryBootTim); the appraisal's id, else
+  // kPolicyTicket.
+  Result<int64_t> VerifyRecoveryBoot(const DeviceRecord& device, const TicketRequest& request);
   // The release a device in recovery is recovered to: its model's recovery
   // release, else its recorded one (kPolicy if that is revoked).
   Result<std::pair<std::string, std::string>> RecoveryTarget(const DeviceRecord& device);

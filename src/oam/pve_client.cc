@@ -63,7 +63,8 @@ Result<UpdateVerdict> PveClient::AppraiseUpdate(const std::string& device_id,
     if (verdict.ok()) {
       return UpdateVerdict{
           verdict->status, verdict->tim,
-          verdict->error_message.empty() ? verdict->detail : verdict->error_message};
+          verdict->error_message.empty() ? verdict->detail : verdict->error_message,
+          verdict->appraisal_id};
     }
     return Error(ErrorCode::kNetStatus, "PVE's appraisal unreadable: " + verdict.error().message() +
                                             ": " + Excerpt(answer));

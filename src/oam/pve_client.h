@@ -23,8 +23,9 @@ struct LatestAppraisal {
 // The PVE's verdict on the evidence of a completion report (step 9).
 struct UpdateVerdict {
   std::string status;
-  std::string tim;     // hex, as the PVE computed it from the quote
-  std::string detail;  // why, when not affirming
+  std::string tim;           // hex, as the PVE computed it from the quote
+  std::string detail;        // why, when not affirming
+  int64_t appraisal_id = 0;  // the PVE's record of it (0 when it refused the evidence)
 };
 
 class PveClient {

@@ -5,6 +5,7 @@
 // the boot stage does the rest.
 #include <algorithm>
 
+#include "henbtrust/device/boot_stage.h"
 #include "henbtrust/net/api.h"
 #include "henbtrust/net/ticket_protocol.h"
 #include "oam/oam_impl.h"
@@ -138,8 +139,37 @@ Result<std::pair<std::string, std::string>> OamService::Impl::RecoveryTarget(
   return std::make_pair(current.release_id, current.version);
 }
 
+Result<int64_t> OamService::Impl::VerifyRecoveryBoot(const DeviceRecord& device,
+                                                     const TicketRequest& request) {
+  const std::string& id = device.device_id;
+  auto refuse = [&](const std::string& why) -> Error {
+    return Error(ErrorCode::kPolicyTicket, "the contact of " + id + " is refused: " + why);
+  };
+  if (request.evidence.empty()) return refuse("it carries no evidence of a recovery boot");
+  HENB_ASSIGN_OR_RETURN(ReleaseManifest image,
+                        LoadManifest(request.recovery_release_id, request.recovery_version));
+  if (std::find(image.hardware_models.begin(), image.hardware_models.end(),
+                device.hardware_model) == image.hardware_models.end()) {
+    return refuse("release " + image.release_id + " " + image.version + " is not for " +
+                  device.hardware_model);
+  }
+  // The PVE verifies the quote (this device's AK, the challenge as nonce,
+  // the log); its TIM must be a recovery boot of that release, which only
+  // the boot stage in recovery mode produces. (Revocation does not matter
+  // here: the image only fetches and verifies a release.)
+  HENB_ASSIGN_OR_RETURN(
+      UpdateVerdict verdict,
+      pve.AppraiseUpdate(id, request.evidence, image.release_id, image.version, request.nonce));
+  if (verdict.tim != HexEncode(RecoveryBootTim(image)) || verdict.appraisal_id == 0) {
+    return refuse("its evidence is not a boot of the recovery image " + image.release_id + " " +
+                  image.version + " (" +
+                  (verdict.detail.empty() ? verdict.status : verdict.detail) + ")");
+  }
+  return verdict.appraisal_id;
+}
+
 Result<HttpResponse> OamService::Impl::RecoveryContactApi(const HttpRequest& req) {
-  if (req.body.size() > kMaxTicketRequestBytes) {
+  if (req.body.size() > kMaxContactBytes) {
     return Error(ErrorCode::kNetTooLarge, "contact too large");
   }
   HENB_TRY(api::RequireJsonContent(req));
@@ -151,20 +181,24 @@ Result<HttpResponse> OamService::Impl::RecoveryContactApi(const HttpRequest& req
   HENB_ASSIGN_OR_RETURN(auto device, store.GetDevice(id));
   if (!device) return Error(ErrorCode::kPolicyUnknownDevice, "no enrolled device " + id);
   const int64_t now = config.now();
+  HENB_ASSIGN_OR_RETURN(int64_t appraisal, VerifyRecoveryBoot(*device, request));
   HENB_ASSIGN_OR_RETURN(WatchdogRecord row, WatchdogOf(id));
   if (row.mode != "recovery") {
     // Recorded on the first contact from recovery, with why.
     row.mode = "recovery";
     row.reason = request.reason.empty() ? std::string("not said") : request.reason;
     row.updated_at = now;
-    HENB_TRY(store.PutWatchdog(row, AuditEntry{0,
-                                               now,
-                                               kActor,
-                                               "device:" + id,
-                                               "device entered recovery",
-                                               id + ": " + row.reason,
-                                               {},
-                                               {}}));
+    HENB_TRY(store.PutWatchdog(
+        row, AuditEntry{0,
+                        now,
+                        kActor,
+                        "device:" + id,
+                        "device entered recovery",
+                        id + ": " + row.reason + "; recovery image " + request.recovery_release_id +
+                            " " + request.recovery_version + " verified (appraisal " +
+                            std::to_string(appraisal) + ")",
+                        {},
+                        {}}));
   }
   DeferralTicket ticket{id, request.nonce, TicketVerdict::kRecover, 0, {}, 0, {}, now};
   auto recover = [&](const UpdateJob& job) -> Result<HttpResponse> {
@@ -191,20 +225,17 @@ Result<HttpResponse> OamService::Impl::RecoveryContactApi(const HttpRequest& req
     if (!moved) return Error(ErrorCode::kPolicyState, "the device's job moved; contact again");
     target = std::make_pair(job->release_id, job->version);
   } else {
-    // No job: an intact device goes back to service on its latest affirming
-    // appraisal, if the recovery image measured the normal slot to its TIM.
-    HENB_ASSIGN_OR_RETURN(auto latest, pve.Latest(id));
+    // No job: an intact device goes back to service. Intact: the recovery
+    // image (verified above) measured the normal slot to the expected TIM
+    // of the device's recorded release, which is not revoked.
     bool revoked = false;
-    if (latest && latest->status == kAffirming && !latest->tim.empty()) {
-      auto manifest = LoadManifest(device->release_id, device->release_version, &revoked);
-      if (!manifest.ok()) revoked = true;  // not in the catalogue: not to be trusted either
-    }
-    if (latest && latest->status == kAffirming && !revoked && !request.local_tim.empty() &&
-        request.local_tim == latest->tim) {
+    auto recorded = LoadManifest(device->release_id, device->release_version, &revoked);
+    if (recorded.ok() && !revoked && !request.local_tim.empty() &&
+        request.local_tim == ExpectedTim(*recorded)) {
       HENB_ASSIGN_OR_RETURN(int64_t period, TicketPeriodFor(device->hardware_model));
       ticket.verdict = TicketVerdict::kDefer;
-      ticket.appraisal = latest->appraisal_id;
-      ticket.tim = latest->tim;
+      ticket.appraisal = appraisal;
+      ticket.tim = request.local_tim;
       ticket.period = period;
       HENB_ASSIGN_OR_RETURN(TicketAnswer answer,
                             SignTicket(ticket, row, "the normal slot is intact: back to service"));
@@ -215,8 +246,8 @@ Result<HttpResponse> OamService::Impl::RecoveryContactApi(const HttpRequest& req
                           kActor,
                           "device:" + id,
                           "device left recovery",
-                          id + ": its normal slot measures to the TIM of affirming appraisal " +
-                              std::to_string(latest->appraisal_id),
+                          id + ": its normal slot measures to the expected TIM of " +
+                              device->release_id + " " + device->release_version,
                           {},
                           {}}));
       return api::JsonText(200, EncodeTicketAnswer(answer));

@@ -170,6 +170,11 @@ TEST_F(BootStageTest, TheWatchdogResetsIntoRecoveryOnceAndNotAgain) {
   ASSERT_TRUE(boot.ok());
   EXPECT_EQ(boot->slot, "recovery");
   EXPECT_EQ(boot->mode, DeviceMode::kRecovery);
+  // A recovery boot quotes to its own TIM, which no normal boot of the same
+  // release reaches.
+  EXPECT_EQ(boot->tim, RecoveryBootTim(h_.Manifest(h_.v1)));
+  EXPECT_NE(boot->tim, V1Tim());
+  EXPECT_TRUE(IsRecoveryBootLog(dev_->tre().event_log()));
 }
 
 TEST_F(BootStageTest, AClockThatGoesBackKeepsTheTimeLeft) {

@@ -237,6 +237,33 @@ TEST_P(RecoveryTest, TheOamDefersOnlyOnARecentAffirmingAppraisal) {
                                          EncodeTicketRequest({Bytes(32, 1), "normal", "", {}}));
   ASSERT_TRUE(recovery_only.ok());
   EXPECT_EQ(recovery_only->status, 400);
+  // The OS cannot pose as its recovery image: its quote is of a normal boot
+  // (the same release as the recovery image's, but without the boot
+  // stage's recovery marker), so the PVE's TIM is not a recovery boot's.
+  {
+    const ReleaseManifest v1 = ReadBundleHeader(v1_)->manifest;
+    auto challenge = d.device->TicketChallenge();
+    ASSERT_TRUE(challenge.ok());
+    TicketRequest pose{*challenge, "recovery", "watchdog expired", *d.device->LocalTim("a")};
+    pose.recovery_release_id = v1.release_id;
+    pose.recovery_version = v1.version;
+    pose.evidence = *EvidenceJson(d.device->tre(), *challenge, {PlanSelection(v1)});
+    auto posed = d.client->Request("POST", "/v1/recovery/contact", "application/json",
+                                   EncodeTicketRequest(pose));
+    ASSERT_TRUE(posed.ok());
+    EXPECT_EQ(posed->status, 403) << posed->body;
+    EXPECT_NE(posed->body.find("not a boot of the recovery image"), std::string::npos)
+        << posed->body;
+    // Nor without evidence.
+    pose.evidence.clear();
+    posed = d.client->Request("POST", "/v1/recovery/contact", "application/json",
+                              EncodeTicketRequest(pose));
+    ASSERT_TRUE(posed.ok());
+    EXPECT_EQ(posed->status, 403) << posed->body;
+    auto row = h_->store->GetWatchdog("henb-t");
+    ASSERT_TRUE(row.ok());
+    EXPECT_TRUE(!*row || (*row)->mode == "normal") << "a refused contact records nothing";
+  }
   // An open recover job: a signed refusal, which sends the device to recovery.
   ASSERT_TRUE(oam_->OpenJob("henb-t", "henb-fw", "2.0", "operator:test", JobKind::kRecover).ok());
   ASSERT_TRUE(AttestOnce(*d.client, d.device->tre()).ok());

@@ -32,6 +32,7 @@
 #include "henbtrust/core/env.h"
 #include "henbtrust/crypto/keys.h"
 #include "henbtrust/net/deferral_ticket.h"
+#include "henbtrust/release/manifest.h"
 #include "henbtrust/tpm/tre.h"
 
 namespace henbtrust {
@@ -49,6 +50,18 @@ inline constexpr char kRecoveryMinimalDeadline[] = "minimal-mode deadline passed
 // The PCR the boot stage measures itself into, outside every measurement
 // plan's selection: one EV_EVENT_TAG event naming the ticket key's SHA-256.
 inline constexpr uint32_t kBootStagePcr = 15;
+// When it boots the recovery image, the boot stage first extends this
+// EV_ACTION event into the PCR of the recovery release's first component,
+// so that a recovery boot's TIM (RecoveryBootTim) differs from a normal
+// boot of the same release: no OS that booted normally can quote it.
+inline constexpr char kRecoveryBootMarker[] = "henbtrust boot stage: recovery image";
+Event RecoveryBootEvent(const ReleaseManifest& recovery);
+// The TIM of a boot of `recovery` as the recovery image: the marker, then
+// every component, from reset, over PlanSelection(recovery).
+Bytes RecoveryBootTim(const ReleaseManifest& recovery);
+// True if `log` holds the marker: a recovery boot's log.
+bool IsRecoveryBootLog(const EventLog& log);
+
 // A challenge is good for a ticket this long on the TrE's clock.
 inline constexpr uint64_t kChallengeLifetimeMs = uint64_t{600} * 1000;
 // How often the boot stage writes down the clock it saw (and so the most

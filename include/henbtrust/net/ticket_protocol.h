@@ -16,14 +16,23 @@
 namespace henbtrust {
 
 inline constexpr size_t kMaxTicketRequestBytes = size_t{4} * 1024;
+// A contact carries the recovery image's evidence, event log included.
+inline constexpr size_t kMaxContactBytes = size_t{1} << 20;
 inline constexpr size_t kMaxTicketAnswerBytes = size_t{16} * 1024;
 
 struct TicketRequest {
   Bytes nonce;              // the boot stage's challenge (kTicketNonceBytes)
   std::string mode;         // the boot stage's: normal, minimal or recovery
   std::string reason = {};  // in recovery: why it was entered
-  Bytes local_tim =
-      {};  // in recovery: what the normal slot measures to (32 bytes), if it holds a release
+  // In recovery: what the normal slot measures to (32 bytes), if it holds
+  // a release.
+  Bytes local_tim = {};
+  // In recovery: the release of the recovery image, and its evidence (a
+  // JSON object as the PVE takes it) quoted with `nonce`, which proves a
+  // boot of the recovery image (RecoveryBootTim, device/boot_stage.h).
+  std::string recovery_release_id = {};
+  std::string recovery_version = {};
+  std::string evidence = {};
 };
 std::string EncodeTicketRequest(const TicketRequest& request);
 Result<TicketRequest> DecodeTicketRequest(std::string_view text);
