@@ -242,4 +242,52 @@ say "Report: each device's outcome, from the OAM's database"
 echo "  every job:        $H server status --dir $S"
 echo "  the database:     sqlite3 $S/henbtrust.db 'select seq, actor, subject, event, detail from audit'"
 
+say "9. Assured recovery: a hostile OS is brought back by the watchdog, and an OAM outage is ridden out"
+W="$OUT/watchdog"
+"$H" server init --dir "$W" >/dev/null
+"$H" server import-release --dir "$W" --trust-root "$R/trust-root" "$R/release.bundle" >/dev/null
+echo "  each device's boot stage holds the OAM's ticket key and resets it into its recovery image"
+echo "  unless the OAM defers it with a signed ticket; tickets here last 6 s (a day, in the field)"
+run_watchdog_server() {  # $1: listen address
+  "$H" server run --dir "$W" --listen "$1" --port-file "$W/port" --ticket-period 6 \
+    --manufacturer-ca "$OUT/manufacturer.pem" 2>>"$W/server.log" &
+  wserver_pid=$!
+  for _ in $(seq 100); do [[ -s "$W/port" ]] && break; sleep 0.1; done
+}
+rm -f "$W/port"
+run_watchdog_server 127.0.0.1:0
+wport=$(cat "$W/port")
+wfleet_pid=""
+trap 'kill $wserver_pid $wfleet_pid 2>/dev/null || true' EXIT
+echo "  10 devices enroll; henb-w-0004's OS is taken over at once: a component changes, and from"
+echo "  then on it ignores every command (no poll, no ticket, no remediation job)"
+"$H" sim fleet --dir "$OUT/watchdog-fleet" --server "127.0.0.1:$wport" --ca "$W/ca.pem" --oam-key "$W/oam.pub" \
+  --trust-root "$R/trust-root" --bundle "$R/release.bundle" --manufacturer-ca "$OUT/manufacturer.pem" \
+  --manufacturer-key "$OUT/manufacturer.key" --count 10 --prefix henb-w --ticket-period 6 --compromise henb-w-0004 \
+  --timeout 120 --idle-seconds 4 >"$W/fleet.log" 2>&1 &
+wfleet_pid=$!
+for _ in $(seq 300); do grep -q 'henb-w-0004: recovery: left recovery' "$W/fleet.log" && break; sleep 0.1; done
+grep 'henb-w-0004' "$W/fleet.log" | sed 's/^/  /'
+echo "  the OAM stops for 20 s, more than three ticket periods"
+kill $wserver_pid && wait $wserver_pid 2>/dev/null || true
+sleep 20
+echo "  ... and comes back:"
+run_watchdog_server "127.0.0.1:$wport"
+wait $wfleet_pid || { cat "$W/fleet.log"; exit 1; }
+echo "  what the devices did meanwhile (one device shown; every one did the same):"
+grep 'henb-w-0007' "$W/fleet.log" | grep -v -e 'ticket: deferred' -e ': net.error' -e 'watchdog: net.error' \
+  -e 'net.http-status' | sed 's/^/  /'
+printf '  resets per device (one in the outage; henb-w-0004 one more, for its compromise): '
+for f in "$OUT"/watchdog-fleet/henb-w-*/boot-stage/state.json; do sed -n 's/.*"resets": \([0-9]*\).*/\1/p' "$f"; done |
+  sort | uniq -c | awk '{printf "%s device(s) %s reset(s); ", $1, $2}'
+echo
+tail -2 "$W/fleet.log" | sed 's/^/  /'
+"$H" server inventory --dir "$W" | sed 's/^/  /'
+echo "  the audit log's watchdog entries (GET /v1/audit), by kind:"
+curl -s --cacert "$W/ca.pem" --cert "$W/operator.pem" --key "$W/operator.key" \
+  "https://127.0.0.1:$wport/v1/audit?limit=1000" | grep -o '"event":"device [^"]*"' |
+  sed 's/"event":"\([^"]*\)"/\1/' | sort | uniq -c | sed 's/^/   /'
+kill $wserver_pid && wait $wserver_pid 2>/dev/null || true
+trap - EXIT
+
 say "Done. Evidence files are in $OUT/{soft,tpm}, the release example in $OUT/release, the device in $OUT/device, the server in $OUT/server"

@@ -65,8 +65,10 @@ Result<std::string> WatchdogAgent::RenewTicket(bool force) {
   if (!answer.ok()) {
     return Error(ErrorCode::kNetStatus, "the OAM's ticket answer: " + answer.error().message());
   }
+  const bool minimal = device_.mode() == DeviceMode::kMinimal;
   HENB_ASSIGN_OR_RETURN(TicketEffect effect, device_.AcceptTicket(answer->ticket, device_id_));
-  return "ticket: " + EffectText(effect);
+  return minimal ? "ticket: left minimal mode, back in normal service"
+                 : "ticket: " + EffectText(effect);
 }
 
 Result<std::string> WatchdogAgent::RecoveryRound() {
