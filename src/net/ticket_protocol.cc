@@ -34,7 +34,7 @@ std::string EncodeTicketRequest(const TicketRequest& r) {
 
 Result<TicketRequest> DecodeTicketRequest(std::string_view text) {
   HENB_ASSIGN_OR_RETURN(Json j,
-                        jf::ParseObject(text, "the ticket request", kMaxTicketRequestBytes));
+                        jf::ParseObject(text, "the ticket request", kMaxContactBytes));
   TicketRequest r;
   HENB_ASSIGN_OR_RETURN(std::string nonce, jf::Text(j, "nonce", 64));
   auto bytes = Base64UrlDecode(nonce);

@@ -34,15 +34,16 @@ Result<HttpResponse> OamService::Impl::Poll(const HttpRequest& req, bool recover
 
 // A device's report. Idempotent: the same report again, or one for a job
 // that has moved on, changes nothing and says where the job is.
-Result<HttpResponse> OamService::Impl::Report(const HttpRequest& req) {
+Result<HttpResponse> OamService::Impl::Report(const HttpRequest& req, bool recovery) {
   if (req.body.size() > kMaxReportBytes) return Error(ErrorCode::kNetTooLarge, "report too large");
   HENB_TRY(api::RequireJsonContent(req));
   HENB_ASSIGN_OR_RETURN(AgentReport report, DecodeAgentReport(req.body));
   const std::string& device = req.peer.common_name;
   HENB_ASSIGN_OR_RETURN(auto stored, store.GetJob(report.job));
-  if (!stored || stored->device_id != device) {
-    return Error(ErrorCode::kNotFound,
-                 "device " + device + " has no job " + std::to_string(report.job));
+  if (!stored || stored->device_id != device || (recovery && stored->kind != JobKind::kRecover)) {
+    return Error(ErrorCode::kNotFound, "device " + device + " has no " +
+                                           (recovery ? "recover " : "") + "job " +
+                                           std::to_string(report.job));
   }
   UpdateJob job = *stored;
   auto answer = [&](const std::string& note) {

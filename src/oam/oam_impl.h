@@ -41,7 +41,9 @@ struct OamService::Impl {
   // `recovery`: the recovery image's poll (POST /v1/recovery/poll), which
   // hears of recover jobs only.
   Result<HttpResponse> Poll(const HttpRequest& req, bool recovery = false);
-  Result<HttpResponse> Report(const HttpRequest& req);
+  // `recovery`: the recovery image's report (POST /v1/recovery/reports),
+  // on recover jobs only.
+  Result<HttpResponse> Report(const HttpRequest& req, bool recovery = false);
 
   // --- operator_api.cc
   Result<HttpResponse> ListJobs(const HttpRequest& req);

@@ -69,7 +69,11 @@ std::vector<Route> OamService::Impl::Routes() {
          HENB_TRY(CheckDeviceCaller(req.peer));
          return Poll(req);
        }},
-      {"POST", "/v1/agent/reports", device, from_device(&Impl::Report)},
+      {"POST", "/v1/agent/reports", device,
+       [this](const HttpRequest& req, const PathSegments&) -> Result<HttpResponse> {
+         HENB_TRY(CheckDeviceCaller(req.peer));
+         return Report(req);
+       }},
       {"POST", "/v1/agent/ticket", device, from_device(&Impl::TicketApi)},
       // The recovery image's endpoints (docs/recovery.md): contact, and a
       // recover job's poll, reports and bundle.
@@ -79,7 +83,11 @@ std::vector<Route> OamService::Impl::Routes() {
          HENB_TRY(CheckDeviceCaller(req.peer));
          return Poll(req, true);
        }},
-      {"POST", "/v1/recovery/reports", device, from_device(&Impl::Report)},
+      {"POST", "/v1/recovery/reports", device,
+       [this](const HttpRequest& req, const PathSegments&) -> Result<HttpResponse> {
+         HENB_TRY(CheckDeviceCaller(req.peer));
+         return Report(req, true);
+       }},
       {"GET", "/v1/recovery/releases/*/*/bundle", device,
        [this](const HttpRequest& req, const PathSegments& path) -> Result<HttpResponse> {
          HENB_TRY(CheckDeviceCaller(req.peer));

@@ -108,7 +108,7 @@ Result<HttpResponse> OamService::Impl::TicketApi(const HttpRequest& req) {
                    now,
                    kActor,
                    "device:" + id,
-                   "device left " + left + " mode",
+                   left == "recovery" ? "device left recovery" : "device left " + left + " mode",
                    id + ": deferral on affirming appraisal " + std::to_string(latest->appraisal_id),
                    {},
                    {}};

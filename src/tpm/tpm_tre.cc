@@ -230,8 +230,13 @@ class TpmTre final : public Tre {
       return Error(ErrorCode::kTpmUnsupported,
                    "power cycling needs the swtpm control channel (a device reboots itself)");
     }
+    // An orderly reboot, as a device's OS does it: TPM2_Shutdown first, so
+    // that the TPM keeps its clock and does not count the power cycle
+    // against dictionary-attack protection (a power loss does both).
+    TSS2_RC rc = Esys_Shutdown(esys_, ESYS_TR_NONE, ESYS_TR_NONE, ESYS_TR_NONE, TPM2_SU_CLEAR);
+    if (rc != TSS2_RC_SUCCESS) return TpmError("TPM2_Shutdown(CLEAR)", rc);
     HENB_TRY(SwtpmPowerCycle(options_.swtpm_control));
-    const TSS2_RC rc = Esys_Startup(esys_, TPM2_SU_CLEAR);
+    rc = Esys_Startup(esys_, TPM2_SU_CLEAR);
     if (rc != TSS2_RC_SUCCESS) return TpmError("TPM2_Startup(CLEAR)", rc);
     log_.Clear();
     return OkStatus();

@@ -22,9 +22,11 @@
 #include "henbtrust/net/protocol.h"
 #include "henbtrust/release/manifest.h"
 #include "henbtrust/server/server.h"
+#include "henbtrust/tpm/tpm_tre.h"
 #include "pve/pve_harness.h"
 #include "support/bad_json.h"
 #include "support/postgres.h"
+#include "support/test_support.h"
 
 namespace henbtrust {
 
@@ -34,6 +36,8 @@ using Json = nlohmann::json;
 inline Json Body(const HttpResponse& r) { return Json::parse(r.body, nullptr, false); }
 
 struct FleetDevice {
+  // A device on swtpm holds its TPM, which outlives the device (declared first).
+  std::unique_ptr<testing::Swtpm> swtpm = nullptr;
   std::string id;
   std::unique_ptr<Device> device;
   std::unique_ptr<HttpClient> client;
@@ -85,13 +89,30 @@ class UpdateFlowTest : public ::testing::TestWithParam<std::string> {
   // With `options.boot_stage` set, the device has a boot stage, its soft
   // TrE's clock follows the test's clock (h_->now), and it gets a recovery
   // agent and a watchdog agent.
-  FleetDevice AddDevice(const std::string& id, DeviceOptions options = {}) {
+  // `on_swtpm`: the device's TrE is a fresh swtpm instead (whose clock the
+  // test moves on with TPM2_ClockSet).
+  FleetDevice AddDevice(const std::string& id, DeviceOptions options = {}, bool on_swtpm = false) {
     FleetDevice d;
     d.id = id;
-    auto tre = std::make_unique<SoftTre>(*SoftTre::Create());
+    std::unique_ptr<Tre> tre;
     const bool watchdog = !options.boot_stage.ticket_key_pem.empty();
-    if (watchdog) {
-      tre->SetClockForTest([this] { return static_cast<uint64_t>(h_->now.load()) * 1000; });
+    if (on_swtpm) {
+      d.swtpm = std::make_unique<testing::Swtpm>();
+      EXPECT_TRUE(d.swtpm->ok());
+      TpmTreOptions o;
+      o.tcti = d.swtpm->Tcti();
+      o.swtpm_control = d.swtpm->Control();
+      auto opened = OpenTpmTre(o);
+      EXPECT_TRUE(opened.ok()) << opened.error().ToString();
+      tre = std::move(opened).value();
+      // Its clock starts at the test's, which it then follows.
+      EXPECT_TRUE(TpmClockSet(*tre, static_cast<uint64_t>(h_->now.load()) * 1000).ok());
+    } else {
+      auto soft = std::make_unique<SoftTre>(*SoftTre::Create());
+      if (watchdog) {
+        soft->SetClockForTest([this] { return static_cast<uint64_t>(h_->now.load()) * 1000; });
+      }
+      tre = std::move(soft);
     }
     auto device = Device::Provision(h_->dir.File(id), "femto-a1", v1_, h_->fixture.root, h_->now,
                                     std::move(tre), options);

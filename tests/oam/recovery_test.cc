@@ -10,6 +10,7 @@
 
 #include "henbtrust/agent/agent.h"
 #include "henbtrust/net/ticket_protocol.h"
+#include "henbtrust/tpm/tpm_tre.h"
 #include "oam/flow_fixture.h"
 
 namespace henbtrust {
@@ -40,6 +41,15 @@ class RecoveryTest : public UpdateFlowTest {
   // ticket renewal and poll unless the OS is hostile; then the OAM's driver.
   void Round(std::vector<FleetDevice>& fleet) {
     for (auto& d : fleet) {
+      if (d.swtpm) {
+        // The TPM's clock follows the test's (it only ever moves forward).
+        auto clock = d.device->tre().ReadClock();
+        ASSERT_TRUE(clock.ok()) << clock.error().ToString();
+        const uint64_t now_ms = static_cast<uint64_t>(h_->now.load()) * 1000;
+        if (now_ms > clock->clock) {
+          ASSERT_TRUE(TpmClockSet(d.device->tre(), now_ms).ok());
+        }
+      }
       auto fired = d.device->Watchdog();
       ASSERT_TRUE(fired.ok()) << d.id << ": " << fired.error().ToString();
       if (*fired) log_.push_back(d.id + ": watchdog reset (" + Stage(d).reason + ")");
@@ -95,12 +105,17 @@ class RecoveryTest : public UpdateFlowTest {
     return out;
   }
 
+  void HostileDeviceIsRecovered(bool on_swtpm);
+
   std::set<std::string> hostile_;
 };
 
-TEST_P(RecoveryTest, AHostileDeviceIsBackOnASafeReleaseWithinOnePeriodPlusOneRecovery) {
+// A device whose OS changes a component and then ignores every command and
+// the operator's recover job, beside a healthy one; on the soft TrE or on
+// swtpm.
+void RecoveryTest::HostileDeviceIsRecovered(bool on_swtpm) {
   std::vector<FleetDevice> fleet;
-  fleet.push_back(AddDevice("hostile", WithBootStage()));
+  fleet.push_back(AddDevice("hostile", WithBootStage(), on_swtpm));
   fleet.push_back(AddDevice("healthy", WithBootStage()));
   RunUntilAllHaveTickets(fleet);
   if (HasFatalFailure()) return;
@@ -153,6 +168,12 @@ TEST_P(RecoveryTest, AHostileDeviceIsBackOnASafeReleaseWithinOnePeriodPlusOneRec
   EXPECT_EQ(Stage(fleet[1]).resets, 0u) << Trace();
   EXPECT_EQ(fleet[1].device->mode(), DeviceMode::kNormal);
 }
+
+TEST_P(RecoveryTest, AHostileDeviceIsBackOnASafeReleaseWithinOnePeriodPlusOneRecovery) {
+  HostileDeviceIsRecovered(false);
+}
+
+TEST_P(RecoveryTest, AHostileDeviceOnSwtpmIsBackToo) { HostileDeviceIsRecovered(true); }
 
 TEST_P(RecoveryTest, AnOamOutageOfThreePeriodsResetsEachDeviceOnceAndBricksNone) {
   std::vector<FleetDevice> fleet;

@@ -1,8 +1,12 @@
 // A deferral ticket (docs/recovery.md): the OAM's signed word to one
 // device's boot stage, bound to a challenge nonce the boot stage made. Two
 // verdicts:
-//   kDefer    the device's latest appraisal (`appraisal`, whose TIM is `tim`)
-//             is affirming: move the watchdog's deadline `period` seconds on;
+//   kDefer    move the watchdog's deadline `period` seconds on. From
+//             POST /v1/agent/ticket: the device's latest appraisal
+//             (`appraisal`, whose TIM is `tim`) is affirming and recent.
+//             From the recovery image's contact: `appraisal` verified the
+//             recovery boot, and `tim` is what the normal slot measures to,
+//             the expected TIM of the device's recorded release;
 //   kRecover  an explicit refusal: stay in (or go to) the recovery image.
 // A compact ES256 JWS under the OAM key, with a `typ` of its own so that no
 // deployment order or attestation result is ever read as a ticket.

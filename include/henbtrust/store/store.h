@@ -120,7 +120,7 @@ struct WatchdogRecord {
   std::string mode = "normal";  // normal / minimal / recovery
   std::string reason;           // why recovery was last entered; empty if never
   int64_t deadline = 0;         // Unix seconds: the last deferral's time plus its period (0: none)
-  std::string last_ticket;      // "defer appraisal 42", "recover: ...", in words
+  std::string last_ticket;      // "defer on appraisal 42", "recover: ...", in words
   int64_t last_ticket_at = 0;
   int64_t updated_at = 0;
 };
