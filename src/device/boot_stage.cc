@@ -123,6 +123,9 @@ Result<BootStage> BootStage::Open(Env& env, const std::string& device_dir) {
                           jf::Int(j, "minimal_backoff", kMinimalFirstBackoff, kMaxMinimalBackoff));
     s.minimal_backoff = static_cast<int>(backoff);
     HENB_ASSIGN_OR_RETURN(s.last_ticket, jf::Text(j, "last_ticket", kText));
+    if (j.contains("recovery_update")) {
+      HENB_ASSIGN_OR_RETURN(s.recovery_update, jf::Bool(j, "recovery_update"));
+    }
     return OkStatus();
   };
   if (auto st = read(); !st.ok()) {
@@ -155,7 +158,8 @@ Status BootStage::Save() {
                   {"affirmed_appraisal", s.affirmed_appraisal},
                   {"resets", s.resets},
                   {"minimal_backoff", s.minimal_backoff},
-                  {"last_ticket", s.last_ticket}};
+                  {"last_ticket", s.last_ticket},
+                  {"recovery_update", s.recovery_update}};
   return env_->WriteFileAtomic(StateFile(), AsBytes(j.dump(2) + "\n"), 0444);
 }
 
@@ -270,6 +274,11 @@ Status BootStage::EnterRecovery(const std::string& reason, Tre& tre) {
   state_.reason = reason;
   state_.last_clock_ms = now;
   ++state_.resets;
+  return Save();
+}
+
+Status BootStage::SetRecoveryUpdate(bool staged) {
+  state_.recovery_update = staged;
   return Save();
 }
 

@@ -1,5 +1,6 @@
 #include "henbtrust/device/device.h"
 
+#include <algorithm>
 #include <filesystem>
 #include <nlohmann/json.hpp>
 
@@ -15,6 +16,7 @@ namespace fs = std::filesystem;
 using Json = nlohmann::json;
 
 constexpr char kRecovery[] = "recovery";
+constexpr char kRecoveryStaging[] = "recovery.next";
 constexpr size_t kMaxStateFileBytes = size_t{1} << 20;
 constexpr size_t kImageReadChunk = size_t{1} << 16;
 
@@ -228,6 +230,7 @@ Result<std::unique_ptr<Device>> Device::Open(const std::string& dir, std::unique
   auto stage = BootStage::Open(*options.env, dir);
   if (stage.ok()) {
     d->stage_ = std::move(stage).value();
+    if (d->stage_->state().recovery_update) HENB_TRY(d->FinishRecoveryUpdate());
   } else if (stage.error().code() != ErrorCode::kNotFound) {
     return stage.error();
   }
@@ -411,6 +414,61 @@ Result<bool> Device::EnterMinimalMode() {
   HENB_ASSIGN_OR_RETURN(bool minimal, stage_->EnterMinimal(*tim, *tre_));
   if (minimal) HENB_TRY(Boot());
   return minimal;
+}
+
+Result<ReleaseManifest> Device::UpdateRecoveryImage(const std::string& bundle,
+                                                    const TrustRoot& trust, int64_t now) {
+  if (!stage_ || mode() != DeviceMode::kRecovery || boot_.booted != kRecovery) {
+    return StateError("the recovery slot is written only by the recovery image, in recovery mode");
+  }
+  const auto current = SlotManifest(kRecovery);
+  BundlePolicy policy{&trust, hardware_model_, current ? current->release_counter : 0, now};
+  // Everything is checked before a byte is written, then again as it is.
+  HENB_ASSIGN_OR_RETURN(ReleaseManifest next, VerifyBundle(bundle, policy));
+  const std::string staging = kRecoveryStaging;
+  HENB_TRY(InvalidateSlot(staging));
+  if (auto st = InstallSlot(staging, bundle, policy, nullptr); !st.ok()) {
+    HENB_TRY(InvalidateSlot(staging));
+    return st.error();
+  }
+  HENB_TRY(stage_->SetRecoveryUpdate(true));
+  HENB_TRY(FinishRecoveryUpdate());
+  return next;
+}
+
+Status Device::FinishRecoveryUpdate() {
+  const std::string from = SlotDir(kRecoveryStaging);
+  const std::string to = SlotDir(kRecovery);
+  if (env_->FileExists(from + "/manifest")) {
+    // The old image is invalid from the moment its manifest goes; then the
+    // staged images move in, the manifest last. Each step may be repeated.
+    Status st = env_->RemoveFile(to + "/manifest");
+    if (!st.ok() && st.error().code() != ErrorCode::kNotFound) return st;
+    HENB_TRY(env_->SyncDirectory(to));
+    HENB_ASSIGN_OR_RETURN(std::vector<std::string> staged, env_->ListDirectory(from));
+    for (const auto& name : staged) {
+      if (name == "manifest") continue;
+      HENB_TRY(env_->SetFileMode(from + "/" + name, 0444));
+      HENB_TRY(env_->RenameFile(from + "/" + name, to + "/" + name));
+    }
+    HENB_TRY(env_->SetFileMode(from + "/manifest", 0444));
+    HENB_TRY(env_->RenameFile(from + "/manifest", to + "/manifest"));
+    HENB_TRY(env_->SyncDirectory(to));
+    HENB_TRY(env_->SyncDirectory(from));
+  }
+  // Images of the old release that the new one does not have.
+  if (const auto manifest = SlotManifest(kRecovery)) {
+    HENB_ASSIGN_OR_RETURN(std::vector<std::string> names, env_->ListDirectory(to));
+    for (const auto& name : names) {
+      const bool kept =
+          name == "manifest" ||
+          std::any_of(manifest->components.begin(), manifest->components.end(),
+                      [&](const ReleaseComponent& c) { return name == c.id + ".img"; });
+      if (!kept) HENB_TRY(env_->RemoveFile(to + "/" + name));
+    }
+    HENB_TRY(env_->SyncDirectory(to));
+  }
+  return stage_->SetRecoveryUpdate(false);
 }
 
 Result<Bytes> Device::LocalTim(const std::string& slot) {

@@ -278,6 +278,55 @@ TEST_F(BootStageTest, BothSlotsFailingEntersRecovery) {
   EXPECT_EQ(Stage().reason, kRecoveryBothSlotsFailed);
 }
 
+TEST_F(BootStageTest, OnlyTheRecoveryImageUpdatesItselfAndOnlyToASignedNewerRelease) {
+  auto version = [&] {
+    auto m = dev_->SlotManifest("recovery");
+    return m ? m->version : std::string("none");
+  };
+  // The normal OS cannot write the recovery slot.
+  auto from_os = dev_->UpdateRecoveryImage(h_.v2, h_.release.root, h_.release.now);
+  ASSERT_FALSE(from_os.ok());
+  EXPECT_EQ(from_os.error().code(), ErrorCode::kDeviceState);
+  EXPECT_EQ(version(), "1.0");
+  Advance(kPeriodMs + 1);
+  ASSERT_TRUE(*dev_->Watchdog());
+  // A bundle altered by one byte: refused, the image as it was.
+  const std::string altered = h_.release.dir.File("altered.bundle");
+  std::filesystem::copy_file(h_.v2, altered);
+  {
+    std::fstream f(altered, std::ios::in | std::ios::out | std::ios::binary);
+    f.seekp(-1, std::ios::end);
+    f.put('\x5a');
+  }
+  EXPECT_FALSE(dev_->UpdateRecoveryImage(altered, h_.release.root, h_.release.now).ok());
+  EXPECT_EQ(version(), "1.0");
+  EXPECT_TRUE(h_.SlotIsWholeOrEmpty(*dev_, "recovery"));
+  // A signed, newer release: the recovery image is now 2.0, read-only, and
+  // its boot quotes to 2.0's recovery-boot TIM.
+  auto updated = dev_->UpdateRecoveryImage(h_.v2, h_.release.root, h_.release.now);
+  ASSERT_TRUE(updated.ok()) << updated.error().ToString();
+  EXPECT_EQ(version(), "2.0");
+  EXPECT_TRUE(h_.SlotIsWholeOrEmpty(*dev_, "recovery"));
+  for (const auto& e : std::filesystem::directory_iterator(dev_->SlotDir("recovery"))) {
+    EXPECT_EQ(e.status().permissions() & std::filesystem::perms::owner_write,
+              std::filesystem::perms::none)
+        << e.path();
+  }
+  auto boot = dev_->Boot();
+  ASSERT_TRUE(boot.ok());
+  EXPECT_EQ(boot->slot, "recovery");
+  EXPECT_EQ(boot->tim, RecoveryBootTim(h_.Manifest(h_.v2)));
+  // An older release does not replace it (its own anti-rollback floor).
+  auto older = dev_->UpdateRecoveryImage(h_.v1, h_.release.root, h_.release.now);
+  ASSERT_FALSE(older.ok());
+  EXPECT_EQ(older.error().code(), ErrorCode::kReleaseRollback);
+  dev_.reset();
+  auto reopened = h_.Reopen();
+  ASSERT_TRUE(reopened.ok()) << reopened.error().ToString();
+  dev_ = std::move(reopened).value();
+  EXPECT_EQ(version(), "2.0");
+}
+
 TEST_F(BootStageTest, TheStateIsReadOnlyToTheOsAndSurvivesPowerCycles) {
   namespace fs = std::filesystem;
   const fs::path state = fs::path(dev_->dir()) / "boot-stage" / "state.json";

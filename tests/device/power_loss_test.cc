@@ -262,5 +262,76 @@ TEST(PowerLoss, EveryCrashPointOfARecoveryLeavesABootableDeviceThatFinishesIt) {
   }
 }
 
+// A device with a boot stage, in recovery (a signed refusal sent it there),
+// which updates its recovery image to 2.0: the number of operations.
+Result<size_t> UpdateRecoveryImage(Device& d, DeviceHarness& h, SimulatedEnv& env) {
+  const size_t before = env.operations().size();
+  HENB_TRY(d.UpdateRecoveryImage(h.v2, h.release.root, h.release.now));
+  return env.operations().size() - before;
+}
+
+std::unique_ptr<Device> InRecovery(DeviceHarness& h, SimulatedEnv& env, const PrivateKey& oam) {
+  h.options.boot_stage = {oam.Public().ToPem(), 3600};
+  auto d = ProvisionedAndBooted(h, env);
+  if (!d) return nullptr;
+  auto challenge = d->TicketChallenge();
+  EXPECT_TRUE(challenge.ok());
+  DeferralTicket refusal{"henb-0001", *challenge, TicketVerdict::kRecover, 0, {}, 0,
+                         "test",      1700000000};
+  auto effect = d->AcceptTicket(*SignDeferralTicket(refusal, oam), "henb-0001");
+  EXPECT_TRUE(effect.ok() && *effect == TicketEffect::kRecover);
+  EXPECT_EQ(d->boot_control().booted, "recovery");
+  return d;
+}
+
+// Power lost at every step of a recovery image's update: power-on finishes
+// a staged update or leaves the old image whole; the device boots its
+// recovery image either way, and the update can be made again.
+TEST(PowerLoss, EveryCrashPointOfARecoveryImageUpdateLeavesOneWholeImage) {
+  const PrivateKey oam = *PrivateKey::Generate(KeyType::kEcP256);
+  size_t operations = 0;
+  {
+    DeviceHarness h(kBackend);
+    SimulatedEnv env;
+    auto d = InRecovery(h, env, oam);
+    ASSERT_TRUE(d);
+    auto n = UpdateRecoveryImage(*d, h, env);
+    ASSERT_TRUE(n.ok()) << n.error().ToString();
+    operations = *n;
+  }
+  ASSERT_GE(operations, 10u);
+  std::cout << operations << " crash points in a recovery image update\n";
+  DeviceHarness h(kBackend);
+  for (size_t k = 0; k < operations; ++k) {
+    SCOPED_TRACE("power lost at operation " + std::to_string(k));
+    h.StartOver("recovery-image-" + std::to_string(k));
+    SimulatedEnv env;
+    auto d = InRecovery(h, env, oam);
+    ASSERT_TRUE(d);
+    env.CrashAtOperation(static_cast<int64_t>(k));
+    ASSERT_FALSE(UpdateRecoveryImage(*d, h, env).ok());
+    ASSERT_TRUE(env.power_lost());
+    d.reset();
+    env.PowerOn();
+    auto reopened = h.Reopen();
+    ASSERT_TRUE(reopened.ok()) << reopened.error().ToString();
+    Device& dev = **reopened;
+    EXPECT_TRUE(h.SlotIsWholeOrEmpty(dev, "recovery"));
+    auto boot = dev.Boot();
+    ASSERT_TRUE(boot.ok()) << boot.error().ToString();
+    EXPECT_EQ(boot->slot, "recovery");
+    const auto image = dev.SlotManifest("recovery");
+    ASSERT_TRUE(image.has_value());
+    EXPECT_EQ(boot->tim, RecoveryBootTim(*image));
+    if (image->version != "2.0") {
+      EXPECT_EQ(image->version, "1.0");
+      auto again = dev.UpdateRecoveryImage(h.v2, h.release.root, h.release.now);
+      ASSERT_TRUE(again.ok()) << again.error().ToString();
+    }
+    EXPECT_EQ(dev.SlotManifest("recovery")->version, "2.0");
+    EXPECT_TRUE(h.SlotIsWholeOrEmpty(dev, "recovery"));
+  }
+}
+
 }  // namespace
 }  // namespace henbtrust

@@ -6,6 +6,8 @@
 
 #include "henbtrust/crypto/jws.h"
 #include "henbtrust/net/protocol.h"
+#include "henbtrust/net/ticket_protocol.h"
+#include "support/bad_json.h"
 
 namespace henbtrust {
 namespace {
@@ -90,6 +92,50 @@ TEST_F(DeferralTicketTest, RefusesClaimsOutOfRange) {
   DeferralTicket t = Defer();
   t.period = kMaxTicketPeriodSeconds + 1;
   EXPECT_FALSE(SignDeferralTicket(t, key_).ok());
+}
+
+// The watchdog's request and answer codecs (net/ticket_protocol.h): a round
+// trip, and every spoiled variant of a good message is an error value or a
+// message within its bounds, never an exception.
+TEST(TicketProtocol, RoundTripsAndSurvivesEveryBadVariant) {
+  TicketRequest request{Bytes(32, 4), "recovery", "watchdog expired", Bytes(32, 5)};
+  request.recovery_release_id = "henb-fw";
+  request.recovery_version = "1.0";
+  request.evidence = R"({"attest":"AAAA","signature":"AAAA","nonce":"AAAA"})";
+  const std::string text = EncodeTicketRequest(request);
+  auto back = DecodeTicketRequest(text);
+  ASSERT_TRUE(back.ok()) << back.error().ToString();
+  EXPECT_EQ(back->nonce, request.nonce);
+  EXPECT_EQ(back->mode, "recovery");
+  EXPECT_EQ(back->local_tim, request.local_tim);
+  EXPECT_EQ(back->recovery_release_id, "henb-fw");
+  EXPECT_EQ(nlohmann::json::parse(back->evidence), nlohmann::json::parse(request.evidence));
+  for (const auto& bad : testing::BadVariants(text)) {
+    auto decoded = DecodeTicketRequest(bad.text);
+    if (decoded.ok()) {
+      EXPECT_EQ(decoded->nonce.size(), kTicketNonceBytes) << bad.what;
+      EXPECT_TRUE(decoded->local_tim.empty() || decoded->local_tim.size() == 32) << bad.what;
+    } else {
+      EXPECT_EQ(decoded.error().code(), ErrorCode::kNetBadRequest) << bad.what;
+    }
+  }
+  EXPECT_FALSE(DecodeTicketRequest(R"({"nonce":"AQ","mode":"normal"})").ok());
+  EXPECT_FALSE(DecodeTicketRequest(EncodeTicketRequest({Bytes(32, 1), "asleep", "", {}})).ok());
+
+  const TicketAnswer answer{TicketVerdict::kDefer, "a.b.c", 600, 1700000600, 0, "deferred"};
+  const std::string answer_text = EncodeTicketAnswer(answer);
+  auto answer_back = DecodeTicketAnswer(answer_text);
+  ASSERT_TRUE(answer_back.ok()) << answer_back.error().ToString();
+  EXPECT_EQ(answer_back->period, 600);
+  EXPECT_EQ(answer_back->deadline, 1700000600);
+  for (const auto& bad : testing::BadVariants(answer_text)) {
+    auto decoded = DecodeTicketAnswer(bad.text);
+    if (decoded.ok()) {
+      EXPECT_LE(decoded->ticket.size(), kMaxTicketBytes) << bad.what;
+    } else {
+      EXPECT_EQ(decoded.error().code(), ErrorCode::kNetBadRequest) << bad.what;
+    }
+  }
 }
 
 }  // namespace

@@ -87,6 +87,9 @@ struct BootStageState {
   uint64_t resets = 0;                         // resets into recovery the boot stage has made
   int minimal_backoff = kMinimalFirstBackoff;  // periods until a minimal-mode device resets
   std::string last_ticket;  // "defer <appraisal>", "recover: <reason>", for people
+  // A new recovery image is staged in slots/recovery.next and being moved
+  // into the recovery slot (Device::UpdateRecoveryImage); power-on finishes it.
+  bool recovery_update = false;
 };
 
 // What a ticket did.
@@ -138,6 +141,8 @@ class BootStage {
   // `normal_tim`. Minimal mode if it equals the affirmed TIM (true), else
   // recovery stays (false).
   Result<bool> EnterMinimal(const Bytes& normal_tim, Tre& tre);
+  // Marks a staged recovery image as being moved in (true) or done (false).
+  Status SetRecoveryUpdate(bool staged);
 
  private:
   BootStage(Env& env, std::string dir) : env_(&env), dir_(std::move(dir)) {}

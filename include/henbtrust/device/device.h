@@ -111,6 +111,16 @@ class Device {
   // check of the normal slot against the last affirmed TIM. True: minimal
   // mode, rebooted into the normal slot. False: recovery stays.
   Result<bool> EnterMinimalMode();
+  // A new recovery image (docs/recovery.md): only the recovery image writes
+  // the recovery slot, so only while it runs (recovery mode, booted from
+  // the recovery slot; kDeviceState otherwise). `bundle` is verified as an
+  // install's is (vendor signatures, hardware model, expiry, digests), with
+  // the recovery image's own release counter as the floor: no older image.
+  // Staged in slots/recovery.next, then moved in file by file, the manifest
+  // last; a power loss in between is finished at power-on.
+  Result<ReleaseManifest> UpdateRecoveryImage(const std::string& bundle, const TrustRoot& trust,
+                                              int64_t now);
+
   // The TIM the slot's files measure to now (no TrE involved), as the
   // recovery image computes it for the local check.
   Result<Bytes> LocalTim(const std::string& slot);
@@ -165,6 +175,7 @@ class Device {
   Result<Bytes> ComputeExpectedTim(const ReleaseManifest& next);
   Status FallBack(const std::string& reason);
   Status FinishCommit();
+  Status FinishRecoveryUpdate();
 
   std::string dir_;
   std::unique_ptr<Tre> tre_;
