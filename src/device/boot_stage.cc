@@ -23,18 +23,19 @@ uint64_t PeriodMs(int64_t seconds) { return static_cast<uint64_t>(seconds) * kMs
 
 }  // namespace
 
-Event RecoveryBootEvent(const ReleaseManifest& recovery) {
+Event RecoveryBootEvent(const ReleaseManifest& recovery, ByteView ticket_key_digest) {
   Event e;
   e.pcr = recovery.components.empty() ? 0 : recovery.components.front().pcr;
   e.type = event_type::kAction;
-  e.data = ToBytes(kRecoveryBootMarker);
+  e.data = ToBytes(std::string(kRecoveryBootMarker) +
+                   "; ticket key sha256:" + HexEncode(ticket_key_digest));
   e.digests.push_back({static_cast<uint16_t>(HashAlg::kSha256), Sha256(e.data)});
   return e;
 }
 
-Bytes RecoveryBootTim(const ReleaseManifest& recovery) {
+Bytes RecoveryBootTim(const ReleaseManifest& recovery, ByteView ticket_key_digest) {
   EventLog log = EventLog::NewCryptoAgile({HashAlg::kSha256});
-  if (!log.Append(RecoveryBootEvent(recovery)).ok()) return {};
+  if (!log.Append(RecoveryBootEvent(recovery, ticket_key_digest)).ok()) return {};
   const EventLog plan = PlanEventLog(recovery);
   for (const auto& e : plan.events()) {
     if (!log.Append(e).ok()) return {};
@@ -47,7 +48,9 @@ Bytes RecoveryBootTim(const ReleaseManifest& recovery) {
 
 bool IsRecoveryBootLog(const EventLog& log) {
   for (const auto& e : log.events()) {
-    if (e.type == event_type::kAction && ToString(e.data) == kRecoveryBootMarker) return true;
+    if (e.type == event_type::kAction && ToString(e.data).rfind(kRecoveryBootMarker, 0) == 0) {
+      return true;
+    }
   }
   return false;
 }

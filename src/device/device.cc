@@ -289,7 +289,9 @@ Result<BootReport> Device::MeasureSlot(const std::string& slot) {
   HENB_TRY(tre_->Reboot());
   if (stage_) {
     HENB_TRY(stage_->Measure(*tre_));
-    if (slot == kRecovery) HENB_TRY(tre_->Extend(RecoveryBootEvent(*manifest)));
+    if (slot == kRecovery) {
+      HENB_TRY(tre_->Extend(RecoveryBootEvent(*manifest, stage_->ticket_key_digest())));
+    }
   }
   for (const auto& c : manifest->components) {
     // What is on the disk is measured, whatever the manifest says.

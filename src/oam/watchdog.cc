@@ -5,6 +5,7 @@
 // the boot stage does the rest.
 #include <algorithm>
 
+#include "henbtrust/crypto/digest.h"
 #include "henbtrust/device/boot_stage.h"
 #include "henbtrust/net/api.h"
 #include "henbtrust/net/ticket_protocol.h"
@@ -160,9 +161,11 @@ Result<int64_t> OamService::Impl::VerifyRecoveryBoot(const DeviceRecord& device,
   HENB_ASSIGN_OR_RETURN(
       UpdateVerdict verdict,
       pve.AppraiseUpdate(id, request.evidence, image.release_id, image.version, request.nonce));
-  if (verdict.tim != HexEncode(RecoveryBootTim(image)) || verdict.appraisal_id == 0) {
+  // The marker names the key the boot stage holds: this OAM's.
+  const Bytes key_digest = Sha256(config.order_key.Public().ToDer());
+  if (verdict.tim != HexEncode(RecoveryBootTim(image, key_digest)) || verdict.appraisal_id == 0) {
     return refuse("its evidence is not a boot of the recovery image " + image.release_id + " " +
-                  image.version + " (" +
+                  image.version + " under this OAM's ticket key (" +
                   (verdict.detail.empty() ? verdict.status : verdict.detail) + ")");
   }
   return verdict.appraisal_id;

@@ -172,7 +172,7 @@ TEST_F(BootStageTest, TheWatchdogResetsIntoRecoveryOnceAndNotAgain) {
   EXPECT_EQ(boot->mode, DeviceMode::kRecovery);
   // A recovery boot quotes to its own TIM, which no normal boot of the same
   // release reaches.
-  EXPECT_EQ(boot->tim, RecoveryBootTim(h_.Manifest(h_.v1)));
+  EXPECT_EQ(boot->tim, RecoveryBootTim(h_.Manifest(h_.v1), Sha256(oam_.Public().ToDer())));
   EXPECT_NE(boot->tim, V1Tim());
   EXPECT_TRUE(IsRecoveryBootLog(dev_->tre().event_log()));
 }
@@ -315,7 +315,7 @@ TEST_F(BootStageTest, OnlyTheRecoveryImageUpdatesItselfAndOnlyToASignedNewerRele
   auto boot = dev_->Boot();
   ASSERT_TRUE(boot.ok());
   EXPECT_EQ(boot->slot, "recovery");
-  EXPECT_EQ(boot->tim, RecoveryBootTim(h_.Manifest(h_.v2)));
+  EXPECT_EQ(boot->tim, RecoveryBootTim(h_.Manifest(h_.v2), Sha256(oam_.Public().ToDer())));
   // An older release does not replace it (its own anti-rollback floor).
   auto older = dev_->UpdateRecoveryImage(h_.v1, h_.release.root, h_.release.now);
   ASSERT_FALSE(older.ok());

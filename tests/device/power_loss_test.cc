@@ -322,7 +322,7 @@ TEST(PowerLoss, EveryCrashPointOfARecoveryImageUpdateLeavesOneWholeImage) {
     EXPECT_EQ(boot->slot, "recovery");
     const auto image = dev.SlotManifest("recovery");
     ASSERT_TRUE(image.has_value());
-    EXPECT_EQ(boot->tim, RecoveryBootTim(*image));
+    EXPECT_EQ(boot->tim, RecoveryBootTim(*image, Sha256(oam.Public().ToDer())));
     if (image->version != "2.0") {
       EXPECT_EQ(image->version, "1.0");
       auto again = dev.UpdateRecoveryImage(h.v2, h.release.root, h.release.now);

@@ -300,6 +300,25 @@ TEST_P(RecoveryTest, TheOamDefersOnlyOnARecentAffirmingAppraisal) {
   EXPECT_EQ(d.device->mode(), DeviceMode::kRecovery);
 }
 
+// The recovery boot's marker names the key the boot stage holds: a device
+// whose watchdog answers to another key is not taken for this OAM's.
+TEST_P(RecoveryTest, ARecoveryBootUnderAnotherTicketKeyIsRefused) {
+  const PrivateKey other = *PrivateKey::Generate(KeyType::kEcP256);
+  DeviceOptions o;
+  o.boot_stage = {other.Public().ToPem(), kPeriod};
+  FleetDevice d = AddDevice("henb-k", o);
+  h_->now += kPeriod + 1;
+  ASSERT_TRUE(*d.device->Watchdog());
+  auto round = d.watchdog->Round();
+  ASSERT_FALSE(round.ok());
+  EXPECT_NE(round.error().message().find("under this OAM's ticket key"), std::string::npos)
+      << round.error().ToString();
+  EXPECT_EQ(d.device->mode(), DeviceMode::kRecovery);
+  auto row = h_->store->GetWatchdog("henb-k");
+  ASSERT_TRUE(row.ok());
+  EXPECT_FALSE(row->has_value()) << "a refused contact records nothing";
+}
+
 INSTANTIATE_TEST_SUITE_P(Backends, RecoveryTest, ::testing::Values("sqlite", "postgres"),
                          [](const auto& p) { return p.param; });
 

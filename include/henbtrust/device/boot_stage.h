@@ -50,15 +50,20 @@ inline constexpr char kRecoveryMinimalDeadline[] = "minimal-mode deadline passed
 // The PCR the boot stage measures itself into, outside every measurement
 // plan's selection: one EV_EVENT_TAG event naming the ticket key's SHA-256.
 inline constexpr uint32_t kBootStagePcr = 15;
-// When it boots the recovery image, the boot stage first extends this
-// EV_ACTION event into the PCR of the recovery release's first component,
-// so that a recovery boot's TIM (RecoveryBootTim) differs from a normal
-// boot of the same release: no OS that booted normally can quote it.
+// When it boots the recovery image, the boot stage first extends an
+// EV_ACTION event "<kRecoveryBootMarker>; ticket key sha256:<hex>" into the
+// PCR of the recovery release's first component, so that a recovery boot's
+// TIM (RecoveryBootTim) differs from a normal boot of the same release (no
+// OS that booted normally can quote it) and names the key the watchdog
+// trusts: a verified quote of a recovery boot shows which OAM the device
+// answers to.
 inline constexpr char kRecoveryBootMarker[] = "henbtrust boot stage: recovery image";
-Event RecoveryBootEvent(const ReleaseManifest& recovery);
-// The TIM of a boot of `recovery` as the recovery image: the marker, then
-// every component, from reset, over PlanSelection(recovery).
-Bytes RecoveryBootTim(const ReleaseManifest& recovery);
+// `ticket_key_digest`: the SHA-256 of the ticket key's SubjectPublicKeyInfo.
+Event RecoveryBootEvent(const ReleaseManifest& recovery, ByteView ticket_key_digest);
+// The TIM of a boot of `recovery` as the recovery image of a boot stage
+// holding that key: the marker, then every component, from reset, over
+// PlanSelection(recovery).
+Bytes RecoveryBootTim(const ReleaseManifest& recovery, ByteView ticket_key_digest);
 // True if `log` holds the marker: a recovery boot's log.
 bool IsRecoveryBootLog(const EventLog& log);
 
