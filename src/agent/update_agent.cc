@@ -248,6 +248,15 @@ Result<std::string> UpdateAgent::Rollback(int64_t job, const std::string& token)
   return "running " + boot.release_version;
 }
 
+Result<ReleaseManifest> UpdateAgent::UpdateRecoveryImage(const std::string& release_id,
+                                                         const std::string& version) {
+  HENB_ASSIGN_OR_RETURN(std::string bundle, Download(release_id, version));
+  auto updated = device_.UpdateRecoveryImage(bundle, *config_.trust, config_.now());
+  // Refused: fetched afresh next time.
+  if (!updated.ok()) fs::remove(bundle);
+  return updated;
+}
+
 Result<std::string> UpdateAgent::Download(const std::string& release_id,
                                           const std::string& version) {
   // '@' is in neither a release id nor a version: one name per release.

@@ -113,6 +113,18 @@ Result<std::string> WatchdogAgent::RecoveryRound() {
   if (!answer.ok()) {
     return Error(ErrorCode::kNetStatus, "the OAM's contact answer: " + answer.error().message());
   }
+  // Asked to update itself: done first, while the recovery image runs. A
+  // failure is said and does not hold up the recovery.
+  std::string image_update;
+  if (!answer->recovery_image_release_id.empty()) {
+    auto updated = recovery_.UpdateRecoveryImage(answer->recovery_image_release_id,
+                                                 answer->recovery_image_version);
+    image_update = updated.ok() ? "; recovery image updated to " + updated->version
+                                : "; recovery image not updated: " + updated.error().ToString();
+    // The new image runs from the next boot on: now, so that the next
+    // contact's quote is of the image it names.
+    if (updated.ok()) HENB_TRY(device_.Boot());
+  }
   HENB_ASSIGN_OR_RETURN(TicketEffect effect, device_.AcceptTicket(answer->ticket, device_id_));
   if (effect == TicketEffect::kLeftRecovery) {
     // Back in the normal slot: attested at once, so that the PVE's latest
@@ -121,9 +133,9 @@ Result<std::string> WatchdogAgent::RecoveryRound() {
     HENB_ASSIGN_OR_RETURN(HttpResponse appraised, AttestOnce(pve_, device_.tre()));
     if (appraised.status != 200) return Refused("attestation after recovery", appraised);
   }
-  if (effect != TicketEffect::kRecover) return "recovery: " + EffectText(effect);
+  if (effect != TicketEffect::kRecover) return "recovery: " + EffectText(effect) + image_update;
   HENB_ASSIGN_OR_RETURN(PollOutcome polled, recovery_.PollOnce());
-  return "recovery: job " + std::to_string(answer->job) + ": " + polled.ToString();
+  return "recovery: job " + std::to_string(answer->job) + ": " + polled.ToString() + image_update;
 }
 
 }  // namespace henbtrust

@@ -33,8 +33,7 @@ std::string EncodeTicketRequest(const TicketRequest& r) {
 }
 
 Result<TicketRequest> DecodeTicketRequest(std::string_view text) {
-  HENB_ASSIGN_OR_RETURN(Json j,
-                        jf::ParseObject(text, "the ticket request", kMaxContactBytes));
+  HENB_ASSIGN_OR_RETURN(Json j, jf::ParseObject(text, "the ticket request", kMaxContactBytes));
   TicketRequest r;
   HENB_ASSIGN_OR_RETURN(std::string nonce, jf::Text(j, "nonce", 64));
   auto bytes = Base64UrlDecode(nonce);
@@ -74,6 +73,10 @@ std::string EncodeTicketAnswer(const TicketAnswer& a) {
   } else if (a.job != 0) {
     j["job"] = a.job;
   }
+  if (!a.recovery_image_release_id.empty()) {
+    j["recovery_image"] = {{"release_id", a.recovery_image_release_id},
+                           {"version", a.recovery_image_version}};
+  }
   return j.dump();
 }
 
@@ -91,6 +94,13 @@ Result<TicketAnswer> DecodeTicketAnswer(std::string_view text) {
     HENB_ASSIGN_OR_RETURN(a.deadline, jf::Int(j, "deadline", 0, INT64_MAX));
   } else {
     HENB_ASSIGN_OR_RETURN(a.job, jf::Int(j, "job", 0, kMaxJobId, false));
+  }
+  HENB_ASSIGN_OR_RETURN(const Json* image, jf::Object(j, "recovery_image", false));
+  if (image != nullptr) {
+    HENB_ASSIGN_OR_RETURN(a.recovery_image_release_id,
+                          jf::Text(*image, "release_id", kMaxReleaseIdBytes));
+    HENB_ASSIGN_OR_RETURN(a.recovery_image_version,
+                          jf::Text(*image, "version", kMaxReleaseVersionBytes));
   }
   return a;
 }

@@ -145,6 +145,11 @@ struct OamService::Impl {
   // image it names (RecoveryBootTim); the appraisal's id, else
   // kPolicyTicket.
   Result<int64_t> VerifyRecoveryBoot(const DeviceRecord& device, const TicketRequest& request);
+  // The release the recovery image of a contact should update itself to:
+  // its model's recovery release, when that is another, not older and not
+  // revoked; nullopt otherwise.
+  Result<std::optional<std::pair<std::string, std::string>>> RecoveryImageTarget(
+      const DeviceRecord& device, const TicketRequest& request);
   // The release a device in recovery is recovered to: its model's recovery
   // release, else its recorded one (kPolicy if that is revoked).
   Result<std::pair<std::string, std::string>> RecoveryTarget(const DeviceRecord& device);

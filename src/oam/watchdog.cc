@@ -171,6 +171,27 @@ Result<int64_t> OamService::Impl::VerifyRecoveryBoot(const DeviceRecord& device,
   return verdict.appraisal_id;
 }
 
+Result<std::optional<std::pair<std::string, std::string>>> OamService::Impl::RecoveryImageTarget(
+    const DeviceRecord& device, const TicketRequest& request) {
+  using Target = std::optional<std::pair<std::string, std::string>>;
+  HENB_ASSIGN_OR_RETURN(auto policy, store.GetModelPolicy(device.hardware_model));
+  if (!policy || policy->recovery_release_id.empty()) return Target();
+  if (policy->recovery_release_id == request.recovery_release_id &&
+      policy->recovery_version == request.recovery_version) {
+    return Target();
+  }
+  // Never an older image than the one the device has (its boot stage would
+  // refuse it anyway), nor a revoked one.
+  bool revoked = false;
+  auto wanted = LoadManifest(policy->recovery_release_id, policy->recovery_version, &revoked);
+  auto running = LoadManifest(request.recovery_release_id, request.recovery_version);
+  if (!wanted.ok() || revoked || !running.ok() ||
+      wanted->release_counter < running->release_counter) {
+    return Target();
+  }
+  return Target(std::make_pair(policy->recovery_release_id, policy->recovery_version));
+}
+
 Result<HttpResponse> OamService::Impl::RecoveryContactApi(const HttpRequest& req) {
   if (req.body.size() > kMaxContactBytes) {
     return Error(ErrorCode::kNetTooLarge, "contact too large");
@@ -203,13 +224,22 @@ Result<HttpResponse> OamService::Impl::RecoveryContactApi(const HttpRequest& req
                         {},
                         {}}));
   }
+  HENB_ASSIGN_OR_RETURN(const auto image_target, RecoveryImageTarget(*device, request));
+  // Every answer tells an outdated recovery image which release to become.
+  auto answered = [&](TicketAnswer answer) {
+    if (image_target) {
+      answer.recovery_image_release_id = image_target->first;
+      answer.recovery_image_version = image_target->second;
+    }
+    return api::JsonText(200, EncodeTicketAnswer(answer));
+  };
   DeferralTicket ticket{id, request.nonce, TicketVerdict::kRecover, 0, {}, 0, {}, now};
   auto recover = [&](const UpdateJob& job) -> Result<HttpResponse> {
     ticket.reason = "recover job " + std::to_string(job.id) + " to " + job.version;
     HENB_ASSIGN_OR_RETURN(TicketAnswer answer, SignTicket(ticket, row, ticket.reason));
     answer.job = job.id;
     HENB_TRY(store.PutWatchdog(row, std::nullopt));
-    return api::JsonText(200, EncodeTicketAnswer(answer));
+    return answered(std::move(answer));
   };
 
   HENB_ASSIGN_OR_RETURN(auto job, store.OpenJobFor(id));
@@ -253,7 +283,7 @@ Result<HttpResponse> OamService::Impl::RecoveryContactApi(const HttpRequest& req
                               device->release_id + " " + device->release_version,
                           {},
                           {}}));
-      return api::JsonText(200, EncodeTicketAnswer(answer));
+      return answered(std::move(answer));
     }
     HENB_ASSIGN_OR_RETURN(target, RecoveryTarget(*device));
   }

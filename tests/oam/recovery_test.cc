@@ -132,6 +132,9 @@ void RecoveryTest::HostileDeviceIsRecovered(bool on_swtpm) {
       << "implant";
   hostile_.insert("hostile");
   const int64_t compromised_at = h_->now;
+  // The model's recovery release is 2.0: devices are recovered to it, and
+  // their recovery images become it.
+  ASSERT_TRUE(oam_->SetModelPolicy({"femto-a1", 0, "henb-fw", "2.0", 0}, "operator:test").ok());
   auto job = oam_->OpenJob("hostile", "henb-fw", "2.0", "operator:test", JobKind::kRecover);
   ASSERT_TRUE(job.ok()) << job.error().ToString();
 
@@ -153,6 +156,7 @@ void RecoveryTest::HostileDeviceIsRecovered(bool on_swtpm) {
   EXPECT_LE(recovered_at - compromised_at, kPeriod + 5 * kRound) << Trace();
   EXPECT_EQ(Stage(bad).reason, kRecoveryWatchdog);
   EXPECT_EQ(Stage(bad).resets, 1u);
+  EXPECT_EQ(bad.device->SlotManifest("recovery")->version, "2.0") << Trace();
   auto boot = bad.device->Boot();
   ASSERT_TRUE(boot.ok());
   EXPECT_EQ(boot->release_version, "2.0");

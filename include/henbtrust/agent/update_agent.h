@@ -53,6 +53,12 @@ class UpdateAgent {
   // whatever the device's journal says.
   Result<PollOutcome> PollOnce();
 
+  // The recovery image's update of itself (docs/recovery.md): fetches
+  // release_id/version and hands it to Device::UpdateRecoveryImage, which
+  // verifies it against the vendor trust root.
+  Result<ReleaseManifest> UpdateRecoveryImage(const std::string& release_id,
+                                              const std::string& version);
+
   UpdateAgentConfig& config() { return config_; }
 
  private:

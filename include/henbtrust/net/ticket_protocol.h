@@ -44,6 +44,11 @@ struct TicketAnswer {
   int64_t deadline = 0;     // kDefer: the OAM's reckoning of it (Unix seconds)
   int64_t job = 0;          // kRecover: the recover job to carry out (0: none)
   std::string detail = {};  // why, in words
+  // To a recovery image whose release is not its hardware model's recovery
+  // release (server watchdog --recovery-release): update yourself to this
+  // one (Device::UpdateRecoveryImage). Empty: nothing to update.
+  std::string recovery_image_release_id = {};
+  std::string recovery_image_version = {};
 };
 std::string EncodeTicketAnswer(const TicketAnswer& answer);
 Result<TicketAnswer> DecodeTicketAnswer(std::string_view text);
