@@ -1,6 +1,9 @@
 #include "henbtrust/agent/watchdog_agent.h"
 
+#include <algorithm>
+
 #include "henbtrust/agent/agent.h"
+#include "henbtrust/crypto/random.h"
 #include "henbtrust/net/ticket_protocol.h"
 
 namespace henbtrust {
@@ -31,12 +34,13 @@ std::string EffectText(TicketEffect effect) {
 }  // namespace
 
 WatchdogAgent::WatchdogAgent(HttpClient& oam, HttpClient& pve, Device& device,
-                             UpdateAgent& recovery, std::string device_id)
+                             UpdateAgent& recovery, std::string device_id, WatchdogRetry retry)
     : oam_(oam),
       pve_(pve),
       device_(device),
       recovery_(recovery),
-      device_id_(std::move(device_id)) {}
+      device_id_(std::move(device_id)),
+      retry_(retry) {}
 
 Result<std::string> WatchdogAgent::Round() {
   if (device_.boot_stage() == nullptr) return std::string();
@@ -47,12 +51,35 @@ Result<std::string> WatchdogAgent::Round() {
 Result<std::string> WatchdogAgent::RenewTicket(bool force) {
   const BootStage* stage = device_.boot_stage();
   if (stage == nullptr || device_.mode() == DeviceMode::kRecovery) return std::string();
-  if (!force && device_.mode() == DeviceMode::kNormal) {
-    HENB_ASSIGN_OR_RETURN(ClockInfo clock, device_.tre().ReadClock());
+  HENB_ASSIGN_OR_RETURN(ClockInfo clock, device_.tre().ReadClock());
+  const bool minimal = device_.mode() == DeviceMode::kMinimal;
+  if (!force && !minimal) {
     const uint64_t half = static_cast<uint64_t>(stage->state().period) * kMsPerSecond / 2;
     const uint64_t deadline = stage->state().deadline_ms;
     if (deadline > clock.clock && deadline - clock.clock > half) return std::string();
   }
+  if (!force && minimal && clock.clock < next_attempt_ms_) return std::string();
+  auto renewed = AskForTicket();
+  if (minimal) {
+    if (renewed.ok()) {
+      failures_ = 0;
+      next_attempt_ms_ = 0;
+    } else {
+      // Backoff with jitter before the next attempt.
+      ++failures_;
+      int64_t wait = retry_.retry_cap;
+      if (failures_ <= 16) wait = std::min(retry_.retry_cap, retry_.retry_base << (failures_ - 1));
+      auto random = RandomBytes(2);
+      const uint64_t jitter = random.ok() ? ((*random)[0] << 8 | (*random)[1]) : 0;  // 0..65535
+      const uint64_t wait_ms = static_cast<uint64_t>(wait) * kMsPerSecond;
+      next_attempt_ms_ = clock.clock + wait_ms / 2 + wait_ms / 2 * jitter / 65536;
+    }
+  }
+  return renewed;
+}
+
+Result<std::string> WatchdogAgent::AskForTicket() {
+  const bool minimal = device_.mode() == DeviceMode::kMinimal;
   HENB_ASSIGN_OR_RETURN(Bytes challenge, device_.TicketChallenge());
   // The OAM defers only on a recent affirming appraisal: one first.
   HENB_ASSIGN_OR_RETURN(HttpResponse appraised, AttestOnce(pve_, device_.tre()));
@@ -65,7 +92,6 @@ Result<std::string> WatchdogAgent::RenewTicket(bool force) {
   if (!answer.ok()) {
     return Error(ErrorCode::kNetStatus, "the OAM's ticket answer: " + answer.error().message());
   }
-  const bool minimal = device_.mode() == DeviceMode::kMinimal;
   HENB_ASSIGN_OR_RETURN(TicketEffect effect, device_.AcceptTicket(answer->ticket, device_id_));
   return minimal ? "ticket: left minimal mode, back in normal service"
                  : "ticket: " + EffectText(effect);

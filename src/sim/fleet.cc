@@ -49,6 +49,7 @@ struct Factory {
   ReleaseManifest release;
   std::vector<std::pair<std::string, uint16_t>> servers;
   std::pair<std::string, uint16_t> pve;
+  int64_t ticket_period = 0;  // FleetOptions::ticket_period
 };
 
 Result<TrustRoot> ReadTrustRoot(const std::string& path) {
@@ -88,7 +89,7 @@ Result<Factory> OpenFactory(const FleetOptions& o) {
   }
   return Factory{std::move(ca_pem),  std::move(order_key), std::move(mfr),
                  std::move(mfr_key), std::move(root),      std::move(header.manifest),
-                 std::move(servers), std::move(pve)};
+                 std::move(servers), std::move(pve),       o.ticket_period};
 }
 
 // A client for the device's current server and an agent over it. The
@@ -109,7 +110,11 @@ Status ConnectAgent(const Factory& f, SimDevice& d) {
   recovery.hooks = nullptr;
   d.recovery_agent =
       std::make_unique<UpdateAgent>(*d.client, pve, *d.device, f.order_key, recovery);
-  d.watchdog = std::make_unique<WatchdogAgent>(*d.client, pve, *d.device, *d.recovery_agent, d.id);
+  // Minimal mode retries the OAM at a pace set by the ticket period.
+  const WatchdogRetry retry{std::clamp<int64_t>(f.ticket_period / 4, 1, 30),
+                            std::clamp<int64_t>(f.ticket_period, 2, 300)};
+  d.watchdog =
+      std::make_unique<WatchdogAgent>(*d.client, pve, *d.device, *d.recovery_agent, d.id, retry);
   return OkStatus();
 }
 

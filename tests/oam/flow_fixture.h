@@ -137,8 +137,8 @@ class UpdateFlowTest : public ::testing::TestWithParam<std::string> {
       config.hooks = nullptr;
       d.recovery_agent =
           std::make_unique<UpdateAgent>(*d.client, *d.client, *d.device, oam_key_.Public(), config);
-      d.watchdog =
-          std::make_unique<WatchdogAgent>(*d.client, *d.client, *d.device, *d.recovery_agent, id);
+      d.watchdog = std::make_unique<WatchdogAgent>(*d.client, *d.client, *d.device,
+                                                   *d.recovery_agent, id, watchdog_retry_);
     }
     return d;
   }
@@ -257,6 +257,8 @@ class UpdateFlowTest : public ::testing::TestWithParam<std::string> {
   std::unique_ptr<Server> server_;  // stopped before what its decorators use
   OamService* oam_ = nullptr;       // the server's
   std::unique_ptr<HttpClient> operator_;
+  // How devices with a boot stage retry the OAM in minimal mode.
+  WatchdogRetry watchdog_retry_ = {30, 120};
 };
 
 }  // namespace henbtrust

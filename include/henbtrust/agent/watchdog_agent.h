@@ -19,12 +19,22 @@
 
 namespace henbtrust {
 
+// How a device in minimal mode keeps trying the OAM: after the n-th failed
+// attempt it waits min(retry_cap, retry_base * 2^(n-1)) times a random
+// factor in [1/2, 1) (jitter, so that a fleet that lost the OAM together
+// does not come back in one wave), on the TrE's clock. Every device is back
+// within `retry_cap` of the OAM's return.
+struct WatchdogRetry {
+  int64_t retry_base = 30;  // seconds
+  int64_t retry_cap = 300;  // seconds: the retry period
+};
+
 class WatchdogAgent {
  public:
   // `recovery` carries out recover jobs on the recovery endpoints
   // (UpdateAgentConfig::recovery set). None is owned; one thread at a time.
   WatchdogAgent(HttpClient& oam, HttpClient& pve, Device& device, UpdateAgent& recovery,
-                std::string device_id);
+                std::string device_id, WatchdogRetry retry = {});
 
   // What this round did, in words ("" when nothing was due). An Error
   // means the OAM or the PVE could not be asked (or refused, in normal
@@ -32,17 +42,23 @@ class WatchdogAgent {
   Result<std::string> Round();
 
   // Normal or minimal mode: a ticket now if fewer than half a period is
-  // left (or in minimal mode, or `force`).
+  // left (in minimal mode: once the retry delay has passed), or `force`.
   Result<std::string> RenewTicket(bool force = false);
   // Recovery mode: one contact, and what it leads to.
   Result<std::string> RecoveryRound();
 
  private:
+  // Challenge, attestation, ticket request, and the ticket to the boot stage.
+  Result<std::string> AskForTicket();
+
   HttpClient& oam_;
   HttpClient& pve_;
   Device& device_;
   UpdateAgent& recovery_;
   std::string device_id_;
+  WatchdogRetry retry_;
+  int failures_ = 0;              // minimal mode: attempts that failed in a row
+  uint64_t next_attempt_ms_ = 0;  // minimal mode: not before this, on the TrE clock
 };
 
 }  // namespace henbtrust
