@@ -22,6 +22,14 @@ constexpr size_t kImageReadChunk = size_t{1} << 16;
 
 Error StateError(const std::string& what) { return Error(ErrorCode::kDeviceState, what); }
 
+// DIR/NAME.
+std::string PathIn(const std::string& dir, const std::string& name) {
+  std::string path = dir;
+  path += '/';
+  path += name;
+  return path;
+}
+
 Status WriteJson(Env& env, const fs::path& path, const Json& j) {
   return env.WriteFileAtomic(path.string(), AsBytes(j.dump(2) + "\n"));
 }
@@ -195,7 +203,7 @@ Result<std::unique_ptr<Device>> Device::Provision(const std::string& dir,
                                                   const std::string& hardware_model,
                                                   const std::string& bundle, const TrustRoot& trust,
                                                   int64_t now, std::unique_ptr<Tre> tre,
-                                                  DeviceOptions options) {
+                                                  const DeviceOptions& options) {
   Env& env = *options.env;
   if (env.FileExists((fs::path(dir) / "identity.json").string()))
     return StateError(dir + " is already provisioned");
@@ -224,7 +232,7 @@ Result<std::unique_ptr<Device>> Device::Provision(const std::string& dir,
 }
 
 Result<std::unique_ptr<Device>> Device::Open(const std::string& dir, std::unique_ptr<Tre> tre,
-                                             DeviceOptions options) {
+                                             const DeviceOptions& options) {
   std::unique_ptr<Device> d(new Device(dir, std::move(tre), options));
   HENB_TRY(d->Load());
   auto stage = BootStage::Open(*options.env, dir);
@@ -450,8 +458,8 @@ Status Device::FinishRecoveryUpdate() {
     HENB_ASSIGN_OR_RETURN(std::vector<std::string> staged, env_->ListDirectory(from));
     for (const auto& name : staged) {
       if (name == "manifest") continue;
-      HENB_TRY(env_->SetFileMode(from + "/" + name, 0444));
-      HENB_TRY(env_->RenameFile(from + "/" + name, to + "/" + name));
+      HENB_TRY(env_->SetFileMode(PathIn(from, name), 0444));
+      HENB_TRY(env_->RenameFile(PathIn(from, name), PathIn(to, name)));
     }
     HENB_TRY(env_->SetFileMode(from + "/manifest", 0444));
     HENB_TRY(env_->RenameFile(from + "/manifest", to + "/manifest"));
@@ -462,11 +470,13 @@ Status Device::FinishRecoveryUpdate() {
   if (const auto manifest = SlotManifest(kRecovery)) {
     HENB_ASSIGN_OR_RETURN(std::vector<std::string> names, env_->ListDirectory(to));
     for (const auto& name : names) {
-      const bool kept =
-          name == "manifest" ||
-          std::any_of(manifest->components.begin(), manifest->components.end(),
-                      [&](const ReleaseComponent& c) { return name == c.id + ".img"; });
-      if (!kept) HENB_TRY(env_->RemoveFile(to + "/" + name));
+      const bool kept = name == "manifest" ||
+                        std::any_of(manifest->components.begin(), manifest->components.end(),
+                                    [&](const ReleaseComponent& c) {
+                                      return name.size() == c.id.size() + 4 &&
+                                             name.starts_with(c.id) && name.ends_with(".img");
+                                    });
+      if (!kept) HENB_TRY(env_->RemoveFile(PathIn(to, name)));
     }
     HENB_TRY(env_->SyncDirectory(to));
   }

@@ -140,7 +140,7 @@ struct OamService::Impl {
   Result<WatchdogRecord> WatchdogOf(const std::string& device_id);
   // Signs `ticket` and notes it in `row` (not stored).
   Result<TicketAnswer> SignTicket(const DeferralTicket& ticket, WatchdogRecord& row,
-                                  std::string detail);
+                                  std::string detail) const;
   // Has the PVE verify the contact's evidence as a boot of the recovery
   // image it names (RecoveryBootTim); the appraisal's id, else
   // kPolicyTicket.

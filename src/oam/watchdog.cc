@@ -35,7 +35,7 @@ Result<WatchdogRecord> OamService::Impl::WatchdogOf(const std::string& device_id
 }
 
 Result<TicketAnswer> OamService::Impl::SignTicket(const DeferralTicket& ticket, WatchdogRecord& row,
-                                                  std::string detail) {
+                                                  std::string detail) const {
   HENB_ASSIGN_OR_RETURN(std::string token, SignDeferralTicket(ticket, config.order_key));
   TicketAnswer answer{ticket.verdict, std::move(token), 0, 0, 0, std::move(detail)};
   row.last_ticket_at = ticket.issued_at;

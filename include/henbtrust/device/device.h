@@ -78,14 +78,17 @@ class Device {
  public:
   // Factory provisioning: verifies `bundle` and installs it into slot a and
   // the read-only recovery slot.
-  static Result<std::unique_ptr<Device>> Provision(
-      const std::string& dir, const std::string& hardware_model, const std::string& bundle,
-      const TrustRoot& trust, int64_t now, std::unique_ptr<Tre> tre, DeviceOptions options = {});
+  static Result<std::unique_ptr<Device>> Provision(const std::string& dir,
+                                                   const std::string& hardware_model,
+                                                   const std::string& bundle,
+                                                   const TrustRoot& trust, int64_t now,
+                                                   std::unique_ptr<Tre> tre,
+                                                   const DeviceOptions& options = {});
   // Power-on: loads the state and resolves an interrupted journal (an
   // unfinished install is rolled back, an unfinished commit completed).
   // The caller then calls Boot().
   static Result<std::unique_ptr<Device>> Open(const std::string& dir, std::unique_ptr<Tre> tre,
-                                              DeviceOptions options = {});
+                                              const DeviceOptions& options = {});
 
   // Measured boot: picks the slot (a pending trial while attempts remain,
   // else the active slot, else recovery), power-cycles the TrE and measures
@@ -163,7 +166,7 @@ class Device {
   const std::string& dir() const { return dir_; }
 
  private:
-  Device(std::string dir, std::unique_ptr<Tre> tre, DeviceOptions options)
+  Device(std::string dir, std::unique_ptr<Tre> tre, const DeviceOptions& options)
       : dir_(std::move(dir)), tre_(std::move(tre)), options_(options), env_(options.env) {}
   Status Load();
   Status SaveBoot();
