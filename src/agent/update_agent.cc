@@ -157,6 +157,12 @@ Result<std::string> UpdateAgent::Install(int64_t job, const std::string& token,
     HENB_TRY(SendReport(job, ReportKind::kRejected, order.error().ToString(), {}));
     return "refused the order: " + order.error().ToString();
   }
+  if (action == AgentAction::kRecover && device_.boot_stage() != nullptr &&
+      device_.mode() != DeviceMode::kRecovery) {
+    // Only the recovery image carries a recovery out; the OAM's signed
+    // refusal of the next ticket (or the watchdog) takes the device there.
+    return std::string("left to the recovery image");
+  }
   const UpdateJournal& journal = device_.journal();
   // A pending install of the same version is this order's, carried out
   // before a crash, if it is of the same kind: a recovery is not resumed by

@@ -2,6 +2,7 @@
 
 #include <nlohmann/json.hpp>
 
+#include "henbtrust/core/decimal.h"
 #include "henbtrust/core/json_fields.h"
 #include "henbtrust/crypto/digest.h"
 #include "henbtrust/crypto/random.h"
@@ -21,6 +22,15 @@ Error StateError(const std::string& what) { return Error(ErrorCode::kDeviceState
 
 uint64_t PeriodMs(int64_t seconds) { return static_cast<uint64_t>(seconds) * kMsPerSecond; }
 
+// A TrE clock value (milliseconds, the whole uint64 range a TPM allows),
+// kept as decimal text: JSON readers take integers only up to 2^63.
+Result<uint64_t> ClockField(const Json& j, const char* name) {
+  HENB_ASSIGN_OR_RETURN(std::string text, jf::Text(j, name, 20));
+  const auto value = ParseDecimal(text);
+  if (!value) return Error(ErrorCode::kDeviceState, std::string("'") + name + "' is not a clock");
+  return *value;
+}
+
 }  // namespace
 
 Event RecoveryBootEvent(const ReleaseManifest& recovery, ByteView ticket_key_digest) {
@@ -29,6 +39,20 @@ Event RecoveryBootEvent(const ReleaseManifest& recovery, ByteView ticket_key_dig
   e.type = event_type::kAction;
   e.data = ToBytes(std::string(kRecoveryBootMarker) +
                    "; ticket key sha256:" + HexEncode(ticket_key_digest));
+  // The digest extended is the bitwise complement of the text's SHA-256: a
+  // value no one knows a SHA-256 preimage of, so no component file a
+  // normal boot measures can stand in for the marker.
+  Bytes digest = Sha256(e.data);
+  for (auto& b : digest) b = static_cast<uint8_t>(~b);
+  e.digests.push_back({static_cast<uint16_t>(HashAlg::kSha256), std::move(digest)});
+  return e;
+}
+
+Event NormalBootEvent(uint32_t pcr) {
+  Event e;
+  e.pcr = pcr;
+  e.type = event_type::kSeparator;
+  e.data = ToBytes(kNormalBootSeparator);
   e.digests.push_back({static_cast<uint16_t>(HashAlg::kSha256), Sha256(e.data)});
   return e;
 }
@@ -111,13 +135,10 @@ Result<BootStage> BootStage::Open(Env& env, const std::string& device_dir) {
     if (!parsed) return StateError("unknown mode '" + mode + "'");
     s.mode = *parsed;
     HENB_ASSIGN_OR_RETURN(s.reason, jf::Text(j, "reason", kText));
-    HENB_ASSIGN_OR_RETURN(int64_t deadline, jf::Int(j, "deadline_ms", 0, INT64_MAX));
-    s.deadline_ms = static_cast<uint64_t>(deadline);
-    HENB_ASSIGN_OR_RETURN(int64_t last, jf::Int(j, "last_clock_ms", 0, INT64_MAX));
-    s.last_clock_ms = static_cast<uint64_t>(last);
+    HENB_ASSIGN_OR_RETURN(s.deadline_ms, ClockField(j, "deadline_ms"));
+    HENB_ASSIGN_OR_RETURN(s.last_clock_ms, ClockField(j, "last_clock_ms"));
     HENB_ASSIGN_OR_RETURN(s.challenge, jf::Hex(j, "challenge", kTicketNonceBytes, false));
-    HENB_ASSIGN_OR_RETURN(int64_t challenge_at, jf::Int(j, "challenge_at_ms", 0, INT64_MAX));
-    s.challenge_at_ms = static_cast<uint64_t>(challenge_at);
+    HENB_ASSIGN_OR_RETURN(s.challenge_at_ms, ClockField(j, "challenge_at_ms"));
     HENB_ASSIGN_OR_RETURN(s.affirmed_tim, jf::Hex(j, "affirmed_tim", 32, false));
     HENB_ASSIGN_OR_RETURN(s.affirmed_appraisal, jf::Int(j, "affirmed_appraisal", 0, INT64_MAX));
     HENB_ASSIGN_OR_RETURN(int64_t resets, jf::Int(j, "resets", 0, INT64_MAX));
@@ -129,6 +150,12 @@ Result<BootStage> BootStage::Open(Env& env, const std::string& device_dir) {
     if (j.contains("recovery_update")) {
       HENB_ASSIGN_OR_RETURN(s.recovery_update, jf::Bool(j, "recovery_update"));
     }
+    HENB_ASSIGN_OR_RETURN(s.recovery_trial_slot, jf::Text(j, "recovery_trial_slot", 8, false));
+    if (!s.recovery_trial_slot.empty() && s.recovery_trial_slot != "a" &&
+        s.recovery_trial_slot != "b") {
+      return StateError("the recovery trial names slot '" + s.recovery_trial_slot + "'");
+    }
+    HENB_ASSIGN_OR_RETURN(s.recovery_trial_tim, jf::Hex(j, "recovery_trial_tim", 32, false));
     return OkStatus();
   };
   if (auto st = read(); !st.ok()) {
@@ -153,16 +180,18 @@ Status BootStage::Save() {
                   {"period", s.period},
                   {"mode", std::string(DeviceModeName(s.mode))},
                   {"reason", s.reason},
-                  {"deadline_ms", s.deadline_ms},
-                  {"last_clock_ms", s.last_clock_ms},
+                  {"deadline_ms", std::to_string(s.deadline_ms)},
+                  {"last_clock_ms", std::to_string(s.last_clock_ms)},
                   {"challenge", HexEncode(s.challenge)},
-                  {"challenge_at_ms", s.challenge_at_ms},
+                  {"challenge_at_ms", std::to_string(s.challenge_at_ms)},
                   {"affirmed_tim", HexEncode(s.affirmed_tim)},
                   {"affirmed_appraisal", s.affirmed_appraisal},
                   {"resets", s.resets},
                   {"minimal_backoff", s.minimal_backoff},
                   {"last_ticket", s.last_ticket},
-                  {"recovery_update", s.recovery_update}};
+                  {"recovery_update", s.recovery_update},
+                  {"recovery_trial_slot", s.recovery_trial_slot},
+                  {"recovery_trial_tim", HexEncode(s.recovery_trial_tim)}};
   return env_->WriteFileAtomic(StateFile(), AsBytes(j.dump(2) + "\n"), 0444);
 }
 
@@ -175,7 +204,9 @@ Result<uint64_t> BootStage::Now(Tre& tre) {
     // Part 1, "Clock"); a cleared TPM starts again at 0. The time left is
     // what it was when last seen, so a reset gains a hostile OS at most
     // kClockObservationMs.
-    const uint64_t back = state_.last_clock_ms - now;
+    // Charged with the most that can have passed unseen as well, so that a
+    // power cycle costs the device time rather than gaining it.
+    const uint64_t back = state_.last_clock_ms - now + kClockObservationMs;
     state_.deadline_ms = state_.deadline_ms > back ? state_.deadline_ms - back : 0;
     state_.challenge.clear();
     state_.last_clock_ms = now;
@@ -251,6 +282,8 @@ Result<TicketEffect> BootStage::AcceptTicket(std::string_view token, const std::
       return TicketEffect::kTimMismatch;
     }
     effect = TicketEffect::kLeftRecovery;
+    state_.recovery_trial_slot.clear();
+    state_.recovery_trial_tim.clear();
   }
   state_.mode = DeviceMode::kNormal;
   state_.minimal_backoff = kMinimalFirstBackoff;
@@ -280,6 +313,12 @@ Status BootStage::EnterRecovery(const std::string& reason, Tre& tre) {
   return Save();
 }
 
+Status BootStage::SetRecoveryTrial(const std::string& slot, const Bytes& tim) {
+  state_.recovery_trial_slot = slot;
+  state_.recovery_trial_tim = slot.empty() ? Bytes{} : tim;
+  return Save();
+}
+
 Status BootStage::SetRecoveryUpdate(bool staged) {
   state_.recovery_update = staged;
   return Save();
@@ -292,6 +331,8 @@ Result<bool> BootStage::EnterMinimal(const Bytes& normal_tim, Tre& tre) {
   if (state_.affirmed_tim.empty() || !Equal(normal_tim, state_.affirmed_tim)) return false;
   HENB_ASSIGN_OR_RETURN(uint64_t now, Now(tre));
   state_.mode = DeviceMode::kMinimal;
+  state_.recovery_trial_slot.clear();
+  state_.recovery_trial_tim.clear();
   state_.last_clock_ms = now;
   state_.deadline_ms =
       now + PeriodMs(state_.period) * static_cast<uint64_t>(state_.minimal_backoff);

@@ -299,6 +299,13 @@ Result<BootReport> Device::MeasureSlot(const std::string& slot) {
     HENB_TRY(stage_->Measure(*tre_));
     if (slot == kRecovery) {
       HENB_TRY(tre_->Extend(RecoveryBootEvent(*manifest, stage_->ticket_key_digest())));
+    } else if (const auto recovery = SlotManifest(kRecovery)) {
+      const PcrSelection own = PlanSelection(*manifest);
+      for (uint32_t pcr : PlanSelection(*recovery).pcrs) {
+        if (std::find(own.pcrs.begin(), own.pcrs.end(), pcr) == own.pcrs.end()) {
+          HENB_TRY(tre_->Extend(NormalBootEvent(pcr)));
+        }
+      }
     }
   }
   for (const auto& c : manifest->components) {
@@ -326,20 +333,58 @@ Status Device::FallBack(const std::string& reason) {
   return SaveBoot();
 }
 
+Result<BootReport> Device::BootInRecovery() {
+  // The boot stage decides, from its own state: the slot a recovery wrote,
+  // while it measures to the TIM the recovery image computed; else the
+  // recovery image.
+  const BootStageState& st = stage_->state();
+  if (!st.recovery_trial_slot.empty()) {
+    const std::string slot = st.recovery_trial_slot;
+    auto report = MeasureSlot(slot);
+    if (report.ok() && Equal(report->tim, st.recovery_trial_tim)) {
+      boot_.booted = slot;
+      HENB_TRY(SaveBoot());
+      if (journal_.both_slots && journal_.target_slot == slot &&
+          journal_.phase == UpdatePhase::kInstalled) {
+        journal_.phase = UpdatePhase::kTrialGood;
+        HENB_TRY(SaveJournal());
+      }
+      report->mode = mode();
+      return report;
+    }
+    if (!report.ok() && report.error().code() != ErrorCode::kDeviceBoot) return report.error();
+    HENB_TRY(stage_->SetRecoveryTrial("", {}));
+  }
+  HENB_ASSIGN_OR_RETURN(BootReport report, MeasureSlot(kRecovery));
+  boot_.booted = kRecovery;
+  HENB_TRY(SaveBoot());
+  report.mode = mode();
+  return report;
+}
+
+Status Device::AbandonArmedTrial(const std::string& why) {
+  if (journal_.phase != UpdatePhase::kNone) {
+    journal_.phase = UpdatePhase::kNone;
+    journal_.both_slots = false;
+    journal_.last_outcome = "abandoned: " + why;
+    HENB_TRY(SaveJournal());
+  }
+  if (!boot_.trial.empty() || boot_.attempts_left != 0) {
+    boot_.trial.clear();
+    boot_.attempts_left = 0;
+    HENB_TRY(SaveBoot());
+  }
+  return OkStatus();
+}
+
 Result<BootReport> Device::Boot() {
+  if (mode() == DeviceMode::kRecovery) return BootInRecovery();
   bool fell_back = false;
   bool active_failed = false;
-  // In recovery the recovery image boots, unless it is carrying out a
-  // recovery (both slots written): then that recovery's trial goes on.
-  const bool recovering = mode() == DeviceMode::kRecovery &&
-                          !(journal_.both_slots && (journal_.phase == UpdatePhase::kInstalled ||
-                                                    journal_.phase == UpdatePhase::kTrialGood));
   for (int round = 0; round < 2 * options_.trial_boot_attempts + 4; ++round) {
     std::string slot;
     bool trial = false;
-    if (recovering) {
-      slot = kRecovery;
-    } else if (!boot_.trial.empty() && boot_.attempts_left > 0) {
+    if (!boot_.trial.empty() && boot_.attempts_left > 0) {
       --boot_.attempts_left;  // counted before booting, as a bootloader does
       HENB_TRY(SaveBoot());
       slot = boot_.trial;
@@ -351,8 +396,11 @@ Result<BootReport> Device::Boot() {
       continue;
     } else {
       slot = (!active_failed && SlotManifest(boot_.active)) ? boot_.active : kRecovery;
-      if (slot == kRecovery && stage_ && mode() != DeviceMode::kRecovery) {
+      if (slot == kRecovery && stage_) {
+        // Neither slot boots: the boot stage's recovery, not a plain boot
+        // of the image.
         HENB_TRY(stage_->EnterRecovery(kRecoveryBothSlotsFailed, *tre_));
+        return BootInRecovery();
       }
     }
     auto report = MeasureSlot(slot);
@@ -408,6 +456,10 @@ Result<TicketEffect> Device::AcceptTicket(std::string_view token, const std::str
   }
   HENB_ASSIGN_OR_RETURN(TicketEffect effect,
                         stage_->AcceptTicket(token, device_id, *tre_, normal_tim));
+  if (effect == TicketEffect::kLeftRecovery) {
+    // The slot the recovery image checked boots, not a trial armed meanwhile.
+    HENB_TRY(AbandonArmedTrial("the device left recovery on its checked slot"));
+  }
   if (effect == TicketEffect::kLeftRecovery || (effect == TicketEffect::kRecover && !recovering)) {
     HENB_TRY(Boot());
   }
@@ -422,7 +474,10 @@ Result<bool> Device::EnterMinimalMode() {
     return tim.error();
   }
   HENB_ASSIGN_OR_RETURN(bool minimal, stage_->EnterMinimal(*tim, *tre_));
-  if (minimal) HENB_TRY(Boot());
+  if (minimal) {
+    HENB_TRY(AbandonArmedTrial("minimal mode runs the checked slot"));
+    HENB_TRY(Boot());
+  }
   return minimal;
 }
 
@@ -563,6 +618,11 @@ Result<UpdateJournal> Device::Install(const std::string& bundle, const TrustRoot
 
 Result<UpdateJournal> Device::Recover(const std::string& bundle, const TrustRoot& trust,
                                       int64_t now) {
+  // With a boot stage, only the recovery image, running, carries a recovery
+  // out: the OS cannot make the TrE measure a recovery boot under it.
+  if (stage_ && (mode() != DeviceMode::kRecovery || boot_.booted != kRecovery)) {
+    return StateError("a recovery is carried out by the recovery image, which is not running");
+  }
   // The recovery image runs: it measures itself into the TrE, and what it
   // installs is computed against that boot, not against the slots.
   HENB_ASSIGN_OR_RETURN(BootReport recovery, MeasureSlot(kRecovery));
@@ -602,6 +662,8 @@ Result<UpdateJournal> Device::Recover(const std::string& bundle, const TrustRoot
   HENB_TRY(SaveBoot());
   journal_.phase = UpdatePhase::kInstalled;
   HENB_TRY(SaveJournal());
+  // The boot stage boots the trial in recovery mode only on its own record.
+  if (stage_) HENB_TRY(stage_->SetRecoveryTrial(target, expected));
   return journal_;
 }
 
@@ -626,7 +688,13 @@ Status Device::Commit() {
   boot_.trial.clear();
   boot_.attempts_left = 0;
   HENB_TRY(SaveBoot());
-  return FinishCommit();
+  HENB_TRY(FinishCommit());
+  // A recovery's trial ends with its commit: the device boots its recovery
+  // image again until a ticket lets it go (docs/recovery.md).
+  if (stage_ && !stage_->state().recovery_trial_slot.empty()) {
+    HENB_TRY(stage_->SetRecoveryTrial("", {}));
+  }
+  return OkStatus();
 }
 
 Status Device::Rollback(const std::string& reason) {

@@ -184,7 +184,9 @@ TEST_F(BootStageTest, AClockThatGoesBackKeepsTheTimeLeft) {
   // A power loss: the clock resumes from an older value.
   h_.soft_clock->fetch_sub(kPeriodMs / 4);
   EXPECT_FALSE(*dev_->Watchdog());
-  Advance(kPeriodMs / 2 - kClockObservationMs);
+  // Half a period was left; a clock that went back is charged with the most
+  // that may have passed unseen (kClockObservationMs) on top.
+  Advance(kPeriodMs / 2 - 2 * kClockObservationMs);
   EXPECT_FALSE(*dev_->Watchdog());
   Advance(kClockObservationMs + 1);
   EXPECT_TRUE(*dev_->Watchdog()) << "the time left was kept across the clock going back";
@@ -256,6 +258,118 @@ TEST_F(BootStageTest, AModifiedSlotStaysInRecoveryWhateverTicketComes) {
   EXPECT_EQ(*effect, TicketEffect::kLeftRecovery);
   EXPECT_EQ(dev_->mode(), DeviceMode::kNormal);
   EXPECT_EQ(dev_->Boot()->tim, v2_tim);
+}
+
+// What the OS writes (journal, boot control) does not make the boot stage
+// boot a normal slot in recovery mode, and leaving recovery boots the slot
+// the recovery image checked, not a trial the OS armed.
+TEST_F(BootStageTest, TheOsFilesDoNotChooseTheBootInRecovery) {
+  ASSERT_TRUE(dev_->AcceptTicket(Ticket(TicketVerdict::kDefer, V1Tim()), kDevice).ok());
+  // A recovery only the recovery image carries out.
+  auto from_os = dev_->Recover(h_.v2, h_.release.root, h_.release.now);
+  ASSERT_FALSE(from_os.ok());
+  EXPECT_EQ(from_os.error().code(), ErrorCode::kDeviceState);
+  // The OS arms a trial of 2.0 in slot b, then the watchdog fires.
+  ASSERT_TRUE(dev_->Install(h_.v2, h_.release.root, h_.release.now).ok());
+  ASSERT_EQ(dev_->boot_control().trial, "b");
+  Advance(kPeriodMs + 1);
+  ASSERT_TRUE(*dev_->Watchdog());
+  EXPECT_EQ(dev_->boot_control().booted, "recovery");
+  // The OS's files claim a recovery under way in slot b: power cycle.
+  namespace fs = std::filesystem;
+  const std::string journal = dev_->dir() + "/journal.json";
+  std::string text;
+  {
+    std::ifstream in(journal);
+    text.assign(std::istreambuf_iterator<char>(in), {});
+  }
+  const auto at = text.find("\"both_slots\": false");
+  ASSERT_NE(at, std::string::npos) << text;
+  text.replace(at, 19, "\"both_slots\": true");
+  std::ofstream(journal, std::ios::trunc) << text;
+  dev_.reset();
+  auto reopened = h_.Reopen();
+  ASSERT_TRUE(reopened.ok()) << reopened.error().ToString();
+  dev_ = std::move(reopened).value();
+  auto boot = dev_->Boot();
+  ASSERT_TRUE(boot.ok());
+  EXPECT_EQ(boot->slot, "recovery");
+  // Back to service on the checked slot a; the armed trial is dropped.
+  auto effect = dev_->AcceptTicket(Ticket(TicketVerdict::kDefer, V1Tim()), kDevice);
+  ASSERT_TRUE(effect.ok()) << effect.error().ToString();
+  EXPECT_EQ(*effect, TicketEffect::kLeftRecovery);
+  EXPECT_EQ(dev_->boot_control().booted, "a");
+  EXPECT_TRUE(dev_->boot_control().trial.empty());
+  EXPECT_EQ(dev_->journal().phase, UpdatePhase::kNone);
+  EXPECT_EQ(dev_->Boot()->tim, V1Tim());
+}
+
+// An OS that rewrites its slot's manifest (which it can) cannot make the TrE
+// quote a recovery boot: not by a component file that hashes to the
+// marker's digest, nor by leaving the recovery PCRs out of its plan and
+// replaying a recovery boot into them itself.
+TEST_F(BootStageTest, AnOsThatRewritesItsManifestCannotQuoteARecoveryBoot) {
+  const ReleaseManifest recovery = *dev_->SlotManifest("recovery");
+  const Bytes key_digest = Sha256(oam_.Public().ToDer());
+  const Bytes wanted = RecoveryBootTim(recovery, key_digest);
+  const std::string slot = dev_->SlotDir("a");
+  auto write = [](const std::string& path, ByteView bytes) {
+    std::filesystem::remove(path);
+    std::ofstream(path, std::ios::binary)
+        .write(reinterpret_cast<const char*>(bytes.data()),
+               static_cast<std::streamsize>(bytes.size()));
+  };
+  auto forge = [&](ReleaseManifest m) {
+    auto bytes = EncodeManifest(m);
+    ASSERT_TRUE(bytes.ok()) << bytes.error().ToString();
+    write(slot + "/manifest", *bytes);
+    for (const auto& c : recovery.components) {
+      std::filesystem::copy_file(dev_->SlotDir("recovery") + "/" + c.id + ".img",
+                                 slot + "/" + c.id + ".img",
+                                 std::filesystem::copy_options::overwrite_existing);
+    }
+  };
+  auto quoted = [&] {
+    const PcrSelection sel = PlanSelection(recovery);
+    auto values = dev_->tre().ReadPcrs(sel);
+    EXPECT_TRUE(values.ok());
+    return CompositeDigest(*values, sel);
+  };
+  // 1. A first component whose bytes are the marker's text.
+  {
+    const std::string text =
+        std::string(kRecoveryBootMarker) + "; ticket key sha256:" + HexEncode(key_digest);
+    write(slot + "/marker.img", AsBytes(text));
+    ReleaseManifest m = recovery;
+    m.components.insert(m.components.begin(),
+                        ReleaseComponent{"marker", "1", text.size(), Sha256(AsBytes(text)),
+                                         recovery.components.front().pcr});
+    forge(m);
+    auto boot = dev_->Boot();
+    ASSERT_TRUE(boot.ok()) << boot.error().ToString();
+    ASSERT_EQ(boot->slot, "a");
+    EXPECT_NE(quoted(), wanted);
+  }
+  // 2. A plan that leaves the recovery PCRs out; then the recovery boot,
+  // replayed by hand.
+  {
+    ReleaseManifest m = recovery;
+    m.components = {recovery.components.front()};
+    m.components.front().pcr = 23;
+    forge(m);
+    auto boot = dev_->Boot();
+    ASSERT_TRUE(boot.ok()) << boot.error().ToString();
+    ASSERT_EQ(boot->slot, "a");
+    ASSERT_TRUE(dev_->tre().Extend(RecoveryBootEvent(recovery, key_digest)).ok());
+    for (const auto& c : recovery.components) {
+      ASSERT_TRUE(dev_->tre().MeasureComponent(c.pcr, {c.id, c.version}, c.sha256).ok());
+    }
+    EXPECT_NE(quoted(), wanted);
+  }
+  // The real thing, for contrast.
+  Advance(kPeriodMs + 1);
+  ASSERT_TRUE(*dev_->Watchdog());
+  EXPECT_EQ(quoted(), wanted);
 }
 
 TEST_F(BootStageTest, ASignedRefusalResetsIntoRecovery) {

@@ -64,6 +64,13 @@ Event RecoveryBootEvent(const ReleaseManifest& recovery, ByteView ticket_key_dig
 // holding that key: the marker, then every component, from reset, over
 // PlanSelection(recovery).
 Bytes RecoveryBootTim(const ReleaseManifest& recovery, ByteView ticket_key_digest);
+// At a normal boot, the boot stage first extends this EV_SEPARATOR into
+// every PCR of the recovery release's plan that the booted slot's own plan
+// leaves out (none, for an honest manifest): an OS that rewrote its slot's
+// manifest cannot keep those PCRs at their reset values and then replay a
+// recovery boot into them.
+inline constexpr char kNormalBootSeparator[] = "henbtrust boot stage: normal boot";
+Event NormalBootEvent(uint32_t pcr);
 // True if `log` holds the marker: a recovery boot's log.
 bool IsRecoveryBootLog(const EventLog& log);
 
@@ -92,6 +99,12 @@ struct BootStageState {
   uint64_t resets = 0;                         // resets into recovery the boot stage has made
   int minimal_backoff = kMinimalFirstBackoff;  // periods until a minimal-mode device resets
   std::string last_ticket;  // "defer <appraisal>", "recover: <reason>", for people
+  // A recovery the recovery image is carrying out: the slot it wrote and the
+  // TIM that slot must measure to. In recovery mode the boot stage boots
+  // that slot (and only while it measures so), else the recovery image; the
+  // OS's own files (journal, boot control) do not decide it.
+  std::string recovery_trial_slot;
+  Bytes recovery_trial_tim;
   // A new recovery image is staged in slots/recovery.next and being moved
   // into the recovery slot (Device::UpdateRecoveryImage); power-on finishes it.
   bool recovery_update = false;
@@ -148,6 +161,8 @@ class BootStage {
   Result<bool> EnterMinimal(const Bytes& normal_tim, Tre& tre);
   // Marks a staged recovery image as being moved in (true) or done (false).
   Status SetRecoveryUpdate(bool staged);
+  // The recovery image's trial (empty slot: none).
+  Status SetRecoveryTrial(const std::string& slot, const Bytes& tim);
 
  private:
   BootStage(Env& env, std::string dir) : env_(&env), dir_(std::move(dir)) {}

@@ -179,6 +179,10 @@ class Device {
   Status FallBack(const std::string& reason);
   Status FinishCommit();
   Status FinishRecoveryUpdate();
+  // Boot in recovery mode (the boot stage's decision).
+  Result<BootReport> BootInRecovery();
+  // Drops a pending update and its armed trial (the journal's phase to none).
+  Status AbandonArmedTrial(const std::string& why);
 
   std::string dir_;
   std::unique_ptr<Tre> tre_;
