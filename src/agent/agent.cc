@@ -5,6 +5,7 @@
 #include "agent/refusal.h"
 #include "henbtrust/core/file.h"
 #include "henbtrust/crypto/keys.h"
+#include "henbtrust/device/device.h"
 #include "henbtrust/net/api.h"
 #include "henbtrust/net/enrollment.h"
 #include "henbtrust/net/protocol.h"
@@ -40,9 +41,11 @@ Result<DeviceCredentials> Enroll(const std::string& host, uint16_t port,
   HENB_ASSIGN_OR_RETURN(auto client,
                         HttpClient::Connect(host, port, TlsConfig{"", "", pve_ca_pem}));
   const EnrollmentFields sent{
-      request.device_id,       request.hardware_model,   request.release_id,
-      request.release_version, tre.EkPublic(),           request.ek_certificate,
-      tre.AkPublic(),          tls_key.Public().ToDer(), request.agent_address};
+      request.device_id,     request.hardware_model,
+      request.release_id,    request.release_version,
+      tre.EkPublic(),        request.ek_certificate,
+      tre.AkPublic(),        tls_key.Public().ToDer(),
+      request.agent_address, request.recovery ? request.recovery->PublicKeyDer() : Bytes()};
   HENB_ASSIGN_OR_RETURN(HttpResponse challenge,
                         client->Request("POST", "/v1/enrollments", "application/json",
                                         EncodeEnrollmentFields(sent).dump()));
@@ -53,16 +56,42 @@ Result<DeviceCredentials> Enroll(const std::string& host, uint16_t port,
   // The secret stays here: the proof binds it to the request sent above.
   HENB_ASSIGN_OR_RETURN(Bytes signature, tls_key.Sign(SignatureScheme::kEcdsa, HashAlg::kSha256,
                                                       ActivationContext(sent)));
+  Bytes recovery_signature;
+  if (request.recovery) {
+    HENB_ASSIGN_OR_RETURN(recovery_signature,
+                          request.recovery->SignActivation(ActivationContext(sent)));
+  }
   const ActivationAnswer proof{std::move(c.enrollment_token), ActivationProof(secret, sent),
-                               std::move(signature)};
+                               std::move(signature), std::move(recovery_signature)};
   HENB_ASSIGN_OR_RETURN(
       HttpResponse issued,
       client->Request("POST", "/v1/enrollments/" + request.device_id + "/activation",
                       "application/json", EncodeActivationAnswer(proof)));
   if (issued.status != 200) return PveRefusal("credential activation", issued);
   HENB_ASSIGN_OR_RETURN(IssuedCredentials i, DecodeIssuedCredentials(issued.body));
+  if (request.recovery) {
+    if (i.recovery_certificate.empty()) {
+      return Error(ErrorCode::kNetStatus,
+                   "the PVE issued no recovery certificate for the recovery key it was sent");
+    }
+    if (auto st = request.recovery->StoreCertificate(i.recovery_certificate); !st.ok())
+      return st.error().WithContext("the PVE's recovery certificate");
+  }
   return DeviceCredentials{std::move(i.device_certificate), tls_key.ToPem(),
                            std::move(i.ca_certificate), std::move(i.client_ca_certificate)};
+}
+
+Result<DeviceCredentials> EnrollDevice(const std::string& host, uint16_t port,
+                                       const std::string& pve_ca_pem, Device& device,
+                                       EnrollmentRequest request) {
+  std::optional<RecoveryIdentity> recovery;
+  if (auto identity = device.RecoveryIdentityForEnrollment(); identity.ok()) {
+    recovery.emplace(std::move(identity).value());
+    request.recovery = &*recovery;
+  } else if (identity.error().code() != ErrorCode::kNotFound) {
+    return identity.error();
+  }
+  return Enroll(host, port, pve_ca_pem, device.tre(), request);
 }
 
 TlsConfig DeviceTls(const DeviceCredentials& credentials) {

@@ -34,18 +34,41 @@ std::string EffectText(TicketEffect effect) {
 }  // namespace
 
 WatchdogAgent::WatchdogAgent(HttpClient& oam, HttpClient& pve, Device& device,
-                             UpdateAgent& recovery, std::string device_id, WatchdogRetry retry)
+                             RecoveryEndpoint recovery, std::string device_id, WatchdogRetry retry)
     : oam_(oam),
       pve_(pve),
       device_(device),
-      recovery_(recovery),
+      endpoint_(std::move(recovery)),
       device_id_(std::move(device_id)),
-      retry_(retry) {}
+      retry_(retry) {
+  endpoint_.config.recovery = true;
+}
+
+WatchdogAgent::~WatchdogAgent() { DropRecoveryLink(); }
 
 Result<std::string> WatchdogAgent::Round() {
   if (device_.boot_stage() == nullptr) return std::string();
   if (device_.mode() == DeviceMode::kRecovery) return RecoveryRound();
+  DropRecoveryLink();  // the normal OS keeps nothing of the recovery image's
   return RenewTicket();
+}
+
+Result<UpdateAgent*> WatchdogAgent::RecoveryAgent() {
+  if (recovery_agent_) return recovery_agent_.get();
+  HENB_ASSIGN_OR_RETURN(Device::RecoveryTlsPems pems, device_.RecoveryTls());
+  HENB_ASSIGN_OR_RETURN(
+      recovery_client_,
+      HttpClient::Connect(endpoint_.host, endpoint_.port,
+                          TlsConfig{pems.certificate_pem, pems.private_key_pem, endpoint_.ca_pem},
+                          endpoint_.client));
+  recovery_agent_ = std::make_unique<UpdateAgent>(*recovery_client_, pve_, device_,
+                                                  endpoint_.oam_key, endpoint_.config);
+  return recovery_agent_.get();
+}
+
+void WatchdogAgent::DropRecoveryLink() {
+  recovery_agent_.reset();  // it holds the client: first
+  recovery_client_.reset();
 }
 
 Result<std::string> WatchdogAgent::RenewTicket(bool force) {
@@ -105,7 +128,8 @@ Result<std::string> WatchdogAgent::RecoveryRound() {
   const UpdateJournal& journal = device_.journal();
   if (journal.both_slots &&
       (journal.phase == UpdatePhase::kInstalled || journal.phase == UpdatePhase::kTrialGood)) {
-    HENB_ASSIGN_OR_RETURN(PollOutcome polled, recovery_.PollOnce());
+    HENB_ASSIGN_OR_RETURN(UpdateAgent * agent, RecoveryAgent());
+    HENB_ASSIGN_OR_RETURN(PollOutcome polled, agent->PollOnce());
     return "recovery: " + polled.ToString();
   }
   // The contact is made from the recovery image, with a quote of its boot.
@@ -121,8 +145,14 @@ Result<std::string> WatchdogAgent::RecoveryRound() {
   request.recovery_version = image->version;
   HENB_ASSIGN_OR_RETURN(request.evidence,
                         EvidenceJson(device_.tre(), challenge, {PlanSelection(*image)}));
-  auto r = oam_.Request("POST", "/v1/recovery/contact", "application/json",
-                        EncodeTicketRequest(request));
+  Result<HttpResponse> r = Error(ErrorCode::kNet, "");
+  if (auto agent = RecoveryAgent(); !agent.ok()) {
+    r = agent.error();
+  } else {
+    r = recovery_client_->Request("POST", "/v1/recovery/contact", "application/json",
+                                  EncodeTicketRequest(request));
+  }
+  if (!r.ok()) DropRecoveryLink();  // made again at the next contact
   // Out of reach (no answer, or a server error: nothing refused): the
   // local check decides between minimal mode and staying in recovery.
   if (!r.ok() || r->status >= 500) {
@@ -143,8 +173,8 @@ Result<std::string> WatchdogAgent::RecoveryRound() {
   // failure is said and does not hold up the recovery.
   std::string image_update;
   if (!answer->recovery_image_release_id.empty()) {
-    auto updated = recovery_.UpdateRecoveryImage(answer->recovery_image_release_id,
-                                                 answer->recovery_image_version);
+    auto updated = recovery_agent_->UpdateRecoveryImage(answer->recovery_image_release_id,
+                                                        answer->recovery_image_version);
     image_update = updated.ok() ? "; recovery image updated to " + updated->version
                                 : "; recovery image not updated: " + updated.error().ToString();
     // The new image runs from the next boot on: now, so that the next
@@ -153,6 +183,7 @@ Result<std::string> WatchdogAgent::RecoveryRound() {
   }
   HENB_ASSIGN_OR_RETURN(TicketEffect effect, device_.AcceptTicket(answer->ticket, device_id_));
   if (effect == TicketEffect::kLeftRecovery) {
+    DropRecoveryLink();
     // Back in the normal slot: attested at once, so that the PVE's latest
     // appraisal (and the SeGW's decision) is of what runs now, not of the
     // recovery image.
@@ -160,7 +191,7 @@ Result<std::string> WatchdogAgent::RecoveryRound() {
     if (appraised.status != 200) return Refused("attestation after recovery", appraised);
   }
   if (effect != TicketEffect::kRecover) return "recovery: " + EffectText(effect) + image_update;
-  HENB_ASSIGN_OR_RETURN(PollOutcome polled, recovery_.PollOnce());
+  HENB_ASSIGN_OR_RETURN(PollOutcome polled, recovery_agent_->PollOnce());
   return "recovery: job " + std::to_string(answer->job) + ": " + polled.ToString() + image_update;
 }
 

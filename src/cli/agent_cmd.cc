@@ -51,7 +51,7 @@ Result<DeviceCredentials> Credentials(const AgentArgs& a, Device& device, const 
   EnrollmentRequest req{a.device_id,         device.hardware_model(),
                         running->release_id, running->version,
                         ek->ToDer(),         agent_address};
-  HENB_ASSIGN_OR_RETURN(DeviceCredentials creds, Enroll(host, port, ca_pem, device.tre(), req));
+  HENB_ASSIGN_OR_RETURN(DeviceCredentials creds, EnrollDevice(host, port, ca_pem, device, req));
   HENB_TRY(StoreCredentials(Env::Default(), dir, creds));
   std::cout << "enrolled " << a.device_id << " (" << device.tre().Kind() << " TrE, release "
             << running->version << ")" << std::endl;
@@ -104,11 +104,9 @@ int RunAgent(const AgentArgs& a) {
   std::unique_ptr<HttpClient> client;
   std::unique_ptr<HttpClient> pve_client;
   std::unique_ptr<UpdateAgent> agent;
-  std::unique_ptr<UpdateAgent> recovery_agent;  // the recovery image's (docs/recovery.md)
   std::unique_ptr<WatchdogAgent> watchdog;
   auto connect = [&]() -> Status {
     watchdog.reset();
-    recovery_agent.reset();
     agent.reset();
     if (!a.listen.empty()) {
       responder.reset();
@@ -134,10 +132,10 @@ int RunAgent(const AgentArgs& a) {
     config.download_dir = a.dir + "/agent/downloads";
     HttpClient& pve = pve_client ? *pve_client : *client;
     agent = std::make_unique<UpdateAgent>(*client, pve, **device, *oam_key, config);
-    config.recovery = true;
-    recovery_agent = std::make_unique<UpdateAgent>(*client, pve, **device, *oam_key, config);
+    // The recovery image speaks with its own identity (docs/recovery.md).
+    RecoveryEndpoint recovery{endpoint->first, endpoint->second, *ca_pem, *oam_key, config};
     watchdog =
-        std::make_unique<WatchdogAgent>(*client, pve, **device, *recovery_agent, a.device_id);
+        std::make_unique<WatchdogAgent>(*client, pve, **device, std::move(recovery), a.device_id);
     return OkStatus();
   };
   if (auto st = connect(); !st.ok()) return Fail(st.error());

@@ -150,6 +150,8 @@ Result<BootStage> BootStage::Open(Env& env, const std::string& device_dir) {
     if (j.contains("recovery_update")) {
       HENB_ASSIGN_OR_RETURN(s.recovery_update, jf::Bool(j, "recovery_update"));
     }
+    HENB_ASSIGN_OR_RETURN(s.recovery_update_manifest,
+                          jf::Hex(j, "recovery_update_manifest", 32, false));
     HENB_ASSIGN_OR_RETURN(s.recovery_trial_slot, jf::Text(j, "recovery_trial_slot", 8, false));
     if (!s.recovery_trial_slot.empty() && s.recovery_trial_slot != "a" &&
         s.recovery_trial_slot != "b") {
@@ -190,6 +192,7 @@ Status BootStage::Save() {
                   {"minimal_backoff", s.minimal_backoff},
                   {"last_ticket", s.last_ticket},
                   {"recovery_update", s.recovery_update},
+                  {"recovery_update_manifest", HexEncode(s.recovery_update_manifest)},
                   {"recovery_trial_slot", s.recovery_trial_slot},
                   {"recovery_trial_tim", HexEncode(s.recovery_trial_tim)}};
   return env_->WriteFileAtomic(StateFile(), AsBytes(j.dump(2) + "\n"), 0444);
@@ -319,8 +322,9 @@ Status BootStage::SetRecoveryTrial(const std::string& slot, const Bytes& tim) {
   return Save();
 }
 
-Status BootStage::SetRecoveryUpdate(bool staged) {
+Status BootStage::SetRecoveryUpdate(bool staged, const Bytes& manifest_digest) {
   state_.recovery_update = staged;
+  state_.recovery_update_manifest = staged ? manifest_digest : Bytes{};
   return Save();
 }
 

@@ -204,6 +204,7 @@ Result<std::unique_ptr<Device>> Device::Provision(const std::string& dir,
                           BootStage::Provision(env, dir, options.boot_stage.ticket_key_pem,
                                                options.boot_stage.period, *d->tre_));
     d->stage_ = std::move(stage);
+    HENB_TRY(RecoveryIdentity::Create(env, dir));
   }
   HENB_TRY(
       WriteJson(env, fs::path(dir) / "identity.json", Json{{"hardware_model", hardware_model}}));

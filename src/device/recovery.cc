@@ -127,6 +127,26 @@ Result<bool> Device::EnterMinimalMode() {
   return minimal;
 }
 
+Result<RecoveryIdentity> Device::RecoveryIdentityForEnrollment() {
+  return RecoveryIdentity::Open(*env_, dir_);
+}
+
+Result<Device::RecoveryTlsPems> Device::RecoveryTls() {
+  // The recovery image, or the slot its recovery wrote while it completes
+  // the recover job (the boot stage boots it only if it measured to the
+  // TIM the recovery image computed).
+  if (!stage_ || mode() != DeviceMode::kRecovery) {
+    return StateError("the recovery image's TLS key is for the recovery image alone");
+  }
+  const std::string& trial = stage_->state().recovery_trial_slot;
+  if (boot_.booted != kRecovery && (trial.empty() || boot_.booted != trial)) {
+    return StateError("the recovery image's TLS key is for the recovery image alone");
+  }
+  HENB_ASSIGN_OR_RETURN(RecoveryIdentity identity, RecoveryIdentity::Open(*env_, dir_));
+  HENB_ASSIGN_OR_RETURN(std::string certificate, identity.CertificatePem());
+  return RecoveryTlsPems{std::move(certificate), identity.PrivateKeyPem()};
+}
+
 Result<ReleaseManifest> Device::UpdateRecoveryImage(const std::string& bundle,
                                                     const TrustRoot& trust, int64_t now) {
   if (!stage_ || mode() != DeviceMode::kRecovery || boot_.booted != kRecovery) {
@@ -142,19 +162,56 @@ Result<ReleaseManifest> Device::UpdateRecoveryImage(const std::string& bundle,
     HENB_TRY(InvalidateSlot(staging));
     return st.error();
   }
-  HENB_TRY(stage_->SetRecoveryUpdate(true));
-  HENB_TRY(FinishRecoveryUpdate());
+  HENB_ASSIGN_OR_RETURN(Bytes staged_manifest,
+                        env_->ReadFile(SlotDir(staging) + "/manifest", kMaxManifestBytes));
+  HENB_TRY(stage_->SetRecoveryUpdate(true, Sha256(staged_manifest)));
+  HENB_ASSIGN_OR_RETURN(bool moved, FinishRecoveryUpdate());
+  if (!moved) {
+    return Error(ErrorCode::kDeviceBoot,
+                 "the staged recovery image changed before it was moved in; the old one stays");
+  }
   return next;
 }
 
-Status Device::FinishRecoveryUpdate() {
+bool Device::OldRecoveryImageInPlace() {
+  auto old = env_->ReadFile(SlotDir(kRecovery) + "/manifest", kMaxManifestBytes);
+  if (!old.ok()) return false;  // gone: the move has begun
+  auto staged = env_->ReadFile(SlotDir(kRecoveryStaging) + "/manifest", kMaxManifestBytes);
+  return !staged.ok() || !Equal(*old, *staged);  // the same: moved in already
+}
+
+Status Device::CheckStagedRecoveryImage() {
+  const std::string dir = SlotDir(kRecoveryStaging);
+  HENB_ASSIGN_OR_RETURN(Bytes raw, env_->ReadFile(dir + "/manifest", kMaxManifestBytes));
+  const Bytes& kept = stage_->state().recovery_update_manifest;
+  if (!kept.empty() && !Equal(Sha256(raw), kept)) {
+    return Error(ErrorCode::kDeviceBoot, "the staged manifest is not the one verified");
+  }
+  HENB_ASSIGN_OR_RETURN(ReleaseManifest manifest, ParseManifest(raw));
+  HENB_ASSIGN_OR_RETURN(Bytes tim, LocalTim(kRecoveryStaging));
+  if (!Equal(tim, ExpectedTim(manifest))) {
+    return Error(ErrorCode::kDeviceBoot, "a staged image is not its manifest's");
+  }
+  return OkStatus();
+}
+
+Result<bool> Device::FinishRecoveryUpdate() {
   const std::string from = SlotDir(kRecoveryStaging);
   const std::string to = SlotDir(kRecovery);
+  // Before the old image goes (its manifest still in place), the staged one
+  // is checked once more: the manifest the recovery image verified, and
+  // images that hash to it. Once the move has begun it was checked.
+  if (env_->FileExists(from + "/manifest") && OldRecoveryImageInPlace() &&
+      !CheckStagedRecoveryImage().ok()) {
+    HENB_TRY(InvalidateSlot(kRecoveryStaging));
+    HENB_TRY(stage_->SetRecoveryUpdate(false));
+    return false;
+  }
   if (env_->FileExists(from + "/manifest")) {
     // The old image is invalid from the moment its manifest goes; then the
     // staged images move in, the manifest last. Each step may be repeated.
     Status st = env_->RemoveFile(to + "/manifest");
-    if (!st.ok() && st.error().code() != ErrorCode::kNotFound) return st;
+    if (!st.ok() && st.error().code() != ErrorCode::kNotFound) return st.error();
     HENB_TRY(env_->SyncDirectory(to));
     HENB_ASSIGN_OR_RETURN(std::vector<std::string> staged, env_->ListDirectory(from));
     for (const auto& name : staged) {
@@ -181,7 +238,8 @@ Status Device::FinishRecoveryUpdate() {
     }
     HENB_TRY(env_->SyncDirectory(to));
   }
-  return stage_->SetRecoveryUpdate(false);
+  HENB_TRY(stage_->SetRecoveryUpdate(false));
+  return true;
 }
 
 Result<Bytes> Device::LocalTim(const std::string& slot) {

@@ -45,6 +45,8 @@ nlohmann::json EncodeEnrollmentFields(const EnrollmentFields& r) {
                          {"ak_public", Base64Encode(r.ak_public)},
                          {"tls_public_key", Base64Encode(r.tls_public_key)}};
   if (!r.agent_address.empty()) body["agent_address"] = r.agent_address;
+  if (!r.recovery_public_key.empty())
+    body["recovery_public_key"] = Base64Encode(r.recovery_public_key);
   return body;
 }
 
@@ -64,6 +66,8 @@ Result<EnrollmentFields> DecodeEnrollmentFields(const nlohmann::json& body) {
                         json_fields::Base64(body, "tls_public_key", kMaxTpmPublicBytes));
   HENB_ASSIGN_OR_RETURN(r.agent_address,
                         json_fields::Text(body, "agent_address", kMaxAgentAddressBytes, false));
+  HENB_ASSIGN_OR_RETURN(r.recovery_public_key, json_fields::Base64(body, "recovery_public_key",
+                                                                   kMaxTpmPublicBytes, false));
   return r;
 }
 
@@ -93,9 +97,12 @@ Result<EnrollmentChallenge> DecodeEnrollmentChallenge(std::string_view text) {
 }
 
 std::string EncodeActivationAnswer(const ActivationAnswer& a) {
-  return json_fields::Dump({{"enrollment_token", a.enrollment_token},
-                            {"proof", Base64Encode(a.proof)},
-                            {"tls_signature", Base64Encode(a.tls_signature)}});
+  nlohmann::json body = {{"enrollment_token", a.enrollment_token},
+                         {"proof", Base64Encode(a.proof)},
+                         {"tls_signature", Base64Encode(a.tls_signature)}};
+  if (!a.recovery_signature.empty())
+    body["recovery_signature"] = Base64Encode(a.recovery_signature);
+  return json_fields::Dump(body);
 }
 
 Result<ActivationAnswer> DecodeActivationAnswer(const nlohmann::json& body) {
@@ -106,14 +113,18 @@ Result<ActivationAnswer> DecodeActivationAnswer(const nlohmann::json& body) {
   HENB_ASSIGN_OR_RETURN(a.proof, jf::Base64(body, "proof", kMaxActivationProofBytes));
   HENB_ASSIGN_OR_RETURN(a.tls_signature,
                         jf::Base64(body, "tls_signature", kMaxActivationSignatureBytes));
+  HENB_ASSIGN_OR_RETURN(a.recovery_signature, jf::Base64(body, "recovery_signature",
+                                                         kMaxActivationSignatureBytes, false));
   return a;
 }
 
 std::string EncodeIssuedCredentials(const IssuedCredentials& i) {
-  return json_fields::Dump({{"device_id", i.device_id},
-                            {"device_certificate", i.device_certificate},
-                            {"ca_certificate", i.ca_certificate},
-                            {"client_ca_certificate", i.client_ca_certificate}});
+  nlohmann::json body = {{"device_id", i.device_id},
+                         {"device_certificate", i.device_certificate},
+                         {"ca_certificate", i.ca_certificate},
+                         {"client_ca_certificate", i.client_ca_certificate}};
+  if (!i.recovery_certificate.empty()) body["recovery_certificate"] = i.recovery_certificate;
+  return json_fields::Dump(body);
 }
 
 Result<IssuedCredentials> DecodeIssuedCredentials(std::string_view text) {
@@ -129,6 +140,8 @@ Result<IssuedCredentials> DecodeIssuedCredentials(std::string_view text) {
                    std::string("the PVE's answer: field '") + name + "' is empty");
     }
   }
+  HENB_ASSIGN_OR_RETURN(i.recovery_certificate, AsAnswer(jf::Text(o, "recovery_certificate",
+                                                                  kMaxCertificatePemBytes, false)));
   return i;
 }
 
@@ -142,11 +155,12 @@ Bytes EnrollmentDigest(const EnrollmentFields& r) {
     PutField(h, *bytes);
   }
   PutField(h, AsBytes(r.agent_address));
+  if (!r.recovery_public_key.empty()) PutField(h, r.recovery_public_key);
   return h.Finish();
 }
 
 Bytes ActivationContext(const EnrollmentFields& request) {
-  Bytes context = ToBytes("henbtrust activation v2");
+  Bytes context = ToBytes(kActivationContextLabel);
   context.push_back(0);
   Append(context, EnrollmentDigest(request));
   return context;

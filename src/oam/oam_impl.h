@@ -36,6 +36,9 @@ struct OamService::Impl {
   // A device's certificate is its current one and the device is not
   // revoked (CheckDeviceCertificate); kNetUnauthenticated otherwise.
   Status CheckDeviceCaller(const PeerIdentity& peer);
+  // The same for a recovery image's certificate (role henbtrust-recovery):
+  // it must name the recovery key enrolled for its device.
+  Status CheckRecoveryCaller(const PeerIdentity& peer);
 
   // --- device_api.cc
   // `recovery`: the recovery image's poll (POST /v1/recovery/poll), which

@@ -56,6 +56,7 @@ OamService::Impl::Impl(Store& s, PveLink p, OamConfig c)
 // Every endpoint of the OAM (docs/api/oam.yaml): one row each.
 std::vector<Route> OamService::Impl::Routes() {
   const std::vector<std::string_view> device = {kRoleDevice};
+  const std::vector<std::string_view> recovery = {kRoleRecovery};
   const std::vector<std::string_view> operators = {kRoleOperator};
   auto from_device = [this](Result<HttpResponse> (Impl::*handler)(const HttpRequest&)) {
     return [this, handler](const HttpRequest& req, const PathSegments&) -> Result<HttpResponse> {
@@ -75,22 +76,26 @@ std::vector<Route> OamService::Impl::Routes() {
          return Report(req);
        }},
       {"POST", "/v1/agent/ticket", device, from_device(&Impl::TicketApi)},
-      // The recovery image's endpoints (docs/recovery.md): contact, and a
-      // recover job's poll, reports and bundle.
-      {"POST", "/v1/recovery/contact", device, from_device(&Impl::RecoveryContactApi)},
-      {"POST", "/v1/recovery/poll", device,
+      // The recovery image's endpoints (docs/recovery.md), for its own
+      // role only: contact, and a recover job's poll, reports and bundle.
+      {"POST", "/v1/recovery/contact", recovery,
        [this](const HttpRequest& req, const PathSegments&) -> Result<HttpResponse> {
-         HENB_TRY(CheckDeviceCaller(req.peer));
+         HENB_TRY(CheckRecoveryCaller(req.peer));
+         return RecoveryContactApi(req);
+       }},
+      {"POST", "/v1/recovery/poll", recovery,
+       [this](const HttpRequest& req, const PathSegments&) -> Result<HttpResponse> {
+         HENB_TRY(CheckRecoveryCaller(req.peer));
          return Poll(req, true);
        }},
-      {"POST", "/v1/recovery/reports", device,
+      {"POST", "/v1/recovery/reports", recovery,
        [this](const HttpRequest& req, const PathSegments&) -> Result<HttpResponse> {
-         HENB_TRY(CheckDeviceCaller(req.peer));
+         HENB_TRY(CheckRecoveryCaller(req.peer));
          return Report(req, true);
        }},
-      {"GET", "/v1/recovery/releases/*/*/bundle", device,
+      {"GET", "/v1/recovery/releases/*/*/bundle", recovery,
        [this](const HttpRequest& req, const PathSegments& path) -> Result<HttpResponse> {
-         HENB_TRY(CheckDeviceCaller(req.peer));
+         HENB_TRY(CheckRecoveryCaller(req.peer));
          return Bundle(req, path[3], path[4]);
        }},
       {"GET",
@@ -155,6 +160,14 @@ Status OamService::Impl::CheckDeviceCaller(const PeerIdentity& peer) {
     return Error(ErrorCode::kNetUnauthenticated, "no enrolled device " + peer.common_name);
   }
   return CheckDeviceCertificate(*device, peer.serial);
+}
+
+Status OamService::Impl::CheckRecoveryCaller(const PeerIdentity& peer) {
+  HENB_ASSIGN_OR_RETURN(auto device, store.GetDevice(peer.common_name));
+  if (!device) {
+    return Error(ErrorCode::kNetUnauthenticated, "no enrolled device " + peer.common_name);
+  }
+  return CheckRecoveryCertificate(*device, peer.certificate_der);
 }
 
 OamService::OamService(Store& store, PveLink pve, OamConfig config)

@@ -34,6 +34,12 @@ Status CheckReEnrollment(const std::optional<DeviceRecord>& existing, const Enro
     return Error(ErrorCode::kPolicyEnrollment, "device " + r.device_id + " was " + existing->state +
                                                    " by an operator; it may not enroll again");
   }
+  if (!existing->recovery_public_key.empty() && !r.recovery_public_key.empty() &&
+      existing->recovery_public_key != r.recovery_public_key) {
+    return Error(ErrorCode::kPolicyDeviceConflict,
+                 "device " + r.device_id +
+                     " is enrolled with another recovery key; its boot stage keeps one for good");
+  }
   // Re-enrollment (a new AK in the same TPM) cannot move the recorded
   // configuration: only a verified update does that, or an operator.
   if (existing->release_id != r.release_id || existing->release_version != r.release_version) {
@@ -59,6 +65,18 @@ Result<Certificate> IssueDeviceCertificate(const PveConfig& config, const Device
   return IssueCertificate(spec, key, config.client_ca_key, &config.client_ca);
 }
 
+Result<Certificate> IssueRecoveryCertificate(const PveConfig& config, const DeviceRecord& device,
+                                             const PublicKey& key, int64_t now) {
+  CertificateSpec spec;
+  spec.common_name = device.device_id;
+  spec.organization = std::string(kRoleRecovery);
+  spec.client_auth = true;
+  spec.uris = {DeviceUri(device.device_id)};
+  spec.validity = config.recovery_certificate_validity;
+  spec.issued_at = std::chrono::system_clock::from_time_t(static_cast<time_t>(now));
+  return IssueCertificate(spec, key, config.client_ca_key, &config.client_ca);
+}
+
 Result<HttpResponse> BeginEnrollment(const EnrollmentService& s, const HttpRequest& req) {
   if (req.body.size() > kMaxEnrollmentRequestBytes) {
     return Error(ErrorCode::kNetTooLarge, "an enrollment request has at most " +
@@ -76,6 +94,12 @@ Result<HttpResponse> BeginEnrollment(const EnrollmentService& s, const HttpReque
     return BadRequest("agent_address must be host:port");
   if (!PublicKey::FromDer(r.tls_public_key).ok())
     return BadRequest("tls_public_key is not a DER SubjectPublicKeyInfo");
+  if (!r.recovery_public_key.empty()) {
+    if (!PublicKey::FromDer(r.recovery_public_key).ok())
+      return BadRequest("recovery_public_key is not a DER SubjectPublicKeyInfo");
+    if (r.recovery_public_key == r.tls_public_key)
+      return BadRequest("recovery_public_key must not be the TLS key: the two roles differ");
+  }
 
   // The EK: an EK certificate from a manufacturer CA, for the EK the TPM reports.
   auto ek_cert = Certificate::FromDer(r.ek_certificate);
@@ -165,6 +189,20 @@ Result<HttpResponse> FinishEnrollment(const EnrollmentService& s, const HttpRequ
     return Error(ErrorCode::kPolicyEnrollment,
                  "tls_signature does not verify: the device does not hold the TLS key");
   }
+  std::optional<PublicKey> recovery_key;
+  if (!r.recovery_public_key.empty()) {
+    HENB_ASSIGN_OR_RETURN(recovery_key, PublicKey::FromDer(r.recovery_public_key));
+    const SignatureScheme recovery_scheme = recovery_key->type() == KeyType::kRsa
+                                                ? SignatureScheme::kRsaPkcs1
+                                                : SignatureScheme::kEcdsa;
+    if (!recovery_key
+             ->Verify(recovery_scheme, HashAlg::kSha256, ActivationContext(r),
+                      answer.recovery_signature)
+             .ok()) {
+      return Error(ErrorCode::kPolicyEnrollment,
+                   "recovery_signature does not verify: the device does not hold the recovery key");
+    }
+  }
   // One certificate per challenge, across instances.
   HENB_ASSIGN_OR_RETURN(bool first, s.store.SpendNonce(state.challenge, state.expires_at));
   if (!first) {
@@ -182,11 +220,21 @@ Result<HttpResponse> FinishEnrollment(const EnrollmentService& s, const HttpRequ
   d.agent_address = r.agent_address;
   d.state = kDeviceEnrolled;
   d.updated_at = now;
+  d.recovery_public_key = r.recovery_public_key;
   HENB_ASSIGN_OR_RETURN(auto existing, s.store.GetDevice(device_id));
   HENB_TRY(CheckReEnrollment(existing, r));
+  // A recovery key, once recorded, stays: a request without one keeps it.
+  if (existing && d.recovery_public_key.empty())
+    d.recovery_public_key = existing->recovery_public_key;
 
   HENB_ASSIGN_OR_RETURN(Certificate cert, IssueDeviceCertificate(s.config, d, subject, now));
   d.certificate_serial = cert.SerialHex();
+  std::string recovery_pem;
+  if (recovery_key) {
+    HENB_ASSIGN_OR_RETURN(Certificate recovery,
+                          IssueRecoveryCertificate(s.config, d, *recovery_key, now));
+    recovery_pem = recovery.ToPem();
+  }
   auto ak_name = TpmObjectName(d.ak_public);
   // The store checks the EK and the revocation again, in the transaction
   // that writes: a concurrent enrollment or revocation is never overwritten.
@@ -204,8 +252,8 @@ Result<HttpResponse> FinishEnrollment(const EnrollmentService& s, const HttpRequ
                              : std::string()),
                     {},
                     {}}));
-  return JsonText(200, EncodeIssuedCredentials(
-                           {device_id, cert.ToPem(), s.config.server_ca_pem, s.client_ca_pem}));
+  return JsonText(200, EncodeIssuedCredentials({device_id, cert.ToPem(), s.config.server_ca_pem,
+                                                s.client_ca_pem, std::move(recovery_pem)}));
 }
 
 }  // namespace henbtrust

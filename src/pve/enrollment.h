@@ -23,6 +23,11 @@ struct EnrollmentService {
 Result<Certificate> IssueDeviceCertificate(const PveConfig& config, const DeviceRecord& device,
                                            const PublicKey& key, int64_t now);
 
+// The recovery image's certificate (role henbtrust-recovery, client only)
+// for `device` over `key`, for config.recovery_certificate_validity.
+Result<Certificate> IssueRecoveryCertificate(const PveConfig& config, const DeviceRecord& device,
+                                             const PublicKey& key, int64_t now);
+
 // POST /v1/enrollments: checks the request (EK certificate and profile, EK
 // and AK, the claimed release) and answers 201 with the credential
 // challenge and its sealed state (enrollment_token); stores nothing.

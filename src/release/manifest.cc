@@ -13,7 +13,11 @@ Error Malformed(const std::string& what) {
   return Error(ErrorCode::kReleaseMalformed, "manifest: " + what);
 }
 
-bool ValidPcr(uint32_t pcr) { return pcr <= 16 || pcr == 23; }
+// A component's PCR: 0 to 14. PCR 15 is the boot stage's (device/boot_stage.h);
+// 16 and 23 can be reset from locality 0, so an OS could reset them and
+// replay any measurement (a TIM over them proves nothing); 17 to 22 belong
+// to a dynamic launch.
+bool ValidPcr(uint32_t pcr) { return pcr <= 14; }
 
 Status CheckManifest(const ReleaseManifest& m) {
   if (!IsValidComponentName(m.release_id))

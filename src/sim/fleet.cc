@@ -34,7 +34,6 @@ struct SimDevice {
   std::unique_ptr<HttpClient> pve_client;  // when the PVE is not the server
   std::unique_ptr<InjectedFaults> faults = std::make_unique<InjectedFaults>();
   std::unique_ptr<UpdateAgent> agent;
-  std::unique_ptr<UpdateAgent> recovery_agent;  // the recovery image's
   std::unique_ptr<WatchdogAgent> watchdog;
   bool hostile = false;  // the OS ignores everything (FleetOptions::compromise)
 };
@@ -100,21 +99,18 @@ Status ConnectAgent(const Factory& f, SimDevice& d) {
   HENB_ASSIGN_OR_RETURN(auto client, HttpClient::Connect(host, port, DeviceTls(d.creds)));
   // The agents hold the client they were made with: they go first.
   d.watchdog.reset();
-  d.recovery_agent.reset();
   d.agent.reset();
   d.client = std::move(client);
   HttpClient& pve = d.pve_client ? *d.pve_client : *d.client;
   d.agent = std::make_unique<UpdateAgent>(*d.client, pve, *d.device, f.order_key, d.config);
-  UpdateAgentConfig recovery = d.config;
-  recovery.recovery = true;
-  recovery.hooks = nullptr;
-  d.recovery_agent =
-      std::make_unique<UpdateAgent>(*d.client, pve, *d.device, f.order_key, recovery);
+  // The recovery image speaks with its own identity (docs/recovery.md).
+  RecoveryEndpoint recovery{host, port, f.ca_pem, f.order_key, d.config};
+  recovery.config.hooks = nullptr;
   // Minimal mode retries the OAM at a pace set by the ticket period.
   const WatchdogRetry retry{std::clamp<int64_t>(f.ticket_period / 4, 1, 30),
                             std::clamp<int64_t>(f.ticket_period, 2, 300)};
   d.watchdog =
-      std::make_unique<WatchdogAgent>(*d.client, pve, *d.device, *d.recovery_agent, d.id, retry);
+      std::make_unique<WatchdogAgent>(*d.client, pve, *d.device, std::move(recovery), d.id, retry);
   return OkStatus();
 }
 
@@ -142,7 +138,7 @@ Result<SimDevice> MakeDevice(const FleetOptions& o, const Factory& f, const std:
   HENB_ASSIGN_OR_RETURN(Certificate ek_cert,
                         IssueEkCertificate(ek.key, f.mfr_key, f.mfr, id + " EK"));
   EnrollmentRequest req{id, model, f.release.release_id, f.release.version, ek_cert.ToDer(), ""};
-  auto creds = Enroll(f.pve.first, f.pve.second, f.ca_pem, d.device->tre(), req);
+  auto creds = EnrollDevice(f.pve.first, f.pve.second, f.ca_pem, *d.device, req);
   if (!creds.ok()) return creds.error().WithContext("enrollment of " + id);
   d.creds = std::move(creds).value();
   if (!o.pve.empty()) {

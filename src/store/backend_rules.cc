@@ -29,10 +29,14 @@ AuditEntry AuditOfNewCampaign(const AuditEntry& audit, int64_t campaign_id) {
 }
 
 Status CheckReenrollment(const DeviceRecord& device, ByteView enrolled_ek,
-                         const std::string& enrolled_state) {
+                         const std::string& enrolled_state, ByteView enrolled_recovery_key) {
   if (!Equal(enrolled_ek, device.ek_public)) {
     return Error(ErrorCode::kPolicyDeviceConflict,
                  "device " + device.device_id + " is enrolled with another EK");
+  }
+  if (!enrolled_recovery_key.empty() && !Equal(enrolled_recovery_key, device.recovery_public_key)) {
+    return Error(ErrorCode::kPolicyDeviceConflict,
+                 "device " + device.device_id + " is enrolled with another recovery key");
   }
   if (enrolled_state == kDeviceRevoked) {
     return Error(ErrorCode::kPolicyEnrollment,

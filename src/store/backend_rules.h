@@ -29,10 +29,11 @@ Error MemberTaken(int64_t campaign_id, const std::string& device_id);
 AuditEntry AuditOfNewCampaign(const AuditEntry& audit, int64_t campaign_id);
 
 // Whether `device` may be enrolled again over the record enrolled with
-// `enrolled_ek` in state `enrolled_state`: kPolicyDeviceConflict for
-// another EK, kPolicyEnrollment for a revoked device.
+// `enrolled_ek` in state `enrolled_state` with `enrolled_recovery_key`:
+// kPolicyDeviceConflict for another EK or another recovery key (once one
+// is recorded, it stays), kPolicyEnrollment for a revoked device.
 Status CheckReenrollment(const DeviceRecord& device, ByteView enrolled_ek,
-                         const std::string& enrolled_state);
+                         const std::string& enrolled_state, ByteView enrolled_recovery_key);
 
 // Whether the record read in a renewal's transaction (its `state` and
 // `stored_serial`) still lets the certificate `from_serial` be replaced:

@@ -355,7 +355,7 @@ TEST_F(BootStageTest, AnOsThatRewritesItsManifestCannotQuoteARecoveryBoot) {
   {
     ReleaseManifest m = recovery;
     m.components = {recovery.components.front()};
-    m.components.front().pcr = 23;
+    m.components.front().pcr = 14;  // not one of the recovery release's
     forge(m);
     auto boot = dev_->Boot();
     ASSERT_TRUE(boot.ok()) << boot.error().ToString();

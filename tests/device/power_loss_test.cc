@@ -7,9 +7,12 @@
 // (HENB_POWER_LOSS_ON_SWTPM selects swtpm).
 #include <gtest/gtest.h>
 
+#include <filesystem>
+#include <fstream>
 #include <iostream>
 
 #include "device/device_harness.h"
+#include "henbtrust/core/file.h"
 #include "support/simulated_env.h"
 
 namespace henbtrust {
@@ -331,6 +334,54 @@ TEST(PowerLoss, EveryCrashPointOfARecoveryImageUpdateLeavesOneWholeImage) {
     EXPECT_EQ(dev.SlotManifest("recovery")->version, "2.0");
     EXPECT_TRUE(h.SlotIsWholeOrEmpty(dev, "recovery"));
   }
+}
+
+// A staged recovery image that changed while the power was off (before the
+// move began) is not moved in: the old image stays whole, the staged one is
+// dropped, and the update can be made again.
+TEST(PowerLoss, AStagedRecoveryImageThatChangedIsNotMovedIn) {
+  namespace fs = std::filesystem;
+  const PrivateKey oam = *PrivateKey::Generate(KeyType::kEcP256);
+  DeviceHarness h(kBackend);
+  int altered = 0;
+  for (size_t k = 0; k < 64; ++k) {
+    SCOPED_TRACE("power lost at operation " + std::to_string(k));
+    h.StartOver("staged-" + std::to_string(k));
+    SimulatedEnv env;
+    auto d = InRecovery(h, env, oam);
+    ASSERT_TRUE(d);
+    env.CrashAtOperation(static_cast<int64_t>(k));
+    if (UpdateRecoveryImage(*d, h, env).ok()) break;  // past the last crash point
+    d.reset();
+    env.PowerOn();
+    const fs::path staged = fs::path(h.dir) / "slots" / "recovery.next";
+    auto state = ReadTextFile(h.dir + "/boot-stage/state.json");
+    ASSERT_TRUE(state.ok()) << state.error().ToString();
+    const fs::path old_manifest = fs::path(h.dir) / "slots" / "recovery" / "manifest";
+    if (!fs::exists(staged / "manifest") || !fs::exists(old_manifest) ||
+        ReadTextFile(old_manifest).value() == ReadTextFile(staged / "manifest").value() ||
+        state->find("\"recovery_update\": true") == std::string::npos) {
+      continue;  // not between staging and the move
+    }
+    ++altered;
+    for (const auto& e : fs::directory_iterator(staged)) {
+      if (e.path().extension() != ".img") continue;
+      fs::permissions(e.path(), fs::perms::owner_write, fs::perm_options::add);
+      std::ofstream(e.path(), std::ios::app) << "x";
+      break;
+    }
+    auto reopened = h.Reopen();
+    ASSERT_TRUE(reopened.ok()) << reopened.error().ToString();
+    Device& dev = **reopened;
+    EXPECT_EQ(dev.SlotManifest("recovery")->version, "1.0");
+    EXPECT_TRUE(h.SlotIsWholeOrEmpty(dev, "recovery"));
+    EXPECT_FALSE(fs::exists(staged / "manifest"));
+    EXPECT_FALSE(dev.boot_stage()->state().recovery_update);
+    auto again = dev.UpdateRecoveryImage(h.v2, h.release.root, h.release.now);
+    ASSERT_TRUE(again.ok()) << again.error().ToString();
+    EXPECT_EQ(dev.SlotManifest("recovery")->version, "2.0");
+  }
+  EXPECT_GE(altered, 1) << "no crash point fell between staging and the move";
 }
 
 }  // namespace

@@ -43,9 +43,8 @@ struct FleetDevice {
   std::unique_ptr<HttpClient> client;
   std::unique_ptr<InjectedFaults> faults = std::make_unique<InjectedFaults>();
   std::unique_ptr<UpdateAgent> agent;
-  // With a boot stage (recovery_test.cc): the recovery image's agent and
-  // the watchdog's rounds.
-  std::unique_ptr<UpdateAgent> recovery_agent = nullptr;
+  // With a boot stage (recovery_test.cc): the watchdog's rounds (and the
+  // recovery image's agent within).
   std::unique_ptr<WatchdogAgent> watchdog = nullptr;
 };
 
@@ -120,7 +119,7 @@ class UpdateFlowTest : public ::testing::TestWithParam<std::string> {
     d.device = std::move(device).value();
     EXPECT_TRUE(d.device->Boot().ok());
     EnrollmentRequest req{id, "femto-a1", "henb-fw", "1.0", h_->EkCertificate(d.device->tre()), ""};
-    auto creds = Enroll("127.0.0.1", server_->port(), h_->CaPem(), d.device->tre(), req);
+    auto creds = EnrollDevice("127.0.0.1", server_->port(), h_->CaPem(), *d.device, req);
     EXPECT_TRUE(creds.ok()) << creds.error().ToString();
     d.client = h_->Client(DeviceTls(*creds));
     UpdateAgentConfig config;
@@ -133,12 +132,10 @@ class UpdateFlowTest : public ::testing::TestWithParam<std::string> {
     d.agent =
         std::make_unique<UpdateAgent>(*d.client, *d.client, *d.device, oam_key_.Public(), config);
     if (watchdog) {
-      config.recovery = true;
       config.hooks = nullptr;
-      d.recovery_agent =
-          std::make_unique<UpdateAgent>(*d.client, *d.client, *d.device, oam_key_.Public(), config);
+      RecoveryEndpoint recovery{"127.0.0.1", h_->port(), h_->CaPem(), oam_key_.Public(), config};
       d.watchdog = std::make_unique<WatchdogAgent>(*d.client, *d.client, *d.device,
-                                                   *d.recovery_agent, id, watchdog_retry_);
+                                                   std::move(recovery), id, watchdog_retry_);
     }
     return d;
   }

@@ -72,6 +72,14 @@ class RecoveryTest : public UpdateFlowTest {
     h_->now += kRound;
   }
 
+  // A client with the recovery image's identity, read from the boot
+  // stage's files as an attacker who could read them would.
+  std::unique_ptr<HttpClient> RecoveryClient(const FleetDevice& d) {
+    const std::string stage = h_->dir.File(d.id) + "/boot-stage";
+    return h_->Client(TlsConfig{testing::ReadText(stage + "/recovery.pem"),
+                                testing::ReadText(stage + "/recovery.key"), h_->CaPem()});
+  }
+
   static const BootStageState& Stage(const FleetDevice& d) {
     return d.device->boot_stage()->state();
   }
@@ -269,13 +277,27 @@ TEST_P(RecoveryTest, TheOamDefersOnlyOnARecentAffirmingAppraisal) {
   auto bad = d.client->Request("POST", "/v1/agent/ticket", "application/json", R"({"nonce":"x"})");
   ASSERT_TRUE(bad.ok());
   EXPECT_EQ(bad->status, 400);
-  auto recovery_only = d.client->Request("POST", "/v1/recovery/contact", "application/json",
-                                         EncodeTicketRequest({Bytes(32, 1), "normal", "", {}}));
+  // The recovery endpoints are not the device's: its certificate is refused there.
+  auto device_role = d.client->Request("POST", "/v1/recovery/contact", "application/json",
+                                       EncodeTicketRequest({Bytes(32, 1), "recovery", "", {}}));
+  ASSERT_TRUE(device_role.ok());
+  EXPECT_EQ(device_role->status, 403) << device_role->body;
+  EXPECT_NE(device_role->body.find("net.forbidden"), std::string::npos) << device_role->body;
+  // Nor does the normal OS get the recovery image's key.
+  auto tls = d.device->RecoveryTls();
+  ASSERT_FALSE(tls.ok());
+  EXPECT_EQ(tls.error().code(), ErrorCode::kDeviceState);
+  // An OS that had it anyway (read from the boot stage, which in this
+  // model is a directory) still cannot pose as its recovery image: its
+  // quote is of a normal boot (the same release as the recovery image's,
+  // but without the boot stage's recovery marker), so the PVE's TIM is not
+  // a recovery boot's.
+  std::unique_ptr<HttpClient> stolen = RecoveryClient(d);
+  ASSERT_TRUE(stolen);
+  auto recovery_only = stolen->Request("POST", "/v1/recovery/contact", "application/json",
+                                       EncodeTicketRequest({Bytes(32, 1), "normal", "", {}}));
   ASSERT_TRUE(recovery_only.ok());
-  EXPECT_EQ(recovery_only->status, 400);
-  // The OS cannot pose as its recovery image: its quote is of a normal boot
-  // (the same release as the recovery image's, but without the boot
-  // stage's recovery marker), so the PVE's TIM is not a recovery boot's.
+  EXPECT_EQ(recovery_only->status, 400) << recovery_only->body;
   {
     const ReleaseManifest v1 = ReadBundleHeader(v1_)->manifest;
     auto challenge = d.device->TicketChallenge();
@@ -284,16 +306,16 @@ TEST_P(RecoveryTest, TheOamDefersOnlyOnARecentAffirmingAppraisal) {
     pose.recovery_release_id = v1.release_id;
     pose.recovery_version = v1.version;
     pose.evidence = *EvidenceJson(d.device->tre(), *challenge, {PlanSelection(v1)});
-    auto posed = d.client->Request("POST", "/v1/recovery/contact", "application/json",
-                                   EncodeTicketRequest(pose));
+    auto posed = stolen->Request("POST", "/v1/recovery/contact", "application/json",
+                                 EncodeTicketRequest(pose));
     ASSERT_TRUE(posed.ok());
     EXPECT_EQ(posed->status, 403) << posed->body;
     EXPECT_NE(posed->body.find("not a boot of the recovery image"), std::string::npos)
         << posed->body;
     // Nor without evidence.
     pose.evidence.clear();
-    posed = d.client->Request("POST", "/v1/recovery/contact", "application/json",
-                              EncodeTicketRequest(pose));
+    posed = stolen->Request("POST", "/v1/recovery/contact", "application/json",
+                            EncodeTicketRequest(pose));
     ASSERT_TRUE(posed.ok());
     EXPECT_EQ(posed->status, 403) << posed->body;
     auto row = h_->store->GetWatchdog("henb-t");
@@ -313,6 +335,63 @@ TEST_P(RecoveryTest, TheOamDefersOnlyOnARecentAffirmingAppraisal) {
   ASSERT_TRUE(effect.ok());
   EXPECT_EQ(*effect, TicketEffect::kRecover);
   EXPECT_EQ(d.device->mode(), DeviceMode::kRecovery);
+}
+
+// The recovery image has a TLS role of its own (henbtrust-recovery): the
+// PVE issues it at enrollment for the boot stage's key, only the recovery
+// endpoints admit it, and only for the key enrolled for its device.
+TEST_P(RecoveryTest, TheRecoveryImageHasItsOwnTlsRole) {
+  FleetDevice d = AddDevice("henb-r", WithBootStage());
+  const std::string stage = h_->dir.File("henb-r") + "/boot-stage";
+  auto cert = Certificate::FromPem(testing::ReadText(stage + "/recovery.pem"));
+  ASSERT_TRUE(cert.ok()) << cert.error().ToString();
+  EXPECT_EQ(cert->SubjectField("O"), kRoleRecovery);
+  EXPECT_EQ(cert->SubjectField("CN"), "henb-r");
+  auto key = PrivateKey::FromPem(testing::ReadText(stage + "/recovery.key"));
+  ASSERT_TRUE(key.ok());
+  EXPECT_EQ(cert->SubjectKey()->ToDer(), key->Public().ToDer());
+  auto record = h_->store->GetDevice("henb-r");
+  ASSERT_TRUE(record.ok() && record->has_value());
+  EXPECT_EQ((*record)->recovery_public_key, key->Public().ToDer());
+  // It is not the device's: the device endpoints refuse it.
+  std::unique_ptr<HttpClient> recovery = RecoveryClient(d);
+  ASSERT_TRUE(recovery);
+  for (const char* target : {"/v1/agent/poll", "/v1/agent/ticket"}) {
+    auto r = recovery->Request("POST", target, "application/json", "{}");
+    ASSERT_TRUE(r.ok());
+    EXPECT_EQ(r->status, 403) << target << ": " << r->body;
+  }
+  // A recovery certificate for another key (one the CA issued earlier, or
+  // by mistake) does not speak for the device.
+  const PrivateKey other = *PrivateKey::Generate(KeyType::kEcP256);
+  CertificateSpec spec;
+  spec.common_name = "henb-r";
+  spec.organization = std::string(kRoleRecovery);
+  spec.client_auth = true;
+  auto ca_key = PrivateKey::FromPem(testing::ReadText(h_->dir.File("pve/client-ca.key")));
+  auto ca = Certificate::FromPem(testing::ReadText(h_->dir.File("pve/client-ca.pem")));
+  ASSERT_TRUE(ca_key.ok() && ca.ok());
+  auto forged = IssueCertificate(spec, other.Public(), *ca_key, &*ca);
+  ASSERT_TRUE(forged.ok());
+  auto impostor = h_->Client(TlsConfig{forged->ToPem(), other.ToPem(), h_->CaPem()});
+  ASSERT_TRUE(impostor);
+  auto r = impostor->Request("POST", "/v1/recovery/poll", "application/json", "{}");
+  ASSERT_TRUE(r.ok());
+  EXPECT_EQ(r->status, 401) << r->body;
+  EXPECT_NE(r->body.find("recovery key enrolled"), std::string::npos) << r->body;
+  // The enrolled one is admitted (no recover job: nothing to do).
+  r = recovery->Request("POST", "/v1/recovery/poll", "application/json", "{}");
+  ASSERT_TRUE(r.ok());
+  EXPECT_EQ(r->status, 200) << r->body;
+  // Once an operator revokes the device its recovery image is refused too.
+  ASSERT_TRUE(
+      h_->store
+          ->RevokeDevice("henb-r", h_->now,
+                         AuditEntry{0, h_->now, "test", "device:henb-r", "revoked", "", {}, {}})
+          .ok());
+  r = recovery->Request("POST", "/v1/recovery/poll", "application/json", "{}");
+  ASSERT_TRUE(r.ok());
+  EXPECT_EQ(r->status, 401) << r->body;
 }
 
 // The recovery boot's marker names the key the boot stage holds: a device

@@ -7,6 +7,7 @@
 #include <mutex>
 
 #include "henbtrust/core/json_text.h"
+#include "henbtrust/device/recovery_identity.h"
 #include "pve/pve_harness.h"
 
 namespace henbtrust {
@@ -147,6 +148,74 @@ TEST_F(PveSecurityTest, ADeviceCertificateCannotPassForTheServer) {
       EXPECT_EQ(c.error().code(), ErrorCode::kNetTls);
     }
   }
+}
+
+// The recovery image's key (docs/recovery.md): enrolled with proof of
+// possession, certified for its own role, and kept once recorded, so that
+// an OS that re-enrolls can neither replace nor drop it.
+TEST_F(PveSecurityTest, TheRecoveryKeyIsEnrolledOnceAndKept) {
+  auto tre = *SoftTre::Create();
+  h_.Boot(tre);
+  Env& env = *Env::Default();
+  auto stage = RecoveryIdentity::Create(env, h_.dir.File("stage-a"));
+  auto other_stage = RecoveryIdentity::Create(env, h_.dir.File("stage-b"));
+  ASSERT_TRUE(stage.ok() && other_stage.ok());
+  // It signs nothing but an activation context.
+  EXPECT_FALSE(stage->SignActivation(AsBytes("henbtrust activation v2")).ok());
+  EXPECT_FALSE(stage->SignActivation(Bytes(56, 0)).ok());
+
+  // Named without its signature, or with another key's: refused.
+  auto anon = h_.Client(h_.RoleTls(""));
+  const auto tls_key = *PrivateKey::Generate(KeyType::kEcP256);
+  EnrollmentFields sent = Fields(h_, "henb-rk", tre, tls_key);
+  sent.recovery_public_key = stage->PublicKeyDer();
+  const HttpResponse challenge =
+      Send(*anon, "POST", "/v1/enrollments", EncodeEnrollmentFields(sent).dump());
+  ASSERT_EQ(challenge.status, 201) << challenge.body;
+  const std::string token = TokenOf(challenge);
+  const Bytes secret = Activate(tre, challenge);
+  Json answer = Json::parse(testing::ActivationBody(token, secret, sent, tls_key));
+  HttpResponse r = Send(*anon, "POST", "/v1/enrollments/henb-rk/activation", answer.dump());
+  EXPECT_EQ(r.status, 403) << r.body;
+  EXPECT_NE(r.body.find("recovery_signature does not verify"), std::string::npos) << r.body;
+  answer["recovery_signature"] =
+      Base64Encode(*other_stage->SignActivation(ActivationContext(sent)));
+  r = Send(*anon, "POST", "/v1/enrollments/henb-rk/activation", answer.dump());
+  EXPECT_EQ(r.status, 403) << r.body;
+  // With its own signature: a certificate for the recovery role.
+  answer["recovery_signature"] = Base64Encode(*stage->SignActivation(ActivationContext(sent)));
+  r = Send(*anon, "POST", "/v1/enrollments/henb-rk/activation", answer.dump());
+  ASSERT_EQ(r.status, 200) << r.body;
+  auto issued = DecodeIssuedCredentials(r.body);
+  ASSERT_TRUE(issued.ok());
+  auto recovery_cert = Certificate::FromPem(issued->recovery_certificate);
+  ASSERT_TRUE(recovery_cert.ok());
+  EXPECT_EQ(recovery_cert->SubjectField("O"), kRoleRecovery);
+  EXPECT_EQ(recovery_cert->SubjectKey()->ToDer(), stage->PublicKeyDer());
+  EXPECT_EQ((*h_.store->GetDevice("henb-rk"))->recovery_public_key, stage->PublicKeyDer());
+
+  // Re-enrollment with another recovery key: refused, the record unchanged.
+  EnrollmentRequest request = h_.Request("henb-rk", tre);
+  request.recovery = &*other_stage;
+  auto replaced = Enroll("127.0.0.1", h_.port(), h_.CaPem(), tre, request);
+  ASSERT_FALSE(replaced.ok());
+  EXPECT_NE(replaced.error().message().find("another recovery key"), std::string::npos)
+      << replaced.error().ToString();
+  // Without one: the device certificate is renewed, the recovery key kept.
+  request.recovery = nullptr;
+  auto again = Enroll("127.0.0.1", h_.port(), h_.CaPem(), tre, request);
+  ASSERT_TRUE(again.ok()) << again.error().ToString();
+  EXPECT_TRUE(again->certificate_pem.size() > 0);
+  EXPECT_EQ((*h_.store->GetDevice("henb-rk"))->recovery_public_key, stage->PublicKeyDer());
+  // With the same one: a new recovery certificate, which the stage keeps.
+  request.recovery = &*stage;
+  auto same = Enroll("127.0.0.1", h_.port(), h_.CaPem(), tre, request);
+  ASSERT_TRUE(same.ok()) << same.error().ToString();
+  auto kept = stage->CertificatePem();
+  ASSERT_TRUE(kept.ok());
+  EXPECT_NE(*kept, issued->recovery_certificate);
+  // The stage takes no certificate for another key.
+  EXPECT_FALSE(other_stage->StoreCertificate(*kept).ok());
 }
 
 // Finding 3: a relay on a device's first contact swapped in its own TLS key

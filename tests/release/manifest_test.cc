@@ -46,7 +46,12 @@ TEST(Manifest, RefusesNonCanonicalContent) {
   EXPECT_TRUE(bad([](ReleaseManifest& c) { c.hardware_models = {"a", "a"}; }));
   EXPECT_TRUE(bad([](ReleaseManifest& c) { c.hardware_models.clear(); }));
   EXPECT_TRUE(bad([](ReleaseManifest& c) { c.components[1].id = c.components[0].id; }));
-  EXPECT_TRUE(bad([](ReleaseManifest& c) { c.components[0].pcr = 18; }));
+  // PCR 15 is the boot stage's; 16 and 23 the OS can reset; 17-22 are a
+  // dynamic launch's.
+  for (uint32_t pcr : {15u, 16u, 18u, 23u, 24u}) {
+    EXPECT_TRUE(bad([pcr](ReleaseManifest& c) { c.components[0].pcr = pcr; })) << pcr;
+  }
+  EXPECT_FALSE(bad([](ReleaseManifest& c) { c.components[0].pcr = 14; }));
   EXPECT_TRUE(bad([](ReleaseManifest& c) { c.components[0].sha256.pop_back(); }));
   EXPECT_TRUE(bad([](ReleaseManifest& c) { c.components[0].id = "has space"; }));
   EXPECT_TRUE(bad([](ReleaseManifest& c) { c.components.clear(); }));

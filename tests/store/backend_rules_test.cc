@@ -43,23 +43,41 @@ TEST(BackendRules, ReenrollmentNeedsTheSameEkAndADeviceNotRevoked) {
   DeviceRecord d;
   d.device_id = "femto-1";
   d.ek_public = Bytes{1, 2, 3};
-  EXPECT_TRUE(store_rules::CheckReenrollment(d, Bytes{1, 2, 3}, kDeviceEnrolled).ok());
-  const Status other_ek = store_rules::CheckReenrollment(d, Bytes{1, 2, 4}, kDeviceEnrolled);
+  EXPECT_TRUE(store_rules::CheckReenrollment(d, Bytes{1, 2, 3}, kDeviceEnrolled, {}).ok());
+  const Status other_ek = store_rules::CheckReenrollment(d, Bytes{1, 2, 4}, kDeviceEnrolled, {});
   ASSERT_FALSE(other_ek.ok());
   EXPECT_EQ(other_ek.error().code(), ErrorCode::kPolicyDeviceConflict);
-  const Status shorter_ek = store_rules::CheckReenrollment(d, Bytes{1, 2}, kDeviceEnrolled);
+  const Status shorter_ek = store_rules::CheckReenrollment(d, Bytes{1, 2}, kDeviceEnrolled, {});
   ASSERT_FALSE(shorter_ek.ok());
   EXPECT_EQ(shorter_ek.error().code(), ErrorCode::kPolicyDeviceConflict);
-  const Status revoked = store_rules::CheckReenrollment(d, Bytes{1, 2, 3}, kDeviceRevoked);
+  const Status revoked = store_rules::CheckReenrollment(d, Bytes{1, 2, 3}, kDeviceRevoked, {});
   ASSERT_FALSE(revoked.ok());
   EXPECT_EQ(revoked.error().code(), ErrorCode::kPolicyEnrollment);
+}
+
+TEST(BackendRules, ARecordedRecoveryKeyStays) {
+  DeviceRecord d;
+  d.device_id = "femto-1";
+  d.ek_public = Bytes{1, 2, 3};
+  const Bytes recorded{9, 9};
+  // None recorded yet: any (or none) is taken.
+  EXPECT_TRUE(store_rules::CheckReenrollment(d, d.ek_public, kDeviceEnrolled, {}).ok());
+  d.recovery_public_key = recorded;
+  EXPECT_TRUE(store_rules::CheckReenrollment(d, d.ek_public, kDeviceEnrolled, recorded).ok());
+  // Recorded: another one, or none, would replace it.
+  for (const Bytes& key : {Bytes{9, 8}, Bytes{}}) {
+    d.recovery_public_key = key;
+    const Status st = store_rules::CheckReenrollment(d, d.ek_public, kDeviceEnrolled, recorded);
+    ASSERT_FALSE(st.ok());
+    EXPECT_EQ(st.error().code(), ErrorCode::kPolicyDeviceConflict);
+  }
 }
 
 TEST(BackendRules, ADecommissionedDeviceMayNotEnrollAgain) {
   DeviceRecord d;
   d.device_id = "femto-1";
   d.ek_public = Bytes{1, 2, 3};
-  const Status st = store_rules::CheckReenrollment(d, Bytes{1, 2, 3}, kDeviceDecommissioned);
+  const Status st = store_rules::CheckReenrollment(d, Bytes{1, 2, 3}, kDeviceDecommissioned, {});
   ASSERT_FALSE(st.ok());
   EXPECT_EQ(st.error().code(), ErrorCode::kPolicyEnrollment);
 }

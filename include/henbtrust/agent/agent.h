@@ -8,10 +8,13 @@
 #include <string>
 #include <vector>
 
+#include "henbtrust/device/recovery_identity.h"
 #include "henbtrust/net/http.h"
 #include "henbtrust/tpm/tre.h"
 
 namespace henbtrust {
+
+class Device;
 
 struct EnrollmentRequest {
   std::string device_id;
@@ -20,6 +23,10 @@ struct EnrollmentRequest {
   std::string release_version;  // ... which the first appraisal checks it against
   Bytes ek_certificate;         // DER, from the TPM manufacturer
   std::string agent_address;    // "host:port" where the agent answers pulls; may be empty
+  // The boot stage's recovery identity (Device::RecoveryIdentityForEnrollment),
+  // for a device that has one: its key is enrolled too, and the recovery
+  // certificate the PVE issues is handed to it. Not owned; may be null.
+  RecoveryIdentity* recovery = nullptr;
 };
 
 // What enrollment gives the device: its TLS identity for mutual TLS.
@@ -41,6 +48,13 @@ struct DeviceCredentials {
 Result<DeviceCredentials> Enroll(const std::string& host, uint16_t port,
                                  const std::string& pve_ca_pem, Tre& tre,
                                  const EnrollmentRequest& request);
+
+// Enroll for `device`: with its TrE, and with its boot stage's recovery
+// key when it has one (Device::RecoveryIdentityForEnrollment), whose
+// certificate then goes to the boot stage.
+Result<DeviceCredentials> EnrollDevice(const std::string& host, uint16_t port,
+                                       const std::string& pve_ca_pem, Device& device,
+                                       EnrollmentRequest request);
 
 // A TLS client configuration for the device's mutual TLS.
 TlsConfig DeviceTls(const DeviceCredentials& credentials);

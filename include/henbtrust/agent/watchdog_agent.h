@@ -3,7 +3,8 @@
 // it has the PVE appraise it and asks the OAM for a deferral ticket. In
 // recovery the recovery image contacts the OAM's recovery endpoint: an
 // intact normal slot goes back to service, a recover job is carried out
-// (by an UpdateAgent on the recovery endpoints), and an OAM out of reach
+// (by an UpdateAgent on the recovery endpoints, over a connection with
+// the recovery image's own TLS identity), and an OAM out of reach
 // leads to minimal mode if the local check holds. In minimal mode the OS
 // asks for a ticket at every round until one comes.
 //
@@ -11,6 +12,7 @@
 // the device model calls it every round, whatever the agent does.
 #pragma once
 
+#include <memory>
 #include <string>
 
 #include "henbtrust/agent/update_agent.h"
@@ -29,12 +31,28 @@ struct WatchdogRetry {
   int64_t retry_cap = 300;  // seconds: the retry period
 };
 
+// Where the recovery image reaches the OAM's recovery endpoints. It speaks
+// with its own TLS identity (Device::RecoveryTls, role henbtrust-recovery),
+// which only those endpoints admit: the connection is made when the
+// recovery image first needs it, and dropped when the device leaves
+// recovery.
+struct RecoveryEndpoint {
+  std::string host;
+  uint16_t port = 0;
+  std::string ca_pem;  // the servers' CA
+  PublicKey oam_key;   // verifies the recover job's orders
+  // The recovery image's UpdateAgent (UpdateAgentConfig::recovery is set).
+  UpdateAgentConfig config;
+  HttpClientOptions client = {};
+};
+
 class WatchdogAgent {
  public:
-  // `recovery` carries out recover jobs on the recovery endpoints
-  // (UpdateAgentConfig::recovery set). None is owned; one thread at a time.
-  WatchdogAgent(HttpClient& oam, HttpClient& pve, Device& device, UpdateAgent& recovery,
+  // `oam` and `pve` speak with the device's own identity (normal and
+  // minimal mode). None is owned; one thread at a time.
+  WatchdogAgent(HttpClient& oam, HttpClient& pve, Device& device, RecoveryEndpoint recovery,
                 std::string device_id, WatchdogRetry retry = {});
+  ~WatchdogAgent();
 
   // What this round did, in words ("" when nothing was due). An Error
   // means the OAM or the PVE could not be asked (or refused, in normal
@@ -50,11 +68,18 @@ class WatchdogAgent {
  private:
   // Challenge, attestation, ticket request, and the ticket to the boot stage.
   Result<std::string> AskForTicket();
+  // The recovery image's agent over its own connection, made now if there
+  // is none: kDeviceState unless the recovery image runs, kNotFound
+  // without a recovery certificate, kNet when the OAM cannot be reached.
+  Result<UpdateAgent*> RecoveryAgent();
+  void DropRecoveryLink();
 
   HttpClient& oam_;
   HttpClient& pve_;
   Device& device_;
-  UpdateAgent& recovery_;
+  RecoveryEndpoint endpoint_;
+  std::unique_ptr<HttpClient> recovery_client_;
+  std::unique_ptr<UpdateAgent> recovery_agent_;  // over recovery_client_
   std::string device_id_;
   WatchdogRetry retry_;
   int failures_ = 0;              // minimal mode: attempts that failed in a row

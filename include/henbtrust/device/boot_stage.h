@@ -108,6 +108,10 @@ struct BootStageState {
   // A new recovery image is staged in slots/recovery.next and being moved
   // into the recovery slot (Device::UpdateRecoveryImage); power-on finishes it.
   bool recovery_update = false;
+  // The SHA-256 of the staged manifest's bytes, as the recovery image
+  // verified it: before the old image goes, the staged one must still be
+  // that manifest and its images.
+  Bytes recovery_update_manifest;
 };
 
 // What a ticket did.
@@ -159,8 +163,9 @@ class BootStage {
   // `normal_tim`. Minimal mode if it equals the affirmed TIM (true), else
   // recovery stays (false).
   Result<bool> EnterMinimal(const Bytes& normal_tim, Tre& tre);
-  // Marks a staged recovery image as being moved in (true) or done (false).
-  Status SetRecoveryUpdate(bool staged);
+  // Marks a staged recovery image, whose manifest's bytes hash to
+  // `manifest_digest`, as being moved in (true) or done (false).
+  Status SetRecoveryUpdate(bool staged, const Bytes& manifest_digest = {});
   // The recovery image's trial (empty slot: none).
   Status SetRecoveryTrial(const std::string& slot, const Bytes& tim);
 

@@ -21,6 +21,7 @@
 
 #include "henbtrust/core/env.h"
 #include "henbtrust/device/boot_stage.h"
+#include "henbtrust/device/recovery_identity.h"
 #include "henbtrust/release/bundle.h"
 #include "henbtrust/tpm/tre.h"
 
@@ -124,6 +125,21 @@ class Device {
   Result<ReleaseManifest> UpdateRecoveryImage(const std::string& bundle, const TrustRoot& trust,
                                               int64_t now);
 
+  // The recovery image's TLS identity (device/recovery_identity.h), as
+  // the normal OS may use it: name its key and have it sign an
+  // enrollment's activation context, and hand in its certificate.
+  // kNotFound for a device provisioned without one.
+  Result<RecoveryIdentity> RecoveryIdentityForEnrollment();
+  // The recovery image's certificate and key (PEM), for its TLS client:
+  // only while the recovery image runs, or the slot its recover job wrote
+  // and the boot stage checked (kDeviceState otherwise), and
+  // kNotFound before the device enrolled a recovery certificate.
+  struct RecoveryTlsPems {
+    std::string certificate_pem;
+    std::string private_key_pem;
+  };
+  Result<RecoveryTlsPems> RecoveryTls();
+
   // The TIM the slot's files measure to now (no TrE involved), as the
   // recovery image computes it for the local check.
   Result<Bytes> LocalTim(const std::string& slot);
@@ -178,7 +194,12 @@ class Device {
   Result<Bytes> ComputeExpectedTim(const ReleaseManifest& next);
   Status FallBack(const std::string& reason);
   Status FinishCommit();
-  Status FinishRecoveryUpdate();
+  // True when the staged image moved in (or had); false when it no longer
+  // verified before the old image went, and was dropped.
+  Result<bool> FinishRecoveryUpdate();
+  Status CheckStagedRecoveryImage();
+  // The recovery slot still holds the image a staged update replaces.
+  bool OldRecoveryImageInPlace();
   // Boot in recovery mode (the boot stage's decision).
   Result<BootReport> BootInRecovery();
   // Drops a pending update and its armed trial (the journal's phase to none).

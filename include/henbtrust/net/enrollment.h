@@ -45,6 +45,10 @@ struct EnrollmentFields {
   Bytes ak_public = {};            // TPM2B_PUBLIC
   Bytes tls_public_key = {};       // DER SubjectPublicKeyInfo the device certificate will name
   std::string agent_address = {};  // "host:port" where the agent answers pulls; may be empty
+  // DER SubjectPublicKeyInfo of the recovery image's TLS key, which the
+  // device's boot stage holds (docs/recovery.md); empty for a device
+  // without one. The PVE then issues a recovery certificate too.
+  Bytes recovery_public_key = {};
 };
 
 // The request as JSON ({"device_id": ..., "ek_public": base64, ...}).
@@ -73,6 +77,9 @@ struct ActivationAnswer {
   std::string enrollment_token;  // as the challenge gave it
   Bytes proof;                   // ActivationProof(secret, request)
   Bytes tls_signature;           // over ActivationContext(request), with the TLS key
+  // Over the same context, with the recovery key; empty when the request
+  // named none.
+  Bytes recovery_signature = {};
 };
 std::string EncodeActivationAnswer(const ActivationAnswer& answer);
 // kNetBadRequest naming the field at fault.
@@ -84,13 +91,18 @@ struct IssuedCredentials {
   std::string device_certificate;     // PEM, for the device's TLS key
   std::string ca_certificate;         // PEM: the servers' CA, which the device trusts
   std::string client_ca_certificate;  // PEM: the CA of the clients the agent admits (pull)
+  // PEM, for the recovery key (role henbtrust-recovery); empty when the
+  // request named none.
+  std::string recovery_certificate = {};
 };
 std::string EncodeIssuedCredentials(const IssuedCredentials& issued);
 // kNetStatus naming the member at fault.
 Result<IssuedCredentials> DecodeIssuedCredentials(std::string_view text);
 
 // SHA-256 over every field of `request`, each length-prefixed, in the
-// order of the struct: what the activation proof binds.
+// order of the struct: what the activation proof binds. An empty
+// recovery_public_key (the last field) is left out, so that a request
+// without one has the digest it had before the field existed.
 Bytes EnrollmentDigest(const EnrollmentFields& request);
 
 // The device answers its credential challenge not with the activated secret
@@ -102,6 +114,7 @@ Bytes EnrollmentDigest(const EnrollmentFields& request);
 // relays the first contact and changes anything of the request (the TLS key
 // above all) can make no proof for what it changed, and the device's proof
 // names what the device sent.
+inline constexpr char kActivationContextLabel[] = "henbtrust activation v2";
 Bytes ActivationContext(const EnrollmentFields& request);
 Bytes ActivationProof(ByteView secret, const EnrollmentFields& request);
 

@@ -16,6 +16,9 @@ inline constexpr std::string_view kRoleDevice = "henbtrust-device";
 inline constexpr std::string_view kRoleOperator = "henbtrust-operator";
 inline constexpr std::string_view kRoleSegw = "henbtrust-segw";
 inline constexpr std::string_view kRolePve = "henbtrust-pve";
+// The recovery image of a device (docs/recovery.md): only the OAM's
+// /v1/recovery/ endpoints admit it.
+inline constexpr std::string_view kRoleRecovery = "henbtrust-recovery";
 // The O of server certificates, which only the server CA issues.
 inline constexpr std::string_view kRoleServer = "henbtrust-server";
 

@@ -53,6 +53,10 @@ struct PveConfig {
   int64_t enrollment_ttl = 300;     // seconds to answer a credential challenge
   int64_t result_max_age = 86'400;  // an older result does not admit a device
   std::chrono::hours device_certificate_validity{24 * 365};
+  // The recovery image's certificate (docs/recovery.md) is not renewed
+  // while the normal OS runs: it must outlast a recovery image that waits
+  // years in its slot. What admits it is the enrolled key, not the serial.
+  std::chrono::hours recovery_certificate_validity{24 * 365 * 10};
   // Threads for the requests that may block (HandleAsync): everything but
   // health, metrics and, with SQLite, a device's push and nonce request.
   int blocking_threads = 8;

@@ -39,6 +39,12 @@ struct DeviceRecord {
   // another serial (an earlier enrollment's) is refused. Empty for records
   // written before the PVE kept it: then any certificate it issued is taken.
   std::string certificate_serial = {};
+  // The public key (DER SubjectPublicKeyInfo) of the recovery image's TLS
+  // identity (docs/recovery.md), recorded at the first enrollment that
+  // named one and never changed after: every certificate the PVE issues
+  // for it (role henbtrust-recovery) may speak for the recovery image.
+  // Empty for a device without a boot stage.
+  Bytes recovery_public_key = {};
 };
 
 // Whether the device certificate with serial `presented_serial` (hex, as
@@ -46,6 +52,12 @@ struct DeviceRecord {
 // the device was revoked or decommissioned, or a later enrollment or a
 // renewal replaced that certificate.
 Status CheckDeviceCertificate(const DeviceRecord& device, std::string_view presented_serial);
+
+// Whether the recovery certificate `certificate_der` may speak for the
+// recovery image of `device`: kNetUnauthenticated when the device was
+// revoked or decommissioned, has no recovery key recorded, or the
+// certificate names another key.
+Status CheckRecoveryCertificate(const DeviceRecord& device, ByteView certificate_der);
 
 // Device states (DeviceRecord::state).
 inline constexpr const char* kDeviceEnrolled = "enrolled";

@@ -8,14 +8,16 @@ namespace {
 constexpr const char* kPutDevice =
     "INSERT INTO devices (device_id, hardware_model, ek_public, ek_certificate, ak_public, "
     "release_version, state, reset_count, clock, updated_at, release_id, agent_address, "
-    "certificate_serial) VALUES ($1,$2,$3,$4,$5,$6,$7,$8,$9,$10,$11,$12,$13) "
+    "certificate_serial, recovery_public_key) "
+    "VALUES ($1,$2,$3,$4,$5,$6,$7,$8,$9,$10,$11,$12,$13,$14) "
     "ON CONFLICT (device_id) DO UPDATE SET hardware_model = EXCLUDED.hardware_model, "
     "ek_public = EXCLUDED.ek_public, ek_certificate = EXCLUDED.ek_certificate, "
     "ak_public = EXCLUDED.ak_public, release_version = EXCLUDED.release_version, "
     "state = EXCLUDED.state, reset_count = EXCLUDED.reset_count, clock = EXCLUDED.clock, "
     "updated_at = EXCLUDED.updated_at, release_id = EXCLUDED.release_id, "
     "agent_address = EXCLUDED.agent_address, "
-    "certificate_serial = EXCLUDED.certificate_serial";
+    "certificate_serial = EXCLUDED.certificate_serial, "
+    "recovery_public_key = EXCLUDED.recovery_public_key";
 
 Params DeviceParams(const DeviceRecord& d) {
   return Params()
@@ -31,7 +33,8 @@ Params DeviceParams(const DeviceRecord& d) {
       .Int(d.updated_at)
       .Text(d.release_id)
       .Text(d.agent_address)
-      .Text(d.certificate_serial);
+      .Text(d.certificate_serial)
+      .Blob(d.recovery_public_key);
 }
 
 }  // namespace
@@ -49,7 +52,7 @@ Result<std::optional<DeviceRecord>> PostgresStore::GetDevice(const std::string& 
       ResultPtr r,
       Query("SELECT device_id, hardware_model, ek_public, ek_certificate, ak_public, "
             "release_version, state, reset_count, clock, updated_at, release_id, agent_address, "
-            "certificate_serial FROM devices WHERE device_id = $1",
+            "certificate_serial, recovery_public_key FROM devices WHERE device_id = $1",
             Params().Text(id)));
   if (PQntuples(r.get()) == 0) return std::optional<DeviceRecord>();
   PGresult* p = r.get();
@@ -67,6 +70,7 @@ Result<std::optional<DeviceRecord>> PostgresStore::GetDevice(const std::string& 
   d.release_id = ColText(p, 10);
   d.agent_address = ColText(p, 11);
   d.certificate_serial = ColText(p, 12);
+  d.recovery_public_key = ColBlob(p, 13);
   return std::optional<DeviceRecord>(std::move(d));
 }
 
@@ -95,27 +99,28 @@ Status PostgresStore::EnrollDevice(const DeviceRecord& d, const AuditEntry& audi
         QueryOn(c,
                 "INSERT INTO devices (device_id, hardware_model, ek_public, ek_certificate, "
                 "ak_public, release_version, state, reset_count, clock, updated_at, "
-                "release_id, agent_address, certificate_serial) "
-                "VALUES ($1,$2,$3,$4,$5,$6,$7,$8,$9,$10,$11,$12,$13) "
+                "release_id, agent_address, certificate_serial, recovery_public_key) "
+                "VALUES ($1,$2,$3,$4,$5,$6,$7,$8,$9,$10,$11,$12,$13,$14) "
                 "ON CONFLICT (device_id) DO NOTHING",
                 DeviceParams(d)));
     if (std::string(PQcmdTuples(inserted.get())) == "1") return WriteAudit(c, audit);
     HENB_ASSIGN_OR_RETURN(ResultPtr row,
                           QueryOn(c,
-                                  "SELECT ek_public, state FROM devices WHERE device_id = $1 "
-                                  "FOR UPDATE",
+                                  "SELECT ek_public, state, recovery_public_key FROM devices "
+                                  "WHERE device_id = $1 FOR UPDATE",
                                   Params().Text(d.device_id)));
     if (PQntuples(row.get()) == 0) {
       return Error(ErrorCode::kPolicyDeviceConflict,
                    "device " + d.device_id + " changed meanwhile; enroll again");
     }
-    HENB_TRY(store_rules::CheckReenrollment(d, ColBlob(row.get(), 0), ColText(row.get(), 1)));
+    HENB_TRY(store_rules::CheckReenrollment(d, ColBlob(row.get(), 0), ColText(row.get(), 1),
+                                            ColBlob(row.get(), 2)));
     // The TPM clock seen so far stays unless this one is later.
     HENB_TRY(QueryOn(
         c,
         "UPDATE devices SET hardware_model = $2, ek_certificate = $4, ak_public = $5, "
         "release_version = $6, state = $7, updated_at = $10, release_id = $11, "
-        "agent_address = $12, certificate_serial = $13, "
+        "agent_address = $12, certificate_serial = $13, recovery_public_key = $14, "
         "clock = CASE WHEN ($8::bigint, $9::bigint) > (reset_count, clock) THEN $9 ELSE clock "
         "END, reset_count = GREATEST(reset_count, $8::bigint) "
         "WHERE device_id = $1 AND ek_public = $3",

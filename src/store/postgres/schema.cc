@@ -77,6 +77,8 @@ const char* const kMigrations[] = {
          hardware_model TEXT PRIMARY KEY, ticket_period BIGINT NOT NULL,
          recovery_release_id TEXT NOT NULL, recovery_version TEXT NOT NULL,
          updated_at BIGINT NOT NULL);)",
+    // As the SQLite store's migration 13: the recovery image's TLS key.
+    R"(ALTER TABLE devices ADD COLUMN recovery_public_key BYTEA NOT NULL DEFAULT ''::bytea;)",
 };
 
 // An arbitrary key for the advisory lock that serialises migrations across

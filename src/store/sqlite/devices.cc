@@ -67,11 +67,12 @@ Status SqliteStore::EnrollDevice(const DeviceRecord& d, const AuditEntry& audit)
   const ForgetDevicesAfter forget{this};
   return InTransaction<void>([&]() REQUIRES(mu_) -> Status {
     {
-      Stmt q(cache_, db_, "SELECT ek_public, state FROM devices WHERE device_id = ?");
+      Stmt q(cache_, db_,
+             "SELECT ek_public, state, recovery_public_key FROM devices WHERE device_id = ?");
       q.Text(1, d.device_id);
       const int rc = q.Step();
       if (rc == SQLITE_ROW) {
-        HENB_TRY(store_rules::CheckReenrollment(d, q.ColBlob(0), q.ColText(1)));
+        HENB_TRY(store_rules::CheckReenrollment(d, q.ColBlob(0), q.ColText(1), q.ColBlob(2)));
       } else if (rc != SQLITE_DONE) {
         return Fail("read device");
       }
@@ -126,11 +127,12 @@ Status SqliteStore::WriteDeviceRow(const DeviceRecord& d) {
   Stmt s(cache_, db_,
          "INSERT OR REPLACE INTO devices (device_id, hardware_model, ek_public, "
          "ek_certificate, ak_public, release_version, state, updated_at, release_id, "
-         "agent_address, certificate_serial) VALUES (?,?,?,?,?,?,?,?,?,?,?)");
+         "agent_address, certificate_serial, recovery_public_key) "
+         "VALUES (?,?,?,?,?,?,?,?,?,?,?,?)");
   s.Text(1, d.device_id).Text(2, d.hardware_model).Blob(3, d.ek_public);
   s.Blob(4, d.ek_certificate).Blob(5, d.ak_public).Text(6, d.release_version);
   s.Text(7, d.state).Int(8, d.updated_at).Text(9, d.release_id).Text(10, d.agent_address);
-  s.Text(11, d.certificate_serial);
+  s.Text(11, d.certificate_serial).Blob(12, d.recovery_public_key);
   return Done(s, "store device");
 }
 
@@ -140,7 +142,7 @@ Result<std::optional<DeviceRecord>> SqliteStore::ReadDevice(const std::string& i
   Stmt s(r.cache, r.db,
          "SELECT d.device_id, hardware_model, ek_public, ek_certificate, ak_public, "
          "release_version, state, COALESCE(s.reset_count, 0), COALESCE(s.clock, 0), "
-         "updated_at, release_id, agent_address, certificate_serial "
+         "updated_at, release_id, agent_address, certificate_serial, recovery_public_key "
          "FROM devices d LEFT JOIN device_state s ON s.device_id = d.device_id "
          "WHERE d.device_id = ?");
   s.Text(1, id);
@@ -161,6 +163,7 @@ Result<std::optional<DeviceRecord>> SqliteStore::ReadDevice(const std::string& i
   d.release_id = s.ColText(10);
   d.agent_address = s.ColText(11);
   d.certificate_serial = s.ColText(12);
+  d.recovery_public_key = s.ColBlob(13);
   return std::optional<DeviceRecord>(std::move(d));
 }
 

@@ -110,6 +110,9 @@ const char* const kMigrations[] = {
          hardware_model TEXT PRIMARY KEY, ticket_period INTEGER NOT NULL,
          recovery_release_id TEXT NOT NULL, recovery_version TEXT NOT NULL,
          updated_at INTEGER NOT NULL);)",
+    // The recovery image's TLS key per device (store.h, DeviceRecord).
+    // (PostgreSQL's migration 11.)
+    R"(ALTER TABLE devices ADD COLUMN recovery_public_key BLOB NOT NULL DEFAULT x'';)",
 };
 
 }  // namespace
