@@ -2,11 +2,14 @@
 
 #include <nlohmann/json.hpp>
 
+#include <algorithm>
+
 #include "agent/refusal.h"
 #include "henbtrust/core/file.h"
 #include "henbtrust/crypto/keys.h"
 #include "henbtrust/device/device.h"
 #include "henbtrust/net/api.h"
+#include "henbtrust/net/deferral_ticket.h"
 #include "henbtrust/net/enrollment.h"
 #include "henbtrust/net/protocol.h"
 #include "henbtrust/net/pve_protocol.h"
@@ -102,17 +105,39 @@ TlsConfig ResponderTls(const DeviceCredentials& credentials) {
   return {credentials.certificate_pem, credentials.private_key_pem, credentials.client_ca_pem};
 }
 
+namespace {
+
+// Whether a boot stage measured itself into this boot's log.
+bool HasBootStage(const Tre& tre) {
+  const auto& events = tre.event_log().events();
+  return std::any_of(events.begin(), events.end(), [](const Event& e) {
+    return e.pcr == kBootStagePcr && ToString(e.data).starts_with(kBootStageEventPrefix);
+  });
+}
+
+}  // namespace
+
 Result<std::string> EvidenceJson(Tre& tre, ByteView nonce,
                                  const std::vector<PcrSelection>& selection, bool with_log) {
   HENB_ASSIGN_OR_RETURN(Quote quote, tre.MakeQuote(nonce, selection));
-  return EvidenceText(quote, nonce, with_log ? Base64Encode(tre.event_log().Serialize()) : "");
+  std::optional<Quote> boot_stage;
+  if (with_log && HasBootStage(tre)) {
+    HENB_ASSIGN_OR_RETURN(boot_stage, tre.MakeQuote(nonce, {{HashAlg::kSha256, {kBootStagePcr}}}));
+  }
+  return EvidenceText(quote, nonce, with_log ? Base64Encode(tre.event_log().Serialize()) : "",
+                      boot_stage ? &*boot_stage : nullptr);
 }
 
-std::string EvidenceText(const Quote& quote, ByteView nonce, std::string_view event_log_base64) {
+std::string EvidenceText(const Quote& quote, ByteView nonce, std::string_view event_log_base64,
+                         const Quote* boot_stage) {
   EvidenceMessage evidence;
   evidence.nonce.assign(nonce.begin(), nonce.end());
   evidence.attest = quote.attest;
   evidence.signature = quote.signature;
+  if (boot_stage != nullptr) {
+    evidence.boot_stage_attest = boot_stage->attest;
+    evidence.boot_stage_signature = boot_stage->signature;
+  }
   return EncodeEvidence(evidence, event_log_base64);
 }
 

@@ -224,7 +224,7 @@ Result<uint64_t> BootStage::Now(Tre& tre) {
 Status BootStage::Measure(Tre& tre) {
   // First thing at boot: a clock that went back with the power is seen here.
   HENB_TRY(Now(tre));
-  const std::string text = "henbtrust boot stage; ticket key sha256:" + HexEncode(key_digest_);
+  const std::string text = kBootStageEventPrefix + HexEncode(key_digest_);
   Event e;
   e.pcr = kBootStagePcr;
   e.type = event_type::kAction;

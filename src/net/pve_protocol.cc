@@ -111,6 +111,10 @@ std::optional<Result<NonceAnswer>> NonceFromText(std::string_view text) {
 void PutEvidenceMembers(JsonObjectWriter& out, const EvidenceMessage& e,
                         std::string_view event_log_base64) {
   out.String("attest", Base64Encode(e.attest));
+  if (!e.boot_stage_attest.empty()) {
+    out.String("boot_stage_attest", Base64Encode(e.boot_stage_attest))
+        .String("boot_stage_signature", Base64Encode(e.boot_stage_signature));
+  }
   if (!e.device_id.empty()) out.String("device_id", e.device_id);
   if (!event_log_base64.empty()) out.String("event_log", event_log_base64);
   out.String("nonce", Base64Encode(e.nonce)).String("signature", Base64Encode(e.signature));
@@ -194,6 +198,16 @@ Result<EvidenceMessage> DecodeEvidence(const Json& body) {
   HENB_ASSIGN_OR_RETURN(e.signature, json_fields::Base64(body, "signature", kMaxTpmStructureBytes));
   HENB_ASSIGN_OR_RETURN(e.event_log,
                         json_fields::Base64(body, "event_log", kMaxEventLogBytes, false));
+  HENB_ASSIGN_OR_RETURN(e.boot_stage_attest, json_fields::Base64(body, "boot_stage_attest",
+                                                                 kMaxTpmStructureBytes, false));
+  HENB_ASSIGN_OR_RETURN(e.boot_stage_signature, json_fields::Base64(body, "boot_stage_signature",
+                                                                    kMaxTpmStructureBytes, false));
+  if (e.boot_stage_attest.empty() != e.boot_stage_signature.empty()) {
+    return api::BadRequest("boot_stage_attest and boot_stage_signature come together");
+  }
+  if (!e.boot_stage_attest.empty() && e.event_log.empty()) {
+    return api::BadRequest("a boot stage quote needs the event log that explains it");
+  }
   return e;
 }
 
@@ -398,6 +412,7 @@ Json LatestResultJson(const LatestResultAnswer& a) {
               {"attestation_result", a.attestation_result},
               {"trustworthiness_vector", TrustVectorToJson(a.vector)}};
   if (!a.tim.empty()) out["tim"] = a.tim;
+  if (!a.ticket_key.empty()) out["ticket_key"] = a.ticket_key;
   return out;
 }
 
@@ -412,6 +427,7 @@ Result<LatestResultAnswer> LatestResultFromJson(const Json& body) {
                         AnswerText(body, "attestation_result", kMaxAttestationTokenBytes));
   HENB_ASSIGN_OR_RETURN(a.vector, VectorMember(body));
   HENB_ASSIGN_OR_RETURN(a.tim, AsAnswer(json_fields::Text(body, "tim", 64, false)));
+  HENB_ASSIGN_OR_RETURN(a.ticket_key, AsAnswer(json_fields::Text(body, "ticket_key", 64, false)));
   return a;
 }
 

@@ -34,7 +34,7 @@ Result<std::optional<LatestAppraisal>> PveClient::Latest(const std::string& devi
   }
   return std::optional<LatestAppraisal>(LatestAppraisal{decoded->appraisal_id, decoded->status,
                                                         decoded->appraised_at, decoded->vector,
-                                                        std::move(tim)});
+                                                        std::move(tim), decoded->ticket_key});
 }
 
 Result<UpdateVerdict> PveClient::AppraiseUpdate(const std::string& device_id,

@@ -18,6 +18,9 @@ struct LatestAppraisal {
   int64_t appraised_at = 0;
   TrustVector vector = {};  // why
   Bytes tim = {};           // the quote's TIM (32 bytes); empty when it named none
+  // hex SHA-256 of the ticket key the boot stage measured, as the PVE read
+  // it from the boot stage's quote; empty without one.
+  std::string ticket_key = {};
 };
 
 // The PVE's verdict on the evidence of a completion report (step 9).

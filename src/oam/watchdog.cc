@@ -98,6 +98,18 @@ Result<HttpResponse> OamService::Impl::TicketApi(const HttpRequest& req) {
                                                " s old (at most " + std::to_string(freshness) +
                                                "); attest, then ask again");
   }
+  // The PVE saw the boot stage measure this OAM's ticket key: a watchdog
+  // that answers to another key is not deferred by this one.
+  const std::string own_key = HexEncode(Sha256(config.order_key.Public().ToDer()));
+  if (latest->ticket_key != own_key) {
+    return Error(ErrorCode::kPolicyTicket,
+                 "no ticket: the latest appraisal of " + id +
+                     (latest->ticket_key.empty()
+                          ? " shows no boot stage measurement (its evidence had no PCR " +
+                                std::to_string(kBootStagePcr) + " quote)"
+                          : " shows a boot stage trusting another ticket key (sha256:" +
+                                latest->ticket_key + ")"));
+  }
   ticket.appraisal = latest->appraisal_id;
   ticket.tim = latest->tim;
   ticket.period = period;

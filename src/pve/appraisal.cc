@@ -7,6 +7,7 @@
 #include "henbtrust/core/thread_annotations.h"
 #include "henbtrust/crypto/digest.h"
 #include "henbtrust/crypto/jws.h"
+#include "henbtrust/net/deferral_ticket.h"
 
 namespace henbtrust {
 
@@ -102,6 +103,38 @@ void JudgeComponents(const EventLog& log, const ReleaseManifest& reference, Appr
     auto& sub = r.submodules[Submodule(c.pcr)];
     sub = ArStatus::kContraindicated;
   }
+}
+
+// The ticket key's SHA-256 that the boot stage measured: its quote of
+// kBootStagePcr verifies with the AK and `nonce`, `log` replays to it, and
+// the PCR's one event is the boot stage's, its digest that of its text.
+Result<Bytes> BootStageKey(const QuoteVerifier& verifier, const Evidence& evidence, ByteView nonce,
+                           const EventLog& log) {
+  QuoteExpectations expect;
+  expect.nonce.assign(nonce.begin(), nonce.end());
+  expect.pcr_selection = std::vector<PcrSelection>{{HashAlg::kSha256, {kBootStagePcr}}};
+  expect.event_log = &log;
+  HENB_TRY(verifier.Verify(evidence.boot_stage_attest, evidence.boot_stage_signature, expect));
+  const std::string_view prefix = kBootStageEventPrefix;
+  std::optional<Bytes> key;
+  for (const Event& e : log.events()) {
+    if (e.pcr != kBootStagePcr) continue;
+    const std::string text = ToString(e.data);
+    const Bytes* digest = e.DigestFor(HashAlg::kSha256);
+    auto named =
+        text.starts_with(prefix) ? HexDecode(text.substr(prefix.size())) : Result<Bytes>(Bytes{});
+    if (key || digest == nullptr || !Equal(*digest, Sha256(e.data)) || !named.ok() ||
+        named->size() != 32) {
+      return Error(ErrorCode::kEventLogComponent,
+                   "PCR " + std::to_string(kBootStagePcr) +
+                       " holds an event that is not the boot stage's one measurement");
+    }
+    key = std::move(named).value();
+  }
+  if (!key) {
+    return Error(ErrorCode::kEventLogComponent, "the event log has no boot stage measurement");
+  }
+  return std::move(*key);
 }
 
 }  // namespace
@@ -255,6 +288,21 @@ Result<AppraisalResult> Appraiser::Appraise(const DeviceRecord& device,
   }
   r.tim = (*quote)->info.pcr_digest;
   r.clock = (*quote)->info.clock;
+  // A device with a boot stage: the ticket key its watchdog trusts.
+  if (!evidence.boot_stage_attest.empty()) {
+    if (!log) {
+      if (auto st = parse_log(); !st.ok()) {
+        Unverified(r, st.error());
+        return r;
+      }
+    }
+    auto key = BootStageKey(*verifier, evidence, r.nonce, *log);
+    if (!key.ok()) {
+      Unverified(r, key.error().WithContext("the boot stage's quote"));
+      return r;
+    }
+    r.ticket_key = std::move(key).value();
+  }
   // The quote verified with the AK enrolled for this device's EK.
   r.vector.Worsen(TrustClaim::kInstanceIdentity, ar4si::kTrustworthyInstance);
   r.vector.Worsen(TrustClaim::kHardware, ar4si::kGenuineHardware);

@@ -42,6 +42,8 @@ Evidence PveService::Impl::EvidenceOf(EvidenceMessage message) {
   e.attest = std::move(message.attest);
   e.signature = std::move(message.signature);
   e.event_log = std::move(message.event_log);
+  e.boot_stage_attest = std::move(message.boot_stage_attest);
+  e.boot_stage_signature = std::move(message.boot_stage_signature);
   return e;
 }
 

@@ -82,6 +82,7 @@ Result<std::string> EncodeEar(const AppraisalResult& result, const PrivateKey& s
   ear.String("henbtrust.device-id", result.device_id)
       .String("henbtrust.release", result.release_version)
       .String("henbtrust.tim", HexEncode(result.tim));
+  if (!result.ticket_key.empty()) ear.String("henbtrust.ticket-key", HexEncode(result.ticket_key));
   ear.Key("henbtrust.components");
   claims += '[';
   for (size_t i = 0; i < result.components.size(); ++i) {
@@ -146,6 +147,8 @@ Result<EarClaims> DecodeEarClaims(std::string_view claims_json) {
                                                                       kMaxClaimText, false)));
   HENB_ASSIGN_OR_RETURN(c.tim_hex,
                         AsClaims(json_fields::Text(body, "henbtrust.tim", kMaxClaimText, false)));
+  HENB_ASSIGN_OR_RETURN(c.ticket_key_hex, AsClaims(json_fields::Text(body, "henbtrust.ticket-key",
+                                                                     kMaxClaimText, false)));
   HENB_ASSIGN_OR_RETURN(
       c.detail, AsClaims(json_fields::Text(body, "henbtrust.detail", kMaxClaimText * 8, false)));
   return c;

@@ -32,7 +32,8 @@ Result<HttpResponse> PveService::Impl::LatestResult(const std::string& device_id
       200,
       "application/json",
       EncodeLatestResult({device_id, latest->id, std::string(ArStatusName(claims.status)),
-                          latest->created_at, latest->result, claims.vector, claims.tim_hex}),
+                          latest->created_at, latest->result, claims.vector, claims.tim_hex,
+                          claims.ticket_key_hex}),
       {}};
 }
 
@@ -52,6 +53,7 @@ Result<HttpResponse> PveService::Impl::ListAppraisals(const HttpRequest& req) {
       a.status = std::string(ArStatusName(claims->status));
       a.vector = claims->vector;
       a.tim = claims->tim_hex;
+      a.ticket_key = claims->ticket_key_hex;
     } else {
       a.status = "unverifiable";
     }

@@ -394,13 +394,25 @@ TEST_P(RecoveryTest, TheRecoveryImageHasItsOwnTlsRole) {
   EXPECT_EQ(r->status, 401) << r->body;
 }
 
-// The recovery boot's marker names the key the boot stage holds: a device
-// whose watchdog answers to another key is not taken for this OAM's.
+// The boot stage measures the key it holds, and the PVE reads it from the
+// boot stage's quote (normal boots) or the recovery boot's TIM: a device
+// whose watchdog answers to another key gets no deferral from this OAM,
+// and its recovery image is not taken for this OAM's.
 TEST_P(RecoveryTest, ARecoveryBootUnderAnotherTicketKeyIsRefused) {
   const PrivateKey other = *PrivateKey::Generate(KeyType::kEcP256);
   DeviceOptions o;
   o.boot_stage = {other.Public().ToPem(), kPeriod};
   FleetDevice d = AddDevice("henb-k", o);
+  auto renewed = d.watchdog->RenewTicket(/*force=*/true);
+  ASSERT_FALSE(renewed.ok());
+  EXPECT_NE(renewed.error().message().find(
+                "another ticket key (sha256:" + HexEncode(Sha256(other.Public().ToDer())) + ")"),
+            std::string::npos)
+      << renewed.error().ToString();
+  // The PVE's appraisal itself is affirming: the key is the OAM's matter.
+  auto latest = h_->store->LatestAppraisal("henb-k");
+  ASSERT_TRUE(latest.ok() && latest->has_value());
+  EXPECT_EQ((*latest)->status, "affirming");
   h_->now += kPeriod + 1;
   ASSERT_TRUE(*d.device->Watchdog());
   auto round = d.watchdog->Round();

@@ -5,6 +5,7 @@
 #include <nlohmann/json.hpp>
 
 #include "henbtrust/crypto/jws.h"
+#include "henbtrust/net/deferral_ticket.h"
 #include "henbtrust/pve/ear.h"
 #include "henbtrust/tpm/soft_tre.h"
 #include "release/release_fixture.h"
@@ -73,6 +74,69 @@ TEST_F(AppraisalTest, TheReferenceConfigurationIsAffirmed) {
   EXPECT_EQ(r.submodules.at("os"), ArStatus::kAffirming);
   // A second appraisal uses the caches and agrees.
   EXPECT_EQ(Appraise(Collect(*tre_, nonce_)).status, ArStatus::kAffirming);
+}
+
+// A device with a boot stage sends a second quote, of PCR 15, whose one
+// event names the ticket key the watchdog trusts: the PVE reads the key
+// from it only when that quote verifies and the log explains it.
+TEST_F(AppraisalTest, TheBootStageQuoteNamesTheTicketKey) {
+  const Bytes key = Sha256(AsBytes("the OAM's ticket key"));
+  auto boot_stage_event = [](const std::string& text) {
+    Event e;
+    e.pcr = kBootStagePcr;
+    e.type = event_type::kAction;
+    e.data = ToBytes(text);
+    e.digests.push_back({static_cast<uint16_t>(HashAlg::kSha256), Sha256(e.data)});
+    return e;
+  };
+  auto boot = [&](const std::vector<Event>& stage) {
+    ASSERT_TRUE(tre_->Reboot().ok());
+    for (const auto& e : stage) ASSERT_TRUE(tre_->Extend(e).ok());
+    for (const auto& c : reference_.components) {
+      ASSERT_TRUE(tre_->MeasureComponent(c.pcr, {c.id, c.version}, c.sha256).ok());
+    }
+  };
+  auto collect = [&](ByteView stage_nonce) {
+    Evidence e = Collect(*tre_, nonce_);
+    auto q = tre_->MakeQuote(stage_nonce, {{HashAlg::kSha256, {kBootStagePcr}}});
+    EXPECT_TRUE(q.ok());
+    e.boot_stage_attest = q->attest;
+    e.boot_stage_signature = q->signature;
+    return e;
+  };
+  const Event measured = boot_stage_event(kBootStageEventPrefix + HexEncode(key));
+  boot({measured});
+  AppraisalResult r = Appraise(collect(nonce_));
+  EXPECT_EQ(r.status, ArStatus::kAffirming) << r.detail;
+  EXPECT_EQ(r.ticket_key, key);
+  // Without the boot stage's quote the key is not known.
+  EXPECT_TRUE(Appraise(Collect(*tre_, nonce_)).ticket_key.empty());
+  // A boot stage quote with another nonce (a replay) does not verify.
+  r = Appraise(collect(Bytes(32, 0x43)));
+  EXPECT_EQ(r.status, ArStatus::kContraindicated);
+  EXPECT_EQ(r.evidence_error, ErrorCode::kQuoteNonce) << r.detail;
+  EXPECT_TRUE(r.ticket_key.empty());
+  // An OS that extends PCR 15 after the boot stage: not one measurement.
+  boot({measured, boot_stage_event(kBootStageEventPrefix + HexEncode(Sha256(AsBytes("other"))))});
+  r = Appraise(collect(nonce_));
+  EXPECT_EQ(r.status, ArStatus::kContraindicated);
+  EXPECT_TRUE(r.ticket_key.empty());
+  // A PCR 15 event that is not the boot stage's text.
+  boot({boot_stage_event("some other event")});
+  r = Appraise(collect(nonce_));
+  EXPECT_EQ(r.status, ArStatus::kContraindicated);
+  EXPECT_NE(r.detail.find("boot stage"), std::string::npos) << r.detail;
+  // A log without the boot stage's event does not replay to the quote.
+  boot({measured});
+  Evidence unexplained = collect(nonce_);
+  ASSERT_TRUE(tre_->Reboot().ok());
+  for (const auto& c : reference_.components) {
+    ASSERT_TRUE(tre_->MeasureComponent(c.pcr, {c.id, c.version}, c.sha256).ok());
+  }
+  unexplained.event_log = tre_->event_log().Serialize();
+  r = Appraise(unexplained);
+  EXPECT_EQ(r.status, ArStatus::kContraindicated);
+  EXPECT_TRUE(r.ticket_key.empty());
 }
 
 TEST_F(AppraisalTest, AChangedComponentIsNamedAndItsSubmoduleContraindicated) {

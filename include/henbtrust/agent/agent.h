@@ -63,12 +63,17 @@ TlsConfig DeviceTls(const DeviceCredentials& credentials);
 TlsConfig ResponderTls(const DeviceCredentials& credentials);
 
 // The evidence for `nonce` over `selection` as the JSON the PVE expects.
+// With the log, on a device whose boot stage measured itself this boot,
+// a second quote of kBootStagePcr goes with it (net/deferral_ticket.h):
+// the PVE reads from it the ticket key the watchdog trusts.
 Result<std::string> EvidenceJson(Tre& tre, ByteView nonce,
                                  const std::vector<PcrSelection>& selection, bool with_log = true);
-// The same from a quote already made, with the event log as base64 of its
-// TCG serialization (empty: none). A device whose log has not changed since
-// it last encoded it can send the same text again.
-std::string EvidenceText(const Quote& quote, ByteView nonce, std::string_view event_log_base64);
+// The same from a quote already made (and the boot stage's, if any), with
+// the event log as base64 of its TCG serialization (empty: none). A device
+// whose log has not changed since it last encoded it can send the same
+// text again.
+std::string EvidenceText(const Quote& quote, ByteView nonce, std::string_view event_log_base64,
+                         const Quote* boot_stage = nullptr);
 
 // A nonce the PVE issued to this device for a push: from POST /v1/nonces, or
 // the `next_nonce` that came with the device's previous result.

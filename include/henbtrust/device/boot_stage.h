@@ -47,9 +47,7 @@ inline constexpr char kRecoveryOrdered[] = "ordered by the OAM";
 inline constexpr char kRecoveryBothSlotsFailed[] = "both slots failed";
 inline constexpr char kRecoveryMinimalDeadline[] = "minimal-mode deadline passed";
 
-// The PCR the boot stage measures itself into, outside every measurement
-// plan's selection: one EV_EVENT_TAG event naming the ticket key's SHA-256.
-inline constexpr uint32_t kBootStagePcr = 15;
+// The boot stage measures itself into kBootStagePcr (net/deferral_ticket.h).
 // When it boots the recovery image, the boot stage first extends an
 // EV_ACTION event "<kRecoveryBootMarker>; ticket key sha256:<hex>" into the
 // PCR of the recovery release's first component, so that a recovery boot's

@@ -36,6 +36,14 @@ inline constexpr size_t kTicketNonceBytes = 32;
 inline constexpr int64_t kMaxTicketPeriodSeconds = int64_t{30} * 24 * 3600;
 inline constexpr size_t kMaxTicketReasonBytes = 512;
 
+// The boot stage measures the ticket key it trusts at every boot
+// (device/boot_stage.h): one EV_ACTION event in kBootStagePcr, outside
+// every measurement plan, whose text is kBootStageEventPrefix and the hex
+// SHA-256 of the key's SubjectPublicKeyInfo. A device's evidence carries a
+// second quote, of that PCR alone, from which the PVE reads the key.
+inline constexpr uint32_t kBootStagePcr = 15;
+inline constexpr char kBootStageEventPrefix[] = "henbtrust boot stage; ticket key sha256:";
+
 struct DeferralTicket {
   std::string device_id;
   Bytes nonce;  // the boot stage's challenge, kTicketNonceBytes

@@ -75,6 +75,11 @@ struct EvidenceMessage {
   Bytes event_log;  // TCG serialization; empty: not sent
   // Who the device says it is (a push may name it; the certificate decides).
   std::string device_id = {};
+  // A device with a boot stage: a second quote with the same nonce, of
+  // kBootStagePcr alone (net/deferral_ticket.h), which the event log
+  // explains. Both empty, or both set.
+  Bytes boot_stage_attest = {};
+  Bytes boot_stage_signature = {};
 };
 std::string EncodeEvidence(const EvidenceMessage& evidence);
 // The same with the event log given as base64 (a device whose log has not
@@ -169,6 +174,10 @@ struct LatestResultAnswer {
   std::string attestation_result;
   TrustVector vector = {};  // the result's, read from its signed EAR
   std::string tim = {};     // hex, the quote's TIM the EAR names; empty if none
+  // hex SHA-256 of the ticket key the device's boot stage measured
+  // (henbtrust.ticket-key), read from its verified PCR 15 quote; empty
+  // without a boot stage quote.
+  std::string ticket_key = {};
 };
 std::string EncodeLatestResult(const LatestResultAnswer& answer);
 Result<LatestResultAnswer> DecodeLatestResult(std::string_view text);  // kNetStatus

@@ -43,6 +43,10 @@ struct AppraisalResult {
   Bytes nonce;
   Bytes tim;
   ClockInfo clock;
+  // The SHA-256 of the ticket key the device's boot stage measured, from
+  // a verified quote of kBootStagePcr (net/deferral_ticket.h); empty
+  // without one.
+  Bytes ticket_key;
   int64_t issued_at = 0;
   std::string detail;  // why, when not affirming
   // Why, as AR4SI claims (docs/appraisal-claims.md); `status` is never more
@@ -60,6 +64,11 @@ struct Evidence {
   // May be empty: the composite alone decides a match, and a mismatch is then
   // not explained. When present it must replay to the quoted PCRs.
   Bytes event_log;
+  // The boot stage's quote of kBootStagePcr (EvidenceMessage); empty
+  // without a boot stage. When present it must verify, with the same
+  // nonce, and the event log must explain it.
+  Bytes boot_stage_attest = {};
+  Bytes boot_stage_signature = {};
 };
 
 // Thread-safe; caches parsed AKs, expected composites and event-log replays.

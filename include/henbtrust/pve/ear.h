@@ -26,6 +26,7 @@ struct EarClaims {
   std::string device_id;                         // henbtrust.device-id
   std::string release_version;                   // henbtrust.release
   std::string tim_hex;                           // henbtrust.tim
+  std::string ticket_key_hex = {};               // henbtrust.ticket-key, with a boot stage
   std::string detail = {};                       // henbtrust.detail, when not affirming
 };
 
