@@ -62,7 +62,7 @@ Result<DeviceCredentials> Enroll(const std::string& host, uint16_t port,
   Bytes recovery_signature;
   if (request.recovery) {
     HENB_ASSIGN_OR_RETURN(recovery_signature,
-                          request.recovery->SignActivation(ActivationContext(sent)));
+                          request.recovery->SignActivation(RecoveryActivationContext(sent)));
   }
   const ActivationAnswer proof{std::move(c.enrollment_token), ActivationProof(secret, sent),
                                std::move(signature), std::move(recovery_signature)};
@@ -72,16 +72,21 @@ Result<DeviceCredentials> Enroll(const std::string& host, uint16_t port,
                       "application/json", EncodeActivationAnswer(proof)));
   if (issued.status != 200) return PveRefusal("credential activation", issued);
   HENB_ASSIGN_OR_RETURN(IssuedCredentials i, DecodeIssuedCredentials(issued.body));
+  // The device certificate is issued (and its predecessor refused from now
+  // on): a recovery certificate that cannot be kept does not throw it away.
+  std::string recovery_problem;
   if (request.recovery) {
     if (i.recovery_certificate.empty()) {
-      return Error(ErrorCode::kNetStatus,
-                   "the PVE issued no recovery certificate for the recovery key it was sent");
+      recovery_problem = "the PVE issued no recovery certificate for the recovery key";
+    } else if (auto st = request.recovery->StoreCertificate(i.recovery_certificate,
+                                                            i.client_ca_certificate);
+               !st.ok()) {
+      recovery_problem = st.error().message();
     }
-    if (auto st = request.recovery->StoreCertificate(i.recovery_certificate); !st.ok())
-      return st.error().WithContext("the PVE's recovery certificate");
   }
   return DeviceCredentials{std::move(i.device_certificate), tls_key.ToPem(),
-                           std::move(i.ca_certificate), std::move(i.client_ca_certificate)};
+                           std::move(i.ca_certificate), std::move(i.client_ca_certificate),
+                           std::move(recovery_problem)};
 }
 
 Result<DeviceCredentials> EnrollDevice(const std::string& host, uint16_t port,

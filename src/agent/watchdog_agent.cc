@@ -81,22 +81,21 @@ Result<std::string> WatchdogAgent::RenewTicket(bool force) {
     const uint64_t deadline = stage->state().deadline_ms;
     if (deadline > clock.clock && deadline - clock.clock > half) return std::string();
   }
-  if (!force && minimal && clock.clock < next_attempt_ms_) return std::string();
+  // After a failed attempt, in either mode: not before the backoff ends.
+  if (!force && clock.clock < next_attempt_ms_) return std::string();
   auto renewed = AskForTicket();
-  if (minimal) {
-    if (renewed.ok()) {
-      failures_ = 0;
-      next_attempt_ms_ = 0;
-    } else {
-      // Backoff with jitter before the next attempt.
-      ++failures_;
-      int64_t wait = retry_.retry_cap;
-      if (failures_ <= 16) wait = std::min(retry_.retry_cap, retry_.retry_base << (failures_ - 1));
-      auto random = RandomBytes(2);
-      const uint64_t jitter = random.ok() ? ((*random)[0] << 8 | (*random)[1]) : 0;  // 0..65535
-      const uint64_t wait_ms = static_cast<uint64_t>(wait) * kMsPerSecond;
-      next_attempt_ms_ = clock.clock + wait_ms / 2 + wait_ms / 2 * jitter / 65536;
-    }
+  if (renewed.ok()) {
+    failures_ = 0;
+    next_attempt_ms_ = 0;
+  } else {
+    // Backoff with jitter before the next attempt.
+    ++failures_;
+    int64_t wait = retry_.retry_cap;
+    if (failures_ <= 16) wait = std::min(retry_.retry_cap, retry_.retry_base << (failures_ - 1));
+    auto random = RandomBytes(2);
+    const uint64_t jitter = random.ok() ? ((*random)[0] << 8 | (*random)[1]) : 0;  // 0..65535
+    const uint64_t wait_ms = static_cast<uint64_t>(wait) * kMsPerSecond;
+    next_attempt_ms_ = clock.clock + wait_ms / 2 + wait_ms / 2 * jitter / 65536;
   }
   return renewed;
 }
@@ -175,11 +174,17 @@ Result<std::string> WatchdogAgent::RecoveryRound() {
   if (!answer->recovery_image_release_id.empty()) {
     auto updated = recovery_agent_->UpdateRecoveryImage(answer->recovery_image_release_id,
                                                         answer->recovery_image_version);
-    image_update = updated.ok() ? "; recovery image updated to " + updated->version
-                                : "; recovery image not updated: " + updated.error().ToString();
-    // The new image runs from the next boot on: now, so that the next
-    // contact's quote is of the image it names.
-    if (updated.ok()) HENB_TRY(device_.Boot());
+    if (!updated.ok()) {
+      image_update = "; recovery image not updated: " + updated.error().ToString();
+    } else {
+      // The new image runs from the next boot on: now. The next round
+      // contacts the OAM again from it, with a fresh challenge and a quote
+      // of the new image (this answer's ticket may be late after a long
+      // update).
+      HENB_TRY(device_.Boot());
+      return "recovery: image updated to " + updated->version +
+             "; contacting the OAM again from it";
+    }
   }
   HENB_ASSIGN_OR_RETURN(TicketEffect effect, device_.AcceptTicket(answer->ticket, device_id_));
   if (effect == TicketEffect::kLeftRecovery) {

@@ -53,6 +53,10 @@ Result<DeviceCredentials> Credentials(const AgentArgs& a, Device& device, const 
                         ek->ToDer(),         agent_address};
   HENB_ASSIGN_OR_RETURN(DeviceCredentials creds, EnrollDevice(host, port, ca_pem, device, req));
   HENB_TRY(StoreCredentials(Env::Default(), dir, creds));
+  if (!creds.recovery_problem.empty()) {
+    std::cout << "warning: the recovery image's certificate was not kept ("
+              << creds.recovery_problem << "); enroll again to retry" << std::endl;
+  }
   std::cout << "enrolled " << a.device_id << " (" << device.tre().Kind() << " TrE, release "
             << running->version << ")" << std::endl;
   return creds;

@@ -174,10 +174,11 @@ Result<ReleaseManifest> Device::UpdateRecoveryImage(const std::string& bundle,
 }
 
 bool Device::OldRecoveryImageInPlace() {
-  auto old = env_->ReadFile(SlotDir(kRecovery) + "/manifest", kMaxManifestBytes);
-  if (!old.ok()) return false;  // gone: the move has begun
-  auto staged = env_->ReadFile(SlotDir(kRecoveryStaging) + "/manifest", kMaxManifestBytes);
-  return !staged.ok() || !Equal(*old, *staged);  // the same: moved in already
+  // Its manifest goes first, and the staged one takes its place last: while
+  // a manifest is there, the move has not begun or has ended (and the
+  // check then fails on images already moved, which leaves the whole new
+  // image in place).
+  return env_->FileExists(SlotDir(kRecovery) + "/manifest");
 }
 
 Status Device::CheckStagedRecoveryImage() {

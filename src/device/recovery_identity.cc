@@ -5,6 +5,7 @@
 #include "device/device_files.h"
 #include "henbtrust/crypto/x509.h"
 #include "henbtrust/net/enrollment.h"
+#include "henbtrust/net/protocol.h"
 
 namespace henbtrust {
 
@@ -13,12 +14,13 @@ using device_files::StateError;
 namespace {
 
 constexpr size_t kMaxIdentityFileBytes = size_t{64} * 1024;
-// The label, its 0 and a SHA-256: all an activation context ever is.
-constexpr size_t kActivationContextBytes = sizeof(kActivationContextLabel) + 32;
+// The label, its 0 and a SHA-256: all a recovery activation context ever is.
+constexpr size_t kRecoveryContextBytes = sizeof(kRecoveryActivationContextLabel) + 32;
 
 std::string StageDir(const std::string& device_dir) { return device_dir + "/boot-stage"; }
 std::string KeyFile(const std::string& dir) { return dir + "/recovery.key"; }
 std::string CertificateFile(const std::string& dir) { return dir + "/recovery.pem"; }
+std::string CaFile(const std::string& dir) { return dir + "/recovery-ca.pem"; }
 
 }  // namespace
 
@@ -43,25 +45,40 @@ Result<RecoveryIdentity> RecoveryIdentity::Open(Env& env, const std::string& dev
 }
 
 Result<Bytes> RecoveryIdentity::SignActivation(ByteView context) const {
-  const size_t label = sizeof(kActivationContextLabel);  // with its 0
-  if (context.size() != kActivationContextBytes ||
-      std::memcmp(context.data(), kActivationContextLabel, label) != 0) {
+  const size_t label = sizeof(kRecoveryActivationContextLabel);  // with its 0
+  if (context.size() != kRecoveryContextBytes ||
+      std::memcmp(context.data(), kRecoveryActivationContextLabel, label) != 0) {
     return Error(ErrorCode::kInvalidArgument,
-                 "the recovery key signs only an enrollment's activation context");
+                 "the recovery key signs only an enrollment's recovery activation context");
   }
   return key_.Sign(SignatureScheme::kEcdsa, HashAlg::kSha256, context);
 }
 
-Status RecoveryIdentity::StoreCertificate(const std::string& pem) {
+Status RecoveryIdentity::StoreCertificate(const std::string& pem, const std::string& ca_pem) {
+  auto refused = [](const std::string& why) {
+    return Error(ErrorCode::kInvalidArgument, "the recovery certificate " + why);
+  };
   auto all = Certificate::AllFromPem(pem);
-  if (!all.ok() || all->size() != 1) {
-    return Error(ErrorCode::kInvalidArgument, "a recovery certificate is one PEM certificate");
-  }
-  auto key = all->front().SubjectKey();
+  if (!all.ok() || all->size() != 1) return refused("is not one PEM certificate");
+  const auto& cert = all->front();
+  auto key = cert.SubjectKey();
   if (!key.ok() || !Equal(key->ToDer(), PublicKeyDer())) {
-    return Error(ErrorCode::kInvalidArgument,
-                 "the recovery certificate is for another key than the boot stage's");
+    return refused("is for another key than the boot stage's");
   }
+  if (cert.SubjectField("O") != kRoleRecovery) return refused("is not of the recovery role");
+  const bool pinned = env_->FileExists(CaFile(dir_));
+  std::string ca_text = ca_pem;
+  if (pinned) {
+    HENB_ASSIGN_OR_RETURN(Bytes kept, env_->ReadFile(CaFile(dir_), kMaxIdentityFileBytes));
+    ca_text = ToString(kept);
+  }
+  auto ca = Certificate::FromPem(ca_text);
+  if (!ca.ok()) return refused("comes with no CA certificate to check it against");
+  if (auto st = VerifyChain(cert, {}, {*ca}); !st.ok()) {
+    return refused(std::string("does not verify with the ") + (pinned ? "pinned " : "") +
+                   "client CA: " + st.error().message());
+  }
+  if (!pinned) HENB_TRY(env_->WriteFileAtomic(CaFile(dir_), AsBytes(ca_text), 0444));
   return env_->WriteFileAtomic(CertificateFile(dir_), AsBytes(pem));
 }
 

@@ -166,6 +166,13 @@ Bytes ActivationContext(const EnrollmentFields& request) {
   return context;
 }
 
+Bytes RecoveryActivationContext(const EnrollmentFields& request) {
+  Bytes context = ToBytes(kRecoveryActivationContextLabel);
+  context.push_back(0);
+  Append(context, EnrollmentDigest(request));
+  return context;
+}
+
 Bytes ActivationProof(ByteView secret, const EnrollmentFields& request) {
   return Hmac(HashAlg::kSha256, secret, ActivationContext(request));
 }

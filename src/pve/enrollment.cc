@@ -34,6 +34,11 @@ Status CheckReEnrollment(const std::optional<DeviceRecord>& existing, const Enro
     return Error(ErrorCode::kPolicyEnrollment, "device " + r.device_id + " was " + existing->state +
                                                    " by an operator; it may not enroll again");
   }
+  if (!existing->recovery_public_key.empty() && existing->recovery_public_key == r.tls_public_key) {
+    return Error(ErrorCode::kPolicyEnrollment,
+                 "tls_public_key is the recovery key enrolled for " + r.device_id +
+                     ": the recovery image's key is never a device key");
+  }
   if (!existing->recovery_public_key.empty() && !r.recovery_public_key.empty() &&
       existing->recovery_public_key != r.recovery_public_key) {
     return Error(ErrorCode::kPolicyDeviceConflict,
@@ -196,7 +201,7 @@ Result<HttpResponse> FinishEnrollment(const EnrollmentService& s, const HttpRequ
                                                 ? SignatureScheme::kRsaPkcs1
                                                 : SignatureScheme::kEcdsa;
     if (!recovery_key
-             ->Verify(recovery_scheme, HashAlg::kSha256, ActivationContext(r),
+             ->Verify(recovery_scheme, HashAlg::kSha256, RecoveryActivationContext(r),
                       answer.recovery_signature)
              .ok()) {
       return Error(ErrorCode::kPolicyEnrollment,

@@ -140,6 +140,10 @@ Result<SimDevice> MakeDevice(const FleetOptions& o, const Factory& f, const std:
   EnrollmentRequest req{id, model, f.release.release_id, f.release.version, ek_cert.ToDer(), ""};
   auto creds = EnrollDevice(f.pve.first, f.pve.second, f.ca_pem, *d.device, req);
   if (!creds.ok()) return creds.error().WithContext("enrollment of " + id);
+  if (!creds->recovery_problem.empty()) {
+    return Error(ErrorCode::kDeviceState,
+                 "enrollment of " + id + ": the recovery certificate: " + creds->recovery_problem);
+  }
   d.creds = std::move(creds).value();
   if (!o.pve.empty()) {
     HENB_ASSIGN_OR_RETURN(d.pve_client,

@@ -121,6 +121,7 @@ class UpdateFlowTest : public ::testing::TestWithParam<std::string> {
     EnrollmentRequest req{id, "femto-a1", "henb-fw", "1.0", h_->EkCertificate(d.device->tre()), ""};
     auto creds = EnrollDevice("127.0.0.1", server_->port(), h_->CaPem(), *d.device, req);
     EXPECT_TRUE(creds.ok()) << creds.error().ToString();
+    EXPECT_EQ(creds->recovery_problem, "");
     d.client = h_->Client(DeviceTls(*creds));
     UpdateAgentConfig config;
     config.device_id = id;

@@ -394,6 +394,39 @@ TEST_P(RecoveryTest, TheRecoveryImageHasItsOwnTlsRole) {
   EXPECT_EQ(r->status, 401) << r->body;
 }
 
+// A failed renewal in normal mode is not repeated at every round: the
+// device backs off (with jitter) as in minimal mode, so that a fleet does
+// not hammer an OAM that is down, and renews once it is back.
+TEST_P(RecoveryTest, AFailedRenewalBacksOffInNormalModeToo) {
+  FleetDevice d = AddDevice("henb-n", WithBootStage());
+  h_->now += kPeriod / 2 + 1;  // renewal is due
+  int asked = 0;
+  Intercept([&asked](const HttpRequest& r) -> std::optional<HttpResponse> {
+    if (r.target != "/v1/agent/ticket") return std::nullopt;
+    ++asked;
+    return HttpResponse{
+        503, "application/json", R"({"error":{"code":"net.unavailable","message":"down"}})", {}};
+  });
+  ASSERT_FALSE(d.watchdog->RenewTicket().ok());
+  EXPECT_EQ(asked, 1);
+  // Within the first backoff (at least half of retry_base): no attempt.
+  h_->now += watchdog_retry_.retry_base / 2 - 1;
+  auto quiet = d.watchdog->RenewTicket();
+  ASSERT_TRUE(quiet.ok()) << quiet.error().ToString();
+  EXPECT_EQ(*quiet, "");
+  EXPECT_EQ(asked, 1);
+  // After it, another attempt; and when the OAM is back, a ticket.
+  h_->now += watchdog_retry_.retry_base;
+  EXPECT_FALSE(d.watchdog->RenewTicket().ok());
+  EXPECT_EQ(asked, 2);
+  Intercept(nullptr);
+  h_->now += watchdog_retry_.retry_cap;
+  auto renewed = d.watchdog->RenewTicket();
+  ASSERT_TRUE(renewed.ok()) << renewed.error().ToString();
+  EXPECT_NE(renewed->find("deferred"), std::string::npos) << *renewed;
+  EXPECT_EQ(d.device->mode(), DeviceMode::kNormal);
+}
+
 // The boot stage measures the key it holds, and the PVE reads it from the
 // boot stage's quote (normal boots) or the recovery boot's TIM: a device
 // whose watchdog answers to another key gets no deferral from this OAM,

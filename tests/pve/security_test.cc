@@ -160,9 +160,10 @@ TEST_F(PveSecurityTest, TheRecoveryKeyIsEnrolledOnceAndKept) {
   auto stage = RecoveryIdentity::Create(env, h_.dir.File("stage-a"));
   auto other_stage = RecoveryIdentity::Create(env, h_.dir.File("stage-b"));
   ASSERT_TRUE(stage.ok() && other_stage.ok());
-  // It signs nothing but an activation context.
-  EXPECT_FALSE(stage->SignActivation(AsBytes("henbtrust activation v2")).ok());
-  EXPECT_FALSE(stage->SignActivation(Bytes(56, 0)).ok());
+  // It signs nothing but a recovery activation context: not the context a
+  // tls_signature covers, so the recovery key never passes for a device key.
+  EXPECT_FALSE(stage->SignActivation(AsBytes("henbtrust recovery activation v1")).ok());
+  EXPECT_FALSE(stage->SignActivation(Bytes(66, 0)).ok());
 
   // Named without its signature, or with another key's: refused.
   auto anon = h_.Client(h_.RoleTls(""));
@@ -178,12 +179,14 @@ TEST_F(PveSecurityTest, TheRecoveryKeyIsEnrolledOnceAndKept) {
   HttpResponse r = Send(*anon, "POST", "/v1/enrollments/henb-rk/activation", answer.dump());
   EXPECT_EQ(r.status, 403) << r.body;
   EXPECT_NE(r.body.find("recovery_signature does not verify"), std::string::npos) << r.body;
+  EXPECT_FALSE(stage->SignActivation(ActivationContext(sent)).ok());
   answer["recovery_signature"] =
-      Base64Encode(*other_stage->SignActivation(ActivationContext(sent)));
+      Base64Encode(*other_stage->SignActivation(RecoveryActivationContext(sent)));
   r = Send(*anon, "POST", "/v1/enrollments/henb-rk/activation", answer.dump());
   EXPECT_EQ(r.status, 403) << r.body;
   // With its own signature: a certificate for the recovery role.
-  answer["recovery_signature"] = Base64Encode(*stage->SignActivation(ActivationContext(sent)));
+  answer["recovery_signature"] =
+      Base64Encode(*stage->SignActivation(RecoveryActivationContext(sent)));
   r = Send(*anon, "POST", "/v1/enrollments/henb-rk/activation", answer.dump());
   ASSERT_EQ(r.status, 200) << r.body;
   auto issued = DecodeIssuedCredentials(r.body);
@@ -194,6 +197,17 @@ TEST_F(PveSecurityTest, TheRecoveryKeyIsEnrolledOnceAndKept) {
   EXPECT_EQ(recovery_cert->SubjectKey()->ToDer(), stage->PublicKeyDer());
   EXPECT_EQ((*h_.store->GetDevice("henb-rk"))->recovery_public_key, stage->PublicKeyDer());
 
+  // The boot stage keeps it (and pins the client CA that issued it).
+  ASSERT_TRUE(
+      stage->StoreCertificate(issued->recovery_certificate, issued->client_ca_certificate).ok());
+  // The recovery key is never a device key: a request naming it as the TLS
+  // key is refused.
+  EnrollmentFields posing = Fields(h_, "henb-rk", tre, tls_key);
+  posing.tls_public_key = stage->PublicKeyDer();
+  const HttpResponse posed =
+      Send(*anon, "POST", "/v1/enrollments", EncodeEnrollmentFields(posing).dump());
+  EXPECT_EQ(posed.status, 403) << posed.body;
+  EXPECT_NE(posed.body.find("never a device key"), std::string::npos) << posed.body;
   // Re-enrollment with another recovery key: refused, the record unchanged.
   EnrollmentRequest request = h_.Request("henb-rk", tre);
   request.recovery = &*other_stage;
@@ -214,8 +228,34 @@ TEST_F(PveSecurityTest, TheRecoveryKeyIsEnrolledOnceAndKept) {
   auto kept = stage->CertificatePem();
   ASSERT_TRUE(kept.ok());
   EXPECT_NE(*kept, issued->recovery_certificate);
-  // The stage takes no certificate for another key.
-  EXPECT_FALSE(other_stage->StoreCertificate(*kept).ok());
+  // The stage takes no certificate for another key, of another role, or
+  // from another CA than the one it pinned (an OS that would lock its
+  // recovery image out with a certificate the OAM refuses).
+  EXPECT_FALSE(other_stage->StoreCertificate(*kept, issued->client_ca_certificate).ok());
+  const PrivateKey rogue_ca_key = *PrivateKey::Generate(KeyType::kEcP256);
+  CertificateSpec ca_spec;
+  ca_spec.common_name = "rogue CA";
+  ca_spec.is_ca = true;
+  const Certificate rogue_ca =
+      *IssueCertificate(ca_spec, rogue_ca_key.Public(), rogue_ca_key, nullptr);
+  CertificateSpec leaf;
+  leaf.common_name = "henb-rk";
+  leaf.organization = std::string(kRoleRecovery);
+  leaf.client_auth = true;
+  auto stage_key = PublicKey::FromDer(stage->PublicKeyDer());
+  ASSERT_TRUE(stage_key.ok());
+  const Certificate rogue = *IssueCertificate(leaf, *stage_key, rogue_ca_key, &rogue_ca);
+  const Status foreign = stage->StoreCertificate(rogue.ToPem(), rogue_ca.ToPem());
+  ASSERT_FALSE(foreign.ok());
+  EXPECT_NE(foreign.error().message().find("pinned"), std::string::npos)
+      << foreign.error().ToString();
+  leaf.organization = std::string(kRoleDevice);
+  auto ca_key = PrivateKey::FromPem(ReadTextFile(h_.dir.File("pve/client-ca.key")).value());
+  auto ca = Certificate::FromPem(issued->client_ca_certificate);
+  ASSERT_TRUE(ca_key.ok() && ca.ok());
+  const Certificate device_role = *IssueCertificate(leaf, *stage_key, *ca_key, &*ca);
+  EXPECT_FALSE(stage->StoreCertificate(device_role.ToPem(), issued->client_ca_certificate).ok());
+  EXPECT_EQ(*stage->CertificatePem(), *kept);
 }
 
 // Finding 3: a relay on a device's first contact swapped in its own TLS key

@@ -37,6 +37,10 @@ struct DeviceCredentials {
   // The client CA, which issued the device certificate and the PVE's client
   // identity: the trust anchor for the PVE's pull requests.
   std::string client_ca_pem = {};
+  // Why the recovery image's certificate (EnrollmentRequest::recovery) was
+  // not kept; empty when it was, or none was asked for. Enrollment still
+  // succeeded: the device certificate is the one to use from now on.
+  std::string recovery_problem = {};
 };
 
 // Enrolls with the PVE at `host:port`, whose server certificate must chain to

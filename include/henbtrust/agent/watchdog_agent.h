@@ -6,7 +6,8 @@
 // (by an UpdateAgent on the recovery endpoints, over a connection with
 // the recovery image's own TLS identity), and an OAM out of reach
 // leads to minimal mode if the local check holds. In minimal mode the OS
-// asks for a ticket at every round until one comes.
+// asks for a ticket until one comes. A failed attempt, in either mode, is
+// followed by a backoff (WatchdogRetry).
 //
 // The watchdog itself (Device::Watchdog) is the hardware's: whoever runs
 // the device model calls it every round, whatever the agent does.
@@ -21,7 +22,7 @@
 
 namespace henbtrust {
 
-// How a device in minimal mode keeps trying the OAM: after the n-th failed
+// How a device keeps trying the OAM for a ticket: after the n-th failed
 // attempt it waits min(retry_cap, retry_base * 2^(n-1)) times a random
 // factor in [1/2, 1) (jitter, so that a fleet that lost the OAM together
 // does not come back in one wave), on the TrE's clock. Every device is back
@@ -60,7 +61,8 @@ class WatchdogAgent {
   Result<std::string> Round();
 
   // Normal or minimal mode: a ticket now if fewer than half a period is
-  // left (in minimal mode: once the retry delay has passed), or `force`.
+  // left (in minimal mode: at once) and the backoff after a failed attempt
+  // has passed, or `force`.
   Result<std::string> RenewTicket(bool force = false);
   // Recovery mode: one contact, and what it leads to.
   Result<std::string> RecoveryRound();

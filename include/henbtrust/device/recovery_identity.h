@@ -3,12 +3,13 @@
 // provisioned, and the certificate the PVE issues for it at enrollment
 // (role henbtrust-recovery), which only the OAM's /v1/recovery/ endpoints
 // admit. Both live in DIR/boot-stage/, beside the boot stage's state:
-//   recovery.key  the private key (PKCS#8 PEM, 0400)
-//   recovery.pem  its certificate, once enrolled
+//   recovery.key     the private key (PKCS#8 PEM, 0400)
+//   recovery.pem     its certificate, once enrolled
+//   recovery-ca.pem  the client CA that issued the first one, pinned then
 // The normal OS reaches the key only through SignActivation, which signs
-// nothing but an enrollment's activation context, and hands in a
-// certificate only for this key; the recovery image alone gets the pair
-// (Device::RecoveryTls).
+// nothing but an enrollment's recovery activation context, and hands in a
+// certificate only for this key, of the recovery role, from the pinned CA;
+// the recovery image alone gets the pair (Device::RecoveryTls).
 #pragma once
 
 #include <string>
@@ -33,8 +34,13 @@ class RecoveryIdentity {
   // context (net/enrollment.h, ActivationContext); kInvalidArgument else.
   Result<Bytes> SignActivation(ByteView context) const;
   // Keeps `pem` as recovery.pem: kInvalidArgument unless it is one
-  // certificate whose key is this one.
-  Status StoreCertificate(const std::string& pem);
+  // certificate whose key is this one, of role henbtrust-recovery, valid
+  // now, and issued by the pinned client CA. The first certificate pins
+  // `ca_pem` (the client CA the PVE named at that enrollment, when the OS
+  // is trusted as at every first enrollment); later ones must chain to it,
+  // so that an OS taken over later cannot replace it with one the OAM
+  // would refuse.
+  Status StoreCertificate(const std::string& pem, const std::string& ca_pem);
   // The certificate (PEM), once stored; kNotFound before.
   Result<std::string> CertificatePem() const;
 

@@ -77,8 +77,8 @@ struct ActivationAnswer {
   std::string enrollment_token;  // as the challenge gave it
   Bytes proof;                   // ActivationProof(secret, request)
   Bytes tls_signature;           // over ActivationContext(request), with the TLS key
-  // Over the same context, with the recovery key; empty when the request
-  // named none.
+  // Over RecoveryActivationContext(request), with the recovery key; empty
+  // when the request named none.
   Bytes recovery_signature = {};
 };
 std::string EncodeActivationAnswer(const ActivationAnswer& answer);
@@ -116,6 +116,12 @@ Bytes EnrollmentDigest(const EnrollmentFields& request);
 // names what the device sent.
 inline constexpr char kActivationContextLabel[] = "henbtrust activation v2";
 Bytes ActivationContext(const EnrollmentFields& request);
+// What the recovery key signs (recovery_signature): the same digest under a
+// label of its own, so that no signature the boot stage makes with the
+// recovery key can stand for a tls_signature (the recovery key is never a
+// device key).
+inline constexpr char kRecoveryActivationContextLabel[] = "henbtrust recovery activation v1";
+Bytes RecoveryActivationContext(const EnrollmentFields& request);
 Bytes ActivationProof(ByteView secret, const EnrollmentFields& request);
 
 }  // namespace henbtrust
