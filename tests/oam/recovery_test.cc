@@ -259,6 +259,14 @@ TEST_P(RecoveryTest, TheOamDefersOnlyOnARecentAffirmingAppraisal) {
   r = ask();
   ASSERT_TRUE(r.ok());
   EXPECT_EQ(r->status, 403) << r->body;
+  // Appraised just now, but without the boot stage's quote (no log, so
+  // none): affirming, yet it does not show which key the watchdog trusts.
+  auto unlogged = AttestOnce(*d.client, d.device->tre(), /*with_log=*/false);
+  ASSERT_TRUE(unlogged.ok() && unlogged->status == 200);
+  r = ask();
+  ASSERT_TRUE(r.ok());
+  EXPECT_EQ(r->status, 403) << r->body;
+  EXPECT_NE(r->body.find("shows no boot stage measurement"), std::string::npos) << r->body;
   // Appraised just now: a deferral the boot stage takes.
   ASSERT_TRUE(AttestOnce(*d.client, d.device->tre()).ok());
   r = ask();
