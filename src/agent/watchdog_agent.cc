@@ -191,9 +191,9 @@ Result<std::string> WatchdogAgent::RecoveryRound() {
     DropRecoveryLink();
     // Back in the normal slot: attested at once, so that the PVE's latest
     // appraisal (and the SeGW's decision) is of what runs now, not of the
-    // recovery image.
-    HENB_ASSIGN_OR_RETURN(HttpResponse appraised, AttestOnce(pve_, device_.tre()));
-    if (appraised.status != 200) return Refused("attestation after recovery", appraised);
+    // recovery image; and a ticket asked for from it, which shows the OAM
+    // that the device is back (until then it keeps it in recovery).
+    HENB_TRY(RenewTicket(/*force=*/true));
   }
   if (effect != TicketEffect::kRecover) return "recovery: " + EffectText(effect) + image_update;
   HENB_ASSIGN_OR_RETURN(PollOutcome polled, recovery_agent_->PollOnce());

@@ -284,13 +284,15 @@ Result<HttpResponse> OamService::Impl::RecoveryContactApi(const HttpRequest& req
       ticket.period = period;
       HENB_ASSIGN_OR_RETURN(TicketAnswer answer,
                             SignTicket(ticket, row, "the normal slot is intact: back to service"));
-      row.mode = "normal";
+      // The mode stays `recovery` until the device, back in its normal
+      // slot, asks for a ticket itself (TicketApi audits that it left): a
+      // deferral lost on the way does not show it as back.
       HENB_TRY(store.PutWatchdog(
           row, AuditEntry{0,
                           now,
                           kActor,
                           "device:" + id,
-                          "device left recovery",
+                          "recovery cleared",
                           id + ": its normal slot measures to the expected TIM of " +
                               device->release_id + " " + device->release_version,
                           {},

@@ -175,7 +175,14 @@ void RecoveryTest::HostileDeviceIsRecovered(bool on_swtpm) {
   EXPECT_EQ((*committed)->state, JobState::kCommitted) << (*committed)->detail;
   const auto events = AuditEvents("device:hostile");
   EXPECT_NE(std::find(events.begin(), events.end(), "device entered recovery"), events.end());
-  EXPECT_NE(std::find(events.begin(), events.end(), "device left recovery"), events.end());
+  // The OAM cleared it at its contact, and saw it back when it asked for a
+  // ticket from its normal slot.
+  const auto cleared = std::find(events.begin(), events.end(), "recovery cleared");
+  ASSERT_NE(cleared, events.end());
+  EXPECT_NE(std::find(cleared, events.end(), "device left recovery"), events.end());
+  auto row = h_->store->GetWatchdog("hostile");
+  ASSERT_TRUE(row.ok() && row->has_value());
+  EXPECT_EQ((*row)->mode, "normal");
 
   // The healthy device never noticed.
   EXPECT_EQ(Stage(fleet[1]).resets, 0u) << Trace();
