@@ -57,28 +57,36 @@ Status CheckReEnrollment(const std::optional<DeviceRecord>& existing, const Enro
 
 }  // namespace
 
-Result<Certificate> IssueDeviceCertificate(const PveConfig& config, const DeviceRecord& device,
-                                           const PublicKey& key, int64_t now) {
+namespace {
+
+// A client certificate of `role` naming `device` (CN and URI), issued at
+// `now` for `validity` by the client CA.
+CertificateSpec DeviceRoleSpec(const DeviceRecord& device, std::string_view role,
+                               std::chrono::seconds validity, int64_t now) {
   CertificateSpec spec;
   spec.common_name = device.device_id;
-  spec.organization = std::string(kRoleDevice);
+  spec.organization = std::string(role);
   spec.client_auth = true;
-  spec.server_auth = !device.agent_address.empty();  // the agent serves pull requests with it
   spec.uris = {DeviceUri(device.device_id)};
-  spec.validity = config.device_certificate_validity;
+  spec.validity = validity;
   spec.issued_at = std::chrono::system_clock::from_time_t(static_cast<time_t>(now));
+  return spec;
+}
+
+}  // namespace
+
+Result<Certificate> IssueDeviceCertificate(const PveConfig& config, const DeviceRecord& device,
+                                           const PublicKey& key, int64_t now) {
+  CertificateSpec spec =
+      DeviceRoleSpec(device, kRoleDevice, config.device_certificate_validity, now);
+  spec.server_auth = !device.agent_address.empty();  // the agent serves pull requests with it
   return IssueCertificate(spec, key, config.client_ca_key, &config.client_ca);
 }
 
 Result<Certificate> IssueRecoveryCertificate(const PveConfig& config, const DeviceRecord& device,
                                              const PublicKey& key, int64_t now) {
-  CertificateSpec spec;
-  spec.common_name = device.device_id;
-  spec.organization = std::string(kRoleRecovery);
-  spec.client_auth = true;
-  spec.uris = {DeviceUri(device.device_id)};
-  spec.validity = config.recovery_certificate_validity;
-  spec.issued_at = std::chrono::system_clock::from_time_t(static_cast<time_t>(now));
+  const CertificateSpec spec =
+      DeviceRoleSpec(device, kRoleRecovery, config.recovery_certificate_validity, now);
   return IssueCertificate(spec, key, config.client_ca_key, &config.client_ca);
 }
 
