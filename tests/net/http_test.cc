@@ -432,6 +432,13 @@ int HighestOpenDescriptor() {
 // serving the connections it holds, and accepts again once there are
 // descriptors.
 TEST(HttpServer, OutOfDescriptorsBacksOffAndRecovers) {
+#if defined(__SANITIZE_ADDRESS__)
+  // The ASan build carries UBSan, whose vptr check reads a vtable only after
+  // probing it through a pipe (sanitizer_common's IsAccessibleMemoryRange).
+  // With no descriptor left the pipe fails, and UBSan reports a valid object
+  // as having an invalid vptr. The uninstrumented and TSan builds run this.
+  GTEST_SKIP() << "UBSan's vptr check needs free descriptors";
+#endif
   Pki pki;
   HttpServerOptions options;
   options.threads = 1;
