@@ -12,6 +12,9 @@ packages=(
   libgtest-dev libgmock-dev libbenchmark-dev
   # tools the tests, demo and benchmarks drive
   openssl swtpm swtpm-tools tpm2-tools sqlite3 postgresql rauc squashfs-tools xxd time curl
+  # the security gateway of the quarantine test and demo (docs/segw.md): charon, swanctl,
+  # kernel-libipsec (extra plugins) and ECDSA through OpenSSL (standard plugins)
+  strongswan-charon strongswan-swanctl libcharon-extra-plugins libstrongswan-standard-plugins iproute2
 )
 
 missing=()

@@ -89,5 +89,7 @@ void RegisterWatchdogCommands(CLI::App& server, int* exit_code);
 void RegisterDecommissionCommands(CLI::App& server, int* exit_code);
 void RegisterSimCommands(CLI::App& app, int* exit_code);
 void RegisterAgentCommands(CLI::App& app, int* exit_code);
+// henbtrust segw-check | segw-watch (segw_cmd.cc).
+void RegisterSegwCommands(CLI::App& app, int* exit_code);
 
 }  // namespace henbtrust::cli

@@ -129,6 +129,7 @@ int main(int argc, char** argv) {
   RegisterServerCommands(app, &exit_code);
   RegisterSimCommands(app, &exit_code);
   RegisterAgentCommands(app, &exit_code);
+  RegisterSegwCommands(app, &exit_code);
   try {
     app.parse(argc, argv);
   } catch (const CLI::CallForHelp& e) {

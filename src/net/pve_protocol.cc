@@ -465,6 +465,7 @@ Result<Page<LatestResultAnswer>> DecodeAppraisalList(std::string_view text) {
 std::string EncodeAccessDecision(const AccessDecisionAnswer& a) {
   Json out = {{"device_id", a.device_id}, {"decision", a.decision}, {"reason", a.reason}};
   if (a.certificate_serial) out["certificate_serial"] = *a.certificate_serial;
+  if (a.max_age > 0) out["max_age"] = a.max_age;
   if (a.status) {
     out["status"] = *a.status;
     out["appraised_at"] = a.appraised_at;
@@ -486,6 +487,8 @@ Result<AccessDecisionAnswer> DecodeAccessDecision(std::string_view text) {
     HENB_ASSIGN_OR_RETURN(a.certificate_serial,
                           AnswerText(body, "certificate_serial", kMaxCertificateSerialBytes));
   }
+  HENB_ASSIGN_OR_RETURN(a.max_age,
+                        AsAnswer(json_fields::Int(body, "max_age", 0, INT64_MAX, false)));
   HENB_ASSIGN_OR_RETURN(std::string status, AnswerText(body, "status", kMaxStatusBytes, false));
   if (!status.empty()) {
     a.status = std::move(status);

@@ -6,11 +6,6 @@ namespace henbtrust {
 
 using namespace api;
 
-namespace {
-
-// What a stored result says, read back from its signed EAR rather than from
-// the row beside it: a store changed behind the PVE's back cannot make a
-// device look better than this PVE found it.
 Result<EarClaims> StoredClaims(const AppraisalRecord& record, const PrivateKey& ear_key) {
   auto claims = VerifyEar(record.result, ear_key.Public());
   if (!claims.ok()) {
@@ -20,8 +15,6 @@ Result<EarClaims> StoredClaims(const AppraisalRecord& record, const PrivateKey& 
   }
   return claims;
 }
-
-}  // namespace
 
 Result<HttpResponse> PveService::Impl::LatestResult(const std::string& device_id) {
   HENB_ASSIGN_OR_RETURN(DeviceRecord device, LoadDevice(device_id));
@@ -62,58 +55,6 @@ Result<HttpResponse> PveService::Impl::ListAppraisals(const HttpRequest& req) {
   page.next =
       NextCursor(records, q.limit, [](const AppraisalRecord& r) { return std::to_string(r.id); });
   return JsonText(200, EncodeAppraisalList(page));
-}
-
-Result<HttpResponse> PveService::Impl::AccessDecision(const std::string& device_id,
-                                                      const std::string& presented_serial) {
-  if (!IsValidDeviceId(device_id)) return BadRequest("malformed device id");
-  HENB_ASSIGN_OR_RETURN(auto device, store.GetDevice(device_id));
-  const int64_t now = config.now();
-  std::string reason;
-  AccessDecisionAnswer out;
-  out.device_id = device_id;
-  if (device) out.certificate_serial = device->certificate_serial;
-  if (!device) {
-    reason = "not enrolled";
-  } else if (device->state != "enrolled") {
-    reason = "device state is " + device->state;
-  } else if (!presented_serial.empty() && !CheckDeviceCertificate(*device, presented_serial).ok()) {
-    reason = "certificate " + presented_serial + " no longer speaks for the device";
-  } else {
-    HENB_ASSIGN_OR_RETURN(auto latest, store.LatestAppraisal(device_id));
-    // Read now, not from the appraiser's cache: a revocation quarantines at once.
-    HENB_ASSIGN_OR_RETURN(auto manifest,
-                          store.GetManifest(device->release_id, device->release_version));
-    if (!latest) {
-      reason = "never appraised";
-    } else if (auto claims = StoredClaims(*latest, config.ear_key); !claims.ok()) {
-      reason = claims.error().message();
-    } else if (claims->device_id != device_id) {
-      // Signed by this PVE, but for another device: copied in the store.
-      reason = "the latest attestation result is " + claims->device_id + "'s, not this device's";
-    } else {
-      out.status = std::string(ArStatusName(claims->status));
-      out.appraised_at = claims->issued_at;  // signed, unlike the row's time
-      out.appraisal_id = latest->id;
-      out.vector = claims->vector;
-      if (manifest && !manifest->revoked_reason.empty()) {
-        reason =
-            "release " + device->release_version + " is revoked (" + manifest->revoked_reason + ")";
-      } else if (claims->status != ArStatus::kAffirming) {
-        reason = "latest attestation result is " + *out.status + ": " +
-                 DescribeTrustVector(claims->vector);
-      } else if (claims->release_version != device->release_version) {
-        reason = "the latest attestation result is of release " + claims->release_version +
-                 ", the device is recorded on " + device->release_version;
-      } else if (now - claims->issued_at > config.result_max_age) {
-        reason = "latest attestation result is older than " +
-                 std::to_string(config.result_max_age) + " s";
-      }
-    }
-  }
-  out.decision = reason.empty() ? "admit" : "quarantine";
-  out.reason = reason.empty() ? "affirming attestation result" : reason;
-  return api::JsonText(200, EncodeAccessDecision(out));
 }
 
 Result<HttpResponse> PveService::Impl::DeviceInfo(const std::string& device_id) {

@@ -154,9 +154,7 @@ std::vector<Route> PveService::Impl::Routes() {
       {"GET",
        "/v1/devices/*/access-decision",
        {kRoleSegw, kRoleOperator},
-       [&s](const HttpRequest& req, const Path& path) {
-         return s.AccessDecision(path[2], QueryValue(req.target, "certificate_serial"));
-       }},
+       [&s](const HttpRequest& req, const Path& path) { return s.AccessDecision(req, path[2]); }},
       {"POST",
        "/v1/devices/*/revocation",
        {kRoleOperator},

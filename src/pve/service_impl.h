@@ -30,8 +30,15 @@ namespace henbtrust {
 
 // Who asked, for the audit log: "operator:<CN>", or the OAM's own calls.
 inline std::string Actor(const PeerIdentity& peer) {
-  return (peer.organization == kRoleOperator ? "operator:" : "peer:") + peer.common_name;
+  if (peer.organization == kRoleOperator) return "operator:" + peer.common_name;
+  if (peer.organization == kRoleSegw) return "segw:" + peer.common_name;
+  return "peer:" + peer.common_name;
 }
+
+// What a stored result says, read back from its signed EAR rather than from
+// the row beside it: a store changed behind the PVE's back cannot make a
+// device look better than this PVE found it (results.cc).
+Result<EarClaims> StoredClaims(const AppraisalRecord& record, const PrivateKey& ear_key);
 
 struct PveService::Impl {
   Impl(Store& s, PveConfig c);
@@ -62,10 +69,8 @@ struct PveService::Impl {
   Result<HttpResponse> SetConfiguration(const HttpRequest& req, const std::string& device_id);
   Result<HttpResponse> LatestResult(const std::string& device_id);
   Result<HttpResponse> ListAppraisals(const HttpRequest& req);
-  // `presented_serial`: the serial of the certificate the SeGW saw, if it
-  // says; a certificate that no longer speaks for the device quarantines.
-  Result<HttpResponse> AccessDecision(const std::string& device_id,
-                                      const std::string& presented_serial);
+  // Whether a security gateway admits the device (access_decision.cc).
+  Result<HttpResponse> AccessDecision(const HttpRequest& req, const std::string& device_id);
   Result<HttpResponse> Revoke(const HttpRequest& req, const std::string& release_id,
                               const std::string& version);
   Result<HttpResponse> DeviceInfo(const std::string& device_id);

@@ -40,6 +40,7 @@ struct FleetDevice {
   std::unique_ptr<testing::Swtpm> swtpm = nullptr;
   std::string id;
   std::unique_ptr<Device> device;
+  DeviceCredentials credentials = {};  // as enrollment gave them
   std::unique_ptr<HttpClient> client;
   std::unique_ptr<InjectedFaults> faults = std::make_unique<InjectedFaults>();
   std::unique_ptr<UpdateAgent> agent;
@@ -122,6 +123,7 @@ class UpdateFlowTest : public ::testing::TestWithParam<std::string> {
     auto creds = EnrollDevice("127.0.0.1", server_->port(), h_->CaPem(), *d.device, req);
     EXPECT_TRUE(creds.ok()) << creds.error().ToString();
     EXPECT_EQ(creds->recovery_problem, "");
+    d.credentials = *creds;
     d.client = h_->Client(DeviceTls(*creds));
     UpdateAgentConfig config;
     config.device_id = id;

@@ -1,0 +1,364 @@
+// Quarantine at a real security gateway (docs/segw.md): strongSwan's charon
+// as the SeGW in one network namespace and one charon per H(e)NB in others,
+// joined by veth pairs; H(e)NBs authenticate with the device certificates
+// the PVE issued, and the gateway's updown hook (deploy/strongswan) asks the
+// PVE through `henbtrust segw-check` and deletes the tunnel of a device it
+// refuses; `henbtrust segw-watch` cuts a tunnel whose device stops verifying.
+// The server (OAM and PVE) runs in this process, inside the gateway's
+// namespace. This machine's kernel has no ESP, so charon carries ESP itself
+// (kernel-libipsec, in UDP).
+#include <arpa/inet.h>
+#include <netinet/in.h>
+#include <sys/socket.h>
+#include <unistd.h>
+
+#include <chrono>
+#include <fstream>
+#include <thread>
+
+#include "oam/flow_fixture.h"
+#include "segw/gateway_network.h"
+
+namespace henbtrust {
+namespace {
+
+using namespace std::chrono_literals;
+using testing::Charon;
+using testing::GatewayNetwork;
+
+bool Eventually(const std::function<bool()>& done, std::chrono::milliseconds limit) {
+  const auto deadline = std::chrono::steady_clock::now() + limit;
+  while (std::chrono::steady_clock::now() < deadline) {
+    if (done()) return true;
+    std::this_thread::sleep_for(50ms);
+  }
+  return done();
+}
+
+std::string Slurp(const std::string& path) {
+  std::ifstream in(path);
+  return std::string(std::istreambuf_iterator<char>(in), std::istreambuf_iterator<char>());
+}
+
+int64_t MillisSince(std::chrono::steady_clock::time_point t) {
+  return std::chrono::duration_cast<std::chrono::milliseconds>(std::chrono::steady_clock::now() - t)
+      .count();
+}
+
+// A TCP listener on the core network's address, in the gateway's namespace:
+// what an H(e)NB reaches only through its tunnel.
+class CoreService {
+ public:
+  CoreService() {
+    fd_ = ::socket(AF_INET, SOCK_STREAM | SOCK_CLOEXEC, 0);
+    sockaddr_in at{};
+    at.sin_family = AF_INET;
+    ::inet_pton(AF_INET, testing::kCoreAddress, &at.sin_addr);
+    ok_ = fd_ >= 0 && ::bind(fd_, reinterpret_cast<sockaddr*>(&at), sizeof at) == 0 &&
+          ::listen(fd_, 16) == 0;
+    socklen_t len = sizeof at;
+    ::getsockname(fd_, reinterpret_cast<sockaddr*>(&at), &len);
+    port_ = ntohs(at.sin_port);
+  }
+  ~CoreService() { ::close(fd_); }
+  bool ok() const { return ok_; }
+  uint16_t port() const { return port_; }
+
+ private:
+  int fd_ = -1;
+  bool ok_ = false;
+  uint16_t port_ = 0;
+};
+
+class SegwTest : public UpdateFlowTest {
+ protected:
+  static constexpr int kHenbs = 4;
+
+  void SetUp() override {
+    if (const std::string why = testing::GatewayTestUnavailable(); !why.empty())
+      GTEST_SKIP() << "no gateway on this machine: " << why;
+    net_ = std::make_unique<GatewayNetwork>(kHenbs);
+    ASSERT_EQ(net_->error(), "");
+    // Before the server starts: its threads and sockets live in the gateway's namespace.
+    ASSERT_EQ(net_->EnterGateway(), "");
+    UpdateFlowTest::SetUp();
+    if (HasFatalFailure()) return;
+    core_ = std::make_unique<CoreService>();
+    ASSERT_TRUE(core_->ok());
+
+    const std::string dir = h_->dir.File("segw");
+    updown_log_ = dir + "/updown.log";
+    state_dir_ = dir + "/tunnels";
+    settings_ = dir + "/segw.env";
+    const std::string swanctl_uri = "unix://" + dir + "/charon.vici";
+    std::filesystem::create_directories(dir);
+    std::ofstream(settings_) << GatewayNetwork::Render(
+        "segw.env", {{"HENBTRUST", testing::CliPath()},
+                     {"PVE", "127.0.0.1:" + std::to_string(server_->port())},
+                     {"CA", Pve("ca.pem")},
+                     {"CERT", Pve("segw.pem")},
+                     {"KEY", Pve("segw.key")},
+                     {"STATE_DIR", state_dir_},
+                     {"SWANCTL_URI", swanctl_uri},
+                     {"MAX_AGE", "3600"},
+                     {"LOG", updown_log_}});
+
+    const std::string conf = GatewayNetwork::Render(
+        "segw-swanctl.conf",
+        {{"SEGW_ADDRESS", "0.0.0.0"},
+         {"CORE_NETWORK", std::string(testing::kCoreAddress) + "/32"},
+         {"UPDOWN", std::string(HENB_DEPLOY_DIR) + "/strongswan/henbtrust-updown"},
+         {"SETTINGS", settings_},
+         {"INNER_POOL", "10.251.0.0/24"}});
+    segw_ = std::make_unique<Charon>(
+        net_->gateway_ns(), dir, conf,
+        std::vector<std::pair<std::string, std::string>>{
+            {"x509/segw.pem", testing::ReadText(Pve("segw.pem"))},
+            {"private/segw.key", testing::ReadText(Pve("segw.key"))},
+            {"x509ca/client-ca.pem", testing::ReadText(Pve("client-ca.pem"))}});
+    ASSERT_EQ(segw_->Start(), "");
+  }
+
+  void TearDown() override {
+    watch_.reset();
+    henbs_.clear();
+    segw_.reset();
+  }
+
+  std::string Pve(const std::string& name) const { return h_->dir.File("pve/" + name); }
+
+  // The charon of device `d` on link `link`, started, its configuration loaded.
+  Charon& HenbCharon(const FleetDevice& d, int link) {
+    const std::string conf = GatewayNetwork::Render(
+        "henb-swanctl.conf", {{"SEGW_ADDRESS", testing::GatewayAddress(link)},
+                              {"CORE_NETWORK", std::string(testing::kCoreAddress) + "/32"}});
+    auto charon = std::make_unique<Charon>(
+        net_->henb_ns(link), h_->dir.File("henb-charon-" + d.id), conf,
+        std::vector<std::pair<std::string, std::string>>{
+            {"x509/device.pem", d.credentials.certificate_pem},
+            {"private/device.key", d.credentials.private_key_pem},
+            {"x509ca/client-ca.pem", testing::ReadText(Pve("client-ca.pem"))}});
+    const std::string started = charon->Start();
+    EXPECT_EQ(started, "");
+    henbs_.push_back(std::move(charon));
+    return *henbs_.back();
+  }
+
+  static bool Connect(const Charon& c) {
+    return c.Swanctl("--initiate --child core --timeout 20").exit_code == 0;
+  }
+  static bool HasTunnel(const Charon& c) {
+    return c.Sas().find("ESTABLISHED") != std::string::npos;
+  }
+  // Whether the gateway holds an IKE_SA of `device`: what enforcement is
+  // about (the device's own charon learns of a deletion when it arrives).
+  bool GatewayHolds(const std::string& device) const {
+    return segw_->Sas().find("CN=" + device + "'") != std::string::npos;
+  }
+  // Whether the device in namespace `ns` reaches the core network (through its tunnel).
+  bool ReachesCore(const std::string& ns) const {
+    return testing::Run("ip netns exec " + ns + " timeout 5 bash -c 'echo hello >/dev/tcp/" +
+                        testing::kCoreAddress + "/" + std::to_string(core_->port()) + "'")
+               .exit_code == 0;
+  }
+
+  // Makes the running image of `d` differ from its RIM and has it appraised.
+  void Implant(FleetDevice& d) {
+    const auto manifest = *d.device->SlotManifest(d.device->boot_control().active);
+    std::ofstream(d.device->SlotDir(d.device->boot_control().active) + "/" +
+                      manifest.components.back().id + ".img",
+                  std::ios::app)
+        << "implant";
+    ASSERT_TRUE(d.device->Boot().ok());
+    auto appraised = AttestOnce(*d.client, d.device->tre());
+    ASSERT_TRUE(appraised.ok());
+    EXPECT_EQ(Body(*appraised)["status"], "contraindicated");
+  }
+
+  // The audit log's gateway entries for `device`: "event: detail" each.
+  std::vector<std::string> GatewayAudit(const std::string& device) {
+    std::vector<std::string> out;
+    const Json audit = Get("/v1/audit?limit=1000");
+    for (const auto& e : audit["entries"]) {
+      if (e["subject"] == "device:" + device &&
+          e["actor"].get<std::string>().rfind("segw:", 0) == 0) {
+        out.push_back(e["event"].get<std::string>() + ": " + e["detail"].get<std::string>());
+      }
+    }
+    return out;
+  }
+
+  std::unique_ptr<GatewayNetwork> net_;
+  std::unique_ptr<CoreService> core_;
+  std::unique_ptr<Charon> segw_;
+  std::vector<std::unique_ptr<Charon>> henbs_;
+  std::unique_ptr<testing::Background> watch_;
+  std::string updown_log_, state_dir_, settings_;
+};
+
+TEST_P(SegwTest, AHealthyDeviceGetsItsTunnelAndOnesThatDoNotVerifyAreRefused) {
+  std::vector<FleetDevice> fleet;
+  fleet.push_back(AddDevice("henb-good"));
+  fleet.push_back(AddDevice("henb-implant"));
+  fleet.push_back(AddDevice("henb-unappraised"));
+  ASSERT_EQ(Body(*AttestOnce(*fleet[0].client, fleet[0].device->tre()))["status"], "affirming");
+  Implant(fleet[1]);
+  if (HasFatalFailure()) return;
+
+  Charon& good = HenbCharon(fleet[0], 1);
+  Charon& implant = HenbCharon(fleet[1], 2);
+  Charon& unappraised = HenbCharon(fleet[2], 3);
+  ASSERT_TRUE(Connect(good)) << good.Log();
+  EXPECT_TRUE(HasTunnel(good));
+  EXPECT_TRUE(ReachesCore(net_->henb_ns(1)));
+
+  // IKE succeeds for the others (their certificates are good), and the
+  // gateway then deletes what it set up.
+  for (const auto& [refused, id] :
+       {std::pair{&implant, "henb-implant"}, std::pair{&unappraised, "henb-unappraised"}}) {
+    const auto start = std::chrono::steady_clock::now();
+    Connect(*refused);
+    EXPECT_TRUE(Eventually([&] { return !GatewayHolds(id); }, 10s))
+        << segw_->Sas() << Slurp(updown_log_);
+    std::cout << "refused tunnel gone " << MillisSince(start) << " ms after the device asked\n";
+  }
+  EXPECT_FALSE(ReachesCore(net_->henb_ns(2)));
+  EXPECT_FALSE(ReachesCore(net_->henb_ns(3)));
+  EXPECT_TRUE(HasTunnel(good));
+  EXPECT_TRUE(GatewayHolds("henb-good"));
+
+  const std::string log = Slurp(updown_log_);
+  EXPECT_NE(log.find("admit henb-good: affirming attestation result"), std::string::npos) << log;
+  EXPECT_NE(log.find("refuse henb-implant: latest attestation result is contraindicated"),
+            std::string::npos)
+      << log;
+  EXPECT_NE(log.find("refuse henb-unappraised: never appraised"), std::string::npos) << log;
+  // A certificate of the same CA that is not a device's (the operator's)
+  // gets no IKE_SA at all: the gateway accepts only O=henbtrust-device.
+  FleetDevice impostor;
+  impostor.id = "henb-operator";
+  impostor.credentials.certificate_pem = testing::ReadText(Pve("operator.pem"));
+  impostor.credentials.private_key_pem = testing::ReadText(Pve("operator.key"));
+  Charon& wrong_role = HenbCharon(impostor, 4);
+  EXPECT_FALSE(Connect(wrong_role));
+  EXPECT_FALSE(HasTunnel(wrong_role));
+  EXPECT_NE(segw_->Log().find("no matching peer config found"), std::string::npos);
+
+  // Only the admitted tunnel is recorded for rechecks.
+  std::vector<std::string> names;
+  for (const auto& e : std::filesystem::directory_iterator(state_dir_))
+    names.push_back(Slurp(e.path()));
+  EXPECT_EQ(names, std::vector<std::string>{"henb-good\n"});
+
+  // Each decision is in the audit log, as the gateway's.
+  const auto admitted = GatewayAudit("henb-good");
+  ASSERT_EQ(admitted.size(), 1u);
+  EXPECT_EQ(admitted[0].rfind("access admitted: henb-good: affirming attestation result", 0), 0u)
+      << admitted[0];
+  const auto refused = GatewayAudit("henb-implant");
+  ASSERT_EQ(refused.size(), 1u);
+  EXPECT_NE(refused[0].find("access refused: henb-implant: latest attestation result is "
+                            "contraindicated"),
+            std::string::npos)
+      << refused[0];
+}
+
+TEST_P(SegwTest, ATunnelIsCutWhenItsDeviceStopsVerifyingAndComesBackAfterRecovery) {
+  std::vector<FleetDevice> fleet;
+  fleet.push_back(AddDevice("henb-revoked"));
+  fleet.push_back(AddDevice("henb-failing"));
+  fleet.push_back(AddDevice("henb-bystander"));
+  for (auto& d : fleet)
+    ASSERT_EQ(Body(*AttestOnce(*d.client, d.device->tre()))["status"], "affirming");
+  Charon& revoked = HenbCharon(fleet[0], 1);
+  Charon& failing = HenbCharon(fleet[1], 2);
+  for (Charon* c : {&revoked, &failing}) {
+    ASSERT_TRUE(Connect(*c)) << c->Log() << Slurp(updown_log_);
+    EXPECT_TRUE(HasTunnel(*c));
+  }
+
+  constexpr int kInterval = 2;
+  watch_ = std::make_unique<testing::Background>(
+      testing::CliPath() + " segw-watch --pve 127.0.0.1:" + std::to_string(server_->port()) +
+          " --ca " + Pve("ca.pem") + " --cert " + Pve("segw.pem") + " --key " + Pve("segw.key") +
+          " --state-dir " + state_dir_ + " --interval " + std::to_string(kInterval) +
+          " --cut-command 'swanctl --terminate --force --ike-id \"$HENBTRUST_TUNNEL\" --uri " +
+          segw_->vici_uri() + "'",
+      h_->dir.File("segw-watch.log"));
+  ASSERT_TRUE(Eventually(
+      [&] {
+        return Slurp(h_->dir.File("segw-watch.log")).find("segw-watch: every") != std::string::npos;
+      },
+      10s));
+
+  // A new appraisal fails: the tunnel is cut within the interval and one answer.
+  auto start = std::chrono::steady_clock::now();
+  Implant(fleet[1]);
+  if (HasFatalFailure()) return;
+  ASSERT_TRUE(Eventually([&] { return !GatewayHolds("henb-failing"); },
+                         std::chrono::seconds(kInterval + 8)))
+      << Slurp(h_->dir.File("segw-watch.log"));
+  const int64_t after_failure = MillisSince(start);
+  EXPECT_TRUE(GatewayHolds("henb-revoked"));
+
+  // The release the device runs is revoked: cut likewise.
+  start = std::chrono::steady_clock::now();
+  Json revocation = Post("/v1/revocations",
+                         {{"release_id", "henb-fw"},
+                          {"version", "1.0"},
+                          {"safe_version", "2.0"},
+                          {"reason", "CVE-2026-7777 in the femto stack"}},
+                         200);
+  ASSERT_TRUE(Eventually([&] { return !GatewayHolds("henb-revoked"); },
+                         std::chrono::seconds(kInterval + 8)))
+      << Slurp(h_->dir.File("segw-watch.log"));
+  const int64_t after_revocation = MillisSince(start);
+  std::cout << "tunnel cut " << after_failure << " ms after a failed appraisal, "
+            << after_revocation << " ms after a revocation (segw-watch --interval " << kInterval
+            << ")\n";
+  EXPECT_LT(after_failure, (kInterval + 5) * 1000);
+  EXPECT_LT(after_revocation, (kInterval + 5) * 1000);
+  EXPECT_FALSE(ReachesCore(net_->henb_ns(1)));
+  const std::string watch_log = Slurp(h_->dir.File("segw-watch.log"));
+  EXPECT_NE(watch_log.find("refuse henb-failing: latest attestation result is contraindicated"),
+            std::string::npos)
+      << watch_log;
+  EXPECT_NE(watch_log.find("refuse henb-revoked: release 1.0 is revoked (CVE-2026-7777"),
+            std::string::npos)
+      << watch_log;
+
+  // Meanwhile a quarantined device cannot get a tunnel again.
+  Connect(revoked);
+  EXPECT_TRUE(Eventually([&] { return !GatewayHolds("henb-revoked"); }, 10s));
+
+  // Recovery: the revocation's campaign reinstalls the safe release on every
+  // device of 1.0 (step 9 appraises each afresh); then each connects again.
+  RunToEnd(fleet);
+  ASSERT_TRUE(oam_->Drive().ok());
+  for (auto& d : fleet) EXPECT_EQ((*h_->store->GetDevice(d.id))->release_version, "2.0") << d.id;
+  for (Charon* c : {&revoked, &failing}) {
+    ASSERT_TRUE(Connect(*c)) << Slurp(updown_log_);
+    // Still up after a recheck or two.
+    std::this_thread::sleep_for(std::chrono::seconds(kInterval) + 500ms);
+    EXPECT_TRUE(HasTunnel(*c)) << Slurp(updown_log_) << Slurp(h_->dir.File("segw-watch.log"));
+  }
+  EXPECT_TRUE(GatewayHolds("henb-revoked"));
+  EXPECT_TRUE(GatewayHolds("henb-failing"));
+  EXPECT_TRUE(ReachesCore(net_->henb_ns(1)));
+  EXPECT_TRUE(ReachesCore(net_->henb_ns(2)));
+
+  // The audit log holds the story of each: admitted, withdrawn, refused, admitted.
+  const auto story = GatewayAudit("henb-revoked");
+  std::vector<std::string> events;
+  for (const auto& e : story) events.push_back(e.substr(0, e.find(':')));
+  EXPECT_EQ(events, (std::vector<std::string>{"access admitted", "access withdrawn",
+                                              "access refused", "access admitted"}))
+      << ::testing::PrintToString(story);
+  EXPECT_NE(story[1].find("release 1.0 is revoked (CVE-2026-7777"), std::string::npos) << story[1];
+  watch_->Stop();
+}
+
+INSTANTIATE_TEST_SUITE_P(Sqlite, SegwTest, ::testing::Values("sqlite"));
+
+}  // namespace
+}  // namespace henbtrust
