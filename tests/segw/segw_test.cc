@@ -16,6 +16,7 @@
 #include <fstream>
 #include <thread>
 
+#include "henbtrust/segw/tunnel_watch.h"
 #include "oam/flow_fixture.h"
 #include "segw/gateway_network.h"
 
@@ -359,6 +360,184 @@ TEST_P(SegwTest, ATunnelIsCutWhenItsDeviceStopsVerifyingAndComesBackAfterRecover
 }
 
 INSTANTIATE_TEST_SUITE_P(Sqlite, SegwTest, ::testing::Values("sqlite"));
+
+// `henbtrust segw-check` and `segw-watch --once` against the server, and the
+// PVE's side of the question; no gateway, no namespaces.
+class SegwCheckTest : public UpdateFlowTest {
+ protected:
+  std::string Pve(const std::string& name) const { return h_->dir.File("pve/" + name); }
+  // segw-check with the gateway's role and `args`.
+  testing::CommandResult Check(const std::string& args, uint16_t port = 0) const {
+    return testing::Run(testing::CliPath() + " segw-check --pve 127.0.0.1:" +
+                        std::to_string(port == 0 ? server_->port() : port) + " --ca " +
+                        Pve("ca.pem") + " --cert " + Pve("segw.pem") + " --key " + Pve("segw.key") +
+                        " " + args);
+  }
+  // The audit log's access decisions about `device`, oldest first.
+  std::vector<std::string> AuditEvents(const std::string& device) {
+    std::vector<std::string> out;
+    const Json audit = Get("/v1/audit?limit=1000");
+    for (const auto& e : audit["entries"]) {
+      const std::string event = e["event"].get<std::string>();
+      if (e["subject"] == "device:" + device && event.rfind("access ", 0) == 0)
+        out.push_back(event);
+    }
+    return out;
+  }
+};
+
+TEST_P(SegwCheckTest, ExitsZeroToAdmitOneToRefuseWithALineSayingWhy) {
+  std::vector<FleetDevice> fleet;
+  fleet.push_back(AddDevice("henb-ok"));
+  fleet.push_back(AddDevice("henb-never"));
+  ASSERT_EQ(Body(*AttestOnce(*fleet[0].client, fleet[0].device->tre()))["status"], "affirming");
+
+  auto r = Check("henb-ok");
+  EXPECT_EQ(r.exit_code, 0) << r.err;
+  EXPECT_EQ(r.out, "admit henb-ok: affirming attestation result (appraisal 1)\n");
+  r = Check("henb-never");
+  EXPECT_EQ(r.exit_code, 1) << r.err;
+  EXPECT_EQ(r.out, "refuse henb-never: never appraised\n");
+  r = Check("henb-nobody");
+  EXPECT_EQ(r.exit_code, 1);
+  EXPECT_EQ(r.out, "refuse henb-nobody: not enrolled\n");
+
+  // The age of the latest result: the gateway's bound, where smaller than the PVE's.
+  h_->now += 100;
+  r = Check("--max-age 50 henb-ok");
+  EXPECT_EQ(r.exit_code, 1);
+  EXPECT_EQ(r.out, "refuse henb-ok: latest attestation result is 100 s old, more than 50 s\n");
+  EXPECT_EQ(Check("--max-age 500 henb-ok").exit_code, 0);
+
+  // The certificate the device presented: its own, or one that no longer speaks for it.
+  const std::string serial =
+      Certificate::FromPem(fleet[0].credentials.certificate_pem)->SerialHex();
+  EXPECT_EQ(Check("--certificate-serial " + serial + " henb-ok").exit_code, 0);
+  r = Check("--certificate-serial 0BADC0DE henb-ok");
+  EXPECT_EQ(r.exit_code, 1);
+  EXPECT_NE(r.out.find("certificate 0BADC0DE no longer speaks for the device"), std::string::npos)
+      << r.out;
+
+  // With a state directory, an admitted tunnel is recorded for segw-watch; a refused one is not.
+  const std::string state = h_->dir.File("tunnels");
+  EXPECT_EQ(Check("--state-dir " + state + " --tunnel 4 henb-ok").exit_code, 0);
+  EXPECT_EQ(Check("--state-dir " + state + " --tunnel 5 henb-never").exit_code, 1);
+  EXPECT_EQ(Slurp(state + "/4"), "henb-ok\n");
+  EXPECT_FALSE(std::filesystem::exists(state + "/5"));
+
+  // Each of the gateway's decisions is audited, the operator's questions are not.
+  auto asked = operator_->Request("GET", "/v1/devices/henb-ok/access-decision");
+  ASSERT_TRUE(asked.ok());
+  EXPECT_EQ(asked->status, 200);
+  const auto events = AuditEvents("henb-ok");
+  EXPECT_EQ(std::count(events.begin(), events.end(), "access admitted"), 4);
+  EXPECT_EQ(std::count(events.begin(), events.end(), "access refused"), 2);
+  EXPECT_EQ(AuditEvents("henb-nobody"), std::vector<std::string>{"access refused"});
+}
+
+TEST_P(SegwCheckTest, AnUnreachablePveFollowsThePolicyAndBadInputIsExitTwo) {
+  // A port nobody listens on.
+  const int fd = ::socket(AF_INET, SOCK_STREAM | SOCK_CLOEXEC, 0);
+  sockaddr_in at{};
+  at.sin_family = AF_INET;
+  at.sin_addr.s_addr = htonl(INADDR_LOOPBACK);
+  ASSERT_EQ(::bind(fd, reinterpret_cast<sockaddr*>(&at), sizeof at), 0);
+  socklen_t len = sizeof at;
+  ::getsockname(fd, reinterpret_cast<sockaddr*>(&at), &len);
+  const uint16_t closed = ntohs(at.sin_port);
+  ::close(fd);
+
+  auto r = Check("henb-1", closed);
+  EXPECT_EQ(r.exit_code, 1) << r.err;
+  EXPECT_NE(r.out.find("refuse henb-1: the PVE cannot be reached ("), std::string::npos) << r.out;
+  EXPECT_NE(r.out.find("; policy --unreachable refuse"), std::string::npos) << r.out;
+  r = Check("--unreachable admit henb-1", closed);
+  EXPECT_EQ(r.exit_code, 0) << r.err;
+  EXPECT_NE(r.out.find("admit henb-1: the PVE cannot be reached ("), std::string::npos) << r.out;
+
+  // Usage and I/O errors: exit 2, a message on stderr, nothing on stdout.
+  for (const std::string& args :
+       {std::string("'bad id'"), std::string("--unreachable sometimes henb-1"),
+        std::string("--max-age 0 henb-1"), std::string("--tunnel 4 henb-1"),
+        std::string("--state-dir /tmp --tunnel ../4 henb-1")}) {
+    r = Check(args);
+    EXPECT_EQ(r.exit_code, 2) << args << ": " << r.out;
+    EXPECT_EQ(r.out, "") << args;
+    EXPECT_NE(r.err, "") << args;
+  }
+  // Not the gateway's key, a missing file.
+  r = testing::Run(testing::CliPath() + " segw-check --pve 127.0.0.1:" +
+                   std::to_string(server_->port()) + " --ca " + Pve("ca.pem") + " --cert " +
+                   Pve("segw.pem") + " --key " + Pve("operator.key") + " henb-1");
+  EXPECT_EQ(r.exit_code, 2);
+  EXPECT_NE(r.err.find("is not the key of"), std::string::npos) << r.err;
+  r = testing::Run(testing::CliPath() + " segw-check --pve 127.0.0.1:" +
+                   std::to_string(server_->port()) + " --ca " + Pve("ca.pem") + " --cert " +
+                   Pve("nothing.pem") + " --key " + Pve("segw.key") + " henb-1");
+  EXPECT_EQ(r.exit_code, 2);
+  // Another role's certificate: the PVE refuses the question (403), which is
+  // the gateway's misconfiguration, not a verdict.
+  const FleetDevice d = AddDevice("henb-1");
+  testing::TempDir tmp;
+  std::ofstream(tmp.File("device.pem")) << d.credentials.certificate_pem;
+  std::ofstream(tmp.File("device.key")) << d.credentials.private_key_pem;
+  r = testing::Run(testing::CliPath() + " segw-check --unreachable admit --pve 127.0.0.1:" +
+                   std::to_string(server_->port()) + " --ca " + Pve("ca.pem") + " --cert " +
+                   tmp.File("device.pem") + " --key " + tmp.File("device.key") + " henb-1");
+  EXPECT_EQ(r.exit_code, 2) << r.out;
+  EXPECT_NE(r.err.find("403"), std::string::npos) << r.err;
+}
+
+TEST_P(SegwCheckTest, ThePveChecksTheQuestionAndAuditsARecheckOnlyWhenItRefuses) {
+  std::vector<FleetDevice> fleet;
+  fleet.push_back(AddDevice("henb-ok"));
+  ASSERT_EQ(Body(*AttestOnce(*fleet[0].client, fleet[0].device->tre()))["status"], "affirming");
+  auto segw = h_->Client(h_->RoleTls("segw"));
+  for (const std::string& query :
+       {std::string("max_age=0"), std::string("max_age=-1"), std::string("max_age=x"),
+        std::string("max_age=999999999999"), std::string("occasion=sometimes")}) {
+    auto r = segw->Request("GET", "/v1/devices/henb-ok/access-decision?" + query);
+    ASSERT_TRUE(r.ok());
+    EXPECT_EQ(r->status, 400) << query << ": " << r->body;
+  }
+  auto r = segw->Request("GET", "/v1/devices/henb-ok/access-decision?occasion=recheck&max_age=60");
+  ASSERT_TRUE(r.ok());
+  EXPECT_EQ(r->status, 200);
+  EXPECT_EQ(Body(*r)["max_age"], 60);
+  EXPECT_EQ(Body(*r)["decision"], "admit");
+  EXPECT_TRUE(AuditEvents("henb-ok").empty());  // a recheck that keeps a tunnel
+  h_->now += 61;
+  r = segw->Request("GET", "/v1/devices/henb-ok/access-decision?occasion=recheck&max_age=60");
+  ASSERT_TRUE(r.ok());
+  EXPECT_EQ(Body(*r)["decision"], "quarantine");
+  EXPECT_EQ(AuditEvents("henb-ok"), std::vector<std::string>{"access withdrawn"});
+
+  // segw-watch --once: a recorded tunnel of a device refused now is cut by
+  // the configured command, given its id and device in the environment.
+  const std::string state = h_->dir.File("tunnels");
+  ASSERT_TRUE(RecordTunnel(*Env::Default(), state, {"9", "henb-ok"}).ok());
+  const std::string cuts = h_->dir.File("cuts");
+  const std::string watch =
+      testing::CliPath() + " segw-watch --once --pve 127.0.0.1:" + std::to_string(server_->port()) +
+      " --ca " + Pve("ca.pem") + " --cert " + Pve("segw.pem") + " --key " + Pve("segw.key") +
+      " --state-dir " + state + " --max-age 60 --cut-command 'echo " +
+      "\"$HENBTRUST_TUNNEL $HENBTRUST_DEVICE\" >>" + cuts + "'";
+  auto ran = testing::Run(watch);
+  EXPECT_EQ(ran.exit_code, 0) << ran.err;
+  EXPECT_NE(ran.out.find("cut tunnel 9: refuse henb-ok: latest attestation result is 61 s old"),
+            std::string::npos)
+      << ran.out;
+  EXPECT_EQ(Slurp(cuts), "9 henb-ok\n");
+  EXPECT_FALSE(std::filesystem::exists(state + "/9"));
+  // A cut command that fails keeps the tunnel for the next round; exit 1.
+  ASSERT_TRUE(RecordTunnel(*Env::Default(), state, {"10", "henb-ok"}).ok());
+  ran = testing::Run(watch.substr(0, watch.find(" --cut-command")) + " --cut-command false");
+  EXPECT_EQ(ran.exit_code, 1) << ran.out;
+  EXPECT_NE(ran.out.find("the cut command exited 1"), std::string::npos) << ran.out;
+  EXPECT_TRUE(std::filesystem::exists(state + "/10"));
+}
+
+INSTANTIATE_TEST_SUITE_P(Sqlite, SegwCheckTest, ::testing::Values("sqlite"));
 
 }  // namespace
 }  // namespace henbtrust
