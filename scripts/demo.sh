@@ -5,7 +5,9 @@
 # releases, the device side of an update, and then the nine steps for a
 # fleet: henbtrust server (OAM + PVE on SQLite) updating 50 simulated
 # H(e)NBs, with a bundle tampered in transit, an implant caught at step 7
-# and a device lying in its completion report caught at step 9.
+# and a device lying in its completion report caught at step 9; fleet
+# operations, assured recovery, and a strongSwan security gateway that
+# admits only H(e)NBs the PVE verifies (scripts/demo-segw.sh).
 set -euo pipefail
 cd "$(dirname "$0")/.."
 H=$(realpath "${HENBTRUST:-build/bin/henbtrust}")
@@ -289,5 +291,8 @@ curl -s --cacert "$W/ca.pem" --cert "$W/operator.pem" --key "$W/operator.key" \
   sed 's/"event":"\([^"]*\)"/\1/' | sort | uniq -c | sed 's/^/   /'
 kill $wserver_pid && wait $wserver_pid 2>/dev/null || true
 trap - EXIT
+
+say "10. Quarantine at a real security gateway: strongSwan admits only H(e)NBs that verify"
+bash scripts/demo-segw.sh "$H" "$OUT" "$R"
 
 say "Done. Evidence files are in $OUT/{soft,tpm}, the release example in $OUT/release, the device in $OUT/device, the server in $OUT/server"

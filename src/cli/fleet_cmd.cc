@@ -100,6 +100,9 @@ void RegisterSimCommands(CLI::App& app, int* exit_code) {
                    "--ticket-period)")
       ->capture_default_str()
       ->check(CLI::Range(int64_t{1}, int64_t{30} * 24 * 3600));
+  fleet->add_flag("--keep-credentials", a->keep_credentials,
+                  "each device also keeps its certificate and key in its directory (device.pem, "
+                  "device.key, client-ca.pem), as henbtrust agent run does: for an IPsec client");
   OnRun(fleet, exit_code, [a, interval_ms, timeout_s, idle_s, ready_file] {
     FleetOptions options = *a;
     options.interval = std::chrono::milliseconds(*interval_ms);

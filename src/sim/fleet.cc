@@ -9,6 +9,7 @@
 #include <thread>
 
 #include "henbtrust/agent/agent.h"
+#include "henbtrust/agent/credential_store.h"
 #include "henbtrust/agent/update_agent.h"
 #include "henbtrust/agent/watchdog_agent.h"
 #include "henbtrust/core/file.h"
@@ -145,6 +146,7 @@ Result<SimDevice> MakeDevice(const FleetOptions& o, const Factory& f, const std:
                  "enrollment of " + id + ": the recovery certificate: " + creds->recovery_problem);
   }
   d.creds = std::move(creds).value();
+  if (o.keep_credentials) HENB_TRY(StoreCredentials(Env::Default(), dir, d.creds));
   if (!o.pve.empty()) {
     HENB_ASSIGN_OR_RETURN(d.pve_client,
                           HttpClient::Connect(f.pve.first, f.pve.second, DeviceTls(d.creds)));

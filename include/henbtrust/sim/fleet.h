@@ -59,6 +59,10 @@ struct FleetOptions {
   // once every such device is back in service (and the fleet is idle).
   int64_t ticket_period = 86400;
   std::vector<std::string> compromise = {};
+  // Each device also keeps its certificate and key in its directory, as
+  // `henbtrust agent run` does (device.pem, device.key, client-ca.pem): for
+  // an IPsec client beside the agent (docs/segw.md).
+  bool keep_credentials = false;
   // Progress, called on the caller's thread: once enrolled; and for every
   // poll that failed or did something beyond waiting and attesting, with
   // the agent's account of it.
