@@ -18,8 +18,6 @@
 #include "henbtrust/segw/access_check.h"
 #include "henbtrust/segw/tunnel_watch.h"
 
-extern char** environ;
-
 namespace henbtrust::cli {
 
 namespace {
@@ -141,7 +139,10 @@ struct WatchArgs {
 Status RunCutCommand(const std::string& command, const Tunnel& t) {
   std::vector<std::string> env_text = {"HENBTRUST_TUNNEL=" + t.id,
                                        "HENBTRUST_DEVICE=" + t.device_id};
+  size_t inherited = 0;
+  while (environ[inherited] != nullptr) ++inherited;
   std::vector<char*> env;
+  env.reserve(env_text.size() + inherited + 1);
   for (std::string& e : env_text) env.push_back(e.data());
   for (char** e = environ; *e != nullptr; ++e) {
     const std::string_view v(*e);
@@ -178,7 +179,7 @@ int RunWatch(const WatchArgs& a) {
   const PveGet get = connection->Get();
   const CutTunnel cut = [&](const Tunnel& t) { return RunCutCommand(a.cut_command, t); };
   auto run_round = [&] {
-    const WatchRound round = RecheckTunnels(*Env::Default(), get, cut, options);
+    WatchRound round = RecheckTunnels(*Env::Default(), get, cut, options);
     for (const std::string& line : round.lines) std::cout << line << "\n";
     std::cout.flush();
     return round;

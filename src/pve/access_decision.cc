@@ -28,9 +28,10 @@ Result<DecisionQuery> ParseDecisionQuery(std::string_view target) {
     return BadRequest("certificate_serial is too long");
   if (const std::string text = QueryValue(target, "max_age"); !text.empty()) {
     const auto value = ParseDecimal(text);
-    if (!value || *value == 0 || *value > static_cast<uint64_t>(kMaxAgeBound))
+    if (!value || *value == 0 || *value > static_cast<uint64_t>(kMaxAgeBound)) {
       return BadRequest("max_age must be a number of seconds from 1 to " +
                         std::to_string(kMaxAgeBound));
+    }
     q.max_age = static_cast<int64_t>(*value);
   }
   const std::string occasion = QueryValue(target, "occasion");

@@ -1,5 +1,7 @@
 #include "henbtrust/segw/access_check.h"
 
+#include <algorithm>
+
 #include "henbtrust/net/api.h"
 #include "henbtrust/net/pve_protocol.h"
 
@@ -17,10 +19,9 @@ AccessVerdict ByPolicy(const AccessQuestion& q, const std::string& why) {
 
 bool IsHexSerial(std::string_view s) {
   if (s.empty() || s.size() > kMaxCertificateSerialBytes) return false;
-  for (char c : s) {
-    if (!((c >= '0' && c <= '9') || (c >= 'a' && c <= 'f') || (c >= 'A' && c <= 'F'))) return false;
-  }
-  return true;
+  return std::ranges::all_of(s, [](char c) {
+    return (c >= '0' && c <= '9') || (c >= 'a' && c <= 'f') || (c >= 'A' && c <= 'F');
+  });
 }
 
 }  // namespace
@@ -45,12 +46,14 @@ std::string AccessDecisionTarget(const AccessQuestion& q) {
 }
 
 Result<AccessVerdict> CheckAccess(const PveGet& get, const AccessQuestion& q) {
-  if (!api::IsValidDeviceId(q.device_id))
+  if (!api::IsValidDeviceId(q.device_id)) {
     return Error(ErrorCode::kInvalidArgument, "'" + q.device_id + "' is not a device id");
+  }
   if (q.max_age < 0) return Error(ErrorCode::kInvalidArgument, "max age below 0");
-  if (!q.certificate_serial.empty() && !IsHexSerial(q.certificate_serial))
+  if (!q.certificate_serial.empty() && !IsHexSerial(q.certificate_serial)) {
     return Error(ErrorCode::kInvalidArgument,
                  "certificate serial '" + q.certificate_serial + "' is not hex");
+  }
   auto answer = get(AccessDecisionTarget(q));
   if (!answer.ok()) {
     // A PVE whose certificate does not verify is not unreachable: someone
@@ -73,9 +76,10 @@ Result<AccessVerdict> CheckAccess(const PveGet& get, const AccessQuestion& q) {
     return Error(code, detail);
   }
   HENB_ASSIGN_OR_RETURN(AccessDecisionAnswer decision, DecodeAccessDecision(answer->body));
-  if (decision.device_id != q.device_id)
+  if (decision.device_id != q.device_id) {
     return Error(ErrorCode::kNetStatus,
                  "the PVE answered about " + decision.device_id + ", not " + q.device_id);
+  }
   const bool admit = decision.decision == "admit";
   std::string line =
       std::string(admit ? "admit " : "refuse ") + q.device_id + ": " + decision.reason;

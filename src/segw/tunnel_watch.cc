@@ -1,5 +1,7 @@
 #include "henbtrust/segw/tunnel_watch.h"
 
+#include <algorithm>
+
 #include "henbtrust/core/file.h"
 #include "henbtrust/net/api.h"
 
@@ -14,12 +16,10 @@ constexpr size_t kMaxStateFileBytes = 256;
 
 bool IsValidTunnelId(std::string_view id) {
   if (id.empty() || id.size() > kMaxTunnelIdBytes || id.front() == '.') return false;
-  for (char c : id) {
-    const bool ok = (c >= 'a' && c <= 'z') || (c >= 'A' && c <= 'Z') || (c >= '0' && c <= '9') ||
-                    c == '.' || c == '_' || c == '-';
-    if (!ok) return false;
-  }
-  return true;
+  return std::ranges::all_of(id, [](char c) {
+    return (c >= 'a' && c <= 'z') || (c >= 'A' && c <= 'Z') || (c >= '0' && c <= '9') || c == '.' ||
+           c == '_' || c == '-';
+  });
 }
 
 Status RecordTunnel(Env& env, const std::string& dir, const Tunnel& tunnel) {
@@ -47,21 +47,24 @@ Result<std::vector<Tunnel>> ListTunnels(Env& env, const std::string& dir,
   std::vector<Tunnel> out;
   for (const std::string& name : names) {
     if (name.front() == '.') continue;  // WriteFileAtomic's temporary files
+    std::string path = dir;
+    path += '/';
+    path += name;
     if (!IsValidTunnelId(name)) {
-      if (problems) problems->push_back(dir + "/" + name + ": not a tunnel id; left alone");
+      if (problems) problems->push_back(path + ": not a tunnel id; left alone");
       continue;
     }
-    auto bytes = env.ReadFile(dir + "/" + name, kMaxStateFileBytes);
+    auto bytes = env.ReadFile(path, kMaxStateFileBytes);
     if (!bytes.ok()) {
       // Removed by the hook since the listing (the tunnel went down): not a problem.
       if (bytes.error().code() != ErrorCode::kNotFound && problems)
-        problems->push_back(dir + "/" + name + ": " + bytes.error().ToString());
+        problems->push_back(path + ": " + bytes.error().ToString());
       continue;
     }
     std::string device(bytes->begin(), bytes->end());
     if (!device.empty() && device.back() == '\n') device.pop_back();
     if (!api::IsValidDeviceId(device)) {
-      if (problems) problems->push_back(dir + "/" + name + ": does not hold a device id");
+      if (problems) problems->push_back(path + ": does not hold a device id");
       continue;
     }
     out.push_back(Tunnel{name, std::move(device)});

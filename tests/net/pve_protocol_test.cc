@@ -164,8 +164,8 @@ TEST(PveProtocol, LatestResultAndAccessDecisionRoundTrip) {
   EXPECT_EQ(DecodeAppraisalList(R"({"appraisals":[1]})").error().code(), ErrorCode::kNetStatus);
   EXPECT_EQ(DecodeAppraisalList(R"({"appraisals":[],"next":null})")->next, "");
 
-  AccessDecisionAnswer a{"henb-a", "quarantine", "release 1.0 is revoked", "0a", "warning", 5,
-                         9,        SomeVector()};
+  AccessDecisionAnswer a{
+      "henb-a", "quarantine", "release 1.0 is revoked", "0a", "warning", 5, 9, SomeVector(), 120};
   auto back = DecodeAccessDecision(EncodeAccessDecision(a));
   ASSERT_TRUE(back.ok()) << back.error().ToString();
   EXPECT_EQ(back->decision, "quarantine");
@@ -173,6 +173,7 @@ TEST(PveProtocol, LatestResultAndAccessDecisionRoundTrip) {
   EXPECT_EQ(back->status, "warning");
   EXPECT_EQ(back->appraisal_id, 9);
   EXPECT_EQ(back->vector, SomeVector());
+  EXPECT_EQ(back->max_age, 120);
   AccessDecisionAnswer unknown{"ghost", "quarantine", "not enrolled"};
   auto ghost = DecodeAccessDecision(EncodeAccessDecision(unknown));
   ASSERT_TRUE(ghost.ok());
@@ -262,9 +263,9 @@ std::vector<AnswerCase> AnswerCases() {
        [](std::string_view t) { return DecodeAppraisalList(t).ok(); },
        {"next", "trustworthiness_vector"}},
       {"access decision",
-       EncodeAccessDecision({"henb-a", "admit", "ok", "0a", "affirming", 5, 9, SomeVector()}),
+       EncodeAccessDecision({"henb-a", "admit", "ok", "0a", "affirming", 5, 9, SomeVector(), 300}),
        [](std::string_view t) { return DecodeAccessDecision(t).ok(); },
-       {"certificate_serial", "status", "trustworthiness_vector"}},
+       {"certificate_serial", "max_age", "status", "trustworthiness_vector"}},
       {"evidence answer",
        EncodeEvidence({Filled(32, 1), Filled(64, 2), Filled(64, 3), {}}),
        [](std::string_view t) { return DecodeEvidenceAnswer(t).ok(); },

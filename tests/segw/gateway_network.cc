@@ -2,10 +2,10 @@
 
 #include <fcntl.h>
 #include <sched.h>
-#include <signal.h>
 #include <unistd.h>
 
 #include <chrono>
+#include <csignal>
 #include <cstring>
 #include <filesystem>
 #include <fstream>
@@ -39,6 +39,14 @@ std::string Try(const std::string& command) {
 
 std::string Prefix() { return "hbt" + std::to_string(::getpid()); }
 
+// The concatenation of `parts` (text and numbers as text).
+template <typename... Parts>
+std::string Cat(const Parts&... parts) {
+  std::string out;
+  (out.append(parts), ...);
+  return out;
+}
+
 // Namespaces of earlier runs whose process is gone (a test that crashed).
 void RemoveStaleNamespaces() {
   const CommandResult list = Run("ip netns list");
@@ -48,7 +56,7 @@ void RemoveStaleNamespaces() {
     if (name.rfind("hbt", 0) != 0) continue;
     const std::string digits = name.substr(3, name.find_first_not_of("0123456789", 3) - 3);
     if (digits.empty()) continue;
-    const pid_t pid = static_cast<pid_t>(std::stol(digits));
+    const auto pid = static_cast<pid_t>(std::stol(digits));
     if (pid != ::getpid() && ::kill(pid, 0) != 0) Run("ip netns delete " + name);
   }
 }
@@ -58,9 +66,10 @@ void RemoveStaleNamespaces() {
 std::string GatewayTestUnavailable() {
   if (::geteuid() != 0) return "needs root, to make network namespaces";
   if (Run("command -v ip").exit_code != 0) return "needs ip (iproute2)";
-  if (::access(kCharon, X_OK) != 0)
+  if (::access(kCharon, X_OK) != 0) {
     return std::string("needs strongSwan's charon (") + kCharon +
            "; scripts/install-deps.sh installs strongswan-charon)";
+  }
   if (Run("command -v swanctl").exit_code != 0) return "needs swanctl (strongswan-swanctl)";
   if (::access("/usr/lib/ipsec/plugins/libstrongswan-kernel-libipsec.so", R_OK) != 0)
     return "needs charon's kernel-libipsec plugin (libcharon-extra-plugins)";
@@ -94,15 +103,15 @@ GatewayNetwork::GatewayNetwork(int henbs) {
     const std::string gw_if = "hs" + tag;
     const std::string henb_if = "hh" + tag;
     const std::string net = "10.77." + std::to_string(i) + ".";
-    step("ip netns add " + ns);
-    step("ip -n " + ns + " link set lo up");
-    step("ip link add " + gw_if + " type veth peer name " + henb_if);
-    step("ip link set " + gw_if + " netns " + gateway_ns_);
-    step("ip link set " + henb_if + " netns " + ns);
-    step("ip -n " + gateway_ns_ + " addr add " + net + "1/30 dev " + gw_if);
-    step("ip -n " + ns + " addr add " + net + "2/30 dev " + henb_if);
-    step("ip -n " + gateway_ns_ + " link set " + gw_if + " up");
-    step("ip -n " + ns + " link set " + henb_if + " up");
+    step(Cat("ip netns add ", ns));
+    step(Cat("ip -n ", ns, " link set lo up"));
+    step(Cat("ip link add ", gw_if, " type veth peer name ", henb_if));
+    step(Cat("ip link set ", gw_if, " netns ", gateway_ns_));
+    step(Cat("ip link set ", henb_if, " netns ", ns));
+    step(Cat("ip -n ", gateway_ns_, " addr add ", net, "1/30 dev ", gw_if));
+    step(Cat("ip -n ", ns, " addr add ", net, "2/30 dev ", henb_if));
+    step(Cat("ip -n ", gateway_ns_, " link set ", gw_if, " up"));
+    step(Cat("ip -n ", ns, " link set ", henb_if, " up"));
   }
 }
 
@@ -162,9 +171,10 @@ std::string Charon::Start() {
       dir_ + "/charon.out");
   const auto deadline = std::chrono::steady_clock::now() + std::chrono::seconds(20);
   while (!std::filesystem::exists(dir_ + "/charon.vici")) {
-    if (std::chrono::steady_clock::now() > deadline)
-      return "charon in " + netns_ +
-             " did not open its vici socket: " + Slurp(dir_ + "/charon.out") + Log();
+    if (std::chrono::steady_clock::now() > deadline) {
+      return Cat("charon in ", netns_,
+                 " did not open its vici socket: ", Slurp(dir_ + "/charon.out"), Log());
+    }
     std::this_thread::sleep_for(std::chrono::milliseconds(50));
   }
   const CommandResult loaded = Swanctl("--load-all");

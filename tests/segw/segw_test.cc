@@ -164,7 +164,7 @@ class SegwTest : public UpdateFlowTest {
   }
 
   // Makes the running image of `d` differ from its RIM and has it appraised.
-  void Implant(FleetDevice& d) {
+  static void Implant(FleetDevice& d) {
     const auto manifest = *d.device->SlotManifest(d.device->boot_control().active);
     std::ofstream(d.device->SlotDir(d.device->boot_control().active) + "/" +
                       manifest.components.back().id + ".img",
@@ -215,8 +215,10 @@ TEST_P(SegwTest, AHealthyDeviceGetsItsTunnelAndOnesThatDoNotVerifyAreRefused) {
 
   // IKE succeeds for the others (their certificates are good), and the
   // gateway then deletes what it set up.
-  for (const auto& [refused, id] :
+  for (const auto& [charon, device] :
        {std::pair{&implant, "henb-implant"}, std::pair{&unappraised, "henb-unappraised"}}) {
+    Charon* refused = charon;
+    const std::string id = device;
     const auto start = std::chrono::steady_clock::now();
     Connect(*refused);
     EXPECT_TRUE(Eventually([&] { return !GatewayHolds(id); }, 10s))
@@ -351,6 +353,7 @@ TEST_P(SegwTest, ATunnelIsCutWhenItsDeviceStopsVerifyingAndComesBackAfterRecover
   // The audit log holds the story of each: admitted, withdrawn, refused, admitted.
   const auto story = GatewayAudit("henb-revoked");
   std::vector<std::string> events;
+  events.reserve(story.size());
   for (const auto& e : story) events.push_back(e.substr(0, e.find(':')));
   EXPECT_EQ(events, (std::vector<std::string>{"access admitted", "access withdrawn",
                                               "access refused", "access admitted"}))

@@ -194,14 +194,14 @@ struct AccessDecisionAnswer {
   std::string decision;  // "admit" or "quarantine"
   std::string reason;
   std::optional<std::string> certificate_serial = {};  // of the enrolled device, if any
-  // The oldest an affirming result may be to admit (seconds): the PVE's
-  // bound, or the gateway's max_age where that is smaller; 0 if not said.
-  int64_t max_age = 0;
   // The latest appraisal, when there is one the decision looked at.
   std::optional<std::string> status = {};
   int64_t appraised_at = 0;
   int64_t appraisal_id = 0;
   TrustVector vector = {};  // the latest result's, with status
+  // The oldest an affirming result may be to admit (seconds): the PVE's
+  // bound, or the gateway's max_age where that is smaller; 0 if not said.
+  int64_t max_age = 0;
 };
 std::string EncodeAccessDecision(const AccessDecisionAnswer& answer);
 Result<AccessDecisionAnswer> DecodeAccessDecision(std::string_view text);  // kNetStatus
