@@ -179,7 +179,8 @@ TEST_F(PveServiceTest, TheAccessDecisionReadsTheSignedResultNotTheStoresRow) {
   ASSERT_TRUE(h_.store->RecordAppraisal(old).ok());
   decision = Body(Get(*segw, "/v1/devices/henb-0006/access-decision"));
   EXPECT_EQ(decision["decision"], "quarantine") << decision.dump();
-  EXPECT_NE(decision["reason"].get<std::string>().find(" s old, more than 86400 s"), std::string::npos);
+  EXPECT_NE(decision["reason"].get<std::string>().find(" s old, more than 86400 s"),
+            std::string::npos);
 }
 
 TEST_F(PveServiceTest, ARevokedReleaseIsContraindicated) {
