@@ -97,7 +97,7 @@ cp "$S/segw.pem" "$G/gw/swanctl/x509/"
 cp "$S/segw.key" "$G/gw/swanctl/private/"
 cp "$S/client-ca.pem" "$G/gw/swanctl/x509ca/"
 render segw.env "HENBTRUST=$H" "PVE=$PVE" "CA=$S/ca.pem" "CERT=$S/segw.pem" "KEY=$S/segw.key" \
-  "STATE_DIR=$G/tunnels" "SWANCTL_URI=unix://$G/gw/charon.vici" "MAX_AGE=3600" "LOG=$G/updown.log" >"$G/segw.env"
+  "SWANCTL_URI=unix://$G/gw/charon.vici" "MAX_AGE=3600" "LOG=$G/updown.log" >"$G/segw.env"
 render segw-swanctl.conf "SEGW_ADDRESS=0.0.0.0" "CORE_NETWORK=10.250.0.1/32" "UPDOWN=$DEPLOY/henbtrust-updown" \
   "SETTINGS=$G/segw.env" "INNER_POOL=10.251.0.0/24" >"$G/gw/swanctl/swanctl.conf"
 charon "${NS}segw" "$G/gw"
@@ -110,7 +110,8 @@ for i in 1 2 3; do
   render henb-swanctl.conf "SEGW_ADDRESS=10.77.$i.1" "CORE_NETWORK=10.250.0.1/32" >"$d/swanctl/swanctl.conf"
   charon "${NS}henb$i" "$d"
 done
-holds() { swan "$G/gw" --list-sas 2>/dev/null | grep -c "CN=$1'" || true; }
+gw_tunnels() { STRONGSWAN_CONF="$G/gw/strongswan.conf" "$DEPLOY/henbtrust-tunnels" "$@" "unix://$G/gw/charon.vici"; }
+holds() { gw_tunnels list | grep -c " $1\$" || true; }
 tunnels() {  # which devices the gateway holds a tunnel for
   local out=""
   for i in 1 2 3; do [[ $(holds "henb-g-000$i") -gt 0 ]] && out+=" henb-g-000$i"; done
@@ -121,7 +122,7 @@ connect_all() {
   : >"$G/updown.log"
   for i in 1 2 3; do swan "$G/henb$i" --initiate --child core --timeout 20 >/dev/null 2>&1 || true; done
   sleep 0.3
-  grep -v -e ': down$' -e 'deleted (segw-check' "$G/updown.log" | sed 's/^[^ ]* \(.*\)/    \1/'
+  grep -v -e ': down$' -e 'deleting (segw-check' "$G/updown.log" | sed 's/^[^ ]* \(.*\)/    \1/'
 }
 campaign_done() {
   for _ in $(seq 900); do
@@ -146,11 +147,12 @@ reach() {  # whether H(e)NB $1 reaches the core host 10.250.0.1 (an answer, even
 echo "  tunnels at the gateway:$(tunnels)"
 for i in 1 2 3; do echo "    henb-g-000$i $(reach $i)"; done
 
-echo "  segw-watch asks again every 2 s about each tunnel; the operator decommissions henb-g-0003 (stolen):"
-ip netns exec "${NS}segw" "$H" segw-watch --pve "$PVE" --ca "$S/ca.pem" --cert "$S/segw.pem" --key "$S/segw.key" \
-  --state-dir "$G/tunnels" --interval 2 --max-age 3600 \
-  --cut-command "swanctl --terminate --force --ike-id \"\$HENBTRUST_TUNNEL\" --uri unix://$G/gw/charon.vici" \
-  >"$G/watch.log" 2>&1 &
+echo "  segw-watch lists charon's tunnels every 2 s and asks about each device again;"
+echo "  the operator decommissions henb-g-0003 (stolen):"
+ip netns exec "${NS}segw" env STRONGSWAN_CONF="$G/gw/strongswan.conf" \
+  "$H" segw-watch --pve "$PVE" --ca "$S/ca.pem" --cert "$S/segw.pem" --key "$S/segw.key" \
+  --interval 2 --list-command "$DEPLOY/henbtrust-tunnels list unix://$G/gw/charon.vici" \
+  --cut-command "$DEPLOY/henbtrust-tunnels cut unix://$G/gw/charon.vici" >"$G/watch.log" 2>&1 &
 pids+=("$!")
 sleep 0.5
 "$H" server decommission --dir "$S" --device henb-g-0003 --reason "reported stolen" >/dev/null

@@ -1,8 +1,13 @@
 // henbtrust segw-check | segw-watch: a security gateway's admission control
 // through the PVE's access decision (docs/segw.md).
+#include <fcntl.h>
+#include <poll.h>
+#include <signal.h>
 #include <spawn.h>
 #include <sys/wait.h>
+#include <unistd.h>
 
+#include <algorithm>
 #include <cerrno>
 #include <chrono>
 #include <condition_variable>
@@ -35,7 +40,7 @@ struct PveLinkArgs {
 };
 
 void AddPveLinkOptions(CLI::App* sub, PveLinkArgs& a, const std::string& unreachable_default,
-                       const std::string& unreachable_help) {
+                       const std::string& unreachable_help, const std::string& max_age_help) {
   a.unreachable = unreachable_default;
   sub->add_option("--pve", a.pve, "the PVE (or henbtrust server), HOST:PORT")->required();
   sub->add_option("--ca", a.ca, "the server CA (ca.pem of server/pve init)")->required();
@@ -43,9 +48,7 @@ void AddPveLinkOptions(CLI::App* sub, PveLinkArgs& a, const std::string& unreach
   sub->add_option("--key", a.key, "the gateway's key (segw.key)")->required();
   sub->add_option("--timeout", a.timeout, "seconds to connect and for each answer (default 5)")
       ->check(CLI::Range(1, 300));
-  sub->add_option("--max-age", a.max_age,
-                  "refuse a device whose latest affirming appraisal is older than this many "
-                  "seconds (the PVE's own bound, --result-max-age, applies too)")
+  sub->add_option("--max-age", a.max_age, max_age_help)
       ->check(CLI::Range(int64_t{1}, int64_t{10} * 365 * 86'400));
   sub->add_option("--unreachable", a.unreachable, unreachable_help)
       ->check(CLI::IsMember({"admit", "refuse"}));
@@ -54,7 +57,15 @@ void AddPveLinkOptions(CLI::App* sub, PveLinkArgs& a, const std::string& unreach
 // A lazily connected client; a failed connect is tried again on the next GET.
 class PveConnection {
  public:
+  // Every error here is the gateway's configuration: exit 2, never "refuse".
   static Result<PveConnection> Open(const PveLinkArgs& a) {
+    auto opened = OpenUnchecked(a);
+    if (!opened.ok()) return Error(ErrorCode::kInvalidArgument, opened.error().ToString());
+    return opened;
+  }
+
+ private:
+  static Result<PveConnection> OpenUnchecked(const PveLinkArgs& a) {
     HENB_ASSIGN_OR_RETURN(auto host_port, ParseHostPort(a.pve));
     HENB_ASSIGN_OR_RETURN(std::string ca, ReadTextFile(a.ca));
     HENB_ASSIGN_OR_RETURN(std::string certificate, ReadTextFile(a.certificate));
@@ -72,6 +83,7 @@ class PveConnection {
     return c;
   }
 
+ public:
   PveGet Get() {
     return [this](const std::string& target) -> Result<HttpResponse> {
       if (!client_) {
@@ -93,15 +105,9 @@ struct CheckArgs {
   PveLinkArgs link;
   std::string device_id;
   std::string certificate_serial;
-  std::string state_dir;
-  std::string tunnel;
 };
 
 int RunCheck(const CheckArgs& a) {
-  if (a.state_dir.empty() != a.tunnel.empty())
-    return UsageError("--state-dir and --tunnel go together");
-  if (!a.tunnel.empty() && !IsValidTunnelId(a.tunnel))
-    return UsageError("--tunnel '" + a.tunnel + "' is not 1-64 of [A-Za-z0-9._-]");
   auto connection = PveConnection::Open(a.link);
   if (!connection.ok()) return Fail(connection.error());
   AccessQuestion q;
@@ -111,76 +117,149 @@ int RunCheck(const CheckArgs& a) {
   q.unreachable = *ParseUnreachablePolicy(a.link.unreachable);
   auto verdict = CheckAccess(connection->Get(), q);
   if (!verdict.ok()) return Fail(verdict.error());
-  if (verdict->admit && !a.tunnel.empty()) {
-    // An admitted tunnel that segw-watch does not know of would never be
-    // checked again: refuse it rather.
-    if (auto st = RecordTunnel(*Env::Default(), a.state_dir, Tunnel{a.tunnel, a.device_id});
-        !st.ok()) {
-      return Fail(Error(st.error().code(),
-                        "admitted, but the tunnel cannot be recorded for "
-                        "segw-watch: " +
-                            st.error().message()));
-    }
-  }
   std::cout << verdict->line << "\n";
   return verdict->admit ? kExitOk : kExitInvalid;
 }
 
 struct WatchArgs {
   PveLinkArgs link;
-  std::string state_dir;
+  std::string list_command;
+  std::string cut_command;
   int interval = 30;
-  std::string cut_command = "swanctl --terminate --force --ike-id \"$HENBTRUST_TUNNEL\"";
   bool once = false;
 };
 
-// Runs `command` through /bin/sh with the tunnel's id and device in
-// HENBTRUST_TUNNEL and HENBTRUST_DEVICE (never spliced into the command).
-Status RunCutCommand(const std::string& command, const Tunnel& t) {
-  std::vector<std::string> env_text = {"HENBTRUST_TUNNEL=" + t.id,
-                                       "HENBTRUST_DEVICE=" + t.device_id};
+// A list command's output may be this long (a gateway of 100,000 tunnels
+// at about 40 bytes a line takes 4 MB).
+constexpr size_t kMaxListBytes = size_t{64} << 20;
+// A list or cut command that takes longer is killed.
+constexpr int kCommandSeconds = 60;
+
+// Runs `command` through /bin/sh with `extra_env` added to this process's
+// environment and default signal handling; with `out`, its stdout is
+// captured there (at most kMaxListBytes). Fails unless it exits 0 within
+// kCommandSeconds.
+Status RunShell(const std::string& command, const std::vector<std::string>& extra_env,
+                std::string* out) {
+  std::vector<std::string> env_text = extra_env;
+  std::vector<char*> env;
   size_t inherited = 0;
   while (environ[inherited] != nullptr) ++inherited;
-  std::vector<char*> env;
   env.reserve(env_text.size() + inherited + 1);
   for (std::string& e : env_text) env.push_back(e.data());
   for (char** e = environ; *e != nullptr; ++e) {
     const std::string_view v(*e);
-    if (v.starts_with("HENBTRUST_TUNNEL=") || v.starts_with("HENBTRUST_DEVICE=")) continue;
-    env.push_back(*e);
+    const bool replaced = std::ranges::any_of(extra_env, [&](const std::string& x) {
+      return v.starts_with(std::string_view(x).substr(0, x.find('=') + 1));
+    });
+    if (!replaced) env.push_back(*e);
   }
   env.push_back(nullptr);
+
+  int pipe_fds[2] = {-1, -1};
+  if (out != nullptr && ::pipe2(pipe_fds, O_CLOEXEC) != 0)
+    return Error(ErrorCode::kIo, "pipe: " + std::string(strerror(errno)));
+  posix_spawn_file_actions_t actions;
+  posix_spawn_file_actions_init(&actions);
+  if (out != nullptr) posix_spawn_file_actions_adddup2(&actions, pipe_fds[1], STDOUT_FILENO);
+  // The service blocks SIGINT and SIGTERM for its signal thread; the
+  // command must not inherit that.
+  posix_spawnattr_t attr;
+  posix_spawnattr_init(&attr);
+  sigset_t none;
+  sigset_t stops;
+  sigemptyset(&none);
+  sigemptyset(&stops);
+  sigaddset(&stops, SIGINT);
+  sigaddset(&stops, SIGTERM);
+  posix_spawnattr_setsigmask(&attr, &none);
+  posix_spawnattr_setsigdefault(&attr, &stops);
+  posix_spawnattr_setflags(&attr, POSIX_SPAWN_SETSIGMASK | POSIX_SPAWN_SETSIGDEF);
   std::string sh = "/bin/sh";
   std::string dash_c = "-c";
   std::string line = command;
   char* argv[] = {sh.data(), dash_c.data(), line.data(), nullptr};
   pid_t pid = -1;
-  if (const int rc = posix_spawn(&pid, "/bin/sh", nullptr, nullptr, argv, env.data()); rc != 0)
-    return Error(ErrorCode::kIo, "cannot run the cut command: " + std::string(strerror(rc)));
+  const int rc = posix_spawn(&pid, "/bin/sh", &actions, &attr, argv, env.data());
+  posix_spawn_file_actions_destroy(&actions);
+  posix_spawnattr_destroy(&attr);
+  if (out != nullptr) ::close(pipe_fds[1]);
+  if (rc != 0) {
+    if (out != nullptr) ::close(pipe_fds[0]);
+    return Error(ErrorCode::kIo, "cannot run '" + command + "': " + std::string(strerror(rc)));
+  }
+  const auto deadline = std::chrono::steady_clock::now() + std::chrono::seconds(kCommandSeconds);
+  bool too_long = false;
+  if (out != nullptr) {
+    out->clear();
+    char buffer[1 << 14];
+    for (;;) {
+      const auto left = std::chrono::duration_cast<std::chrono::milliseconds>(
+          deadline - std::chrono::steady_clock::now());
+      pollfd p{pipe_fds[0], POLLIN, 0};
+      if (left.count() <= 0 || ::poll(&p, 1, static_cast<int>(left.count())) == 0) {
+        too_long = true;
+        break;
+      }
+      const ssize_t n = ::read(pipe_fds[0], buffer, sizeof buffer);
+      if (n < 0 && errno == EINTR) continue;
+      if (n <= 0) break;
+      out->append(buffer, static_cast<size_t>(n));
+      if (out->size() > kMaxListBytes) {
+        too_long = true;
+        break;
+      }
+    }
+    ::close(pipe_fds[0]);
+  }
   int status = 0;
-  while (waitpid(pid, &status, 0) < 0) {
-    if (errno != EINTR) return Error(ErrorCode::kIo, "waitpid: " + std::string(strerror(errno)));
+  for (;;) {
+    const pid_t done = ::waitpid(pid, &status, too_long ? 0 : WNOHANG);
+    if (done == pid) break;
+    if (done < 0 && errno != EINTR)
+      return Error(ErrorCode::kIo, "waitpid: " + std::string(strerror(errno)));
+    if (done == 0 && std::chrono::steady_clock::now() > deadline) too_long = true;
+    if (too_long) {
+      ::kill(pid, SIGKILL);
+    } else {
+      std::this_thread::sleep_for(std::chrono::milliseconds(5));
+    }
+  }
+  if (too_long) {
+    return Error(ErrorCode::kIo, "'" + command + "' took longer than " +
+                                     std::to_string(kCommandSeconds) + " s or printed more than " +
+                                     std::to_string(kMaxListBytes) + " bytes; killed");
   }
   if (WIFEXITED(status) && WEXITSTATUS(status) == 0) return OkStatus();
   return Error(ErrorCode::kIo,
-               "the cut command " + (WIFEXITED(status)
-                                         ? "exited " + std::to_string(WEXITSTATUS(status))
-                                         : "died of signal " + std::to_string(WTERMSIG(status))));
+               "'" + command + "' " +
+                   (WIFEXITED(status) ? "exited " + std::to_string(WEXITSTATUS(status))
+                                      : "died of signal " + std::to_string(WTERMSIG(status))));
 }
 
 int RunWatch(const WatchArgs& a) {
   auto connection = PveConnection::Open(a.link);
   if (!connection.ok()) return Fail(connection.error());
-  if (auto st = Env::Default()->CreateDirectories(a.state_dir); !st.ok()) return Fail(st.error());
   WatchOptions options;
-  options.state_dir = a.state_dir;
   options.max_age = a.link.max_age;
   options.unreachable = *ParseUnreachablePolicy(a.link.unreachable);
   const PveGet get = connection->Get();
-  const CutTunnel cut = [&](const Tunnel& t) { return RunCutCommand(a.cut_command, t); };
+  const ListTunnels list = [&]() -> Result<std::string> {
+    std::string out;
+    HENB_TRY(RunShell(a.list_command, {}, &out));
+    return out;
+  };
+  const CutTunnel cut = [&](const Tunnel& t) {
+    return RunShell(a.cut_command, {"HENBTRUST_TUNNEL=" + t.id, "HENBTRUST_DEVICE=" + t.device_id},
+                    nullptr);
+  };
   auto run_round = [&] {
-    WatchRound round = RecheckTunnels(*Env::Default(), get, cut, options);
+    WatchRound round = RecheckTunnels(get, list, cut, options);
     for (const std::string& line : round.lines) std::cout << line << "\n";
+    if (round.cut > 0 || round.failed > 0) {
+      std::cout << "round: " << round.tunnels << " tunnels of " << round.devices << " devices; "
+                << round.kept << " kept, " << round.cut << " cut, " << round.failed << " failed\n";
+    }
     std::cout.flush();
     return round;
   };
@@ -196,8 +275,9 @@ int RunWatch(const WatchArgs& a) {
     stop = true;
     cv.notify_all();
   });
-  std::cout << "segw-watch: every " << a.interval << " s, the tunnels recorded in " << a.state_dir
-            << " are checked again with the PVE at " << a.link.pve << "; a refused one is cut\n"
+  std::cout << "segw-watch: every " << a.interval
+            << " s, each tunnel the gateway lists is checked again with the PVE at " << a.link.pve
+            << "; a refused device's tunnels are cut\n"
             << std::flush;
   std::unique_lock<std::mutex> lock(mu);
   while (!stop) {
@@ -223,36 +303,42 @@ void RegisterSegwCommands(CLI::App& app, int* exit_code) {
       "and whether its release or the device is revoked (docs/segw.md)");
   AddPveLinkOptions(check, c->link, "refuse",
                     "what to do when the PVE cannot be reached or answers 5xx: admit or "
-                    "refuse (default refuse); the line says the policy decided");
+                    "refuse (default refuse); the line says the policy decided",
+                    "refuse a device whose latest affirming appraisal is older than this many "
+                    "seconds (the PVE's own bound, --result-max-age, applies too)");
   check->add_option("DEVICE_ID", c->device_id, "the device the gateway authenticated")->required();
   check->add_option("--certificate-serial", c->certificate_serial,
                     "the serial (hex) of the certificate the device presented; one that no "
                     "longer speaks for the device is refused");
-  check->add_option("--state-dir", c->state_dir,
-                    "with --tunnel: record an admitted tunnel here for segw-watch");
-  check->add_option("--tunnel", c->tunnel,
-                    "the gateway's id of the tunnel (strongSwan: $PLUTO_UNIQUEID)");
   OnRun(check, exit_code, [c] { return RunCheck(*c); });
 
   auto w = std::make_shared<WatchArgs>();
   CLI::App* watch = app.add_subcommand(
       "segw-watch",
-      "Enforcement over time: every --interval seconds, asks the PVE again about each tunnel "
-      "segw-check recorded in --state-dir, and cuts (--cut-command) the tunnel of a device "
-      "refused now: its release revoked, its appraisal failed, its certificate revoked. A "
-      "tunnel is cut at most --interval seconds plus one answer after the change");
+      "Enforcement over time: every --interval seconds, lists the gateway's tunnels "
+      "(--list-command), asks the PVE again about each device, and cuts (--cut-command) the "
+      "tunnels of a device refused now: its release revoked, its appraisal failed, the device "
+      "revoked or decommissioned (docs/segw.md)");
   AddPveLinkOptions(watch, w->link, "admit",
                     "what a recheck does when the PVE cannot be reached or answers 5xx: admit "
-                    "keeps the tunnel (default; cutting every tunnel in a PVE outage would take "
-                    "the fleet off the air), refuse cuts it");
-  watch->add_option("--state-dir", w->state_dir, "where segw-check records admitted tunnels")
+                    "keeps the tunnels (default; cutting every tunnel in a PVE outage would take "
+                    "the fleet off the air), refuse cuts them",
+                    "cut the tunnels of a device whose latest affirming appraisal is older than "
+                    "this many seconds (without it, a recheck does not look at the age: devices "
+                    "re-attest on their own schedule, so keep this above it)");
+  watch
+      ->add_option("--list-command", w->list_command,
+                   "shell command printing the gateway's tunnels, one 'TUNNEL-ID DEVICE-ID' per "
+                   "line (strongSwan: deploy/strongswan/henbtrust-tunnels list [VICI-URI])")
+      ->required();
+  watch
+      ->add_option("--cut-command", w->cut_command,
+                   "shell command that cuts one tunnel, given HENBTRUST_TUNNEL and "
+                   "HENBTRUST_DEVICE in its environment (strongSwan: "
+                   "deploy/strongswan/henbtrust-tunnels cut [VICI-URI])")
       ->required();
   watch->add_option("--interval", w->interval, "seconds between rechecks (default 30)")
       ->check(CLI::Range(1, 86'400));
-  watch->add_option("--cut-command", w->cut_command,
-                    "shell command that cuts a tunnel, given HENBTRUST_TUNNEL and "
-                    "HENBTRUST_DEVICE in its environment (default: swanctl --terminate --force "
-                    "--ike-id \"$HENBTRUST_TUNNEL\")");
   watch->add_flag("--once", w->once,
                   "one pass, then exit: 0 if nothing failed, 1 otherwise (for cron or a test)");
   OnRun(watch, exit_code, [w] { return RunWatch(*w); });

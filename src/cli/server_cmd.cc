@@ -35,6 +35,7 @@ int RunInit(const std::string& dir, const std::vector<std::string>& hosts) {
       << "  oam.pub                   verifies deployment orders (give it to devices)\n"
       << "  audit.pub                 verifies the audit log's signed checkpoints\n"
       << "  operator.pem, .key        the operator's client identity\n"
+      << "  segw.pem, .key            the security gateway's identity (docs/segw.md)\n"
       << "  oam.key, ear.key, ...     signing keys; keep them here\n"
       << "Next: henbtrust server import-release --dir " << dir
       << " --trust-root ROOT BUNDLE, then henbtrust server run --dir " << dir

@@ -14,18 +14,28 @@ namespace {
 
 // A bound of more than ten years is a typing error, not a policy.
 constexpr int64_t kMaxAgeBound = int64_t{10} * 365 * 86'400;
+// The same gateway decision about a device is audited at most once in this
+// many seconds.
+constexpr int64_t kGatewayAuditRepeat = 60;
+// Devices remembered for that; past it the memory starts again.
+constexpr size_t kGatewayAuditMemory = 100'000;
 
 struct DecisionQuery {
   std::string certificate_serial;  // "" : the gateway does not say
-  int64_t max_age = 0;             // 0 : the PVE's own bound only
+  int64_t max_age = 0;             // 0: the PVE's bound on connect, none on a recheck
   bool recheck = false;            // a tunnel already up, asked again on a period
 };
 
 Result<DecisionQuery> ParseDecisionQuery(std::string_view target) {
   DecisionQuery q;
   q.certificate_serial = QueryValue(target, "certificate_serial");
-  if (q.certificate_serial.size() > kMaxCertificateSerialBytes)
+  if (q.certificate_serial.size() > kMaxCertificateSerialBytes) {
     return BadRequest("certificate_serial is too long");
+  }
+  // Serials are recorded as upper-case hex; a gateway may write either case.
+  for (char& c : q.certificate_serial) {
+    if (c >= 'a' && c <= 'f') c = static_cast<char>(c - 'a' + 'A');
+  }
   if (const std::string text = QueryValue(target, "max_age"); !text.empty()) {
     const auto value = ParseDecimal(text);
     if (!value || *value == 0 || *value > static_cast<uint64_t>(kMaxAgeBound)) {
@@ -52,18 +62,36 @@ std::string AuditEvent(const DecisionQuery& q, bool admit) {
 
 }  // namespace
 
+bool PveService::Impl::GatewayAuditDue(const std::string& device_id,
+                                       const AuditedDecision& decision) {
+  MutexLock lock(gateway_audit_mu);
+  auto it = gateway_audited.find(device_id);
+  if (it != gateway_audited.end() && it->second.actor == decision.actor &&
+      it->second.event == decision.event && it->second.detail == decision.detail &&
+      decision.at >= it->second.at && decision.at - it->second.at < kGatewayAuditRepeat) {
+    return false;
+  }
+  if (gateway_audited.size() >= kGatewayAuditMemory) gateway_audited.clear();
+  gateway_audited[device_id] = decision;
+  return true;
+}
+
 Result<HttpResponse> PveService::Impl::AccessDecision(const HttpRequest& req,
                                                       const std::string& device_id) {
   if (!IsValidDeviceId(device_id)) return BadRequest("malformed device id");
   HENB_ASSIGN_OR_RETURN(DecisionQuery query, ParseDecisionQuery(req.target));
   HENB_ASSIGN_OR_RETURN(auto device, store.GetDevice(device_id));
   const int64_t now = config.now();
-  const int64_t max_age =
-      query.max_age > 0 ? std::min(query.max_age, config.result_max_age) : config.result_max_age;
+  // Age bounds admission. A recheck bounds it only when the gateway says
+  // (segw-watch --max-age): a device re-attests on its own schedule, and a
+  // tunnel is not cut for the age alone of a result the PVE once admitted.
+  int64_t max_age = config.result_max_age;
+  if (query.max_age > 0) max_age = query.recheck ? query.max_age : std::min(query.max_age, max_age);
+  const bool age_bound = !query.recheck || query.max_age > 0;
   std::string reason;
   AccessDecisionAnswer out;
   out.device_id = device_id;
-  out.max_age = max_age;
+  out.max_age = age_bound ? max_age : 0;
   if (device) out.certificate_serial = device->certificate_serial;
   if (!device) {
     reason = "not enrolled";
@@ -98,7 +126,7 @@ Result<HttpResponse> PveService::Impl::AccessDecision(const HttpRequest& req,
       } else if (claims->release_version != device->release_version) {
         reason = "the latest attestation result is of release " + claims->release_version +
                  ", the device is recorded on " + device->release_version;
-      } else if (now - claims->issued_at > max_age) {
+      } else if (age_bound && now - claims->issued_at > max_age) {
         reason = "latest attestation result is " + std::to_string(now - claims->issued_at) +
                  " s old, more than " + std::to_string(max_age) + " s";
       }
@@ -107,14 +135,28 @@ Result<HttpResponse> PveService::Impl::AccessDecision(const HttpRequest& req,
   const bool admit = reason.empty();
   out.decision = admit ? "admit" : "quarantine";
   out.reason = admit ? "affirming attestation result" : reason;
-  // A gateway's decision is given only once it is in the audit log.
+  // A gateway's admission is given only once it is in the audit log; a
+  // refusal is given even when the log cannot take it (refusing is the
+  // safe side), and counted.
   if (req.peer.organization == kRoleSegw) {
+    (admit ? gateway_admits : gateway_refusals).fetch_add(1, std::memory_order_relaxed);
     if (const std::string event = AuditEvent(query, admit); !event.empty()) {
-      std::string detail =
-          device_id + ": " + out.reason + "; max age " + std::to_string(max_age) + " s";
+      std::string detail = device_id + ": " + out.reason;
+      if (age_bound) detail += "; max age " + std::to_string(max_age) + " s";
       if (!query.certificate_serial.empty()) detail += "; certificate " + query.certificate_serial;
-      HENB_TRY(store.AppendAudit(
-          AuditEntry{0, now, Actor(req.peer), "device:" + device_id, event, detail, {}, {}}));
+      const AuditedDecision decision{Actor(req.peer), event, detail, now};
+      if (GatewayAuditDue(device_id, decision)) {
+        auto recorded = store.AppendAudit(
+            AuditEntry{0, now, decision.actor, "device:" + device_id, event, detail, {}, {}});
+        if (!recorded.ok()) {
+          {  // so that the next question tries to record it again
+            MutexLock lock(gateway_audit_mu);
+            gateway_audited.erase(device_id);
+          }
+          if (admit) return recorded.error();
+          gateway_audit_failures.fetch_add(1, std::memory_order_relaxed);
+        }
+      }
     }
   }
   return JsonText(200, EncodeAccessDecision(out));

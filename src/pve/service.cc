@@ -234,6 +234,12 @@ HttpResponse PveService::Impl::Metrics() const {
   line("henbtrust_pve_appraisals_total", "{status=\"affirming\"}", affirming.load());
   line("henbtrust_pve_appraisals_total", "{status=\"warning\"}", warning.load());
   line("henbtrust_pve_appraisals_total", "{status=\"contraindicated\"}", contraindicated.load());
+  out += "# TYPE henbtrust_pve_gateway_decisions_total counter\n";
+  line("henbtrust_pve_gateway_decisions_total", "{decision=\"admit\"}", gateway_admits.load());
+  line("henbtrust_pve_gateway_decisions_total", "{decision=\"quarantine\"}",
+       gateway_refusals.load());
+  out += "# TYPE henbtrust_pve_gateway_audit_failures_total counter\n";
+  line("henbtrust_pve_gateway_audit_failures_total", "", gateway_audit_failures.load());
   return {200, "text/plain; version=0.0.4", out, {}};
 }
 

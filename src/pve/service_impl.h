@@ -130,6 +130,24 @@ struct PveService::Impl {
   std::atomic<uint64_t> requests{0};
   std::atomic<uint64_t> affirming{0}, warning{0}, contraindicated{0};
   std::atomic<uint64_t> client_errors{0}, server_errors{0};
+  // The SeGW's questions (access_decision.cc): decisions given, and
+  // refusals given although the audit log could not record them.
+  std::atomic<uint64_t> gateway_admits{0}, gateway_refusals{0}, gateway_audit_failures{0};
+
+  // The last gateway decision audited per device: the same decision (same
+  // gateway, event and detail) again within kGatewayAuditRepeat seconds is
+  // not recorded again, so a device that reconnects in a loop cannot flood
+  // the audit log (docs/segw.md).
+  struct AuditedDecision {
+    std::string actor;
+    std::string event;
+    std::string detail;
+    int64_t at = 0;
+  };
+  Mutex gateway_audit_mu;
+  std::map<std::string, AuditedDecision> gateway_audited GUARDED_BY(gateway_audit_mu);
+  // Whether the decision is to be recorded now (and, if so, remembers it).
+  bool GatewayAuditDue(const std::string& device_id, const AuditedDecision& decision);
 
   // Pushes whose record the store has not committed yet: the service
   // outlives them (~Impl waits).

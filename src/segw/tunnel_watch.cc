@@ -1,94 +1,80 @@
 #include "henbtrust/segw/tunnel_watch.h"
 
 #include <algorithm>
+#include <map>
 
-#include "henbtrust/core/file.h"
 #include "henbtrust/net/api.h"
 
 namespace henbtrust {
 
-namespace {
-
-// A state file holds a device id and a newline.
-constexpr size_t kMaxStateFileBytes = 256;
-
-}  // namespace
-
 bool IsValidTunnelId(std::string_view id) {
-  if (id.empty() || id.size() > kMaxTunnelIdBytes || id.front() == '.') return false;
+  if (id.empty() || id.size() > kMaxTunnelIdBytes) return false;
   return std::ranges::all_of(id, [](char c) {
     return (c >= 'a' && c <= 'z') || (c >= 'A' && c <= 'Z') || (c >= '0' && c <= '9') || c == '.' ||
            c == '_' || c == '-';
   });
 }
 
-Status RecordTunnel(Env& env, const std::string& dir, const Tunnel& tunnel) {
-  if (!IsValidTunnelId(tunnel.id))
-    return Error(ErrorCode::kInvalidArgument, "'" + tunnel.id + "' cannot name a tunnel");
-  if (!api::IsValidDeviceId(tunnel.device_id))
-    return Error(ErrorCode::kInvalidArgument, "'" + tunnel.device_id + "' is not a device id");
-  HENB_TRY(env.CreateDirectories(dir));
-  return env.WriteFileAtomic(dir + "/" + tunnel.id, ToBytes(tunnel.device_id + "\n"), 0644);
-}
-
-Status ForgetTunnel(Env& env, const std::string& dir, const std::string& tunnel_id) {
-  if (!IsValidTunnelId(tunnel_id))
-    return Error(ErrorCode::kInvalidArgument, "'" + tunnel_id + "' cannot name a tunnel");
-  if (auto st = env.RemoveFile(dir + "/" + tunnel_id);
-      !st.ok() && st.error().code() != ErrorCode::kNotFound) {
-    return st;
-  }
-  return OkStatus();
-}
-
-Result<std::vector<Tunnel>> ListTunnels(Env& env, const std::string& dir,
-                                        std::vector<std::string>* problems) {
-  HENB_ASSIGN_OR_RETURN(std::vector<std::string> names, env.ListDirectory(dir));
+std::vector<Tunnel> ParseTunnelList(std::string_view text, std::vector<std::string>* problems) {
   std::vector<Tunnel> out;
-  for (const std::string& name : names) {
-    if (name.front() == '.') continue;  // WriteFileAtomic's temporary files
-    std::string path = dir;
-    path += '/';
-    path += name;
-    if (!IsValidTunnelId(name)) {
-      if (problems) problems->push_back(path + ": not a tunnel id; left alone");
+  size_t number = 0;
+  while (!text.empty()) {
+    const size_t end = text.find('\n');
+    std::string_view line = text.substr(0, end);
+    text = end == std::string_view::npos ? std::string_view() : text.substr(end + 1);
+    ++number;
+    if (!line.empty() && line.back() == '\r') line.remove_suffix(1);
+    if (line.empty()) continue;
+    const size_t space = line.find(' ');
+    const std::string_view id = line.substr(0, space);
+    const std::string_view device =
+        space == std::string_view::npos ? std::string_view() : line.substr(space + 1);
+    if (!IsValidTunnelId(id) || !api::IsValidDeviceId(device)) {
+      if (problems) {
+        std::string problem = "list line ";
+        problem += std::to_string(number);
+        problem += " is not 'TUNNEL-ID DEVICE-ID': ";
+        problem += line.substr(0, 200);
+        problems->push_back(std::move(problem));
+      }
       continue;
     }
-    auto bytes = env.ReadFile(path, kMaxStateFileBytes);
-    if (!bytes.ok()) {
-      // Removed by the hook since the listing (the tunnel went down): not a problem.
-      if (bytes.error().code() != ErrorCode::kNotFound && problems)
-        problems->push_back(path + ": " + bytes.error().ToString());
-      continue;
-    }
-    std::string device(bytes->begin(), bytes->end());
-    if (!device.empty() && device.back() == '\n') device.pop_back();
-    if (!api::IsValidDeviceId(device)) {
-      if (problems) problems->push_back(path + ": does not hold a device id");
-      continue;
-    }
-    out.push_back(Tunnel{name, std::move(device)});
+    out.push_back(Tunnel{std::string(id), std::string(device)});
   }
   return out;
 }
 
-WatchRound RecheckTunnels(Env& env, const PveGet& get, const CutTunnel& cut,
+WatchRound RecheckTunnels(const PveGet& get, const ListTunnels& list, const CutTunnel& cut,
                           const WatchOptions& options) {
   WatchRound round;
-  auto tunnels = ListTunnels(env, options.state_dir, &round.lines);
-  if (!tunnels.ok()) {
-    round.lines.push_back("cannot list " + options.state_dir + ": " + tunnels.error().ToString());
+  auto listed = list();
+  if (!listed.ok()) {
+    round.lines.push_back("cannot list the gateway's tunnels: " + listed.error().ToString());
     ++round.failed;
     return round;
   }
-  for (const Tunnel& t : *tunnels) {
-    ++round.checked;
-    AccessQuestion q;
-    q.device_id = t.device_id;
-    q.max_age = options.max_age;
-    q.recheck = true;
-    q.unreachable = options.unreachable;
-    auto verdict = CheckAccess(get, q);
+  const std::vector<Tunnel> tunnels = ParseTunnelList(*listed, &round.lines);
+  round.tunnels = static_cast<int>(tunnels.size());
+  // One question per device, however many tunnels it holds.
+  std::map<std::string, Result<AccessVerdict>> verdicts;
+  bool pve_answers = true;
+  for (const Tunnel& t : tunnels) {
+    auto it = verdicts.find(t.device_id);
+    if (it == verdicts.end()) {
+      AccessQuestion q;
+      q.device_id = t.device_id;
+      q.max_age = options.max_age;
+      q.recheck = true;
+      q.unreachable = options.unreachable;
+      const PveGet unreachable = [](const std::string&) -> Result<HttpResponse> {
+        return Error(ErrorCode::kNet, "not asked: the PVE did not answer earlier in this round");
+      };
+      auto verdict = CheckAccess(pve_answers ? get : unreachable, q);
+      if (verdict.ok() && !verdict->answered) pve_answers = false;
+      ++round.devices;
+      it = verdicts.emplace(t.device_id, std::move(verdict)).first;
+    }
+    const Result<AccessVerdict>& verdict = it->second;
     if (!verdict.ok()) {
       ++round.failed;
       round.lines.push_back("tunnel " + t.id + " of " + t.device_id +
@@ -109,8 +95,6 @@ WatchRound RecheckTunnels(Env& env, const PveGet& get, const CutTunnel& cut,
     }
     ++round.cut;
     round.lines.push_back("cut tunnel " + t.id + ": " + verdict->line);
-    if (auto st = ForgetTunnel(env, options.state_dir, t.id); !st.ok())
-      round.lines.push_back("tunnel " + t.id + ": " + st.error().ToString());
   }
   return round;
 }

@@ -3,8 +3,7 @@
 // gateway holds (src/segw).
 #include <gtest/gtest.h>
 
-#include <filesystem>
-#include <fstream>
+#include <algorithm>
 #include <map>
 
 #include "henbtrust/net/pve_protocol.h"
@@ -146,48 +145,40 @@ TEST(AccessCheck, AMalformedQuestionIsNeverAsked) {
   EXPECT_EQ(ParseUnreachablePolicy("sometimes").error().code(), ErrorCode::kInvalidArgument);
 }
 
-class TunnelWatchTest : public ::testing::Test {
- protected:
-  Env& env_ = *Env::Default();
-  testing::TempDir dir_;
-  std::string state_ = dir_.File("tunnels");
-};
-
-TEST_F(TunnelWatchTest, RecordsListsAndForgetsTunnelsAndReportsWhatIsNotOne) {
-  ASSERT_TRUE(RecordTunnel(env_, state_, {"12", "henb-1"}).ok());
-  ASSERT_TRUE(RecordTunnel(env_, state_, {"7", "henb-2"}).ok());
-  EXPECT_FALSE(RecordTunnel(env_, state_, {"../x", "henb-3"}).ok());
-  EXPECT_FALSE(RecordTunnel(env_, state_, {"8", "not a device"}).ok());
-  std::ofstream(state_ + "/9") << "henb 9\n";          // not a device id
-  std::ofstream(state_ + "/bad name") << "henb-10\n";  // not a tunnel id
-  std::ofstream(state_ + "/.13.tmp1-0") << "half";     // a write in progress
+TEST(TunnelWatch, ParsesTheGatewaysListAndReportsWhatIsNotATunnel) {
   std::vector<std::string> problems;
-  auto tunnels = ListTunnels(env_, state_, &problems);
-  ASSERT_TRUE(tunnels.ok());
-  ASSERT_EQ(tunnels->size(), 2u);
-  EXPECT_EQ((*tunnels)[0].id, "12");
-  EXPECT_EQ((*tunnels)[0].device_id, "henb-1");
-  EXPECT_EQ((*tunnels)[1].id, "7");
-  ASSERT_EQ(problems.size(), 2u);
-  EXPECT_NE(problems[0].find("9: does not hold a device id"), std::string::npos) << problems[0];
-  EXPECT_NE(problems[1].find("bad name: not a tunnel id"), std::string::npos) << problems[1];
-  ASSERT_TRUE(ForgetTunnel(env_, state_, "12").ok());
-  ASSERT_TRUE(ForgetTunnel(env_, state_, "12").ok());  // gone already: fine
-  EXPECT_EQ(ListTunnels(env_, state_, nullptr)->size(), 1u);
+  const auto tunnels =
+      ParseTunnelList("12 henb-1\n7 henb-2\r\n\n9 henb 9\n../x henb-3\n13\n14 \n", &problems);
+  ASSERT_EQ(tunnels.size(), 2u);
+  EXPECT_EQ(tunnels[0].id, "12");
+  EXPECT_EQ(tunnels[0].device_id, "henb-1");
+  EXPECT_EQ(tunnels[1].id, "7");
+  EXPECT_EQ(tunnels[1].device_id, "henb-2");
+  ASSERT_EQ(problems.size(), 4u);
+  EXPECT_EQ(problems[0], "list line 4 is not 'TUNNEL-ID DEVICE-ID': 9 henb 9");
+  EXPECT_EQ(problems[1], "list line 5 is not 'TUNNEL-ID DEVICE-ID': ../x henb-3");
+  EXPECT_TRUE(ParseTunnelList("", &problems).size() == 0);
+  EXPECT_FALSE(IsValidTunnelId(std::string(65, '1')));
+  EXPECT_TRUE(IsValidTunnelId(std::string(64, '1')));
 }
 
-TEST_F(TunnelWatchTest, CutsTheRefusedKeepsTheAdmittedAndRetriesAFailedCut) {
-  for (const auto& [id, device] : std::vector<std::pair<std::string, std::string>>{
-           {"1", "henb-ok"}, {"2", "henb-bad"}, {"3", "henb-stuck"}}) {
-    ASSERT_TRUE(RecordTunnel(env_, state_, {id, device}).ok());
-  }
+// A PVE that answers by device: admit for henb-ok*, quarantine otherwise.
+FakePve ByDevice() {
   FakePve pve;
   pve.answer = [](const std::string& target) {
-    if (target.find("/henb-ok/") != std::string::npos)
-      return Decision("henb-ok", "admit", "affirming attestation result");
-    const std::string device =
-        target.find("/henb-bad/") != std::string::npos ? "henb-bad" : "henb-stuck";
+    const size_t from = std::string("/v1/devices/").size();
+    const std::string device = target.substr(from, target.find('/', from) - from);
+    if (device.rfind("henb-ok", 0) == 0)
+      return Decision(device, "admit", "affirming attestation result");
     return Decision(device, "quarantine", "latest attestation result is contraindicated");
+  };
+  return pve;
+}
+
+TEST(TunnelWatch, CutsEveryTunnelOfARefusedDeviceKeepsTheAdmittedAndRetriesAFailedCut) {
+  FakePve pve = ByDevice();
+  const ListTunnels list = [] {
+    return Result<std::string>("1 henb-ok\n2 henb-bad\n3 henb-stuck\n4 henb-bad\n");
   };
   std::vector<std::string> cuts;
   bool stuck_fails = true;
@@ -196,66 +187,72 @@ TEST_F(TunnelWatchTest, CutsTheRefusedKeepsTheAdmittedAndRetriesAFailedCut) {
     if (t.device_id == "henb-stuck" && stuck_fails) return Error(ErrorCode::kIo, "exited 1");
     return OkStatus();
   };
-  WatchOptions options;
-  options.state_dir = state_;
-  WatchRound round = RecheckTunnels(env_, pve.Get(), cut, options);
-  EXPECT_EQ(round.checked, 3);
+  WatchRound round = RecheckTunnels(pve.Get(), list, cut, {});
+  EXPECT_EQ(round.tunnels, 4);
+  EXPECT_EQ(round.devices, 3);  // henb-bad's two tunnels: one question
+  EXPECT_EQ(pve.targets.size(), 3u);
   EXPECT_EQ(round.kept, 1);
-  EXPECT_EQ(round.cut, 1);
+  EXPECT_EQ(round.cut, 2);
   EXPECT_EQ(round.failed, 1);
-  EXPECT_EQ(cuts, (std::vector<std::string>{"2 henb-bad", "3 henb-stuck"}));
-  for (const std::string& t : pve.targets) EXPECT_NE(t.find("occasion=recheck"), std::string::npos);
-  ASSERT_EQ(round.lines.size(), 2u);
+  EXPECT_EQ(cuts, (std::vector<std::string>{"2 henb-bad", "3 henb-stuck", "4 henb-bad"}));
+  for (const std::string& t : pve.targets) {
+    EXPECT_NE(t.find("occasion=recheck"), std::string::npos) << t;
+    EXPECT_EQ(t.find("max_age"), std::string::npos) << t;  // none unless set
+  }
+  ASSERT_EQ(round.lines.size(), 3u);
   EXPECT_EQ(round.lines[0],
             "cut tunnel 2: refuse henb-bad: latest attestation result is contraindicated");
   EXPECT_NE(round.lines[1].find("tunnel 3 of henb-stuck: the cut failed, tried again next round"),
             std::string::npos)
       << round.lines[1];
-  EXPECT_EQ(ListTunnels(env_, state_, nullptr)->size(), 2u);  // henb-ok, and henb-stuck again
-
+  // The gateway still lists it next round (the list is the truth): cut then.
   stuck_fails = false;
-  round = RecheckTunnels(env_, pve.Get(), cut, options);
-  EXPECT_EQ(round.cut, 1);
-  auto left = ListTunnels(env_, state_, nullptr);
-  ASSERT_EQ(left->size(), 1u);
-  EXPECT_EQ((*left)[0].device_id, "henb-ok");
+  cuts.clear();
+  round = RecheckTunnels(pve.Get(), list, cut, {});
+  EXPECT_EQ(round.failed, 0);
+  EXPECT_EQ(std::count(cuts.begin(), cuts.end(), "3 henb-stuck"), 1);
 }
 
-TEST_F(TunnelWatchTest, APveOutageCutsNothingUnlessThePolicySaysRefuse) {
-  ASSERT_TRUE(RecordTunnel(env_, state_, {"1", "henb-1"}).ok());
+TEST(TunnelWatch, APveOutageCostsOneTimeoutPerRoundAndCutsNothingUnlessThePolicySaysRefuse) {
   FakePve pve;
   pve.answer = [](const std::string&) -> Result<HttpResponse> {
-    return Error(ErrorCode::kNet, "connect: connection refused");
+    return Error(ErrorCode::kNetTimeout, "no answer in 5 s");
   };
+  const ListTunnels list = [] { return Result<std::string>("1 henb-1\n2 henb-2\n3 henb-3\n"); };
   int cuts = 0;
   const CutTunnel cut = [&](const Tunnel&) {
     ++cuts;
     return OkStatus();
   };
-  WatchOptions options;
-  options.state_dir = state_;
-  WatchRound round = RecheckTunnels(env_, pve.Get(), cut, options);
-  EXPECT_EQ(round.kept, 1);
+  WatchRound round = RecheckTunnels(pve.Get(), list, cut, {});
+  EXPECT_EQ(pve.targets.size(), 1u);  // then the policy, without asking
+  EXPECT_EQ(round.kept, 3);
   EXPECT_EQ(cuts, 0);
-  ASSERT_EQ(round.lines.size(), 1u);
+  ASSERT_EQ(round.lines.size(), 3u);
   EXPECT_NE(round.lines[0].find("kept tunnel 1: admit henb-1: the PVE cannot be reached"),
             std::string::npos)
       << round.lines[0];
-  options.unreachable = UnreachablePolicy::kRefuse;
-  round = RecheckTunnels(env_, pve.Get(), cut, options);
-  EXPECT_EQ(round.cut, 1);
-  EXPECT_EQ(cuts, 1);
+  EXPECT_NE(round.lines[2].find("not asked: the PVE did not answer earlier in this round"),
+            std::string::npos)
+      << round.lines[2];
+  WatchOptions refuse;
+  refuse.unreachable = UnreachablePolicy::kRefuse;
+  round = RecheckTunnels(pve.Get(), list, cut, refuse);
+  EXPECT_EQ(round.cut, 3);
+  EXPECT_EQ(cuts, 3);
 }
 
-TEST_F(TunnelWatchTest, AMissingStateDirectoryIsAFailedRoundNotACrash) {
-  FakePve pve;
-  WatchOptions options;
-  options.state_dir = dir_.File("nowhere");
-  const WatchRound round = RecheckTunnels(
-      env_, pve.Get(), [](const Tunnel&) { return OkStatus(); }, options);
+TEST(TunnelWatch, AListThatFailsIsAFailedRoundNotACrash) {
+  FakePve pve = ByDevice();
+  const ListTunnels list = []() -> Result<std::string> {
+    return Error(ErrorCode::kIo, "'swanctl --list-sas' exited 1");
+  };
+  const WatchRound round =
+      RecheckTunnels(pve.Get(), list, [](const Tunnel&) { return OkStatus(); }, {});
   EXPECT_EQ(round.failed, 1);
+  EXPECT_TRUE(pve.targets.empty());
   ASSERT_EQ(round.lines.size(), 1u);
-  EXPECT_NE(round.lines[0].find("cannot list"), std::string::npos);
+  EXPECT_NE(round.lines[0].find("cannot list the gateway's tunnels"), std::string::npos);
 }
 
 }  // namespace

@@ -16,7 +16,6 @@
 #include <fstream>
 #include <thread>
 
-#include "henbtrust/segw/tunnel_watch.h"
 #include "oam/flow_fixture.h"
 #include "segw/gateway_network.h"
 
@@ -89,7 +88,6 @@ class SegwTest : public UpdateFlowTest {
 
     const std::string dir = h_->dir.File("segw");
     updown_log_ = dir + "/updown.log";
-    state_dir_ = dir + "/tunnels";
     settings_ = dir + "/segw.env";
     const std::string swanctl_uri = "unix://" + dir + "/charon.vici";
     std::filesystem::create_directories(dir);
@@ -99,7 +97,6 @@ class SegwTest : public UpdateFlowTest {
                      {"CA", Pve("ca.pem")},
                      {"CERT", Pve("segw.pem")},
                      {"KEY", Pve("segw.key")},
-                     {"STATE_DIR", state_dir_},
                      {"SWANCTL_URI", swanctl_uri},
                      {"MAX_AGE", "3600"},
                      {"LOG", updown_log_}});
@@ -127,6 +124,22 @@ class SegwTest : public UpdateFlowTest {
   }
 
   std::string Pve(const std::string& name) const { return h_->dir.File("pve/" + name); }
+  // The strongSwan adapter of segw-watch, for this gateway.
+  std::string Tunnels(const std::string& verb) const {
+    return std::string(HENB_DEPLOY_DIR) + "/strongswan/henbtrust-tunnels " + verb + " " +
+           segw_->vici_uri();
+  }
+
+  // The id of the tunnel the gateway lists for `device` ("" if none).
+  std::string ListedTunnelOf(const std::string& device) const {
+    const std::string out =
+        testing::Run(Tunnels("list"), "STRONGSWAN_CONF=" + segw_->dir() + "/strongswan.conf").out;
+    const size_t at = out.find(" " + device + "\n");
+    if (at == std::string::npos) return "";
+    const size_t from = out.rfind('\n', at);
+    return out.substr(from == std::string::npos ? 0 : from + 1,
+                      at - (from == std::string::npos ? 0 : from + 1));
+  }
 
   // The charon of device `d` on link `link`, started, its configuration loaded.
   Charon& HenbCharon(const FleetDevice& d, int link) {
@@ -194,7 +207,7 @@ class SegwTest : public UpdateFlowTest {
   std::unique_ptr<Charon> segw_;
   std::vector<std::unique_ptr<Charon>> henbs_;
   std::unique_ptr<testing::Background> watch_;
-  std::string updown_log_, state_dir_, settings_;
+  std::string updown_log_, settings_;
 };
 
 TEST_P(SegwTest, AHealthyDeviceGetsItsTunnelAndOnesThatDoNotVerifyAreRefused) {
@@ -247,11 +260,12 @@ TEST_P(SegwTest, AHealthyDeviceGetsItsTunnelAndOnesThatDoNotVerifyAreRefused) {
   EXPECT_FALSE(HasTunnel(wrong_role));
   EXPECT_NE(segw_->Log().find("no matching peer config found"), std::string::npos);
 
-  // Only the admitted tunnel is recorded for rechecks.
-  std::vector<std::string> names;
-  for (const auto& e : std::filesystem::directory_iterator(state_dir_))
-    names.push_back(Slurp(e.path()));
-  EXPECT_EQ(names, std::vector<std::string>{"henb-good\n"});
+  // What segw-watch sees: the IKE_SAs charon holds, as henbtrust-tunnels lists them.
+  const auto listed =
+      testing::Run(Tunnels("list"), "STRONGSWAN_CONF=" + segw_->dir() + "/strongswan.conf");
+  EXPECT_EQ(listed.exit_code, 0) << listed.err;
+  EXPECT_NE(listed.out.find(" henb-good\n"), std::string::npos) << listed.out;
+  EXPECT_EQ(std::count(listed.out.begin(), listed.out.end(), '\n'), 1) << listed.out;
 
   // Each decision is in the audit log, as the gateway's.
   const auto admitted = GatewayAudit("henb-good");
@@ -282,11 +296,11 @@ TEST_P(SegwTest, ATunnelIsCutWhenItsDeviceStopsVerifyingAndComesBackAfterRecover
 
   constexpr int kInterval = 2;
   watch_ = std::make_unique<testing::Background>(
-      testing::CliPath() + " segw-watch --pve 127.0.0.1:" + std::to_string(server_->port()) +
-          " --ca " + Pve("ca.pem") + " --cert " + Pve("segw.pem") + " --key " + Pve("segw.key") +
-          " --state-dir " + state_dir_ + " --interval " + std::to_string(kInterval) +
-          " --cut-command 'swanctl --terminate --force --ike-id \"$HENBTRUST_TUNNEL\" --uri " +
-          segw_->vici_uri() + "'",
+      "env STRONGSWAN_CONF=" + segw_->dir() + "/strongswan.conf " + testing::CliPath() +
+          " segw-watch --pve 127.0.0.1:" + std::to_string(server_->port()) + " --ca " +
+          Pve("ca.pem") + " --cert " + Pve("segw.pem") + " --key " + Pve("segw.key") +
+          " --interval " + std::to_string(kInterval) + " --list-command '" + Tunnels("list") +
+          "' --cut-command '" + Tunnels("cut") + "'",
       h_->dir.File("segw-watch.log"));
   ASSERT_TRUE(Eventually(
       [&] {
@@ -303,6 +317,21 @@ TEST_P(SegwTest, ATunnelIsCutWhenItsDeviceStopsVerifyingAndComesBackAfterRecover
       << Slurp(h_->dir.File("segw-watch.log"));
   const int64_t after_failure = MillisSince(start);
   EXPECT_TRUE(GatewayHolds("henb-revoked"));
+
+  // An IKE rekey gives the tunnel a new unique id, and charon tells no
+  // updown hook: segw-watch still finds it, in charon's own list.
+  const std::string before = ListedTunnelOf("henb-revoked");
+  ASSERT_FALSE(before.empty());
+  const auto rekeyed = segw_->Swanctl("--rekey --ike-id " + before);
+  ASSERT_EQ(rekeyed.exit_code, 0) << rekeyed.out << rekeyed.err;
+  ASSERT_TRUE(Eventually(
+      [&] {
+        const std::string now = ListedTunnelOf("henb-revoked");
+        return !now.empty() && now != before;
+      },
+      10s))
+      << before << "\n"
+      << testing::Run(Tunnels("list")).out << segw_->Sas() << rekeyed.out;
 
   // The release the device runs is revoked: cut likewise.
   start = std::chrono::steady_clock::now();
@@ -416,25 +445,29 @@ TEST_P(SegwCheckTest, ExitsZeroToAdmitOneToRefuseWithALineSayingWhy) {
   const std::string serial =
       Certificate::FromPem(fleet[0].credentials.certificate_pem)->SerialHex();
   EXPECT_EQ(Check("--certificate-serial " + serial + " henb-ok").exit_code, 0);
+  // Upper or lower case: the same serial. A device id after "--" (as the hook passes it).
+  std::string lower = serial;
+  for (char& c : lower) c = static_cast<char>(std::tolower(static_cast<unsigned char>(c)));
+  EXPECT_EQ(Check("--certificate-serial " + lower + " -- henb-ok").exit_code, 0);
   r = Check("--certificate-serial 0BADC0DE henb-ok");
   EXPECT_EQ(r.exit_code, 1);
   EXPECT_NE(r.out.find("certificate 0BADC0DE no longer speaks for the device"), std::string::npos)
       << r.out;
-
-  // With a state directory, an admitted tunnel is recorded for segw-watch; a refused one is not.
-  const std::string state = h_->dir.File("tunnels");
-  EXPECT_EQ(Check("--state-dir " + state + " --tunnel 4 henb-ok").exit_code, 0);
-  EXPECT_EQ(Check("--state-dir " + state + " --tunnel 5 henb-never").exit_code, 1);
-  EXPECT_EQ(Slurp(state + "/4"), "henb-ok\n");
-  EXPECT_FALSE(std::filesystem::exists(state + "/5"));
 
   // Each of the gateway's decisions is audited, the operator's questions are not.
   auto asked = operator_->Request("GET", "/v1/devices/henb-ok/access-decision");
   ASSERT_TRUE(asked.ok());
   EXPECT_EQ(asked->status, 200);
   const auto events = AuditEvents("henb-ok");
-  EXPECT_EQ(std::count(events.begin(), events.end(), "access admitted"), 4);
+  // The same decision again within a minute is not recorded again: ok,
+  // max-age 500, serial (upper and lower case: the same detail).
+  EXPECT_EQ(std::count(events.begin(), events.end(), "access admitted"), 3);
   EXPECT_EQ(std::count(events.begin(), events.end(), "access refused"), 2);
+  for (int i = 0; i < 5; ++i) Check("henb-never");  // a device that reconnects in a loop
+  EXPECT_EQ(AuditEvents("henb-never").size(), 2u);  // at t and at t + 100 s
+  h_->now += 61;
+  Check("henb-never");
+  EXPECT_EQ(AuditEvents("henb-never").size(), 3u);
   EXPECT_EQ(AuditEvents("henb-nobody"), std::vector<std::string>{"access refused"});
 }
 
@@ -461,8 +494,8 @@ TEST_P(SegwCheckTest, AnUnreachablePveFollowsThePolicyAndBadInputIsExitTwo) {
   // Usage and I/O errors: exit 2, a message on stderr, nothing on stdout.
   for (const std::string& args :
        {std::string("'bad id'"), std::string("--unreachable sometimes henb-1"),
-        std::string("--max-age 0 henb-1"), std::string("--tunnel 4 henb-1"),
-        std::string("--state-dir /tmp --tunnel ../4 henb-1")}) {
+        std::string("--max-age 0 henb-1"), std::string("--certificate-serial xyz henb-1"),
+        std::string("-- -h")}) {
     r = Check(args);
     EXPECT_EQ(r.exit_code, 2) << args << ": " << r.out;
     EXPECT_EQ(r.out, "") << args;
@@ -514,30 +547,45 @@ TEST_P(SegwCheckTest, ThePveChecksTheQuestionAndAuditsARecheckOnlyWhenItRefuses)
   ASSERT_TRUE(r.ok());
   EXPECT_EQ(Body(*r)["decision"], "quarantine");
   EXPECT_EQ(AuditEvents("henb-ok"), std::vector<std::string>{"access withdrawn"});
+  // Without max_age, a recheck does not look at the age: the device
+  // re-attests on its own schedule. A connection does.
+  h_->now += 2 * h_->pve->config.result_max_age;
+  r = segw->Request("GET", "/v1/devices/henb-ok/access-decision?occasion=recheck");
+  ASSERT_TRUE(r.ok());
+  EXPECT_EQ(Body(*r)["decision"], "admit") << r->body;
+  EXPECT_FALSE(Body(*r).contains("max_age"));
+  r = segw->Request("GET", "/v1/devices/henb-ok/access-decision");
+  EXPECT_EQ(Body(*r)["decision"], "quarantine") << r->body;
+  h_->now -= 2 * h_->pve->config.result_max_age;
 
-  // segw-watch --once: a recorded tunnel of a device refused now is cut by
-  // the configured command, given its id and device in the environment.
-  const std::string state = h_->dir.File("tunnels");
-  ASSERT_TRUE(RecordTunnel(*Env::Default(), state, {"9", "henb-ok"}).ok());
+  // segw-watch --once: the gateway lists its tunnels; those of a device
+  // refused now are cut by the cut command, given each one's id and device
+  // in its environment.
   const std::string cuts = h_->dir.File("cuts");
   const std::string watch =
       testing::CliPath() + " segw-watch --once --pve 127.0.0.1:" + std::to_string(server_->port()) +
       " --ca " + Pve("ca.pem") + " --cert " + Pve("segw.pem") + " --key " + Pve("segw.key") +
-      " --state-dir " + state + " --max-age 60 --cut-command 'echo " +
-      "\"$HENBTRUST_TUNNEL $HENBTRUST_DEVICE\" >>" + cuts + "'";
-  auto ran = testing::Run(watch);
+      " --max-age 60 --list-command 'printf \"9 henb-ok\\n10 henb-ok\\nnot a tunnel\\n\"'";
+  auto ran = testing::Run(
+      watch + " --cut-command 'echo \"$HENBTRUST_TUNNEL $HENBTRUST_DEVICE\" >>" + cuts + "'");
   EXPECT_EQ(ran.exit_code, 0) << ran.err;
   EXPECT_NE(ran.out.find("cut tunnel 9: refuse henb-ok: latest attestation result is 61 s old"),
             std::string::npos)
       << ran.out;
-  EXPECT_EQ(Slurp(cuts), "9 henb-ok\n");
-  EXPECT_FALSE(std::filesystem::exists(state + "/9"));
-  // A cut command that fails keeps the tunnel for the next round; exit 1.
-  ASSERT_TRUE(RecordTunnel(*Env::Default(), state, {"10", "henb-ok"}).ok());
-  ran = testing::Run(watch.substr(0, watch.find(" --cut-command")) + " --cut-command false");
+  EXPECT_NE(ran.out.find("list line 3 is not 'TUNNEL-ID DEVICE-ID': not a tunnel"),
+            std::string::npos)
+      << ran.out;
+  EXPECT_EQ(Slurp(cuts), "9 henb-ok\n10 henb-ok\n");
+  // A cut command that fails, a list command that fails: exit 1, and why.
+  ran = testing::Run(watch + " --cut-command false");
   EXPECT_EQ(ran.exit_code, 1) << ran.out;
-  EXPECT_NE(ran.out.find("the cut command exited 1"), std::string::npos) << ran.out;
-  EXPECT_TRUE(std::filesystem::exists(state + "/10"));
+  EXPECT_NE(ran.out.find("'false' exited 1"), std::string::npos) << ran.out;
+  ran = testing::Run(watch.substr(0, watch.find(" --list-command")) +
+                     " --list-command 'exit 3' --cut-command true");
+  EXPECT_EQ(ran.exit_code, 1) << ran.out;
+  EXPECT_NE(ran.out.find("cannot list the gateway's tunnels: core.io: 'exit 3' exited 3"),
+            std::string::npos)
+      << ran.out;
 }
 
 INSTANTIATE_TEST_SUITE_P(Sqlite, SegwCheckTest, ::testing::Values("sqlite"));

@@ -1,67 +1,69 @@
-// Enforcement over time (docs/segw.md): the gateway's hook records each
-// tunnel it admits as a file in a state directory (named by the gateway's
-// id for the tunnel, holding the device id); `henbtrust segw-watch` asks the
-// PVE about each again on a period and cuts the tunnel of a device that is
-// refused now: a revoked release, a failed appraisal, a revoked device.
+// Enforcement over time (docs/segw.md): `henbtrust segw-watch` asks the
+// gateway for the tunnels it holds now (a list command: one "ID DEVICE"
+// line per tunnel), asks the PVE again about each device on a period, and
+// cuts the tunnels of a device that is refused now: a revoked release, a
+// failed appraisal, a revoked or decommissioned device. The gateway's own
+// list is the truth: a tunnel whose id changed (an IKE rekey) or that
+// outlived its hook's bookkeeping is still found.
 #pragma once
 
 #include <cstdint>
 #include <functional>
 #include <string>
+#include <string_view>
 #include <vector>
 
-#include "henbtrust/core/env.h"
+#include "henbtrust/core/result.h"
 #include "henbtrust/segw/access_check.h"
 
 namespace henbtrust {
 
 struct Tunnel {
   std::string id;         // the gateway's (strongSwan: the IKE_SA's unique id)
-  std::string device_id;  // whom the gateway admitted
+  std::string device_id;  // whose certificate authenticated it
 };
 
-// The longest tunnel id a state file may be named by.
+// The longest tunnel id a list may give.
 inline constexpr size_t kMaxTunnelIdBytes = 64;
 
-// Whether `id` can name a state file: 1-64 of [A-Za-z0-9._-], not starting
-// with a dot.
+// Whether `id` can be a tunnel id: 1-64 of [A-Za-z0-9._-].
 bool IsValidTunnelId(std::string_view id);
 
-// Records `tunnel` in `dir` (crash-safe), as the gateway's hook does on
-// admission; Forget removes it (OK if it is not there).
-Status RecordTunnel(Env& env, const std::string& dir, const Tunnel& tunnel);
-Status ForgetTunnel(Env& env, const std::string& dir, const std::string& tunnel_id);
+// The tunnels of a list command's output: one "ID DEVICE" per line (blank
+// lines skipped). `problems` gets a line for each other line, which is left
+// out.
+std::vector<Tunnel> ParseTunnelList(std::string_view text, std::vector<std::string>* problems);
 
-// The tunnels recorded in `dir`; `problems` gets a line for each entry
-// that is not a tunnel (bad name, unreadable, not a device id), which is
-// left alone.
-Result<std::vector<Tunnel>> ListTunnels(Env& env, const std::string& dir,
-                                        std::vector<std::string>* problems);
-
-// Cuts a tunnel at the gateway (a command the operator configures).
+// Runs the gateway's list command: its output, or why there is none.
+using ListTunnels = std::function<Result<std::string>()>;
+// Cuts a tunnel at the gateway (the cut command).
 using CutTunnel = std::function<Status(const Tunnel&)>;
 
 struct WatchOptions {
-  std::string state_dir;
-  int64_t max_age = 0;  // as AccessQuestion::max_age
+  // Rechecks bound the latest result's age only when this is set (seconds):
+  // age bounds admission, and a device re-attests only on its own schedule.
+  int64_t max_age = 0;
   // Rechecks keep tunnels up when the PVE does not answer: cutting every
   // tunnel while the PVE is down would take the fleet off the air.
   UnreachablePolicy unreachable = UnreachablePolicy::kAdmit;
 };
 
 struct WatchRound {
-  int checked = 0;
-  int kept = 0;
-  int cut = 0;
-  int failed = 0;  // no decision (the PVE refused the question) or the cut failed
-  // One line per tunnel cut or failed, and per problem in the directory.
+  int tunnels = 0;  // listed
+  int devices = 0;  // asked about (once each per round)
+  int kept = 0;     // tunnels
+  int cut = 0;      // tunnels
+  int failed = 0;   // no list, no decision (the PVE refused the question), or a failed cut
+  // One line per tunnel cut or failed, per tunnel kept by the policy, and
+  // per line of the list that is not a tunnel.
   std::vector<std::string> lines;
 };
 
-// One pass over the recorded tunnels: asks the PVE about each (a recheck),
-// cuts each refused one and forgets it. A tunnel whose cut fails stays
-// recorded and is tried again on the next pass.
-WatchRound RecheckTunnels(Env& env, const PveGet& get, const CutTunnel& cut,
+// One pass: lists the tunnels, asks the PVE once about each device (a
+// recheck), and cuts every tunnel of each refused device. Once the PVE has
+// not answered, the rest of the round follows the policy without asking,
+// so an outage costs one timeout per round, not one per device.
+WatchRound RecheckTunnels(const PveGet& get, const ListTunnels& list, const CutTunnel& cut,
                           const WatchOptions& options);
 
 }  // namespace henbtrust
