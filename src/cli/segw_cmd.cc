@@ -126,21 +126,19 @@ struct WatchArgs {
   std::string list_command;
   std::string cut_command;
   int interval = 30;
+  int command_timeout = 60;
   bool once = false;
 };
 
 // A list command's output may be this long (a gateway of 100,000 tunnels
 // at about 40 bytes a line takes 4 MB).
 constexpr size_t kMaxListBytes = size_t{64} << 20;
-// A list or cut command that takes longer is killed.
-constexpr int kCommandSeconds = 60;
-
 // Runs `command` through /bin/sh with `extra_env` added to this process's
 // environment and default signal handling; with `out`, its stdout is
 // captured there (at most kMaxListBytes). Fails unless it exits 0 within
-// kCommandSeconds.
+// `seconds`; then it is killed, with what it started.
 Status RunShell(const std::string& command, const std::vector<std::string>& extra_env,
-                std::string* out) {
+                std::string* out, int seconds) {
   std::vector<std::string> env_text = extra_env;
   std::vector<char*> env;
   size_t inherited = 0;
@@ -162,19 +160,22 @@ Status RunShell(const std::string& command, const std::vector<std::string>& extr
   posix_spawn_file_actions_t actions;
   posix_spawn_file_actions_init(&actions);
   if (out != nullptr) posix_spawn_file_actions_adddup2(&actions, pipe_fds[1], STDOUT_FILENO);
-  // The service blocks SIGINT and SIGTERM for its signal thread; the
-  // command must not inherit that.
+  // Nothing of ours but stdin, stdout and stderr: not the PVE's socket.
+  posix_spawn_file_actions_addclosefrom_np(&actions, 3);
+  // Its own process group, so that a timeout kills the shell and what it
+  // started; default handling of the signals a service blocks or ignores.
   posix_spawnattr_t attr;
   posix_spawnattr_init(&attr);
   sigset_t none;
-  sigset_t stops;
+  sigset_t defaults;
   sigemptyset(&none);
-  sigemptyset(&stops);
-  sigaddset(&stops, SIGINT);
-  sigaddset(&stops, SIGTERM);
+  sigemptyset(&defaults);
+  for (int sig : {SIGINT, SIGTERM, SIGPIPE, SIGHUP}) sigaddset(&defaults, sig);
   posix_spawnattr_setsigmask(&attr, &none);
-  posix_spawnattr_setsigdefault(&attr, &stops);
-  posix_spawnattr_setflags(&attr, POSIX_SPAWN_SETSIGMASK | POSIX_SPAWN_SETSIGDEF);
+  posix_spawnattr_setsigdefault(&attr, &defaults);
+  posix_spawnattr_setpgroup(&attr, 0);
+  posix_spawnattr_setflags(&attr,
+                           POSIX_SPAWN_SETSIGMASK | POSIX_SPAWN_SETSIGDEF | POSIX_SPAWN_SETPGROUP);
   std::string sh = "/bin/sh";
   std::string dash_c = "-c";
   std::string line = command;
@@ -188,47 +189,62 @@ Status RunShell(const std::string& command, const std::vector<std::string>& extr
     if (out != nullptr) ::close(pipe_fds[0]);
     return Error(ErrorCode::kIo, "cannot run '" + command + "': " + std::string(strerror(rc)));
   }
-  const auto deadline = std::chrono::steady_clock::now() + std::chrono::seconds(kCommandSeconds);
-  bool too_long = false;
+  const auto deadline = std::chrono::steady_clock::now() + std::chrono::seconds(seconds);
+  bool killed = false;
+  const auto kill_group = [&] {
+    if (!killed) ::kill(-pid, SIGKILL);
+    killed = true;
+  };
+  std::string read_error;
   if (out != nullptr) {
     out->clear();
     char buffer[1 << 14];
     for (;;) {
       const auto left = std::chrono::duration_cast<std::chrono::milliseconds>(
           deadline - std::chrono::steady_clock::now());
-      pollfd p{pipe_fds[0], POLLIN, 0};
-      if (left.count() <= 0 || ::poll(&p, 1, static_cast<int>(left.count())) == 0) {
-        too_long = true;
+      if (left.count() <= 0) {
+        kill_group();
         break;
       }
+      pollfd p{pipe_fds[0], POLLIN, 0};
+      const int ready = ::poll(&p, 1, static_cast<int>(left.count()));
+      if (ready < 0 && errno == EINTR) continue;
+      if (ready < 0) {
+        read_error = "poll: " + std::string(strerror(errno));
+        break;
+      }
+      if (ready == 0) continue;  // the deadline, checked above
       const ssize_t n = ::read(pipe_fds[0], buffer, sizeof buffer);
       if (n < 0 && errno == EINTR) continue;
-      if (n <= 0) break;
+      if (n < 0) {
+        read_error = "read: " + std::string(strerror(errno));
+        break;
+      }
+      if (n == 0) break;
       out->append(buffer, static_cast<size_t>(n));
       if (out->size() > kMaxListBytes) {
-        too_long = true;
+        read_error = "more than " + std::to_string(kMaxListBytes) + " bytes of output";
         break;
       }
     }
     ::close(pipe_fds[0]);
+    if (!read_error.empty()) kill_group();
   }
   int status = 0;
   for (;;) {
-    const pid_t done = ::waitpid(pid, &status, too_long ? 0 : WNOHANG);
+    const pid_t done = ::waitpid(pid, &status, WNOHANG);
     if (done == pid) break;
-    if (done < 0 && errno != EINTR)
-      return Error(ErrorCode::kIo, "waitpid: " + std::string(strerror(errno)));
-    if (done == 0 && std::chrono::steady_clock::now() > deadline) too_long = true;
-    if (too_long) {
-      ::kill(pid, SIGKILL);
-    } else {
-      std::this_thread::sleep_for(std::chrono::milliseconds(5));
-    }
+    if (done < 0 && errno == EINTR) continue;
+    if (done < 0) return Error(ErrorCode::kIo, "waitpid: " + std::string(strerror(errno)));
+    if (std::chrono::steady_clock::now() > deadline) kill_group();
+    std::this_thread::sleep_for(std::chrono::milliseconds(5));
   }
-  if (too_long) {
-    return Error(ErrorCode::kIo, "'" + command + "' took longer than " +
-                                     std::to_string(kCommandSeconds) + " s or printed more than " +
-                                     std::to_string(kMaxListBytes) + " bytes; killed");
+  if (!read_error.empty()) {
+    return Error(ErrorCode::kIo, "'" + command + "': " + read_error + "; killed");
+  }
+  if (killed) {
+    return Error(ErrorCode::kIo,
+                 "'" + command + "' took longer than " + std::to_string(seconds) + " s; killed");
   }
   if (WIFEXITED(status) && WEXITSTATUS(status) == 0) return OkStatus();
   return Error(ErrorCode::kIo,
@@ -246,12 +262,14 @@ int RunWatch(const WatchArgs& a) {
   const PveGet get = connection->Get();
   const ListTunnels list = [&]() -> Result<std::string> {
     std::string out;
-    HENB_TRY(RunShell(a.list_command, {}, &out));
+    HENB_TRY(RunShell(a.list_command, {}, &out, a.command_timeout));
     return out;
   };
   const CutTunnel cut = [&](const Tunnel& t) {
-    return RunShell(a.cut_command, {"HENBTRUST_TUNNEL=" + t.id, "HENBTRUST_DEVICE=" + t.device_id},
-                    nullptr);
+    return RunShell(a.cut_command,
+                    {"HENBTRUST_TUNNEL=" + t.id,
+                     "HENBTRUST_DEVICE=" + (t.device_id.empty() ? std::string("-") : t.device_id)},
+                    nullptr, a.command_timeout);
   };
   auto run_round = [&] {
     WatchRound round = RecheckTunnels(get, list, cut, options);
@@ -324,8 +342,8 @@ void RegisterSegwCommands(CLI::App& app, int* exit_code) {
                     "keeps the tunnels (default; cutting every tunnel in a PVE outage would take "
                     "the fleet off the air), refuse cuts them",
                     "cut the tunnels of a device whose latest affirming appraisal is older than "
-                    "this many seconds (without it, a recheck does not look at the age: devices "
-                    "re-attest on their own schedule, so keep this above it)");
+                    "this many seconds (the PVE's own bound, --result-max-age, applies too; use "
+                    "the hook's MAX_AGE)");
   watch
       ->add_option("--list-command", w->list_command,
                    "shell command printing the gateway's tunnels, one 'TUNNEL-ID DEVICE-ID' per "
@@ -339,6 +357,11 @@ void RegisterSegwCommands(CLI::App& app, int* exit_code) {
       ->required();
   watch->add_option("--interval", w->interval, "seconds between rechecks (default 30)")
       ->check(CLI::Range(1, 86'400));
+  watch
+      ->add_option("--command-timeout", w->command_timeout,
+                   "seconds a list or cut command may take before it is killed, with what it "
+                   "started (default 60)")
+      ->check(CLI::Range(1, 3600));
   watch->add_flag("--once", w->once,
                   "one pass, then exit: 0 if nothing failed, 1 otherwise (for cron or a test)");
   OnRun(watch, exit_code, [w] { return RunWatch(*w); });

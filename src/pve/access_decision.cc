@@ -2,6 +2,8 @@
 // tunnel now? The answer reads the device's record, its latest signed
 // attestation result (status, trustworthiness vector, age) and whether the
 // release it runs is revoked; a gateway's decisions are audited.
+#include <optional>
+
 #include "henbtrust/core/decimal.h"
 #include "henbtrust/net/paging.h"
 #include "pve/service_impl.h"
@@ -22,7 +24,7 @@ constexpr size_t kGatewayAuditMemory = 100'000;
 
 struct DecisionQuery {
   std::string certificate_serial;  // "" : the gateway does not say
-  int64_t max_age = 0;             // 0: the PVE's bound on connect, none on a recheck
+  int64_t max_age = 0;             // 0: the PVE's own bound only
   bool recheck = false;            // a tunnel already up, asked again on a period
 };
 
@@ -62,18 +64,24 @@ std::string AuditEvent(const DecisionQuery& q, bool admit) {
 
 }  // namespace
 
-bool PveService::Impl::GatewayAuditDue(const std::string& device_id,
-                                       const AuditedDecision& decision) {
+bool PveService::Impl::GatewayAuditRecent(const std::string& device_id,
+                                          const AuditedDecision& decision) {
   MutexLock lock(gateway_audit_mu);
   auto it = gateway_audited.find(device_id);
-  if (it != gateway_audited.end() && it->second.actor == decision.actor &&
-      it->second.event == decision.event && it->second.detail == decision.detail &&
-      decision.at >= it->second.at && decision.at - it->second.at < kGatewayAuditRepeat) {
-    return false;
+  return it != gateway_audited.end() && it->second.actor == decision.actor &&
+         it->second.event == decision.event && it->second.detail == decision.detail &&
+         decision.at >= it->second.at && decision.at - it->second.at < kGatewayAuditRepeat;
+}
+
+void PveService::Impl::RememberGatewayAudit(const std::string& device_id,
+                                            std::optional<AuditedDecision> decision) {
+  MutexLock lock(gateway_audit_mu);
+  if (!decision) {
+    gateway_audited.erase(device_id);
+    return;
   }
   if (gateway_audited.size() >= kGatewayAuditMemory) gateway_audited.clear();
-  gateway_audited[device_id] = decision;
-  return true;
+  gateway_audited[device_id] = std::move(*decision);
 }
 
 Result<HttpResponse> PveService::Impl::AccessDecision(const HttpRequest& req,
@@ -82,16 +90,14 @@ Result<HttpResponse> PveService::Impl::AccessDecision(const HttpRequest& req,
   HENB_ASSIGN_OR_RETURN(DecisionQuery query, ParseDecisionQuery(req.target));
   HENB_ASSIGN_OR_RETURN(auto device, store.GetDevice(device_id));
   const int64_t now = config.now();
-  // Age bounds admission. A recheck bounds it only when the gateway says
-  // (segw-watch --max-age): a device re-attests on its own schedule, and a
-  // tunnel is not cut for the age alone of a result the PVE once admitted.
-  int64_t max_age = config.result_max_age;
-  if (query.max_age > 0) max_age = query.recheck ? query.max_age : std::min(query.max_age, max_age);
-  const bool age_bound = !query.recheck || query.max_age > 0;
+  // A tunnel lives as long as the device would be admitted: connect and
+  // recheck bound the age alike.
+  const int64_t max_age =
+      query.max_age > 0 ? std::min(query.max_age, config.result_max_age) : config.result_max_age;
   std::string reason;
   AccessDecisionAnswer out;
   out.device_id = device_id;
-  out.max_age = age_bound ? max_age : 0;
+  out.max_age = max_age;
   if (device) out.certificate_serial = device->certificate_serial;
   if (!device) {
     reason = "not enrolled";
@@ -126,7 +132,7 @@ Result<HttpResponse> PveService::Impl::AccessDecision(const HttpRequest& req,
       } else if (claims->release_version != device->release_version) {
         reason = "the latest attestation result is of release " + claims->release_version +
                  ", the device is recorded on " + device->release_version;
-      } else if (age_bound && now - claims->issued_at > max_age) {
+      } else if (now - claims->issued_at > max_age) {
         reason = "latest attestation result is " + std::to_string(now - claims->issued_at) +
                  " s old, more than " + std::to_string(max_age) + " s";
       }
@@ -135,25 +141,28 @@ Result<HttpResponse> PveService::Impl::AccessDecision(const HttpRequest& req,
   const bool admit = reason.empty();
   out.decision = admit ? "admit" : "quarantine";
   out.reason = admit ? "affirming attestation result" : reason;
-  // A gateway's admission is given only once it is in the audit log; a
-  // refusal is given even when the log cannot take it (refusing is the
-  // safe side), and counted.
+  // A gateway's admission is given only once it is in the audit log (or
+  // the same one, less than a minute ago); a refusal is given even when the
+  // log cannot take it (refusing is the safe side), and counted.
   if (req.peer.organization == kRoleSegw) {
     (admit ? gateway_admits : gateway_refusals).fetch_add(1, std::memory_order_relaxed);
-    if (const std::string event = AuditEvent(query, admit); !event.empty()) {
-      std::string detail = device_id + ": " + out.reason;
-      if (age_bound) detail += "; max age " + std::to_string(max_age) + " s";
+    const std::string event = AuditEvent(query, admit);
+    if (event.empty()) {
+      // A recheck that keeps the tunnel: a refusal after it is news.
+      RememberGatewayAudit(device_id, std::nullopt);
+    } else {
+      std::string detail =
+          device_id + ": " + out.reason + "; max age " + std::to_string(max_age) + " s";
       if (!query.certificate_serial.empty()) detail += "; certificate " + query.certificate_serial;
-      const AuditedDecision decision{Actor(req.peer), event, detail, now};
-      if (GatewayAuditDue(device_id, decision)) {
+      AuditedDecision decision{Actor(req.peer), event, detail, now};
+      if (!GatewayAuditRecent(device_id, decision)) {
         auto recorded = store.AppendAudit(
             AuditEntry{0, now, decision.actor, "device:" + device_id, event, detail, {}, {}});
-        if (!recorded.ok()) {
-          {  // so that the next question tries to record it again
-            MutexLock lock(gateway_audit_mu);
-            gateway_audited.erase(device_id);
-          }
-          if (admit) return recorded.error();
+        if (recorded.ok()) {
+          RememberGatewayAudit(device_id, std::move(decision));
+        } else if (admit) {
+          return recorded.error();
+        } else {
           gateway_audit_failures.fetch_add(1, std::memory_order_relaxed);
         }
       }

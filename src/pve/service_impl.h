@@ -12,6 +12,7 @@
 #include <map>
 #include <memory>
 #include <mutex>
+#include <optional>
 #include <string>
 #include <utility>
 
@@ -146,8 +147,13 @@ struct PveService::Impl {
   };
   Mutex gateway_audit_mu;
   std::map<std::string, AuditedDecision> gateway_audited GUARDED_BY(gateway_audit_mu);
-  // Whether the decision is to be recorded now (and, if so, remembers it).
-  bool GatewayAuditDue(const std::string& device_id, const AuditedDecision& decision);
+  // Whether the same decision about the device was recorded less than
+  // kGatewayAuditRepeat seconds ago.
+  bool GatewayAuditRecent(const std::string& device_id, const AuditedDecision& decision)
+      EXCLUDES(gateway_audit_mu);
+  // Remembers the decision just recorded; nullopt forgets the device's.
+  void RememberGatewayAudit(const std::string& device_id, std::optional<AuditedDecision> decision)
+      EXCLUDES(gateway_audit_mu);
 
   // Pushes whose record the store has not committed yet: the service
   // outlives them (~Impl waits).

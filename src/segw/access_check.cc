@@ -59,7 +59,10 @@ Result<AccessVerdict> CheckAccess(const PveGet& get, const AccessQuestion& q) {
     // A PVE whose certificate does not verify is not unreachable: someone
     // else answered, or the gateway trusts the wrong CA.
     if (answer.error().code() == ErrorCode::kNetTls) return answer.error();
-    return ByPolicy(q, "the PVE cannot be reached (" + answer.error().ToString() + ")");
+    AccessVerdict verdict =
+        ByPolicy(q, "the PVE cannot be reached (" + answer.error().ToString() + ")");
+    verdict.reached = false;
+    return verdict;
   }
   if (answer->status >= 500) {
     std::string detail = "the PVE answered " + std::to_string(answer->status);

@@ -29,7 +29,7 @@ std::vector<Tunnel> ParseTunnelList(std::string_view text, std::vector<std::stri
     const std::string_view id = line.substr(0, space);
     const std::string_view device =
         space == std::string_view::npos ? std::string_view() : line.substr(space + 1);
-    if (!IsValidTunnelId(id) || !api::IsValidDeviceId(device)) {
+    if (!IsValidTunnelId(id)) {
       if (problems) {
         std::string problem = "list line ";
         problem += std::to_string(number);
@@ -39,7 +39,8 @@ std::vector<Tunnel> ParseTunnelList(std::string_view text, std::vector<std::stri
       }
       continue;
     }
-    out.push_back(Tunnel{std::string(id), std::string(device)});
+    out.push_back(Tunnel{std::string(id),
+                         api::IsValidDeviceId(device) ? std::string(device) : std::string()});
   }
   return out;
 }
@@ -54,11 +55,27 @@ WatchRound RecheckTunnels(const PveGet& get, const ListTunnels& list, const CutT
     return round;
   }
   const std::vector<Tunnel> tunnels = ParseTunnelList(*listed, &round.lines);
+  round.failed += static_cast<int>(round.lines.size());  // lines without a tunnel id
   round.tunnels = static_cast<int>(tunnels.size());
+  const auto cut_and_say = [&](const Tunnel& t, const std::string& why) {
+    if (auto st = cut(t); !st.ok()) {
+      ++round.failed;
+      round.lines.push_back("tunnel " + t.id + " of " + (t.device_id.empty() ? "-" : t.device_id) +
+                            ": the cut failed, tried again next round: " + st.error().ToString() +
+                            " (" + why + ")");
+      return;
+    }
+    ++round.cut;
+    round.lines.push_back("cut tunnel " + t.id + ": " + why);
+  };
   // One question per device, however many tunnels it holds.
   std::map<std::string, Result<AccessVerdict>> verdicts;
   bool pve_answers = true;
   for (const Tunnel& t : tunnels) {
+    if (t.device_id.empty()) {
+      cut_and_say(t, "refuse: the gateway's identity for it names no device");
+      continue;
+    }
     auto it = verdicts.find(t.device_id);
     if (it == verdicts.end()) {
       AccessQuestion q;
@@ -70,15 +87,22 @@ WatchRound RecheckTunnels(const PveGet& get, const ListTunnels& list, const CutT
         return Error(ErrorCode::kNet, "not asked: the PVE did not answer earlier in this round");
       };
       auto verdict = CheckAccess(pve_answers ? get : unreachable, q);
-      if (verdict.ok() && !verdict->answered) pve_answers = false;
+      if (verdict.ok() && !verdict->reached) pve_answers = false;
       ++round.devices;
       it = verdicts.emplace(t.device_id, std::move(verdict)).first;
     }
     const Result<AccessVerdict>& verdict = it->second;
     if (!verdict.ok()) {
-      ++round.failed;
-      round.lines.push_back("tunnel " + t.id + " of " + t.device_id +
-                            ": no decision: " + verdict.error().ToString());
+      // No decision (the PVE refused the question, a certificate that does
+      // not verify): kept by the admit policy, cut by the refuse policy.
+      if (options.unreachable == UnreachablePolicy::kRefuse) {
+        cut_and_say(t, "refuse " + t.device_id + ": no decision: " + verdict.error().ToString() +
+                           "; policy --unreachable refuse");
+      } else {
+        ++round.failed;
+        round.lines.push_back("tunnel " + t.id + " of " + t.device_id +
+                              ": no decision: " + verdict.error().ToString());
+      }
       continue;
     }
     if (verdict->admit) {
@@ -86,15 +110,7 @@ WatchRound RecheckTunnels(const PveGet& get, const ListTunnels& list, const CutT
       if (!verdict->answered) round.lines.push_back("kept tunnel " + t.id + ": " + verdict->line);
       continue;
     }
-    if (auto st = cut(t); !st.ok()) {
-      ++round.failed;
-      round.lines.push_back("tunnel " + t.id + " of " + t.device_id +
-                            ": the cut failed, tried again next round: " + st.error().ToString() +
-                            " (" + verdict->line + ")");
-      continue;
-    }
-    ++round.cut;
-    round.lines.push_back("cut tunnel " + t.id + ": " + verdict->line);
+    cut_and_say(t, verdict->line);
   }
   return round;
 }

@@ -147,16 +147,21 @@ TEST(AccessCheck, AMalformedQuestionIsNeverAsked) {
 
 TEST(TunnelWatch, ParsesTheGatewaysListAndReportsWhatIsNotATunnel) {
   std::vector<std::string> problems;
-  const auto tunnels =
-      ParseTunnelList("12 henb-1\n7 henb-2\r\n\n9 henb 9\n../x henb-3\n13\n14 \n", &problems);
-  ASSERT_EQ(tunnels.size(), 2u);
+  const auto tunnels = ParseTunnelList(
+      "12 henb-1\n7 henb-2\r\n\n9 henb 9\n../x henb-3\n13 -\n14\n a b\n", &problems);
+  ASSERT_EQ(tunnels.size(), 5u);
   EXPECT_EQ(tunnels[0].id, "12");
   EXPECT_EQ(tunnels[0].device_id, "henb-1");
   EXPECT_EQ(tunnels[1].id, "7");
   EXPECT_EQ(tunnels[1].device_id, "henb-2");
-  ASSERT_EQ(problems.size(), 4u);
-  EXPECT_EQ(problems[0], "list line 4 is not 'TUNNEL-ID DEVICE-ID': 9 henb 9");
-  EXPECT_EQ(problems[1], "list line 5 is not 'TUNNEL-ID DEVICE-ID': ../x henb-3");
+  // Tunnels of no device: what follows the id is not a device id.
+  for (size_t i : {2u, 3u, 4u}) EXPECT_EQ(tunnels[i].device_id, "") << tunnels[i].id;
+  EXPECT_EQ(tunnels[2].id, "9");
+  EXPECT_EQ(tunnels[3].id, "13");
+  EXPECT_EQ(tunnels[4].id, "14");
+  ASSERT_EQ(problems.size(), 2u);
+  EXPECT_EQ(problems[0], "list line 5 is not 'TUNNEL-ID DEVICE-ID': ../x henb-3");
+  EXPECT_EQ(problems[1], "list line 8 is not 'TUNNEL-ID DEVICE-ID':  a b");
   EXPECT_TRUE(ParseTunnelList("", &problems).size() == 0);
   EXPECT_FALSE(IsValidTunnelId(std::string(65, '1')));
   EXPECT_TRUE(IsValidTunnelId(std::string(64, '1')));
@@ -178,7 +183,7 @@ FakePve ByDevice() {
 TEST(TunnelWatch, CutsEveryTunnelOfARefusedDeviceKeepsTheAdmittedAndRetriesAFailedCut) {
   FakePve pve = ByDevice();
   const ListTunnels list = [] {
-    return Result<std::string>("1 henb-ok\n2 henb-bad\n3 henb-stuck\n4 henb-bad\n");
+    return Result<std::string>("1 henb-ok\n2 henb-bad\n3 henb-stuck\n4 henb-bad\n5 -\n../6 x\n");
   };
   std::vector<std::string> cuts;
   bool stuck_fails = true;
@@ -188,29 +193,61 @@ TEST(TunnelWatch, CutsEveryTunnelOfARefusedDeviceKeepsTheAdmittedAndRetriesAFail
     return OkStatus();
   };
   WatchRound round = RecheckTunnels(pve.Get(), list, cut, {});
-  EXPECT_EQ(round.tunnels, 4);
+  EXPECT_EQ(round.tunnels, 5);
   EXPECT_EQ(round.devices, 3);  // henb-bad's two tunnels: one question
   EXPECT_EQ(pve.targets.size(), 3u);
   EXPECT_EQ(round.kept, 1);
-  EXPECT_EQ(round.cut, 2);
-  EXPECT_EQ(round.failed, 1);
-  EXPECT_EQ(cuts, (std::vector<std::string>{"2 henb-bad", "3 henb-stuck", "4 henb-bad"}));
+  EXPECT_EQ(round.cut, 3);     // henb-bad twice, and the tunnel of no device
+  EXPECT_EQ(round.failed, 2);  // henb-stuck's cut, and the line without a tunnel id
+  EXPECT_EQ(cuts, (std::vector<std::string>{"2 henb-bad", "3 henb-stuck", "4 henb-bad", "5 "}));
   for (const std::string& t : pve.targets) {
     EXPECT_NE(t.find("occasion=recheck"), std::string::npos) << t;
     EXPECT_EQ(t.find("max_age"), std::string::npos) << t;  // none unless set
   }
-  ASSERT_EQ(round.lines.size(), 3u);
-  EXPECT_EQ(round.lines[0],
+  ASSERT_EQ(round.lines.size(), 5u);
+  EXPECT_EQ(round.lines[0], "list line 6 is not 'TUNNEL-ID DEVICE-ID': ../6 x");
+  EXPECT_EQ(round.lines[1],
             "cut tunnel 2: refuse henb-bad: latest attestation result is contraindicated");
-  EXPECT_NE(round.lines[1].find("tunnel 3 of henb-stuck: the cut failed, tried again next round"),
+  EXPECT_NE(round.lines[2].find("tunnel 3 of henb-stuck: the cut failed, tried again next round"),
             std::string::npos)
-      << round.lines[1];
+      << round.lines[2];
+  EXPECT_EQ(round.lines[4], "cut tunnel 5: refuse: the gateway's identity for it names no device");
   // The gateway still lists it next round (the list is the truth): cut then.
   stuck_fails = false;
   cuts.clear();
   round = RecheckTunnels(pve.Get(), list, cut, {});
-  EXPECT_EQ(round.failed, 0);
+  EXPECT_EQ(round.failed, 1);  // the line without a tunnel id, still there
   EXPECT_EQ(std::count(cuts.begin(), cuts.end(), "3 henb-stuck"), 1);
+}
+
+TEST(TunnelWatch, OnlyAnUnreachablePveTripsTheRoundAndTheRefusePolicyCutsWhatHasNoDecision) {
+  // One device's question fails with 500 (a store error at the PVE): the
+  // others are still asked.
+  FakePve pve;
+  pve.answer = [](const std::string& target) -> Result<HttpResponse> {
+    if (target.find("/henb-1/") != std::string::npos)
+      return Answer(500, "application/json", R"({"error":{"code":"store.error","message":"x"}})");
+    if (target.find("/henb-2/") != std::string::npos)
+      return Answer(403, "application/json", R"({"error":{"code":"net.forbidden","message":"x"}})");
+    return Decision("henb-3", "quarantine", "release 1.0 is revoked (CVE)");
+  };
+  const ListTunnels list = [] { return Result<std::string>("1 henb-1\n2 henb-2\n3 henb-3\n"); };
+  std::vector<std::string> cuts;
+  const CutTunnel cut = [&](const Tunnel& t) {
+    cuts.push_back(t.id);
+    return OkStatus();
+  };
+  WatchRound round = RecheckTunnels(pve.Get(), list, cut, {});
+  EXPECT_EQ(pve.targets.size(), 3u);
+  EXPECT_EQ(cuts, std::vector<std::string>{"3"});  // henb-1 kept by the policy, henb-2 undecided
+  EXPECT_EQ(round.kept, 1);
+  EXPECT_EQ(round.failed, 1);
+  WatchOptions refuse;
+  refuse.unreachable = UnreachablePolicy::kRefuse;
+  cuts.clear();
+  round = RecheckTunnels(pve.Get(), list, cut, refuse);
+  EXPECT_EQ(cuts, (std::vector<std::string>{"1", "2", "3"}));
+  EXPECT_EQ(round.failed, 0);
 }
 
 TEST(TunnelWatch, APveOutageCostsOneTimeoutPerRoundAndCutsNothingUnlessThePolicySaysRefuse) {

@@ -547,16 +547,20 @@ TEST_P(SegwCheckTest, ThePveChecksTheQuestionAndAuditsARecheckOnlyWhenItRefuses)
   ASSERT_TRUE(r.ok());
   EXPECT_EQ(Body(*r)["decision"], "quarantine");
   EXPECT_EQ(AuditEvents("henb-ok"), std::vector<std::string>{"access withdrawn"});
-  // Without max_age, a recheck does not look at the age: the device
-  // re-attests on its own schedule. A connection does.
-  h_->now += 2 * h_->pve->config.result_max_age;
+  // Without max_age, a recheck bounds the age as a connection does: by the
+  // PVE's --result-max-age. A tunnel lives as long as its device would be
+  // admitted.
   r = segw->Request("GET", "/v1/devices/henb-ok/access-decision?occasion=recheck");
   ASSERT_TRUE(r.ok());
   EXPECT_EQ(Body(*r)["decision"], "admit") << r->body;
-  EXPECT_FALSE(Body(*r).contains("max_age"));
-  r = segw->Request("GET", "/v1/devices/henb-ok/access-decision");
+  EXPECT_EQ(Body(*r)["max_age"], h_->pve->config.result_max_age);
+  h_->now += h_->pve->config.result_max_age;
+  r = segw->Request("GET", "/v1/devices/henb-ok/access-decision?occasion=recheck");
   EXPECT_EQ(Body(*r)["decision"], "quarantine") << r->body;
-  h_->now -= 2 * h_->pve->config.result_max_age;
+  h_->now -= h_->pve->config.result_max_age;
+  // A recheck that keeps the tunnel between two refusals: both are recorded.
+  EXPECT_EQ(AuditEvents("henb-ok"),
+            (std::vector<std::string>{"access withdrawn", "access withdrawn"}));
 
   // segw-watch --once: the gateway lists its tunnels; those of a device
   // refused now are cut by the cut command, given each one's id and device
@@ -565,17 +569,17 @@ TEST_P(SegwCheckTest, ThePveChecksTheQuestionAndAuditsARecheckOnlyWhenItRefuses)
   const std::string watch =
       testing::CliPath() + " segw-watch --once --pve 127.0.0.1:" + std::to_string(server_->port()) +
       " --ca " + Pve("ca.pem") + " --cert " + Pve("segw.pem") + " --key " + Pve("segw.key") +
-      " --max-age 60 --list-command 'printf \"9 henb-ok\\n10 henb-ok\\nnot a tunnel\\n\"'";
+      " --max-age 60 --list-command 'printf \"9 henb-ok\\n10 henb-ok\\n11 -\\n\"'";
   auto ran = testing::Run(
       watch + " --cut-command 'echo \"$HENBTRUST_TUNNEL $HENBTRUST_DEVICE\" >>" + cuts + "'");
   EXPECT_EQ(ran.exit_code, 0) << ran.err;
   EXPECT_NE(ran.out.find("cut tunnel 9: refuse henb-ok: latest attestation result is 61 s old"),
             std::string::npos)
       << ran.out;
-  EXPECT_NE(ran.out.find("list line 3 is not 'TUNNEL-ID DEVICE-ID': not a tunnel"),
+  EXPECT_NE(ran.out.find("cut tunnel 11: refuse: the gateway's identity for it names no device"),
             std::string::npos)
       << ran.out;
-  EXPECT_EQ(Slurp(cuts), "9 henb-ok\n10 henb-ok\n");
+  EXPECT_EQ(Slurp(cuts), "9 henb-ok\n10 henb-ok\n11 -\n");
   // A cut command that fails, a list command that fails: exit 1, and why.
   ran = testing::Run(watch + " --cut-command false");
   EXPECT_EQ(ran.exit_code, 1) << ran.out;
@@ -586,6 +590,18 @@ TEST_P(SegwCheckTest, ThePveChecksTheQuestionAndAuditsARecheckOnlyWhenItRefuses)
   EXPECT_NE(ran.out.find("cannot list the gateway's tunnels: core.io: 'exit 3' exited 3"),
             std::string::npos)
       << ran.out;
+  // A list command that hangs is killed at --command-timeout, with what it
+  // started.
+  const auto start = std::chrono::steady_clock::now();
+  ran = testing::Run(watch.substr(0, watch.find(" --list-command")) +
+                     " --command-timeout 1 --list-command 'sleep 30.25 & sleep 30.25'"
+                     " --cut-command true");
+  EXPECT_EQ(ran.exit_code, 1) << ran.out;
+  EXPECT_LT(MillisSince(start), 10'000);
+  EXPECT_NE(ran.out.find("took longer than 1 s; killed"), std::string::npos) << ran.out;
+  EXPECT_TRUE(
+      Eventually([] { return testing::Run("pgrep -f 'sleep 30[.]25'").exit_code != 0; }, 5s))
+      << testing::Run("pgrep -af 'sleep 30[.]25'").out;
 }
 
 INSTANTIATE_TEST_SUITE_P(Sqlite, SegwCheckTest, ::testing::Values("sqlite"));

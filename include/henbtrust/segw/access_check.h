@@ -47,6 +47,7 @@ struct AccessVerdict {
   bool answered = false;  // the PVE decided; otherwise the unreachable policy did
   // "admit|refuse DEVICE: why", one line.
   std::string line;
+  bool reached = true;  // false: no exchange at all (no connection, a timeout), unlike a 5xx
 };
 
 // Asks through `get`. kInvalidArgument for a malformed question; the

@@ -19,8 +19,10 @@
 namespace henbtrust {
 
 struct Tunnel {
-  std::string id;         // the gateway's (strongSwan: the IKE_SA's unique id)
-  std::string device_id;  // whose certificate authenticated it
+  std::string id;  // the gateway's (strongSwan: the IKE_SA's unique id)
+  // Whose certificate authenticated it; "" when the gateway's identity for
+  // it names no device (such a tunnel is cut).
+  std::string device_id;
 };
 
 // The longest tunnel id a list may give.
@@ -30,8 +32,9 @@ inline constexpr size_t kMaxTunnelIdBytes = 64;
 bool IsValidTunnelId(std::string_view id);
 
 // The tunnels of a list command's output: one "ID DEVICE" per line (blank
-// lines skipped). `problems` gets a line for each other line, which is left
-// out.
+// lines skipped). A line whose DEVICE is not a device id ("-", say) is a
+// tunnel of no device. `problems` gets a line for each line without a
+// tunnel id, which is left out.
 std::vector<Tunnel> ParseTunnelList(std::string_view text, std::vector<std::string>* problems);
 
 // Runs the gateway's list command: its output, or why there is none.
@@ -40,11 +43,10 @@ using ListTunnels = std::function<Result<std::string>()>;
 using CutTunnel = std::function<Status(const Tunnel&)>;
 
 struct WatchOptions {
-  // Rechecks bound the latest result's age only when this is set (seconds):
-  // age bounds admission, and a device re-attests only on its own schedule.
-  int64_t max_age = 0;
+  int64_t max_age = 0;  // as AccessQuestion::max_age
   // Rechecks keep tunnels up when the PVE does not answer: cutting every
-  // tunnel while the PVE is down would take the fleet off the air.
+  // tunnel while the PVE is down would take the fleet off the air. With
+  // kRefuse, a tunnel without a decision is cut too.
   UnreachablePolicy unreachable = UnreachablePolicy::kAdmit;
 };
 
@@ -53,16 +55,19 @@ struct WatchRound {
   int devices = 0;  // asked about (once each per round)
   int kept = 0;     // tunnels
   int cut = 0;      // tunnels
-  int failed = 0;   // no list, no decision (the PVE refused the question), or a failed cut
+  // No list, a line of it without a tunnel id, no decision (the PVE refused
+  // the question), or a failed cut.
+  int failed = 0;
   // One line per tunnel cut or failed, per tunnel kept by the policy, and
   // per line of the list that is not a tunnel.
   std::vector<std::string> lines;
 };
 
 // One pass: lists the tunnels, asks the PVE once about each device (a
-// recheck), and cuts every tunnel of each refused device. Once the PVE has
-// not answered, the rest of the round follows the policy without asking,
-// so an outage costs one timeout per round, not one per device.
+// recheck), and cuts every tunnel of each refused device and every tunnel
+// of no device. Once the PVE could not be reached, the rest of the round
+// follows the policy without asking, so an outage costs one timeout per
+// round, not one per device.
 WatchRound RecheckTunnels(const PveGet& get, const ListTunnels& list, const CutTunnel& cut,
                           const WatchOptions& options);
 
