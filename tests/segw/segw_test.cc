@@ -25,6 +25,7 @@ namespace {
 using namespace std::chrono_literals;
 using testing::Charon;
 using testing::GatewayNetwork;
+using testing::Slurp;
 
 bool Eventually(const std::function<bool()>& done, std::chrono::milliseconds limit) {
   const auto deadline = std::chrono::steady_clock::now() + limit;
@@ -33,11 +34,6 @@ bool Eventually(const std::function<bool()>& done, std::chrono::milliseconds lim
     std::this_thread::sleep_for(50ms);
   }
   return done();
-}
-
-std::string Slurp(const std::string& path) {
-  std::ifstream in(path);
-  return std::string(std::istreambuf_iterator<char>(in), std::istreambuf_iterator<char>());
 }
 
 int64_t MillisSince(std::chrono::steady_clock::time_point t) {

@@ -77,6 +77,10 @@ class Background {
 // Polls `path` until it holds a port number (a service's --port-file), up to `seconds`.
 uint16_t WaitForPortFile(const std::string& path, int seconds = 20);
 
+// The whole of a file as text; "" when it is missing or unreadable (a log
+// that a process has not written yet).
+std::string Slurp(const std::string& path);
+
 void WriteBytes(const std::string& path, ByteView data);
 Bytes ReadBytes(const std::string& path);
 
