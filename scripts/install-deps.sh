@@ -8,7 +8,7 @@ packages=(
   build-essential cmake ninja-build pkg-config ccache clang libclang-rt-14-dev clang-format clang-tidy
   # libraries
   libssl-dev libtss2-dev libboost-dev libboost-system-dev nlohmann-json3-dev
-  libsqlite3-dev libpq-dev libcli11-dev libspdlog-dev libfmt-dev libjemalloc-dev
+  libsqlite3-dev libpq-dev libcli11-dev libspdlog-dev libfmt-dev libjemalloc-dev libtomlplusplus-dev
   libgtest-dev libgmock-dev libbenchmark-dev
   # tools the tests, demo and benchmarks drive
   openssl swtpm swtpm-tools tpm2-tools sqlite3 postgresql rauc squashfs-tools xxd time curl

@@ -40,9 +40,13 @@ HttpResponse Answer(int status, const std::string& code, const std::string& mess
 Result<DeviceCredentials> Enroll(const std::string& host, uint16_t port,
                                  const std::string& pve_ca_pem, Tre& tre,
                                  const EnrollmentRequest& request) {
-  HENB_ASSIGN_OR_RETURN(PrivateKey tls_key, PrivateKey::Generate(KeyType::kEcP256));
   HENB_ASSIGN_OR_RETURN(auto client,
                         HttpClient::Connect(host, port, TlsConfig{"", "", pve_ca_pem}));
+  return Enroll(*client, tre, request);
+}
+
+Result<DeviceCredentials> Enroll(HttpChannel& pve, Tre& tre, const EnrollmentRequest& request) {
+  HENB_ASSIGN_OR_RETURN(PrivateKey tls_key, PrivateKey::Generate(KeyType::kEcP256));
   const EnrollmentFields sent{
       request.device_id,     request.hardware_model,
       request.release_id,    request.release_version,
@@ -50,8 +54,8 @@ Result<DeviceCredentials> Enroll(const std::string& host, uint16_t port,
       tre.AkPublic(),        tls_key.Public().ToDer(),
       request.agent_address, request.recovery ? request.recovery->PublicKeyDer() : Bytes()};
   HENB_ASSIGN_OR_RETURN(HttpResponse challenge,
-                        client->Request("POST", "/v1/enrollments", "application/json",
-                                        EncodeEnrollmentFields(sent).dump()));
+                        pve.Request("POST", "/v1/enrollments", "application/json",
+                                    EncodeEnrollmentFields(sent).dump()));
   if (challenge.status != 201) return PveRefusal("enrollment", challenge);
   HENB_ASSIGN_OR_RETURN(EnrollmentChallenge c, DecodeEnrollmentChallenge(challenge.body));
   HENB_ASSIGN_OR_RETURN(Bytes secret,
@@ -66,10 +70,9 @@ Result<DeviceCredentials> Enroll(const std::string& host, uint16_t port,
   }
   const ActivationAnswer proof{std::move(c.enrollment_token), ActivationProof(secret, sent),
                                std::move(signature), std::move(recovery_signature)};
-  HENB_ASSIGN_OR_RETURN(
-      HttpResponse issued,
-      client->Request("POST", "/v1/enrollments/" + request.device_id + "/activation",
-                      "application/json", EncodeActivationAnswer(proof)));
+  HENB_ASSIGN_OR_RETURN(HttpResponse issued,
+                        pve.Request("POST", "/v1/enrollments/" + request.device_id + "/activation",
+                                    "application/json", EncodeActivationAnswer(proof)));
   if (issued.status != 200) return PveRefusal("credential activation", issued);
   HENB_ASSIGN_OR_RETURN(IssuedCredentials i, DecodeIssuedCredentials(issued.body));
   // The device certificate is issued (and its predecessor refused from now
@@ -92,6 +95,13 @@ Result<DeviceCredentials> Enroll(const std::string& host, uint16_t port,
 Result<DeviceCredentials> EnrollDevice(const std::string& host, uint16_t port,
                                        const std::string& pve_ca_pem, Device& device,
                                        EnrollmentRequest request) {
+  HENB_ASSIGN_OR_RETURN(auto client,
+                        HttpClient::Connect(host, port, TlsConfig{"", "", pve_ca_pem}));
+  return EnrollDevice(*client, device, std::move(request));
+}
+
+Result<DeviceCredentials> EnrollDevice(HttpChannel& pve, Device& device,
+                                       EnrollmentRequest request) {
   std::optional<RecoveryIdentity> recovery;
   if (auto identity = device.RecoveryIdentityForEnrollment(); identity.ok()) {
     recovery.emplace(std::move(identity).value());
@@ -99,7 +109,7 @@ Result<DeviceCredentials> EnrollDevice(const std::string& host, uint16_t port,
   } else if (identity.error().code() != ErrorCode::kNotFound) {
     return identity.error();
   }
-  return Enroll(host, port, pve_ca_pem, device.tre(), request);
+  return Enroll(pve, device.tre(), request);
 }
 
 TlsConfig DeviceTls(const DeviceCredentials& credentials) {
@@ -156,7 +166,7 @@ Result<PushNonce> PushNonceOf(NonceAnswer answer) {
   return out;
 }
 
-Result<PushNonce> FetchNonce(HttpClient& pve) {
+Result<PushNonce> FetchNonce(HttpChannel& pve) {
   HENB_ASSIGN_OR_RETURN(HttpResponse issued,
                         pve.Request("POST", "/v1/nonces", "application/json", "{}"));
   if (issued.status != 200) return PveRefusal("nonce request", issued);
@@ -171,7 +181,7 @@ bool IsNonceRefusal(const HttpResponse& r) {
 
 }  // namespace
 
-Result<HttpResponse> AttestOnce(HttpClient& pve, Tre& tre, bool with_log, PushNonce* held) {
+Result<HttpResponse> AttestOnce(HttpChannel& pve, Tre& tre, bool with_log, PushNonce* held) {
   PushNonce local;
   if (held == nullptr) held = &local;
   const bool had_one = !held->nonce.empty() && held->expires_at > UnixSeconds();

@@ -10,7 +10,7 @@
 
 namespace henbtrust {
 
-Result<DeviceCredentials> RenewCertificate(HttpClient& pve, Tre& tre, const std::string& device_id,
+Result<DeviceCredentials> RenewCertificate(HttpChannel& pve, Tre& tre, const std::string& device_id,
                                            const DeviceCredentials& current, bool with_log) {
   HENB_ASSIGN_OR_RETURN(PrivateKey key, PrivateKey::Generate(KeyType::kEcP256));
   const Bytes spki = key.Public().ToDer();
@@ -55,7 +55,7 @@ Result<bool> RenewalDue(const std::string& certificate_pem, int64_t now, int64_t
   return not_after - now <= window_seconds;
 }
 
-Result<bool> RenewIfDue(HttpClient& pve, Tre& tre, const RenewalRound& round,
+Result<bool> RenewIfDue(HttpChannel& pve, Tre& tre, const RenewalRound& round,
                         DeviceCredentials* credentials) {
   HENB_ASSIGN_OR_RETURN(bool due,
                         RenewalDue(credentials->certificate_pem, round.now, round.window_seconds));

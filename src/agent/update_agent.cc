@@ -51,7 +51,7 @@ constexpr const char* kFinishedJobFile = "/finished-job";
 
 }  // namespace
 
-UpdateAgent::UpdateAgent(HttpClient& oam, HttpClient& pve, Device& device, PublicKey oam_key,
+UpdateAgent::UpdateAgent(HttpChannel& oam, HttpChannel& pve, Device& device, PublicKey oam_key,
                          UpdateAgentConfig config)
     : oam_(oam),
       pve_(pve),

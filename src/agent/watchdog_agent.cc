@@ -33,7 +33,7 @@ std::string EffectText(TicketEffect effect) {
 
 }  // namespace
 
-WatchdogAgent::WatchdogAgent(HttpClient& oam, HttpClient& pve, Device& device,
+WatchdogAgent::WatchdogAgent(HttpChannel& oam, HttpChannel& pve, Device& device,
                              RecoveryEndpoint recovery, std::string device_id, WatchdogRetry retry)
     : oam_(oam),
       pve_(pve),
@@ -56,11 +56,13 @@ Result<std::string> WatchdogAgent::Round() {
 Result<UpdateAgent*> WatchdogAgent::RecoveryAgent() {
   if (recovery_agent_) return recovery_agent_.get();
   HENB_ASSIGN_OR_RETURN(Device::RecoveryTlsPems pems, device_.RecoveryTls());
-  HENB_ASSIGN_OR_RETURN(
-      recovery_client_,
-      HttpClient::Connect(endpoint_.host, endpoint_.port,
-                          TlsConfig{pems.certificate_pem, pems.private_key_pem, endpoint_.ca_pem},
-                          endpoint_.client));
+  const TlsConfig identity{pems.certificate_pem, pems.private_key_pem, endpoint_.ca_pem};
+  if (endpoint_.connect) {
+    HENB_ASSIGN_OR_RETURN(recovery_client_, endpoint_.connect(identity));
+  } else {
+    HENB_ASSIGN_OR_RETURN(recovery_client_, HttpClient::Connect(endpoint_.host, endpoint_.port,
+                                                                identity, endpoint_.client));
+  }
   recovery_agent_ = std::make_unique<UpdateAgent>(*recovery_client_, pve_, device_,
                                                   endpoint_.oam_key, endpoint_.config);
   return recovery_agent_.get();

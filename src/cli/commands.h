@@ -88,6 +88,8 @@ void RegisterWatchdogCommands(CLI::App& server, int* exit_code);
 // `server decommission`, under `server`.
 void RegisterDecommissionCommands(CLI::App& server, int* exit_code);
 void RegisterSimCommands(CLI::App& app, int* exit_code);
+// `sim run` (sim_run_cmd.cc), under the `sim` command.
+void RegisterSimRunCommand(CLI::App& sim, int* exit_code);
 void RegisterAgentCommands(CLI::App& app, int* exit_code);
 // henbtrust segw-check | segw-watch (segw_cmd.cc).
 void RegisterSegwCommands(CLI::App& app, int* exit_code);

@@ -110,6 +110,7 @@ void RegisterSimCommands(CLI::App& app, int* exit_code) {
     options.idle_for = std::chrono::seconds(*idle_s);
     return RunFleetCommand(std::move(options), *ready_file);
   });
+  RegisterSimRunCommand(*sim, exit_code);
 }
 
 }  // namespace henbtrust::cli

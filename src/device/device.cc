@@ -190,9 +190,18 @@ Result<std::unique_ptr<Device>> Device::Provision(const std::string& dir,
     HENB_TRY(env.CreateDirectories((fs::path(dir) / "slots" / slot).string()));
   std::unique_ptr<Device> d(new Device(dir, std::move(tre), options));
   d->hardware_model_ = hardware_model;
-  BundlePolicy policy{&trust, hardware_model, 0, now};
-  HENB_TRY(d->InstallSlot("a", bundle, policy, nullptr));
+  HENB_ASSIGN_OR_RETURN(uint64_t floor, d->tre_->ReadCounter());
+  BundlePolicy policy{&trust, hardware_model, floor, now};
+  ReleaseManifest factory;
+  HENB_TRY(d->InstallSlot("a", bundle, policy, &factory));
   HENB_TRY(d->InstallSlot(kRecovery, bundle, policy, nullptr));
+  // The factory sets the anti-rollback floor to the release it installs,
+  // as a commit would: no older release installs on a new device either.
+  for (;;) {
+    HENB_ASSIGN_OR_RETURN(uint64_t counter, d->tre_->ReadCounter());
+    if (counter >= factory.release_counter) break;
+    HENB_TRY(d->tre_->IncrementCounter());
+  }
   HENB_ASSIGN_OR_RETURN(std::vector<std::string> recovery,
                         env.ListDirectory(d->SlotDir(kRecovery)));
   for (const auto& name : recovery)

@@ -3,7 +3,6 @@
 #include <algorithm>
 #include <cstdio>
 #include <filesystem>
-#include <fstream>
 #include <memory>
 #include <set>
 #include <thread>
@@ -15,6 +14,7 @@
 #include "henbtrust/core/file.h"
 #include "henbtrust/crypto/x509.h"
 #include "henbtrust/release/bundle.h"
+#include "henbtrust/sim/compromise.h"
 #include "henbtrust/tpm/credential.h"
 #include "henbtrust/tpm/soft_tre.h"
 #include "henbtrust/tpm/structures.h"
@@ -163,19 +163,10 @@ Result<SimDevice> MakeDevice(const FleetOptions& o, const Factory& f, const std:
   return d;
 }
 
-// The device's OS is taken over: a component of the active slot changes
-// (on disk, so that the next boot measures it) and the OS ignores every
+// The device's OS is taken over (sim/compromise.h) and ignores every
 // command from now on.
 Status Compromise(SimDevice& d) {
-  const std::string slot = d.device->boot_control().active;
-  const auto manifest = d.device->SlotManifest(slot);
-  if (!manifest || manifest->components.empty()) {
-    return Error(ErrorCode::kDeviceState, d.id + ": the active slot holds no release");
-  }
-  const std::string image = d.device->SlotDir(slot) + "/" + manifest->components.back().id + ".img";
-  std::ofstream out(image, std::ios::app | std::ios::binary);
-  out << "implant";
-  if (!out) return Error(ErrorCode::kIo, "cannot change " + image);
+  if (auto st = ImplantActiveSlot(*d.device); !st.ok()) return st.error().WithContext(d.id);
   d.hostile = true;
   return OkStatus();
 }

@@ -49,7 +49,7 @@ struct DeviceHarness {
       if (!tre.ok()) return tre.error();
       auto soft = std::make_unique<SoftTre>(std::move(tre).value());
       if (soft_clock) {
-        soft->SetClockForTest([clock = soft_clock] { return clock->load(); });
+        soft->SetClock([clock = soft_clock] { return clock->load(); });
       }
       return std::unique_ptr<Tre>(std::move(soft));
     }

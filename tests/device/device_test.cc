@@ -52,7 +52,8 @@ TEST_F(DeviceTest, UpdateTrialBootCommitAndAntiRollback) {
   EXPECT_EQ(boot->slot, "b");
   EXPECT_EQ(boot->tim, j->expected_tim);
   EXPECT_EQ(dev_->journal().phase, UpdatePhase::kTrialGood);
-  EXPECT_EQ(*dev_->tre().ReadCounter(), 0u);
+  EXPECT_EQ(*dev_->tre().ReadCounter(),
+            1u);  // the factory's floor: 1.0's counter, until the commit
   ASSERT_TRUE(dev_->Commit().ok());
   EXPECT_EQ(dev_->boot_control().active, "b");
   EXPECT_EQ(*dev_->tre().ReadCounter(), 2u);
@@ -67,6 +68,27 @@ TEST_F(DeviceTest, UpdateTrialBootCommitAndAntiRollback) {
   EXPECT_EQ(dev_->SlotManifest("a")->version, "1.0");
 }
 
+// The factory sets the floor to the release it installs: a device made on
+// 2.0 refuses 1.0 before its first commit too (the simulator's rollback
+// scenario found a new device that took it).
+TEST(DeviceFactory, ANewDeviceRefusesAReleaseOlderThanItsFactoryRelease) {
+  DeviceHarness h(Backend::kSoft);
+  auto tre = h.PowerOn();
+  ASSERT_TRUE(tre.ok()) << tre.error().ToString();
+  auto dev = Device::Provision(h.dir, "femto-a1", h.v2, h.release.root, h.release.now,
+                               std::move(tre).value(), h.options);
+  ASSERT_TRUE(dev.ok()) << dev.error().ToString();
+  EXPECT_EQ(*(*dev)->tre().ReadCounter(), 2u);
+  ASSERT_TRUE((*dev)->Boot().ok());
+  auto older = (*dev)->Install(h.v1, h.release.root, h.release.now);
+  ASSERT_FALSE(older.ok());
+  EXPECT_EQ(older.error().code(), ErrorCode::kReleaseRollback) << older.error().ToString();
+  EXPECT_EQ((*dev)->journal().phase, UpdatePhase::kNone);
+  EXPECT_FALSE((*dev)->SlotManifest("b").has_value());
+  // The same release again (a reinstall) is no rollback.
+  EXPECT_TRUE((*dev)->Install(h.v2, h.release.root, h.release.now).ok());
+}
+
 TEST_F(DeviceTest, AnImageThatDiffersFromItsRimFallsBackWithTheReason) {
   ASSERT_TRUE(dev_->Install(h_.v2, h_.release.root, h_.release.now).ok());
   testing::WriteBytes(dev_->SlotDir("b") + "/kernel.img", AsBytes("kernel v2 with an implant"));
@@ -79,7 +101,7 @@ TEST_F(DeviceTest, AnImageThatDiffersFromItsRimFallsBackWithTheReason) {
   EXPECT_EQ(dev_->journal().phase, UpdatePhase::kNone);
   EXPECT_EQ(dev_->journal().last_outcome.rfind("fell back: TIM", 0), 0u);
   EXPECT_EQ(dev_->Commit().error().code(), ErrorCode::kDeviceNoUpdate);
-  EXPECT_EQ(*dev_->tre().ReadCounter(), 0u);
+  EXPECT_EQ(*dev_->tre().ReadCounter(), 1u);  // still the factory's floor
 }
 
 TEST_F(DeviceTest, ATrialThatDoesNotComeUpFallsBackAfterItsAttempts) {

@@ -110,7 +110,7 @@ class UpdateFlowTest : public ::testing::TestWithParam<std::string> {
     } else {
       auto soft = std::make_unique<SoftTre>(*SoftTre::Create());
       if (watchdog) {
-        soft->SetClockForTest([this] { return static_cast<uint64_t>(h_->now.load()) * 1000; });
+        soft->SetClock([this] { return static_cast<uint64_t>(h_->now.load()) * 1000; });
       }
       tre = std::move(soft);
     }

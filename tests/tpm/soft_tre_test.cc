@@ -82,7 +82,7 @@ TEST(SoftTre, ResetCountNeverGoesBackAcrossPowerCycles) {
 
 TEST(SoftTre, ReportsItsClockInQuotes) {
   SoftTre tre = Booted();
-  tre.SetClockForTest([] { return uint64_t{123456}; });
+  tre.SetClock([] { return uint64_t{123456}; });
   const auto info = *ParseQuoteAttest(tre.MakeQuote(Bytes(4, 1), kSel)->attest);
   EXPECT_EQ(info.clock.clock, 123456u);
   EXPECT_TRUE(info.clock.safe);

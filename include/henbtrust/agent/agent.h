@@ -53,12 +53,16 @@ Result<DeviceCredentials> Enroll(const std::string& host, uint16_t port,
                                  const std::string& pve_ca_pem, Tre& tre,
                                  const EnrollmentRequest& request);
 
+// The same over a channel to the PVE that presents no client certificate.
+Result<DeviceCredentials> Enroll(HttpChannel& pve, Tre& tre, const EnrollmentRequest& request);
+
 // Enroll for `device`: with its TrE, and with its boot stage's recovery
 // key when it has one (Device::RecoveryIdentityForEnrollment), whose
 // certificate then goes to the boot stage.
 Result<DeviceCredentials> EnrollDevice(const std::string& host, uint16_t port,
                                        const std::string& pve_ca_pem, Device& device,
                                        EnrollmentRequest request);
+Result<DeviceCredentials> EnrollDevice(HttpChannel& pve, Device& device, EnrollmentRequest request);
 
 // A TLS client configuration for the device's mutual TLS.
 TlsConfig DeviceTls(const DeviceCredentials& credentials);
@@ -98,7 +102,7 @@ std::optional<PushNonce> NextNonceFromResult(const std::string& body);
 // retry with a fresh nonce. `*held` then keeps the PVE's next nonce, so that
 // the next push is one request. Returns the PVE's answer (200 with the
 // attestation result, or a 4xx with an error code).
-Result<HttpResponse> AttestOnce(HttpClient& pve, Tre& tre, bool with_log = true,
+Result<HttpResponse> AttestOnce(HttpChannel& pve, Tre& tre, bool with_log = true,
                                 PushNonce* held = nullptr);
 
 // Pull mode: a handler for POST /v1/integrity-request that answers only a

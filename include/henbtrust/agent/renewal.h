@@ -23,7 +23,7 @@ namespace henbtrust {
 // (policy.renewal when the appraisal made for the renewal was not
 // affirming), or the transport's. Whatever the error, `current` stays the
 // device's valid identity.
-Result<DeviceCredentials> RenewCertificate(HttpClient& pve, Tre& tre, const std::string& device_id,
+Result<DeviceCredentials> RenewCertificate(HttpChannel& pve, Tre& tre, const std::string& device_id,
                                            const DeviceCredentials& current, bool with_log = true);
 
 // An agent renews once its certificate expires within this long: 30 days,
@@ -53,7 +53,7 @@ struct RenewalRound {
 // the PVE granted the renewal and the files could not be written does an
 // error come with new `*credentials` (the old certificate is refused from
 // then on): the caller reconnects whenever `*credentials` changed.
-Result<bool> RenewIfDue(HttpClient& pve, Tre& tre, const RenewalRound& round,
+Result<bool> RenewIfDue(HttpChannel& pve, Tre& tre, const RenewalRound& round,
                         DeviceCredentials* credentials);
 
 }  // namespace henbtrust

@@ -44,7 +44,7 @@ class UpdateAgent {
   // `oam` and `pve` may be the same client (henbtrust server). The agent
   // does not own them, nor `device`; one thread at a time.
   // `oam_key` verifies deployment orders.
-  UpdateAgent(HttpClient& oam, HttpClient& pve, Device& device, PublicKey oam_key,
+  UpdateAgent(HttpChannel& oam, HttpChannel& pve, Device& device, PublicKey oam_key,
               UpdateAgentConfig config);
 
   // One round: asks the OAM what to do and does it. An Error means the
@@ -85,8 +85,8 @@ class UpdateAgent {
   Result<ReportKind> SendReport(int64_t job, ReportKind kind, const std::string& detail,
                                 ByteView nonce);
 
-  HttpClient& oam_;
-  HttpClient& pve_;
+  HttpChannel& oam_;
+  HttpChannel& pve_;
   Device& device_;
   PublicKey oam_key_;
   UpdateAgentConfig config_;

@@ -13,6 +13,7 @@
 // the device model calls it every round, whatever the agent does.
 #pragma once
 
+#include <functional>
 #include <memory>
 #include <string>
 
@@ -45,13 +46,16 @@ struct RecoveryEndpoint {
   // The recovery image's UpdateAgent (UpdateAgentConfig::recovery is set).
   UpdateAgentConfig config;
   HttpClientOptions client = {};
+  // Makes the recovery image's link from its TLS identity instead of an
+  // HTTPS connection to host:port: the simulator's in-process channel.
+  std::function<Result<std::unique_ptr<HttpChannel>>(const TlsConfig& identity)> connect = nullptr;
 };
 
 class WatchdogAgent {
  public:
   // `oam` and `pve` speak with the device's own identity (normal and
   // minimal mode). None is owned; one thread at a time.
-  WatchdogAgent(HttpClient& oam, HttpClient& pve, Device& device, RecoveryEndpoint recovery,
+  WatchdogAgent(HttpChannel& oam, HttpChannel& pve, Device& device, RecoveryEndpoint recovery,
                 std::string device_id, WatchdogRetry retry = {});
   ~WatchdogAgent();
 
@@ -76,11 +80,11 @@ class WatchdogAgent {
   Result<UpdateAgent*> RecoveryAgent();
   void DropRecoveryLink();
 
-  HttpClient& oam_;
-  HttpClient& pve_;
+  HttpChannel& oam_;
+  HttpChannel& pve_;
   Device& device_;
   RecoveryEndpoint endpoint_;
-  std::unique_ptr<HttpClient> recovery_client_;
+  std::unique_ptr<HttpChannel> recovery_client_;
   std::unique_ptr<UpdateAgent> recovery_agent_;  // over recovery_client_
   std::string device_id_;
   WatchdogRetry retry_;

@@ -13,6 +13,7 @@
 
 #include "henbtrust/core/bytes.h"
 #include "henbtrust/core/env.h"
+#include "henbtrust/net/http_channel.h"
 
 namespace henbtrust {
 
@@ -162,13 +163,13 @@ struct HttpClientOptions {
 
 // A synchronous HTTPS client holding one keep-alive connection; it reconnects
 // when the server has closed it. Not thread-safe: one per thread.
-class HttpClient {
+class HttpClient final : public HttpChannel {
  public:
   // `host` is a name or an IP address; the server certificate must name it.
   static Result<std::unique_ptr<HttpClient>> Connect(const std::string& host, uint16_t port,
                                                      const TlsConfig& tls,
                                                      const HttpClientOptions& options = {});
-  ~HttpClient();
+  ~HttpClient() override;
   HttpClient(const HttpClient&) = delete;
   HttpClient& operator=(const HttpClient&) = delete;
 
@@ -179,7 +180,7 @@ class HttpClient {
   Result<HttpResponse> Request(
       const std::string& method, const std::string& target,
       const std::string& content_type = "application/json", const std::string& body = {},
-      const std::vector<std::pair<std::string, std::string>>& headers = {});
+      const std::vector<std::pair<std::string, std::string>>& headers = {}) override;
   // How many connections (TLS handshakes) this client has made so far.
   int connections() const;
 

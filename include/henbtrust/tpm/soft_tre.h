@@ -51,8 +51,8 @@ class SoftTre final : public Tre {
   // Bytes of state held per device, excluding the event log.
   size_t StateSizeBytes() const;
 
-  // Test hook: the clock source in milliseconds.
-  void SetClockForTest(std::function<uint64_t()> clock_ms) { clock_ms_ = std::move(clock_ms); }
+  // The clock source in milliseconds: a test's, or the simulator's fleet time.
+  void SetClock(std::function<uint64_t()> clock_ms) { clock_ms_ = std::move(clock_ms); }
 
  private:
   using Scalar = std::array<uint8_t, 32>;

@@ -1,0 +1,97 @@
+// Plays a scenario (sim/scenario.h) against the real OAM and PVE code in one
+// process (docs/simulation.md): the services are called through their
+// handlers, each device through an InProcessChannel (no socket, no TLS), on
+// a virtual clock that a round of the fleet moves by the scenario's tick,
+// so that days of fleet time take minutes. Deterministic for a seed: which
+// devices an event strikes, and the order of the rounds, come from it.
+#pragma once
+
+#include <cstdint>
+#include <functional>
+#include <map>
+#include <optional>
+#include <string>
+#include <vector>
+
+#include "henbtrust/core/result.h"
+#include "henbtrust/sim/scenario.h"
+
+namespace henbtrust {
+
+struct ScenarioRunOptions {
+  // The run's files: the server directory and store, the releases, one
+  // directory per device. Replaced if present.
+  std::string work_dir;
+  std::optional<uint64_t> seed = std::nullopt;  // instead of the scenario's
+  std::optional<int> devices = std::nullopt;    // instead of the scenario's
+  // A line now and then (enrollment, each event, each tenth of the run).
+  std::function<void(const std::string& line)> progress = nullptr;
+};
+
+// The fleet at one moment; each device counted once, in the first of these
+// that applies: bricked, recovery, minimal, updating, quarantined, normal.
+struct FleetSample {
+  int64_t t = 0;  // seconds of fleet time since the fleet enrolled
+  int normal = 0;
+  int updating = 0;     // an update, reinstall or recovery job open for it
+  int quarantined = 0;  // the gateway's access decision refuses it
+  int recovery = 0;     // its recovery image runs
+  int minimal = 0;      // minimal mode: serving, updates held
+  int bricked = 0;      // serves nothing and cannot come back by itself
+  int compromised = 0;  // struck by a compromise so far
+  int recovered = 0;    // ... and back in normal service since
+};
+
+// The figures of one run. Times are seconds of fleet time, null (nullopt)
+// when the scenario has no compromise. The must-be-zero figures:
+// bricked, reset_loops, wrongly_quarantined, compromised_admitted and
+// rollbacks_accepted.
+struct ScenarioReport {
+  std::string scenario;
+  int devices = 0;
+  uint64_t seed = 0;
+  // From the compromise until the last compromised device was reset into
+  // its recovery image and had contacted the OAM.
+  std::optional<double> time_to_detect_s;
+  // From the compromise until the last compromised device was back in
+  // normal service on a verified release.
+  std::optional<double> time_to_recover_s;
+  int bricked = 0;               // not serving at the end: recovery image still running, no release
+  int reset_loops = 0;           // devices reset twice within two ticket periods
+  int wrongly_quarantined = 0;   // never-compromised devices the gateway refuses at the end
+  int compromised_admitted = 0;  // compromised devices the gateway admitted once it could know
+  int rollbacks_accepted = 0;    // older releases a device installed (a rollback event)
+  int compromised = 0;
+  int recovered = 0;
+  double pve_cpu_us_per_appraisal = 0;  // CPU in the PVE's handler per appraisal
+  double store_bytes_per_device = 0;    // the store's files at the end, per device
+  double memory_bytes_per_device = 0;   // resident memory the devices added, per device
+  // More of what happened.
+  int64_t fleet_seconds = 0;  // fleet time the run took
+  double wall_seconds = 0;
+  int rounds = 0;
+  int64_t appraisals = 0;
+  int64_t polls = 0;
+  int64_t errors = 0;  // polls and watchdog rounds that failed (outages included)
+  int max_resets = 0;  // the most watchdog resets of one device
+  int healthy_resets = 0;
+  std::map<std::string, int> running = {};  // devices by the version they run at the end
+  std::map<std::string, int> jobs = {};     // jobs by final state
+  std::vector<std::string> notes = {};      // what the events did, in words
+  std::vector<FleetSample> timeline = {};
+  bool finished = false;  // the fleet settled before max_duration
+
+  // The must-be-zero figures are zero and the fleet settled.
+  bool Passed() const;
+};
+
+Result<ScenarioReport> RunScenario(const Scenario& scenario, const ScenarioRunOptions& options);
+
+// The report as JSON: the members listed on ScenarioReport, named as there,
+// "timeline" an array of samples and "passed" the verdict.
+std::string ScenarioReportJson(const ScenarioReport& report);
+// The timeline as CSV with a header line: t,normal,updating,quarantined,
+// recovery,minimal,bricked,compromised,recovered.
+std::string ScenarioTimelineCsv(const ScenarioReport& report);
+
+}  // namespace henbtrust

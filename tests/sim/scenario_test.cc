@@ -1,0 +1,229 @@
+// Scenario files (sim/scenario.h) and their runs against the in-process
+// services (sim/scenario_run.h), on small fleets.
+#include "henbtrust/sim/scenario.h"
+
+#include <gtest/gtest.h>
+#include <nlohmann/json.hpp>
+
+#include <algorithm>
+#include <filesystem>
+
+#include "henbtrust/sim/scenario_run.h"
+#include "support/test_support.h"
+
+namespace henbtrust {
+namespace {
+
+constexpr char kReleases[] = R"(
+[[release]]
+version = "1.0.0"
+counter = 1
+
+[[release]]
+version = "2.0.0"
+counter = 2
+
+[[release]]
+version = "2.1.0"
+counter = 3
+)";
+
+std::string WithReleases(const std::string& head) { return head + kReleases; }
+
+TEST(ScenarioParse, ReadsEveryKeyAndSortsTheEvents) {
+  auto s = ParseScenario(WithReleases(R"(
+name = "t"
+devices = 12
+seed = 7
+tick = 30
+ticket_period = 600
+max_duration = 7200
+factory_version = "2.0.0"
+
+[[event]]
+kind = "oam-outage"
+at = 900
+duration = 1800
+
+[[event]]
+kind = "compromise"
+at = 300
+share = 0.25
+)"));
+  ASSERT_TRUE(s.ok()) << s.error().ToString();
+  EXPECT_EQ(s->devices, 12);
+  EXPECT_EQ(s->seed, 7u);
+  EXPECT_EQ(s->tick, 30);
+  EXPECT_EQ(s->segw_max_age, 600);  // the ticket period, when not given
+  ASSERT_EQ(s->releases.size(), 3u);
+  EXPECT_EQ(s->releases[2].counter, 3u);
+  ASSERT_EQ(s->events.size(), 2u);
+  EXPECT_EQ(s->events[0].kind, ScenarioEventKind::kCompromise);
+  EXPECT_DOUBLE_EQ(s->events[0].share, 0.25);
+  EXPECT_EQ(s->events[1].kind, ScenarioEventKind::kOamOutage);
+  EXPECT_EQ(s->events[1].duration, 1800);
+}
+
+TEST(ScenarioParse, NamesWhatIsWrong) {
+  struct Case {
+    std::string text;
+    std::string says;
+  } cases[] = {
+      {WithReleases("name = \"t\"\nfactory_version = \"2.0.0\"\ndevcies = 3\n"),
+       "'devcies' is not a key"},
+      {WithReleases("factory_version = \"2.0.0\"\n"), "'name' is missing"},
+      {WithReleases("name = \"t\"\nfactory_version = \"9.9\"\n"), "'9.9' is not a [[release]]"},
+      {WithReleases("name = \"t\"\nfactory_version = \"2.0.0\"\ndevices = 0\n"),
+       "'devices' must be from 1"},
+      {WithReleases("name = \"t\"\nfactory_version = \"2.0.0\"\n[[event]]\nkind = \"meteor\"\n"),
+       "'meteor' is not one of campaign, compromise"},
+      {WithReleases("name = \"t\"\nfactory_version = \"2.0.0\"\n[[event]]\nkind = "
+                    "\"compromise\"\nshare = 1.5\n"),
+       "'share' must be a number in (0, 1]"},
+      {WithReleases(
+           "name = \"t\"\nfactory_version = \"2.0.0\"\n[[event]]\nkind = \"pve-outage\"\n"),
+       "'duration' is missing"},
+      {WithReleases("name = \"t\"\nfactory_version = \"2.0.0\"\n[[event]]\nkind = "
+                    "\"campaign\"\nversion = \"3.0\"\n"),
+       "release '3.0' is not a [[release]]"},
+      {WithReleases("name = \"t\"\nfactory_version = \"2.0.0\"\n[[event]]\nkind = "
+                    "\"oam-crash\"\nshare = 0.1\n"),
+       "'share' is not a key of"},
+      {"name = \"t\"\nfactory_version = \n", "t.toml:2:"},
+  };
+  for (const auto& c : cases) {
+    auto s = ParseScenario(c.text, "t.toml");
+    ASSERT_FALSE(s.ok()) << c.text;
+    EXPECT_EQ(s.error().code(), ErrorCode::kInvalidArgument);
+    EXPECT_NE(s.error().message().find(c.says), std::string::npos)
+        << s.error().message() << "\n  should say: " << c.says;
+  }
+}
+
+TEST(ScenarioParse, EveryShippedScenarioParses) {
+  int n = 0;
+  for (const auto& entry : std::filesystem::directory_iterator(HENB_SCENARIOS_DIR)) {
+    if (entry.path().extension() != ".toml") continue;
+    auto s = LoadScenario(entry.path().string());
+    EXPECT_TRUE(s.ok()) << entry.path() << ": " << s.error().ToString();
+    if (s.ok()) {
+      EXPECT_EQ(s->name + ".toml", entry.path().filename().string());
+    }
+    ++n;
+  }
+  EXPECT_GE(n, 8);
+}
+
+class ScenarioRunTest : public ::testing::Test {
+ protected:
+  ScenarioReport Play(const std::string& file, int devices, std::optional<uint64_t> seed = {}) {
+    auto s = LoadScenario(std::string(HENB_SCENARIOS_DIR) + "/" + file);
+    EXPECT_TRUE(s.ok()) << s.error().ToString();
+    ScenarioRunOptions o;
+    o.work_dir = dir_.path() + "/" + file + std::to_string(runs_++);
+    o.devices = devices;
+    o.seed = seed;
+    auto r = RunScenario(*s, o);
+    EXPECT_TRUE(r.ok()) << r.error().ToString();
+    return r.ok() ? *r : ScenarioReport{};
+  }
+  static int Max(const ScenarioReport& r, int FleetSample::*member) {
+    int m = 0;
+    for (const auto& f : r.timeline) m = std::max(m, f.*member);
+    return m;
+  }
+
+  testing::TempDir dir_;
+  int runs_ = 0;
+};
+
+TEST_F(ScenarioRunTest, AMassCompromiseIsDetectedAndRecoveredAndTheHealthyAreLeftAlone) {
+  const ScenarioReport r = Play("mass-compromise.toml", 30);
+  EXPECT_TRUE(r.Passed());
+  EXPECT_TRUE(r.finished);
+  EXPECT_EQ(r.compromised, 3);
+  EXPECT_EQ(r.recovered, 3);
+  ASSERT_TRUE(r.time_to_detect_s.has_value());
+  ASSERT_TRUE(r.time_to_recover_s.has_value());
+  // The watchdog fires within a ticket period of the last ticket; the
+  // recovery install takes a few rounds after it.
+  EXPECT_LE(*r.time_to_detect_s, 3600);
+  EXPECT_LE(*r.time_to_recover_s, 3600 + 10 * 60);
+  EXPECT_GE(*r.time_to_recover_s, *r.time_to_detect_s);
+  EXPECT_EQ(r.healthy_resets, 0);
+  EXPECT_EQ(r.max_resets, 1);
+  EXPECT_EQ(Max(r, &FleetSample::recovery) + Max(r, &FleetSample::updating) > 0, true);
+  EXPECT_EQ(r.jobs.at("committed"), 3);  // the recover jobs, each after step 9
+  EXPECT_GT(r.appraisals, 30);
+  EXPECT_GT(r.pve_cpu_us_per_appraisal, 0);
+  EXPECT_GT(r.store_bytes_per_device, 0);
+
+  // The JSON names every figure other tools read.
+  const auto j = nlohmann::json::parse(ScenarioReportJson(r));
+  for (const char* member :
+       {"scenario", "devices", "seed", "time_to_detect_s", "time_to_recover_s", "bricked",
+        "reset_loops", "wrongly_quarantined", "compromised_admitted", "compromised", "recovered",
+        "pve_cpu_us_per_appraisal", "store_bytes_per_device", "memory_bytes_per_device"}) {
+    EXPECT_TRUE(j.contains(member)) << member;
+  }
+  EXPECT_EQ(j["scenario"], "mass-compromise");
+  EXPECT_EQ(j["devices"], 30);
+  EXPECT_TRUE(j["passed"].get<bool>());
+  const std::string csv = ScenarioTimelineCsv(r);
+  EXPECT_EQ(csv.substr(0, csv.find('\n')),
+            "t,normal,updating,quarantined,recovery,minimal,bricked,compromised,recovered");
+  EXPECT_EQ(static_cast<size_t>(std::count(csv.begin(), csv.end(), '\n')), r.timeline.size() + 1);
+}
+
+TEST_F(ScenarioRunTest, TheSameSeedPlaysTheSameRun) {
+  const ScenarioReport a = Play("mass-compromise.toml", 20, 5);
+  const ScenarioReport b = Play("mass-compromise.toml", 20, 5);
+  EXPECT_EQ(a.seed, 5u);
+  EXPECT_EQ(a.time_to_detect_s, b.time_to_detect_s);
+  EXPECT_EQ(a.time_to_recover_s, b.time_to_recover_s);
+  EXPECT_EQ(a.fleet_seconds, b.fleet_seconds);
+  EXPECT_EQ(a.rounds, b.rounds);
+  ASSERT_EQ(a.timeline.size(), b.timeline.size());
+  for (size_t i = 0; i < a.timeline.size(); ++i) {
+    EXPECT_EQ(a.timeline[i].recovery, b.timeline[i].recovery) << i;
+    EXPECT_EQ(a.timeline[i].recovered, b.timeline[i].recovered) << i;
+  }
+}
+
+TEST_F(ScenarioRunTest, AnOamOutageOfThreePeriodsCostsEachDeviceOneResetAndBricksNone) {
+  const ScenarioReport r = Play("oam-outage.toml", 15);
+  EXPECT_TRUE(r.Passed());
+  EXPECT_EQ(Max(r, &FleetSample::minimal), 15);  // the whole fleet rode it out in minimal mode
+  EXPECT_EQ(r.max_resets, 1);
+  EXPECT_EQ(r.reset_loops, 0);
+  EXPECT_EQ(r.bricked, 0);
+  EXPECT_EQ(r.timeline.back().normal, 15);
+  // Back within one retry period (300 s) and a round of the OAM's return.
+  EXPECT_LE(r.fleet_seconds, 600 + 10'800 + 300 + 2 * 60);
+}
+
+TEST_F(ScenarioRunTest, ARollbackAttackInstallsNothingOld) {
+  const ScenarioReport r = Play("rollback-attack.toml", 10);
+  EXPECT_TRUE(r.Passed());
+  EXPECT_EQ(r.rollbacks_accepted, 0);
+  ASSERT_EQ(r.notes.size(), 1u);
+  EXPECT_NE(r.notes[0].find("the OAM refused 10 jobs, the devices refused 10 installs"),
+            std::string::npos)
+      << r.notes[0];
+  EXPECT_EQ(r.running.at("2.0.0"), 10);
+}
+
+TEST_F(ScenarioRunTest, CampaignsCommitThroughCorruptionOutagesAndACrash) {
+  for (const char* file : {"routine-campaign.toml", "corrupted-downloads.toml", "pve-outage.toml",
+                           "oam-crash.toml", "revocation.toml"}) {
+    SCOPED_TRACE(file);
+    const ScenarioReport r = Play(file, 12);
+    EXPECT_TRUE(r.Passed());
+    EXPECT_EQ(r.running.at("2.1.0"), 12);
+    EXPECT_EQ(r.jobs.at("committed"), 12);
+    EXPECT_EQ(r.wrongly_quarantined, 0);
+  }
+}
+
+}  // namespace
+}  // namespace henbtrust
