@@ -18,6 +18,7 @@ constexpr struct {
     {ScenarioEventKind::kCampaign, "campaign"},
     {ScenarioEventKind::kCompromise, "compromise"},
     {ScenarioEventKind::kCorruptDownloads, "corrupt-downloads"},
+    {ScenarioEventKind::kPowerLoss, "power-loss"},
     {ScenarioEventKind::kRollback, "rollback"},
     {ScenarioEventKind::kPveOutage, "pve-outage"},
     {ScenarioEventKind::kOamOutage, "oam-outage"},
@@ -106,7 +107,8 @@ Result<ScenarioEvent> ReadEvent(const toml::table& table, const std::string& whe
       break;
     }
     case ScenarioEventKind::kCompromise:
-    case ScenarioEventKind::kCorruptDownloads: {
+    case ScenarioEventKind::kCorruptDownloads:
+    case ScenarioEventKind::kPowerLoss: {
       HENB_TRY(r.Unknown({"kind", "at", "share"}));
       HENB_ASSIGN_OR_RETURN(e.share, r.Share("share"));
       break;

@@ -12,6 +12,7 @@
 #include <memory>
 #include <numeric>
 #include <random>
+#include <set>
 
 #include "henbtrust/agent/agent.h"
 #include "henbtrust/agent/update_agent.h"
@@ -56,11 +57,30 @@ double ResidentBytes() {
   return static_cast<double>(resident) * static_cast<double>(sysconf(_SC_PAGESIZE));
 }
 
+// The simulator's hooks into a device's update agent: the faults a scenario
+// injects, and a moment just before the install starts.
+class SimHooks final : public UpdateAgentHooks {
+ public:
+  InjectedFaults faults;
+  std::function<void()> before_install = nullptr;
+
+  void Downloaded(const std::string& path) override {
+    faults.Downloaded(path);
+    if (before_install) before_install();
+  }
+  void Installed(Device& device, const std::string& slot) override {
+    faults.Installed(device, slot);
+  }
+  void Reporting(AgentReport& report) override { faults.Reporting(report); }
+};
+
 struct SimHenb {
   std::string id;
   std::unique_ptr<Device> device;
   std::unique_ptr<InProcessChannel> channel;  // to the OAM and the PVE, as the device
-  std::unique_ptr<InjectedFaults> faults = std::make_unique<InjectedFaults>();
+  std::string dir;
+  std::unique_ptr<SimHooks> hooks = std::make_unique<SimHooks>();
+  bool power_loss_pending = false;  // at its next install
   UpdateAgentConfig config;
   std::unique_ptr<UpdateAgent> agent;
   std::unique_ptr<WatchdogAgent> watchdog;
@@ -92,6 +112,10 @@ class Run {
   Status MakeReleases();
   Status MakeFleet();
   Result<SimHenb> MakeHenb(int index, const Certificate& mfr, const PrivateKey& mfr_key);
+  void AttachAgents(SimHenb& d);
+  void ArmPowerLoss(size_t index);
+  Status PowerCycle(SimHenb& d);
+  DeviceOptions DeviceOptionsFor();
   Result<HttpResponse> Serve(const HttpRequest& request);
   PveLink WrapLink(PveLink link);
   std::vector<size_t> Pick(double share);
@@ -126,6 +150,7 @@ class Run {
   int64_t start_ = 0;
   double pve_cpu_us_ = 0;
   PeerIdentity segw_;
+  std::set<std::string> powered_off_;  // devices whose power is cut: they send nothing
 };
 
 Status Run::MakeServer() {
@@ -168,6 +193,9 @@ PveLink Run::WrapLink(PveLink link) {
 }
 
 Result<HttpResponse> Run::Serve(const HttpRequest& request) {
+  if (!powered_off_.empty() && powered_off_.contains(request.peer.common_name)) {
+    return Error(ErrorCode::kNet, "the device has no power");
+  }
   if (server_ && server_->oam().Serves(request.target)) {
     if (oam_down_) return Error(ErrorCode::kNet, "cannot connect to the OAM (outage)");
     return server_->oam().Handle(request);
@@ -234,12 +262,9 @@ Result<SimHenb> Run::MakeHenb(int index, const Certificate& mfr, const PrivateKe
   const std::string ddir = dir_ + "/devices/" + d.id;
   HENB_ASSIGN_OR_RETURN(SoftTre tre, SoftTre::Create());
   tre.SetClock([env = &env_] { return static_cast<uint64_t>(env->SteadyMillis()); });
-  DeviceOptions options;
-  options.boot_stage = {order_key_->ToPem(), s_.ticket_period};
-  options.env = &env_;
-  auto device =
-      Device::Provision(ddir, kModel, bundles_.at(s_.factory_version), *trust_,
-                        env_.NowUnixSeconds(), std::make_unique<SoftTre>(std::move(tre)), options);
+  auto device = Device::Provision(ddir, kModel, bundles_.at(s_.factory_version), *trust_,
+                                  env_.NowUnixSeconds(), std::make_unique<SoftTre>(std::move(tre)),
+                                  DeviceOptionsFor());
   if (!device.ok()) return device.error().WithContext(d.id);
   d.device = std::move(device).value();
   if (auto boot = d.device->Boot(); !boot.ok()) return boot.error().WithContext(d.id);
@@ -257,11 +282,24 @@ Result<SimHenb> Run::MakeHenb(int index, const Certificate& mfr, const PrivateKe
   HENB_ASSIGN_OR_RETURN(Certificate cert, Certificate::FromPem(creds->certificate_pem));
   d.channel = std::make_unique<InProcessChannel>([this](const HttpRequest& r) { return Serve(r); },
                                                  PeerIdentityOf(cert));
+  d.dir = ddir;
   d.config.device_id = d.id;
   d.config.trust = &*trust_;
   d.config.download_dir = ddir + "/downloads";
   d.config.now = [env = &env_] { return env->NowUnixSeconds(); };
-  d.config.hooks = d.faults.get();
+  d.config.hooks = d.hooks.get();
+  AttachAgents(d);
+  // Power-on: the agent attests and feeds the watchdog at once.
+  if (auto first = d.watchdog->RenewTicket(true); !first.ok()) {
+    return first.error().WithContext(d.id + ": the first ticket");
+  }
+  return d;
+}
+
+// The device's software: its update agent and its watchdog agent, made at
+// enrollment and again at each power-on.
+void Run::AttachAgents(SimHenb& d) {
+  d.watchdog.reset();  // it holds the agent's config and the device: first
   d.agent = std::make_unique<UpdateAgent>(*d.channel, *d.channel, *d.device, *order_key_, d.config);
   RecoveryEndpoint recovery{"", 0, ca_pem_, *order_key_, d.config};
   recovery.config.hooks = nullptr;
@@ -274,11 +312,38 @@ Result<SimHenb> Run::MakeHenb(int index, const Certificate& mfr, const PrivateKe
                             std::clamp<int64_t>(s_.ticket_period, 2, 300)};
   d.watchdog = std::make_unique<WatchdogAgent>(*d.channel, *d.channel, *d.device,
                                                std::move(recovery), d.id, retry);
-  // Power-on: the agent attests and feeds the watchdog at once.
-  if (auto first = d.watchdog->RenewTicket(true); !first.ok()) {
-    return first.error().WithContext(d.id + ": the first ticket");
-  }
-  return d;
+}
+
+// Power comes back to a device whose power was cut: the TrE keeps what a
+// TPM keeps across a power cycle (keys, counter, clock), the device opens
+// what its files hold (its journal resolves an interrupted update), boots,
+// and its software starts afresh.
+Status Run::PowerCycle(SimHenb& d) {
+  auto* soft = dynamic_cast<SoftTre*>(&d.device->tre());
+  if (soft == nullptr) return Error(ErrorCode::kInternal, d.id + ": not a soft TrE");
+  const Bytes nv = soft->SaveState();
+  d.watchdog.reset();
+  d.agent.reset();
+  d.device.reset();
+  env_.RestorePower(d.dir);
+  powered_off_.erase(d.id);
+  HENB_ASSIGN_OR_RETURN(SoftTre tre, SoftTre::Load(nv));
+  tre.SetClock([env = &env_] { return static_cast<uint64_t>(env->SteadyMillis()); });
+  auto device = Device::Open(d.dir, std::make_unique<SoftTre>(std::move(tre)), DeviceOptionsFor());
+  if (!device.ok()) return device.error().WithContext(d.id + ": power-on");
+  d.device = std::move(device).value();
+  if (auto boot = d.device->Boot(); !boot.ok()) return boot.error().WithContext(d.id + ": boot");
+  AttachAgents(d);
+  d.last_action = AgentAction::kNone;
+  ++r_.power_losses;
+  return OkStatus();
+}
+
+DeviceOptions Run::DeviceOptionsFor() {
+  DeviceOptions options;
+  options.boot_stage = {order_key_->ToPem(), s_.ticket_period};
+  options.env = &env_;
+  return options;
 }
 
 Status Run::MakeFleet() {
@@ -351,9 +416,18 @@ Status Run::Apply(const ScenarioEvent& e) {
               " devices' OS taken over (a component changed; every command ignored)";
       break;
     }
+    case ScenarioEventKind::kPowerLoss: {
+      const auto picked = Pick(e.share);
+      for (size_t i : picked) {
+        fleet_[i].power_loss_pending = true;
+        fleet_[i].hooks->before_install = [this, i] { ArmPowerLoss(i); };
+      }
+      note += std::to_string(picked.size()) + " devices lose power during their next install";
+      break;
+    }
     case ScenarioEventKind::kCorruptDownloads: {
       const auto picked = Pick(e.share);
-      for (size_t i : picked) fleet_[i].faults->corrupt_next_download = true;
+      for (size_t i : picked) fleet_[i].hooks->faults.corrupt_next_download = true;
       note += std::to_string(picked.size()) + " devices' next download altered on the path";
       break;
     }
@@ -406,6 +480,17 @@ Status Run::Apply(const ScenarioEvent& e) {
   Say(note);
   r_.notes.push_back(note);
   return OkStatus();
+}
+
+// The power goes at a file operation of the install that starts now, drawn
+// from the seed among the first 40 (an install of two components takes
+// about as many; a later draw falls into the trial boot or the report).
+void Run::ArmPowerLoss(size_t index) {
+  SimHenb& d = fleet_[index];
+  if (!d.power_loss_pending) return;
+  d.power_loss_pending = false;
+  const int after = static_cast<int>(rng_() % 40) + 1;
+  env_.CutPowerAfter(d.dir, after, [this, id = d.id] { powered_off_.insert(id); });
 }
 
 // One round of one device: the hardware's watchdog, then what its software
@@ -599,7 +684,10 @@ Result<ScenarioReport> Run::Play() {
     while (next_event < s_.events.size() && s_.events[next_event].at <= t) {
       HENB_TRY(Apply(s_.events[next_event++]));
     }
-    for (auto& d : fleet_) Round(d);
+    for (auto& d : fleet_) {
+      Round(d);
+      if (env_.PowerIsCut(d.dir)) HENB_TRY(PowerCycle(d));
+    }
     if (!oam_down_) {
       auto moved = server_->oam().Drive();
       if (!moved.ok()) ++r_.errors;
@@ -655,6 +743,7 @@ std::string ScenarioReportJson(const ScenarioReport& r) {
   j["wrongly_quarantined"] = r.wrongly_quarantined;
   j["compromised_admitted"] = r.compromised_admitted;
   j["rollbacks_accepted"] = r.rollbacks_accepted;
+  j["power_losses"] = r.power_losses;
   j["compromised"] = r.compromised;
   j["recovered"] = r.recovered;
   j["pve_cpu_us_per_appraisal"] = r.pve_cpu_us_per_appraisal;

@@ -2,10 +2,20 @@
 // only when the simulator moves them (fleet time). Both clocks start at the
 // machine's wall clock, so that certificates issued in fleet time are valid
 // on the machine too.
+//
+// It also cuts a device's power in the middle of its file operations: the
+// chosen operation under the device's directory fails, and every later one,
+// until the simulator powers the device on again. Files written before the
+// cut stay as they are on disk (what a power loss does to unsynced data is
+// the PowerLoss tests' subject, on tests/support/simulated_env.h).
 #pragma once
 
 #include <atomic>
 #include <cstdint>
+#include <functional>
+#include <map>
+#include <mutex>
+#include <string>
 
 #include "henbtrust/core/env.h"
 
@@ -23,6 +33,13 @@ class VirtualEnv final : public Env {
   int64_t SteadyMillis() override { return millis_ - start_; }
   void SleepForMillis(int64_t millis) override { Advance(millis); }
 
+  // The `after`-th operation that changes a file under `dir` (1: the next)
+  // fails with kIo, as does every later one until RestorePower(dir);
+  // `on_cut` is called once, as the power goes.
+  void CutPowerAfter(const std::string& dir, int after, std::function<void()> on_cut);
+  void RestorePower(const std::string& dir);
+  bool PowerIsCut(const std::string& dir);
+
   Result<Bytes> ReadFile(const std::string& path, size_t max_size) override {
     return base_->ReadFile(path, max_size);
   }
@@ -31,16 +48,22 @@ class VirtualEnv final : public Env {
   }
   Result<std::unique_ptr<WritableFile>> NewWritableFile(const std::string& path,
                                                         unsigned mode) override {
+    HENB_TRY(Check(path));
     return base_->NewWritableFile(path, mode);
   }
   Result<std::unique_ptr<WritableFile>> NewAppendableFile(const std::string& path,
                                                           unsigned mode) override {
+    HENB_TRY(Check(path));
     return base_->NewAppendableFile(path, mode);
   }
   Status RenameFile(const std::string& from, const std::string& to) override {
+    HENB_TRY(Check(to));
     return base_->RenameFile(from, to);
   }
-  Status RemoveFile(const std::string& path) override { return base_->RemoveFile(path); }
+  Status RemoveFile(const std::string& path) override {
+    HENB_TRY(Check(path));
+    return base_->RemoveFile(path);
+  }
   Status SyncDirectory(const std::string& dir) override { return base_->SyncDirectory(dir); }
   bool FileExists(const std::string& path) override { return base_->FileExists(path); }
   Result<uint64_t> FileSize(const std::string& path) override { return base_->FileSize(path); }
@@ -51,15 +74,24 @@ class VirtualEnv final : public Env {
     return base_->ListDirectory(dir);
   }
   Status SetFileMode(const std::string& path, unsigned mode) override {
+    HENB_TRY(Check(path));
     return base_->SetFileMode(path, mode);
   }
 
  private:
+  struct Cut {
+    int left = 0;  // operations before the cut
+    bool cut = false;
+    std::function<void()> on_cut;
+  };
+  // kIo when `path` is under a directory whose power is (or now goes) off.
+  Status Check(const std::string& path);
+
   Env* const base_ = Env::Default();
+  std::mutex mu_;
+  std::map<std::string, Cut> cuts_;  // by directory
   const int64_t start_;
   std::atomic<int64_t> millis_;
 };
-
-inline VirtualEnv::VirtualEnv() : start_(Env::Default()->NowUnixMillis()), millis_(start_) {}
 
 }  // namespace henbtrust::sim

@@ -16,6 +16,7 @@ enum class ScenarioEventKind {
   kCampaign,          // a campaign to `version` over the whole fleet
   kCompromise,        // `share` of the fleet: a component changes, the OS ignores every command
   kCorruptDownloads,  // `share` of the fleet: the next download is altered on the path
+  kPowerLoss,         // `share` of the fleet: the power goes in the middle of the next install
   kRollback,          // an older signed release (`version`) is offered to every device
   kPveOutage,         // the PVE cannot be reached for `duration`
   kOamOutage,         // the OAM cannot be reached, and does not drive, for `duration`

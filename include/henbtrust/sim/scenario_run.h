@@ -72,8 +72,9 @@ struct ScenarioReport {
   int rounds = 0;
   int64_t appraisals = 0;
   int64_t polls = 0;
-  int64_t errors = 0;  // polls and watchdog rounds that failed (outages included)
-  int max_resets = 0;  // the most watchdog resets of one device
+  int64_t errors = 0;    // polls and watchdog rounds that failed (outages included)
+  int power_losses = 0;  // devices whose power was cut in an update, and came back
+  int max_resets = 0;    // the most watchdog resets of one device
   int healthy_resets = 0;
   std::map<std::string, int> running = {};  // devices by the version they run at the end
   std::map<std::string, int> jobs = {};     // jobs by final state
