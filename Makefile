@@ -3,8 +3,11 @@ SHELL := /bin/bash
 PRESET ?= release
 JOBS ?= $(shell nproc)
 FUZZ_SECONDS ?= 60
+# make report: small (100 devices per scenario), full (each scenario's own size)
+# or a number of devices.
+SCALE ?= small
 
-.PHONY: all deps configure build test check lint tidy asan tsan demo bench bench-compare fuzz format clean
+.PHONY: all deps configure build test check lint tidy asan tsan demo bench bench-compare fuzz format report clean
 
 all: build
 
@@ -61,6 +64,11 @@ bench: build
 
 bench-compare: build
 	bench/compare.sh
+
+# Every scenario under scenarios/ at SCALE, plotted, and build/report/report.md
+# (docs/simulation.md). Fails if any scenario does not pass.
+report: build
+	SCALE=$(SCALE) scripts/report.sh
 
 fuzz: deps
 	cmake --preset fuzz

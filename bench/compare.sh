@@ -114,3 +114,20 @@ if command -v rauc >/dev/null && command -v mksquashfs >/dev/null; then
   echo "rauc-verify ours=${ours_mbs} reference=${rauc_mbs} ratio=$(ratio "$ours_mbs" "$rauc_mbs") (MB/s; RAUC peak RSS $(peak_kb rauc info --keyring="$raucdir/cert.pem" "$raucdir/b.raucb") KB)"
 fi
 BIN="$BIN" "$(dirname "$0")/pve_https.sh"
+
+# fleet-revalidation: a fleet of compact simulated H(e)NBs (sim/compact_fleet.h)
+# enrolls with the PVE in one process; then every device is appraised once,
+# two at a time, device quotes included. Appraisals per second against
+# `openssl speed -multi 2 ecdsap256` verify in the same run. FLEET_DEVICES
+# (100000; enrollment takes most of the time) and FLEET_THREADS (2).
+fleet_devices=${FLEET_DEVICES:-100000}
+"$BIN/henbtrust" sim revalidate --devices "$fleet_devices" --threads "${FLEET_THREADS:-2}" \
+  --work "$tmp/fleet" --json "$tmp/fleet.json" --quiet >/dev/null
+ref_verify2=$(openssl speed -multi 2 -seconds "$SECONDS_REF" ecdsap256 2>/dev/null |
+  awk '/\(nistp256\)/ { print $NF }')
+json_num() { awk -v key="\"$2\":" '$1 == key { v = $2; sub(/,$/, "", v); printf "%.1f\n", v; exit }' "$1"; }
+ours_fleet=$(json_num "$tmp/fleet.json" appraisals_per_second)
+echo "fleet-revalidation ours=${ours_fleet} reference=${ref_verify2} ratio=$(ratio "$ours_fleet" "$ref_verify2")" \
+  "(appraisals/s of ${fleet_devices} devices in-process, device quotes included;" \
+  "PVE CPU $(json_num "$tmp/fleet.json" pve_cpu_us_per_appraisal) us each;" \
+  "enrollment $(json_num "$tmp/fleet.json" enroll_seconds) s)"

@@ -11,7 +11,7 @@ packages=(
   libsqlite3-dev libpq-dev libcli11-dev libspdlog-dev libfmt-dev libjemalloc-dev libtomlplusplus-dev
   libgtest-dev libgmock-dev libbenchmark-dev
   # tools the tests, demo and benchmarks drive
-  openssl swtpm swtpm-tools tpm2-tools sqlite3 postgresql rauc squashfs-tools xxd time curl
+  openssl swtpm swtpm-tools tpm2-tools sqlite3 postgresql rauc squashfs-tools xxd time curl gnuplot-nox
   # the security gateway of the quarantine test and demo (docs/segw.md): charon, swanctl,
   # kernel-libipsec (extra plugins) and ECDSA through OpenSSL (standard plugins)
   strongswan-charon strongswan-swanctl libcharon-extra-plugins libstrongswan-standard-plugins iproute2

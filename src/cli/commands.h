@@ -90,6 +90,8 @@ void RegisterDecommissionCommands(CLI::App& server, int* exit_code);
 void RegisterSimCommands(CLI::App& app, int* exit_code);
 // `sim run` (sim_run_cmd.cc), under the `sim` command.
 void RegisterSimRunCommand(CLI::App& sim, int* exit_code);
+// `sim revalidate` (sim_revalidate_cmd.cc), under the `sim` command.
+void RegisterSimRevalidateCommand(CLI::App& sim, int* exit_code);
 void RegisterAgentCommands(CLI::App& app, int* exit_code);
 // henbtrust segw-check | segw-watch (segw_cmd.cc).
 void RegisterSegwCommands(CLI::App& app, int* exit_code);

@@ -111,6 +111,7 @@ void RegisterSimCommands(CLI::App& app, int* exit_code) {
     return RunFleetCommand(std::move(options), *ready_file);
   });
   RegisterSimRunCommand(*sim, exit_code);
+  RegisterSimRevalidateCommand(*sim, exit_code);
 }
 
 }  // namespace henbtrust::cli

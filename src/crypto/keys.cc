@@ -279,13 +279,16 @@ Result<PrivateKey> PrivateKey::FromEcScalar(KeyType curve, ByteView scalar, Byte
 KeyType PrivateKey::type() const { return impl_->type; }
 
 PublicKey PrivateKey::Public() const {
-  // Re-encode the public half so the handle holds no private material.
-  unsigned char* buf = nullptr;
-  const int len = i2d_PUBKEY(impl_->pkey.get(), &buf);
-  const unsigned char* p = buf;
-  PkeyPtr pub(d2i_PUBKEY(nullptr, &p, len));
-  OPENSSL_free(buf);
-  return PublicKey(std::make_shared<const PublicKey::Impl>(std::move(pub), impl_->type));
+  std::call_once(impl_->public_once, [this] {
+    // Re-encode the public half so the handle holds no private material.
+    unsigned char* buf = nullptr;
+    const int len = i2d_PUBKEY(impl_->pkey.get(), &buf);
+    const unsigned char* p = buf;
+    PkeyPtr pub(d2i_PUBKEY(nullptr, &p, len));
+    OPENSSL_free(buf);
+    impl_->public_half = std::make_shared<const PublicKey::Impl>(std::move(pub), impl_->type);
+  });
+  return PublicKey(impl_->public_half);
 }
 
 std::string PrivateKey::ToPem() const {

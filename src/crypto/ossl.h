@@ -9,6 +9,7 @@
 #include <openssl/x509.h>
 
 #include <memory>
+#include <mutex>
 #include <string>
 #include <vector>
 
@@ -80,6 +81,10 @@ struct PrivateKey::Impl {
   ossl::PkeyPtr pkey;
   KeyType type;
   mutable ossl::PkeyCtxPool sign_pool;
+  // The public half, made at the first Public() (re-encoding a key costs
+  // OpenSSL 3 a decoder lookup; a service asks its keys for it per request).
+  mutable std::once_flag public_once;
+  mutable std::shared_ptr<const PublicKey::Impl> public_half;
 };
 struct Certificate::Impl {
   ossl::X509Ptr x509;

@@ -28,6 +28,7 @@
 #include "henbtrust/tpm/credential.h"
 #include "henbtrust/tpm/soft_tre.h"
 #include "henbtrust/tpm/structures.h"
+#include "sim/sim_vendor.h"
 #include "sim/virtual_env.h"
 
 namespace henbtrust {
@@ -37,8 +38,8 @@ namespace {
 namespace fs = std::filesystem;
 using Json = nlohmann::ordered_json;
 
-constexpr char kModel[] = "femto-a1";
-constexpr char kReleaseId[] = "henb-firmware";
+using sim::kModel;
+using sim::kReleaseId;
 constexpr int kMaxSamples = 400;
 
 // Thread CPU time in microseconds.
@@ -58,11 +59,12 @@ double ResidentBytes() {
 }
 
 // The simulator's hooks into a device's update agent: the faults a scenario
-// injects, and a moment just before the install starts.
+// injects, and the moments just before and just after an install.
 class SimHooks final : public UpdateAgentHooks {
  public:
   InjectedFaults faults;
   std::function<void()> before_install = nullptr;
+  std::function<void()> after_install = nullptr;
 
   void Downloaded(const std::string& path) override {
     faults.Downloaded(path);
@@ -70,6 +72,7 @@ class SimHooks final : public UpdateAgentHooks {
   }
   void Installed(Device& device, const std::string& slot) override {
     faults.Installed(device, slot);
+    if (after_install) after_install();
   }
   void Reporting(AgentReport& report) override { faults.Reporting(report); }
 };
@@ -135,8 +138,7 @@ class Run {
   std::optional<ServerOptions> server_options_;
   std::unique_ptr<Store> store_;
   std::unique_ptr<Server> server_;
-  std::optional<PrivateKey> vendor_key_;
-  std::optional<TrustRoot> trust_;
+  std::optional<sim::SimVendor> vendor_;
   std::optional<PublicKey> order_key_;
   std::string ca_pem_;
   std::map<std::string, std::string> bundles_;  // version -> path
@@ -215,37 +217,13 @@ Result<HttpResponse> Run::Serve(const HttpRequest& request) {
 
 // Two components per release, their contents derived from the version.
 Status Run::MakeReleases() {
-  HENB_ASSIGN_OR_RETURN(PrivateKey vendor_key, PrivateKey::Generate(KeyType::kEcP256));
-  vendor_key_.emplace(std::move(vendor_key));
-  HENB_ASSIGN_OR_RETURN(TrustRoot root, TrustRoot::Create({vendor_key_->Public()}, 1));
-  trust_.emplace(std::move(root));
+  HENB_ASSIGN_OR_RETURN(sim::SimVendor vendor, sim::SimVendor::Create());
+  vendor_.emplace(std::move(vendor));
+  const int64_t expires = env_.NowUnixSeconds() + int64_t{2} * 365 * 86'400 + s_.max_duration;
   for (const auto& rel : s_.releases) {
-    const std::string rdir = dir_ + "/releases/" + rel.version;
-    fs::create_directories(rdir);
-    ReleaseManifest m;
-    m.release_id = kReleaseId;
-    m.version = rel.version;
-    m.release_counter = rel.counter;
-    m.hardware_models = {kModel};
-    m.expires_at = env_.NowUnixSeconds() + int64_t{2} * 365 * 86'400 + s_.max_duration;
-    std::map<std::string, std::string> files;
-    const std::pair<const char*, uint32_t> parts[] = {{"bootloader", 0}, {"rootfs", 3}};
-    for (const auto& [name, pcr] : parts) {
-      const std::string path = rdir + "/" + name + ".img";
-      std::string content;
-      while (content.size() < 4096) content += std::string(name) + " " + rel.version + "\n";
-      HENB_TRY(WriteFileAtomic(path, AsBytes(content)));
-      HENB_ASSIGN_OR_RETURN(ReleaseComponent c,
-                            DescribeComponentFile(name, rel.version, pcr, path));
-      files[name] = path;
-      m.components.push_back(std::move(c));
-    }
-    HENB_ASSIGN_OR_RETURN(Bytes manifest_bytes, EncodeManifest(m));
-    HENB_ASSIGN_OR_RETURN(ReleaseSignature sig,
-                          SignWithDomain(*vendor_key_, kManifestDomain, manifest_bytes));
-    const std::string bundle = dir_ + "/releases/" + rel.version + ".bundle";
-    HENB_TRY(WriteBundle(bundle, m, {sig}, files));
-    if (auto imported = server_->oam().ImportRelease(bundle, *trust_, "sim:vendor");
+    HENB_ASSIGN_OR_RETURN(std::string bundle, vendor_->MakeRelease(dir_ + "/releases", rel.version,
+                                                                   rel.counter, expires));
+    if (auto imported = server_->oam().ImportRelease(bundle, vendor_->trust(), "sim:vendor");
         !imported.ok()) {
       return imported.error();
     }
@@ -262,7 +240,7 @@ Result<SimHenb> Run::MakeHenb(int index, const Certificate& mfr, const PrivateKe
   const std::string ddir = dir_ + "/devices/" + d.id;
   HENB_ASSIGN_OR_RETURN(SoftTre tre, SoftTre::Create());
   tre.SetClock([env = &env_] { return static_cast<uint64_t>(env->SteadyMillis()); });
-  auto device = Device::Provision(ddir, kModel, bundles_.at(s_.factory_version), *trust_,
+  auto device = Device::Provision(ddir, kModel, bundles_.at(s_.factory_version), vendor_->trust(),
                                   env_.NowUnixSeconds(), std::make_unique<SoftTre>(std::move(tre)),
                                   DeviceOptionsFor());
   if (!device.ok()) return device.error().WithContext(d.id);
@@ -284,7 +262,7 @@ Result<SimHenb> Run::MakeHenb(int index, const Certificate& mfr, const PrivateKe
                                                  PeerIdentityOf(cert));
   d.dir = ddir;
   d.config.device_id = d.id;
-  d.config.trust = &*trust_;
+  d.config.trust = &vendor_->trust();
   d.config.download_dir = ddir + "/downloads";
   d.config.now = [env = &env_] { return env->NowUnixSeconds(); };
   d.config.hooks = d.hooks.get();
@@ -347,21 +325,14 @@ DeviceOptions Run::DeviceOptionsFor() {
 }
 
 Status Run::MakeFleet() {
-  HENB_ASSIGN_OR_RETURN(PrivateKey mfr_key, PrivateKey::Generate(KeyType::kEcP256));
-  CertificateSpec spec;
-  spec.common_name = "henbtrust simulated TPM manufacturer";
-  spec.organization = "henbtrust-sim";
-  spec.is_ca = true;
-  spec.validity = std::chrono::hours(24 * 365 * 10);
-  HENB_ASSIGN_OR_RETURN(Certificate mfr,
-                        IssueCertificate(spec, mfr_key.Public(), mfr_key, nullptr));
-  server_options_->pve.manufacturer_cas = {mfr};
+  HENB_ASSIGN_OR_RETURN(sim::SimManufacturer mfr, sim::SimManufacturer::Create());
+  server_options_->pve.manufacturer_cas = {mfr.ca};
   HENB_TRY(OpenServer());
   HENB_TRY(MakeReleases());
   const double rss_before = ResidentBytes();
   fleet_.reserve(static_cast<size_t>(r_.devices));
   for (int i = 1; i <= r_.devices; ++i) {
-    HENB_ASSIGN_OR_RETURN(SimHenb d, MakeHenb(i, mfr, mfr_key));
+    HENB_ASSIGN_OR_RETURN(SimHenb d, MakeHenb(i, mfr.ca, mfr.key));
     fleet_.push_back(std::move(d));
     if (i % std::max(1, r_.devices / 10) == 0)
       Say("enrolled " + std::to_string(i) + " of " + std::to_string(r_.devices));
@@ -421,6 +392,9 @@ Status Run::Apply(const ScenarioEvent& e) {
       for (size_t i : picked) {
         fleet_[i].power_loss_pending = true;
         fleet_[i].hooks->before_install = [this, i] { ArmPowerLoss(i); };
+        // A cut the install did not reach is withdrawn: the power goes in
+        // the install or not at all.
+        fleet_[i].hooks->after_install = [this, i] { env_.RestorePower(fleet_[i].dir); };
       }
       note += std::to_string(picked.size()) + " devices lose power during their next install";
       break;
@@ -440,7 +414,8 @@ Status Run::Apply(const ScenarioEvent& e) {
         auto job = server_->oam().OpenJob(d.id, kReleaseId, e.version, "sim:attacker");
         if (!job.ok()) ++refused_by_oam;
         if (d.hostile || d.device->mode() != DeviceMode::kNormal) continue;
-        auto installed = d.device->Install(bundles_.at(e.version), *trust_, env_.NowUnixSeconds());
+        auto installed =
+            d.device->Install(bundles_.at(e.version), vendor_->trust(), env_.NowUnixSeconds());
         if (installed.ok()) {
           ++r_.rollbacks_accepted;
           (void)d.device->Rollback("sim: a rollback attack's install, abandoned");
@@ -483,13 +458,14 @@ Status Run::Apply(const ScenarioEvent& e) {
 }
 
 // The power goes at a file operation of the install that starts now, drawn
-// from the seed among the first 40 (an install of two components takes
-// about as many; a later draw falls into the trial boot or the report).
+// from the seed among its first 10 (an install of the simulator's releases
+// makes about 14: journal, slot cleared, two images, manifest, journal,
+// boot control; each atomic write is a create and a rename).
 void Run::ArmPowerLoss(size_t index) {
   SimHenb& d = fleet_[index];
   if (!d.power_loss_pending) return;
   d.power_loss_pending = false;
-  const int after = static_cast<int>(rng_() % 40) + 1;
+  const int after = static_cast<int>(rng_() % 10) + 1;
   env_.CutPowerAfter(d.dir, after, [this, id = d.id] { powered_off_.insert(id); });
 }
 

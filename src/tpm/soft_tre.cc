@@ -78,7 +78,11 @@ Bytes SoftTre::SaveState() const {
   return out;
 }
 
-Result<SoftTre> SoftTre::Load(ByteView state) {
+Result<SoftTre> SoftTre::Load(ByteView state) { return Load(state, true); }
+
+Result<SoftTre> SoftTre::LoadUnchecked(ByteView state) { return Load(state, false); }
+
+Result<SoftTre> SoftTre::Load(ByteView state, bool check_keys) {
   ByteReader r(state);
   auto fail = [](const std::string& what) {
     return Error(ErrorCode::kMalformed, "soft TrE state: " + what);
@@ -103,6 +107,7 @@ Result<SoftTre> SoftTre::Load(ByteView state) {
   if (!r.empty()) return fail("trailing bytes");
   // Both keys must be valid points that match their scalars.
   for (const auto* pair : {&t.ek_priv_, &t.ak_priv_}) {
+    if (!check_keys) break;
     const auto& pub = pair == &t.ek_priv_ ? t.ek_pub_ : t.ak_pub_;
     auto check = PrivateKey::FromEcScalar(KeyType::kEcP256, *pair);
     if (!check.ok()) return fail(check.error().message());

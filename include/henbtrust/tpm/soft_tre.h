@@ -22,6 +22,10 @@ class SoftTre final : public Tre {
   static Result<SoftTre> Create();
   // From SaveState().
   static Result<SoftTre> Load(ByteView state);
+  // The same without checking that each key's scalar matches its point
+  // (two key derivations, most of a Load): for state that this process
+  // made and kept in memory, as the simulator's compact fleet does.
+  static Result<SoftTre> LoadUnchecked(ByteView state);
   // The device's non-volatile storage: loads `path` (a power-on) or creates
   // a new TrE there. Counter increments are then written to `path`
   // atomically before they are reported, as a TPM's NV counter is.
@@ -62,6 +66,7 @@ class SoftTre final : public Tre {
     std::array<uint8_t, 32> value;
   };
   SoftTre() = default;
+  static Result<SoftTre> Load(ByteView state, bool check_keys);
   uint64_t NowMs() const;
   Status DeriveQualifiedSigner();
 
