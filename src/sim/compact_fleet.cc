@@ -4,7 +4,6 @@
 #include <chrono>
 #include <cstdio>
 #include <cstring>
-#include <ctime>
 #include <filesystem>
 #include <mutex>
 #include <semaphore>
@@ -21,6 +20,7 @@
 #include "henbtrust/tpm/credential.h"
 #include "henbtrust/tpm/soft_tre.h"
 #include "henbtrust/tpm/structures.h"
+#include "sim/measure.h"
 #include "sim/sim_vendor.h"
 
 namespace henbtrust {
@@ -35,12 +35,6 @@ constexpr size_t kSerialBytes = 40;  // hex of a 128-bit serial, with room
 // as many as a server's connections would hold, so that the store commits
 // them together.
 constexpr int kMaxInFlight = 256;
-
-double ThreadCpuMicros() {
-  timespec ts{};
-  clock_gettime(CLOCK_THREAD_CPUTIME_ID, &ts);
-  return static_cast<double>(ts.tv_sec) * 1e6 + static_cast<double>(ts.tv_nsec) / 1e3;
-}
 
 std::string DeviceId(size_t index) {
   char id[32];
@@ -65,9 +59,9 @@ struct CompactFleet::Impl {
 
   Result<HttpResponse> Serve(const HttpRequest& request, double* pve_cpu_us) const {
     PveService* pve = server->pve();
-    const double before = ThreadCpuMicros();
+    const double before = sim::ThreadCpuMicros();
     HttpResponse answer = pve->Handle(request);
-    *pve_cpu_us += ThreadCpuMicros() - before;
+    *pve_cpu_us += sim::ThreadCpuMicros() - before;
     return answer;
   }
 
@@ -111,9 +105,9 @@ struct CompactFleet::Impl {
                       std::string(&serials[i * kSerialBytes])};
     HttpRequest request{"POST", "/v1/nonces", "application/json", "", "{}", std::move(peer)};
     PveService* pve = server->pve();
-    double before = ThreadCpuMicros();
+    double before = sim::ThreadCpuMicros();
     HttpResponse issued = pve->Handle(request);
-    *pve_cpu_us += ThreadCpuMicros() - before;
+    *pve_cpu_us += sim::ThreadCpuMicros() - before;
     if (issued.status != 200) return PveRefusal("nonce", issued);
     HENB_ASSIGN_OR_RETURN(PushNonce nonce, NonceFromAnswer(issued.body));
     HENB_ASSIGN_OR_RETURN(request.body, EvidenceJson(tre, nonce.nonce, nonce.selection));
@@ -123,14 +117,14 @@ struct CompactFleet::Impl {
     // only ever move forward.
     const Bytes state = tre.SaveState();
     std::memcpy(&states[i * state_bytes], state.data(), state_bytes);
-    before = ThreadCpuMicros();
+    before = sim::ThreadCpuMicros();
     pve->HandleAsync(request, [done = std::move(done)](const HttpResponse& answer) {
       if (answer.status != 200) return done(PveRefusal("appraisal", answer));
       auto result = DecodeAttestationResult(answer.body);
       if (!result.ok()) return done(result.error());
       done(result->status == "affirming");
     });
-    *pve_cpu_us += ThreadCpuMicros() - before;
+    *pve_cpu_us += sim::ThreadCpuMicros() - before;
     return OkStatus();
   }
 
@@ -253,14 +247,9 @@ double CompactFleet::TableBytesPerDevice() const {
 }
 
 double CompactFleet::StoreBytesPerDevice() const {
-  uint64_t bytes = 0;
-  for (const char* suffix : {"", "-wal", "-shm"}) {
-    std::error_code ec;
-    const auto size =
-        fs::file_size(impl_->options.work_dir + "/server/henbtrust.db" + std::string(suffix), ec);
-    if (!ec) bytes += size;
-  }
-  return static_cast<double>(bytes) / impl_->options.devices;
+  return static_cast<double>(
+             sim::SqliteStoreBytes(impl_->options.work_dir + "/server/henbtrust.db")) /
+         impl_->options.devices;
 }
 
 }  // namespace henbtrust

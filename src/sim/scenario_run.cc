@@ -6,7 +6,6 @@
 #include <algorithm>
 #include <chrono>
 #include <cmath>
-#include <ctime>
 #include <filesystem>
 #include <fstream>
 #include <memory>
@@ -28,6 +27,7 @@
 #include "henbtrust/tpm/credential.h"
 #include "henbtrust/tpm/soft_tre.h"
 #include "henbtrust/tpm/structures.h"
+#include "sim/measure.h"
 #include "sim/sim_vendor.h"
 #include "sim/virtual_env.h"
 
@@ -41,13 +41,6 @@ using Json = nlohmann::ordered_json;
 using sim::kModel;
 using sim::kReleaseId;
 constexpr int kMaxSamples = 400;
-
-// Thread CPU time in microseconds.
-double ThreadCpuMicros() {
-  timespec ts{};
-  clock_gettime(CLOCK_THREAD_CPUTIME_ID, &ts);
-  return static_cast<double>(ts.tv_sec) * 1e6 + static_cast<double>(ts.tv_nsec) / 1e3;
-}
 
 // Resident memory of this process in bytes.
 double ResidentBytes() {
@@ -184,10 +177,10 @@ PveLink Run::WrapLink(PveLink link) {
                                         const std::string& body) -> Result<HttpResponse> {
     if (pve_down_) return Error(ErrorCode::kNet, "cannot connect to the PVE (outage)");
     const bool appraisal = target.ends_with("/update-appraisals");
-    const double before = ThreadCpuMicros();
+    const double before = sim::ThreadCpuMicros();
     auto answer = link(method, target, body);
     if (appraisal) {
-      pve_cpu_us_ += ThreadCpuMicros() - before;
+      pve_cpu_us_ += sim::ThreadCpuMicros() - before;
       if (answer.ok() && answer->status == 200) ++r_.appraisals;
     }
     return answer;
@@ -206,10 +199,10 @@ Result<HttpResponse> Run::Serve(const HttpRequest& request) {
     return Error(ErrorCode::kNet, "cannot connect to the PVE (outage)");
   }
   const bool appraisal = request.target == "/v1/evidence";
-  const double before = ThreadCpuMicros();
+  const double before = sim::ThreadCpuMicros();
   HttpResponse answer = server_->pve()->Handle(request);
   if (appraisal) {
-    pve_cpu_us_ += ThreadCpuMicros() - before;
+    pve_cpu_us_ += sim::ThreadCpuMicros() - before;
     if (answer.status == 200) ++r_.appraisals;
   }
   return answer;
@@ -619,13 +612,8 @@ Status Run::Finish() {
     for (const auto& j : jobs) ++r_.jobs[std::string(JobStateName(j.state))];
     after = jobs.back().id;
   }
-  uint64_t bytes = 0;
-  for (const char* suffix : {"", "-wal", "-shm"}) {
-    std::error_code ec;
-    const auto size = fs::file_size(dir_ + "/server/henbtrust.db" + std::string(suffix), ec);
-    if (!ec) bytes += size;
-  }
-  r_.store_bytes_per_device = static_cast<double>(bytes) / r_.devices;
+  r_.store_bytes_per_device =
+      static_cast<double>(sim::SqliteStoreBytes(dir_ + "/server/henbtrust.db")) / r_.devices;
   r_.pve_cpu_us_per_appraisal =
       r_.appraisals > 0 ? pve_cpu_us_ / static_cast<double>(r_.appraisals) : 0;
   return OkStatus();
