@@ -121,8 +121,10 @@ BIN="$BIN" "$(dirname "$0")/pve_https.sh"
 # `openssl speed -multi 2 ecdsap256` verify in the same run. FLEET_DEVICES
 # (100000; enrollment takes most of the time) and FLEET_THREADS (2).
 fleet_devices=${FLEET_DEVICES:-100000}
+# A device that fails still leaves the figures (and exit 1): say so, go on.
 "$BIN/henbtrust" sim revalidate --devices "$fleet_devices" --threads "${FLEET_THREADS:-2}" \
-  --work "$tmp/fleet" --json "$tmp/fleet.json" --quiet >/dev/null
+  --work "$tmp/fleet" --json "$tmp/fleet.json" --quiet >/dev/null ||
+  echo "fleet-revalidation: some devices failed (see henbtrust sim revalidate)" >&2
 ref_verify2=$(openssl speed -multi 2 -seconds "$SECONDS_REF" ecdsap256 2>/dev/null |
   awk '/\(nistp256\)/ { print $NF }')
 json_num() { awk -v key="\"$2\":" '$1 == key { v = $2; sub(/,$/, "", v); printf "%.1f\n", v; exit }' "$1"; }

@@ -141,7 +141,7 @@ env = os.environ
 # The table's columns, in the order docs/simulation.md lists the figures.
 COLUMNS = ["devices", "seed", "passed", "time_to_detect_s", "time_to_recover_s", "bricked",
            "reset_loops", "wrongly_quarantined", "compromised_admitted", "rollbacks_accepted",
-           "compromised", "recovered", "pve_cpu_us_per_appraisal", "store_bytes_per_device",
+           "jobs_not_committed", "faults_missed", "compromised", "recovered", "pve_cpu_us_per_appraisal", "store_bytes_per_device",
            "memory_bytes_per_device", "fleet_seconds", "wall_seconds"]
 
 
@@ -288,8 +288,9 @@ def q_site_visit():
     c, rec = get("mass-compromise", "compromised"), get("mass-compromise", "recovered")
     back = f"all {c} came back" if c and rec == c else f"{rec} of {c} came back"
     say(f"**Measured** (`mass-compromise`). {c} of {get('mass-compromise', 'devices')} devices had a")
-    say("component of their active slot changed, and their OS then ignored every command:")
-    say("no command from the OAM could repair them. Nobody went on site. The watchdog in")
+    say("component of their active slot changed, and their OS then ignored every command")
+    say("and sent nothing (the silent attacker of docs/simulation.md): no command from the")
+    say("OAM could repair them. Nobody went on site. The watchdog in")
     say("each device's boot stage reset it into the recovery image once no ticket had")
     say(f"arrived for a ticket period, and the OAM reinstalled it from there: {back}")
     say(f"(`recovered` = {fmt(rec)}), with `bricked` = {fmt(get('mass-compromise', 'bricked'))} and")
@@ -315,8 +316,11 @@ def q_many():
         say(f"**Measured** (`{n}`). {get(n, 'compromised')} devices{share_text} were taken over in")
         say("the same round. Nobody has to find them one by one: every device must renew")
         say(f"its ticket once per ticket period ({period} s here), and its boot stage resets it")
-        say("into the recovery image when it does not, so the period bounds how long any of")
-        say("them stays in service. This run measures one fleet size; `SCALE` sets it.")
+        say("into the recovery image when it does not, so for an attacker who silences the")
+        say("device the period bounds how long it stays in service. An attacker who keeps the")
+        say("agent attesting the boot from before the implant is caught only at the next")
+        say("measured boot, which nothing here forces (docs/simulation.md). This run measures")
+        say("one fleet size; `SCALE` sets it.")
         say("")
         say(f"- `time_to_detect_s` = {duration(get(n, 'time_to_detect_s'))}: from the compromise until")
         say("  the last compromised device's recovery image had reached the OAM")
@@ -410,8 +414,9 @@ def q_wrong_software():
     if missing(n) is None:
         said = True
         jobs = get(n, "jobs") or {}
-        say(f"- `{n}`: {'; '.join(get(n, 'notes') or [])}. The altered bundles were refused")
-        say(f"  before install (step 6) and ordered again: at the end {jobs.get('committed', 0)} jobs committed, "
+        say(f"- `{n}`: {'; '.join(get(n, 'notes') or [])}. Step 6 refused "
+            f"{fmt(get(n, 'installs_refused'))} installs before writing (`installs_refused`),")
+        say(f"  and the OAM ordered them again: at the end {jobs.get('committed', 0)} jobs committed, "
             f"`bricked` = {fmt(get(n, 'bricked'))}.{verdict(n)}")
     n = "rollback-attack"
     if missing(n) is None:

@@ -58,7 +58,8 @@ int RunScenarioCommand(const SimRunArgs& a) {
             << "bricked " << r.bricked << ", reset loops " << r.reset_loops
             << ", healthy devices quarantined " << r.wrongly_quarantined
             << ", compromised devices admitted " << r.compromised_admitted
-            << ", rollbacks accepted " << r.rollbacks_accepted << "\n"
+            << ", rollbacks accepted " << r.rollbacks_accepted << ", jobs not committed "
+            << r.jobs_not_committed << ", faults that did not happen " << r.faults_missed << "\n"
             << "store " << static_cast<int64_t>(r.store_bytes_per_device)
             << " bytes per device; memory " << static_cast<int64_t>(r.memory_bytes_per_device)
             << " bytes per device\n"
@@ -82,7 +83,9 @@ void RegisterSimRunCommand(CLI::App& sim, int* exit_code) {
       "run",
       "Play a fleet scenario (scenarios/*.toml) against the OAM and PVE in this process, on "
       "fleet time; exits 1 when a must-be-zero figure (bricked, reset loops, healthy devices "
-      "quarantined, compromised devices admitted) is not zero");
+      "quarantined, compromised devices admitted, rollbacks accepted, jobs not committed, "
+      "faults that did not happen) is not zero, a compromised device is not back, or the fleet "
+      "has not settled by max_duration (docs/simulation.md)");
   run->add_option("--scenario", a->scenario, "the scenario file (TOML)")
       ->required()
       ->check(CLI::ExistingFile);

@@ -22,6 +22,7 @@
 #include "henbtrust/tpm/structures.h"
 #include "sim/measure.h"
 #include "sim/sim_vendor.h"
+#include "sim/work_dir.h"
 
 namespace henbtrust {
 
@@ -194,10 +195,7 @@ Result<std::unique_ptr<CompactFleet>> CompactFleet::Create(const CompactFleetOpt
   if (options.devices < 1) return Error(ErrorCode::kInvalidArgument, "a fleet needs a device");
   auto impl = std::make_unique<Impl>();
   impl->options = options;
-  std::error_code ec;
-  fs::remove_all(options.work_dir, ec);
-  fs::create_directories(options.work_dir, ec);
-  if (ec) return Error(ErrorCode::kIo, "cannot create " + options.work_dir + ": " + ec.message());
+  HENB_TRY(sim::PrepareWorkDir(options.work_dir));
   const std::string server_dir = options.work_dir + "/server";
   HENB_TRY(InitServerDirectory(server_dir, {"localhost"}));
   HENB_ASSIGN_OR_RETURN(ServerOptions server_options, LoadServerDirectory(server_dir));

@@ -30,6 +30,7 @@
 #include "sim/measure.h"
 #include "sim/sim_vendor.h"
 #include "sim/virtual_env.h"
+#include "sim/work_dir.h"
 
 namespace henbtrust {
 
@@ -67,7 +68,10 @@ class SimHooks final : public UpdateAgentHooks {
     faults.Installed(device, slot);
     if (after_install) after_install();
   }
-  void Reporting(AgentReport& report) override { faults.Reporting(report); }
+  void Reporting(AgentReport& report) override {
+    faults.Reporting(report);
+    if (after_install) after_install();
+  }
 };
 
 struct SimHenb {
@@ -105,6 +109,7 @@ class Run {
   }
   Status MakeServer();
   Status OpenServer();
+  Status CrashServer();
   Status MakeReleases();
   Status MakeFleet();
   Result<SimHenb> MakeHenb(int index, const Certificate& mfr, const PrivateKey& mfr_key);
@@ -172,15 +177,27 @@ Status Run::OpenServer() {
   return OkStatus();
 }
 
+// A crash of the OAM's process: the services and the store's connection,
+// with whatever it kept in memory, are gone; a new process opens the store
+// file again.
+Status Run::CrashServer() {
+  server_.reset();
+  store_.reset();
+  HENB_ASSIGN_OR_RETURN(store_, OpenStore(server_options_->store, &env_));
+  return OpenServer();
+}
+
 PveLink Run::WrapLink(PveLink link) {
   return [this, link = std::move(link)](const std::string& method, const std::string& target,
                                         const std::string& body) -> Result<HttpResponse> {
     if (pve_down_) return Error(ErrorCode::kNet, "cannot connect to the PVE (outage)");
     const bool appraisal = target.ends_with("/update-appraisals");
-    const double before = sim::ThreadCpuMicros();
+    // The PVE appraises on its own threads while this one waits: the
+    // process's CPU over the call is the PVE's.
+    const double before = sim::ProcessCpuMicros();
     auto answer = link(method, target, body);
     if (appraisal) {
-      pve_cpu_us_ += sim::ThreadCpuMicros() - before;
+      pve_cpu_us_ += sim::ProcessCpuMicros() - before;
       if (answer.ok() && answer->status == 200) ++r_.appraisals;
     }
     return answer;
@@ -384,10 +401,14 @@ Status Run::Apply(const ScenarioEvent& e) {
       const auto picked = Pick(e.share);
       for (size_t i : picked) {
         fleet_[i].power_loss_pending = true;
+        ++r_.power_losses_planned;
         fleet_[i].hooks->before_install = [this, i] { ArmPowerLoss(i); };
-        // A cut the install did not reach is withdrawn: the power goes in
-        // the install or not at all.
-        fleet_[i].hooks->after_install = [this, i] { env_.RestorePower(fleet_[i].dir); };
+        // A cut the install did not reach (or an install refused before it
+        // wrote) is withdrawn: the power goes in the install or not at all,
+        // and faults_missed says so.
+        fleet_[i].hooks->after_install = [this, i] {
+          if (!env_.PowerIsCut(fleet_[i].dir)) env_.RestorePower(fleet_[i].dir);
+        };
       }
       note += std::to_string(picked.size()) + " devices lose power during their next install";
       break;
@@ -395,6 +416,7 @@ Status Run::Apply(const ScenarioEvent& e) {
     case ScenarioEventKind::kCorruptDownloads: {
       const auto picked = Pick(e.share);
       for (size_t i : picked) fleet_[i].hooks->faults.corrupt_next_download = true;
+      r_.corrupt_downloads_planned += static_cast<int>(picked.size());
       note += std::to_string(picked.size()) + " devices' next download altered on the path";
       break;
     }
@@ -405,7 +427,11 @@ Status Run::Apply(const ScenarioEvent& e) {
       int refused_by_device = 0;
       for (auto& d : fleet_) {
         auto job = server_->oam().OpenJob(d.id, kReleaseId, e.version, "sim:attacker");
-        if (!job.ok()) ++refused_by_oam;
+        if (job.ok()) {
+          ++r_.rollbacks_accepted;  // the OAM ordered a downgrade
+        } else {
+          ++refused_by_oam;
+        }
         if (d.hostile || d.device->mode() != DeviceMode::kNormal) continue;
         auto installed =
             d.device->Install(bundles_.at(e.version), vendor_->trust(), env_.NowUnixSeconds());
@@ -432,8 +458,8 @@ Status Run::Apply(const ScenarioEvent& e) {
       note += "the OAM is out of reach for " + std::to_string(e.duration) + " s";
       break;
     case ScenarioEventKind::kOamCrash:
-      HENB_TRY(OpenServer());  // the old instance is gone; a new one opens the same store
-      note += "the OAM process died; a new one took over the store";
+      HENB_TRY(CrashServer());
+      note += "the OAM process died; a new one opened the store and took over";
       break;
     case ScenarioEventKind::kRevoke: {
       ReleaseRevocation rev{kReleaseId, e.version, e.safe_version, "sim: revoked", 0};
@@ -478,7 +504,10 @@ void Run::Round(SimHenb& d) {
   if (d.hostile && !recovering) return;
   auto w = d.watchdog->Round();
   if (!w.ok()) ++r_.errors;
-  if (recovering && d.compromised_at >= 0 && d.detected_at < 0 && w.ok() && !oam_down_) {
+  // Detected: the recovery image reached the OAM (a contact that fails
+  // leaves it in minimal mode instead).
+  if (recovering && d.compromised_at >= 0 && d.detected_at < 0 && w.ok() &&
+      d.device->mode() != DeviceMode::kMinimal) {
     d.detected_at = t;
   }
   if (d.device->mode() != DeviceMode::kNormal) return;
@@ -495,6 +524,8 @@ void Run::Round(SimHenb& d) {
     return;
   }
   d.last_action = poll->action;
+  // Step 6 refused what it was given (an altered download, say).
+  if (poll->outcome.starts_with("rejected before install")) ++r_.installs_refused;
 }
 
 Result<bool> Run::Admitted(const SimHenb& d) {
@@ -565,7 +596,10 @@ Result<bool> Run::Settled() {
   }
   for (int64_t id : campaigns_) {
     HENB_ASSIGN_OR_RETURN(CampaignView view, server_->oam().GetCampaign(id));
-    if (view.campaign.state == CampaignState::kRunning) return false;
+    if (view.campaign.state == CampaignState::kRunning ||
+        view.campaign.state == CampaignState::kPaused) {
+      return false;
+    }
   }
   return true;
 }
@@ -609,9 +643,17 @@ Status Run::Finish() {
   for (int64_t after = 0;;) {
     HENB_ASSIGN_OR_RETURN(auto jobs, store_->ListJobs(false, 0, 1000, after));
     if (jobs.empty()) break;
-    for (const auto& j : jobs) ++r_.jobs[std::string(JobStateName(j.state))];
+    for (const auto& j : jobs) {
+      ++r_.jobs[std::string(JobStateName(j.state))];
+      if (j.state != JobState::kCommitted) ++r_.jobs_not_committed;
+    }
     after = jobs.back().id;
   }
+  // A fault the scenario asked for that did not happen makes the run prove
+  // less than it says.
+  int corrupt_pending = 0;
+  for (const auto& d : fleet_) corrupt_pending += d.hooks->faults.corrupt_next_download ? 1 : 0;
+  r_.faults_missed = (r_.power_losses_planned - r_.power_losses) + corrupt_pending;
   r_.store_bytes_per_device =
       static_cast<double>(sim::SqliteStoreBytes(dir_ + "/server/henbtrust.db")) / r_.devices;
   r_.pve_cpu_us_per_appraisal =
@@ -628,10 +670,10 @@ Result<ScenarioReport> Run::Play() {
   if (r_.devices < 1)
     return Error(ErrorCode::kInvalidArgument, "a fleet needs at least one device");
   dir_ = o_.work_dir;
+  HENB_TRY(sim::PrepareWorkDir(dir_));
   std::error_code ec;
-  fs::remove_all(dir_, ec);
   fs::create_directories(dir_ + "/devices", ec);
-  if (ec) return Error(ErrorCode::kIo, "cannot create " + dir_ + ": " + ec.message());
+  if (ec) return Error(ErrorCode::kIo, "cannot create " + dir_ + "/devices: " + ec.message());
   HENB_TRY(MakeServer());
   HENB_TRY(MakeFleet());
   Say("fleet of " + std::to_string(r_.devices) + " enrolled on " + s_.factory_version + "; seed " +
@@ -687,7 +729,8 @@ Json OrNull(const std::optional<T>& v) {
 
 bool ScenarioReport::Passed() const {
   return finished && bricked == 0 && reset_loops == 0 && wrongly_quarantined == 0 &&
-         compromised_admitted == 0 && rollbacks_accepted == 0 && recovered == compromised;
+         compromised_admitted == 0 && rollbacks_accepted == 0 && jobs_not_committed == 0 &&
+         faults_missed == 0 && recovered == compromised;
 }
 
 Result<ScenarioReport> RunScenario(const Scenario& scenario, const ScenarioRunOptions& options) {
@@ -708,6 +751,11 @@ std::string ScenarioReportJson(const ScenarioReport& r) {
   j["compromised_admitted"] = r.compromised_admitted;
   j["rollbacks_accepted"] = r.rollbacks_accepted;
   j["power_losses"] = r.power_losses;
+  j["power_losses_planned"] = r.power_losses_planned;
+  j["corrupt_downloads_planned"] = r.corrupt_downloads_planned;
+  j["installs_refused"] = r.installs_refused;
+  j["jobs_not_committed"] = r.jobs_not_committed;
+  j["faults_missed"] = r.faults_missed;
   j["compromised"] = r.compromised;
   j["recovered"] = r.recovered;
   j["pve_cpu_us_per_appraisal"] = r.pve_cpu_us_per_appraisal;

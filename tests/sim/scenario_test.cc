@@ -8,6 +8,7 @@
 #include <algorithm>
 #include <filesystem>
 
+#include "henbtrust/core/file.h"
 #include "henbtrust/sim/scenario_run.h"
 #include "support/test_support.h"
 
@@ -222,6 +223,13 @@ TEST_F(ScenarioRunTest, CampaignsCommitThroughCorruptionOutagesAndACrash) {
     EXPECT_EQ(r.running.at("2.1.0"), 12);
     EXPECT_EQ(r.jobs.at("committed"), 12);
     EXPECT_EQ(r.wrongly_quarantined, 0);
+    EXPECT_EQ(r.jobs_not_committed, 0);
+    EXPECT_EQ(r.faults_missed, 0);
+    if (std::string(file) == "corrupted-downloads.toml") {
+      // Every altered bundle was refused at step 6, before a byte was written.
+      EXPECT_GT(r.corrupt_downloads_planned, 0);
+      EXPECT_EQ(r.installs_refused, r.corrupt_downloads_planned);
+    }
     if (std::string(file) == "power-loss.toml") {
       // A third of the fleet loses power in its install; each comes back
       // on what its files hold and commits when the OAM orders it again.
@@ -229,6 +237,48 @@ TEST_F(ScenarioRunTest, CampaignsCommitThroughCorruptionOutagesAndACrash) {
       EXPECT_GT(r.errors, 0);
     }
   }
+}
+
+// A fault the scenario asks for that never happens fails the run: here the
+// downloads to alter never come, since nothing is ordered.
+TEST_F(ScenarioRunTest, AFaultThatNeverHappensFailsTheRun) {
+  auto s = ParseScenario(WithReleases(R"(
+name = "no-download"
+devices = 4
+tick = 60
+max_duration = 3600
+factory_version = "2.0.0"
+
+[[event]]
+kind = "corrupt-downloads"
+at = 0
+share = 0.5
+)"));
+  ASSERT_TRUE(s.ok()) << s.error().ToString();
+  ScenarioRunOptions o;
+  o.work_dir = dir_.path() + "/no-download";
+  auto r = RunScenario(*s, o);
+  ASSERT_TRUE(r.ok()) << r.error().ToString();
+  EXPECT_TRUE(r->finished);
+  EXPECT_EQ(r->corrupt_downloads_planned, 2);
+  EXPECT_EQ(r->faults_missed, 2);
+  EXPECT_FALSE(r->Passed());
+}
+
+// A run replaces its work directory, but only one that a run made.
+TEST_F(ScenarioRunTest, AWorkDirectoryOfSomethingElseIsRefusedAndKept) {
+  const std::string precious = dir_.File("precious");
+  ASSERT_TRUE(std::filesystem::create_directories(precious));
+  ASSERT_TRUE(WriteFileAtomic(precious + "/keep", AsBytes("mine")).ok());
+  auto s = LoadScenario(std::string(HENB_SCENARIOS_DIR) + "/rollback-attack.toml");
+  ASSERT_TRUE(s.ok());
+  ScenarioRunOptions o;
+  o.work_dir = precious;
+  o.devices = 2;
+  auto r = RunScenario(*s, o);
+  ASSERT_FALSE(r.ok());
+  EXPECT_EQ(r.error().code(), ErrorCode::kInvalidArgument);
+  EXPECT_TRUE(std::filesystem::exists(precious + "/keep"));
 }
 
 }  // namespace

@@ -1,5 +1,5 @@
 // H(e)NBs at the scale of a national fleet, in one process (docs/simulation.md,
-// "A million devices"): each device is the 216 bytes of its soft TrE's
+// "A million devices"): each device is the 220 bytes of its soft TrE's
 // non-volatile state and its certificate's serial, nothing more. It has no
 // files, no socket, no TLS context and no agent object. When it attests, its
 // TrE is loaded from that state, measures the release every device of the

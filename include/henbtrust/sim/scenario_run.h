@@ -44,8 +44,8 @@ struct FleetSample {
 
 // The figures of one run. Times are seconds of fleet time, null (nullopt)
 // when the scenario has no compromise. The must-be-zero figures:
-// bricked, reset_loops, wrongly_quarantined, compromised_admitted and
-// rollbacks_accepted.
+// bricked, reset_loops, wrongly_quarantined, compromised_admitted,
+// rollbacks_accepted, jobs_not_committed and faults_missed.
 struct ScenarioReport {
   std::string scenario;
   int devices = 0;
@@ -60,7 +60,9 @@ struct ScenarioReport {
   int reset_loops = 0;           // devices reset twice within two ticket periods
   int wrongly_quarantined = 0;   // never-compromised devices the gateway refuses at the end
   int compromised_admitted = 0;  // compromised devices the gateway admitted once it could know
-  int rollbacks_accepted = 0;    // older releases a device installed (a rollback event)
+  int rollbacks_accepted = 0;    // older releases the OAM ordered or a device installed
+  int jobs_not_committed = 0;    // jobs that ended otherwise, or had not ended, at the end
+  int faults_missed = 0;         // power losses and altered downloads asked for that did not happen
   int compromised = 0;
   int recovered = 0;
   double pve_cpu_us_per_appraisal = 0;  // CPU in the PVE's handler per appraisal
@@ -74,7 +76,10 @@ struct ScenarioReport {
   int64_t polls = 0;
   int64_t errors = 0;    // polls and watchdog rounds that failed (outages included)
   int power_losses = 0;  // devices whose power was cut in an update, and came back
-  int max_resets = 0;    // the most watchdog resets of one device
+  int power_losses_planned = 0;
+  int corrupt_downloads_planned = 0;
+  int installs_refused = 0;  // installs step 6 refused before writing (altered bundles)
+  int max_resets = 0;        // the most watchdog resets of one device
   int healthy_resets = 0;
   std::map<std::string, int> running = {};  // devices by the version they run at the end
   std::map<std::string, int> jobs = {};     // jobs by final state
