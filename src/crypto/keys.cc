@@ -28,6 +28,74 @@ using ParamPtr = std::unique_ptr<OSSL_PARAM, ossl::Deleter<OSSL_PARAM_free>>;
 
 const char* CurveName(KeyType t) { return t == KeyType::kEcP384 ? "secp384r1" : "prime256v1"; }
 
+// The SubjectPublicKeyInfo of a named-curve EC key (RFC 5480, section 2) is
+// a fixed header followed by the uncompressed point. Writing and reading it
+// directly spares OpenSSL 3's encoder and decoder lookups, which cost more
+// than an ECDSA verification and serialise threads on a lock.
+constexpr uint8_t kSpkiP256Header[] = {0x30, 0x59, 0x30, 0x13, 0x06, 0x07, 0x2a, 0x86, 0x48,
+                                       0xce, 0x3d, 0x02, 0x01, 0x06, 0x08, 0x2a, 0x86, 0x48,
+                                       0xce, 0x3d, 0x03, 0x01, 0x07, 0x03, 0x42, 0x00};
+constexpr uint8_t kSpkiP384Header[] = {0x30, 0x76, 0x30, 0x10, 0x06, 0x07, 0x2a, 0x86,
+                                       0x48, 0xce, 0x3d, 0x02, 0x01, 0x06, 0x05, 0x2b,
+                                       0x81, 0x04, 0x00, 0x22, 0x03, 0x62, 0x00};
+
+ByteView SpkiHeader(KeyType curve) {
+  return curve == KeyType::kEcP384 ? ByteView(kSpkiP384Header, sizeof kSpkiP384Header)
+                                   : ByteView(kSpkiP256Header, sizeof kSpkiP256Header);
+}
+
+// A key on `curve`, made once, whose domain parameters new keys copy.
+EVP_PKEY* CurveTemplate(KeyType curve) {
+  static EVP_PKEY* const p256 = EVP_PKEY_Q_keygen(nullptr, nullptr, "EC", "prime256v1");
+  static EVP_PKEY* const p384 = EVP_PKEY_Q_keygen(nullptr, nullptr, "EC", "secp384r1");
+  return curve == KeyType::kEcP384 ? p384 : p256;
+}
+
+// The uncompressed point of an EC key. The key gives its point in the form
+// it was read in; one read as compressed is rebuilt from its coordinates.
+Result<Bytes> EcPointOctets(EVP_PKEY* pkey, KeyType curve) {
+  const size_t n = EcCoordinateSize(curve);
+  Bytes point(1 + 2 * n);
+  size_t len = 0;
+  if (EVP_PKEY_get_octet_string_param(pkey, OSSL_PKEY_PARAM_PUB_KEY, point.data(), point.size(),
+                                      &len) == 1 &&
+      len == point.size() && point[0] == 0x04) {
+    return point;
+  }
+  BIGNUM* x = nullptr;
+  BIGNUM* y = nullptr;
+  if (EVP_PKEY_get_bn_param(pkey, OSSL_PKEY_PARAM_EC_PUB_X, &x) != 1 ||
+      EVP_PKEY_get_bn_param(pkey, OSSL_PKEY_PARAM_EC_PUB_Y, &y) != 1) {
+    BN_free(x);
+    return CryptoError(ErrorCode::kCryptoFailure, "cannot read the EC point");
+  }
+  const BnPtr xp(x);
+  const BnPtr yp(y);
+  const Bytes xb = BnToFixed(x, n);
+  const Bytes yb = BnToFixed(y, n);
+  point[0] = 0x04;
+  std::copy(xb.begin(), xb.end(), point.begin() + 1);
+  std::copy(yb.begin(), yb.end(), point.begin() + 1 + static_cast<std::ptrdiff_t>(n));
+  return point;
+}
+
+// A key with only the public half of `pkey`, through the key's own
+// parameters rather than an encoding.
+Result<PkeyPtr> PublicHalf(EVP_PKEY* pkey) {
+  OSSL_PARAM* raw_params = nullptr;
+  if (EVP_PKEY_todata(pkey, EVP_PKEY_PUBLIC_KEY, &raw_params) != 1) {
+    return CryptoError(ErrorCode::kCryptoFailure, "cannot read the public half of a key");
+  }
+  const ParamPtr params(raw_params);
+  PkeyCtxPtr ctx(EVP_PKEY_CTX_new_from_pkey(nullptr, pkey, nullptr));
+  EVP_PKEY* raw = nullptr;
+  if (!ctx || EVP_PKEY_fromdata_init(ctx.get()) != 1 ||
+      EVP_PKEY_fromdata(ctx.get(), &raw, EVP_PKEY_PUBLIC_KEY, params.get()) != 1) {
+    return CryptoError(ErrorCode::kCryptoFailure, "cannot make the public half of a key");
+  }
+  return PkeyPtr(raw);
+}
+
 Result<KeyType> ClassifyKey(EVP_PKEY* pkey) {
   if (EVP_PKEY_is_a(pkey, "RSA")) {
     if (EVP_PKEY_get_bits(pkey) < 2048) {
@@ -78,6 +146,15 @@ size_t EcCoordinateSize(KeyType curve) { return curve == KeyType::kEcP384 ? 48 :
 // ---- PublicKey ----
 
 Result<PublicKey> PublicKey::FromDer(ByteView spki) {
+  for (const KeyType curve : {KeyType::kEcP256, KeyType::kEcP384}) {
+    const ByteView header = SpkiHeader(curve);
+    const size_t n = EcCoordinateSize(curve);
+    if (spki.size() == header.size() + 1 + 2 * n && spki[header.size()] == 0x04 &&
+        std::equal(header.begin(), header.end(), spki.begin())) {
+      const ByteView point = spki.subspan(header.size() + 1);
+      return FromEcPoint(curve, point.first(n), point.subspan(n));
+    }
+  }
   const unsigned char* p = spki.data();
   PkeyPtr pkey(d2i_PUBKEY(nullptr, &p, static_cast<long>(spki.size())));
   if (!pkey) return CryptoError(ErrorCode::kCryptoBadKey, "not a DER SubjectPublicKeyInfo");
@@ -109,22 +186,17 @@ Result<PublicKey> PublicKey::FromEcPoint(KeyType curve, ByteView x, ByteView y) 
   point[0] = 0x04;
   std::copy(x.begin(), x.end(), point.begin() + 1 + static_cast<std::ptrdiff_t>(n - x.size()));
   std::copy(y.begin(), y.end(), point.end() - static_cast<std::ptrdiff_t>(y.size()));
-  ParamBldPtr bld(OSSL_PARAM_BLD_new());
-  if (!bld ||
-      OSSL_PARAM_BLD_push_utf8_string(bld.get(), OSSL_PKEY_PARAM_GROUP_NAME, CurveName(curve), 0) !=
-          1 ||
-      OSSL_PARAM_BLD_push_octet_string(bld.get(), OSSL_PKEY_PARAM_PUB_KEY, point.data(),
-                                       point.size()) != 1) {
-    return CryptoError(ErrorCode::kCryptoFailure, "cannot build EC parameters");
+  // The curve's parameters are copied from a key made once: building the
+  // group from its name again costs more than the verification the key is
+  // made for. Setting the point checks that it is on the curve.
+  EVP_PKEY* domain = CurveTemplate(curve);
+  PkeyPtr pkey(EVP_PKEY_new());
+  if (domain == nullptr || !pkey || EVP_PKEY_copy_parameters(pkey.get(), domain) != 1) {
+    return CryptoError(ErrorCode::kCryptoFailure, "cannot set up an EC key");
   }
-  ParamPtr params(OSSL_PARAM_BLD_to_param(bld.get()));
-  PkeyCtxPtr ctx(EVP_PKEY_CTX_new_from_name(nullptr, "EC", nullptr));
-  EVP_PKEY* raw = nullptr;
-  if (!ctx || EVP_PKEY_fromdata_init(ctx.get()) != 1 ||
-      EVP_PKEY_fromdata(ctx.get(), &raw, EVP_PKEY_PUBLIC_KEY, params.get()) != 1) {
+  if (EVP_PKEY_set1_encoded_public_key(pkey.get(), point.data(), point.size()) != 1) {
     return CryptoError(ErrorCode::kCryptoBadKey, "EC point is not on the curve");
   }
-  PkeyPtr pkey(raw);
   return PublicKey(std::make_shared<const Impl>(std::move(pkey), curve));
 }
 
@@ -165,6 +237,14 @@ std::string PublicKey::ToPem() const {
 }
 
 Bytes PublicKey::ToDer() const {
+  if (impl_->type != KeyType::kRsa) {
+    auto point = EcPointOctets(impl_->pkey.get(), impl_->type);
+    if (!point.ok()) return {};
+    const ByteView header = SpkiHeader(impl_->type);
+    Bytes out(header.begin(), header.end());
+    out.insert(out.end(), point->begin(), point->end());
+    return out;
+  }
   unsigned char* buf = nullptr;
   const int len = i2d_PUBKEY(impl_->pkey.get(), &buf);
   if (len <= 0) return {};
@@ -175,17 +255,10 @@ Bytes PublicKey::ToDer() const {
 
 Result<std::pair<Bytes, Bytes>> PublicKey::EcPoint() const {
   if (impl_->type == KeyType::kRsa) return Error(ErrorCode::kInvalidArgument, "not an EC key");
-  BIGNUM* x = nullptr;
-  BIGNUM* y = nullptr;
-  if (EVP_PKEY_get_bn_param(impl_->pkey.get(), OSSL_PKEY_PARAM_EC_PUB_X, &x) != 1 ||
-      EVP_PKEY_get_bn_param(impl_->pkey.get(), OSSL_PKEY_PARAM_EC_PUB_Y, &y) != 1) {
-    BN_free(x);
-    return CryptoError(ErrorCode::kCryptoFailure, "cannot read EC point");
-  }
-  BnPtr xp(x);
-  BnPtr yp(y);
-  const size_t n = EcCoordinateSize(impl_->type);
-  return std::make_pair(BnToFixed(x, n), BnToFixed(y, n));
+  HENB_ASSIGN_OR_RETURN(Bytes point, EcPointOctets(impl_->pkey.get(), impl_->type));
+  const auto n = static_cast<std::ptrdiff_t>(EcCoordinateSize(impl_->type));
+  return std::make_pair(Bytes(point.begin() + 1, point.begin() + 1 + n),
+                        Bytes(point.begin() + 1 + n, point.end()));
 }
 
 Result<Bytes> PublicKey::RsaModulus() const {
@@ -280,13 +353,10 @@ KeyType PrivateKey::type() const { return impl_->type; }
 
 PublicKey PrivateKey::Public() const {
   std::call_once(impl_->public_once, [this] {
-    // Re-encode the public half so the handle holds no private material.
-    unsigned char* buf = nullptr;
-    const int len = i2d_PUBKEY(impl_->pkey.get(), &buf);
-    const unsigned char* p = buf;
-    PkeyPtr pub(d2i_PUBKEY(nullptr, &p, len));
-    OPENSSL_free(buf);
-    impl_->public_half = std::make_shared<const PublicKey::Impl>(std::move(pub), impl_->type);
+    // A key of its own, so that the handle holds no private material.
+    auto pub = PublicHalf(impl_->pkey.get());
+    impl_->public_half = std::make_shared<const PublicKey::Impl>(
+        pub.ok() ? std::move(*pub) : PkeyPtr(), impl_->type);
   });
   return PublicKey(impl_->public_half);
 }

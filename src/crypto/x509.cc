@@ -40,6 +40,34 @@ Status AddExt(X509* cert, X509V3_CTX* ctx, int nid, const std::string& value) {
   return OkStatus();
 }
 
+// The subject key of a certificate being made. An EC key goes in as its
+// algorithm and point (X509_set_pubkey would round-trip it through OpenSSL
+// 3's encoder and decoder, the larger part of issuing a certificate).
+Status SetSubjectKey(X509* cert, const PublicKey& key) {
+  if (key.type() == KeyType::kRsa) {
+    if (X509_set_pubkey(cert, ossl::Native(key)) != 1) {
+      return CryptoError(ErrorCode::kCryptoFailure, "cannot set the subject key");
+    }
+    return OkStatus();
+  }
+  HENB_ASSIGN_OR_RETURN(auto xy, key.EcPoint());
+  const size_t len = 1 + xy.first.size() + xy.second.size();
+  auto* point = static_cast<unsigned char*>(OPENSSL_malloc(len));
+  if (point == nullptr) return CryptoError(ErrorCode::kCryptoFailure, "out of memory");
+  point[0] = 0x04;
+  std::copy(xy.first.begin(), xy.first.end(), point + 1);
+  std::copy(xy.second.begin(), xy.second.end(), point + 1 + xy.first.size());
+  const int curve = key.type() == KeyType::kEcP384 ? NID_secp384r1 : NID_X9_62_prime256v1;
+  // On success the X509_PUBKEY owns `point`.
+  if (X509_PUBKEY_set0_param(X509_get_X509_PUBKEY(cert), OBJ_nid2obj(NID_X9_62_id_ecPublicKey),
+                             V_ASN1_OBJECT, OBJ_nid2obj(curve), point,
+                             static_cast<int>(len)) != 1) {
+    OPENSSL_free(point);
+    return CryptoError(ErrorCode::kCryptoFailure, "cannot set the subject key");
+  }
+  return OkStatus();
+}
+
 }  // namespace
 
 Result<Certificate> Certificate::FromDer(ByteView der) {
@@ -119,7 +147,9 @@ std::string Certificate::SerialHex() const {
 }
 
 Result<PublicKey> Certificate::SubjectKey() const {
-  X509_PUBKEY* pk = X509_get_X509_PUBKEY(impl_->x509.get());
+  // The key as the certificate's own bytes hold it (PublicKey::FromDer
+  // reads a named-curve EC key without OpenSSL's decoders).
+  const X509_PUBKEY* pk = X509_get_X509_PUBKEY(impl_->x509.get());
   unsigned char* buf = nullptr;
   const int len = i2d_X509_PUBKEY(pk, &buf);
   if (len <= 0)
@@ -197,7 +227,7 @@ Result<Certificate> IssueCertificate(const CertificateSpec& spec, const PublicKe
                     &issued) == nullptr) {
     return CryptoError(ErrorCode::kCryptoFailure, "certificate validity out of range");
   }
-  X509_set_pubkey(cert.get(), ossl::Native(subject_key));
+  HENB_TRY(SetSubjectKey(cert.get(), subject_key));
 
   X509V3_CTX ctx;
   X509V3_set_ctx_nodb(&ctx);

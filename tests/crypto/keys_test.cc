@@ -169,6 +169,47 @@ TEST(Ecdsa, DerAndRsConvert) {
   EXPECT_FALSE(EcdsaDerToRs(Bytes{0x30, 0x00, 0x00}, 32).ok());
 }
 
+// Differential: the SubjectPublicKeyInfo we write for an EC key (by hand,
+// src/crypto/keys.cc) is byte for byte the one openssl writes, on both
+// curves; and a key openssl wrote with a compressed point reads as the same
+// key, whose point comes back uncompressed.
+TEST(Keys, EcSubjectPublicKeyInfoMatchesOpenssl) {
+  testing::TempDir dir;
+  for (const auto& [type, curve] : {std::pair{KeyType::kEcP256, "P-256"},
+                                    std::pair{KeyType::kEcP384, "P-384"}}) {
+    SCOPED_TRACE(curve);
+    auto key = PrivateKey::Generate(type);
+    ASSERT_TRUE(key.ok());
+    testing::WriteBytes(dir.File("pub.pem"), AsBytes(key->Public().ToPem()));
+    ASSERT_EQ(testing::Run("openssl pkey -pubin -in " + dir.File("pub.pem") +
+                           " -outform DER -out " + dir.File("pub.der") + " && openssl ec -pubin -in " +
+                           dir.File("pub.pem") + " -conv_form compressed -outform DER -out " +
+                           dir.File("packed.der") + " 2>/dev/null")
+                  .exit_code,
+              0);
+    const Bytes theirs = testing::ReadBytes(dir.File("pub.der"));
+    EXPECT_EQ(key->Public().ToDer(), theirs);
+    auto read = PublicKey::FromDer(theirs);
+    ASSERT_TRUE(read.ok()) << read.error().ToString();
+    EXPECT_EQ(read->EcPoint()->first, key->Public().EcPoint()->first);
+
+    const Bytes packed = testing::ReadBytes(dir.File("packed.der"));
+    ASSERT_LT(packed.size(), theirs.size());
+    auto unpacked = PublicKey::FromDer(packed);
+    ASSERT_TRUE(unpacked.ok()) << unpacked.error().ToString();
+    EXPECT_EQ(unpacked->EcPoint()->second, key->Public().EcPoint()->second);
+    EXPECT_EQ(unpacked->ToDer(), theirs);
+    const Bytes msg = ToBytes("either form");
+    auto sig = key->Sign(SignatureScheme::kEcdsa, HashAlg::kSha256, msg);
+    EXPECT_TRUE(unpacked->Verify(SignatureScheme::kEcdsa, HashAlg::kSha256, msg, *sig).ok());
+  }
+  // A header that claims P-256 over a point that is not on it: refused.
+  auto key = PrivateKey::Generate(KeyType::kEcP256);
+  Bytes bad = key->Public().ToDer();
+  bad.back() ^= 1;
+  EXPECT_EQ(PublicKey::FromDer(bad).error().code(), ErrorCode::kCryptoBadKey);
+}
+
 // Differential: OpenSSL's command line accepts our signatures and keys.
 TEST(Keys, OpensslCliVerifiesOurEcdsaSignature) {
   testing::TempDir dir;
