@@ -7,7 +7,7 @@
 # requests), and on a private PostgreSQL (default settings: fsync on); print
 #   appraisal-https ours=<appraisals/s, SQLite> reference=<openssl speed -multi 2 ecdsap256 verify/s> ratio=...
 #   appraisal-https-two-requests ours=<appraisals/s> ...
-#   appraisal-https-postgres ours=<appraisals/s> ...
+#   appraisal-https-postgres ours=<appraisals/s> reference=<appraisal-https, SQLite> ratio=...
 #   appraisal-https-floor ours=<appraisals/s, SQLite> floor=<appraisals/s> ratio=...
 # The floor is bench/https_floor.cc in place of the PVE: the same devices,
 # connections and answer bytes, but per request only the appraisal's
@@ -125,8 +125,11 @@ echo "appraisal-https-cpu pve_user_us=$(field "$sqlite_line" server_user_us)" \
 echo "appraisal-https-two-requests ours=$(field "$two_line" rate) (appraisals/s over HTTPS, SQLite," \
   "a nonce request before every push; p50 $(field "$two_line" p50_ms) ms, p99 $(field "$two_line" p99_ms) ms)"
 if [[ -n "$pg_line" ]]; then
-  echo "appraisal-https-postgres ours=$(field "$pg_line" rate) (appraisals/s over HTTPS, PostgreSQL;" \
-    "p50 $(field "$pg_line" p50_ms) ms, p99 $(field "$pg_line" p99_ms) ms)"
+  pg=$(field "$pg_line" rate)
+  echo "appraisal-https-postgres ours=${pg} reference=${ours}" \
+    "ratio=$(awk -v a="$pg" -v b="$ours" 'BEGIN { printf "%.3f", a / b }')" \
+    "(appraisals/s over HTTPS, PostgreSQL with fsync on; p50 $(field "$pg_line" p50_ms) ms," \
+    "p99 $(field "$pg_line" p99_ms) ms; reference: appraisal-https on SQLite in this run; target 0.8)"
 fi
 floor_rate=$(field "$floor_line" rate)
 echo "appraisal-https-floor ours=${ours} floor=${floor_rate}" \

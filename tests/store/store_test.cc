@@ -499,6 +499,67 @@ TEST_P(StoreTest, ADroppedConnectionComesBackWithItsStatementsPreparedAgain) {
   }
 }
 
+// Records handed over without waiting go to PostgreSQL in one pipeline per
+// batch. A batch on a connection the server has dropped fails whole: every
+// record is answered once, none answered ok is missing, none answered with
+// an error was written; and the batches after it commit (the connection
+// left pipeline mode and came back).
+TEST_P(StoreTest, ABatchOnADroppedConnectionFailsWholeAndTheBatchesAfterItCommit) {
+  if (GetParam() != "postgres") GTEST_SKIP() << "PostgreSQL only";
+  ASSERT_TRUE(store_);
+  ASSERT_TRUE(store_->PutDevice(Device("henb-1")).ok());
+  std::mutex mu;
+  std::condition_variable cv;
+  // Hands over `n` records with nonces from `first` on; waits for every
+  // answer; returns how many were answered ok (each must be answered once).
+  auto record_all = [&](int first, int n) {
+    std::vector<int> answers(static_cast<size_t>(n), 0);
+    int answered = 0;
+    int ok = 0;
+    for (int i = 0; i < n; ++i) {
+      AppraisalRecord a{0, "henb-1", "affirming", "jwt-" + std::to_string(first + i), 10};
+      a.spent_nonce = Bytes{7, static_cast<uint8_t>((first + i) >> 8),
+                            static_cast<uint8_t>(first + i)};
+      a.nonce_expires_at = 5000;
+      store_->RecordAppraisalAsync(a, [&, i](Result<int64_t> id) {
+        std::lock_guard<std::mutex> lock(mu);
+        ++answers[static_cast<size_t>(i)];
+        if (id.ok()) {
+          ++ok;
+        } else {
+          EXPECT_EQ(id.error().code(), ErrorCode::kStore) << id.error().ToString();
+        }
+        ++answered;
+        cv.notify_all();
+      });
+    }
+    std::unique_lock<std::mutex> lock(mu);
+    EXPECT_TRUE(cv.wait_for(lock, 30s, [&] { return answered == n; }));
+    for (int i = 0; i < n; ++i) EXPECT_EQ(answers[static_cast<size_t>(i)], 1) << i;
+    return ok;
+  };
+  int stored = record_all(0, 50);
+  ASSERT_EQ(stored, 50);
+  const testing::CommandResult killed =
+      testing::Run("psql '" + location_ +
+                   "' -Atc \"SELECT count(pg_terminate_backend(pid)) FROM pg_stat_activity "
+                   "WHERE datname = current_database() AND pid <> pg_backend_pid()\"");
+  ASSERT_EQ(killed.exit_code, 0) << killed.err;
+  const int during = record_all(50, 100);
+  EXPECT_LT(during, 100);  // the first batch met a dropped connection
+  stored += during;
+  // Each dropped connection fails one batch and is then reset.
+  int next = 150;
+  for (int tries = 0; tries < 10 && record_all(next, 1) == 0; ++tries) ++next;
+  ++stored;
+  ++next;
+  EXPECT_EQ(record_all(next, 100), 100);
+  stored += 100;
+  auto listed = store_->ListAppraisals("henb-1", 0, 10'000);
+  ASSERT_TRUE(listed.ok()) << listed.error().ToString();
+  EXPECT_EQ(static_cast<int>(listed->size()), stored);
+}
+
 // Two service instances on one database: each nonce is accepted once.
 TEST_P(StoreTest, TwoInstancesSpendEachNonceExactlyOnce) {
   ASSERT_TRUE(store_);

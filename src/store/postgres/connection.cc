@@ -41,6 +41,7 @@ Bytes ColBlob(PGresult* r, int col, int row) {
 }
 
 PostgresStore::~PostgresStore() {
+  appraisals_.Close();
   for (PGconn* c : all_) PQfinish(c);
 }
 
@@ -93,18 +94,8 @@ Result<ResultPtr> PostgresStore::QueryOn(PGconn* conn, const char* sql, const Pa
   if (p.count() == 0) {
     raw = PQexecParams(conn, sql, 0, nullptr, nullptr, nullptr, nullptr, 0);
   } else {
-    auto& mine = prepared_.at(conn);
-    auto it = mine.find(sql);
-    if (it == mine.end()) {
-      std::string name = "henb_" + std::to_string(mine.size());
-      ResultPtr prepared(PQprepare(conn, name.c_str(), sql, p.count(), nullptr), PQclear);
-      if (PQresultStatus(prepared.get()) != PGRES_COMMAND_OK) {
-        return Error(ErrorCode::kStore,
-                     std::string("PostgreSQL: ") + PQresultErrorMessage(prepared.get()));
-      }
-      it = mine.emplace(sql, std::move(name)).first;
-    }
-    raw = PQexecPrepared(conn, it->second.c_str(), p.count(), values.data(), lengths.data(),
+    HENB_ASSIGN_OR_RETURN(const std::string* name, Prepared(conn, sql, p.count()));
+    raw = PQexecPrepared(conn, name->c_str(), p.count(), values.data(), lengths.data(),
                          p.formats().data(), 0);
   }
   ResultPtr r(raw, PQclear);
@@ -113,6 +104,21 @@ Result<ResultPtr> PostgresStore::QueryOn(PGconn* conn, const char* sql, const Pa
     return Error(ErrorCode::kStore, std::string("PostgreSQL: ") + PQresultErrorMessage(r.get()));
   }
   return r;
+}
+
+Result<const std::string*> PostgresStore::Prepared(PGconn* conn, const char* sql, int params) {
+  auto& mine = prepared_.at(conn);
+  auto it = mine.find(sql);
+  if (it == mine.end()) {
+    std::string name = "henb_" + std::to_string(mine.size());
+    ResultPtr prepared(PQprepare(conn, name.c_str(), sql, params, nullptr), PQclear);
+    if (PQresultStatus(prepared.get()) != PGRES_COMMAND_OK) {
+      return Error(ErrorCode::kStore,
+                   std::string("PostgreSQL: ") + PQresultErrorMessage(prepared.get()));
+    }
+    it = mine.emplace(sql, std::move(name)).first;
+  }
+  return &it->second;
 }
 
 Status PostgresStore::ExecScript(const char* sql) {

@@ -20,6 +20,7 @@
 
 #include "henbtrust/core/thread_annotations.h"
 #include "henbtrust/store/store.h"
+#include "store/group_commit.h"
 
 namespace henbtrust::postgres {
 
@@ -96,6 +97,7 @@ class PostgresStore final : public Store {
   Result<bool> SpendNonce(ByteView nonce, int64_t expires_at) override;
   Result<int64_t> PurgeSpentNonces(int64_t now) override;
   Result<int64_t> RecordAppraisal(const AppraisalRecord& a) override;
+  void RecordAppraisalAsync(AppraisalRecord a, AppraisalDone done) override;
   Result<std::optional<AppraisalRecord>> LatestAppraisal(const std::string& device_id) override;
   Result<std::vector<AppraisalRecord>> ListAppraisals(const std::string& device_id,
                                                       int64_t after_id, int limit) override;
@@ -168,6 +170,9 @@ class PostgresStore final : public Store {
   // server parses and plans it once) and executed by name after that.
   // REQUIRES: `conn` leased by the caller.
   Result<ResultPtr> QueryOn(PGconn* conn, const char* sql, const Params& p);
+  // The name `sql` is prepared under on `conn`, preparing it the first time.
+  // REQUIRES: `conn` leased by the caller, and not in pipeline mode.
+  Result<const std::string*> Prepared(PGconn* conn, const char* sql, int params);
   // Several statements at once (the simple query protocol); no parameters.
   Status ExecScript(const char* sql);
   Status Exec(const char* sql, const Params& p);
@@ -189,6 +194,12 @@ class PostgresStore final : public Store {
   // REQUIRES: exactly one connection open (BEGIN ... COMMIT share it).
   Status Migrate();
 
+  // appraisals.cc. One result per entry, in order: the commit of
+  // appraisals_, in one transaction.
+  std::vector<Result<int64_t>> CommitAppraisals(const std::vector<PendingAppraisal>& batch);
+  // REQUIRES: `c` leased by the caller.
+  Result<int64_t> WriteAppraisal(PGconn* c, const AppraisalRecord& a);
+
   // jobs.cc.
   Result<std::optional<UpdateJob>> OneJob(const char* sql, const Params& params);
 
@@ -205,6 +216,10 @@ class PostgresStore final : public Store {
   // is a literal); the map is complete after Open, and each inner map is
   // touched only by the holder of that connection's lease.
   std::unordered_map<PGconn*, std::unordered_map<const char*, std::string>> prepared_;
+  // Appraisals, committed in batches (store/group_commit.h); closed
+  // before the connections.
+  GroupCommit appraisals_{
+      [this](const std::vector<PendingAppraisal>& batch) { return CommitAppraisals(batch); }};
 };
 
 }  // namespace henbtrust::postgres

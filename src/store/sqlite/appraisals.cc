@@ -28,15 +28,7 @@ Result<int64_t> SqliteStore::RecordAppraisal(const AppraisalRecord& a) {
 }
 
 void SqliteStore::RecordAppraisalAsync(AppraisalRecord a, AppraisalDone done) {
-  bool wake = false;
-  {
-    MutexLock q(queue_mu_);
-    if (!writer_.joinable()) writer_ = std::thread([this] { WriteQueued(); });
-    queue_.push_back({std::move(a), std::move(done)});
-    // While the writer gathers, it is woken only by a full batch.
-    wake = !gathering_ || queue_.size() >= kGatherTarget;
-  }
-  if (wake) queue_cv_.notify_one();
+  appraisals_.Add(std::move(a), std::move(done));
 }
 
 Result<std::optional<AppraisalRecord>> SqliteStore::LatestAppraisal(const std::string& device_id) {
@@ -72,33 +64,6 @@ Result<std::vector<AppraisalRecord>> SqliteStore::ListAppraisals(const std::stri
   }
   if (rc != SQLITE_DONE) return Fail("list appraisals", r.db);
   return out;
-}
-
-void SqliteStore::WriteQueued() {
-  std::vector<PendingAppraisal> batch;
-  size_t last_batch = 0;
-  MutexLock q(queue_mu_);
-  for (;;) {
-    while (!closing_ && queue_.empty()) q.Wait(queue_cv_);
-    if (queue_.empty()) return;
-    if (last_batch > 1 && !closing_ && queue_.size() < kGatherTarget) {
-      gathering_ = true;
-      const auto deadline = std::chrono::steady_clock::now() + kGatherWindow;
-      while (!closing_ && queue_.size() < kGatherTarget && q.WaitUntil(queue_cv_, deadline)) {
-      }
-      gathering_ = false;
-    }
-    last_batch = std::min(queue_.size(), kMaxBatch);
-    const auto n = static_cast<ptrdiff_t>(last_batch);
-    batch.assign(std::make_move_iterator(queue_.begin()),
-                 std::make_move_iterator(queue_.begin() + n));
-    queue_.erase(queue_.begin(), queue_.begin() + n);
-    q.Unlock();
-    std::vector<Result<int64_t>> results = CommitAppraisals(batch);
-    for (size_t i = 0; i < batch.size(); ++i) batch[i].done(std::move(results[i]));
-    batch.clear();
-    q.Lock();
-  }
 }
 
 std::vector<Result<int64_t>> SqliteStore::CommitAppraisals(

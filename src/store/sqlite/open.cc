@@ -8,12 +8,7 @@ namespace sqlite {
 
 // sqlite3_close_v2 lets the statement caches finalize their statements afterwards.
 SqliteStore::~SqliteStore() {
-  {
-    MutexLock q(queue_mu_);
-    closing_ = true;
-  }
-  queue_cv_.notify_one();
-  if (writer_.joinable()) writer_.join();
+  appraisals_.Close();
   for (auto& r : readers_) sqlite3_close_v2(r->db);
   sqlite3_close_v2(db_);
 }

@@ -25,6 +25,7 @@
 #include "henbtrust/core/env.h"
 #include "henbtrust/core/thread_annotations.h"
 #include "henbtrust/store/store.h"
+#include "store/group_commit.h"
 #include "store/sqlite/statement.h"
 
 namespace henbtrust::sqlite {
@@ -133,22 +134,6 @@ class SqliteStore final : public Store {
   };
   static constexpr int kReaders = 4;
 
-  struct PendingAppraisal {
-    AppraisalRecord record;
-    AppraisalDone done;
-  };
-  // Records in one transaction at most: a bound on how long the first of
-  // them waits, and on the transaction's size.
-  static constexpr size_t kMaxBatch = 256;
-  // When records arrive faster than one per commit, the writer waits up to
-  // kGatherWindow (or until kGatherTarget are queued) before it commits, so
-  // that each commit carries more of them. A commit's cost is mostly per
-  // transaction (the pages of device_state and of the tables' ends written
-  // to the WAL again, file locks, two thread wake-ups), and without the wait
-  // a busy PVE committed about 3 records at a time. A record that arrives
-  // alone is committed at once.
-  static constexpr size_t kGatherTarget = 64;
-  static constexpr auto kGatherWindow = std::chrono::milliseconds(2);
 
   // Devices read before, so that an appraisal need not read its device
   // again: a reader connection reloads every page it reads after each
@@ -219,9 +204,7 @@ class SqliteStore final : public Store {
       EXCLUDES(devices_.mu);
 
   // appraisals.cc.
-  // The writer thread: runs until the store closes, and leaves nothing queued.
-  void WriteQueued() EXCLUDES(queue_mu_, mu_);
-  // One result per entry, in order.
+  // One result per entry, in order: the commit of appraisals_.
   std::vector<Result<int64_t>> CommitAppraisals(const std::vector<PendingAppraisal>& batch)
       EXCLUDES(mu_);
   Result<int64_t> WriteAppraisal(const AppraisalRecord& a) REQUIRES(mu_);
@@ -240,12 +223,10 @@ class SqliteStore final : public Store {
   sqlite3* db_ = nullptr;                 // set by Open, before the store is shared; used under mu_
   StatementCache cache_ GUARDED_BY(mu_);  // of db_
   std::vector<std::unique_ptr<Reader>> readers_;
-  Mutex queue_mu_;  // group commit of appraisals
-  std::condition_variable queue_cv_;
-  std::vector<PendingAppraisal> queue_ GUARDED_BY(queue_mu_);
-  bool closing_ GUARDED_BY(queue_mu_) = false;
-  bool gathering_ GUARDED_BY(queue_mu_) = false;
-  std::thread writer_;  // started by the first record, under queue_mu_
+  // Appraisals, committed in batches (store/group_commit.h); closed
+  // before the connections.
+  GroupCommit appraisals_{
+      [this](const std::vector<PendingAppraisal>& batch) { return CommitAppraisals(batch); }};
   std::atomic<size_t> next_reader_{0};
   DeviceCache devices_;
   int64_t data_version_ GUARDED_BY(mu_) = -1;

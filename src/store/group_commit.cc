@@ -1,0 +1,66 @@
+#include "store/group_commit.h"
+
+#include <algorithm>
+#include <iterator>
+
+namespace henbtrust {
+
+GroupCommit::GroupCommit(CommitFn commit, Limits limits)
+    : commit_(std::move(commit)), limits_(limits) {}
+
+GroupCommit::~GroupCommit() { Close(); }
+
+void GroupCommit::Add(AppraisalRecord record, Store::AppraisalDone done) {
+  bool wake = false;
+  {
+    MutexLock lock(mu_);
+    if (!writer_.joinable()) writer_ = std::thread([this] { Run(); });
+    queue_.push_back({std::move(record), std::move(done)});
+    // While the writer gathers, it is woken only by a full batch.
+    wake = !gathering_ || queue_.size() >= limits_.gather_target;
+  }
+  if (wake) cv_.notify_one();
+}
+
+void GroupCommit::Close() {
+  {
+    MutexLock lock(mu_);
+    closing_ = true;
+  }
+  cv_.notify_one();
+  if (writer_.joinable()) writer_.join();
+}
+
+void GroupCommit::Run() {
+  std::vector<PendingAppraisal> batch;
+  size_t last_batch = 0;
+  MutexLock lock(mu_);
+  for (;;) {
+    while (!closing_ && queue_.empty()) lock.Wait(cv_);
+    if (queue_.empty()) return;
+    // Gather only while records are coming in faster than they commit.
+    if (last_batch > 1 && !closing_ && queue_.size() < limits_.gather_target) {
+      gathering_ = true;
+      const auto deadline = std::chrono::steady_clock::now() + limits_.gather_window;
+      while (!closing_ && queue_.size() < limits_.gather_target && lock.WaitUntil(cv_, deadline)) {
+      }
+      gathering_ = false;
+    }
+    last_batch = std::min(queue_.size(), limits_.max_batch);
+    const auto n = static_cast<std::ptrdiff_t>(last_batch);
+    batch.assign(std::make_move_iterator(queue_.begin()),
+                 std::make_move_iterator(queue_.begin() + n));
+    queue_.erase(queue_.begin(), queue_.begin() + n);
+    lock.Unlock();
+    std::vector<Result<int64_t>> results = commit_(batch);
+    for (size_t i = 0; i < batch.size(); ++i) {
+      batch[i].done(i < results.size()
+                        ? std::move(results[i])
+                        : Result<int64_t>(Error(ErrorCode::kInternal, "no result for a record")));
+    }
+    batch.clear();
+    lock.Lock();
+  }
+}
+
+}  // namespace henbtrust
