@@ -175,18 +175,19 @@ TEST(Ecdsa, DerAndRsConvert) {
 // key, whose point comes back uncompressed.
 TEST(Keys, EcSubjectPublicKeyInfoMatchesOpenssl) {
   testing::TempDir dir;
-  for (const auto& [type, curve] : {std::pair{KeyType::kEcP256, "P-256"},
-                                    std::pair{KeyType::kEcP384, "P-384"}}) {
+  for (const auto& [type, curve] :
+       {std::pair{KeyType::kEcP256, "P-256"}, std::pair{KeyType::kEcP384, "P-384"}}) {
     SCOPED_TRACE(curve);
     auto key = PrivateKey::Generate(type);
     ASSERT_TRUE(key.ok());
     testing::WriteBytes(dir.File("pub.pem"), AsBytes(key->Public().ToPem()));
-    ASSERT_EQ(testing::Run("openssl pkey -pubin -in " + dir.File("pub.pem") +
-                           " -outform DER -out " + dir.File("pub.der") + " && openssl ec -pubin -in " +
-                           dir.File("pub.pem") + " -conv_form compressed -outform DER -out " +
-                           dir.File("packed.der") + " 2>/dev/null")
-                  .exit_code,
-              0);
+    ASSERT_EQ(
+        testing::Run("openssl pkey -pubin -in " + dir.File("pub.pem") + " -outform DER -out " +
+                     dir.File("pub.der") + " && openssl ec -pubin -in " + dir.File("pub.pem") +
+                     " -conv_form compressed -outform DER -out " + dir.File("packed.der") +
+                     " 2>/dev/null")
+            .exit_code,
+        0);
     const Bytes theirs = testing::ReadBytes(dir.File("pub.der"));
     EXPECT_EQ(key->Public().ToDer(), theirs);
     auto read = PublicKey::FromDer(theirs);

@@ -518,8 +518,8 @@ TEST_P(StoreTest, ABatchOnADroppedConnectionFailsWholeAndTheBatchesAfterItCommit
     int ok = 0;
     for (int i = 0; i < n; ++i) {
       AppraisalRecord a{0, "henb-1", "affirming", "jwt-" + std::to_string(first + i), 10};
-      a.spent_nonce = Bytes{7, static_cast<uint8_t>((first + i) >> 8),
-                            static_cast<uint8_t>(first + i)};
+      a.spent_nonce =
+          Bytes{7, static_cast<uint8_t>((first + i) >> 8), static_cast<uint8_t>(first + i)};
       a.nonce_expires_at = 5000;
       store_->RecordAppraisalAsync(a, [&, i](Result<int64_t> id) {
         std::lock_guard<std::mutex> lock(mu);

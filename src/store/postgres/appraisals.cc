@@ -106,9 +106,9 @@ std::vector<Result<int64_t>> PostgresStore::CommitAppraisals(
     } else {
       // An error aborts the rest of the pipeline and rolls its transaction back.
       if (!error) {
-        error = Error(ErrorCode::kStore,
-                      std::string("PostgreSQL: ") +
-                          (r ? PQresultErrorMessage(r.get()) : PQerrorMessage(c)));
+        error =
+            Error(ErrorCode::kStore, std::string("PostgreSQL: ") +
+                                         (r ? PQresultErrorMessage(r.get()) : PQerrorMessage(c)));
       }
       results.emplace_back(*error);
     }

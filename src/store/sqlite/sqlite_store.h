@@ -134,7 +134,6 @@ class SqliteStore final : public Store {
   };
   static constexpr int kReaders = 4;
 
-
   // Devices read before, so that an appraisal need not read its device
   // again: a reader connection reloads every page it reads after each
   // commit (WAL mode drops its page cache), about 20 us of the PVE's CPU
