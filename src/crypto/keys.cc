@@ -44,10 +44,28 @@ ByteView SpkiHeader(KeyType curve) {
                                    : ByteView(kSpkiP256Header, sizeof kSpkiP256Header);
 }
 
-// A key on `curve`, made once, whose domain parameters new keys copy.
+// The domain parameters of `curve` alone (no key), as an EVP_PKEY.
+EVP_PKEY* MakeCurveParameters(KeyType curve) {
+  ParamBldPtr bld(OSSL_PARAM_BLD_new());
+  if (!bld || OSSL_PARAM_BLD_push_utf8_string(bld.get(), OSSL_PKEY_PARAM_GROUP_NAME,
+                                              CurveName(curve), 0) != 1) {
+    return nullptr;
+  }
+  const ParamPtr params(OSSL_PARAM_BLD_to_param(bld.get()));
+  const PkeyCtxPtr ctx(EVP_PKEY_CTX_new_from_name(nullptr, "EC", nullptr));
+  EVP_PKEY* raw = nullptr;
+  if (!params || !ctx || EVP_PKEY_fromdata_init(ctx.get()) != 1 ||
+      EVP_PKEY_fromdata(ctx.get(), &raw, EVP_PKEY_KEY_PARAMETERS, params.get()) != 1) {
+    return nullptr;
+  }
+  return raw;
+}
+
+// The parameters of `curve`, made once (never freed), which new keys copy;
+// null if they could not be made.
 EVP_PKEY* CurveTemplate(KeyType curve) {
-  static EVP_PKEY* const p256 = EVP_PKEY_Q_keygen(nullptr, nullptr, "EC", "prime256v1");
-  static EVP_PKEY* const p384 = EVP_PKEY_Q_keygen(nullptr, nullptr, "EC", "secp384r1");
+  static EVP_PKEY* const p256 = MakeCurveParameters(KeyType::kEcP256);
+  static EVP_PKEY* const p384 = MakeCurveParameters(KeyType::kEcP384);
   return curve == KeyType::kEcP384 ? p384 : p256;
 }
 
@@ -237,13 +255,20 @@ std::string PublicKey::ToPem() const {
 }
 
 Bytes PublicKey::ToDer() const {
+  // An EC key that holds its point uncompressed (every key this project
+  // makes or reads from a TPM); a key read in another form keeps it, by
+  // OpenSSL's encoder.
   if (impl_->type != KeyType::kRsa) {
-    auto point = EcPointOctets(impl_->pkey.get(), impl_->type);
-    if (!point.ok()) return {};
+    const size_t n = EcCoordinateSize(impl_->type);
     const ByteView header = SpkiHeader(impl_->type);
-    Bytes out(header.begin(), header.end());
-    out.insert(out.end(), point->begin(), point->end());
-    return out;
+    Bytes out(header.size() + 1 + 2 * n);
+    std::copy(header.begin(), header.end(), out.begin());
+    size_t len = 0;
+    if (EVP_PKEY_get_octet_string_param(impl_->pkey.get(), OSSL_PKEY_PARAM_PUB_KEY,
+                                        out.data() + header.size(), 1 + 2 * n, &len) == 1 &&
+        len == 1 + 2 * n && out[header.size()] == 0x04) {
+      return out;
+    }
   }
   unsigned char* buf = nullptr;
   const int len = i2d_PUBKEY(impl_->pkey.get(), &buf);

@@ -58,7 +58,9 @@ Status SetSubjectKey(X509* cert, const PublicKey& key) {
   std::copy(xy.first.begin(), xy.first.end(), point + 1);
   std::copy(xy.second.begin(), xy.second.end(), point + 1 + xy.first.size());
   const int curve = key.type() == KeyType::kEcP384 ? NID_secp384r1 : NID_X9_62_prime256v1;
-  // On success the X509_PUBKEY owns `point`.
+  // On success the X509_PUBKEY owns `point`. It holds no EVP_PKEY then:
+  // X509_get0_pubkey on `cert` is null until the certificate is read back
+  // from its DER, as IssueCertificate does before it returns it.
   if (X509_PUBKEY_set0_param(X509_get_X509_PUBKEY(cert), OBJ_nid2obj(NID_X9_62_id_ecPublicKey),
                              V_ASN1_OBJECT, OBJ_nid2obj(curve), point,
                              static_cast<int>(len)) != 1) {

@@ -14,6 +14,11 @@ void GroupCommit::Add(AppraisalRecord record, Store::AppraisalDone done) {
   bool wake = false;
   {
     MutexLock lock(mu_);
+    if (closing_) {
+      lock.Unlock();
+      done(Error(ErrorCode::kStore, "the store is closing"));
+      return;
+    }
     if (!writer_.joinable()) writer_ = std::thread([this] { Run(); });
     queue_.push_back({std::move(record), std::move(done)});
     // While the writer gathers, it is woken only by a full batch.
@@ -23,12 +28,14 @@ void GroupCommit::Add(AppraisalRecord record, Store::AppraisalDone done) {
 }
 
 void GroupCommit::Close() {
+  std::thread writer;
   {
     MutexLock lock(mu_);
     closing_ = true;
+    writer = std::move(writer_);
   }
   cv_.notify_one();
-  if (writer_.joinable()) writer_.join();
+  if (writer.joinable()) writer.join();
 }
 
 void GroupCommit::Run() {

@@ -50,8 +50,8 @@ class GroupCommit {
   GroupCommit& operator=(const GroupCommit&) = delete;
 
   // Queues the record; `done` runs on the writer thread once it is
-  // committed or refused. The writer starts with the first record.
-  // REQUIRES: Close() not called.
+  // committed or refused. The writer starts with the first record. After
+  // Close(), `done` gets a kStore error at once and nothing is written.
   void Add(AppraisalRecord record, Store::AppraisalDone done) EXCLUDES(mu_);
 
   // Commits what is queued, then stops the writer. The store calls it
@@ -69,7 +69,7 @@ class GroupCommit {
   std::vector<PendingAppraisal> queue_ GUARDED_BY(mu_);
   bool closing_ GUARDED_BY(mu_) = false;
   bool gathering_ GUARDED_BY(mu_) = false;
-  std::thread writer_;  // started by the first record, under mu_
+  std::thread writer_ GUARDED_BY(mu_);  // started by the first record
 };
 
 }  // namespace henbtrust

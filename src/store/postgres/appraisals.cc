@@ -1,3 +1,5 @@
+#include <algorithm>
+#include <numeric>
 #include <optional>
 #include <string>
 #include <vector>
@@ -67,6 +69,10 @@ void PostgresStore::RecordAppraisalAsync(AppraisalRecord a, AppraisalDone done) 
 // statements between two syncs are one implicit transaction, which commits
 // at the sync. One round trip and one commit for the batch, where one
 // statement at a time cost a round trip each.
+//
+// The statements go in the order of their devices (a device's own records
+// in the order they came), so that two instances' batches lock the rows of
+// devices and nonces in one order and cannot deadlock each other.
 std::vector<Result<int64_t>> PostgresStore::CommitAppraisals(
     const std::vector<PendingAppraisal>& batch) {
   Lease lease(this);
@@ -75,12 +81,26 @@ std::vector<Result<int64_t>> PostgresStore::CommitAppraisals(
   auto failed = [&](const char* what) {
     return Error(ErrorCode::kStore, std::string("PostgreSQL: ") + what + ": " + PQerrorMessage(c));
   };
+  // Left inside a transaction (a failed ROLLBACK): the batch would join it
+  // and not commit at the sync. The session starts again instead.
+  if (PQtransactionStatus(c) != PQTRANS_IDLE) {
+    PQreset(c);
+    prepared_.at(c).clear();
+    if (PQtransactionStatus(c) != PQTRANS_IDLE) {
+      return everyone(failed("the connection is not idle"));
+    }
+  }
   auto name = Prepared(c, kWriteAppraisal, kWriteAppraisalParams);
   if (!name.ok()) return everyone(name.error());
+  std::vector<size_t> order(batch.size());
+  std::iota(order.begin(), order.end(), size_t{0});
+  std::stable_sort(order.begin(), order.end(), [&batch](size_t a, size_t b) {
+    return batch[a].record.device_id < batch[b].record.device_id;
+  });
   if (PQenterPipelineMode(c) != 1) return everyone(failed("cannot enter pipeline mode"));
   bool sent = true;
-  for (const PendingAppraisal& p : batch) {
-    const Params params = AppraisalParams(p.record);
+  for (const size_t k : order) {
+    const Params params = AppraisalParams(batch[k].record);
     const auto values = params.values();
     const auto lengths = params.lengths();
     if (PQsendQueryPrepared(c, (*name)->c_str(), params.count(), values.data(), lengths.data(),
@@ -91,26 +111,22 @@ std::vector<Result<int64_t>> PostgresStore::CommitAppraisals(
   }
   if (sent && PQpipelineSync(c) != 1) sent = false;
 
-  std::vector<Result<int64_t>> results;
+  std::vector<Result<int64_t>> results(batch.size(), Error(ErrorCode::kStore, "not written"));
   std::optional<Error> error;
   if (!sent) error = failed("cannot send a batch of appraisals");
   // Each statement's answer, then the end of its results (a null), then
   // the sync's.
-  for (size_t i = 0; sent && i < batch.size(); ++i) {
+  for (size_t i = 0; sent && i < order.size(); ++i) {
     const ResultPtr r(PQgetResult(c), PQclear);
     const auto status = PQresultStatus(r.get());
     if (status == PGRES_TUPLES_OK && PQntuples(r.get()) == 1) {
-      results.emplace_back(ColInt(r.get(), 0));
+      results[order[i]] = ColInt(r.get(), 0);
     } else if (status == PGRES_TUPLES_OK) {
-      results.emplace_back(Error(ErrorCode::kPolicyNonce, "nonce already used"));
-    } else {
+      results[order[i]] = Error(ErrorCode::kPolicyNonce, "nonce already used");
+    } else if (!error) {
       // An error aborts the rest of the pipeline and rolls its transaction back.
-      if (!error) {
-        error =
-            Error(ErrorCode::kStore, std::string("PostgreSQL: ") +
-                                         (r ? PQresultErrorMessage(r.get()) : PQerrorMessage(c)));
-      }
-      results.emplace_back(*error);
+      error = Error(ErrorCode::kStore, std::string("PostgreSQL: ") +
+                                           (r ? PQresultErrorMessage(r.get()) : PQerrorMessage(c)));
     }
     if (r) PQclear(PQgetResult(c));  // the null after a statement's results
   }
@@ -118,6 +134,11 @@ std::vector<Result<int64_t>> PostgresStore::CommitAppraisals(
     const ResultPtr sync(PQgetResult(c), PQclear);
     if (PQresultStatus(sync.get()) != PGRES_PIPELINE_SYNC && !error) {
       error = failed("the batch of appraisals did not end as sent");
+    }
+    // Idle after the sync: the implicit transaction has ended, committed
+    // unless an error came before.
+    if (PQtransactionStatus(c) != PQTRANS_IDLE && !error) {
+      error = failed("the batch of appraisals is still in a transaction");
     }
   }
   if (PQexitPipelineMode(c) != 1) {
