@@ -75,6 +75,15 @@ void RegisterSimCommands(CLI::App& app, int* exit_code) {
       ->required();
   fleet->add_option("--manufacturer-key", a->manufacturer_key, "its private key (PEM)")->required();
   fleet->add_option("--count", a->count, "devices")->capture_default_str();
+  fleet->add_option("--threads", a->threads, "devices whose turn runs at once in a round")
+      ->capture_default_str()
+      ->check(CLI::Range(1, 256));
+  fleet
+      ->add_option("--max-connections", a->max_connections,
+                   "connections the fleet keeps open at most; a device beyond it reconnects at "
+                   "its next turn")
+      ->capture_default_str()
+      ->check(CLI::Range(1, 1'000'000));
   fleet->add_option("--prefix", a->prefix, "device ids are PREFIX-0001 ...")->capture_default_str();
   fleet->add_option("--interval-ms", *interval_ms, "pause between polling rounds")
       ->capture_default_str();

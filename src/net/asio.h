@@ -28,6 +28,16 @@ using tcp = boost::asio::ip::tcp;
 Result<std::unique_ptr<ssl::context>> MakeTlsContext(const TlsConfig& tls, bool server,
                                                      RefusedCertificates* refused = nullptr);
 
+}  // namespace henbtrust::net
+
+namespace henbtrust {
+struct ClientTlsContext::Impl {
+  std::unique_ptr<net::ssl::context> ctx;  // a client's, with the server's CA and no identity
+};
+}  // namespace henbtrust
+
+namespace henbtrust::net {
+
 // The identity in the peer's certificate and whether it verified.
 PeerIdentity PeerOf(SSL* ssl);
 

@@ -1,6 +1,10 @@
 #include <openssl/ssl.h>
 #include <openssl/x509_vfy.h>
 
+#include <optional>
+
+#include "crypto/ossl.h"
+#include "henbtrust/crypto/keys.h"
 #include "henbtrust/crypto/x509.h"
 #include "net/asio.h"
 
@@ -21,6 +25,8 @@ struct HttpClient::Impl {
   }
 
   Status Open();
+  // The connection presents identity_chain and identity_key.
+  Status UseIdentity(SSL* ssl) const;
   void Close() { stream.reset(); }
   Error Failure(const std::string& what, const beast::error_code& ec) const {
     const ErrorCode code = ec == beast::error::timeout ? ErrorCode::kNetTimeout
@@ -33,15 +39,22 @@ struct HttpClient::Impl {
   uint16_t port = 0;
   HttpClientOptions options;
   asio::io_context ioc;
-  std::unique_ptr<ssl::context> tls;
+  std::unique_ptr<ssl::context> tls;  // the client's own context, or:
+  std::shared_ptr<ClientTlsContext> shared;
+  std::vector<Certificate> identity_chain;  // leaf first; with `shared` only
+  std::optional<PrivateKey> identity_key;
   std::unique_ptr<beast::ssl_stream<beast::tcp_stream>> stream;
   beast::flat_buffer buffer;
   int connections = 0;
 };
 
 Status HttpClient::Impl::Open() {
-  stream = std::make_unique<beast::ssl_stream<beast::tcp_stream>>(ioc, *tls);
+  stream = std::make_unique<beast::ssl_stream<beast::tcp_stream>>(
+      ioc, shared ? *shared->impl().ctx : *tls);
   buffer.clear();
+  if (shared && !identity_chain.empty()) {
+    HENB_TRY(UseIdentity(stream->native_handle()));
+  }
   beast::error_code ec;
   std::vector<tcp::endpoint> endpoints;
   const auto address = asio::ip::make_address(host, ec);
@@ -108,10 +121,64 @@ Status HttpClient::Impl::Open() {
   return OkStatus();
 }
 
+Status HttpClient::Impl::UseIdentity(SSL* ssl) const {
+  struct StackFree {
+    void operator()(STACK_OF(X509) * s) const { sk_X509_free(s); }
+  };
+  std::unique_ptr<STACK_OF(X509), StackFree> rest(sk_X509_new_null());
+  if (!rest) return Error(ErrorCode::kNetTls, "out of memory");
+  for (size_t i = 1; i < identity_chain.size(); ++i) {
+    if (sk_X509_push(rest.get(), ossl::Native(identity_chain[i])) <= 0) {
+      return Error(ErrorCode::kNetTls, "out of memory");
+    }
+  }
+  // Copies what it keeps (references), and checks that the key is the
+  // certificate's.
+  if (SSL_use_cert_and_key(ssl, ossl::Native(identity_chain.front()), ossl::Native(*identity_key),
+                           rest.get(), 1) != 1) {
+    return Error(ErrorCode::kNetTls,
+                 "the private key does not match the certificate: " + ossl::LastError());
+  }
+  return OkStatus();
+}
+
 HttpClient::HttpClient(std::unique_ptr<Impl> impl) : impl_(std::move(impl)) {}
 HttpClient::~HttpClient() = default;
 
 int HttpClient::connections() const { return impl_->connections; }
+bool HttpClient::connected() const { return impl_->stream != nullptr; }
+void HttpClient::Disconnect() { impl_->Close(); }
+
+ClientTlsContext::ClientTlsContext(std::unique_ptr<Impl> impl) : impl_(std::move(impl)) {}
+ClientTlsContext::~ClientTlsContext() = default;
+
+Result<std::shared_ptr<ClientTlsContext>> ClientTlsContext::Create(const std::string& server_ca) {
+  auto impl = std::make_unique<Impl>();
+  HENB_ASSIGN_OR_RETURN(impl->ctx, MakeTlsContext(TlsConfig{"", "", server_ca}, /*server=*/false));
+  return std::shared_ptr<ClientTlsContext>(new ClientTlsContext(std::move(impl)));
+}
+
+Result<std::unique_ptr<HttpClient>> HttpClient::Connect(const std::string& host, uint16_t port,
+                                                        std::shared_ptr<ClientTlsContext> shared,
+                                                        const TlsConfig& identity,
+                                                        const HttpClientOptions& options) {
+  if (!shared) return Error(ErrorCode::kInvalidArgument, "no shared TLS context");
+  auto impl = std::make_unique<Impl>();
+  impl->host = host;
+  impl->port = port;
+  impl->options = options;
+  impl->shared = std::move(shared);
+  if (!identity.certificate_chain.empty()) {
+    auto chain = Certificate::AllFromPem(identity.certificate_chain);
+    if (!chain.ok()) return chain.error().WithContext("client certificate");
+    auto key = PrivateKey::FromPem(identity.private_key);
+    if (!key.ok()) return key.error().WithContext("client key");
+    impl->identity_chain = std::move(chain).value();
+    impl->identity_key = std::move(key).value();
+  }
+  HENB_TRY(impl->Open());
+  return std::unique_ptr<HttpClient>(new HttpClient(std::move(impl)));
+}
 
 Result<std::unique_ptr<HttpClient>> HttpClient::Connect(const std::string& host, uint16_t port,
                                                         const TlsConfig& tls,

@@ -1,9 +1,13 @@
 #include "henbtrust/sim/fleet.h"
 
 #include <algorithm>
+#include <atomic>
 #include <cstdio>
 #include <filesystem>
+#include <functional>
+#include <map>
 #include <memory>
+#include <mutex>
 #include <set>
 #include <thread>
 
@@ -50,6 +54,9 @@ struct Factory {
   std::vector<std::pair<std::string, uint16_t>> servers;
   std::pair<std::string, uint16_t> pve;
   int64_t ticket_period = 0;  // FleetOptions::ticket_period
+  // Every device's clients share one TLS context that trusts the server;
+  // each brings only its own certificate and key.
+  std::shared_ptr<ClientTlsContext> tls = nullptr;
 };
 
 Result<TrustRoot> ReadTrustRoot(const std::string& path) {
@@ -87,9 +94,11 @@ Result<Factory> OpenFactory(const FleetOptions& o) {
   if (header.manifest.hardware_models.empty()) {
     return Error(ErrorCode::kMalformed, o.bundle + " names no hardware model");
   }
+  HENB_ASSIGN_OR_RETURN(auto tls, InContext(ClientTlsContext::Create(ca_pem), o.ca));
   return Factory{std::move(ca_pem),  std::move(order_key), std::move(mfr),
                  std::move(mfr_key), std::move(root),      std::move(header.manifest),
-                 std::move(servers), std::move(pve),       o.ticket_period};
+                 std::move(servers), std::move(pve),       o.ticket_period,
+                 std::move(tls)};
 }
 
 // A client for the device's current server and an agent over it. The
@@ -97,7 +106,7 @@ Result<Factory> OpenFactory(const FleetOptions& o) {
 // failure the device keeps the agent it had.
 Status ConnectAgent(const Factory& f, SimDevice& d) {
   const auto& [host, port] = f.servers[d.server];
-  HENB_ASSIGN_OR_RETURN(auto client, HttpClient::Connect(host, port, DeviceTls(d.creds)));
+  HENB_ASSIGN_OR_RETURN(auto client, HttpClient::Connect(host, port, f.tls, DeviceTls(d.creds)));
   // The agents hold the client they were made with: they go first.
   d.watchdog.reset();
   d.agent.reset();
@@ -148,8 +157,8 @@ Result<SimDevice> MakeDevice(const FleetOptions& o, const Factory& f, const std:
   d.creds = std::move(creds).value();
   if (o.keep_credentials) HENB_TRY(StoreCredentials(Env::Default(), dir, d.creds));
   if (!o.pve.empty()) {
-    HENB_ASSIGN_OR_RETURN(d.pve_client,
-                          HttpClient::Connect(f.pve.first, f.pve.second, DeviceTls(d.creds)));
+    HENB_ASSIGN_OR_RETURN(
+        d.pve_client, HttpClient::Connect(f.pve.first, f.pve.second, f.tls, DeviceTls(d.creds)));
   }
   d.config.device_id = id;
   d.config.trust = &f.root;
@@ -173,6 +182,81 @@ Status Compromise(SimDevice& d) {
 
 double Seconds(SteadyClock::duration d) { return std::chrono::duration<double>(d).count(); }
 
+int OpenConnections(const SimDevice& d) {
+  return (d.client && d.client->connected() ? 1 : 0) +
+         (d.pve_client && d.pve_client->connected() ? 1 : 0);
+}
+
+void Disconnect(SimDevice& d) {
+  if (d.client) d.client->Disconnect();
+  if (d.pve_client) d.pve_client->Disconnect();
+}
+
+// What the devices of one thread did in a round.
+struct Tally {
+  bool busy = false;
+  int polls = 0;
+  int errors = 0;
+  int failovers = 0;
+  std::map<std::string, int> actions;
+};
+
+// One device's turn in a round: its watchdog (the hardware's, whatever the
+// OS does), its boot stage's round, and, in normal mode, one poll of the
+// OAM by its agent.
+void Turn(const Factory& factory, SimDevice& d, Tally& t,
+          const std::function<void(const std::string&, const std::string&)>& report) {
+  auto fired = d.device->Watchdog();
+  if (!fired.ok()) {
+    ++t.errors;
+    report(d.id, "watchdog: " + fired.error().ToString());
+    return;
+  }
+  if (*fired) {
+    report(d.id, "watchdog reset into the recovery image (" +
+                     d.device->boot_stage()->state().reason + ")");
+  }
+  const bool recovering = d.device->mode() == DeviceMode::kRecovery;
+  if (d.hostile && !recovering) return;  // a hostile OS ignores everything
+  auto w = d.watchdog->Round();
+  if (!w.ok()) {
+    ++t.errors;
+    report(d.id, "watchdog: " + w.error().ToString());
+  } else if (!w->empty() && (recovering || w->rfind("ticket: deferred", 0) != 0)) {
+    report(d.id, *w);
+  }
+  if (d.device->mode() != DeviceMode::kNormal) {
+    t.busy = true;  // in recovery or minimal mode: not done
+    return;
+  }
+  if (recovering) {
+    d.hostile = false;  // recovered: whatever ran before is gone
+    t.busy = true;
+    return;
+  }
+  auto r = d.agent->PollOnce();
+  ++t.polls;
+  if (!r.ok()) {
+    ++t.errors;
+    report(d.id, r.error().ToString());
+    t.busy = true;
+    // A server that cannot be reached (stopped, killed): the next one.
+    const ErrorCode code = r.error().code();
+    if (factory.servers.size() > 1 && (code == ErrorCode::kNet || code == ErrorCode::kNetTimeout)) {
+      d.server = (d.server + 1) % factory.servers.size();
+      ++t.failovers;
+      if (auto st = ConnectAgent(factory, d); !st.ok()) report(d.id, st.error().ToString());
+    }
+    return;
+  }
+  ++t.actions[std::string(AgentActionName(r->action))];
+  if (r->action == AgentAction::kNone) return;
+  t.busy = true;
+  if (r->action != AgentAction::kWait && r->action != AgentAction::kAttest) {
+    report(d.id, r->ToString());
+  }
+}
+
 }  // namespace
 
 double FleetResult::EnrollmentsPerSecond() const {
@@ -188,6 +272,8 @@ Result<FleetResult> RunFleet(const FleetOptions& o) {
   const std::set<std::string> lie(o.lie.begin(), o.lie.end());
 
   FleetResult result;
+  // Connections the devices' clients hold open (FleetOptions::max_connections).
+  std::atomic<int> open_connections{0};
   const auto enroll_start = SteadyClock::now();
   std::vector<SimDevice> fleet;
   for (int i = 1; i <= o.count; ++i) {
@@ -195,6 +281,11 @@ Result<FleetResult> RunFleet(const FleetOptions& o) {
     std::snprintf(id, sizeof id, "%s-%04d", o.prefix.c_str(), i);
     HENB_ASSIGN_OR_RETURN(
         SimDevice d, MakeDevice(o, factory, id, static_cast<size_t>(i - 1), tamper, implant, lie));
+    open_connections += OpenConnections(d);
+    if (open_connections > o.max_connections) {
+      open_connections -= OpenConnections(d);
+      Disconnect(d);
+    }
     fleet.push_back(std::move(d));
   }
   result.devices = static_cast<int>(fleet.size());
@@ -212,68 +303,51 @@ Result<FleetResult> RunFleet(const FleetOptions& o) {
   }
 
   // Poll until every device has had work and then a whole round is idle.
+  // Each round hands the devices out to the fleet's threads; a device's
+  // turn is one thread's at a time.
+  std::mutex report_mu;
+  const std::function<void(const std::string&, const std::string&)> report =
+      [&](const std::string& device, const std::string& what) {
+        if (!o.on_action) return;
+        const std::lock_guard<std::mutex> lock(report_mu);
+        o.on_action(device, what);
+      };
   const auto run_start = SteadyClock::now();
   const auto deadline = run_start + o.timeout;
   bool worked = false;
   auto last_busy = SteadyClock::now();
+  const int threads = std::clamp(o.threads, 1, std::max(1, result.devices));
   for (;;) {
-    bool busy = false;
     ++result.rounds;
-    for (auto& d : fleet) {
-      // The watchdog is the hardware's: it runs whatever the OS does.
-      auto fired = d.device->Watchdog();
-      if (!fired.ok()) {
-        ++result.errors;
-        if (o.on_action) o.on_action(d.id, "watchdog: " + fired.error().ToString());
-        continue;
-      }
-      if (*fired && o.on_action) {
-        o.on_action(d.id, "watchdog reset into the recovery image (" +
-                              d.device->boot_stage()->state().reason + ")");
-      }
-      const bool recovering = d.device->mode() == DeviceMode::kRecovery;
-      if (d.hostile && !recovering) continue;  // a hostile OS ignores everything
-      auto w = d.watchdog->Round();
-      if (!w.ok()) {
-        ++result.errors;
-        if (o.on_action) o.on_action(d.id, "watchdog: " + w.error().ToString());
-      } else if (!w->empty() && o.on_action &&
-                 (recovering || w->rfind("ticket: deferred", 0) != 0)) {
-        o.on_action(d.id, *w);
-      }
-      if (d.device->mode() != DeviceMode::kNormal) {
-        busy = true;  // in recovery or minimal mode: not done
-        continue;
-      }
-      if (recovering) {
-        d.hostile = false;  // recovered: whatever ran before is gone
-        busy = true;
-        continue;
-      }
-      auto r = d.agent->PollOnce();
-      ++result.polls;
-      if (!r.ok()) {
-        ++result.errors;
-        if (o.on_action) o.on_action(d.id, r.error().ToString());
-        busy = true;
-        // A server that cannot be reached (stopped, killed): the next one.
-        const ErrorCode code = r.error().code();
-        if (factory.servers.size() > 1 &&
-            (code == ErrorCode::kNet || code == ErrorCode::kNetTimeout)) {
-          d.server = (d.server + 1) % factory.servers.size();
-          ++result.failovers;
-          if (auto st = ConnectAgent(factory, d); !st.ok() && o.on_action) {
-            o.on_action(d.id, st.error().ToString());
-          }
+    std::atomic<size_t> next{0};
+    std::vector<Tally> tallies(static_cast<size_t>(threads));
+    auto work = [&](Tally& tally) {
+      for (size_t i = next++; i < fleet.size(); i = next++) {
+        SimDevice& d = fleet[i];
+        const int before = OpenConnections(d);
+        Turn(factory, d, tally, report);
+        int now = OpenConnections(d);
+        // Over the bound: the device that just had its turn waits longest
+        // for its next, so its connections are the ones to close.
+        if (open_connections.fetch_add(now - before) + (now - before) > o.max_connections) {
+          Disconnect(d);
+          open_connections -= now;
+          now = 0;
         }
-        continue;
       }
-      ++result.actions[std::string(AgentActionName(r->action))];
-      if (r->action == AgentAction::kNone) continue;
-      busy = true;
-      if (r->action != AgentAction::kWait && r->action != AgentAction::kAttest && o.on_action) {
-        o.on_action(d.id, r->ToString());
-      }
+    };
+    std::vector<std::thread> pool;
+    for (int t = 1; t < threads; ++t)
+      pool.emplace_back(work, std::ref(tallies[static_cast<size_t>(t)]));
+    work(tallies[0]);
+    for (auto& t : pool) t.join();
+    bool busy = false;
+    for (const Tally& t : tallies) {
+      busy = busy || t.busy;
+      result.polls += t.polls;
+      result.errors += t.errors;
+      result.failovers += t.failovers;
+      for (const auto& [action, n] : t.actions) result.actions[action] += n;
     }
     // A compromised device still out there keeps the run going: its
     // watchdog has not fired yet.

@@ -593,6 +593,62 @@ TEST(HttpClient, RefusesAServerItCannotVerify) {
   EXPECT_EQ(closed.error().code(), ErrorCode::kNet);
 }
 
+// Clients on one shared context: each presents its own certificate (the
+// server sees each one's name), runs from its own thread, and after
+// Disconnect opens a new connection at its next request. A key that is not
+// its certificate's, a server the shared CA does not know, and no
+// certificate at all each behave as with a context of the client's own.
+TEST(HttpClient, ClientsOnASharedContextEachPresentTheirOwnIdentity) {
+  Pki pki;
+  auto server = HttpServer::Start({}, pki.server, Echo);
+  ASSERT_TRUE(server.ok()) << server.error().ToString();
+  const uint16_t port = (*server)->port();
+  auto shared = ClientTlsContext::Create(pki.ca->ToPem());
+  ASSERT_TRUE(shared.ok()) << shared.error().ToString();
+  constexpr int kClients = 8;
+  std::vector<std::thread> threads;
+  std::atomic<int> good{0};
+  for (int i = 0; i < kClients; ++i) {
+    threads.emplace_back([&, i] {
+      const std::string name = "device-" + std::to_string(i);
+      const TlsConfig identity = pki.Issue(name, "henbtrust-device", false);
+      auto client = HttpClient::Connect("127.0.0.1", port, *shared, identity);
+      ASSERT_TRUE(client.ok()) << client.error().ToString();
+      for (int k = 0; k < 3; ++k) {
+        auto r = (*client)->Request("GET", "/", "text/plain");
+        ASSERT_TRUE(r.ok()) << r.error().ToString();
+        EXPECT_EQ(r->body, "GET / " + name + "/henbtrust-device verified 0");
+        EXPECT_TRUE((*client)->connected());
+        (*client)->Disconnect();
+        EXPECT_FALSE((*client)->connected());
+      }
+      EXPECT_EQ((*client)->connections(), 3);  // one per request, after each Disconnect
+      ++good;
+    });
+  }
+  for (auto& t : threads) t.join();
+  EXPECT_EQ(good.load(), kClients);
+
+  // Another certificate's key: refused before any connection.
+  TlsConfig mismatched = pki.Issue("device-x", "henbtrust-device", false);
+  mismatched.private_key = pki.Issue("device-y", "henbtrust-device", false).private_key;
+  auto bad_key = HttpClient::Connect("127.0.0.1", port, *shared, mismatched);
+  ASSERT_FALSE(bad_key.ok());
+  EXPECT_EQ(bad_key.error().code(), ErrorCode::kNetTls);
+  // A server the shared CA does not vouch for.
+  Pki other;
+  auto other_shared = ClientTlsContext::Create(other.ca->ToPem());
+  ASSERT_TRUE(other_shared.ok());
+  auto unknown = HttpClient::Connect("127.0.0.1", port, *other_shared, pki.client);
+  ASSERT_FALSE(unknown.ok());
+  EXPECT_EQ(unknown.error().code(), ErrorCode::kNetTls);
+  // No identity: an anonymous peer.
+  auto anon = HttpClient::Connect("127.0.0.1", port, *shared, TlsConfig{});
+  ASSERT_TRUE(anon.ok()) << anon.error().ToString();
+  EXPECT_EQ((*anon)->Request("GET", "/")->body, "GET / / unverified 0");
+  EXPECT_FALSE(ClientTlsContext::Create("not a certificate").ok());
+}
+
 TEST(ParseHostPort, AcceptsNamesAddressesAndBracketedIpv6) {
   EXPECT_EQ(*ParseHostPort("pve.example:8443"),
             (std::pair<std::string, uint16_t>{"pve.example", 8443}));

@@ -97,6 +97,33 @@ TEST_F(FleetTest, TheLoopSurvivesEveryBadPollAnswerAndCarriesOn) {
   EXPECT_EQ(result->running, (std::map<std::string, int>{{"2.0", 3}}));
 }
 
+// Turns on several threads, and one connection held open at a time: each
+// device closes its connections after its turn and opens new ones at its
+// next, and every update still ends committed, without an error.
+TEST_F(FleetTest, WithOneConnectionOpenAtATimeEveryDeviceStillUpdates) {
+  FleetOptions o = Options();
+  o.threads = 3;
+  o.max_connections = 1;
+  o.on_enrolled = [&](const FleetEnrolled&) {
+    for (const char* id : {"sim-0001", "sim-0002", "sim-0003"}) {
+      auto job = server_->oam().OpenJob(id, "henb-fw", "2.0", "operator:test");
+      EXPECT_TRUE(job.ok()) << id << ": " << job.error().ToString();
+    }
+  };
+  std::mutex mu;
+  std::string trace;
+  o.on_action = [&](const std::string& device, const std::string& what) {
+    const std::lock_guard<std::mutex> lock(mu);
+    trace += device + ": " + what + "\n";
+  };
+  auto result = RunFleet(o);
+  ASSERT_TRUE(result.ok()) << result.error().ToString();
+  EXPECT_TRUE(result->idle) << trace;
+  EXPECT_EQ(result->errors, 0) << trace;
+  EXPECT_EQ(result->running, (std::map<std::string, int>{{"2.0", 3}})) << trace;
+  EXPECT_EQ(result->actions["commit"], 3) << trace;
+}
+
 TEST_F(FleetTest, WithoutJobsItIsStillBusyAtTheTimeout) {
   FleetOptions o = Options();
   o.count = 1;

@@ -161,6 +161,26 @@ struct HttpClientOptions {
   size_t max_response_bytes = 16 << 20;
 };
 
+// What many clients of one server share: a TLS context that trusts the
+// server's CA. A fleet of simulated devices makes one, and each device's
+// client brings only its own certificate and key to its connections
+// (HttpClient::Connect below), instead of a context of its own. Thread-safe.
+class ClientTlsContext {
+ public:
+  // `server_ca` (PEM, one or more certificates) verifies the server.
+  static Result<std::shared_ptr<ClientTlsContext>> Create(const std::string& server_ca);
+  ~ClientTlsContext();
+  ClientTlsContext(const ClientTlsContext&) = delete;
+  ClientTlsContext& operator=(const ClientTlsContext&) = delete;
+
+  struct Impl;
+  Impl& impl() { return *impl_; }
+
+ private:
+  explicit ClientTlsContext(std::unique_ptr<Impl> impl);
+  std::unique_ptr<Impl> impl_;
+};
+
 // A synchronous HTTPS client holding one keep-alive connection; it reconnects
 // when the server has closed it. Not thread-safe: one per thread.
 class HttpClient final : public HttpChannel {
@@ -168,6 +188,13 @@ class HttpClient final : public HttpChannel {
   // `host` is a name or an IP address; the server certificate must name it.
   static Result<std::unique_ptr<HttpClient>> Connect(const std::string& host, uint16_t port,
                                                      const TlsConfig& tls,
+                                                     const HttpClientOptions& options = {});
+  // The same on a shared context: `identity` gives the certificate chain
+  // and key this client presents (its peer_ca is not used; `shared` holds
+  // the trust).
+  static Result<std::unique_ptr<HttpClient>> Connect(const std::string& host, uint16_t port,
+                                                     std::shared_ptr<ClientTlsContext> shared,
+                                                     const TlsConfig& identity,
                                                      const HttpClientOptions& options = {});
   ~HttpClient() override;
   HttpClient(const HttpClient&) = delete;
@@ -183,6 +210,11 @@ class HttpClient final : public HttpChannel {
       const std::vector<std::pair<std::string, std::string>>& headers = {}) override;
   // How many connections (TLS handshakes) this client has made so far.
   int connections() const;
+  // Whether it holds a connection now.
+  bool connected() const;
+  // Closes the connection it holds, if any; the next request opens a new
+  // one. A fleet that keeps a bounded number of connections open calls it.
+  void Disconnect();
 
   struct Impl;
 

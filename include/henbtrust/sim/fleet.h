@@ -38,6 +38,14 @@ struct FleetOptions {
   std::string bundle = {};      // the factory release every device starts with
   std::string prefix = "henb";
   int count = 10;
+  // Devices whose turn runs at once in a round (each on its own thread).
+  int threads = 8;
+  // Connections the devices keep open at most (beyond it, by up to
+  // `threads`, while turns run): a device over the bound closes its
+  // connections after its turn and opens them again at its next. Every
+  // device shares one TLS context; a connection costs its socket and its
+  // TLS state only.
+  int max_connections = 1024;
   std::chrono::milliseconds interval{200};  // pause between polling rounds
   std::chrono::seconds timeout{300};        // busy for longer: RunFleet returns idle = false
   // How long every device must have been idle before the fleet stops (0:
@@ -63,9 +71,9 @@ struct FleetOptions {
   // `henbtrust agent run` does (device.pem, device.key, client-ca.pem): for
   // an IPsec client beside the agent (docs/segw.md).
   bool keep_credentials = false;
-  // Progress, called on the caller's thread: once enrolled; and for every
-  // poll that failed or did something beyond waiting and attesting, with
-  // the agent's account of it.
+  // Progress: once enrolled (on the caller's thread); and for every poll
+  // that failed or did something beyond waiting and attesting, with the
+  // agent's account of it (on the fleet's threads, one call at a time).
   std::function<void(const FleetEnrolled&)> on_enrolled = nullptr;
   std::function<void(const std::string& device, const std::string& what)> on_action = nullptr;
 };
