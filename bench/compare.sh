@@ -113,7 +113,13 @@ if command -v rauc >/dev/null && command -v mksquashfs >/dev/null; then
   rauc_mbs=$(awk -v b="$rauc_bytes" -v s="$rauc_s" 'BEGIN { printf "%.1f", b / s / 1e6 }')
   echo "rauc-verify ours=${ours_mbs} reference=${rauc_mbs} ratio=$(ratio "$ours_mbs" "$rauc_mbs") (MB/s; RAUC peak RSS $(peak_kb rauc info --keyring="$raucdir/cert.pem" "$raucdir/b.raucb") KB)"
 fi
-BIN="$BIN" "$(dirname "$0")/pve_https.sh"
+BIN="$BIN" "$(dirname "$0")/pve_https.sh" | tee "$tmp/pve_https.txt"
+
+# fleet-update-https: FLEET_UPDATE_DEVICES (10000) simulated H(e)NBs updated
+# end to end over HTTPS (bench/fleet_update_https.sh), against half the
+# appraisal-https rate above.
+appraisal_https=$(awk '$1 == "appraisal-https" { sub(/^ours=/, "", $2); print $2 }' "$tmp/pve_https.txt")
+APPRAISAL_HTTPS="$appraisal_https" BIN="$BIN" "$(dirname "$0")/fleet_update_https.sh"
 
 # fleet-revalidation: a fleet of compact simulated H(e)NBs (sim/compact_fleet.h)
 # enrolls with the PVE in one process; then every device is appraised once,

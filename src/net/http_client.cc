@@ -19,15 +19,18 @@ struct HttpClient::Impl {
   beast::error_code Run(Start start) {
     beast::error_code result;
     start([&result](beast::error_code ec, auto&&...) { result = ec; });
-    ioc.restart();
-    ioc.run();
+    ioc->restart();
+    ioc->run();
     return result;
   }
 
   Status Open();
   // The connection presents identity_chain and identity_key.
   Status UseIdentity(SSL* ssl) const;
-  void Close() { stream.reset(); }
+  void Close() {
+    stream.reset();
+    ioc.reset();
+  }
   Error Failure(const std::string& what, const beast::error_code& ec) const {
     const ErrorCode code = ec == beast::error::timeout ? ErrorCode::kNetTimeout
                            : ec.category() == asio::error::get_ssl_category() ? ErrorCode::kNetTls
@@ -38,7 +41,9 @@ struct HttpClient::Impl {
   std::string host;
   uint16_t port = 0;
   HttpClientOptions options;
-  asio::io_context ioc;
+  // Made with each connection and dropped with it, so that a client
+  // without a connection holds no descriptor (a fleet keeps thousands).
+  std::unique_ptr<asio::io_context> ioc;
   std::unique_ptr<ssl::context> tls;  // the client's own context, or:
   std::shared_ptr<ClientTlsContext> shared;
   std::vector<Certificate> identity_chain;  // leaf first; with `shared` only
@@ -49,8 +54,9 @@ struct HttpClient::Impl {
 };
 
 Status HttpClient::Impl::Open() {
+  ioc = std::make_unique<asio::io_context>(1);
   stream = std::make_unique<beast::ssl_stream<beast::tcp_stream>>(
-      ioc, shared ? *shared->impl().ctx : *tls);
+      *ioc, shared ? *shared->impl().ctx : *tls);
   buffer.clear();
   if (shared && !identity_chain.empty()) {
     HENB_TRY(UseIdentity(stream->native_handle()));
@@ -62,7 +68,7 @@ Status HttpClient::Impl::Open() {
   if (is_ip) {
     endpoints.emplace_back(address, port);
   } else {
-    tcp::resolver resolver(ioc);
+    tcp::resolver resolver(*ioc);
     auto results = resolver.resolve(host, std::to_string(port), ec);
     if (ec) return Failure("cannot resolve", ec);
     for (const auto& r : results) endpoints.push_back(r.endpoint());

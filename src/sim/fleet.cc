@@ -22,6 +22,7 @@
 #include "henbtrust/tpm/credential.h"
 #include "henbtrust/tpm/soft_tre.h"
 #include "henbtrust/tpm/structures.h"
+#include "sim/unsynced_env.h"
 
 namespace henbtrust {
 
@@ -139,6 +140,8 @@ Result<SimDevice> MakeDevice(const FleetOptions& o, const Factory& f, const std:
   HENB_ASSIGN_OR_RETURN(SoftTre tre, SoftTre::Create());
   DeviceOptions options;
   options.boot_stage = {f.order_key.ToPem(), o.ticket_period};
+  // A simulated device's files need not survive a power loss of this machine.
+  options.env = sim::UnsyncedEnv();
   auto device = Device::Provision(dir, model, o.bundle, f.root, UnixSeconds(),
                                   std::make_unique<SoftTre>(std::move(tre)), options);
   if (!device.ok()) return device.error().WithContext(id);
