@@ -60,7 +60,7 @@ class Unsynced final : public Env {
 }  // namespace
 
 Env* UnsyncedEnv() {
-  static Unsynced* const env = new Unsynced();  // never destroyed, as Env::Default()
+  static auto* const env = new Unsynced();  // never destroyed, as Env::Default()
   return env;
 }
 

@@ -86,7 +86,7 @@ TEST(GroupCommit, CloseDrainsTheQueueAndRefusesWhatComesAfter) {
   });
   std::atomic<int> ok{0};
   for (int i = 0; i < 20; ++i) {
-    commit.Add(Record(i), [&](Result<int64_t> r) {
+    commit.Add(Record(i), [&](const Result<int64_t>& r) {
       if (r.ok()) ++ok;
     });
   }
