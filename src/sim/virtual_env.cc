@@ -13,7 +13,8 @@ bool Under(const std::string& path, const std::string& dir) {
 
 }  // namespace
 
-VirtualEnv::VirtualEnv() : start_(Env::Default()->NowUnixMillis()), millis_(start_) {}
+VirtualEnv::VirtualEnv()
+    : ForwardingEnv(Env::Default()), start_(Env::Default()->NowUnixMillis()), millis_(start_) {}
 
 void VirtualEnv::CutPowerAfter(const std::string& dir, int after, std::function<void()> on_cut) {
   const std::lock_guard<std::mutex> lock(mu_);

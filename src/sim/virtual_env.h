@@ -18,10 +18,11 @@
 #include <string>
 
 #include "henbtrust/core/env.h"
+#include "sim/forwarding_env.h"
 
 namespace henbtrust::sim {
 
-class VirtualEnv final : public Env {
+class VirtualEnv final : public ForwardingEnv {
  public:
   VirtualEnv();
 
@@ -40,42 +41,28 @@ class VirtualEnv final : public Env {
   void RestorePower(const std::string& dir);
   bool PowerIsCut(const std::string& dir);
 
-  Result<Bytes> ReadFile(const std::string& path, size_t max_size) override {
-    return base_->ReadFile(path, max_size);
-  }
-  Result<std::unique_ptr<SequentialFile>> NewSequentialFile(const std::string& path) override {
-    return base_->NewSequentialFile(path);
-  }
+  // The operations that change a file, checked against the power cuts.
   Result<std::unique_ptr<WritableFile>> NewWritableFile(const std::string& path,
                                                         unsigned mode) override {
     HENB_TRY(Check(path));
-    return base_->NewWritableFile(path, mode);
+    return base()->NewWritableFile(path, mode);
   }
   Result<std::unique_ptr<WritableFile>> NewAppendableFile(const std::string& path,
                                                           unsigned mode) override {
     HENB_TRY(Check(path));
-    return base_->NewAppendableFile(path, mode);
+    return base()->NewAppendableFile(path, mode);
   }
   Status RenameFile(const std::string& from, const std::string& to) override {
     HENB_TRY(Check(to));
-    return base_->RenameFile(from, to);
+    return base()->RenameFile(from, to);
   }
   Status RemoveFile(const std::string& path) override {
     HENB_TRY(Check(path));
-    return base_->RemoveFile(path);
-  }
-  Status SyncDirectory(const std::string& dir) override { return base_->SyncDirectory(dir); }
-  bool FileExists(const std::string& path) override { return base_->FileExists(path); }
-  Result<uint64_t> FileSize(const std::string& path) override { return base_->FileSize(path); }
-  Status CreateDirectories(const std::string& dir) override {
-    return base_->CreateDirectories(dir);
-  }
-  Result<std::vector<std::string>> ListDirectory(const std::string& dir) override {
-    return base_->ListDirectory(dir);
+    return base()->RemoveFile(path);
   }
   Status SetFileMode(const std::string& path, unsigned mode) override {
     HENB_TRY(Check(path));
-    return base_->SetFileMode(path, mode);
+    return base()->SetFileMode(path, mode);
   }
 
  private:
@@ -87,7 +74,6 @@ class VirtualEnv final : public Env {
   // kIo when `path` is under a directory whose power is (or now goes) off.
   Status Check(const std::string& path);
 
-  Env* const base_ = Env::Default();
   std::mutex mu_;
   std::map<std::string, Cut> cuts_;  // by directory
   const int64_t start_;
