@@ -59,7 +59,10 @@ Status HttpClient::Impl::Open() {
       *ioc, shared ? *shared->impl().ctx : *tls);
   buffer.clear();
   if (shared && !identity_chain.empty()) {
-    HENB_TRY(UseIdentity(stream->native_handle()));
+    if (auto st = UseIdentity(stream->native_handle()); !st.ok()) {
+      Close();
+      return st;
+    }
   }
   beast::error_code ec;
   std::vector<tcp::endpoint> endpoints;
@@ -70,7 +73,10 @@ Status HttpClient::Impl::Open() {
   } else {
     tcp::resolver resolver(*ioc);
     auto results = resolver.resolve(host, std::to_string(port), ec);
-    if (ec) return Failure("cannot resolve", ec);
+    if (ec) {
+      Close();
+      return Failure("cannot resolve", ec);
+    }
     for (const auto& r : results) endpoints.push_back(r.endpoint());
   }
   SSL* ssl = stream->native_handle();

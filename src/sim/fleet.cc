@@ -329,13 +329,12 @@ Result<FleetResult> RunFleet(const FleetOptions& o) {
         SimDevice& d = fleet[i];
         const int before = OpenConnections(d);
         Turn(factory, d, tally, report);
-        int now = OpenConnections(d);
+        const int now = OpenConnections(d);
         // Over the bound: the device that just had its turn waits longest
         // for its next, so its connections are the ones to close.
         if (open_connections.fetch_add(now - before) + (now - before) > o.max_connections) {
           Disconnect(d);
           open_connections -= now;
-          now = 0;
         }
       }
     };
