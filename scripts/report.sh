@@ -2,7 +2,8 @@
 # The fleet report (make report): plays every scenario under scenarios/ with
 # `henbtrust sim run`, plots each timeline with gnuplot and writes
 # build/report/report.md, which sets the seed contribution's questions next
-# to the measured figures. See docs/simulation.md.
+# to the measured figures; plays some scenarios again over HTTPS
+# ($HTTPS_SCENARIOS, into build/report/https). See docs/simulation.md.
 #
 #   SCALE=small scripts/report.sh   # 100 devices per scenario (the default)
 #   SCALE=full  scripts/report.sh   # each scenario's own `devices`
@@ -67,15 +68,23 @@ print("-" if v is None else v)' "$1" "$2"
 
 now_us() { echo "${EPOCHREALTIME//[.,]/}"; }
 
-# Plays one scenario into $OUT, appends "name file exit wall" to runs.tsv
-# and prints the progress line. The run's own output goes to NAME.log.
-run_scenario() {  # $1 = scenario file
-  local file=$1 name start rc us wall devices verdict
+# The scenarios played a second time with their devices over HTTPS (sim run
+# --transport https), into $OUT/https: the whole path, for its cost.
+HTTPS_SCENARIOS="routine-campaign mass-compromise"
+
+# Plays one scenario into $OUT (over HTTPS: into $OUT/https, named
+# https/NAME), appends "name file exit wall" to runs.tsv and prints the
+# progress line. The run's own output goes to NAME.log.
+run_scenario() {  # $1 = scenario file, $2 = transport (in-process by default)
+  local file=$1 transport=${2:-in-process} name start rc us wall devices verdict
   name=$(scenario_name "$file")
+  [ "$transport" = in-process ] || name="$transport/$name"
+  mkdir -p "$(dirname "$OUT/$name")"
   start=$(now_us)
   rc=0
   # shellcheck disable=SC2046  # devices_args is zero or two words on purpose
-  "$H" sim run --scenario "$file" $(devices_args) --out "$OUT" --work "$OUT/work/$name" --quiet \
+  "$H" sim run --scenario "$file" $(devices_args) --transport "$transport" \
+    --out "$(dirname "$OUT/$name")" --work "$OUT/work/$name" --quiet \
     >"$OUT/$name.log" 2>&1 || rc=$?
   us=$(($(now_us) - start))
   wall=$(printf '%d.%d' $((us / 1000000)) $((us % 1000000 / 100000)))
@@ -139,7 +148,7 @@ out, binary = sys.argv[1], sys.argv[2]
 env = os.environ
 
 # The table's columns, in the order docs/simulation.md lists the figures.
-COLUMNS = ["devices", "seed", "passed", "time_to_detect_s", "time_to_recover_s", "bricked",
+COLUMNS = ["transport", "devices", "seed", "passed", "time_to_detect_s", "time_to_recover_s", "bricked",
            "reset_loops", "wrongly_quarantined", "compromised_admitted", "rollbacks_accepted",
            "jobs_not_committed", "faults_missed", "compromised", "recovered", "pve_cpu_us_per_appraisal", "store_bytes_per_device",
            "memory_bytes_per_device", "fleet_seconds", "wall_seconds"]
@@ -197,7 +206,9 @@ def rerun_command(run):
     figures = run["figures"] or {}
     devices = env.get("REPORT_DEVICES_ARGS", "")
     seed = f" --seed {figures['seed']}" if figures.get("seed") is not None else ""
-    return f"{binary} sim run --scenario {run['file']}{' ' + devices if devices else ''}{seed} --out {out}"
+    transport = figures.get("transport", "in-process")
+    to = f" --transport {transport} --out {out}/{transport}" if transport != "in-process" else f" --out {out}"
+    return f"{binary} sim run --scenario {run['file']}{' ' + devices if devices else ''}{seed}{to}"
 
 
 runs = load_runs()
@@ -246,7 +257,8 @@ def header():
     say("")
     say("Each scenario under `scenarios/` was played by `henbtrust sim run`: a fleet of")
     say("simulated H(e)NBs against the real OAM and PVE code in one process, on")
-    say("virtual fleet time (docs/simulation.md explains the runs and every figure).")
+    say("virtual fleet time (docs/simulation.md explains the runs and every figure);")
+    say("some were played again with the devices over HTTPS (`https/NAME`).")
     say("The report sets the questions of the seed contribution, the SA3 comments")
     say("on the software-update check of TR 33.820 Annex A.1, next to what the runs")
     say("measured.")
@@ -382,6 +394,22 @@ def q_scaling():
         say(f"The OAM and PVE's SQLite store held {min(stores) / 1024:.0f} to {max(stores) / 1024:.0f} KiB per device at")
         say("the end of the runs (`store_bytes_per_device`).")
     say("")
+    over_https = [r for r in runs if r["figures"] and r["figures"].get("transport") == "https"]
+    if over_https:
+        say("**Over HTTPS.** The figures above are of devices that call the services in")
+        say("the same process. Played again with every device on a TLS connection of its")
+        say("own certificate to the services listening on a loopback port:")
+        say("")
+        say("| scenario | passed | wall s in one process | wall s over HTTPS | TLS connections | "
+            "PVE CPU µs per appraisal in one process | over HTTPS |")
+        say("|---|---|---:|---:|---:|---:|---:|")
+        for r in over_https:
+            base = r["name"].split("/", 1)[-1]
+            f = r["figures"]
+            say(f"| {base} | {fmt(f.get('passed'))} | {fmt(get(base, 'wall_seconds'), 'wall_seconds')} | "
+                f"{fmt(f.get('wall_seconds'), 'wall_seconds')} | {fmt(f.get('connections'))} | "
+                f"{fmt(get(base, 'pve_cpu_us_per_appraisal'))} | {fmt(f.get('pve_cpu_us_per_appraisal'))} |")
+        say("")
     n = "oam-outage"
     if missing(n) is None:
         gone = event(n, "oam-outage", "duration")
@@ -531,12 +559,15 @@ main() {
   mkdir -p "$OUT/work"
   echo "report: SCALE=$SCALE, every scenario under scenarios/ into $OUT"
 
-  local failed=0 file
+  local failed=0 file name
   for file in scenarios/*.toml; do
     run_scenario "$file" || failed=1
   done
+  for name in $HTTPS_SCENARIOS; do
+    run_scenario "scenarios/$name.toml" https || failed=1
+  done
   plot_all || { echo "report: a plot failed (see gnuplot's message above)" >&2; failed=1; }
-  rmdir "$OUT/work" 2>/dev/null || true
+  rmdir "$OUT/work/https" "$OUT/work" 2>/dev/null || true
 
   describe_machine
   write_markdown

@@ -1,7 +1,10 @@
 // henbtrust sim run: plays a scenario file (scenarios/*.toml) against the
-// OAM and PVE code in this process, on fleet time, and writes its figures
-// as JSON and its timeline as CSV (docs/simulation.md).
+// OAM and PVE code, on fleet time, its devices calling the services in this
+// process or over HTTPS, and writes its figures as JSON and its timeline as
+// CSV (docs/simulation.md).
 #include <iostream>
+#include <map>
+#include <string>
 
 #include "cli/commands.h"
 #include "henbtrust/core/file.h"
@@ -17,6 +20,8 @@ struct SimRunArgs {
   std::string work;
   uint64_t seed = 0;
   int devices = 0;
+  ScenarioTransport transport = ScenarioTransport::kInProcess;
+  int max_connections = 1024;
   bool quiet = false;
 };
 
@@ -27,12 +32,17 @@ int RunScenarioCommand(const SimRunArgs& a) {
   options.work_dir = a.work.empty() ? a.out + "/" + scenario->name + ".work" : a.work;
   if (a.seed != 0) options.seed = a.seed;
   if (a.devices != 0) options.devices = a.devices;
+  options.transport = a.transport;
+  options.max_connections = a.max_connections;
   if (!a.quiet) {
     options.progress = [](const std::string& line) { std::cout << "  " << line << std::endl; };
   }
   std::cout << "scenario " << scenario->name << ": " << options.devices.value_or(scenario->devices)
             << " devices, seed " << options.seed.value_or(scenario->seed)
-            << ", in-process on fleet time" << std::endl;
+            << (a.transport == ScenarioTransport::kHttps
+                    ? ", over HTTPS to the services on 127.0.0.1, on fleet time"
+                    : ", in-process on fleet time")
+            << std::endl;
   auto report = RunScenario(*scenario, options);
   if (!report.ok()) return Fail(report.error());
   const std::string json = a.out + "/" + scenario->name + ".json";
@@ -51,7 +61,10 @@ int RunScenarioCommand(const SimRunArgs& a) {
   std::cout << "fleet time " << r.fleet_seconds << " s in " << r.rounds << " rounds ("
             << static_cast<int64_t>(r.wall_seconds) << " s of wall time); " << r.appraisals
             << " appraisals, " << static_cast<int64_t>(r.pve_cpu_us_per_appraisal)
-            << " us of PVE CPU each\n"
+            << " us of PVE CPU each"
+            << (r.connections > 0 ? "; " + std::to_string(r.connections) + " TLS connections"
+                                  : std::string())
+            << "\n"
             << "compromised " << r.compromised << ", recovered " << r.recovered
             << "; time to detect " << seconds(r.time_to_detect_s) << ", to recover "
             << seconds(r.time_to_recover_s) << "\n"
@@ -81,8 +94,9 @@ void RegisterSimRunCommand(CLI::App& sim, int* exit_code) {
   auto a = std::make_shared<SimRunArgs>();
   CLI::App* run = sim.add_subcommand(
       "run",
-      "Play a fleet scenario (scenarios/*.toml) against the OAM and PVE in this process, on "
-      "fleet time; exits 1 when a must-be-zero figure (bricked, reset loops, healthy devices "
+      "Play a fleet scenario (scenarios/*.toml) against the OAM and PVE, on fleet time, the "
+      "devices calling them in this process or over HTTPS (--transport); exits 1 when a "
+      "must-be-zero figure (bricked, reset loops, healthy devices "
       "quarantined, compromised devices admitted, rollbacks accepted, jobs not committed, "
       "faults that did not happen) is not zero, a compromised device is not back, or the fleet "
       "has not settled by max_duration (docs/simulation.md)");
@@ -94,6 +108,18 @@ void RegisterSimRunCommand(CLI::App& sim, int* exit_code) {
   run->add_option("--seed", a->seed, "instead of the scenario's seed");
   run->add_option("--devices", a->devices, "instead of the scenario's fleet size")
       ->check(CLI::Range(1, 10'000'000));
+  const std::map<std::string, ScenarioTransport> transports{
+      {"in-process", ScenarioTransport::kInProcess}, {"https", ScenarioTransport::kHttps}};
+  run->add_option("--transport", a->transport,
+                  "in-process: the devices call the services' handlers (no socket; for scale); "
+                  "https: the services listen on 127.0.0.1 and each device connects with its own "
+                  "certificate (the whole path)")
+      ->transform(CLI::CheckedTransformer(transports, CLI::ignore_case))
+      ->default_str("in-process");
+  run->add_option("--max-connections", a->max_connections,
+                  "over HTTPS, devices that keep their connection open between rounds at most")
+      ->check(CLI::Range(1, 1'000'000))
+      ->capture_default_str();
   run->add_flag("--quiet", a->quiet, "no progress lines");
   OnRun(run, exit_code, [a] { return RunScenarioCommand(*a); });
 }

@@ -24,6 +24,7 @@ bool ScenarioReport::Passed() const {
 std::string ScenarioReportJson(const ScenarioReport& r) {
   Json j;
   j["scenario"] = r.scenario;
+  j["transport"] = r.transport;
   j["devices"] = r.devices;
   j["seed"] = r.seed;
   j["time_to_detect_s"] = OrNull(r.time_to_detect_s);
@@ -52,6 +53,7 @@ std::string ScenarioReportJson(const ScenarioReport& r) {
   j["appraisals"] = r.appraisals;
   j["polls"] = r.polls;
   j["errors"] = r.errors;
+  j["connections"] = r.connections;
   j["max_resets"] = r.max_resets;
   j["healthy_resets"] = r.healthy_resets;
   j["running"] = r.running;

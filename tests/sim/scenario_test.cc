@@ -117,13 +117,17 @@ TEST(ScenarioParse, EveryShippedScenarioParses) {
 
 class ScenarioRunTest : public ::testing::Test {
  protected:
-  ScenarioReport Play(const std::string& file, int devices, std::optional<uint64_t> seed = {}) {
+  ScenarioReport Play(const std::string& file, int devices, std::optional<uint64_t> seed = {},
+                      ScenarioTransport transport = ScenarioTransport::kInProcess,
+                      int max_connections = 1024) {
     auto s = LoadScenario(std::string(HENB_SCENARIOS_DIR) + "/" + file);
     EXPECT_TRUE(s.ok()) << s.error().ToString();
     ScenarioRunOptions o;
     o.work_dir = dir_.path() + "/" + file + std::to_string(runs_++);
     o.devices = devices;
     o.seed = seed;
+    o.transport = transport;
+    o.max_connections = max_connections;
     auto r = RunScenario(*s, o);
     EXPECT_TRUE(r.ok()) << r.error().ToString();
     return r.ok() ? *r : ScenarioReport{};
@@ -237,6 +241,53 @@ TEST_F(ScenarioRunTest, CampaignsCommitThroughCorruptionOutagesAndACrash) {
       EXPECT_GT(r.errors, 0);
     }
   }
+}
+
+// Over HTTPS: the services listen on a loopback port and every device
+// reaches them on a TLS connection of its own certificate, over one shared
+// client context; the recovery image connects with its own identity.
+TEST_F(ScenarioRunTest, OverHttpsCampaignsCommitAndACompromiseIsRecovered) {
+  {
+    SCOPED_TRACE("routine campaign");
+    const ScenarioReport r =
+        Play("routine-campaign.toml", 8, {}, ScenarioTransport::kHttps, /*max_connections=*/3);
+    EXPECT_TRUE(r.Passed());
+    EXPECT_EQ(r.transport, "https");
+    EXPECT_EQ(r.running.at("2.1.0"), 8);
+    EXPECT_EQ(r.jobs.at("committed"), 8);
+    // Each device connected, at least once per round it was busy in.
+    EXPECT_GT(r.connections, 8 * 2);
+    // Pre-update and post-update appraisals, counted at the HTTPS server.
+    EXPECT_GE(r.appraisals, 16);
+    EXPECT_GT(r.pve_cpu_us_per_appraisal, 0);
+    const auto j = nlohmann::json::parse(ScenarioReportJson(r));
+    EXPECT_EQ(j["transport"], "https");
+    EXPECT_EQ(j["connections"], r.connections);
+  }
+  {
+    SCOPED_TRACE("mass compromise");
+    const ScenarioReport r = Play("mass-compromise.toml", 20, {}, ScenarioTransport::kHttps);
+    EXPECT_TRUE(r.Passed());
+    EXPECT_EQ(r.compromised, 2);
+    EXPECT_EQ(r.recovered, 2);
+    EXPECT_EQ(r.healthy_resets, 0);
+    EXPECT_EQ(r.jobs.at("committed"), 2);
+  }
+  {
+    // The crashed process's port is taken again by the new one.
+    SCOPED_TRACE("OAM crash");
+    const ScenarioReport r = Play("oam-crash.toml", 6, {}, ScenarioTransport::kHttps);
+    EXPECT_TRUE(r.Passed());
+    EXPECT_EQ(r.running.at("2.1.0"), 6);
+    EXPECT_EQ(r.jobs_not_committed, 0);
+  }
+}
+
+TEST_F(ScenarioRunTest, InProcessNoDeviceOpensAConnection) {
+  const ScenarioReport r = Play("routine-campaign.toml", 4);
+  EXPECT_TRUE(r.Passed());
+  EXPECT_EQ(r.transport, "in-process");
+  EXPECT_EQ(r.connections, 0);
 }
 
 // A fault the scenario asks for that never happens fails the run: here the

@@ -1,9 +1,12 @@
-// Plays a scenario (sim/scenario.h) against the real OAM and PVE code in one
-// process (docs/simulation.md): the services are called through their
-// handlers, each device through an InProcessChannel (no socket, no TLS), on
-// a virtual clock that a round of the fleet moves by the scenario's tick,
-// so that days of fleet time take minutes. Deterministic for a seed: which
-// devices an event strikes, and the order of the rounds, come from it.
+// Plays a scenario (sim/scenario.h) against the real OAM and PVE code
+// (docs/simulation.md), on a virtual clock that a round of the fleet moves
+// by the scenario's tick, so that days of fleet time take minutes. The
+// devices reach the services in one of two ways (ScenarioTransport): through
+// their handlers in this process, each device through an InProcessChannel
+// (no socket, no TLS), for scale; or over HTTPS, to the same services
+// serving on a loopback port, each device with its own certificate, for the
+// whole path. Deterministic for a seed: which devices an event strikes, and
+// the order of the rounds, come from it.
 #pragma once
 
 #include <cstdint>
@@ -11,6 +14,7 @@
 #include <map>
 #include <optional>
 #include <string>
+#include <string_view>
 #include <vector>
 
 #include "henbtrust/core/result.h"
@@ -18,12 +22,25 @@
 
 namespace henbtrust {
 
+enum class ScenarioTransport {
+  kInProcess,  // the services' handlers, called in this process
+  kHttps,      // HTTPS to the services, started in this process on 127.0.0.1
+};
+
+std::string_view ScenarioTransportName(ScenarioTransport transport);  // "in-process", "https"
+
 struct ScenarioRunOptions {
   // The run's files: the server directory and store, the releases, one
   // directory per device. Replaced if present.
   std::string work_dir;
   std::optional<uint64_t> seed = std::nullopt;  // instead of the scenario's
   std::optional<int> devices = std::nullopt;    // instead of the scenario's
+  ScenarioTransport transport = ScenarioTransport::kInProcess;
+  // Over HTTPS, every device shares one client TLS context and presents its
+  // own certificate; at most this many devices keep their connection open
+  // between rounds (the others close it after their turn and open a new one
+  // at their next).
+  int max_connections = 1024;
   // A line now and then (enrollment, each event, each tenth of the run).
   std::function<void(const std::string& line)> progress = nullptr;
 };
@@ -48,6 +65,7 @@ struct FleetSample {
 // rollbacks_accepted, jobs_not_committed and faults_missed.
 struct ScenarioReport {
   std::string scenario;
+  std::string transport = "in-process";  // ScenarioTransportName
   int devices = 0;
   uint64_t seed = 0;
   // From the compromise until the last compromised device was reset into
@@ -74,8 +92,9 @@ struct ScenarioReport {
   int rounds = 0;
   int64_t appraisals = 0;
   int64_t polls = 0;
-  int64_t errors = 0;    // polls and watchdog rounds that failed (outages included)
-  int power_losses = 0;  // devices whose power was cut in an update, and came back
+  int64_t errors = 0;       // polls and watchdog rounds that failed (outages included)
+  int64_t connections = 0;  // TLS connections the devices opened (HTTPS only)
+  int power_losses = 0;     // devices whose power was cut in an update, and came back
   int power_losses_planned = 0;
   int corrupt_downloads_planned = 0;
   int installs_refused = 0;  // installs step 6 refused before writing (altered bundles)

@@ -1,0 +1,130 @@
+// How the scenario runner's devices reach the services (sim/scenario_runner.h):
+// through the services' handlers in this process, or over HTTPS to the same
+// services serving on a loopback port. Either way a device's request first
+// passes the runner's gate, where a device without power and a service in an
+// outage fail it as a connection that cannot be made would.
+#include <algorithm>
+#include <memory>
+
+#include "henbtrust/net/in_process_channel.h"
+#include "sim/gated_channel.h"
+#include "sim/measure.h"
+#include "sim/scenario_runner.h"
+
+namespace henbtrust::sim {
+
+namespace {
+
+constexpr char kEvidence[] = "/v1/evidence";
+
+}  // namespace
+
+void Run::CountAppraisals(ServerOptions& options) {
+  options.wrap_pve_link = [this](PveLink link) { return WrapLink(std::move(link)); };
+  if (!Https()) return;  // Serve counts them
+  // The PVE appraises a device's push on the server thread that received
+  // it (with SQLite; the store commits on its own thread): that thread's
+  // CPU over the call is the appraisal's.
+  options.wrap_handler = [this](AsyncHttpHandler inner) -> AsyncHttpHandler {
+    return [this, inner = std::move(inner)](const HttpRequest& request, HttpResponder respond) {
+      if (request.target != kEvidence) return inner(request, std::move(respond));
+      const double before = ThreadCpuMicros();
+      inner(request, [this, respond = std::move(respond)](HttpResponse answer) {
+        if (answer.status == 200) appraisals_.fetch_add(1, std::memory_order_relaxed);
+        respond(std::move(answer));
+      });
+      pve_cpu_ns_.fetch_add(static_cast<int64_t>((ThreadCpuMicros() - before) * 1000),
+                            std::memory_order_relaxed);
+    };
+  };
+}
+
+PveLink Run::WrapLink(PveLink link) {
+  return [this, link = std::move(link)](const std::string& method, const std::string& target,
+                                        const std::string& body) -> Result<HttpResponse> {
+    if (pve_down_) return Error(ErrorCode::kNet, "cannot connect to the PVE (outage)");
+    const bool appraisal = target.ends_with("/update-appraisals");
+    // The PVE appraises on its own threads while this one waits: the
+    // process's CPU over the call is the PVE's.
+    const double before = ProcessCpuMicros();
+    auto answer = link(method, target, body);
+    if (appraisal) {
+      pve_cpu_ns_.fetch_add(static_cast<int64_t>((ProcessCpuMicros() - before) * 1000),
+                            std::memory_order_relaxed);
+      if (answer.ok() && answer->status == 200) {
+        appraisals_.fetch_add(1, std::memory_order_relaxed);
+      }
+    }
+    return answer;
+  };
+}
+
+Status Run::Gate(const std::string& device, const std::string& target) const {
+  if (!powered_off_.empty() && powered_off_.contains(device)) {
+    return Error(ErrorCode::kNet, "the device has no power");
+  }
+  if (!server_) return Error(ErrorCode::kNet, "cannot connect to the server (not running)");
+  if (server_->oam().Serves(target)) {
+    if (oam_down_) return Error(ErrorCode::kNet, "cannot connect to the OAM (outage)");
+    return OkStatus();
+  }
+  if (pve_down_ || server_->pve() == nullptr) {
+    return Error(ErrorCode::kNet, "cannot connect to the PVE (outage)");
+  }
+  return OkStatus();
+}
+
+// In this process: the request goes to the service that serves its path.
+Result<HttpResponse> Run::Serve(const HttpRequest& request) {
+  if (!server_ || server_->pve() == nullptr) {
+    return Error(ErrorCode::kNet, "cannot connect to the server (not running)");
+  }
+  if (server_->oam().Serves(request.target)) return server_->oam().Handle(request);
+  const bool appraisal = request.target == kEvidence;
+  const double before = ThreadCpuMicros();
+  HttpResponse answer = server_->pve()->Handle(request);
+  if (appraisal) {
+    pve_cpu_ns_.fetch_add(static_cast<int64_t>((ThreadCpuMicros() - before) * 1000),
+                          std::memory_order_relaxed);
+    if (answer.status == 200) appraisals_.fetch_add(1, std::memory_order_relaxed);
+  }
+  return answer;
+}
+
+Result<std::unique_ptr<HttpChannel>> Run::Connect(const std::string& device,
+                                                  const TlsConfig& identity, HttpClient** https) {
+  std::unique_ptr<HttpChannel> inner;
+  if (Https()) {
+    HENB_ASSIGN_OR_RETURN(std::unique_ptr<HttpClient> client,
+                          HttpClient::Connect("127.0.0.1", port_, tls_, identity));
+    if (https != nullptr) *https = client.get();
+    inner = std::move(client);
+  } else {
+    // What a TLS server would read from the certificate.
+    HENB_ASSIGN_OR_RETURN(Certificate cert, Certificate::FromPem(identity.certificate_chain));
+    inner = std::make_unique<InProcessChannel>([this](const HttpRequest& r) { return Serve(r); },
+                                               PeerIdentityOf(cert));
+  }
+  return std::unique_ptr<HttpChannel>(std::make_unique<GatedChannel>(
+      std::move(inner), [this, device](const std::string& target) { return Gate(device, target); }));
+}
+
+Result<DeviceCredentials> Run::Enroll(Device& device, const EnrollmentRequest& request) {
+  if (Https()) return EnrollDevice("127.0.0.1", port_, ca_pem_, device, request);
+  InProcessChannel enrollment([this](const HttpRequest& r) { return Serve(r); }, PeerIdentity{});
+  return EnrollDevice(enrollment, device, request);
+}
+
+// A device that holds a connection after its turn keeps it while fewer than
+// max_connections are open; beyond, it closes it. (The server also closes
+// idle connections once fleet time has moved past its idle timeout.)
+void Run::BoundConnections(SimHenb& d) {
+  if (d.https == nullptr || !d.https->connected()) return;
+  if (open_connections_ < std::max(1, o_.max_connections)) {
+    ++open_connections_;
+    return;
+  }
+  d.https->Disconnect();
+}
+
+}  // namespace henbtrust::sim

@@ -1,0 +1,163 @@
+// The scenario runner's parts (sim/scenario_run.h), one file each:
+//   scenario_run.cc      the fleet, its rounds and the run's loop;
+//   scenario_links.cc    how devices reach the services (in this process or
+//                        over HTTPS), outages and power cuts on the way;
+//   scenario_events.cc   what each scenario event does;
+//   scenario_metrics.cc  the samples of the fleet and the run's figures.
+#pragma once
+
+#include <atomic>
+#include <cstdint>
+#include <functional>
+#include <map>
+#include <memory>
+#include <optional>
+#include <random>
+#include <set>
+#include <string>
+#include <vector>
+
+#include "henbtrust/agent/agent.h"
+#include "henbtrust/agent/update_agent.h"
+#include "henbtrust/agent/watchdog_agent.h"
+#include "henbtrust/core/result.h"
+#include "henbtrust/crypto/x509.h"
+#include "henbtrust/net/http.h"
+#include "henbtrust/net/http_channel.h"
+#include "henbtrust/server/server.h"
+#include "henbtrust/sim/scenario_run.h"
+#include "sim/sim_vendor.h"
+#include "sim/virtual_env.h"
+
+namespace henbtrust::sim {
+
+// The simulator's hooks into a device's update agent: the faults a scenario
+// injects, and the moments just before and just after an install.
+class SimHooks final : public UpdateAgentHooks {
+ public:
+  InjectedFaults faults;
+  std::function<void()> before_install = nullptr;
+  std::function<void()> after_install = nullptr;
+
+  void Downloaded(const std::string& path) override {
+    faults.Downloaded(path);
+    if (before_install) before_install();
+  }
+  void Installed(Device& device, const std::string& slot) override {
+    faults.Installed(device, slot);
+    if (after_install) after_install();
+  }
+  void Reporting(AgentReport& report) override {
+    faults.Reporting(report);
+    if (after_install) after_install();
+  }
+};
+
+struct SimHenb {
+  std::string id;
+  std::unique_ptr<Device> device;
+  std::unique_ptr<HttpChannel> channel;  // to the OAM and the PVE, as the device
+  HttpClient* https = nullptr;           // under `channel`, over HTTPS
+  std::string dir;
+  std::unique_ptr<SimHooks> hooks = std::make_unique<SimHooks>();
+  int power_loss_after = 0;  // > 0: the power goes at this file operation of its next install
+  UpdateAgentConfig config;
+  std::unique_ptr<UpdateAgent> agent;
+  std::unique_ptr<WatchdogAgent> watchdog;
+  AgentAction last_action = AgentAction::kNone;
+  bool hostile = false;         // the OS ignores everything
+  int64_t compromised_at = -1;  // fleet time of the compromise, if any
+  int64_t detected_at = -1;     // its recovery image reached the OAM
+  int64_t recovered_at = -1;    // back in normal service
+  bool admitted_while_compromised = false;
+  uint32_t resets_seen = 0;
+  int64_t last_reset_at = -1;
+  bool reset_loop = false;
+};
+
+class Run {
+ public:
+  Run(const Scenario& s, const ScenarioRunOptions& o) : s_(s), o_(o) {}
+
+  Result<ScenarioReport> Play();
+
+ private:
+  // Seconds of fleet time since the fleet enrolled.
+  int64_t FleetTime() const { return env_.Elapsed() - start_; }
+  void Say(const std::string& line) const {
+    if (o_.progress) o_.progress(line);
+  }
+  bool Https() const { return o_.transport == ScenarioTransport::kHttps; }
+
+  // scenario_run.cc
+  Status MakeServer();
+  Status OpenServer();
+  Status CrashServer();
+  Status MakeReleases();
+  Status MakeFleet();
+  Result<SimHenb> MakeHenb(int index, const Certificate& mfr, const PrivateKey& mfr_key);
+  void AttachAgents(SimHenb& d);
+  Status PowerCycle(SimHenb& d);
+  DeviceOptions DeviceOptionsFor();
+  void Round(SimHenb& d);
+
+  // scenario_links.cc
+  // Counts the PVE's appraisals and their CPU, in either transport.
+  void CountAppraisals(ServerOptions& options);
+  // A channel of `device` with `identity` (its certificate, and over HTTPS
+  // its key), behind the runner's gate; `https`, if not null, gets the
+  // client underneath over HTTPS.
+  Result<std::unique_ptr<HttpChannel>> Connect(const std::string& device,
+                                               const TlsConfig& identity, HttpClient** https);
+  // Enrollment, with no client certificate.
+  Result<DeviceCredentials> Enroll(Device& device, const EnrollmentRequest& request);
+  Status Gate(const std::string& device, const std::string& target) const;
+  Result<HttpResponse> Serve(const HttpRequest& request);
+  PveLink WrapLink(PveLink link);
+  // Over HTTPS, closes the connections of the devices beyond the bound.
+  void BoundConnections(SimHenb& d);
+
+  // scenario_events.cc
+  std::vector<size_t> Pick(double share);
+  Status Apply(const ScenarioEvent& e);
+  void ArmPowerLoss(size_t index);
+
+  // scenario_metrics.cc
+  Result<bool> Admitted(const SimHenb& d);
+  Result<FleetSample> Sample(bool final_sample);
+  Result<bool> Settled();
+  Status Finish();
+
+  const Scenario& s_;
+  const ScenarioRunOptions& o_;
+  ScenarioReport r_;
+  VirtualEnv env_;
+  std::mt19937_64 rng_;
+  std::string dir_;
+  std::optional<ServerOptions> server_options_;
+  std::unique_ptr<Store> store_;
+  std::unique_ptr<Server> server_;
+  std::optional<SimVendor> vendor_;
+  std::optional<PublicKey> order_key_;
+  std::string ca_pem_;
+  std::shared_ptr<ClientTlsContext> tls_;  // every device's, over HTTPS
+  uint16_t port_ = 0;                      // the services', over HTTPS
+  int open_connections_ = 0;
+  std::map<std::string, std::string> bundles_;  // version -> path
+  std::vector<SimHenb> fleet_;
+  std::vector<int64_t> campaigns_;
+  // Read by the OAM's link to the PVE, on the server's threads over HTTPS.
+  std::atomic<bool> pve_down_{false};
+  std::atomic<bool> oam_down_{false};
+  int64_t pve_back_at_ = 0;
+  int64_t oam_back_at_ = 0;
+  int64_t first_compromise_at_ = -1;
+  int64_t start_ = 0;
+  // Over HTTPS the PVE appraises on the server's threads.
+  std::atomic<int64_t> appraisals_{0};
+  std::atomic<int64_t> pve_cpu_ns_{0};
+  PeerIdentity segw_;
+  std::set<std::string> powered_off_;  // devices whose power is cut: they send nothing
+};
+
+}  // namespace henbtrust::sim
