@@ -19,6 +19,7 @@ BIN=$(realpath "${BIN:-build/bin}")
 H="$BIN/henbtrust"
 DEVICES=${FLEET_UPDATE_DEVICES:-10000}
 CONNECTIONS=${FLEET_UPDATE_CONNECTIONS:-256}
+THREADS=${FLEET_UPDATE_THREADS:-8}
 TIMEOUT=${FLEET_UPDATE_TIMEOUT:-1800}
 
 work=$(mktemp -d)
@@ -63,7 +64,7 @@ ulimit -n "$(ulimit -Hn)"
 /usr/bin/time -f "%M" -o "$work/fleet.rss" "$H" sim fleet --dir "$work/fleet" \
   --server "127.0.0.1:$(cat "$S/port")" --ca "$S/ca.pem" --oam-key "$S/oam.pub" \
   --trust-root "$R/trust-root" --bundle "$R/release.bundle" --manufacturer-ca "$work/manufacturer.pem" \
-  --manufacturer-key "$work/manufacturer.key" --count "$DEVICES" --max-connections "$CONNECTIONS" \
+  --manufacturer-key "$work/manufacturer.key" --count "$DEVICES" --max-connections "$CONNECTIONS" --threads "$THREADS" \
   --interval-ms 50 --idle-seconds 10 --timeout "$TIMEOUT" --ready-file "$work/fleet.ready" \
   >"$work/fleet.log" 2>&1 &
 fleet=$!
