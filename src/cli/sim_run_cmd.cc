@@ -2,6 +2,8 @@
 // OAM and PVE code, on fleet time, its devices calling the services in this
 // process or over HTTPS, and writes its figures as JSON and its timeline as
 // CSV (docs/simulation.md).
+#include <sys/resource.h>
+
 #include <iostream>
 #include <map>
 #include <string>
@@ -25,6 +27,16 @@ struct SimRunArgs {
   bool quiet = false;
 };
 
+// Over HTTPS both ends of every device's connection are this process's
+// descriptors: take all the hard limit allows (the run keeps as many
+// connections open as the soft limit leaves room for).
+void RaiseDescriptorLimit() {
+  rlimit files{};
+  if (::getrlimit(RLIMIT_NOFILE, &files) != 0 || files.rlim_cur == files.rlim_max) return;
+  files.rlim_cur = files.rlim_max;
+  (void)::setrlimit(RLIMIT_NOFILE, &files);
+}
+
 int RunScenarioCommand(const SimRunArgs& a) {
   auto scenario = LoadScenario(a.scenario);
   if (!scenario.ok()) return Fail(scenario.error());
@@ -33,6 +45,7 @@ int RunScenarioCommand(const SimRunArgs& a) {
   if (a.seed != 0) options.seed = a.seed;
   if (a.devices != 0) options.devices = a.devices;
   options.transport = a.transport;
+  if (a.transport == ScenarioTransport::kHttps) RaiseDescriptorLimit();
   options.max_connections = a.max_connections;
   if (!a.quiet) {
     options.progress = [](const std::string& line) { std::cout << "  " << line << std::endl; };
@@ -113,11 +126,13 @@ void RegisterSimRunCommand(CLI::App& sim, int* exit_code) {
   run->add_option("--transport", a->transport,
                   "in-process: the devices call the services' handlers (no socket; for scale); "
                   "https: the services listen on 127.0.0.1 and each device connects with its own "
-                  "certificate (the whole path)")
+                  "certificate (the devices' whole path; the operator's and the gateway's calls "
+                  "stay in the process)")
       ->transform(CLI::CheckedTransformer(transports, CLI::ignore_case))
       ->default_str("in-process");
   run->add_option("--max-connections", a->max_connections,
-                  "over HTTPS, devices that keep their connection open between rounds at most")
+                  "over HTTPS, devices that keep their connection open between rounds at most "
+                  "(fewer if the descriptor limit leaves room for fewer, at five a connection)")
       ->check(CLI::Range(1, 1'000'000))
       ->capture_default_str();
   run->add_flag("--quiet", a->quiet, "no progress lines");

@@ -153,6 +153,7 @@ Status Server::Start() {
   http.address = s.options.address;
   http.port = s.options.port;
   http.threads = s.options.threads;
+  http.idle_timeout = s.options.idle_timeout;
   http.env = s.options.env;
   HENB_ASSIGN_OR_RETURN(
       s.refused_sync,
@@ -164,6 +165,10 @@ Status Server::Start() {
 }
 
 uint16_t Server::port() const { return impl_->http ? impl_->http->port() : 0; }
+
+HttpServerStats Server::http_stats() const {
+  return impl_->http ? impl_->http->Stats() : HttpServerStats{};
+}
 
 void Server::Stop() {
   Impl& s = *impl_;

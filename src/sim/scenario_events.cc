@@ -61,12 +61,7 @@ Status Run::Apply(const ScenarioEvent& e) {
     case ScenarioEventKind::kPowerLoss: {
       const auto picked = Pick(e.share);
       for (size_t i : picked) {
-        // The power goes at a file operation of the install, drawn from
-        // the seed among its first 10 (an install of the simulator's
-        // releases makes about 14: journal, slot cleared, two images,
-        // manifest, journal, boot control; each atomic write is a create
-        // and a rename).
-        fleet_[i].power_loss_after = static_cast<int>(rng_() % 10) + 1;
+        fleet_[i].power_loss_pending = true;
         ++r_.power_losses_planned;
         fleet_[i].hooks->before_install = [this, i] { ArmPowerLoss(i); };
         // A cut the install did not reach (or an install refused before it
@@ -142,14 +137,16 @@ Status Run::Apply(const ScenarioEvent& e) {
   return OkStatus();
 }
 
-// The power goes at the drawn file operation of the install that starts now.
+// The power goes at a file operation of the install that starts now, drawn
+// from the seed among its first 10 (an install of the simulator's releases
+// makes about 14: journal, slot cleared, two images, manifest, journal,
+// boot control; each atomic write is a create and a rename).
 void Run::ArmPowerLoss(size_t index) {
   SimHenb& d = fleet_[index];
-  if (d.power_loss_after <= 0) return;
-  const int after = d.power_loss_after;
-  d.power_loss_after = 0;
+  if (!d.power_loss_pending) return;
+  d.power_loss_pending = false;
+  const int after = static_cast<int>(rng_() % 10) + 1;
   env_.CutPowerAfter(d.dir, after, [this, id = d.id] { powered_off_.insert(id); });
 }
-
 
 }  // namespace henbtrust::sim

@@ -106,25 +106,33 @@ Result<std::unique_ptr<HttpChannel>> Run::Connect(const std::string& device,
                                                PeerIdentityOf(cert));
   }
   return std::unique_ptr<HttpChannel>(std::make_unique<GatedChannel>(
-      std::move(inner), [this, device](const std::string& target) { return Gate(device, target); }));
+      std::move(inner),
+      [this, device](const std::string& target) { return Gate(device, target); }));
 }
 
 Result<DeviceCredentials> Run::Enroll(Device& device, const EnrollmentRequest& request) {
-  if (Https()) return EnrollDevice("127.0.0.1", port_, ca_pem_, device, request);
+  if (Https()) {
+    // The shared context, presenting no certificate.
+    HENB_ASSIGN_OR_RETURN(std::unique_ptr<HttpClient> client,
+                          HttpClient::Connect("127.0.0.1", port_, tls_, TlsConfig{}));
+    return EnrollDevice(*client, device, request);
+  }
   InProcessChannel enrollment([this](const HttpRequest& r) { return Serve(r); }, PeerIdentity{});
   return EnrollDevice(enrollment, device, request);
 }
 
-// A device that holds a connection after its turn keeps it while fewer than
-// max_connections are open; beyond, it closes it. (The server also closes
-// idle connections once fleet time has moved past its idle timeout.)
+// A hostile OS sends nothing, and so holds no connection either.
 void Run::BoundConnections(SimHenb& d) {
   if (d.https == nullptr || !d.https->connected()) return;
-  if (open_connections_ < std::max(1, o_.max_connections)) {
+  if (!d.hostile && open_connections_ < max_open_) {
     ++open_connections_;
     return;
   }
   d.https->Disconnect();
+}
+
+uint64_t Run::Accepted() const {
+  return accepted_before_ + (server_ ? server_->http_stats().accepted : 0);
 }
 
 }  // namespace henbtrust::sim

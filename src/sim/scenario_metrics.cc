@@ -138,13 +138,11 @@ Status Run::Finish() {
   r_.store_bytes_per_device =
       static_cast<double>(sim::SqliteStoreBytes(dir_ + "/server/henbtrust.db")) / r_.devices;
   r_.appraisals = appraisals_.load();
-  for (const auto& d : fleet_) r_.connections += d.https != nullptr ? d.https->connections() : 0;
-  r_.pve_cpu_us_per_appraisal =
-      r_.appraisals > 0 ? static_cast<double>(pve_cpu_ns_.load()) / 1000.0 /
-                              static_cast<double>(r_.appraisals)
-                        : 0;
+  r_.connections = static_cast<int64_t>(Accepted());
+  r_.pve_cpu_us_per_appraisal = r_.appraisals > 0 ? static_cast<double>(pve_cpu_ns_.load()) /
+                                                        1000.0 / static_cast<double>(r_.appraisals)
+                                                  : 0;
   return OkStatus();
 }
-
 
 }  // namespace henbtrust::sim

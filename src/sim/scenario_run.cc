@@ -1,5 +1,6 @@
 // The scenario runner's fleet, its rounds and the run's loop
 // (sim/scenario_runner.h).
+#include <sys/resource.h>
 #include <unistd.h>
 #include <algorithm>
 #include <chrono>
@@ -39,6 +40,12 @@ namespace {
 namespace fs = std::filesystem;
 
 constexpr int kMaxSamples = 400;
+// Descriptors of this process that are not the devices' connections: the
+// store, the servers' listeners and pipes, the devices' files in use.
+constexpr int64_t kReservedDescriptors = 256;
+// A kept connection: the client's socket and its io_context's (epoll,
+// eventfd, timerfd), and the server's socket.
+constexpr int64_t kDescriptorsPerConnection = 5;
 
 // Resident memory of this process in bytes.
 double ResidentBytes() {
@@ -65,7 +72,20 @@ Status Run::MakeServer() {
   if (Https()) {
     options.address = "127.0.0.1";
     options.port = 0;  // the first free one, kept across a crash (OpenServer)
+    // A device keeps its connection from one round to the next (the bound
+    // below decides which do); one silent for three rounds loses it.
+    options.idle_timeout = std::max<std::chrono::milliseconds>(options.idle_timeout,
+                                                               std::chrono::seconds(3 * s_.tick));
     HENB_ASSIGN_OR_RETURN(tls_, ClientTlsContext::Create(ca_pem_));
+    // Both ends of every connection are descriptors of this process: as
+    // many connections are kept as the descriptor limit leaves room for.
+    max_open_ = std::max(1, o_.max_connections);
+    rlimit files{};
+    if (::getrlimit(RLIMIT_NOFILE, &files) == 0 && files.rlim_cur != RLIM_INFINITY) {
+      const auto fit =
+          (static_cast<int64_t>(files.rlim_cur) - kReservedDescriptors) / kDescriptorsPerConnection;
+      max_open_ = static_cast<int>(std::clamp<int64_t>(fit, 1, max_open_));
+    }
   }
   HENB_ASSIGN_OR_RETURN(store_, OpenStore(options.store, &env_));
   server_options_.emplace(std::move(options));
@@ -75,6 +95,7 @@ Status Run::MakeServer() {
 }
 
 Status Run::OpenServer() {
+  if (server_) accepted_before_ += server_->http_stats().accepted;
   server_.reset();
   HENB_ASSIGN_OR_RETURN(server_, Server::Open(*server_options_, *store_));
   if (!Https()) return OkStatus();
@@ -90,6 +111,7 @@ Status Run::OpenServer() {
 // with whatever it kept in memory, are gone; a new process opens the store
 // file again.
 Status Run::CrashServer() {
+  if (server_) accepted_before_ += server_->http_stats().accepted;
   server_.reset();
   store_.reset();
   HENB_ASSIGN_OR_RETURN(store_, OpenStore(server_options_->store, &env_));
@@ -211,6 +233,7 @@ Status Run::MakeFleet() {
   for (int i = 1; i <= r_.devices; ++i) {
     HENB_ASSIGN_OR_RETURN(SimHenb d, MakeHenb(i, mfr.ca, mfr.key));
     fleet_.push_back(std::move(d));
+    BoundConnections(fleet_.back());
     if (i % std::max(1, r_.devices / 10) == 0)
       Say("enrolled " + std::to_string(i) + " of " + std::to_string(r_.devices));
   }

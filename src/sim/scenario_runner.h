@@ -60,7 +60,7 @@ struct SimHenb {
   HttpClient* https = nullptr;           // under `channel`, over HTTPS
   std::string dir;
   std::unique_ptr<SimHooks> hooks = std::make_unique<SimHooks>();
-  int power_loss_after = 0;  // > 0: the power goes at this file operation of its next install
+  bool power_loss_pending = false;  // at its next install
   UpdateAgentConfig config;
   std::unique_ptr<UpdateAgent> agent;
   std::unique_ptr<WatchdogAgent> watchdog;
@@ -78,6 +78,10 @@ struct SimHenb {
 class Run {
  public:
   Run(const Scenario& s, const ScenarioRunOptions& o) : s_(s), o_(o) {}
+  // The server goes first: over HTTPS its threads call back into the run.
+  ~Run() { server_.reset(); }
+  Run(const Run&) = delete;
+  Run& operator=(const Run&) = delete;
 
   Result<ScenarioReport> Play();
 
@@ -107,15 +111,18 @@ class Run {
   // A channel of `device` with `identity` (its certificate, and over HTTPS
   // its key), behind the runner's gate; `https`, if not null, gets the
   // client underneath over HTTPS.
-  Result<std::unique_ptr<HttpChannel>> Connect(const std::string& device,
-                                               const TlsConfig& identity, HttpClient** https);
+  Result<std::unique_ptr<HttpChannel>> Connect(const std::string& device, const TlsConfig& identity,
+                                               HttpClient** https);
   // Enrollment, with no client certificate.
   Result<DeviceCredentials> Enroll(Device& device, const EnrollmentRequest& request);
   Status Gate(const std::string& device, const std::string& target) const;
   Result<HttpResponse> Serve(const HttpRequest& request);
   PveLink WrapLink(PveLink link);
-  // Over HTTPS, closes the connections of the devices beyond the bound.
+  // Over HTTPS, after a device's turn: it keeps its connection while fewer
+  // than max_open_ are kept, else closes it.
   void BoundConnections(SimHenb& d);
+  // Connections the services have accepted so far, over every process.
+  uint64_t Accepted() const;
 
   // scenario_events.cc
   std::vector<size_t> Pick(double share);
@@ -140,9 +147,11 @@ class Run {
   std::optional<SimVendor> vendor_;
   std::optional<PublicKey> order_key_;
   std::string ca_pem_;
-  std::shared_ptr<ClientTlsContext> tls_;  // every device's, over HTTPS
-  uint16_t port_ = 0;                      // the services', over HTTPS
-  int open_connections_ = 0;
+  std::shared_ptr<ClientTlsContext> tls_;       // every device's, over HTTPS
+  uint16_t port_ = 0;                           // the services', over HTTPS
+  int max_open_ = 0;                            // connections kept between turns, at most
+  int open_connections_ = 0;                    // ... kept so far in this round
+  uint64_t accepted_before_ = 0;                // connections accepted by servers that crashed
   std::map<std::string, std::string> bundles_;  // version -> path
   std::vector<SimHenb> fleet_;
   std::vector<int64_t> campaigns_;

@@ -245,24 +245,33 @@ TEST_F(ScenarioRunTest, CampaignsCommitThroughCorruptionOutagesAndACrash) {
 
 // Over HTTPS: the services listen on a loopback port and every device
 // reaches them on a TLS connection of its own certificate, over one shared
-// client context; the recovery image connects with its own identity.
+// client context; the recovery image connects with its own identity. The
+// connections are counted by the server that accepted them.
 TEST_F(ScenarioRunTest, OverHttpsCampaignsCommitAndACompromiseIsRecovered) {
   {
     SCOPED_TRACE("routine campaign");
-    const ScenarioReport r =
+    const ScenarioReport kept = Play("routine-campaign.toml", 8, {}, ScenarioTransport::kHttps);
+    const ScenarioReport bounded =
         Play("routine-campaign.toml", 8, {}, ScenarioTransport::kHttps, /*max_connections=*/3);
-    EXPECT_TRUE(r.Passed());
-    EXPECT_EQ(r.transport, "https");
-    EXPECT_EQ(r.running.at("2.1.0"), 8);
-    EXPECT_EQ(r.jobs.at("committed"), 8);
-    // Each device connected, at least once per round it was busy in.
-    EXPECT_GT(r.connections, 8 * 2);
-    // Pre-update and post-update appraisals, counted at the HTTPS server.
-    EXPECT_GE(r.appraisals, 16);
-    EXPECT_GT(r.pve_cpu_us_per_appraisal, 0);
-    const auto j = nlohmann::json::parse(ScenarioReportJson(r));
+    for (const ScenarioReport* r : {&kept, &bounded}) {
+      EXPECT_TRUE(r->Passed());
+      EXPECT_EQ(r->transport, "https");
+      EXPECT_EQ(r->running.at("2.1.0"), 8);
+      EXPECT_EQ(r->jobs.at("committed"), 8);
+      // Pre-update and post-update appraisals: the devices' pushes,
+      // counted at the HTTPS server, and step 9 on the OAM's link.
+      EXPECT_GE(r->appraisals, 16);
+      EXPECT_GT(r->pve_cpu_us_per_appraisal, 0);
+    }
+    // Each device's enrollment and its agent's connection, kept from round
+    // to round...
+    EXPECT_GE(kept.connections, 2 * 8);
+    EXPECT_LE(kept.connections, 3 * 8);
+    // ... but beyond the bound, a device opens one in each round it speaks.
+    EXPECT_GT(bounded.connections, kept.connections + 5 * 3);
+    const auto j = nlohmann::json::parse(ScenarioReportJson(bounded));
     EXPECT_EQ(j["transport"], "https");
-    EXPECT_EQ(j["connections"], r.connections);
+    EXPECT_EQ(j["connections"], bounded.connections);
   }
   {
     SCOPED_TRACE("mass compromise");
@@ -272,17 +281,36 @@ TEST_F(ScenarioRunTest, OverHttpsCampaignsCommitAndACompromiseIsRecovered) {
     EXPECT_EQ(r.recovered, 2);
     EXPECT_EQ(r.healthy_resets, 0);
     EXPECT_EQ(r.jobs.at("committed"), 2);
+    // Enrollment and the agent's connection for every device, and the
+    // recovery image's of each compromised one.
+    EXPECT_GE(r.connections, 2 * 20 + 2);
   }
   {
-    // The crashed process's port is taken again by the new one.
+    // The new process listens on the crashed one's port, and every device
+    // connects to it again.
     SCOPED_TRACE("OAM crash");
     const ScenarioReport r = Play("oam-crash.toml", 6, {}, ScenarioTransport::kHttps);
     EXPECT_TRUE(r.Passed());
     EXPECT_EQ(r.running.at("2.1.0"), 6);
     EXPECT_EQ(r.jobs_not_committed, 0);
+    EXPECT_GE(r.connections, 3 * 6);
   }
 }
 
+TEST_F(ScenarioRunTest, OverHttpsTheSameSeedPlaysTheSameRun) {
+  const ScenarioReport a = Play("mass-compromise.toml", 10, 7, ScenarioTransport::kHttps);
+  const ScenarioReport b = Play("mass-compromise.toml", 10, 7, ScenarioTransport::kHttps);
+  EXPECT_TRUE(a.Passed());
+  EXPECT_EQ(a.time_to_recover_s, b.time_to_recover_s);
+  EXPECT_EQ(a.rounds, b.rounds);
+  ASSERT_EQ(a.timeline.size(), b.timeline.size());
+  for (size_t i = 0; i < a.timeline.size(); ++i) {
+    EXPECT_EQ(a.timeline[i].recovery, b.timeline[i].recovery) << i;
+    EXPECT_EQ(a.timeline[i].recovered, b.timeline[i].recovered) << i;
+  }
+}
+
+// In one process nothing listens: no connection is accepted.
 TEST_F(ScenarioRunTest, InProcessNoDeviceOpensAConnection) {
   const ScenarioReport r = Play("routine-campaign.toml", 4);
   EXPECT_TRUE(r.Passed());

@@ -33,6 +33,8 @@ struct ServerOptions {
   std::string address = "127.0.0.1";
   uint16_t port = 0;  // 0: any free port; see Server::port()
   int threads = 4;    // HTTP server threads, and as many for the OAM's requests
+  // A keep-alive connection idle this long (on env's steady clock) is closed.
+  std::chrono::milliseconds idle_timeout{60'000};
   // host:port of a PVE in another process, reached over mutual TLS with
   // `remote_pve_tls` (the operator identity); empty: the PVE runs here.
   std::string remote_pve = {};
@@ -98,6 +100,8 @@ class Server {
   Status Start();
   // The port listened on; 0 before Start.
   uint16_t port() const;
+  // The HTTP server's counters since Start; zeros before.
+  HttpServerStats http_stats() const;
   // Idempotent.
   void Stop();
 

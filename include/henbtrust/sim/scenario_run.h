@@ -92,9 +92,11 @@ struct ScenarioReport {
   int rounds = 0;
   int64_t appraisals = 0;
   int64_t polls = 0;
-  int64_t errors = 0;       // polls and watchdog rounds that failed (outages included)
-  int64_t connections = 0;  // TLS connections the devices opened (HTTPS only)
-  int power_losses = 0;     // devices whose power was cut in an update, and came back
+  int64_t errors = 0;  // polls and watchdog rounds that failed (outages included)
+  // TLS connections of the devices' channels (HTTPS only; not the
+  // recovery image's).
+  int64_t connections = 0;
+  int power_losses = 0;  // devices whose power was cut in an update, and came back
   int power_losses_planned = 0;
   int corrupt_downloads_planned = 0;
   int installs_refused = 0;  // installs step 6 refused before writing (altered bundles)
