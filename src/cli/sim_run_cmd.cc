@@ -23,6 +23,7 @@ struct SimRunArgs {
   uint64_t seed = 0;
   int devices = 0;
   ScenarioTransport transport = ScenarioTransport::kInProcess;
+  ScenarioClock clock = ScenarioClock::kFleet;
   int max_connections = 1024;
   bool quiet = false;
 };
@@ -45,6 +46,7 @@ int RunScenarioCommand(const SimRunArgs& a) {
   if (a.seed != 0) options.seed = a.seed;
   if (a.devices != 0) options.devices = a.devices;
   options.transport = a.transport;
+  options.clock = a.clock;
   if (a.transport == ScenarioTransport::kHttps) RaiseDescriptorLimit();
   options.max_connections = a.max_connections;
   if (!a.quiet) {
@@ -53,8 +55,9 @@ int RunScenarioCommand(const SimRunArgs& a) {
   std::cout << "scenario " << scenario->name << ": " << options.devices.value_or(scenario->devices)
             << " devices, seed " << options.seed.value_or(scenario->seed)
             << (a.transport == ScenarioTransport::kHttps
-                    ? ", over HTTPS to the services on 127.0.0.1, on fleet time"
-                    : ", in-process on fleet time")
+                    ? ", over HTTPS to the services on 127.0.0.1"
+                    : ", in-process")
+            << (a.clock == ScenarioClock::kMachine ? ", on the machine's clock" : ", on fleet time")
             << std::endl;
   auto report = RunScenario(*scenario, options);
   if (!report.ok()) return Fail(report.error());
@@ -71,10 +74,16 @@ int RunScenarioCommand(const SimRunArgs& a) {
   auto seconds = [](const std::optional<double>& v) {
     return v ? std::to_string(static_cast<int64_t>(*v)) + " s" : std::string("-");
   };
-  std::cout << "fleet time " << r.fleet_seconds << " s in " << r.rounds << " rounds ("
-            << static_cast<int64_t>(r.wall_seconds) << " s of wall time); " << r.appraisals
-            << " appraisals, " << static_cast<int64_t>(r.pve_cpu_us_per_appraisal)
-            << " us of PVE CPU each"
+  const auto committed = r.jobs.find("committed");
+  const int jobs_committed = committed == r.jobs.end() ? 0 : committed->second;
+  std::cout << (r.clock == "machine" ? "run time " : "fleet time ") << r.fleet_seconds << " s in "
+            << r.rounds << " rounds (" << static_cast<int64_t>(r.wall_seconds)
+            << " s of wall time, " << static_cast<int64_t>(r.play_wall_seconds)
+            << " s after enrollment: " << jobs_committed << " jobs committed, "
+            << static_cast<int64_t>(r.play_wall_seconds > 0 ? jobs_committed / r.play_wall_seconds
+                                                            : 0)
+            << " per second); " << r.appraisals << " appraisals, "
+            << static_cast<int64_t>(r.pve_cpu_us_per_appraisal) << " us of PVE CPU each"
             << (r.connections > 0 ? "; " + std::to_string(r.connections) + " TLS connections"
                                   : std::string())
             << "\n"
@@ -130,6 +139,14 @@ void RegisterSimRunCommand(CLI::App& sim, int* exit_code) {
                   "stay in the process)")
       ->transform(CLI::CheckedTransformer(transports, CLI::ignore_case))
       ->default_str("in-process");
+  const std::map<std::string, ScenarioClock> clocks{{"fleet", ScenarioClock::kFleet},
+                                                    {"machine", ScenarioClock::kMachine}};
+  run->add_option("--clock", a->clock,
+                  "fleet: a round moves a virtual clock by the scenario's tick (days in minutes; "
+                  "deterministic); machine: rounds run back to back on the machine's clock and the "
+                  "scenario's seconds are real seconds (for throughput)")
+      ->transform(CLI::CheckedTransformer(clocks, CLI::ignore_case))
+      ->default_str("fleet");
   run->add_option("--max-connections", a->max_connections,
                   "over HTTPS, devices that keep their connection open between rounds at most "
                   "(fewer if the descriptor limit leaves room for fewer, at five a connection)")

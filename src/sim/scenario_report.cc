@@ -25,6 +25,7 @@ std::string ScenarioReportJson(const ScenarioReport& r) {
   Json j;
   j["scenario"] = r.scenario;
   j["transport"] = r.transport;
+  j["clock"] = r.clock;
   j["devices"] = r.devices;
   j["seed"] = r.seed;
   j["time_to_detect_s"] = OrNull(r.time_to_detect_s);
@@ -49,6 +50,7 @@ std::string ScenarioReportJson(const ScenarioReport& r) {
   j["finished"] = r.finished;
   j["fleet_seconds"] = r.fleet_seconds;
   j["wall_seconds"] = r.wall_seconds;
+  j["play_wall_seconds"] = r.play_wall_seconds;
   j["rounds"] = r.rounds;
   j["appraisals"] = r.appraisals;
   j["polls"] = r.polls;

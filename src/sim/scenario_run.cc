@@ -28,6 +28,10 @@ std::string_view ScenarioTransportName(ScenarioTransport transport) {
   return transport == ScenarioTransport::kHttps ? "https" : "in-process";
 }
 
+std::string_view ScenarioClockName(ScenarioClock clock) {
+  return clock == ScenarioClock::kMachine ? "machine" : "fleet";
+}
+
 Result<ScenarioReport> RunScenario(const Scenario& scenario, const ScenarioRunOptions& options) {
   sim::Run run(scenario, options);
   return run.Play();
@@ -283,8 +287,10 @@ void Run::Round(SimHenb& d) {
 
 Result<ScenarioReport> Run::Play() {
   const auto wall_start = std::chrono::steady_clock::now();
+  if (o_.clock == ScenarioClock::kMachine) env_.UseMachineClock();
   r_.scenario = s_.name;
   r_.transport = std::string(ScenarioTransportName(o_.transport));
+  r_.clock = std::string(ScenarioClockName(o_.clock));
   r_.devices = o_.devices.value_or(s_.devices);
   r_.seed = o_.seed.value_or(s_.seed);
   rng_.seed(r_.seed);
@@ -300,11 +306,18 @@ Result<ScenarioReport> Run::Play() {
   Say("fleet of " + std::to_string(r_.devices) + " enrolled on " + s_.factory_version + "; seed " +
       std::to_string(r_.seed));
 
+  // Fleet time moves by a tick a round; on the machine's clock the rounds
+  // run back to back. Either way a sample is taken every few rounds, at
+  // most about kMaxSamples in max_duration.
   const int64_t total_ticks = std::max<int64_t>(1, s_.max_duration / s_.tick);
-  const int64_t sample_every = std::max<int64_t>(1, total_ticks / kMaxSamples);
+  const int64_t sample_period = env_.machine_clock()
+                                    ? std::max<int64_t>(1, s_.max_duration / kMaxSamples)
+                                    : std::max<int64_t>(1, total_ticks / kMaxSamples) * s_.tick;
+  int64_t next_sample = 0;
   size_t next_event = 0;
   start_ = env_.Elapsed();
-  for (int64_t tick = 0;; ++tick) {
+  const auto play_start = std::chrono::steady_clock::now();
+  for (;;) {
     const int64_t t = FleetTime();
     if (pve_down_ && t >= pve_back_at_) pve_down_ = false;
     if (oam_down_ && t >= oam_back_at_) oam_down_ = false;
@@ -322,9 +335,10 @@ Result<ScenarioReport> Run::Play() {
       if (!moved.ok()) ++r_.errors;
     }
     ++r_.rounds;
-    if (tick % sample_every == 0) {
+    if (t >= next_sample) {
       HENB_ASSIGN_OR_RETURN(FleetSample f, Sample(false));
       r_.timeline.push_back(f);
+      next_sample = t + sample_period;
     }
     if (next_event == s_.events.size()) {
       HENB_ASSIGN_OR_RETURN(bool settled, Settled());
@@ -333,10 +347,14 @@ Result<ScenarioReport> Run::Play() {
         break;
       }
     }
-    if (t + s_.tick > s_.max_duration) break;
+    if (env_.machine_clock() ? FleetTime() >= s_.max_duration : t + s_.tick > s_.max_duration) {
+      break;
+    }
     env_.Advance(s_.tick * 1000);
   }
   r_.fleet_seconds = FleetTime();
+  r_.play_wall_seconds =
+      std::chrono::duration<double>(std::chrono::steady_clock::now() - play_start).count();
   HENB_TRY(Finish());
   r_.wall_seconds =
       std::chrono::duration<double>(std::chrono::steady_clock::now() - wall_start).count();

@@ -87,7 +87,7 @@ class Run {
 
  private:
   // Seconds of fleet time since the fleet enrolled.
-  int64_t FleetTime() const { return env_.Elapsed() - start_; }
+  int64_t FleetTime() { return env_.Elapsed() - start_; }
   void Say(const std::string& line) const {
     if (o_.progress) o_.progress(line);
   }

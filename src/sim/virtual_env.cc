@@ -2,6 +2,8 @@
 
 #include <algorithm>
 
+#include "sim/unsynced_env.h"
+
 namespace henbtrust::sim {
 
 namespace {
@@ -14,7 +16,12 @@ bool Under(const std::string& path, const std::string& dir) {
 }  // namespace
 
 VirtualEnv::VirtualEnv()
-    : ForwardingEnv(Env::Default()), start_(Env::Default()->NowUnixMillis()), millis_(start_) {}
+    : ForwardingEnv(UnsyncedEnv()), start_(Env::Default()->NowUnixMillis()), millis_(start_) {}
+
+void VirtualEnv::UseMachineClock() {
+  steady_start_ = base()->SteadyMillis();
+  machine_ = true;
+}
 
 void VirtualEnv::CutPowerAfter(const std::string& dir, int after, std::function<void()> on_cut) {
   const std::lock_guard<std::mutex> lock(mu_);

@@ -1,7 +1,10 @@
-// The simulator's Env (core/env.h): the machine's files, and clocks that move
+// The simulator's Env (core/env.h): the machine's files, written without
+// fsync (sim/unsynced_env.h: the devices' and the simulated server's files
+// need not survive a power loss of the machine), and clocks that move
 // only when the simulator moves them (fleet time). Both clocks start at the
 // machine's wall clock, so that certificates issued in fleet time are valid
-// on the machine too.
+// on the machine too. A run that measures throughput has it follow the
+// machine's clocks instead (UseMachineClock).
 //
 // It also cuts a device's power in the middle of its file operations: the
 // chosen operation under the device's directory fails, and every later one,
@@ -26,13 +29,26 @@ class VirtualEnv final : public ForwardingEnv {
  public:
   VirtualEnv();
 
-  void Advance(int64_t millis) { millis_ += millis; }
-  // Seconds since the clock started.
-  int64_t Elapsed() const { return (millis_ - start_) / 1000; }
+  // From now on the clocks are the machine's: Advance does nothing, and
+  // Elapsed counts from this call. Before anything reads the clocks.
+  void UseMachineClock();
+  bool machine_clock() const { return machine_; }
 
-  int64_t NowUnixMillis() override { return millis_; }
-  int64_t SteadyMillis() override { return millis_ - start_; }
-  void SleepForMillis(int64_t millis) override { Advance(millis); }
+  // Moves fleet time (nothing on the machine's clock).
+  void Advance(int64_t millis) {
+    if (!machine_) millis_ += millis;
+  }
+  // Seconds since the clock started.
+  int64_t Elapsed() { return SteadyMillis() / 1000; }
+
+  int64_t NowUnixMillis() override { return machine_ ? base()->NowUnixMillis() : millis_.load(); }
+  int64_t SteadyMillis() override {
+    return machine_ ? base()->SteadyMillis() - steady_start_ : millis_ - start_;
+  }
+  void SleepForMillis(int64_t millis) override {
+    if (machine_) return base()->SleepForMillis(millis);
+    Advance(millis);
+  }
 
   // The `after`-th operation that changes a file under `dir` (1: the next)
   // fails with kIo, as does every later one until RestorePower(dir);
@@ -78,6 +94,8 @@ class VirtualEnv final : public ForwardingEnv {
   std::map<std::string, Cut> cuts_;  // by directory
   const int64_t start_;
   std::atomic<int64_t> millis_;
+  std::atomic<bool> machine_{false};
+  int64_t steady_start_ = 0;  // the machine's steady clock at UseMachineClock
 };
 
 }  // namespace henbtrust::sim

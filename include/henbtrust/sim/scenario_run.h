@@ -1,12 +1,13 @@
 // Plays a scenario (sim/scenario.h) against the real OAM and PVE code
 // (docs/simulation.md), on a virtual clock that a round of the fleet moves
-// by the scenario's tick, so that days of fleet time take minutes. The
+// by the scenario's tick, so that days of fleet time take minutes (or, to
+// measure throughput, on the machine's clock: ScenarioClock). The
 // devices reach the services in one of two ways (ScenarioTransport): through
 // their handlers in this process, each device through an InProcessChannel
 // (no socket, no TLS), for scale; or over HTTPS, to the same services
 // serving on a loopback port, each device with its own certificate, for the
-// whole path. Deterministic for a seed: which devices an event strikes, and
-// the order of the rounds, come from it.
+// whole path. Deterministic for a seed on fleet time: which devices an event
+// strikes, and the order of the rounds, come from it.
 #pragma once
 
 #include <cstdint>
@@ -29,6 +30,18 @@ enum class ScenarioTransport {
 
 std::string_view ScenarioTransportName(ScenarioTransport transport);  // "in-process", "https"
 
+enum class ScenarioClock {
+  // Fleet time: a round moves it by the scenario's tick, so that days take
+  // minutes.
+  kFleet,
+  // The machine's clock: rounds run back to back, and the scenario's
+  // seconds (events, ticket period, max_duration) are real seconds; for
+  // throughput.
+  kMachine,
+};
+
+std::string_view ScenarioClockName(ScenarioClock clock);  // "fleet", "machine"
+
 struct ScenarioRunOptions {
   // The run's files: the server directory and store, the releases, one
   // directory per device. Replaced if present.
@@ -36,6 +49,7 @@ struct ScenarioRunOptions {
   std::optional<uint64_t> seed = std::nullopt;  // instead of the scenario's
   std::optional<int> devices = std::nullopt;    // instead of the scenario's
   ScenarioTransport transport = ScenarioTransport::kInProcess;
+  ScenarioClock clock = ScenarioClock::kFleet;
   // Over HTTPS, every device shares one client TLS context and presents its
   // own certificate; at most this many devices keep their connection open
   // between rounds (the others close it after their turn and open a new one
@@ -66,6 +80,7 @@ struct FleetSample {
 struct ScenarioReport {
   std::string scenario;
   std::string transport = "in-process";  // ScenarioTransportName
+  std::string clock = "fleet";           // ScenarioClockName
   int devices = 0;
   uint64_t seed = 0;
   // From the compromise until the last compromised device was reset into
@@ -89,6 +104,7 @@ struct ScenarioReport {
   // More of what happened.
   int64_t fleet_seconds = 0;  // fleet time the run took
   double wall_seconds = 0;
+  double play_wall_seconds = 0;  // of wall_seconds, the rounds' (after enrollment)
   int rounds = 0;
   int64_t appraisals = 0;
   int64_t polls = 0;
