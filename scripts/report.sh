@@ -403,7 +403,7 @@ def q_scaling():
         say("the same process. Played again with every device on a TLS connection of its")
         say("own certificate to the services listening on a loopback port:")
         say("")
-        say("| scenario | clock | passed | wall s in one process | wall s over HTTPS | TLS connections | "
+        say("| scenario | clock over HTTPS | passed | wall s in one process (fleet time) | wall s over HTTPS | TLS connections | "
             "PVE CPU µs per appraisal in one process | over HTTPS | jobs committed per s after enrollment |")
         say("|---|---|---|---:|---:|---:|---:|---:|---:|")
         for r in over_https:

@@ -4,8 +4,10 @@
 // CSV (docs/simulation.md).
 #include <sys/resource.h>
 
+#include <iomanip>
 #include <iostream>
 #include <map>
+#include <sstream>
 #include <string>
 
 #include "cli/commands.h"
@@ -76,13 +78,17 @@ int RunScenarioCommand(const SimRunArgs& a) {
   };
   const auto committed = r.jobs.find("committed");
   const int jobs_committed = committed == r.jobs.end() ? 0 : committed->second;
+  // On the machine's clock the rounds' wall time is the run's time, and
+  // the jobs committed in it a rate.
+  std::ostringstream rate;
+  if (r.clock == "machine" && r.play_wall_seconds > 0) {
+    rate << ", " << std::fixed << std::setprecision(1) << r.play_wall_seconds
+         << " s in the rounds: " << jobs_committed << " jobs committed, "
+         << jobs_committed / r.play_wall_seconds << " per second";
+  }
   std::cout << (r.clock == "machine" ? "run time " : "fleet time ") << r.fleet_seconds << " s in "
-            << r.rounds << " rounds (" << static_cast<int64_t>(r.wall_seconds)
-            << " s of wall time, " << static_cast<int64_t>(r.play_wall_seconds)
-            << " s after enrollment: " << jobs_committed << " jobs committed, "
-            << static_cast<int64_t>(r.play_wall_seconds > 0 ? jobs_committed / r.play_wall_seconds
-                                                            : 0)
-            << " per second); " << r.appraisals << " appraisals, "
+            << r.rounds << " rounds (" << static_cast<int64_t>(r.wall_seconds) << " s of wall time"
+            << rate.str() << "); " << r.appraisals << " appraisals, "
             << static_cast<int64_t>(r.pve_cpu_us_per_appraisal) << " us of PVE CPU each"
             << (r.connections > 0 ? "; " + std::to_string(r.connections) + " TLS connections"
                                   : std::string())

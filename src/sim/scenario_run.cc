@@ -307,15 +307,19 @@ Result<ScenarioReport> Run::Play() {
       std::to_string(r_.seed));
 
   // Fleet time moves by a tick a round; on the machine's clock the rounds
-  // run back to back. Either way a sample is taken every few rounds, at
-  // most about kMaxSamples in max_duration.
+  // run back to back. A sample is taken every few rounds, about kMaxSamples
+  // in max_duration; on the machine's clock also after each of the first
+  // kMaxSamples rounds, since a throughput run is over in a few rounds.
+  const bool machine = env_.machine_clock();
   const int64_t total_ticks = std::max<int64_t>(1, s_.max_duration / s_.tick);
-  const int64_t sample_period = env_.machine_clock()
-                                    ? std::max<int64_t>(1, s_.max_duration / kMaxSamples)
-                                    : std::max<int64_t>(1, total_ticks / kMaxSamples) * s_.tick;
+  const int64_t sample_period = machine ? std::max<int64_t>(1, s_.max_duration / kMaxSamples)
+                                        : std::max<int64_t>(1, total_ticks / kMaxSamples) * s_.tick;
   int64_t next_sample = 0;
   size_t next_event = 0;
-  start_ = env_.Elapsed();
+  start_millis_ = env_.SteadyMillis();
+  // The rounds' wall time, the samples (the gateway's questions about every
+  // device) left out.
+  std::chrono::steady_clock::duration sampling{};
   const auto play_start = std::chrono::steady_clock::now();
   for (;;) {
     const int64_t t = FleetTime();
@@ -335,10 +339,12 @@ Result<ScenarioReport> Run::Play() {
       if (!moved.ok()) ++r_.errors;
     }
     ++r_.rounds;
-    if (t >= next_sample) {
+    if (t >= next_sample || (machine && r_.timeline.size() < kMaxSamples)) {
+      const auto before = std::chrono::steady_clock::now();
       HENB_ASSIGN_OR_RETURN(FleetSample f, Sample(false));
       r_.timeline.push_back(f);
       next_sample = t + sample_period;
+      sampling += std::chrono::steady_clock::now() - before;
     }
     if (next_event == s_.events.size()) {
       HENB_ASSIGN_OR_RETURN(bool settled, Settled());
@@ -347,14 +353,13 @@ Result<ScenarioReport> Run::Play() {
         break;
       }
     }
-    if (env_.machine_clock() ? FleetTime() >= s_.max_duration : t + s_.tick > s_.max_duration) {
-      break;
-    }
+    if (machine ? FleetTime() >= s_.max_duration : t + s_.tick > s_.max_duration) break;
     env_.Advance(s_.tick * 1000);
   }
   r_.fleet_seconds = FleetTime();
   r_.play_wall_seconds =
-      std::chrono::duration<double>(std::chrono::steady_clock::now() - play_start).count();
+      std::chrono::duration<double>(std::chrono::steady_clock::now() - play_start - sampling)
+          .count();
   HENB_TRY(Finish());
   r_.wall_seconds =
       std::chrono::duration<double>(std::chrono::steady_clock::now() - wall_start).count();

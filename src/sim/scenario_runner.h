@@ -87,7 +87,7 @@ class Run {
 
  private:
   // Seconds of fleet time since the fleet enrolled.
-  int64_t FleetTime() { return env_.Elapsed() - start_; }
+  int64_t FleetTime() { return (env_.SteadyMillis() - start_millis_) / 1000; }
   void Say(const std::string& line) const {
     if (o_.progress) o_.progress(line);
   }
@@ -161,7 +161,7 @@ class Run {
   int64_t pve_back_at_ = 0;
   int64_t oam_back_at_ = 0;
   int64_t first_compromise_at_ = -1;
-  int64_t start_ = 0;
+  int64_t start_millis_ = 0;  // the Env's steady clock when the rounds began
   // Over HTTPS the PVE appraises on the server's threads.
   std::atomic<int64_t> appraisals_{0};
   std::atomic<int64_t> pve_cpu_ns_{0};

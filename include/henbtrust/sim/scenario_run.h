@@ -104,7 +104,9 @@ struct ScenarioReport {
   // More of what happened.
   int64_t fleet_seconds = 0;  // fleet time the run took
   double wall_seconds = 0;
-  double play_wall_seconds = 0;  // of wall_seconds, the rounds' (after enrollment)
+  // Of wall_seconds, the rounds' (after enrollment; the samples of the
+  // fleet not counted).
+  double play_wall_seconds = 0;
   int rounds = 0;
   int64_t appraisals = 0;
   int64_t polls = 0;
