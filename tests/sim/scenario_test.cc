@@ -132,6 +132,18 @@ class ScenarioRunTest : public ::testing::Test {
     EXPECT_TRUE(r.ok()) << r.error().ToString();
     return r.ok() ? *r : ScenarioReport{};
   }
+  // Two runs of one seed: the same events, rounds and timeline.
+  static void ExpectSameRun(const ScenarioReport& a, const ScenarioReport& b) {
+    EXPECT_EQ(a.time_to_detect_s, b.time_to_detect_s);
+    EXPECT_EQ(a.time_to_recover_s, b.time_to_recover_s);
+    EXPECT_EQ(a.fleet_seconds, b.fleet_seconds);
+    EXPECT_EQ(a.rounds, b.rounds);
+    ASSERT_EQ(a.timeline.size(), b.timeline.size());
+    for (size_t i = 0; i < a.timeline.size(); ++i) {
+      EXPECT_EQ(a.timeline[i].recovery, b.timeline[i].recovery) << i;
+      EXPECT_EQ(a.timeline[i].recovered, b.timeline[i].recovered) << i;
+    }
+  }
   static int Max(const ScenarioReport& r, int FleetSample::*member) {
     int m = 0;
     for (const auto& f : r.timeline) m = std::max(m, f.*member);
@@ -184,15 +196,7 @@ TEST_F(ScenarioRunTest, TheSameSeedPlaysTheSameRun) {
   const ScenarioReport a = Play("mass-compromise.toml", 20, 5);
   const ScenarioReport b = Play("mass-compromise.toml", 20, 5);
   EXPECT_EQ(a.seed, 5u);
-  EXPECT_EQ(a.time_to_detect_s, b.time_to_detect_s);
-  EXPECT_EQ(a.time_to_recover_s, b.time_to_recover_s);
-  EXPECT_EQ(a.fleet_seconds, b.fleet_seconds);
-  EXPECT_EQ(a.rounds, b.rounds);
-  ASSERT_EQ(a.timeline.size(), b.timeline.size());
-  for (size_t i = 0; i < a.timeline.size(); ++i) {
-    EXPECT_EQ(a.timeline[i].recovery, b.timeline[i].recovery) << i;
-    EXPECT_EQ(a.timeline[i].recovered, b.timeline[i].recovered) << i;
-  }
+  ExpectSameRun(a, b);
 }
 
 TEST_F(ScenarioRunTest, AnOamOutageOfThreePeriodsCostsEachDeviceOneResetAndBricksNone) {
@@ -301,13 +305,7 @@ TEST_F(ScenarioRunTest, OverHttpsTheSameSeedPlaysTheSameRun) {
   const ScenarioReport a = Play("mass-compromise.toml", 10, 7, ScenarioTransport::kHttps);
   const ScenarioReport b = Play("mass-compromise.toml", 10, 7, ScenarioTransport::kHttps);
   EXPECT_TRUE(a.Passed());
-  EXPECT_EQ(a.time_to_recover_s, b.time_to_recover_s);
-  EXPECT_EQ(a.rounds, b.rounds);
-  ASSERT_EQ(a.timeline.size(), b.timeline.size());
-  for (size_t i = 0; i < a.timeline.size(); ++i) {
-    EXPECT_EQ(a.timeline[i].recovery, b.timeline[i].recovery) << i;
-    EXPECT_EQ(a.timeline[i].recovered, b.timeline[i].recovered) << i;
-  }
+  ExpectSameRun(a, b);
 }
 
 // On the machine's clock the rounds run back to back: the campaign ends in
