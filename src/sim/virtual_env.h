@@ -1,5 +1,5 @@
 // The simulator's Env (core/env.h): the machine's files, written without
-// fsync (sim/unsynced_env.h: the devices' and the simulated server's files
+// fsync (sim/unsynced_env.h: the devices' files, and the OAM's catalogue,
 // need not survive a power loss of the machine), and clocks that move
 // only when the simulator moves them (fleet time). Both clocks start at the
 // machine's wall clock, so that certificates issued in fleet time are valid
@@ -29,8 +29,8 @@ class VirtualEnv final : public ForwardingEnv {
  public:
   VirtualEnv();
 
-  // From now on the clocks are the machine's: Advance does nothing, and
-  // Elapsed counts from this call. Before anything reads the clocks.
+  // From now on the clocks are the machine's (the steady clock counting
+  // from this call), and Advance does nothing. Before anything reads them.
   void UseMachineClock();
   bool machine_clock() const { return machine_; }
 
@@ -38,9 +38,6 @@ class VirtualEnv final : public ForwardingEnv {
   void Advance(int64_t millis) {
     if (!machine_) millis_ += millis;
   }
-  // Seconds since the clock started.
-  int64_t Elapsed() { return SteadyMillis() / 1000; }
-
   int64_t NowUnixMillis() override { return machine_ ? base()->NowUnixMillis() : millis_.load(); }
   int64_t SteadyMillis() override {
     return machine_ ? base()->SteadyMillis() - steady_start_ : millis_ - start_;
