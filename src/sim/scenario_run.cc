@@ -99,7 +99,6 @@ Status Run::MakeServer() {
 }
 
 Status Run::OpenServer() {
-  if (server_) accepted_before_ += server_->http_stats().accepted;
   server_.reset();
   HENB_ASSIGN_OR_RETURN(server_, Server::Open(*server_options_, *store_));
   if (!Https()) return OkStatus();
