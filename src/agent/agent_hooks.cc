@@ -1,33 +1,28 @@
 #include "henbtrust/agent/agent_hooks.h"
 
-#include <filesystem>
-#include <fstream>
-
 namespace henbtrust {
 
-void InjectedFaults::Downloaded(const std::string& path) {
+// The faults are the test's, not the device's: a file that cannot be read
+// or written leaves the fault unfired, and the test that armed it fails.
+void InjectedFaults::Downloaded(Env& env, const std::string& path) {
   if (!corrupt_next_download) return;
   corrupt_next_download = false;
-  std::error_code ec;
-  const auto size = static_cast<std::streamoff>(std::filesystem::file_size(path, ec));
-  if (ec || size == 0) return;
-  std::fstream f(path, std::ios::in | std::ios::out | std::ios::binary);
-  f.seekg(size - 1);
-  char c = 0;
-  f.get(c);
-  f.seekp(size - 1);
-  f.put(static_cast<char>(c ^ 0x01));
+  auto bytes = env.ReadFile(path, size_t{1} << 30);
+  if (!bytes.ok() || bytes->empty()) return;
+  bytes->back() ^= 0x01;
+  (void)env.WriteFileAtomic(path, *bytes);
 }
 
 void InjectedFaults::Installed(Device& device, const std::string& slot) {
   if (!implant_after_install) return;
   implant_after_install = false;
   const auto manifest = device.SlotManifest(slot);
-  if (manifest && !manifest->components.empty()) {
-    std::ofstream(device.SlotDir(slot) + "/" + manifest->components.back().id + ".img",
-                  std::ios::app | std::ios::binary)
-        << "implant";
-  }
+  if (!manifest || manifest->components.empty()) return;
+  const std::string image = device.SlotDir(slot) + "/" + manifest->components.back().id + ".img";
+  auto file = device.env()->NewAppendableFile(image);
+  if (!file.ok()) return;
+  (void)(*file)->Append(AsBytes("implant"));
+  (void)(*file)->Close();
 }
 
 void InjectedFaults::Reporting(AgentReport& report) {

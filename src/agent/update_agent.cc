@@ -1,8 +1,5 @@
 #include "henbtrust/agent/update_agent.h"
 
-#include <filesystem>
-#include <fstream>
-
 #include "henbtrust/agent/agent.h"
 #include "henbtrust/core/decimal.h"
 #include "henbtrust/core/file.h"
@@ -13,8 +10,6 @@
 namespace henbtrust {
 
 namespace {
-
-namespace fs = std::filesystem;
 
 Error Refused(const std::string& what, const HttpResponse& r) {
   return Error(ErrorCode::kNetStatus,
@@ -114,14 +109,14 @@ Result<PollOutcome> UpdateAgent::PollOnce() {
 
 Result<int64_t> UpdateAgent::FinishedJob() const {
   const std::string path = device_.dir() + kFinishedJobFile;
-  auto text = ReadTextFile(path, 64);
+  auto text = device_.env()->ReadFile(path, 64);
   if (!text.ok()) {
     if (text.error().code() == ErrorCode::kNotFound) return int64_t{0};
     return Error(ErrorCode::kDeviceState, text.error().ToString());
   }
   // Written only by MarkFinished, atomically: anything else is refused
   // rather than read as 0, which would accept every replayed order.
-  const auto job = ParseDecimal(*text);
+  const auto job = ParseDecimal(ToString(*text));
   if (!job || *job > static_cast<uint64_t>(kMaxJobId)) {
     return Error(ErrorCode::kDeviceState, path + " does not hold a job id");
   }
@@ -131,7 +126,8 @@ Result<int64_t> UpdateAgent::FinishedJob() const {
 Status UpdateAgent::MarkFinished(int64_t job) {
   HENB_ASSIGN_OR_RETURN(int64_t finished, FinishedJob());
   if (job <= finished) return OkStatus();
-  return WriteFileAtomic(device_.dir() + kFinishedJobFile, AsBytes(std::to_string(job)));
+  return device_.env()->WriteFileAtomic(device_.dir() + kFinishedJobFile,
+                                        AsBytes(std::to_string(job)));
 }
 
 Result<DeploymentOrder> UpdateAgent::VerifyOrder(int64_t job, const std::string& token,
@@ -178,7 +174,7 @@ Result<std::string> UpdateAgent::Install(int64_t job, const std::string& token,
                          : device_.Install(bundle, *config_.trust, config_.now());
     if (!installed.ok()) {
       // Step 6 refused it before a byte was written: fetch afresh next time.
-      fs::remove(bundle);
+      (void)device_.env()->RemoveFile(bundle);
       HENB_TRY(SendReport(job, ReportKind::kRejected, installed.error().ToString(), {}));
       return "rejected before install: " + installed.error().ToString();
     }
@@ -259,7 +255,7 @@ Result<ReleaseManifest> UpdateAgent::UpdateRecoveryImage(const std::string& rele
   HENB_ASSIGN_OR_RETURN(std::string bundle, Download(release_id, version));
   auto updated = device_.UpdateRecoveryImage(bundle, *config_.trust, config_.now());
   // Refused: fetched afresh next time.
-  if (!updated.ok()) fs::remove(bundle);
+  if (!updated.ok()) (void)device_.env()->RemoveFile(bundle);
   return updated;
 }
 
@@ -269,14 +265,17 @@ Result<std::string> UpdateAgent::Download(const std::string& release_id,
   const std::string final_path =
       config_.download_dir + "/" + release_id + "@" + version + ".bundle";
   const std::string part = final_path + ".part";
-  std::error_code ec;
-  if (fs::exists(final_path, ec)) return final_path;
-  fs::create_directories(config_.download_dir, ec);
+  Env& env = *device_.env();
+  if (env.FileExists(final_path)) return final_path;
+  HENB_TRY(env.CreateDirectories(config_.download_dir));
   const std::string target = std::string(config_.recovery ? "/v1/recovery" : "/v1") + "/releases/" +
                              release_id + "/" + version + "/bundle";
   const std::string what = "download of " + release_id + " " + version;
   for (;;) {
-    const uint64_t have = fs::exists(part, ec) ? fs::file_size(part, ec) : 0;
+    uint64_t have = 0;
+    if (env.FileExists(part)) {
+      HENB_ASSIGN_OR_RETURN(have, env.FileSize(part));
+    }
     const std::string range =
         "bytes=" + std::to_string(have) + "-" + std::to_string(have + config_.download_chunk - 1);
     HENB_ASSIGN_OR_RETURN(HttpResponse r, oam_.Request("GET", target, "", "", {{"Range", range}}));
@@ -291,17 +290,15 @@ Result<std::string> UpdateAgent::Download(const std::string& release_id,
       return Error(ErrorCode::kNetStatus, "download: asked for bytes from " + std::to_string(have) +
                                               ", got " + std::to_string(first) + " onwards");
     }
-    {
-      std::ofstream out(part, std::ios::binary | std::ios::app);
-      out.write(r.body.data(), static_cast<std::streamsize>(r.body.size()));
-      out.flush();
-      if (!out) return Error(ErrorCode::kIo, "cannot write " + part);
-    }
+    // Not synced: step 6 verifies the whole bundle, so a part that a power
+    // loss damaged is refused and fetched afresh.
+    HENB_ASSIGN_OR_RETURN(auto out, env.NewAppendableFile(part));
+    HENB_TRY(out->Append(AsBytes(r.body)));
+    HENB_TRY(out->Close());
     if (have + r.body.size() >= total) break;
   }
-  if (config_.hooks) config_.hooks->Downloaded(part);
-  fs::rename(part, final_path, ec);
-  if (ec) return Error(ErrorCode::kIo, "cannot keep the download: " + ec.message());
+  if (config_.hooks) config_.hooks->Downloaded(env, part);
+  HENB_TRY(env.RenameFile(part, final_path));
   return final_path;
 }
 

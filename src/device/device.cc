@@ -168,9 +168,10 @@ Status Device::InvalidateSlot(const std::string& slot) {
 Status Device::InstallSlot(const std::string& slot, const std::string& bundle,
                            const BundlePolicy& policy, ReleaseManifest* manifest) {
   SlotWriter writer(*env_, SlotDir(slot));
-  auto m = VerifyBundle(bundle, policy, [&](const ReleaseComponent& c, ByteView chunk, bool last) {
-    return writer.Write(c, chunk, last);
-  });
+  auto m = VerifyBundle(*env_, bundle, policy,
+                        [&](const ReleaseComponent& c, ByteView chunk, bool last) {
+                          return writer.Write(c, chunk, last);
+                        });
   if (!m.ok()) return m.error();
   HENB_ASSIGN_OR_RETURN(Bytes bytes, EncodeManifest(*m));
   HENB_TRY(env_->WriteFileAtomic(SlotDir(slot) + "/manifest", bytes));
@@ -422,7 +423,7 @@ Result<UpdateJournal> Device::Install(const std::string& bundle, const TrustRoot
   HENB_ASSIGN_OR_RETURN(uint64_t floor, tre_->ReadCounter());
   BundlePolicy policy{&trust, hardware_model_, floor, now};
   // Pass 1: everything is checked before a byte is written.
-  HENB_ASSIGN_OR_RETURN(ReleaseManifest next, VerifyBundle(bundle, policy));
+  HENB_ASSIGN_OR_RETURN(ReleaseManifest next, VerifyBundle(*env_, bundle, policy));
   HENB_ASSIGN_OR_RETURN(Bytes expected, ComputeExpectedTim(next));
   const std::string target = boot_.active == "a" ? "b" : "a";
   journal_ = UpdateJournal{UpdatePhase::kInstalling, target,   next.version,
@@ -459,7 +460,7 @@ Result<UpdateJournal> Device::Recover(const std::string& bundle, const TrustRoot
   HENB_TRY(SaveBoot());
   HENB_ASSIGN_OR_RETURN(uint64_t floor, tre_->ReadCounter());
   BundlePolicy policy{&trust, hardware_model_, floor, now};
-  HENB_ASSIGN_OR_RETURN(ReleaseManifest next, VerifyBundle(bundle, policy));
+  HENB_ASSIGN_OR_RETURN(ReleaseManifest next, VerifyBundle(*env_, bundle, policy));
   HENB_ASSIGN_OR_RETURN(Bytes expected, ComputeExpectedTim(next));
   const std::string target = boot_.active;
   const std::string other = target == "a" ? "b" : "a";

@@ -155,7 +155,7 @@ Result<ReleaseManifest> Device::UpdateRecoveryImage(const std::string& bundle,
   const auto current = SlotManifest(kRecovery);
   BundlePolicy policy{&trust, hardware_model_, current ? current->release_counter : 0, now};
   // Everything is checked before a byte is written, then again as it is.
-  HENB_ASSIGN_OR_RETURN(ReleaseManifest next, VerifyBundle(bundle, policy));
+  HENB_ASSIGN_OR_RETURN(ReleaseManifest next, VerifyBundle(*env_, bundle, policy));
   const std::string staging = kRecoveryStaging;
   HENB_TRY(InvalidateSlot(staging));
   if (auto st = InstallSlot(staging, bundle, policy, nullptr); !st.ok()) {

@@ -18,41 +18,23 @@ constexpr char kBundleMagic[8] = {'H', 'E', 'N', 'B', 'R', 'L', 'S', '1'};
 constexpr size_t kBufferSize =
     128 << 10;  // fits L2: the copy from the page cache stays hot for SHA-256
 
-// Sequential reads from a file through one fixed buffer.
+// Sequential reads from a file of an Env, a buffer of kBufferSize at a time.
 class FileSource {
  public:
-  static Result<FileSource> Open(const std::string& path) {
-    const int fd = ::open(path.c_str(), O_RDONLY | O_CLOEXEC);
-    if (fd < 0) {
-      return Error(errno == ENOENT ? ErrorCode::kNotFound : ErrorCode::kIo,
-                   "cannot open " + path + ": " + std::strerror(errno));
-    }
-    ::posix_fadvise(fd, 0, 0, POSIX_FADV_SEQUENTIAL);
-    return FileSource(fd, path);
-  }
-  FileSource(FileSource&& o) noexcept
-      : fd_(o.fd_),
-        path_(std::move(o.path_)),
-        buf_(std::move(o.buf_)),
-        pos_(o.pos_),
-        end_(o.end_),
-        offset_(o.offset_) {
-    o.fd_ = -1;
-  }
-  FileSource(const FileSource&) = delete;
-  ~FileSource() {
-    if (fd_ >= 0) ::close(fd_);
+  static Result<FileSource> Open(Env& env, const std::string& path) {
+    HENB_ASSIGN_OR_RETURN(auto file, env.NewSequentialFile(path));
+    return FileSource(std::move(file));
   }
 
   uint64_t offset() const { return offset_; }
 
   // Up to `max` bytes; empty at end of file.
   Result<ByteView> Read(size_t max) {
-    if (pos_ == end_) {
+    if (pos_ == buf_.size()) {
       HENB_TRY(Fill());
-      if (pos_ == end_) return ByteView();
+      if (pos_ == buf_.size()) return ByteView();
     }
-    const size_t n = std::min(max, end_ - pos_);
+    const size_t n = std::min(max, buf_.size() - pos_);
     ByteView v(buf_.data() + pos_, n);
     pos_ += n;
     offset_ += n;
@@ -80,27 +62,21 @@ class FileSource {
   }
 
   Result<bool> AtEnd() {
-    if (pos_ < end_) return false;
+    if (pos_ < buf_.size()) return false;
     HENB_TRY(Fill());
-    return pos_ == end_;
+    return pos_ == buf_.size();
   }
 
  private:
-  FileSource(int fd, std::string path) : fd_(fd), path_(std::move(path)), buf_(kBufferSize) {}
+  explicit FileSource(std::unique_ptr<SequentialFile> file) : file_(std::move(file)) {}
   Status Fill() {
-    for (;;) {
-      const ssize_t n = ::read(fd_, buf_.data(), buf_.size());
-      if (n < 0 && errno == EINTR) continue;
-      if (n < 0) return Error(ErrorCode::kIo, "cannot read " + path_ + ": " + std::strerror(errno));
-      pos_ = 0;
-      end_ = static_cast<size_t>(n);
-      return OkStatus();
-    }
+    HENB_ASSIGN_OR_RETURN(buf_, file_->Read(kBufferSize));
+    pos_ = 0;
+    return OkStatus();
   }
-  int fd_;
-  std::string path_;
+  std::unique_ptr<SequentialFile> file_;
   Bytes buf_;
-  size_t pos_ = 0, end_ = 0;
+  size_t pos_ = 0;
   uint64_t offset_ = 0;
 };
 
@@ -239,7 +215,11 @@ class AtomicWriter {
 }  // namespace
 
 Result<BundleHeader> ReadBundleHeader(const std::string& path) {
-  HENB_ASSIGN_OR_RETURN(FileSource src, FileSource::Open(path));
+  return ReadBundleHeader(*Env::Default(), path);
+}
+
+Result<BundleHeader> ReadBundleHeader(Env& env, const std::string& path) {
+  HENB_ASSIGN_OR_RETURN(FileSource src, FileSource::Open(env, path));
   HENB_ASSIGN_OR_RETURN(BundleHeader h, ReadHeader(src));
   HENB_ASSIGN_OR_RETURN(h.manifest, ParseManifest(h.manifest_bytes));
   return h;
@@ -247,8 +227,13 @@ Result<BundleHeader> ReadBundleHeader(const std::string& path) {
 
 Result<ReleaseManifest> VerifyBundle(const std::string& path, const BundlePolicy& policy,
                                      const PayloadSink& sink) {
+  return VerifyBundle(*Env::Default(), path, policy, sink);
+}
+
+Result<ReleaseManifest> VerifyBundle(Env& env, const std::string& path, const BundlePolicy& policy,
+                                     const PayloadSink& sink) {
   if (policy.trust == nullptr) return Error(ErrorCode::kInvalidArgument, "no trust root given");
-  HENB_ASSIGN_OR_RETURN(FileSource src, FileSource::Open(path));
+  HENB_ASSIGN_OR_RETURN(FileSource src, FileSource::Open(env, path));
   HENB_ASSIGN_OR_RETURN(BundleHeader header, ReadHeader(src));
   // Authenticate the manifest bytes before interpreting them.
   HENB_TRY(
@@ -330,7 +315,7 @@ Status WriteBundle(const std::string& path, const ReleaseManifest& manifest,
     auto file = component_files.find(c.id);
     if (file == component_files.end())
       return Error(ErrorCode::kInvalidArgument, "no file for component " + c.id);
-    HENB_ASSIGN_OR_RETURN(FileSource src, FileSource::Open(file->second));
+    HENB_ASSIGN_OR_RETURN(FileSource src, FileSource::Open(*Env::Default(), file->second));
     HENB_TRY(out.Write(EntryHeaderBytes(c)));
     HENB_ASSIGN_OR_RETURN(auto digest,
                           DigestStream(src, [&](ByteView chunk) { return out.Write(chunk); }));
@@ -343,7 +328,7 @@ Status WriteBundle(const std::string& path, const ReleaseManifest& manifest,
 }
 
 Status SignBundle(const std::string& path, const PrivateKey& key, const std::string& out_path) {
-  HENB_ASSIGN_OR_RETURN(FileSource src, FileSource::Open(path));
+  HENB_ASSIGN_OR_RETURN(FileSource src, FileSource::Open(*Env::Default(), path));
   HENB_ASSIGN_OR_RETURN(BundleHeader h, ReadHeader(src));
   HENB_TRY(ParseManifest(h.manifest_bytes));
   HENB_ASSIGN_OR_RETURN(ReleaseSignature sig,
@@ -367,7 +352,7 @@ Status SignBundle(const std::string& path, const PrivateKey& key, const std::str
 
 Result<ReleaseComponent> DescribeComponentFile(const std::string& id, const std::string& version,
                                                uint32_t pcr, const std::string& path) {
-  HENB_ASSIGN_OR_RETURN(FileSource src, FileSource::Open(path));
+  HENB_ASSIGN_OR_RETURN(FileSource src, FileSource::Open(*Env::Default(), path));
   HENB_ASSIGN_OR_RETURN(auto digest, DigestStream(src, nullptr));
   return ReleaseComponent{id, version, digest.second, std::move(digest.first), pcr};
 }

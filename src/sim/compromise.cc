@@ -1,7 +1,5 @@
 #include "henbtrust/sim/compromise.h"
 
-#include <fstream>
-
 namespace henbtrust {
 
 Status ImplantActiveSlot(Device& device) {
@@ -11,10 +9,9 @@ Status ImplantActiveSlot(Device& device) {
     return Error(ErrorCode::kDeviceState, "the active slot holds no release");
   }
   const std::string image = device.SlotDir(slot) + "/" + manifest->components.back().id + ".img";
-  std::ofstream out(image, std::ios::app | std::ios::binary);
-  out << "implant";
-  if (!out) return Error(ErrorCode::kIo, "cannot change " + image);
-  return OkStatus();
+  HENB_ASSIGN_OR_RETURN(auto out, device.env()->NewAppendableFile(image));
+  HENB_TRY(out->Append(AsBytes("implant")));
+  return out->Close();
 }
 
 }  // namespace henbtrust

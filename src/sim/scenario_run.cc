@@ -4,7 +4,6 @@
 #include <unistd.h>
 #include <algorithm>
 #include <chrono>
-#include <filesystem>
 #include <fstream>
 #include <memory>
 
@@ -40,8 +39,6 @@ Result<ScenarioReport> RunScenario(const Scenario& scenario, const ScenarioRunOp
 namespace sim {
 
 namespace {
-
-namespace fs = std::filesystem;
 
 constexpr int kMaxSamples = 400;
 // Descriptors of this process that are not the devices' connections: the
@@ -297,9 +294,7 @@ Result<ScenarioReport> Run::Play() {
     return Error(ErrorCode::kInvalidArgument, "a fleet needs at least one device");
   dir_ = o_.work_dir;
   HENB_TRY(sim::PrepareWorkDir(dir_));
-  std::error_code ec;
-  fs::create_directories(dir_ + "/devices", ec);
-  if (ec) return Error(ErrorCode::kIo, "cannot create " + dir_ + "/devices: " + ec.message());
+  device_files_.AddRoot(dir_ + "/devices");
   HENB_TRY(MakeServer());
   HENB_TRY(MakeFleet());
   Say("fleet of " + std::to_string(r_.devices) + " enrolled on " + s_.factory_version + "; seed " +

@@ -26,7 +26,9 @@
 #include "henbtrust/net/http_channel.h"
 #include "henbtrust/server/server.h"
 #include "henbtrust/sim/scenario_run.h"
+#include "sim/memory_env.h"
 #include "sim/sim_vendor.h"
+#include "sim/unsynced_env.h"
 #include "sim/virtual_env.h"
 
 namespace henbtrust::sim {
@@ -39,8 +41,8 @@ class SimHooks final : public UpdateAgentHooks {
   std::function<void()> before_install = nullptr;
   std::function<void()> after_install = nullptr;
 
-  void Downloaded(const std::string& path) override {
-    faults.Downloaded(path);
+  void Downloaded(Env& env, const std::string& path) override {
+    faults.Downloaded(env, path);
     if (before_install) before_install();
   }
   void Installed(Device& device, const std::string& slot) override {
@@ -138,7 +140,10 @@ class Run {
   const Scenario& s_;
   const ScenarioRunOptions& o_;
   ScenarioReport r_;
-  VirtualEnv env_;
+  // The devices' files, in memory (under dir_/devices), and the rest on
+  // disk unsynced; env_ is what everything in the run uses.
+  MemoryEnv device_files_{UnsyncedEnv()};
+  VirtualEnv env_{&device_files_};
   std::mt19937_64 rng_;
   std::string dir_;
   std::optional<ServerOptions> server_options_;

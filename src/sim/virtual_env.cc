@@ -2,8 +2,6 @@
 
 #include <algorithm>
 
-#include "sim/unsynced_env.h"
-
 namespace henbtrust::sim {
 
 namespace {
@@ -15,8 +13,8 @@ bool Under(const std::string& path, const std::string& dir) {
 
 }  // namespace
 
-VirtualEnv::VirtualEnv()
-    : ForwardingEnv(UnsyncedEnv()), start_(Env::Default()->NowUnixMillis()), millis_(start_) {}
+VirtualEnv::VirtualEnv(Env* files)
+    : ForwardingEnv(files), start_(Env::Default()->NowUnixMillis()), millis_(start_) {}
 
 void VirtualEnv::UseMachineClock() {
   steady_start_ = base()->SteadyMillis();

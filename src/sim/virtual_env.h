@@ -1,7 +1,9 @@
-// The simulator's Env (core/env.h): the machine's files, written without
-// fsync (sim/unsynced_env.h: the devices' files, and the OAM's catalogue,
-// need not survive a power loss of the machine), and clocks that move
-// only when the simulator moves them (fleet time). Both clocks start at the
+// The simulator's Env (core/env.h): files through another Env (by default
+// the machine's, written without fsync: sim/unsynced_env.h; the scenario
+// runner keeps its devices' files in memory, sim/memory_env.h, and the
+// OAM's catalogue on disk unsynced: neither need survive a power loss of
+// the machine), and clocks that move only when the simulator moves them
+// (fleet time). Both clocks start at the
 // machine's wall clock, so that certificates issued in fleet time are valid
 // on the machine too. A run that measures throughput has it follow the
 // machine's clocks instead (UseMachineClock).
@@ -9,8 +11,8 @@
 // It also cuts a device's power in the middle of its file operations: the
 // chosen operation under the device's directory fails, and every later one,
 // until the simulator powers the device on again. Files written before the
-// cut stay as they are on disk (what a power loss does to unsynced data is
-// the PowerLoss tests' subject, on tests/support/simulated_env.h).
+// cut stay as they are (what a power loss does to unsynced data is the
+// PowerLoss tests' subject, on tests/support/simulated_env.h).
 #pragma once
 
 #include <atomic>
@@ -27,7 +29,8 @@ namespace henbtrust::sim {
 
 class VirtualEnv final : public ForwardingEnv {
  public:
-  VirtualEnv();
+  // `files` is not owned and outlives this Env.
+  explicit VirtualEnv(Env* files);
 
   // From now on the clocks are the machine's (the steady clock counting
   // from this call), and Advance does nothing. Before anything reads them.

@@ -15,8 +15,12 @@ namespace henbtrust {
 class UpdateAgentHooks {
  public:
   virtual ~UpdateAgentHooks() = default;
-  // A bundle download is complete in `path`, not yet verified.
-  virtual void Downloaded(const std::string& path) { (void)path; }
+  // A bundle download is complete in `path` (a file of `env`, the
+  // device's), not yet verified.
+  virtual void Downloaded(Env& env, const std::string& path) {
+    (void)env;
+    (void)path;
+  }
   // Step 6 installed into `slot`; the trial boot (step 7) comes next.
   virtual void Installed(Device& device, const std::string& slot) {
     (void)device;
@@ -33,7 +37,7 @@ class InjectedFaults final : public UpdateAgentHooks {
   bool implant_after_install = false;  // the last component's image appended to (caught at 7)
   bool lie_in_next_report = false;     // "installed" whatever happened (caught at step 9)
 
-  void Downloaded(const std::string& path) override;
+  void Downloaded(Env& env, const std::string& path) override;
   void Installed(Device& device, const std::string& slot) override;
   void Reporting(AgentReport& report) override;
 };

@@ -178,8 +178,10 @@ class Device {
   // The manifest installed in `slot`, if the slot holds a complete release.
   std::optional<ReleaseManifest> SlotManifest(const std::string& slot) const;
   std::string SlotDir(const std::string& slot) const;
-  // The device's directory, for the agent's own state (DIR/finished-job).
+  // The device's directory, for the agent's own state (DIR/finished-job),
+  // and the Env its files are read and written through.
   const std::string& dir() const { return dir_; }
+  Env* env() const { return env_; }
 
  private:
   Device(std::string dir, std::unique_ptr<Tre> tre, const DeviceOptions& options)

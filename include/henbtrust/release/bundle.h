@@ -9,6 +9,7 @@
 #include <optional>
 #include <string>
 
+#include "henbtrust/core/env.h"
 #include "henbtrust/release/manifest.h"
 #include "henbtrust/release/trust.h"
 
@@ -26,7 +27,9 @@ struct BundleHeader {
 };
 
 // Reads and parses the header without checking signatures (for inspect/sign).
+// Bundles are read through `env` (Env::Default() where none is given).
 Result<BundleHeader> ReadBundleHeader(const std::string& path);
+Result<BundleHeader> ReadBundleHeader(Env& env, const std::string& path);
 
 struct BundlePolicy {
   const TrustRoot* trust = nullptr;           // required
@@ -45,6 +48,8 @@ using PayloadSink =
 // against its size and RIM, then that nothing follows. Signatures and policy
 // are checked before any payload byte is read or passed to `sink`.
 Result<ReleaseManifest> VerifyBundle(const std::string& path, const BundlePolicy& policy,
+                                     const PayloadSink& sink = nullptr);
+Result<ReleaseManifest> VerifyBundle(Env& env, const std::string& path, const BundlePolicy& policy,
                                      const PayloadSink& sink = nullptr);
 
 // Writes a bundle for `manifest`, streaming each component from

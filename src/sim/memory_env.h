@@ -1,0 +1,86 @@
+// An Env (core/env.h) that keeps the files under its roots in this
+// process's memory, for the devices of a simulated fleet: nothing of theirs
+// touches the disk, and contents that many files share (a release's images,
+// in every device's slots and downloads) are kept once. Every other path,
+// and the clocks, go to a base Env.
+//
+// Files behave as on a POSIX file system, as far as the project uses it: an
+// open WritableFile writes to its file whatever name it has since been
+// given (rename moves the file, not the handle's target); a reader sees the
+// contents as of the last Close or Sync of a writer; Sync and SyncDirectory
+// do nothing (there is no power to lose: the simulator's power cuts are
+// VirtualEnv's). Directories exist once created, and ListDirectory lists
+// the files and directories directly below. Thread-safe.
+#pragma once
+
+#include <cstddef>
+#include <map>
+#include <memory>
+#include <mutex>
+#include <set>
+#include <string>
+#include <unordered_map>
+#include <vector>
+
+#include "sim/forwarding_env.h"
+
+namespace henbtrust::sim {
+
+class MemoryEnv final : public ForwardingEnv {
+ public:
+  // `base` is not owned and outlives this Env.
+  explicit MemoryEnv(Env* base);
+  MemoryEnv(const MemoryEnv&) = delete;
+  MemoryEnv& operator=(const MemoryEnv&) = delete;
+
+  // Paths under `root` (an absolute or relative directory, compared as
+  // written after its trailing slashes) are kept in memory from now on; the
+  // root itself exists at once. Call before any file under it is used.
+  void AddRoot(const std::string& root);
+
+  // What the files hold: bytes of contents, each distinct content once.
+  size_t ContentBytes() const;
+  size_t FileCount() const;
+
+  Result<Bytes> ReadFile(const std::string& path, size_t max_size) override;
+  Result<std::unique_ptr<SequentialFile>> NewSequentialFile(const std::string& path) override;
+  Result<std::unique_ptr<WritableFile>> NewWritableFile(const std::string& path,
+                                                        unsigned mode = 0644) override;
+  Result<std::unique_ptr<WritableFile>> NewAppendableFile(const std::string& path,
+                                                          unsigned mode = 0644) override;
+  Status RenameFile(const std::string& from, const std::string& to) override;
+  Status RemoveFile(const std::string& path) override;
+  Status SyncDirectory(const std::string& dir) override;
+  bool FileExists(const std::string& path) override;
+  Result<uint64_t> FileSize(const std::string& path) override;
+  Status CreateDirectories(const std::string& dir) override;
+  Result<std::vector<std::string>> ListDirectory(const std::string& dir) override;
+  Status SetFileMode(const std::string& path, unsigned mode) override;
+
+  using Contents = std::shared_ptr<const std::string>;
+  struct Inode {
+    Contents data;
+    unsigned mode = 0644;
+  };
+
+ private:
+  class Writer;
+
+  // Whether `path` (normalised) is kept here.
+  bool Mine(const std::string& path) const;
+  Result<std::unique_ptr<WritableFile>> Open(const std::string& path, unsigned mode, bool append);
+  // The one copy of `data` this Env keeps (a new one if none is alike).
+  Contents Intern(std::string data);
+  // Under mu_: kNotFound unless `dir` is a directory.
+  Status ParentExistsLocked(const std::string& path) const;
+
+  mutable std::mutex mu_;
+  std::vector<std::string> roots_;
+  std::map<std::string, std::shared_ptr<Inode>, std::less<>> files_;
+  std::set<std::string, std::less<>> dirs_;
+  // Contents by a hash of their bytes; entries whose files are gone expire.
+  std::mutex intern_mu_;
+  std::unordered_map<size_t, std::vector<std::weak_ptr<const std::string>>> interned_;
+};
+
+}  // namespace henbtrust::sim

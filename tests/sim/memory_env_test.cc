@@ -1,0 +1,181 @@
+#include "sim/memory_env.h"
+
+#include <gtest/gtest.h>
+
+#include <filesystem>
+#include <random>
+#include <string>
+#include <vector>
+
+#include "henbtrust/core/file.h"
+#include "support/test_support.h"
+
+namespace henbtrust::sim {
+namespace {
+
+// What an operation came to, in a form two Envs can be compared by.
+std::string Outcome(const Status& st) {
+  return st.ok() ? "ok" : "error " + std::to_string(static_cast<int>(st.error().code()));
+}
+template <typename T>
+std::string Outcome(const Result<T>& r) {
+  return r.ok() ? "ok" : "error " + std::to_string(static_cast<int>(r.error().code()));
+}
+
+std::string Under(const std::string& root, const std::string& name) {
+  std::string path = root;
+  path.append("/").append(name);
+  return path;
+}
+
+Status WriteAll(Env& env, const std::string& path, const std::string& data, bool append) {
+  HENB_ASSIGN_OR_RETURN(auto file,
+                        append ? env.NewAppendableFile(path) : env.NewWritableFile(path));
+  HENB_TRY(file->Append(AsBytes(data)));
+  return file->Close();
+}
+
+// The same operations, at random, on the machine's file system and on a
+// MemoryEnv: every outcome, content, size and listing is the same.
+TEST(MemoryEnv, BehavesAsTheMachinesFileSystemOperationForOperation) {
+  testing::TempDir disk_dir;
+  testing::TempDir memory_dir;
+  MemoryEnv memory(Env::Default());
+  const std::string disk_root = disk_dir.File("root");
+  const std::string memory_root = memory_dir.File("root");
+  memory.AddRoot(memory_root);
+  ASSERT_TRUE(Env::Default()->CreateDirectories(disk_root).ok());
+
+  const std::vector<std::string> files = {"a", "b", "d/a", "d/b", "d/e/c", "x/a", "d//b", "./a"};
+  const std::vector<std::string> dirs = {"d", "d/e", "x", "d/./e/"};
+  const std::vector<std::string> texts = {"", "one", std::string(300, 'z'), std::string(300, 'y')};
+  std::mt19937 rng(7);
+  std::string history;  // what led to a difference
+  auto pick = [&](const auto& v) { return v[rng() % v.size()]; };
+  for (int step = 0; step < 3000; ++step) {
+    const int op = static_cast<int>(rng() % 10);
+    const std::string f = pick(files);
+    const std::string g = pick(files);
+    const std::string d = pick(dirs);
+    const std::string text = pick(texts);
+    std::string on[2];
+    int side = 0;
+    for (auto [env, root] : {std::pair<Env*, std::string>{Env::Default(), disk_root},
+                             std::pair<Env*, std::string>{&memory, memory_root}}) {
+      const std::string p = Under(root, f);
+      std::string& out = on[side++];
+      switch (op) {
+        case 0:
+        case 1:
+          out = Outcome(WriteAll(*env, p, text, op == 1));
+          break;
+        case 2:
+          out = Outcome(env->RenameFile(p, Under(root, g)));
+          break;
+        case 3:
+          out = Outcome(env->RemoveFile(p));
+          break;
+        case 4:
+          out = Outcome(env->CreateDirectories(Under(root, d)));
+          break;
+        case 5: {
+          auto bytes = env->ReadFile(p, 1000);
+          out = Outcome(bytes) + (bytes.ok() ? ToString(*bytes) : "");
+          break;
+        }
+        case 6: {
+          auto size = env->FileSize(p);
+          out = Outcome(size) + (size.ok() ? std::to_string(*size) : "");
+          break;
+        }
+        case 7:
+          out = env->FileExists(p) ? "exists" : "absent";
+          break;
+        case 8: {
+          auto names = env->ListDirectory(Under(root, d));
+          out = Outcome(names);
+          if (names.ok()) {
+            for (const auto& n : *names) out.append(" ").append(n);
+          }
+          break;
+        }
+        default:
+          out = Outcome(env->WriteFileAtomic(p, AsBytes(text)));
+          break;
+      }
+    }
+    history.append(std::to_string(step)).append(": operation ").append(std::to_string(op));
+    history.append(" on ").append(f).append(", ").append(g).append(", ").append(d);
+    history.append(" -> ").append(on[0].substr(0, 40)).append("\n");
+    ASSERT_EQ(on[0], on[1]) << history;
+  }
+  // The memory side wrote nothing to the disk.
+  EXPECT_FALSE(std::filesystem::exists(memory_root));
+}
+
+TEST(MemoryEnv, KeepsContentsThatFilesShareOnce) {
+  testing::TempDir dir;
+  MemoryEnv env(Env::Default());
+  env.AddRoot(dir.File("devices"));
+  const std::string image(size_t{64} * 1024, 'i');
+  for (int d = 0; d < 100; ++d) {
+    const std::string slot = dir.File("devices/henb-" + std::to_string(d) + "/slots/a");
+    ASSERT_TRUE(env.CreateDirectories(slot).ok());
+    ASSERT_TRUE(env.WriteFileAtomic(slot + "/kernel.img", AsBytes(image)).ok());
+    ASSERT_TRUE(env.WriteFileAtomic(slot + "/state", AsBytes("device " + std::to_string(d))).ok());
+  }
+  EXPECT_EQ(env.FileCount(), 200u);
+  // One image, and each device's own small file.
+  size_t own = 0;
+  for (int d = 0; d < 100; ++d) own += ("device " + std::to_string(d)).size();
+  EXPECT_EQ(env.ContentBytes(), image.size() + own);
+  // A change to one copy is that file's alone.
+  const std::string first = dir.File("devices/henb-0/slots/a/kernel.img");
+  auto append = env.NewAppendableFile(first);
+  ASSERT_TRUE(append.ok());
+  ASSERT_TRUE((*append)->Append(AsBytes("implant")).ok());
+  ASSERT_TRUE((*append)->Close().ok());
+  EXPECT_EQ(*env.FileSize(first), image.size() + 7);
+  EXPECT_EQ(*env.FileSize(dir.File("devices/henb-1/slots/a/kernel.img")), image.size());
+}
+
+TEST(MemoryEnv, AnOpenFileWritesToItsFileUnderItsNewName) {
+  testing::TempDir dir;
+  MemoryEnv env(Env::Default());
+  env.AddRoot(dir.path());
+  auto file = env.NewWritableFile(dir.File("part"), 0644);
+  ASSERT_TRUE(file.ok());
+  ASSERT_TRUE((*file)->Append(AsBytes("abc")).ok());
+  ASSERT_TRUE(env.RenameFile(dir.File("part"), dir.File("whole")).ok());
+  ASSERT_TRUE((*file)->Append(AsBytes("def")).ok());
+  ASSERT_TRUE((*file)->Close().ok());
+  EXPECT_EQ(ToString(*env.ReadFile(dir.File("whole"), 100)), "abcdef");
+  EXPECT_FALSE(env.FileExists(dir.File("part")));
+  // Streamed reads see the contents of when they were opened.
+  auto reader = env.NewSequentialFile(dir.File("whole"));
+  ASSERT_TRUE(reader.ok());
+  ASSERT_TRUE(env.WriteFileAtomic(dir.File("whole"), AsBytes("new")).ok());
+  ASSERT_TRUE((*reader)->Skip(2).ok());
+  EXPECT_EQ(ToString(*(*reader)->Read(100)), "cdef");
+  EXPECT_TRUE((*reader)->Read(100)->empty());
+}
+
+TEST(MemoryEnv, PathsOutsideItsRootsAreTheBaseEnvs) {
+  testing::TempDir dir;
+  MemoryEnv env(Env::Default());
+  env.AddRoot(dir.File("memory"));
+  ASSERT_TRUE(env.WriteFileAtomic(dir.File("on-disk"), AsBytes("disk")).ok());
+  EXPECT_EQ(ToString(*ReadFile(dir.File("on-disk"), 100)), "disk");
+  ASSERT_TRUE(env.WriteFileAtomic(dir.File("memory/in-memory"), AsBytes("memory")).ok());
+  EXPECT_FALSE(std::filesystem::exists(dir.File("memory")));
+  // "memory-2" shares a prefix with the root, not the root.
+  ASSERT_TRUE(env.CreateDirectories(dir.File("memory-2")).ok());
+  EXPECT_TRUE(std::filesystem::is_directory(dir.File("memory-2")));
+  const Status across = env.RenameFile(dir.File("memory/in-memory"), dir.File("on-disk"));
+  ASSERT_FALSE(across.ok());
+  EXPECT_EQ(across.error().code(), ErrorCode::kIo);
+  EXPECT_EQ(ToString(*env.ReadFile(dir.File("memory/in-memory"), 100)), "memory");
+}
+
+}  // namespace
+}  // namespace henbtrust::sim
