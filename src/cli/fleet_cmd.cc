@@ -112,6 +112,11 @@ void RegisterSimCommands(CLI::App& app, int* exit_code) {
   fleet->add_flag("--keep-credentials", a->keep_credentials,
                   "each device also keeps its certificate and key in its directory (device.pem, "
                   "device.key, client-ca.pem), as henbtrust agent run does: for an IPsec client");
+  fleet->add_flag(
+      "--files-in-memory", a->files_in_memory,
+      "the devices keep their files in this process's memory, each release's images "
+      "once, rather than under --dir on disk: for large fleets (what a device writes is "
+      "then lost when the fleet exits)");
   OnRun(fleet, exit_code, [a, interval_ms, timeout_s, idle_s, ready_file] {
     FleetOptions options = *a;
     options.interval = std::chrono::milliseconds(*interval_ms);

@@ -22,6 +22,7 @@
 #include "henbtrust/tpm/credential.h"
 #include "henbtrust/tpm/soft_tre.h"
 #include "henbtrust/tpm/structures.h"
+#include "sim/memory_env.h"
 #include "sim/unsynced_env.h"
 
 namespace henbtrust {
@@ -127,8 +128,9 @@ Status ConnectAgent(const Factory& f, SimDevice& d) {
 
 // Provisions device `id` on the factory release, has the factory certify its
 // EK, enrolls it and gives it an agent.
-Result<SimDevice> MakeDevice(const FleetOptions& o, const Factory& f, const std::string& id,
-                             size_t index, const std::set<std::string>& tamper,
+Result<SimDevice> MakeDevice(const FleetOptions& o, const Factory& f, Env* files,
+                             const std::string& id, size_t index,
+                             const std::set<std::string>& tamper,
                              const std::set<std::string>& implant,
                              const std::set<std::string>& lie) {
   SimDevice d;
@@ -140,8 +142,7 @@ Result<SimDevice> MakeDevice(const FleetOptions& o, const Factory& f, const std:
   HENB_ASSIGN_OR_RETURN(SoftTre tre, SoftTre::Create());
   DeviceOptions options;
   options.boot_stage = {f.order_key.ToPem(), o.ticket_period};
-  // A simulated device's files need not survive a power loss of this machine.
-  options.env = sim::UnsyncedEnv();
+  options.env = files;
   auto device = Device::Provision(dir, model, o.bundle, f.root, UnixSeconds(),
                                   std::make_unique<SoftTre>(std::move(tre)), options);
   if (!device.ok()) return device.error().WithContext(id);
@@ -274,6 +275,10 @@ Result<FleetResult> RunFleet(const FleetOptions& o) {
   const std::set<std::string> implant(o.implant.begin(), o.implant.end());
   const std::set<std::string> lie(o.lie.begin(), o.lie.end());
 
+  // The devices' files need not survive a power loss of this machine: on
+  // its disk unsynced, or in memory (FleetOptions::files_in_memory).
+  sim::MemoryEnv files(sim::UnsyncedEnv());
+  if (o.files_in_memory) files.AddRoot(o.dir);
   FleetResult result;
   // Connections the devices' clients hold open (FleetOptions::max_connections).
   std::atomic<int> open_connections{0};
@@ -283,7 +288,8 @@ Result<FleetResult> RunFleet(const FleetOptions& o) {
     char id[64];
     std::snprintf(id, sizeof id, "%s-%04d", o.prefix.c_str(), i);
     HENB_ASSIGN_OR_RETURN(
-        SimDevice d, MakeDevice(o, factory, id, static_cast<size_t>(i - 1), tamper, implant, lie));
+        SimDevice d,
+        MakeDevice(o, factory, &files, id, static_cast<size_t>(i - 1), tamper, implant, lie));
     open_connections += OpenConnections(d);
     if (open_connections > o.max_connections) {
       open_connections -= OpenConnections(d);

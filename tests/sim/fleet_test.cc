@@ -5,6 +5,7 @@
 #include "sim/fleet_fixture.h"
 
 #include <chrono>
+#include <filesystem>
 #include <memory>
 #include <mutex>
 #include <optional>
@@ -20,48 +21,59 @@
 namespace henbtrust {
 namespace {
 
+// Twice: the devices' files on disk, then in memory (nothing of theirs on
+// disk), with the same outcomes.
 TEST_F(FleetTest, ThreeDevicesEndCommittedOrFallenBackAndAreCounted) {
-  FleetOptions o = Options();
-  o.tamper = {"sim-0002"};   // refused before install, fetched again: commits
-  o.implant = {"sim-0003"};  // caught at the trial boot: falls back
-  int enrolled = 0;
-  o.on_enrolled = [&](const FleetEnrolled& e) {
-    enrolled = e.devices;
-    EXPECT_EQ(e.version, "1.0");
-    EXPECT_EQ(e.manufacturer, "Fleet-test TPM Manufacturer");
-    for (const char* id : {"sim-0001", "sim-0002", "sim-0003"}) {
-      auto job = server_->oam().OpenJob(id, "henb-fw", "2.0", "operator:test");
-      EXPECT_TRUE(job.ok()) << id << ": " << job.error().ToString();
-    }
-  };
-  std::vector<std::string> actions;
-  o.on_action = [&](const std::string& device, const std::string& what) {
-    actions.push_back(device + ": " + what);
-  };
-  auto result = RunFleet(o);
-  ASSERT_TRUE(result.ok()) << result.error().ToString();
-  std::string trace;
-  for (const auto& a : actions) trace += a + "\n";
+  for (const bool in_memory : {false, true}) {
+    SCOPED_TRACE(in_memory ? "files in memory" : "files on disk");
+    FleetOptions o = Options();
+    o.prefix = in_memory ? "mem" : "sim";
+    o.files_in_memory = in_memory;
+    const std::string first = o.prefix + "-0001";
+    const std::string second = o.prefix + "-0002";
+    const std::string third = o.prefix + "-0003";
+    o.tamper = {second};  // refused before install, fetched again: commits
+    o.implant = {third};  // caught at the trial boot: falls back
+    int enrolled = 0;
+    o.on_enrolled = [&](const FleetEnrolled& e) {
+      enrolled = e.devices;
+      EXPECT_EQ(e.version, "1.0");
+      EXPECT_EQ(e.manufacturer, "Fleet-test TPM Manufacturer");
+      for (const auto& id : {first, second, third}) {
+        auto job = server_->oam().OpenJob(id, "henb-fw", "2.0", "operator:test");
+        EXPECT_TRUE(job.ok()) << id << ": " << job.error().ToString();
+      }
+    };
+    std::vector<std::string> actions;
+    o.on_action = [&](const std::string& device, const std::string& what) {
+      actions.push_back(device + ": " + what);
+    };
+    auto result = RunFleet(o);
+    ASSERT_TRUE(result.ok()) << result.error().ToString();
+    std::string trace;
+    for (const auto& a : actions) trace += a + "\n";
 
-  EXPECT_EQ(enrolled, 3);
-  EXPECT_EQ(result->devices, 3);
-  EXPECT_TRUE(result->idle) << trace;
-  EXPECT_EQ(result->errors, 0) << trace;
-  EXPECT_EQ(result->running, (std::map<std::string, int>{{"1.0", 1}, {"2.0", 2}})) << trace;
-  EXPECT_EQ(result->fell_back, 1) << trace;
-  EXPECT_EQ(result->actions["commit"], 2) << trace;
-  EXPECT_GE(result->actions["install"], 4) << trace;  // one refused download, three installs
-  EXPECT_GT(result->actions["none"], 0);
-  EXPECT_GE(result->polls, result->rounds * 3);
-  EXPECT_GT(result->PollsPerSecond(), 0);
-  EXPECT_GT(result->EnrollmentsPerSecond(), 0);
+    EXPECT_EQ(enrolled, 3);
+    EXPECT_EQ(result->devices, 3);
+    EXPECT_TRUE(result->idle) << trace;
+    EXPECT_EQ(result->errors, 0) << trace;
+    EXPECT_EQ(result->running, (std::map<std::string, int>{{"1.0", 1}, {"2.0", 2}})) << trace;
+    EXPECT_EQ(result->fell_back, 1) << trace;
+    EXPECT_EQ(result->actions["commit"], 2) << trace;
+    EXPECT_GE(result->actions["install"], 4) << trace;  // one refused download, three installs
+    EXPECT_GT(result->actions["none"], 0);
+    EXPECT_GE(result->polls, result->rounds * 3);
+    EXPECT_GT(result->PollsPerSecond(), 0);
+    EXPECT_GT(result->EnrollmentsPerSecond(), 0);
 
-  std::map<std::string, std::string> outcome;
-  for (const auto& j : *server_->store().ListJobs(false, 0, 100))
-    outcome[j.device_id] = std::string(JobStateName(j.state));
-  EXPECT_EQ(outcome["sim-0001"], "committed");
-  EXPECT_EQ(outcome["sim-0002"], "committed");
-  EXPECT_EQ(outcome["sim-0003"], "rolled-back");
+    std::map<std::string, std::string> outcome;
+    for (const auto& j : *server_->store().ListJobs(false, 0, 100))
+      outcome[j.device_id] = std::string(JobStateName(j.state));
+    EXPECT_EQ(outcome[first], "committed");
+    EXPECT_EQ(outcome[second], "committed");
+    EXPECT_EQ(outcome[third], "rolled-back");
+    EXPECT_EQ(std::filesystem::exists(o.dir + "/" + first + "/journal.json"), !in_memory);
+  }
 }
 
 // The fleet loop survives any answer to its devices' polls: for a while

@@ -71,6 +71,11 @@ struct FleetOptions {
   // `henbtrust agent run` does (device.pem, device.key, client-ca.pem): for
   // an IPsec client beside the agent (docs/segw.md).
   bool keep_credentials = false;
+  // The devices' files (DIR/ID/...) in this process's memory rather than on
+  // disk, each release's images kept once (sim/memory_env.h): for fleets
+  // larger than the disk would hold, and without the file system's cost.
+  // The credentials of keep_credentials still go to the disk.
+  bool files_in_memory = false;
   // Progress: once enrolled (on the caller's thread); and for every poll
   // that failed or did something beyond waiting and attesting, with the
   // agent's account of it (on the fleet's threads, one call at a time).
