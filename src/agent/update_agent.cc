@@ -271,6 +271,7 @@ Result<std::string> UpdateAgent::Download(const std::string& release_id,
   const std::string target = std::string(config_.recovery ? "/v1/recovery" : "/v1") + "/releases/" +
                              release_id + "/" + version + "/bundle";
   const std::string what = "download of " + release_id + " " + version;
+  bool restarted = false;
   for (;;) {
     uint64_t have = 0;
     if (env.FileExists(part)) {
@@ -279,6 +280,14 @@ Result<std::string> UpdateAgent::Download(const std::string& release_id,
     const std::string range =
         "bytes=" + std::to_string(have) + "-" + std::to_string(have + config_.download_chunk - 1);
     HENB_ASSIGN_OR_RETURN(HttpResponse r, oam_.Request("GET", target, "", "", {{"Range", range}}));
+    if (r.status != 206 && have > 0 && !restarted) {
+      // A part left by a crash may be whole (the crash came before the
+      // rename) or longer than the bundle; the OAM refuses to resume past
+      // the end. It is fetched afresh, once.
+      restarted = true;
+      HENB_TRY(env.RemoveFile(part));
+      continue;
+    }
     if (r.status != 206) return Refused(what, r);
     // The OAM may answer with less than was asked (it caps each answer):
     // what came is appended and the next request starts after it.
@@ -297,8 +306,8 @@ Result<std::string> UpdateAgent::Download(const std::string& release_id,
     HENB_TRY(out->Close());
     if (have + r.body.size() >= total) break;
   }
-  if (config_.hooks) config_.hooks->Downloaded(env, part);
   HENB_TRY(env.RenameFile(part, final_path));
+  if (config_.hooks) config_.hooks->Downloaded(env, final_path);
   return final_path;
 }
 

@@ -277,8 +277,9 @@ Result<FleetResult> RunFleet(const FleetOptions& o) {
 
   // The devices' files need not survive a power loss of this machine: on
   // its disk unsynced, or in memory (FleetOptions::files_in_memory).
-  sim::MemoryEnv files(sim::UnsyncedEnv());
-  if (o.files_in_memory) files.AddRoot(o.dir);
+  sim::MemoryEnv memory(sim::UnsyncedEnv());
+  if (o.files_in_memory) memory.AddRoot(o.dir);
+  Env* const files = o.files_in_memory ? static_cast<Env*>(&memory) : sim::UnsyncedEnv();
   FleetResult result;
   // Connections the devices' clients hold open (FleetOptions::max_connections).
   std::atomic<int> open_connections{0};
@@ -287,9 +288,8 @@ Result<FleetResult> RunFleet(const FleetOptions& o) {
   for (int i = 1; i <= o.count; ++i) {
     char id[64];
     std::snprintf(id, sizeof id, "%s-%04d", o.prefix.c_str(), i);
-    HENB_ASSIGN_OR_RETURN(
-        SimDevice d,
-        MakeDevice(o, factory, &files, id, static_cast<size_t>(i - 1), tamper, implant, lie));
+    HENB_ASSIGN_OR_RETURN(SimDevice d, MakeDevice(o, factory, files, id, static_cast<size_t>(i - 1),
+                                                  tamper, implant, lie));
     open_connections += OpenConnections(d);
     if (open_connections > o.max_connections) {
       open_connections -= OpenConnections(d);

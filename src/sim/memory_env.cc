@@ -14,11 +14,13 @@ namespace {
 // are not worth a hash: only longer ones are looked for among the others.
 constexpr size_t kInternFrom = 256;
 
-// "a//b/./c/" -> "a/b/c": the spelling the maps are keyed by.
-std::string Normal(const std::string& path) {
-  std::string p = std::filesystem::path(path).lexically_normal().string();
-  while (p.size() > 1 && p.back() == '/') p.pop_back();
-  return p;
+// "a//b/./c/" -> "/cwd/a/b/c": the spelling the maps are keyed by.
+std::string NormalPath(const std::filesystem::path& cwd, const std::string& path) {
+  std::filesystem::path p(path);
+  if (p.is_relative()) p = cwd / p;
+  std::string n = p.lexically_normal().string();
+  while (n.size() > 1 && n.back() == '/') n.pop_back();
+  return n;
 }
 
 std::string Parent(const std::string& path) {
@@ -35,6 +37,10 @@ const std::string& KeyOf(const std::string& key) { return key; }
 template <typename Value>
 const std::string& KeyOf(const std::pair<const std::string, Value>& entry) {
   return entry.first;
+}
+
+Error NotADirectory(const std::string& path) {
+  return Error(ErrorCode::kIo, path + ": Not a directory");
 }
 
 class MemoryFile final : public SequentialFile {
@@ -100,7 +106,13 @@ class MemoryEnv::Writer final : public WritableFile {
   bool closed_ = false;
 };
 
-MemoryEnv::MemoryEnv(Env* base) : ForwardingEnv(base) {}
+MemoryEnv::MemoryEnv(Env* base) : ForwardingEnv(base) {
+  std::error_code ec;
+  cwd_ = std::filesystem::current_path(ec);
+  if (ec) cwd_ = "/";
+}
+
+std::string MemoryEnv::Normal(const std::string& path) const { return NormalPath(cwd_, path); }
 
 void MemoryEnv::AddRoot(const std::string& root) {
   const std::string r = Normal(root);
@@ -124,6 +136,13 @@ size_t MemoryEnv::FileCount() const {
   return files_.size();
 }
 
+size_t MemoryEnv::InternedEntries() {
+  const std::lock_guard<std::mutex> lock(intern_mu_);
+  size_t n = 0;
+  for (const auto& [hash, bucket] : interned_) n += bucket.size();
+  return n;
+}
+
 bool MemoryEnv::Mine(const std::string& path) const {
   const std::lock_guard<std::mutex> lock(mu_);
   return std::any_of(roots_.begin(), roots_.end(), [&](const std::string& root) {
@@ -136,6 +155,16 @@ MemoryEnv::Contents MemoryEnv::Intern(std::string data) {
   if (data.size() < kInternFrom) return std::make_shared<const std::string>(std::move(data));
   const size_t hash = std::hash<std::string_view>{}(data);
   const std::lock_guard<std::mutex> lock(intern_mu_);
+  // Contents whose files are all gone leave entries behind: swept whenever
+  // as many were added as the table holds, so that it stays within twice
+  // the contents alive.
+  if (++added_since_sweep_ > std::max<size_t>(1024, interned_.size())) {
+    added_since_sweep_ = 0;
+    for (auto it = interned_.begin(); it != interned_.end();) {
+      std::erase_if(it->second, [](const auto& weak) { return weak.expired(); });
+      it = it->second.empty() ? interned_.erase(it) : std::next(it);
+    }
+  }
   auto& bucket = interned_[hash];
   std::erase_if(bucket, [](const auto& weak) { return weak.expired(); });
   for (const auto& weak : bucket) {
@@ -146,10 +175,20 @@ MemoryEnv::Contents MemoryEnv::Intern(std::string data) {
   return contents;
 }
 
+Error MemoryEnv::AbsentLocked(const std::string& normal, const std::string& what,
+                              const std::string& path) const {
+  // Below a file, as POSIX says: not a directory.
+  for (std::string p = Parent(normal); p.size() > 1 && p != "."; p = Parent(p)) {
+    if (files_.contains(p)) return NotADirectory(path);
+  }
+  return NotFound(what, path);
+}
+
 Status MemoryEnv::ParentExistsLocked(const std::string& path) const {
   const std::string parent = Parent(path);
-  if (!dirs_.contains(parent)) return NotFound("no directory for", path);
-  return OkStatus();
+  if (dirs_.contains(parent)) return OkStatus();
+  if (files_.contains(parent)) return NotADirectory(parent);
+  return AbsentLocked(parent, "no directory for", path);
 }
 
 Result<Bytes> MemoryEnv::ReadFile(const std::string& path, size_t max_size) {
@@ -161,7 +200,7 @@ Result<Bytes> MemoryEnv::ReadFile(const std::string& path, size_t max_size) {
     auto it = files_.find(p);
     if (it == files_.end()) {
       if (dirs_.contains(p)) return Error(ErrorCode::kIo, "cannot read " + path + ": a directory");
-      return NotFound("cannot open", path);
+      return AbsentLocked(p, "cannot open", path);
     }
     data = it->second->data;
   }
@@ -179,7 +218,7 @@ Result<std::unique_ptr<SequentialFile>> MemoryEnv::NewSequentialFile(const std::
   auto it = files_.find(p);
   if (it == files_.end()) {
     if (dirs_.contains(p)) return Error(ErrorCode::kIo, "cannot read " + path + ": a directory");
-    return NotFound("cannot open", path);
+    return AbsentLocked(p, "cannot open", path);
   }
   return std::unique_ptr<SequentialFile>(std::make_unique<MemoryFile>(it->second->data));
 }
@@ -225,7 +264,7 @@ Status MemoryEnv::RenameFile(const std::string& from, const std::string& to) {
   if (!mine) return base()->RenameFile(from, to);
   const std::lock_guard<std::mutex> lock(mu_);
   auto it = files_.find(f);
-  if (it == files_.end()) return NotFound("cannot rename", from);
+  if (it == files_.end()) return AbsentLocked(f, "cannot rename", from);
   if (dirs_.contains(t)) return Error(ErrorCode::kIo, "cannot rename onto " + to + ": a directory");
   HENB_TRY(ParentExistsLocked(t));
   if (f == t) return OkStatus();
@@ -241,7 +280,7 @@ Status MemoryEnv::RemoveFile(const std::string& path) {
   const std::lock_guard<std::mutex> lock(mu_);
   if (files_.erase(p) == 0) {
     if (dirs_.contains(p)) return Error(ErrorCode::kIo, "cannot remove " + path + ": a directory");
-    return NotFound("cannot remove", path);
+    return AbsentLocked(p, "cannot remove", path);
   }
   return OkStatus();
 }
@@ -250,8 +289,9 @@ Status MemoryEnv::SyncDirectory(const std::string& dir) {
   const std::string d = Normal(dir);
   if (!Mine(d)) return base()->SyncDirectory(dir);
   const std::lock_guard<std::mutex> lock(mu_);
-  if (!dirs_.contains(d)) return NotFound("cannot open directory", dir);
-  return OkStatus();
+  if (dirs_.contains(d)) return OkStatus();
+  if (files_.contains(d)) return NotADirectory(dir);
+  return AbsentLocked(d, "cannot open directory", dir);
 }
 
 bool MemoryEnv::FileExists(const std::string& path) {
@@ -268,7 +308,7 @@ Result<uint64_t> MemoryEnv::FileSize(const std::string& path) {
   auto it = files_.find(p);
   if (it == files_.end()) {
     if (dirs_.contains(p)) return Error(ErrorCode::kIo, "cannot size " + path + ": a directory");
-    return NotFound("cannot stat", path);
+    return AbsentLocked(p, "cannot stat", path);
   }
   return static_cast<uint64_t>(it->second->data->size());
 }
@@ -296,7 +336,8 @@ Result<std::vector<std::string>> MemoryEnv::ListDirectory(const std::string& dir
   const std::string d = Normal(dir);
   if (!Mine(d)) return base()->ListDirectory(dir);
   const std::lock_guard<std::mutex> lock(mu_);
-  if (!dirs_.contains(d)) return NotFound("cannot list", dir);
+  if (files_.contains(d)) return NotADirectory(dir);
+  if (!dirs_.contains(d)) return AbsentLocked(d, "cannot list", dir);
   const std::string prefix = d == "/" ? d : d + "/";
   std::set<std::string> names;
   // The entries directly below: a deeper one names its first component, and
@@ -330,7 +371,7 @@ Status MemoryEnv::SetFileMode(const std::string& path, unsigned mode) {
     return OkStatus();
   }
   if (dirs_.contains(p)) return OkStatus();
-  return NotFound("cannot chmod", path);
+  return AbsentLocked(p, "cannot chmod", path);
 }
 
 }  // namespace henbtrust::sim

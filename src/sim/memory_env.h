@@ -6,14 +6,19 @@
 //
 // Files behave as on a POSIX file system, as far as the project uses it: an
 // open WritableFile writes to its file whatever name it has since been
-// given (rename moves the file, not the handle's target); a reader sees the
-// contents as of the last Close or Sync of a writer; Sync and SyncDirectory
-// do nothing (there is no power to lose: the simulator's power cuts are
-// VirtualEnv's). Directories exist once created, and ListDirectory lists
-// the files and directories directly below. Thread-safe.
+// given (rename moves the file, not the handle's target); Sync and
+// SyncDirectory do nothing (there is no power to lose: the simulator's
+// power cuts are VirtualEnv's). Directories exist once created, and
+// ListDirectory lists the files and directories directly below. Where it
+// differs, the project does not go: one writer per file at a time (a
+// writer starts from the contents it opened, and others see what it wrote
+// at its Sync or Close, not before); modes are kept, not enforced;
+// directories are not renamed or removed. Relative paths are taken from
+// the working directory at construction. Thread-safe.
 #pragma once
 
 #include <cstddef>
+#include <filesystem>
 #include <map>
 #include <memory>
 #include <mutex>
@@ -41,6 +46,9 @@ class MemoryEnv final : public ForwardingEnv {
   // What the files hold: bytes of contents, each distinct content once.
   size_t ContentBytes() const;
   size_t FileCount() const;
+  // Entries of the table of shared contents, those of gone files included
+  // until they are swept.
+  size_t InternedEntries();
 
   Result<Bytes> ReadFile(const std::string& path, size_t max_size) override;
   Result<std::unique_ptr<SequentialFile>> NewSequentialFile(const std::string& path) override;
@@ -66,14 +74,23 @@ class MemoryEnv final : public ForwardingEnv {
  private:
   class Writer;
 
+  // `path` absolute, in the spelling the maps are keyed by.
+  std::string Normal(const std::string& path) const;
   // Whether `path` (normalised) is kept here.
   bool Mine(const std::string& path) const;
   Result<std::unique_ptr<WritableFile>> Open(const std::string& path, unsigned mode, bool append);
   // The one copy of `data` this Env keeps (a new one if none is alike).
   Contents Intern(std::string data);
-  // Under mu_: kNotFound unless `dir` is a directory.
+  // Under mu_: why `normal` (spelt `path` to the caller) is not there:
+  // kIo when a file stands where a directory above it should be, else
+  // kNotFound.
+  Error AbsentLocked(const std::string& normal, const std::string& what,
+                     const std::string& path) const;
+  // Under mu_: kNotFound (or kIo, as AbsentLocked) unless the directory
+  // that would hold `path` exists.
   Status ParentExistsLocked(const std::string& path) const;
 
+  std::filesystem::path cwd_;
   mutable std::mutex mu_;
   std::vector<std::string> roots_;
   std::map<std::string, std::shared_ptr<Inode>, std::less<>> files_;
@@ -81,6 +98,7 @@ class MemoryEnv final : public ForwardingEnv {
   // Contents by a hash of their bytes; entries whose files are gone expire.
   std::mutex intern_mu_;
   std::unordered_map<size_t, std::vector<std::weak_ptr<const std::string>>> interned_;
+  size_t added_since_sweep_ = 0;
 };
 
 }  // namespace henbtrust::sim

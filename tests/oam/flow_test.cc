@@ -922,6 +922,33 @@ TEST_P(UpdateFlowTest, BundleAnswersAreCappedAndTheAgentAsksForTheRest) {
   EXPECT_EQ(testing::ReadText(h_->dir.File("capped-downloads") + "/henb-fw@2.0.bundle"), whole);
 }
 
+// A crash between a download's last byte and its rename leaves a whole
+// part, and another leaves one longer than the bundle: the OAM refuses to
+// resume past the end, and the agent fetches the bundle afresh, once.
+TEST_P(UpdateFlowTest, ADownloadPartLeftWholeOrTooLongByACrashIsFetchedAfresh) {
+  const std::string whole = testing::ReadText(v2_);
+  std::vector<FleetDevice> fleet;
+  fleet.push_back(AddDevice("whole-part"));
+  fleet.push_back(AddDevice("long-part"));
+  std::map<std::string, int64_t> jobs;
+  for (auto& d : fleet) {
+    const std::string dir = h_->dir.File(d.id + "-downloads");
+    ASSERT_TRUE(std::filesystem::create_directories(dir));
+    const std::string part = d.id == "whole-part" ? whole : whole + "trailing bytes";
+    ASSERT_TRUE(WriteFileAtomic(dir + "/henb-fw@2.0.bundle.part", AsBytes(part)).ok());
+    Json job =
+        Post("/v1/jobs", {{"device_id", d.id}, {"release_id", "henb-fw"}, {"version", "2.0"}}, 201);
+    jobs[d.id] = job["id"].get<int64_t>();
+  }
+  RunToEnd(fleet);
+  for (auto& d : fleet) {
+    EXPECT_EQ(Get("/v1/jobs/" + std::to_string(jobs[d.id]))["state"], "committed") << d.id;
+    const std::string dir = h_->dir.File(d.id + "-downloads");
+    EXPECT_EQ(testing::ReadText(dir + "/henb-fw@2.0.bundle"), whole) << d.id;
+    EXPECT_FALSE(std::filesystem::exists(dir + "/henb-fw@2.0.bundle.part")) << d.id;
+  }
+}
+
 // A client's bundle requests are served at most max_downloads_per_client
 // (2) at once, each holding its answer in memory: a third gets 429
 // net.busy, another client is served, and the slots come back.

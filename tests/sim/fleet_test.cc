@@ -73,6 +73,9 @@ TEST_F(FleetTest, ThreeDevicesEndCommittedOrFallenBackAndAreCounted) {
     EXPECT_EQ(outcome[second], "committed");
     EXPECT_EQ(outcome[third], "rolled-back");
     EXPECT_EQ(std::filesystem::exists(o.dir + "/" + first + "/journal.json"), !in_memory);
+    if (in_memory) {
+      EXPECT_FALSE(std::filesystem::exists(o.dir + "/" + first));
+    }
   }
 }
 
