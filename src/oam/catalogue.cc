@@ -51,7 +51,7 @@ Result<std::string> OamService::ImportRelease(const std::string& bundle_path,
   const std::string tmp = m.config.catalogue_dir + "/.importing-" + HexEncode(suffix);
   Env& env = *m.config.env;
   HENB_TRY(env.CopyFileAtomic(bundle_path, tmp));
-  auto verified = VerifyBundle(tmp, policy);
+  auto verified = VerifyBundle(env, tmp, policy);
   if (verified.ok() && !IsValidRelease(verified->release_id, verified->version)) {
     verified = Error(ErrorCode::kInvalidArgument, "release id or version unusable as a file name");
   }
@@ -168,7 +168,7 @@ Result<std::string> OamService::Impl::CataloguePath(const ManifestRecord& record
   const std::string legacy =
       config.catalogue_dir + "/" + record.release_id + "_" + record.version + ".bundle";
   if (config.env->FileExists(legacy)) {
-    auto header = ReadBundleHeader(legacy);
+    auto header = ReadBundleHeader(*config.env, legacy);
     if (header.ok() && header->manifest_bytes == record.manifest) return legacy;
   }
   return Error(ErrorCode::kPolicyUnknownRelease,
