@@ -280,10 +280,11 @@ Result<std::string> UpdateAgent::Download(const std::string& release_id,
     const std::string range =
         "bytes=" + std::to_string(have) + "-" + std::to_string(have + config_.download_chunk - 1);
     HENB_ASSIGN_OR_RETURN(HttpResponse r, oam_.Request("GET", target, "", "", {{"Range", range}}));
-    if (r.status != 206 && have > 0 && !restarted) {
+    if ((r.status == 400 || r.status == 416) && have > 0 && !restarted) {
       // A part left by a crash may be whole (the crash came before the
       // rename) or longer than the bundle; the OAM refuses to resume past
-      // the end. It is fetched afresh, once.
+      // the end. It is fetched afresh, once. (Any other refusal, a busy
+      // OAM's say, keeps what came so far.)
       restarted = true;
       HENB_TRY(env.RemoveFile(part));
       continue;

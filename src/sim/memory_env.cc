@@ -144,7 +144,6 @@ size_t MemoryEnv::InternedEntries() {
 }
 
 bool MemoryEnv::Mine(const std::string& path) const {
-  const std::lock_guard<std::mutex> lock(mu_);
   return std::any_of(roots_.begin(), roots_.end(), [&](const std::string& root) {
     return path == root || (path.size() > root.size() && path.compare(0, root.size(), root) == 0 &&
                             (path[root.size()] == '/' || root == "/"));

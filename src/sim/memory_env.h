@@ -40,7 +40,8 @@ class MemoryEnv final : public ForwardingEnv {
 
   // Paths under `root` (an absolute or relative directory, compared as
   // written after its trailing slashes) are kept in memory from now on; the
-  // root itself exists at once. Call before any file under it is used.
+  // root itself exists at once. Call before any file under it is used and
+  // before other threads use this Env (the roots are then read unlocked).
   void AddRoot(const std::string& root);
 
   // What the files hold: bytes of contents, each distinct content once.
@@ -92,7 +93,7 @@ class MemoryEnv final : public ForwardingEnv {
 
   std::filesystem::path cwd_;
   mutable std::mutex mu_;
-  std::vector<std::string> roots_;
+  std::vector<std::string> roots_;  // set up before use (AddRoot)
   std::map<std::string, std::shared_ptr<Inode>, std::less<>> files_;
   std::set<std::string, std::less<>> dirs_;
   // Contents by a hash of their bytes; entries whose files are gone expire.
