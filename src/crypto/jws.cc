@@ -19,7 +19,16 @@ Result<std::string> SignJwsEs256(std::string_view payload, const PrivateKey& sig
   return signing_input + "." + Base64UrlEncode(raw);
 }
 
-Result<std::string> VerifyJwsEs256(std::string_view token, const PublicKey& signer) {
+namespace {
+
+// The token's three parts, its header checked.
+struct JwsParts {
+  std::string_view signing_input;  // header.payload
+  std::string_view payload;
+  std::string_view signature;
+};
+
+Result<JwsParts> SplitJws(std::string_view token) {
   const size_t dot1 = token.find('.');
   const size_t dot2 = dot1 == std::string_view::npos ? dot1 : token.find('.', dot1 + 1);
   if (dot2 == std::string_view::npos || token.find('.', dot2 + 1) != std::string_view::npos) {
@@ -27,14 +36,28 @@ Result<std::string> VerifyJwsEs256(std::string_view token, const PublicKey& sign
   }
   HENB_ASSIGN_OR_RETURN(Bytes header, Base64UrlDecode(token.substr(0, dot1)));
   if (ToString(header) != kHeader) return Error(ErrorCode::kMalformed, "unexpected JWS header");
-  HENB_ASSIGN_OR_RETURN(Bytes sig, Base64UrlDecode(token.substr(dot2 + 1)));
+  return JwsParts{token.substr(0, dot2), token.substr(dot1 + 1, dot2 - dot1 - 1),
+                  token.substr(dot2 + 1)};
+}
+
+}  // namespace
+
+Result<std::string> VerifyJwsEs256(std::string_view token, const PublicKey& signer) {
+  HENB_ASSIGN_OR_RETURN(JwsParts parts, SplitJws(token));
+  HENB_ASSIGN_OR_RETURN(Bytes sig, Base64UrlDecode(parts.signature));
   if (sig.size() != 64)
     return Error(ErrorCode::kCryptoBadSignature, "ES256 signature is not 64 bytes");
   HENB_ASSIGN_OR_RETURN(Bytes der,
                         EcdsaRsToDer(ByteView(sig).first(32), ByteView(sig).subspan(32)));
-  HENB_TRY(signer.Verify(SignatureScheme::kEcdsa, HashAlg::kSha256, AsBytes(token.substr(0, dot2)),
-                         der));
-  HENB_ASSIGN_OR_RETURN(Bytes payload, Base64UrlDecode(token.substr(dot1 + 1, dot2 - dot1 - 1)));
+  HENB_TRY(
+      signer.Verify(SignatureScheme::kEcdsa, HashAlg::kSha256, AsBytes(parts.signing_input), der));
+  HENB_ASSIGN_OR_RETURN(Bytes payload, Base64UrlDecode(parts.payload));
+  return ToString(payload);
+}
+
+Result<std::string> VerifiedJwsPayload(std::string_view token) {
+  HENB_ASSIGN_OR_RETURN(JwsParts parts, SplitJws(token));
+  HENB_ASSIGN_OR_RETURN(Bytes payload, Base64UrlDecode(parts.payload));
   return ToString(payload);
 }
 

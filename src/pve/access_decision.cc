@@ -113,7 +113,7 @@ Result<HttpResponse> PveService::Impl::AccessDecision(const HttpRequest& req,
                           store.GetManifest(device->release_id, device->release_version));
     if (!latest) {
       reason = "never appraised";
-    } else if (auto claims = StoredClaims(*latest, config.ear_key); !claims.ok()) {
+    } else if (auto claims = StoredClaims(*latest, known_results); !claims.ok()) {
       reason = claims.error().message();
     } else if (claims->device_id != device_id) {
       // Signed by this PVE, but for another device: copied in the store.

@@ -79,6 +79,7 @@ Result<PveService::Impl::Prepared> PveService::Impl::Appraise(const DeviceRecord
                         appraiser.Appraise(device, ref->manifest, ref->revoked, evidence,
                                            qualifying_data.empty() ? nonce : qualifying_data, now));
   HENB_ASSIGN_OR_RETURN(std::string token, EncodeEar(r, config.ear_key, config.verifier_id));
+  known_results.Remember(token);
   std::optional<NonceAnswer> next_nonce;
   if (offer_next_nonce) {
     HENB_ASSIGN_OR_RETURN(next_nonce, NextNonce(device, *ref));

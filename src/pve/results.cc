@@ -6,8 +6,8 @@ namespace henbtrust {
 
 using namespace api;
 
-Result<EarClaims> StoredClaims(const AppraisalRecord& record, const PrivateKey& ear_key) {
-  auto claims = VerifyEar(record.result, ear_key.Public());
+Result<EarClaims> StoredClaims(const AppraisalRecord& record, KnownResults& known) {
+  auto claims = known.Claims(record.result);
   if (!claims.ok()) {
     return Error(ErrorCode::kInternal,
                  "stored attestation result " + std::to_string(record.id) +
@@ -20,7 +20,7 @@ Result<HttpResponse> PveService::Impl::LatestResult(const std::string& device_id
   HENB_ASSIGN_OR_RETURN(DeviceRecord device, LoadDevice(device_id));
   HENB_ASSIGN_OR_RETURN(auto latest, store.LatestAppraisal(device.device_id));
   if (!latest) return Error(ErrorCode::kNotFound, "device " + device_id + " was never appraised");
-  HENB_ASSIGN_OR_RETURN(EarClaims claims, StoredClaims(*latest, config.ear_key));
+  HENB_ASSIGN_OR_RETURN(EarClaims claims, StoredClaims(*latest, known_results));
   return HttpResponse{
       200,
       "application/json",
@@ -42,7 +42,7 @@ Result<HttpResponse> PveService::Impl::ListAppraisals(const HttpRequest& req) {
   for (const auto& r : records) {
     LatestResultAnswer a{r.device_id, r.id, "", r.created_at, r.result, {}};
     // As for the latest result: what the signed EAR says, not the row.
-    if (auto claims = StoredClaims(r, config.ear_key); claims.ok()) {
+    if (auto claims = StoredClaims(r, known_results); claims.ok()) {
       a.status = std::string(ArStatusName(claims->status));
       a.vector = claims->vector;
       a.tim = claims->tim_hex;

@@ -26,6 +26,7 @@
 #include "henbtrust/pve/ear.h"
 #include "henbtrust/pve/service.h"
 #include "pve/enrollment.h"
+#include "pve/known_results.h"
 
 namespace henbtrust {
 
@@ -38,8 +39,9 @@ inline std::string Actor(const PeerIdentity& peer) {
 
 // What a stored result says, read back from its signed EAR rather than from
 // the row beside it: a store changed behind the PVE's back cannot make a
-// device look better than this PVE found it (results.cc).
-Result<EarClaims> StoredClaims(const AppraisalRecord& record, const PrivateKey& ear_key);
+// device look better than this PVE found it (results.cc). The signature is
+// checked unless `known` has the token as this PVE signed or checked it.
+Result<EarClaims> StoredClaims(const AppraisalRecord& record, KnownResults& known);
 
 struct PveService::Impl {
   Impl(Store& s, PveConfig c);
@@ -119,6 +121,8 @@ struct PveService::Impl {
   PveConfig config;
   Appraiser appraiser;
   std::string ca_pem;
+  // The results this PVE signed or has checked (StoredClaims).
+  KnownResults known_results{config.ear_key.Public()};
 
   Mutex cache_mu;
   struct CachedReference {
