@@ -27,6 +27,7 @@ struct SimRunArgs {
   ScenarioTransport transport = ScenarioTransport::kInProcess;
   ScenarioClock clock = ScenarioClock::kFleet;
   int max_connections = 1024;
+  bool dormant = false;
   bool quiet = false;
 };
 
@@ -51,6 +52,7 @@ int RunScenarioCommand(const SimRunArgs& a) {
   options.clock = a.clock;
   if (a.transport == ScenarioTransport::kHttps) RaiseDescriptorLimit();
   options.max_connections = a.max_connections;
+  options.dormant = a.dormant;
   if (!a.quiet) {
     options.progress = [](const std::string& line) { std::cout << "  " << line << std::endl; };
   }
@@ -59,6 +61,7 @@ int RunScenarioCommand(const SimRunArgs& a) {
             << (a.transport == ScenarioTransport::kHttps
                     ? ", over HTTPS to the services on 127.0.0.1"
                     : ", in-process")
+            << (a.dormant ? ", idle devices dormant" : "")
             << (a.clock == ScenarioClock::kMachine ? ", on the machine's clock" : ", on fleet time")
             << std::endl;
   auto report = RunScenario(*scenario, options);
@@ -158,6 +161,10 @@ void RegisterSimRunCommand(CLI::App& sim, int* exit_code) {
                   "(fewer if the descriptor limit leaves room for fewer, at five a connection)")
       ->check(CLI::Range(1, 1'000'000))
       ->capture_default_str();
+  run->add_flag("--dormant", a->dormant,
+                "in-process only, for fleets too large to hold whole: a device with nothing to "
+                "do is kept as its files and TrE state until its ticket is due or an event "
+                "needs it, and polls the OAM at those turns only");
   run->add_flag("--quiet", a->quiet, "no progress lines");
   OnRun(run, exit_code, [a] { return RunScenarioCommand(*a); });
 }

@@ -46,6 +46,7 @@ Status Run::Apply(const ScenarioEvent& e) {
       const auto picked = Pick(e.share);
       for (size_t i : picked) {
         SimHenb& d = fleet_[i];
+        HENB_TRY(Wake(d));
         HENB_TRY(ImplantActiveSlot(*d.device));
         d.hostile = true;
         if (d.compromised_at < 0) ++r_.compromised;
@@ -93,6 +94,7 @@ Status Run::Apply(const ScenarioEvent& e) {
         } else {
           ++refused_by_oam;
         }
+        HENB_TRY(Wake(d));
         if (d.hostile || d.device->mode() != DeviceMode::kNormal) continue;
         auto installed =
             d.device->Install(bundles_.at(e.version), vendor_->trust(), env_.NowUnixSeconds());
@@ -102,6 +104,7 @@ Status Run::Apply(const ScenarioEvent& e) {
         } else {
           ++refused_by_device;
         }
+        HENB_TRY(Doze(d));
       }
       note += e.version + " offered: the OAM refused " + std::to_string(refused_by_oam) +
               " jobs, the devices refused " + std::to_string(refused_by_device) +

@@ -32,8 +32,10 @@ Result<FleetSample> Run::Sample(bool final_sample) {
   FleetSample f;
   f.t = FleetTime();
   for (auto& d : fleet_) {
-    const DeviceMode mode = d.device->mode();
-    const bool has_release = d.device->SlotManifest(d.device->boot_control().active).has_value();
+    // A dormant device is in normal mode on a release, by its making.
+    const DeviceMode mode = d.dormant ? DeviceMode::kNormal : d.device->mode();
+    const bool has_release =
+        d.dormant || d.device->SlotManifest(d.device->boot_control().active).has_value();
     if (d.compromised_at >= 0) ++f.compromised;
     if (d.recovered_at >= 0) ++f.recovered;
     std::optional<bool> admitted;
@@ -70,6 +72,7 @@ Result<FleetSample> Run::Sample(bool final_sample) {
 Result<bool> Run::Settled() {
   if (pve_down_ || oam_down_) return false;
   for (const auto& d : fleet_) {
+    if (d.dormant) continue;  // normal mode, nothing to do
     if (d.hostile || d.device->mode() != DeviceMode::kNormal ||
         d.last_action != AgentAction::kNone) {
       return false;
@@ -94,12 +97,17 @@ Status Run::Finish() {
   bool all_detected = true;
   bool all_recovered = true;
   for (const auto& d : fleet_) {
-    const uint32_t resets = d.device->boot_stage()->state().resets;
+    const uint32_t resets = d.dormant ? d.dormant->resets : d.device->boot_stage()->state().resets;
     r_.max_resets = std::max(r_.max_resets, static_cast<int>(resets));
     if (d.reset_loop) ++r_.reset_loops;
     if (d.admitted_while_compromised) ++r_.compromised_admitted;
-    auto m = d.device->SlotManifest(d.device->boot_control().active);
-    ++r_.running[m ? m->version : "none"];
+    if (d.dormant) ++r_.dormant_at_end;
+    if (d.dormant) {
+      ++r_.running[d.dormant->version];
+    } else {
+      auto m = d.device->SlotManifest(d.device->boot_control().active);
+      ++r_.running[m ? m->version : "none"];
+    }
     if (d.compromised_at < 0) {
       r_.healthy_resets += static_cast<int>(resets);
       continue;

@@ -56,6 +56,9 @@ std::string ScenarioReportJson(const ScenarioReport& r) {
   j["polls"] = r.polls;
   j["errors"] = r.errors;
   j["connections"] = r.connections;
+  j["dormant"] = r.dormant;
+  j["wakes"] = r.wakes;
+  j["dormant_at_end"] = r.dormant_at_end;
   j["max_resets"] = r.max_resets;
   j["healthy_resets"] = r.healthy_resets;
   j["running"] = r.running;

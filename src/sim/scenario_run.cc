@@ -6,10 +6,14 @@
 #include <chrono>
 #include <fstream>
 #include <memory>
+#include <mutex>
+#include <thread>
+#include <vector>
 
 #include "henbtrust/agent/agent.h"
 #include "henbtrust/agent/update_agent.h"
 #include "henbtrust/agent/watchdog_agent.h"
+#include "henbtrust/crypto/digest.h"
 #include "henbtrust/crypto/x509.h"
 #include "henbtrust/release/bundle.h"
 #include "henbtrust/server/server.h"
@@ -216,6 +220,63 @@ Status Run::PowerCycle(SimHenb& d) {
   return OkStatus();
 }
 
+Status Run::Wake(SimHenb& d) {
+  if (!d.dormant) return OkStatus();
+  HENB_ASSIGN_OR_RETURN(SoftTre tre, SoftTre::Resume(d.dormant->tre, *d.dormant->tre_volatile));
+  tre.SetClock([env = &env_] { return static_cast<uint64_t>(env->SteadyMillis()); });
+  auto device = Device::Open(d.dir, std::make_unique<SoftTre>(std::move(tre)), DeviceOptionsFor());
+  if (!device.ok()) return device.error().WithContext(d.id + ": waking");
+  d.device = std::move(device).value();
+  d.dormant.reset();
+  AttachAgents(d);
+  ++r_.wakes;
+  return OkStatus();
+}
+
+Status Run::Doze(SimHenb& d) {
+  if (!o_.dormant || d.dormant || !d.device) return OkStatus();
+  const Device& device = *d.device;
+  const BootStage* stage = device.boot_stage();
+  if (d.hostile || d.power_loss_pending || d.hooks->faults.corrupt_next_download ||
+      d.last_action != AgentAction::kNone || env_.PowerIsCut(d.dir) || stage == nullptr ||
+      device.mode() != DeviceMode::kNormal || device.journal().phase != UpdatePhase::kNone ||
+      !device.boot_control().trial.empty() || d.watchdog->failures() != 0) {
+    return OkStatus();
+  }
+  auto manifest = device.SlotManifest(device.boot_control().active);
+  if (!manifest) return OkStatus();
+  // Awake again when the watchdog agent would renew its ticket: less than
+  // half a period left (WatchdogAgent::RenewTicket).
+  const auto now = static_cast<uint64_t>(env_.SteadyMillis());
+  const uint64_t half = static_cast<uint64_t>(stage->state().period) * 1000 / 2;
+  const uint64_t deadline = stage->state().deadline_ms;
+  if (deadline <= now + half) return OkStatus();
+  auto* soft = dynamic_cast<SoftTre*>(&d.device->tre());
+  if (soft == nullptr) return Error(ErrorCode::kInternal, d.id + ": not a soft TrE");
+  SimHenb::Dormant z{soft->SaveState(), Intern(soft->SaveVolatile()), deadline - half,
+                     static_cast<uint32_t>(stage->state().resets), manifest->version};
+  d.watchdog.reset();  // it holds the agent's config and the device: first
+  d.agent.reset();
+  d.device.reset();
+  d.dormant = std::move(z);
+  return OkStatus();
+}
+
+std::shared_ptr<const Bytes> Run::Intern(Bytes bytes) {
+  std::string key = ToString(Sha256(bytes));
+  const std::lock_guard<std::mutex> lock(intern_mu_);
+  if (auto it = volatile_states_.find(key); it != volatile_states_.end()) {
+    if (auto kept = it->second.lock()) return kept;
+  }
+  auto kept = std::make_shared<const Bytes>(std::move(bytes));
+  volatile_states_[std::move(key)] = kept;
+  if (volatile_states_.size() > 2 * std::max<size_t>(volatile_states_swept_, 64)) {
+    std::erase_if(volatile_states_, [](const auto& entry) { return entry.second.expired(); });
+    volatile_states_swept_ = volatile_states_.size();
+  }
+  return kept;
+}
+
 DeviceOptions Run::DeviceOptionsFor() {
   DeviceOptions options;
   options.boot_stage = {order_key_->ToPem(), s_.ticket_period};
@@ -229,15 +290,44 @@ Status Run::MakeFleet() {
   HENB_TRY(OpenServer());
   HENB_TRY(MakeReleases());
   const double rss_before = ResidentBytes();
-  fleet_.reserve(static_cast<size_t>(r_.devices));
-  for (int i = 1; i <= r_.devices; ++i) {
-    HENB_ASSIGN_OR_RETURN(SimHenb d, MakeHenb(i, mfr.ca, mfr.key));
-    fleet_.push_back(std::move(d));
-    BoundConnections(fleet_.back());
-    if (i % std::max(1, r_.devices / 10) == 0)
-      Say("enrolled " + std::to_string(i) + " of " + std::to_string(r_.devices));
-  }
+  // In the process, devices enroll on every core at once, each into its
+  // own place in the fleet (the rounds then go in the fleet's order, on
+  // one thread); over HTTPS one at a time, as the connections are counted.
+  fleet_.resize(static_cast<size_t>(r_.devices));
+  const int threads =
+      Https() ? 1 : std::clamp(static_cast<int>(std::thread::hardware_concurrency()), 1, 8);
+  std::atomic<int> next{1};
+  std::atomic<int> made{0};
+  std::atomic<bool> stop{false};
+  std::mutex mu;
+  Status failed = OkStatus();
+  auto enroll = [&] {
+    for (int i = next++; i <= r_.devices && !stop; i = next++) {
+      auto d = MakeHenb(i, mfr.ca, mfr.key);
+      Status st = d.ok() ? OkStatus() : d.error();
+      if (st.ok()) {
+        fleet_[i - 1] = std::move(d).value();
+        st = Doze(fleet_[i - 1]);
+      }
+      const std::lock_guard<std::mutex> lock(mu);
+      if (!st.ok()) {
+        if (failed.ok()) failed = st;
+        stop = true;
+        return;
+      }
+      if (const int k = ++made; k % std::max(1, r_.devices / 10) == 0)
+        Say("enrolled " + std::to_string(k) + " of " + std::to_string(r_.devices));
+    }
+  };
+  std::vector<std::thread> workers;
+  for (int t = 1; t < threads; ++t) workers.emplace_back(enroll);
+  enroll();
+  for (auto& w : workers) w.join();
+  HENB_TRY(failed);
+  for (auto& d : fleet_) BoundConnections(d);
   r_.memory_bytes_per_device = std::max(0.0, ResidentBytes() - rss_before) / r_.devices;
+  Say("devices' files: " + std::to_string(device_files_.FileCount()) + " in memory, " +
+      std::to_string(device_files_.ContentBytes() / 1024) + " KiB of contents");
   return OkStatus();
 }
 
@@ -289,9 +379,15 @@ Result<ScenarioReport> Run::Play() {
   r_.clock = std::string(ScenarioClockName(o_.clock));
   r_.devices = o_.devices.value_or(s_.devices);
   r_.seed = o_.seed.value_or(s_.seed);
+  r_.dormant = o_.dormant;
   rng_.seed(r_.seed);
   if (r_.devices < 1)
     return Error(ErrorCode::kInvalidArgument, "a fleet needs at least one device");
+  if (o_.dormant && Https()) {
+    return Error(ErrorCode::kInvalidArgument,
+                 "dormant devices are for the in-process transport (over HTTPS each device "
+                 "keeps its client)");
+  }
   dir_ = o_.work_dir;
   HENB_TRY(sim::PrepareWorkDir(dir_));
   device_files_.AddRoot(dir_ + "/devices");
@@ -324,8 +420,13 @@ Result<ScenarioReport> Run::Play() {
     }
     open_connections_ = 0;
     for (auto& d : fleet_) {
+      if (d.dormant) {
+        if (static_cast<uint64_t>(env_.SteadyMillis()) < d.dormant->wake_ms) continue;
+        HENB_TRY(Wake(d));
+      }
       Round(d);
       if (env_.PowerIsCut(d.dir)) HENB_TRY(PowerCycle(d));
+      HENB_TRY(Doze(d));
       BoundConnections(d);
     }
     if (!oam_down_) {

@@ -11,10 +11,12 @@
 #include <functional>
 #include <map>
 #include <memory>
+#include <mutex>
 #include <optional>
 #include <random>
 #include <set>
 #include <string>
+#include <unordered_map>
 #include <vector>
 
 #include "henbtrust/agent/agent.h"
@@ -75,6 +77,17 @@ struct SimHenb {
   uint32_t resets_seen = 0;
   int64_t last_reset_at = -1;
   bool reset_loop = false;
+  // A dormant device (ScenarioRunOptions::dormant): no Device, agents or TrE
+  // object, only what Run::Wake makes them again from; its files stay in
+  // the run's MemoryEnv.
+  struct Dormant {
+    Bytes tre;                                  // SoftTre::SaveState
+    std::shared_ptr<const Bytes> tre_volatile;  // SoftTre::SaveVolatile, shared by devices alike
+    uint64_t wake_ms = 0;                       // its ticket is due: the run's steady clock
+    uint32_t resets = 0;                        // the boot stage's, for the figures
+    std::string version;                        // of its active slot
+  };
+  std::optional<Dormant> dormant;
 };
 
 class Run {
@@ -106,6 +119,13 @@ class Run {
   Status PowerCycle(SimHenb& d);
   DeviceOptions DeviceOptionsFor();
   void Round(SimHenb& d);
+  // A dormant device made whole again (nothing if it is awake).
+  Status Wake(SimHenb& d);
+  // An awake device with nothing to do made dormant, until its ticket is
+  // due (nothing otherwise, or without o_.dormant).
+  Status Doze(SimHenb& d);
+  // One copy of each TrE volatile state among the dormant devices.
+  std::shared_ptr<const Bytes> Intern(Bytes bytes);
 
   // scenario_links.cc
   // Counts the PVE's appraisals and their CPU, in either transport.
@@ -172,6 +192,11 @@ class Run {
   std::atomic<int64_t> pve_cpu_ns_{0};
   PeerIdentity segw_;
   std::set<std::string> powered_off_;  // devices whose power is cut: they send nothing
+  // Run::Intern's copies, by SHA-256; swept when it doubles. Devices enroll
+  // (and doze) on several threads.
+  std::mutex intern_mu_;
+  std::unordered_map<std::string, std::weak_ptr<const Bytes>> volatile_states_;
+  size_t volatile_states_swept_ = 0;  // entries left by the last sweep
 };
 
 }  // namespace henbtrust::sim

@@ -15,6 +15,7 @@ namespace {
 // firmwareVersion reported in quotes: "henb" and the format version.
 constexpr uint64_t kSoftTreFirmwareVersion = 0x68656e6200000001ULL;
 constexpr char kStateMagic[8] = {'H', 'E', 'N', 'B', 'S', 'T', 'R', '1'};
+constexpr char kVolatileMagic[8] = {'H', 'E', 'N', 'B', 'S', 'T', 'V', '1'};
 constexpr size_t kMaxNonce = 64;  // sizeof(TPMU_HA): the TPM2B_DATA bound
 
 uint64_t SteadyMs() {
@@ -76,6 +77,49 @@ Bytes SoftTre::SaveState() const {
   PutU64Be(out, NowMs());
   PutU32Be(out, reset_count_);
   return out;
+}
+
+Bytes SoftTre::SaveVolatile() const {
+  Bytes out(kVolatileMagic, kVolatileMagic + sizeof kVolatileMagic);
+  PutU32Be(out, restart_count_);
+  out.push_back(static_cast<uint8_t>(pcrs_.size()));
+  for (const Pcr& p : pcrs_) {
+    out.push_back(p.index);
+    Append(out, p.value);
+  }
+  Append(out, log_.Serialize());
+  return out;
+}
+
+Result<SoftTre> SoftTre::Resume(ByteView state, ByteView volatile_state) {
+  HENB_ASSIGN_OR_RETURN(SoftTre t, Load(state, false));
+  --t.reset_count_;  // Load counted a power cycle; there was none
+  ByteReader r(volatile_state);
+  auto fail = [](const std::string& what) {
+    return Error(ErrorCode::kMalformed, "soft TrE volatile state: " + what);
+  };
+  auto magic = r.Take(sizeof kVolatileMagic);
+  if (!magic.ok() || std::memcmp(magic->data(), kVolatileMagic, sizeof kVolatileMagic) != 0)
+    return fail("bad magic");
+  auto restarts = r.U32Be();
+  auto count = r.U8();
+  if (!restarts.ok() || !count.ok()) return fail("truncated");
+  t.restart_count_ = *restarts;
+  for (int i = 0; i < *count; ++i) {
+    Pcr p{};
+    auto index = r.U8();
+    auto value = r.Take(p.value.size());
+    if (!index.ok() || !value.ok()) return fail("truncated PCRs");
+    if (*index > 23 || (!t.pcrs_.empty() && t.pcrs_.back().index >= *index))
+      return fail("PCR indexes out of range or order");
+    p.index = *index;
+    CopyTo(p.value, *value);
+    t.pcrs_.push_back(p);
+  }
+  auto log = EventLog::Parse(r.rest());
+  if (!log.ok()) return fail(log.error().message());
+  t.log_ = std::move(log).value();
+  return t;
 }
 
 Result<SoftTre> SoftTre::Load(ByteView state) { return Load(state, true); }

@@ -119,7 +119,7 @@ class ScenarioRunTest : public ::testing::Test {
  protected:
   ScenarioReport Play(const std::string& file, int devices, std::optional<uint64_t> seed = {},
                       ScenarioTransport transport = ScenarioTransport::kInProcess,
-                      int max_connections = 1024) {
+                      int max_connections = 1024, bool dormant = false) {
     auto s = LoadScenario(std::string(HENB_SCENARIOS_DIR) + "/" + file);
     EXPECT_TRUE(s.ok()) << s.error().ToString();
     ScenarioRunOptions o;
@@ -128,9 +128,13 @@ class ScenarioRunTest : public ::testing::Test {
     o.seed = seed;
     o.transport = transport;
     o.max_connections = max_connections;
+    o.dormant = dormant;
     auto r = RunScenario(*s, o);
     EXPECT_TRUE(r.ok()) << r.error().ToString();
     return r.ok() ? *r : ScenarioReport{};
+  }
+  ScenarioReport PlayDormant(const std::string& file, int devices, uint64_t seed) {
+    return Play(file, devices, seed, ScenarioTransport::kInProcess, 1024, true);
   }
   // Two runs of one seed: the same events, rounds and timeline.
   static void ExpectSameRun(const ScenarioReport& a, const ScenarioReport& b) {
@@ -209,6 +213,63 @@ TEST_F(ScenarioRunTest, AnOamOutageOfThreePeriodsCostsEachDeviceOneResetAndBrick
   EXPECT_EQ(r.timeline.back().normal, 15);
   // Back within one retry period (300 s) and a round of the OAM's return.
   EXPECT_LE(r.fleet_seconds, 600 + 10'800 + 300 + 2 * 60);
+}
+
+// Dormant devices (kept as their files and TrE state while they have
+// nothing to do) play a mass compromise as whole ones do: the same
+// detection and recovery, seed for seed; the healthy sleep between their
+// tickets, the compromised never.
+TEST_F(ScenarioRunTest, DormantDevicesPlayAMassCompromiseAsWholeOnesDo) {
+  const ScenarioReport whole = Play("mass-compromise.toml", 20, 3);
+  const ScenarioReport dormant = PlayDormant("mass-compromise.toml", 20, 3);
+  EXPECT_TRUE(dormant.Passed());
+  EXPECT_TRUE(dormant.dormant);
+  EXPECT_FALSE(whole.dormant);
+  EXPECT_EQ(whole.wakes, 0);
+  EXPECT_EQ(dormant.compromised, 2);
+  EXPECT_EQ(dormant.recovered, 2);
+  ExpectSameRun(whole, dormant);
+  EXPECT_EQ(dormant.jobs, whole.jobs);
+  EXPECT_EQ(dormant.max_resets, 1);
+  EXPECT_EQ(dormant.healthy_resets, 0);
+  // Each device woke for its ticket at half a period and for later ones,
+  // the compromised for the compromise; most are asleep at the end, the
+  // recovered among them once they have renewed.
+  EXPECT_GE(dormant.wakes, 20);
+  EXPECT_GE(dormant.dormant_at_end, 18);
+  // Asleep, a device does not poll every round.
+  EXPECT_LT(dormant.polls * 5, whole.polls);
+  EXPECT_EQ(dormant.running, whole.running);
+}
+
+// An event that needs the devices (a rollback offered to every one) wakes
+// each, and they sleep again; an update campaign reaches a dormant device
+// at its next ticket, and commits.
+TEST_F(ScenarioRunTest, DormantDevicesWakeForEventsAndCampaigns) {
+  const ScenarioReport rollback = PlayDormant("rollback-attack.toml", 6, 1);
+  EXPECT_TRUE(rollback.Passed());
+  EXPECT_EQ(rollback.rollbacks_accepted, 0);
+  EXPECT_NE(rollback.notes.at(0).find("the devices refused 6 installs"), std::string::npos)
+      << rollback.notes.at(0);
+  EXPECT_GE(rollback.wakes, 6);
+  const ScenarioReport campaign = PlayDormant("routine-campaign.toml", 6, 1);
+  EXPECT_TRUE(campaign.Passed());
+  EXPECT_EQ(campaign.running.at("2.1.0"), 6);
+  EXPECT_EQ(campaign.jobs.at("committed"), 6);
+  EXPECT_GT(campaign.wakes, 0);
+}
+
+TEST_F(ScenarioRunTest, DormantDevicesAreForTheInProcessTransport) {
+  auto s = LoadScenario(std::string(HENB_SCENARIOS_DIR) + "/mass-compromise.toml");
+  ASSERT_TRUE(s.ok());
+  ScenarioRunOptions o;
+  o.work_dir = dir_.path() + "/https-dormant";
+  o.devices = 2;
+  o.transport = ScenarioTransport::kHttps;
+  o.dormant = true;
+  auto r = RunScenario(*s, o);
+  ASSERT_FALSE(r.ok());
+  EXPECT_EQ(r.error().code(), ErrorCode::kInvalidArgument);
 }
 
 TEST_F(ScenarioRunTest, ARollbackAttackInstallsNothingOld) {

@@ -122,6 +122,49 @@ TEST(SoftTre, StateSurvivesSaveAndLoadAndRejectsTampering) {
   EXPECT_FALSE(SoftTre::Load(longer).ok());
 }
 
+// Kept as bytes and resumed, a TrE runs on as if it had never stopped: the
+// same PCRs, log and reset count, so that its next quote is the one it
+// would have made; Load of the same state counts a power cycle instead.
+TEST(SoftTre, ResumesFromItsBytesWithoutAPowerCycle) {
+  SoftTre tre = Booted();
+  uint64_t now = 5000;
+  tre.SetClock([&now] { return now; });
+  ASSERT_TRUE(tre.IncrementCounter().ok());
+  const Bytes state = tre.SaveState();
+  const Bytes volatile_state = tre.SaveVolatile();
+  auto resumed = SoftTre::Resume(state, volatile_state);
+  ASSERT_TRUE(resumed.ok()) << resumed.error().ToString();
+  resumed->SetClock([&now] { return now; });
+  EXPECT_EQ(resumed->event_log().Serialize(), tre.event_log().Serialize());
+  EXPECT_EQ(*resumed->ReadCounter(), 1U);
+  const PcrSelection all{HashAlg::kSha256, {0,  1,  2,  3,  4,  5,  6,  7,  8,  9,  10, 11,
+                                            12, 13, 14, 15, 16, 17, 18, 19, 20, 21, 22, 23}};
+  EXPECT_EQ(*resumed->ReadPcrs(all), *tre.ReadPcrs(all));
+  EXPECT_EQ(resumed->ReadClock()->reset_count, tre.ReadClock()->reset_count);
+  const auto q1 = *ParseQuoteAttest(tre.MakeQuote(Bytes(4, 7), kSel)->attest);
+  const auto q2 = *ParseQuoteAttest(resumed->MakeQuote(Bytes(4, 7), kSel)->attest);
+  EXPECT_EQ(q2.pcr_digest, q1.pcr_digest);
+  EXPECT_EQ(q2.clock.reset_count, q1.clock.reset_count);
+  EXPECT_EQ(q2.clock.restart_count, q1.clock.restart_count);
+  // It goes on measuring where it was.
+  ASSERT_TRUE(resumed->MeasureComponent(2, {"extra", "1"}, Bytes(32, 3)).ok());
+  ASSERT_TRUE(tre.MeasureComponent(2, {"extra", "1"}, Bytes(32, 3)).ok());
+  EXPECT_EQ(*resumed->ReadPcrs(all), *tre.ReadPcrs(all));
+  // A power cycle is Load's, not Resume's.
+  auto loaded = SoftTre::Load(state);
+  ASSERT_TRUE(loaded.ok());
+  EXPECT_EQ(loaded->ReadClock()->reset_count, tre.ReadClock()->reset_count + 1);
+
+  // Bytes that are not a volatile state are refused.
+  EXPECT_FALSE(SoftTre::Resume(state, {}).ok());
+  EXPECT_FALSE(SoftTre::Resume(state, state).ok());
+  EXPECT_FALSE(SoftTre::Resume(state, ByteView(volatile_state).first(14)).ok());
+  Bytes unordered = volatile_state;
+  unordered[12] = 0;  // the PCR count, now 0: the log no longer parses in place of the PCRs
+  EXPECT_FALSE(SoftTre::Resume(state, unordered).ok());
+  EXPECT_FALSE(SoftTre::Resume(volatile_state, volatile_state).ok());
+}
+
 TEST(SoftTre, StaysUnderOneKibibytePerDevice) {
   SoftTre tre = Booted();
   EXPECT_LT(tre.StateSizeBytes(), 1024u);

@@ -70,6 +70,9 @@ class WatchdogAgent {
   Result<std::string> RenewTicket(bool force = false);
   // Recovery mode: one contact, and what it leads to.
   Result<std::string> RecoveryRound();
+  // Ticket requests that failed in a row (0 after one that succeeded): a
+  // backoff runs while it is not 0.
+  int failures() const { return failures_; }
 
  private:
   // Challenge, attestation, ticket request, and the ticket to the boot stage.

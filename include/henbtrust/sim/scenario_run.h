@@ -55,6 +55,13 @@ struct ScenarioRunOptions {
   // between rounds (the others close it after their turn and open a new one
   // at their next).
   int max_connections = 1024;
+  // In the process only: a device with nothing to do (normal mode, no
+  // update, fault or compromise pending, its ticket renewed) is kept as
+  // bytes, its files and its TrE's state, until its ticket is next due or
+  // an event needs it, and is then made whole again without a reboot; it
+  // polls the OAM at those turns only, not every round. For fleets too
+  // large to hold whole (docs/simulation.md).
+  bool dormant = false;
   // A line now and then (enrollment, each event, each tenth of the run).
   std::function<void(const std::string& line)> progress = nullptr;
 };
@@ -118,6 +125,9 @@ struct ScenarioReport {
   int power_losses_planned = 0;
   int corrupt_downloads_planned = 0;
   int installs_refused = 0;  // installs step 6 refused before writing (altered bundles)
+  bool dormant = false;      // ScenarioRunOptions::dormant
+  int64_t wakes = 0;         // dormant devices made whole again for a turn or an event
+  int dormant_at_end = 0;    // devices dormant when the run ended
   int max_resets = 0;        // the most watchdog resets of one device
   int healthy_resets = 0;
   std::map<std::string, int> running = {};  // devices by the version they run at the end

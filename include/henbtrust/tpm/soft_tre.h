@@ -33,6 +33,15 @@ class SoftTre final : public Tre {
   // Keys, counter, clock and reset counts (not PCRs or log: they do not
   // survive a power cycle).
   Bytes SaveState() const;
+  // What a power cycle loses: the PCRs extended since the last reset, the
+  // event log and restartCount. With SaveState() of the same moment it is
+  // the whole TrE, for a simulator that keeps an idle device as bytes.
+  Bytes SaveVolatile() const;
+  // The TrE of SaveState() and SaveVolatile() taken together, running on as
+  // if it had never stopped: no power cycle counted, PCRs and log as they
+  // were. For bytes this process made (the keys are not checked, as in
+  // LoadUnchecked); kMalformed for anything else.
+  static Result<SoftTre> Resume(ByteView state, ByteView volatile_state);
 
   std::string Kind() const override { return "soft"; }
   std::vector<HashAlg> Banks() const override { return {HashAlg::kSha256}; }
