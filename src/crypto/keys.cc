@@ -5,6 +5,7 @@
 #include <openssl/pem.h>
 
 #include <cstring>
+#include <optional>
 
 #include "crypto/ossl.h"
 
@@ -183,7 +184,42 @@ Result<PublicKey> PublicKey::FromDer(ByteView spki) {
   return PublicKey(std::make_shared<const Impl>(std::move(pkey), type));
 }
 
+namespace {
+
+// The DER of the first "PUBLIC KEY" PEM block, if it is one of the curves
+// FromDer reads without OpenSSL's decoders (the common case: a P-256 key
+// parsed by each device of a fleet); nullopt for anything else, which
+// OpenSSL's PEM reader then takes as it is.
+std::optional<Bytes> EcSpkiOfPem(std::string_view pem) {
+  constexpr std::string_view kBegin = "-----BEGIN PUBLIC KEY-----";
+  constexpr std::string_view kEnd = "-----END PUBLIC KEY-----";
+  const size_t begin = pem.find(kBegin);
+  if (begin == std::string_view::npos) return std::nullopt;
+  const size_t body = begin + kBegin.size();
+  const size_t end = pem.find(kEnd, body);
+  if (end == std::string_view::npos) return std::nullopt;
+  std::string base64;
+  for (const char c : pem.substr(body, end - body)) {
+    if (c == '\n' || c == '\r' || c == ' ' || c == '\t') continue;
+    if (c == ':') return std::nullopt;  // a header line: OpenSSL's to read
+    base64 += c;
+  }
+  auto der = Base64Decode(base64);
+  if (!der.ok()) return std::nullopt;
+  for (const KeyType curve : {KeyType::kEcP256, KeyType::kEcP384}) {
+    const ByteView header = SpkiHeader(curve);
+    if (der->size() == header.size() + 1 + 2 * EcCoordinateSize(curve) &&
+        std::equal(header.begin(), header.end(), der->begin())) {
+      return std::move(der).value();
+    }
+  }
+  return std::nullopt;
+}
+
+}  // namespace
+
 Result<PublicKey> PublicKey::FromPem(std::string_view pem) {
+  if (auto der = EcSpkiOfPem(pem)) return FromDer(*der);
   BioPtr bio = MemBio(pem);
   PkeyPtr pkey(PEM_read_bio_PUBKEY(bio.get(), nullptr, nullptr, nullptr));
   if (!pkey) return CryptoError(ErrorCode::kCryptoBadKey, "not a PEM public key");

@@ -211,6 +211,48 @@ TEST(Keys, EcSubjectPublicKeyInfoMatchesOpenssl) {
   EXPECT_EQ(PublicKey::FromDer(bad).error().code(), ErrorCode::kCryptoBadKey);
 }
 
+// PEM public keys of the common curves are read without OpenSSL's decoders:
+// the same key as OpenSSL's reader gives, from the same text it accepts
+// (text around the block, CRLF line ends), and the same refusals.
+TEST(Keys, PemPublicKeysReadAsOpensslReadsThem) {
+  auto rsa = PrivateKey::Generate(KeyType::kRsa);
+  ASSERT_TRUE(rsa.ok());
+  for (const KeyType type : {KeyType::kEcP256, KeyType::kEcP384, KeyType::kRsa}) {
+    auto key = type == KeyType::kRsa ? std::move(rsa) : PrivateKey::Generate(type);
+    ASSERT_TRUE(key.ok());
+    const std::string pem = key->Public().ToPem();
+    std::string crlf;
+    for (const char c : pem) crlf += c == '\n' ? std::string("\r\n") : std::string(1, c);
+    for (const std::string& text :
+         {pem, "a comment before the block\n" + pem + "and after", crlf}) {
+      auto read = PublicKey::FromPem(text);
+      ASSERT_TRUE(read.ok()) << read.error().ToString();
+      EXPECT_EQ(read->type(), type);
+      EXPECT_EQ(read->ToDer(), key->Public().ToDer());
+      const Bytes msg = ToBytes("read either way");
+      const auto scheme =
+          type == KeyType::kRsa ? SignatureScheme::kRsaPss : SignatureScheme::kEcdsa;
+      auto sig = key->Sign(scheme, HashAlg::kSha256, msg);
+      ASSERT_TRUE(sig.ok());
+      EXPECT_TRUE(read->Verify(scheme, HashAlg::kSha256, msg, *sig).ok());
+    }
+  }
+  // A P-256 point off the curve, a body that is not base64, a block cut off.
+  auto key = PrivateKey::Generate(KeyType::kEcP256);
+  Bytes bad = key->Public().ToDer();
+  bad.back() ^= 1;
+  const std::string off_curve =
+      "-----BEGIN PUBLIC KEY-----\n" + Base64Encode(bad) + "\n-----END PUBLIC KEY-----\n";
+  EXPECT_EQ(PublicKey::FromPem(off_curve).error().code(), ErrorCode::kCryptoBadKey);
+  EXPECT_EQ(PublicKey::FromPem("-----BEGIN PUBLIC KEY-----\n!!!!\n-----END PUBLIC KEY-----\n")
+                .error()
+                .code(),
+            ErrorCode::kCryptoBadKey);
+  const std::string pem = key->Public().ToPem();
+  EXPECT_EQ(PublicKey::FromPem(pem.substr(0, pem.size() - 10)).error().code(),
+            ErrorCode::kCryptoBadKey);
+}
+
 // Differential: OpenSSL's command line accepts our signatures and keys.
 TEST(Keys, OpensslCliVerifiesOurEcdsaSignature) {
   testing::TempDir dir;
