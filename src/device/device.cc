@@ -231,8 +231,7 @@ Result<std::unique_ptr<Device>> Device::Open(const std::string& dir, std::unique
     if (d->stage_->state().recovery_update) HENB_TRY(d->FinishRecoveryUpdate());
     // A boot stage provisioned before the recovery image had a TLS role of
     // its own makes its key now; the next enrollment certifies it.
-    auto identity = RecoveryIdentity::Open(*options.env, dir);
-    if (!identity.ok() && identity.error().code() == ErrorCode::kNotFound) {
+    if (!RecoveryIdentity::Exists(*options.env, dir)) {
       HENB_TRY(RecoveryIdentity::Create(*options.env, dir));
     }
   } else if (stage.error().code() != ErrorCode::kNotFound) {

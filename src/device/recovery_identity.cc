@@ -33,6 +33,10 @@ Result<RecoveryIdentity> RecoveryIdentity::Create(Env& env, const std::string& d
   return RecoveryIdentity(env, dir, std::move(key));
 }
 
+bool RecoveryIdentity::Exists(Env& env, const std::string& device_dir) {
+  return env.FileExists(KeyFile(StageDir(device_dir)));
+}
+
 Result<RecoveryIdentity> RecoveryIdentity::Open(Env& env, const std::string& device_dir) {
   const std::string dir = StageDir(device_dir);
   if (!env.FileExists(KeyFile(dir))) {

@@ -27,6 +27,8 @@ class RecoveryIdentity {
   static Result<RecoveryIdentity> Create(Env& env, const std::string& device_dir);
   // kNotFound for a device provisioned without one.
   static Result<RecoveryIdentity> Open(Env& env, const std::string& device_dir);
+  // Whether the device has a recovery key (its file is there; not read).
+  static bool Exists(Env& env, const std::string& device_dir);
 
   // DER SubjectPublicKeyInfo: what the enrollment request names.
   Bytes PublicKeyDer() const { return key_.Public().ToDer(); }
