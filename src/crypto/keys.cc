@@ -186,24 +186,41 @@ Result<PublicKey> PublicKey::FromDer(ByteView spki) {
 
 namespace {
 
-// The DER of the first "PUBLIC KEY" PEM block, if it is one of the curves
-// FromDer reads without OpenSSL's decoders (the common case: a P-256 key
-// parsed by each device of a fleet); nullopt for anything else, which
-// OpenSSL's PEM reader then takes as it is.
+// The DER of a "PUBLIC KEY" PEM block, if the text is plainly one (the
+// block's lines on their own, base64 between them, no headers, no blank
+// line) and the key is of a curve FromDer reads without OpenSSL's decoders
+// (the common case: a P-256 key parsed by each device of a fleet); nullopt
+// for anything else, which OpenSSL's PEM reader then takes as it is.
 std::optional<Bytes> EcSpkiOfPem(std::string_view pem) {
   constexpr std::string_view kBegin = "-----BEGIN PUBLIC KEY-----";
   constexpr std::string_view kEnd = "-----END PUBLIC KEY-----";
-  const size_t begin = pem.find(kBegin);
-  if (begin == std::string_view::npos) return std::nullopt;
-  const size_t body = begin + kBegin.size();
-  const size_t end = pem.find(kEnd, body);
-  if (end == std::string_view::npos) return std::nullopt;
   std::string base64;
-  for (const char c : pem.substr(body, end - body)) {
-    if (c == '\n' || c == '\r' || c == ' ' || c == '\t') continue;
-    if (c == ':') return std::nullopt;  // a header line: OpenSSL's to read
-    base64 += c;
+  bool in_block = false;
+  bool done = false;
+  size_t pos = 0;
+  while (pos < pem.size() && !done) {
+    size_t eol = pem.find('\n', pos);
+    if (eol == std::string_view::npos) eol = pem.size();
+    std::string_view line = pem.substr(pos, eol - pos);
+    pos = eol + 1;
+    if (line.ends_with('\r')) line.remove_suffix(1);
+    if (!in_block) {
+      // Text before the block is skipped, as OpenSSL skips it; a line
+      // that only holds the marker somewhere is OpenSSL's to judge.
+      if (line == kBegin) {
+        in_block = true;
+      } else if (line.find("-----") != std::string_view::npos) {
+        return std::nullopt;
+      }
+    } else if (line == kEnd) {
+      done = true;
+    } else if (line.empty() || line.find_first_of(":- \t") != std::string_view::npos) {
+      return std::nullopt;
+    } else {
+      base64 += line;
+    }
   }
+  if (!done) return std::nullopt;
   auto der = Base64Decode(base64);
   if (!der.ok()) return std::nullopt;
   for (const KeyType curve : {KeyType::kEcP256, KeyType::kEcP384}) {

@@ -3,7 +3,10 @@
 // second signature check (results.cc, access_decision.cc).
 #pragma once
 
+#include <array>
 #include <cstddef>
+#include <cstdint>
+#include <cstring>
 #include <deque>
 #include <string>
 #include <string_view>
@@ -24,7 +27,7 @@ namespace henbtrust {
 // wrong answer. Thread-safe.
 class KnownResults {
  public:
-  // About 100 bytes each.
+  // About 100 bytes each (digest, hash node, queue slot).
   static constexpr size_t kDefaultCapacity = size_t{1} << 18;
 
   explicit KnownResults(PublicKey verifier_key, size_t capacity = kDefaultCapacity);
@@ -38,14 +41,23 @@ class KnownResults {
   uint64_t hits() const EXCLUDES(mu_);
 
  private:
-  bool Known(const std::string& digest) const EXCLUDES(mu_);
-  void Insert(std::string digest) EXCLUDES(mu_);
+  using Digest = std::array<uint8_t, 32>;
+  struct DigestHash {
+    size_t operator()(const Digest& d) const noexcept {
+      size_t h = 0;
+      std::memcpy(&h, d.data(), sizeof h);  // a SHA-256: its bytes are uniform
+      return h;
+    }
+  };
+  static Digest DigestOf(std::string_view token);
+  bool Known(const Digest& digest) const EXCLUDES(mu_);
+  void Insert(const Digest& digest) EXCLUDES(mu_);
 
   const PublicKey key_;
   const size_t capacity_;
   mutable Mutex mu_;
-  std::unordered_set<std::string> known_ GUARDED_BY(mu_);
-  std::deque<std::string> order_ GUARDED_BY(mu_);  // oldest first
+  std::unordered_set<Digest, DigestHash> known_ GUARDED_BY(mu_);
+  std::deque<Digest> order_ GUARDED_BY(mu_);  // oldest first
   uint64_t hits_ GUARDED_BY(mu_) = 0;
 };
 

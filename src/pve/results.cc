@@ -21,6 +21,12 @@ Result<HttpResponse> PveService::Impl::LatestResult(const std::string& device_id
   HENB_ASSIGN_OR_RETURN(auto latest, store.LatestAppraisal(device.device_id));
   if (!latest) return Error(ErrorCode::kNotFound, "device " + device_id + " was never appraised");
   HENB_ASSIGN_OR_RETURN(EarClaims claims, StoredClaims(*latest, known_results));
+  if (claims.device_id != device_id) {
+    // Signed by this PVE, but for another device: copied in the store.
+    return Error(ErrorCode::kInternal, "stored attestation result " + std::to_string(latest->id) +
+                                           " is " + claims.device_id + "'s, not " + device_id +
+                                           "'s");
+  }
   return HttpResponse{
       200,
       "application/json",

@@ -3,6 +3,7 @@
 #include <sys/resource.h>
 #include <unistd.h>
 #include <algorithm>
+#include <charconv>
 #include <chrono>
 #include <fstream>
 #include <memory>
@@ -175,6 +176,7 @@ Result<SimHenb> Run::MakeHenb(int index, const Certificate& mfr, const PrivateKe
   if (auto first = d.watchdog->RenewTicket(true); !first.ok()) {
     return first.error().WithContext(d.id + ": the first ticket");
   }
+  d.quiet_turn = true;
   return d;
 }
 
@@ -216,6 +218,7 @@ Status Run::PowerCycle(SimHenb& d) {
   if (auto boot = d.device->Boot(); !boot.ok()) return boot.error().WithContext(d.id + ": boot");
   AttachAgents(d);
   d.last_action = AgentAction::kNone;
+  d.quiet_turn = false;
   ++r_.power_losses;
   return OkStatus();
 }
@@ -237,7 +240,7 @@ Status Run::Doze(SimHenb& d) {
   if (!o_.dormant || d.dormant || !d.device) return OkStatus();
   const Device& device = *d.device;
   const BootStage* stage = device.boot_stage();
-  if (d.hostile || d.power_loss_pending || d.hooks->faults.corrupt_next_download ||
+  if (!d.quiet_turn || d.hostile || d.power_loss_pending || d.hooks->faults.corrupt_next_download ||
       d.last_action != AgentAction::kNone || env_.PowerIsCut(d.dir) || stage == nullptr ||
       device.mode() != DeviceMode::kNormal || device.journal().phase != UpdatePhase::kNone ||
       !device.boot_control().trial.empty() || d.watchdog->failures() != 0) {
@@ -259,6 +262,23 @@ Status Run::Doze(SimHenb& d) {
   d.agent.reset();
   d.device.reset();
   d.dormant = std::move(z);
+  return OkStatus();
+}
+
+Status Run::WakeThoseWithJobs() {
+  constexpr int kMaxListed = 1'000'000;
+  HENB_ASSIGN_OR_RETURN(auto jobs, store_->ListJobs(true, INT64_MAX, kMaxListed));
+  for (const UpdateJob& job : jobs) {
+    // Device i is "henb-<i+1>" at fleet_[i] (MakeHenb).
+    const std::string_view id = job.device_id;
+    size_t n = 0;
+    if (!id.starts_with("henb-") ||
+        std::from_chars(id.data() + 5, id.data() + id.size(), n).ec != std::errc{} || n < 1 ||
+        n > fleet_.size() || fleet_[n - 1].id != id) {
+      continue;  // not one of the fleet's
+    }
+    if (auto& z = fleet_[n - 1].dormant) z->wake_ms = 0;
+  }
   return OkStatus();
 }
 
@@ -335,6 +355,7 @@ Status Run::MakeFleet() {
 // does (a hostile OS nothing, outside recovery).
 void Run::Round(SimHenb& d) {
   const int64_t t = FleetTime();
+  d.quiet_turn = false;
   auto fired = d.device->Watchdog();
   if (!fired.ok()) ++r_.errors;
   const uint32_t resets = d.device->boot_stage()->state().resets;
@@ -367,6 +388,7 @@ void Run::Round(SimHenb& d) {
     return;
   }
   d.last_action = poll->action;
+  d.quiet_turn = w.ok() && poll->action == AgentAction::kNone;
   // Step 6 refused what it was given (an altered download, say).
   if (poll->outcome.starts_with("rejected before install")) ++r_.installs_refused;
 }
@@ -432,6 +454,7 @@ Result<ScenarioReport> Run::Play() {
     if (!oam_down_) {
       auto moved = server_->oam().Drive();
       if (!moved.ok()) ++r_.errors;
+      if (o_.dormant) HENB_TRY(WakeThoseWithJobs());
     }
     ++r_.rounds;
     if (t >= next_sample || (machine && r_.timeline.size() < kMaxSamples)) {

@@ -69,6 +69,9 @@ struct SimHenb {
   std::unique_ptr<UpdateAgent> agent;
   std::unique_ptr<WatchdogAgent> watchdog;
   AgentAction last_action = AgentAction::kNone;
+  // Its last turn ended with its watchdog fed and a poll that found nothing
+  // to do (or it has just enrolled): a condition of dozing.
+  bool quiet_turn = false;
   bool hostile = false;         // the OS ignores everything
   int64_t compromised_at = -1;  // fleet time of the compromise, if any
   int64_t detected_at = -1;     // its recovery image reached the OAM
@@ -124,6 +127,9 @@ class Run {
   // An awake device with nothing to do made dormant, until its ticket is
   // due (nothing otherwise, or without o_.dormant).
   Status Doze(SimHenb& d);
+  // Dormant devices with an open job wake at their next turn, as a device
+  // would when its management system asks it to connect.
+  Status WakeThoseWithJobs();
   // One copy of each TrE volatile state among the dormant devices.
   std::shared_ptr<const Bytes> Intern(Bytes bytes);
 

@@ -237,6 +237,14 @@ TEST(Keys, PemPublicKeysReadAsOpensslReadsThem) {
       EXPECT_TRUE(read->Verify(scheme, HashAlg::kSha256, msg, *sig).ok());
     }
   }
+  // A block OpenSSL does not read (its marker not on a line of its own)
+  // before the one it does: the second key, as OpenSSL gives it.
+  auto first = PrivateKey::Generate(KeyType::kEcP256);
+  auto second = PrivateKey::Generate(KeyType::kEcP256);
+  const std::string commented = "# " + first->Public().ToPem() + second->Public().ToPem();
+  auto read = PublicKey::FromPem(commented);
+  ASSERT_TRUE(read.ok()) << read.error().ToString();
+  EXPECT_EQ(read->ToDer(), second->Public().ToDer());
   // A P-256 point off the curve, a body that is not base64, a block cut off.
   auto key = PrivateKey::Generate(KeyType::kEcP256);
   Bytes bad = key->Public().ToDer();

@@ -172,6 +172,11 @@ TEST_F(PveServiceTest, TheAccessDecisionReadsTheSignedResultNotTheStoresRow) {
   EXPECT_NE(decision["reason"].get<std::string>().find("henb-0006's, not this device's"),
             std::string::npos)
       << decision.dump();
+  // Nor does the latest result (what the OAM issues tickets on) pass it off.
+  const HttpResponse latest_copied = Get(*segw, "/v1/devices/henb-0004/attestation-result");
+  EXPECT_EQ(latest_copied.status, 500) << latest_copied.body;
+  EXPECT_NE(latest_copied.body.find("henb-0006's, not henb-0004's"), std::string::npos)
+      << latest_copied.body;
   EXPECT_EQ(Body(Get(*segw, "/v1/devices/henb-0006/access-decision"))["decision"], "admit");
   AppraisalRecord old = **h_.store->LatestAppraisal("henb-0006");
   h_.now += h_.pve->config.result_max_age + 10;

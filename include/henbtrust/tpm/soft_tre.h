@@ -40,7 +40,9 @@ class SoftTre final : public Tre {
   // The TrE of SaveState() and SaveVolatile() taken together, running on as
   // if it had never stopped: no power cycle counted, PCRs and log as they
   // were. For bytes this process made (the keys are not checked, as in
-  // LoadUnchecked); kMalformed for anything else.
+  // LoadUnchecked); kMalformed for anything else. Not carried over: a
+  // state file (OpenStateFile's; the resumed TrE is volatile) and the clock
+  // source (SetClock again).
   static Result<SoftTre> Resume(ByteView state, ByteView volatile_state);
 
   std::string Kind() const override { return "soft"; }
