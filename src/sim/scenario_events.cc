@@ -141,15 +141,22 @@ Status Run::Apply(const ScenarioEvent& e) {
 }
 
 // The power goes at a file operation of the install that starts now, drawn
-// from the seed among its first 10 (an install of the simulator's releases
-// makes about 14: journal, slot cleared, two images, manifest, journal,
-// boot control; each atomic write is a create and a rename).
+// from the seed and the device among its first 10 (an install of the
+// simulator's releases makes about 14: journal, slot cleared, two images,
+// manifest, journal, boot control; each atomic write is a create and a
+// rename). Called in the device's turn, which other devices' turns run
+// beside: the draw is the device's own.
 void Run::ArmPowerLoss(size_t index) {
   SimHenb& d = fleet_[index];
   if (!d.power_loss_pending) return;
   d.power_loss_pending = false;
-  const int after = static_cast<int>(rng_() % 10) + 1;
-  env_.CutPowerAfter(d.dir, after, [this, id = d.id] { powered_off_.insert(id); });
+  std::seed_seq seq{r_.seed, static_cast<uint64_t>(index), static_cast<uint64_t>(d.resets_seen)};
+  std::mt19937_64 draw(seq);
+  const int after = static_cast<int>(draw() % 10) + 1;
+  env_.CutPowerAfter(d.dir, after, [this, id = d.id] {
+    const MutexLock lock(power_mu_);
+    if (powered_off_.insert(id).second) ++powered_off_count_;
+  });
 }
 
 }  // namespace henbtrust::sim

@@ -60,8 +60,9 @@ PveLink Run::WrapLink(PveLink link) {
 }
 
 Status Run::Gate(const std::string& device, const std::string& target) const {
-  if (!powered_off_.empty() && powered_off_.contains(device)) {
-    return Error(ErrorCode::kNet, "the device has no power");
+  if (powered_off_count_.load() > 0) {
+    const MutexLock lock(power_mu_);
+    if (powered_off_.contains(device)) return Error(ErrorCode::kNet, "the device has no power");
   }
   if (!server_) return Error(ErrorCode::kNet, "cannot connect to the server (not running)");
   if (server_->oam().Serves(target)) {

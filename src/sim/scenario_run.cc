@@ -208,7 +208,10 @@ Status Run::PowerCycle(SimHenb& d) {
   d.agent.reset();
   d.device.reset();
   env_.RestorePower(d.dir);
-  powered_off_.erase(d.id);
+  {
+    const MutexLock lock(power_mu_);
+    if (powered_off_.erase(d.id) > 0) --powered_off_count_;
+  }
   if (d.https != nullptr) d.https->Disconnect();  // its connection went with the power
   HENB_ASSIGN_OR_RETURN(SoftTre tre, SoftTre::Load(nv));
   tre.SetClock([env = &env_] { return static_cast<uint64_t>(env->SteadyMillis()); });
@@ -219,7 +222,7 @@ Status Run::PowerCycle(SimHenb& d) {
   AttachAgents(d);
   d.last_action = AgentAction::kNone;
   d.quiet_turn = false;
-  ++r_.power_losses;
+  ++turns_.power_losses;
   return OkStatus();
 }
 
@@ -232,7 +235,7 @@ Status Run::Wake(SimHenb& d) {
   d.device = std::move(device).value();
   d.dormant.reset();
   AttachAgents(d);
-  ++r_.wakes;
+  ++turns_.wakes;
   return OkStatus();
 }
 
@@ -263,6 +266,39 @@ Status Run::Doze(SimHenb& d) {
   d.device.reset();
   d.dormant = std::move(z);
   return OkStatus();
+}
+
+Status Run::Turn(SimHenb& d) {
+  if (d.dormant) {
+    if (static_cast<uint64_t>(env_.SteadyMillis()) < d.dormant->wake_ms) return OkStatus();
+    HENB_TRY(Wake(d));
+  }
+  Round(d);
+  if (env_.PowerIsCut(d.dir)) HENB_TRY(PowerCycle(d));
+  HENB_TRY(Doze(d));
+  BoundConnections(d);
+  return OkStatus();
+}
+
+Status Run::ForEachDevice(const std::function<Status(SimHenb&)>& turn) {
+  std::atomic<size_t> next{0};
+  std::atomic<bool> stop{false};
+  std::mutex mu;
+  Status failed = OkStatus();
+  auto work = [&] {
+    for (size_t i = next++; i < fleet_.size() && !stop; i = next++) {
+      if (Status st = turn(fleet_[i]); !st.ok()) {
+        const std::lock_guard<std::mutex> lock(mu);
+        if (failed.ok()) failed = st;
+        stop = true;
+      }
+    }
+  };
+  std::vector<std::thread> workers;
+  for (int t = 1; t < turn_threads_; ++t) workers.emplace_back(work);
+  work();
+  for (auto& w : workers) w.join();
+  return failed;
 }
 
 Status Run::WakeThoseWithJobs() {
@@ -310,40 +346,22 @@ Status Run::MakeFleet() {
   HENB_TRY(OpenServer());
   HENB_TRY(MakeReleases());
   const double rss_before = ResidentBytes();
-  // In the process, devices enroll on every core at once, each into its
-  // own place in the fleet (the rounds then go in the fleet's order, on
-  // one thread); over HTTPS one at a time, as the connections are counted.
+  // Devices enroll as they take their turns (ForEachDevice), each into its
+  // own place in the fleet.
   fleet_.resize(static_cast<size_t>(r_.devices));
-  const int threads =
-      Https() ? 1 : std::clamp(static_cast<int>(std::thread::hardware_concurrency()), 1, 8);
-  std::atomic<int> next{1};
   std::atomic<int> made{0};
-  std::atomic<bool> stop{false};
-  std::mutex mu;
-  Status failed = OkStatus();
-  auto enroll = [&] {
-    for (int i = next++; i <= r_.devices && !stop; i = next++) {
-      auto d = MakeHenb(i, mfr.ca, mfr.key);
-      Status st = d.ok() ? OkStatus() : d.error();
-      if (st.ok()) {
-        fleet_[i - 1] = std::move(d).value();
-        st = Doze(fleet_[i - 1]);
-      }
-      const std::lock_guard<std::mutex> lock(mu);
-      if (!st.ok()) {
-        if (failed.ok()) failed = st;
-        stop = true;
-        return;
-      }
-      if (const int k = ++made; k % std::max(1, r_.devices / 10) == 0)
-        Say("enrolled " + std::to_string(k) + " of " + std::to_string(r_.devices));
+  std::mutex say_mu;
+  const Status enrolled = ForEachDevice([&](SimHenb& slot) -> Status {
+    const auto index = static_cast<int>(&slot - fleet_.data());
+    HENB_ASSIGN_OR_RETURN(slot, MakeHenb(index + 1, mfr.ca, mfr.key));
+    HENB_TRY(Doze(slot));
+    if (const int k = ++made; k % std::max(1, r_.devices / 10) == 0) {
+      const std::lock_guard<std::mutex> lock(say_mu);
+      Say("enrolled " + std::to_string(k) + " of " + std::to_string(r_.devices));
     }
-  };
-  std::vector<std::thread> workers;
-  for (int t = 1; t < threads; ++t) workers.emplace_back(enroll);
-  enroll();
-  for (auto& w : workers) w.join();
-  HENB_TRY(failed);
+    return OkStatus();
+  });
+  HENB_TRY(enrolled);
   for (auto& d : fleet_) BoundConnections(d);
   r_.memory_bytes_per_device = std::max(0.0, ResidentBytes() - rss_before) / r_.devices;
   Say("devices' files: " + std::to_string(device_files_.FileCount()) + " in memory, " +
@@ -357,7 +375,7 @@ void Run::Round(SimHenb& d) {
   const int64_t t = FleetTime();
   d.quiet_turn = false;
   auto fired = d.device->Watchdog();
-  if (!fired.ok()) ++r_.errors;
+  if (!fired.ok()) ++turns_.errors;
   const uint32_t resets = d.device->boot_stage()->state().resets;
   if (resets != d.resets_seen) {
     if (d.last_reset_at >= 0 && t - d.last_reset_at < 2 * s_.ticket_period) d.reset_loop = true;
@@ -367,7 +385,7 @@ void Run::Round(SimHenb& d) {
   const bool recovering = d.device->mode() == DeviceMode::kRecovery;
   if (d.hostile && !recovering) return;
   auto w = d.watchdog->Round();
-  if (!w.ok()) ++r_.errors;
+  if (!w.ok()) ++turns_.errors;
   // Detected: the recovery image reached the OAM (a contact that fails
   // leaves it in minimal mode instead).
   if (recovering && d.compromised_at >= 0 && d.detected_at < 0 && w.ok() &&
@@ -382,15 +400,15 @@ void Run::Round(SimHenb& d) {
   }
   if (d.compromised_at >= 0 && d.recovered_at < 0 && !d.hostile) d.recovered_at = t;
   auto poll = d.agent->PollOnce();
-  ++r_.polls;
+  ++turns_.polls;
   if (!poll.ok()) {
-    ++r_.errors;
+    ++turns_.errors;
     return;
   }
   d.last_action = poll->action;
   d.quiet_turn = w.ok() && poll->action == AgentAction::kNone;
   // Step 6 refused what it was given (an altered download, say).
-  if (poll->outcome.starts_with("rejected before install")) ++r_.installs_refused;
+  if (poll->outcome.starts_with("rejected before install")) ++turns_.installs_refused;
 }
 
 Result<ScenarioReport> Run::Play() {
@@ -405,6 +423,10 @@ Result<ScenarioReport> Run::Play() {
   rng_.seed(r_.seed);
   if (r_.devices < 1)
     return Error(ErrorCode::kInvalidArgument, "a fleet needs at least one device");
+  // In the process the devices take their turns on every core; over HTTPS
+  // one at a time, as the connections they keep are counted in turn order.
+  turn_threads_ =
+      Https() ? 1 : std::clamp(static_cast<int>(std::thread::hardware_concurrency()), 1, 8);
   if (o_.dormant && Https()) {
     return Error(ErrorCode::kInvalidArgument,
                  "dormant devices are for the in-process transport (over HTTPS each device "
@@ -441,16 +463,7 @@ Result<ScenarioReport> Run::Play() {
       HENB_TRY(Apply(s_.events[next_event++]));
     }
     open_connections_ = 0;
-    for (auto& d : fleet_) {
-      if (d.dormant) {
-        if (static_cast<uint64_t>(env_.SteadyMillis()) < d.dormant->wake_ms) continue;
-        HENB_TRY(Wake(d));
-      }
-      Round(d);
-      if (env_.PowerIsCut(d.dir)) HENB_TRY(PowerCycle(d));
-      HENB_TRY(Doze(d));
-      BoundConnections(d);
-    }
+    HENB_TRY(ForEachDevice([this](SimHenb& d) { return Turn(d); }));
     if (!oam_down_) {
       auto moved = server_->oam().Drive();
       if (!moved.ok()) ++r_.errors;
@@ -474,6 +487,11 @@ Result<ScenarioReport> Run::Play() {
     if (machine ? FleetTime() >= s_.max_duration : t + s_.tick > s_.max_duration) break;
     env_.Advance(s_.tick * 1000);
   }
+  r_.errors += turns_.errors.load();
+  r_.polls = turns_.polls.load();
+  r_.wakes = turns_.wakes.load();
+  r_.installs_refused = turns_.installs_refused.load();
+  r_.power_losses = turns_.power_losses.load();
   r_.fleet_seconds = FleetTime();
   r_.play_wall_seconds =
       std::chrono::duration<double>(std::chrono::steady_clock::now() - play_start - sampling)

@@ -23,6 +23,7 @@
 #include "henbtrust/agent/update_agent.h"
 #include "henbtrust/agent/watchdog_agent.h"
 #include "henbtrust/core/result.h"
+#include "henbtrust/core/thread_annotations.h"
 #include "henbtrust/crypto/x509.h"
 #include "henbtrust/net/http.h"
 #include "henbtrust/net/http_channel.h"
@@ -127,6 +128,12 @@ class Run {
   // An awake device with nothing to do made dormant, until its ticket is
   // due (nothing otherwise, or without o_.dormant).
   Status Doze(SimHenb& d);
+  // `turn(d)` for every device of the fleet, on turn_threads_ threads; the
+  // first failure stops the others at their next device and is returned.
+  Status ForEachDevice(const std::function<Status(SimHenb&)>& turn);
+  // One device's turn in a round: woken if due, its round, power back if
+  // cut, dozing if it may.
+  Status Turn(SimHenb& d);
   // Dormant devices with an open job wake at their next turn, as a device
   // would when its management system asks it to connect.
   Status WakeThoseWithJobs();
@@ -197,7 +204,21 @@ class Run {
   std::atomic<int64_t> appraisals_{0};
   std::atomic<int64_t> pve_cpu_ns_{0};
   PeerIdentity segw_;
-  std::set<std::string> powered_off_;  // devices whose power is cut: they send nothing
+  // Devices whose power is cut: they send nothing. Devices take their
+  // turns on several threads; Gate reads it on each request.
+  mutable Mutex power_mu_;
+  std::set<std::string> powered_off_ GUARDED_BY(power_mu_);
+  std::atomic<int> powered_off_count_{0};
+  // What the devices' turns count, on several threads (Play adds them to
+  // r_ at the end).
+  struct TurnCounts {
+    std::atomic<int64_t> errors{0};
+    std::atomic<int64_t> polls{0};
+    std::atomic<int64_t> wakes{0};
+    std::atomic<int> installs_refused{0};
+    std::atomic<int> power_losses{0};
+  } turns_;
+  int turn_threads_ = 1;  // devices taking their turns at once
   // Run::Intern's copies, by SHA-256; swept when it doubles. Devices enroll
   // (and doze) on several threads.
   std::mutex intern_mu_;
