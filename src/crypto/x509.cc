@@ -70,6 +70,16 @@ Status SetSubjectKey(X509* cert, const PublicKey& key) {
   return OkStatus();
 }
 
+// OpenSSL computes a certificate's extension cache (key identifiers,
+// purposes) on its first use and publishes it to later readers without a
+// lock on its fast path: two threads verifying chains with one shared
+// certificate (a trust anchor) race on it. Computed here, before the
+// certificate can be shared, it is only ever read.
+X509Ptr Cached(X509Ptr x) {
+  (void)X509_check_purpose(x.get(), -1, 0);
+  return x;
+}
+
 }  // namespace
 
 Result<Certificate> Certificate::FromDer(ByteView der) {
@@ -78,14 +88,14 @@ Result<Certificate> Certificate::FromDer(ByteView der) {
   if (!x) return CryptoError(ErrorCode::kCryptoCertificate, "not a DER certificate");
   if (p != der.data() + der.size())
     return Error(ErrorCode::kCryptoCertificate, "trailing bytes after certificate");
-  return Certificate(std::make_shared<const Impl>(Impl{std::move(x)}));
+  return Certificate(std::make_shared<const Impl>(Impl{Cached(std::move(x))}));
 }
 
 Result<Certificate> Certificate::FromPem(std::string_view pem) {
   BioPtr bio(BIO_new_mem_buf(pem.data(), static_cast<int>(pem.size())));
   X509Ptr x(PEM_read_bio_X509(bio.get(), nullptr, nullptr, nullptr));
   if (!x) return CryptoError(ErrorCode::kCryptoCertificate, "not a PEM certificate");
-  return Certificate(std::make_shared<const Impl>(Impl{std::move(x)}));
+  return Certificate(std::make_shared<const Impl>(Impl{Cached(std::move(x))}));
 }
 
 Result<std::vector<Certificate>> Certificate::AllFromPem(std::string_view pem) {
@@ -94,7 +104,7 @@ Result<std::vector<Certificate>> Certificate::AllFromPem(std::string_view pem) {
   for (;;) {
     X509Ptr x(PEM_read_bio_X509(bio.get(), nullptr, nullptr, nullptr));
     if (!x) break;
-    out.push_back(Certificate(std::make_shared<const Impl>(Impl{std::move(x)})));
+    out.push_back(Certificate(std::make_shared<const Impl>(Impl{Cached(std::move(x))})));
   }
   ossl::LastError();  // the loop ends on a "no start line" error
   if (out.empty()) return Error(ErrorCode::kCryptoCertificate, "no PEM certificate found");
