@@ -6,6 +6,7 @@
 #include <openssl/x509.h>
 #include <openssl/x509_vfy.h>
 
+#include "crypto/ossl.h"
 #include "henbtrust/crypto/x509.h"
 #include "henbtrust/net/refused_certificates.h"
 #include "net/asio.h"
@@ -74,14 +75,12 @@ Result<std::unique_ptr<ssl::context>> MakeTlsContext(const TlsConfig& tls, bool 
     if (!cas.ok()) return cas.error().WithContext("peer CA");
     X509_STORE* store = SSL_CTX_get_cert_store(native);
     for (const auto& ca : *cas) {
-      const Bytes der = ca.ToDer();
-      const unsigned char* p = der.data();
-      X509* x = d2i_X509(nullptr, &p, static_cast<long>(der.size()));
-      if (x == nullptr || X509_STORE_add_cert(store, x) != 1) {
-        X509_free(x);
+      // The store takes its own reference to the certificate, whose
+      // extension cache was filled when it was made: the server's threads
+      // only read it (crypto/x509.cc).
+      if (X509_STORE_add_cert(store, ossl::Native(ca)) != 1) {
         return Error(ErrorCode::kNetTls, "cannot add peer CA " + ca.Subject());
       }
-      X509_free(x);
     }
   } else if (!server) {
     return Error(ErrorCode::kNetTls, "a client needs the server's CA");

@@ -1,5 +1,6 @@
 #include "henbtrust/pve/service.h"
 
+#include <ctime>
 #include <future>
 
 #include "henbtrust/core/file.h"
@@ -51,12 +52,24 @@ void PveService::HandleAsync(const HttpRequest& request, HttpResponder respond) 
   });
 }
 
+namespace {
+
+double ThreadCpuMicros() {
+  timespec ts{};
+  clock_gettime(CLOCK_THREAD_CPUTIME_ID, &ts);
+  return static_cast<double>(ts.tv_sec) * 1e6 + static_cast<double>(ts.tv_nsec) / 1e3;
+}
+
+}  // namespace
+
 void PveService::Impl::HandleNow(const HttpRequest& request, HttpResponder respond) {
   requests.fetch_add(1, std::memory_order_relaxed);
+  const double before = config.on_handled ? ThreadCpuMicros() : 0;
   router.Dispatch(request, [this, respond = std::move(respond)](HttpResponse response) {
     Count(response);
     respond(std::move(response));
   });
+  if (config.on_handled) config.on_handled(request, ThreadCpuMicros() - before);
 }
 
 void PveService::Impl::RecordPush(const HttpRequest& req, HttpResponder respond) {

@@ -150,7 +150,9 @@ void Run::ArmPowerLoss(size_t index) {
   SimHenb& d = fleet_[index];
   if (!d.power_loss_pending) return;
   d.power_loss_pending = false;
-  std::seed_seq seq{r_.seed, static_cast<uint64_t>(index), static_cast<uint64_t>(d.resets_seen)};
+  // seed_seq takes 32 bits of each value.
+  std::seed_seq seq{static_cast<uint32_t>(r_.seed), static_cast<uint32_t>(r_.seed >> 32),
+                    static_cast<uint32_t>(index), d.power_cuts_armed++};
   std::mt19937_64 draw(seq);
   const int after = static_cast<int>(draw() % 10) + 1;
   env_.CutPowerAfter(d.dir, after, [this, id = d.id] {

@@ -8,7 +8,6 @@
 
 #include "henbtrust/net/in_process_channel.h"
 #include "sim/gated_channel.h"
-#include "sim/measure.h"
 #include "sim/scenario_runner.h"
 
 namespace henbtrust::sim {
@@ -20,21 +19,25 @@ constexpr char kEvidence[] = "/v1/evidence";
 }  // namespace
 
 void Run::CountAppraisals(ServerOptions& options) {
+  // The CPU of an appraisal is that of the PVE thread that made it (a
+  // device's push on the thread that received it, with SQLite; step 9 on
+  // one of the PVE's own threads), however many other threads run beside
+  // it: devices' turns, the HTTPS server's. The store's commit, on its own
+  // thread, is not counted.
+  options.pve.on_handled = [this](const HttpRequest& request, double thread_cpu_us) {
+    if (request.target == kEvidence || request.target.ends_with("/update-appraisals")) {
+      pve_cpu_ns_.fetch_add(static_cast<int64_t>(thread_cpu_us * 1000), std::memory_order_relaxed);
+    }
+  };
   options.wrap_pve_link = [this](PveLink link) { return WrapLink(std::move(link)); };
   if (!Https()) return;  // Serve counts them
-  // The PVE appraises a device's push on the server thread that received
-  // it (with SQLite; the store commits on its own thread): that thread's
-  // CPU over the call is the appraisal's.
   options.wrap_handler = [this](AsyncHttpHandler inner) -> AsyncHttpHandler {
     return [this, inner = std::move(inner)](const HttpRequest& request, HttpResponder respond) {
       if (request.target != kEvidence) return inner(request, std::move(respond));
-      const double before = ThreadCpuMicros();
       inner(request, [this, respond = std::move(respond)](HttpResponse answer) {
         if (answer.status == 200) appraisals_.fetch_add(1, std::memory_order_relaxed);
         respond(std::move(answer));
       });
-      pve_cpu_ns_.fetch_add(static_cast<int64_t>((ThreadCpuMicros() - before) * 1000),
-                            std::memory_order_relaxed);
     };
   };
 }
@@ -43,17 +46,9 @@ PveLink Run::WrapLink(PveLink link) {
   return [this, link = std::move(link)](const std::string& method, const std::string& target,
                                         const std::string& body) -> Result<HttpResponse> {
     if (pve_down_) return Error(ErrorCode::kNet, "cannot connect to the PVE (outage)");
-    const bool appraisal = target.ends_with("/update-appraisals");
-    // The PVE appraises on its own threads while this one waits: the
-    // process's CPU over the call is the PVE's.
-    const double before = ProcessCpuMicros();
     auto answer = link(method, target, body);
-    if (appraisal) {
-      pve_cpu_ns_.fetch_add(static_cast<int64_t>((ProcessCpuMicros() - before) * 1000),
-                            std::memory_order_relaxed);
-      if (answer.ok() && answer->status == 200) {
-        appraisals_.fetch_add(1, std::memory_order_relaxed);
-      }
+    if (target.ends_with("/update-appraisals") && answer.ok() && answer->status == 200) {
+      appraisals_.fetch_add(1, std::memory_order_relaxed);
     }
     return answer;
   };
@@ -81,13 +76,9 @@ Result<HttpResponse> Run::Serve(const HttpRequest& request) {
     return Error(ErrorCode::kNet, "cannot connect to the server (not running)");
   }
   if (server_->oam().Serves(request.target)) return server_->oam().Handle(request);
-  const bool appraisal = request.target == kEvidence;
-  const double before = ThreadCpuMicros();
   HttpResponse answer = server_->pve()->Handle(request);
-  if (appraisal) {
-    pve_cpu_ns_.fetch_add(static_cast<int64_t>((ThreadCpuMicros() - before) * 1000),
-                          std::memory_order_relaxed);
-    if (answer.status == 200) appraisals_.fetch_add(1, std::memory_order_relaxed);
+  if (request.target == kEvidence && answer.status == 200) {
+    appraisals_.fetch_add(1, std::memory_order_relaxed);
   }
   return answer;
 }

@@ -8,6 +8,7 @@
 #include <fstream>
 #include <memory>
 #include <mutex>
+#include <system_error>
 #include <thread>
 #include <vector>
 
@@ -294,8 +295,16 @@ Status Run::ForEachDevice(const std::function<Status(SimHenb&)>& turn) {
       }
     }
   };
+  // No more threads than devices; fewer if the system refuses one.
+  const auto threads = std::min<size_t>(static_cast<size_t>(turn_threads_), fleet_.size());
   std::vector<std::thread> workers;
-  for (int t = 1; t < turn_threads_; ++t) workers.emplace_back(work);
+  for (size_t t = 1; t < threads; ++t) {
+    try {
+      workers.emplace_back(work);
+    } catch (const std::system_error&) {
+      break;  // the turns are taken by the threads there are
+    }
+  }
   work();
   for (auto& w : workers) w.join();
   return failed;
@@ -355,10 +364,9 @@ Status Run::MakeFleet() {
     const auto index = static_cast<int>(&slot - fleet_.data());
     HENB_ASSIGN_OR_RETURN(slot, MakeHenb(index + 1, mfr.ca, mfr.key));
     HENB_TRY(Doze(slot));
-    if (const int k = ++made; k % std::max(1, r_.devices / 10) == 0) {
-      const std::lock_guard<std::mutex> lock(say_mu);
+    const std::lock_guard<std::mutex> lock(say_mu);
+    if (const int k = ++made; k % std::max(1, r_.devices / 10) == 0)
       Say("enrolled " + std::to_string(k) + " of " + std::to_string(r_.devices));
-    }
     return OkStatus();
   });
   HENB_TRY(enrolled);

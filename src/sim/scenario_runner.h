@@ -66,6 +66,7 @@ struct SimHenb {
   std::string dir;
   std::unique_ptr<SimHooks> hooks = std::make_unique<SimHooks>();
   bool power_loss_pending = false;  // at its next install
+  uint32_t power_cuts_armed = 0;    // so far, for the draw of each one's moment
   UpdateAgentConfig config;
   std::unique_ptr<UpdateAgent> agent;
   std::unique_ptr<WatchdogAgent> watchdog;

@@ -69,6 +69,11 @@ struct PveConfig {
   // through this PVE is added at once, before any reload from the store
   // (server/refused_certificate_sync.h). Null: none.
   std::shared_ptr<RefusedCertificates> refused_certificates = nullptr;
+  // Called on the thread that handled a request, once its handler has
+  // returned, with that thread's CPU time over the handler in µs (an answer
+  // given later, after a store commit, is not waited for): a simulator's
+  // figures. Null: not measured.
+  std::function<void(const HttpRequest& request, double thread_cpu_us)> on_handled = nullptr;
 };
 
 class PveService {
