@@ -9,8 +9,6 @@ namespace henbtrust::sim {
 
 // CPU time of the calling thread, in microseconds.
 double ThreadCpuMicros();
-// CPU time of the whole process, in microseconds.
-double ProcessCpuMicros();
 
 // The bytes of the SQLite store at `path` with its WAL and shared-memory
 // files (those that exist).
