@@ -45,6 +45,54 @@ ByteView SpkiHeader(KeyType curve) {
                                    : ByteView(kSpkiP256Header, sizeof kSpkiP256Header);
 }
 
+// The PKCS#8 PrivateKeyInfo (RFC 5208) of a named-curve EC key as OpenSSL 3
+// writes it: an ECPrivateKey (RFC 5915) of version 1 that holds the scalar
+// and the uncompressed point, without parameters (the algorithm names the
+// curve). Fixed bytes come before the scalar and between it and the point;
+// written and read directly for the reason above.
+constexpr uint8_t kPkcs8P256Head[] = {0x30, 0x81, 0x87, 0x02, 0x01, 0x00, 0x30, 0x13, 0x06,
+                                      0x07, 0x2a, 0x86, 0x48, 0xce, 0x3d, 0x02, 0x01, 0x06,
+                                      0x08, 0x2a, 0x86, 0x48, 0xce, 0x3d, 0x03, 0x01, 0x07,
+                                      0x04, 0x6d, 0x30, 0x6b, 0x02, 0x01, 0x01, 0x04, 0x20};
+constexpr uint8_t kPkcs8P384Head[] = {0x30, 0x81, 0xb6, 0x02, 0x01, 0x00, 0x30, 0x10, 0x06,
+                                      0x07, 0x2a, 0x86, 0x48, 0xce, 0x3d, 0x02, 0x01, 0x06,
+                                      0x05, 0x2b, 0x81, 0x04, 0x00, 0x22, 0x04, 0x81, 0x9e,
+                                      0x30, 0x81, 0x9b, 0x02, 0x01, 0x01, 0x04, 0x30};
+// [1] holding a BIT STRING with no unused bits.
+constexpr uint8_t kPkcs8P256Mid[] = {0xa1, 0x44, 0x03, 0x42, 0x00};
+constexpr uint8_t kPkcs8P384Mid[] = {0xa1, 0x64, 0x03, 0x62, 0x00};
+
+struct Pkcs8Frame {
+  ByteView head;  // up to the scalar
+  ByteView mid;   // between the scalar and the point
+  size_t size;    // of the whole
+};
+
+Pkcs8Frame Pkcs8FrameOf(KeyType curve) {
+  const size_t n = EcCoordinateSize(curve);
+  if (curve == KeyType::kEcP384) {
+    return {ByteView(kPkcs8P384Head, sizeof kPkcs8P384Head),
+            ByteView(kPkcs8P384Mid, sizeof kPkcs8P384Mid),
+            sizeof kPkcs8P384Head + n + sizeof kPkcs8P384Mid + 1 + 2 * n};
+  }
+  return {ByteView(kPkcs8P256Head, sizeof kPkcs8P256Head),
+          ByteView(kPkcs8P256Mid, sizeof kPkcs8P256Mid),
+          sizeof kPkcs8P256Head + n + sizeof kPkcs8P256Mid + 1 + 2 * n};
+}
+
+// `der` as a PEM block of `label`, in lines of 64 characters, as OpenSSL
+// writes one.
+std::string PemBlock(std::string_view label, ByteView der) {
+  const std::string base64 = Base64Encode(der);
+  std::string out = "-----BEGIN " + std::string(label) + "-----\n";
+  for (size_t i = 0; i < base64.size(); i += 64) {
+    out.append(base64, i, 64);
+    out += '\n';
+  }
+  out += "-----END " + std::string(label) + "-----\n";
+  return out;
+}
+
 // The domain parameters of `curve` alone (no key), as an EVP_PKEY.
 EVP_PKEY* MakeCurveParameters(KeyType curve) {
   ParamBldPtr bld(OSSL_PARAM_BLD_new());
@@ -186,14 +234,13 @@ Result<PublicKey> PublicKey::FromDer(ByteView spki) {
 
 namespace {
 
-// The DER of a "PUBLIC KEY" PEM block, if the text is plainly one (the
-// block's lines on their own, base64 between them, no headers, no blank
-// line) and the key is of a curve FromDer reads without OpenSSL's decoders
-// (the common case: a P-256 key parsed by each device of a fleet); nullopt
-// for anything else, which OpenSSL's PEM reader then takes as it is.
-std::optional<Bytes> EcSpkiOfPem(std::string_view pem) {
-  constexpr std::string_view kBegin = "-----BEGIN PUBLIC KEY-----";
-  constexpr std::string_view kEnd = "-----END PUBLIC KEY-----";
+// The DER of the first `label` PEM block of `pem`, if the text is plainly
+// one (the block's lines on their own, base64 between them, no headers, no
+// blank line); nullopt for anything else, which OpenSSL's PEM reader then
+// takes as it is.
+std::optional<Bytes> PlainPemBlock(std::string_view pem, std::string_view label) {
+  const std::string begin = "-----BEGIN " + std::string(label) + "-----";
+  const std::string end = "-----END " + std::string(label) + "-----";
   std::string base64;
   bool in_block = false;
   bool done = false;
@@ -207,12 +254,12 @@ std::optional<Bytes> EcSpkiOfPem(std::string_view pem) {
     if (!in_block) {
       // Text before the block is skipped, as OpenSSL skips it; a line
       // that only holds the marker somewhere is OpenSSL's to judge.
-      if (line == kBegin) {
+      if (line == begin) {
         in_block = true;
       } else if (line.find("-----") != std::string_view::npos) {
         return std::nullopt;
       }
-    } else if (line == kEnd) {
+    } else if (line == end) {
       done = true;
     } else if (line.empty() || line.find_first_of(":- \t") != std::string_view::npos) {
       return std::nullopt;
@@ -223,11 +270,20 @@ std::optional<Bytes> EcSpkiOfPem(std::string_view pem) {
   if (!done) return std::nullopt;
   auto der = Base64Decode(base64);
   if (!der.ok()) return std::nullopt;
+  return std::move(der).value();
+}
+
+// The DER of a "PUBLIC KEY" PEM block, if PlainPemBlock reads it and the
+// key is of a curve FromDer reads without OpenSSL's decoders (the common
+// case: a P-256 key parsed by each device of a fleet).
+std::optional<Bytes> EcSpkiOfPem(std::string_view pem) {
+  auto der = PlainPemBlock(pem, "PUBLIC KEY");
+  if (!der) return std::nullopt;
   for (const KeyType curve : {KeyType::kEcP256, KeyType::kEcP384}) {
     const ByteView header = SpkiHeader(curve);
     if (der->size() == header.size() + 1 + 2 * EcCoordinateSize(curve) &&
         std::equal(header.begin(), header.end(), der->begin())) {
-      return std::move(der).value();
+      return der;
     }
   }
   return std::nullopt;
@@ -302,6 +358,7 @@ KeyType PublicKey::type() const { return impl_->type; }
 int PublicKey::bits() const { return EVP_PKEY_get_bits(impl_->pkey.get()); }
 
 std::string PublicKey::ToPem() const {
+  if (impl_->type != KeyType::kRsa) return PemBlock("PUBLIC KEY", ToDer());
   BioPtr bio(BIO_new(BIO_s_mem()));
   PEM_write_bio_PUBKEY(bio.get(), impl_->pkey.get());
   return BioToString(bio.get());
@@ -371,7 +428,31 @@ Result<PrivateKey> PrivateKey::Generate(KeyType type) {
   return PrivateKey(std::make_shared<const Impl>(PkeyPtr(raw), type));
 }
 
+namespace {
+
+// The key of an EC PKCS#8 in the layout OpenSSL writes (kPkcs8P256Head);
+// nullopt for any other DER, which OpenSSL's decoders then take.
+std::optional<Result<PrivateKey>> FromEcPkcs8(ByteView der) {
+  for (const KeyType curve : {KeyType::kEcP256, KeyType::kEcP384}) {
+    const Pkcs8Frame frame = Pkcs8FrameOf(curve);
+    const size_t n = EcCoordinateSize(curve);
+    if (der.size() != frame.size || !std::equal(frame.head.begin(), frame.head.end(), der.begin()))
+      continue;
+    const ByteView scalar = der.subspan(frame.head.size(), n);
+    const ByteView mid = der.subspan(frame.head.size() + n, frame.mid.size());
+    const ByteView point = der.subspan(frame.head.size() + n + frame.mid.size());
+    if (!std::equal(frame.mid.begin(), frame.mid.end(), mid.begin()) || point[0] != 0x04) continue;
+    return PrivateKey::FromEcScalar(curve, scalar, point);
+  }
+  return std::nullopt;
+}
+
+}  // namespace
+
 Result<PrivateKey> PrivateKey::FromPem(std::string_view pem) {
+  if (auto der = PlainPemBlock(pem, "PRIVATE KEY")) {
+    if (auto key = FromEcPkcs8(*der)) return std::move(*key);
+  }
   BioPtr bio = MemBio(pem);
   PkeyPtr pkey(PEM_read_bio_PrivateKey(bio.get(), nullptr, nullptr, nullptr));
   if (!pkey) return CryptoError(ErrorCode::kCryptoBadKey, "not a PEM private key");
@@ -380,6 +461,7 @@ Result<PrivateKey> PrivateKey::FromPem(std::string_view pem) {
 }
 
 Result<PrivateKey> PrivateKey::FromDer(ByteView der) {
+  if (auto key = FromEcPkcs8(der)) return std::move(*key);
   const unsigned char* p = der.data();
   PkeyPtr pkey(d2i_AutoPrivateKey(nullptr, &p, static_cast<long>(der.size())));
   if (!pkey) return CryptoError(ErrorCode::kCryptoBadKey, "not a DER private key");
@@ -440,12 +522,30 @@ PublicKey PrivateKey::Public() const {
 }
 
 std::string PrivateKey::ToPem() const {
+  if (impl_->type != KeyType::kRsa) {
+    const Bytes der = ToDer();
+    if (!der.empty()) return PemBlock("PRIVATE KEY", der);
+  }
   BioPtr bio(BIO_new(BIO_s_mem()));
   PEM_write_bio_PrivateKey(bio.get(), impl_->pkey.get(), nullptr, nullptr, 0, nullptr, nullptr);
   return BioToString(bio.get());
 }
 
 Bytes PrivateKey::ToDer() const {
+  if (impl_->type != KeyType::kRsa) {
+    auto scalar = EcScalar();
+    auto point = EcPointOctets(impl_->pkey.get(), impl_->type);
+    if (scalar.ok() && point.ok()) {
+      const Pkcs8Frame frame = Pkcs8FrameOf(impl_->type);
+      Bytes out;
+      out.reserve(frame.size);
+      out.insert(out.end(), frame.head.begin(), frame.head.end());
+      out.insert(out.end(), scalar->begin(), scalar->end());
+      out.insert(out.end(), frame.mid.begin(), frame.mid.end());
+      out.insert(out.end(), point->begin(), point->end());
+      return out;
+    }
+  }
   BioPtr bio(BIO_new(BIO_s_mem()));
   i2d_PKCS8PrivateKey_bio(bio.get(), impl_->pkey.get(), nullptr, nullptr, 0, nullptr, nullptr);
   const std::string s = BioToString(bio.get());

@@ -73,8 +73,12 @@ void PveService::Impl::HandleNow(const HttpRequest& request, HttpResponder respo
 }
 
 void PveService::Impl::RecordPush(const HttpRequest& req, HttpResponder respond) {
+  store.AppraisalUnderWay();
   Result<Prepared> push = PushEvidence(req);
-  if (!push.ok()) return respond(ErrorResponse(push.error()));
+  if (!push.ok()) {
+    store.AppraisalDropped();
+    return respond(ErrorResponse(push.error()));
+  }
   {
     MutexLock lock(pending_mu);
     ++pushes_pending;

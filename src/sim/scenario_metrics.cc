@@ -1,6 +1,7 @@
 // The scenario runner's samples of the fleet and the run's figures
 // (sim/scenario_runner.h).
 #include <algorithm>
+#include <atomic>
 #include <string>
 
 #include "henbtrust/net/pve_protocol.h"
@@ -29,43 +30,60 @@ Result<bool> Run::Admitted(const SimHenb& d) {
 }
 
 Result<FleetSample> Run::Sample(bool final_sample) {
-  FleetSample f;
-  f.t = FleetTime();
-  for (auto& d : fleet_) {
+  // Devices are looked at on every turn thread: the gateway's question
+  // about each one is a call into the PVE.
+  struct Counts {
+    std::atomic<int> normal{0}, updating{0}, quarantined{0}, recovery{0}, minimal{0}, bricked{0},
+        compromised{0}, recovered{0}, wrongly_quarantined{0};
+  } c;
+  const int64_t t = FleetTime();
+  HENB_TRY(ForEachDevice([&](SimHenb& d) -> Status {
     // A dormant device is in normal mode on a release, by its making.
     const DeviceMode mode = d.dormant ? DeviceMode::kNormal : d.device->mode();
     const bool has_release =
         d.dormant || d.device->SlotManifest(d.device->boot_control().active).has_value();
-    if (d.compromised_at >= 0) ++f.compromised;
-    if (d.recovered_at >= 0) ++f.recovered;
+    if (d.compromised_at >= 0) ++c.compromised;
+    if (d.recovered_at >= 0) ++c.recovered;
     std::optional<bool> admitted;
     if (!pve_down_) {
       HENB_ASSIGN_OR_RETURN(admitted, Admitted(d));
     }
     if (admitted.value_or(false) && d.hostile && d.compromised_at >= 0 &&
-        f.t >= d.compromised_at + s_.segw_max_age) {
+        t >= d.compromised_at + s_.segw_max_age) {
       d.admitted_while_compromised = true;
     }
     if (final_sample && admitted.has_value() && !*admitted && d.compromised_at < 0) {
-      ++r_.wrongly_quarantined;
+      ++c.wrongly_quarantined;
     }
     // Bricked: no release to serve from outside recovery, or the run is
     // over and the recovery image still runs.
     const bool recovery = mode == DeviceMode::kRecovery;
     if (recovery ? final_sample : !has_release) {
-      ++f.bricked;
+      ++c.bricked;
     } else if (recovery) {
-      ++f.recovery;
+      ++c.recovery;
     } else if (mode == DeviceMode::kMinimal) {
-      ++f.minimal;
+      ++c.minimal;
     } else if (d.last_action != AgentAction::kNone) {
-      ++f.updating;
+      ++c.updating;
     } else if (admitted.has_value() && !*admitted) {
-      ++f.quarantined;
+      ++c.quarantined;
     } else {
-      ++f.normal;
+      ++c.normal;
     }
-  }
+    return OkStatus();
+  }));
+  r_.wrongly_quarantined += c.wrongly_quarantined;
+  FleetSample f;
+  f.t = t;
+  f.normal = c.normal;
+  f.updating = c.updating;
+  f.quarantined = c.quarantined;
+  f.recovery = c.recovery;
+  f.minimal = c.minimal;
+  f.bricked = c.bricked;
+  f.compromised = c.compromised;
+  f.recovered = c.recovered;
   return f;
 }
 

@@ -21,8 +21,25 @@ void GroupCommit::Add(AppraisalRecord record, Store::AppraisalDone done) {
     }
     if (!writer_.joinable()) writer_ = std::thread([this] { Run(); });
     queue_.push_back({std::move(record), std::move(done)});
-    // While the writer gathers, it is woken only by a full batch.
-    wake = !gathering_ || queue_.size() >= limits_.gather_target;
+    if (under_way_ > 0) --under_way_;
+    // While the writer gathers, it is woken by a full batch, or when no
+    // other record is under way.
+    wake = !gathering_ || queue_.size() >= limits_.gather_target || under_way_ == 0;
+  }
+  if (wake) cv_.notify_one();
+}
+
+void GroupCommit::UnderWay() {
+  MutexLock lock(mu_);
+  ++under_way_;
+}
+
+void GroupCommit::Dropped() {
+  bool wake = false;
+  {
+    MutexLock lock(mu_);
+    if (under_way_ > 0) --under_way_;
+    wake = gathering_ && under_way_ == 0;
   }
   if (wake) cv_.notify_one();
 }
@@ -40,21 +57,22 @@ void GroupCommit::Close() {
 
 void GroupCommit::Run() {
   std::vector<PendingAppraisal> batch;
-  size_t last_batch = 0;
   MutexLock lock(mu_);
   for (;;) {
     while (!closing_ && queue_.empty()) lock.Wait(cv_);
     if (queue_.empty()) return;
-    // Gather only while records are coming in faster than they commit.
-    if (last_batch > 1 && !closing_ && queue_.size() < limits_.gather_target) {
+    // Gather only while more records are being made.
+    auto more = [this]() REQUIRES(mu_) {
+      return !closing_ && under_way_ > 0 && queue_.size() < limits_.gather_target;
+    };
+    if (more()) {
       gathering_ = true;
       const auto deadline = std::chrono::steady_clock::now() + limits_.gather_window;
-      while (!closing_ && queue_.size() < limits_.gather_target && lock.WaitUntil(cv_, deadline)) {
+      while (more() && lock.WaitUntil(cv_, deadline)) {
       }
       gathering_ = false;
     }
-    last_batch = std::min(queue_.size(), limits_.max_batch);
-    const auto n = static_cast<std::ptrdiff_t>(last_batch);
+    const auto n = static_cast<std::ptrdiff_t>(std::min(queue_.size(), limits_.max_batch));
     batch.assign(std::make_move_iterator(queue_.begin()),
                  std::make_move_iterator(queue_.begin() + n));
     queue_.erase(queue_.begin(), queue_.begin() + n);

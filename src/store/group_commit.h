@@ -5,10 +5,12 @@
 // `done` gets its own record's result. A busy PVE thus pays one commit (one
 // fsync, on either backend) for many appraisals instead of one each.
 //
-// When records arrive faster than one per commit, the writer waits up to
-// Limits::gather_window (or until Limits::gather_target are queued) before
-// it commits, so that each commit carries more of them; a record that
-// arrives alone is committed at once.
+// While records are being made (appraisals under way, announced by
+// UnderWay), the writer waits for them, up to Limits::gather_window or
+// until Limits::gather_target are queued, so that each commit carries more
+// of them. It waits for nothing else: a record that arrives when no other
+// is under way is committed at once, however many came before it (a
+// caller that waits for its own record adds no other meanwhile).
 #pragma once
 
 #include <chrono>
@@ -54,6 +56,11 @@ class GroupCommit {
   // Close(), `done` gets a kStore error at once and nothing is written.
   void Add(AppraisalRecord record, Store::AppraisalDone done) EXCLUDES(mu_);
 
+  // A record is being made and will come (Add), or not (Dropped); the
+  // writer gathers only while one is. Add ends one under way, if any.
+  void UnderWay() EXCLUDES(mu_);
+  void Dropped() EXCLUDES(mu_);
+
   // Commits what is queued, then stops the writer. The store calls it
   // before it closes what `commit` writes to.
   void Close() EXCLUDES(mu_);
@@ -69,6 +76,7 @@ class GroupCommit {
   std::vector<PendingAppraisal> queue_ GUARDED_BY(mu_);
   bool closing_ GUARDED_BY(mu_) = false;
   bool gathering_ GUARDED_BY(mu_) = false;
+  size_t under_way_ GUARDED_BY(mu_) = 0;
   std::thread writer_ GUARDED_BY(mu_);  // started by the first record
 };
 

@@ -261,6 +261,67 @@ TEST(Keys, PemPublicKeysReadAsOpensslReadsThem) {
             ErrorCode::kCryptoBadKey);
 }
 
+// EC private keys are written and read without OpenSSL's encoders and
+// decoders (PKCS#8 of a fixed layout): byte for byte what OpenSSL writes,
+// read as OpenSSL reads its own, and other encodings still read by it.
+TEST(Keys, EcPrivateKeysWrittenAndReadAsOpensslDoes) {
+  testing::TempDir dir;
+  for (const auto& [type, curve] :
+       {std::pair{KeyType::kEcP256, "P-256"}, std::pair{KeyType::kEcP384, "P-384"}}) {
+    SCOPED_TRACE(curve);
+    // Ours, rewritten by OpenSSL: the same text and the same DER.
+    auto key = PrivateKey::Generate(type);
+    ASSERT_TRUE(key.ok());
+    testing::WriteBytes(dir.File("ours.pem"), AsBytes(key->ToPem()));
+    ASSERT_EQ(testing::Run("openssl pkey -in " + dir.File("ours.pem") + " -out " +
+                           dir.File("theirs.pem") + " && openssl pkcs8 -topk8 -nocrypt -in " +
+                           dir.File("ours.pem") + " -outform DER -out " + dir.File("theirs.der"))
+                  .exit_code,
+              0);
+    EXPECT_EQ(testing::ReadBytes(dir.File("theirs.pem")), ToBytes(key->ToPem()));
+    EXPECT_EQ(testing::ReadBytes(dir.File("theirs.der")), key->ToDer());
+
+    // Theirs, read by us: the same scalar and point, and written back the same.
+    ASSERT_EQ(
+        testing::Run(std::string("openssl genpkey -algorithm EC -pkeyopt ec_paramgen_curve:") +
+                     curve + " -out " + dir.File("gen.pem") + " && openssl ec -in " +
+                     dir.File("gen.pem") + " -out " + dir.File("sec1.pem") + " 2>/dev/null")
+            .exit_code,
+        0);
+    const Bytes gen = testing::ReadBytes(dir.File("gen.pem"));
+    const std::string gen_text(gen.begin(), gen.end());
+    auto read = PrivateKey::FromPem(gen_text);
+    ASSERT_TRUE(read.ok()) << read.error().ToString();
+    EXPECT_EQ(read->type(), type);
+    EXPECT_EQ(read->ToPem(), gen_text);
+    auto from_der = PrivateKey::FromDer(read->ToDer());
+    ASSERT_TRUE(from_der.ok()) << from_der.error().ToString();
+    EXPECT_EQ(*from_der->EcScalar(), *read->EcScalar());
+    // The SEC1 form ("EC PRIVATE KEY") goes to OpenSSL's reader: the same key.
+    const Bytes sec1 = testing::ReadBytes(dir.File("sec1.pem"));
+    auto sec1_key = PrivateKey::FromPem(std::string(sec1.begin(), sec1.end()));
+    ASSERT_TRUE(sec1_key.ok()) << sec1_key.error().ToString();
+    EXPECT_EQ(*sec1_key->EcScalar(), *read->EcScalar());
+    const Bytes msg = ToBytes("signed with the key read back");
+    auto sig = read->Sign(SignatureScheme::kEcdsa, HashAlg::kSha256, msg);
+    ASSERT_TRUE(sig.ok());
+    EXPECT_TRUE(
+        sec1_key->Public().Verify(SignatureScheme::kEcdsa, HashAlg::kSha256, msg, *sig).ok());
+  }
+  // The layout with a point off the curve: refused, as OpenSSL refuses it.
+  auto key = PrivateKey::Generate(KeyType::kEcP256);
+  Bytes bad = key->ToDer();
+  bad.back() ^= 1;
+  EXPECT_EQ(PrivateKey::FromDer(bad).error().code(), ErrorCode::kCryptoBadKey);
+  const std::string bad_pem =
+      "-----BEGIN PRIVATE KEY-----\n" + Base64Encode(bad) + "\n-----END PRIVATE KEY-----\n";
+  EXPECT_EQ(PrivateKey::FromPem(bad_pem).error().code(), ErrorCode::kCryptoBadKey);
+  // Cut short: not the layout, and not a key for OpenSSL either.
+  bad = key->ToDer();
+  bad.pop_back();
+  EXPECT_EQ(PrivateKey::FromDer(bad).error().code(), ErrorCode::kCryptoBadKey);
+}
+
 // Differential: OpenSSL's command line accepts our signatures and keys.
 TEST(Keys, OpensslCliVerifiesOurEcdsaSignature) {
   testing::TempDir dir;

@@ -5,7 +5,9 @@
 
 #include <atomic>
 #include <future>
+#include <memory>
 #include <mutex>
+#include <thread>
 #include <vector>
 
 namespace henbtrust {
@@ -74,6 +76,62 @@ TEST(GroupCommit, RecordsQueuedDuringACommitShareTheNextOne) {
   ASSERT_GE(batch_sizes.size(), 2u);
   EXPECT_EQ(batch_sizes[0], 1u);  // the first record, committed at once
   EXPECT_GT(batch_sizes[1], 1u);  // the rest, gathered while it ran
+}
+
+// The writer waits for records under way, and for nothing else: two
+// callers that each wait for their own record (as the fleet simulator's
+// device threads do) are never held for the gathering window, which is a
+// minute here so that any wait for it shows.
+TEST(GroupCommit, GathersOnlyWhileRecordsAreUnderWay) {
+  std::mutex mu;
+  std::vector<size_t> batch_sizes;
+  GroupCommit commit(
+      [&](const std::vector<PendingAppraisal>& batch) {
+        std::lock_guard<std::mutex> lock(mu);
+        batch_sizes.push_back(batch.size());
+        return std::vector<Result<int64_t>>(batch.size(), int64_t{1});
+      },
+      GroupCommit::Limits{256, 64, std::chrono::minutes(1)});
+  auto add = [&](int i) {
+    auto answer = std::make_shared<std::promise<void>>();
+    commit.Add(Record(i), [answer](const Result<int64_t>&) { answer->set_value(); });
+    return answer->get_future();
+  };
+  auto done = [](std::future<void>& f) {
+    return f.wait_for(std::chrono::seconds(20)) == std::future_status::ready;
+  };
+  // Two under way: the first to come waits for the second, and both
+  // commit together.
+  commit.UnderWay();
+  commit.UnderWay();
+  auto first = add(1);
+  EXPECT_EQ(first.wait_for(std::chrono::milliseconds(200)), std::future_status::timeout);
+  auto second = add(2);
+  ASSERT_TRUE(done(first));
+  ASSERT_TRUE(done(second));
+  // Rounds of two callers, each waiting for its own record: no record is
+  // under way while one waits, so each goes at once.
+  for (int round = 0; round < 20; ++round) {
+    std::thread other([&] {
+      auto f = add(100 + round);
+      EXPECT_TRUE(done(f));
+    });
+    auto mine = add(200 + round);
+    EXPECT_TRUE(done(mine));
+    other.join();
+  }
+  // One under way that never comes: dropped, and what waited for it goes.
+  commit.UnderWay();
+  commit.UnderWay();
+  auto third = add(3);
+  EXPECT_EQ(third.wait_for(std::chrono::milliseconds(200)), std::future_status::timeout);
+  commit.Dropped();
+  ASSERT_TRUE(done(third));
+  commit.Close();
+  std::lock_guard<std::mutex> lock(mu);
+  ASSERT_GE(batch_sizes.size(), 3u);
+  EXPECT_EQ(batch_sizes.front(), 2u);
+  EXPECT_EQ(batch_sizes.back(), 1u);
 }
 
 // Close commits what is queued; a record after Close is refused at once,

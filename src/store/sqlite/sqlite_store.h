@@ -76,6 +76,8 @@ class SqliteStore final : public Store {
   // itself; any other failure fails the whole batch, and nothing of it stays.
   Result<int64_t> RecordAppraisal(const AppraisalRecord& a) override;
   void RecordAppraisalAsync(AppraisalRecord a, AppraisalDone done) override;
+  void AppraisalUnderWay() override { appraisals_.UnderWay(); }
+  void AppraisalDropped() override { appraisals_.Dropped(); }
   Result<std::optional<AppraisalRecord>> LatestAppraisal(const std::string& device_id) override;
   Result<std::vector<AppraisalRecord>> ListAppraisals(const std::string& device_id,
                                                       int64_t after_id, int limit) override;
