@@ -9,6 +9,7 @@ packages=(
   # libraries
   libssl-dev libtss2-dev libboost-dev libboost-system-dev nlohmann-json3-dev
   libsqlite3-dev libpq-dev libcli11-dev libspdlog-dev libfmt-dev libjemalloc-dev libtomlplusplus-dev
+  zlib1g-dev
   libgtest-dev libgmock-dev libbenchmark-dev
   # tools the tests, demo and benchmarks drive
   openssl swtpm swtpm-tools tpm2-tools sqlite3 postgresql rauc squashfs-tools xxd time curl gnuplot-nox

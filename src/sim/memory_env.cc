@@ -174,6 +174,79 @@ MemoryEnv::Contents MemoryEnv::Intern(std::string data) {
   return contents;
 }
 
+Result<PackedDir> MemoryEnv::Pack(const std::string& dir) {
+  const std::string d = Normal(dir);
+  if (!Mine(d)) return Error(ErrorCode::kInvalidArgument, dir + " is not kept in memory");
+  const std::string below = d + "/";
+  auto relative = [&](const std::string& key) {
+    return key == d ? std::string() : key.substr(below.size());
+  };
+  std::vector<PackedEntry> entries;
+  std::vector<std::pair<std::string, std::shared_ptr<Inode>>> taken;
+  {
+    const std::lock_guard<std::mutex> lock(mu_);
+    if (!dirs_.contains(d)) return AbsentLocked(d, "cannot pack", dir);
+    // `dir` itself, then what is below it (names such as "dir-x" sort
+    // between the two).
+    dirs_.erase(d);
+    entries.push_back({std::string(), true, 0, nullptr});
+    for (auto it = dirs_.lower_bound(below); it != dirs_.end() && it->starts_with(below);) {
+      entries.push_back({relative(*it), true, 0, nullptr});
+      it = dirs_.erase(it);
+    }
+    for (auto it = files_.lower_bound(below); it != files_.end() && it->first.starts_with(below);) {
+      taken.emplace_back(it->first, std::move(it->second));
+      it = files_.erase(it);
+    }
+  }
+  // The contents move out of their inodes, so that only other holders
+  // count in their use (PackedDir refers to what others share).
+  for (auto& [path, inode] : taken) {
+    entries.push_back({relative(path), false, inode->mode, std::move(inode->data)});
+  }
+  auto packed = packer_.Pack(entries);
+  if (packed.ok()) return packed;
+  // Put back as they were.
+  const std::lock_guard<std::mutex> lock(mu_);
+  size_t file = 0;
+  for (PackedEntry& e : entries) {
+    const std::string path = e.path.empty() ? d : below + e.path;
+    if (e.directory) {
+      dirs_.insert(path);
+    } else {
+      taken[file].second->data = std::move(e.data);
+      files_[path] = std::move(taken[file++].second);
+    }
+  }
+  return packed.error();
+}
+
+Status MemoryEnv::Unpack(const std::string& dir, const PackedDir& packed) {
+  const std::string d = Normal(dir);
+  if (!Mine(d)) return Error(ErrorCode::kInvalidArgument, dir + " is not kept in memory");
+  HENB_ASSIGN_OR_RETURN(std::vector<PackedEntry> entries, packer_.Unpack(packed));
+  const std::lock_guard<std::mutex> lock(mu_);
+  auto path_of = [&](const PackedEntry& e) {
+    std::string path = d;
+    if (!e.path.empty()) path.append("/").append(e.path);
+    return path;
+  };
+  for (const PackedEntry& e : entries) {
+    std::string path = path_of(e);
+    if (files_.contains(path) || (!e.directory && dirs_.contains(path))) {
+      return Error(ErrorCode::kIo, "cannot unpack " + dir + ": " + path.append(" exists"));
+    }
+  }
+  for (PackedEntry& e : entries) {
+    if (e.directory) {
+      dirs_.insert(path_of(e));
+    } else {
+      files_[path_of(e)] = std::make_shared<Inode>(Inode{std::move(e.data), e.mode});
+    }
+  }
+  return OkStatus();
+}
+
 Error MemoryEnv::AbsentLocked(const std::string& normal, const std::string& what,
                               const std::string& path) const {
   // Below a file, as POSIX says: not a directory.

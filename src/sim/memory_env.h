@@ -28,6 +28,7 @@
 #include <vector>
 
 #include "sim/forwarding_env.h"
+#include "sim/packed_dir.h"
 
 namespace henbtrust::sim {
 
@@ -51,6 +52,17 @@ class MemoryEnv final : public ForwardingEnv {
   // until they are swept.
   size_t InternedEntries();
 
+  // The files and directories under `dir` (kept here), and `dir` itself,
+  // taken out of this Env into one compressed object (sim/packed_dir.h):
+  // until Unpack puts them back, `dir` does not exist. Nothing under it may
+  // be open. On error nothing is taken.
+  Result<PackedDir> Pack(const std::string& dir);
+  // Back as Pack found them; kIo, and nothing changed, if anything of
+  // theirs exists meanwhile.
+  Status Unpack(const std::string& dir, const PackedDir& packed);
+  // The packer's dictionary (the first packed directory's record).
+  size_t PackDictionaryBytes() const { return packer_.DictionaryBytes(); }
+
   Result<Bytes> ReadFile(const std::string& path, size_t max_size) override;
   Result<std::unique_ptr<SequentialFile>> NewSequentialFile(const std::string& path) override;
   Result<std::unique_ptr<WritableFile>> NewWritableFile(const std::string& path,
@@ -66,7 +78,7 @@ class MemoryEnv final : public ForwardingEnv {
   Result<std::vector<std::string>> ListDirectory(const std::string& dir) override;
   Status SetFileMode(const std::string& path, unsigned mode) override;
 
-  using Contents = std::shared_ptr<const std::string>;
+  using Contents = FileContents;
   struct Inode {
     Contents data;
     unsigned mode = 0644;
@@ -100,6 +112,7 @@ class MemoryEnv final : public ForwardingEnv {
   std::mutex intern_mu_;
   std::unordered_map<size_t, std::vector<std::weak_ptr<const std::string>>> interned_;
   size_t added_since_sweep_ = 0;
+  DirPacker packer_;
 };
 
 }  // namespace henbtrust::sim

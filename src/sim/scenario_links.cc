@@ -94,12 +94,57 @@ Result<std::unique_ptr<HttpChannel>> Run::Connect(const std::string& device,
   } else {
     // What a TLS server would read from the certificate.
     HENB_ASSIGN_OR_RETURN(Certificate cert, Certificate::FromPem(identity.certificate_chain));
-    inner = std::make_unique<InProcessChannel>([this](const HttpRequest& r) { return Serve(r); },
-                                               PeerIdentityOf(cert));
+    return InProcess(device, PeerIdentityOf(cert));
   }
-  return std::unique_ptr<HttpChannel>(std::make_unique<GatedChannel>(
-      std::move(inner),
-      [this, device](const std::string& target) { return Gate(device, target); }));
+  return Gated(device, std::move(inner));
+}
+
+std::unique_ptr<HttpChannel> Run::InProcess(const std::string& device, PeerIdentity peer) {
+  return Gated(device, std::make_unique<InProcessChannel>(
+                           [this](const HttpRequest& r) { return Serve(r); }, std::move(peer)));
+}
+
+std::unique_ptr<HttpChannel> Run::Gated(const std::string& device,
+                                        std::unique_ptr<HttpChannel> inner) {
+  return std::make_unique<GatedChannel>(
+      std::move(inner), [this, device](const std::string& target) { return Gate(device, target); });
+}
+
+namespace {
+
+// A device's TLS identity among its files, in-process (where no TLS
+// context holds it): the certificate's serial, common name and
+// organisation on a line each, then its DER. What a server reads from the
+// certificate, kept so that a dormant device's channel can go and come back
+// without parsing it again.
+std::string IdentityFile(const SimHenb& d) { return d.dir + "/sim-identity"; }
+
+}  // namespace
+
+Status Run::KeepIdentity(const SimHenb& d, const PeerIdentity& peer) {
+  std::string text = peer.serial + "\n" + peer.common_name + "\n" + peer.organization + "\n";
+  text.append(peer.certificate_der.begin(), peer.certificate_der.end());
+  return env_.WriteFileAtomic(IdentityFile(d), AsBytes(text));
+}
+
+Result<PeerIdentity> Run::KeptIdentity(const SimHenb& d) {
+  constexpr size_t kMaxIdentityBytes = size_t{16} * 1024;
+  HENB_ASSIGN_OR_RETURN(Bytes kept, env_.ReadFile(IdentityFile(d), kMaxIdentityBytes));
+  const std::string_view text(reinterpret_cast<const char*>(kept.data()), kept.size());
+  PeerIdentity peer;
+  peer.presented = true;
+  peer.verified = true;
+  size_t pos = 0;
+  for (std::string* field : {&peer.serial, &peer.common_name, &peer.organization}) {
+    const size_t eol = text.find('\n', pos);
+    if (eol == std::string_view::npos) {
+      return Error(ErrorCode::kMalformed, IdentityFile(d) + ": cut short");
+    }
+    *field = std::string(text.substr(pos, eol - pos));
+    pos = eol + 1;
+  }
+  peer.certificate_der.assign(kept.begin() + static_cast<std::ptrdiff_t>(pos), kept.end());
+  return peer;
 }
 
 Result<DeviceCredentials> Run::Enroll(Device& device, const EnrollmentRequest& request) {

@@ -17,6 +17,7 @@
 #include "henbtrust/agent/watchdog_agent.h"
 #include "henbtrust/crypto/digest.h"
 #include "henbtrust/crypto/x509.h"
+#include "henbtrust/net/in_process_channel.h"
 #include "henbtrust/release/bundle.h"
 #include "henbtrust/server/server.h"
 #include "henbtrust/tpm/credential.h"
@@ -165,8 +166,15 @@ Result<SimHenb> Run::MakeHenb(int index, const Certificate& mfr, const PrivateKe
     return Error(ErrorCode::kDeviceState,
                  d.id + ": the recovery certificate: " + creds->recovery_problem);
   }
-  HENB_ASSIGN_OR_RETURN(d.channel, Connect(d.id, DeviceTls(*creds), &d.https));
   d.dir = ddir;
+  if (Https()) {
+    HENB_ASSIGN_OR_RETURN(d.channel, Connect(d.id, DeviceTls(*creds), &d.https));
+  } else {
+    HENB_ASSIGN_OR_RETURN(Certificate cert, Certificate::FromPem(creds->certificate_pem));
+    PeerIdentity peer = PeerIdentityOf(cert);
+    HENB_TRY(KeepIdentity(d, peer));
+    d.channel = InProcess(d.id, std::move(peer));
+  }
   d.config.device_id = d.id;
   d.config.trust = &vendor_->trust();
   d.config.download_dir = ddir + "/downloads";
@@ -229,11 +237,15 @@ Status Run::PowerCycle(SimHenb& d) {
 
 Status Run::Wake(SimHenb& d) {
   if (!d.dormant) return OkStatus();
+  HENB_TRY(device_files_.Unpack(d.dir, d.dormant->files));
   HENB_ASSIGN_OR_RETURN(SoftTre tre, SoftTre::Resume(d.dormant->tre, *d.dormant->tre_volatile));
   tre.SetClock([env = &env_] { return static_cast<uint64_t>(env->SteadyMillis()); });
   auto device = Device::Open(d.dir, std::make_unique<SoftTre>(std::move(tre)), DeviceOptionsFor());
   if (!device.ok()) return device.error().WithContext(d.id + ": waking");
   d.device = std::move(device).value();
+  auto peer = KeptIdentity(d);
+  if (!peer.ok()) return peer.error().WithContext(d.id + ": waking");
+  d.channel = InProcess(d.id, std::move(peer).value());
   d.dormant.reset();
   AttachAgents(d);
   ++turns_.wakes;
@@ -260,11 +272,16 @@ Status Run::Doze(SimHenb& d) {
   if (deadline <= now + half) return OkStatus();
   auto* soft = dynamic_cast<SoftTre*>(&d.device->tre());
   if (soft == nullptr) return Error(ErrorCode::kInternal, d.id + ": not a soft TrE");
-  SimHenb::Dormant z{soft->SaveState(), Intern(soft->SaveVolatile()), deadline - half,
-                     static_cast<uint32_t>(stage->state().resets), manifest->version};
+  SimHenb::Dormant z{soft->SaveState(), Intern(soft->SaveVolatile()),
+                     deadline - half,   static_cast<uint32_t>(stage->state().resets),
+                     manifest->version, {}};
   d.watchdog.reset();  // it holds the agent's config and the device: first
   d.agent.reset();
   d.device.reset();
+  d.channel.reset();
+  auto files = device_files_.Pack(d.dir);
+  if (!files.ok()) return files.error().WithContext(d.id + ": dozing");
+  z.files = std::move(files).value();
   d.dormant = std::move(z);
   return OkStatus();
 }

@@ -82,15 +82,16 @@ struct SimHenb {
   uint32_t resets_seen = 0;
   int64_t last_reset_at = -1;
   bool reset_loop = false;
-  // A dormant device (ScenarioRunOptions::dormant): no Device, agents or TrE
-  // object, only what Run::Wake makes them again from; its files stay in
-  // the run's MemoryEnv.
+  // A dormant device (ScenarioRunOptions::dormant): no Device, channel,
+  // agents or TrE object, only what Run::Wake makes them again from, its files packed
+  // into one compressed object (MemoryEnv::Pack).
   struct Dormant {
     Bytes tre;                                  // SoftTre::SaveState
     std::shared_ptr<const Bytes> tre_volatile;  // SoftTre::SaveVolatile, shared by devices alike
     uint64_t wake_ms = 0;                       // its ticket is due: the run's steady clock
     uint32_t resets = 0;                        // the boot stage's, for the figures
     std::string version;                        // of its active slot
+    PackedDir files;                            // taken out of the run's MemoryEnv
   };
   std::optional<Dormant> dormant;
 };
@@ -149,6 +150,14 @@ class Run {
   // client underneath over HTTPS.
   Result<std::unique_ptr<HttpChannel>> Connect(const std::string& device, const TlsConfig& identity,
                                                HttpClient** https);
+  // In this process: a channel of `device` that presents `peer`, and any
+  // channel of its behind the runner's gate.
+  std::unique_ptr<HttpChannel> InProcess(const std::string& device, PeerIdentity peer);
+  std::unique_ptr<HttpChannel> Gated(const std::string& device, std::unique_ptr<HttpChannel> inner);
+  // In this process: the device's identity kept among its files (made at
+  // enrollment; read when a dormant device wakes).
+  Status KeepIdentity(const SimHenb& d, const PeerIdentity& peer);
+  Result<PeerIdentity> KeptIdentity(const SimHenb& d);
   // Enrollment, with no client certificate.
   Result<DeviceCredentials> Enroll(Device& device, const EnrollmentRequest& request);
   Status Gate(const std::string& device, const std::string& target) const;

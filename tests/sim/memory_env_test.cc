@@ -145,6 +145,85 @@ TEST(MemoryEnv, KeepsContentsThatFilesShareOnce) {
   EXPECT_EQ(*env.FileSize(dir.File("devices/henb-1/slots/a/kernel.img")), image.size());
 }
 
+// A device's directory packed and unpacked: gone meanwhile, then back as it
+// was (files, contents, modes, empty directories), the images still shared
+// with the other devices, and the device's own files deflated against the
+// first packed device's; a neighbour whose name sorts between the directory
+// and its contents is left alone.
+TEST(MemoryEnv, PacksADirectoryIntoOneObjectAndBack) {
+  testing::TempDir dir;
+  MemoryEnv env(Env::Default());
+  env.AddRoot(dir.File("devices"));
+  const std::string image(size_t{16} * 1024, 'i');
+  std::mt19937_64 rng(7);
+  auto device_files = [&](int d) {
+    std::string key;  // random, as a device's keys are
+    for (int i = 0; i < 64; ++i) key += static_cast<char>('A' + rng() % 26);
+    return std::vector<std::pair<std::string, std::string>>{
+        {"slots/a/kernel.img", image},
+        {"boot-control.json", R"({"active":"a","trial":"","counter":2})"},
+        {"boot-stage/recovery.key", "-----BEGIN PRIVATE KEY-----\n" + key + "\n-----END..."},
+        {"identity.json", R"({"device_id":"henb-)" + std::to_string(d) + R"("})"}};
+  };
+  auto root = [&](int d) { return dir.File("devices/henb-" + std::to_string(d)); };
+  std::vector<std::vector<std::pair<std::string, std::string>>> files;
+  for (int d = 0; d < 3; ++d) {
+    files.push_back(device_files(d));
+    ASSERT_TRUE(env.CreateDirectories(root(d) + "/slots/a").ok());
+    ASSERT_TRUE(env.CreateDirectories(root(d) + "/slots/b").ok());  // empty
+    ASSERT_TRUE(env.CreateDirectories(root(d) + "/boot-stage").ok());
+    for (const auto& [name, data] : files.back()) {
+      ASSERT_TRUE(env.WriteFileAtomic(root(d) + "/" + name, AsBytes(data)).ok());
+    }
+  }
+  ASSERT_TRUE(env.SetFileMode(root(1) + "/boot-stage/recovery.key", 0600).ok());
+  ASSERT_TRUE(env.CreateDirectories(root(1) + "-spare").ok());
+  ASSERT_TRUE(env.WriteFileAtomic(root(1) + "-spare/x", AsBytes("neighbour")).ok());
+  const size_t contents_before = env.ContentBytes();
+
+  auto first = env.Pack(root(0));
+  ASSERT_TRUE(first.ok()) << first.error().ToString();
+  auto second = env.Pack(root(1));
+  ASSERT_TRUE(second.ok()) << second.error().ToString();
+  EXPECT_FALSE(env.FileExists(root(1)));
+  EXPECT_FALSE(env.FileExists(root(1) + "/identity.json"));
+  EXPECT_TRUE(env.FileExists(root(1) + "-spare/x"));
+  EXPECT_EQ(env.FileCount(), 4u + 1u);  // the third device's, the neighbour's
+  // The image by reference; the rest written out and deflated, the second
+  // device's against the first's: not much more than its random key.
+  EXPECT_EQ(second->shared.size(), 1u);
+  size_t own = 0;
+  for (const auto& [name, data] : files[1]) own += data == image ? 0 : name.size() + data.size();
+  EXPECT_LT(second->deflated.size(), own * 2 / 3);
+  EXPECT_EQ(env.Pack(root(1)).error().code(), ErrorCode::kNotFound);
+
+  ASSERT_TRUE(env.Unpack(root(1), *second).ok());
+  ASSERT_TRUE(env.Unpack(root(0), *first).ok());
+  EXPECT_EQ(env.ContentBytes(), contents_before);
+  for (int d = 0; d < 3; ++d) {
+    for (const auto& [name, data] : files[static_cast<size_t>(d)]) {
+      auto read = env.ReadFile(root(d) + "/" + name, 1 << 20);
+      ASSERT_TRUE(read.ok()) << name;
+      EXPECT_EQ(ToString(*read), data) << name;
+    }
+    EXPECT_EQ(*env.ListDirectory(root(d) + "/slots"), (std::vector<std::string>{"a", "b"}));
+  }
+  // Unpacking over what exists changes nothing.
+  auto again = env.Pack(root(2));
+  ASSERT_TRUE(again.ok());
+  ASSERT_TRUE(env.CreateDirectories(root(2)).ok());
+  ASSERT_TRUE(env.WriteFileAtomic(root(2) + "/identity.json", AsBytes("new")).ok());
+  EXPECT_EQ(env.Unpack(root(2), *again).error().code(), ErrorCode::kIo);
+  EXPECT_EQ(ToString(*env.ReadFile(root(2) + "/identity.json", 100)), "new");
+  EXPECT_FALSE(env.FileExists(root(2) + "/slots"));
+  // A record that is not one is refused, not read.
+  PackedDir bad = *first;
+  bad.deflated[bad.deflated.size() / 2] ^= 0x55;
+  ASSERT_TRUE(env.Pack(root(0)).ok());
+  EXPECT_EQ(env.Unpack(root(0), bad).error().code(), ErrorCode::kMalformed);
+  EXPECT_FALSE(env.FileExists(root(0)));
+}
+
 // Contents of gone files do not pile up in the table of shared contents.
 TEST(MemoryEnv, ForgetsTheContentsOfFilesThatAreGone) {
   testing::TempDir dir;
