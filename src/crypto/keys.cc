@@ -1,6 +1,7 @@
 #include "henbtrust/crypto/keys.h"
 
 #include <openssl/core_names.h>
+#include <openssl/crypto.h>
 #include <openssl/param_build.h>
 #include <openssl/pem.h>
 
@@ -26,6 +27,8 @@ using ossl::PkeyPtr;
 
 using ParamBldPtr = std::unique_ptr<OSSL_PARAM_BLD, ossl::Deleter<OSSL_PARAM_BLD_free>>;
 using ParamPtr = std::unique_ptr<OSSL_PARAM, ossl::Deleter<OSSL_PARAM_free>>;
+// A private scalar's: wiped when freed.
+using SecretBnPtr = std::unique_ptr<BIGNUM, ossl::Deleter<BN_clear_free>>;
 
 const char* CurveName(KeyType t) { return t == KeyType::kEcP384 ? "secp384r1" : "prime256v1"; }
 
@@ -80,16 +83,34 @@ Pkcs8Frame Pkcs8FrameOf(KeyType curve) {
           sizeof kPkcs8P256Head + n + sizeof kPkcs8P256Mid + 1 + 2 * n};
 }
 
+// Whether OpenSSL would write `pkey` (an EC key) in the frame above: with
+// its point uncompressed, its curve by name and its public half included.
+// A key read in another form keeps that form, through OpenSSL's encoder.
+bool WrittenInPkcs8Frame(EVP_PKEY* pkey) {
+  char format[32] = {0};
+  char encoding[32] = {0};
+  int include_public = 0;
+  return EVP_PKEY_get_utf8_string_param(pkey, OSSL_PKEY_PARAM_EC_POINT_CONVERSION_FORMAT, format,
+                                        sizeof format, nullptr) == 1 &&
+         std::strcmp(format, OSSL_PKEY_EC_POINT_CONVERSION_FORMAT_UNCOMPRESSED) == 0 &&
+         EVP_PKEY_get_utf8_string_param(pkey, OSSL_PKEY_PARAM_EC_ENCODING, encoding,
+                                        sizeof encoding, nullptr) == 1 &&
+         std::strcmp(encoding, OSSL_PKEY_EC_ENCODING_GROUP) == 0 &&
+         EVP_PKEY_get_int_param(pkey, OSSL_PKEY_PARAM_EC_INCLUDE_PUBLIC, &include_public) == 1 &&
+         include_public == 1;
+}
+
 // `der` as a PEM block of `label`, in lines of 64 characters, as OpenSSL
 // writes one.
 std::string PemBlock(std::string_view label, ByteView der) {
-  const std::string base64 = Base64Encode(der);
+  std::string base64 = Base64Encode(der);
   std::string out = "-----BEGIN " + std::string(label) + "-----\n";
   for (size_t i = 0; i < base64.size(); i += 64) {
     out.append(base64, i, 64);
     out += '\n';
   }
   out += "-----END " + std::string(label) + "-----\n";
+  OPENSSL_cleanse(base64.data(), base64.size());  // a private key's, maybe
   return out;
 }
 
@@ -267,8 +288,8 @@ std::optional<Bytes> PlainPemBlock(std::string_view pem, std::string_view label)
       base64 += line;
     }
   }
-  if (!done) return std::nullopt;
-  auto der = Base64Decode(base64);
+  auto der = done ? Base64Decode(base64) : Result<Bytes>(Error(ErrorCode::kMalformed, ""));
+  OPENSSL_cleanse(base64.data(), base64.size());  // a private key's, maybe
   if (!der.ok()) return std::nullopt;
   return std::move(der).value();
 }
@@ -358,7 +379,10 @@ KeyType PublicKey::type() const { return impl_->type; }
 int PublicKey::bits() const { return EVP_PKEY_get_bits(impl_->pkey.get()); }
 
 std::string PublicKey::ToPem() const {
-  if (impl_->type != KeyType::kRsa) return PemBlock("PUBLIC KEY", ToDer());
+  if (impl_->type != KeyType::kRsa) {
+    const Bytes der = ToDer();
+    if (!der.empty()) return PemBlock("PUBLIC KEY", der);
+  }
   BioPtr bio(BIO_new(BIO_s_mem()));
   PEM_write_bio_PUBKEY(bio.get(), impl_->pkey.get());
   return BioToString(bio.get());
@@ -451,7 +475,9 @@ std::optional<Result<PrivateKey>> FromEcPkcs8(ByteView der) {
 
 Result<PrivateKey> PrivateKey::FromPem(std::string_view pem) {
   if (auto der = PlainPemBlock(pem, "PRIVATE KEY")) {
-    if (auto key = FromEcPkcs8(*der)) return std::move(*key);
+    auto key = FromEcPkcs8(*der);
+    OPENSSL_cleanse(der->data(), der->size());
+    if (key) return std::move(*key);
   }
   BioPtr bio = MemBio(pem);
   PkeyPtr pkey(PEM_read_bio_PrivateKey(bio.get(), nullptr, nullptr, nullptr));
@@ -473,7 +499,7 @@ Result<PrivateKey> PrivateKey::FromEcScalar(KeyType curve, ByteView scalar, Byte
   if (curve == KeyType::kRsa) return Error(ErrorCode::kInvalidArgument, "not an EC curve");
   const size_t n = EcCoordinateSize(curve);
   if (scalar.size() != n) return Error(ErrorCode::kCryptoBadKey, "EC scalar has the wrong size");
-  BnPtr d(BN_bin2bn(scalar.data(), static_cast<int>(n), nullptr));
+  SecretBnPtr d(BN_bin2bn(scalar.data(), static_cast<int>(n), nullptr));
   Bytes point(public_point.begin(), public_point.end());
   if (point.empty()) {
     using GroupPtr = std::unique_ptr<EC_GROUP, ossl::Deleter<EC_GROUP_free>>;
@@ -523,8 +549,12 @@ PublicKey PrivateKey::Public() const {
 
 std::string PrivateKey::ToPem() const {
   if (impl_->type != KeyType::kRsa) {
-    const Bytes der = ToDer();
-    if (!der.empty()) return PemBlock("PRIVATE KEY", der);
+    Bytes der = ToDer();
+    if (!der.empty()) {
+      std::string pem = PemBlock("PRIVATE KEY", der);
+      OPENSSL_cleanse(der.data(), der.size());
+      return pem;
+    }
   }
   BioPtr bio(BIO_new(BIO_s_mem()));
   PEM_write_bio_PrivateKey(bio.get(), impl_->pkey.get(), nullptr, nullptr, 0, nullptr, nullptr);
@@ -532,7 +562,7 @@ std::string PrivateKey::ToPem() const {
 }
 
 Bytes PrivateKey::ToDer() const {
-  if (impl_->type != KeyType::kRsa) {
+  if (impl_->type != KeyType::kRsa && WrittenInPkcs8Frame(impl_->pkey.get())) {
     auto scalar = EcScalar();
     auto point = EcPointOctets(impl_->pkey.get(), impl_->type);
     if (scalar.ok() && point.ok()) {
@@ -543,6 +573,7 @@ Bytes PrivateKey::ToDer() const {
       out.insert(out.end(), scalar->begin(), scalar->end());
       out.insert(out.end(), frame.mid.begin(), frame.mid.end());
       out.insert(out.end(), point->begin(), point->end());
+      OPENSSL_cleanse(scalar->data(), scalar->size());
       return out;
     }
   }
@@ -558,7 +589,7 @@ Result<Bytes> PrivateKey::EcScalar() const {
   if (EVP_PKEY_get_bn_param(impl_->pkey.get(), OSSL_PKEY_PARAM_PRIV_KEY, &d) != 1) {
     return CryptoError(ErrorCode::kCryptoFailure, "cannot read EC scalar");
   }
-  BnPtr dp(d);
+  SecretBnPtr dp(d);
   Bytes out = BnToFixed(d, EcCoordinateSize(impl_->type));
   return out;
 }

@@ -73,12 +73,19 @@ void PveService::Impl::HandleNow(const HttpRequest& request, HttpResponder respo
 }
 
 void PveService::Impl::RecordPush(const HttpRequest& req, HttpResponder respond) {
-  store.AppraisalUnderWay();
+  // Ended on every way out, the record handed over or not.
+  class UnderWay {
+   public:
+    explicit UnderWay(Store& s) : store_(s) { store_.AppraisalUnderWay(); }
+    ~UnderWay() { store_.AppraisalEnded(); }
+    UnderWay(const UnderWay&) = delete;
+    UnderWay& operator=(const UnderWay&) = delete;
+
+   private:
+    Store& store_;
+  } under_way(store);
   Result<Prepared> push = PushEvidence(req);
-  if (!push.ok()) {
-    store.AppraisalDropped();
-    return respond(ErrorResponse(push.error()));
-  }
+  if (!push.ok()) return respond(ErrorResponse(push.error()));
   {
     MutexLock lock(pending_mu);
     ++pushes_pending;

@@ -225,6 +225,12 @@ Status MemoryEnv::Unpack(const std::string& dir, const PackedDir& packed) {
   const std::string d = Normal(dir);
   if (!Mine(d)) return Error(ErrorCode::kInvalidArgument, dir + " is not kept in memory");
   HENB_ASSIGN_OR_RETURN(std::vector<PackedEntry> entries, packer_.Unpack(packed));
+  // Contents written out in the record come back shared where they were.
+  for (PackedEntry& e : entries) {
+    if (!e.directory && e.data.use_count() == 1 && e.data->size() >= kInternFrom) {
+      e.data = Intern(std::string(*e.data));
+    }
+  }
   const std::lock_guard<std::mutex> lock(mu_);
   auto path_of = [&](const PackedEntry& e) {
     std::string path = d;

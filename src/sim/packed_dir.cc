@@ -127,13 +127,17 @@ Result<std::string> InflateWith(const std::string& dictionary, const std::string
     int rc = inflate(&f.z, Z_NO_FLUSH);
     if (rc == Z_NEED_DICT) {
       if (dictionary.empty() ||
-          inflateSetDictionary(&f.z, In(dictionary), static_cast<uInt>(dictionary.size())) != Z_OK) {
+          inflateSetDictionary(&f.z, In(dictionary), static_cast<uInt>(dictionary.size())) !=
+              Z_OK) {
         return Corrupt("made with another dictionary");
       }
       rc = inflate(&f.z, Z_NO_FLUSH);
     }
     out.append(buf, sizeof buf - f.z.avail_out);
-    if (rc == Z_STREAM_END) return out;
+    if (rc == Z_STREAM_END) {
+      if (f.z.avail_in != 0) return Corrupt("bytes after the record");
+      return out;
+    }
     if (rc != Z_OK) return Corrupt(std::string("inflate: ") + (f.z.msg ? f.z.msg : "error"));
   }
 }
@@ -148,7 +152,8 @@ Result<PackedDir> DirPacker::Pack(const std::vector<PackedEntry>& entries) {
   PackedDir packed;
   std::string raw;
   for (const PackedEntry& e : entries) {
-    const bool by_reference = !e.directory && e.data && e.data.use_count() > 1;
+    const bool by_reference =
+        !e.directory && e.data && (e.data.use_count() > 1 || e.data->size() >= kShareFrom);
     raw += e.directory ? kDir : by_reference ? kShared : kInline;
     PutVarint(raw, e.path.size());
     raw += e.path;
@@ -163,14 +168,19 @@ Result<PackedDir> DirPacker::Pack(const std::vector<PackedEntry>& entries) {
       raw += data;
     }
   }
-  std::call_once(dictionary_once_, [&] { dictionary_ = raw; });
-  HENB_ASSIGN_OR_RETURN(packed.deflated, DeflateWith(dictionary_, raw));
+  std::call_once(dictionary_once_, [&] {
+    dictionary_owner_ = std::make_unique<const std::string>(raw);
+    dictionary_.store(dictionary_owner_.get(), std::memory_order_release);
+  });
+  HENB_ASSIGN_OR_RETURN(packed.deflated, DeflateWith(*dictionary_owner_, raw));
   packed.shared.shrink_to_fit();
   return packed;
 }
 
 Result<std::vector<PackedEntry>> DirPacker::Unpack(const PackedDir& packed) const {
-  HENB_ASSIGN_OR_RETURN(std::string raw, InflateWith(dictionary_, packed.deflated));
+  const std::string* dictionary = dictionary_.load(std::memory_order_acquire);
+  if (dictionary == nullptr) return Corrupt("nothing was packed yet");
+  HENB_ASSIGN_OR_RETURN(std::string raw, InflateWith(*dictionary, packed.deflated));
   std::vector<PackedEntry> entries;
   Reader r(raw);
   while (!r.done()) {
@@ -196,6 +206,9 @@ Result<std::vector<PackedEntry>> DirPacker::Unpack(const PackedDir& packed) cons
   return entries;
 }
 
-size_t DirPacker::DictionaryBytes() const { return dictionary_.size(); }
+size_t DirPacker::DictionaryBytes() const {
+  const std::string* dictionary = dictionary_.load(std::memory_order_acquire);
+  return dictionary == nullptr ? 0 : dictionary->size();
+}
 
 }  // namespace henbtrust::sim

@@ -11,6 +11,7 @@
 // and names.
 #pragma once
 
+#include <atomic>
 #include <cstdint>
 #include <memory>
 #include <mutex>
@@ -40,13 +41,15 @@ struct PackedDir {
 
 class DirPacker {
  public:
+  static constexpr size_t kShareFrom = 4096;
+
   DirPacker() = default;
   DirPacker(const DirPacker&) = delete;
   DirPacker& operator=(const DirPacker&) = delete;
 
   // Contents that something else holds too (use_count above one: another
-  // file, another device) go by reference; the rest is written out.
-  // Thread-safe.
+  // file, another device) or of kShareFrom bytes or more (images) go by
+  // reference; the rest is written out. Thread-safe.
   Result<PackedDir> Pack(const std::vector<PackedEntry>& entries);
   // The entries Pack was given, in its order. Thread-safe.
   Result<std::vector<PackedEntry>> Unpack(const PackedDir& packed) const;
@@ -55,9 +58,12 @@ class DirPacker {
   size_t DictionaryBytes() const;
 
  private:
-  // Set once, by the first Pack; read-only afterwards.
-  mutable std::once_flag dictionary_once_;
-  std::string dictionary_;
+  // Set once, by the first Pack, and read-only afterwards: published
+  // through the atomic pointer to the readers that do not go through the
+  // once_flag (Unpack, DictionaryBytes).
+  std::once_flag dictionary_once_;
+  std::unique_ptr<const std::string> dictionary_owner_;
+  std::atomic<const std::string*> dictionary_{nullptr};
 };
 
 }  // namespace henbtrust::sim

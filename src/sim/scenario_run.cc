@@ -389,8 +389,22 @@ Status Run::MakeFleet() {
   HENB_TRY(enrolled);
   for (auto& d : fleet_) BoundConnections(d);
   r_.memory_bytes_per_device = std::max(0.0, ResidentBytes() - rss_before) / r_.devices;
-  Say("devices' files: " + std::to_string(device_files_.FileCount()) + " in memory, " +
-      std::to_string(device_files_.ContentBytes() / 1024) + " KiB of contents");
+  std::string files = "devices' files: " + std::to_string(device_files_.FileCount()) +
+                      " in memory, " + std::to_string(device_files_.ContentBytes() / 1024) +
+                      " KiB of contents";
+  if (o_.dormant) {
+    size_t dormant = 0;
+    size_t packed = 0;
+    for (const auto& d : fleet_) {
+      if (d.dormant) {
+        ++dormant;
+        packed += d.dormant->files.Bytes();
+      }
+    }
+    files += "; " + std::to_string(dormant) + " devices dormant, their files packed in " +
+             std::to_string(packed / 1024) + " KiB";
+  }
+  Say(files);
   return OkStatus();
 }
 

@@ -21,10 +21,9 @@ void GroupCommit::Add(AppraisalRecord record, Store::AppraisalDone done) {
     }
     if (!writer_.joinable()) writer_ = std::thread([this] { Run(); });
     queue_.push_back({std::move(record), std::move(done)});
-    if (under_way_ > 0) --under_way_;
     // While the writer gathers, it is woken by a full batch, or when no
-    // other record is under way.
-    wake = !gathering_ || queue_.size() >= limits_.gather_target || under_way_ == 0;
+    // record is under way any more (Ended).
+    wake = !gathering_ || queue_.size() >= limits_.gather_target;
   }
   if (wake) cv_.notify_one();
 }
@@ -34,7 +33,7 @@ void GroupCommit::UnderWay() {
   ++under_way_;
 }
 
-void GroupCommit::Dropped() {
+void GroupCommit::Ended() {
   bool wake = false;
   {
     MutexLock lock(mu_);

@@ -6,7 +6,7 @@
 // fsync, on either backend) for many appraisals instead of one each.
 //
 // While records are being made (appraisals under way, announced by
-// UnderWay), the writer waits for them, up to Limits::gather_window or
+// UnderWay and Ended), the writer waits for them, up to Limits::gather_window or
 // until Limits::gather_target are queued, so that each commit carries more
 // of them. It waits for nothing else: a record that arrives when no other
 // is under way is committed at once, however many came before it (a
@@ -56,10 +56,11 @@ class GroupCommit {
   // Close(), `done` gets a kStore error at once and nothing is written.
   void Add(AppraisalRecord record, Store::AppraisalDone done) EXCLUDES(mu_);
 
-  // A record is being made and will come (Add), or not (Dropped); the
-  // writer gathers only while one is. Add ends one under way, if any.
+  // A record is being made: the writer gathers only while one is. Each
+  // UnderWay is ended by one Ended, once its record is added (or will not
+  // come).
   void UnderWay() EXCLUDES(mu_);
-  void Dropped() EXCLUDES(mu_);
+  void Ended() EXCLUDES(mu_);
 
   // Commits what is queued, then stops the writer. The store calls it
   // before it closes what `commit` writes to.

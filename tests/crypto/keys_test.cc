@@ -302,6 +302,20 @@ TEST(Keys, EcPrivateKeysWrittenAndReadAsOpensslDoes) {
     auto sec1_key = PrivateKey::FromPem(std::string(sec1.begin(), sec1.end()));
     ASSERT_TRUE(sec1_key.ok()) << sec1_key.error().ToString();
     EXPECT_EQ(*sec1_key->EcScalar(), *read->EcScalar());
+    // A key in another form (its point compressed) is written back in that
+    // form, as OpenSSL writes it.
+    ASSERT_EQ(
+        testing::Run("openssl ec -in " + dir.File("gen.pem") +
+                     " -conv_form compressed 2>/dev/null | openssl pkcs8 -topk8 -nocrypt -out " +
+                     dir.File("packed.pem"))
+            .exit_code,
+        0);
+    const Bytes packed = testing::ReadBytes(dir.File("packed.pem"));
+    auto packed_key = PrivateKey::FromPem(std::string(packed.begin(), packed.end()));
+    ASSERT_TRUE(packed_key.ok()) << packed_key.error().ToString();
+    EXPECT_EQ(*packed_key->EcScalar(), *read->EcScalar());
+    EXPECT_EQ(packed_key->ToPem(), std::string(packed.begin(), packed.end()));
+    EXPECT_NE(packed_key->ToPem(), gen_text);
     const Bytes msg = ToBytes("signed with the key read back");
     auto sig = read->Sign(SignatureScheme::kEcdsa, HashAlg::kSha256, msg);
     ASSERT_TRUE(sig.ok());

@@ -101,12 +101,15 @@ TEST(GroupCommit, GathersOnlyWhileRecordsAreUnderWay) {
     return f.wait_for(std::chrono::seconds(20)) == std::future_status::ready;
   };
   // Two under way: the first to come waits for the second, and both
-  // commit together.
+  // commit together once neither is under way.
   commit.UnderWay();
   commit.UnderWay();
   auto first = add(1);
+  commit.Ended();
   EXPECT_EQ(first.wait_for(std::chrono::milliseconds(200)), std::future_status::timeout);
   auto second = add(2);
+  EXPECT_EQ(first.wait_for(std::chrono::milliseconds(200)), std::future_status::timeout);
+  commit.Ended();
   ASSERT_TRUE(done(first));
   ASSERT_TRUE(done(second));
   // Rounds of two callers, each waiting for its own record: no record is
@@ -120,12 +123,13 @@ TEST(GroupCommit, GathersOnlyWhileRecordsAreUnderWay) {
     EXPECT_TRUE(done(mine));
     other.join();
   }
-  // One under way that never comes: dropped, and what waited for it goes.
+  // One under way that never comes: ended, and what waited for it goes.
   commit.UnderWay();
   commit.UnderWay();
   auto third = add(3);
+  commit.Ended();
   EXPECT_EQ(third.wait_for(std::chrono::milliseconds(200)), std::future_status::timeout);
-  commit.Dropped();
+  commit.Ended();
   ASSERT_TRUE(done(third));
   commit.Close();
   std::lock_guard<std::mutex> lock(mu);

@@ -262,12 +262,13 @@ class Store {
     done(RecordAppraisal(appraisal));
   }
   // A record for RecordAppraisalAsync is being made (its appraisal is under
-  // way): a store that writes records in batches waits for it while it
-  // gathers one, and for nothing else. Its RecordAppraisalAsync ends it; if
-  // none will come, AppraisalDropped does. Hints only: a miscount costs
-  // batching, never a record.
+  // way): a store that writes records in batches waits for such records
+  // while it gathers one, and for nothing else. Each AppraisalUnderWay is
+  // ended by one AppraisalEnded, after the record's RecordAppraisalAsync or
+  // when none will come. Hints only: a count left too high makes each
+  // commit wait out the gathering window, never loses a record.
   virtual void AppraisalUnderWay() {}
-  virtual void AppraisalDropped() {}
+  virtual void AppraisalEnded() {}
   virtual Result<std::optional<AppraisalRecord>> LatestAppraisal(const std::string& device_id) = 0;
   // Appraisals with id > `after_id` (of `device_id` only, unless it is
   // empty), by id, at most `limit`; without their nonce and clock.
