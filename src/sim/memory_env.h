@@ -60,8 +60,6 @@ class MemoryEnv final : public ForwardingEnv {
   // Back as Pack found them; kIo, and nothing changed, if anything of
   // theirs exists meanwhile.
   Status Unpack(const std::string& dir, const PackedDir& packed);
-  // The packer's dictionary (the first packed directory's record).
-  size_t PackDictionaryBytes() const { return packer_.DictionaryBytes(); }
 
   Result<Bytes> ReadFile(const std::string& path, size_t max_size) override;
   Result<std::unique_ptr<SequentialFile>> NewSequentialFile(const std::string& path) override;

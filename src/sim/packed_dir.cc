@@ -206,9 +206,4 @@ Result<std::vector<PackedEntry>> DirPacker::Unpack(const PackedDir& packed) cons
   return entries;
 }
 
-size_t DirPacker::DictionaryBytes() const {
-  const std::string* dictionary = dictionary_.load(std::memory_order_acquire);
-  return dictionary == nullptr ? 0 : dictionary->size();
-}
-
 }  // namespace henbtrust::sim

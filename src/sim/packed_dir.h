@@ -54,13 +54,10 @@ class DirPacker {
   // The entries Pack was given, in its order. Thread-safe.
   Result<std::vector<PackedEntry>> Unpack(const PackedDir& packed) const;
 
-  // The preset dictionary's size (0 before the first Pack).
-  size_t DictionaryBytes() const;
-
  private:
   // Set once, by the first Pack, and read-only afterwards: published
-  // through the atomic pointer to the readers that do not go through the
-  // once_flag (Unpack, DictionaryBytes).
+  // through the atomic pointer to Unpack, which does not go through the
+  // once_flag.
   std::once_flag dictionary_once_;
   std::unique_ptr<const std::string> dictionary_owner_;
   std::atomic<const std::string*> dictionary_{nullptr};
